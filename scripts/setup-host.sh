@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Prepares a host for LIMEN's hypervisor tests: installs QEMU, libvirt and the tools the
+# test-guest builder needs, then starts virtlogd and libvirtd without systemd (CI machines and
+# containers have none). Idempotent: re-running it on a ready host only checks and returns.
+set -euo pipefail
+
+PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
+          busybox-static genisoimage xorriso cpio)
+LIBVIRT_URI="${LIBVIRT_URI:-qemu:///system}"
+
+log() { printf '[setup-host] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  log "must run as root (installs packages and starts system daemons)"
+  exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  # dpkg-query reports "install ok installed" only for fully configured packages.
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Only refresh the package lists when an install is actually needed: apt-get update is the
+  # slowest step and a ready host should not pay for it.
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "packages already installed"
+fi
+
+# Without systemd nothing creates the runtime directories the daemons expect.
+mkdir -p /var/run/libvirt /var/lib/limen
+chmod 0755 /var/lib/limen
+
+daemon_running() { pgrep -x "$1" >/dev/null 2>&1; }
+
+if ! daemon_running virtlogd; then
+  log "starting virtlogd"
+  virtlogd -d
+fi
+if ! daemon_running libvirtd; then
+  log "starting libvirtd"
+  libvirtd -d
+fi
+
+# libvirtd forks before it opens its socket, so poll until it really answers.
+for _ in $(seq 1 60); do
+  if virsh -c "$LIBVIRT_URI" version >/dev/null 2>&1; then
+    log "libvirt answers at $LIBVIRT_URI"
+    exit 0
+  fi
+  sleep 0.5
+done
+log "libvirtd did not answer at $LIBVIRT_URI within 30 s"
+exit 1
