@@ -1,1 +1,50 @@
-console.log('hello');
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { DataSource } from 'typeorm';
+import { AppModule } from './app.module';
+import { configureApp } from './app.setup';
+import { AppConfig, ConfigError, loadConfig } from './config/app-config';
+import { connectWithRetry } from './database/connect-with-retry';
+import { DatabaseEndpoint } from './database/database-endpoint';
+import { dataSourceOptions } from './database/data-source-options';
+
+function loadConfigOrExit(): AppConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`LIMEN configuration error: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/** `main.js migrate`: apply pending migrations and exit (also done at every start). */
+async function migrate(config: AppConfig): Promise<void> {
+  const endpoint = await DatabaseEndpoint.resolve(config);
+  const dataSource: DataSource = await connectWithRetry(dataSourceOptions(endpoint.url, endpoint.isEmbedded), 60_000);
+  const applied = await dataSource.runMigrations({ transaction: 'each' });
+  process.stdout.write(`Applied ${applied.length} migration(s)${applied.map((m) => `\n  ${m.name}`).join('')}\n`);
+  await dataSource.destroy();
+  await endpoint.onApplicationShutdown();
+}
+
+async function serve(config: AppConfig): Promise<void> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bufferLogs: true, bodyParser: false });
+  configureApp(app);
+  // Shutdown drains in-flight requests; this bounds how long that may take.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref());
+  }
+  await app.listen(config.port, config.host);
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  process.stdout.write(`LIMEN api listening on ${base} (docs: ${base}/docs, health: ${base}/health/ready)\n`);
+}
+
+const config = loadConfigOrExit();
+(process.argv[2] === 'migrate' ? migrate(config) : serve(config)).catch((error: Error) => {
+  process.stderr.write(`LIMEN failed to start: ${error.message}\n`);
+  process.exit(1);
+});

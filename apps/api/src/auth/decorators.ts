@@ -1,0 +1,26 @@
+import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { UserRole } from '../users/user.entity';
+
+/** Who is calling, as established by the JWT guard from the database (not from token claims). */
+export interface AuthUser {
+  id: string;
+  username: string;
+  role: UserRole;
+}
+
+export const IS_PUBLIC = 'limen:public';
+export const REQUIRED_ROLES = 'limen:roles';
+export const IS_AUTH_ROUTE = 'limen:auth-route';
+
+/** The route needs no access token. */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
+
+/** The route needs one of these roles. */
+export const Roles = (...roles: UserRole[]): MethodDecorator & ClassDecorator => SetMetadata(REQUIRED_ROLES, roles);
+
+/** The route is a credential endpoint: limited per IP and per username instead of per user. */
+export const AuthRoute = (): MethodDecorator & ClassDecorator => SetMetadata(IS_AUTH_ROUTE, true);
+
+export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext): AuthUser => {
+  return context.switchToHttp().getRequest<{ user: AuthUser }>().user;
+});

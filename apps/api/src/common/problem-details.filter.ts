@@ -1,0 +1,126 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from './problem';
+
+interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  requestId?: string;
+  instance?: string;
+  [extra: string]: unknown;
+}
+
+/** Errors raised by body-parser before any route runs carry a `type` like this. */
+interface BodyParserError {
+  type?: string;
+  status?: number;
+}
+
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
+
+/** Whether an unknown error means the database cannot be reached (answer 503, not 500). */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; driverError?: { code?: string } } | undefined;
+  if (!e) return false;
+  const code = e.code ?? e.driverError?.code;
+  if (code && CONNECTION_ERROR_CODES.has(code)) return true;
+  return /Connection terminated|connection timeout|Connection is not established|not connected/i.test(e.message ?? '');
+}
+
+/**
+ * The single place where every failure becomes RFC 9457 problem+json. Nothing
+ * else formats errors, and no stack trace or driver message ever reaches a client.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Problem');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request & { id?: string }>();
+    const res = http.getResponse<Response>();
+    const problem = this.toProblem(exception, req);
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    if (exception instanceof AppException) {
+      for (const [name, value] of Object.entries(exception.headers)) res.setHeader(name, value);
+    }
+    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  }
+
+  private toProblem(exception: unknown, req: Request & { id?: string }): ProblemBody {
+    const base = { requestId: req.id === undefined ? undefined : String(req.id), instance: req.originalUrl?.split('?')[0] };
+    if (exception instanceof AppException) {
+      const status = exception.getStatus();
+      return { ...this.body(status, exception.code, exception.detail), ...base, ...exception.extra };
+    }
+    // Nest wraps body-parser's http-errors in an HttpException; the original is the cause.
+    const parserError = (exception instanceof HttpException ? exception.cause : exception) as BodyParserError | undefined;
+    if (parserError?.type === 'entity.parse.failed') {
+      return { ...this.body(400, ErrorCode.MALFORMED_JSON, 'The request body is not valid JSON'), ...base };
+    }
+    if (parserError?.type === 'entity.too.large') {
+      return { ...this.body(413, ErrorCode.PAYLOAD_TOO_LARGE, 'The request body exceeds the size limit'), ...base };
+    }
+    if (parserError?.type === 'charset.unsupported' || parserError?.type === 'encoding.unsupported') {
+      return { ...this.body(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'Unsupported body encoding'), ...base };
+    }
+    if (exception instanceof HttpException && exception.cause instanceof URIError) {
+      return { ...this.body(400, ErrorCode.VALIDATION_FAILED, 'The URL is not validly percent-encoded'), ...base };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      if (status === HttpStatus.NOT_FOUND) {
+        return { ...this.body(404, ErrorCode.ROUTE_NOT_FOUND, `No route for ${req.method} ${base.instance}`), ...base };
+      }
+      return { ...this.body(status, this.codeForStatus(status), this.safeMessage(exception)), ...base };
+    }
+    if (isDatabaseUnavailable(exception)) {
+      this.logger.warn(`database unavailable: ${(exception as Error).message}`);
+      return { ...this.body(503, ErrorCode.DATABASE_UNAVAILABLE, 'The database is unavailable; try again shortly'), ...base };
+    }
+    this.logger.error({ err: exception }, 'unhandled error');
+    return { ...this.body(500, ErrorCode.INTERNAL_ERROR, 'An unexpected error occurred'), ...base };
+  }
+
+  private body(status: number, code: string, detail: string): ProblemBody {
+    return { type: problemType(code), title: titleFor(status), status, detail, code };
+  }
+
+  private safeMessage(exception: HttpException): string {
+    const response = exception.getResponse();
+    if (typeof response === 'string') return response;
+    const message = (response as { message?: unknown }).message;
+    if (typeof message === 'string') return message;
+    if (Array.isArray(message)) return message.join('; ');
+    return titleFor(exception.getStatus());
+  }
+
+  private codeForStatus(status: number): string {
+    switch (status) {
+      case 400:
+        return ErrorCode.VALIDATION_FAILED;
+      case 401:
+        return ErrorCode.UNAUTHENTICATED;
+      case 403:
+        return ErrorCode.FORBIDDEN;
+      case 405:
+        return ErrorCode.METHOD_NOT_ALLOWED;
+      case 409:
+        return ErrorCode.CONFLICT;
+      case 413:
+        return ErrorCode.PAYLOAD_TOO_LARGE;
+      case 429:
+        return ErrorCode.RATE_LIMITED;
+      case 503:
+        return ErrorCode.SERVICE_UNAVAILABLE;
+      default:
+        return status >= 500 ? ErrorCode.INTERNAL_ERROR : `HTTP_${status}`;
+    }
+  }
+}

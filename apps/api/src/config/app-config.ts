@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export type RegistrationMode = 'closed' | 'approval' | 'open';
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Thrown for a bad environment; its message is the one line printed before exiting. */
+export class ConfigError extends Error {}
+
+/**
+ * The whole typed configuration of the api. `loadConfig` is the only reader of
+ * process.env in the code base; everything else receives this object by injection.
+ */
+export class AppConfig {
+  nodeEnv: NodeEnv;
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Unset means: start the embedded PGlite server under DATA_DIR/pg. */
+  databaseUrl?: string;
+  logLevel: LogLevel;
+  corsOrigins: string[];
+  jwtSecret: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlDays: number;
+  adminUsername: string;
+  adminPassword?: string;
+  registration: RegistrationMode;
+  rateLimitPerMinute: number;
+  authRateLimitPerMinute: number;
+  lockoutThreshold: number;
+  lockoutMinutes: number;
+  shutdownTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  }
+  return Number(raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!allowed.includes(raw as T)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join('|')} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+function databaseUrl(env: Env): string | undefined {
+  const raw = str(env, 'DATABASE_URL');
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  return raw;
+}
+
+/**
+ * Outside production a missing JWT_SECRET is generated once and kept in DATA_DIR,
+ * so tokens stay valid across restarts without anyone having to pick a secret.
+ */
+function jwtSecret(env: Env, nodeEnv: NodeEnv, dataDir: string): string {
+  const given = str(env, 'JWT_SECRET');
+  if (given !== undefined) {
+    if (given.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
+    return given;
+  }
+  if (nodeEnv === 'production') throw new ConfigError('JWT_SECRET is required when NODE_ENV=production');
+  const file = join(dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+function password(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 12) throw new ConfigError(`${name} must be at least 12 characters`);
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  const nodeEnv = oneOf<NodeEnv>(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
+  const dataDir = resolve(str(env, 'DATA_DIR') ?? './data');
+  const url = databaseUrl(env);
+  if (nodeEnv === 'production' && url === undefined) {
+    throw new ConfigError('DATABASE_URL is required when NODE_ENV=production');
+  }
+  const adminUsername = (str(env, 'ADMIN_USERNAME') ?? 'admin').toLowerCase();
+  if (!/^[a-z0-9._-]{3,32}$/.test(adminUsername)) {
+    throw new ConfigError('ADMIN_USERNAME must be 3-32 characters of a-z 0-9 . _ -');
+  }
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+  } catch (error) {
+    throw new ConfigError(`DATA_DIR ${dataDir} is not usable: ${(error as Error).message}`);
+  }
+
+  const config = new AppConfig();
+  Object.assign(config, {
+    nodeEnv,
+    host: str(env, 'HOST') ?? '127.0.0.1',
+    port: int(env, 'PORT', 18443, 0, 65535),
+    dataDir,
+    databaseUrl: url,
+    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    corsOrigins: (str(env, 'CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    jwtSecret: jwtSecret(env, nodeEnv, dataDir),
+    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
+    refreshTokenTtlDays: int(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
+    adminUsername,
+    adminPassword: password(env, 'ADMIN_PASSWORD'),
+    registration: oneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
+    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    authRateLimitPerMinute: int(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 20, 1, 1_000_000),
+    lockoutThreshold: int(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
+    lockoutMinutes: int(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+  });
+  for (const origin of config.corsOrigins) {
+    if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS entries must be origins like https://example.com (got "${origin}")`);
+    }
+  }
+  return config;
+}

@@ -1,0 +1,32 @@
+import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AppConfig } from '../config/app-config';
+import { connectWithRetry } from './connect-with-retry';
+import { DatabaseEndpoint } from './database-endpoint';
+import { dataSourceOptions } from './data-source-options';
+
+@Global()
+@Module({
+  providers: [{ provide: DatabaseEndpoint, inject: [AppConfig], useFactory: (config: AppConfig) => DatabaseEndpoint.resolve(config) }],
+  exports: [DatabaseEndpoint],
+})
+class DatabaseEndpointModule {}
+
+/** TypeORM over `pg`, against DATABASE_URL or the embedded PGlite; migrations run at start-up. */
+@Module({
+  imports: [
+    DatabaseEndpointModule,
+    TypeOrmModule.forRootAsync({
+      inject: [DatabaseEndpoint, AppConfig],
+      useFactory: (endpoint: DatabaseEndpoint) => ({
+        ...dataSourceOptions(endpoint.url, endpoint.isEmbedded),
+        autoLoadEntities: true,
+        migrationsRun: true,
+        retryAttempts: 0,
+      }),
+      dataSourceFactory: async (options) => connectWithRetry(options!, 60_000),
+    }),
+  ],
+  exports: [DatabaseEndpointModule],
+})
+export class DatabaseModule {}

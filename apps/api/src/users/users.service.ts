@@ -1,0 +1,114 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { PageQueryDto, paginate } from '../common/pagination';
+import { AppException, ErrorCode } from '../common/problem';
+import { CreateUserDto } from './dto/create-user.dto';
+import { UpdateUserDto } from './dto/update-user.dto';
+import { PasswordHasher } from './password-hasher';
+import { User, UserStatus } from './user.entity';
+
+const UNIQUE_VIOLATION = '23505';
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION;
+}
+
+@Injectable()
+export class UsersService {
+  constructor(
+    @InjectRepository(User) private readonly users: Repository<User>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly hasher: PasswordHasher,
+  ) {}
+
+  async create(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User> {
+    const passwordHash = await this.hasher.hash(dto.password);
+    try {
+      return await this.users.save(
+        this.users.create({
+          username: dto.username.toLowerCase(),
+          passwordHash,
+          role: dto.role ?? 'user',
+          status: dto.status ?? defaultStatus,
+        }),
+      );
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new AppException(HttpStatus.CONFLICT, ErrorCode.USERNAME_TAKEN, 'That username is taken');
+      }
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<User> {
+    const user = await this.users.findOneBy({ id });
+    if (!user) throw AppException.notFound('User');
+    return user;
+  }
+
+  list(page: PageQueryDto): Promise<{ items: User[]; nextCursor: string | null }> {
+    return paginate(this.users.createQueryBuilder('user'), page);
+  }
+
+  /**
+   * Role, status and password changes bump the token version, so the user's
+   * outstanding access tokens stop working on their very next request.
+   */
+  update(id: string, dto: UpdateUserDto): Promise<User> {
+    return this.withAdminGuard(id, async (manager, user) => {
+      const demotes = dto.role !== undefined && dto.role !== 'admin';
+      const deactivates = dto.status !== undefined && dto.status !== 'active';
+      await this.assertNotLastAdmin(manager, user, demotes || deactivates);
+      const changes: Partial<User> = {};
+      if (dto.role !== undefined) changes.role = dto.role;
+      if (dto.status !== undefined) changes.status = dto.status;
+      if (dto.password !== undefined) changes.passwordHash = await this.hasher.hash(dto.password);
+      const revokes = (dto.role !== undefined && dto.role !== user.role) || (dto.status !== undefined && dto.status !== user.status) || dto.password !== undefined;
+      if (revokes) changes.tokenVersion = user.tokenVersion + 1;
+      if (dto.status === 'active') {
+        changes.failedLoginCount = 0;
+        changes.lockedUntil = null;
+      }
+      if (Object.keys(changes).length > 0) await manager.update(User, { id }, changes);
+      if (dto.password !== undefined || deactivates) await this.revokeRefreshTokens(manager, id);
+      return manager.findOneByOrFail(User, { id });
+    });
+  }
+
+  approve(id: string): Promise<User> {
+    return this.update(id, { status: 'active' });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.withAdminGuard(id, async (manager, user) => {
+      await this.assertNotLastAdmin(manager, user, true);
+      await manager.delete(User, { id });
+    });
+  }
+
+  /**
+   * Runs `work` in one transaction holding row locks on every active admin
+   * (and the target), so two concurrent demotions cannot both pass the check.
+   */
+  private withAdminGuard<T>(id: string, work: (manager: EntityManager, user: User) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query(`SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`);
+      const user = await manager.findOne(User, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (!user) throw AppException.notFound('User');
+      return work(manager, user);
+    });
+  }
+
+  private async assertNotLastAdmin(manager: EntityManager, user: User, removesAdmin: boolean): Promise<void> {
+    if (!removesAdmin || user.role !== 'admin' || user.status !== 'active') return;
+    const activeAdmins = await manager.count(User, { where: { role: 'admin', status: 'active' } });
+    if (activeAdmins <= 1) {
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.LAST_ADMIN, 'The last active admin cannot be demoted, disabled or deleted');
+    }
+  }
+
+  private async revokeRefreshTokens(manager: EntityManager, userId: string): Promise<void> {
+    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [userId]);
+  }
+}
