@@ -1,0 +1,36 @@
+import { DomainState } from './domain-state';
+import { MachineType, VirtType } from './domain-spec';
+
+export interface DomainDiskInfo {
+  target: string;
+  device: 'disk' | 'cdrom';
+  /** Empty for a CD-ROM drive without media. */
+  path?: string;
+  format?: string;
+  readonly: boolean;
+  /** True for the seed ISO drive (removed by undefine when asked). */
+  seed: boolean;
+}
+
+export interface DomainInfo {
+  /** `limen-<vmId>` for LIMEN domains. */
+  name: string;
+  uuid: string;
+  /** From LIMEN metadata; undefined for domains LIMEN did not create. */
+  vmId?: string;
+  ownerId?: string;
+  title?: string;
+  description?: string;
+  state: DomainState;
+  persistent: boolean;
+  vcpus: number;
+  maxVcpus: number;
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  virtType: VirtType;
+  machine?: MachineType | string;
+  disks: DomainDiskInfo[];
+  mac?: string;
+  serialLogPath?: string;
+  vncEnabled: boolean;
+}

@@ -1,0 +1,109 @@
+import { Observable } from 'rxjs';
+import {
+  DomainEvent,
+  DomainInfo,
+  DomainSpec,
+  DomainStats,
+  HostCapabilities,
+  SerialConsoleInfo,
+  SetResourceResult,
+  SnapshotCreateSpec,
+  SnapshotInfo,
+  VncEndpoint,
+  VolumeInfo,
+  VolumeSpec,
+} from '../models';
+
+/** DI token under which LibvirtModule provides the configured adapter. */
+export const VIRTUALIZATION_PORT = Symbol('VIRTUALIZATION_PORT');
+
+export interface UndefineOptions {
+  /** Delete the domain's disk images (not CD-ROM media, which may be shared images). */
+  removeVolumes?: boolean;
+  /** Delete the seed ISO attached with `seedIsoPath`. */
+  removeSeedIso?: boolean;
+  /** Delete the UEFI variable store, if any. */
+  removeNvram?: boolean;
+}
+
+export interface ShutdownOptions {
+  /** How long to wait for the guest to power off after the ACPI request. Default 60 s. */
+  timeoutMs?: number;
+  /** Destroy (power off hard) when the guest did not stop in time, instead of failing. */
+  forceAfterTimeout?: boolean;
+}
+
+export interface ShutdownResult {
+  /** True when the guest did not stop by itself and was destroyed. */
+  forced: boolean;
+}
+
+/**
+ * Everything the api may do to a hypervisor. Domains are addressed by LIMEN VM id; adapters
+ * derive the domain name (`limen-<vmId>`). Every method rejects with HypervisorError.
+ */
+export interface VirtualizationPort {
+  getHostCapabilities(): Promise<HostCapabilities>;
+
+  /** LIMEN domains only (those carrying LIMEN metadata). */
+  listDomains(): Promise<DomainInfo[]>;
+  /** Rejects with DOMAIN_NOT_FOUND when the domain does not exist. */
+  getDomain(vmId: string): Promise<DomainInfo>;
+  /** Creates the persistent definition (does not start it). DOMAIN_EXISTS if already defined. */
+  defineDomain(spec: DomainSpec): Promise<DomainInfo>;
+  /** Removes a stopped domain's definition, its snapshots metadata, and files on request. */
+  undefineDomain(vmId: string, options?: UndefineOptions): Promise<void>;
+
+  start(vmId: string): Promise<void>;
+  shutdown(vmId: string, options?: ShutdownOptions): Promise<ShutdownResult>;
+  destroy(vmId: string): Promise<void>;
+  /** Guest-cooperative reboot (ACPI). */
+  reboot(vmId: string): Promise<void>;
+  /** Hard reset, like pressing the reset button. */
+  reset(vmId: string): Promise<void>;
+  suspend(vmId: string): Promise<void>;
+  resume(vmId: string): Promise<void>;
+
+  /** Config always; live too when the domain runs and the value fits the maximum. */
+  setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult>;
+  setMemory(vmId: string, memoryMiB: number): Promise<SetResourceResult>;
+
+  /** Needs a CD-ROM drive in the spec (`cdrom`); INVALID_STATE otherwise. */
+  insertCdrom(vmId: string, isoPath: string): Promise<void>;
+  ejectCdrom(vmId: string): Promise<void>;
+
+  /** Internal qcow2 snapshot; includes memory state when the domain runs. */
+  createSnapshot(vmId: string, spec: SnapshotCreateSpec): Promise<SnapshotInfo>;
+  listSnapshots(vmId: string): Promise<SnapshotInfo[]>;
+  revertSnapshot(vmId: string, name: string): Promise<void>;
+  deleteSnapshot(vmId: string, name: string): Promise<void>;
+
+  /** Stats of one domain. */
+  getStats(vmId: string): Promise<DomainStats>;
+  /** Stats of all LIMEN domains in one hypervisor call. */
+  getAllStats(): Promise<DomainStats[]>;
+
+  /** null when the domain has no VNC or is not running. */
+  getVncEndpoint(vmId: string): Promise<VncEndpoint | null>;
+  getSerialConsole(vmId: string): Promise<SerialConsoleInfo>;
+  /** The last `maxBytes` (default 64 KiB) of the serial log, decoded as UTF-8. */
+  tailSerialLog(vmId: string, maxBytes?: number): Promise<string>;
+  /** PNG image of the primary display. The domain must be running. */
+  screenshot(vmId: string): Promise<Buffer>;
+
+  createVolume(spec: VolumeSpec): Promise<VolumeInfo>;
+  getVolume(path: string): Promise<VolumeInfo>;
+  /** Grows (or, with `allowShrink`, shrinks) the virtual size. */
+  resizeVolume(path: string, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<VolumeInfo>;
+  /** Idempotent: deleting a missing volume succeeds. */
+  deleteVolume(path: string): Promise<void>;
+
+  /**
+   * Hot stream of domain events; the event source starts with the first subscriber. After the
+   * source restarts, a `resync-needed` event tells consumers to re-read the full state.
+   */
+  events(): Observable<DomainEvent>;
+
+  /** Stops sessions, event watchers and monitor connections (not the guests). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+import { HypervisorError, HypervisorErrorCode } from '../errors/hypervisor-error';
+
+// Ordered: the first matching pattern decides. Messages are libvirt's virErrorNumber texts,
+// which are stable across releases (they are part of the public error catalogue).
+const PATTERNS: Array<[RegExp, HypervisorErrorCode]> = [
+  [/failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data|no connection driver available|not connected to the hypervisor/i, 'HYPERVISOR_UNAVAILABLE'],
+  [/Domain snapshot not found|snapshot .* not found|no domain snapshot with matching name/i, 'SNAPSHOT_NOT_FOUND'],
+  [/Domain not found|failed to get domain|no domain with matching (name|uuid)/i, 'DOMAIN_NOT_FOUND'],
+  [/already exists|domain .* is already defined/i, 'DOMAIN_EXISTS'],
+  [/Storage volume not found/i, 'VOLUME_NOT_FOUND'],
+  [/domain is not running|is already running|domain is already active|Requested operation is not valid|not paused|already paused|domain has active|operation is not valid/i, 'INVALID_STATE'],
+  [/Timed out during operation|timed out/i, 'TIMEOUT'],
+  [/unsupported configuration|Operation not supported|this function is not supported/i, 'UNSUPPORTED'],
+  [/invalid argument|XML error|XML document failed to validate|expected unsigned integer|numerical overflow/i, 'INVALID_ARGUMENT'],
+];
+
+/** Turns virsh's stderr into a typed error; the raw text stays available as `detail`. */
+export function mapVirshError(stderr: string, context: string): HypervisorError {
+  const errorLines = stderr
+    .split('\n')
+    .filter((line) => line.startsWith('error: '))
+    .map((line) => line.slice('error: '.length));
+  const message = errorLines.join('; ') || stderr.trim() || 'virsh failed';
+  const code = PATTERNS.find(([pattern]) => pattern.test(message))?.[1] ?? 'OPERATION_FAILED';
+  return new HypervisorError(code, `${context}: ${message}`, stderr);
+}

@@ -1,0 +1,124 @@
+import { DomainSpec, VirtType } from '../models';
+import { domainNameFor, macAddressFor } from '../naming/domain-name';
+import { LIMEN_PREFIX, LIMEN_XMLNS } from './limen-metadata';
+import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from './spec-validation';
+import { ATTR, buildXml, XmlNode } from './xml-codec';
+
+const a = (name: string): string => ATTR + name;
+
+function metadataNode(spec: DomainSpec): XmlNode {
+  const instance: XmlNode = {
+    [a(`xmlns:${LIMEN_PREFIX}`)]: LIMEN_XMLNS,
+    [`${LIMEN_PREFIX}:vmId`]: spec.vmId,
+    [`${LIMEN_PREFIX}:ownerId`]: spec.ownerId,
+  };
+  if (spec.seedIsoPath) instance[`${LIMEN_PREFIX}:seedIso`] = spec.seedIsoPath;
+  return { [`${LIMEN_PREFIX}:instance`]: instance };
+}
+
+function osNode(spec: DomainSpec): XmlNode {
+  const os: XmlNode = {
+    type: { [a('arch')]: 'x86_64', [a('machine')]: spec.machine ?? 'q35', '#text': 'hvm' },
+  };
+  if (spec.kernel) {
+    os.kernel = spec.kernel.kernelPath;
+    if (spec.kernel.initrdPath) os.initrd = spec.kernel.initrdPath;
+    if (spec.kernel.cmdline) os.cmdline = spec.kernel.cmdline;
+  } else {
+    os.boot = (spec.bootOrder ?? ['hd']).map((dev) => ({ [a('dev')]: dev }));
+  }
+  return os;
+}
+
+function cdromNode(target: string, isoPath: string | undefined): XmlNode {
+  const disk: XmlNode = {
+    [a('type')]: 'file',
+    [a('device')]: 'cdrom',
+    driver: { [a('name')]: 'qemu', [a('type')]: 'raw' },
+    target: { [a('dev')]: target, [a('bus')]: 'sata' },
+    readonly: '',
+  };
+  if (isoPath) disk.source = { [a('file')]: isoPath };
+  return disk;
+}
+
+function interfaceNodes(spec: DomainSpec): XmlNode[] {
+  const network = spec.network ?? { mode: 'user' as const };
+  if (network.mode === 'none') return [];
+  const common = {
+    mac: { [a('address')]: (network.mac ?? macAddressFor(spec.vmId)).toLowerCase() },
+    model: { [a('type')]: 'virtio' },
+  };
+  if (network.mode === 'network') {
+    return [{ [a('type')]: 'network', source: { [a('network')]: network.network }, ...common }];
+  }
+  return [{ [a('type')]: 'user', ...common }];
+}
+
+function devicesNode(spec: DomainSpec): XmlNode {
+  const disks: XmlNode[] = spec.disks.map((disk, index) => ({
+    [a('type')]: 'file',
+    [a('device')]: 'disk',
+    driver: { [a('name')]: 'qemu', [a('type')]: disk.format ?? 'qcow2' },
+    source: { [a('file')]: disk.path },
+    target: { [a('dev')]: virtioTarget(index), [a('bus')]: 'virtio' },
+  }));
+  if (spec.cdrom) disks.push(cdromNode(CDROM_TARGET, spec.cdrom.isoPath));
+  if (spec.seedIsoPath) disks.push(cdromNode(SEED_TARGET, spec.seedIsoPath));
+
+  const devices: XmlNode = {
+    disk: disks,
+    interface: interfaceNodes(spec),
+    // A pty for interactive access plus a log file, so the output is recorded even when no one
+    // is attached (QEMU writes the log regardless of the pty).
+    serial: [
+      {
+        [a('type')]: 'pty',
+        log: { [a('file')]: spec.serialLogPath, [a('append')]: 'on' },
+        target: { [a('port')]: '0' },
+      },
+    ],
+    console: [{ [a('type')]: 'pty', target: { [a('type')]: 'serial', [a('port')]: '0' } }],
+    // A video device even without VNC, so screenshots always have a display to capture.
+    video: [{ model: { [a('type')]: 'vga', [a('vram')]: '16384', [a('heads')]: '1' } }],
+    memballoon: { [a('model')]: 'virtio' },
+  };
+  if (spec.vnc?.enabled) {
+    const graphics: XmlNode = {
+      [a('type')]: 'vnc',
+      [a('port')]: '-1',
+      [a('autoport')]: 'yes',
+      [a('listen')]: '127.0.0.1',
+      listen: { [a('type')]: 'address', [a('address')]: '127.0.0.1' },
+    };
+    if (spec.vnc.password) graphics[a('passwd')] = spec.vnc.password;
+    devices.graphics = [graphics];
+  }
+  return devices;
+}
+
+/** Builds libvirt domain XML for a LIMEN VM. Every value goes through the XML library. */
+export function buildDomainXml(spec: DomainSpec, virtType: VirtType): string {
+  validateDomainSpec(spec);
+  const maxVcpus = spec.maxVcpus ?? spec.vcpus;
+  const domain: XmlNode = {
+    [a('type')]: virtType,
+    name: domainNameFor(spec.vmId),
+    metadata: metadataNode(spec),
+    memory: { [a('unit')]: 'MiB', '#text': String(spec.maxMemoryMiB ?? spec.memoryMiB) },
+    currentMemory: { [a('unit')]: 'MiB', '#text': String(spec.memoryMiB) },
+    vcpu: { [a('placement')]: 'static', [a('current')]: String(spec.vcpus), '#text': String(maxVcpus) },
+    os: osNode(spec),
+    features: { acpi: '', apic: '' },
+    clock: { [a('offset')]: 'utc' },
+    on_poweroff: 'destroy',
+    on_reboot: 'restart',
+    on_crash: 'destroy',
+    devices: devicesNode(spec),
+  };
+  if (spec.title !== undefined) domain.title = spec.title;
+  if (spec.description !== undefined) domain.description = spec.description;
+  // host-passthrough only makes sense with hardware virtualisation; TCG emulates its own CPU.
+  if (virtType === 'kvm') domain.cpu = { [a('mode')]: 'host-passthrough' };
+  return buildXml({ domain });
+}

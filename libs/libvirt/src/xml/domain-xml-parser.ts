@@ -1,0 +1,136 @@
+import { HypervisorError } from '../errors/hypervisor-error';
+import { DomainDiskInfo, VirtType } from '../models';
+import { LIMEN_XMLNS, LimenMetadata } from './limen-metadata';
+import { CDROM_TARGET, SEED_TARGET } from './spec-validation';
+import { ATTR, attrOf, childOf, childrenOf, parseXml, textOf, XmlNode } from './xml-codec';
+
+/** What libvirt's domain XML says about a domain (everything except its runtime state). */
+export interface ParsedDomain {
+  name: string;
+  uuid: string;
+  metadata?: LimenMetadata;
+  title?: string;
+  description?: string;
+  virtType: VirtType;
+  machine?: string;
+  vcpus: number;
+  maxVcpus: number;
+  memoryMiB: number;
+  maxMemoryMiB: number;
+  disks: DomainDiskInfo[];
+  mac?: string;
+  serialLogPath?: string;
+  /** Host pty of the first serial port (live XML of a running domain only). */
+  serialPtyPath?: string;
+  vncEnabled: boolean;
+  /** Assigned VNC port (live XML of a running domain only). */
+  vncPort?: number;
+  vncListen?: string;
+  kernelPath?: string;
+}
+
+const UNIT_BYTES: Record<string, number> = {
+  b: 1,
+  bytes: 1,
+  k: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1000 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1000 ** 3,
+  t: 1024 ** 4,
+  tib: 1024 ** 4,
+  tb: 1000 ** 4,
+};
+
+function toMiB(node: XmlNode | undefined): number {
+  const value = Number(textOf(node) ?? '0');
+  // libvirt's default unit for <memory> is KiB.
+  const unit = (attrOf(node, 'unit') ?? 'KiB').toLowerCase();
+  return Math.round((value * (UNIT_BYTES[unit] ?? 1024)) / 1024 ** 2);
+}
+
+/** Finds our metadata element whatever prefix libvirt kept for the namespace. */
+function parseMetadata(domain: XmlNode): LimenMetadata | undefined {
+  const metadata = childOf(domain, 'metadata');
+  if (!metadata) return undefined;
+  for (const [key, value] of Object.entries(metadata)) {
+    if (key.startsWith(ATTR) || key === '#text' || !value || typeof value !== 'object') continue;
+    const element = (Array.isArray(value) ? value[0] : value) as XmlNode;
+    const prefixAttr = Object.keys(element).find((k) => k.startsWith(`${ATTR}xmlns:`) && element[k] === LIMEN_XMLNS);
+    if (!prefixAttr) continue;
+    const prefix = prefixAttr.slice(`${ATTR}xmlns:`.length);
+    const vmId = textOf(element[`${prefix}:vmId`]);
+    const ownerId = textOf(element[`${prefix}:ownerId`]);
+    if (!vmId || !ownerId) return undefined;
+    const seedIsoPath = textOf(element[`${prefix}:seedIso`]);
+    return { vmId, ownerId, ...(seedIsoPath ? { seedIsoPath } : {}) };
+  }
+  return undefined;
+}
+
+function parseDisk(disk: XmlNode, seedIsoPath: string | undefined): DomainDiskInfo {
+  const target = attrOf(childOf(disk, 'target'), 'dev') ?? '';
+  const device = attrOf(disk, 'device') === 'cdrom' ? 'cdrom' : 'disk';
+  const path = attrOf(childOf(disk, 'source'), 'file');
+  const isSeed = device === 'cdrom' && (target === SEED_TARGET || (!!seedIsoPath && path === seedIsoPath && target !== CDROM_TARGET));
+  return {
+    target,
+    device,
+    ...(path ? { path } : {}),
+    ...(attrOf(childOf(disk, 'driver'), 'type') ? { format: attrOf(childOf(disk, 'driver'), 'type') } : {}),
+    readonly: childOf(disk, 'readonly') !== undefined,
+    seed: isSeed,
+  };
+}
+
+export function parseDomainXml(xml: string): ParsedDomain {
+  const domain = childOf(parseXml(xml), 'domain');
+  if (!domain) throw new HypervisorError('OPERATION_FAILED', 'not a libvirt domain XML document');
+  const metadata = parseMetadata(domain);
+  const vcpu = childOf(domain, 'vcpu');
+  const maxVcpus = Number(textOf(vcpu) ?? '1');
+  const devices = childOf(domain, 'devices') ?? {};
+  const serial = childrenOf(devices, 'serial')[0];
+  const vnc = childrenOf(devices, 'graphics').find((g) => attrOf(g, 'type') === 'vnc');
+  const vncPort = Number(attrOf(vnc, 'port') ?? '-1');
+  const os = childOf(domain, 'os');
+  const title = textOf(childOf(domain, 'title'));
+  const description = textOf(childOf(domain, 'description'));
+  const mac = attrOf(childOf(childrenOf(devices, 'interface')[0], 'mac'), 'address');
+  const serialLogPath = attrOf(childOf(serial, 'log'), 'file');
+  const serialPtyPath = attrOf(serial, 'type') === 'pty' ? attrOf(childOf(serial, 'source'), 'path') : undefined;
+  const kernelPath = textOf(childOf(os, 'kernel'));
+
+  return {
+    name: textOf(childOf(domain, 'name')) ?? '',
+    uuid: textOf(childOf(domain, 'uuid')) ?? '',
+    ...(metadata ? { metadata } : {}),
+    ...(title !== undefined ? { title } : {}),
+    ...(description !== undefined ? { description } : {}),
+    virtType: attrOf(domain, 'type') === 'kvm' ? 'kvm' : 'qemu',
+    machine: attrOf(childOf(os, 'type'), 'machine'),
+    vcpus: Number(attrOf(vcpu, 'current') ?? maxVcpus),
+    maxVcpus,
+    memoryMiB: toMiB(childOf(domain, 'currentMemory') ?? childOf(domain, 'memory')),
+    maxMemoryMiB: toMiB(childOf(domain, 'memory')),
+    disks: childrenOf(devices, 'disk').map((disk) => parseDisk(disk, metadata?.seedIsoPath)),
+    ...(mac ? { mac } : {}),
+    ...(serialLogPath ? { serialLogPath } : {}),
+    ...(serialPtyPath ? { serialPtyPath } : {}),
+    vncEnabled: vnc !== undefined,
+    ...(vncPort > 0 ? { vncPort, vncListen: attrOf(vnc, 'listen') ?? '127.0.0.1' } : {}),
+    ...(kernelPath ? { kernelPath } : {}),
+  };
+}
+
+/** Normalises machine names such as `pc-q35-7.2` to the family LIMEN specs use. */
+export function machineFamily(machine: string | undefined): string | undefined {
+  if (!machine) return undefined;
+  if (machine === 'q35' || machine.includes('q35')) return 'q35';
+  if (machine === 'pc' || machine.startsWith('pc-i440fx') || machine.startsWith('pc-')) return 'pc';
+  return machine;
+}
