@@ -1,10 +1,9 @@
 // Integration tests of libs/libvirt against the machine's real libvirtd and QEMU.
+const { esmJsTransform, ...base } = require('./jest.base');
+
 module.exports = {
-  rootDir: '.',
-  moduleFileExtensions: ['js', 'json', 'ts'],
+  ...base,
   testRegex: 'libs/.*/test/.*\\.int-spec\\.ts$',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
-  moduleNameMapper: { '^@limen/libvirt(|/.*)$': '<rootDir>/libs/libvirt/src$1' },
-  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }], '^.+\\.[cm]?js$': esmJsTransform },
   testTimeout: 120000,
 };

@@ -1,9 +1,8 @@
 // Unit tests: *.spec.ts beside the code. Fakes are allowed here and only here.
+const { esmJsTransform, ...base } = require('./jest.base');
+
 module.exports = {
-  rootDir: '.',
-  moduleFileExtensions: ['js', 'json', 'ts'],
+  ...base,
   testRegex: '(apps|libs)/.*/src/.*\\.spec\\.ts$',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
-  moduleNameMapper: { '^@limen/libvirt(|/.*)$': '<rootDir>/libs/libvirt/src$1' },
-  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }], '^.+\\.[cm]?js$': esmJsTransform },
 };
