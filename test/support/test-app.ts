@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import request from 'supertest';
 import type { App } from 'supertest/types';
 import { AppModule } from '../../apps/api/src/app.module';
-import { configureApp } from '../../apps/api/src/app.setup';
+import { initApp } from '../../apps/api/src/app.setup';
 import { loadConfig } from '../../apps/api/src/config/app-config';
 
 export const ADMIN = { username: 'root-admin', password: 'admin-password-for-tests' };
@@ -62,8 +62,7 @@ export async function startTestApp(env: Record<string, string> = {}, reuse?: { d
   });
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
-  configureApp(app);
-  await app.init();
+  await initApp(app);
   return {
     app,
     http: app.getHttpServer(),

@@ -1,5 +1,6 @@
-import { INestApplication, RequestMethod, VersioningType } from '@nestjs/common';
+import { INestApplication, NotFoundException, RequestMethod, VersioningType } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
+import type { Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
@@ -14,7 +15,7 @@ export const BODY_LIMIT = '1mb';
  * Everything between "Nest created the app" and "listen", shared by main.ts
  * and the e2e tests so they exercise exactly what production runs.
  */
-export function configureApp(app: NestExpressApplication): INestApplication {
+export async function initApp(app: NestExpressApplication): Promise<INestApplication> {
   const config = app.get(AppConfig);
   app.useLogger(app.get(Logger));
   app.use(requestIdMiddleware);
@@ -35,8 +36,12 @@ export function configureApp(app: NestExpressApplication): INestApplication {
   });
   app.enableVersioning({ type: VersioningType.URI });
   app.useGlobalPipes(createValidationPipe());
-  app.useGlobalFilters(new ProblemDetailsFilter());
+  const problems = new ProblemDetailsFilter();
+  app.useGlobalFilters(problems);
   app.enableShutdownHooks();
   setupSwagger(app);
+  await app.init();
+  // Nest's own 404 handler covers only /api; this answers every other unknown path alike.
+  app.use((req: Request, res: Response) => problems.send(new NotFoundException(), req, res));
   return app;
 }

@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
-import { configureApp } from './app.setup';
+import { initApp } from './app.setup';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
 import { connectWithRetry } from './database/connect-with-retry';
 import { DatabaseEndpoint } from './database/database-endpoint';
@@ -33,7 +33,7 @@ async function migrate(config: AppConfig): Promise<void> {
 
 async function serve(config: AppConfig): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bufferLogs: true, bodyParser: false });
-  configureApp(app);
+  await initApp(app);
   // Shutdown drains in-flight requests; this bounds how long that may take.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref());

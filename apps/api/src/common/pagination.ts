@@ -1,37 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
-import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { PageQueryDto } from './page-query.dto';
 import { AppException, ErrorCode } from './problem';
-
-export const DEFAULT_PAGE_LIMIT = 50;
-export const MAX_PAGE_LIMIT = 500;
-
-/** Query parameters shared by every list route. */
-export class PageQueryDto {
-  /** Page size, 1–500. */
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(MAX_PAGE_LIMIT)
-  limit: number = DEFAULT_PAGE_LIMIT;
-
-  /** The `nextCursor` of the previous page. */
-  @IsOptional()
-  @IsString()
-  @MaxLength(200)
-  @Matches(/^[A-Za-z0-9_-]+$/)
-  cursor?: string;
-}
-
-export class PageDto<T> {
-  items: T[];
-  /** Pass as `cursor` to get the next page; null on the last page. */
-  @ApiProperty({ type: String, nullable: true, example: null })
-  nextCursor: string | null;
-}
 
 interface CursorPosition {
   createdAt: string;

@@ -40,8 +40,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const req = http.getRequest<Request & { id?: string }>();
-    const res = http.getResponse<Response>();
+    this.send(exception, http.getRequest<Request>(), http.getResponse<Response>());
+  }
+
+  /** Also used directly by the catch-all 404 outside /api, which no Nest filter reaches. */
+  send(exception: unknown, req: Request, res: Response): void {
     const problem = this.toProblem(exception, req);
     if (res.headersSent) {
       res.end();
@@ -53,7 +56,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
 
-  private toProblem(exception: unknown, req: Request & { id?: string }): ProblemBody {
+  private toProblem(exception: unknown, req: Request): ProblemBody {
     const base = { requestId: req.id === undefined ? undefined : String(req.id), instance: req.originalUrl?.split('?')[0] };
     if (exception instanceof AppException) {
       const status = exception.getStatus();

@@ -1,0 +1,113 @@
+import { request as httpRequest } from 'node:http';
+import { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
+
+/** POSTs JSON from a chosen loopback source address, so one test can act as two client IPs. */
+function postFrom(port: number, localAddress: string, path: string, body: object): Promise<{ status: number; headers: Record<string, unknown>; body: { code?: string } }> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text || '{}') }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('throttling (e2e)', () => {
+  let t: TestApp;
+  let port: number;
+
+  beforeAll(async () => {
+    t = await startTestApp({ AUTH_RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_PER_MINUTE: '8' });
+    await t.app.listen(0, '127.0.0.1');
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
+  });
+  afterAll(() => t.close());
+
+  it('limits auth routes per client IP, with Retry-After', async () => {
+    const statuses: number[] = [];
+    let last;
+    for (let i = 0; i < 6; i++) {
+      last = await postFrom(port, '127.0.0.3', '/api/v1/auth/login', { username: `spray-${i}`, password: 'whatever-password' });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    expect(last!.body.code).toBe('RATE_LIMITED');
+    expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
+    expect(last!.headers['content-type']).toMatch(/application\/problem\+json/);
+  });
+
+  it('limits auth routes per username across IPs', async () => {
+    for (let i = 0; i < 5; i++) {
+      expect((await postFrom(port, '127.0.0.4', '/api/v1/auth/login', { username: 'victim', password: 'guess-password' })).status).toBe(401);
+    }
+    // A fresh IP, the same username: the username's own budget is spent.
+    const fromElsewhere = await postFrom(port, '127.0.0.5', '/api/v1/auth/login', { username: 'VICTIM', password: 'guess-password' });
+    expect(fromElsewhere.status).toBe(429);
+    expect(Number(fromElsewhere.headers['retry-after'])).toBeGreaterThan(0);
+    // That IP is not itself limited for another username.
+    expect((await postFrom(port, '127.0.0.5', '/api/v1/auth/login', { username: 'someone-else', password: 'guess-password' })).status).toBe(401);
+  });
+
+  it('limits each user on /api routes, independently of other users', async () => {
+    const admin = await login(t.http, ADMIN.username, ADMIN.password);
+    const user = await createUser(t.http, admin.accessToken, 'busy-user');
+    const statuses: number[] = [];
+    let last!: request.Response;
+    for (let i = 0; i < 9; i++) {
+      last = await request(t.http).get('/api/v1/auth/me').auth(user.accessToken, { type: 'bearer' });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 429]);
+    expectProblem(last, 429, 'RATE_LIMITED');
+    expect(Number(last.headers['retry-after'])).toBeGreaterThan(0);
+    await request(t.http).get('/api/v1/auth/me').auth(admin.accessToken, { type: 'bearer' }).expect(200);
+    // Probes are never limited.
+    for (let i = 0; i < 10; i++) await request(t.http).get('/health/live').expect(200);
+  });
+});
+
+describe('account lock-out (e2e)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ LOCKOUT_THRESHOLD: '3', LOCKOUT_MINUTES: '2' });
+  });
+  afterAll(() => t.close());
+
+  it('locks an account after repeated failures, refuses even the right password, and reopens after the cool-down', async () => {
+    const admin = await login(t.http, ADMIN.username, ADMIN.password);
+    const user = await createUser(t.http, admin.accessToken, 'forgetful');
+    const attempt = (password: string) => request(t.http).post('/api/v1/auth/login').send({ username: 'forgetful', password });
+
+    expectProblem(await attempt('wrong-password-1'), 401, 'INVALID_CREDENTIALS');
+    expectProblem(await attempt('wrong-password-2'), 401, 'INVALID_CREDENTIALS');
+    const locked = await attempt('wrong-password-3');
+    expectProblem(locked, 429, 'ACCOUNT_LOCKED');
+    const retryAfter = Number(locked.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(100);
+    expect(retryAfter).toBeLessThanOrEqual(120);
+
+    const right = await attempt(user.password);
+    expectProblem(right, 429, 'ACCOUNT_LOCKED');
+    expect(Number(right.headers['retry-after'])).toBeGreaterThan(0);
+
+    // The cool-down passes (moved into the past rather than waited for).
+    await t.app.get(DataSource).query(`UPDATE users SET locked_until = now() - interval '1 second' WHERE username = 'forgetful'`);
+    await attempt(user.password).expect(200);
+  });
+
+  it('an admin re-activating the account clears the lock', async () => {
+    const admin = await login(t.http, ADMIN.username, ADMIN.password);
+    const user = await createUser(t.http, admin.accessToken, 'locked-out');
+    for (let i = 0; i < 3; i++) await request(t.http).post('/api/v1/auth/login').send({ username: 'locked-out', password: `nope-${i}-password` });
+    expectProblem(await request(t.http).post('/api/v1/auth/login').send({ username: 'locked-out', password: user.password }), 429, 'ACCOUNT_LOCKED');
+    await request(t.http).patch(`/api/v1/users/${user.id}`).auth(admin.accessToken, { type: 'bearer' }).send({ status: 'active' }).expect(200);
+    await login(t.http, 'locked-out', user.password);
+  });
+});
