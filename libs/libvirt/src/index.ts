@@ -1,1 +1,13 @@
-export const x = 1;
+export * from './models';
+export * from './errors/hypervisor-error';
+export * from './port/virtualization-port';
+export * from './port/port-options';
+export * from './port/create-virtualization-port';
+export * from './libvirt.module';
+export { LibLogger } from './transport/logger';
+export { VirtTypeSetting } from './host/virt-type-resolver';
+export { domainNameFor, vmIdFromDomainName, macAddressFor } from './naming/domain-name';
+export { LibvirtAdapter } from './adapters/libvirt/libvirt-adapter';
+export { QemuDirectAdapter } from './adapters/qemu-direct/qemu-direct-adapter';
+export { QmpClient } from './qmp/qmp-client';
+export { VirshPool } from './transport/virsh-pool';

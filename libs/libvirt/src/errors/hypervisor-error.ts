@@ -8,6 +8,7 @@ export type HypervisorErrorCode =
   | 'DOMAIN_EXISTS'
   | 'SNAPSHOT_NOT_FOUND'
   | 'VOLUME_NOT_FOUND'
+  | 'VOLUME_EXISTS'
   | 'INVALID_STATE'
   | 'INVALID_ARGUMENT'
   | 'UNSUPPORTED'

@@ -1,0 +1,439 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { defer, finalize, Observable, share } from 'rxjs';
+import { HypervisorError } from '../../errors/hypervisor-error';
+import { VirshEventStream } from '../../events/virsh-event-stream';
+import { withScratchDir } from '../../host/scratch-dir';
+import { VirtTypeResolver } from '../../host/virt-type-resolver';
+import { screenshotToPng } from '../../image/screenshot-png';
+import { tailFile } from '../../console/serial-log';
+import {
+  DomainEvent,
+  DomainInfo,
+  DomainSpec,
+  DomainState,
+  DomainStats,
+  HostCapabilities,
+  SerialConsoleInfo,
+  SetResourceResult,
+  SnapshotCreateSpec,
+  SnapshotInfo,
+  VncEndpoint,
+  VolumeInfo,
+  VolumeSpec,
+  domainStateFromCode,
+} from '../../models';
+import { assertSnapshotName, domainNameFor, DOMAIN_NAME_PREFIX } from '../../naming/domain-name';
+import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';
+import { LibLogger, silentLogger } from '../../transport/logger';
+import { VirshCommand } from '../../transport/virsh-command';
+import { VirshPool } from '../../transport/virsh-pool';
+import { QemuImg } from '../../volumes/qemu-img';
+import { buildDomainXml } from '../../xml/domain-xml-builder';
+import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
+import { CDROM_TARGET } from '../../xml/spec-validation';
+import { parseDomstats, splitDomstats } from './domstats-parser';
+import { parseHostCapabilities } from './host-capabilities-parser';
+import { LibvirtQmp } from './libvirt-qmp';
+import { buildSnapshotXml, parseSnapshotXml } from './snapshot-xml';
+
+export interface LibvirtAdapterOptions {
+  pool: VirshPool;
+  virtTypes: VirtTypeResolver;
+  uri: string;
+  virshPath?: string;
+  qemuImg?: QemuImg;
+  logger?: LibLogger;
+  /** How often shutdown() polls the state while waiting for the guest. */
+  pollIntervalMs?: number;
+}
+
+const STATS_GROUPS = ['state', 'cpu-total', 'balloon', 'vcpu', 'interface', 'block'];
+
+/** VirtualizationPort over libvirtd, through a pool of persistent virsh sessions. */
+export class LibvirtAdapter implements VirtualizationPort {
+  private readonly pool: VirshPool;
+  private readonly qemuImg: QemuImg;
+  private readonly logger: LibLogger;
+  private readonly eventStream: VirshEventStream;
+  private readonly sharedEvents: Observable<DomainEvent>;
+  /** QMP passthrough for what libvirt has no command of its own for. */
+  readonly qmp: LibvirtQmp;
+
+  constructor(private readonly options: LibvirtAdapterOptions) {
+    this.pool = options.pool;
+    this.qemuImg = options.qemuImg ?? new QemuImg();
+    this.logger = options.logger ?? silentLogger;
+    this.qmp = new LibvirtQmp(this.pool);
+    this.eventStream = new VirshEventStream({ uri: options.uri, virshPath: options.virshPath, logger: this.logger });
+    // One virsh event process however many subscribers; it stops when the last one leaves.
+    this.sharedEvents = defer(() => {
+      this.eventStream.start();
+      return this.eventStream.events$.pipe(finalize(() => this.eventStream.stop()));
+    }).pipe(share());
+  }
+
+  /** The event watcher (exposed so tests can kill its process). */
+  get eventSource(): VirshEventStream {
+    return this.eventStream;
+  }
+
+  async getHostCapabilities(): Promise<HostCapabilities> {
+    const [version, nodeinfo, capabilities, virtTypes, defaultVirtType] = await Promise.all([
+      this.pool.run({ name: 'version' }),
+      this.pool.run({ name: 'nodeinfo' }),
+      this.pool.run({ name: 'capabilities' }),
+      this.options.virtTypes.usableTypes(),
+      this.options.virtTypes.resolve(),
+    ]);
+    return parseHostCapabilities({ version, nodeinfo, capabilities, virtTypes, defaultVirtType, hostname: hostname() });
+  }
+
+  async listDomains(): Promise<DomainInfo[]> {
+    const states = await this.allStates();
+    const names = [...states.keys()].filter((name) => name.startsWith(DOMAIN_NAME_PREFIX));
+    const domains = await Promise.all(
+      names.map(async (name) => {
+        try {
+          return this.toInfo(await this.dumpXml(name), states.get(name) ?? 'nostate');
+        } catch (error) {
+          // Undefined between the two calls: it is simply no longer there.
+          if (HypervisorError.is(error, 'DOMAIN_NOT_FOUND')) return undefined;
+          throw error;
+        }
+      }),
+    );
+    return domains.filter((d): d is DomainInfo => d !== undefined && d.vmId !== undefined);
+  }
+
+  async getDomain(vmId: string): Promise<DomainInfo> {
+    const name = domainNameFor(vmId);
+    const [parsed, state] = await Promise.all([this.dumpXml(name), this.state(name)]);
+    return this.toInfo(parsed, state);
+  }
+
+  async defineDomain(spec: DomainSpec): Promise<DomainInfo> {
+    const virtType = spec.virtType ?? (await this.options.virtTypes.resolve());
+    const xml = buildDomainXml(spec, virtType);
+    const name = domainNameFor(spec.vmId);
+    // `virsh define` silently replaces an existing definition; a create must not do that.
+    if (await this.exists(name)) throw new HypervisorError('DOMAIN_EXISTS', `domain ${name} already exists`);
+    await withScratchDir(async (dir) => {
+      const file = join(dir, 'domain.xml');
+      await writeFile(file, xml, { mode: 0o600 });
+      await this.pool.run({ name: 'define', options: { file }, flags: ['validate'] });
+    });
+    return this.getDomain(spec.vmId);
+  }
+
+  async undefineDomain(vmId: string, options: UndefineOptions = {}): Promise<void> {
+    const name = domainNameFor(vmId);
+    const [parsed, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
+    if (state !== 'shutoff') throw new HypervisorError('INVALID_STATE', `domain ${name} must be stopped to be deleted (it is ${state})`);
+    // Internal snapshots live inside the qcow2 files; only libvirt's metadata about them goes here.
+    await this.pool.run({
+      name: 'undefine',
+      options: { domain: name },
+      flags: ['snapshots-metadata', options.removeNvram ? 'nvram' : 'keep-nvram'],
+    });
+    const files: string[] = [];
+    for (const disk of parsed.disks) {
+      if (!disk.path) continue;
+      if (disk.device === 'disk' && options.removeVolumes) files.push(disk.path);
+      if (disk.seed && options.removeSeedIso) files.push(disk.path);
+    }
+    if (options.removeSeedIso && parsed.metadata?.seedIsoPath && !files.includes(parsed.metadata.seedIsoPath)) {
+      files.push(parsed.metadata.seedIsoPath);
+    }
+    await Promise.all(files.map((file) => rm(file, { force: true })));
+  }
+
+  async start(vmId: string): Promise<void> {
+    await this.domainCommand('start', vmId);
+  }
+
+  async shutdown(vmId: string, options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    const name = domainNameFor(vmId);
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    await this.pool.run({ name: 'shutdown', options: { domain: name, mode: 'acpi' } });
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if ((await this.state(name)) === 'shutoff') return { forced: false };
+      await sleep(this.options.pollIntervalMs ?? 200);
+    }
+    if (!options.forceAfterTimeout) {
+      throw new HypervisorError('TIMEOUT', `domain ${name} did not shut down within ${timeoutMs} ms`);
+    }
+    try {
+      await this.destroy(vmId);
+    } catch (error) {
+      // It may have stopped by itself between the last poll and the destroy.
+      if (!HypervisorError.is(error, 'INVALID_STATE')) throw error;
+      return { forced: false };
+    }
+    return { forced: true };
+  }
+
+  async destroy(vmId: string): Promise<void> {
+    await this.domainCommand('destroy', vmId);
+  }
+
+  async reboot(vmId: string): Promise<void> {
+    await this.pool.run({ name: 'reboot', options: { domain: domainNameFor(vmId), mode: 'acpi' } });
+  }
+
+  async reset(vmId: string): Promise<void> {
+    await this.domainCommand('reset', vmId);
+  }
+
+  async suspend(vmId: string): Promise<void> {
+    await this.domainCommand('suspend', vmId);
+  }
+
+  async resume(vmId: string): Promise<void> {
+    await this.domainCommand('resume', vmId);
+  }
+
+  async setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult> {
+    if (!Number.isInteger(vcpus) || vcpus < 1) throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
+    const name = domainNameFor(vmId);
+    const [config, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
+    if (vcpus > config.maxVcpus) {
+      await this.pool.run({ name: 'setvcpus', options: { domain: name, count: vcpus }, flags: ['maximum', 'config'] });
+    }
+    await this.pool.run({ name: 'setvcpus', options: { domain: name, count: vcpus }, flags: ['config'] });
+    const live = isActive(state) && vcpus <= config.maxVcpus && (await this.tryLive({ name: 'setvcpus', options: { domain: name, count: vcpus }, flags: ['live'] }));
+    return { config: true, live };
+  }
+
+  async setMemory(vmId: string, memoryMiB: number): Promise<SetResourceResult> {
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 1) throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
+    const name = domainNameFor(vmId);
+    const [config, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
+    const kib = memoryMiB * 1024;
+    if (memoryMiB > config.maxMemoryMiB) {
+      await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
+    }
+    await this.pool.run({ name: 'setmem', options: { domain: name, size: kib }, flags: ['config'] });
+    // Live changes go through the balloon and cannot exceed the boot-time maximum.
+    const live = isActive(state) && memoryMiB <= config.maxMemoryMiB && (await this.tryLive({ name: 'setmem', options: { domain: name, size: kib }, flags: ['live'] }));
+    return { config: true, live };
+  }
+
+  async insertCdrom(vmId: string, isoPath: string): Promise<void> {
+    const name = domainNameFor(vmId);
+    await this.assertHasCdrom(name);
+    const flags = [...(await this.changeFlags(name)), 'force'];
+    await this.pool.run({ name: 'change-media', options: { domain: name, path: CDROM_TARGET, source: isoPath }, flags: ['update', ...flags] });
+  }
+
+  async ejectCdrom(vmId: string): Promise<void> {
+    const name = domainNameFor(vmId);
+    const drive = await this.assertHasCdrom(name);
+    if (!drive.path) return;
+    const flags = [...(await this.changeFlags(name)), 'force'];
+    await this.pool.run({ name: 'change-media', options: { domain: name, path: CDROM_TARGET }, flags: ['eject', ...flags] });
+  }
+
+  async createSnapshot(vmId: string, spec: SnapshotCreateSpec): Promise<SnapshotInfo> {
+    assertSnapshotName(spec.name);
+    const name = domainNameFor(vmId);
+    await withScratchDir(async (dir) => {
+      const file = join(dir, 'snapshot.xml');
+      await writeFile(file, buildSnapshotXml(spec), { mode: 0o600 });
+      // Saving RAM under TCG takes a while; allow far more than a normal command.
+      await this.pool.run({ name: 'snapshot-create', options: { domain: name, xmlfile: file }, flags: ['atomic'] }, { timeoutMs: 300_000 });
+    });
+    return this.snapshotInfo(name, spec.name, await this.currentSnapshot(name));
+  }
+
+  async listSnapshots(vmId: string): Promise<SnapshotInfo[]> {
+    const name = domainNameFor(vmId);
+    const [list, current] = await Promise.all([
+      this.pool.run({ name: 'snapshot-list', options: { domain: name }, flags: ['name', 'topological'] }),
+      this.currentSnapshot(name),
+    ]);
+    const names = list.split('\n').map((line) => line.trim()).filter(Boolean);
+    return Promise.all(names.map((snapshot) => this.snapshotInfo(name, snapshot, current)));
+  }
+
+  async revertSnapshot(vmId: string, snapshotName: string): Promise<void> {
+    assertSnapshotName(snapshotName);
+    await this.pool.run(
+      { name: 'snapshot-revert', options: { domain: domainNameFor(vmId), snapshotname: snapshotName } },
+      { timeoutMs: 300_000 },
+    );
+  }
+
+  async deleteSnapshot(vmId: string, snapshotName: string): Promise<void> {
+    assertSnapshotName(snapshotName);
+    await this.pool.run(
+      { name: 'snapshot-delete', options: { domain: domainNameFor(vmId), snapshotname: snapshotName } },
+      { timeoutMs: 300_000 },
+    );
+  }
+
+  async getStats(vmId: string): Promise<DomainStats> {
+    const output = await this.pool.run({ name: 'domstats', flags: STATS_GROUPS, rest: [domainNameFor(vmId)] });
+    const [stats] = parseDomstats(output);
+    if (!stats) throw new HypervisorError('DOMAIN_NOT_FOUND', `no statistics for ${domainNameFor(vmId)}`);
+    return stats;
+  }
+
+  async getAllStats(): Promise<DomainStats[]> {
+    const output = await this.pool.run({ name: 'domstats', flags: STATS_GROUPS });
+    return parseDomstats(output).filter((stats) => stats.vmId !== undefined);
+  }
+
+  async getVncEndpoint(vmId: string): Promise<VncEndpoint | null> {
+    const parsed = await this.dumpXml(domainNameFor(vmId));
+    if (!parsed.vncPort) return null;
+    return { host: parsed.vncListen ?? '127.0.0.1', port: parsed.vncPort };
+  }
+
+  async getSerialConsole(vmId: string): Promise<SerialConsoleInfo> {
+    const parsed = await this.dumpXml(domainNameFor(vmId));
+    return {
+      ...(parsed.serialPtyPath ? { ptyPath: parsed.serialPtyPath } : {}),
+      ...(parsed.serialLogPath ? { logPath: parsed.serialLogPath } : {}),
+    };
+  }
+
+  async tailSerialLog(vmId: string, maxBytes?: number): Promise<string> {
+    const parsed = await this.dumpXml(domainNameFor(vmId), true);
+    if (!parsed.serialLogPath) return '';
+    return tailFile(parsed.serialLogPath, maxBytes);
+  }
+
+  async screenshot(vmId: string): Promise<Buffer> {
+    const name = domainNameFor(vmId);
+    return withScratchDir(async (dir) => {
+      const file = join(dir, 'screen');
+      await this.pool.run({ name: 'screenshot', options: { domain: name, file, screen: 0 } });
+      return screenshotToPng(await readFile(file));
+    });
+  }
+
+  createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.qemuImg.create(spec);
+  }
+
+  getVolume(path: string): Promise<VolumeInfo> {
+    return this.qemuImg.info(path);
+  }
+
+  resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
+    return this.qemuImg.resize(path, sizeBytes, options.allowShrink);
+  }
+
+  deleteVolume(path: string): Promise<void> {
+    return this.qemuImg.delete(path);
+  }
+
+  events(): Observable<DomainEvent> {
+    return this.sharedEvents;
+  }
+
+  async close(): Promise<void> {
+    this.eventStream.stop();
+    await this.pool.close();
+  }
+
+  private async domainCommand(command: string, vmId: string): Promise<void> {
+    await this.pool.run({ name: command, options: { domain: domainNameFor(vmId) } });
+  }
+
+  private async dumpXml(name: string, inactive = false): Promise<ParsedDomain> {
+    const xml = await this.pool.run({ name: 'dumpxml', options: { domain: name }, flags: inactive ? ['inactive'] : [] });
+    return parseDomainXml(xml);
+  }
+
+  private async state(name: string): Promise<DomainState> {
+    const output = await this.pool.run({ name: 'domstats', flags: ['state'], rest: [name] });
+    const [entry] = splitDomstats(output);
+    return domainStateFromCode(Number(entry?.fields.get('state.state') ?? 0));
+  }
+
+  private async allStates(): Promise<Map<string, DomainState>> {
+    const output = await this.pool.run({ name: 'domstats', flags: ['state'] });
+    return new Map(splitDomstats(output).map(({ name, fields }) => [name, domainStateFromCode(Number(fields.get('state.state') ?? 0))]));
+  }
+
+  private async exists(name: string): Promise<boolean> {
+    try {
+      await this.pool.run({ name: 'domuuid', options: { domain: name } });
+      return true;
+    } catch (error) {
+      if (HypervisorError.is(error, 'DOMAIN_NOT_FOUND')) return false;
+      throw error;
+    }
+  }
+
+  private toInfo(parsed: ParsedDomain, state: DomainState): DomainInfo {
+    return {
+      name: parsed.name,
+      uuid: parsed.uuid,
+      ...(parsed.metadata ? { vmId: parsed.metadata.vmId, ownerId: parsed.metadata.ownerId } : {}),
+      ...(parsed.title !== undefined ? { title: parsed.title } : {}),
+      ...(parsed.description !== undefined ? { description: parsed.description } : {}),
+      state,
+      persistent: true,
+      vcpus: parsed.vcpus,
+      maxVcpus: parsed.maxVcpus,
+      memoryMiB: parsed.memoryMiB,
+      maxMemoryMiB: parsed.maxMemoryMiB,
+      virtType: parsed.virtType,
+      machine: machineFamily(parsed.machine),
+      disks: parsed.disks,
+      ...(parsed.mac ? { mac: parsed.mac } : {}),
+      ...(parsed.serialLogPath ? { serialLogPath: parsed.serialLogPath } : {}),
+      vncEnabled: parsed.vncEnabled,
+    };
+  }
+
+  /** Live changes are best effort (hot-plug needs guest support); the config change stands. */
+  private async tryLive(command: VirshCommand): Promise<boolean> {
+    try {
+      await this.pool.run(command);
+      return true;
+    } catch (error) {
+      this.logger.warn(`live ${command.name} not applied: ${(error as Error).message}`);
+      return false;
+    }
+  }
+
+  private async assertHasCdrom(name: string): Promise<{ path?: string }> {
+    const parsed = await this.dumpXml(name);
+    const drive = parsed.disks.find((disk) => disk.device === 'cdrom' && disk.target === CDROM_TARGET);
+    if (!drive) throw new HypervisorError('INVALID_STATE', `domain ${name} has no CD-ROM drive`);
+    return drive;
+  }
+
+  private async changeFlags(name: string): Promise<string[]> {
+    return isActive(await this.state(name)) ? ['live', 'config'] : ['config'];
+  }
+
+  private async currentSnapshot(name: string): Promise<string | undefined> {
+    try {
+      return (await this.pool.run({ name: 'snapshot-current', options: { domain: name }, flags: ['name'] })).trim() || undefined;
+    } catch (error) {
+      // "domain has no current snapshot" is not a failure.
+      if (HypervisorError.is(error, 'DOMAIN_NOT_FOUND')) throw error;
+      return undefined;
+    }
+  }
+
+  private async snapshotInfo(domain: string, snapshot: string, current: string | undefined): Promise<SnapshotInfo> {
+    const xml = await this.pool.run({ name: 'snapshot-dumpxml', options: { domain, snapshotname: snapshot } });
+    return parseSnapshotXml(xml, current);
+  }
+}
+
+function isActive(state: DomainState): boolean {
+  return state === 'running' || state === 'paused' || state === 'blocked' || state === 'pmsuspended';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,98 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DomainSpec, DomainState, VirtType } from '../../models';
+import { assertVmId } from '../../naming/domain-name';
+
+/** A domain as qemu-direct persists it: the spec plus what libvirt would otherwise own. */
+export interface StoredDomain {
+  spec: DomainSpec;
+  uuid: string;
+  virtType: VirtType;
+  mac?: string;
+  createdAt: string;
+}
+
+export interface StoredSnapshot {
+  name: string;
+  description?: string;
+  createdAt: string;
+  domainState: DomainState;
+  parent?: string;
+}
+
+export interface SnapshotIndex {
+  current?: string;
+  snapshots: StoredSnapshot[];
+}
+
+/**
+ * One folder per domain under `<stateDir>/domains/<vmId>/`: domain.json, snapshots.json, and
+ * while it runs the QMP socket, pidfile and VNC secret. JSON writes go through a rename so a
+ * crash never leaves a half-written file.
+ */
+export class DomainStore {
+  constructor(readonly stateDir: string) {}
+
+  dir(vmId: string): string {
+    assertVmId(vmId);
+    return join(this.stateDir, 'domains', vmId);
+  }
+
+  qmpSocket(vmId: string): string {
+    return join(this.dir(vmId), 'qmp.sock');
+  }
+
+  pidFile(vmId: string): string {
+    return join(this.dir(vmId), 'qemu.pid');
+  }
+
+  vncSecretFile(vmId: string): string {
+    return join(this.dir(vmId), 'vnc.secret');
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      return await readdir(join(this.stateDir, 'domains'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async read(vmId: string): Promise<StoredDomain | undefined> {
+    return this.readJson<StoredDomain>(join(this.dir(vmId), 'domain.json'));
+  }
+
+  async write(domain: StoredDomain): Promise<void> {
+    const dir = this.dir(domain.spec.vmId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await this.writeJson(join(dir, 'domain.json'), domain);
+  }
+
+  async remove(vmId: string): Promise<void> {
+    await rm(this.dir(vmId), { recursive: true, force: true });
+  }
+
+  async readSnapshots(vmId: string): Promise<SnapshotIndex> {
+    return (await this.readJson<SnapshotIndex>(join(this.dir(vmId), 'snapshots.json'))) ?? { snapshots: [] };
+  }
+
+  async writeSnapshots(vmId: string, index: SnapshotIndex): Promise<void> {
+    await this.writeJson(join(this.dir(vmId), 'snapshots.json'), index);
+  }
+
+  private async readJson<T>(path: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(path, 'utf8')) as T;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  private async writeJson(path: string, value: unknown): Promise<void> {
+    const temporary = `${path}.tmp`;
+    await writeFile(temporary, JSON.stringify(value, null, 2), { mode: 0o600 });
+    await rename(temporary, path);
+  }
+}

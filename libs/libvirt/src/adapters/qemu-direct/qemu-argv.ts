@@ -1,0 +1,104 @@
+import { DomainSpec, VirtType } from '../../models';
+import { domainNameFor, macAddressFor } from '../../naming/domain-name';
+import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
+
+export interface QemuLaunchPaths {
+  qmpSocket: string;
+  pidFile: string;
+  /** File holding the VNC password (QEMU reads it; it never appears on the command line). */
+  vncSecretFile?: string;
+}
+
+/**
+ * QEMU option values are comma-separated key=value lists; a literal comma is written as ",,".
+ * Paths and names come from specs, so every value placed in such a list goes through this.
+ */
+export function qemuOptionValue(value: string): string {
+  return value.replace(/,/g, ',,');
+}
+
+function driveOptions(parts: Record<string, string | undefined>): string {
+  return Object.entries(parts)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${qemuOptionValue(value as string)}`)
+    .join(',');
+}
+
+/** Boot priority of each device kind for firmware boot (lower boots first). */
+function bootIndexes(spec: DomainSpec): Record<string, number> {
+  const order = spec.kernel ? [] : (spec.bootOrder ?? ['hd']);
+  return Object.fromEntries(order.map((device, index) => [device, index + 1]));
+}
+
+/**
+ * The qemu-system-x86_64 command line for a spec. argv only: it is passed to spawn without a
+ * shell. QEMU daemonizes, keeps running after a guest power-off (-no-shutdown, so the adapter
+ * can implement ACPI reboot), and talks QMP on a unix socket.
+ */
+export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuLaunchPaths): string[] {
+  validateDomainSpec(spec);
+  const name = domainNameFor(spec.vmId);
+  const boot = bootIndexes(spec);
+  const maxVcpus = spec.maxVcpus ?? spec.vcpus;
+  const argv = [
+    '-name', `${name},process=${name}`,
+    '-nodefaults', '-no-user-config',
+    '-machine', `${spec.machine ?? 'q35'},accel=${virtType === 'kvm' ? 'kvm' : 'tcg'}`,
+    '-m', `${spec.maxMemoryMiB ?? spec.memoryMiB}M`,
+    '-smp', `cpus=${spec.vcpus},maxcpus=${maxVcpus}`,
+    '-qmp', `unix:${qemuOptionValue(paths.qmpSocket)},server=on,wait=off`,
+    '-pidfile', paths.pidFile,
+    '-daemonize',
+    '-no-shutdown',
+    '-display', 'none',
+    '-device', 'VGA',
+    '-device', 'virtio-balloon-pci,id=balloon0',
+    '-device', 'ich9-ahci,id=sata0',
+    // The pty keeps interactive access possible; logfile records everything regardless.
+    '-chardev', `pty,id=serial0,logfile=${qemuOptionValue(spec.serialLogPath)},logappend=on`,
+    '-serial', 'chardev:serial0',
+  ];
+  if (virtType === 'kvm') argv.push('-cpu', 'host');
+
+  spec.disks.forEach((disk, index) => {
+    const target = virtioTarget(index);
+    argv.push('-drive', driveOptions({ file: disk.path, format: disk.format ?? 'qcow2', if: 'none', id: `drive-${target}` }));
+    const bootindex = index === 0 && boot.hd ? `,bootindex=${boot.hd}` : '';
+    argv.push('-device', `virtio-blk-pci,drive=drive-${target},id=${target}${bootindex}`);
+  });
+  const cdroms: Array<[string, string | undefined, number]> = [];
+  if (spec.cdrom) cdroms.push([CDROM_TARGET, spec.cdrom.isoPath, 0]);
+  if (spec.seedIsoPath) cdroms.push([SEED_TARGET, spec.seedIsoPath, 1]);
+  for (const [target, isoPath, port] of cdroms) {
+    argv.push('-drive', driveOptions({ file: isoPath, format: isoPath ? 'raw' : undefined, if: 'none', id: `drive-${target}`, media: 'cdrom', readonly: 'on' }));
+    const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
+    argv.push('-device', `ide-cd,bus=sata0.${port},drive=drive-${target},id=${target}${bootindex}`);
+  }
+
+  const network = spec.network ?? { mode: 'user' as const };
+  if (network.mode !== 'none') {
+    const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
+    // Without libvirt there are no libvirt networks: "network" names a host bridge, used
+    // through qemu-bridge-helper (which must allow it in /etc/qemu/bridge.conf).
+    const netdev = network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0';
+    const bootindex = boot.network ? `,bootindex=${boot.network}` : '';
+    argv.push('-netdev', netdev, '-device', `virtio-net-pci,netdev=net0,mac=${mac},id=net0${bootindex}`);
+  }
+
+  if (spec.vnc?.enabled) {
+    // to=99: like libvirt's autoport, take the first free display from :0 (port 5900) upwards.
+    let vnc = '127.0.0.1:0,to=99';
+    if (spec.vnc.password && paths.vncSecretFile) {
+      argv.push('-object', `secret,id=vncsecret,format=raw,file=${qemuOptionValue(paths.vncSecretFile)}`);
+      vnc += ',password-secret=vncsecret';
+    }
+    argv.push('-vnc', vnc);
+  }
+
+  if (spec.kernel) {
+    argv.push('-kernel', spec.kernel.kernelPath);
+    if (spec.kernel.initrdPath) argv.push('-initrd', spec.kernel.initrdPath);
+    if (spec.kernel.cmdline) argv.push('-append', spec.kernel.cmdline);
+  }
+  return argv;
+}

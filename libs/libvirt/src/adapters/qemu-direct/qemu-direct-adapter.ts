@@ -1,0 +1,668 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, hostname, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { defer, Observable, Subject } from 'rxjs';
+import { tailFile } from '../../console/serial-log';
+import { HypervisorError } from '../../errors/hypervisor-error';
+import { withScratchDir } from '../../host/scratch-dir';
+import { VirtTypeResolver } from '../../host/virt-type-resolver';
+import { screenshotToPng } from '../../image/screenshot-png';
+import {
+  BlockStats,
+  DomainDiskInfo,
+  DomainEvent,
+  DomainInfo,
+  DomainSpec,
+  DomainState,
+  DomainStats,
+  HostCapabilities,
+  LifecycleEventType,
+  SerialConsoleInfo,
+  SetResourceResult,
+  SnapshotCreateSpec,
+  SnapshotInfo,
+  VncEndpoint,
+  VolumeInfo,
+  VolumeSpec,
+} from '../../models';
+import { assertSnapshotName, domainNameFor, macAddressFor } from '../../naming/domain-name';
+import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';
+import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
+import { LibLogger, silentLogger } from '../../transport/logger';
+import { runProcess } from '../../transport/process-runner';
+import { QemuImg } from '../../volumes/qemu-img';
+import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
+import { DomainStore, StoredDomain } from './domain-store';
+import { buildQemuArgv } from './qemu-argv';
+import { isOurQemu, processCpuTimeNs, processRssKiB, readPid } from './qemu-process';
+
+export interface QemuDirectAdapterOptions {
+  stateDir: string;
+  qemuBinary?: string;
+  virtTypes: VirtTypeResolver;
+  qemuImg?: QemuImg;
+  commandTimeoutMs?: number;
+  logger?: LibLogger;
+  pollIntervalMs?: number;
+}
+
+/** A QEMU process this adapter is connected to. */
+interface RunningDomain {
+  vmId: string;
+  pid: number;
+  qmp: QmpClient;
+  /** Set by reboot(): the next guest power-off is turned into a reset. */
+  rebootPending: boolean;
+  /** Set by destroy(): the exit is reported as "destroyed". */
+  destroying: boolean;
+  /** Set when QEMU reported a guest shutdown before exiting. */
+  guestShutdown: boolean;
+}
+
+const QMP_STATUS: Record<string, DomainState> = {
+  running: 'running',
+  paused: 'paused',
+  prelaunch: 'paused',
+  inmigrate: 'paused',
+  postmigrate: 'paused',
+  'finish-migrate': 'paused',
+  'save-vm': 'paused',
+  'restore-vm': 'paused',
+  debug: 'paused',
+  'io-error': 'paused',
+  watchdog: 'paused',
+  suspended: 'pmsuspended',
+  'guest-panicked': 'crashed',
+  'internal-error': 'crashed',
+  shutdown: 'shutoff',
+};
+
+/**
+ * VirtualizationPort without libvirtd: runs qemu-system-x86_64 itself (daemonized, QMP on a
+ * unix socket), keeps specs as JSON in a state folder and re-attaches to QEMU processes that
+ * survived a restart of the api. For hosts that have QEMU but no libvirt.
+ */
+export class QemuDirectAdapter implements VirtualizationPort {
+  private readonly store: DomainStore;
+  private readonly qemuBinary: string;
+  private readonly qemuImg: QemuImg;
+  private readonly logger: LibLogger;
+  private readonly running = new Map<string, RunningDomain>();
+  private readonly attaching = new Map<string, Promise<RunningDomain | undefined>>();
+  private readonly subject = new Subject<DomainEvent>();
+  private attachedAll: Promise<void> | undefined;
+  private capabilities: Promise<HostCapabilities> | undefined;
+
+  constructor(private readonly options: QemuDirectAdapterOptions) {
+    this.store = new DomainStore(options.stateDir);
+    this.qemuBinary = options.qemuBinary ?? 'qemu-system-x86_64';
+    this.qemuImg = options.qemuImg ?? new QemuImg();
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  getHostCapabilities(): Promise<HostCapabilities> {
+    this.capabilities ??= this.readCapabilities();
+    return this.capabilities;
+  }
+
+  async listDomains(): Promise<DomainInfo[]> {
+    const ids = await this.store.list();
+    const domains = await Promise.all(ids.map((vmId) => this.getDomain(vmId).catch(() => undefined)));
+    return domains.filter((domain): domain is DomainInfo => domain !== undefined);
+  }
+
+  async getDomain(vmId: string): Promise<DomainInfo> {
+    const stored = await this.requireDomain(vmId);
+    return this.toInfo(stored, await this.state(vmId));
+  }
+
+  async defineDomain(spec: DomainSpec): Promise<DomainInfo> {
+    validateDomainSpec(spec);
+    if (await this.store.read(spec.vmId)) throw new HypervisorError('DOMAIN_EXISTS', `domain ${domainNameFor(spec.vmId)} already exists`);
+    const virtType = spec.virtType ?? (await this.options.virtTypes.resolve());
+    // Building the command line now rejects specs QEMU could not run, as libvirt's define would.
+    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x' });
+    const mac = spec.network && spec.network.mode !== 'none' ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
+    await this.store.write({ spec, uuid: randomUUID(), virtType, ...(mac ? { mac } : {}), createdAt: new Date().toISOString() });
+    this.emitLifecycle(spec.vmId, 'defined', 'added');
+    return this.getDomain(spec.vmId);
+  }
+
+  async undefineDomain(vmId: string, options: UndefineOptions = {}): Promise<void> {
+    const stored = await this.requireDomain(vmId);
+    const state = await this.state(vmId);
+    if (state !== 'shutoff') throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} must be stopped to be deleted (it is ${state})`);
+    const files: string[] = [];
+    if (options.removeVolumes) files.push(...stored.spec.disks.map((disk) => disk.path));
+    if (options.removeSeedIso && stored.spec.seedIsoPath) files.push(stored.spec.seedIsoPath);
+    // qemu-direct boots SeaBIOS only, so there is never an NVRAM file to remove.
+    await this.store.remove(vmId);
+    await Promise.all(files.map((file) => rm(file, { force: true })));
+    this.emitLifecycle(vmId, 'undefined', 'removed');
+  }
+
+  async start(vmId: string): Promise<void> {
+    await this.launch(vmId);
+  }
+
+  async shutdown(vmId: string, options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    const domain = await this.requireRunning(vmId);
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    await domain.qmp.execute('system_powerdown');
+    if (await this.waitForExit(domain, timeoutMs)) return { forced: false };
+    if (!options.forceAfterTimeout) {
+      throw new HypervisorError('TIMEOUT', `domain ${domainNameFor(vmId)} did not shut down within ${timeoutMs} ms`);
+    }
+    await this.destroy(vmId);
+    return { forced: true };
+  }
+
+  async destroy(vmId: string): Promise<void> {
+    const domain = await this.requireRunning(vmId);
+    domain.destroying = true;
+    try {
+      await domain.qmp.execute('quit', undefined, 5_000);
+    } catch (error) {
+      // QEMU may close the socket before answering `quit`; that is success.
+      if (!HypervisorError.is(error, 'HYPERVISOR_UNAVAILABLE') && !HypervisorError.is(error, 'TIMEOUT')) throw error;
+    }
+    if (!(await this.waitForExit(domain, 10_000))) {
+      process.kill(domain.pid, 'SIGKILL');
+      await this.waitForExit(domain, 5_000);
+    }
+  }
+
+  async reboot(vmId: string): Promise<void> {
+    const domain = await this.requireRunning(vmId);
+    // Like libvirt's ACPI reboot: ask the guest to power off, then reset instead of exiting.
+    domain.rebootPending = true;
+    await domain.qmp.execute('system_powerdown');
+  }
+
+  async reset(vmId: string): Promise<void> {
+    await (await this.requireRunning(vmId)).qmp.execute('system_reset');
+  }
+
+  async suspend(vmId: string): Promise<void> {
+    const domain = await this.requireRunning(vmId);
+    if ((await this.state(vmId)) === 'paused') throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already paused`);
+    await domain.qmp.execute('stop');
+  }
+
+  async resume(vmId: string): Promise<void> {
+    const domain = await this.requireRunning(vmId);
+    if ((await this.state(vmId)) !== 'paused') throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is not paused`);
+    await domain.qmp.execute('cont');
+  }
+
+  async setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult> {
+    if (!Number.isInteger(vcpus) || vcpus < 1) throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
+    const stored = await this.requireDomain(vmId);
+    const maxVcpus = Math.max(stored.spec.maxVcpus ?? stored.spec.vcpus, vcpus);
+    await this.store.write({ ...stored, spec: { ...stored.spec, vcpus, maxVcpus } });
+    // vCPU hot-plug needs per-CPU device_add and guest cooperation; qemu-direct applies it at
+    // the next start and says so.
+    return { config: true, live: false };
+  }
+
+  async setMemory(vmId: string, memoryMiB: number): Promise<SetResourceResult> {
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 1) throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
+    const stored = await this.requireDomain(vmId);
+    const launchedMax = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
+    const maxMemoryMiB = Math.max(launchedMax, memoryMiB);
+    await this.store.write({ ...stored, spec: { ...stored.spec, memoryMiB, maxMemoryMiB } });
+    const domain = await this.runtime(vmId);
+    if (!domain || memoryMiB > launchedMax) return { config: true, live: false };
+    await domain.qmp.execute('balloon', { value: memoryMiB * 1024 * 1024 });
+    return { config: true, live: true };
+  }
+
+  async insertCdrom(vmId: string, isoPath: string): Promise<void> {
+    const stored = await this.requireDomain(vmId);
+    if (!stored.spec.cdrom) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} has no CD-ROM drive`);
+    const domain = await this.runtime(vmId);
+    if (domain) {
+      await domain.qmp.execute('blockdev-change-medium', { id: CDROM_TARGET, filename: isoPath, format: 'raw', 'read-only-mode': 'read-only' });
+    }
+    await this.store.write({ ...stored, spec: { ...stored.spec, cdrom: { isoPath } } });
+  }
+
+  async ejectCdrom(vmId: string): Promise<void> {
+    const stored = await this.requireDomain(vmId);
+    if (!stored.spec.cdrom) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} has no CD-ROM drive`);
+    const domain = await this.runtime(vmId);
+    if (domain && stored.spec.cdrom.isoPath) await domain.qmp.execute('eject', { id: CDROM_TARGET, force: true });
+    await this.store.write({ ...stored, spec: { ...stored.spec, cdrom: {} } });
+  }
+
+  async createSnapshot(vmId: string, spec: SnapshotCreateSpec): Promise<SnapshotInfo> {
+    assertSnapshotName(spec.name);
+    const stored = await this.requireDomain(vmId);
+    const index = await this.store.readSnapshots(vmId);
+    if (index.snapshots.some((snapshot) => snapshot.name === spec.name)) {
+      throw new HypervisorError('INVALID_ARGUMENT', `snapshot ${spec.name} already exists`);
+    }
+    const domain = await this.runtime(vmId);
+    const domainState = await this.state(vmId);
+    if (domain) {
+      // savevm stores RAM and device state in the first qcow2 disk and snapshots all disks.
+      await this.hmp(domain, `savevm ${spec.name}`, 300_000);
+    } else {
+      for (const disk of this.qcow2Disks(stored)) await runProcess('qemu-img', ['snapshot', '-c', spec.name, disk]);
+    }
+    index.snapshots.push({
+      name: spec.name,
+      ...(spec.description !== undefined ? { description: spec.description } : {}),
+      createdAt: new Date().toISOString(),
+      domainState,
+      ...(index.current ? { parent: index.current } : {}),
+    });
+    index.current = spec.name;
+    await this.store.writeSnapshots(vmId, index);
+    return (await this.listSnapshots(vmId)).find((snapshot) => snapshot.name === spec.name) as SnapshotInfo;
+  }
+
+  async listSnapshots(vmId: string): Promise<SnapshotInfo[]> {
+    await this.requireDomain(vmId);
+    const index = await this.store.readSnapshots(vmId);
+    return index.snapshots.map((snapshot) => ({
+      name: snapshot.name,
+      ...(snapshot.description !== undefined ? { description: snapshot.description } : {}),
+      createdAt: new Date(snapshot.createdAt),
+      domainState: snapshot.domainState,
+      current: snapshot.name === index.current,
+      ...(snapshot.parent ? { parent: snapshot.parent } : {}),
+    }));
+  }
+
+  async revertSnapshot(vmId: string, name: string): Promise<void> {
+    assertSnapshotName(name);
+    const stored = await this.requireDomain(vmId);
+    const index = await this.store.readSnapshots(vmId);
+    const snapshot = index.snapshots.find((s) => s.name === name);
+    if (!snapshot) throw new HypervisorError('SNAPSHOT_NOT_FOUND', `snapshot ${name} not found`);
+    const withMemory = snapshot.domainState === 'running' || snapshot.domainState === 'paused';
+    let domain = await this.runtime(vmId);
+    if (withMemory) {
+      if (domain) await this.hmp(domain, `loadvm ${name}`, 300_000);
+      else domain = await this.launch(vmId, name);
+      if (snapshot.domainState === 'running') await domain.qmp.execute('cont');
+    } else {
+      // A disk-only snapshot describes a powered-off machine: stop it, then rewind the disks.
+      if (domain) await this.destroy(vmId);
+      for (const disk of this.qcow2Disks(stored)) await runProcess('qemu-img', ['snapshot', '-a', name, disk]);
+    }
+    index.current = name;
+    await this.store.writeSnapshots(vmId, index);
+  }
+
+  async deleteSnapshot(vmId: string, name: string): Promise<void> {
+    assertSnapshotName(name);
+    const stored = await this.requireDomain(vmId);
+    const index = await this.store.readSnapshots(vmId);
+    const snapshot = index.snapshots.find((s) => s.name === name);
+    if (!snapshot) throw new HypervisorError('SNAPSHOT_NOT_FOUND', `snapshot ${name} not found`);
+    const domain = await this.runtime(vmId);
+    if (domain) await this.hmp(domain, `delvm ${name}`, 300_000);
+    else for (const disk of this.qcow2Disks(stored)) await runProcess('qemu-img', ['snapshot', '-d', name, disk]);
+    index.snapshots = index.snapshots
+      .filter((s) => s.name !== name)
+      .map((s) => (s.parent === name ? { ...s, ...(snapshot.parent ? { parent: snapshot.parent } : { parent: undefined }) } : s));
+    if (index.current === name) index.current = snapshot.parent;
+    await this.store.writeSnapshots(vmId, index);
+  }
+
+  async getStats(vmId: string): Promise<DomainStats> {
+    const stored = await this.requireDomain(vmId);
+    const state = await this.state(vmId);
+    const domain = await this.runtime(vmId);
+    const name = domainNameFor(vmId);
+    const base: DomainStats = {
+      name,
+      vmId,
+      state,
+      cpuTimeNs: 0,
+      vcpus: stored.spec.vcpus,
+      memory: { currentKiB: stored.spec.memoryMiB * 1024, maxKiB: (stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB) * 1024 },
+      block: [],
+      // user-mode networking has no host interface to count on; bridge taps belong to QEMU's helper.
+      net: [],
+      collectedAt: new Date(),
+    };
+    if (!domain) return base;
+    const [balloon, blockstats, cpusFast, cpuTimeNs, rssKiB] = await Promise.all([
+      domain.qmp.execute<{ actual: number }>('query-balloon').catch(() => undefined),
+      domain.qmp.execute<Array<{ device: string; qdev?: string; stats: Record<string, number> }>>('query-blockstats'),
+      domain.qmp.execute<unknown[]>('query-cpus-fast'),
+      processCpuTimeNs(domain.pid),
+      processRssKiB(domain.pid),
+    ]);
+    const block: BlockStats[] = blockstats
+      .filter((entry) => entry.device.startsWith('drive-'))
+      .map((entry) => ({
+        name: entry.device.slice('drive-'.length),
+        readBytes: entry.stats.rd_bytes ?? 0,
+        writeBytes: entry.stats.wr_bytes ?? 0,
+        readRequests: entry.stats.rd_operations ?? 0,
+        writeRequests: entry.stats.wr_operations ?? 0,
+      }));
+    return {
+      ...base,
+      cpuTimeNs,
+      vcpus: cpusFast.length,
+      memory: {
+        ...base.memory,
+        ...(balloon ? { currentKiB: Math.floor(balloon.actual / 1024) } : {}),
+        ...(rssKiB !== undefined ? { rssKiB } : {}),
+      },
+      block,
+    };
+  }
+
+  async getAllStats(): Promise<DomainStats[]> {
+    const ids = await this.store.list();
+    const stats = await Promise.all(ids.map((vmId) => this.getStats(vmId).catch(() => undefined)));
+    return stats.filter((s): s is DomainStats => s !== undefined);
+  }
+
+  async getVncEndpoint(vmId: string): Promise<VncEndpoint | null> {
+    const stored = await this.requireDomain(vmId);
+    const domain = await this.runtime(vmId);
+    if (!domain || !stored.spec.vnc?.enabled) return null;
+    const vnc = await domain.qmp.execute<{ enabled: boolean; host?: string; service?: string }>('query-vnc');
+    if (!vnc.enabled || !vnc.service) return null;
+    return { host: vnc.host ?? '127.0.0.1', port: Number(vnc.service) };
+  }
+
+  async getSerialConsole(vmId: string): Promise<SerialConsoleInfo> {
+    const stored = await this.requireDomain(vmId);
+    const domain = await this.runtime(vmId);
+    let ptyPath: string | undefined;
+    if (domain) {
+      const chardevs = await domain.qmp.execute<Array<{ label: string; filename: string }>>('query-chardev');
+      const serial = chardevs.find((chardev) => chardev.label === 'serial0');
+      if (serial?.filename.startsWith('pty:')) ptyPath = serial.filename.slice('pty:'.length);
+    }
+    return { ...(ptyPath ? { ptyPath } : {}), logPath: stored.spec.serialLogPath };
+  }
+
+  async tailSerialLog(vmId: string, maxBytes?: number): Promise<string> {
+    return tailFile((await this.requireDomain(vmId)).spec.serialLogPath, maxBytes);
+  }
+
+  async screenshot(vmId: string): Promise<Buffer> {
+    const domain = await this.requireRunning(vmId);
+    return withScratchDir(async (dir) => {
+      const file = join(dir, 'screen.ppm');
+      await domain.qmp.execute('screendump', { filename: file });
+      return screenshotToPng(await readFile(file));
+    });
+  }
+
+  createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.qemuImg.create(spec);
+  }
+
+  getVolume(path: string): Promise<VolumeInfo> {
+    return this.qemuImg.info(path);
+  }
+
+  resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
+    return this.qemuImg.resize(path, sizeBytes, options.allowShrink);
+  }
+
+  deleteVolume(path: string): Promise<void> {
+    return this.qemuImg.delete(path);
+  }
+
+  events(): Observable<DomainEvent> {
+    // Attaching on first subscription makes events of QEMUs that outlived the api flow again.
+    return defer(() => {
+      this.attachedAll ??= this.attachAll();
+      return this.subject.asObservable();
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const domain of this.running.values()) domain.qmp.close();
+    this.running.clear();
+  }
+
+  /** Connects to every still-running QEMU; missed events while detached require a resync. */
+  private async attachAll(): Promise<void> {
+    const ids = await this.store.list();
+    const alreadyConnected = new Set(this.running.keys());
+    const attached = await Promise.all(ids.map((vmId) => this.runtime(vmId).catch(() => undefined)));
+    if (attached.some((domain) => domain && !alreadyConnected.has(domain.vmId))) {
+      this.subject.next({ kind: 'resync-needed', reason: 're-attached to running QEMU processes', timestamp: new Date() });
+    }
+  }
+
+  private async readCapabilities(): Promise<HostCapabilities> {
+    const [version, machineHelp, virtTypes, defaultVirtType] = await Promise.all([
+      runProcess(this.qemuBinary, ['--version']),
+      runProcess(this.qemuBinary, ['-machine', 'help']),
+      this.options.virtTypes.usableTypes(),
+      this.options.virtTypes.resolve(),
+    ]);
+    const machines = machineHelp.stdout
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/)[0])
+      .filter((name) => !!name && name !== 'none');
+    return {
+      adapter: 'qemu-direct',
+      hostname: hostname(),
+      cpus: cpus().length,
+      memoryMiB: Math.floor(totalmem() / 1024 / 1024),
+      virtTypes,
+      defaultVirtType,
+      qemuVersion: /version (\S+)/.exec(version.stdout)?.[1] ?? 'unknown',
+      machines: machines.sort(),
+    };
+  }
+
+  private async requireDomain(vmId: string): Promise<StoredDomain> {
+    const stored = await this.store.read(vmId);
+    if (!stored) throw new HypervisorError('DOMAIN_NOT_FOUND', `domain ${domainNameFor(vmId)} not found`);
+    return stored;
+  }
+
+  private async requireRunning(vmId: string): Promise<RunningDomain> {
+    await this.requireDomain(vmId);
+    const domain = await this.runtime(vmId);
+    if (!domain) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is not running`);
+    return domain;
+  }
+
+  private async state(vmId: string): Promise<DomainState> {
+    const domain = await this.runtime(vmId);
+    if (!domain) return 'shutoff';
+    try {
+      const status = await domain.qmp.execute<{ status: string }>('query-status');
+      return QMP_STATUS[status.status] ?? 'nostate';
+    } catch (error) {
+      if (HypervisorError.is(error, 'HYPERVISOR_UNAVAILABLE')) return 'shutoff';
+      throw error;
+    }
+  }
+
+  /** The connected QEMU of a domain, attaching to a still-running one if needed. */
+  private runtime(vmId: string): Promise<RunningDomain | undefined> {
+    const known = this.running.get(vmId);
+    if (known && !known.qmp.isClosed) return Promise.resolve(known);
+    let pending = this.attaching.get(vmId);
+    if (!pending) {
+      pending = this.attach(vmId).finally(() => this.attaching.delete(vmId));
+      this.attaching.set(vmId, pending);
+    }
+    return pending;
+  }
+
+  private async attach(vmId: string): Promise<RunningDomain | undefined> {
+    const socket = this.store.qmpSocket(vmId);
+    const pid = await readPid(this.store.pidFile(vmId));
+    if (!pid || !(await isOurQemu(pid, socket))) return undefined;
+    const qmp = await QmpClient.connect(socket, { commandTimeoutMs: this.options.commandTimeoutMs });
+    const domain: RunningDomain = { vmId, pid, qmp, rebootPending: false, destroying: false, guestShutdown: false };
+    this.running.set(vmId, domain);
+    qmp.events$.subscribe((event) => void this.onQmpEvent(domain, event));
+    qmp.closed$.subscribe({ complete: () => void this.onExit(domain) });
+    // The guest powered off while nobody listened (-no-shutdown kept QEMU alive): finish it.
+    const status = await qmp.execute<{ status: string }>('query-status');
+    if (status.status === 'shutdown') {
+      domain.guestShutdown = true;
+      await qmp.execute('quit').catch(() => undefined);
+      await this.waitForExit(domain, 10_000);
+      return undefined;
+    }
+    return domain;
+  }
+
+  private async launch(vmId: string, loadSnapshot?: string): Promise<RunningDomain> {
+    const stored = await this.requireDomain(vmId);
+    if (await this.runtime(vmId)) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already running`);
+    const paths = {
+      qmpSocket: this.store.qmpSocket(vmId),
+      pidFile: this.store.pidFile(vmId),
+      ...(stored.spec.vnc?.password ? { vncSecretFile: this.store.vncSecretFile(vmId) } : {}),
+    };
+    await rm(paths.qmpSocket, { force: true });
+    await rm(paths.pidFile, { force: true });
+    if (paths.vncSecretFile) await writeFile(paths.vncSecretFile, stored.spec.vnc?.password ?? '', { mode: 0o600 });
+    const argv = buildQemuArgv(stored.spec, stored.virtType, paths);
+    // -loadvm starts from a snapshot's RAM state; -S keeps it paused until revert decides.
+    if (loadSnapshot) argv.push('-loadvm', loadSnapshot, '-S');
+    try {
+      // With -daemonize this returns once QEMU initialised (devices open, QMP listening).
+      await runProcess(this.qemuBinary, argv, { timeoutMs: 60_000 });
+    } catch (error) {
+      throw new HypervisorError('OPERATION_FAILED', `cannot start ${domainNameFor(vmId)}: ${(error as HypervisorError).detail?.trim() ?? (error as Error).message}`);
+    } finally {
+      if (paths.vncSecretFile) await rm(paths.vncSecretFile, { force: true });
+    }
+    const domain = await this.runtime(vmId);
+    if (!domain) throw new HypervisorError('OPERATION_FAILED', `QEMU for ${domainNameFor(vmId)} exited right after start`);
+    const maxMemoryMiB = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
+    if (stored.spec.memoryMiB < maxMemoryMiB) {
+      await domain.qmp.execute('balloon', { value: stored.spec.memoryMiB * 1024 * 1024 }).catch(() => undefined);
+    }
+    this.emitLifecycle(vmId, 'started', loadSnapshot ? 'from snapshot' : 'booted');
+    return domain;
+  }
+
+  private async onQmpEvent(domain: RunningDomain, event: QmpEvent): Promise<void> {
+    switch (event.event) {
+      case 'STOP':
+        this.emitLifecycle(domain.vmId, 'suspended', 'paused', event.timestamp);
+        break;
+      case 'RESUME':
+        this.emitLifecycle(domain.vmId, 'resumed', 'unpaused', event.timestamp);
+        break;
+      case 'RESET':
+        this.emit({ kind: 'other', name: 'reboot', detail: String(event.data?.reason ?? ''), timestamp: event.timestamp }, domain.vmId);
+        break;
+      case 'SHUTDOWN': {
+        const guest = event.data?.guest === true;
+        if (guest && domain.rebootPending) {
+          domain.rebootPending = false;
+          await domain.qmp.execute('system_reset').catch(() => undefined);
+          await domain.qmp.execute('cont').catch(() => undefined);
+          return;
+        }
+        domain.guestShutdown = guest;
+        this.emitLifecycle(domain.vmId, 'shutdown', guest ? 'finished after guest request' : 'finished after host request', event.timestamp);
+        // -no-shutdown left QEMU alive and stopped; a powered-off guest means the VM is off.
+        if (guest) await domain.qmp.execute('quit').catch(() => undefined);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private async onExit(domain: RunningDomain): Promise<void> {
+    if (this.running.get(domain.vmId) === domain) this.running.delete(domain.vmId);
+    await this.waitForProcessGone(domain.pid, 5_000);
+    await rm(this.store.pidFile(domain.vmId), { force: true }).catch(() => undefined);
+    await rm(this.store.qmpSocket(domain.vmId), { force: true }).catch(() => undefined);
+    const detail = domain.destroying ? 'destroyed' : domain.guestShutdown ? 'shutdown' : 'failed';
+    this.emitLifecycle(domain.vmId, detail === 'failed' ? 'crashed' : 'stopped', detail);
+  }
+
+  /** True once the QEMU process is gone (QMP closed and the pid exited). */
+  private async waitForExit(domain: RunningDomain, timeoutMs: number): Promise<boolean> {
+    return this.waitForProcessGone(domain.pid, timeoutMs, this.store.qmpSocket(domain.vmId));
+  }
+
+  private async waitForProcessGone(pid: number, timeoutMs: number, qmpSocket?: string): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    const socket = qmpSocket ?? '';
+    while (Date.now() < deadline) {
+      if (!(await isOurQemu(pid, socket))) return true;
+      await new Promise((resolve) => setTimeout(resolve, this.options.pollIntervalMs ?? 50));
+    }
+    return false;
+  }
+
+  private async hmp(domain: RunningDomain, commandLine: string, timeoutMs: number): Promise<void> {
+    // HMP reports failures as text output rather than as QMP errors.
+    const output = (await domain.qmp.humanMonitor(commandLine, timeoutMs)).trim();
+    if (output) {
+      const code = /not found|does not exist|no snapshot/i.test(output) ? 'SNAPSHOT_NOT_FOUND' : 'OPERATION_FAILED';
+      throw new HypervisorError(code, `${commandLine.split(' ')[0]}: ${output}`, output);
+    }
+  }
+
+  private qcow2Disks(stored: StoredDomain): string[] {
+    return stored.spec.disks.filter((disk) => (disk.format ?? 'qcow2') === 'qcow2').map((disk) => disk.path);
+  }
+
+  private toInfo(stored: StoredDomain, state: DomainState): DomainInfo {
+    const { spec } = stored;
+    const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
+      target: virtioTarget(index),
+      device: 'disk',
+      path: disk.path,
+      format: disk.format ?? 'qcow2',
+      readonly: false,
+      seed: false,
+    }));
+    if (spec.cdrom) {
+      disks.push({ target: CDROM_TARGET, device: 'cdrom', ...(spec.cdrom.isoPath ? { path: spec.cdrom.isoPath } : {}), format: 'raw', readonly: true, seed: false });
+    }
+    if (spec.seedIsoPath) disks.push({ target: SEED_TARGET, device: 'cdrom', path: spec.seedIsoPath, format: 'raw', readonly: true, seed: true });
+    return {
+      name: domainNameFor(spec.vmId),
+      uuid: stored.uuid,
+      vmId: spec.vmId,
+      ownerId: spec.ownerId,
+      ...(spec.title !== undefined ? { title: spec.title } : {}),
+      ...(spec.description !== undefined ? { description: spec.description } : {}),
+      state,
+      persistent: true,
+      vcpus: spec.vcpus,
+      maxVcpus: spec.maxVcpus ?? spec.vcpus,
+      memoryMiB: spec.memoryMiB,
+      maxMemoryMiB: spec.maxMemoryMiB ?? spec.memoryMiB,
+      virtType: stored.virtType,
+      machine: spec.machine ?? 'q35',
+      disks,
+      ...(stored.mac ? { mac: stored.mac } : {}),
+      serialLogPath: spec.serialLogPath,
+      vncEnabled: spec.vnc?.enabled ?? false,
+    };
+  }
+
+  private emitLifecycle(vmId: string, type: LifecycleEventType, detail: string, timestamp = new Date()): void {
+    this.emit({ kind: 'lifecycle', type, detail, timestamp }, vmId);
+  }
+
+  private emit(
+    event: { kind: 'lifecycle'; type: LifecycleEventType; detail: string; timestamp: Date } | { kind: 'other'; name: string; detail: string; timestamp: Date },
+    vmId: string,
+  ): void {
+    this.subject.next({ ...event, domainName: domainNameFor(vmId), vmId } as DomainEvent);
+  }
+}

@@ -1,0 +1,93 @@
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { HypervisorError } from '../errors/hypervisor-error';
+import { VolumeInfo, VolumeSpec } from '../models';
+import { runProcess } from '../transport/process-runner';
+import { assertAbsolutePath } from '../xml/spec-validation';
+
+interface QemuImgInfo {
+  format: string;
+  'virtual-size': number;
+  'actual-size'?: number;
+  'backing-filename'?: string;
+  'full-backing-filename'?: string;
+}
+
+/** Disk images through qemu-img (argv, no shell). Shared by both adapters. */
+export class QemuImg {
+  constructor(private readonly binary = 'qemu-img') {}
+
+  async create(spec: VolumeSpec): Promise<VolumeInfo> {
+    assertAbsolutePath('volume path', spec.path);
+    if (spec.backingPath) assertAbsolutePath('backing path', spec.backingPath);
+    if (!spec.backingPath && !spec.sizeBytes) throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes is required without a backing image');
+    if (spec.sizeBytes !== undefined && (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes <= 0)) {
+      throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
+    }
+    if (await exists(spec.path)) throw new HypervisorError('VOLUME_EXISTS', `volume ${spec.path} already exists`);
+    if (spec.backingPath && !(await exists(spec.backingPath))) {
+      throw new HypervisorError('VOLUME_NOT_FOUND', `backing image ${spec.backingPath} does not exist`);
+    }
+    await mkdir(dirname(spec.path), { recursive: true, mode: 0o755 });
+
+    const args = ['create', '-q', '-f', 'qcow2'];
+    if (spec.backingPath) {
+      // -F pins the backing format: qemu-img refuses to probe it (probing raw images is unsafe).
+      args.push('-b', spec.backingPath, '-F', spec.backingFormat ?? (await this.info(spec.backingPath)).format);
+    }
+    args.push(spec.path);
+    if (spec.sizeBytes) args.push(String(spec.sizeBytes));
+    await runProcess(this.binary, args);
+    return this.info(spec.path);
+  }
+
+  async info(path: string): Promise<VolumeInfo> {
+    assertAbsolutePath('volume path', path);
+    if (!(await exists(path))) throw new HypervisorError('VOLUME_NOT_FOUND', `volume ${path} does not exist`);
+    // -U (force share): reading metadata must work while a running VM holds the image lock.
+    const { stdout } = await runProcess(this.binary, ['info', '-U', '--output=json', path]);
+    const info = JSON.parse(stdout) as QemuImgInfo;
+    const backingPath = info['full-backing-filename'] ?? info['backing-filename'];
+    return {
+      path,
+      format: info.format,
+      virtualSizeBytes: info['virtual-size'],
+      actualSizeBytes: info['actual-size'] ?? 0,
+      ...(backingPath ? { backingPath } : {}),
+    };
+  }
+
+  async resize(path: string, sizeBytes: number, allowShrink = false): Promise<VolumeInfo> {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
+    const current = await this.info(path);
+    if (sizeBytes < current.virtualSizeBytes && !allowShrink) {
+      throw new HypervisorError('INVALID_ARGUMENT', `shrinking ${path} loses data; pass allowShrink`);
+    }
+    const args = ['resize', '-q', '-f', current.format];
+    if (allowShrink) args.push('--shrink');
+    args.push(path, String(sizeBytes));
+    try {
+      await runProcess(this.binary, args);
+    } catch (error) {
+      if (/lock/i.test((error as HypervisorError).detail ?? '')) {
+        throw new HypervisorError('INVALID_STATE', `volume ${path} is in use by a running VM`, (error as HypervisorError).detail);
+      }
+      throw error;
+    }
+    return this.info(path);
+  }
+
+  async delete(path: string): Promise<void> {
+    assertAbsolutePath('volume path', path);
+    await rm(path, { force: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
