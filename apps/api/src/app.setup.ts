@@ -38,7 +38,6 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   app.useGlobalPipes(createValidationPipe());
   const problems = new ProblemDetailsFilter();
   app.useGlobalFilters(problems);
-  app.enableShutdownHooks();
   setupSwagger(app);
   await app.init();
   // Nest's own 404 handler covers only /api; this answers every other unknown path alike.

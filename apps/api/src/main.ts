@@ -34,11 +34,18 @@ async function migrate(config: AppConfig): Promise<void> {
 async function serve(config: AppConfig): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bufferLogs: true, bodyParser: false });
   await initApp(app);
-  // Shutdown drains in-flight requests; this bounds how long that may take.
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref());
-  }
   await app.listen(config.port, config.host);
+  // app.close() stops accepting, drains in-flight requests and runs the shutdown
+  // hooks (database, embedded PostgreSQL); the timer bounds how long that may take.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+      app.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
   process.stdout.write(`LIMEN api listening on ${base} (docs: ${base}/docs, health: ${base}/health/ready)\n`);
 }
