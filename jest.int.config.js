@@ -4,6 +4,6 @@ const { esmJsTransform, ...base } = require('./jest.base');
 module.exports = {
   ...base,
   testRegex: 'libs/.*/test/.*\\.int-spec\\.ts$',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }], '^.+\\.[cm]?js$': esmJsTransform },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }], '^.+\\.[cm]?js$': esmJsTransform },
   testTimeout: 120000,
 };

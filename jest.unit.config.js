@@ -4,5 +4,5 @@ const { esmJsTransform, ...base } = require('./jest.base');
 module.exports = {
   ...base,
   testRegex: '(apps|libs)/.*/src/.*\\.spec\\.ts$',
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }], '^.+\\.[cm]?js$': esmJsTransform },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }], '^.+\\.[cm]?js$': esmJsTransform },
 };

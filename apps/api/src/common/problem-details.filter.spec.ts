@@ -1,0 +1,81 @@
+import { ArgumentsHost, BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
+import { AppException, ErrorCode } from './problem';
+import { isDatabaseUnavailable, ProblemDetailsFilter } from './problem-details.filter';
+
+function fakeHost() {
+  const res = {
+    headersSent: false,
+    statusCode: 0,
+    headers: {} as Record<string, string>,
+    body: '',
+    contentType: '',
+    status(code: number) {
+      this.statusCode = code;
+      return this;
+    },
+    type(value: string) {
+      this.contentType = value;
+      return this;
+    },
+    setHeader(name: string, value: string) {
+      this.headers[name] = value;
+    },
+    send(body: string) {
+      this.body = body;
+    },
+    end() {},
+  };
+  const req = { id: 'req-1', method: 'GET', originalUrl: '/api/v1/things?x=1' };
+  const host = { switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }) } as unknown as ArgumentsHost;
+  return { host, res, parsed: () => JSON.parse(res.body) };
+}
+
+describe('ProblemDetailsFilter', () => {
+  const filter = new ProblemDetailsFilter();
+
+  it('renders an AppException with its code, extra members and headers', () => {
+    const { host, res, parsed } = fakeHost();
+    filter.catch(new AppException(429, ErrorCode.RATE_LIMITED, 'slow down', { limit: 5 }, { 'Retry-After': '7' }), host);
+    expect(res.statusCode).toBe(429);
+    expect(res.contentType).toBe('application/problem+json');
+    expect(res.headers['Retry-After']).toBe('7');
+    expect(parsed()).toEqual({ type: 'https://limen.dev/problems/rate-limited', title: 'Too Many Requests', status: 429, detail: 'slow down', code: 'RATE_LIMITED', requestId: 'req-1', instance: '/api/v1/things', limit: 5 });
+  });
+
+  it('maps body-parser errors wrapped by Nest', () => {
+    const tooLarge = new HttpException('request entity too large', 413, { cause: Object.assign(new Error('x'), { type: 'entity.too.large' }) });
+    const { host, parsed } = fakeHost();
+    filter.catch(tooLarge, host);
+    expect(parsed().code).toBe('PAYLOAD_TOO_LARGE');
+    const malformed = new BadRequestException('Unexpected token', { cause: Object.assign(new SyntaxError('x'), { type: 'entity.parse.failed' }) });
+    const second = fakeHost();
+    filter.catch(malformed, second.host);
+    expect(second.parsed().code).toBe('MALFORMED_JSON');
+  });
+
+  it('turns an unknown route into ROUTE_NOT_FOUND', () => {
+    const { host, parsed } = fakeHost();
+    filter.catch(new NotFoundException(), host);
+    expect(parsed()).toEqual(expect.objectContaining({ status: 404, code: 'ROUTE_NOT_FOUND' }));
+  });
+
+  it('hides the details of an unexpected error behind a 500', () => {
+    const { host, res, parsed } = fakeHost();
+    jest.spyOn((filter as unknown as { logger: { error: () => void } }).logger, 'error').mockImplementation(() => undefined);
+    filter.catch(new TypeError('secret internal detail at /srv/x.ts:12'), host);
+    expect(res.statusCode).toBe(500);
+    expect(res.body).not.toContain('secret');
+    expect(parsed().code).toBe('INTERNAL_ERROR');
+  });
+
+  it('answers 503 when the database is unreachable', () => {
+    expect(isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isDatabaseUnavailable(new Error('duplicate key'))).toBe(false);
+    const { host, res, parsed } = fakeHost();
+    jest.spyOn((filter as unknown as { logger: { warn: () => void } }).logger, 'warn').mockImplementation(() => undefined);
+    filter.catch(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), host);
+    expect(res.statusCode).toBe(503);
+    expect(parsed().code).toBe('DATABASE_UNAVAILABLE');
+  });
+});
