@@ -27,7 +27,7 @@ export interface SnapshotIndex {
 
 /**
  * One folder per domain under `<stateDir>/domains/<vmId>/`: domain.json, snapshots.json, and
- * while it runs the QMP socket, pidfile and VNC secret. JSON writes go through a rename so a
+ * while it runs the pidfile and VNC secret; QMP sockets live in `<stateDir>/qmp/`. JSON writes go through a rename so a
  * crash never leaves a half-written file.
  */
 export class DomainStore {
@@ -38,8 +38,13 @@ export class DomainStore {
     return join(this.stateDir, 'domains', vmId);
   }
 
+  /**
+   * Unix socket paths are limited to 107 bytes, so sockets sit in a flat folder near the top
+   * of the state folder rather than inside each domain's folder.
+   */
   qmpSocket(vmId: string): string {
-    return join(this.dir(vmId), 'qmp.sock');
+    assertVmId(vmId);
+    return join(this.stateDir, 'qmp', `${vmId}.sock`);
   }
 
   pidFile(vmId: string): string {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { defer, Observable, Subject } from 'rxjs';
 import { tailFile } from '../../console/serial-log';
 import { HypervisorError } from '../../errors/hypervisor-error';
@@ -59,6 +59,9 @@ interface RunningDomain {
   /** Set when QEMU reported a guest shutdown before exiting. */
   guestShutdown: boolean;
 }
+
+/** sun_path is 108 bytes including the terminating NUL. */
+const MAX_UNIX_SOCKET_PATH = 107;
 
 const QMP_STATUS: Record<string, DomainState> = {
   running: 'running',
@@ -528,6 +531,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
       pidFile: this.store.pidFile(vmId),
       ...(stored.spec.vnc?.password ? { vncSecretFile: this.store.vncSecretFile(vmId) } : {}),
     };
+    if (Buffer.byteLength(paths.qmpSocket) > MAX_UNIX_SOCKET_PATH) {
+      throw new HypervisorError('INVALID_ARGUMENT', `state folder ${this.options.stateDir} is too long for a unix socket path (${paths.qmpSocket})`);
+    }
+    await mkdir(dirname(paths.qmpSocket), { recursive: true, mode: 0o700 });
     await rm(paths.qmpSocket, { force: true });
     await rm(paths.pidFile, { force: true });
     if (paths.vncSecretFile) await writeFile(paths.vncSecretFile, stored.spec.vnc?.password ?? '', { mode: 0o600 });
