@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine or an already prepared one:
+#   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest, npm ci, build, then
+#   unit tests, the libvirt contract suite, and the e2e suite twice: on embedded PGlite and on
+#   real PostgreSQL. Every stage runs even if an earlier one failed; the last line sums them up.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s ===\n' "$*"; }
+fail() { printf '[test] %s\n' "$*" >&2; exit 1; }
+
+step "host setup"
+bash scripts/setup-host.sh || fail "host setup failed"
+bash scripts/ensure-postgres.sh || fail "PostgreSQL setup failed"
+bash scripts/build-test-guest.sh || fail "test guest build failed"
+
+step "npm ci and build"
+npm ci --no-audit --no-fund --loglevel=error || fail "npm ci failed"
+npm run build --silent || fail "build failed"
+
+results="$(mktemp -d)"
+status=0
+run_jest() {
+  local name="$1"; shift
+  step "$name"
+  npx jest "$@" --json --outputFile="$results/$name.json" || status=1
+}
+
+pg_url="postgres://root@127.0.0.1:5432/test"
+run_jest unit --config jest.unit.config.js
+run_jest libvirt --config jest.int.config.js --runInBand
+run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2
+TEST_DATABASE_URL="$pg_url" run_jest e2e-postgres --config jest.e2e.config.js --maxWorkers=2 --testPathIgnorePatterns process.e2e-spec.ts
+
+step "summary"
+node -e '
+  const fs = require("fs"), path = require("path");
+  let passed = 0, failed = 0, skipped = 0;
+  for (const file of fs.readdirSync(process.argv[1])) {
+    const r = JSON.parse(fs.readFileSync(path.join(process.argv[1], file), "utf8"));
+    console.log(`${path.basename(file, ".json")}: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numFailedTestSuites ? ` (${r.numFailedTestSuites} suites failed)` : ""));
+    passed += r.numPassedTests; failed += r.numFailedTests + (r.numRuntimeErrorTestSuites || 0); skipped += r.numPendingTests;
+  }
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "$results"
+[ "$(ls "$results" | wc -l)" -eq 4 ] || status=1
+exit "$status"
