@@ -42,6 +42,8 @@ export class VirshSession {
   private readonly framer = new VirshOutputFramer();
   private pending: PendingCommand | undefined;
   private exited = false;
+  /** Set as soon as a kill is requested: the exit event arrives later, the session is gone now. */
+  private killed = false;
 
   constructor(private readonly options: VirshSessionOptions) {
     this.child = spawn(options.virshPath ?? 'virsh', ['-q', '-c', options.uri], {
@@ -59,7 +61,7 @@ export class VirshSession {
   }
 
   get alive(): boolean {
-    return !this.exited;
+    return !this.exited && !this.killed;
   }
 
   get pid(): number | undefined {
@@ -68,7 +70,7 @@ export class VirshSession {
 
   /** Runs one already-rendered command line and returns its framed stdout and stderr. */
   run(line: string, timeoutMs: number): Promise<FramedOutput> {
-    if (this.exited) return Promise.reject(new HypervisorError('HYPERVISOR_UNAVAILABLE', 'virsh session is closed'));
+    if (!this.alive) return Promise.reject(new HypervisorError('HYPERVISOR_UNAVAILABLE', 'virsh session is closed'));
     if (this.pending) throw new Error('VirshSession.run called while a command is in flight');
     if (line.includes('\n')) throw new HypervisorError('INVALID_ARGUMENT', 'virsh command line contains a newline');
 
@@ -86,6 +88,7 @@ export class VirshSession {
   }
 
   kill(): void {
+    this.killed = true;
     if (!this.exited) this.child.kill('SIGKILL');
   }
 
