@@ -1,0 +1,81 @@
+import { DomainSpec } from '../models';
+import { macAddressFor } from '../naming/domain-name';
+import { buildDomainXml } from './domain-xml-builder';
+import { parseDomainXml } from './domain-xml-parser';
+
+const spec: DomainSpec = {
+  vmId: '0d6b2c4e-1111-4222-8333-944455556666',
+  ownerId: 'owner</limen:ownerId><limen:vmId>evil',
+  title: `</title><name>evil</name> & "q" 'q' ]]>`,
+  description: ` <!-- not a comment --> &amp; <![CDATA[x]]> \n second line `,
+  vcpus: 2,
+  maxVcpus: 4,
+  memoryMiB: 512,
+  maxMemoryMiB: 1024,
+  machine: 'pc',
+  disks: [{ path: '/var/lib/limen/vms/a b/"disk".qcow2' }, { path: '/var/lib/limen/vms/data.raw', format: 'raw' }],
+  cdrom: { isoPath: "/isos/it's.iso" },
+  seedIsoPath: '/var/lib/limen/vms/seed.iso',
+  network: { mode: 'network', network: 'default' },
+  vnc: { enabled: true, password: 'p<w>"' },
+  serialLogPath: '/var/log/limen/serial & co.log',
+  bootOrder: ['cdrom', 'hd'],
+};
+
+describe('domain XML', () => {
+  const xml = buildDomainXml(spec, 'qemu');
+  const parsed = parseDomainXml(xml);
+
+  it('round-trips every user string exactly, whatever XML metacharacters it holds', () => {
+    expect(parsed.title).toBe(spec.title);
+    expect(parsed.description).toBe(spec.description);
+    expect(parsed.metadata).toEqual({ vmId: spec.vmId, ownerId: spec.ownerId, seedIsoPath: spec.seedIsoPath });
+    expect(parsed.serialLogPath).toBe(spec.serialLogPath);
+    expect(parsed.disks.map((d) => d.path)).toEqual([spec.disks[0].path, spec.disks[1].path, spec.cdrom?.isoPath, spec.seedIsoPath]);
+  });
+
+  it('names the domain after the VM id and never after user strings', () => {
+    expect(parsed.name).toBe(`limen-${spec.vmId}`);
+    expect(xml.match(/<name>/g)).toHaveLength(1);
+  });
+
+  it('builds the devices the spec asks for', () => {
+    expect(parsed).toMatchObject({ virtType: 'qemu', machine: 'pc', vcpus: 2, maxVcpus: 4, memoryMiB: 512, maxMemoryMiB: 1024, vncEnabled: true });
+    expect(parsed.disks.map((d) => [d.target, d.device, d.format, d.seed])).toEqual([
+      ['vda', 'disk', 'qcow2', false],
+      ['vdb', 'disk', 'raw', false],
+      ['sda', 'cdrom', 'raw', false],
+      ['sdb', 'cdrom', 'raw', true],
+    ]);
+    expect(parsed.mac).toBe(macAddressFor(spec.vmId));
+    expect(xml).toContain('<source network="default"/>');
+    expect(xml).toContain('<boot dev="cdrom"/>');
+    expect(xml).toContain('listen="127.0.0.1"');
+  });
+
+  it('parses what libvirt writes back (KiB units, live pty and VNC port, numeric entities)', () => {
+    const live = parseDomainXml(`<domain type='kvm' id='3'>
+  <name>limen-x</name><uuid>u-1</uuid><description>a&#13;b</description>
+  <metadata><lm:instance xmlns:lm="https://limen.dev/xmlns/domain/1"><lm:vmId>x</lm:vmId><lm:ownerId>o</lm:ownerId></lm:instance></metadata>
+  <memory unit='KiB'>524288</memory><currentMemory unit='KiB'>262144</currentMemory><vcpu placement='static'>1</vcpu>
+  <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
+  <devices><serial type='pty'><source path='/dev/pts/4'/><log file='/l.log' append='on'/></serial>
+  <graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'/></devices></domain>`);
+    expect(live).toMatchObject({ uuid: 'u-1', virtType: 'kvm', memoryMiB: 256, maxMemoryMiB: 512, vcpus: 1, serialPtyPath: '/dev/pts/4', vncPort: 5901, description: 'a\rb' });
+    expect(live.metadata).toEqual({ vmId: 'x', ownerId: 'o' });
+  });
+
+  it('rejects specs libvirt would reject or that could not be derived safely', () => {
+    expect(() => buildDomainXml({ ...spec, vmId: '../etc' }, 'qemu')).toThrow(/invalid VM id/);
+    expect(() => buildDomainXml({ ...spec, title: 'two\nlines' }, 'qemu')).toThrow(/single line/);
+    expect(() => buildDomainXml({ ...spec, disks: [{ path: 'relative.qcow2' }] }, 'qemu')).toThrow(/absolute/);
+    expect(() => buildDomainXml({ ...spec, network: { mode: 'user', mac: '01:00:00:00:00:01' } }, 'qemu')).toThrow(/multicast/);
+    expect(() => buildDomainXml({ ...spec, vcpus: 8 }, 'qemu')).toThrow(/maxVcpus/);
+  });
+
+  it('gives different VMs different MAC addresses in the 52:54:00 range', () => {
+    const macs = new Set(Array.from({ length: 200 }, (_, i) => macAddressFor(`vm-${i}`)));
+    expect(macs.size).toBe(200);
+    for (const mac of macs) expect(mac).toMatch(/^52:54:00:/);
+  });
+});
