@@ -45,7 +45,7 @@ export class VirshSession {
   /** Set as soon as a kill is requested: the exit event arrives later, the session is gone now. */
   private killed = false;
 
-  constructor(private readonly options: VirshSessionOptions) {
+  constructor(options: VirshSessionOptions) {
     this.child = spawn(options.virshPath ?? 'virsh', ['-q', '-c', options.uri], {
       env: sessionEnvironment(),
       stdio: ['pipe', 'pipe', 'pipe'],

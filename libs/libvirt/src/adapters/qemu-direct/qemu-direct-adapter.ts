@@ -436,7 +436,14 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private async attachAll(): Promise<void> {
     const ids = await this.store.list();
     const alreadyConnected = new Set(this.running.keys());
-    const attached = await Promise.all(ids.map((vmId) => this.runtime(vmId).catch(() => undefined)));
+    const attached = await Promise.all(
+      ids.map((vmId) =>
+        this.runtime(vmId).catch((error: unknown) => {
+          this.logger.warn(`cannot re-attach to QEMU of ${domainNameFor(vmId)}: ${(error as Error).message}`);
+          return undefined;
+        }),
+      ),
+    );
     if (attached.some((domain) => domain && !alreadyConnected.has(domain.vmId))) {
       this.subject.next({ kind: 'resync-needed', reason: 're-attached to running QEMU processes', timestamp: new Date() });
     }
@@ -595,6 +602,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     await rm(this.store.pidFile(domain.vmId), { force: true }).catch(() => undefined);
     await rm(this.store.qmpSocket(domain.vmId), { force: true }).catch(() => undefined);
     const detail = domain.destroying ? 'destroyed' : domain.guestShutdown ? 'shutdown' : 'failed';
+    if (detail === 'failed') this.logger.warn(`QEMU of ${domainNameFor(domain.vmId)} (pid ${domain.pid}) exited unexpectedly`);
     this.emitLifecycle(domain.vmId, detail === 'failed' ? 'crashed' : 'stopped', detail);
   }
 
