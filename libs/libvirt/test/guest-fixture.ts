@@ -57,6 +57,11 @@ export function makeIso(dir: string, name: string): string {
   return iso;
 }
 
+/** Runs Debian's isoinfo (from genisoimage) on an image and returns its raw output. */
+export function isoinfo(iso: string, args: readonly string[]): Buffer {
+  return execFileSync('isoinfo', ['-i', iso, ...args], { stdio: 'pipe' });
+}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

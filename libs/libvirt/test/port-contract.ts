@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subscription } from 'rxjs';
 import { DomainEvent, DomainSpec, HypervisorError, VirtualizationPort } from '../src';
-import { ensureTestGuest, GUEST_MARKER, makeIso, makeRunDir, qemuIo, TestGuest, waitFor } from './guest-fixture';
+import { ensureTestGuest, GUEST_MARKER, isoinfo, makeIso, makeRunDir, qemuIo, TestGuest, waitFor } from './guest-fixture';
 
 export interface ContractContext {
   port: VirtualizationPort;
@@ -13,6 +13,16 @@ export interface ContractContext {
 
 const HOSTILE_TITLE = `<title>&amp; "quoted" 'single' ]]> </domain><name>evil</name> ✓`;
 const HOSTILE_DESCRIPTION = `line1 <script>alert(1)</script>\nline2 & ; $(rm -rf /) \`id\` \\ --destroy`;
+/** Seed documents carry user text (hostname, SSH keys, user-data); it must reach the ISO unchanged. */
+const HOSTILE_USER_DATA = [
+  '#cloud-config',
+  `hostname: "it's \\"quoted\\"" ; $(touch /tmp/limen-pwned) \`id\` && echo 'x'`,
+  'ssh_authorized_keys: ["ssh-ed25519 AAAA== user@host -output /etc/passwd"]',
+  'runcmd: [echo </xml></domain> <![CDATA[ ]]> &amp;]',
+  'unicode: ✓ 한국어 émoji 🚀 \u202e',
+  'crlf: a\r\nb',
+  '',
+].join('\n');
 
 function countMarkers(log: string): number {
   return log.split(GUEST_MARKER).length - 1;
@@ -30,6 +40,7 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
     let port: VirtualizationPort;
     let diskPath: string;
     let iso: string;
+    let seedPath: string;
     const events: DomainEvent[] = [];
     let subscription: Subscription;
 
@@ -46,6 +57,7 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       machine: 'q35',
       disks: [{ path: diskPath }],
       cdrom: {},
+      seedIsoPath: seedPath,
       network: { mode: 'user' },
       vnc: { enabled: true, password: 'secret1' },
       serialLogPath: join(run.dir, 'serial.log'),
@@ -59,6 +71,7 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       run = makeRunDir(adapterName);
       diskPath = join(run.dir, 'disk.qcow2');
       iso = makeIso(run.dir, 'media');
+      seedPath = join(run.dir, 'seed.iso');
       port = await makePort(run.dir);
       subscription = port.events().subscribe((event) => events.push(event));
     });
@@ -97,6 +110,28 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       await port.deleteVolume(overlayPath); // idempotent
     });
 
+    it('writes a cloud-init NoCloud seed ISO whose documents come back byte for byte', async () => {
+      const metaData = `instance-id: ${vmId}\nlocal-hostname: "a'b$(x)"\n`;
+      const networkConfig = 'version: 2\nethernets: {}\n';
+      // A second write replaces the first one (the api rewrites a VM's seed when its config changes).
+      await port.createSeedIso({ path: seedPath, metaData: 'instance-id: old\n', userData: 'old' });
+      const volume = await port.createSeedIso({ path: seedPath, metaData, userData: HOSTILE_USER_DATA, networkConfig });
+      expect(volume).toMatchObject({ path: seedPath, format: 'raw' });
+      expect(volume.virtualSizeBytes).toBe(statSync(seedPath).size);
+      expect(statSync(seedPath).mode & 0o777).toBe(0o644);
+
+      expect(isoinfo(seedPath, ['-d']).toString('utf8')).toMatch(/^Volume id: cidata$/m);
+      for (const extension of ['-J', '-R']) {
+        expect(isoinfo(seedPath, [extension, '-x', '/user-data']).equals(Buffer.from(HOSTILE_USER_DATA, 'utf8'))).toBe(true);
+        expect(isoinfo(seedPath, [extension, '-x', '/meta-data']).toString('utf8')).toBe(metaData);
+        expect(isoinfo(seedPath, [extension, '-x', '/network-config']).toString('utf8')).toBe(networkConfig);
+      }
+      expect(readdirSync(run.dir).filter((name) => name.includes('seed'))).toEqual(['seed.iso']);
+
+      await expect(port.createSeedIso({ path: 'seed.iso', metaData, userData: '' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(port.createSeedIso({ path: join(run.dir, 'seed.img'), metaData, userData: '' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    });
+
     it('defines a domain named from the VM id, with metadata and escaped user strings', async () => {
       const info = await port.defineDomain(spec());
       expect(info.name).toBe(`limen-${vmId}`);
@@ -107,6 +142,7 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       expect(info.state).toBe('shutoff');
       expect(info.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
       expect(info.disks.find((disk) => disk.device === 'disk')?.path).toBe(diskPath);
+      expect(info.disks.filter((disk) => disk.seed)).toEqual([expect.objectContaining({ device: 'cdrom', path: seedPath, readonly: true })]);
       await expect(port.defineDomain(spec())).rejects.toMatchObject({ code: 'DOMAIN_EXISTS' });
       const listed = await port.listDomains();
       expect(listed.find((domain) => domain.vmId === vmId)?.state).toBe('shutoff');
@@ -191,10 +227,13 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
     });
 
     it('inserts and ejects CD-ROM media', async () => {
+      const mediaDrive = async () => (await port.getDomain(vmId)).disks.find((d) => d.device === 'cdrom' && !d.seed);
       await port.insertCdrom(vmId, iso);
-      expect((await port.getDomain(vmId)).disks.find((d) => d.device === 'cdrom')?.path).toBe(iso);
+      expect((await mediaDrive())?.path).toBe(iso);
       await port.ejectCdrom(vmId);
-      expect((await port.getDomain(vmId)).disks.find((d) => d.device === 'cdrom')?.path).toBeUndefined();
+      expect((await mediaDrive())?.path).toBeUndefined();
+      // The seed drive is a separate drive and stays attached.
+      expect((await port.getDomain(vmId)).disks.find((d) => d.seed)?.path).toBe(seedPath);
     });
 
     // After the running snapshot: a snapshot taken with a hot-plugged vCPU cannot be restored
@@ -228,11 +267,12 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       expect(events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'started')).toBe(true);
     });
 
-    it('undefines the domain and removes its volumes', async () => {
+    it('undefines the domain and removes its volumes and seed ISO', async () => {
       await port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true });
       await expect(port.getDomain(vmId)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
       expect((await port.listDomains()).some((d) => d.vmId === vmId)).toBe(false);
       expect(existsSync(diskPath)).toBe(false);
+      expect(existsSync(seedPath)).toBe(false);
       expect(existsSync(iso)).toBe(true); // CD-ROM media is shared and never deleted with a VM
     });
   });

@@ -7,3 +7,4 @@ export * from './snapshot-info';
 export * from './host-capabilities';
 export * from './volume';
 export * from './console';
+export * from './seed-iso';

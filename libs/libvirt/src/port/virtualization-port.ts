@@ -5,6 +5,7 @@ import {
   DomainSpec,
   DomainStats,
   HostCapabilities,
+  SeedIsoSpec,
   SerialConsoleInfo,
   SetResourceResult,
   SnapshotCreateSpec,
@@ -97,6 +98,11 @@ export interface VirtualizationPort {
   resizeVolume(path: string, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<VolumeInfo>;
   /** Idempotent: deleting a missing volume succeeds. */
   deleteVolume(path: string): Promise<void>;
+  /**
+   * Writes a cloud-init NoCloud seed ISO (label `cidata`) for `DomainSpec.seedIsoPath`, replacing
+   * any previous seed at that path atomically. Returns it as a raw volume.
+   */
+  createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo>;
 
   /**
    * Hot stream of domain events; the event source starts with the first subscriber. After the

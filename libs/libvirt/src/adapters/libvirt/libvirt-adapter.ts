@@ -15,6 +15,7 @@ import {
   DomainState,
   DomainStats,
   HostCapabilities,
+  SeedIsoSpec,
   SerialConsoleInfo,
   SetResourceResult,
   SnapshotCreateSpec,
@@ -30,6 +31,7 @@ import { LibLogger, silentLogger } from '../../transport/logger';
 import { VirshCommand } from '../../transport/virsh-command';
 import { VirshPool } from '../../transport/virsh-pool';
 import { QemuImg } from '../../volumes/qemu-img';
+import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
 import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
 import { CDROM_TARGET } from '../../xml/spec-validation';
@@ -44,6 +46,7 @@ export interface LibvirtAdapterOptions {
   uri: string;
   virshPath?: string;
   qemuImg?: QemuImg;
+  seedIsoWriter?: SeedIsoWriter;
   logger?: LibLogger;
   /** How often shutdown() polls the state while waiting for the guest. */
   pollIntervalMs?: number;
@@ -55,6 +58,7 @@ const STATS_GROUPS = ['state', 'cpu-total', 'balloon', 'vcpu', 'interface', 'blo
 export class LibvirtAdapter implements VirtualizationPort {
   private readonly pool: VirshPool;
   private readonly qemuImg: QemuImg;
+  private readonly seedIsoWriter: SeedIsoWriter;
   private readonly logger: LibLogger;
   private readonly eventStream: VirshEventStream;
   private readonly sharedEvents: Observable<DomainEvent>;
@@ -64,6 +68,7 @@ export class LibvirtAdapter implements VirtualizationPort {
   constructor(private readonly options: LibvirtAdapterOptions) {
     this.pool = options.pool;
     this.qemuImg = options.qemuImg ?? new QemuImg();
+    this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
     this.qmp = new LibvirtQmp(this.pool);
     this.eventStream = new VirshEventStream({ uri: options.uri, virshPath: options.virshPath, logger: this.logger });
@@ -329,6 +334,10 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   deleteVolume(path: string): Promise<void> {
     return this.qemuImg.delete(path);
+  }
+
+  createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
+    return this.seedIsoWriter.create(spec);
   }
 
   events(): Observable<DomainEvent> {

@@ -17,6 +17,7 @@ import {
   DomainState,
   DomainStats,
   HostCapabilities,
+  SeedIsoSpec,
   LifecycleEventType,
   SerialConsoleInfo,
   SetResourceResult,
@@ -32,6 +33,7 @@ import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { runProcess } from '../../transport/process-runner';
 import { QemuImg } from '../../volumes/qemu-img';
+import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
 import { DomainStore, StoredDomain } from './domain-store';
 import { buildQemuArgv } from './qemu-argv';
@@ -42,6 +44,7 @@ export interface QemuDirectAdapterOptions {
   qemuBinary?: string;
   virtTypes: VirtTypeResolver;
   qemuImg?: QemuImg;
+  seedIsoWriter?: SeedIsoWriter;
   commandTimeoutMs?: number;
   logger?: LibLogger;
   pollIntervalMs?: number;
@@ -90,6 +93,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private readonly store: DomainStore;
   private readonly qemuBinary: string;
   private readonly qemuImg: QemuImg;
+  private readonly seedIsoWriter: SeedIsoWriter;
   private readonly logger: LibLogger;
   private readonly running = new Map<string, RunningDomain>();
   private readonly attaching = new Map<string, Promise<RunningDomain | undefined>>();
@@ -101,6 +105,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     this.store = new DomainStore(options.stateDir);
     this.qemuBinary = options.qemuBinary ?? 'qemu-system-x86_64';
     this.qemuImg = options.qemuImg ?? new QemuImg();
+    this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -417,6 +422,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
 
   deleteVolume(path: string): Promise<void> {
     return this.qemuImg.delete(path);
+  }
+
+  createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
+    return this.seedIsoWriter.create(spec);
   }
 
   events(): Observable<DomainEvent> {
