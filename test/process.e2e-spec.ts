@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hypervisorSandbox } from './support/hypervisor';
 
 /**
  * The built artifact (dist/apps/api/main.js) as an operator runs it: start-up,
@@ -26,9 +27,12 @@ interface Running {
   base: string;
 }
 
-/** Environment for the child: nothing inherited but PATH/HOME, so only what a test sets applies. */
+const sandbox = hypervisorSandbox();
+afterAll(() => sandbox.cleanup());
+
+/** Environment for the child: nothing inherited but PATH/HOME (and private hypervisor folders), so only what a test sets applies. */
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
+  return { PATH: process.env.PATH, HOME: process.env.HOME, ...sandbox.env, ...extra };
 }
 
 async function start(extra: Record<string, string>): Promise<Running> {

@@ -9,6 +9,7 @@ import type { App } from 'supertest/types';
 import { AppModule } from '../../apps/api/src/app.module';
 import { initApp } from '../../apps/api/src/app.setup';
 import { loadConfig } from '../../apps/api/src/config/app-config';
+import { hypervisorSandbox } from './hypervisor';
 
 export const ADMIN = { username: 'root-admin', password: 'admin-password-for-tests' };
 
@@ -39,6 +40,7 @@ async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void
 
 export interface TestApp {
   app: NestExpressApplication;
+  vmDir: string;
   http: App;
   dataDir: string;
   databaseUrl?: string;
@@ -49,7 +51,11 @@ export interface TestApp {
 export async function startTestApp(env: Record<string, string> = {}, reuse?: { dataDir: string; databaseUrl?: string }): Promise<TestApp> {
   const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'limen-e2e-'));
   const database = reuse ? { url: reuse.databaseUrl, drop: async () => undefined } : await freshDatabase();
+  // Every app gets private IMAGE_DIR and VM_DIR: its orphan sweep must not touch other apps' domains.
+  const sandbox = hypervisorSandbox();
   const config = loadConfig({
+    ...sandbox.env,
+    RECONCILE_INTERVAL_SECONDS: '2',
     NODE_ENV: 'test',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
@@ -65,12 +71,14 @@ export async function startTestApp(env: Record<string, string> = {}, reuse?: { d
   await initApp(app);
   return {
     app,
+    vmDir: sandbox.vmDir,
     http: app.getHttpServer(),
     dataDir,
     databaseUrl: database.url,
     close: async () => {
       await app.close();
       await database.drop();
+      sandbox.cleanup();
       if (!reuse) rmSync(dataDir, { recursive: true, force: true });
     },
   };

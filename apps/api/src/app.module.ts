@@ -1,11 +1,19 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { loggerParams } from './common/logging';
 import { DatabaseModule } from './database/database.module';
+import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
+import { HypervisorModule } from './hypervisor/hypervisor.module';
+import { ImagesModule } from './images/images.module';
+import { OperationsModule } from './operations/operations.module';
+import { QuotasModule } from './quotas/quotas.module';
+import { SnapshotsModule } from './snapshots/snapshots.module';
+import { VmsModule } from './vms/vms.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -16,10 +24,18 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         LoggerModule.forRoot(loggerParams(config)),
+        ScheduleModule.forRoot(),
         DatabaseModule,
+        HypervisorModule,
         UsersModule,
         AuthModule,
         HealthModule,
+        EventsModule,
+        ImagesModule,
+        QuotasModule,
+        OperationsModule,
+        VmsModule,
+        SnapshotsModule,
       ],
     };
   }

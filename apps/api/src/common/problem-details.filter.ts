@@ -1,4 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { HypervisorError } from '@limen/libvirt';
 import type { Request, Response } from 'express';
 import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from './problem';
 
@@ -83,12 +84,32 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       }
       return { ...this.body(status, this.codeForStatus(status), this.safeMessage(exception)), ...base };
     }
+    if (HypervisorError.is(exception)) {
+      return { ...this.hypervisorProblem(exception), ...base };
+    }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn(`database unavailable: ${(exception as Error).message}`);
       return { ...this.body(503, ErrorCode.DATABASE_UNAVAILABLE, 'The database is unavailable; try again shortly'), ...base };
     }
     this.logger.error({ err: exception }, 'unhandled error');
     return { ...this.body(500, ErrorCode.INTERNAL_ERROR, 'An unexpected error occurred'), ...base };
+  }
+
+  /** A hypervisor failure on a synchronous route; its raw output stays in the logs. */
+  private hypervisorProblem(error: HypervisorError): ProblemBody {
+    switch (error.code) {
+      case 'HYPERVISOR_UNAVAILABLE':
+        return this.body(503, ErrorCode.HYPERVISOR_UNAVAILABLE, 'The hypervisor is unavailable; try again shortly');
+      case 'INVALID_STATE':
+        return this.body(409, ErrorCode.INVALID_STATE, error.message);
+      case 'DOMAIN_NOT_FOUND':
+        return this.body(409, ErrorCode.INVALID_STATE, 'The VM has no domain on its hypervisor');
+      case 'TIMEOUT':
+        return this.body(504, error.code, 'The hypervisor did not answer in time');
+      default:
+        this.logger.warn(`hypervisor error ${error.code}: ${error.message} ${error.detail ?? ''}`);
+        return this.body(502, ErrorCode.HYPERVISOR_ERROR, 'The hypervisor refused the request');
+    }
   }
 
   private body(status: number, code: string, detail: string): ProblemBody {

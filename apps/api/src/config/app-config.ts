@@ -33,6 +33,38 @@ export class AppConfig {
   lockoutThreshold: number;
   lockoutMinutes: number;
   shutdownTimeoutMs: number;
+  hypervisor: HypervisorConfig;
+  defaultQuota: QuotaLimits;
+  /** How often the reconciler sweeps every domain against the database. */
+  reconcileIntervalSeconds: number;
+  /** Hypervisor operations that may run at once on one host. */
+  operationConcurrencyPerHost: number;
+  /** How long the persisted event log keeps events for Last-Event-ID replay. */
+  eventRetentionHours: number;
+}
+
+export interface HypervisorConfig {
+  adapter: 'libvirt' | 'qemu-direct';
+  libvirtUri: string;
+  virtType: 'auto' | 'kvm' | 'qemu';
+  /** Scanned for images; must be traversable by QEMU's user. */
+  imageDir: string;
+  /** One folder per VM: disk, seed ISO, serial log. Must be traversable by QEMU's user. */
+  vmDir: string;
+  /** qemu-direct only: specs, QMP sockets and pidfiles. */
+  qemuStateDir: string;
+  /** `user` (QEMU user-mode networking) or the name of a libvirt network. */
+  vmNetwork: string;
+  /** Largest image upload accepted. */
+  maxImageUploadBytes: number;
+}
+
+export interface QuotaLimits {
+  vms: number;
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+  snapshots: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -95,10 +127,30 @@ function jwtSecret(env: Env, nodeEnv: NodeEnv, dataDir: string): string {
   return secret;
 }
 
+function absolutePath(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name) ?? fallback;
+  if (!raw.startsWith('/') || raw.includes('\0')) throw new ConfigError(`${name} must be an absolute path (got "${raw}")`);
+  return resolve(raw);
+}
+
 function password(env: Env, name: string): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   if (raw.length < 12) throw new ConfigError(`${name} must be at least 12 characters`);
+  return raw;
+}
+
+function libvirtUri(env: Env): string {
+  const raw = str(env, 'LIBVIRT_URI') ?? 'qemu:///system';
+  if (!/^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/.test(raw)) {
+    throw new ConfigError(`LIBVIRT_URI must be a qemu URI like qemu:///system or qemu+ssh://user@host/system (got "${raw}")`);
+  }
+  return raw;
+}
+
+function vmNetwork(env: Env): string {
+  const raw = str(env, 'VM_NETWORK') ?? 'user';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new ConfigError(`VM_NETWORK must be "user" or a libvirt network name (got "${raw}")`);
   return raw;
 }
 
@@ -140,6 +192,26 @@ export function loadConfig(env: Env = process.env): AppConfig {
     lockoutThreshold: int(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
     lockoutMinutes: int(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    hypervisor: {
+      adapter: oneOf(env, 'HYPERVISOR_ADAPTER', ['libvirt', 'qemu-direct'] as const, 'libvirt'),
+      libvirtUri: libvirtUri(env),
+      virtType: oneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
+      imageDir: absolutePath(env, 'IMAGE_DIR', '/var/lib/limen/images'),
+      vmDir: absolutePath(env, 'VM_DIR', '/var/lib/limen/vms'),
+      qemuStateDir: absolutePath(env, 'QEMU_STATE_DIR', '/var/lib/limen/qemu-direct'),
+      vmNetwork: vmNetwork(env),
+      maxImageUploadBytes: int(env, 'MAX_IMAGE_UPLOAD_MIB', 10240, 1, 1_048_576) * 1024 * 1024,
+    },
+    defaultQuota: {
+      vms: int(env, 'DEFAULT_QUOTA_VMS', 10, 0, 100000),
+      vcpus: int(env, 'DEFAULT_QUOTA_VCPUS', 16, 0, 100000),
+      memoryMiB: int(env, 'DEFAULT_QUOTA_MEMORY_MIB', 32768, 0, 100_000_000),
+      diskGiB: int(env, 'DEFAULT_QUOTA_DISK_GIB', 200, 0, 1_000_000),
+      snapshots: int(env, 'DEFAULT_QUOTA_SNAPSHOTS', 20, 0, 100000),
+    },
+    reconcileIntervalSeconds: int(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
+    operationConcurrencyPerHost: int(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
+    eventRetentionHours: int(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
   });
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^\s/]+$/.test(origin)) {

@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/decorators';
+import { HypervisorHealthIndicator } from './hypervisor.health';
 
 /** Kubernetes probes; outside /api and without auth. */
 @ApiTags('health')
@@ -13,6 +14,7 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
+    private readonly hypervisor: HypervisorHealthIndicator,
   ) {}
 
   /** The process is up. Checks nothing else, so a slow database never restarts the pod. */
@@ -22,12 +24,12 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Ready for traffic: the database answers. 503 with details when a dependency is down. */
+  /** Ready for traffic: the database and the hypervisor answer. 503 with details when a dependency is down. */
   @Get('ready')
   @HealthCheck()
   @ApiOkResponse({ description: 'All dependencies are up' })
   @ApiServiceUnavailableResponse({ description: 'A dependency is down; `error` names it' })
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.database.pingCheck('database', { timeout: 2000 })]);
+    return this.health.check([() => this.database.pingCheck('database', { timeout: 2000 }), () => this.hypervisor.check()]);
   }
 }

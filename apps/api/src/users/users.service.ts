@@ -84,6 +84,8 @@ export class UsersService {
   async remove(id: string): Promise<void> {
     await this.withAdminGuard(id, async (manager, user) => {
       await this.assertNotLastAdmin(manager, user, true);
+      const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM vms WHERE owner_id = $1`, [id]);
+      if (count > 0) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The user still owns ${count} VM(s); delete them first`);
       await manager.delete(User, { id });
     });
   }

@@ -1,4 +1,5 @@
 import { UsersAndTokens1764140000000 } from './1764140000000-users-and-tokens';
+import { VmsImagesQuotasOperationsEvents1764150000000 } from './1764150000000-vms-images-quotas-operations-events';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
-export const MIGRATIONS = [UsersAndTokens1764140000000];
+export const MIGRATIONS = [UsersAndTokens1764140000000, VmsImagesQuotasOperationsEvents1764150000000];

@@ -1,0 +1,43 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+
+export const IMAGE_KINDS = ['iso', 'disk', 'kernel'] as const;
+export type ImageKind = (typeof IMAGE_KINDS)[number];
+
+/** A bootable image found in IMAGE_DIR. Clients see its id, never its path. */
+@Entity('images')
+export class Image {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  /** The file or folder name inside IMAGE_DIR. */
+  @Column({ type: 'varchar', length: 255 })
+  name: string;
+
+  @Column({ type: 'varchar', length: 8 })
+  kind: ImageKind;
+
+  /** Absolute path: the file (iso, disk) or the folder (kernel). Internal only. */
+  @Column({ type: 'text', unique: true })
+  path: string;
+
+  /** qcow2 or raw, for disk images. */
+  @Column({ type: 'varchar', length: 8, nullable: true })
+  format: 'qcow2' | 'raw' | null;
+
+  @Column({ name: 'size_bytes', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } })
+  sizeBytes: number;
+
+  /** Known for uploaded images. */
+  @Column({ type: 'char', length: 64, nullable: true })
+  sha256: string | null;
+
+  /** False once a rescan no longer finds it (kept while VMs still reference it). */
+  @Column({ type: 'boolean', default: true })
+  available: boolean;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt: Date;
+}

@@ -1,0 +1,127 @@
+import { HttpStatus, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { createHash, randomUUID } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DataSource, In, Not, Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { AppException, ErrorCode } from '../common/problem';
+import { Image, ImageKind } from './image.entity';
+import { scanImageDir } from './image-scanner';
+
+@Injectable()
+export class ImagesService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Images');
+
+  constructor(
+    private readonly config: AppConfig,
+    @InjectRepository(Image) private readonly images: Repository<Image>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  private get dir(): string {
+    return this.config.hypervisor.imageDir;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    const summary = await this.rescan();
+    this.logger.log(`IMAGE_DIR ${this.dir}: ${summary.items.length} image(s)`);
+  }
+
+  /** Brings the table in line with IMAGE_DIR: new files appear, vanished ones become unavailable. */
+  async rescan(): Promise<{ items: Image[] }> {
+    const found = scanImageDir(this.dir);
+    await this.dataSource.transaction(async (manager) => {
+      for (const image of found) {
+        await manager
+          .createQueryBuilder()
+          .insert()
+          .into(Image)
+          .values({ ...image, available: true })
+          .orUpdate(['kind', 'format', 'size_bytes', 'available', 'updated_at'], ['path'])
+          .execute();
+      }
+      const paths = found.map((f) => f.path);
+      await manager.update(Image, paths.length ? { path: Not(In(paths)) } : {}, { available: false });
+    });
+    return { items: await this.list() };
+  }
+
+  list(): Promise<Image[]> {
+    return this.images.find({ order: { name: 'ASC' } });
+  }
+
+  async get(id: string): Promise<Image> {
+    const image = await this.images.findOneBy({ id });
+    if (!image) throw AppException.notFound('Image');
+    return image;
+  }
+
+  /** An available image of one of the given kinds; otherwise a 400 naming the field. */
+  async usable(id: string, kinds: readonly ImageKind[], field: string): Promise<Image> {
+    const image = await this.images.findOneBy({ id });
+    if (!image || !image.available || !kinds.includes(image.kind)) {
+      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} does not name an available ${kinds.join(' or ')} image`, {
+        errors: [{ field, messages: [`${field} must be the id of an available ${kinds.join(' or ')} image`] }],
+      });
+    }
+    return image;
+  }
+
+  /**
+   * Streams an upload to a hidden temporary file, hashing and counting as it
+   * goes, and only renames it into place once it is complete and within the limit.
+   */
+  async upload(name: string, body: Readable, declaredLength: number | undefined): Promise<Image> {
+    const limit = this.config.hypervisor.maxImageUploadBytes;
+    if (declaredLength !== undefined && declaredLength > limit) throw this.tooLarge(limit);
+    const target = join(this.dir, name);
+    if (existsSync(target) || (await this.images.existsBy({ path: target }))) {
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `An image named ${name} already exists`);
+    }
+    const partial = join(this.dir, `.upload-${randomUUID()}.part`);
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            size += chunk.length;
+            if (size > limit) throw new RangeError('upload exceeds the limit');
+            hash.update(chunk);
+            yield chunk;
+          }
+        },
+        createWriteStream(partial, { flags: 'wx', mode: 0o644 }),
+      );
+      if (size === 0) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'The upload is empty');
+      await rename(partial, target);
+    } catch (error) {
+      await rm(partial, { force: true });
+      if (error instanceof RangeError) throw this.tooLarge(limit);
+      throw error;
+    }
+    const [found] = scanImageDir(this.dir).filter((f) => f.path === target);
+    return this.images.save(this.images.create({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true }));
+  }
+
+  /** Deletes the image and its file; refused while any VM boots from it or has it inserted. */
+  async remove(id: string): Promise<void> {
+    const image = await this.get(id);
+    const [{ count }] = await this.dataSource.query(`SELECT count(*)::int AS count FROM vms WHERE image_id = $1 OR media_image_id = $1`, [id]);
+    if (count > 0) {
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.IMAGE_IN_USE, `The image is used by ${count} VM(s)`);
+    }
+    await this.images.delete({ id });
+    await rm(image.path, { recursive: true, force: true });
+  }
+
+  private tooLarge(limit: number): AppException {
+    return new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, `Images may be at most ${limit} bytes`);
+  }
+}

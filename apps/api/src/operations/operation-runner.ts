@@ -1,0 +1,194 @@
+import { HttpStatus, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { HypervisorError } from '@limen/libvirt';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { filter, firstValueFrom, Subject, timeout as rxTimeout } from 'rxjs';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { AppException, ErrorCode } from '../common/problem';
+import { EventsService } from '../events/events.service';
+import { Operation, OperationError, OperationStatus } from './operation.entity';
+
+/** Executes one kind of operation. Must be idempotent: after a crash it runs again from the start. */
+export type OperationHandler = (op: Operation) => Promise<Record<string, unknown> | void>;
+
+const HEARTBEAT_MS = 5_000;
+/** An operation whose heartbeat is older than this belongs to a dead process and may be taken over. */
+const STALE_MS = 15_000;
+
+/** Bounded concurrency: at most `limit` operations touch the hypervisor at once. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.active < this.limit) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+export function operationErrorFrom(error: unknown): OperationError {
+  if (error instanceof AppException) return { code: error.code, detail: error.detail };
+  if (HypervisorError.is(error)) return { code: error.code, detail: error.message };
+  return { code: ErrorCode.INTERNAL_ERROR, detail: 'The operation failed unexpectedly' };
+}
+
+/**
+ * Runs operations after the request that created them has committed, and
+ * takes over operations left behind by a process that died (heartbeats).
+ */
+@Injectable()
+export class OperationRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Operations');
+  readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly handlers = new Map<string, OperationHandler>();
+  private readonly semaphore: Semaphore;
+  private readonly running = new Set<string>();
+  private readonly finished$ = new Subject<Operation>();
+  private stopping = false;
+
+  constructor(
+    config: AppConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: EventsService,
+  ) {
+    this.semaphore = new Semaphore(config.operationConcurrencyPerHost);
+  }
+
+  register(kind: string, handler: OperationHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.recover(true);
+  }
+
+  onApplicationShutdown(): void {
+    this.stopping = true;
+  }
+
+  /** Starts executing a committed operation in the background. */
+  submit(operationId: string): void {
+    if (this.running.has(operationId) || this.stopping) return;
+    this.running.add(operationId);
+    void this.execute(operationId).finally(() => this.running.delete(operationId));
+  }
+
+  /**
+   * Re-submits operations nobody is executing: pending ones older than the
+   * stale window, running ones whose heartbeat stopped, and, at start-up, those
+   * claimed by a process on this host that no longer exists.
+   */
+  async recover(atStartup = false): Promise<number> {
+    const rows: Array<{ id: string; claimed_by: string | null }> = await this.dataSource.query(
+      `SELECT id, claimed_by FROM operations
+       WHERE status IN ('pending', 'running')
+         AND (coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1) OR $2::boolean)`,
+      [STALE_MS / 1000, atStartup],
+    );
+    const orphans = rows.filter((row) => !atStartup || this.isAbandoned(row.claimed_by));
+    for (const row of orphans) this.submit(row.id);
+    if (orphans.length) this.logger.warn(`Resuming ${orphans.length} operation(s) left unfinished`);
+    return orphans.length;
+  }
+
+  /** Resolves with the operation once it is terminal, or with null after `timeoutMs`. */
+  async waitForEnd(operationId: string, timeoutMs: number): Promise<void> {
+    if (timeoutMs <= 0) return;
+    await Promise.race([
+      firstValueFrom(this.finished$.pipe(filter((op) => op.id === operationId), rxTimeout(timeoutMs))).catch(() => undefined),
+      // Another replica may be running it: poll too.
+      this.pollUntilTerminal(operationId, timeoutMs),
+    ]);
+  }
+
+  private async pollUntilTerminal(operationId: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
+      const [row] = await this.dataSource.query(`SELECT status FROM operations WHERE id = $1`, [operationId]);
+      if (!row || !['pending', 'running'].includes(row.status)) return;
+    }
+  }
+
+  /** A claim by a dead process on this host, or by nobody; claims from other hosts wait for the heartbeat window. */
+  private isAbandoned(claimedBy: string | null): boolean {
+    if (!claimedBy) return true;
+    const [host, pid] = claimedBy.split(':');
+    if (host !== hostname()) return false;
+    if (Number(pid) === process.pid) return !claimedBy.endsWith(this.instanceId.split(':')[2]);
+    try {
+      process.kill(Number(pid), 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  private async execute(operationId: string): Promise<void> {
+    await this.semaphore.acquire();
+    let heartbeat: NodeJS.Timeout | undefined;
+    try {
+      const op = await this.claim(operationId);
+      if (!op) return;
+      const handler = this.handlers.get(op.kind);
+      heartbeat = setInterval(() => {
+        this.dataSource.query(`UPDATE operations SET heartbeat_at = now() WHERE id = $1 AND claimed_by = $2`, [op.id, this.instanceId]).catch(() => undefined);
+      }, HEARTBEAT_MS);
+      try {
+        if (!handler) throw new AppException(HttpStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR, `No handler for ${op.kind}`);
+        const result = await handler(op);
+        await this.finish(op, 'succeeded', result ?? null, null);
+      } catch (error) {
+        const opError = operationErrorFrom(error);
+        if (opError.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: error, operationId: op.id }, `${op.kind} failed`);
+        else this.logger.warn(`${op.kind} ${op.id} failed: ${opError.code} ${opError.detail}`);
+        await this.finish(op, 'failed', null, opError);
+      }
+    } catch (error) {
+      // The database itself failed; the operation stays claimed and is recovered by the sweep.
+      this.logger.error({ err: error, operationId }, 'operation bookkeeping failed');
+    } finally {
+      if (heartbeat) clearInterval(heartbeat);
+      this.semaphore.release();
+    }
+  }
+
+  private async claim(operationId: string): Promise<Operation | null> {
+    const [rows] = await this.dataSource.query(
+      `UPDATE operations SET status = 'running', claimed_by = $2, heartbeat_at = now(), started_at = coalesce(started_at, now()), updated_at = now()
+       WHERE id = $1 AND status IN ('pending', 'running')
+       RETURNING id`,
+      [operationId, this.instanceId],
+    );
+    if (!rows.length) return null;
+    const op = await this.dataSource.manager.findOneByOrFail(Operation, { id: operationId });
+    await this.events.publish({ type: 'operation.updated', ownerId: op.ownerId, vmId: op.vmId, payload: this.summary(op) });
+    return op;
+  }
+
+  private async finish(op: Operation, status: OperationStatus, result: Record<string, unknown> | null, error: OperationError | null): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE operations SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(), claimed_by = NULL, heartbeat_at = NULL WHERE id = $1`,
+      [op.id, status, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error)],
+    );
+    const done = await this.dataSource.manager.findOneByOrFail(Operation, { id: op.id });
+    await this.events.publish({ type: 'operation.updated', ownerId: done.ownerId, vmId: done.vmId, payload: this.summary(done) });
+    this.finished$.next(done);
+  }
+
+  private summary(op: Operation): Record<string, unknown> {
+    return { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: op.error };
+  }
+}

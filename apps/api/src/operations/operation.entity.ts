@@ -1,0 +1,58 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+
+export const OPERATION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type OperationStatus = (typeof OPERATION_STATUSES)[number];
+export const TERMINAL_STATUSES: readonly OperationStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+export interface OperationError {
+  code: string;
+  detail: string;
+}
+
+/** Background work against a hypervisor. At most one pending or running per VM (a partial unique index). */
+@Entity('operations')
+export class Operation {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  /** e.g. vm.create, vm.start, vm.delete, snapshot.create */
+  @Column({ type: 'varchar', length: 32 })
+  kind: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  status: OperationStatus;
+
+  @Column({ name: 'owner_id', type: 'uuid' })
+  ownerId: string;
+
+  @Column({ name: 'vm_id', type: 'uuid', nullable: true })
+  vmId: string | null;
+
+  @Column({ type: 'jsonb', default: {} })
+  params: Record<string, unknown>;
+
+  @Column({ type: 'jsonb', nullable: true })
+  result: Record<string, unknown> | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  error: OperationError | null;
+
+  /** The api process executing it; with heartbeatAt, lets another process take over from a dead one. */
+  @Column({ name: 'claimed_by', type: 'varchar', length: 64, nullable: true })
+  claimedBy: string | null;
+
+  @Column({ name: 'heartbeat_at', type: 'timestamptz', precision: 3, nullable: true })
+  heartbeatAt: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt: Date;
+
+  @Column({ name: 'started_at', type: 'timestamptz', precision: 3, nullable: true })
+  startedAt: Date | null;
+
+  @Column({ name: 'finished_at', type: 'timestamptz', precision: 3, nullable: true })
+  finishedAt: Date | null;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt: Date;
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventsModule } from '../events/events.module';
+import { Operation } from './operation.entity';
+import { OperationRunner } from './operation-runner';
+import { OperationsController } from './operations.controller';
+import { OperationsService } from './operations.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Operation]), EventsModule],
+  controllers: [OperationsController],
+  providers: [OperationRunner, OperationsService],
+  exports: [OperationRunner, OperationsService],
+})
+export class OperationsModule {}

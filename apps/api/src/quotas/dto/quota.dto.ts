@@ -1,0 +1,60 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
+
+export class QuotaAmountsDto {
+  @ApiProperty({ example: 3 })
+  vms: number;
+
+  @ApiProperty({ example: 8 })
+  vcpus: number;
+
+  @ApiProperty({ example: 16384 })
+  memoryMiB: number;
+
+  @ApiProperty({ example: 100 })
+  diskGiB: number;
+
+  @ApiProperty({ example: 10 })
+  snapshots: number;
+}
+
+export class QuotaDto {
+  @ApiProperty({ format: 'uuid' })
+  userId: string;
+
+  @ApiProperty({ type: QuotaAmountsDto })
+  limits: QuotaAmountsDto;
+
+  /** Every VM that is not deleted counts, running or not. */
+  @ApiProperty({ type: QuotaAmountsDto })
+  usage: QuotaAmountsDto;
+}
+
+function Limit(): PropertyDecorator {
+  return (target, key) => {
+    ApiPropertyOptional({ type: Number, nullable: true, minimum: 0, description: 'null restores the configured default' })(target, key);
+    IsOptional()(target, key);
+    ValidateIf((_o, v) => v !== null)(target, key);
+    IsInt()(target, key);
+    Min(0)(target, key);
+    Max(1_000_000_000)(target, key);
+  };
+}
+
+/** Overrides; omitted fields stay as they are, null returns to the default. */
+export class SetQuotaDto {
+  @Limit()
+  vms?: number | null;
+
+  @Limit()
+  vcpus?: number | null;
+
+  @Limit()
+  memoryMiB?: number | null;
+
+  @Limit()
+  diskGiB?: number | null;
+
+  @Limit()
+  snapshots?: number | null;
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { UsersModule } from '../users/users.module';
+import { QuotaLedger } from './quota-ledger';
+import { Quota } from './quota.entity';
+import { QuotasController } from './quotas.controller';
+import { QuotasService } from './quotas.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Quota]), UsersModule],
+  controllers: [QuotasController],
+  providers: [QuotaLedger, QuotasService],
+  exports: [QuotaLedger],
+})
+export class QuotasModule {}

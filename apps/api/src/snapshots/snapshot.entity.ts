@@ -1,0 +1,33 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+
+export const SNAPSHOT_STATES = ['creating', 'ready', 'deleting'] as const;
+export type SnapshotState = (typeof SNAPSHOT_STATES)[number];
+
+/** An internal qcow2 snapshot of a VM; counts against the owner's snapshot quota. */
+@Entity('snapshots')
+export class Snapshot {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'vm_id', type: 'uuid' })
+  vmId: string;
+
+  @Column({ name: 'owner_id', type: 'uuid' })
+  ownerId: string;
+
+  /** Unique per VM; also the hypervisor's snapshot name. */
+  @Column({ type: 'varchar', length: 64 })
+  name: string;
+
+  @Column({ type: 'text', default: '' })
+  description: string;
+
+  @Column({ type: 'varchar', length: 16 })
+  state: SnapshotState;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt: Date;
+}

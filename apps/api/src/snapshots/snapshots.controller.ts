@@ -1,0 +1,58 @@
+import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { AuthUser, CurrentUser } from '../auth/decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
+import { StoredResponse } from '../idempotency/idempotency.service';
+import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto, SnapshotListDto } from './dto/snapshot.dto';
+import { SnapshotsService } from './snapshots.service';
+
+const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
+
+function accepted(res: Response, stored: StoredResponse): SnapshotAcceptedDto {
+  res.status(stored.statusCode);
+  if (stored.location) res.setHeader('Location', stored.location);
+  return stored.body as SnapshotAcceptedDto;
+}
+
+@ApiTags('snapshots')
+@ApiBearerAuth()
+@ApiProblems(400, 401, 404, 429)
+@Controller({ path: 'vms/:vmId/snapshots', version: '1' })
+export class SnapshotsController {
+  constructor(private readonly snapshots: SnapshotsService) {}
+
+  /** The VM's snapshots, oldest first. */
+  @Get()
+  async list(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string): Promise<SnapshotListDto> {
+    return { items: (await this.snapshots.list(user, vmId)).map(SnapshotDto.from) };
+  }
+
+  /** Take an internal snapshot (with memory when the VM runs). Counts against your snapshot quota. */
+  @Post()
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
+  @ApiProblems(403, 409, 422)
+  async create(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Body() dto: CreateSnapshotDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<SnapshotAcceptedDto> {
+    return accepted(res, await this.snapshots.create(user, vmId, dto, idem));
+  }
+
+  /** Return the VM's disk (and memory, if taken running) to the snapshot. */
+  @Post(':snapshotId/revert')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
+  @ApiProblems(409, 422)
+  async revert(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Param('snapshotId', ParseUUIDPipe) snapshotId: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<SnapshotAcceptedDto> {
+    return accepted(res, await this.snapshots.revert(user, vmId, snapshotId, idem));
+  }
+
+  /** Delete a snapshot; frees its quota. */
+  @Delete(':snapshotId')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
+  @ApiProblems(409, 422)
+  async remove(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Param('snapshotId', ParseUUIDPipe) snapshotId: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<SnapshotAcceptedDto> {
+    return accepted(res, await this.snapshots.remove(user, vmId, snapshotId, idem));
+  }
+}

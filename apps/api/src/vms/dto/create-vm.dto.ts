@@ -1,0 +1,90 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+
+export const VM_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export class CloudInitDto {
+  /**
+   * Guest hostname (RFC 1123 label).
+   * @example "web-1"
+   */
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, { message: 'hostname must be a DNS label' })
+  hostname?: string;
+
+  /**
+   * Public keys for the default user.
+   * @example ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice@laptop"]
+   */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @MaxLength(16384, { each: true })
+  @Matches(/^(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^\r\n]*)?$/, { each: true, message: 'each key must be one OpenSSH public key line' })
+  sshAuthorizedKeys?: string[];
+
+  /**
+   * Raw user-data (#cloud-config or a script), up to 64 KiB; stored in the seed ISO as-is.
+   * @example "#cloud-config\npackages: [nginx]\n"
+   */
+  @IsOptional()
+  @IsString()
+  @MaxLength(65536)
+  userData?: string;
+}
+
+export class CreateVmDto {
+  /**
+   * Unique among your VMs: 1-63 of a-z 0-9 -, starting alphanumeric.
+   * @example "web-1"
+   */
+  @IsString()
+  @Matches(VM_NAME, { message: 'name must be 1-63 characters of a-z 0-9 -, starting with a letter or digit' })
+  name: string;
+
+  /** @example 1 */
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  vcpus: number;
+
+  /** @example 256 */
+  @IsInt()
+  @Min(64)
+  @Max(1048576)
+  memoryMiB: number;
+
+  /** @example 1 */
+  @IsInt()
+  @Min(1)
+  @Max(65536)
+  diskGiB: number;
+
+  /** An image id from GET /api/v1/images. */
+  @IsUUID()
+  imageId: string;
+
+  /**
+   * Free text, up to 1 KiB.
+   * @example "staging web server"
+   */
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  description?: string;
+
+  /** Start the VM once it is created. */
+  @ApiPropertyOptional({ default: true })
+  @IsOptional()
+  @IsBoolean()
+  start?: boolean;
+
+  /** For disk images: a NoCloud seed ISO is built from these. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => CloudInitDto)
+  cloudInit?: CloudInitDto;
+}

@@ -1,0 +1,34 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+
+export const BOOT_DEVICES = ['hd', 'cdrom', 'network'] as const;
+
+export class UpdateVmDto {
+  /** @example 2 */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(64)
+  vcpus?: number;
+
+  /** @example 512 */
+  @IsOptional()
+  @IsInt()
+  @Min(64)
+  @Max(1048576)
+  memoryMiB?: number;
+
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024)
+  description?: string;
+
+  /** Firmware boot order, e.g. ["hd"] after an ISO install. Applies at the next boot. */
+  @ApiPropertyOptional({ enum: BOOT_DEVICES, isArray: true, example: ['hd'] })
+  @IsOptional()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(3)
+  @ArrayUnique()
+  @IsIn(BOOT_DEVICES, { each: true })
+  bootOrder?: Array<(typeof BOOT_DEVICES)[number]>;
+}

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import type { DomainSpec } from '@limen/libvirt';
+import { HypervisorConfig } from '../config/app-config';
+import { Image } from '../images/image.entity';
+import { kernelFiles } from '../images/image-scanner';
+import { Vm } from './vm.entity';
+import { vmPaths } from './vm-paths';
+
+/**
+ * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (empty unless
+ * it boots an ISO) so media can be inserted later, VNC on loopback, and a serial log.
+ */
+export function domainSpecFor(vm: Vm, image: Image, media: Image | null, config: HypervisorConfig, withSeed: boolean): DomainSpec {
+  const paths = vmPaths(config.vmDir, vm.id);
+  const kernel = image.kind === 'kernel' ? kernelFiles(image.path) : null;
+  return {
+    vmId: vm.id,
+    ownerId: vm.ownerId,
+    title: vm.name,
+    description: vm.description,
+    vcpus: vm.vcpus,
+    memoryMiB: vm.memoryMiB,
+    disks: [{ path: paths.disk, format: 'qcow2' }],
+    cdrom: { isoPath: media?.path ?? (image.kind === 'iso' ? image.path : undefined) },
+    seedIsoPath: withSeed ? paths.seedIso : undefined,
+    network: config.vmNetwork === 'user' ? { mode: 'user' } : { mode: 'network', network: config.vmNetwork },
+    vnc: { enabled: true },
+    serialLogPath: paths.serialLog,
+    kernel: kernel
+      ? { kernelPath: kernel.kernel, initrdPath: kernel.initrd, cmdline: kernel.cmdline ? readFileSync(kernel.cmdline, 'utf8').trim() : 'console=ttyS0' }
+      : undefined,
+    bootOrder: vm.bootOrder,
+  };
+}

@@ -1,0 +1,137 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DomainEvent, DomainInfo, LifecycleEvent, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { Subscription } from 'rxjs';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { EventsService } from '../events/events.service';
+import { IdempotencyService } from '../idempotency/idempotency.service';
+import { OperationRunner } from '../operations/operation-runner';
+import { VmOperations } from './vm-operations';
+import { TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
+import { VmStore } from './vm-store';
+
+/** Arbitrary but fixed: the advisory lock that elects the one replica applying a sweep. */
+const SWEEP_LOCK_KEY = 0x4c494d45;
+
+function stateFromLifecycle(event: LifecycleEvent): VmState | null {
+  switch (event.type) {
+    case 'started':
+    case 'resumed':
+      return 'running';
+    case 'suspended':
+    case 'pmsuspended':
+      return 'paused';
+    case 'crashed':
+      return 'crashed';
+    case 'stopped':
+      return event.detail === 'crashed' || event.detail === 'failed' ? 'crashed' : 'stopped';
+    case 'undefined':
+      return 'missing';
+    default:
+      return null;
+  }
+}
+
+/**
+ * Keeps VM state in line with the hypervisor, which owns it: hypervisor events
+ * apply at once; a periodic sweep (one replica at a time) catches whatever an
+ * event stream can miss, marks vanished domains `missing`, removes orphan
+ * domains, and resumes abandoned operations.
+ */
+@Injectable()
+export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Reconciler');
+  private subscription?: Subscription;
+  private sweeping = false;
+
+  constructor(
+    private readonly config: AppConfig,
+    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly store: VmStore,
+    private readonly vmOperations: VmOperations,
+    private readonly runner: OperationRunner,
+    private readonly events: EventsService,
+    private readonly idempotency: IdempotencyService,
+    private readonly scheduler: SchedulerRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.subscription = this.port.events().subscribe({
+      next: (event) => void this.onEvent(event).catch((error) => this.logger.warn(`event handling failed: ${(error as Error).message}`)),
+      error: (error) => this.logger.error(`hypervisor event stream failed: ${(error as Error).message}`),
+    });
+    this.scheduler.addInterval('reconcile-sweep', setInterval(() => void this.sweep(), this.config.reconcileIntervalSeconds * 1000));
+    void this.sweep();
+  }
+
+  onApplicationShutdown(): void {
+    this.subscription?.unsubscribe();
+    if (this.scheduler.doesExist('interval', 'reconcile-sweep')) this.scheduler.deleteInterval('reconcile-sweep');
+  }
+
+  private async onEvent(event: DomainEvent): Promise<void> {
+    if (event.kind === 'resync-needed') {
+      this.logger.warn(`hypervisor events may have been missed (${event.reason}); sweeping`);
+      await this.sweep();
+      return;
+    }
+    if (event.kind !== 'lifecycle' || !event.vmId) return;
+    const state = stateFromLifecycle(event);
+    if (state) await this.store.setState(event.vmId, state, state === 'missing' ? 'the domain was undefined outside LIMEN' : null, TRANSITIONAL_STATES);
+  }
+
+  /** Returns false when another replica holds the sweep or a sweep is already running here. */
+  async sweep(): Promise<boolean> {
+    if (this.sweeping) return false;
+    this.sweeping = true;
+    try {
+      let domains: DomainInfo[];
+      try {
+        domains = await this.port.listDomains();
+      } catch (error) {
+        this.logger.warn(`sweep skipped: hypervisor unavailable (${(error as Error).message})`);
+        return false;
+      }
+      const leader = await this.dataSource.transaction(async (manager) => {
+        const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [SWEEP_LOCK_KEY]);
+        return locked as boolean;
+      });
+      if (!leader) return false;
+      await this.apply(domains);
+      await this.runner.recover();
+      await this.events.prune(this.config.eventRetentionHours);
+      await this.idempotency.prune();
+      return true;
+    } catch (error) {
+      this.logger.warn(`sweep failed: ${(error as Error).message}`);
+      return false;
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private async apply(domains: DomainInfo[]): Promise<void> {
+    const byVm = new Map(domains.filter((d) => d.vmId).map((d) => [d.vmId!, d]));
+    const vms: Array<{ id: string; state: VmState }> = await this.dataSource.query(
+      `SELECT v.id, v.state FROM vms v
+       WHERE NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
+    );
+    for (const vm of vms) {
+      const domain = byVm.get(vm.id);
+      if (!domain) await this.store.setState(vm.id, 'missing', 'the domain no longer exists on the hypervisor', TRANSITIONAL_STATES);
+      else await this.store.setState(vm.id, vmStateFromDomain(domain.state), null, TRANSITIONAL_STATES);
+    }
+    const known = new Set((await this.dataSource.query(`SELECT id FROM vms`)).map((r: { id: string }) => r.id));
+    // Only domains whose disks live in this installation's VM_DIR are ours to remove:
+    // another LIMEN (or a test) may share the same libvirtd.
+    const ours = (d: DomainInfo) => d.disks.some((disk) => disk.path?.startsWith(`${this.config.hypervisor.vmDir}/`));
+    for (const [vmId, domain] of byVm) {
+      if (known.has(vmId) || !ours(domain)) continue;
+      this.logger.warn(`removing orphan domain of VM ${vmId}, which LIMEN no longer knows`);
+      await this.vmOperations.destroyAndUndefine(vmId).catch((error) => this.logger.warn(`orphan ${vmId} not removed: ${(error as Error).message}`));
+    }
+  }
+}

@@ -1,0 +1,58 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { BootDevice } from '@limen/libvirt';
+import type { VmState } from './vm-state';
+
+@Entity('vms')
+export class Vm {
+  /** Chosen by the api before the row exists: the domain name and folder derive from it. */
+  @PrimaryColumn('uuid')
+  id: string;
+
+  @Column({ name: 'owner_id', type: 'uuid' })
+  ownerId: string;
+
+  @Column({ name: 'host_id', type: 'uuid', nullable: true })
+  hostId: string | null;
+
+  /** Unique per owner; the user's label, never used for domain names or paths. */
+  @Column({ type: 'varchar', length: 63 })
+  name: string;
+
+  @Column({ type: 'text', default: '' })
+  description: string;
+
+  @Column({ type: 'integer' })
+  vcpus: number;
+
+  @Column({ name: 'memory_mib', type: 'integer' })
+  memoryMiB: number;
+
+  @Column({ name: 'disk_gib', type: 'integer' })
+  diskGiB: number;
+
+  @Column({ name: 'image_id', type: 'uuid' })
+  imageId: string;
+
+  /** The ISO currently in the CD-ROM drive, if any. */
+  @Column({ name: 'media_image_id', type: 'uuid', nullable: true })
+  mediaImageId: string | null;
+
+  @Column({ name: 'boot_order', type: 'jsonb', default: ['hd'] })
+  bootOrder: BootDevice[];
+
+  @Column({ type: 'varchar', length: 16 })
+  state: VmState;
+
+  @Column({ name: 'state_reason', type: 'text', nullable: true })
+  stateReason: string | null;
+
+  /** Bumped by every change (VmStore bumps it explicitly); the ETag. */
+  @Column({ type: 'integer', default: 1 })
+  version: number;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt: Date;
+}

@@ -1,0 +1,131 @@
+import { Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Res, StreamableFile } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { AuthUser, CurrentUser } from '../auth/decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
+import { StoredResponse } from '../idempotency/idempotency.service';
+import { CreateVmDto } from './dto/create-vm.dto';
+import { ListVmsQueryDto, SerialQueryDto } from './dto/list-vms-query.dto';
+import { UpdateVmDto } from './dto/update-vm.dto';
+import { MediaDto, VmActionDto } from './dto/vm-action.dto';
+import { VmAcceptedDto, VmDto, VmPageDto } from './dto/vm.dto';
+import { VmStatsDto } from './dto/vm-stats.dto';
+import { etagOf, VmsService } from './vms.service';
+
+const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false, description: 'Repeat the request safely: the same key and body replay the first response for 24 h' };
+
+/** Writes a service answer: its status, Location for accepted work, and the VM's ETag. */
+function reply(res: Response, stored: StoredResponse): unknown {
+  res.status(stored.statusCode);
+  if (stored.location) res.setHeader('Location', stored.location);
+  const body = stored.body as { vm?: { version: number }; version?: number };
+  const version = body.vm?.version ?? body.version;
+  if (version !== undefined) res.setHeader('ETag', `"${version}"`);
+  return stored.body;
+}
+
+@ApiTags('vms')
+@ApiBearerAuth()
+@ApiProblems(400, 401, 429)
+@Controller({ path: 'vms', version: '1' })
+export class VmsController {
+  constructor(private readonly vms: VmsService) {}
+
+  /** Your VMs (admins: everyone's, or one owner's with `ownerId`). */
+  @Get()
+  async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto): Promise<VmPageDto> {
+    const page = await this.vms.list(user, query);
+    return { items: page.items.map(VmDto.from), nextCursor: page.nextCursor };
+  }
+
+  /** Create a VM from an image; it is provisioned (and started) by the returned operation. */
+  @Post()
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: VmAcceptedDto, description: 'Accepted; Location names the operation' })
+  @ApiProblems(403, 409, 422)
+  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+    return reply(res, await this.vms.create(user, dto, idem)) as VmAcceptedDto;
+  }
+
+  /** One VM, with its ETag. */
+  @Get(':id')
+  @ApiProblems(404)
+  async get(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Res({ passthrough: true }) res: Response): Promise<VmDto> {
+    const vm = await this.vms.get(user, id);
+    res.setHeader('ETag', etagOf(vm));
+    return VmDto.from(vm);
+  }
+
+  /** Change vCPUs, memory, description or boot order. A description alone answers 200; the rest 202 with an operation. */
+  @Patch(':id')
+  @ApiHeader({ name: 'If-Match', required: false, description: 'The ETag you last read; a stale one gets 412' })
+  @ApiOkResponse({ type: VmDto })
+  @ApiAcceptedResponse({ type: VmAcceptedDto })
+  @ApiProblems(403, 404, 409, 412)
+  async update(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateVmDto, @Headers('if-match') ifMatch: string | undefined, @Res({ passthrough: true }) res: Response): Promise<VmDto | VmAcceptedDto> {
+    return reply(res, await this.vms.update(user, id, dto, ifMatch)) as VmDto | VmAcceptedDto;
+  }
+
+  /** Delete the VM, its domain, disks and seed ISO; frees its quota. */
+  @Delete(':id')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: VmAcceptedDto })
+  @ApiProblems(404, 409, 422)
+  async remove(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+    return reply(res, await this.vms.remove(user, id, idem)) as VmAcceptedDto;
+  }
+
+  /** start, shutdown (ACPI, optional force after timeoutSeconds), stop (power off), reboot, reset, suspend, resume. */
+  @Post(':id/actions')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: VmAcceptedDto })
+  @ApiProblems(404, 409, 422)
+  async action(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: VmActionDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+    return reply(res, await this.vms.action(user, id, dto, idem)) as VmAcceptedDto;
+  }
+
+  /** Insert an ISO image into the CD-ROM drive. */
+  @Post(':id/media')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: VmAcceptedDto })
+  @ApiProblems(404, 409, 422)
+  async insertMedia(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: MediaDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+    return reply(res, await this.vms.insertMedia(user, id, dto, idem)) as VmAcceptedDto;
+  }
+
+  /** Eject the CD-ROM media. */
+  @Delete(':id/media')
+  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiAcceptedResponse({ type: VmAcceptedDto })
+  @ApiProblems(404, 409, 422)
+  async ejectMedia(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+    return reply(res, await this.vms.ejectMedia(user, id, idem)) as VmAcceptedDto;
+  }
+
+  /** CPU %, memory, and disk and network rates of a running VM. */
+  @Get(':id/stats')
+  @ApiProblems(404, 409, 503)
+  stats(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string): Promise<VmStatsDto> {
+    return this.vms.stats(user, id);
+  }
+
+  /** The tail of the serial console (the boot log), as text. */
+  @Get(':id/serial')
+  @Header('Content-Type', 'text/plain; charset=utf-8')
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ schema: { type: 'string' } })
+  @ApiProblems(404, 409, 503)
+  serial(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Query() query: SerialQueryDto): Promise<string> {
+    return this.vms.serial(user, id, query.bytes);
+  }
+
+  /** A PNG of the VM's screen. */
+  @Get(':id/screenshot')
+  @ApiProduces('image/png')
+  @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
+  @ApiProblems(404, 409, 503)
+  async screenshot(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string): Promise<StreamableFile> {
+    return new StreamableFile(await this.vms.screenshot(user, id), { type: 'image/png' });
+  }
+}

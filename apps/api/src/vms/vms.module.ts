@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventsModule } from '../events/events.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { ImagesModule } from '../images/images.module';
+import { OperationsModule } from '../operations/operations.module';
+import { QuotasModule } from '../quotas/quotas.module';
+import { Vm } from './vm.entity';
+import { VmOperations } from './vm-operations';
+import { VmReconciler } from './vm-reconciler';
+import { VmStore } from './vm-store';
+import { VmsController } from './vms.controller';
+import { VmsService } from './vms.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([Vm]), EventsModule, IdempotencyModule, ImagesModule, OperationsModule, QuotasModule],
+  controllers: [VmsController],
+  providers: [VmsService, VmStore, VmOperations, VmReconciler],
+  exports: [VmStore, VmsService],
+})
+export class VmsModule {}

@@ -1,0 +1,253 @@
+import { HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DomainStats, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { randomUUID } from 'node:crypto';
+import { EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { AuthUser } from '../auth/decorators';
+import { paginate } from '../common/pagination';
+import { AppException, ErrorCode } from '../common/problem';
+import { EventRecord } from '../events/event.entity';
+import { EventsService } from '../events/events.service';
+import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
+import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
+import { ImagesService } from '../images/images.service';
+import { OperationDto } from '../operations/dto/operation.dto';
+import { Operation } from '../operations/operation.entity';
+import { OperationRunner } from '../operations/operation-runner';
+import { OperationsService } from '../operations/operations.service';
+import { QuotaLedger } from '../quotas/quota-ledger';
+import { CreateVmDto } from './dto/create-vm.dto';
+import { ListVmsQueryDto } from './dto/list-vms-query.dto';
+import { UpdateVmDto } from './dto/update-vm.dto';
+import { MediaDto, VmActionDto } from './dto/vm-action.dto';
+import { VmDto } from './dto/vm.dto';
+import { Vm } from './vm.entity';
+import { assertActionAllowed, VmState } from './vm-state';
+import { VmStore } from './vm-store';
+
+export interface Accepted extends StoredResponse {
+  statusCode: 202;
+}
+
+export interface VmStatsSample {
+  cpuPercent: number;
+  memory: { currentMiB: number; maxMiB: number; availableMiB: number | null; rssMiB: number | null };
+  disk: { readBytesPerSec: number; writeBytesPerSec: number };
+  network: { rxBytesPerSec: number; txBytesPerSec: number };
+  sampledOverMs: number;
+}
+
+const BUSY_STATES: readonly VmState[] = ['provisioning', 'deleting'];
+const STATS_WINDOW_MS = 500;
+
+/**
+ * The rules of VMs: quota, ownership, the state machine, one operation at a
+ * time. Everything that touches the hypervisor is written down as an operation
+ * in the same transaction, and runs after commit (see VmOperations).
+ */
+@Injectable()
+export class VmsService {
+  constructor(
+    @InjectRepository(Vm) private readonly vms: Repository<Vm>,
+    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly store: VmStore,
+    private readonly ledger: QuotaLedger,
+    private readonly images: ImagesService,
+    private readonly operations: OperationsService,
+    private readonly runner: OperationRunner,
+    private readonly idempotency: IdempotencyService,
+    private readonly events: EventsService,
+  ) {}
+
+  async list(user: AuthUser, query: ListVmsQueryDto): Promise<{ items: Vm[]; nextCursor: string | null }> {
+    const qb = this.vms.createQueryBuilder('vm');
+    if (user.role !== 'admin') qb.andWhere('vm.ownerId = :me', { me: user.id });
+    else if (query.ownerId) qb.andWhere('vm.ownerId = :ownerId', { ownerId: query.ownerId });
+    if (query.state) qb.andWhere('vm.state = :state', { state: query.state });
+    if (query.name) qb.andWhere('vm.name = :name', { name: query.name });
+    return paginate(qb, query);
+  }
+
+  get(user: AuthUser, id: string): Promise<Vm> {
+    return this.store.visible(user, id);
+  }
+
+  async create(user: AuthUser, dto: CreateVmDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+    const image = await this.images.usable(dto.imageId, ['iso', 'disk', 'kernel'], 'imageId');
+    if (dto.cloudInit && image.kind !== 'disk') {
+      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cloudInit needs a disk image', { errors: [{ field: 'cloudInit', messages: ['cloudInit is only supported with disk images'] }] });
+    }
+    return this.accept(user, idem, async (manager) => {
+      await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB: dto.diskGiB });
+      const vm = manager.create(Vm, {
+        id: randomUUID(),
+        ownerId: user.id,
+        hostId: null,
+        name: dto.name,
+        description: dto.description ?? '',
+        vcpus: dto.vcpus,
+        memoryMiB: dto.memoryMiB,
+        diskGiB: dto.diskGiB,
+        imageId: image.id,
+        mediaImageId: null,
+        bootOrder: image.kind === 'iso' ? ['cdrom', 'hd'] : ['hd'],
+        state: 'provisioning',
+        stateReason: null,
+        version: 1,
+      });
+      try {
+        await manager.transaction((inner) => inner.insert(Vm, vm));
+      } catch (error) {
+        if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
+          throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
+        }
+        throw error;
+      }
+      const saved = await manager.findOneByOrFail(Vm, { id: vm.id });
+      const op = await this.operations.create(manager, { kind: 'vm.create', ownerId: user.id, vmId: vm.id, params: { start: dto.start ?? true, cloudInit: dto.cloudInit ?? null } });
+      return { vm: saved, op, events: [{ type: 'vm.created', ownerId: user.id, vmId: vm.id, payload: VmDto.from(saved) as unknown as Record<string, unknown> }] };
+    });
+  }
+
+  async action(user: AuthUser, id: string, dto: VmActionDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+    return this.accept(user, idem, async (manager) => {
+      const vm = await this.store.visible(user, id, manager, true);
+      assertActionAllowed(dto.action, vm.state);
+      const op = await this.operations.create(manager, { kind: `vm.${dto.action}`, ownerId: vm.ownerId, vmId: vm.id, params: { timeoutSeconds: dto.timeoutSeconds ?? 60, force: dto.force ?? false } });
+      return { vm, op };
+    });
+  }
+
+  async remove(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
+    return this.accept(user, idem, async (manager) => {
+      const vm = await this.store.visible(user, id, manager, true);
+      if (vm.state === 'deleting') throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, 'The VM is already being deleted');
+      const op = await this.operations.create(manager, { kind: 'vm.delete', ownerId: vm.ownerId, vmId: vm.id });
+      const deleting = await this.setStateIn(manager, vm, 'deleting');
+      return { vm: deleting, op, events: [this.stateEvent(deleting)] };
+    });
+  }
+
+  /**
+   * Description applies at once (200). vCPU, memory and boot order changes are
+   * quota-checked, saved, and applied by an operation: live where the hypervisor
+   * can, otherwise at the next boot; the operation's result says which (202).
+   */
+  async update(user: AuthUser, id: string, dto: UpdateVmDto, ifMatch: string | undefined): Promise<StoredResponse> {
+    return this.accept(user, undefined, async (manager) => {
+      const vm = await this.store.visible(user, id, manager, true);
+      if (ifMatch !== undefined && ifMatch !== etagOf(vm) && ifMatch !== '*') {
+        throw new AppException(HttpStatus.PRECONDITION_FAILED, ErrorCode.PRECONDITION_FAILED, `The VM changed (now ${etagOf(vm)}); re-read it and retry`);
+      }
+      const hypervisorChange = (dto.vcpus !== undefined && dto.vcpus !== vm.vcpus) || (dto.memoryMiB !== undefined && dto.memoryMiB !== vm.memoryMiB) || (dto.bootOrder !== undefined && JSON.stringify(dto.bootOrder) !== JSON.stringify(vm.bootOrder));
+      if (hypervisorChange && BUSY_STATES.includes(vm.state)) {
+        throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, `The VM is ${vm.state}`);
+      }
+      await this.ledger.reserve(manager, vm.ownerId, { vcpus: Math.max(0, (dto.vcpus ?? vm.vcpus) - vm.vcpus), memoryMiB: Math.max(0, (dto.memoryMiB ?? vm.memoryMiB) - vm.memoryMiB) });
+      const op = hypervisorChange
+        ? await this.operations.create(manager, { kind: 'vm.update', ownerId: vm.ownerId, vmId: vm.id, params: { vcpus: dto.vcpus ?? null, memoryMiB: dto.memoryMiB ?? null, bootOrder: dto.bootOrder ?? null } })
+        : null;
+      const updated = await this.store.update(manager, vm.id, { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, description: dto.description, bootOrder: dto.bootOrder });
+      return { vm: updated, op, events: [this.stateEvent(updated, 'vm.updated')] };
+    });
+  }
+
+  async insertMedia(user: AuthUser, id: string, dto: MediaDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+    const iso = await this.images.usable(dto.imageId, ['iso'], 'imageId');
+    return this.accept(user, idem, async (manager) => {
+      const vm = await this.store.visible(user, id, manager, true);
+      this.assertNotBusy(vm);
+      const op = await this.operations.create(manager, { kind: 'vm.media.insert', ownerId: vm.ownerId, vmId: vm.id, params: { imageId: iso.id } });
+      return { vm, op };
+    });
+  }
+
+  async ejectMedia(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
+    return this.accept(user, idem, async (manager) => {
+      const vm = await this.store.visible(user, id, manager, true);
+      this.assertNotBusy(vm);
+      const op = await this.operations.create(manager, { kind: 'vm.media.eject', ownerId: vm.ownerId, vmId: vm.id });
+      return { vm, op };
+    });
+  }
+
+  async serial(user: AuthUser, id: string, bytes: number): Promise<string> {
+    const vm = await this.store.visible(user, id);
+    this.assertNotBusy(vm);
+    return this.port.tailSerialLog(vm.id, bytes);
+  }
+
+  async screenshot(user: AuthUser, id: string): Promise<Buffer> {
+    const vm = await this.store.visible(user, id);
+    this.assertRunning(vm);
+    return this.port.screenshot(vm.id);
+  }
+
+  /** Rates come from two samples taken STATS_WINDOW_MS apart. */
+  async stats(user: AuthUser, id: string): Promise<VmStatsSample> {
+    const vm = await this.store.visible(user, id);
+    this.assertRunning(vm);
+    const first = await this.port.getStats(vm.id);
+    await new Promise((r) => setTimeout(r, STATS_WINDOW_MS));
+    const second = await this.port.getStats(vm.id);
+    const seconds = (second.collectedAt.getTime() - first.collectedAt.getTime()) / 1000 || STATS_WINDOW_MS / 1000;
+    const perSecond = (counter: (stats: DomainStats) => number) => Math.max(0, (counter(second) - counter(first)) / seconds);
+    const total = <T>(items: T[], pick: (item: T) => number) => items.reduce((sum, item) => sum + pick(item), 0);
+    const mib = (kib: number | undefined) => (kib === undefined ? null : Math.round(kib / 1024));
+    return {
+      cpuPercent: Math.round((Math.max(0, second.cpuTimeNs - first.cpuTimeNs) / (seconds * 1e9) / Math.max(1, second.vcpus)) * 1000) / 10,
+      memory: { currentMiB: mib(second.memory.currentKiB)!, maxMiB: mib(second.memory.maxKiB)!, availableMiB: mib(second.memory.availableKiB), rssMiB: mib(second.memory.rssKiB) },
+      disk: { readBytesPerSec: perSecond((st) => total(st.block, (b) => b.readBytes)), writeBytesPerSec: perSecond((st) => total(st.block, (b) => b.writeBytes)) },
+      network: { rxBytesPerSec: perSecond((st) => total(st.net, (n) => n.rxBytes)), txBytesPerSec: perSecond((st) => total(st.net, (n) => n.txBytes)) },
+      sampledOverMs: Math.round(seconds * 1000),
+    };
+  }
+
+  /**
+   * One transaction: the rule checks, the rows, the operation and the
+   * idempotency record. After commit the events go out and the operation starts.
+   */
+  private async accept(
+    user: AuthUser,
+    idem: IdempotentRequest | undefined,
+    work: (manager: EntityManager) => Promise<{ vm: Vm; op: Operation | null; events?: Array<{ type: string; ownerId: string; vmId: string; payload: Record<string, unknown> }> }>,
+  ): Promise<StoredResponse> {
+    let committed: { op: Operation | null; records: EventRecord[] } | null = null;
+    const response = await this.idempotency.execute(user.id, idem, async (manager) => {
+      const { vm, op, events = [] } = await work(manager);
+      const all = op ? [...events, { type: 'operation.updated', ownerId: op.ownerId, vmId: vm.id, payload: { id: op.id, kind: op.kind, status: op.status, vmId: vm.id, error: null } }] : events;
+      const records: EventRecord[] = [];
+      for (const event of all) records.push(await this.events.append(manager, event));
+      committed = { op, records };
+      const body = op ? { vm: VmDto.from(vm), operation: OperationDto.from(op) } : VmDto.from(vm);
+      return { statusCode: op ? 202 : 200, body, location: op ? `/api/v1/operations/${op.id}` : undefined };
+    });
+    const done = committed as { op: Operation | null; records: EventRecord[] } | null;
+    if (done) {
+      this.events.announce(done.records);
+      if (done.op) this.runner.submit(done.op.id);
+    }
+    return response;
+  }
+
+  private async setStateIn(manager: EntityManager, vm: Vm, state: VmState): Promise<Vm> {
+    await manager.query(`UPDATE vms SET state = $2, state_reason = NULL, version = version + 1, updated_at = now() WHERE id = $1`, [vm.id, state]);
+    return manager.findOneByOrFail(Vm, { id: vm.id });
+  }
+
+  private stateEvent(vm: Vm, type = 'vm.state') {
+    return { type, ownerId: vm.ownerId, vmId: vm.id, payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version } };
+  }
+
+  private assertNotBusy(vm: Vm): void {
+    if (BUSY_STATES.includes(vm.state)) throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
+  }
+
+  private assertRunning(vm: Vm): void {
+    if (vm.state !== 'running') throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`);
+  }
+}
+
+export function etagOf(vm: Vm): string {
+  return `"${vm.version}"`;
+}

@@ -1,0 +1,99 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { request as httpRequest, IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+
+/** Built by scripts/build-test-guest.sh: Debian's cloud kernel + a busybox initramfs printing the marker. */
+export const GUEST_DIR = '/var/lib/limen/test-guest';
+export const GUEST_MARKER = 'LIMEN-GUEST-READY';
+export const KERNEL_IMAGE_NAME = 'tiny-guest';
+export const LIBVIRT_URI = 'qemu:///system';
+
+/**
+ * Private IMAGE_DIR and VM_DIR for one test app, under /var/lib/limen so QEMU
+ * (user libvirt-qemu) can traverse them, with the test guest as a kernel image.
+ * Private folders also keep each app's orphan sweep away from other apps' domains.
+ */
+export function hypervisorSandbox(): { env: Record<string, string>; vmDir: string; imageDir: string; cleanup: () => void } {
+  if (!existsSync(join(GUEST_DIR, 'vmlinuz'))) execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'build-test-guest.sh')], { stdio: 'inherit' });
+  const root = join('/var/lib/limen/e2e', `${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const imageDir = join(root, 'images');
+  const vmDir = join(root, 'vms');
+  const guest = join(imageDir, KERNEL_IMAGE_NAME);
+  mkdirSync(guest, { recursive: true, mode: 0o755 });
+  mkdirSync(vmDir, { recursive: true, mode: 0o755 });
+  for (const file of ['vmlinuz', 'initrd.img', 'cmdline']) copyFileSync(join(GUEST_DIR, file), join(guest, file));
+  return {
+    env: { IMAGE_DIR: imageDir, VM_DIR: vmDir, LIBVIRT_URI, LIMEN_VIRT_TYPE: 'qemu', HYPERVISOR_ADAPTER: 'libvirt' },
+    vmDir,
+    imageDir,
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+export function virsh(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync('virsh', ['-c', LIBVIRT_URI, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function domainExists(vmId: string): boolean {
+  return virsh('dominfo', `limen-${vmId}`).status === 0;
+}
+
+export interface SseEvent {
+  id?: string;
+  type: string;
+  data: Record<string, unknown>;
+  receivedAt: number;
+}
+
+/** A minimal SSE client over node:http: collects events until closed. */
+export function openEventStream(baseUrl: string, token: string, lastEventId?: string): Promise<{ events: SseEvent[]; close: () => void; waitFor: (pred: (e: SseEvent) => boolean, timeoutMs: number) => Promise<SseEvent> }> {
+  return new Promise((resolve, reject) => {
+    const events: SseEvent[] = [];
+    const waiters: Array<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+    if (lastEventId) headers['last-event-id'] = lastEventId;
+    const req = httpRequest(`${baseUrl}/api/v1/events`, { headers }, (res: IncomingMessage) => {
+      if (res.statusCode !== 200) return reject(new Error(`SSE status ${res.statusCode}`));
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event: SseEvent = { type: 'message', data: {}, receivedAt: Date.now() };
+          for (const line of block.split('\n')) {
+            const [field, ...rest] = line.split(':');
+            const value = rest.join(':').replace(/^ /, '');
+            if (field === 'id') event.id = value;
+            else if (field === 'event') event.type = value;
+            else if (field === 'data') event.data = JSON.parse(value);
+          }
+          events.push(event);
+          for (const waiter of [...waiters]) {
+            if (waiter.pred(event)) {
+              waiters.splice(waiters.indexOf(waiter), 1);
+              waiter.resolve(event);
+            }
+          }
+        }
+      });
+      resolve({
+        events,
+        close: () => req.destroy(),
+        waitFor: (pred, timeoutMs) =>
+          new Promise((ok, fail) => {
+            const seen = events.find(pred);
+            if (seen) return ok(seen);
+            const timer = setTimeout(() => fail(new Error(`no matching SSE event within ${timeoutMs} ms; got ${events.map((e) => e.type).join(',')}`)), timeoutMs);
+            waiters.push({ pred, resolve: (e) => (clearTimeout(timer), ok(e)) });
+          }),
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
