@@ -71,6 +71,7 @@ describe('HTTP conventions (e2e)', () => {
     expect((await request(t.http).get('/health/live').expect(200)).body.status).toBe('ok');
     const ready = await request(t.http).get('/health/ready').expect(200);
     expect(ready.body.details.database.status).toBe('up');
+    expect(ready.body.details.hypervisor).toEqual(expect.objectContaining({ status: 'up', adapter: 'libvirt', virtTypes: expect.arrayContaining(['qemu']) }));
     await request(t.http).get('/api/health/live').expect(404);
   });
 

@@ -153,6 +153,7 @@ export class VmsService {
   }
 
   async insertMedia(user: AuthUser, id: string, dto: MediaDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+    await this.store.visible(user, id); // someone else's VM is 404 before anything about the body is said
     const iso = await this.images.usable(dto.imageId, ['iso'], 'imageId');
     return this.accept(user, idem, async (manager) => {
       const vm = await this.store.visible(user, id, manager, true);
