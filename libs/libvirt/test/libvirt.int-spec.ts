@@ -1,4 +1,74 @@
-import { createVirtualizationPort } from '../src';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { createVirtualizationPort, DomainSpec, VirtualizationPort } from '../src';
+import { parseDomainXml } from '../src/xml/domain-xml-parser';
+import { makeIso, makeRunDir } from './guest-fixture';
 import { describePortContract } from './port-contract';
 
-describePortContract('libvirt', () => createVirtualizationPort({ adapter: 'libvirt', uri: 'qemu:///system', virtType: 'qemu' }));
+const URI = 'qemu:///system';
+
+describePortContract('libvirt', () => createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' }));
+
+function virsh(...args: string[]): string {
+  return execFileSync('virsh', ['-c', URI, ...args], { encoding: 'utf8', stdio: 'pipe' });
+}
+
+describe('libvirt redefineDomain of a running domain', () => {
+  const vmId = randomUUID();
+  const name = `limen-${vmId}`;
+  const run = makeRunDir('libvirt-redefine');
+  let port: VirtualizationPort;
+
+  const spec = (bootOrder: DomainSpec['bootOrder']): DomainSpec => ({
+    vmId,
+    ownerId: 'owner-1',
+    vcpus: 1,
+    memoryMiB: 128,
+    virtType: 'qemu',
+    disks: [{ path: join(run.dir, 'disk.qcow2') }],
+    cdrom: { isoPath: makeIso(run.dir, 'install') },
+    network: { mode: 'none' },
+    serialLogPath: join(run.dir, 'serial.log'),
+    bootOrder,
+  });
+
+  beforeAll(() => {
+    port = createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' });
+  });
+
+  afterAll(async () => {
+    await port.destroy(vmId).catch(() => undefined);
+    await port.undefineDomain(vmId, { removeVolumes: true }).catch(() => undefined);
+    await port.close();
+    run.cleanup();
+  });
+
+  it('rewrites only the persistent config: the same QEMU keeps running on the live definition', async () => {
+    await port.createVolume({ path: join(run.dir, 'disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
+    await port.defineDomain(spec(['cdrom', 'hd']));
+    await port.createSnapshot(vmId, { name: 'installed' });
+    await port.start(vmId);
+    const domId = virsh('domid', name).trim();
+    const liveBefore = virsh('dumpxml', name);
+    const uuid = virsh('domuuid', name).trim();
+
+    const redefined = await port.redefineDomain(spec(['hd']));
+    expect(redefined).toMatchObject({ state: 'running', bootOrder: ['hd'], uuid });
+
+    // Same process (a restart would change the domain id), same live XML.
+    expect(virsh('domstate', name).trim()).toBe('running');
+    expect(virsh('domid', name).trim()).toBe(domId);
+    expect(virsh('dumpxml', name)).toBe(liveBefore);
+    expect((await port.getDomain(vmId)).bootOrder).toEqual(['cdrom', 'hd']);
+    const inactive = parseDomainXml(virsh('dumpxml', '--inactive', name));
+    expect(inactive).toMatchObject({ uuid, bootOrder: ['hd'] });
+    expect(virsh('snapshot-list', '--name', name).trim()).toBe('installed');
+
+    // A cold boot picks the new definition up.
+    await port.destroy(vmId);
+    await port.start(vmId);
+    expect((await port.getDomain(vmId)).bootOrder).toEqual(['hd']);
+    expect(parseDomainXml(virsh('dumpxml', name)).bootOrder).toEqual(['hd']);
+  });
+});

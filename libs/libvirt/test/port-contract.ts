@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subscription } from 'rxjs';
-import { DomainEvent, DomainSpec, HypervisorError, VirtualizationPort } from '../src';
+import { BootDevice, DomainEvent, DomainSpec, HypervisorError, VirtualizationPort } from '../src';
 import { ensureTestGuest, GUEST_MARKER, isoinfo, makeIso, makeRunDir, qemuIo, TestGuest, waitFor } from './guest-fixture';
 
 export interface ContractContext {
@@ -66,6 +66,25 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
 
     const state = async (): Promise<string> => (await port.getDomain(vmId)).state;
 
+    // A second domain booting through the firmware (the main one boots a kernel directly, where
+    // the boot order does not apply), like a VM installed from an ISO.
+    const firmwareVmId = randomUUID();
+    const firmwareOwner = `owner-${randomUUID()}`;
+    const firmwareSpec = (bootOrder: BootDevice[], title = 'installer'): DomainSpec => ({
+      vmId: firmwareVmId,
+      ownerId: firmwareOwner,
+      title,
+      vcpus: 1,
+      memoryMiB: 128,
+      virtType: 'qemu',
+      machine: 'q35',
+      disks: [{ path: join(run.dir, 'firmware-disk.qcow2') }],
+      cdrom: { isoPath: iso },
+      network: { mode: 'none' },
+      serialLogPath: join(run.dir, 'firmware-serial.log'),
+      bootOrder,
+    });
+
     beforeAll(async () => {
       guest = ensureTestGuest();
       run = makeRunDir(adapterName);
@@ -78,8 +97,10 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
 
     afterAll(async () => {
       // Clean up even after a failure in the middle of the sequence.
-      await port.destroy(vmId).catch(() => undefined);
-      await port.undefineDomain(vmId, { removeVolumes: true }).catch(() => undefined);
+      for (const id of [vmId, firmwareVmId]) {
+        await port.destroy(id).catch(() => undefined);
+        await port.undefineDomain(id, { removeVolumes: true }).catch(() => undefined);
+      }
       subscription?.unsubscribe();
       await port.close();
       run.cleanup();
@@ -147,6 +168,44 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       const listed = await port.listDomains();
       expect(listed.find((domain) => domain.vmId === vmId)?.state).toBe('shutoff');
       await expect(port.getDomain(randomUUID())).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+    });
+
+    it('redefines a stopped domain: new boot order, same UUID, snapshots kept', async () => {
+      await port.createVolume({ path: join(run.dir, 'firmware-disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
+      const defined = await port.defineDomain(firmwareSpec(['cdrom', 'hd']));
+      expect(defined.bootOrder).toEqual(['cdrom', 'hd']);
+      await port.createSnapshot(firmwareVmId, { name: 'before-redefine' });
+
+      const redefined = await port.redefineDomain(firmwareSpec(['hd'], 'installed'));
+      expect(redefined).toMatchObject({ vmId: firmwareVmId, ownerId: firmwareOwner, uuid: defined.uuid, state: 'shutoff', bootOrder: ['hd'], title: 'installed' });
+      const info = await port.getDomain(firmwareVmId);
+      expect(info).toMatchObject({ uuid: defined.uuid, bootOrder: ['hd'], title: 'installed' });
+      // Disks are the same files, media included.
+      expect(info.disks.map((disk) => [disk.device, disk.path])).toEqual(defined.disks.map((disk) => [disk.device, disk.path]));
+      expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
+      expect((await port.listDomains()).filter((domain) => domain.vmId === firmwareVmId)).toHaveLength(1);
+      // The kernel-booted domain reports no firmware boot order.
+      expect((await port.getDomain(vmId)).bootOrder).toBeUndefined();
+    });
+
+    it('refuses to redefine a missing domain or to change its owner', async () => {
+      await expect(port.redefineDomain({ ...firmwareSpec(['hd']), vmId: randomUUID() })).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), ownerId: 'someone-else' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), vcpus: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(await port.getDomain(firmwareVmId)).toMatchObject({ ownerId: firmwareOwner, bootOrder: ['hd'] });
+    });
+
+    it('redefines a running domain without stopping it; the change applies at the next boot', async () => {
+      await port.start(firmwareVmId);
+      expect((await port.getDomain(firmwareVmId)).state).toBe('running');
+      const redefined = await port.redefineDomain(firmwareSpec(['cdrom', 'hd']));
+      // The result describes the new definition, whatever the running guest uses until then.
+      expect(redefined).toMatchObject({ state: 'running', bootOrder: ['cdrom', 'hd'] });
+      expect((await port.getDomain(firmwareVmId)).state).toBe('running');
+      await port.destroy(firmwareVmId);
+      expect(await port.getDomain(firmwareVmId)).toMatchObject({ state: 'shutoff', bootOrder: ['cdrom', 'hd'] });
+      expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
+      await port.undefineDomain(firmwareVmId, { removeVolumes: true });
     });
 
     it('reverts an internal snapshot so the disk content really comes back', async () => {

@@ -1,5 +1,5 @@
 import { DomainState } from './domain-state';
-import { MachineType, VirtType } from './domain-spec';
+import { BootDevice, MachineType, VirtType } from './domain-spec';
 
 export interface DomainDiskInfo {
   target: string;
@@ -33,4 +33,9 @@ export interface DomainInfo {
   mac?: string;
   serialLogPath?: string;
   vncEnabled: boolean;
+  /**
+   * Firmware boot order of the definition shown (the live one while the domain runs under
+   * libvirt). Undefined with direct kernel boot, where the firmware boot order does not apply.
+   */
+  bootOrder?: BootDevice[];
 }

@@ -52,6 +52,16 @@ export interface VirtualizationPort {
   getDomain(vmId: string): Promise<DomainInfo>;
   /** Creates the persistent definition (does not start it). DOMAIN_EXISTS if already defined. */
   defineDomain(spec: DomainSpec): Promise<DomainInfo>;
+  /**
+   * Replaces the persistent definition of an existing LIMEN domain with one built from `spec`
+   * (same vmId; the whole definition is rewritten, so pass the complete spec). Disks, snapshots
+   * and the domain's UUID are kept; a running guest keeps running on its current configuration
+   * and the new one applies from its next cold boot (a guest reboot is not enough). Without
+   * `spec.virtType` the domain keeps its current virt type. Resolves to the new definition with
+   * the domain's current state. DOMAIN_NOT_FOUND if the domain does not exist; INVALID_ARGUMENT
+   * if it belongs to another owner (the owner of a domain never changes) or the spec is invalid.
+   */
+  redefineDomain(spec: DomainSpec): Promise<DomainInfo>;
   /** Removes a stopped domain's definition, its snapshots metadata, and files on request. */
   undefineDomain(vmId: string, options?: UndefineOptions): Promise<void>;
 

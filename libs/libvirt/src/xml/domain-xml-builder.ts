@@ -1,3 +1,4 @@
+import { HypervisorError } from '../errors/hypervisor-error';
 import { DomainSpec, VirtType } from '../models';
 import { domainNameFor, macAddressFor } from '../naming/domain-name';
 import { LIMEN_PREFIX, LIMEN_XMLNS } from './limen-metadata';
@@ -97,13 +98,24 @@ function devicesNode(spec: DomainSpec): XmlNode {
   return devices;
 }
 
+export interface BuildDomainXmlOptions {
+  /** Written as `<uuid>`: redefining an existing domain must keep its UUID. */
+  uuid?: string;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Builds libvirt domain XML for a LIMEN VM. Every value goes through the XML library. */
-export function buildDomainXml(spec: DomainSpec, virtType: VirtType): string {
+export function buildDomainXml(spec: DomainSpec, virtType: VirtType, options: BuildDomainXmlOptions = {}): string {
   validateDomainSpec(spec);
   const maxVcpus = spec.maxVcpus ?? spec.vcpus;
+  if (options.uuid !== undefined && !UUID_RE.test(options.uuid)) {
+    throw new HypervisorError('INVALID_ARGUMENT', `not a domain UUID: ${options.uuid}`);
+  }
   const domain: XmlNode = {
     [a('type')]: virtType,
     name: domainNameFor(spec.vmId),
+    ...(options.uuid !== undefined ? { uuid: options.uuid } : {}),
     metadata: metadataNode(spec),
     memory: { [a('unit')]: 'MiB', '#text': String(spec.maxMemoryMiB ?? spec.memoryMiB) },
     currentMemory: { [a('unit')]: 'MiB', '#text': String(spec.memoryMiB) },

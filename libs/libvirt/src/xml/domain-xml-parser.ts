@@ -1,5 +1,5 @@
 import { HypervisorError } from '../errors/hypervisor-error';
-import { DomainDiskInfo, VirtType } from '../models';
+import { BootDevice, DomainDiskInfo, VirtType } from '../models';
 import { LIMEN_XMLNS, LimenMetadata } from './limen-metadata';
 import { CDROM_TARGET, SEED_TARGET } from './spec-validation';
 import { ATTR, attrOf, childOf, childrenOf, parseXml, textOf, XmlNode } from './xml-codec';
@@ -27,6 +27,8 @@ export interface ParsedDomain {
   vncPort?: number;
   vncListen?: string;
   kernelPath?: string;
+  /** Firmware boot order; undefined with direct kernel boot. */
+  bootOrder?: BootDevice[];
 }
 
 const UNIT_BYTES: Record<string, number> = {
@@ -87,6 +89,32 @@ function parseDisk(disk: XmlNode, seedIsoPath: string | undefined): DomainDiskIn
   };
 }
 
+const BOOT_DEVICES: Record<string, BootDevice> = { hd: 'hd', cdrom: 'cdrom', network: 'network' };
+
+/**
+ * The firmware boot order: `<os><boot dev=.../>` as LIMEN writes it, else per-device
+ * `<boot order='N'/>` elements (which libvirt allows instead). Undefined with direct kernel boot.
+ */
+function parseBootOrder(os: XmlNode | undefined, devices: XmlNode): BootDevice[] | undefined {
+  if (textOf(childOf(os, 'kernel'))) return undefined;
+  const global = childrenOf(os, 'boot')
+    .map((boot) => BOOT_DEVICES[attrOf(boot, 'dev') ?? ''])
+    .filter((dev): dev is BootDevice => dev !== undefined);
+  if (global.length > 0) return global;
+  const perDevice: Array<[number, BootDevice]> = [];
+  for (const disk of childrenOf(devices, 'disk')) {
+    const order = Number(attrOf(childOf(disk, 'boot'), 'order'));
+    if (order > 0) perDevice.push([order, attrOf(disk, 'device') === 'cdrom' ? 'cdrom' : 'hd']);
+  }
+  for (const nic of childrenOf(devices, 'interface')) {
+    const order = Number(attrOf(childOf(nic, 'boot'), 'order'));
+    if (order > 0) perDevice.push([order, 'network']);
+  }
+  const ordered = perDevice.sort(([a], [b]) => a - b).map(([, dev]) => dev);
+  const unique = ordered.filter((dev, index) => ordered.indexOf(dev) === index);
+  return unique.length > 0 ? unique : undefined;
+}
+
 export function parseDomainXml(xml: string): ParsedDomain {
   const domain = childOf(parseXml(xml), 'domain');
   if (!domain) throw new HypervisorError('OPERATION_FAILED', 'not a libvirt domain XML document');
@@ -104,6 +132,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const serialLogPath = attrOf(childOf(serial, 'log'), 'file');
   const serialPtyPath = attrOf(serial, 'type') === 'pty' ? attrOf(childOf(serial, 'source'), 'path') : undefined;
   const kernelPath = textOf(childOf(os, 'kernel'));
+  const bootOrder = parseBootOrder(os, devices);
 
   return {
     name: textOf(childOf(domain, 'name')) ?? '',
@@ -124,6 +153,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
     vncEnabled: vnc !== undefined,
     ...(vncPort > 0 ? { vncPort, vncListen: attrOf(vnc, 'listen') ?? '127.0.0.1' } : {}),
     ...(kernelPath ? { kernelPath } : {}),
+    ...(bootOrder ? { bootOrder } : {}),
   };
 }
 

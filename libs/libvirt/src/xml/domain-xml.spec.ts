@@ -73,6 +73,26 @@ describe('domain XML', () => {
     expect(() => buildDomainXml({ ...spec, vcpus: 8 }, 'qemu')).toThrow(/maxVcpus/);
   });
 
+  it('writes a given UUID (redefine keeps the domain UUID) and only a well-formed one', () => {
+    const uuid = '6f1c2d3e-4a5b-4c6d-8e7f-001122334455';
+    expect(parseDomainXml(buildDomainXml(spec, 'qemu', { uuid })).uuid).toBe(uuid);
+    expect(parsed.uuid).toBe('');
+    expect(() => buildDomainXml(spec, 'qemu', { uuid: '</uuid><name>x</name>' })).toThrow(/UUID/);
+  });
+
+  it('parses the firmware boot order, and none with direct kernel boot', () => {
+    expect(parsed.bootOrder).toEqual(['cdrom', 'hd']);
+    expect(parseDomainXml(buildDomainXml({ ...spec, bootOrder: undefined }, 'qemu')).bootOrder).toEqual(['hd']);
+    expect(parseDomainXml(buildDomainXml({ ...spec, kernel: { kernelPath: '/boot/vmlinuz' } }, 'qemu')).bootOrder).toBeUndefined();
+    // libvirt also allows per-device <boot order='N'/> instead of <os><boot dev=.../>.
+    const perDevice = parseDomainXml(`<domain type='qemu'><name>limen-x</name><uuid>u</uuid>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os><devices>
+  <disk type='file' device='disk'><target dev='vda'/><boot order='2'/></disk>
+  <disk type='file' device='cdrom'><target dev='sda'/><boot order='3'/></disk>
+  <interface type='user'><boot order='1'/></interface></devices></domain>`);
+    expect(perDevice.bootOrder).toEqual(['network', 'hd', 'cdrom']);
+  });
+
   it('gives different VMs different MAC addresses in the 52:54:00 range', () => {
     const macs = new Set(Array.from({ length: 200 }, (_, i) => macAddressFor(`vm-${i}`)));
     expect(macs.size).toBe(200);

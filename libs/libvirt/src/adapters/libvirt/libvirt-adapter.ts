@@ -34,7 +34,7 @@ import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
 import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
-import { CDROM_TARGET } from '../../xml/spec-validation';
+import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { parseDomstats, splitDomstats } from './domstats-parser';
 import { parseHostCapabilities } from './host-capabilities-parser';
 import { LibvirtQmp } from './libvirt-qmp';
@@ -130,6 +130,25 @@ export class LibvirtAdapter implements VirtualizationPort {
       await this.pool.run({ name: 'define', options: { file }, flags: ['validate'] });
     });
     return this.getDomain(spec.vmId);
+  }
+
+  async redefineDomain(spec: DomainSpec): Promise<DomainInfo> {
+    validateDomainSpec(spec);
+    const name = domainNameFor(spec.vmId);
+    // The persistent definition: its UUID must go into the new XML (libvirt refuses a define
+    // that reuses the name with another UUID), and its metadata says who owns the domain.
+    const current = await this.dumpXml(name, true);
+    assertSameOwner(name, current, spec);
+    const xml = buildDomainXml(spec, spec.virtType ?? current.virtType, { uuid: current.uuid });
+    // `define` over an existing persistent domain replaces its config only: a running domain
+    // keeps its live definition until it is next started, and snapshot metadata stays.
+    await withScratchDir(async (dir) => {
+      const file = join(dir, 'domain.xml');
+      await writeFile(file, xml, { mode: 0o600 });
+      await this.pool.run({ name: 'define', options: { file }, flags: ['validate'] });
+    });
+    const [parsed, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
+    return this.toInfo(parsed, state);
   }
 
   async undefineDomain(vmId: string, options: UndefineOptions = {}): Promise<void> {
@@ -398,6 +417,7 @@ export class LibvirtAdapter implements VirtualizationPort {
       ...(parsed.mac ? { mac: parsed.mac } : {}),
       ...(parsed.serialLogPath ? { serialLogPath: parsed.serialLogPath } : {}),
       vncEnabled: parsed.vncEnabled,
+      ...(parsed.bootOrder ? { bootOrder: parsed.bootOrder } : {}),
     };
   }
 
@@ -436,6 +456,16 @@ export class LibvirtAdapter implements VirtualizationPort {
   private async snapshotInfo(domain: string, snapshot: string, current: string | undefined): Promise<SnapshotInfo> {
     const xml = await this.pool.run({ name: 'snapshot-dumpxml', options: { domain, snapshotname: snapshot } });
     return parseSnapshotXml(xml, current);
+  }
+}
+
+/** redefineDomain only rewrites LIMEN domains, and never hands one to another owner. */
+function assertSameOwner(name: string, current: ParsedDomain, spec: DomainSpec): void {
+  if (!current.metadata || current.metadata.vmId !== spec.vmId) {
+    throw new HypervisorError('INVALID_ARGUMENT', `domain ${name} carries no LIMEN metadata for VM ${spec.vmId}`);
+  }
+  if (current.metadata.ownerId !== spec.ownerId) {
+    throw new HypervisorError('INVALID_ARGUMENT', `domain ${name} belongs to another owner; the owner of a domain cannot change`);
   }
 }
 

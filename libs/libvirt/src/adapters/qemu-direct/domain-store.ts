@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainSpec, DomainState, VirtType } from '../../models';
 import { assertVmId } from '../../naming/domain-name';
@@ -96,8 +97,22 @@ export class DomainStore {
   }
 
   private async writeJson(path: string, value: unknown): Promise<void> {
-    const temporary = `${path}.tmp`;
-    await writeFile(temporary, JSON.stringify(value, null, 2), { mode: 0o600 });
-    await rename(temporary, path);
+    // A temporary name of its own per write: two concurrent writes of the same file must not
+    // share (and interleave in) one temporary file.
+    const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      const file = await open(temporary, 'w', 0o600);
+      try {
+        await file.writeFile(JSON.stringify(value, null, 2));
+        // Flushed before the rename, so a crash leaves either the old or the new file whole.
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true }).catch(() => undefined);
+      throw error;
+    }
   }
 }

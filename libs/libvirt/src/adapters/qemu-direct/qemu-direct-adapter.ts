@@ -137,6 +137,23 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return this.getDomain(spec.vmId);
   }
 
+  async redefineDomain(spec: DomainSpec): Promise<DomainInfo> {
+    validateDomainSpec(spec);
+    const stored = await this.requireDomain(spec.vmId);
+    if (stored.spec.ownerId !== spec.ownerId) {
+      throw new HypervisorError('INVALID_ARGUMENT', `domain ${domainNameFor(spec.vmId)} belongs to another owner; the owner of a domain cannot change`);
+    }
+    const virtType = spec.virtType ?? stored.virtType;
+    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x' });
+    const mac = spec.network && spec.network.mode !== 'none' ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
+    // A running QEMU keeps the command line it was started with; the stored spec (written
+    // through a rename, so never half-written) is what the next start uses. Snapshots live in
+    // their own index and in the disks, neither of which is touched.
+    await this.store.write({ spec, uuid: stored.uuid, virtType, ...(mac ? { mac } : {}), createdAt: stored.createdAt });
+    this.emitLifecycle(spec.vmId, 'defined', 'updated');
+    return this.getDomain(spec.vmId);
+  }
+
   async undefineDomain(vmId: string, options: UndefineOptions = {}): Promise<void> {
     const stored = await this.requireDomain(vmId);
     const state = await this.state(vmId);
@@ -676,6 +693,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
       ...(stored.mac ? { mac: stored.mac } : {}),
       serialLogPath: spec.serialLogPath,
       vncEnabled: spec.vnc?.enabled ?? false,
+      // Direct kernel boot bypasses the firmware boot order (see buildQemuArgv).
+      ...(spec.kernel ? {} : { bootOrder: spec.bootOrder ?? ['hd'] }),
     };
   }
 
