@@ -1,0 +1,100 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hypervisorSandbox, KERNEL_IMAGE_NAME } from '../../test/support/hypervisor';
+
+const MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'api', 'main.js');
+const ADMIN_PASSWORD = 'bench-admin-password';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchApi {
+  base: string;
+  imageId: string;
+  vmDir: string;
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; location: string | null }>;
+  /** Waits for the operation behind a 202's Location to end; throws unless it succeeded. */
+  settle(location: string | null): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The built api (npm run build) on embedded PostgreSQL with private VM and image folders. */
+export async function startBenchApi(extraEnv: Record<string, string> = {}): Promise<BenchApi> {
+  const sandbox = hypervisorSandbox();
+  const dataDir = mkdtempSync(join(tmpdir(), 'limen-bench-'));
+  const port = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...sandbox.env,
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      ADMIN_PASSWORD,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      DEFAULT_QUOTA_VMS: '1000',
+      DEFAULT_QUOTA_VCPUS: '1000',
+      DEFAULT_QUOTA_MEMORY_MIB: '1000000',
+      DEFAULT_QUOTA_DISK_GIB: '10000',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)) break;
+    if (i > 240 || child.exitCode !== null) throw new Error('the api did not become ready');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  const { accessToken } = (await login.json()) as { accessToken: string };
+  const call: BenchApi['call'] = async (method, path, body) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${accessToken}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text, location: res.headers.get('location') };
+  };
+  const images = await call('GET', '/api/v1/images');
+  const imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
+  return {
+    base,
+    imageId,
+    vmDir: sandbox.vmDir,
+    call,
+    settle: async (location) => {
+      const op = await call('GET', `${location}/wait?timeout=60`);
+      if (op.body.status !== 'succeeded') throw new Error(`operation ${op.body.kind} ended ${op.body.status}: ${JSON.stringify(op.body.error)}`);
+    },
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+      sandbox.cleanup();
+    },
+  };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function printResult(bench: string, value: number, unit: string, baseline: number, target: number): void {
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  process.stdout.write(`${JSON.stringify({ bench, value: round(value), unit, baseline: round(baseline), ratio: round(value / baseline), target })}\n`);
+}
