@@ -3,8 +3,8 @@ import { AgentConfig, ConfigError, loadAgentConfig } from './config/agent-config
 import { createAgentServer } from './http/agent-server';
 import { BearerTokenVerifier } from './http/bearer-token';
 import { createLogger } from './logger';
-import { HostMetrics } from './metrics/host-metrics';
 import { SystemHostSampler } from './metrics/host-sampler';
+import { MetricsSnapshot } from './metrics/metrics-snapshot';
 import { SampleCache } from './metrics/sample-cache';
 
 function loadConfigOrExit(): AgentConfig {
@@ -27,8 +27,8 @@ async function serve(config: AgentConfig): Promise<void> {
   const sampler = new SystemHostSampler();
   // Before listening, so the first scrape already gets CPU load and rates over a real interval.
   await sampler.prime();
-  const cache = new SampleCache<HostMetrics>(() => sampler.sample(), { ttlMs: config.sampleTtlMs, timeoutMs: config.sampleTimeoutMs });
-  const server = createAgentServer({ metrics: () => cache.get(), verifier: new BearerTokenVerifier(config.token), logger });
+  const cache = new SampleCache<MetricsSnapshot>(async () => new MetricsSnapshot(await sampler.sample()), { ttlMs: config.sampleTtlMs, timeoutMs: config.sampleTimeoutMs });
+  const server = createAgentServer({ snapshot: () => cache.get(), verifier: new BearerTokenVerifier(config.token), logger });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

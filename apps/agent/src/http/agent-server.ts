@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { HostMetrics } from '../metrics/host-metrics';
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../metrics/prometheus-exposition';
+import { MetricsSnapshot } from '../metrics/metrics-snapshot';
+import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus-exposition';
 import { SampleTimeoutError } from '../metrics/sample-cache';
 import { BearerTokenVerifier } from './bearer-token';
 import { Problem, sendProblem } from './problem';
 
 export interface AgentServerDeps {
-  metrics: () => Promise<HostMetrics>;
+  /** The current sample; the sample cache decides whether that means taking a new one. */
+  snapshot: () => Promise<MetricsSnapshot>;
   verifier: BearerTokenVerifier;
   logger: Logger;
 }
@@ -27,15 +28,20 @@ function send(res: ServerResponse, contentType: string, body: string): void {
  * The agent's three routes on plain node:http. A Nest app idled at ~95 MB RSS here before
  * taking a single sample, over the agent's 80 MB budget; three routes need no framework.
  */
-export function createAgentServer({ metrics, verifier, logger }: AgentServerDeps): Server {
+export function createAgentServer({ snapshot, verifier, logger }: AgentServerDeps): Server {
   const routes: Record<string, { auth: boolean; handle: Route }> = {
     '/health': { auth: false, handle: async (_req, res) => send(res, 'application/json', JSON.stringify({ status: 'ok' })) },
-    '/metrics': { auth: true, handle: async (_req, res) => send(res, 'application/json', JSON.stringify(await metrics())) },
-    '/metrics/prometheus': { auth: true, handle: async (_req, res) => send(res, PROMETHEUS_CONTENT_TYPE, await renderPrometheus(await metrics())) },
+    '/metrics': { auth: true, handle: async (_req, res) => send(res, 'application/json', (await snapshot()).json()) },
+    '/metrics/prometheus': { auth: true, handle: async (_req, res) => send(res, PROMETHEUS_CONTENT_TYPE, await (await snapshot()).prometheus()) },
   };
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const started = performance.now();
+    // After close() a keep-alive socket would linger until the client drops it or
+    // keepAliveTimeout passes, delaying exit; close it as soon as its response is out.
+    res.once('finish', () => {
+      if (!server.listening) setImmediate(() => server.closeIdleConnections());
+    });
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', requestId);
@@ -68,4 +74,5 @@ export function createAgentServer({ metrics, verifier, logger }: AgentServerDeps
       problem({ status: 500, code: 'INTERNAL_ERROR', detail: 'An unexpected error occurred' });
     });
   });
+  return server;
 }
