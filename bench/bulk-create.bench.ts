@@ -5,26 +5,28 @@
  *
  *   npx ts-node --transpile-only bench/bulk-create.bench.ts [count]
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { GUEST_MARKER, virsh } from '../test/support/hypervisor';
 import { printResult, startBenchApi } from './lib/api-process';
-import { defineRawTwin } from './lib/raw-domain';
+import { defineRawTwin, rawWorkDir } from './lib/raw-domain';
 
 const COUNT = Number(process.argv[2] ?? 20);
 const TARGET = 1.0;
+
+/** Both sides look for the marker at the same rate, as a client watching 20 consoles would. */
+const POLL_MS = 250;
 
 async function until(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
 async function main(): Promise<void> {
   const api = await startBenchApi();
-  const work = mkdtempSync(join('/var/lib/limen', 'bench-raw-'));
+  const work = rawWorkDir();
   const vmIds: string[] = [];
   try {
     // A stopped template VM gives the raw script an identical domain definition.

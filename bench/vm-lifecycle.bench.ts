@@ -5,18 +5,17 @@
  *
  *   npx ts-node --transpile-only bench/vm-lifecycle.bench.ts [rounds]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { virsh } from '../test/support/hypervisor';
 import { median, printResult, startBenchApi } from './lib/api-process';
-import { defineRawTwin } from './lib/raw-domain';
+import { defineRawTwin, rawWorkDir } from './lib/raw-domain';
 
 const ROUNDS = Number(process.argv[2] ?? 7);
 const TARGET = 1.15;
 
 async function main(): Promise<void> {
   const api = await startBenchApi();
-  const work = mkdtempSync(join('/var/lib/limen', 'bench-raw-'));
+  const work = rawWorkDir();
   try {
     const created = await api.call('POST', '/api/v1/vms', { name: 'bench-start', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: api.imageId, start: false });
     await api.settle(created.location);

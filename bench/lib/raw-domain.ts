@@ -1,8 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { virsh } from '../../test/support/hypervisor';
+
+/** A scratch folder QEMU's user (libvirt-qemu) can traverse; mkdtemp alone makes it 0700. */
+export function rawWorkDir(): string {
+  const dir = mkdtempSync(join('/var/lib/limen', 'bench-raw-'));
+  chmodSync(dir, 0o755);
+  return dir;
+}
 
 /**
  * A domain defined straight through virsh, identical to a LIMEN one but for its
