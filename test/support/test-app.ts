@@ -38,21 +38,31 @@ async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void
   };
 }
 
+/** What a second app needs to start on the same data (a restart). */
+export interface TestAppData {
+  dataDir: string;
+  databaseUrl?: string;
+  sandbox: ReturnType<typeof hypervisorSandbox>;
+  dropDatabase: () => Promise<void>;
+}
+
 export interface TestApp {
   app: NestExpressApplication;
   vmDir: string;
+  data: TestAppData;
   http: App;
   dataDir: string;
   databaseUrl?: string;
-  close(): Promise<void>;
+  /** Stops the app; with `keepData` its database and folders stay for a restart. */
+  close(options?: { keepData?: boolean }): Promise<void>;
 }
 
 /** Boots the real AppModule with main.ts's wiring, on a fresh database and DATA_DIR. */
-export async function startTestApp(env: Record<string, string> = {}, reuse?: { dataDir: string; databaseUrl?: string }): Promise<TestApp> {
-  const dataDir = reuse?.dataDir ?? mkdtempSync(join(tmpdir(), 'limen-e2e-'));
-  const database = reuse ? { url: reuse.databaseUrl, drop: async () => undefined } : await freshDatabase();
+export async function startTestApp(env: Record<string, string> = {}, restartOn?: TestAppData): Promise<TestApp> {
+  const dataDir = restartOn?.dataDir ?? mkdtempSync(join(tmpdir(), 'limen-e2e-'));
+  const database = restartOn ? { url: restartOn.databaseUrl, drop: restartOn.dropDatabase } : await freshDatabase();
   // Every app gets private IMAGE_DIR and VM_DIR: its orphan sweep must not touch other apps' domains.
-  const sandbox = hypervisorSandbox();
+  const sandbox = restartOn?.sandbox ?? hypervisorSandbox();
   const config = loadConfig({
     ...sandbox.env,
     RECONCILE_INTERVAL_SECONDS: '2',
@@ -75,11 +85,13 @@ export async function startTestApp(env: Record<string, string> = {}, reuse?: { d
     http: app.getHttpServer(),
     dataDir,
     databaseUrl: database.url,
-    close: async () => {
+    data: { dataDir, databaseUrl: database.url, sandbox, dropDatabase: database.drop },
+    close: async (options) => {
       await app.close();
+      if (options?.keepData) return;
       await database.drop();
       sandbox.cleanup();
-      if (!reuse) rmSync(dataDir, { recursive: true, force: true });
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

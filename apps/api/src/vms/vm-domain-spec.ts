@@ -7,8 +7,8 @@ import { Vm } from './vm.entity';
 import { vmPaths } from './vm-paths';
 
 /**
- * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (empty unless
- * it boots an ISO) so media can be inserted later, VNC on loopback, and a serial log.
+ * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (holding
+ * `media`, if any) so media can be inserted later, VNC on loopback, and a serial log.
  */
 export function domainSpecFor(vm: Vm, image: Image, media: Image | null, config: HypervisorConfig, withSeed: boolean): DomainSpec {
   const paths = vmPaths(config.vmDir, vm.id);
@@ -21,7 +21,7 @@ export function domainSpecFor(vm: Vm, image: Image, media: Image | null, config:
     vcpus: vm.vcpus,
     memoryMiB: vm.memoryMiB,
     disks: [{ path: paths.disk, format: 'qcow2' }],
-    cdrom: { isoPath: media?.path ?? (image.kind === 'iso' ? image.path : undefined) },
+    cdrom: { isoPath: media?.path },
     seedIsoPath: withSeed ? paths.seedIso : undefined,
     network: config.vmNetwork === 'user' ? { mode: 'user' } : { mode: 'network', network: config.vmNetwork },
     vnc: { enabled: true },

@@ -77,13 +77,14 @@ export class VmOperations implements OnModuleInit {
   private async create(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const image = await this.images.get(vm.imageId);
+    const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
     const paths = vmPaths(this.config.hypervisor.vmDir, vm.id);
     const cloudInit = op.params.cloudInit as CloudInitParams | null;
     try {
       mkdirSync(paths.dir, { recursive: true, mode: 0o755 });
       if (!existsSync(paths.disk)) await this.createDisk(vm, image, paths.disk);
       if (cloudInit) await this.port.createSeedIso({ path: paths.seedIso, metaData: this.metaData(vm, cloudInit), userData: this.userData(cloudInit) });
-      await unlessAlready(this.port.defineDomain(domainSpecFor(vm, image, null, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
+      await unlessAlready(this.port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
       if (op.params.start !== false) await unlessAlready(this.port.start(vm.id), 'INVALID_STATE');
       const domain = await this.port.getDomain(vm.id);
       await this.store.setState(vm.id, vmStateFromDomain(domain.state));

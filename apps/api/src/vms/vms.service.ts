@@ -89,7 +89,8 @@ export class VmsService {
         memoryMiB: dto.memoryMiB,
         diskGiB: dto.diskGiB,
         imageId: image.id,
-        mediaImageId: null,
+        // An ISO VM starts with its install media in the drive.
+        mediaImageId: image.kind === 'iso' ? image.id : null,
         bootOrder: image.kind === 'iso' ? ['cdrom', 'hd'] : ['hd'],
         state: 'provisioning',
         stateReason: null,
