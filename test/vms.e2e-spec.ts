@@ -95,6 +95,11 @@ describe('VMs on the real hypervisor (e2e)', () => {
     expect(await act(alice.accessToken, vm.id, 'reboot')).toBe('running');
     expect(await act(alice.accessToken, vm.id, 'suspend')).toBe('paused');
     expect(await act(alice.accessToken, vm.id, 'resume')).toBe('running');
+    expect(await act(alice.accessToken, vm.id, 'reset')).toBe('running');
+    // The test guest powers off on the ACPI button once it has printed its marker.
+    await until('the marker after reset', async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}/serial`)).text.split(GUEST_MARKER).length > 2, 30_000);
+    expect(await act(alice.accessToken, vm.id, 'shutdown')).toBe('stopped');
+    expect(await act(alice.accessToken, vm.id, 'start')).toBe('running');
     expectProblem(await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/actions`).send({ action: 'resume' }), 409, 'INVALID_STATE');
 
     const quotaBefore = (await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage;
