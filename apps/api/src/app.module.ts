@@ -9,6 +9,7 @@ import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { ImagesModule } from './images/images.module';
 import { OperationsModule } from './operations/operations.module';
 import { QuotasModule } from './quotas/quotas.module';
@@ -26,6 +27,7 @@ export class AppModule {
         LoggerModule.forRoot(loggerParams(config)),
         ScheduleModule.forRoot(),
         DatabaseModule,
+        MetricsModule,
         HypervisorModule,
         UsersModule,
         AuthModule,

@@ -8,6 +8,8 @@ import { requestIdMiddleware } from './common/logging';
 import { setupSwagger } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { createValidationPipe } from './common/validation';
+import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { MetricsService } from './metrics/metrics.service';
 
 export const BODY_LIMIT = '1mb';
 
@@ -18,6 +20,7 @@ export const BODY_LIMIT = '1mb';
 export async function initApp(app: NestExpressApplication): Promise<INestApplication> {
   const config = app.get(AppConfig);
   app.useLogger(app.get(Logger));
+  app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(requestIdMiddleware);
   app.use(helmet());
   if (config.corsOrigins.length > 0) {
@@ -32,6 +35,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },
       { path: 'health/ready', method: RequestMethod.GET },
+      { path: 'metrics', method: RequestMethod.GET },
     ],
   });
   app.enableVersioning({ type: VersioningType.URI });

@@ -11,3 +11,4 @@ export { LibvirtAdapter } from './adapters/libvirt/libvirt-adapter';
 export { QemuDirectAdapter } from './adapters/qemu-direct/qemu-direct-adapter';
 export { QmpClient } from './qmp/qmp-client';
 export { VirshPool } from './transport/virsh-pool';
+export type { CommandObserver } from './transport/virsh-pool';

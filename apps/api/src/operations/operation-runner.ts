@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { EventsService } from '../events/events.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { Operation, OperationError, OperationStatus } from './operation.entity';
 
 /** Executes one kind of operation. Must be idempotent: after a crash it runs again from the start. */
@@ -62,6 +63,7 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly events: EventsService,
+    private readonly metrics: MetricsService,
   ) {
     this.semaphore = new Semaphore(config.operationConcurrencyPerHost);
   }
@@ -184,6 +186,7 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       [op.id, status, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error)],
     );
     const done = await this.dataSource.manager.findOneByOrFail(Operation, { id: op.id });
+    this.metrics.observeOperation(done.kind, status, ((done.finishedAt ?? new Date()).getTime() - (done.startedAt ?? done.createdAt).getTime()) / 1000);
     await this.events.publish({ type: 'operation.updated', ownerId: done.ownerId, vmId: done.vmId, payload: this.summary(done) });
     this.finished$.next(done);
   }

@@ -2,6 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { EntityManager } from 'typeorm';
 import { AppConfig, QuotaLimits } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { MetricsService } from '../metrics/metrics.service';
 import { Quota } from './quota.entity';
 
 export type QuotaResource = keyof QuotaLimits;
@@ -14,7 +15,10 @@ export type QuotaRequest = Partial<Record<QuotaResource, number>>;
  */
 @Injectable()
 export class QuotaLedger {
-  constructor(private readonly config: AppConfig) {}
+  constructor(
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
 
   async limits(manager: EntityManager, userId: string): Promise<QuotaLimits> {
     const row = await manager.findOneBy(Quota, { userId });
@@ -40,6 +44,7 @@ export class QuotaLedger {
     for (const resource of Object.keys(request) as QuotaResource[]) {
       const requested = request[resource] ?? 0;
       if (requested > 0 && used[resource] + requested > limits[resource]) {
+        this.metrics.quotaDenials.inc({ resource });
         throw new AppException(
           HttpStatus.FORBIDDEN,
           ErrorCode.QUOTA_EXCEEDED,

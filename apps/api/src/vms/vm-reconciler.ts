@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { EventsService } from '../events/events.service';
 import { IdempotencyService } from '../idempotency/idempotency.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { OperationRunner } from '../operations/operation-runner';
 import { VmOperations } from './vm-operations';
 import { TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
@@ -56,6 +57,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly events: EventsService,
     private readonly idempotency: IdempotencyService,
     private readonly scheduler: SchedulerRegistry,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -74,6 +76,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async onEvent(event: DomainEvent): Promise<void> {
     if (event.kind === 'resync-needed') {
+      this.metrics.eventStreamRestarts.inc();
       this.logger.warn(`hypervisor events may have been missed (${event.reason}); sweeping`);
       await this.sweep();
       return;

@@ -31,6 +31,7 @@ export function createVirtualizationPort(options: VirtualizationPortOptions = {}
     commandTimeoutMs: options.commandTimeoutMs,
     virshPath: options.virshPath,
     logger: options.logger,
+    onCommand: options.onCommand,
   });
   return new LibvirtAdapter({ pool, uri, virtTypes, qemuImg, virshPath: options.virshPath, logger: options.logger });
 }

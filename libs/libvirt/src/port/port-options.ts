@@ -1,5 +1,6 @@
 import { VirtTypeSetting } from '../host/virt-type-resolver';
 import { LibLogger } from '../transport/logger';
+import type { CommandObserver } from '../transport/virsh-pool';
 
 export interface VirtualizationPortOptions {
   /** `libvirt` (default) talks to libvirtd; `qemu-direct` runs QEMU itself. */
@@ -19,6 +20,8 @@ export interface VirtualizationPortOptions {
   virshPath?: string;
   qemuBinary?: string;
   qemuImgPath?: string;
+  /** libvirt only: observes every virsh command's latency (e.g. for a Prometheus histogram). */
+  onCommand?: CommandObserver;
   /** Defaults to a Nest Logger named "Virtualization" inside LibvirtModule, silent elsewhere. */
   logger?: LibLogger;
 }

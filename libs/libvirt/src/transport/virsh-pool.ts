@@ -15,7 +15,11 @@ export interface VirshPoolOptions {
   commandTimeoutMs?: number;
   virshPath?: string;
   logger?: LibLogger;
+  /** Told how long each command took (queueing included) and whether it succeeded: for metrics. */
+  onCommand?: CommandObserver;
 }
+
+export type CommandObserver = (command: string, seconds: number, ok: boolean) => void;
 
 interface QueuedCommand {
   line: string;
@@ -52,9 +56,16 @@ export class VirshPool {
 
   /** Runs a command; resolves with its stdout, rejects with a typed HypervisorError. */
   async run(command: VirshCommand, options: { timeoutMs?: number } = {}): Promise<string> {
-    const output = await this.exec(renderVirshCommand(command), options.timeoutMs);
-    if (virshFailed(output.stderr)) throw mapVirshError(output.stderr, `virsh ${command.name}`);
-    return output.stdout;
+    const started = process.hrtime.bigint();
+    let ok = false;
+    try {
+      const output = await this.exec(renderVirshCommand(command), options.timeoutMs);
+      if (virshFailed(output.stderr)) throw mapVirshError(output.stderr, `virsh ${command.name}`);
+      ok = true;
+      return output.stdout;
+    } finally {
+      this.options.onCommand?.(command.name, Number(process.hrtime.bigint() - started) / 1e9, ok);
+    }
   }
 
   /** Runs a rendered command line and returns raw stdout/stderr without judging success. */
