@@ -2,6 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { PasswordHasher } from '../users/password-hasher';
@@ -23,6 +24,7 @@ export class AuthService {
     private readonly hasher: PasswordHasher,
     private readonly tokens: TokenService,
     @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly audit: AuditService,
   ) {}
 
   async register(dto: RegisterDto): Promise<RegisteredDto> {
@@ -53,6 +55,7 @@ export class AuthService {
     if (user.failedLoginCount > 0) await this.users.update({ id: user.id }, { failedLoginCount: 0, lockedUntil: null });
     if (user.status === 'pending') throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_PENDING, 'The account is waiting for admin approval');
     if (user.status === 'disabled') throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
+    this.audit.annotate({ targetId: user.id });
     return this.tokens.issuePair(user);
   }
 

@@ -3,6 +3,7 @@ import { JwtService } from '@nestjs/jwt';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { User } from '../users/user.entity';
@@ -13,7 +14,7 @@ function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-type RotationOutcome = { kind: 'rotated'; user: User; refreshToken: string } | { kind: 'reused' } | { kind: 'invalid' };
+type RotationOutcome = { kind: 'rotated'; user: User; refreshToken: string } | { kind: 'reused'; userId: string } | { kind: 'invalid' };
 
 /**
  * Issues access tokens (15-minute HS256 JWTs) and opaque, single-use refresh
@@ -25,6 +26,7 @@ export class TokenService {
     private readonly jwt: JwtService,
     private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
   ) {}
 
   async issuePair(user: User): Promise<TokenPairDto> {
@@ -42,7 +44,7 @@ export class TokenService {
       if (!current) return { kind: 'invalid' };
       if (current.replacedById !== null) {
         await this.revokeFamily(manager, current.familyId);
-        return { kind: 'reused' };
+        return { kind: 'reused', userId: current.userId };
       }
       if (current.revokedAt !== null || current.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' };
       const user = await manager.findOneBy(User, { id: current.userId });
@@ -51,6 +53,7 @@ export class TokenService {
       return { kind: 'rotated', user, refreshToken };
     });
     if (outcome.kind === 'reused') {
+      this.audit.annotate({ action: 'auth.refresh-reuse-detected', targetId: outcome.userId });
       throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.REFRESH_TOKEN_REUSED, 'This refresh token was already used; its session has been revoked');
     }
     if (outcome.kind === 'invalid') {

@@ -6,6 +6,7 @@ import { paginate } from '../common/pagination';
 import { AppException, ErrorCode } from '../common/problem';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
+import { AuditService } from '../audit/audit.service';
 import { PasswordHasher } from './password-hasher';
 import { User, UserStatus } from './user.entity';
 
@@ -21,6 +22,7 @@ export class UsersService {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly hasher: PasswordHasher,
+    private readonly audit: AuditService,
   ) {}
 
   async create(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User> {
@@ -73,7 +75,9 @@ export class UsersService {
       }
       if (Object.keys(changes).length > 0) await manager.update(User, { id }, changes);
       if (dto.password !== undefined || deactivates) await this.revokeRefreshTokens(manager, id);
-      return manager.findOneByOrFail(User, { id });
+      const after = await manager.findOneByOrFail(User, { id });
+      this.audit.annotate({ before: { role: user.role, status: user.status }, after: { role: after.role, status: after.status, passwordChanged: dto.password !== undefined } });
+      return after;
     });
   }
 
@@ -86,6 +90,7 @@ export class UsersService {
       await this.assertNotLastAdmin(manager, user, true);
       const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM vms WHERE owner_id = $1`, [id]);
       if (count > 0) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The user still owns ${count} VM(s); delete them first`);
+      this.audit.annotate({ before: { username: user.username, role: user.role, status: user.status } });
       await manager.delete(User, { id });
     });
   }

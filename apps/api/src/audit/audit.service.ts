@@ -1,0 +1,61 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Repository } from 'typeorm';
+import { PageQueryDto } from '../common/page-query.dto';
+import { paginate } from '../common/pagination';
+import { AuditEntry } from './audit-entry.entity';
+import { AuditQueryDto } from './dto/audit.dto';
+
+export type NewAuditEntry = Omit<AuditEntry, 'id' | 'createdAt'>;
+
+/** What a service adds to the audit record of the request it is serving. */
+interface AuditAnnotations {
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+  targetId?: string;
+  action?: string;
+  actorUsername?: string;
+}
+
+@Injectable()
+export class AuditService {
+  private readonly logger = new Logger('Audit');
+  private readonly context = new AsyncLocalStorage<AuditAnnotations>();
+
+  constructor(@InjectRepository(AuditEntry) private readonly entries: Repository<AuditEntry>) {}
+
+  /** Runs `work` with a fresh annotation slot; the interceptor reads it once the request ends. */
+  withContext<T>(work: () => T): { result: T; annotations: AuditAnnotations } {
+    const annotations: AuditAnnotations = {};
+    return { result: this.context.run(annotations, work), annotations };
+  }
+
+  /**
+   * Called by services while serving a request: the state before and after a
+   * change, a more precise action name, or the target a create produced.
+   */
+  annotate(annotations: AuditAnnotations): void {
+    const current = this.context.getStore();
+    if (current) Object.assign(current, annotations);
+  }
+
+  /** Appends a record. An audit failure is logged loudly but never fails the request it describes. */
+  async record(entry: NewAuditEntry): Promise<void> {
+    try {
+      await this.entries.save(this.entries.create(entry));
+    } catch (error) {
+      this.logger.error({ err: error, action: entry.action }, 'could not write an audit record');
+    }
+  }
+
+  list(query: AuditQueryDto): Promise<{ items: AuditEntry[]; nextCursor: string | null }> {
+    const qb = this.entries.createQueryBuilder('entry');
+    if (query.actorId) qb.andWhere('entry.actorId = :actorId', { actorId: query.actorId });
+    if (query.action) qb.andWhere('entry.action = :action', { action: query.action });
+    if (query.targetId) qb.andWhere('entry.targetId = :targetId', { targetId: query.targetId });
+    if (query.from) qb.andWhere('entry.createdAt >= :from', { from: query.from });
+    if (query.to) qb.andWhere('entry.createdAt < :to', { to: query.to });
+    return paginate(qb, query as PageQueryDto);
+  }
+}
