@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { LoggerModule } from 'nestjs-pino';
+import { AgentProxyModule } from './agent-proxy/agent-proxy.module';
+import { AlertingModule } from './alerting/alerting.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
@@ -40,6 +42,8 @@ export class AppModule {
         OperationsModule,
         VmsModule,
         SnapshotsModule,
+        AgentProxyModule,
+        AlertingModule,
       ],
     };
   }

@@ -35,6 +35,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },
       { path: 'health/ready', method: RequestMethod.GET },
+      { path: 'agent/*path', method: RequestMethod.GET },
       { path: 'metrics', method: RequestMethod.GET },
     ],
   });

@@ -46,4 +46,33 @@ describe('loadConfig', () => {
     expect(config.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:3000']);
     expect(config.adminUsername).toBe('root');
   });
+
+  it('configures the agent client and alerting, with the agent token file outside production only', () => {
+    const dir = dataDir();
+    const config = loadConfig({ DATA_DIR: dir });
+    expect(config.agent).toEqual({ url: 'http://127.0.0.1:9000', tokenFile: join(dir, 'agent-token') });
+    expect(config.alerting).toEqual(expect.objectContaining({ evalIntervalSeconds: 30, webhookTimeoutMs: 5000, smtpUrl: undefined }));
+    const given = loadConfig({ DATA_DIR: dir, AGENT_URL: 'https://agent.internal:9443/', AGENT_TOKEN: 't'.repeat(16), SMTP_URL: 'smtp://u:p@mail.example.com:587', ALERT_EMAIL_FROM: 'LIMEN <alerts@example.com>' });
+    expect(given.agent).toEqual({ url: 'https://agent.internal:9443', token: 't'.repeat(16) });
+    expect(given.alerting).toEqual(expect.objectContaining({ smtpUrl: 'smtp://u:p@mail.example.com:587', emailFrom: 'LIMEN <alerts@example.com>' }));
+    const production = loadConfig({ DATA_DIR: dir, NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32), DATABASE_URL: 'postgres://a@b/c' });
+    expect(production.agent).toEqual({ url: 'http://127.0.0.1:9000' });
+  });
+
+  it.each([
+    [{ AGENT_URL: 'file:///etc/passwd' }, /AGENT_URL must be an http/],
+    [{ AGENT_URL: 'http://user:secret@agent:9000' }, /AGENT_URL must be an http/],
+    [{ AGENT_TOKEN: 'short' }, /AGENT_TOKEN must be at least 16 characters/],
+    [{ METRICS_TOKEN: 'has a space in it!' }, /METRICS_TOKEN/],
+    [{ ALERT_EVAL_INTERVAL_SECONDS: '0' }, /ALERT_EVAL_INTERVAL_SECONDS must be an integer/],
+    [{ WEBHOOK_TIMEOUT_MS: 'soon' }, /WEBHOOK_TIMEOUT_MS/],
+    [{ SMTP_URL: 'http://mail.example.com' }, /SMTP_URL must be an smtp/],
+    [{ ALERT_EMAIL_FROM: 'nobody' }, /ALERT_EMAIL_FROM/],
+  ])('names the alerting or agent variable in the error for %j', (env, message) => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), ...env })).toThrow(message);
+  });
+
+  it('never echoes an SMTP password in its error', () => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), SMTP_URL: 'smtx://user:hunter2@mail' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+  });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
@@ -41,6 +42,31 @@ export class AppConfig {
   operationConcurrencyPerHost: number;
   /** How long the persisted event log keeps events for Last-Event-ID replay. */
   eventRetentionHours: number;
+  agent: AgentClientConfig;
+  alerting: AlertingConfig;
+  /** When set, GET /metrics (Prometheus) requires `Authorization: Bearer METRICS_TOKEN`. */
+  metricsToken?: string;
+}
+
+export interface AgentClientConfig {
+  /** Base URL of the host metrics agent, without a trailing slash. */
+  url: string;
+  /** AGENT_TOKEN when given. */
+  token?: string;
+  /**
+   * Outside production without AGENT_TOKEN: DATA_DIR/agent-token, which the agent writes when
+   * it shares DATA_DIR. Read when needed (not only at start), since the agent may start later.
+   */
+  tokenFile?: string;
+}
+
+export interface AlertingConfig {
+  evalIntervalSeconds: number;
+  /** smtp:// or smtps:// URL for email channels; unset disables them. */
+  smtpUrl?: string;
+  emailFrom: string;
+  /** Per webhook attempt, including reading the response. */
+  webhookTimeoutMs: number;
 }
 
 export interface HypervisorConfig {
@@ -154,6 +180,60 @@ function vmNetwork(env: Env): string {
   return raw;
 }
 
+function httpUrl(env: Env, name: string, fallback: string): string {
+  const raw = str(env, name) ?? fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an http:// or https:// URL (got "${raw}")`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(`${name} must be an http:// or https:// URL without credentials, query or fragment (got "${raw}")`);
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
+function bearerToken(env: Env, name: string): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
+  if (!/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(`${name} must be printable ASCII without spaces`);
+  return raw;
+}
+
+/** AGENT_TOKEN, else (outside production) the token file the agent writes into a shared DATA_DIR. */
+function agentClient(env: Env, nodeEnv: NodeEnv, dataDir: string): AgentClientConfig {
+  const url = httpUrl(env, 'AGENT_URL', 'http://127.0.0.1:9000');
+  const token = bearerToken(env, 'AGENT_TOKEN');
+  if (token !== undefined || nodeEnv === 'production') return { url, token };
+  return { url, tokenFile: join(dataDir, 'agent-token') };
+}
+
+function smtpUrl(env: Env): string | undefined {
+  const raw = str(env, 'SMTP_URL');
+  if (raw === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  // The value may hold a password: never echo it.
+  if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || !url.hostname) {
+    throw new ConfigError('SMTP_URL must be an smtp:// or smtps:// URL like smtp://user:pass@mail.example.com:587');
+  }
+  return raw;
+}
+
+function emailFrom(env: Env): string {
+  const raw = str(env, 'ALERT_EMAIL_FROM') ?? `LIMEN <limen@${hostname()}>`;
+  if (!/^[^\r\n]{0,200}[^\s@<>]+@[^\s@<>]+>?$/.test(raw)) {
+    throw new ConfigError(`ALERT_EMAIL_FROM must be an address like alerts@example.com or "LIMEN <alerts@example.com>" (got "${raw}")`);
+  }
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const nodeEnv = oneOf<NodeEnv>(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
   const dataDir = resolve(str(env, 'DATA_DIR') ?? './data');
@@ -212,6 +292,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
     reconcileIntervalSeconds: int(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
     operationConcurrencyPerHost: int(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
     eventRetentionHours: int(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
+    agent: agentClient(env, nodeEnv, dataDir),
+    alerting: {
+      evalIntervalSeconds: int(env, 'ALERT_EVAL_INTERVAL_SECONDS', 30, 1, 86400),
+      smtpUrl: smtpUrl(env),
+      emailFrom: emailFrom(env),
+      webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+    },
+    metricsToken: bearerToken(env, 'METRICS_TOKEN'),
   });
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^\s/]+$/.test(origin)) {

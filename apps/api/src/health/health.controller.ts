@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/decorators';
+import { AgentHealthIndicator } from './agent.health';
 import { HypervisorHealthIndicator } from './hypervisor.health';
 
 /** Kubernetes probes; outside /api and without auth. */
@@ -15,6 +16,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly database: TypeOrmHealthIndicator,
     private readonly hypervisor: HypervisorHealthIndicator,
+    private readonly agent: AgentHealthIndicator,
   ) {}
 
   /** The process is up. Checks nothing else, so a slow database never restarts the pod. */
@@ -24,12 +26,15 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Ready for traffic: the database and the hypervisor answer. 503 with details when a dependency is down. */
+  /**
+   * Ready for traffic: the database and the hypervisor answer. 503 with details when one is down.
+   * The metrics agent is reported too, but an unreachable agent only makes the answer `degraded`, still 200.
+   */
   @Get('ready')
   @HealthCheck()
-  @ApiOkResponse({ description: 'All dependencies are up' })
+  @ApiOkResponse({ description: 'The database and the hypervisor are up; status "degraded" when only the agent is unreachable' })
   @ApiServiceUnavailableResponse({ description: 'A dependency is down; `error` names it' })
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.database.pingCheck('database', { timeout: 2000 }), () => this.hypervisor.check()]);
+    return this.health.check([() => this.database.pingCheck('database', { timeout: 2000 }), () => this.hypervisor.check(), () => this.agent.check()]);
   }
 }

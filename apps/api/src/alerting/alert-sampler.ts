@@ -1,0 +1,115 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { EntityManager } from 'typeorm';
+import { AgentClient } from '../agent-proxy/agent-client';
+import { AppConfig, QuotaLimits } from '../config/app-config';
+import { AGENT_METRICS, AlertMetric } from './alert-metrics';
+import { Samples } from './alert-transitions';
+
+const HYPERVISOR_TIMEOUT_MS = 3000;
+const HOST = '';
+
+interface QuotaUsageRow {
+  userId: string;
+  limits: Record<keyof QuotaLimits, number | null>;
+  used: Record<keyof QuotaLimits, number>;
+}
+
+/** used/limit as a percentage; a zero limit is 0 % while unused and 100 % once anything is used. */
+function percent(used: number, limit: number): number {
+  if (limit <= 0) return used > 0 ? 100 : 0;
+  return (used / limit) * 100;
+}
+
+/**
+ * Reads this round's values for the metrics enabled rules need. Sources outside the database
+ * (the agent, the hypervisor) are read before the evaluation's transaction opens, so no slow
+ * HTTP call ever holds a connection; the database ones inside it.
+ */
+@Injectable()
+export class AlertSampler {
+  private readonly logger = new Logger('Alerting');
+  private lastAgentError: string | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly agent: AgentClient,
+    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+  ) {}
+
+  /** Never throws: an unreachable source makes its `*.up` 0 and its other metrics unknown. */
+  async sampleHost(needed: ReadonlySet<AlertMetric>): Promise<Samples> {
+    const samples: Samples = new Map();
+    const [agent, hypervisorUp] = await Promise.all([
+      needed.has('agent.up') || [...AGENT_METRICS].some((m) => needed.has(m)) ? this.agentSample(samples) : undefined,
+      needed.has('hypervisor.up') ? this.hypervisorUp() : undefined,
+    ]);
+    if (agent !== undefined) samples.set('agent.up', new Map([[HOST, agent ? 1 : 0]]));
+    if (hypervisorUp !== undefined) samples.set('hypervisor.up', new Map([[HOST, hypervisorUp ? 1 : 0]]));
+    return samples;
+  }
+
+  /** Samples the database holds, read with the evaluation's own transaction manager. */
+  async sampleDatabase(manager: EntityManager, needed: ReadonlySet<AlertMetric>): Promise<Samples> {
+    const samples: Samples = new Map();
+    if (needed.has('vm.crashed')) {
+      const vms: Array<{ id: string; state: string }> = await manager.query(`SELECT id, state FROM vms`);
+      samples.set('vm.crashed', new Map(vms.map((vm) => [vm.id, vm.state === 'crashed' ? 1 : 0])));
+    }
+    if (needed.has('quota.usage.percent')) samples.set('quota.usage.percent', await this.quotaUsage(manager));
+    return samples;
+  }
+
+  private async agentSample(samples: Samples): Promise<boolean> {
+    try {
+      const metrics = await this.agent.metrics();
+      samples.set('host.cpu.percent', new Map([[HOST, metrics.cpu.percent]]));
+      samples.set('host.memory.percent', new Map([[HOST, metrics.memory.percent]]));
+      samples.set('host.disk.percent', new Map(metrics.disks.map((disk) => [disk.mount, disk.percent])));
+      if (this.lastAgentError !== null) this.logger.log('the agent answers again');
+      this.lastAgentError = null;
+      return true;
+    } catch (error) {
+      const message = (error as Error).message;
+      // Once per change, not once per evaluation.
+      if (message !== this.lastAgentError) this.logger.warn(`host metrics unknown: ${message}`);
+      this.lastAgentError = message;
+      return false;
+    }
+  }
+
+  private async hypervisorUp(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.port.getHostCapabilities(),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), HYPERVISOR_TIMEOUT_MS))),
+      ]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Per user: the highest used/limit percentage over their quota resources, in one query. */
+  private async quotaUsage(manager: EntityManager): Promise<Map<string, number>> {
+    const rows: QuotaUsageRow[] = await manager.query(`
+      SELECT u.id AS "userId",
+        json_build_object('vms', q.vms, 'vcpus', q.vcpus, 'memoryMiB', q.memory_mib, 'diskGiB', q.disk_gib, 'snapshots', q.snapshots) AS limits,
+        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0), 'snapshots', coalesce(s.snapshots, 0)) AS used
+      FROM users u
+      LEFT JOIN quotas q ON q.user_id = u.id
+      LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(vcpus)::int AS vcpus, sum(memory_mib)::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
+      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`);
+    const defaults = this.config.defaultQuota;
+    return new Map(
+      rows.map((row) => {
+        const resources = Object.keys(defaults) as Array<keyof QuotaLimits>;
+        const highest = Math.max(...resources.map((r) => percent(Number(row.used[r]), row.limits[r] ?? defaults[r])));
+        return [row.userId, Math.round(highest * 100) / 100];
+      }),
+    );
+  }
+}
