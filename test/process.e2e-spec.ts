@@ -118,9 +118,9 @@ describe('the built api process (e2e)', () => {
     }
   });
 
-  it('listens on loopback only by default', async () => {
+  it('listens on loopback only by default (and starts with an empty IMAGE_DIR)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'limen-proc-'));
-    const running = await start({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+    const running = await start({ DATA_DIR: dataDir, LOG_LEVEL: 'warn', IMAGE_DIR: join(dataDir, 'no-images-yet') });
     try {
       const port = new URL(running.base).port;
       const listening = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).stdout;

@@ -82,7 +82,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       if (status === HttpStatus.NOT_FOUND) {
         return { ...this.body(404, ErrorCode.ROUTE_NOT_FOUND, `No route for ${req.method} ${base.instance}`), ...base };
       }
-      return { ...this.body(status, this.codeForStatus(status), this.safeMessage(exception)), ...base };
+      return { ...this.body(status, this.codeForStatus(status), this.safeMessage(exception)), ...base, ...this.healthDetails(exception) };
     }
     if (HypervisorError.is(exception)) {
       return { ...this.hypervisorProblem(exception), ...base };
@@ -114,6 +114,13 @@ export class ProblemDetailsFilter implements ExceptionFilter {
 
   private body(status: number, code: string, detail: string): ProblemBody {
     return { type: problemType(code), title: titleFor(status), status, detail, code };
+  }
+
+  /** A failed readiness check (terminus) keeps its per-dependency details, so a 503 says what is down. */
+  private healthDetails(exception: HttpException): { checks?: unknown } {
+    const response = exception.getResponse() as { status?: unknown; details?: unknown } | string;
+    if (typeof response === 'object' && response.status === 'error' && response.details) return { checks: response.details };
+    return {};
   }
 
   private safeMessage(exception: HttpException): string {

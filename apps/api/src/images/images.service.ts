@@ -46,7 +46,8 @@ export class ImagesService implements OnApplicationBootstrap {
           .execute();
       }
       const paths = found.map((f) => f.path);
-      await manager.update(Image, paths.length ? { path: Not(In(paths)) } : {}, { available: false });
+      const gone = manager.createQueryBuilder().update(Image).set({ available: false });
+      await (paths.length ? gone.where({ path: Not(In(paths)) }) : gone).execute();
     });
     return { items: await this.list() };
   }
