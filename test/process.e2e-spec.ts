@@ -132,6 +132,35 @@ describe('the built api process (e2e)', () => {
     }
   });
 
+  it('answers 503 with details while the embedded database is down, and recovers without an api restart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'limen-proc-'));
+    const running = await start({ DATA_DIR: dataDir, LOG_LEVEL: 'warn', ADMIN_PASSWORD: 'db-loss-test-password' });
+    try {
+      const dbPid = spawnSync('pgrep', ['-P', String(running.child.pid), '-f', 'server.cjs'], { encoding: 'utf8' }).stdout.trim();
+      expect(dbPid).toMatch(/^\d+$/);
+      process.kill(Number(dbPid), 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 300));
+      const ready = await fetch(`${running.base}/health/ready`);
+      expect(ready.status).toBe(503);
+      const problem = (await ready.json()) as { code: string; checks: { database: { status: string } } };
+      expect(problem.checks.database.status).toBe('down');
+      const login = await fetch(`${running.base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'db-loss-test-password' }) });
+      expect(login.status).toBe(503);
+      expect(((await login.json()) as { code: string }).code).toBe('DATABASE_UNAVAILABLE');
+      let recovered = false;
+      for (let i = 0; i < 60 && !recovered; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        recovered = (await fetch(`${running.base}/health/ready`)).status === 200;
+      }
+      expect(recovered).toBe(true);
+      const again = await fetch(`${running.base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'db-loss-test-password' }) });
+      expect(again.status).toBe(200);
+    } finally {
+      await stop(running);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('runs migrations on demand with `main.js migrate`', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'limen-proc-'));
     const first = spawnSync(process.execPath, [MAIN, 'migrate'], { env: env({ DATA_DIR: dataDir, LOG_LEVEL: 'warn' }), encoding: 'utf8', timeout: 60_000 });
