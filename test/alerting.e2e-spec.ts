@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, IncomingHttpHeaders, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
+import { AddressInfo, createServer as createTcpServer, Server as TcpServer } from 'node:net';
 import request from 'supertest';
 import { AgentProcess, startAgent } from './support/agent-process';
 import { openEventStream, SseEvent } from './support/hypervisor';
@@ -57,6 +57,52 @@ function startReceiver(): Promise<{ server: Server; url: string; deliveries: Del
   });
 }
 
+interface Mail {
+  from: string;
+  to: string[];
+  data: string;
+}
+
+/** Just enough SMTP (no STARTTLS, no auth) for nodemailer to hand over messages on loopback. */
+function startSmtpSink(): Promise<{ server: TcpServer; url: string; mails: Mail[] }> {
+  const mails: Mail[] = [];
+  const server = createTcpServer((socket) => {
+    let buffer = '';
+    let mail: Mail = { from: '', to: [], data: '' };
+    let inData = false;
+    socket.setEncoding('utf8');
+    socket.write('220 sink ESMTP\r\n');
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      for (;;) {
+        if (inData) {
+          const end = buffer.indexOf('\r\n.\r\n');
+          if (end < 0) return;
+          mail.data = buffer.slice(0, end);
+          buffer = buffer.slice(end + 5);
+          mails.push(mail);
+          mail = { from: '', to: [], data: '' };
+          inData = false;
+          socket.write('250 queued\r\n');
+          continue;
+        }
+        const end = buffer.indexOf('\r\n');
+        if (end < 0) return;
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === 'EHLO' || verb === 'HELO') socket.write('250-sink\r\n250 8BITMIME\r\n');
+        else if (verb === 'MAIL') (mail.from = line), socket.write('250 ok\r\n');
+        else if (verb === 'RCPT') mail.to.push(line), socket.write('250 ok\r\n');
+        else if (verb === 'DATA') (inData = true), socket.write('354 go ahead\r\n');
+        else if (verb === 'QUIT') socket.end('221 bye\r\n');
+        else socket.write('250 ok\r\n');
+      }
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `smtp://127.0.0.1:${(server.address() as AddressInfo).port}`, mails })));
+}
+
 /** What a receiver does: recompute the HMAC of the raw body and compare in constant time. */
 function signatureValid(delivery: Delivery, secret: string): boolean {
   const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(delivery.raw).digest('hex')}`);
@@ -69,6 +115,7 @@ describe('alerting (e2e: real app, real agent, loopback webhook)', () => {
   let t: TestApp;
   let base: string;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
   let admin: { accessToken: string };
   let adminId: string;
   let user: { id: string; accessToken: string };
@@ -89,8 +136,9 @@ describe('alerting (e2e: real app, real agent, loopback webhook)', () => {
 
   beforeAll(async () => {
     receiver = await startReceiver();
+    smtp = await startSmtpSink();
     agent = await startAgent({ AGENT_TOKEN, NODE_ENV: 'production' });
-    t = await startTestApp({ AGENT_URL: agent.url, AGENT_TOKEN, ALERT_EVAL_INTERVAL_SECONDS: String(EVAL_INTERVAL_SECONDS), LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'silent' });
+    t = await startTestApp({ AGENT_URL: agent.url, AGENT_TOKEN, ALERT_EVAL_INTERVAL_SECONDS: String(EVAL_INTERVAL_SECONDS), SMTP_URL: smtp.url, ALERT_EMAIL_FROM: 'LIMEN <alerts@limen.test>', LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'silent' });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -103,6 +151,7 @@ describe('alerting (e2e: real app, real agent, loopback webhook)', () => {
     await t?.close();
     await agent?.stop();
     await new Promise((r) => receiver?.server.close(r));
+    await new Promise((r) => smtp?.server.close(r));
   });
 
   it('seeds the default rules: disk ≥ 85, memory ≥ 90, hypervisor down, agent down', async () => {
@@ -257,6 +306,29 @@ describe('alerting (e2e: real app, real agent, loopback webhook)', () => {
     for (const id of [channel.id, log.id]) await adminApi().delete(`/api/v1/alert-channels/${id}`).expect(204);
   });
 
+  it('emails through SMTP_URL with nodemailer: a test message, then a firing alert', async () => {
+    const channel = (await adminApi().post('/api/v1/alert-channels').send({ name: 'ops mail', type: 'email', recipients: ['ops@example.com', 'oncall@example.com'], minSeverity: 'critical' }).expect(201)).body;
+    expect(channel).toEqual(expect.objectContaining({ type: 'email', recipients: ['ops@example.com', 'oncall@example.com'], hasSecret: false, url: null }));
+    expect((await adminApi().post(`/api/v1/alert-channels/${channel.id}/test`).expect(200)).body).toEqual(expect.objectContaining({ delivered: true, error: null }));
+    expect(smtp.mails).toHaveLength(1);
+    expect(smtp.mails[0].from).toContain('<alerts@limen.test>');
+    expect(smtp.mails[0].to.join()).toMatch(/ops@example\.com.*oncall@example\.com/);
+    expect(smtp.mails[0].data).toMatch(/^Subject: \[LIMEN\] TEST: a test notification from LIMEN$/m);
+
+    // Below the channel's minimum severity: not mailed; at it: mailed.
+    const quiet = await createRule({ name: 'mail quiet', metric: 'agent.up', comparator: '==', threshold: 1, for: 0, severity: 'warning' });
+    const loud = await createRule({ name: 'mail loud', metric: 'agent.up', comparator: '==', threshold: 1, for: 0, severity: 'critical' });
+    await receiver.waitFor(forRule(quiet.id, 'firing'), 5000);
+    const deadline = Date.now() + 5000;
+    while (!smtp.mails.some((m) => m.data.includes('mail loud')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const mailed = smtp.mails.filter((m) => /^Subject: \[LIMEN\] FIRING critical: mail loud$/m.test(m.data));
+    expect(mailed).toHaveLength(1);
+    expect(mailed[0].data).toContain(`Rule:      mail loud (agent.up == 1)`);
+    expect(smtp.mails.some((m) => m.data.includes('mail quiet'))).toBe(false);
+    for (const id of [quiet.id, loud.id]) await adminApi().delete(`/api/v1/alert-rules/${id}`).expect(204);
+    await adminApi().delete(`/api/v1/alert-channels/${channel.id}`).expect(204);
+  });
+
   it('refuses hostile and inconsistent input with 400, and names clashes with 409', async () => {
     const good = { name: 'x', metric: 'host.cpu.percent', comparator: '>', threshold: 90 };
     for (const bad of [
@@ -283,7 +355,9 @@ describe('alerting (e2e: real app, real agent, loopback webhook)', () => {
     expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'webhook' }), 400, 'VALIDATION_FAILED');
     expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'webhook', url: `${receiver.url}/hook`, secret: 'short' }), 400, 'VALIDATION_FAILED');
     expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'log', url: `${receiver.url}/hook` }), 400, 'VALIDATION_FAILED');
-    expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'email', recipients: ['ops@example.com'] }), 400, 'VALIDATION_FAILED');
+    expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'email' }), 400, 'VALIDATION_FAILED');
+    expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'email', recipients: ['not-an-address'] }), 400, 'VALIDATION_FAILED');
+    expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'email', recipients: ['ops@example.com'], secret: SECRET }), 400, 'VALIDATION_FAILED');
     expectProblem(await adminApi().post('/api/v1/alert-channels').send({ name: 'bad', type: 'sms' }), 400, 'VALIDATION_FAILED');
     expectProblem(await adminApi().get('/api/v1/alerts?state=burning'), 400, 'VALIDATION_FAILED');
 
