@@ -19,7 +19,8 @@ describe('Prometheus /metrics (e2e)', () => {
   const scrape = async () => (await request(t.http).get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`).expect(200)).text;
 
   beforeAll(async () => {
-    t = await startTestApp({ METRICS_TOKEN });
+    // No agent listens on port 9 (discard): the agent.up rule below must fire.
+    t = await startTestApp({ METRICS_TOKEN, AGENT_URL: 'http://127.0.0.1:9', ALERT_EVAL_INTERVAL_SECONDS: '1' });
   });
   afterAll(async () => {
     for (const { id } of await t.app.get(DataSource).query(`SELECT id FROM vms`)) {
@@ -47,6 +48,8 @@ describe('Prometheus /metrics (e2e)', () => {
     await request(t.http).get(`/api/v1/vms/${created.body.vm.id}`).set('Authorization', `Bearer ${user.accessToken}`).expect(200);
     expectProblem(await request(t.http).post('/api/v1/vms').set('Authorization', `Bearer ${user.accessToken}`).send({ name: 'second', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId }), 403, 'QUOTA_EXCEEDED');
 
+    await request(t.http).post('/api/v1/alert-rules').set('Authorization', `Bearer ${admin}`).send({ name: 'agent gone now', metric: 'agent.up', comparator: '<', threshold: 1, for: 0, severity: 'critical' }).expect(201);
+
     // Kill this app's `virsh event` process: the stream restarts and counts it.
     const eventPids = execFileSync('pgrep', ['-P', String(process.pid), '-f', 'event --all --loop'], { encoding: 'utf8' }).trim().split('\n');
     expect(eventPids.length).toBeGreaterThan(0);
@@ -54,7 +57,7 @@ describe('Prometheus /metrics (e2e)', () => {
     let text = '';
     for (let i = 0; i < 50; i++) {
       text = await scrape();
-      if ((sample(text, 'limen_hypervisor_event_stream_restarts_total') ?? 0) >= 1) break;
+      if ((sample(text, 'limen_hypervisor_event_stream_restarts_total') ?? 0) >= 1 && (sample(text, 'limen_alerts_firing{severity="critical"}') ?? 0) >= 1) break;
       await new Promise((r) => setTimeout(r, 200));
     }
 
@@ -70,5 +73,7 @@ describe('Prometheus /metrics (e2e)', () => {
     expect(sample(text, 'limen_virsh_command_duration_seconds_count{command="start",ok="true"}')).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'limen_virsh_command_duration_seconds_count{command="define",ok="true"}')).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'limen_api_process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
+    expect(sample(text, 'limen_alerts_firing{severity="critical"}')).toBe(1);
+    expect(sample(text, 'limen_alerts_firing{severity="info"}')).toBe(0);
   });
 });

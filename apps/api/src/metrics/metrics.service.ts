@@ -76,6 +76,24 @@ export class MetricsService {
         for (const state of VM_STATES) this.set({ state }, rows.find((r) => r.state === state)?.count ?? 0);
       },
     });
+    this.firingAlertsGauge(dataSource);
+  }
+
+  /** Registered here, counted from the alerts table at scrape time: right on every replica. */
+  private firingAlertsGauge(dataSource: DataSource): void {
+    new Gauge({
+      name: 'limen_alerts_firing',
+      help: 'Alerts currently firing, by severity',
+      labelNames: ['severity'] as const,
+      registers: [this.registry],
+      async collect() {
+        const rows: Array<{ severity: string; count: number }> = await dataSource.query(
+          `SELECT r.severity, count(*)::int AS count FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.state = 'firing' GROUP BY r.severity`,
+        );
+        this.reset();
+        for (const severity of ['info', 'warning', 'critical']) this.set({ severity }, rows.find((r) => r.severity === severity)?.count ?? 0);
+      },
+    });
   }
 
   observeHttp(method: string, route: string, status: number, seconds: number): void {
