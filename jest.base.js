@@ -6,7 +6,7 @@ const esmPackages = ['@nestjs', '@electric-sql', 'fast-xml-parser', 'strnum', 'f
 module.exports = {
   rootDir: '.',
   moduleFileExtensions: ['js', 'json', 'ts'],
-  moduleNameMapper: { '^@limen/libvirt(|/.*)$': '<rootDir>/libs/libvirt/src$1' },
+  moduleNameMapper: { '^@limen/(libvirt|env)(|/.*)$': '<rootDir>/libs/$1/src$2' },
   testEnvironment: 'node',
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   esmJsTransform: [

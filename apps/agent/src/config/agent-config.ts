@@ -2,12 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { ConfigError, Env, LOG_LEVELS, LogLevel, NODE_ENVS, NodeEnv, readInt, readOneOf, readString } from '@limen/env';
 
-export type NodeEnv = 'development' | 'production' | 'test';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-/** Thrown for a bad environment; its message is the one line printed before exiting. */
-export class ConfigError extends Error {}
+export { ConfigError };
+export type { LogLevel, NodeEnv };
 
 /**
  * The whole typed configuration of the agent. `loadAgentConfig` is the agent's only
@@ -30,38 +28,13 @@ export interface AgentConfig {
   shutdownTimeoutMs: number;
 }
 
-type Env = Record<string, string | undefined>;
-
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const TOKEN_FILE_NAME = 'agent-token';
 const MIN_TOKEN_LENGTH = 16;
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 
-function str(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-  }
-  return Number(raw);
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!allowed.includes(raw as T)) {
-    throw new ConfigError(`${name} must be one of ${allowed.join('|')} (got "${raw}")`);
-  }
-  return raw as T;
-}
 
 function host(env: Env): string {
-  const raw = str(env, 'AGENT_HOST') ?? '127.0.0.1';
+  const raw = readString(env, 'AGENT_HOST') ?? '127.0.0.1';
   if (isIP(raw) === 0 && !HOSTNAME.test(raw)) {
     throw new ConfigError(`AGENT_HOST must be an IP address or a host name (got "${raw}")`);
   }
@@ -81,11 +54,11 @@ function checkToken(token: string, source: string): string {
  * api started with the same DATA_DIR on the same host can read it, and restarts keep it.
  */
 function token(env: Env, nodeEnv: NodeEnv): Pick<AgentConfig, 'token' | 'tokenFile' | 'tokenGenerated'> {
-  const given = str(env, 'AGENT_TOKEN');
+  const given = readString(env, 'AGENT_TOKEN');
   if (given !== undefined) return { token: checkToken(given, 'AGENT_TOKEN'), tokenGenerated: false };
   if (nodeEnv === 'production') throw new ConfigError('AGENT_TOKEN is required when NODE_ENV=production');
 
-  const dir = resolve(str(env, 'AGENT_DATA_DIR') ?? str(env, 'DATA_DIR') ?? './data');
+  const dir = resolve(readString(env, 'AGENT_DATA_DIR') ?? readString(env, 'DATA_DIR') ?? './data');
   const file = join(dir, TOKEN_FILE_NAME);
   try {
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -108,15 +81,15 @@ function token(env: Env, nodeEnv: NodeEnv): Pick<AgentConfig, 'token' | 'tokenFi
 }
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
-  const nodeEnv = oneOf<NodeEnv>(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
+  const nodeEnv = readOneOf<NodeEnv>(env, 'NODE_ENV', NODE_ENVS, 'development');
   const config: AgentConfig = {
     nodeEnv,
     host: host(env),
-    port: int(env, 'AGENT_PORT', 9000, 0, 65535),
-    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    sampleTtlMs: int(env, 'AGENT_SAMPLE_TTL_MS', 2000, 0, 60_000),
-    sampleTimeoutMs: int(env, 'AGENT_SAMPLE_TIMEOUT_MS', 10_000, 100, 120_000),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    port: readInt(env, 'AGENT_PORT', 9000, 0, 65535),
+    logLevel: readOneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    sampleTtlMs: readInt(env, 'AGENT_SAMPLE_TTL_MS', 2000, 0, 60_000),
+    sampleTimeoutMs: readInt(env, 'AGENT_SAMPLE_TIMEOUT_MS', 10_000, 100, 120_000),
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     ...token(env, nodeEnv),
   };
   return config;

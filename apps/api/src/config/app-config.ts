@@ -2,13 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ConfigError, Env, LOG_LEVELS, LogLevel, NODE_ENVS, NodeEnv, readInt, readOneOf, readString } from '@limen/env';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
-export type NodeEnv = 'development' | 'production' | 'test';
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-
-/** Thrown for a bad environment; its message is the one line printed before exiting. */
-export class ConfigError extends Error {}
+export { ConfigError };
+export type { LogLevel, NodeEnv };
 
 /**
  * The whole typed configuration of the api. `loadConfig` is the only reader of
@@ -93,35 +91,9 @@ export interface QuotaLimits {
   snapshots: number;
 }
 
-type Env = Record<string, string | undefined>;
-
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-function str(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-  }
-  return Number(raw);
-}
-
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
-  const raw = str(env, name);
-  if (raw === undefined) return fallback;
-  if (!allowed.includes(raw as T)) {
-    throw new ConfigError(`${name} must be one of ${allowed.join('|')} (got "${raw}")`);
-  }
-  return raw as T;
-}
 
 function databaseUrl(env: Env): string | undefined {
-  const raw = str(env, 'DATABASE_URL');
+  const raw = readString(env, 'DATABASE_URL');
   if (raw === undefined) return undefined;
   let url: URL;
   try {
@@ -140,7 +112,7 @@ function databaseUrl(env: Env): string | undefined {
  * so tokens stay valid across restarts without anyone having to pick a secret.
  */
 function jwtSecret(env: Env, nodeEnv: NodeEnv, dataDir: string): string {
-  const given = str(env, 'JWT_SECRET');
+  const given = readString(env, 'JWT_SECRET');
   if (given !== undefined) {
     if (given.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
     return given;
@@ -154,7 +126,7 @@ function jwtSecret(env: Env, nodeEnv: NodeEnv, dataDir: string): string {
 }
 
 function absolutePath(env: Env, name: string, fallback: string): string {
-  const raw = str(env, name) ?? fallback;
+  const raw = readString(env, name) ?? fallback;
   if (!raw.startsWith('/') || raw.includes('\0')) throw new ConfigError(`${name} must be an absolute path (got "${raw}")`);
   return resolve(raw);
 }
@@ -167,7 +139,7 @@ function password(env: Env, name: string): string | undefined {
 }
 
 function libvirtUri(env: Env): string {
-  const raw = str(env, 'LIBVIRT_URI') ?? 'qemu:///system';
+  const raw = readString(env, 'LIBVIRT_URI') ?? 'qemu:///system';
   if (!/^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/.test(raw)) {
     throw new ConfigError(`LIBVIRT_URI must be a qemu URI like qemu:///system or qemu+ssh://user@host/system (got "${raw}")`);
   }
@@ -175,13 +147,13 @@ function libvirtUri(env: Env): string {
 }
 
 function vmNetwork(env: Env): string {
-  const raw = str(env, 'VM_NETWORK') ?? 'user';
+  const raw = readString(env, 'VM_NETWORK') ?? 'user';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new ConfigError(`VM_NETWORK must be "user" or a libvirt network name (got "${raw}")`);
   return raw;
 }
 
 function httpUrl(env: Env, name: string, fallback: string): string {
-  const raw = str(env, name) ?? fallback;
+  const raw = readString(env, name) ?? fallback;
   let url: URL;
   try {
     url = new URL(raw);
@@ -195,7 +167,7 @@ function httpUrl(env: Env, name: string, fallback: string): string {
 }
 
 function bearerToken(env: Env, name: string): string | undefined {
-  const raw = str(env, name);
+  const raw = readString(env, name);
   if (raw === undefined) return undefined;
   if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
   if (!/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(`${name} must be printable ASCII without spaces`);
@@ -211,7 +183,7 @@ function agentClient(env: Env, nodeEnv: NodeEnv, dataDir: string): AgentClientCo
 }
 
 function smtpUrl(env: Env): string | undefined {
-  const raw = str(env, 'SMTP_URL');
+  const raw = readString(env, 'SMTP_URL');
   if (raw === undefined) return undefined;
   let url: URL | undefined;
   try {
@@ -227,7 +199,7 @@ function smtpUrl(env: Env): string | undefined {
 }
 
 function emailFrom(env: Env): string {
-  const raw = str(env, 'ALERT_EMAIL_FROM') ?? `LIMEN <limen@${hostname()}>`;
+  const raw = readString(env, 'ALERT_EMAIL_FROM') ?? `LIMEN <limen@${hostname()}>`;
   if (!/^[^\r\n]{0,200}[^\s@<>]+@[^\s@<>]+>?$/.test(raw)) {
     throw new ConfigError(`ALERT_EMAIL_FROM must be an address like alerts@example.com or "LIMEN <alerts@example.com>" (got "${raw}")`);
   }
@@ -235,13 +207,13 @@ function emailFrom(env: Env): string {
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {
-  const nodeEnv = oneOf<NodeEnv>(env, 'NODE_ENV', ['development', 'production', 'test'], 'development');
-  const dataDir = resolve(str(env, 'DATA_DIR') ?? './data');
+  const nodeEnv = readOneOf<NodeEnv>(env, 'NODE_ENV', NODE_ENVS, 'development');
+  const dataDir = resolve(readString(env, 'DATA_DIR') ?? './data');
   const url = databaseUrl(env);
   if (nodeEnv === 'production' && url === undefined) {
     throw new ConfigError('DATABASE_URL is required when NODE_ENV=production');
   }
-  const adminUsername = (str(env, 'ADMIN_USERNAME') ?? 'admin').toLowerCase();
+  const adminUsername = (readString(env, 'ADMIN_USERNAME') ?? 'admin').toLowerCase();
   if (!/^[a-z0-9._-]{3,32}$/.test(adminUsername)) {
     throw new ConfigError('ADMIN_USERNAME must be 3-32 characters of a-z 0-9 . _ -');
   }
@@ -255,49 +227,49 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const config = new AppConfig();
   Object.assign(config, {
     nodeEnv,
-    host: str(env, 'HOST') ?? '127.0.0.1',
-    port: int(env, 'PORT', 18443, 0, 65535),
+    host: readString(env, 'HOST') ?? '127.0.0.1',
+    port: readInt(env, 'PORT', 18443, 0, 65535),
     dataDir,
     databaseUrl: url,
-    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    corsOrigins: (str(env, 'CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    logLevel: readOneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    corsOrigins: (readString(env, 'CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     jwtSecret: jwtSecret(env, nodeEnv, dataDir),
-    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
-    refreshTokenTtlDays: int(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
+    accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
+    refreshTokenTtlDays: readInt(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
     adminUsername,
     adminPassword: password(env, 'ADMIN_PASSWORD'),
-    registration: oneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
-    rateLimitPerMinute: int(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
-    authRateLimitPerMinute: int(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 20, 1, 1_000_000),
-    lockoutThreshold: int(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
-    lockoutMinutes: int(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    registration: readOneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
+    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    authRateLimitPerMinute: readInt(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 20, 1, 1_000_000),
+    lockoutThreshold: readInt(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
+    lockoutMinutes: readInt(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     hypervisor: {
-      adapter: oneOf(env, 'HYPERVISOR_ADAPTER', ['libvirt', 'qemu-direct'] as const, 'libvirt'),
+      adapter: readOneOf(env, 'HYPERVISOR_ADAPTER', ['libvirt', 'qemu-direct'] as const, 'libvirt'),
       libvirtUri: libvirtUri(env),
-      virtType: oneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
+      virtType: readOneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
       imageDir: absolutePath(env, 'IMAGE_DIR', '/var/lib/limen/images'),
       vmDir: absolutePath(env, 'VM_DIR', '/var/lib/limen/vms'),
       qemuStateDir: absolutePath(env, 'QEMU_STATE_DIR', '/var/lib/limen/qemu-direct'),
       vmNetwork: vmNetwork(env),
-      maxImageUploadBytes: int(env, 'MAX_IMAGE_UPLOAD_MIB', 10240, 1, 1_048_576) * 1024 * 1024,
+      maxImageUploadBytes: readInt(env, 'MAX_IMAGE_UPLOAD_MIB', 10240, 1, 1_048_576) * 1024 * 1024,
     },
     defaultQuota: {
-      vms: int(env, 'DEFAULT_QUOTA_VMS', 10, 0, 100000),
-      vcpus: int(env, 'DEFAULT_QUOTA_VCPUS', 16, 0, 100000),
-      memoryMiB: int(env, 'DEFAULT_QUOTA_MEMORY_MIB', 32768, 0, 100_000_000),
-      diskGiB: int(env, 'DEFAULT_QUOTA_DISK_GIB', 200, 0, 1_000_000),
-      snapshots: int(env, 'DEFAULT_QUOTA_SNAPSHOTS', 20, 0, 100000),
+      vms: readInt(env, 'DEFAULT_QUOTA_VMS', 10, 0, 100000),
+      vcpus: readInt(env, 'DEFAULT_QUOTA_VCPUS', 16, 0, 100000),
+      memoryMiB: readInt(env, 'DEFAULT_QUOTA_MEMORY_MIB', 32768, 0, 100_000_000),
+      diskGiB: readInt(env, 'DEFAULT_QUOTA_DISK_GIB', 200, 0, 1_000_000),
+      snapshots: readInt(env, 'DEFAULT_QUOTA_SNAPSHOTS', 20, 0, 100000),
     },
-    reconcileIntervalSeconds: int(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
-    operationConcurrencyPerHost: int(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
-    eventRetentionHours: int(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
+    reconcileIntervalSeconds: readInt(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
+    operationConcurrencyPerHost: readInt(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
+    eventRetentionHours: readInt(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
     agent: agentClient(env, nodeEnv, dataDir),
     alerting: {
-      evalIntervalSeconds: int(env, 'ALERT_EVAL_INTERVAL_SECONDS', 30, 1, 86400),
+      evalIntervalSeconds: readInt(env, 'ALERT_EVAL_INTERVAL_SECONDS', 30, 1, 86400),
       smtpUrl: smtpUrl(env),
       emailFrom: emailFrom(env),
-      webhookTimeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+      webhookTimeoutMs: readInt(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
     },
     metricsToken: bearerToken(env, 'METRICS_TOKEN'),
   });
