@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing on a fresh Debian 12 machine and starts LIMEN on embedded defaults
-# (PGlite under ./data, libvirt at qemu:///system), in the background, on 127.0.0.1:18443.
-# Prints the URLs and the admin credentials. Re-running restarts the api with the same data.
+# (PGlite under ./data, libvirt at qemu:///system), in the background: the api on 127.0.0.1:18443
+# and the host-metrics agent on 127.0.0.1:9000 (they share a generated token in ./data).
+# Prints the URLs and the admin credentials. Re-running restarts both with the same data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +21,21 @@ mkdir -p "$DATA_DIR"
 pidfile="$DATA_DIR/api.pid"
 logfile="$DATA_DIR/api.log"
 
-if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-  log "stopping the running api (pid $(cat "$pidfile"))"
-  kill "$(cat "$pidfile")"
-  while kill -0 "$(cat "$pidfile")" 2>/dev/null; do sleep 0.2; done
-fi
+stop_running() {
+  local file="$1"
+  if [ -f "$file" ] && kill -0 "$(cat "$file")" 2>/dev/null; then
+    log "stopping $(basename "$file" .pid) (pid $(cat "$file"))"
+    kill "$(cat "$file")"
+    while kill -0 "$(cat "$file")" 2>/dev/null; do sleep 0.2; done
+  fi
+}
+stop_running "$DATA_DIR/agent.pid"
+stop_running "$pidfile"
+
+log "starting the agent (log: $DATA_DIR/agent.log)"
+DATA_DIR="$DATA_DIR" nohup node dist/apps/agent/main.js >>"$DATA_DIR/agent.log" 2>&1 &
+echo $! >"$DATA_DIR/agent.pid"
+for _ in $(seq 1 40); do curl -fsS http://127.0.0.1:9000/health >/dev/null 2>&1 && break; sleep 0.25; done
 
 log "starting the api (log: $logfile)"
 DATA_DIR="$DATA_DIR" PORT="$PORT" nohup node dist/apps/api/main.js >>"$logfile" 2>&1 &
@@ -46,6 +57,7 @@ LIMEN is running (pid $(cat "$pidfile")).
   Swagger UI: $base/docs
   Health:     $base/health/ready
   Admin:      ${ADMIN_USERNAME:-admin} / ${ADMIN_PASSWORD:-${password:-<set earlier; see the first start in $logfile>}}
-  Logs:       $logfile
-  Stop:       kill \$(cat $pidfile)
+  Agent:      http://127.0.0.1:9000/health (metrics via $base/agent/metrics, admins only)
+  Logs:       $logfile, $DATA_DIR/agent.log
+  Stop:       kill \$(cat $pidfile) \$(cat $DATA_DIR/agent.pid)
 MSG
