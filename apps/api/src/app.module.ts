@@ -11,6 +11,7 @@ import { loggerParams } from './common/logging';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
+import { HostsModule } from './hosts/hosts.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ImagesModule } from './images/images.module';
@@ -33,6 +34,7 @@ export class AppModule {
         MetricsModule,
         AuditModule,
         HypervisorModule,
+        HostsModule,
         UsersModule,
         AuthModule,
         HealthModule,
