@@ -17,8 +17,9 @@ export const ADMIN = { username: 'root-admin', password: 'admin-password-for-tes
  * When TEST_DATABASE_URL is set (CI's real-PostgreSQL pass), each app gets a
  * fresh database on that server; otherwise it gets its own embedded PGlite.
  */
-async function freshDatabase(): Promise<{ url?: string; drop: () => Promise<void> }> {
-  const server = process.env.TEST_DATABASE_URL;
+export const REAL_POSTGRES = 'postgres://root@127.0.0.1:5432/test';
+
+async function freshDatabase(server = process.env.TEST_DATABASE_URL): Promise<{ url?: string; drop: () => Promise<void> }> {
   if (!server) return { drop: async () => undefined };
   const name = `limen_e2e_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new Client({ connectionString: server });
@@ -58,9 +59,13 @@ export interface TestApp {
 }
 
 /** Boots the real AppModule with main.ts's wiring, on a fresh database and DATA_DIR. */
-export async function startTestApp(env: Record<string, string> = {}, restartOn?: TestAppData): Promise<TestApp> {
+/**
+ * `restartOn`: start on another app's data (a restart, or a second replica).
+ * `databaseServer`: a PostgreSQL server to create the fresh database on, whatever TEST_DATABASE_URL says.
+ */
+export async function startTestApp(env: Record<string, string> = {}, restartOn?: TestAppData, databaseServer?: string): Promise<TestApp> {
   const dataDir = restartOn?.dataDir ?? mkdtempSync(join(tmpdir(), 'limen-e2e-'));
-  const database = restartOn ? { url: restartOn.databaseUrl, drop: restartOn.dropDatabase } : await freshDatabase();
+  const database = restartOn ? { url: restartOn.databaseUrl, drop: restartOn.dropDatabase } : await freshDatabase(databaseServer);
   // Every app gets private IMAGE_DIR and VM_DIR: its orphan sweep must not touch other apps' domains.
   const sandbox = restartOn?.sandbox ?? hypervisorSandbox();
   const config = loadConfig({

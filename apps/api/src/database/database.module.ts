@@ -4,11 +4,12 @@ import { AppConfig } from '../config/app-config';
 import { connectWithRetry } from './connect-with-retry';
 import { DatabaseEndpoint } from './database-endpoint';
 import { dataSourceOptions } from './data-source-options';
+import { LeaderElection } from './leader-election';
 
 @Global()
 @Module({
-  providers: [{ provide: DatabaseEndpoint, inject: [AppConfig], useFactory: (config: AppConfig) => DatabaseEndpoint.resolve(config) }],
-  exports: [DatabaseEndpoint],
+  providers: [{ provide: DatabaseEndpoint, inject: [AppConfig], useFactory: (config: AppConfig) => DatabaseEndpoint.resolve(config) }, LeaderElection],
+  exports: [DatabaseEndpoint, LeaderElection],
 })
 class DatabaseEndpointModule {}
 

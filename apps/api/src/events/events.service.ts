@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { concat, defer, filter, from, map, mergeMap, Observable, Subject } from 'rxjs';
+import { Client } from 'pg';
+import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
+import { DatabaseEndpoint } from '../database/database-endpoint';
 import { EventRecord } from './event.entity';
 
 export interface NewEvent {
@@ -19,17 +21,46 @@ export interface DeliveredEvent {
 }
 
 const REPLAY_LIMIT = 1000;
+const CHANNEL = 'limen_events';
+const RECONNECT_MS = 1_000;
+/** How many delivered ids a stream remembers to drop duplicates (replay overlapping live). */
+const SEEN_LIMIT = 5_000;
 
 /**
  * Appends events to the persisted log and fans them out to live SSE streams.
  * Persist first, publish after commit: a client never sees an event that a
  * rollback would take back, and Last-Event-ID replay finds every one it missed.
+ *
+ * With a shared PostgreSQL, every append also NOTIFYs (transactionally, so only
+ * on commit) and each replica LISTENs: an event raised on one replica reaches
+ * SSE clients of all. Embedded PGlite is one replica, so it delivers in process.
  */
 @Injectable()
-export class EventsService {
+export class EventsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Events');
   private readonly live = new Subject<EventRecord>();
+  private listener: Client | null = null;
+  private stopped = false;
+  /** Notifications are loaded one after another, so each replica delivers in commit order. */
+  private delivery = Promise.resolve();
 
-  constructor(@InjectRepository(EventRecord) private readonly events: Repository<EventRecord>) {}
+  constructor(
+    @InjectRepository(EventRecord) private readonly events: Repository<EventRecord>,
+    private readonly endpoint: DatabaseEndpoint,
+  ) {}
+
+  private get shared(): boolean {
+    return !this.endpoint.isEmbedded;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.shared) await this.listen();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    await this.listener?.end().catch(() => undefined);
+  }
 
   /** Persists and publishes one event outside any transaction. */
   async publish(event: NewEvent): Promise<void> {
@@ -37,28 +68,59 @@ export class EventsService {
   }
 
   /** Persists inside the caller's transaction; call `announce` with the result after it commits. */
-  append(manager: EntityManager, event: NewEvent): Promise<EventRecord> {
-    return manager.save(manager.create(EventRecord, { type: event.type, ownerId: event.ownerId, vmId: event.vmId ?? null, payload: event.payload }));
+  async append(manager: EntityManager, event: NewEvent): Promise<EventRecord> {
+    const record = await manager.save(manager.create(EventRecord, { type: event.type, ownerId: event.ownerId, vmId: event.vmId ?? null, payload: event.payload }));
+    if (this.shared) await manager.query(`SELECT pg_notify($1, $2)`, [CHANNEL, record.id]);
+    return record;
   }
 
+  /** Delivers committed events to this replica's streams (with a shared database the listener does it). */
   announce(records: EventRecord[]): void {
+    if (this.shared) return;
     for (const record of records) this.live.next(record);
+  }
+
+  private async listen(): Promise<void> {
+    const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000 });
+    const retry = (why: string) => {
+      if (this.listener !== client || this.stopped) return;
+      this.listener = null;
+      this.logger.warn(`event listener lost (${why}); reconnecting in ${RECONNECT_MS} ms (clients resume with Last-Event-ID)`);
+      void client.end().catch(() => undefined);
+      setTimeout(() => void this.listen().catch((error) => retry((error as Error).message)), RECONNECT_MS).unref();
+    };
+    client.on('error', (error) => retry(error.message));
+    client.on('end', () => retry('connection closed'));
+    client.on('notification', (message) => {
+      const id = message.payload;
+      if (!id) return;
+      this.delivery = this.delivery
+        .then(() => this.events.findOneBy({ id }))
+        .then((record) => {
+          if (record) this.live.next(record);
+        })
+        .catch((error) => this.logger.warn(`event ${id} not delivered: ${(error as Error).message}`));
+    });
+    this.listener = client;
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
   }
 
   /** Replays what `user` missed after `lastEventId`, then follows live events, filtered to what they may see. */
   stream(user: AuthUser, lastEventId?: string): Observable<DeliveredEvent> {
     const visible = (e: EventRecord) => user.role === 'admin' || e.ownerId === user.id;
-    let lastSent = BigInt(lastEventId ?? '0');
+    const seen = new Set<string>();
     const replay = lastEventId
       ? defer(() => this.events.find({ where: { id: MoreThan(lastEventId) }, order: { id: 'ASC' }, take: REPLAY_LIMIT })).pipe(mergeMap((rows) => from(rows)))
       : from([] as EventRecord[]);
-    return concat(replay, this.live).pipe(
+    // Live events are followed from the start, so none raised during the replay query is lost;
+    // those that the replay also returns are dropped by id.
+    return merge(replay, this.live).pipe(
       filter(visible),
-      // Live events raised during the replay query would otherwise arrive twice.
       filter((e) => {
-        const id = BigInt(e.id);
-        if (id <= lastSent) return false;
-        lastSent = id;
+        if (seen.has(e.id)) return false;
+        seen.add(e.id);
+        if (seen.size > SEEN_LIMIT) seen.delete(seen.values().next().value as string);
         return true;
       }),
       map((e) => ({ id: e.id, type: e.type, data: { ...e.payload, type: e.type, at: e.createdAt.toISOString() } })),

@@ -5,6 +5,7 @@ import { DomainEvent, DomainInfo, LifecycleEvent, VIRTUALIZATION_PORT, Virtualiz
 import { Subscription } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { LeaderElection } from '../database/leader-election';
 import { EventsService } from '../events/events.service';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -12,9 +13,6 @@ import { OperationRunner } from '../operations/operation-runner';
 import { VmOperations } from './vm-operations';
 import { TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
 import { VmStore } from './vm-store';
-
-/** Arbitrary but fixed: the advisory lock that elects the one replica applying a sweep. */
-const SWEEP_LOCK_KEY = 0x4c494d45;
 
 function stateFromLifecycle(event: LifecycleEvent): VmState | null {
   switch (event.type) {
@@ -39,7 +37,7 @@ function stateFromLifecycle(event: LifecycleEvent): VmState | null {
  * Keeps VM state in line with the hypervisor, which owns it: hypervisor events
  * apply at once; a periodic sweep (one replica at a time) catches whatever an
  * event stream can miss, marks vanished domains `missing`, removes orphan
- * domains, and resumes abandoned operations.
+ * domains, and resumes abandoned operations. Only the elected leader sweeps.
  */
 @Injectable()
 export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -58,6 +56,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly idempotency: IdempotencyService,
     private readonly scheduler: SchedulerRegistry,
     private readonly metrics: MetricsService,
+    private readonly leader: LeaderElection,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -86,9 +85,9 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     if (state) await this.store.setState(event.vmId, state, state === 'missing' ? 'the domain was undefined outside LIMEN' : null, TRANSITIONAL_STATES);
   }
 
-  /** Returns false when another replica holds the sweep or a sweep is already running here. */
+  /** Returns false unless this replica is the leader and no sweep is already running here. */
   async sweep(): Promise<boolean> {
-    if (this.sweeping) return false;
+    if (this.sweeping || !this.leader.isLeader) return false;
     this.sweeping = true;
     try {
       let domains: DomainInfo[];
@@ -98,11 +97,6 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
         this.logger.warn(`sweep skipped: hypervisor unavailable (${(error as Error).message})`);
         return false;
       }
-      const leader = await this.dataSource.transaction(async (manager) => {
-        const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [SWEEP_LOCK_KEY]);
-        return locked as boolean;
-      });
-      if (!leader) return false;
       await this.apply(domains);
       await this.runner.recover();
       await this.events.prune(this.config.eventRetentionHours);

@@ -1,0 +1,71 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Client } from 'pg';
+import { DatabaseEndpoint } from './database-endpoint';
+
+/** Arbitrary but fixed: the session advisory lock whose holder is the leader. */
+const LEADER_LOCK_KEY = 0x4c494d45;
+const RETRY_MS = 5_000;
+
+/**
+ * Elects one replica to run the periodic jobs (reconcile sweeps, recovery of
+ * abandoned operations): the holder of a session-level advisory lock on a
+ * dedicated connection. If the leader dies, its connection closes, the lock is
+ * released, and another replica takes over within RETRY_MS.
+ * Embedded PGlite serves one replica by design, which is always the leader.
+ */
+@Injectable()
+export class LeaderElection implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('LeaderElection');
+  private client: Client | null = null;
+  private leader = false;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly endpoint: DatabaseEndpoint) {
+    this.leader = endpoint.isEmbedded;
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.endpoint.isEmbedded) return;
+    await this.campaign();
+    this.timer = setInterval(() => void this.campaign(), RETRY_MS);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    const client = this.client;
+    this.client = null;
+    this.leader = false;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async campaign(): Promise<void> {
+    if (this.leader && this.client) return;
+    try {
+      if (!this.client) {
+        const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000 });
+        client.on('error', () => this.lose(client, 'connection error'));
+        client.on('end', () => this.lose(client, 'connection closed'));
+        await client.connect();
+        this.client = client;
+      }
+      const { rows } = await this.client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked`, [LEADER_LOCK_KEY]);
+      if (rows[0]?.locked && !this.leader) this.logger.log('this replica is now the leader for periodic jobs');
+      this.leader = rows[0]?.locked ?? false;
+    } catch (error) {
+      this.logger.warn(`leader election failed: ${(error as Error).message}`);
+      if (this.client) this.lose(this.client, 'query failed');
+    }
+  }
+
+  private lose(client: Client, why: string): void {
+    if (this.client !== client) return;
+    if (this.leader) this.logger.warn(`lost leadership (${why})`);
+    this.client = null;
+    this.leader = false;
+    void client.end().catch(() => undefined);
+  }
+}
