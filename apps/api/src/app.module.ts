@@ -7,6 +7,7 @@ import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { ConsoleModule } from './console/console.module';
 import { loggerParams } from './common/logging';
 import { DatabaseModule } from './database/database.module';
 import { EventsModule } from './events/events.module';
@@ -46,6 +47,7 @@ export class AppModule {
         SnapshotsModule,
         AgentProxyModule,
         AlertingModule,
+        ConsoleModule,
       ],
     };
   }

@@ -37,6 +37,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
       { path: 'health/ready', method: RequestMethod.GET },
       { path: 'agent/*path', method: RequestMethod.GET },
       { path: 'metrics', method: RequestMethod.GET },
+      { path: 'console/*path', method: RequestMethod.GET },
     ],
   });
   app.enableVersioning({ type: VersioningType.URI });

@@ -2,7 +2,7 @@
  * What a rule can watch. Host-wide metrics have one subject (''); the others one per
  * mount, VM or user. Up/down metrics are 1 or 0, so "down" is `< 1`.
  */
-export const ALERT_METRICS = ['host.cpu.percent', 'host.memory.percent', 'host.disk.percent', 'vm.crashed', 'quota.usage.percent', 'hypervisor.up', 'agent.up'] as const;
+export const ALERT_METRICS = ['host.cpu.percent', 'host.memory.percent', 'host.disk.percent', 'vm.crashed', 'quota.usage.percent', 'hypervisor.up', 'agent.up', 'host.up'] as const;
 export type AlertMetric = (typeof ALERT_METRICS)[number];
 
 export const COMPARATORS = ['>', '>=', '<', '<=', '=='] as const;

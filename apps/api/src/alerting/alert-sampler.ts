@@ -57,6 +57,11 @@ export class AlertSampler {
       samples.set('vm.crashed', new Map(vms.map((vm) => [vm.id, vm.state === 'crashed' ? 1 : 0])));
     }
     if (needed.has('quota.usage.percent')) samples.set('quota.usage.percent', await this.quotaUsage(manager));
+    if (needed.has('host.up')) {
+      // As the host monitor last saw them; a host not checked yet is left out rather than guessed.
+      const hosts: Array<{ name: string; status: string }> = await manager.query(`SELECT name, status FROM hosts WHERE enabled AND status <> 'unknown'`);
+      samples.set('host.up', new Map(hosts.map((h) => [h.name, h.status === 'up' ? 1 : 0])));
+    }
     return samples;
   }
 

@@ -36,6 +36,11 @@ export class AppConfig {
   defaultQuota: QuotaLimits;
   /** How often the reconciler sweeps every domain against the database. */
   reconcileIntervalSeconds: number;
+  /** This machine's name in the hosts table (the local host, registered on first start). */
+  hostName: string;
+  /** Placement capacity: a host offers cpus × this / 100 vCPUs and memory × memoryOvercommitPercent / 100. */
+  cpuOvercommitPercent: number;
+  memoryOvercommitPercent: number;
   /** Hypervisor operations that may run at once on one host. */
   operationConcurrencyPerHost: number;
   /** How long the persisted event log keeps events for Last-Event-ID replay. */
@@ -44,6 +49,14 @@ export class AppConfig {
   alerting: AlertingConfig;
   /** When set, GET /metrics (Prometheus) requires `Authorization: Bearer METRICS_TOKEN`. */
   metricsToken?: string;
+  console: ConsoleConfig;
+}
+
+export interface ConsoleConfig {
+  /** Open console WebSockets one user may hold on one api replica. */
+  maxSessionsPerUser: number;
+  /** A console session with no traffic either way for this long is closed. */
+  idleTimeoutSeconds: number;
 }
 
 export interface AgentClientConfig {
@@ -144,6 +157,13 @@ function libvirtUri(env: Env): string {
     throw new ConfigError(`LIBVIRT_URI must be a qemu URI like qemu:///system or qemu+ssh://user@host/system (got "${raw}")`);
   }
   return raw;
+}
+
+function hostName(env: Env): string {
+  const raw = (readString(env, 'HOST_NAME') ?? hostname()).toLowerCase();
+  const name = raw.replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
+  if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(name)) throw new ConfigError(`HOST_NAME must be 1-63 of a-z 0-9 . - (got "${raw}")`);
+  return name;
 }
 
 function vmNetwork(env: Env): string {
@@ -263,6 +283,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     reconcileIntervalSeconds: readInt(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
     operationConcurrencyPerHost: readInt(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
+    hostName: hostName(env),
+    cpuOvercommitPercent: readInt(env, 'CPU_OVERCOMMIT_PERCENT', 400, 10, 10_000),
+    memoryOvercommitPercent: readInt(env, 'MEMORY_OVERCOMMIT_PERCENT', 100, 10, 1_000),
     eventRetentionHours: readInt(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
     agent: agentClient(env, nodeEnv, dataDir),
     alerting: {
@@ -272,6 +295,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
       webhookTimeoutMs: readInt(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
     },
     metricsToken: bearerToken(env, 'METRICS_TOKEN'),
+    console: {
+      maxSessionsPerUser: readInt(env, 'CONSOLE_MAX_SESSIONS_PER_USER', 4, 1, 1000),
+      idleTimeoutSeconds: readInt(env, 'CONSOLE_IDLE_TIMEOUT_SECONDS', 600, 1, 86400),
+    },
   });
   for (const origin of config.corsOrigins) {
     if (!/^https?:\/\/[^\s/]+$/.test(origin)) {

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Client } from 'pg';
 import { DatabaseEndpoint } from './database-endpoint';
 
@@ -14,7 +14,7 @@ const RETRY_MS = 5_000;
  * Embedded PGlite serves one replica by design, which is always the leader.
  */
 @Injectable()
-export class LeaderElection implements OnApplicationBootstrap, OnApplicationShutdown {
+export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('LeaderElection');
   private client: Client | null = null;
   private leader = false;
@@ -28,7 +28,8 @@ export class LeaderElection implements OnApplicationBootstrap, OnApplicationShut
     return this.leader;
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** Before any bootstrap hook, so jobs started at bootstrap already know who leads. */
+  async onModuleInit(): Promise<void> {
     if (this.endpoint.isEmbedded) return;
     await this.campaign();
     this.timer = setInterval(() => void this.campaign(), RETRY_MS);

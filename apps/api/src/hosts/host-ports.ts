@@ -1,15 +1,91 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { createVirtualizationPort, HypervisorError, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { ReplaySubject } from 'rxjs';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { Host } from './host.entity';
+
+export interface HostPort {
+  host: Host;
+  port: VirtualizationPort;
+}
 
 /**
- * The way to reach the hypervisor that holds a VM. Every hypervisor call for a
- * VM goes through `forVm`, so placing VMs on several hosts changes this class only.
+ * The way to reach the hypervisor that holds a VM. The local host uses the
+ * port built from configuration (LibvirtModule); every other registered host
+ * gets its own adapter, created on first use and kept until the host changes.
+ * Host rows are cached here (HostsService refreshes them), so lookups are synchronous.
  */
 @Injectable()
-export class HostPorts {
-  constructor(@Inject(VIRTUALIZATION_PORT) private readonly local: VirtualizationPort) {}
+export class HostPorts implements OnApplicationShutdown {
+  private readonly hosts = new Map<string, Host>();
+  private readonly remote = new Map<string, { signature: string; port: VirtualizationPort }>();
+  private localHostId: string | null = null;
+  /** Every remote port put into use (replayed to late subscribers), so the reconciler can follow its events. */
+  readonly opened$ = new ReplaySubject<HostPort>();
 
-  forVm(_vm: { hostId: string | null }): VirtualizationPort {
+  constructor(
+    @Inject(VIRTUALIZATION_PORT) private readonly local: VirtualizationPort,
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  /** Replaces the cached host rows; ports of removed or reconfigured hosts are closed. */
+  refresh(hosts: Host[], localHostId: string): void {
+    this.localHostId = localHostId;
+    this.hosts.clear();
+    for (const host of hosts) this.hosts.set(host.id, host);
+    for (const [id, entry] of this.remote) {
+      const host = this.hosts.get(id);
+      if (!host || signatureOf(host) !== entry.signature) {
+        this.remote.delete(id);
+        void entry.port.close();
+      }
+    }
+  }
+
+  get localId(): string | null {
+    return this.localHostId;
+  }
+
+  /** The port built from configuration, used for this machine's host. */
+  get localPort(): VirtualizationPort {
     return this.local;
   }
+
+  forVm(vm: { hostId: string | null }): VirtualizationPort {
+    return vm.hostId ? this.forHost(vm.hostId) : this.local;
+  }
+
+  forHost(hostId: string): VirtualizationPort {
+    if (hostId === this.localHostId) return this.local;
+    const existing = this.remote.get(hostId);
+    if (existing) return existing.port;
+    const host = this.hosts.get(hostId);
+    if (!host) throw new HypervisorError('HYPERVISOR_UNAVAILABLE', 'The VM\'s host is not known to this api process yet');
+    const port = createVirtualizationPort({
+      adapter: host.adapter,
+      uri: host.libvirtUri ?? undefined,
+      stateDir: host.stateDir ?? undefined,
+      virtType: this.config.hypervisor.virtType,
+      onCommand: (command, seconds, ok) => this.metrics.virshDuration.observe({ command, ok: String(ok) }, seconds),
+    });
+    this.remote.set(hostId, { signature: signatureOf(host), port });
+    this.opened$.next({ host, port });
+    return port;
+  }
+
+  /** Every enabled host with its port (created if needed). */
+  enabled(): HostPort[] {
+    return [...this.hosts.values()].filter((h) => h.enabled).map((host) => ({ host, port: this.forHost(host.id) }));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.remote.values()].map((entry) => entry.port.close()));
+    this.remote.clear();
+  }
+}
+
+function signatureOf(host: Host): string {
+  return `${host.adapter}|${host.libvirtUri ?? ''}|${host.stateDir ?? ''}`;
 }

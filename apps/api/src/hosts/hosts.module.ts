@@ -1,6 +1,17 @@
 import { Global, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { EventsModule } from '../events/events.module';
+import { Host } from './host.entity';
 import { HostPorts } from './host-ports';
+import { HostSecrets } from './host-secrets';
+import { HostsController } from './hosts.controller';
+import { HostsService } from './hosts.service';
 
 @Global()
-@Module({ providers: [HostPorts], exports: [HostPorts] })
+@Module({
+  imports: [TypeOrmModule.forFeature([Host]), EventsModule],
+  controllers: [HostsController],
+  providers: [HostPorts, HostSecrets, HostsService],
+  exports: [HostPorts, HostsService],
+})
 export class HostsModule {}

@@ -80,11 +80,15 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     this.stopping = true;
   }
 
-  /** Starts executing a committed operation in the background. */
-  submit(operationId: string): void {
+  /**
+   * Starts executing a committed operation in the background. `takeOver` names
+   * the claim (null: unclaimed) under which a running operation may be taken
+   * from a dead process; without it only a pending operation is claimed.
+   */
+  submit(operationId: string, takeOver?: { claimedBy: string | null }): void {
     if (this.running.has(operationId) || this.stopping) return;
     this.running.add(operationId);
-    void this.execute(operationId).finally(() => this.running.delete(operationId));
+    void this.execute(operationId, takeOver).finally(() => this.running.delete(operationId));
   }
 
   /**
@@ -93,14 +97,15 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
    * claimed by a process on this host that no longer exists.
    */
   async recover(atStartup = false): Promise<number> {
-    const rows: Array<{ id: string; claimed_by: string | null }> = await this.dataSource.query(
-      `SELECT id, claimed_by FROM operations
-       WHERE status IN ('pending', 'running')
-         AND (coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1) OR $2::boolean)`,
-      [STALE_MS / 1000, atStartup],
+    const rows: Array<{ id: string; claimed_by: string | null; stale: boolean }> = await this.dataSource.query(
+      `SELECT id, claimed_by, coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1) AS stale
+       FROM operations WHERE status IN ('pending', 'running')`,
+      [STALE_MS / 1000],
     );
-    const orphans = rows.filter((row) => !atStartup || this.isAbandoned(row.claimed_by));
-    for (const row of orphans) this.submit(row.id);
+    // A fresh pending operation belongs to the replica that just created it; only a stale one,
+    // or (at start-up) one claimed by a dead process on this host, is taken over.
+    const orphans = rows.filter((row) => row.stale || (atStartup && row.claimed_by !== null && this.isAbandoned(row.claimed_by)));
+    for (const row of orphans) this.submit(row.id, { claimedBy: row.claimed_by });
     if (orphans.length) this.logger.warn(`Resuming ${orphans.length} operation(s) left unfinished`);
     return orphans.length;
   }
@@ -138,11 +143,11 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  private async execute(operationId: string): Promise<void> {
+  private async execute(operationId: string, takeOver?: { claimedBy: string | null }): Promise<void> {
     await this.semaphore.acquire();
     let heartbeat: NodeJS.Timeout | undefined;
     try {
-      const op = await this.claim(operationId);
+      const op = await this.claim(operationId, takeOver);
       if (!op) return;
       const handler = this.handlers.get(op.kind);
       heartbeat = setInterval(() => {
@@ -167,12 +172,16 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  private async claim(operationId: string): Promise<Operation | null> {
+  /**
+   * Compare-and-swap: a pending operation, or (taking over) a running one still
+   * under the claim we saw. Two replicas can never both win the same operation.
+   */
+  private async claim(operationId: string, takeOver?: { claimedBy: string | null }): Promise<Operation | null> {
     const [rows] = await this.dataSource.query(
       `UPDATE operations SET status = 'running', claimed_by = $2, heartbeat_at = now(), started_at = coalesce(started_at, now()), updated_at = now()
-       WHERE id = $1 AND status IN ('pending', 'running')
+       WHERE id = $1 AND (status = 'pending' OR ($3::boolean AND status = 'running' AND claimed_by IS NOT DISTINCT FROM $4))
        RETURNING id`,
-      [operationId, this.instanceId],
+      [operationId, this.instanceId, takeOver !== undefined, takeOver?.claimedBy ?? null],
     );
     if (!rows.length) return null;
     const op = await this.dataSource.manager.findOneByOrFail(Operation, { id: operationId });

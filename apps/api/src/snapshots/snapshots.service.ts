@@ -1,11 +1,12 @@
-import { HttpStatus, Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { HypervisorError, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
 import { EventRecord } from '../events/event.entity';
 import { EventsService } from '../events/events.service';
+import { HostPorts } from '../hosts/host-ports';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
 import { OperationDto } from '../operations/dto/operation.dto';
@@ -24,7 +25,7 @@ import { Snapshot } from './snapshot.entity';
 export class SnapshotsService implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly hostPorts: HostPorts,
     private readonly vms: VmStore,
     private readonly ledger: QuotaLedger,
     private readonly operations: OperationsService,
@@ -117,12 +118,20 @@ export class SnapshotsService implements OnModuleInit {
     return this.dataSource.manager.findOneBy(Snapshot, { id: String(op.params.snapshotId) });
   }
 
+  /** The hypervisor holding the snapshot's VM. */
+  private async portOf(snapshot: Snapshot): Promise<VirtualizationPort> {
+    const vm = await this.vms.find(snapshot.vmId);
+    if (!vm) throw new HypervisorError('DOMAIN_NOT_FOUND', 'The VM no longer exists');
+    return this.hostPorts.forVm(vm);
+  }
+
   private async runCreate(op: Operation): Promise<Record<string, unknown>> {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) return { skipped: true };
     try {
-      const existing = (await this.port.listSnapshots(snapshot.vmId)).some((s) => s.name === snapshot.name);
-      if (!existing) await this.port.createSnapshot(snapshot.vmId, { name: snapshot.name, description: snapshot.description || undefined });
+      const port = await this.portOf(snapshot);
+      const existing = (await port.listSnapshots(snapshot.vmId)).some((s) => s.name === snapshot.name);
+      if (!existing) await port.createSnapshot(snapshot.vmId, { name: snapshot.name, description: snapshot.description || undefined });
     } catch (error) {
       // Not taken: the row goes, and with it the quota it held.
       await this.dataSource.manager.delete(Snapshot, { id: snapshot.id });
@@ -136,8 +145,9 @@ export class SnapshotsService implements OnModuleInit {
   private async runRevert(op: Operation): Promise<Record<string, unknown>> {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) throw AppException.notFound('Snapshot');
-    await this.port.revertSnapshot(snapshot.vmId, snapshot.name);
-    const domain = await this.port.getDomain(snapshot.vmId);
+    const port = await this.portOf(snapshot);
+    await port.revertSnapshot(snapshot.vmId, snapshot.name);
+    const domain = await port.getDomain(snapshot.vmId);
     await this.vms.setState(snapshot.vmId, vmStateFromDomain(domain.state));
     await this.events.publish({ type: 'snapshot.reverted', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: SnapshotDto.from(snapshot) as unknown as Record<string, unknown> });
     return { snapshotId: snapshot.id, state: vmStateFromDomain(domain.state) };
@@ -147,7 +157,7 @@ export class SnapshotsService implements OnModuleInit {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) return { alreadyDeleted: true };
     try {
-      await this.port.deleteSnapshot(snapshot.vmId, snapshot.name);
+      await (await this.portOf(snapshot)).deleteSnapshot(snapshot.vmId, snapshot.name);
     } catch (error) {
       if (!HypervisorError.is(error, 'SNAPSHOT_NOT_FOUND')) {
         await this.dataSource.manager.update(Snapshot, { id: snapshot.id }, { state: 'ready' });

@@ -1,11 +1,12 @@
-import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { HypervisorError, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { Image } from '../images/image.entity';
+import { HostPorts } from '../hosts/host-ports';
 import { ImagesService } from '../images/images.service';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
@@ -42,7 +43,7 @@ export class VmOperations implements OnModuleInit {
 
   constructor(
     private readonly config: AppConfig,
-    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly hostPorts: HostPorts,
     private readonly runner: OperationRunner,
     private readonly store: VmStore,
     private readonly images: ImagesService,
@@ -52,18 +53,18 @@ export class VmOperations implements OnModuleInit {
   onModuleInit(): void {
     this.runner.register('vm.create', (op) => this.create(op));
     this.runner.register('vm.delete', (op) => this.remove(op));
-    this.runner.register('vm.start', (op) => this.lifecycle(op, (id) => unlessAlready(this.port.start(id), 'INVALID_STATE')));
-    this.runner.register('vm.stop', (op) => this.lifecycle(op, (id) => unlessAlready(this.port.destroy(id), 'INVALID_STATE')));
+    this.runner.register('vm.start', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.start(id), 'INVALID_STATE')));
+    this.runner.register('vm.stop', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.destroy(id), 'INVALID_STATE')));
     this.runner.register('vm.shutdown', (op) =>
-      this.lifecycle(op, async (id) => {
-        const result = await this.port.shutdown(id, { timeoutMs: Number(op.params.timeoutSeconds ?? 60) * 1000, forceAfterTimeout: op.params.force === true });
+      this.lifecycle(op, async (port, id) => {
+        const result = await port.shutdown(id, { timeoutMs: Number(op.params.timeoutSeconds ?? 60) * 1000, forceAfterTimeout: op.params.force === true });
         return { forced: result.forced };
       }),
     );
-    this.runner.register('vm.reboot', (op) => this.lifecycle(op, (id) => this.port.reboot(id)));
-    this.runner.register('vm.reset', (op) => this.lifecycle(op, (id) => this.port.reset(id)));
-    this.runner.register('vm.suspend', (op) => this.lifecycle(op, (id) => unlessAlready(this.port.suspend(id), 'INVALID_STATE')));
-    this.runner.register('vm.resume', (op) => this.lifecycle(op, (id) => unlessAlready(this.port.resume(id), 'INVALID_STATE')));
+    this.runner.register('vm.reboot', (op) => this.lifecycle(op, (port, id) => port.reboot(id)));
+    this.runner.register('vm.reset', (op) => this.lifecycle(op, (port, id) => port.reset(id)));
+    this.runner.register('vm.suspend', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.suspend(id), 'INVALID_STATE')));
+    this.runner.register('vm.resume', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.resume(id), 'INVALID_STATE')));
     this.runner.register('vm.update', (op) => this.update(op));
     this.runner.register('vm.media.insert', (op) => this.insertMedia(op));
     this.runner.register('vm.media.eject', (op) => this.ejectMedia(op));
@@ -80,13 +81,14 @@ export class VmOperations implements OnModuleInit {
     const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
     const paths = vmPaths(this.config.hypervisor.vmDir, vm.id);
     const cloudInit = op.params.cloudInit as CloudInitParams | null;
+    const port = this.hostPorts.forVm(vm);
     try {
       mkdirSync(paths.dir, { recursive: true, mode: 0o755 });
-      if (!existsSync(paths.disk)) await this.createDisk(vm, image, paths.disk);
-      if (cloudInit) await this.port.createSeedIso({ path: paths.seedIso, metaData: this.metaData(vm, cloudInit), userData: this.userData(cloudInit) });
-      await unlessAlready(this.port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
-      if (op.params.start !== false) await unlessAlready(this.port.start(vm.id), 'INVALID_STATE');
-      const domain = await this.port.getDomain(vm.id);
+      if (!existsSync(paths.disk)) await this.createDisk(port, vm, image, paths.disk);
+      if (cloudInit) await port.createSeedIso({ path: paths.seedIso, metaData: this.metaData(vm, cloudInit), userData: this.userData(cloudInit) });
+      await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
+      if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
+      const domain = await port.getDomain(vm.id);
       await this.store.setState(vm.id, vmStateFromDomain(domain.state));
       return { state: vmStateFromDomain(domain.state) };
     } catch (error) {
@@ -95,30 +97,31 @@ export class VmOperations implements OnModuleInit {
     }
   }
 
-  private async createDisk(vm: Vm, image: Image, path: string): Promise<void> {
+  private async createDisk(port: VirtualizationPort, vm: Vm, image: Image, path: string): Promise<void> {
     const wanted = vm.diskGiB * GIB;
     if (image.kind !== 'disk') {
-      await this.port.createVolume({ path, sizeBytes: wanted });
+      await port.createVolume({ path, sizeBytes: wanted });
       return;
     }
     // The overlay may not be smaller than the image it covers.
-    const backing = await this.port.getVolume(image.path);
-    await this.port.createVolume({ path, sizeBytes: Math.max(wanted, backing.virtualSizeBytes), backingPath: image.path, backingFormat: image.format ?? 'qcow2' });
+    const backing = await port.getVolume(image.path);
+    await port.createVolume({ path, sizeBytes: Math.max(wanted, backing.virtualSizeBytes), backingPath: image.path, backingFormat: image.format ?? 'qcow2' });
   }
 
   private async remove(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.vms.findOneBy({ id: op.vmId! });
     if (!vm) return { alreadyDeleted: true };
-    await this.destroyAndUndefine(vm.id);
+    await this.destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
     await rm(vmPaths(this.config.hypervisor.vmDir, vm.id).dir, { recursive: true, force: true });
     await this.store.remove(vm);
     return {};
   }
 
-  private async lifecycle(op: Operation, act: (vmId: string) => Promise<unknown>): Promise<Record<string, unknown>> {
+  private async lifecycle(op: Operation, act: (port: VirtualizationPort, vmId: string) => Promise<unknown>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
-    const outcome = await act(vm.id);
-    const domain = await this.port.getDomain(vm.id);
+    const port = this.hostPorts.forVm(vm);
+    const outcome = await act(port, vm.id);
+    const domain = await port.getDomain(vm.id);
     const state = vmStateFromDomain(domain.state);
     await this.store.setState(vm.id, state);
     return { state, ...(outcome && typeof outcome === 'object' ? outcome : {}) };
@@ -127,14 +130,15 @@ export class VmOperations implements OnModuleInit {
   /** vCPUs and memory: live when possible, always in the definition; boot order: the definition, next boot. */
   private async update(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
+    const port = this.hostPorts.forVm(vm);
     const result: Record<string, unknown> = {};
-    if (typeof op.params.vcpus === 'number') result.vcpus = await this.port.setVcpus(vm.id, op.params.vcpus);
-    if (typeof op.params.memoryMiB === 'number') result.memoryMiB = await this.port.setMemory(vm.id, op.params.memoryMiB);
+    if (typeof op.params.vcpus === 'number') result.vcpus = await port.setVcpus(vm.id, op.params.vcpus);
+    if (typeof op.params.memoryMiB === 'number') result.memoryMiB = await port.setMemory(vm.id, op.params.memoryMiB);
     if (Array.isArray(op.params.bootOrder)) {
       const image = await this.images.get(vm.imageId);
       const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
       const hasSeed = existsSync(vmPaths(this.config.hypervisor.vmDir, vm.id).seedIso);
-      await this.port.redefineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, hasSeed));
+      await port.redefineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, hasSeed));
       result.bootOrder = { config: true, live: false };
     }
     return result;
@@ -143,27 +147,27 @@ export class VmOperations implements OnModuleInit {
   private async insertMedia(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const iso = await this.images.get(String(op.params.imageId));
-    await this.port.insertCdrom(vm.id, iso.path);
+    await this.hostPorts.forVm(vm).insertCdrom(vm.id, iso.path);
     await this.vms.manager.transaction((m) => this.store.update(m, vm.id, { mediaImageId: iso.id }));
     return { mediaImageId: iso.id };
   }
 
   private async ejectMedia(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
-    await this.port.ejectCdrom(vm.id);
+    await this.hostPorts.forVm(vm).ejectCdrom(vm.id);
     await this.vms.manager.transaction((m) => this.store.update(m, vm.id, { mediaImageId: null }));
     return { mediaImageId: null };
   }
 
   /** Power off and remove the domain with its disks and seed ISO; a domain already gone is fine. */
-  async destroyAndUndefine(vmId: string): Promise<void> {
-    await unlessAlready(this.port.destroy(vmId), 'INVALID_STATE', 'DOMAIN_NOT_FOUND');
-    await unlessAlready(this.port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true }), 'DOMAIN_NOT_FOUND');
+  async destroyAndUndefine(port: VirtualizationPort, vmId: string): Promise<void> {
+    await unlessAlready(port.destroy(vmId), 'INVALID_STATE', 'DOMAIN_NOT_FOUND');
+    await unlessAlready(port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true }), 'DOMAIN_NOT_FOUND');
   }
 
   private async tearDown(vm: Vm): Promise<void> {
     try {
-      await this.destroyAndUndefine(vm.id);
+      await this.destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
     } catch (error) {
       // The sweep removes the orphan domain once the hypervisor answers again.
       this.logger.warn(`Could not remove the domain of failed VM ${vm.id}: ${(error as Error).message}`);

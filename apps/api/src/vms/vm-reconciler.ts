@@ -1,12 +1,13 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DomainEvent, DomainInfo, LifecycleEvent, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { DomainEvent, DomainInfo, LifecycleEvent, VirtualizationPort } from '@limen/libvirt';
 import { Subscription } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { LeaderElection } from '../database/leader-election';
 import { EventsService } from '../events/events.service';
+import { HostPorts } from '../hosts/host-ports';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationRunner } from '../operations/operation-runner';
@@ -42,12 +43,12 @@ function stateFromLifecycle(event: LifecycleEvent): VmState | null {
 @Injectable()
 export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Reconciler');
-  private subscription?: Subscription;
+  private readonly subscriptions = new Subscription();
   private sweeping = false;
 
   constructor(
     private readonly config: AppConfig,
-    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly hostPorts: HostPorts,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly store: VmStore,
     private readonly vmOperations: VmOperations,
@@ -60,16 +61,24 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
   ) {}
 
   onApplicationBootstrap(): void {
-    this.subscription = this.port.events().subscribe({
-      next: (event) => void this.onEvent(event).catch((error) => this.logger.warn(`event handling failed: ${(error as Error).message}`)),
-      error: (error) => this.logger.error(`hypervisor event stream failed: ${(error as Error).message}`),
-    });
+    this.follow(this.hostPorts.localPort);
+    this.subscriptions.add(this.hostPorts.opened$.subscribe(({ port }) => this.follow(port)));
     this.scheduler.addInterval('reconcile-sweep', setInterval(() => void this.sweep(), this.config.reconcileIntervalSeconds * 1000));
     void this.sweep();
   }
 
+  /** Applies a host's hypervisor events as they arrive. */
+  private follow(port: VirtualizationPort): void {
+    this.subscriptions.add(
+      port.events().subscribe({
+        next: (event) => void this.onEvent(event).catch((error) => this.logger.warn(`event handling failed: ${(error as Error).message}`)),
+        error: (error) => this.logger.error(`hypervisor event stream failed: ${(error as Error).message}`),
+      }),
+    );
+  }
+
   onApplicationShutdown(): void {
-    this.subscription?.unsubscribe();
+    this.subscriptions.unsubscribe();
     if (this.scheduler.doesExist('interval', 'reconcile-sweep')) this.scheduler.deleteInterval('reconcile-sweep');
   }
 
@@ -90,14 +99,17 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     if (this.sweeping || !this.leader.isLeader) return false;
     this.sweeping = true;
     try {
-      let domains: DomainInfo[];
-      try {
-        domains = await this.port.listDomains();
-      } catch (error) {
-        this.logger.warn(`sweep skipped: hypervisor unavailable (${(error as Error).message})`);
-        return false;
+      for (const { host, port } of this.hostPorts.enabled()) {
+        let domains: DomainInfo[];
+        try {
+          domains = await port.listDomains();
+        } catch (error) {
+          // A host that does not answer keeps its VMs as they are (the host monitor marks them unknown).
+          this.logger.warn(`sweep of host ${host.name} skipped: ${(error as Error).message}`);
+          continue;
+        }
+        await this.apply(host.id, port, domains);
       }
-      await this.apply(domains);
       await this.runner.recover();
       await this.events.prune(this.config.eventRetentionHours);
       await this.idempotency.prune();
@@ -110,11 +122,12 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private async apply(domains: DomainInfo[]): Promise<void> {
+  private async apply(hostId: string, port: VirtualizationPort, domains: DomainInfo[]): Promise<void> {
     const byVm = new Map(domains.filter((d) => d.vmId).map((d) => [d.vmId!, d]));
     const vms: Array<{ id: string; state: VmState }> = await this.dataSource.query(
       `SELECT v.id, v.state FROM vms v
-       WHERE NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
+       WHERE v.host_id = $1 AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
+      [hostId],
     );
     for (const vm of vms) {
       const domain = byVm.get(vm.id);
@@ -128,7 +141,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     for (const [vmId, domain] of byVm) {
       if (known.has(vmId) || !ours(domain)) continue;
       this.logger.warn(`removing orphan domain of VM ${vmId}, which LIMEN no longer knows`);
-      await this.vmOperations.destroyAndUndefine(vmId).catch((error) => this.logger.warn(`orphan ${vmId} not removed: ${(error as Error).message}`));
+      await this.vmOperations.destroyAndUndefine(port, vmId).catch((error) => this.logger.warn(`orphan ${vmId} not removed: ${(error as Error).message}`));
     }
   }
 }

@@ -2,7 +2,8 @@ import { HttpStatus } from '@nestjs/common';
 import type { DomainState } from '@limen/libvirt';
 import { AppException, ErrorCode } from '../common/problem';
 
-export const VM_STATES = ['provisioning', 'stopped', 'running', 'paused', 'crashed', 'missing', 'error', 'deleting'] as const;
+/** `unknown`: the VM's host does not answer, so its real state cannot be known. */
+export const VM_STATES = ['provisioning', 'stopped', 'running', 'paused', 'crashed', 'missing', 'error', 'deleting', 'unknown'] as const;
 export type VmState = (typeof VM_STATES)[number];
 
 export const VM_ACTIONS = ['start', 'shutdown', 'stop', 'reboot', 'reset', 'suspend', 'resume'] as const;

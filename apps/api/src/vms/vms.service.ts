@@ -1,6 +1,8 @@
-import { HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { DomainStats, VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { DomainStats } from '@limen/libvirt';
+import { HostPorts } from '../hosts/host-ports';
+import { HostsService } from '../hosts/hosts.service';
 import { randomUUID } from 'node:crypto';
 import { EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
@@ -49,7 +51,8 @@ const STATS_WINDOW_MS = 500;
 export class VmsService {
   constructor(
     @InjectRepository(Vm) private readonly vms: Repository<Vm>,
-    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly hostPorts: HostPorts,
+    private readonly hosts: HostsService,
     private readonly store: VmStore,
     private readonly ledger: QuotaLedger,
     private readonly images: ImagesService,
@@ -77,12 +80,16 @@ export class VmsService {
     if (dto.cloudInit && image.kind !== 'disk') {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cloudInit needs a disk image', { errors: [{ field: 'cloudInit', messages: ['cloudInit is only supported with disk images'] }] });
     }
+    if (dto.hostId && user.role !== 'admin') {
+      throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.FORBIDDEN, 'Only admins choose the host of a VM');
+    }
     return this.accept(user, idem, async (manager) => {
       await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB: dto.diskGiB });
+      const hostId = await this.hosts.place(manager, { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB }, dto.hostId);
       const vm = manager.create(Vm, {
         id: randomUUID(),
         ownerId: user.id,
-        hostId: null,
+        hostId,
         name: dto.name,
         description: dto.description ?? '',
         vcpus: dto.vcpus,
@@ -176,22 +183,23 @@ export class VmsService {
   async serial(user: AuthUser, id: string, bytes: number): Promise<string> {
     const vm = await this.store.visible(user, id);
     this.assertNotBusy(vm);
-    return this.port.tailSerialLog(vm.id, bytes);
+    return this.hostPorts.forVm(vm).tailSerialLog(vm.id, bytes);
   }
 
   async screenshot(user: AuthUser, id: string): Promise<Buffer> {
     const vm = await this.store.visible(user, id);
     this.assertRunning(vm);
-    return this.port.screenshot(vm.id);
+    return this.hostPorts.forVm(vm).screenshot(vm.id);
   }
 
   /** Rates come from two samples taken STATS_WINDOW_MS apart. */
   async stats(user: AuthUser, id: string): Promise<VmStatsSample> {
     const vm = await this.store.visible(user, id);
     this.assertRunning(vm);
-    const first = await this.port.getStats(vm.id);
+    const port = this.hostPorts.forVm(vm);
+    const first = await port.getStats(vm.id);
     await new Promise((r) => setTimeout(r, STATS_WINDOW_MS));
-    const second = await this.port.getStats(vm.id);
+    const second = await port.getStats(vm.id);
     const seconds = (second.collectedAt.getTime() - first.collectedAt.getTime()) / 1000 || STATS_WINDOW_MS / 1000;
     const perSecond = (counter: (stats: DomainStats) => number) => Math.max(0, (counter(second) - counter(first)) / seconds);
     const total = <T>(items: T[], pick: (item: T) => number) => items.reduce((sum, item) => sum + pick(item), 0);

@@ -82,6 +82,11 @@ export class CreateVmDto {
   @IsBoolean()
   start?: boolean;
 
+  /** Admins only: the host to place the VM on; otherwise the scheduler chooses. */
+  @IsOptional()
+  @IsUUID()
+  hostId?: string;
+
   /** For disk images: a NoCloud seed ISO is built from these. */
   @IsOptional()
   @ValidateNested()

@@ -1,0 +1,73 @@
+import type { VncEndpoint } from '@limen/libvirt';
+import { constants, open as openFd } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { connect, Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { ReadStream } from 'node:tty';
+
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** A TCP connection to the VM's VNC server (QEMU listens on the hypervisor's loopback). */
+export function connectVnc(endpoint: VncEndpoint): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: endpoint.host, port: endpoint.port });
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(`VNC connect to ${endpoint.host}:${endpoint.port} timed out`)));
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.setTimeout(0);
+      socket.off('error', reject);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * The VM's serial port as a byte stream, through the pty QEMU holds the master of.
+ *
+ * Reads go through a tty.ReadStream: libuv polls it, so an idle console costs no
+ * thread (a plain fs stream would park a libuv pool thread in read(2) per session).
+ * Writes use a second, non-blocking descriptor: a guest that does not read its
+ * serial input fills the pty, and then keystrokes are dropped rather than
+ * blocking a pool thread.
+ */
+export async function openSerialPty(ptyPath: string): Promise<Duplex> {
+  const flags = constants.O_NOCTTY | constants.O_NONBLOCK;
+  const writer = await open(ptyPath, constants.O_WRONLY | flags);
+  let reader: ReadStream;
+  try {
+    // A plain descriptor, not a FileHandle: the ReadStream owns and closes it.
+    reader = new ReadStream(await promisify(openFd)(ptyPath, constants.O_RDONLY | flags));
+    reader.setRawMode(true);
+  } catch (error) {
+    await writer.close();
+    throw error;
+  }
+
+  const stream = new Duplex({
+    read() {
+      reader.resume();
+    },
+    write(chunk: Buffer, _encoding, done) {
+      writer.write(chunk).then(
+        () => done(),
+        (error: NodeJS.ErrnoException) => done(error.code === 'EAGAIN' ? null : error),
+      );
+    },
+    destroy(error, done) {
+      reader.destroy();
+      writer.close().then(
+        () => done(error),
+        () => done(error),
+      );
+    },
+  });
+  reader.on('data', (chunk: Buffer) => {
+    if (!stream.push(chunk)) reader.pause();
+  });
+  reader.on('end', () => stream.push(null));
+  // EIO is how a pty reports that QEMU closed its end: the VM stopped.
+  reader.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EIO' ? stream.push(null) : stream.destroy(error)));
+  return stream;
+}

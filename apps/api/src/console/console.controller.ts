@@ -1,0 +1,27 @@
+import { Body, Controller, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiTags } from '@nestjs/swagger';
+import { AuthUser, CurrentUser } from '../auth/decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { ConsoleService } from './console.service';
+import { ConsoleTicketDto, OpenConsoleDto } from './dto/console.dto';
+
+@ApiTags('consoles')
+@ApiBearerAuth()
+@ApiProblems(400, 401, 429)
+@Controller({ path: 'vms', version: '1' })
+export class ConsoleController {
+  constructor(private readonly consoles: ConsoleService) {}
+
+  /**
+   * Open a console of a running VM: returns a single-use ticket, valid for 60 s, and the WebSocket
+   * `url` that redeems it. The WebSocket relays binary frames: RFB (VNC) or the serial port's bytes.
+   * Sessions are limited per user (429 CONSOLE_SESSION_LIMIT) and closed when idle.
+   * A browser console is served at `/console/{id}`.
+   */
+  @Post(':id/console')
+  @ApiCreatedResponse({ type: ConsoleTicketDto })
+  @ApiProblems(404, 409)
+  open(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: OpenConsoleDto): Promise<ConsoleTicketDto> {
+    return this.consoles.open(user, id, dto.type);
+  }
+}

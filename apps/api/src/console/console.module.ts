@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { User } from '../users/user.entity';
+import { VmsModule } from '../vms/vms.module';
+import { ConsoleGateway } from './console-gateway';
+import { ConsolePageController } from './console-page.controller';
+import { ConsoleSessions } from './console-sessions';
+import { ConsoleTickets } from './console-tickets';
+import { ConsoleController } from './console.controller';
+import { ConsoleService } from './console.service';
+
+/** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
+@Module({
+  imports: [TypeOrmModule.forFeature([User]), VmsModule],
+  controllers: [ConsoleController, ConsolePageController],
+  providers: [ConsoleService, ConsoleTickets, ConsoleSessions, ConsoleGateway],
+})
+export class ConsoleModule {}

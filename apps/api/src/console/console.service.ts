@@ -1,0 +1,97 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Duplex } from 'node:stream';
+import { Repository } from 'typeorm';
+import { AuthUser } from '../auth/decorators';
+import { AppException, ErrorCode } from '../common/problem';
+import { HostPorts } from '../hosts/host-ports';
+import { User } from '../users/user.entity';
+import { Vm } from '../vms/vm.entity';
+import { VmStore } from '../vms/vm-store';
+import { ConsoleSessions } from './console-sessions';
+import { connectVnc, openSerialPty } from './console-targets';
+import { ConsoleTickets, ConsoleType } from './console-tickets';
+import { ConsoleTicketDto } from './dto/console.dto';
+
+/** The WebSocket path for a VM's console; nginx and the k8s Ingress upgrade everything under /api/v1/console/ws/. */
+export const CONSOLE_SOCKET_PREFIX = '/api/v1/console/ws/';
+
+/** A connected console: the byte stream to the VM, and who holds it. */
+export interface ConsoleConnection {
+  user: AuthUser;
+  vmId: string;
+  type: ConsoleType;
+  target: Duplex;
+  /** Frees the user's session slot; idempotent. */
+  release: () => void;
+}
+
+/**
+ * Console access in two steps. `open` (an authenticated REST call) checks the
+ * rules and issues a ticket; `connect` (the WebSocket upgrade, which carries no
+ * bearer token) spends the ticket, checks the rules again, since they may have
+ * changed in between, and opens the stream to the VM.
+ */
+@Injectable()
+export class ConsoleService {
+  constructor(
+    private readonly store: VmStore,
+    private readonly tickets: ConsoleTickets,
+    private readonly sessions: ConsoleSessions,
+    private readonly hosts: HostPorts,
+    @InjectRepository(User) private readonly users: Repository<User>,
+  ) {}
+
+  async open(user: AuthUser, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
+    const vm = await this.store.visible(user, vmId);
+    this.assertRunning(vm);
+    if (!this.sessions.hasRoom(user.id)) throw this.sessionLimit();
+    const { ticket, expiresAt } = await this.tickets.issue(user.id, vm.id, type);
+    return { ticket, url: `${CONSOLE_SOCKET_PREFIX}${vm.id}?ticket=${ticket}`, expiresAt, type };
+  }
+
+  async connect(ticket: string, vmId: string): Promise<ConsoleConnection> {
+    const redeemed = await this.tickets.redeem(ticket);
+    if (!redeemed) throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The console ticket is unknown, already used or expired');
+    // The ticket is spent either way: a ticket presented for the wrong VM is not a ticket to retry with.
+    if (redeemed.vmId !== vmId) throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.CONSOLE_TICKET_INVALID, 'The console ticket was issued for another VM');
+    const account = await this.users.findOneBy({ id: redeemed.userId });
+    if (!account || account.status !== 'active') throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The account of the console ticket is no longer active');
+    const user: AuthUser = { id: account.id, username: account.username, role: account.role };
+    const vm = await this.store.visible(user, vmId);
+    this.assertRunning(vm);
+    const release = this.sessions.acquire(user.id);
+    if (!release) throw this.sessionLimit();
+    try {
+      return { user, vmId: vm.id, type: redeemed.type, target: await this.openTarget(vm, redeemed.type), release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  private async openTarget(vm: Vm, type: ConsoleType): Promise<Duplex> {
+    const port = this.hosts.forVm(vm);
+    if (type === 'vnc') {
+      const endpoint = await port.getVncEndpoint(vm.id);
+      if (!endpoint) throw this.unavailable('The VM has no VNC display');
+      return connectVnc(endpoint);
+    }
+    const { ptyPath } = await port.getSerialConsole(vm.id);
+    if (!ptyPath) throw this.unavailable('The VM has no serial console pty');
+    return openSerialPty(ptyPath);
+  }
+
+  private assertRunning(vm: Vm): void {
+    if (vm.state !== 'running') throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`, { state: vm.state });
+  }
+
+  private sessionLimit(): AppException {
+    const limit = this.sessions.limit;
+    return new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.CONSOLE_SESSION_LIMIT, `At most ${limit} console sessions per user; close one first`, { limit });
+  }
+
+  private unavailable(detail: string): AppException {
+    return new AppException(HttpStatus.CONFLICT, ErrorCode.CONSOLE_UNAVAILABLE, detail);
+  }
+}

@@ -1,0 +1,144 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
+
+const LIBVIRT_URI = /^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/;
+const ABSOLUTE_PATH = /^\/[A-Za-z0-9._\/-]{0,255}$/;
+const HTTP_URL = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/;
+
+export class CreateHostDto {
+  /** @example "hv-2" */
+  @IsString()
+  @Matches(/^[a-z0-9][a-z0-9.-]{0,62}$/, { message: 'name must be 1-63 of a-z 0-9 . -' })
+  name: string;
+
+  @ApiProperty({ enum: HOST_ADAPTERS, example: 'libvirt' })
+  @IsIn(HOST_ADAPTERS)
+  adapter: HostAdapter;
+
+  /** libvirt adapter. @example "qemu+ssh://limen@hv-2/system" */
+  @IsOptional()
+  @Matches(LIBVIRT_URI, { message: 'libvirtUri must be a qemu URI such as qemu:///system or qemu+ssh://user@host/system' })
+  libvirtUri?: string;
+
+  /** qemu-direct adapter: its state folder on this machine. @example "/var/lib/limen/qemu-direct" */
+  @IsOptional()
+  @Matches(ABSOLUTE_PATH, { message: 'stateDir must be an absolute path' })
+  stateDir?: string;
+
+  /** @example "http://hv-2:9000" */
+  @IsOptional()
+  @Matches(HTTP_URL, { message: 'agentUrl must be an http(s) URL' })
+  agentUrl?: string;
+
+  /** Write-only; stored encrypted. */
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  @MaxLength(256)
+  @Matches(/^[\x21-\x7e]+$/, { message: 'agentToken must be printable ASCII without spaces' })
+  agentToken?: string;
+
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+
+  @IsOptional()
+  @IsBoolean()
+  maintenance?: boolean;
+}
+
+export class UpdateHostDto {
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+
+  /** No new VMs are placed on a host in maintenance. */
+  @IsOptional()
+  @IsBoolean()
+  maintenance?: boolean;
+
+  @IsOptional()
+  @Matches(HTTP_URL, { message: 'agentUrl must be an http(s) URL' })
+  agentUrl?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(16)
+  @MaxLength(256)
+  @Matches(/^[\x21-\x7e]+$/, { message: 'agentToken must be printable ASCII without spaces' })
+  agentToken?: string;
+}
+
+export class HostDto {
+  @ApiProperty({ format: 'uuid' })
+  id: string;
+
+  @ApiProperty({ example: 'hv-1' })
+  name: string;
+
+  @ApiProperty({ enum: HOST_ADAPTERS })
+  adapter: HostAdapter;
+
+  @ApiProperty({ type: String, nullable: true, example: 'qemu:///system' })
+  libvirtUri: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  stateDir: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'http://127.0.0.1:9000' })
+  agentUrl: string | null;
+
+  @ApiProperty({ example: true })
+  hasAgentToken: boolean;
+
+  @ApiProperty({ example: true })
+  enabled: boolean;
+
+  @ApiProperty({ example: false })
+  maintenance: boolean;
+
+  @ApiProperty({ enum: ['up', 'down', 'unknown'], example: 'up' })
+  status: string;
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  statusReason: string | null;
+
+  @ApiProperty({ type: Number, nullable: true, example: 2 })
+  cpus: number | null;
+
+  @ApiProperty({ type: Number, nullable: true, example: 24096 })
+  memoryMiB: number | null;
+
+  /** vCPUs and memory of the VMs placed on it. */
+  @ApiPropertyOptional({ example: { vcpus: 2, memoryMiB: 512, vms: 2 } })
+  allocated?: { vcpus: number; memoryMiB: number; vms: number };
+
+  @ApiProperty({ type: String, nullable: true })
+  lastSeenAt: string | null;
+
+  static from(host: Host, allocated?: { vcpus: number; memoryMiB: number; vms: number }): HostDto {
+    return {
+      id: host.id,
+      name: host.name,
+      adapter: host.adapter,
+      libvirtUri: host.libvirtUri,
+      stateDir: host.stateDir,
+      agentUrl: host.agentUrl,
+      hasAgentToken: host.agentTokenEncrypted !== null,
+      enabled: host.enabled,
+      maintenance: host.maintenance,
+      status: host.status,
+      statusReason: host.statusReason,
+      cpus: host.cpus,
+      memoryMiB: host.memoryMiB,
+      allocated,
+      lastSeenAt: host.lastSeenAt?.toISOString() ?? null,
+    };
+  }
+}
+
+export class HostListDto {
+  @ApiProperty({ type: [HostDto] })
+  items: HostDto[];
+}

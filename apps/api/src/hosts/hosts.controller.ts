@@ -1,0 +1,51 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { Roles } from '../auth/decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
+import { CreateHostDto, HostDto, HostListDto, UpdateHostDto } from './dto/host.dto';
+import { HostsService } from './hosts.service';
+
+/** Hypervisor hosts (admins only). Agent tokens are write-only and stored encrypted. */
+@ApiTags('hosts')
+@ApiBearerAuth()
+@ApiProblems(400, 401, 403, 429)
+@Roles('admin')
+@Controller({ path: 'hosts', version: '1' })
+export class HostsController {
+  constructor(private readonly hosts: HostsService) {}
+
+  /** Every host with its status, capacity and what its VMs hold. */
+  @Get()
+  async list(): Promise<HostListDto> {
+    return { items: (await this.hosts.list()).map(({ host, allocated }) => HostDto.from(host, allocated)) };
+  }
+
+  /** One host. */
+  @Get(':id')
+  @ApiProblems(404)
+  async get(@Param('id', ParseUUIDPipe) id: string): Promise<HostDto> {
+    return HostDto.from(await this.hosts.get(id));
+  }
+
+  /** Register a host (libvirt: a libvirt URI; qemu-direct: a state folder). It is checked at once. */
+  @Post()
+  @ApiProblems(409)
+  async create(@Body() dto: CreateHostDto): Promise<HostDto> {
+    return HostDto.from(await this.hosts.create(dto));
+  }
+
+  /** Enable, disable, put in maintenance, or change its agent. */
+  @Patch(':id')
+  @ApiProblems(404)
+  async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateHostDto): Promise<HostDto> {
+    return HostDto.from(await this.hosts.update(id, dto));
+  }
+
+  /** Remove a host that holds no VMs (not the local one). */
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiProblems(404, 409)
+  async remove(@Param('id', ParseUUIDPipe) id: string): Promise<void> {
+    await this.hosts.remove(id);
+  }
+}

@@ -1,0 +1,145 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { createConnection, createServer, Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { domainExists, GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
+
+jest.setTimeout(180_000);
+
+const LIBVIRT_SOCKET = '/var/run/libvirt/libvirt-sock';
+
+/** A unix-socket relay to libvirtd that the test can cut: a "remote" host that can go down. */
+function libvirtRelay(path: string): { server: Server; cut: () => Promise<void> } {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection(LIBVIRT_SOCKET);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+  }).listen(path);
+  return {
+    server,
+    cut: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Several hypervisor hosts on one machine: the local libvirt host, a qemu-direct
+ * host (QEMU without libvirt), and a libvirt host reached through a relay the
+ * test can cut to make it go down.
+ */
+describe('hosts and placement (e2e)', () => {
+  let t: TestApp;
+  let admin: string;
+  let imageId: string;
+  let workDir: string;
+  const asAdmin = () => ({ Authorization: `Bearer ${admin}` });
+  const waitOp = async (location: string) => (await request(t.http).get(`${location}/wait?timeout=60`).set(asAdmin()).expect(200)).body;
+  const until = async (what: string, probe: () => Promise<boolean>, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!(await probe())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp({ ALERT_EVAL_INTERVAL_SECONDS: '1', AGENT_URL: 'http://127.0.0.1:9' });
+    admin = (await login(t.http, ADMIN.username, ADMIN.password)).accessToken;
+    imageId = (await request(t.http).get('/api/v1/images').set(asAdmin())).body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
+    workDir = join(t.data.sandbox.vmDir, '..', 'hosts');
+    mkdirSync(workDir, { recursive: true, mode: 0o755 });
+  });
+  afterAll(async () => {
+    for (const { id } of await t.app.get(DataSource).query(`SELECT id FROM vms`)) {
+      const del = await request(t.http).delete(`/api/v1/vms/${id}`).set(asAdmin());
+      if (del.status === 202) await waitOp(del.headers.location).catch(() => undefined);
+      virsh('destroy', `limen-${id}`);
+      virsh('undefine', `limen-${id}`);
+    }
+    await t.close();
+  });
+
+  it('registers the local host on first start, and keeps hosts for admins', async () => {
+    const hosts = (await request(t.http).get('/api/v1/hosts').set(asAdmin()).expect(200)).body.items;
+    expect(hosts).toEqual([expect.objectContaining({ adapter: 'libvirt', libvirtUri: 'qemu:///system', status: 'up', enabled: true, cpus: expect.any(Number), memoryMiB: expect.any(Number) })]);
+    const user = await createUser(t.http, admin, 'hostless');
+    expectProblem(await request(t.http).get('/api/v1/hosts').set('Authorization', `Bearer ${user.accessToken}`), 403, 'FORBIDDEN');
+    expectProblem(await request(t.http).post('/api/v1/vms').set('Authorization', `Bearer ${user.accessToken}`).send({ name: 'pick', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: hosts[0].id }), 403, 'FORBIDDEN');
+    expectProblem(await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'libvirt', libvirtUri: "qemu:///system'; rm -rf /" }), 400, 'VALIDATION_FAILED');
+    expectProblem(await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'qemu-direct' }), 400, 'VALIDATION_FAILED');
+  });
+
+  it('places VMs on a libvirt host and a qemu-direct host: by admin choice, and by the scheduler around maintenance', async () => {
+    const direct = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'direct', adapter: 'qemu-direct', stateDir: join(workDir, 'qemu-direct'), agentToken: 'a-token-for-this-host' }).expect(201);
+    expect(direct.body).toEqual(expect.objectContaining({ status: 'up', hasAgentToken: true }));
+    expect(direct.body).not.toHaveProperty('agentToken');
+    const stored = (await t.app.get(DataSource).query(`SELECT agent_token_encrypted AS t FROM hosts WHERE id = $1`, [direct.body.id]))[0].t as string;
+    expect(stored).not.toContain('a-token-for-this-host');
+    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items.find((h: { name: string }) => h.name !== 'direct');
+
+    const chosen = await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'on-direct', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, hostId: direct.body.id }).expect(202);
+    expect((await waitOp(chosen.headers.location)).status).toBe('succeeded');
+    const vmId = chosen.body.vm.id;
+    expect(chosen.body.vm.hostId).toBe(direct.body.id);
+    await until('the marker from the qemu-direct guest', async () => (await request(t.http).get(`/api/v1/vms/${vmId}/serial`).set(asAdmin())).text.includes(GUEST_MARKER), 30_000);
+    expect(domainExists(vmId)).toBe(false); // not a libvirt domain: QEMU runs it directly
+    expect(existsSync(join(workDir, 'qemu-direct'))).toBe(true);
+    expect((await request(t.http).get(`/api/v1/vms/${vmId}`).set(asAdmin())).body.state).toBe('running');
+
+    const user = await createUser(t.http, admin, 'placed');
+    const auth = { Authorization: `Bearer ${user.accessToken}` };
+    await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ maintenance: true }).expect(200);
+    const first = await request(t.http).post('/api/v1/vms').set(auth).send({ name: 'sched-1', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }).expect(202);
+    expect(first.body.vm.hostId).toBe(direct.body.id);
+    await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ maintenance: false }).expect(200);
+    await request(t.http).patch(`/api/v1/hosts/${direct.body.id}`).set(asAdmin()).send({ maintenance: true }).expect(200);
+    const second = await request(t.http).post('/api/v1/vms').set(auth).send({ name: 'sched-2', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }).expect(202);
+    expect(second.body.vm.hostId).toBe(local.id);
+    await waitOp(first.headers.location);
+    await waitOp(second.headers.location);
+
+    await request(t.http).put(`/api/v1/users/${user.id}/quota`).set(asAdmin()).send({ memoryMiB: 10_000_000 }).expect(200);
+    expectProblem(await request(t.http).post('/api/v1/vms').set(auth).send({ name: 'too-big', vcpus: 1, memoryMiB: 1_000_000, diskGiB: 1, imageId, start: false }), 409, 'INSUFFICIENT_CAPACITY');
+    const hosts = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items;
+    expect(hosts.find((h: { id: string }) => h.id === direct.body.id).allocated).toEqual({ vcpus: 2, memoryMiB: 192, vms: 2 });
+    expectProblem(await request(t.http).delete(`/api/v1/hosts/${direct.body.id}`).set(asAdmin()), 409, 'CONFLICT');
+
+    const del = await request(t.http).delete(`/api/v1/vms/${vmId}`).set(asAdmin()).expect(202);
+    expect((await waitOp(del.headers.location)).status).toBe('succeeded');
+  });
+
+  it('marks a host that stops answering down, its VMs unknown, fires an alert, and recovers', async () => {
+    const socket = join(workDir, 'relay.sock');
+    rmSync(socket, { force: true });
+    let relay = libvirtRelay(socket);
+    const host = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'relayed', adapter: 'libvirt', libvirtUri: `qemu:///system?socket=${socket}` }).expect(201);
+    expect(host.body.status).toBe('up');
+    const vm = await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: host.body.id, start: false }).expect(202);
+    expect((await waitOp(vm.headers.location)).status).toBe('succeeded');
+
+    await relay.cut();
+    await until('the host to be down', async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'down', 20_000);
+    await until('its VM to be unknown', async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'unknown', 5_000);
+    await until('a firing Host down alert', async () => {
+      const alerts = (await request(t.http).get('/api/v1/alerts?state=firing').set(asAdmin())).body.items as Array<{ subject: string; ruleName?: string }>;
+      return alerts.some((a) => a.subject === 'relayed');
+    }, 10_000);
+
+    relay = libvirtRelay(socket);
+    await until('the host to be up again', async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'up', 30_000);
+    await until('its VM to be stopped again', async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'stopped', 15_000);
+    relay.server.close();
+  });
+});
