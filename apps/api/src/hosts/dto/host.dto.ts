@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, PartialType, PickType } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
 
@@ -43,32 +43,14 @@ export class CreateHostDto {
   @IsBoolean()
   enabled?: boolean;
 
-  @IsOptional()
-  @IsBoolean()
-  maintenance?: boolean;
-}
-
-export class UpdateHostDto {
-  @IsOptional()
-  @IsBoolean()
-  enabled?: boolean;
-
   /** No new VMs are placed on a host in maintenance. */
   @IsOptional()
   @IsBoolean()
   maintenance?: boolean;
-
-  @IsOptional()
-  @Matches(HTTP_URL, { message: 'agentUrl must be an http(s) URL' })
-  agentUrl?: string;
-
-  @IsOptional()
-  @IsString()
-  @MinLength(16)
-  @MaxLength(256)
-  @Matches(/^[\x21-\x7e]+$/, { message: 'agentToken must be printable ASCII without spaces' })
-  agentToken?: string;
 }
+
+/** Enable, disable, maintenance, or a new agent; the adapter and its address are fixed. */
+export class UpdateHostDto extends PartialType(PickType(CreateHostDto, ['enabled', 'maintenance', 'agentUrl', 'agentToken'] as const)) {}
 
 export class HostDto {
   @ApiProperty({ format: 'uuid' })
