@@ -118,3 +118,20 @@ describe('audit trail (e2e)', () => {
     await expect(db.query(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
   });
 });
+
+describe('client addresses behind a reverse proxy (e2e)', () => {
+  it('believes X-Forwarded-For only from a trusted proxy', async () => {
+    for (const [trustProxy, expected] of [['false', /127\.0\.0\.1/], ['loopback', /^203\.0\.113\.7$/]] as const) {
+      const t = await startTestApp({ TRUST_PROXY: trustProxy });
+      try {
+        await request(t.http).post('/api/v1/auth/login').set('X-Forwarded-For', '203.0.113.7').set('X-Request-Id', `xff-${trustProxy}`).send({ username: 'nobody-at-all', password: 'wrong-password' }).expect(401);
+        await new Promise((r) => setTimeout(r, 150));
+        const admin = (await login(t.http, ADMIN.username, ADMIN.password)).accessToken;
+        const entries = (await request(t.http).get('/api/v1/audit?action=auth.login').set('Authorization', `Bearer ${admin}`).expect(200)).body.items as Entry[];
+        expect(entries.find((e) => e.requestId === `xff-${trustProxy}`)!.ip).toMatch(expected);
+      } finally {
+        await t.close();
+      }
+    }
+  });
+});

@@ -20,6 +20,7 @@ export const BODY_LIMIT = '1mb';
 export async function initApp(app: NestExpressApplication): Promise<INestApplication> {
   const config = app.get(AppConfig);
   app.useLogger(app.get(Logger));
+  app.set('trust proxy', config.trustProxy);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(requestIdMiddleware);
   app.use(helmet());

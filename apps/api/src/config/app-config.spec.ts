@@ -76,3 +76,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), SMTP_URL: 'smtx://user:hunter2@mail' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
   });
 });
+
+describe('TRUST_PROXY', () => {
+  const dataDir = () => mkdtempSync(join(tmpdir(), 'limen-config-'));
+  it('trusts no proxy by default, and takes hop counts and address lists', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).trustProxy).toBe(false);
+    expect(loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(() => loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'everyone; rm -rf /' })).toThrow(/TRUST_PROXY/);
+  });
+});

@@ -21,6 +21,11 @@ export class AppConfig {
   databaseUrl?: string;
   logLevel: LogLevel;
   corsOrigins: string[];
+  /**
+   * Express `trust proxy`: which hops may set X-Forwarded-For, so per-IP limits and the audit
+   * trail see the client, not the reverse proxy. False (default) trusts no one.
+   */
+  trustProxy: string | number | false;
   jwtSecret: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlDays: number;
@@ -159,6 +164,14 @@ function libvirtUri(env: Env): string {
   return raw;
 }
 
+function trustProxy(env: Env): string | number | false {
+  const raw = readString(env, 'TRUST_PROXY');
+  if (raw === undefined || raw === 'false') return false;
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  if (/^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*$/.test(raw)) return raw;
+  throw new ConfigError(`TRUST_PROXY must be false, a hop count, or addresses/subnets/loopback|linklocal|uniquelocal (got "${raw}")`);
+}
+
 function hostName(env: Env): string {
   const raw = (readString(env, 'HOST_NAME') ?? hostname()).toLowerCase();
   const name = raw.replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
@@ -253,6 +266,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     databaseUrl: url,
     logLevel: readOneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     corsOrigins: (readString(env, 'CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    trustProxy: trustProxy(env),
     jwtSecret: jwtSecret(env, nodeEnv, dataDir),
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
     refreshTokenTtlDays: readInt(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
