@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients
-          busybox-static genisoimage xorriso cpio jq)
+          busybox-static genisoimage xorriso cpio jq chromium)
 LIBVIRT_URI="${LIBVIRT_URI:-qemu:///system}"
 
 log() { printf '[setup-host] %s\n' "$*" >&2; }

@@ -3,6 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage, Server, STATUS_CODES } from 'node:http';
 import { Duplex } from 'node:stream';
+import proxyaddr from 'proxy-addr';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
@@ -31,6 +32,8 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
   private readonly logger = new Logger('Console');
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
   private server?: Server;
+  /** The client's address as Express sees it: X-Forwarded-For only from hops TRUST_PROXY trusts. */
+  private clientAddress: (req: IncomingMessage) => string | null = (req) => req.socket.remoteAddress ?? null;
 
   constructor(
     private readonly adapterHost: HttpAdapterHost,
@@ -42,6 +45,8 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
   onApplicationBootstrap(): void {
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
+    const trust = this.adapterHost.httpAdapter.getInstance<{ get(name: string): unknown }>().get('trust proxy fn');
+    if (typeof trust === 'function') this.clientAddress = (req) => proxyaddr(req, trust as Parameters<typeof proxyaddr>[1]);
   }
 
   beforeApplicationShutdown(): void {
@@ -175,7 +180,7 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
       statusCode,
       errorCode,
       requestId: null,
-      ip: req.socket.remoteAddress ?? null,
+      ip: this.clientAddress(req),
       userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
       before: null,
       after: null,

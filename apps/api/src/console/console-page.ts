@@ -15,6 +15,7 @@ export const CONSOLE_PAGE_HTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>LIMEN console</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="assets/xterm/css/xterm.css">
 <link rel="stylesheet" href="assets/console.css">
 <script type="module" src="assets/console.js"></script>

@@ -1,5 +1,5 @@
 import type { VncEndpoint } from '@limen/libvirt';
-import { constants, open as openFd } from 'node:fs';
+import { closeSync, constants, open as openFd } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { connect, Socket } from 'node:net';
@@ -36,11 +36,14 @@ export async function openSerialPty(ptyPath: string): Promise<Duplex> {
   const flags = constants.O_NOCTTY | constants.O_NONBLOCK;
   const writer = await open(ptyPath, constants.O_WRONLY | flags);
   let reader: ReadStream;
+  let readFd: number | undefined;
   try {
     // A plain descriptor, not a FileHandle: the ReadStream owns and closes it.
-    reader = new ReadStream(await promisify(openFd)(ptyPath, constants.O_RDONLY | flags));
+    readFd = await promisify(openFd)(ptyPath, constants.O_RDONLY | flags);
+    reader = new ReadStream(readFd);
     reader.setRawMode(true);
   } catch (error) {
+    if (readFd !== undefined) closeSync(readFd);
     await writer.close();
     throw error;
   }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { Host } from '../hosts/host.entity';
 import { User } from '../users/user.entity';
 import { VmsModule } from '../vms/vms.module';
 import { ConsoleGateway } from './console-gateway';
@@ -11,7 +12,7 @@ import { ConsoleService } from './console.service';
 
 /** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
 @Module({
-  imports: [TypeOrmModule.forFeature([User]), VmsModule],
+  imports: [TypeOrmModule.forFeature([User, Host]), VmsModule],
   controllers: [ConsoleController, ConsolePageController],
   providers: [ConsoleService, ConsoleTickets, ConsoleSessions, ConsoleGateway],
 })

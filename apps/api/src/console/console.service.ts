@@ -4,6 +4,7 @@ import { Duplex } from 'node:stream';
 import { Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
+import { Host } from '../hosts/host.entity';
 import { HostPorts } from '../hosts/host-ports';
 import { User } from '../users/user.entity';
 import { Vm } from '../vms/vm.entity';
@@ -15,6 +16,15 @@ import { ConsoleTicketDto } from './dto/console.dto';
 
 /** The WebSocket path for a VM's console; nginx and the k8s Ingress upgrade everything under /api/v1/console/ws/. */
 export const CONSOLE_SOCKET_PREFIX = '/api/v1/console/ws/';
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** qemu-direct runs QEMU beside the api; libvirt does when its URI names no other machine. */
+function runsOnThisMachine(host: Host): boolean {
+  if (host.adapter === 'qemu-direct' || !host.libvirtUri) return true;
+  const { hostname } = new URL(host.libvirtUri);
+  return hostname === '' || LOOPBACK_NAMES.has(hostname);
+}
 
 /** A connected console: the byte stream to the VM, and who holds it. */
 export interface ConsoleConnection {
@@ -40,6 +50,7 @@ export class ConsoleService {
     private readonly sessions: ConsoleSessions,
     private readonly hosts: HostPorts,
     @InjectRepository(User) private readonly users: Repository<User>,
+    @InjectRepository(Host) private readonly hostRows: Repository<Host>,
   ) {}
 
   async open(user: AuthUser, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
@@ -71,6 +82,9 @@ export class ConsoleService {
   }
 
   private async openTarget(vm: Vm, type: ConsoleType): Promise<Duplex> {
+    // QEMU's VNC socket and pty live on the hypervisor's own loopback and file system.
+    const host = vm.hostId ? await this.hostRows.findOneBy({ id: vm.hostId }) : null;
+    if (host && !runsOnThisMachine(host)) throw this.unavailable(`The VM runs on host ${host.name}, whose console this api process cannot reach: it relays consoles of hypervisors on its own machine only`);
     const port = this.hosts.forVm(vm);
     if (type === 'vnc') {
       const endpoint = await port.getVncEndpoint(vm.id);
