@@ -3,6 +3,7 @@ import { createConnection, createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { startAgent } from './support/agent-process';
 import { domainExists, GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
@@ -118,6 +119,23 @@ describe('hosts and placement (e2e)', () => {
 
     const del = await request(t.http).delete(`/api/v1/vms/${vmId}`).set(asAdmin()).expect(202);
     expect((await waitOp(del.headers.location)).status).toBe('succeeded');
+  });
+
+  it("never places more memory on a host than its agent reports available", async () => {
+    const token = 'agent-token-for-placement';
+    const agent = await startAgent({ AGENT_TOKEN: token, NODE_ENV: 'production' });
+    try {
+      const host = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'watched', adapter: 'qemu-direct', stateDir: join(workDir, 'qemu-watched'), agentUrl: agent.url, agentToken: token }).expect(201);
+      const metrics = (await (await fetch(`${agent.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).json()) as { memory: { availableBytes: number; totalBytes: number } };
+      const availableMiB = Math.floor(metrics.memory.availableBytes / 1024 / 1024);
+      expect(host.body.memoryMiB).toBeGreaterThan(availableMiB + 256);
+      // Fits the host's memory by allocation, but not what its agent says is free.
+      const tooMuch = Math.min(host.body.memoryMiB - 1, availableMiB + 256);
+      expectProblem(await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'greedy', vcpus: 1, memoryMiB: tooMuch, diskGiB: 1, imageId, hostId: host.body.id, start: false }), 409, 'INSUFFICIENT_CAPACITY');
+      await request(t.http).delete(`/api/v1/hosts/${host.body.id}`).set(asAdmin()).expect(204);
+    } finally {
+      await agent.stop();
+    }
   });
 
   it('marks a host that stops answering down, its VMs unknown, fires an alert, and recovers', async () => {

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AgentProxyModule } from '../agent-proxy/agent-proxy.module';
 import { EventsModule } from '../events/events.module';
 import { Host } from './host.entity';
 import { HostPorts } from './host-ports';
@@ -9,7 +10,7 @@ import { HostsService } from './hosts.service';
 
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([Host]), EventsModule],
+  imports: [TypeOrmModule.forFeature([Host]), EventsModule, AgentProxyModule],
   controllers: [HostsController],
   providers: [HostPorts, HostSecrets, HostsService],
   exports: [HostPorts, HostsService],

@@ -1,6 +1,7 @@
 import { HttpStatus, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
+import { AgentClient, HostMetrics } from '../agent-proxy/agent-client';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { LeaderElection } from '../database/leader-election';
@@ -11,6 +12,7 @@ import { HostPorts } from './host-ports';
 import { HostSecrets } from './host-secrets';
 
 const CHECK_TIMEOUT_MS = 5_000;
+const AGENT_TIMEOUT_MS = 3_000;
 /** VM states a host outage leaves alone: an operation owns those VMs. */
 const OWNED_BY_OPERATION = ['provisioning', 'deleting'];
 
@@ -29,6 +31,8 @@ export interface Allocation {
 export class HostsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Hosts');
   private timer?: NodeJS.Timeout;
+  /** Memory each host's agent last reported available, by host id; the scheduler never places beyond it. */
+  private readonly agentAvailableMiB = new Map<string, number>();
 
   constructor(
     private readonly config: AppConfig,
@@ -37,6 +41,7 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly secrets: HostSecrets,
     private readonly leader: LeaderElection,
     private readonly events: EventsService,
+    private readonly localAgent: AgentClient,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -93,8 +98,37 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
       } finally {
         clearTimeout(timer);
       }
+      await this.readAgent(host);
     }
     await this.reload();
+  }
+
+  /**
+   * The host's own view of its free memory, from its agent: the local host's through the
+   * configured AgentClient, others' with their stored token. No agent, or none answering,
+   * leaves placement to capabilities and allocations alone.
+   */
+  private async readAgent(host: Host): Promise<void> {
+    try {
+      let metrics: HostMetrics;
+      if (host.id === this.ports.localId && !host.agentTokenEncrypted) metrics = await this.localAgent.metrics();
+      else if (host.agentUrl && host.agentTokenEncrypted) {
+        const res = await fetch(`${host.agentUrl}/metrics`, {
+          headers: { authorization: `Bearer ${this.secrets.decrypt(host.agentTokenEncrypted)}`, accept: 'application/json' },
+          signal: AbortSignal.timeout(AGENT_TIMEOUT_MS),
+          redirect: 'manual', // the token goes to agentUrl and nowhere else
+        });
+        if (res.status !== 200) throw new Error(`answered ${res.status}`);
+        metrics = (await res.json()) as HostMetrics;
+      } else {
+        this.agentAvailableMiB.delete(host.id);
+        return;
+      }
+      if (typeof metrics.memory?.availableBytes !== 'number') throw new Error('no memory.availableBytes');
+      this.agentAvailableMiB.set(host.id, Math.floor(metrics.memory.availableBytes / 1024 / 1024));
+    } catch {
+      this.agentAvailableMiB.delete(host.id);
+    }
   }
 
   private async markUp(host: Host, cpus: number, memoryMiB: number): Promise<void> {
@@ -182,16 +216,18 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
    * Chooses the host for a new VM inside the caller's transaction. Host rows are
    * locked, so concurrent placements see each other's allocations. Capacity is
    * the host's CPUs and memory times the overcommit ratios, minus what its VMs
-   * already hold; the host with the most free memory wins. An admin may name one.
+   * already hold, and never more memory than its agent last reported available;
+   * the host with the most free memory wins. An admin may name one.
    */
   async place(manager: EntityManager, request: { vcpus: number; memoryMiB: number }, requestedHostId?: string): Promise<string> {
     const hosts = await manager.query(`SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB" FROM hosts ORDER BY name FOR UPDATE`) as Array<Pick<Host, 'id' | 'name' | 'enabled' | 'maintenance' | 'status' | 'cpus' | 'memoryMiB'>>;
     const allocations = await this.allocations(manager);
     const free = (host: (typeof hosts)[number]) => {
       const used = allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 };
+      const byAllocation = Math.floor(((host.memoryMiB ?? 0) * this.config.memoryOvercommitPercent) / 100) - used.memoryMiB;
       return {
         vcpus: Math.floor(((host.cpus ?? 0) * this.config.cpuOvercommitPercent) / 100) - used.vcpus,
-        memoryMiB: Math.floor(((host.memoryMiB ?? 0) * this.config.memoryOvercommitPercent) / 100) - used.memoryMiB,
+        memoryMiB: Math.min(byAllocation, this.agentAvailableMiB.get(host.id) ?? Number.POSITIVE_INFINITY),
       };
     };
     const fits = (host: (typeof hosts)[number]) => host.enabled && host.status === 'up' && free(host).vcpus >= request.vcpus && free(host).memoryMiB >= request.memoryMiB;
