@@ -154,10 +154,10 @@ describe('alerting (e2e: real app, real agent, loopback webhook)', () => {
     await new Promise((r) => smtp?.server.close(r));
   });
 
-  it('seeds the default rules: disk ≥ 85, memory ≥ 90, hypervisor down, agent down', async () => {
+  it('seeds the default rules: disk ≥ 85, memory ≥ 90, hypervisor down, agent down, host down', async () => {
     const rules = (await adminApi().get('/api/v1/alert-rules?limit=500').expect(200)).body.items as Array<Record<string, unknown>>;
     const conditions = rules.map((r) => `${r.metric} ${r.comparator} ${r.threshold}`).sort();
-    expect(conditions).toEqual(['agent.up < 1', 'host.disk.percent >= 85', 'host.memory.percent >= 90', 'hypervisor.up < 1']);
+    expect(conditions).toEqual(['agent.up < 1', 'host.disk.percent >= 85', 'host.memory.percent >= 90', 'host.up < 1', 'hypervisor.up < 1']);
     expect(rules.every((r) => r.enabled === true)).toBe(true);
   });
 
