@@ -1,13 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { Operation } from './operation.entity';
 import { OperationRunner } from './operation-runner';
 import { OperationsController } from './operations.controller';
 import { OperationsService } from './operations.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Operation]), EventsModule],
+  imports: [TypeOrmModule.forFeature([Operation]), EventsModule, IdempotencyModule],
   controllers: [OperationsController],
   providers: [OperationRunner, OperationsService],
   exports: [OperationRunner, OperationsService],

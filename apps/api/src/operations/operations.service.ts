@@ -1,6 +1,10 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { EventRecord } from '../events/event.entity';
+import { EventsService, NewEvent } from '../events/events.service';
+import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
+import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../common/pagination';
@@ -13,7 +17,36 @@ export class OperationsService {
   constructor(
     @InjectRepository(Operation) private readonly operations: Repository<Operation>,
     private readonly runner: OperationRunner,
+    private readonly idempotency: IdempotencyService,
+    private readonly events: EventsService,
   ) {}
+
+  /**
+   * The shape of every request that starts hypervisor work: one transaction for
+   * the rule checks, the rows, the operation (if any), its events and the
+   * idempotency record; after commit the events go out and the operation starts.
+   */
+  async accept(
+    ownerId: string,
+    idem: IdempotentRequest | undefined,
+    work: (manager: EntityManager) => Promise<{ op: Operation | null; events?: NewEvent[]; response: StoredResponse }>,
+  ): Promise<StoredResponse> {
+    let committed: { op: Operation | null; records: EventRecord[] } | null = null;
+    const response = await this.idempotency.execute(ownerId, idem, async (manager) => {
+      const { op, events = [], response } = await work(manager);
+      const all = op ? [...events, { type: 'operation.updated', ownerId: op.ownerId, vmId: op.vmId, payload: { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: null } }] : events;
+      const records: EventRecord[] = [];
+      for (const event of all) records.push(await this.events.append(manager, event));
+      committed = { op, records };
+      return response;
+    });
+    const done = committed as { op: Operation | null; records: EventRecord[] } | null;
+    if (done) {
+      this.events.announce(done.records);
+      if (done.op) this.runner.submit(done.op.id);
+    }
+    return response;
+  }
 
   /**
    * Inserts a pending operation in the caller's transaction. The partial unique

@@ -4,11 +4,10 @@ import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
-import { EventRecord } from '../events/event.entity';
 import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
+import { StoredResponse } from '../idempotency/idempotency.service';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
@@ -30,7 +29,6 @@ export class SnapshotsService implements OnModuleInit {
     private readonly ledger: QuotaLedger,
     private readonly operations: OperationsService,
     private readonly runner: OperationRunner,
-    private readonly idempotency: IdempotencyService,
     private readonly events: EventsService,
   ) {}
 
@@ -77,26 +75,17 @@ export class SnapshotsService implements OnModuleInit {
     });
   }
 
-  private async accept(
+  private accept(
     user: AuthUser,
     idem: IdempotentRequest | undefined,
     kind: string,
     work: (manager: EntityManager) => Promise<{ vm: Vm; snapshot: Snapshot }>,
   ): Promise<StoredResponse> {
-    let committed: { op: Operation; record: EventRecord } | null = null;
-    const response = await this.idempotency.execute(user.id, idem, async (manager) => {
+    return this.operations.accept(user.id, idem, async (manager) => {
       const { vm, snapshot } = await work(manager);
       const op = await this.operations.create(manager, { kind, ownerId: vm.ownerId, vmId: vm.id, params: { snapshotId: snapshot.id } });
-      const record = await this.events.append(manager, { type: 'operation.updated', ownerId: vm.ownerId, vmId: vm.id, payload: { id: op.id, kind, status: op.status, vmId: vm.id, error: null } });
-      committed = { op, record };
-      return { statusCode: 202, body: { snapshot: SnapshotDto.from(snapshot), operation: OperationDto.from(op) }, location: `/api/v1/operations/${op.id}` };
+      return { op, response: { statusCode: 202, body: { snapshot: SnapshotDto.from(snapshot), operation: OperationDto.from(op) }, location: `/api/v1/operations/${op.id}` } };
     });
-    const done = committed as { op: Operation; record: EventRecord } | null;
-    if (done) {
-      this.events.announce([done.record]);
-      this.runner.submit(done.op.id);
-    }
-    return response;
   }
 
   private async usableVm(user: AuthUser, vmId: string, manager: EntityManager): Promise<Vm> {

@@ -8,14 +8,12 @@ import { EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { paginate } from '../common/pagination';
 import { AppException, ErrorCode } from '../common/problem';
-import { EventRecord } from '../events/event.entity';
-import { EventsService } from '../events/events.service';
+import { NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
+import { StoredResponse } from '../idempotency/idempotency.service';
 import { ImagesService } from '../images/images.service';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
-import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
 import { QuotaLedger } from '../quotas/quota-ledger';
 import { CreateVmDto } from './dto/create-vm.dto';
@@ -57,9 +55,6 @@ export class VmsService {
     private readonly ledger: QuotaLedger,
     private readonly images: ImagesService,
     private readonly operations: OperationsService,
-    private readonly runner: OperationRunner,
-    private readonly idempotency: IdempotencyService,
-    private readonly events: EventsService,
   ) {}
 
   async list(user: AuthUser, query: ListVmsQueryDto): Promise<{ items: Vm[]; nextCursor: string | null }> {
@@ -213,31 +208,17 @@ export class VmsService {
     };
   }
 
-  /**
-   * One transaction: the rule checks, the rows, the operation and the
-   * idempotency record. After commit the events go out and the operation starts.
-   */
-  private async accept(
+  /** Every accepted VM request answers `{vm, operation}` (202), or the VM alone when no operation was needed (200). */
+  private accept(
     user: AuthUser,
     idem: IdempotentRequest | undefined,
-    work: (manager: EntityManager) => Promise<{ vm: Vm; op: Operation | null; events?: Array<{ type: string; ownerId: string; vmId: string; payload: Record<string, unknown> }> }>,
+    work: (manager: EntityManager) => Promise<{ vm: Vm; op: Operation | null; events?: NewEvent[] }>,
   ): Promise<StoredResponse> {
-    let committed: { op: Operation | null; records: EventRecord[] } | null = null;
-    const response = await this.idempotency.execute(user.id, idem, async (manager) => {
-      const { vm, op, events = [] } = await work(manager);
-      const all = op ? [...events, { type: 'operation.updated', ownerId: op.ownerId, vmId: vm.id, payload: { id: op.id, kind: op.kind, status: op.status, vmId: vm.id, error: null } }] : events;
-      const records: EventRecord[] = [];
-      for (const event of all) records.push(await this.events.append(manager, event));
-      committed = { op, records };
+    return this.operations.accept(user.id, idem, async (manager) => {
+      const { vm, op, events } = await work(manager);
       const body = op ? { vm: VmDto.from(vm), operation: OperationDto.from(op) } : VmDto.from(vm);
-      return { statusCode: op ? 202 : 200, body, location: op ? `/api/v1/operations/${op.id}` : undefined };
+      return { op, events, response: { statusCode: op ? 202 : 200, body, location: op ? `/api/v1/operations/${op.id}` : undefined } };
     });
-    const done = committed as { op: Operation | null; records: EventRecord[] } | null;
-    if (done) {
-      this.events.announce(done.records);
-      if (done.op) this.runner.submit(done.op.id);
-    }
-    return response;
   }
 
   private async setStateIn(manager: EntityManager, vm: Vm, state: VmState): Promise<Vm> {
