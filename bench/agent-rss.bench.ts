@@ -8,22 +8,14 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../test/support/agent-process';
 
 const MAIN = join(__dirname, '..', 'dist', 'apps', 'agent', 'main.js');
 const SCRAPES = Number(process.argv[2] ?? 500);
 const BUDGET_MIB = 80;
 const TOKEN = 'bench-agent-token-0123456789';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function rssMiB(pid: number): number {
   const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

@@ -28,12 +28,12 @@
 import autocannon from 'autocannon';
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { KERNEL_IMAGE_NAME } from '../test/support/hypervisor';
 import { BenchApi, startBenchApi } from './lib/api-process';
+import { freePort } from '../test/support/agent-process';
 
 const PATH = '/api/v1/vms?limit=50';
 const VMS = 1000;
@@ -60,14 +60,6 @@ function line(bench: string, value: number, unit: string, baseline: number | nul
   process.stdout.write(`${JSON.stringify({ bench, value: round(value), unit, baseline: baseline === null ? null : round(baseline), ratio: baseline === null ? null : round(value / baseline), target })}\n`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function rssMB(pid: number): number {
   const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

@@ -1,10 +1,10 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostMetrics } from '../apps/agent/src/metrics/host-metrics';
+import { freePort } from './support/agent-process';
 
 /**
  * The built agent (dist/apps/agent/main.js) as an operator runs it, against the real host:
@@ -15,14 +15,6 @@ const QEMU = '/usr/bin/qemu-system-x86_64';
 const TOKEN = 'e2e-agent-token-' + randomUUID();
 const RSS_BUDGET_BYTES = 80 * 1024 * 1024;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Nothing inherited but PATH/HOME, so only what a test sets applies. */
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {

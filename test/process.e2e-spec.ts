@@ -1,9 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hypervisorSandbox } from './support/hypervisor';
+import { freePort } from './support/agent-process';
 
 /**
  * The built artifact (dist/apps/api/main.js) as an operator runs it: start-up,
@@ -12,14 +12,6 @@ import { hypervisorSandbox } from './support/hypervisor';
  */
 const MAIN = join(__dirname, '..', 'dist', 'apps', 'api', 'main.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Running {
   child: ChildProcess;

@@ -1,21 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hypervisorSandbox, KERNEL_IMAGE_NAME } from '../../test/support/hypervisor';
+import { freePort } from '../../test/support/agent-process';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'api', 'main.js');
 const ADMIN_PASSWORD = 'bench-admin-password';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface BenchApi {
   base: string;
