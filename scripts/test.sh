@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine or an already prepared one:
 #   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest, npm ci, build, then
-#   unit tests, the libvirt contract suite, and the e2e suite twice: on embedded PGlite and on
-#   real PostgreSQL. Every stage runs even if an earlier one failed; the last line sums them up.
+#   unit tests, the libvirt contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL),
+#   then the reliability suite (faults, load, properties) alone. Every stage runs even if an
+#   earlier one failed; the last line sums them up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ run_jest unit --config jest.unit.config.js
 run_jest libvirt --config jest.int.config.js --runInBand
 run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2
 TEST_DATABASE_URL="$pg_url" run_jest e2e-postgres --config jest.e2e.config.js --maxWorkers=2 --testPathIgnorePatterns process.e2e-spec.ts
+TEST_DATABASE_URL="$pg_url" run_jest reliability --config jest.reliability.config.js --runInBand
 
 step "summary"
 node -e '
@@ -43,5 +45,5 @@ node -e '
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results"
-[ "$(ls "$results" | wc -l)" -eq 4 ] || status=1
+[ "$(ls "$results" | wc -l)" -eq 5 ] || status=1
 exit "$status"
