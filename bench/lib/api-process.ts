@@ -11,6 +11,8 @@ const ADMIN_PASSWORD = 'bench-admin-password';
 
 export interface BenchApi {
   base: string;
+  /** The admin's access token, for clients other than `call` (SSE, autocannon). */
+  accessToken: string;
   imageId: string;
   vmDir: string;
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; location: string | null }>;
@@ -63,6 +65,7 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
   const imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
   return {
     base,
+    accessToken,
     imageId,
     vmDir: sandbox.vmDir,
     call,
