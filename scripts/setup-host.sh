@@ -38,6 +38,16 @@ fi
 mkdir -p /var/run/libvirt /var/lib/limen
 chmod 0755 /var/lib/limen
 
+# Without udev nothing gives /dev/kvm its usual 0660 root:kvm either. libvirt probes QEMU with
+# CAP_DAC_OVERRIDE (so it records KVM as present) but then checks /dev/kvm as the qemu user (who
+# cannot open a root-only node), finds its cache stale at every lookup and re-probes QEMU
+# forever: a restarted libvirtd took 40 s to 3 minutes per call here. LIMEN still picks TCG
+# on nested hosts itself (libs/libvirt/src/host/kvm-probe.ts).
+if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
+  chgrp kvm /dev/kvm
+  chmod 0660 /dev/kvm
+fi
+
 daemon_running() { pgrep -x "$1" >/dev/null 2>&1; }
 
 if ! daemon_running virtlogd; then
