@@ -22,13 +22,21 @@ interface BodyParserError {
 
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
 
+/**
+ * What pg and pg-pool say when no connection can be had. "timeout exceeded when trying to connect"
+ * is pg-pool's answer to a request that queued for a connection (all of them busy, for example
+ * still trying to reach a database that stopped answering) for longer than connectionTimeoutMillis:
+ * the database is unavailable to this request, and the client should retry, not report a bug.
+ */
+const CONNECTION_ERROR_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Connection is not established|not connected/i;
+
 /** Whether an unknown error means the database cannot be reached (answer 503, not 500). */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const e = error as { code?: string; message?: string; driverError?: { code?: string } } | undefined;
   if (!e) return false;
   const code = e.code ?? e.driverError?.code;
   if (code && CONNECTION_ERROR_CODES.has(code)) return true;
-  return /Connection terminated|connection timeout|Connection is not established|not connected/i.test(e.message ?? '');
+  return CONNECTION_ERROR_MESSAGES.test(e.message ?? '');
 }
 
 /**
