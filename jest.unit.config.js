@@ -1,8 +1,8 @@
-// Unit tests: *.spec.ts beside the code. Fakes are allowed here and only here.
+// Unit tests: *.spec.ts beside the code (and beside the bench report generator). Fakes are allowed here and only here.
 const { esmJsTransform, ...base } = require('./jest.base');
 
 module.exports = {
   ...base,
-  testRegex: '(apps|libs)/.*/src/.*\\.spec\\.ts$',
+  testRegex: '((apps|libs)/.*/src|bench/lib)/.*\\.spec\\.ts$',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }], '^.+\\.[cm]?js$': esmJsTransform },
 };
