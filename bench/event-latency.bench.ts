@@ -22,7 +22,7 @@ const TARGET_ADDED_MS = 250;
 
 /** Every lifecycle event libvirtd emits, with the time this process read it. */
 function rawLifecycleEvents() {
-  const child = spawn('virsh', ['-c', LIBVIRT_URI, 'event', '--all', '--loop', '--event', 'lifecycle'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('virsh', ['-c', LIBVIRT_URI, 'event', '--loop', '--event', 'lifecycle'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const waiters: Array<{ match: (line: string) => boolean; resolve: (at: number) => void }> = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
     const at = performance.now();
