@@ -73,6 +73,22 @@ describe('domain XML', () => {
     expect(() => buildDomainXml({ ...spec, vcpus: 8 }, 'qemu')).toThrow(/maxVcpus/);
   });
 
+  // Found by test/reliability/property-domain-xml.spec.ts: libvirt read "a\r\nb" back as "a\nb",
+  // and refused the whole definition for a description holding U+FFFE or a control character.
+  it('keeps carriage returns as character references, so libvirt does not turn them into newlines', () => {
+    const xml = buildDomainXml({ ...spec, description: 'a\r\nb\rc' }, 'qemu');
+    expect(xml).toContain('<description>a&#13;\nb&#13;c</description>');
+    expect(parseDomainXml(xml).description).toBe('a\r\nb\rc');
+    // libvirt 9.0 writes them back raw; they are still carriage returns, not newlines.
+    expect(parseDomainXml('<domain><name>limen-x</name><description>a\r\nb\rc</description></domain>').description).toBe('a\r\nb\rc');
+  });
+
+  it.each([['\u0000'], ['\u0001'], ['\u001b'], ['\ufffe'], ['\uffff'], ['\ud800'], ['\udfff']])('refuses %j, which no XML document can hold', (c) => {
+    expect(() => buildDomainXml({ ...spec, description: `a${c}b` }, 'qemu')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^description holds characters XML cannot represent/) }));
+    // Tabs, newlines, astral characters and the last BMP character are fine.
+    expect(parseDomainXml(buildDomainXml({ ...spec, description: 'a\tb\n\u{1f600}\ufffd\u0085' }, 'qemu')).description).toBe('a\tb\n\u{1f600}\ufffd\u0085');
+  });
+
   it('writes a given UUID (redefine keeps the domain UUID) and only a well-formed one', () => {
     const uuid = '6f1c2d3e-4a5b-4c6d-8e7f-001122334455';
     expect(parseDomainXml(buildDomainXml(spec, 'qemu', { uuid })).uuid).toBe(uuid);

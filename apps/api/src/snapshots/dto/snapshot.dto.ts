@@ -2,6 +2,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 import { OperationDto } from '../../operations/dto/operation.dto';
 import { Snapshot, SNAPSHOT_STATES, SnapshotState } from '../snapshot.entity';
+import { IsFreeText } from '../../common/free-text';
 
 export class CreateSnapshotDto {
   /**
@@ -12,10 +13,14 @@ export class CreateSnapshotDto {
   @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'name must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit' })
   name: string;
 
-  /** @example "clean install" */
+  /**
+   * Free text, up to 1 KiB; no control characters other than tab and line breaks.
+   * @example "clean install"
+   */
   @IsOptional()
   @IsString()
   @MaxLength(1024)
+  @IsFreeText()
   description?: string;
 }
 

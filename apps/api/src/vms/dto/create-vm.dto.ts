@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsFreeText } from '../../common/free-text';
 
 export const VM_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -68,12 +69,13 @@ export class CreateVmDto {
   imageId: string;
 
   /**
-   * Free text, up to 1 KiB.
+   * Free text, up to 1 KiB; no control characters other than tab and line breaks.
    * @example "staging web server"
    */
   @IsOptional()
   @IsString()
   @MaxLength(1024)
+  @IsFreeText()
   description?: string;
 
   /** Start the VM once it is created. */

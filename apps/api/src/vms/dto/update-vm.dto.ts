@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsFreeText } from '../../common/free-text';
 
 export const BOOT_DEVICES = ['hd', 'cdrom', 'network'] as const;
 
@@ -18,9 +19,11 @@ export class UpdateVmDto {
   @Max(1048576)
   memoryMiB?: number;
 
+  /** Free text, up to 1 KiB; no control characters other than tab and line breaks. */
   @IsOptional()
   @IsString()
   @MaxLength(1024)
+  @IsFreeText()
   description?: string;
 
   /** Firmware boot order, e.g. ["hd"] after an ISO install. Applies at the next boot. */
