@@ -43,6 +43,8 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   private stopped = false;
   /** Notifications are loaded one after another, so each replica delivers in commit order. */
   private delivery = Promise.resolve();
+  /** The newest event id put on `live` (or the log's newest at the first LISTEN): where a catch-up starts. */
+  private deliveredUpTo: string | null = null;
 
   constructor(
     @InjectRepository(EventRecord) private readonly events: Repository<EventRecord>,
@@ -97,13 +99,43 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
       this.delivery = this.delivery
         .then(() => this.events.findOneBy({ id }))
         .then((record) => {
-          if (record) this.live.next(record);
+          if (record) this.deliver(record);
         })
         .catch((error) => this.logger.warn(`event ${id} not delivered: ${(error as Error).message}`));
     });
     this.listener = client;
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
+    this.catchUp();
+  }
+
+  private deliver(record: EventRecord): void {
+    this.live.next(record);
+    if (this.deliveredUpTo === null || BigInt(record.id) > BigInt(this.deliveredUpTo)) this.deliveredUpTo = record.id;
+  }
+
+  /**
+   * NOTIFYs sent while this replica was not LISTENing are gone for good, yet the pool is often back
+   * before the listener is (it retries after RECONNECT_MS): work committed in that gap, right after
+   * a database outage, would never reach the live SSE streams. So after every (re)LISTEN, the events
+   * logged after the last one delivered are read back and delivered, in the notification queue's
+   * order; streams drop the ones they already had by id. (The first LISTEN only notes where the
+   * log ends: no stream existed before it.) An event whose id is older than one already delivered
+   * but that committed during the gap is not caught up: its stream gets it by Last-Event-ID replay.
+   */
+  private catchUp(): void {
+    this.delivery = this.delivery
+      .then(async () => {
+        if (this.deliveredUpTo === null) {
+          const [row] = await this.events.query(`SELECT coalesce(max(id), 0)::text AS id FROM events`);
+          this.deliveredUpTo ??= (row as { id: string }).id;
+          return;
+        }
+        const missed = await this.events.find({ where: { id: MoreThan(this.deliveredUpTo) }, order: { id: 'ASC' }, take: REPLAY_LIMIT });
+        if (missed.length) this.logger.log(`delivered ${missed.length} event(s) committed while the event listener was reconnecting`);
+        for (const record of missed) this.deliver(record);
+      })
+      .catch((error) => this.logger.warn(`events committed while the listener was down not caught up: ${(error as Error).message}`));
   }
 
   /** Replays what `user` missed after `lastEventId`, then follows live events, filtered to what they may see. */

@@ -1,0 +1,68 @@
+import { EventEmitter } from 'node:events';
+import { firstValueFrom, take, toArray } from 'rxjs';
+import { FindOperator, Repository } from 'typeorm';
+import { DatabaseEndpoint } from '../database/database-endpoint';
+import { EventRecord } from './event.entity';
+import { EventsService } from './events.service';
+
+/** A stand-in for pg's Client: connects, LISTENs, and can be made to lose its connection. */
+class FakeListener extends EventEmitter {
+  static all: FakeListener[] = [];
+  constructor() {
+    super();
+    FakeListener.all.push(this);
+  }
+  connect = jest.fn(async () => undefined);
+  query = jest.fn(async () => ({ rows: [] }));
+  end = jest.fn(async () => undefined);
+}
+
+jest.mock('pg', () => ({ Client: jest.fn(() => new FakeListener()) }));
+
+function record(id: string): EventRecord {
+  return Object.assign(new EventRecord(), { id, type: 'vm.state', ownerId: 'u1', vmId: 'v1', payload: {}, createdAt: new Date() });
+}
+
+describe('EventsService with a shared database', () => {
+  let log: EventRecord[];
+  let service: EventsService;
+  let repository: { query: jest.Mock; find: jest.Mock; findOneBy: jest.Mock };
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    FakeListener.all = [];
+    log = [record('1'), record('2')];
+    repository = {
+      query: jest.fn(async () => [{ id: log[log.length - 1].id }]),
+      find: jest.fn(async ({ where }: { where: { id: FindOperator<string> } }) => log.filter((e) => BigInt(e.id) > BigInt(where.id.value as string))),
+      findOneBy: jest.fn(async ({ id }: { id: string }) => log.find((e) => e.id === id) ?? null),
+    };
+    service = new EventsService(repository as unknown as Repository<EventRecord>, { isEmbedded: false, url: 'postgres://db' } as DatabaseEndpoint);
+  });
+
+  afterEach(() => jest.useRealTimers());
+
+  it('after the LISTEN connection comes back, delivers the events committed while it was down (their NOTIFYs were lost)', async () => {
+    await service.onApplicationBootstrap();
+    const received = firstValueFrom(service.stream({ id: 'u1', username: 'alice', role: 'user' }).pipe(take(3), toArray()));
+    const first = FakeListener.all[0];
+    expect(first.query).toHaveBeenCalledWith('LISTEN limen_events');
+
+    // Delivered live: event 3.
+    log.push(record('3'));
+    first.emit('notification', { payload: '3' });
+    await jest.advanceTimersByTimeAsync(0);
+
+    // The connection drops; events 4 and 5 commit before the listener is back, their NOTIFYs lost.
+    first.emit('end');
+    log.push(record('4'), record('5'));
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(FakeListener.all).toHaveLength(2);
+    await jest.advanceTimersByTimeAsync(0);
+
+    expect((await received).map((e) => e.id)).toEqual(['3', '4', '5']);
+    // The first LISTEN only noted where the log ended: events 1 and 2 predate every stream.
+    expect(repository.find).toHaveBeenCalledTimes(1);
+    await service.onApplicationShutdown();
+  });
+});
