@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { PasswordHasher } from '../users/password-hasher';
+import { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
@@ -25,6 +26,7 @@ export class AuthService {
     private readonly tokens: TokenService,
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly audit: AuditService,
+    private readonly access: UserAccessCache,
   ) {}
 
   async register(dto: RegisterDto): Promise<RegisteredDto> {
@@ -70,6 +72,7 @@ export class AuthService {
   /** Signs the user out everywhere: every access and refresh token stops working. */
   async logoutEverywhere(userId: string): Promise<void> {
     await this.users.increment({ id: userId }, 'tokenVersion', 1);
+    await this.access.changed(userId);
     await this.users.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [userId]);
   }
 

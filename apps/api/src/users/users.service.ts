@@ -8,6 +8,7 @@ import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { AuditService } from '../audit/audit.service';
 import { PasswordHasher } from './password-hasher';
+import { UserAccessCache } from './user-access-cache';
 import { User, UserStatus } from './user.entity';
 
 const UNIQUE_VIOLATION = '23505';
@@ -23,6 +24,7 @@ export class UsersService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
+    private readonly access: UserAccessCache,
   ) {}
 
   async create(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User> {
@@ -98,14 +100,18 @@ export class UsersService {
   /**
    * Runs `work` in one transaction holding row locks on every active admin
    * (and the target), so two concurrent demotions cannot both pass the check.
+   * Once it has committed, the JWT guard's cached copy of the user is dropped
+   * (on every replica), so the change applies to the user's very next request.
    */
-  private withAdminGuard<T>(id: string, work: (manager: EntityManager, user: User) => Promise<T>): Promise<T> {
-    return this.dataSource.transaction(async (manager) => {
+  private async withAdminGuard<T>(id: string, work: (manager: EntityManager, user: User) => Promise<T>): Promise<T> {
+    const result = await this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`);
       const user = await manager.findOne(User, { where: { id }, lock: { mode: 'pessimistic_write' } });
       if (!user) throw AppException.notFound('User');
       return work(manager, user);
     });
+    await this.access.changed(id);
+    return result;
   }
 
   private async assertNotLastAdmin(manager: EntityManager, user: User, removesAdmin: boolean): Promise<void> {

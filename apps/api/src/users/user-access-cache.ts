@@ -1,0 +1,141 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { preparedQuery } from '../common/prepared-query';
+import { DatabaseEndpoint } from '../database/database-endpoint';
+import type { UserRole, UserStatus } from './user.entity';
+
+/** What the JWT guard checks about a token's user on every request. */
+export interface UserAccess {
+  id: string;
+  username: string;
+  role: UserRole;
+  status: UserStatus;
+  tokenVersion: number;
+}
+
+const CHANNEL = 'limen_user_access';
+const RECONNECT_MS = 1_000;
+/**
+ * A backstop only: every write through the api drops the entry at once (here and, by NOTIFY, on
+ * every replica). This bounds how long a change made outside the api (SQL by hand) can go unseen.
+ */
+const MAX_AGE_MS = 30_000;
+const MAX_ENTRIES = 10_000;
+
+/**
+ * The users behind access tokens, cached per replica, so the JWT guard can still refuse a
+ * disabled, deleted, re-roled or logged-out user on their very next request without a database
+ * round trip on every request (in the read-throughput bench that lookup, through TypeORM, cost
+ * more than the page of VMs).
+ *
+ * Correctness rests on three rules:
+ * - every write that changes what the guard checks (role, status, password, token version,
+ *   deletion) calls `changed(id)` once it has committed: the entry is dropped on this replica
+ *   before the write's response leaves, and, with a shared PostgreSQL, a NOTIFY makes every other
+ *   replica drop it as soon as the notification arrives (milliseconds; a request that reaches
+ *   another replica within that window may still be served as before the change);
+ * - a lookup caches its result only if no entry was dropped while it read the database (the
+ *   generation check), so a read that raced a write never re-caches the old row;
+ * - with a shared PostgreSQL, nothing is cached while this replica's LISTEN connection is down,
+ *   and everything is dropped when it (re)connects, since notifications may have been missed.
+ * Embedded PGlite serves one replica, so dropping in process is enough there.
+ */
+@Injectable()
+export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('UserAccessCache');
+  private readonly entries = new Map<string, { access: UserAccess; expiresAt: number }>();
+  /** Bumped by every drop: a lookup that started before it must not cache what it read. */
+  private generation = 0;
+  private listener: Client | null = null;
+  /** Whether entries may be trusted: always embedded; with a shared database, while LISTENing. */
+  private listening: boolean;
+  private stopped = false;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly endpoint: DatabaseEndpoint,
+  ) {
+    this.listening = endpoint.isEmbedded;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.endpoint.isEmbedded) await this.listen();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    this.listening = false;
+    await this.listener?.end().catch(() => undefined);
+  }
+
+  /** The user as the database has it now (or as it was cached, when no write has happened since). */
+  async get(id: string): Promise<UserAccess | null> {
+    const cached = this.entries.get(id);
+    if (cached && this.listening && cached.expiresAt > Date.now()) return cached.access;
+    const generation = this.generation;
+    const [row] = await preparedQuery<{ id: string; username: string; role: UserRole; status: UserStatus; token_version: number }>(
+      this.dataSource,
+      'user_access',
+      'SELECT id, username, role, status, token_version FROM users WHERE id = $1',
+      [id],
+    );
+    const access = row ? { id: row.id, username: row.username, role: row.role, status: row.status, tokenVersion: row.token_version } : null;
+    // Unknown users are not cached: a token naming one is refused anyway.
+    if (access && this.listening && generation === this.generation) {
+      if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
+      this.entries.set(id, { access, expiresAt: Date.now() + MAX_AGE_MS });
+    }
+    return access;
+  }
+
+  /** Call after a write to the user has committed; see the class comment. */
+  async changed(id: string): Promise<void> {
+    this.drop(id);
+    if (this.endpoint.isEmbedded) return;
+    try {
+      await this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, id]);
+    } catch (error) {
+      // The write has committed, so its request must not fail now. Replicas that lost the
+      // database too drop everything when their listener reconnects; MAX_AGE_MS bounds the rest.
+      this.logger.warn(`could not tell other replicas that user ${id} changed: ${(error as Error).message}`);
+    }
+  }
+
+  private drop(id: string | null): void {
+    this.generation++;
+    if (id === null) this.entries.clear();
+    else this.entries.delete(id);
+  }
+
+  private async listen(): Promise<void> {
+    if (this.stopped) return;
+    const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000 });
+    client.on('error', (error) => this.lost(client, error.message));
+    client.on('end', () => this.lost(client, 'connection closed'));
+    client.on('notification', (message) => this.drop(message.payload ?? null));
+    this.listener = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      this.lost(client, (error as Error).message);
+      return;
+    }
+    if (this.listener !== client) return;
+    // Whatever changed while nobody listened is unknown: start afresh.
+    this.drop(null);
+    this.listening = true;
+  }
+
+  private lost(client: Client, why: string): void {
+    if (this.listener !== client || this.stopped) return;
+    this.listener = null;
+    this.listening = false;
+    this.drop(null);
+    this.logger.warn(`user access listener lost (${why}); every request reads the user from the database until it is back`);
+    void client.end().catch(() => undefined);
+    setTimeout(() => void this.listen(), RECONNECT_MS).unref();
+  }
+}
