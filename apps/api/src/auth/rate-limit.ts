@@ -5,6 +5,7 @@ import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { AuthUser, IS_AUTH_ROUTE } from './decorators';
+import { FixedWindowThrottlerStorage } from './fixed-window-throttler-storage';
 
 const MINUTE_MS = 60_000;
 
@@ -25,6 +26,7 @@ function bodyUsername(context: ExecutionContext): string | undefined {
  */
 export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
   return {
+    storage: new FixedWindowThrottlerStorage(),
     generateKey: (_context, tracker, name) => `${name}:${tracker}`,
     throttlers: [
       {
