@@ -2,11 +2,17 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
+import { decodeCursor, encodeCursor } from '../common/pagination';
+import { preparedQuery } from '../common/prepared-query';
 import { AppException } from '../common/problem';
 import { EventsService } from '../events/events.service';
-import { VmDto } from './dto/vm.dto';
+import { ListVmsQueryDto } from './dto/list-vms-query.dto';
+import { VmDto, vmDtoFromRow, VmPageDto, VmRow } from './dto/vm.dto';
 import { Vm } from './vm.entity';
 import { VmState } from './vm-state';
+
+/** A timestamptz(3) column as Date.toISOString() renders it: 2026-11-26T08:00:00.000Z. */
+const ISO_MS = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** The one place that reads VMs for a caller and changes their state (bumping the version and raising vm.state). */
 @Injectable()
@@ -21,6 +27,56 @@ export class VmStore {
     const vm = await manager.findOne(Vm, { where: { id }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
     if (!vm || (user.role !== 'admin' && vm.ownerId !== user.id)) throw AppException.notFound('VM');
     return vm;
+  }
+
+  /**
+   * One page of the VMs `user` may see (admins: everyone's, or one owner's), newest first, with
+   * the same keyset cursor as paginate(). The read path of the busiest route: one prepared
+   * statement per filter combination, rows mapped straight to DTOs (no entity hydration), and the
+   * timestamps rendered by PostgreSQL exactly as Date.toISOString() would (the columns hold ms).
+   * Columns are qualified (`v.`): a bare `created_at` in ORDER BY would name the rendered text
+   * column, and sorting every row by it (a sequential scan) instead of walking the index.
+   */
+  async page(user: AuthUser, query: ListVmsQueryDto): Promise<VmPageDto> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    let name = 'vms_page';
+    const owner = user.role !== 'admin' ? user.id : query.ownerId;
+    if (owner) {
+      values.push(owner);
+      where.push(`v.owner_id = $${values.length}`);
+      name += '_owner';
+    }
+    if (query.state) {
+      values.push(query.state);
+      where.push(`v.state = $${values.length}`);
+      name += '_state';
+    }
+    if (query.name) {
+      values.push(query.name);
+      where.push(`v.name = $${values.length}`);
+      name += '_name';
+    }
+    if (query.cursor) {
+      const position = decodeCursor(query.cursor);
+      values.push(position.createdAt, position.id);
+      where.push(`(v.created_at, v.id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+      name += '_after';
+    }
+    values.push(query.limit + 1);
+    const rows = await preparedQuery<VmRow>(
+      this.dataSource,
+      name,
+      `SELECT id, name, description, owner_id, host_id, vcpus, memory_mib, disk_gib, image_id, media_image_id, boot_order, state, state_reason, version,
+              ${ISO_MS('v.created_at')} AS created_at, ${ISO_MS('v.updated_at')} AS updated_at
+       FROM vms v ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY v.created_at DESC, v.id DESC
+       LIMIT $${values.length}`,
+      values,
+    );
+    const items = rows.slice(0, query.limit).map(vmDtoFromRow);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
   }
 
   find(id: string): Promise<Vm | null> {

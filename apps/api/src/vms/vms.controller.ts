@@ -35,8 +35,7 @@ export class VmsController {
   /** Your VMs (admins: everyone's, or one owner's with `ownerId`). */
   @Get()
   async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto): Promise<VmPageDto> {
-    const page = await this.vms.list(user, query);
-    return { items: page.items.map(VmDto.from), nextCursor: page.nextCursor };
+    return this.vms.list(user, query);
   }
 
   /** Create a VM from an image; it is provisioned (and started) by the returned operation. */

@@ -6,7 +6,6 @@ import { HostsService } from '../hosts/hosts.service';
 import { randomUUID } from 'node:crypto';
 import { EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
-import { paginate } from '../common/pagination';
 import { AppException, ErrorCode } from '../common/problem';
 import { NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -20,7 +19,7 @@ import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
 import { MediaDto, VmActionDto } from './dto/vm-action.dto';
-import { VmDto } from './dto/vm.dto';
+import { VmDto, VmPageDto } from './dto/vm.dto';
 import { Vm } from './vm.entity';
 import { assertActionAllowed, VmState } from './vm-state';
 import { VmStore } from './vm-store';
@@ -57,13 +56,8 @@ export class VmsService {
     private readonly operations: OperationsService,
   ) {}
 
-  async list(user: AuthUser, query: ListVmsQueryDto): Promise<{ items: Vm[]; nextCursor: string | null }> {
-    const qb = this.vms.createQueryBuilder('vm');
-    if (user.role !== 'admin') qb.andWhere('vm.ownerId = :me', { me: user.id });
-    else if (query.ownerId) qb.andWhere('vm.ownerId = :ownerId', { ownerId: query.ownerId });
-    if (query.state) qb.andWhere('vm.state = :state', { state: query.state });
-    if (query.name) qb.andWhere('vm.name = :name', { name: query.name });
-    return paginate(qb, query);
+  list(user: AuthUser, query: ListVmsQueryDto): Promise<VmPageDto> {
+    return this.store.page(user, query);
   }
 
   get(user: AuthUser, id: string): Promise<Vm> {
