@@ -7,6 +7,7 @@ import { freePort } from '../../test/support/agent-process';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'api', 'main.js');
 const ADMIN_PASSWORD = 'bench-admin-password';
+const READY_TIMEOUT_MS = 120_000;
 
 
 export interface BenchApi {
@@ -45,9 +46,21 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (await fetch(`${base}/health/ready`).then((r) => r.ok, () => false)) break;
-    if (i > 240 || child.exitCode !== null) throw new Error('the api did not become ready');
+  // A deadline, not a count of tries: a readiness check can itself take seconds (the hypervisor
+  // probe). An api that never gets ready is killed, so a failed bench leaves no process behind.
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+      sandbox.cleanup();
+      throw new Error(`the api did not become ready within ${READY_TIMEOUT_MS / 1000} s (is libvirtd up? \`virsh -c qemu:///system version\`)`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
   const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
