@@ -2,6 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createVirtualizationPort, DomainSpec, VirtualizationPort } from '../src';
+import { LibvirtAdapter } from '../src/adapters/libvirt/libvirt-adapter';
+import { VirtTypeResolver } from '../src/host/virt-type-resolver';
+import { VirshPool } from '../src/transport/virsh-pool';
 import { parseDomainXml } from '../src/xml/domain-xml-parser';
 import { makeIso, makeRunDir } from './guest-fixture';
 import { describePortContract } from './port-contract';
@@ -70,5 +73,23 @@ describe('libvirt redefineDomain of a running domain', () => {
     await port.start(vmId);
     expect((await port.getDomain(vmId)).bootOrder).toEqual(['hd']);
     expect(parseDomainXml(virsh('dumpxml', name)).bootOrder).toEqual(['hd']);
+  });
+});
+
+describe('libvirt host capabilities while every pooled session is busy', () => {
+  it('answers at once: the liveness probe has a session of its own, not a place at the back of the queue', async () => {
+    const pool = new VirshPool({ uri: URI, size: 1 });
+    const adapter = new LibvirtAdapter({ pool, uri: URI, virtTypes: new VirtTypeResolver('qemu') });
+    try {
+      // Three commands of 5 s each hold the only session for 15 s.
+      const busy = Array.from({ length: 3 }, () => pool.run({ name: 'event', options: { timeout: 5 }, flags: ['all', 'loop'] }));
+      const started = Date.now();
+      const caps = await adapter.getHostCapabilities();
+      expect(caps.cpus).toBeGreaterThan(0);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      await Promise.all(busy);
+    } finally {
+      await adapter.close();
+    }
   });
 });

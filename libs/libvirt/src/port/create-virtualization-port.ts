@@ -33,5 +33,6 @@ export function createVirtualizationPort(options: VirtualizationPortOptions = {}
     logger: options.logger,
     onCommand: options.onCommand,
   });
-  return new LibvirtAdapter({ pool, uri, virtTypes, qemuImg, virshPath: options.virshPath, logger: options.logger });
+  const probePool = new VirshPool({ uri, size: 1, commandTimeoutMs: options.commandTimeoutMs, virshPath: options.virshPath, logger: options.logger, onCommand: options.onCommand });
+  return new LibvirtAdapter({ pool, probePool, uri, virtTypes, qemuImg, virshPath: options.virshPath, logger: options.logger });
 }

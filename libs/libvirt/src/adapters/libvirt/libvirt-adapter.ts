@@ -42,6 +42,13 @@ import { buildSnapshotXml, parseSnapshotXml } from './snapshot-xml';
 
 export interface LibvirtAdapterOptions {
   pool: VirshPool;
+  /**
+   * The session that answers getHostCapabilities, the liveness probe of the host monitor, readiness
+   * and alerting. Default: one session of its own. Queued in `pool` behind the host's own work (a
+   * `virsh start` under TCG holds a session for seconds), a probe timed out and a busy, healthy host
+   * was declared down: its VMs turned unknown and creates were refused for capacity.
+   */
+  probePool?: VirshPool;
   virtTypes: VirtTypeResolver;
   uri: string;
   virshPath?: string;
@@ -57,6 +64,7 @@ const STATS_GROUPS = ['state', 'cpu-total', 'balloon', 'vcpu', 'interface', 'blo
 /** VirtualizationPort over libvirtd, through a pool of persistent virsh sessions. */
 export class LibvirtAdapter implements VirtualizationPort {
   private readonly pool: VirshPool;
+  private readonly probePool: VirshPool;
   private readonly qemuImg: QemuImg;
   private readonly seedIsoWriter: SeedIsoWriter;
   private readonly logger: LibLogger;
@@ -67,6 +75,7 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   constructor(private readonly options: LibvirtAdapterOptions) {
     this.pool = options.pool;
+    this.probePool = options.probePool ?? new VirshPool({ uri: options.uri, size: 1, virshPath: options.virshPath, logger: options.logger });
     this.qemuImg = options.qemuImg ?? new QemuImg();
     this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
@@ -86,9 +95,9 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   async getHostCapabilities(): Promise<HostCapabilities> {
     const [version, nodeinfo, capabilities, virtTypes, defaultVirtType] = await Promise.all([
-      this.pool.run({ name: 'version' }),
-      this.pool.run({ name: 'nodeinfo' }),
-      this.pool.run({ name: 'capabilities' }),
+      this.probePool.run({ name: 'version' }),
+      this.probePool.run({ name: 'nodeinfo' }),
+      this.probePool.run({ name: 'capabilities' }),
       this.options.virtTypes.usableTypes(),
       this.options.virtTypes.resolve(),
     ]);
@@ -365,7 +374,7 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   async close(): Promise<void> {
     this.eventStream.stop();
-    await this.pool.close();
+    await Promise.all([this.pool.close(), this.probePool.close()]);
   }
 
   private async domainCommand(command: string, vmId: string): Promise<void> {
