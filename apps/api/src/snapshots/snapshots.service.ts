@@ -137,9 +137,9 @@ export class SnapshotsService implements OnModuleInit {
     const port = await this.portOf(snapshot);
     await port.revertSnapshot(snapshot.vmId, snapshot.name);
     const domain = await port.getDomain(snapshot.vmId);
-    await this.vms.setState(snapshot.vmId, vmStateFromDomain(domain.state));
+    await this.vms.setState(snapshot.vmId, vmStateFromDomain(domain.state, domain.shutoffReason));
     await this.events.publish({ type: 'snapshot.reverted', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: SnapshotDto.from(snapshot) as unknown as Record<string, unknown> });
-    return { snapshotId: snapshot.id, state: vmStateFromDomain(domain.state) };
+    return { snapshotId: snapshot.id, state: vmStateFromDomain(domain.state, domain.shutoffReason) };
   }
 
   private async runDelete(op: Operation): Promise<Record<string, unknown>> {

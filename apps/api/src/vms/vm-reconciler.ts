@@ -101,6 +101,9 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     try {
       for (const { host, port } of this.hostPorts.enabled()) {
         let domains: DomainInfo[];
+        // Database time, like the rows' updated_at: a VM changed after this (by an event or an
+        // operation) is newer than what the listing says about it.
+        const [{ listedAt }]: Array<{ listedAt: Date }> = await this.dataSource.query(`SELECT clock_timestamp() AS "listedAt"`);
         try {
           domains = await port.listDomains();
         } catch (error) {
@@ -108,7 +111,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
           this.logger.warn(`sweep of host ${host.name} skipped: ${(error as Error).message}`);
           continue;
         }
-        await this.apply(host.id, port, domains);
+        await this.apply(host.id, port, domains, listedAt);
       }
       await this.runner.recover();
       await this.events.prune(this.config.eventRetentionHours);
@@ -122,17 +125,21 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private async apply(hostId: string, port: VirtualizationPort, domains: DomainInfo[]): Promise<void> {
+  private async apply(hostId: string, port: VirtualizationPort, domains: DomainInfo[], listedAt: Date): Promise<void> {
     const byVm = new Map(domains.filter((d) => d.vmId).map((d) => [d.vmId!, d]));
+    // Listing every domain takes a while (longer under load); a VM whose row changed meanwhile,
+    // say to `crashed` by the hypervisor's event, must not get the older state back from this
+    // listing: it waits for the next sweep.
     const vms: Array<{ id: string; state: VmState }> = await this.dataSource.query(
       `SELECT v.id, v.state FROM vms v
-       WHERE v.host_id = $1 AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
-      [hostId],
+       WHERE v.host_id = $1 AND v.updated_at < $2
+         AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
+      [hostId, listedAt],
     );
     for (const vm of vms) {
       const domain = byVm.get(vm.id);
       if (!domain) await this.store.setState(vm.id, 'missing', 'the domain no longer exists on the hypervisor', TRANSITIONAL_STATES);
-      else await this.store.setState(vm.id, vmStateFromDomain(domain.state), null, TRANSITIONAL_STATES);
+      else await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason), null, TRANSITIONAL_STATES);
     }
     const known = new Set((await this.dataSource.query(`SELECT id FROM vms`)).map((r: { id: string }) => r.id));
     // Only domains whose disks live in this installation's VM_DIR are ours to remove:

@@ -1,5 +1,5 @@
 import { HttpStatus } from '@nestjs/common';
-import type { DomainState } from '@limen/libvirt';
+import type { DomainState, ShutoffReason } from '@limen/libvirt';
 import { AppException, ErrorCode } from '../common/problem';
 
 /** `unknown`: the VM's host does not answer, so its real state cannot be known. */
@@ -26,8 +26,13 @@ export function assertActionAllowed(action: VmAction, state: VmState): void {
   }
 }
 
-/** What the hypervisor's state means for a VM. */
-export function vmStateFromDomain(state: DomainState): VmState {
+/**
+ * What the hypervisor's state means for a VM. A domain shut off because its QEMU died (libvirt's
+ * shutoff reason `crashed`) is a crashed VM, not a stopped one, until it starts again: otherwise
+ * the next sweep would turn the crash the event reported into a clean stop, and the crash alert
+ * would resolve by itself.
+ */
+export function vmStateFromDomain(state: DomainState, shutoffReason?: ShutoffReason): VmState {
   switch (state) {
     case 'running':
     case 'blocked':
@@ -37,7 +42,7 @@ export function vmStateFromDomain(state: DomainState): VmState {
     case 'pmsuspended':
       return 'paused';
     case 'shutoff':
-      return 'stopped';
+      return shutoffReason === 'crashed' ? 'crashed' : 'stopped';
     case 'crashed':
       return 'crashed';
     default:

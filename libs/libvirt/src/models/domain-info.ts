@@ -1,4 +1,4 @@
-import { DomainState } from './domain-state';
+import { DomainState, ShutoffReason } from './domain-state';
 import { BootDevice, MachineType, VirtType } from './domain-spec';
 
 export interface DomainDiskInfo {
@@ -22,6 +22,8 @@ export interface DomainInfo {
   title?: string;
   description?: string;
   state: DomainState;
+  /** Why it is shut off, when the state is `shutoff` and the hypervisor tells (libvirt does; `crashed` after a QEMU death). */
+  shutoffReason?: ShutoffReason;
   persistent: boolean;
   vcpus: number;
   maxVcpus: number;

@@ -1,4 +1,4 @@
-import { parseDomstats } from './domstats-parser';
+import { parseDomstats, runtimeStateOf, splitDomstats } from './domstats-parser';
 
 const OUTPUT = `Domain: 'limen-abc'
   state.state=1
@@ -45,5 +45,22 @@ describe('parseDomstats', () => {
     });
     expect(other).toMatchObject({ name: 'other', state: 'shutoff', cpuTimeNs: 0, block: [], net: [] });
     expect(other).not.toHaveProperty('vmId');
+  });
+});
+
+describe('runtimeStateOf', () => {
+  const of = (output: string) => runtimeStateOf(splitDomstats(output)[0].fields);
+
+  it('says why a domain is shut off; a QEMU that was killed leaves reason 3, crashed', () => {
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=3\n`)).toEqual({ state: 'shutoff', shutoffReason: 'crashed' });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=2\n`)).toEqual({ state: 'shutoff', shutoffReason: 'destroyed' });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=1\n`)).toEqual({ state: 'shutoff', shutoffReason: 'shutdown' });
+    // A code newer than this libvirt catalogue.
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=42\n`)).toEqual({ state: 'shutoff', shutoffReason: 'unknown' });
+  });
+
+  it('gives no shutoff reason for other states (their reasons mean something else) or when none is printed', () => {
+    expect(of(`Domain: 'limen-a'\n  state.state=1\n  state.reason=3\n`)).toEqual({ state: 'running' });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n`)).toEqual({ state: 'shutoff' });
   });
 });

@@ -1,4 +1,4 @@
-import { BlockStats, DomainStats, NetStats, domainStateFromCode } from '../../models';
+import { BlockStats, DomainState, DomainStats, NetStats, ShutoffReason, domainStateFromCode, shutoffReasonFromCode } from '../../models';
 import { vmIdFromDomainName } from '../../naming/domain-name';
 
 type Fields = Map<string, string>;
@@ -19,6 +19,19 @@ export function splitDomstats(output: string): Array<{ name: string; fields: Fie
     if (current && eq > 0) current.fields.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return domains;
+}
+
+export interface RuntimeState {
+  state: DomainState;
+  shutoffReason?: ShutoffReason;
+}
+
+/** The state and, for a shut-off domain, why (`virsh domstats --state`: state.state, state.reason). */
+export function runtimeStateOf(fields: Fields): RuntimeState {
+  const state = domainStateFromCode(Number(fields.get('state.state') ?? 0));
+  const reason = fields.get('state.reason');
+  if (state !== 'shutoff' || reason === undefined) return { state };
+  return { state, shutoffReason: shutoffReasonFromCode(Number(reason)) };
 }
 
 function num(fields: Fields, key: string): number {

@@ -35,7 +35,7 @@ import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
 import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
-import { parseDomstats, splitDomstats } from './domstats-parser';
+import { parseDomstats, RuntimeState, runtimeStateOf, splitDomstats } from './domstats-parser';
 import { parseHostCapabilities } from './host-capabilities-parser';
 import { LibvirtQmp } from './libvirt-qmp';
 import { buildSnapshotXml, parseSnapshotXml } from './snapshot-xml';
@@ -105,12 +105,12 @@ export class LibvirtAdapter implements VirtualizationPort {
   }
 
   async listDomains(): Promise<DomainInfo[]> {
-    const states = await this.allStates();
+    const states = await this.allRuntimeStates();
     const names = [...states.keys()].filter((name) => name.startsWith(DOMAIN_NAME_PREFIX));
     const domains = await Promise.all(
       names.map(async (name) => {
         try {
-          return this.toInfo(await this.dumpXml(name), states.get(name) ?? 'nostate');
+          return this.toInfo(await this.dumpXml(name), states.get(name) ?? { state: 'nostate' });
         } catch (error) {
           // Undefined between the two calls: it is simply no longer there.
           if (HypervisorError.is(error, 'DOMAIN_NOT_FOUND')) return undefined;
@@ -123,7 +123,7 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   async getDomain(vmId: string): Promise<DomainInfo> {
     const name = domainNameFor(vmId);
-    const [parsed, state] = await Promise.all([this.dumpXml(name), this.state(name)]);
+    const [parsed, state] = await Promise.all([this.dumpXml(name), this.runtimeState(name)]);
     return this.toInfo(parsed, state);
   }
 
@@ -156,7 +156,7 @@ export class LibvirtAdapter implements VirtualizationPort {
       await writeFile(file, xml, { mode: 0o600 });
       await this.pool.run({ name: 'define', options: { file }, flags: ['validate'] });
     });
-    const [parsed, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
+    const [parsed, state] = await Promise.all([this.dumpXml(name, true), this.runtimeState(name)]);
     return this.toInfo(parsed, state);
   }
 
@@ -387,14 +387,18 @@ export class LibvirtAdapter implements VirtualizationPort {
   }
 
   private async state(name: string): Promise<DomainState> {
-    const output = await this.pool.run({ name: 'domstats', flags: ['state'], rest: [name] });
-    const [entry] = splitDomstats(output);
-    return domainStateFromCode(Number(entry?.fields.get('state.state') ?? 0));
+    return (await this.runtimeState(name)).state;
   }
 
-  private async allStates(): Promise<Map<string, DomainState>> {
+  private async runtimeState(name: string): Promise<RuntimeState> {
+    const output = await this.pool.run({ name: 'domstats', flags: ['state'], rest: [name] });
+    const [entry] = splitDomstats(output);
+    return runtimeStateOf(entry?.fields ?? new Map());
+  }
+
+  private async allRuntimeStates(): Promise<Map<string, RuntimeState>> {
     const output = await this.pool.run({ name: 'domstats', flags: ['state'] });
-    return new Map(splitDomstats(output).map(({ name, fields }) => [name, domainStateFromCode(Number(fields.get('state.state') ?? 0))]));
+    return new Map(splitDomstats(output).map(({ name, fields }) => [name, runtimeStateOf(fields)]));
   }
 
   private async exists(name: string): Promise<boolean> {
@@ -407,7 +411,7 @@ export class LibvirtAdapter implements VirtualizationPort {
     }
   }
 
-  private toInfo(parsed: ParsedDomain, state: DomainState): DomainInfo {
+  private toInfo(parsed: ParsedDomain, { state, shutoffReason }: RuntimeState): DomainInfo {
     return {
       name: parsed.name,
       uuid: parsed.uuid,
@@ -415,6 +419,7 @@ export class LibvirtAdapter implements VirtualizationPort {
       ...(parsed.title !== undefined ? { title: parsed.title } : {}),
       ...(parsed.description !== undefined ? { description: parsed.description } : {}),
       state,
+      ...(shutoffReason ? { shutoffReason } : {}),
       persistent: true,
       vcpus: parsed.vcpus,
       maxVcpus: parsed.maxVcpus,
