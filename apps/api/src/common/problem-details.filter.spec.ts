@@ -1,4 +1,5 @@
 import { ArgumentsHost, BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
+import { HypervisorError } from '@limen/libvirt';
 import { AppException, ErrorCode } from './problem';
 import { isDatabaseUnavailable, ProblemDetailsFilter } from './problem-details.filter';
 
@@ -57,6 +58,14 @@ describe('ProblemDetailsFilter', () => {
     const { host, parsed } = fakeHost();
     filter.catch(new NotFoundException(), host);
     expect(parsed()).toEqual(expect.objectContaining({ status: 404, code: 'ROUTE_NOT_FOUND' }));
+  });
+
+  it('answers 507 INSUFFICIENT_STORAGE for a full filesystem on the hypervisor side, without its path', () => {
+    const { host, res, parsed } = fakeHost();
+    filter.catch(new HypervisorError('INSUFFICIENT_STORAGE', 'virsh snapshot-create: No space left on device', '/var/lib/limen/vms/x/disk.qcow2'), host);
+    expect(res.statusCode).toBe(507);
+    expect(parsed()).toEqual(expect.objectContaining({ status: 507, title: 'Insufficient Storage', code: 'INSUFFICIENT_STORAGE' }));
+    expect(res.body).not.toContain('/var/lib/limen');
   });
 
   it('hides the details of an unexpected error behind a 500', () => {

@@ -114,6 +114,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         return this.body(409, ErrorCode.INVALID_STATE, 'The VM has no domain on its hypervisor');
       case 'TIMEOUT':
         return this.body(504, error.code, 'The hypervisor did not answer in time');
+      case 'INSUFFICIENT_STORAGE':
+        return this.body(507, ErrorCode.INSUFFICIENT_STORAGE, 'The host has no space left for this; an operator must free some');
       default:
         this.logger.warn(`hypervisor error ${error.code}: ${error.message} ${error.detail ?? ''}`);
         return this.body(502, ErrorCode.HYPERVISOR_ERROR, 'The hypervisor refused the request');

@@ -23,6 +23,7 @@ export const ErrorCode = {
   IMAGE_IN_USE: 'IMAGE_IN_USE',
   QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
   INSUFFICIENT_CAPACITY: 'INSUFFICIENT_CAPACITY',
+  INSUFFICIENT_STORAGE: 'INSUFFICIENT_STORAGE',
   OPERATION_IN_PROGRESS: 'OPERATION_IN_PROGRESS',
   INVALID_STATE: 'INVALID_STATE',
   PRECONDITION_FAILED: 'PRECONDITION_FAILED',
@@ -86,6 +87,7 @@ const TITLES: Record<number, string> = {
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  507: 'Insufficient Storage',
 };
 
 export function titleFor(status: number): string {

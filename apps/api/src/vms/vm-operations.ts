@@ -1,9 +1,10 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
+import { HypervisorError, isFilesystemFull, VirtualizationPort } from '@limen/libvirt';
 import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Repository } from 'typeorm';
+import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { Image } from '../images/image.entity';
 import { HostPorts } from '../hosts/host-ports';
@@ -89,10 +90,15 @@ export class VmOperations implements OnModuleInit {
       await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
-      await this.store.setState(vm.id, vmStateFromDomain(domain.state));
-      return { state: vmStateFromDomain(domain.state) };
+      await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason));
+      return { state: vmStateFromDomain(domain.state, domain.shutoffReason) };
     } catch (error) {
       await this.tearDown(vm);
+      // Everything written above lives in VM_DIR, so a full filesystem there is the cause; say so
+      // (without the host path) rather than pass on qemu-img's or the ISO writer's message.
+      if (HypervisorError.is(error, 'INSUFFICIENT_STORAGE') || isFilesystemFull(error)) {
+        throw new AppException(HttpStatus.INSUFFICIENT_STORAGE, ErrorCode.INSUFFICIENT_STORAGE, "The VM directory is full: there is no space left for this VM's disk and seed files");
+      }
       throw error;
     }
   }
@@ -122,7 +128,7 @@ export class VmOperations implements OnModuleInit {
     const port = this.hostPorts.forVm(vm);
     const outcome = await act(port, vm.id);
     const domain = await port.getDomain(vm.id);
-    const state = vmStateFromDomain(domain.state);
+    const state = vmStateFromDomain(domain.state, domain.shutoffReason);
     await this.store.setState(vm.id, state);
     return { state, ...(outcome && typeof outcome === 'object' ? outcome : {}) };
   }

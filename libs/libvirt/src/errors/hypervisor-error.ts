@@ -14,6 +14,8 @@ export type HypervisorErrorCode =
   | 'UNSUPPORTED'
   | 'BUSY'
   | 'TIMEOUT'
+  /** The filesystem a volume, seed ISO or snapshot is written to is full (ENOSPC, EDQUOT). */
+  | 'INSUFFICIENT_STORAGE'
   | 'OPERATION_FAILED';
 
 export class HypervisorError extends Error {
@@ -31,4 +33,21 @@ export class HypervisorError extends Error {
   static is(value: unknown, code?: HypervisorErrorCode): value is HypervisorError {
     return value instanceof HypervisorError && (code === undefined || value.code === code);
   }
+}
+
+// strerror(ENOSPC) and strerror(EDQUOT), as qemu-img, genisoimage, xorriso and libvirt print them.
+export const FILESYSTEM_FULL_TEXT = /No space left on device|Disk quota exceeded/i;
+const FILESYSTEM_FULL_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * Whether a failure means the target filesystem is full: a Node error (`code` ENOSPC or EDQUOT)
+ * or a program's error text. A full disk must not look like a bug: callers report it as
+ * INSUFFICIENT_STORAGE, which an operator can act on.
+ */
+export function isFilesystemFull(error: unknown): boolean {
+  if (typeof error === 'string') return FILESYSTEM_FULL_TEXT.test(error);
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown } | null | undefined;
+  if (!e) return false;
+  if (typeof e.code === 'string' && FILESYSTEM_FULL_CODES.has(e.code)) return true;
+  return [e.message, e.detail].some((text) => typeof text === 'string' && FILESYSTEM_FULL_TEXT.test(text));
 }

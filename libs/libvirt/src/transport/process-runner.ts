@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { HypervisorError } from '../errors/hypervisor-error';
+import { HypervisorError, isFilesystemFull } from '../errors/hypervisor-error';
 
 export interface ProcessResult {
   stdout: string;
@@ -45,7 +45,9 @@ export function runProcess(file: string, args: readonly string[], options: RunPr
       if (timedOut) {
         reject(new HypervisorError('TIMEOUT', `${file} timed out after ${timeoutMs} ms`, result.stderr));
       } else if (result.exitCode !== 0 && !options.allowFailure) {
-        reject(new HypervisorError('OPERATION_FAILED', `${file} ${args[0] ?? ''} failed: ${result.stderr.trim()}`, result.stderr));
+        // A full target filesystem (qemu-img's disk, genisoimage's seed ISO) is the operator's to fix, not a failure of ours.
+        const code = isFilesystemFull(result.stderr) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED';
+        reject(new HypervisorError(code, `${file} ${args[0] ?? ''} failed: ${result.stderr.trim()}`, result.stderr));
       } else {
         resolve(result);
       }

@@ -1,9 +1,11 @@
-import { HypervisorError, HypervisorErrorCode } from '../errors/hypervisor-error';
+import { FILESYSTEM_FULL_TEXT, HypervisorError, HypervisorErrorCode } from '../errors/hypervisor-error';
 
 // Ordered: the first matching pattern decides. Messages are libvirt's virErrorNumber texts,
 // which are stable across releases (they are part of the public error catalogue).
 const PATTERNS: Array<[RegExp, HypervisorErrorCode]> = [
-  [/failed to connect to the hypervisor|Failed to connect socket|Cannot recv data|End of file while reading data|no connection driver available|not connected to the hypervisor/i, 'HYPERVISOR_UNAVAILABLE'],
+  [/failed to connect to the hypervisor|Failed to reconnect to the hypervisor|no valid connection|Failed to connect socket|Cannot recv data|End of file while reading data|no connection driver available|not connected to the hypervisor/i, 'HYPERVISOR_UNAVAILABLE'],
+  // An internal snapshot (or a save) into a full filesystem; before the generic patterns, which its message may also match.
+  [FILESYSTEM_FULL_TEXT, 'INSUFFICIENT_STORAGE'],
   [/Domain snapshot not found|snapshot .* not found|no domain snapshot with matching name/i, 'SNAPSHOT_NOT_FOUND'],
   [/Domain not found|failed to get domain|no domain with matching (name|uuid)/i, 'DOMAIN_NOT_FOUND'],
   [/already exists|domain .* is already defined/i, 'DOMAIN_EXISTS'],

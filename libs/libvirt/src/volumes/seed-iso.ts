@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
-import { HypervisorError } from '../errors/hypervisor-error';
+import { HypervisorError, isFilesystemFull } from '../errors/hypervisor-error';
 import { withScratchDir } from '../host/scratch-dir';
 import { SeedIsoSpec, VolumeInfo } from '../models';
 import { runProcess } from '../transport/process-runner';
@@ -65,7 +65,7 @@ export class SeedIsoWriter {
     } catch (error) {
       await rm(partial, { force: true });
       if (error instanceof HypervisorError) throw error;
-      throw new HypervisorError('OPERATION_FAILED', `cannot write seed ISO ${spec.path}: ${(error as Error).message}`);
+      throw new HypervisorError(isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED', `cannot write seed ISO ${spec.path}: ${(error as Error).message}`);
     }
     const written = await stat(spec.path);
     return { path: spec.path, format: 'raw', virtualSizeBytes: written.size, actualSizeBytes: written.blocks * 512 };
