@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -228,6 +228,29 @@ describe('VMs on the real hypervisor (e2e)', () => {
     expect(after.body).toEqual(expect.objectContaining({ vcpus: 2, memoryMiB: 192, description: 'first' }));
     const del = await as(alice.accessToken).delete(`/api/v1/vms/${vm.id}`).expect(202);
     await waitOp(alice.accessToken, del.headers.location);
+  });
+
+  it('finishes a delete that failed half-way when it is asked again, freeing the quota', async () => {
+    const usage = async () => (await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage.vms as number;
+    const before = await usage();
+    const vm = await createVm(alice.accessToken, 'half-deleted', { start: false });
+    // A mount point inside the VM's folder: the domain goes, but the folder cannot be removed.
+    const pin = join(t.vmDir, vm.id, 'pinned');
+    mkdirSync(pin);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1M', 'tmpfs', pin]);
+    try {
+      const first = await as(alice.accessToken).delete(`/api/v1/vms/${vm.id}`).expect(202);
+      expect((await waitOp(alice.accessToken, first.headers.location)).status).toBe('failed');
+      expect((await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`).expect(200)).body.state).toBe('deleting');
+    } finally {
+      execFileSync('umount', [pin]);
+    }
+    const again = await as(alice.accessToken).delete(`/api/v1/vms/${vm.id}`).expect(202);
+    expect((await waitOp(alice.accessToken, again.headers.location)).status).toBe('succeeded');
+    expectProblem(await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`), 404, 'NOT_FOUND');
+    expect(domainExists(vm.id)).toBe(false);
+    expect(existsSync(join(t.vmDir, vm.id))).toBe(false);
+    expect(await usage()).toBe(before);
   });
 
   it('refuses hostile input with problem+json and creates nothing', async () => {

@@ -118,7 +118,9 @@ export class VmsService {
   async remove(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
     return this.accept(user, idem, async (manager) => {
       const vm = await this.store.visible(user, id, manager, true);
-      if (vm.state === 'deleting') throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, 'The VM is already being deleted');
+      // A VM already `deleting` may be deleted again: a delete that failed half-way (libvirtd gone
+      // mid-delete) leaves it so, and nothing else would ever finish it or free its quota. While a
+      // delete still runs, the one-active-operation index refuses this one (409 OPERATION_IN_PROGRESS).
       const op = await this.operations.create(manager, { kind: 'vm.delete', ownerId: vm.ownerId, vmId: vm.id });
       const deleting = await this.setStateIn(manager, vm, 'deleting');
       return { vm: deleting, op, events: [this.stateEvent(deleting)] };
