@@ -24,3 +24,9 @@ describe('mapVirshError', () => {
     expect(mapVirshError('error: something new\n', 'virsh x').code).toBe('OPERATION_FAILED');
   });
 });
+
+describe('mapVirshError when the connection was lost during the command', () => {
+  it('reports HYPERVISOR_UNAVAILABLE even where virsh printed only the failed domain lookup', () => {
+    expect(mapVirshError("error: failed to get domain 'limen-x'\n", 'virsh dumpxml', true)).toMatchObject({ code: 'HYPERVISOR_UNAVAILABLE', message: "virsh dumpxml: failed to get domain 'limen-x'" });
+  });
+});

@@ -16,13 +16,18 @@ const PATTERNS: Array<[RegExp, HypervisorErrorCode]> = [
   [/invalid argument|XML error|XML document failed to validate|expected unsigned integer|numerical overflow/i, 'INVALID_ARGUMENT'],
 ];
 
-/** Turns virsh's stderr into a typed error; the raw text stays available as `detail`. */
-export function mapVirshError(stderr: string, context: string): HypervisorError {
+/**
+ * Turns virsh's stderr into a typed error; the raw text stays available as `detail`.
+ * `connectionLost`: virsh said its connection closed during the command. That decides, because
+ * virsh clears libvirt's error after a failed domain lookup: a command whose connection dropped
+ * under it (libvirtd killed) prints only "failed to get domain", which reads as DOMAIN_NOT_FOUND.
+ */
+export function mapVirshError(stderr: string, context: string, connectionLost = false): HypervisorError {
   const errorLines = stderr
     .split('\n')
     .filter((line) => line.startsWith('error: '))
     .map((line) => line.slice('error: '.length));
   const message = errorLines.join('; ') || stderr.trim() || 'virsh failed';
-  const code = PATTERNS.find(([pattern]) => pattern.test(message))?.[1] ?? 'OPERATION_FAILED';
+  const code = connectionLost ? 'HYPERVISOR_UNAVAILABLE' : (PATTERNS.find(([pattern]) => pattern.test(message))?.[1] ?? 'OPERATION_FAILED');
   return new HypervisorError(code, `${context}: ${message}`, stderr);
 }

@@ -60,6 +60,21 @@ describe('VirshOutputFramer', () => {
   });
 });
 
+describe('VirshOutputFramer connection notices', () => {
+  it('marks a command during which virsh lost its connection, and not one that reconnected first', () => {
+    const lost = new VirshOutputFramer();
+    lost.push('stdout', `virsh # dumpxml limen-x\nvirsh # echo --err ${T1}\n`);
+    // virsh 9.0 when libvirtd is killed under a domain lookup: the lookup's own error is reset.
+    lost.push('stderr', `error: Disconnected from qemu:///system due to end of file\nerror: failed to get domain 'limen-x'\nerror: ${T1}\n`);
+    expect(lost.take(T1)).toEqual({ stdout: '', stderr: "error: failed to get domain 'limen-x'\n", connectionLost: true });
+
+    const back = new VirshOutputFramer();
+    back.push('stdout', `virsh # dumpxml limen-x\nvirsh # echo --err ${T1}\n`);
+    back.push('stderr', `error: Disconnected from qemu:///system due to end of file\nerror: Reconnected to the hypervisor\nerror: failed to get domain 'limen-x'\nerror: ${T1}\n`);
+    expect(back.take(T1)).toEqual({ stdout: '', stderr: "error: failed to get domain 'limen-x'\n" });
+  });
+});
+
 describe('mapVirshError', () => {
   it.each([
     ["error: failed to get domain 'x'", 'DOMAIN_NOT_FOUND'],

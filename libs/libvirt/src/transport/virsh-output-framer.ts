@@ -15,6 +15,11 @@ export const VIRSH_PROMPT = 'virsh # ';
 export interface FramedOutput {
   stdout: string;
   stderr: string;
+  /**
+   * virsh reported its connection to libvirtd closed during this command (a disconnect notice
+   * not followed by a reconnect): whatever error the command printed comes from that.
+   */
+  connectionLost?: true;
 }
 
 export class VirshFramingError extends Error {
@@ -23,7 +28,9 @@ export class VirshFramingError extends Error {
 
 // virsh reports connection drops and its automatic reconnects asynchronously on stderr; they
 // describe the session, not whichever command happens to run next.
-const SESSION_NOTICES = [/^error: Disconnected from .* due to .*$/, /^error: Reconnected to the hypervisor$/];
+const DISCONNECTED = /^error: Disconnected from .* due to .*$/;
+const RECONNECTED = /^error: Reconnected to the hypervisor$/;
+const SESSION_NOTICES = [DISCONNECTED, RECONNECTED];
 
 export class VirshOutputFramer {
   private stdout = '';
@@ -56,13 +63,23 @@ export class VirshOutputFramer {
     if (!segment.startsWith(VIRSH_PROMPT) || echoEnd < 0) {
       throw new VirshFramingError(`unexpected virsh output before the command: ${JSON.stringify(segment.slice(0, 200))}`);
     }
-    return { stdout: segment.slice(echoEnd + 1), stderr: stripSessionNotices(stderr) };
+    return { stdout: segment.slice(echoEnd + 1), stderr: stripSessionNotices(stderr), ...(connectionLost(stderr) ? { connectionLost: true as const } : {}) };
   }
 
   /** Whatever arrived on stderr so far (used to explain why a session died). */
   pendingStderr(): string {
     return this.stderr;
   }
+}
+
+/** The last connection notice in a command's stderr is a disconnect. */
+function connectionLost(stderr: string): boolean {
+  let lost = false;
+  for (const line of stderr.split('\n')) {
+    if (DISCONNECTED.test(line)) lost = true;
+    else if (RECONNECTED.test(line)) lost = false;
+  }
+  return lost;
 }
 
 function stripSessionNotices(stderr: string): string {

@@ -60,7 +60,7 @@ export class VirshPool {
     let ok = false;
     try {
       const output = await this.exec(renderVirshCommand(command), options.timeoutMs);
-      if (virshFailed(output.stderr)) throw mapVirshError(output.stderr, `virsh ${command.name}`);
+      if (virshFailed(output.stderr)) throw mapVirshError(output.stderr, `virsh ${command.name}`, output.connectionLost);
       ok = true;
       return output.stdout;
     } finally {
