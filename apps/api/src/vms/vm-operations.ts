@@ -97,6 +97,7 @@ export class VmOperations implements OnModuleInit {
       // Everything written above lives in VM_DIR, so a full filesystem there is the cause; say so
       // (without the host path) rather than pass on qemu-img's or the ISO writer's message.
       if (HypervisorError.is(error, 'INSUFFICIENT_STORAGE') || isFilesystemFull(error)) {
+        this.logger.warn(`create of VM ${vm.id} found VM_DIR full: ${(error as Error).message}`);
         throw new AppException(HttpStatus.INSUFFICIENT_STORAGE, ErrorCode.INSUFFICIENT_STORAGE, "The VM directory is full: there is no space left for this VM's disk and seed files");
       }
       throw error;
