@@ -31,9 +31,12 @@ export class VmStore {
 
   /**
    * One page of the VMs `user` may see (admins: everyone's, or one owner's), newest first, with
-   * the same keyset cursor as paginate(). The read path of the busiest route: one prepared
-   * statement per filter combination, rows mapped straight to DTOs (no entity hydration), and the
-   * timestamps rendered by PostgreSQL exactly as Date.toISOString() would (the columns hold ms).
+   * the same keyset cursor as paginate(). The read path of the busiest route, so:
+   * - one prepared statement per filter combination, no query builder, no entity hydration;
+   * - PostgreSQL returns the page as one JSON text (json_agg), parsed once: decoding 16 columns
+   *   of 51 rows field by field in the pg driver cost more than the rest of the request;
+   * - timestamps are rendered by PostgreSQL exactly as Date.toISOString() would (the columns
+   *   hold milliseconds), and rows become DTOs through vmDtoFromRow, like every other VM read.
    * Columns are qualified (`v.`): a bare `created_at` in ORDER BY would name the rendered text
    * column, and sorting every row by it (a sequential scan) instead of walking the index.
    */
@@ -64,16 +67,18 @@ export class VmStore {
       name += '_after';
     }
     values.push(query.limit + 1);
-    const rows = await preparedQuery<VmRow>(
+    const [{ page }] = await preparedQuery<{ page: string }>(
       this.dataSource,
       name,
-      `SELECT id, name, description, owner_id, host_id, vcpus, memory_mib, disk_gib, image_id, media_image_id, boot_order, state, state_reason, version,
-              ${ISO_MS('v.created_at')} AS created_at, ${ISO_MS('v.updated_at')} AS updated_at
-       FROM vms v ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY v.created_at DESC, v.id DESC
-       LIMIT $${values.length}`,
+      `SELECT coalesce(json_agg(p ORDER BY p.created_at COLLATE "C" DESC, p.id DESC), '[]')::text AS page
+       FROM (SELECT v.id, v.name, v.description, v.owner_id, v.host_id, v.vcpus, v.memory_mib, v.disk_gib, v.image_id, v.media_image_id, v.boot_order,
+                    v.state, v.state_reason, v.version, ${ISO_MS('v.created_at')} AS created_at, ${ISO_MS('v.updated_at')} AS updated_at
+             FROM vms v ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+             ORDER BY v.created_at DESC, v.id DESC
+             LIMIT $${values.length}) p`,
       values,
     );
+    const rows = JSON.parse(page) as VmRow[];
     const items = rows.slice(0, query.limit).map(vmDtoFromRow);
     const last = items[items.length - 1];
     return { items, nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null };
