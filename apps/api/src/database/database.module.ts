@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { connectWithRetry } from './connect-with-retry';
 import { DatabaseEndpoint } from './database-endpoint';
+import { drainBeforeDestroy } from './drain-before-destroy';
 import { dataSourceOptions } from './data-source-options';
 import { LeaderElection } from './leader-election';
 
@@ -25,7 +26,7 @@ class DatabaseEndpointModule {}
         migrationsRun: true,
         retryAttempts: 0,
       }),
-      dataSourceFactory: async (options) => connectWithRetry(options!, 60_000),
+      dataSourceFactory: async (options) => drainBeforeDestroy(await connectWithRetry(options!, 60_000)),
     }),
   ],
   exports: [DatabaseEndpointModule],
