@@ -16,6 +16,8 @@ export interface UserAccess {
 }
 
 const CHANNEL = 'limen_user_access';
+/** The LISTEN connection's application_name, to find it in pg_stat_activity. */
+export const LISTENER_NAME = 'limen-user-access-listener';
 const RECONNECT_MS = 1_000;
 /**
  * A backstop only: every write through the api drops the entry at once (here and, by NOTIFY, on
@@ -111,7 +113,7 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000 });
+    const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000, application_name: LISTENER_NAME });
     client.on('error', (error) => this.lost(client, error.message));
     client.on('end', () => this.lost(client, 'connection closed'));
     client.on('notification', (message) => this.drop(message.payload ?? null));
