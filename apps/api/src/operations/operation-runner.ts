@@ -103,8 +103,10 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       [STALE_MS / 1000],
     );
     // A fresh pending operation belongs to the replica that just created it; only a stale one,
-    // or (at start-up) one claimed by a dead process on this host, is taken over.
-    const orphans = rows.filter((row) => row.stale || (atStartup && row.claimed_by !== null && this.isAbandoned(row.claimed_by)));
+    // or (at start-up) one claimed by a dead process on this host, is taken over. One this process
+    // already holds is not left unfinished: under load a pending operation waits here for a free
+    // slot longer than the stale window, and counting it had every sweep warn of resumed work.
+    const orphans = rows.filter((row) => !this.running.has(row.id) && (row.stale || (atStartup && row.claimed_by !== null && this.isAbandoned(row.claimed_by))));
     for (const row of orphans) this.submit(row.id, { claimedBy: row.claimed_by });
     if (orphans.length) this.logger.warn(`Resuming ${orphans.length} operation(s) left unfinished`);
     return orphans.length;

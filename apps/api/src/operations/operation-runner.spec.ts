@@ -1,0 +1,47 @@
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config';
+import { EventsService } from '../events/events.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { OperationRunner } from './operation-runner';
+
+/** A database that knows the operations in `rows` and lets every claim succeed. */
+function fakeDataSource(rows: Array<{ id: string; claimed_by: string | null; stale: boolean }>) {
+  return {
+    query: jest.fn(async (sql: string, params: unknown[] = []) => {
+      if (sql.includes(`FROM operations WHERE status IN ('pending', 'running')`)) return rows;
+      if (sql.includes(`SET status = 'running'`)) return [[{ id: params[0] }], 1];
+      return [[], 0];
+    }),
+    manager: { findOneByOrFail: async (_entity: unknown, { id }: { id: string }) => ({ id, kind: 'test.hold', ownerId: 'owner', vmId: null, params: {}, createdAt: new Date() }) },
+  } as unknown as DataSource;
+}
+
+describe('OperationRunner.recover', () => {
+  it('resumes only operations nobody here is executing, not those waiting for a free slot', async () => {
+    const rows = [
+      { id: 'executing', claimed_by: null, stale: true },
+      { id: 'queued-here', claimed_by: null, stale: true },
+      { id: 'abandoned', claimed_by: null, stale: true },
+      { id: 'fresh', claimed_by: null, stale: false },
+    ];
+    const runner = new OperationRunner(
+      { operationConcurrencyPerHost: 1 } as AppConfig,
+      fakeDataSource(rows),
+      { publish: async () => undefined } as unknown as EventsService,
+      { observeOperation: () => undefined } as unknown as MetricsService,
+    );
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    runner.register('test.hold', () => held);
+    runner.submit('executing');
+    runner.submit('queued-here'); // waits: the one slot is taken
+    await new Promise((r) => setImmediate(r));
+    try {
+      expect(await runner.recover()).toBe(1); // 'abandoned' alone
+    } finally {
+      release();
+      await Promise.all(['executing', 'queued-here', 'abandoned'].map((id) => runner.waitForEnd(id, 50)));
+      runner.onApplicationShutdown();
+    }
+  });
+});
