@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
-import { refuseDeeplyNestedJson } from './common/json-depth';
+import { refuseDeeplyNestedBodies } from './common/json-depth';
 import { requestIdMiddleware } from './common/logging';
 import { setupSwagger } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
@@ -32,7 +32,8 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
       maxAge: 600,
     });
   }
-  app.useBodyParser('json', { limit: BODY_LIMIT, verify: refuseDeeplyNestedJson });
+  app.useBodyParser('json', { limit: BODY_LIMIT });
+  app.use(refuseDeeplyNestedBodies);
   app.setGlobalPrefix('api', {
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },
