@@ -296,21 +296,21 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
   });
 
   afterAll(async () => {
-    // libvirtd first: nothing below works without it, and other test runs share it.
-    await ensureLibvirtd();
-    if (t) {
-      for (const id of await vmRowIds().catch(() => [] as string[])) {
-        await virsh('destroy', `limen-${id}`);
-        await virsh('undefine', `limen-${id}`, '--snapshots-metadata');
+    try {
+      // libvirtd first: nothing below works without it, and other test runs share it.
+      await ensureLibvirtd();
+      if (t) {
+        const ours = new Set([...(await vmRowIds().catch(() => [] as string[])), ...(await domainsIn(vmDir).catch(() => [] as string[]))]);
+        for (const id of ours) {
+          await virsh('destroy', `limen-${id}`);
+          await virsh('undefine', `limen-${id}`, '--snapshots-metadata');
+        }
+        await t.close();
       }
-      for (const id of await domainsIn(vmDir).catch(() => [] as string[])) {
-        await virsh('destroy', `limen-${id}`);
-        await virsh('undefine', `limen-${id}`, '--snapshots-metadata');
-      }
-      await t.close();
+    } finally {
+      if (mounted) await run('umount', [vmDir]);
+      rmSync(root, { recursive: true, force: true });
     }
-    if (mounted) await run('umount', [vmDir]);
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('libvirtd killed during a create: the create fails HYPERVISOR_UNAVAILABLE, ready is 503, and once it returns the sweep reconciles with nothing orphaned', async () => {
