@@ -14,7 +14,10 @@ import { ADMIN, REAL_POSTGRES, startTestApp, TestApp } from '../support/test-app
  * every accepted operation terminal, and the database and the hypervisor in agreement.
  */
 
-/** 60 s in CI. LOAD_SOAK_SECONDS shortens it while developing the test; CI ignores it. */
+/**
+ * 60 s in CI. While developing the test, LOAD_SOAK_SECONDS shortens the run (CI, with CI set,
+ * ignores it) and LOAD_SOAK_LOG_LEVEL (e.g. warn) shows the app's own log.
+ */
 const SOAK_SECONDS = process.env.CI ? 60 : Number(process.env.LOAD_SOAK_SECONDS ?? 60);
 const USERS = 10;
 const CLIENTS_PER_USER = 10;
@@ -123,6 +126,7 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     requests: 0,
     byStatus: new Map<string, number>(),
     byRoute: new Map<string, number>(),
+    latencies: new Map<string, number[]>(),
     serverErrors: [] as Array<{ route: string; status: number; body: unknown }>,
     transportErrors: [] as string[],
     unexpected: [] as Array<{ route: string; key: string; body: unknown }>,
@@ -145,7 +149,10 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
 
   async function send(user: LoadUser, route: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply | null> {
     try {
+      const sentAt = performance.now();
       const reply = await call(method, path, user.token, body, headers);
+      const group = `${method} ${route.split(' ')[1]}`;
+      stats.latencies.set(group, [...(stats.latencies.get(group) ?? []), performance.now() - sentAt]);
       record(route, reply);
       if (reply.status === 202) {
         const operationId: string = reply.body.operation.id;
@@ -395,6 +402,8 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     const final = new Map<string, { status: string; error: { code: string } | null }>();
     const waitErrors: string[] = [];
     let ranMs = 0;
+    const cpuBefore = process.cpuUsage();
+    let cpu = cpuBefore;
     let drainMs = 0;
     try {
       const clients = Array.from({ length: CLIENTS }, async (_, client) => {
@@ -403,6 +412,7 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
       });
       await Promise.all(clients);
       ranMs = Date.now() - startedAt;
+      cpu = process.cpuUsage(cpuBefore);
 
       // Every operation a 202 named must end, within a bounded time.
       const drainStart = Date.now();
@@ -437,6 +447,26 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     const kinds = new Map<string, number>();
     for (const { kind } of stats.accepted.values()) kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
 
+    // Where the hypervisor time went (virsh latency includes waiting for a pooled session).
+    const metrics = await call('GET', '/metrics', '', undefined, { accept: 'text/plain' });
+    const virsh = new Map<string, { count: number; sum: number }>();
+    for (const line of String(metrics.body).split('\n')) {
+      const m = /^limen_virsh_command_duration_seconds_(sum|count)\{command="([^"]+)",ok="(\w+)"\} (\S+)$/.exec(line);
+      if (!m) continue;
+      const entry = virsh.get(`${m[2]}${m[3] === 'true' ? '' : ' (failed)'}`) ?? { count: 0, sum: 0 };
+      entry[m[1] as 'sum' | 'count'] += Number(m[4]);
+      virsh.set(`${m[2]}${m[3] === 'true' ? '' : ' (failed)'}`, entry);
+    }
+    console.log(`load-soak virsh commands (count, mean s): ${[...virsh.entries()].sort((a, b) => b[1].sum - a[1].sum).map(([k, v]) => `${k} ${v.count} ${(v.sum / v.count).toFixed(2)}`).join(', ')}`);
+    const timings = (
+      await db.query(
+        `SELECT kind, count(*)::int AS n, avg(extract(epoch FROM started_at - created_at))::float AS queued, avg(extract(epoch FROM finished_at - started_at))::float AS ran
+         FROM operations WHERE finished_at IS NOT NULL GROUP BY kind ORDER BY n DESC`,
+      )
+    ).rows as Array<{ kind: string; n: number; queued: number; ran: number }>;
+    console.log(`load-soak operation timings (n, mean s queued, mean s running): ${timings.map((r) => `${r.kind} ${r.n} ${r.queued.toFixed(1)} ${r.ran.toFixed(1)}`).join(', ')}`);
+    const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))];
+    console.log(`load-soak latency ms (n, p50, p99): ${[...stats.latencies.entries()].sort().map(([k, v]) => `${k} ${v.length} ${quantile(v, 0.5).toFixed(0)} ${quantile(v, 0.99).toFixed(0)}`).join(', ')}; test process CPU ${((cpu.user + cpu.system) / 1000 / ranMs * 100).toFixed(0)}% of one core`);
     const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`);
     console.log(`load-soak histogram by route:\n  ${[...stats.byRoute.entries()].sort().map(([k, v]) => `${k}: ${v}`).join('\n  ')}`);
     console.log(`load-soak operations by kind: ${sorted(kinds).join(', ')}; failed by code: ${sorted(failures).join(', ') || 'none'}`);
