@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, FSWatcher, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, watch } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -113,7 +113,7 @@ async function hypervisorAnswers(): Promise<boolean> {
 async function ensureLibvirtd(): Promise<number> {
   const started = Date.now();
   const pid = libvirtdPid();
-  if (pid) process.kill(pid, 'SIGCONT');
+  if (pid) signal(pid, 'SIGCONT');
   else {
     const res = await run('libvirtd', ['-d']);
     if (res.code !== 0 && !libvirtdPid()) throw new Error(`libvirtd -d failed: ${res.stderr}`);
@@ -147,33 +147,32 @@ async function domainsIn(vmDir: string): Promise<string[]> {
  * the few milliseconds it takes to see the file is not ours.
  */
 function killLibvirtdWhenDefined(vmId: Promise<string>): { killed: Promise<{ pid: number; at: number }>; close: () => void } {
-  let watcher: FSWatcher | undefined;
   let done = false;
+  let known: string | undefined;
+  void vmId.then((id) => (known = id));
   let resolveKilled!: (value: { pid: number; at: number }) => void;
   let rejectKilled!: (error: Error) => void;
   const killed = new Promise<{ pid: number; at: number }>((resolve, reject) => ((resolveKilled = resolve), (rejectKilled = reject)));
-  let known: string | undefined;
-  void vmId.then((id) => (known = id));
-  watcher = watch(LIBVIRT_CONFIG_DIR, (_event, filename) => {
+  const watcher = watch(LIBVIRT_CONFIG_DIR, (_event, filename) => {
     const match = /^limen-([0-9a-f-]{36})\.xml$/.exec(String(filename ?? ''));
-    if (done || !match || !existsSync(join(LIBVIRT_CONFIG_DIR, String(filename)))) return;
+    if (done || !match || !existsSync(join(LIBVIRT_CONFIG_DIR, match[0]))) return;
     if (known !== undefined && match[1] !== known) return;
     const pid = libvirtdPid();
     if (!pid) return;
-    process.kill(pid, 'SIGSTOP');
+    signal(pid, 'SIGSTOP');
     const decide = (id: string) => {
-      if (done) return;
-      if (id !== match[1]) {
-        process.kill(pid, 'SIGCONT');
+      if (done || id !== match[1]) {
+        signal(pid, 'SIGCONT');
         return;
       }
       done = true;
-      process.kill(pid, 'SIGKILL');
+      signal(pid, 'SIGKILL');
       resolveKilled({ pid, at: Date.now() });
     };
     if (known !== undefined) decide(known);
     else {
-      const timer = setTimeout(() => process.kill(pid, 'SIGCONT'), 5000);
+      // Not known yet: the POST's answer is on its way (or it failed, and libvirtd resumes).
+      const timer = setTimeout(() => signal(pid, 'SIGCONT'), 5000);
       void vmId.then((id) => (clearTimeout(timer), decide(id)));
     }
   });
@@ -182,10 +181,18 @@ function killLibvirtdWhenDefined(vmId: Promise<string>): { killed: Promise<{ pid
     killed,
     close: () => {
       done = true;
-      watcher?.close();
-      watcher = undefined;
+      watcher.close();
     },
   };
+}
+
+/** Sends a signal; a process that is already gone is not an error here. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 /** A webhook receiver on loopback. */
@@ -340,6 +347,9 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       expect(readdirSync(vmDir).sort()).toEqual([survivor, victim].sort());
 
       expect(libvirtdPid()).toBeUndefined();
+      // The failed create could not undefine its domain: libvirtd will load it again, an orphan.
+      const orphanDefinition = join(LIBVIRT_CONFIG_DIR, `limen-${doomed}.xml`);
+      expect(existsSync(orphanDefinition)).toBe(true);
       const ready = await request(t.http).get('/health/ready');
       expect(ready.status).toBe(503);
       expect(ready.body.checks?.hypervisor?.status).toBe('down');
@@ -371,6 +381,8 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       });
       process.stdout.write(`[hypervisor-faults] after libvirtd returned: ${progress.join(' | ')}\n`);
       process.stdout.write(`[hypervisor-faults] reconciled ${Date.now() - returned} ms after libvirtd answered\n`);
+      // Undefined by the sweep (nothing else here knows it): the orphan is gone, not just unlisted.
+      expect(existsSync(orphanDefinition)).toBe(false);
       // Re-attached, not restarted: the same QEMU process still runs the survivor.
       expect(qemuPid(survivor)).toBe(survivorQemu);
       expect((await virsh('domstate', `limen-${survivor}`)).stdout.trim()).toBe('running');
