@@ -11,6 +11,7 @@ import { HostPorts } from '../hosts/host-ports';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { OperationRunner } from '../operations/operation-runner';
+import { OperationsService } from '../operations/operations.service';
 import { VmOperations } from './vm-operations';
 import { TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
 import { VmStore } from './vm-store';
@@ -53,6 +54,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly store: VmStore,
     private readonly vmOperations: VmOperations,
     private readonly runner: OperationRunner,
+    private readonly operations: OperationsService,
     private readonly events: EventsService,
     private readonly idempotency: IdempotencyService,
     private readonly scheduler: SchedulerRegistry,
@@ -112,6 +114,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
           continue;
         }
         await this.apply(host.id, port, domains, listedAt);
+        await this.resumeDeletes(host.id);
       }
       await this.runner.recover();
       await this.events.prune(this.config.eventRetentionHours);
@@ -149,6 +152,34 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
       if (known.has(vmId) || !ours(domain)) continue;
       this.logger.warn(`removing orphan domain of VM ${vmId}, which LIMEN no longer knows`);
       await this.vmOperations.destroyAndUndefine(port, vmId).catch((error) => this.logger.warn(`orphan ${vmId} not removed: ${(error as Error).message}`));
+    }
+  }
+
+  /**
+   * A delete that failed half-way (the hypervisor went away mid-delete) leaves its VM `deleting`
+   * with no operation and its quota held, and nothing else would ever finish it. The owner asked
+   * for it to go, so once its host answers a sweep again this asks again: after one sweep
+   * interval, doubling with every failed attempt up to an hour, so a delete that keeps failing
+   * does not churn out an operation every sweep.
+   */
+  private async resumeDeletes(hostId: string): Promise<void> {
+    const stalled: Array<{ id: string; owner_id: string; failures: number }> = await this.dataSource.query(
+      `SELECT v.id, v.owner_id, d.failures FROM vms v
+       CROSS JOIN LATERAL (SELECT count(*)::int AS failures, max(o.finished_at) AS last FROM operations o WHERE o.vm_id = v.id AND o.kind = 'vm.delete' AND o.status = 'failed') d
+       WHERE v.host_id = $1 AND v.state = 'deleting'
+         AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))
+         AND (d.last IS NULL OR d.last < now() - make_interval(secs => least(3600, $2 * power(2, greatest(d.failures - 1, 0)))))`,
+      [hostId, this.config.reconcileIntervalSeconds],
+    );
+    for (const vm of stalled) {
+      this.logger.warn(`resuming the delete of VM ${vm.id} (${vm.failures} failed attempt(s))`);
+      await this.operations
+        .accept(vm.owner_id, undefined, async (manager) => {
+          const op = await this.operations.create(manager, { kind: 'vm.delete', ownerId: vm.owner_id, vmId: vm.id });
+          return { op, response: { statusCode: 202, body: null } };
+        })
+        // The owner's own DELETE got there first (409 OPERATION_IN_PROGRESS): that one finishes it.
+        .catch((error) => this.logger.warn(`delete of VM ${vm.id} not resumed: ${(error as Error).message}`));
     }
   }
 }
