@@ -219,7 +219,7 @@ const encode = (text: string) => Array.from(text, (c) => (/^[\ud800-\udfff]$/.te
 /** Raw path pieces (sent unencoded): traversal, NUL, broken escapes, overlong. */
 const RAW_SEGMENTS = ['%00', '..', '.', '%2e%2e', '..%2f..%2fetc%2fpasswd', '%2F', '%zz', '%', '%ff', '%c0%ae', ';', '%20', 'a'.repeat(5000), '%E2%80%AE', 'null', '-1', '0', ''];
 
-function pathSegment(param: Parameter, collection: string, world: World): fc.Arbitrary<string> {
+function pathSegment(collection: string, world: World): fc.Arbitrary<string> {
   const existing = world.ids[collection] ?? [];
   return fc.oneof(
     { weight: 4, arbitrary: existing.length ? fc.constantFrom(...existing) : fc.uuid() },
@@ -271,7 +271,7 @@ function requestFor(op: Operation, world: World): fc.Arbitrary<Generated> {
     identity: fc.constantFrom<Identity>('anonymous', 'user', 'user', 'admin', 'admin', 'forged'),
     // Mostly the documented method; sometimes another, which must be a clean 404/405.
     method: fc.oneof({ weight: 12, arbitrary: fc.constant(op.method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') }),
-    pathParams: fc.record(Object.fromEntries(pathParams.map((p) => [p.name, pathSegment(p, collectionOf(op.path, p.name), world)]))),
+    pathParams: fc.record(Object.fromEntries(pathParams.map((p) => [p.name, pathSegment(collectionOf(op.path, p.name), world)]))),
     query: fc.tuple(
       fc.subarray(queryParams).chain((chosen) => fc.tuple(...chosen.map((p) => queryValue(p, world).map((v) => [p.name, v] as [string, string | string[]])))),
       fc.option(fc.tuple(hostileKey.map(headerSafe), fc.string({ maxLength: 20 })), { freq: 6, nil: undefined }),
@@ -307,7 +307,7 @@ function toRaw(op: Operation, g: Generated, tokens: Record<'user' | 'admin', str
 const DEPENDENCY_DOWN = new Set(['AGENT_UNAVAILABLE', 'HYPERVISOR_UNAVAILABLE', 'SERVICE_UNAVAILABLE', 'DATABASE_UNAVAILABLE']);
 const STACK_TRACE = /\n\s+at [^\n]+:\d+:\d+|\bat [\w.<>]+ \([^)]*\.(ts|js):\d+/;
 
-function assertWellBehaved(op: Operation, req: RawRequest, res: RawResponse): void {
+function assertWellBehaved(req: RawRequest, res: RawResponse): void {
   const where = `${req.method} ${req.path.slice(0, 300)} → ${res.status} ${res.text.slice(0, 500)}`;
   if (res.status >= 500) {
     const code = (() => {
@@ -474,7 +474,7 @@ describe('property: no HTTP input crashes the api or yields a 500', () => {
           }
           if (res.ms > tally.slowestMs) Object.assign(tally, { slowestMs: res.ms, slowest: `${req.method} ${req.path.slice(0, 120)}` });
           if (op.operationId === 'VmsController_create_v1' && res.status === 202) tally.vmCreatesAccepted++;
-          assertWellBehaved(op, req, res);
+          assertWellBehaved(req, res);
           if (op.path.includes('logout') && res.status < 300) await relogin();
         }),
         { numRuns: runs, reporter: conciseReport, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
@@ -485,8 +485,39 @@ describe('property: no HTTP input crashes the api or yields a 500', () => {
     120_000,
   );
 
+  it('the console WebSocket and the routes outside the spec refuse hostile input cleanly', async () => {
+    await relogin();
+    const vmId = world.ids.vms[0];
+    const ticket = await as(tokens.user).post(`/api/v1/vms/${vmId}/console`).send({ type: 'serial' });
+    const tickets = [ticket.body.ticket, randomUUID(), 'x'.repeat(300)].filter((v): v is string => typeof v === 'string');
+    const target = fc.oneof(
+      fc.record({ kind: fc.constant('socket' as const), vm: fc.oneof(fc.constant(vmId), pathSegment('vms', world)), ticket: fc.oneof(fc.constantFrom(...tickets), hostileString(200)), upgrade: fc.boolean(), key: fc.oneof(fc.constant('dGhlIHNhbXBsZSBub25jZQ=='), fc.constant(''), hostileString(40).map(headerSafe)) }),
+      fc.record({ kind: fc.constant('page' as const), path: fc.tuple(fc.constantFrom('/console/', '/console/assets/', '/console/assets/xterm/', '/docs/', '/docs-json', '/metrics', '/agent/', '/api/v2/', '/', '/api/v1/console/'), pathSegment('vms', world)).map(([prefix, rest]) => prefix + rest) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(target, fc.constantFrom<'anonymous' | 'user' | 'admin'>('anonymous', 'user', 'admin'), async (probe, identity) => {
+        const headers: Record<string, string> = identity === 'anonymous' ? {} : { authorization: `Bearer ${tokens[identity]}` };
+        const req: RawRequest =
+          probe.kind === 'socket'
+            ? { method: 'GET', path: `/api/v1/console/ws/${probe.vm}?ticket=${encode(probe.ticket)}`, headers: { ...headers, ...(probe.upgrade ? { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': probe.key } : {}) } }
+            : { method: 'GET', path: probe.path, headers };
+        progress(`> ${req.method} ${req.path.slice(0, 160)} [${identity}] upgrade=${probe.kind === 'socket' && probe.upgrade}`);
+        // A handshake or page that never answers is a failure as much as a 500 (sendRaw rejects after 15 s).
+        const res = await sendRaw(base, req, 15_000);
+        progress(`< ${res.status} ${res.ms} ms ${res.status >= 400 ? res.text.slice(0, 300) : ''}`);
+        tally.requests++;
+        tally.byStatus[res.status] = (tally.byStatus[res.status] ?? 0) + 1;
+        assertWellBehaved(req, res);
+      }),
+      { numRuns: RUNS_PER_OPERATION * 3, ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED), path: process.env.FC_PATH } : {}) },
+    );
+    expect(crashes).toEqual([]);
+    expect(lostAuditRecords).toEqual([]);
+  }, 120_000);
+
   it('is alive afterwards, and everything it accepted is accounted for', async () => {
     expect(crashes).toEqual([]);
+    expect(lostAuditRecords).toEqual([]);
     await request(t.http).get('/health/live').expect(200);
     await relogin();
     await as(tokens.user).get('/api/v1/vms').expect(200);

@@ -12,7 +12,7 @@ export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  /** An event stream is answered as soon as its headers arrive, then closed. */
+  /** An event stream (or an accepted WebSocket upgrade) is answered as soon as its headers arrive, then closed. */
   streamed: boolean;
   ms: number;
 }
@@ -39,6 +39,11 @@ export function sendRaw(baseUrl: string, req: RawRequest, timeoutMs = 75_000): P
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8'), streamed, ms: Date.now() - started }));
       res.on('error', reject);
+    });
+    // A WebSocket handshake that succeeds: report the 101 and hang up.
+    client.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 101, headers: res.headers, text: '', streamed: true, ms: Date.now() - started });
     });
     client.setTimeout(timeoutMs, () => client.destroy(new Error(`no answer to ${req.method} ${req.path.slice(0, 200)} within ${timeoutMs} ms`)));
     client.on('error', reject);
