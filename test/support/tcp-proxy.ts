@@ -1,13 +1,23 @@
 import { createConnection, createServer, Server, Socket } from 'node:net';
 
 /**
- * What happens to connections while the proxy is cut:
- * - `reset`: each new connection is accepted and reset at once (the client sees ECONNRESET),
- *   as when the server process is gone but the host answers;
- * - `stall`: each new connection is accepted and then ignored (nothing is ever forwarded or
- *   answered), as behind a dead route; only the client's own timeouts end it.
+ * What a cut does:
+ * - `reset`: live connections are closed, and each new one is accepted and reset at once (the
+ *   client sees ECONNRESET), as when the server process is gone but its host answers;
+ * - `stall`: live connections are closed, and each new one is accepted and then ignored (nothing is
+ *   forwarded or answered), as behind a dead route; only the client's own timeouts end it;
+ * - `silence`: a network partition. Live connections stay open but go silent: nothing the client
+ *   sends arrives, nothing comes back, and no FIN or RST tells it so (the server side is closed, as
+ *   a server does when it notices the client gone). New connections stall. After `restore` such a
+ *   connection stays silent until the client sends something, which is then answered by a reset,
+ *   as the server's host does for a connection it no longer knows.
  */
-export type CutMode = 'reset' | 'stall';
+export type CutMode = 'reset' | 'stall' | 'silence';
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+}
 
 /**
  * A loopback TCP proxy a test owns, in front of a real server (PostgreSQL here),
@@ -15,11 +25,12 @@ export type CutMode = 'reset' | 'stall';
  * without touching the server itself, which other tests share.
  */
 export class TcpProxy {
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
+  private readonly pairs = new Set<Pair>();
+  /** New connections held without an answer while stalled (or partitioned). */
   private readonly held = new Set<Socket>();
+  /** Client sides of connections cut by a partition. */
+  private readonly silenced = new Set<Socket>();
   private mode: CutMode | null = null;
-  /** Connections accepted since start, for tests that check clients came back. */
-  accepted = 0;
 
   private constructor(
     private readonly server: Server,
@@ -47,17 +58,19 @@ export class TcpProxy {
     return parsed.toString();
   }
 
-  /** Connections currently forwarded. */
-  get liveConnections(): number {
-    return this.pairs.size;
+  /** Connections cut by a partition that their client has not given up yet. */
+  get silencedConnections(): number {
+    return this.silenced.size;
   }
 
-  /** Destroys every live connection (both sides) and treats new ones according to `mode` until `restore`. */
   cut(mode: CutMode): void {
     this.mode = mode;
-    for (const { client, upstream } of this.pairs) {
-      client.destroy();
-      upstream.destroy();
+    for (const pair of this.pairs) {
+      if (mode === 'silence') this.silence(pair);
+      else {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
     }
     this.pairs.clear();
   }
@@ -72,17 +85,35 @@ export class TcpProxy {
   async close(): Promise<void> {
     this.cut('reset');
     this.restore();
+    for (const socket of this.silenced) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  private silence({ client, upstream }: Pair): void {
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    for (const socket of [client, upstream]) {
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined);
+    }
+    upstream.destroy();
+    this.silenced.add(client);
+    client.on('close', () => this.silenced.delete(client));
+    client.on('data', () => {
+      // During the partition what the client sends is lost; after it, the host answers with a reset.
+      if (this.mode === null) client.resetAndDestroy();
+    });
+    client.resume();
+  }
+
   private accept(client: Socket): void {
-    this.accepted++;
     client.on('error', () => undefined);
     if (this.mode === 'reset') {
       client.resetAndDestroy();
       return;
     }
-    if (this.mode === 'stall') {
+    if (this.mode === 'stall' || this.mode === 'silence') {
       this.held.add(client);
       client.on('close', () => this.held.delete(client));
       // Read and drop whatever the client sends, so it never sees back-pressure either.

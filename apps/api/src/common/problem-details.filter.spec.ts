@@ -83,6 +83,8 @@ describe('ProblemDetailsFilter', () => {
     // pg-pool, when every connection is busy (still trying to reach a database that went away).
     expect(isDatabaseUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
     expect(isDatabaseUnavailable(new Error('Connection terminated due to connection timeout'))).toBe(true);
+    // BoundedClient: the database stopped answering a query.
+    expect(isDatabaseUnavailable(new Error('Query read timeout'))).toBe(true);
     expect(isDatabaseUnavailable(new Error('duplicate key'))).toBe(false);
     const { host, res, parsed } = fakeHost();
     jest.spyOn((filter as unknown as { logger: { warn: () => void } }).logger, 'warn').mockImplementation(() => undefined);

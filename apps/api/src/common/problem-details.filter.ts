@@ -27,8 +27,9 @@ const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
  * is pg-pool's answer to a request that queued for a connection (all of them busy, for example
  * still trying to reach a database that stopped answering) for longer than connectionTimeoutMillis:
  * the database is unavailable to this request, and the client should retry, not report a bug.
+ * "Query read timeout": the database stopped answering a query (see BoundedClient).
  */
-const CONNECTION_ERROR_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Connection is not established|not connected/i;
+const CONNECTION_ERROR_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Connection is not established|not connected/i;
 
 /** Whether an unknown error means the database cannot be reached (answer 503, not 500). */
 export function isDatabaseUnavailable(error: unknown): boolean {

@@ -1,4 +1,5 @@
 import { DataSourceOptions } from 'typeorm';
+import { BoundedClient, CONNECT_TIMEOUT_MS } from './bounded-client';
 import { MIGRATIONS } from './migrations';
 
 /**
@@ -13,9 +14,11 @@ export function dataSourceOptions(url: string, embedded: boolean): DataSourceOpt
     migrationsTransactionMode: 'each',
     synchronize: false,
     extra: {
+      // Bounded connects and queries: a database that stops answering fails requests in seconds (503), never hangs them.
+      Client: BoundedClient,
       // PGlite is a single session: a second connection would interleave transactions.
       max: embedded ? 1 : 10,
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30000,
     },
   };

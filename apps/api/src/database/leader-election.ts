@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Client } from 'pg';
+import { BoundedClient } from './bounded-client';
 import { DatabaseEndpoint } from './database-endpoint';
 
 /** Arbitrary but fixed: the session advisory lock whose holder is the leader. */
@@ -16,8 +16,10 @@ const RETRY_MS = 5_000;
 @Injectable()
 export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('LeaderElection');
-  private client: Client | null = null;
+  private client: BoundedClient | null = null;
   private leader = false;
+  /** Campaigns never overlap: each waits up to the query timeout, longer than RETRY_MS. */
+  private campaigning = false;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly endpoint: DatabaseEndpoint) {
@@ -44,10 +46,19 @@ export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async campaign(): Promise<void> {
-    if (this.leader && this.client) return;
+    if (this.campaigning) return;
+    this.campaigning = true;
     try {
+      if (this.leader && this.client) {
+        // The lock lives as long as this session: while the server answers on it, it is still held.
+        // A session gone silent (partition, hung server) must not keep a leader that may no longer
+        // hold the lock (the server may have given it to another replica): BoundedClient fails this
+        // query after its timeout and drops the connection, and 'error' makes this replica step down.
+        await this.client.query('SELECT 1');
+        return;
+      }
       if (!this.client) {
-        const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000 });
+        const client = new BoundedClient({ connectionString: this.endpoint.url });
         client.on('error', () => this.lose(client, 'connection error'));
         client.on('end', () => this.lose(client, 'connection closed'));
         await client.connect();
@@ -59,10 +70,12 @@ export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       this.logger.warn(`leader election failed: ${(error as Error).message}`);
       if (this.client) this.lose(this.client, 'query failed');
+    } finally {
+      this.campaigning = false;
     }
   }
 
-  private lose(client: Client, why: string): void {
+  private lose(client: BoundedClient, why: string): void {
     if (this.client !== client) return;
     if (this.leader) this.logger.warn(`lost leadership (${why})`);
     this.client = null;

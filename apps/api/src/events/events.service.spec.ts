@@ -5,7 +5,7 @@ import { DatabaseEndpoint } from '../database/database-endpoint';
 import { EventRecord } from './event.entity';
 import { EventsService } from './events.service';
 
-/** A stand-in for pg's Client: connects, LISTENs, and can be made to lose its connection. */
+/** A stand-in for the listener's pg client: connects, LISTENs, and can be made to lose its connection. */
 class FakeListener extends EventEmitter {
   static all: FakeListener[] = [];
   constructor() {
@@ -15,9 +15,10 @@ class FakeListener extends EventEmitter {
   connect = jest.fn(async () => undefined);
   query = jest.fn(async () => ({ rows: [] }));
   end = jest.fn(async () => undefined);
+  watch = jest.fn();
 }
 
-jest.mock('pg', () => ({ Client: jest.fn(() => new FakeListener()) }));
+jest.mock('../database/bounded-client', () => ({ BoundedClient: jest.fn(() => new FakeListener()) }));
 
 function record(id: string): EventRecord {
   return Object.assign(new EventRecord(), { id, type: 'vm.state', ownerId: 'u1', vmId: 'v1', payload: {}, createdAt: new Date() });

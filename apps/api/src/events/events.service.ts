@@ -1,9 +1,9 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Client } from 'pg';
 import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
+import { BoundedClient } from '../database/bounded-client';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { EventRecord } from './event.entity';
 
@@ -23,6 +23,8 @@ export interface DeliveredEvent {
 const REPLAY_LIMIT = 1000;
 const CHANNEL = 'limen_events';
 const RECONNECT_MS = 1_000;
+/** How often the LISTEN connection checks that the server still answers. */
+const WATCH_MS = 5_000;
 /** How many delivered ids a stream remembers to drop duplicates (replay overlapping live). */
 const SEEN_LIMIT = 5_000;
 
@@ -39,7 +41,7 @@ const SEEN_LIMIT = 5_000;
 export class EventsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Events');
   private readonly live = new Subject<EventRecord>();
-  private listener: Client | null = null;
+  private listener: BoundedClient | null = null;
   private stopped = false;
   /** Notifications are loaded one after another, so each replica delivers in commit order. */
   private delivery = Promise.resolve();
@@ -83,7 +85,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async listen(): Promise<void> {
-    const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000 });
+    const client = new BoundedClient({ connectionString: this.endpoint.url });
     const retry = (why: string) => {
       if (this.listener !== client || this.stopped) return;
       this.listener = null;
@@ -106,6 +108,8 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
     this.listener = client;
     await client.connect();
     await client.query(`LISTEN ${CHANNEL}`);
+    // A listener whose connection went silent hears nothing and never learns why: drop it then.
+    client.watch(WATCH_MS);
     this.catchUp();
   }
 

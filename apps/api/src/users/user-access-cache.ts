@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../common/prepared-query';
+import { BoundedClient } from '../database/bounded-client';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import type { UserRole, UserStatus } from './user.entity';
 
@@ -19,6 +20,8 @@ const CHANNEL = 'limen_user_access';
 /** The LISTEN connection's application_name, to find it in pg_stat_activity. */
 export const LISTENER_NAME = 'limen-user-access-listener';
 const RECONNECT_MS = 1_000;
+/** How often the LISTEN connection checks that the server still answers. */
+const WATCH_MS = 5_000;
 /**
  * A backstop only: every write through the api drops the entry at once (here and, by NOTIFY, on
  * every replica). This bounds how long a change made outside the api (SQL by hand) can go unseen.
@@ -113,7 +116,7 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
 
   private async listen(): Promise<void> {
     if (this.stopped) return;
-    const client = new Client({ connectionString: this.endpoint.url, connectionTimeoutMillis: 5_000, application_name: LISTENER_NAME });
+    const client = new BoundedClient({ connectionString: this.endpoint.url, application_name: LISTENER_NAME });
     client.on('error', (error) => this.lost(client, error.message));
     client.on('end', () => this.lost(client, 'connection closed'));
     client.on('notification', (message) => this.drop(message.payload ?? null));
@@ -126,6 +129,8 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
       return;
     }
     if (this.listener !== client) return;
+    // A listener gone silent (partition, hung server) would be trusted while it hears nothing.
+    client.watch(WATCH_MS);
     // Whatever changed while nobody listened is unknown: start afresh.
     this.drop(null);
     this.listening = true;
