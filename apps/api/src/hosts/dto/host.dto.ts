@@ -3,7 +3,8 @@ import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } 
 import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
 
 const LIBVIRT_URI = /^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/;
-const ABSOLUTE_PATH = /^\/[A-Za-z0-9._\/-]{0,255}$/;
+// Absolute, with no `.` or `..` segment: the folder named is the folder used (no /../../etc).
+const ABSOLUTE_PATH = /^(?!.*\/\.{1,2}(\/|$))\/[A-Za-z0-9._\/-]{0,255}$/;
 const HTTP_URL = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/;
 
 export class CreateHostDto {
@@ -23,7 +24,7 @@ export class CreateHostDto {
 
   /** qemu-direct adapter: its state folder on this machine. @example "/var/lib/limen/qemu-direct" */
   @IsOptional()
-  @Matches(ABSOLUTE_PATH, { message: 'stateDir must be an absolute path' })
+  @Matches(ABSOLUTE_PATH, { message: 'stateDir must be an absolute path without . or .. segments' })
   stateDir?: string;
 
   /** @example "http://hv-2:9000" */
