@@ -365,6 +365,9 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     if (db) {
       const rows: Array<{ id: string }> = (await db.query(`SELECT id FROM vms`).catch(() => ({ rows: [] }))).rows;
       await db.end().catch(() => undefined);
+      // libvirtd may be restarting (another suite's fault injection): without it these domains would outlive the test.
+      const deadline = Date.now() + 60_000;
+      while (rows.length && virsh('version').status !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
       for (const { id } of rows) {
         virsh('destroy', `limen-${id}`);
         virsh('undefine', `limen-${id}`, '--snapshots-metadata');
