@@ -122,10 +122,19 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
     expect(t.app.get(LeaderElection).isLeader).toBe(true);
     const throughOutage = await openEventStream(base, alice.accessToken);
 
-    // Two outages: the server's host answering with resets, then a dead route where connects hang.
-    for (const mode of ['reset', 'stall'] as const) {
+    // Three outages: a network partition (open connections go silent), the server's host answering
+    // with resets, then a dead route where new connections hang. Requests fail within the connect
+    // timeout (5 s), or on a silent connection within the query timeout (10 s): never hang.
+    for (const mode of ['silence', 'reset', 'stall'] as const) {
+      const bound = mode === 'silence' ? 12_000 : 8_000;
       proxy.cut(mode);
       const cutAt = Date.now();
+      // Timed from the cut, while the requests below run.
+      const steppedDown = until('this replica to step down', async () => !t.app.get(LeaderElection).isLeader && { ms: Date.now() - cutAt }, 25_000, 50);
+      const silentDropped = until('the api to drop every silent connection', async () => proxy.silencedConnections === 0 && { ms: Date.now() - cutAt }, 30_000, 50);
+      // Neither may reject unobserved before it is awaited.
+      steppedDown.catch(() => undefined);
+      silentDropped.catch(() => undefined);
 
       const ready = await timed(() => request(t.http).get('/health/ready').timeout(30_000));
       expect(ready.value.status).toBe(503);
@@ -134,21 +143,27 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
 
       const list = await timed(() => as(alice.accessToken).get('/api/v1/vms'));
       expectProblem(list.value, 503, 'DATABASE_UNAVAILABLE');
-      expect(list.ms).toBeLessThan(8_000);
+      expect(list.ms).toBeLessThan(bound);
 
       // More requests at once than the pool has connections: those queued for a connection get a 503 too, in bounded time.
       const burst = await timed(() => Promise.all(Array.from({ length: 15 }, () => as(alice.accessToken).get('/api/v1/quota'))));
       for (const res of burst.value) expectProblem(res, 503, 'DATABASE_UNAVAILABLE');
-      expect(burst.ms).toBeLessThan(15_000);
+      expect(burst.ms).toBeLessThan(bound + 5_000);
 
       const create = await timed(() => as(alice.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'made-during-the-outage').send({ name: 'during-outage', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }));
       expectProblem(create.value, 503, 'DATABASE_UNAVAILABLE');
-      expect(create.ms).toBeLessThan(8_000);
+      expect(create.ms).toBeLessThan(bound);
 
-      // The server saw the leader's connection go, so the lock is free for another replica.
+      // The server saw the leader's connection go, so the lock is free for another replica: this one
+      // must step down, even when nothing told it the connection was gone (silence).
       await until('the leader lock to be released at the server', async () => (await leaderLockHolders()) === 0, 10_000);
-      await until('this replica to step down', async () => !t.app.get(LeaderElection).isLeader, 10_000);
-      console.log(`[db cut: ${mode}] ready 503 in ${ready.ms} ms, GET /vms 503 in ${list.ms} ms, POST /vms 503 in ${create.ms} ms, 15 concurrent GET /quota all 503 in ${burst.ms} ms`);
+      const stepDownMs = (await steppedDown).ms;
+      // Every connection that went silent (pool, leader, LISTENs) was given up by the api itself.
+      const droppedMs = (await silentDropped).ms;
+      console.log(
+        `[db cut: ${mode}] ready 503 in ${ready.ms} ms, GET /vms 503 in ${list.ms} ms, POST /vms 503 in ${create.ms} ms, 15 concurrent GET /quota all 503 in ${burst.ms} ms; ` +
+          `stepped down ${stepDownMs} ms after the cut` + (mode === 'silence' ? `, every silent connection dropped ${droppedMs} ms after it` : ''),
+      );
 
       // Stay down longer than the reconnect loops' retry periods, then come back.
       await new Promise((r) => setTimeout(r, Math.max(0, 7_000 - (Date.now() - cutAt))));
