@@ -152,7 +152,8 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
       const sentAt = performance.now();
       const reply = await call(method, path, user.token, body, headers);
       const group = `${method} ${route.split(' ')[1]}`;
-      stats.latencies.set(group, [...(stats.latencies.get(group) ?? []), performance.now() - sentAt]);
+      if (!stats.latencies.has(group)) stats.latencies.set(group, []);
+      stats.latencies.get(group)!.push(performance.now() - sentAt);
       record(route, reply);
       if (reply.status === 202) {
         const operationId: string = reply.body.operation.id;
