@@ -322,7 +322,7 @@ describe('Consoles (e2e, real guest)', () => {
     expect(page.url()).toBe(`${base}/console/${vmA}`); // the token left the address bar
     // noVNC draws into a canvas whose own size is the guest's framebuffer: wait until the first update landed.
     const canvas = page.locator('#screen canvas');
-    const framebuffer = async () => PNG.sync.read(Buffer.from((await canvas.evaluate((c: HTMLCanvasElement) => c.toDataURL('image/png'))).split(',')[1], 'base64'));
+    const framebuffer = async () => PNG.sync.read(Buffer.from((await canvas.evaluate((c) => (c as unknown as { toDataURL(type: string): string }).toDataURL('image/png'))).split(',')[1], 'base64'));
     const deadline = Date.now() + 30_000;
     let drawn = await framebuffer();
     while (litPixels(drawn) === 0 && Date.now() < deadline) {
@@ -357,10 +357,12 @@ describe('Consoles (e2e, real guest)', () => {
   });
 });
 
-function binaryParser(res: NodeJS.ReadableStream & { setEncoding: (e: string) => void }, done: (error: Error | null, body: Buffer) => void): void {
+/** supertest's parser receives node's response stream, though superagent types it as its Response. */
+function binaryParser(res: request.Response, done: (error: Error | null, body: Buffer) => void): void {
+  const stream = res as unknown as NodeJS.ReadableStream;
   const chunks: Buffer[] = [];
-  res.on('data', (chunk: Buffer) => chunks.push(chunk));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
 }
 
 function distinctColours(png: PNG): number {
