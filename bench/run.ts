@@ -9,12 +9,11 @@
  * Exits non-zero when a benchmark fails to run. A missed target is reported, not an error:
  * the docs say which targets hold on this machine.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BenchResult, renderChart, renderMarkdown } from './lib/report';
-import { writeFileSync } from 'node:fs';
 
 /** In this order: the cheap and the hypervisor-only ones first, the long load tests last. */
 const FILES = ['virsh-transport', 'vm-lifecycle', 'event-latency', 'bulk-create', 'read-throughput', 'agent-rss'];
