@@ -1,4 +1,5 @@
 import { HttpStatus, ValidationError, ValidationPipe } from '@nestjs/common';
+import { ValidateIf } from 'class-validator';
 import { AppException, ErrorCode, FieldError } from './problem';
 
 function flatten(errors: ValidationError[], parent = ''): FieldError[] {
@@ -28,3 +29,9 @@ export function createValidationPipe(): ValidationPipe {
     },
   });
 }
+
+/**
+ * Like @IsOptional(), but only an absent field is skipped: an explicit `null` must still pass the
+ * field's other validators. For fields whose column is NOT NULL (a null there would be a 500).
+ */
+export const IsOptionalNotNull = (): PropertyDecorator => ValidateIf((_object, value) => value !== undefined);

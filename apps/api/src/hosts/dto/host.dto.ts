@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional, PartialType, PickType } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
 
 const LIBVIRT_URI = /^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/;
@@ -33,25 +34,26 @@ export class CreateHostDto {
   agentUrl?: string;
 
   /** Write-only; stored encrypted. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MinLength(16)
   @MaxLength(256)
   @Matches(/^[\x21-\x7e]+$/, { message: 'agentToken must be printable ASCII without spaces' })
   agentToken?: string;
 
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   enabled?: boolean;
 
   /** No new VMs are placed on a host in maintenance. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   maintenance?: boolean;
 }
 
 /** Enable, disable, maintenance, or a new agent; the adapter and its address are fixed. */
-export class UpdateHostDto extends PartialType(PickType(CreateHostDto, ['enabled', 'maintenance', 'agentUrl', 'agentToken'] as const)) {}
+// skipNullProperties: false — PartialType's own @IsOptional would let `null` through again.
+export class UpdateHostDto extends PartialType(PickType(CreateHostDto, ['enabled', 'maintenance', 'agentUrl', 'agentToken'] as const), { skipNullProperties: false }) {}
 
 export class HostDto {
   @ApiProperty({ format: 'uuid' })
