@@ -3,8 +3,8 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
-import { BoundedClient } from '../database/bounded-client';
 import { DatabaseEndpoint } from '../database/database-endpoint';
+import { PgListener } from '../database/pg-listener';
 import { EventRecord } from './event.entity';
 
 export interface NewEvent {
@@ -22,9 +22,6 @@ export interface DeliveredEvent {
 
 const REPLAY_LIMIT = 1000;
 const CHANNEL = 'limen_events';
-const RECONNECT_MS = 1_000;
-/** How often the LISTEN connection checks that the server still answers. */
-const WATCH_MS = 5_000;
 /** How many delivered ids a stream remembers to drop duplicates (replay overlapping live). */
 const SEEN_LIMIT = 5_000;
 
@@ -41,8 +38,7 @@ const SEEN_LIMIT = 5_000;
 export class EventsService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Events');
   private readonly live = new Subject<EventRecord>();
-  private listener: BoundedClient | null = null;
-  private stopped = false;
+  private listener: PgListener | null = null;
   /** Notifications are loaded one after another, so each replica delivers in commit order. */
   private delivery = Promise.resolve();
   /** The newest event id put on `live` (or the log's newest at the first LISTEN): where a catch-up starts. */
@@ -58,12 +54,19 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.shared) await this.listen();
+    if (!this.shared) return;
+    this.listener = new PgListener(this.endpoint.url, CHANNEL, {
+      notification: (id) => {
+        if (id) this.load(id);
+      },
+      listening: () => this.catchUp(),
+      lost: (why) => this.logger.warn(`event listener lost (${why}); reconnecting (clients resume with Last-Event-ID)`),
+    });
+    await this.listener.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    await this.listener?.end().catch(() => undefined);
+    await this.listener?.stop();
   }
 
   /** Persists and publishes one event outside any transaction. */
@@ -84,33 +87,14 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
     for (const record of records) this.live.next(record);
   }
 
-  private async listen(): Promise<void> {
-    const client = new BoundedClient({ connectionString: this.endpoint.url });
-    const retry = (why: string) => {
-      if (this.listener !== client || this.stopped) return;
-      this.listener = null;
-      this.logger.warn(`event listener lost (${why}); reconnecting in ${RECONNECT_MS} ms (clients resume with Last-Event-ID)`);
-      void client.end().catch(() => undefined);
-      setTimeout(() => void this.listen().catch((error) => retry((error as Error).message)), RECONNECT_MS).unref();
-    };
-    client.on('error', (error) => retry(error.message));
-    client.on('end', () => retry('connection closed'));
-    client.on('notification', (message) => {
-      const id = message.payload;
-      if (!id) return;
-      this.delivery = this.delivery
-        .then(() => this.events.findOneBy({ id }))
-        .then((record) => {
-          if (record) this.deliver(record);
-        })
-        .catch((error) => this.logger.warn(`event ${id} not delivered: ${(error as Error).message}`));
-    });
-    this.listener = client;
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
-    // A listener whose connection went silent hears nothing and never learns why: drop it then.
-    client.watch(WATCH_MS);
-    this.catchUp();
+  /** Notifications are loaded one after another, so each replica delivers in commit order. */
+  private load(id: string): void {
+    this.delivery = this.delivery
+      .then(() => this.events.findOneBy({ id }))
+      .then((record) => {
+        if (record) this.deliver(record);
+      })
+      .catch((error) => this.logger.warn(`event ${id} not delivered: ${(error as Error).message}`));
   }
 
   private deliver(record: EventRecord): void {
@@ -120,7 +104,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
 
   /**
    * NOTIFYs sent while this replica was not LISTENing are gone for good, yet the pool is often back
-   * before the listener is (it retries after RECONNECT_MS): work committed in that gap, right after
+   * before the listener is (it retries every second): work committed in that gap, right after
    * a database outage, would never reach the live SSE streams. So after every (re)LISTEN, the events
    * logged after the last one delivered are read back and delivered, in the notification queue's
    * order; streams drop the ones they already had by id. (The first LISTEN only notes where the

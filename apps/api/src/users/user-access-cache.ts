@@ -1,10 +1,9 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../common/prepared-query';
-import { BoundedClient } from '../database/bounded-client';
 import { DatabaseEndpoint } from '../database/database-endpoint';
+import { PgListener } from '../database/pg-listener';
 import type { UserRole, UserStatus } from './user.entity';
 
 /** What the JWT guard checks about a token's user on every request. */
@@ -19,9 +18,6 @@ export interface UserAccess {
 const CHANNEL = 'limen_user_access';
 /** The LISTEN connection's application_name, to find it in pg_stat_activity. */
 export const LISTENER_NAME = 'limen-user-access-listener';
-const RECONNECT_MS = 1_000;
-/** How often the LISTEN connection checks that the server still answers. */
-const WATCH_MS = 5_000;
 /**
  * A backstop only: every write through the api drops the entry at once (here and, by NOTIFY, on
  * every replica). This bounds how long a change made outside the api (SQL by hand) can go unseen.
@@ -53,10 +49,9 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
   private readonly entries = new Map<string, { access: UserAccess; expiresAt: number }>();
   /** Bumped by every drop: a lookup that started before it must not cache what it read. */
   private generation = 0;
-  private listener: Client | null = null;
+  private listener: PgListener | null = null;
   /** Whether entries may be trusted: always embedded; with a shared database, while LISTENing. */
   private listening: boolean;
-  private stopped = false;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -66,13 +61,32 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.endpoint.isEmbedded) await this.listen();
+    if (this.endpoint.isEmbedded) return;
+    this.listener = new PgListener(
+      this.endpoint.url,
+      CHANNEL,
+      {
+        notification: (id) => this.drop(id ?? null),
+        // Whatever changed while nobody listened is unknown: start afresh.
+        listening: () => {
+          this.drop(null);
+          this.listening = true;
+        },
+        // A listener that is down (or silent) would be trusted while it hears nothing.
+        lost: (why) => {
+          this.listening = false;
+          this.drop(null);
+          this.logger.warn(`user access listener lost (${why}); every request reads the user from the database until it is back`);
+        },
+      },
+      LISTENER_NAME,
+    );
+    await this.listener.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
     this.listening = false;
-    await this.listener?.end().catch(() => undefined);
+    await this.listener?.stop();
   }
 
   /** The user as the database has it now (or as it was cached, when no write has happened since). */
@@ -112,37 +126,5 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
     this.generation++;
     if (id === null) this.entries.clear();
     else this.entries.delete(id);
-  }
-
-  private async listen(): Promise<void> {
-    if (this.stopped) return;
-    const client = new BoundedClient({ connectionString: this.endpoint.url, application_name: LISTENER_NAME });
-    client.on('error', (error) => this.lost(client, error.message));
-    client.on('end', () => this.lost(client, 'connection closed'));
-    client.on('notification', (message) => this.drop(message.payload ?? null));
-    this.listener = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${CHANNEL}`);
-    } catch (error) {
-      this.lost(client, (error as Error).message);
-      return;
-    }
-    if (this.listener !== client) return;
-    // A listener gone silent (partition, hung server) would be trusted while it hears nothing.
-    client.watch(WATCH_MS);
-    // Whatever changed while nobody listened is unknown: start afresh.
-    this.drop(null);
-    this.listening = true;
-  }
-
-  private lost(client: Client, why: string): void {
-    if (this.listener !== client || this.stopped) return;
-    this.listener = null;
-    this.listening = false;
-    this.drop(null);
-    this.logger.warn(`user access listener lost (${why}); every request reads the user from the database until it is back`);
-    void client.end().catch(() => undefined);
-    setTimeout(() => void this.listen(), RECONNECT_MS).unref();
   }
 }
