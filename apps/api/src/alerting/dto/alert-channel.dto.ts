@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsOptional, IsString, IsUrl, Matches, MaxLength, MinLength } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsString, IsUrl, Matches, MaxLength, MinLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { SEVERITIES, Severity } from '../alert-metrics';
 import { AlertChannel, CHANNEL_TYPES, ChannelType } from '../alert-channel.entity';
 import { DISPLAY_NAME } from './alert-rule.dto';
@@ -22,7 +23,7 @@ export class CreateAlertChannelDto {
    * webhook: where notifications are POSTed as JSON.
    * @example "https://hooks.example.com/limen"
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(2048)
   @IsUrl(WEBHOOK_URL_OPTIONS, { message: WEBHOOK_URL_MESSAGE })
@@ -33,7 +34,7 @@ export class CreateAlertChannelDto {
    * generated: it is returned once, in this response, and never again.
    */
   @ApiPropertyOptional({ minLength: 16, maxLength: 256, format: 'password' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MinLength(16)
   @MaxLength(256)
@@ -43,7 +44,7 @@ export class CreateAlertChannelDto {
    * email: 1-20 addresses.
    * @example ["ops@example.com"]
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(20)
@@ -51,12 +52,12 @@ export class CreateAlertChannelDto {
   recipients?: string[];
 
   @ApiPropertyOptional({ enum: SEVERITIES, default: 'info', description: 'Alerts below this severity are not sent to this channel' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(SEVERITIES)
   minSeverity?: Severity;
 
   @ApiPropertyOptional({ default: true })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   enabled?: boolean;
 }
@@ -64,13 +65,13 @@ export class CreateAlertChannelDto {
 /** Any subset; the type cannot change. A new `secret` replaces the old one. */
 export class UpdateAlertChannelDto {
   /** @example "ops webhook" */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(DISPLAY_NAME, { message: 'name must be 1-100 printable characters' })
   name?: string;
 
   /** webhook only. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(2048)
   @IsUrl(WEBHOOK_URL_OPTIONS, { message: WEBHOOK_URL_MESSAGE })
@@ -78,14 +79,14 @@ export class UpdateAlertChannelDto {
 
   /** webhook only. */
   @ApiPropertyOptional({ minLength: 16, maxLength: 256, format: 'password' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MinLength(16)
   @MaxLength(256)
   secret?: string;
 
   /** email only. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(20)
@@ -93,11 +94,11 @@ export class UpdateAlertChannelDto {
   recipients?: string[];
 
   @ApiPropertyOptional({ enum: SEVERITIES })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(SEVERITIES)
   minSeverity?: Severity;
 
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   enabled?: boolean;
 }

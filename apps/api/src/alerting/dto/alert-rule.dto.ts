@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNumber, IsString, Matches, Max, Min } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { ALERT_METRICS, AlertMetric, Comparator, COMPARATORS, SEVERITIES, Severity } from '../alert-metrics';
 import { AlertRule } from '../alert-rule.entity';
 
@@ -30,19 +31,19 @@ export class CreateAlertRuleDto {
 
   /** Seconds the condition must hold before the alert fires (0: at the first evaluation that sees it). */
   @ApiPropertyOptional({ default: 0, minimum: 0, maximum: MAX_FOR_SECONDS, example: 300 })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(0)
   @Max(MAX_FOR_SECONDS)
   for?: number;
 
   @ApiPropertyOptional({ enum: SEVERITIES, default: 'warning' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(SEVERITIES)
   severity?: Severity;
 
   @ApiPropertyOptional({ default: true })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   enabled?: boolean;
 }
@@ -50,40 +51,40 @@ export class CreateAlertRuleDto {
 /** Any subset of a rule's fields. Open alerts are re-evaluated against the new rule at the next evaluation. */
 export class UpdateAlertRuleDto {
   /** @example "Root disk almost full" */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(DISPLAY_NAME, { message: 'name must be 1-100 printable characters' })
   name?: string;
 
   @ApiPropertyOptional({ enum: ALERT_METRICS })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(ALERT_METRICS)
   metric?: AlertMetric;
 
   @ApiPropertyOptional({ enum: COMPARATORS })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(COMPARATORS)
   comparator?: Comparator;
 
   /** @example 90 */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   threshold?: number;
 
   @ApiPropertyOptional({ minimum: 0, maximum: MAX_FOR_SECONDS })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(0)
   @Max(MAX_FOR_SECONDS)
   for?: number;
 
   @ApiPropertyOptional({ enum: SEVERITIES })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(SEVERITIES)
   severity?: Severity;
 
   /** A disabled rule is not evaluated; its open alerts resolve at the next evaluation. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   enabled?: boolean;
 }

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsString, Matches, MaxLength } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { OperationDto } from '../../operations/dto/operation.dto';
 import { Snapshot, SNAPSHOT_STATES, SnapshotState } from '../snapshot.entity';
 import { IsFreeText } from '../../common/free-text';
@@ -17,7 +18,7 @@ export class CreateSnapshotDto {
    * Free text, up to 1 KiB; no control characters other than tab and line breaks.
    * @example "clean install"
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(1024)
   @IsFreeText()

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsOptional } from 'class-validator';
+import { IsIn } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { USER_ROLES, USER_STATUSES, UserRole, UserStatus } from '../user.entity';
 import { IsPassword, IsUsername } from './credentials';
 
@@ -11,12 +12,12 @@ export class CreateUserDto {
   password: string;
 
   @ApiPropertyOptional({ enum: USER_ROLES, default: 'user' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(USER_ROLES)
   role?: UserRole;
 
   @ApiPropertyOptional({ enum: USER_STATUSES, default: 'active' })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsIn(USER_STATUSES)
   status?: UserStatus;
 }

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
 
 export const VM_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -10,7 +11,7 @@ export class CloudInitDto {
    * Guest hostname (RFC 1123 label).
    * @example "web-1"
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @Matches(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i, { message: 'hostname must be a DNS label' })
   hostname?: string;
@@ -19,7 +20,7 @@ export class CloudInitDto {
    * Public keys for the default user.
    * @example ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice@laptop"]
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsArray()
   @ArrayMaxSize(32)
   @IsString({ each: true })
@@ -31,7 +32,7 @@ export class CloudInitDto {
    * Raw user-data (#cloud-config or a script), up to 64 KiB; stored in the seed ISO as-is.
    * @example "#cloud-config\npackages: [nginx]\n"
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(65536)
   userData?: string;
@@ -72,7 +73,7 @@ export class CreateVmDto {
    * Free text, up to 1 KiB; no control characters other than tab and line breaks.
    * @example "staging web server"
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(1024)
   @IsFreeText()
@@ -80,17 +81,17 @@ export class CreateVmDto {
 
   /** Start the VM once it is created. */
   @ApiPropertyOptional({ default: true })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   start?: boolean;
 
   /** Admins only: the host to place the VM on; otherwise the scheduler chooses. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsUUID()
   hostId?: string;
 
   /** For disk images: a NoCloud seed ISO is built from these. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @ValidateNested()
   @Type(() => CloudInitDto)
   cloudInit?: CloudInitDto;

@@ -1,26 +1,27 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsIn, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
 
 export const BOOT_DEVICES = ['hd', 'cdrom', 'network'] as const;
 
 export class UpdateVmDto {
   /** @example 2 */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(1)
   @Max(64)
   vcpus?: number;
 
   /** @example 512 */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(64)
   @Max(1048576)
   memoryMiB?: number;
 
   /** Free text, up to 1 KiB; no control characters other than tab and line breaks. */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   @MaxLength(1024)
   @IsFreeText()
@@ -28,7 +29,7 @@ export class UpdateVmDto {
 
   /** Firmware boot order, e.g. ["hd"] after an ISO install. Applies at the next boot. */
   @ApiPropertyOptional({ enum: BOOT_DEVICES, isArray: true, example: ['hd'] })
-  @IsOptional()
+  @IsOptionalNotNull()
   @ArrayMinSize(1)
   @ArrayMaxSize(3)
   @ArrayUnique()

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsUUID, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsUUID, Max, Min } from 'class-validator';
+import { IsOptionalNotNull } from '../../common/validation';
 import { VM_ACTIONS, VmAction } from '../vm-state';
 
 export class VmActionDto {
@@ -10,7 +11,7 @@ export class VmActionDto {
 
   /** shutdown only: seconds to wait for the guest. */
   @ApiPropertyOptional({ default: 60, minimum: 1, maximum: 3600 })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsInt()
   @Min(1)
   @Max(3600)
@@ -18,7 +19,7 @@ export class VmActionDto {
 
   /** shutdown only: power off if the guest has not stopped by the timeout. */
   @ApiPropertyOptional({ default: false })
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsBoolean()
   force?: boolean;
 }
