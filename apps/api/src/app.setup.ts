@@ -22,6 +22,9 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   const config = app.get(AppConfig);
   app.useLogger(app.get(Logger));
   app.set('trust proxy', config.trustProxy);
+  // The API's ETags are versions, set where documented (a VM: `"<version>"`, for If-Match).
+  // Express would also hash every other body for a weak ETag: sha1 over each list page.
+  app.set('etag', false);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(requestIdMiddleware);
   app.use(helmet());

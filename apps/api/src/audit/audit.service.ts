@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Repository } from 'typeorm';
+import { insertEntity } from '../database/insert-entity';
 import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../common/pagination';
 import { AuditEntry } from './audit-entry.entity';
@@ -60,7 +61,7 @@ export class AuditService {
   /** Appends a record. An audit failure is logged loudly but never fails the request it describes. */
   async record(entry: NewAuditEntry): Promise<void> {
     try {
-      await this.entries.save(this.entries.create(this.storable(entry)));
+      await insertEntity(this.entries.manager, this.entries.create(this.storable(entry)));
     } catch (error) {
       this.logger.error({ err: error, action: entry.action }, 'could not write an audit record');
     }

@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { InjectRepository } from '@nestjs/typeorm';
 import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
+import { insertEntity } from '../database/insert-entity';
 import { AuthUser } from '../auth/decorators';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { PgListener } from '../database/pg-listener';
@@ -76,7 +77,8 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Persists inside the caller's transaction; call `announce` with the result after it commits. */
   async append(manager: EntityManager, event: NewEvent): Promise<EventRecord> {
-    const record = await manager.save(manager.create(EventRecord, { type: event.type, ownerId: event.ownerId, vmId: event.vmId ?? null, payload: event.payload }));
+    const record = manager.create(EventRecord, { type: event.type, ownerId: event.ownerId, vmId: event.vmId ?? null, payload: event.payload });
+    await insertEntity(manager, record);
     if (this.shared) await manager.query(`SELECT pg_notify($1, $2)`, [CHANNEL, record.id]);
     return record;
   }

@@ -112,13 +112,16 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     return orphans.length;
   }
 
-  /** Resolves with the operation once it is terminal, or with null after `timeoutMs`. */
-  async waitForEnd(operationId: string, timeoutMs: number): Promise<void> {
-    if (timeoutMs <= 0) return;
-    await Promise.race([
-      firstValueFrom(this.finished$.pipe(filter((op) => op.id === operationId), rxTimeout(timeoutMs))).catch(() => undefined),
+  /**
+   * Resolves once the operation is terminal or after `timeoutMs`: with the finished operation
+   * when this replica ran it, otherwise with null (read it again).
+   */
+  async waitForEnd(operationId: string, timeoutMs: number): Promise<Operation | null> {
+    if (timeoutMs <= 0) return null;
+    return Promise.race([
+      firstValueFrom(this.finished$.pipe(filter((op) => op.id === operationId), rxTimeout(timeoutMs))).catch(() => null),
       // Another replica may be running it: poll too.
-      this.pollUntilTerminal(operationId, timeoutMs),
+      this.pollUntilTerminal(operationId, timeoutMs).then(() => null),
     ]);
   }
 
@@ -197,9 +200,10 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       [op.id, status, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error)],
     );
     const done = await this.dataSource.manager.findOneByOrFail(Operation, { id: op.id });
+    // Waiters first: the event and the metric are not what a long-poll is waiting for.
+    this.finished$.next(done);
     this.metrics.observeOperation(done.kind, status, ((done.finishedAt ?? new Date()).getTime() - (done.startedAt ?? done.createdAt).getTime()) / 1000);
     await this.events.publish({ type: 'operation.updated', ownerId: done.ownerId, vmId: done.vmId, payload: this.summary(done) });
-    this.finished$.next(done);
   }
 
   private summary(op: Operation): Record<string, unknown> {

@@ -1,6 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
+import { insertEntity } from '../database/insert-entity';
 import { EventRecord } from '../events/event.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -53,15 +54,14 @@ export class OperationsService {
    * index refuses a second active operation on the same VM: 409 OPERATION_IN_PROGRESS.
    */
   async create(manager: EntityManager, op: { kind: string; ownerId: string; vmId: string | null; params?: Record<string, unknown> }): Promise<Operation> {
-    try {
-      // A savepoint, so a refusal leaves the surrounding transaction usable.
-      return await manager.transaction((inner) => inner.save(inner.create(Operation, { ...op, params: op.params ?? {}, status: 'pending' })));
-    } catch (error) {
-      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
-        throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, 'Another operation on this VM is still in progress');
-      }
-      throw error;
+    const entity = manager.create(Operation, { ...op, params: op.params ?? {}, status: 'pending' });
+    // Skipping the conflict rather than catching it: the error would abort the surrounding
+    // transaction, and a savepoint around the insert costs two more round trips on every mutating
+    // request. The only other unique key is the generated primary key.
+    if (!(await insertEntity(manager, entity, { ifNoConflict: true }))) {
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, 'Another operation on this VM is still in progress');
     }
+    return entity;
   }
 
   /** Owner or admin; anyone else gets 404, as if it did not exist. */
@@ -79,7 +79,7 @@ export class OperationsService {
 
   async wait(user: AuthUser, id: string, timeoutSeconds: number): Promise<Operation> {
     const op = await this.get(user, id);
-    if (op.status === 'pending' || op.status === 'running') await this.runner.waitForEnd(id, timeoutSeconds * 1000);
-    return this.get(user, id);
+    if (op.status !== 'pending' && op.status !== 'running') return op;
+    return (await this.runner.waitForEnd(id, timeoutSeconds * 1000)) ?? this.get(user, id);
   }
 }

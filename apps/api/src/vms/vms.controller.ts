@@ -34,8 +34,10 @@ export class VmsController {
 
   /** Your VMs (admins: everyone's, or one owner's with `ownerId`). */
   @Get()
-  async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto): Promise<VmPageDto> {
-    return this.vms.list(user, query);
+  @Header('Content-Type', 'application/json; charset=utf-8')
+  @ApiOkResponse({ type: VmPageDto })
+  async list(@CurrentUser() user: AuthUser, @Query() query: ListVmsQueryDto): Promise<string> {
+    return this.vms.listJson(user, query);
   }
 
   /** Create a VM from an image; it is provisioned (and started) by the returned operation. */

@@ -19,7 +19,7 @@ import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
 import { MediaDto, VmActionDto } from './dto/vm-action.dto';
-import { VmDto, VmPageDto } from './dto/vm.dto';
+import { VmDto } from './dto/vm.dto';
 import { Vm } from './vm.entity';
 import { assertActionAllowed, VmState } from './vm-state';
 import { VmStore } from './vm-store';
@@ -56,8 +56,9 @@ export class VmsService {
     private readonly operations: OperationsService,
   ) {}
 
-  list(user: AuthUser, query: ListVmsQueryDto): Promise<VmPageDto> {
-    return this.store.page(user, query);
+  /** The page as its JSON body (see VmStore.pageJson). */
+  listJson(user: AuthUser, query: ListVmsQueryDto): Promise<string> {
+    return this.store.pageJson(user, query);
   }
 
   get(user: AuthUser, id: string): Promise<Vm> {

@@ -77,48 +77,6 @@ export class VmDto {
   }
 }
 
-/** One `vms` row as VmStore.page selects it: timestamps already rendered as toISOString() does. */
-export interface VmRow {
-  id: string;
-  name: string;
-  description: string;
-  owner_id: string;
-  host_id: string | null;
-  vcpus: number;
-  memory_mib: number;
-  disk_gib: number;
-  image_id: string;
-  media_image_id: string | null;
-  boot_order: string[];
-  state: VmState;
-  state_reason: string | null;
-  version: number;
-  created_at: string;
-  updated_at: string;
-}
-
-/** The same DTO as VmDto.from, from a raw row (the list's hot path skips entity hydration). */
-export function vmDtoFromRow(row: VmRow): VmDto {
-  return {
-    id: row.id,
-    name: row.name,
-    description: row.description,
-    ownerId: row.owner_id,
-    hostId: row.host_id,
-    vcpus: row.vcpus,
-    memoryMiB: row.memory_mib,
-    diskGiB: row.disk_gib,
-    imageId: row.image_id,
-    mediaImageId: row.media_image_id,
-    bootOrder: row.boot_order,
-    state: row.state,
-    stateReason: row.state_reason,
-    version: row.version,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
 export class VmPageDto {
   @ApiProperty({ type: [VmDto] })
   items: VmDto[];
