@@ -151,6 +151,8 @@ describe('VMs on the real hypervisor (e2e)', () => {
     do {
       const res = await as(erin.accessToken).get(`/api/v1/vms?limit=3${cursor ? `&cursor=${cursor}` : ''}`).expect(200);
       expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      // Compact, exactly as JSON.stringify writes it.
+      expect(res.text).toBe(JSON.stringify(res.body));
       expect(Object.keys(res.body)).toEqual(['items', 'nextCursor']);
       for (const item of res.body.items) {
         // Byte for byte: the same keys in the same order and the same values as VmDto.from.

@@ -27,7 +27,9 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
   const sandbox = hypervisorSandbox();
   const dataDir = mkdtempSync(join(tmpdir(), 'limen-bench-'));
   const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [MAIN], {
+  // BENCH_NODE_FLAGS: node flags for the api while investigating (e.g. `--require <memory logger>`
+  // or `--max-semi-space-size=32`); unset for the figures in docs/benchmarks.md.
+  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), MAIN], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
