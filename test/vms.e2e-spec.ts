@@ -25,6 +25,8 @@ describe('VMs on the real hypervisor (e2e)', () => {
 
   async function waitOp(token: string, location: string): Promise<{ status: string; error: unknown }> {
     const res = await as(token).get(`${location}/wait?timeout=60`).expect(200);
+    // The long-poll's answer is built from the finishing UPDATE's row: it must be what a read shows.
+    if (res.body.status === 'succeeded' || res.body.status === 'failed') expect((await as(token).get(location).expect(200)).body).toEqual(res.body);
     return res.body;
   }
 
@@ -149,7 +151,7 @@ describe('VMs on the real hypervisor (e2e)', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res = await as(erin.accessToken).get(`/api/v1/vms?limit=3${cursor ? `&cursor=${cursor}` : ''}`).expect(200);
+      const res: request.Response = await as(erin.accessToken).get(`/api/v1/vms?limit=3${cursor ? `&cursor=${cursor}` : ''}`).expect(200);
       expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
       // Compact, exactly as JSON.stringify writes it.
       expect(res.text).toBe(JSON.stringify(res.body));

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Repository } from 'typeorm';
-import { insertEntity } from '../database/insert-entity';
+import { insertEntity } from '../database/entity-rows';
 import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../common/pagination';
 import { AuditEntry } from './audit-entry.entity';

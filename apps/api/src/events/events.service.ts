@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { InjectRepository } from '@nestjs/typeorm';
 import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
-import { insertEntity } from '../database/insert-entity';
+import { insertEntity } from '../database/entity-rows';
 import { AuthUser } from '../auth/decorators';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { PgListener } from '../database/pg-listener';

@@ -9,10 +9,14 @@ function fakeDataSource(rows: Array<{ id: string; claimed_by: string | null; sta
   return {
     query: jest.fn(async (sql: string, params: unknown[] = []) => {
       if (sql.includes(`FROM operations WHERE status IN ('pending', 'running')`)) return rows;
-      if (sql.includes(`SET status = 'running'`)) return [[{ id: params[0] }], 1];
+      if (sql.includes(`SET status = 'running'`) || sql.includes('finished_at = now()')) {
+        return [[{ id: params[0], kind: 'test.hold', owner_id: 'owner', vm_id: null, params: {}, created_at: new Date() }], 1];
+      }
       return [[], 0];
     }),
-    manager: { findOneByOrFail: async (_entity: unknown, { id }: { id: string }) => ({ id, kind: 'test.hold', ownerId: 'owner', vmId: null, params: {}, createdAt: new Date() }) },
+    // What entityFromRow reads: the column mapping, and create().
+    getMetadata: () => ({ columns: [['id', 'id'], ['kind', 'kind'], ['ownerId', 'owner_id'], ['vmId', 'vm_id'], ['params', 'params'], ['createdAt', 'created_at']].map(([propertyName, databaseName]) => ({ propertyName, databaseName })) }),
+    manager: { create: (_target: unknown, plain: object) => plain },
   } as unknown as DataSource;
 }
 

@@ -7,6 +7,7 @@ import { filter, firstValueFrom, Subject, timeout as rxTimeout } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { entityFromRow } from '../database/entity-rows';
 import { EventsService } from '../events/events.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { Operation, OperationError, OperationStatus } from './operation.entity';
@@ -185,21 +186,22 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     const [rows] = await this.dataSource.query(
       `UPDATE operations SET status = 'running', claimed_by = $2, heartbeat_at = now(), started_at = coalesce(started_at, now()), updated_at = now()
        WHERE id = $1 AND (status = 'pending' OR ($3::boolean AND status = 'running' AND claimed_by IS NOT DISTINCT FROM $4))
-       RETURNING id`,
+       RETURNING *`,
       [operationId, this.instanceId, takeOver !== undefined, takeOver?.claimedBy ?? null],
     );
     if (!rows.length) return null;
-    const op = await this.dataSource.manager.findOneByOrFail(Operation, { id: operationId });
+    const op = entityFromRow(this.dataSource, Operation, rows[0]);
     await this.events.publish({ type: 'operation.updated', ownerId: op.ownerId, vmId: op.vmId, payload: this.summary(op) });
     return op;
   }
 
   private async finish(op: Operation, status: OperationStatus, result: Record<string, unknown> | null, error: OperationError | null): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE operations SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(), claimed_by = NULL, heartbeat_at = NULL WHERE id = $1`,
+    const [rows] = await this.dataSource.query(
+      `UPDATE operations SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(), claimed_by = NULL, heartbeat_at = NULL WHERE id = $1 RETURNING *`,
       [op.id, status, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error)],
     );
-    const done = await this.dataSource.manager.findOneByOrFail(Operation, { id: op.id });
+    if (!rows.length) throw new Error(`operation ${op.id} vanished while running`);
+    const done = entityFromRow(this.dataSource, Operation, rows[0]);
     // Waiters first: the event and the metric are not what a long-poll is waiting for.
     this.finished$.next(done);
     this.metrics.observeOperation(done.kind, status, ((done.finishedAt ?? new Date()).getTime() - (done.startedAt ?? done.createdAt).getTime()) / 1000);

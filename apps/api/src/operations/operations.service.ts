@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import { insertEntity } from '../database/insert-entity';
+import { insertEntity } from '../database/entity-rows';
 import { EventRecord } from '../events/event.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';

@@ -1,4 +1,4 @@
-import { EntityManager, ObjectLiteral } from 'typeorm';
+import { DataSource, DeepPartial, EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
 /**
@@ -13,4 +13,17 @@ export async function insertEntity<T extends ObjectLiteral>(manager: EntityManag
   const insert = manager.createQueryBuilder().insert().into(entity.constructor).values(entity as QueryDeepPartialEntity<T>);
   const result = await (options.ifNoConflict ? insert.orIgnore() : insert).execute();
   return (result.raw as unknown[]).length > 0;
+}
+
+/**
+ * The entity for a row a raw statement returned (`UPDATE … RETURNING *`), so a write need not be
+ * followed by a SELECT. Columns map by their metadata; values are as the pg driver parsed them
+ * (timestamptz → Date, jsonb → objects), as TypeORM would have them. Only for entities without
+ * column transformers or embedded columns.
+ */
+export function entityFromRow<T extends ObjectLiteral>(dataSource: DataSource, target: EntityTarget<T>, row: Record<string, unknown>): T {
+  const metadata = dataSource.getMetadata(target);
+  const plain: Record<string, unknown> = {};
+  for (const column of metadata.columns) plain[column.propertyName] = row[column.databaseName];
+  return dataSource.manager.create(target, plain as DeepPartial<T>);
 }
