@@ -1,3 +1,5 @@
+import type { Server } from 'node:http';
+import { AddressInfo, connect } from 'node:net';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { ADMIN, expectProblem, login, startTestApp, TestApp } from './support/test-app';
@@ -41,6 +43,37 @@ describe('HTTP conventions (e2e)', () => {
   it('answers a body over 1 MiB with 413', async () => {
     const res = await request(t.http).post('/api/v1/auth/login').set('Content-Type', 'application/json').send(JSON.stringify({ username: 'a', password: 'x'.repeat(1024 * 1024 + 10) }));
     expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it("answers what node:http's parser refuses with a problem too: headers over 16 KiB (431), a malformed request (400)", async () => {
+    const server = t.app.getHttpServer() as Server;
+    if (!server.listening) await t.app.listen(0, '127.0.0.1');
+    const { port } = server.address() as AddressInfo;
+    const exchange = (raw: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => socket.end(raw));
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', reject);
+        socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
+      });
+    const parse = (response: string) => {
+      const [head, body] = response.split('\r\n\r\n');
+      return { statusLine: head.split('\r\n')[0], contentType: /^content-type: (.*)$/im.exec(head)?.[1], body: JSON.parse(body) };
+    };
+
+    const huge = parse(await exchange(`GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`));
+    expect(huge.statusLine).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    expect(huge.contentType).toBe('application/problem+json');
+    expect(huge.body).toEqual(expect.objectContaining({ status: 431, code: 'HEADERS_TOO_LARGE', title: 'Request Header Fields Too Large' }));
+
+    const malformed = parse(await exchange('GET /health/live HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n'));
+    expect(malformed.statusLine).toBe('HTTP/1.1 400 Bad Request');
+    expect(malformed.body).toEqual(expect.objectContaining({ status: 400, code: 'MALFORMED_REQUEST' }));
+    expect(JSON.stringify(malformed.body)).not.toMatch(/HPE_|stack|at /);
+    // The server is unharmed.
+    await request(t.http).get('/health/live').expect(200);
   });
 
   it('answers unknown routes with a 404 problem, authenticated or not', async () => {

@@ -1,6 +1,7 @@
 import { INestApplication, NotFoundException, RequestMethod, VersioningType } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
+import type { Duplex } from 'node:stream';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
@@ -50,6 +51,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   app.useGlobalPipes(createValidationPipe());
   const problems = new ProblemDetailsFilter();
   app.useGlobalFilters(problems);
+  app.getHttpServer().on('clientError', (error: Error, socket: Duplex) => problems.answerClientError(error, socket));
   setupSwagger(app);
   await app.init();
   // Nest's own 404 handler covers only /api; this answers every other unknown path alike.

@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { HypervisorError } from '@limen/libvirt';
 import type { Request, Response } from 'express';
+import type { Duplex } from 'node:stream';
 import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from './problem';
 
 interface ProblemBody {
@@ -64,6 +65,32 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       for (const [name, value] of Object.entries(exception.headers)) res.setHeader(name, value);
     }
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  }
+
+  /**
+   * node:http's `clientError`: a request its parser refused (headers over 16 KiB, a malformed
+   * request line or header, a request that did not arrive in time) never becomes a request, so
+   * no filter sees it, and Node would answer with a bare status line. Answered here as a problem
+   * too, with the statuses Node itself uses, and the connection closed.
+   */
+  answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+    const response = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || response?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const problem =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? this.body(431, ErrorCode.HEADERS_TOO_LARGE, 'The request headers are too large')
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? this.body(408, ErrorCode.REQUEST_TIMEOUT, 'The request did not arrive in time')
+          : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+            ? this.body(413, ErrorCode.PAYLOAD_TOO_LARGE, 'The request body exceeds the size limit')
+            : this.body(400, ErrorCode.MALFORMED_REQUEST, 'The request is not valid HTTP/1.1');
+    const body = JSON.stringify(problem);
+    socket.end(
+      `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
 
   private toProblem(exception: unknown, req: Request): ProblemBody {

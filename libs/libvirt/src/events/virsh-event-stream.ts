@@ -1,4 +1,5 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Observable, Subject } from 'rxjs';
 import { DomainEvent } from '../models';
@@ -6,6 +7,12 @@ import { LibLogger, silentLogger } from '../transport/logger';
 import { parseVirshEventLine } from './virsh-event-parser';
 
 const REGISTRATION_GRACE_MS = 300;
+/**
+ * util-linux's setpriv asks the kernel to SIGKILL the event process when ours dies. The virsh
+ * shells of the command pool exit by themselves at EOF on stdin, but `virsh event --loop` never
+ * reads it: a SIGKILLed api left one behind, under init, for good.
+ */
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface VirshEventStreamOptions {
   uri: string;
@@ -55,7 +62,9 @@ export class VirshEventStream {
   }
 
   private spawnProcess(afterRestart: boolean): void {
-    const child = spawn(this.options.virshPath ?? 'virsh', ['-q', '-c', this.options.uri, 'event', '--all', '--loop', '--timestamp'], {
+    const virsh = [this.options.virshPath ?? 'virsh', '-q', '-c', this.options.uri, 'event', '--all', '--loop', '--timestamp'];
+    const [file, ...args] = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...virsh] : virsh;
+    const child = spawn(file, args, {
       env: { ...process.env, LC_ALL: 'C.UTF-8' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
