@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { BootDevice, macAddressFor } from '@limen/libvirt';
+import { macAddressFor } from '@limen/libvirt';
 import { buildDomainXml } from '@limen/libvirt/xml/domain-xml-builder';
 import { machineFamily, ParsedDomain, parseDomainXml } from '@limen/libvirt/xml/domain-xml-parser';
 import { childOf, parseXml, textOf } from '@limen/libvirt/xml/xml-codec';
@@ -18,6 +18,7 @@ import { CreateVmDto, VM_NAME } from '../../apps/api/src/vms/dto/create-vm.dto';
 import { BOOT_DEVICES, UpdateVmDto } from '../../apps/api/src/vms/dto/update-vm.dto';
 import { domainSpecFor } from '../../apps/api/src/vms/vm-domain-spec';
 import { Vm } from '../../apps/api/src/vms/vm.entity';
+import { newVmFields } from '../../apps/api/src/vms/vms.service';
 import { asJsonBody, hostileKey, hostileString, wrongTypeValue } from '../support/hostile-input';
 import { KERNEL_IMAGE_NAME, LIBVIRT_URI } from '../support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from '../support/test-app';
@@ -288,24 +289,9 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
     return withExtraMembers({ ...fields, imageId }, extra);
   }
 
-  /** The row VmsService.create writes for an accepted request (id and owner aside). */
+  /** The row VmsService.create writes for an accepted request. */
   function vmRowFor(dto: CreateVmDto, image: Image, id: string): Vm {
-    return Object.assign(new Vm(), {
-      id,
-      ownerId,
-      hostId: null,
-      name: dto.name,
-      description: dto.description ?? '',
-      vcpus: dto.vcpus,
-      memoryMiB: dto.memoryMiB,
-      diskGiB: dto.diskGiB,
-      imageId: image.id,
-      mediaImageId: image.kind === 'iso' ? image.id : null,
-      bootOrder: (image.kind === 'iso' ? ['cdrom', 'hd'] : ['hd']) as BootDevice[],
-      state: 'provisioning',
-      stateReason: null,
-      version: 1,
-    });
+    return Object.assign(new Vm(), { id, ...newVmFields(dto, image, ownerId, null) });
   }
 
   /** What the domain must say, derived from the row and the image, not from the spec builder. */

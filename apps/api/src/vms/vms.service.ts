@@ -4,12 +4,14 @@ import { DomainStats } from '@limen/libvirt';
 import { HostPorts } from '../hosts/host-ports';
 import { HostsService } from '../hosts/hosts.service';
 import { randomUUID } from 'node:crypto';
-import { EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
+import { insertEntity } from '../database/entity-rows';
 import { NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { StoredResponse } from '../idempotency/idempotency.service';
+import { Image } from '../images/image.entity';
 import { ImagesService } from '../images/images.service';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
@@ -38,6 +40,26 @@ export interface VmStatsSample {
 
 const BUSY_STATES: readonly VmState[] = ['provisioning', 'deleting'];
 const STATS_WINDOW_MS = 500;
+
+/** The row a create writes for `dto` (its id aside): provisioning, version 1. */
+export function newVmFields(dto: CreateVmDto, image: Image, ownerId: string, hostId: string | null): Omit<Vm, 'id' | 'createdAt' | 'updatedAt'> {
+  return {
+    ownerId,
+    hostId,
+    name: dto.name,
+    description: dto.description ?? '',
+    vcpus: dto.vcpus,
+    memoryMiB: dto.memoryMiB,
+    diskGiB: dto.diskGiB,
+    imageId: image.id,
+    // An ISO VM starts with its install media in the drive.
+    mediaImageId: image.kind === 'iso' ? image.id : null,
+    bootOrder: image.kind === 'iso' ? ['cdrom', 'hd'] : ['hd'],
+    state: 'provisioning',
+    stateReason: null,
+    version: 1,
+  };
+}
 
 /**
  * The rules of VMs: quota, ownership, the state machine, one operation at a
@@ -76,34 +98,14 @@ export class VmsService {
     return this.accept(user, idem, async (manager) => {
       await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB: dto.diskGiB });
       const hostId = await this.hosts.place(manager, { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB }, dto.hostId);
-      const vm = manager.create(Vm, {
-        id: randomUUID(),
-        ownerId: user.id,
-        hostId,
-        name: dto.name,
-        description: dto.description ?? '',
-        vcpus: dto.vcpus,
-        memoryMiB: dto.memoryMiB,
-        diskGiB: dto.diskGiB,
-        imageId: image.id,
-        // An ISO VM starts with its install media in the drive.
-        mediaImageId: image.kind === 'iso' ? image.id : null,
-        bootOrder: image.kind === 'iso' ? ['cdrom', 'hd'] : ['hd'],
-        state: 'provisioning',
-        stateReason: null,
-        version: 1,
-      });
-      try {
-        await manager.transaction((inner) => inner.insert(Vm, vm));
-      } catch (error) {
-        if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
-          throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
-        }
-        throw error;
+      const vm = manager.create(Vm, { id: randomUUID(), ...newVmFields(dto, image, user.id, hostId) });
+      // The (owner, name) key: skipped rather than caught, so the transaction stays usable without
+      // a savepoint (see OperationsService.create). RETURNING fills in the timestamps.
+      if (!(await insertEntity(manager, vm, { ifNoConflict: true }))) {
+        throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      const saved = await manager.findOneByOrFail(Vm, { id: vm.id });
       const op = await this.operations.create(manager, { kind: 'vm.create', ownerId: user.id, vmId: vm.id, params: { start: dto.start ?? true, cloudInit: dto.cloudInit ?? null } });
-      return { vm: saved, op, events: [{ type: 'vm.created', ownerId: user.id, vmId: vm.id, payload: VmDto.from(saved) as unknown as Record<string, unknown> }] };
+      return { vm, op, events: [{ type: 'vm.created', ownerId: user.id, vmId: vm.id, payload: VmDto.from(vm) as unknown as Record<string, unknown> }] };
     });
   }
 
