@@ -28,6 +28,12 @@ run_jest() {
 }
 
 pg_url="postgres://root@127.0.0.1:5432/test"
+# The property suites (fast-check) take their seed from the commit under test: every commit
+# explores new inputs, yet a run repeats exactly, and a failure replays with the FC_SEED it prints.
+if [ -z "${FC_SEED:-}" ] && commit="$(git rev-parse HEAD 2>/dev/null)"; then
+  export FC_SEED="$((16#${commit:0:7}))"
+  printf '[test] property seed FC_SEED=%s (commit %s)\n' "$FC_SEED" "${commit:0:7}"
+fi
 run_jest unit --config jest.unit.config.js
 run_jest libvirt --config jest.int.config.js --runInBand
 run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2

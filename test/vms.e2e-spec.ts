@@ -146,6 +146,10 @@ describe('VMs on the real hypervisor (e2e)', () => {
     const ids: string[] = [];
     for (const [i, description] of descriptions.entries()) ids.push((await createVm(erin.accessToken, `page-${i}`, { description, start: false })).id);
     const one = async (id: string) => (await as(erin.accessToken).get(`/api/v1/vms/${id}`).expect(200)).body;
+    // A second VM of the same name is refused, and its quota reservation goes with it.
+    const duplicate = await as(erin.accessToken).post('/api/v1/vms').send({ name: 'page-0', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false });
+    expectProblem(duplicate, 409, 'CONFLICT');
+    expect((await as(erin.accessToken).get('/api/v1/quota').expect(200)).body.usage.vms).toBe(descriptions.length);
 
     const seen: unknown[] = [];
     let cursor: string | null = null;
