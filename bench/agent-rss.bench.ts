@@ -7,9 +7,10 @@
  *   npx ts-node --transpile-only bench/agent-rss.bench.ts [scrapes]
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../test/support/agent-process';
+import { rssMiB } from '../test/support/processes';
+import { printResult } from './lib/report';
 
 const MAIN = join(__dirname, '..', 'dist', 'apps', 'agent', 'main.js');
 const SCRAPES = Number(process.argv[2] ?? 500);
@@ -17,14 +18,8 @@ const BUDGET_MIB = 80;
 const TOKEN = 'bench-agent-token-0123456789';
 
 
-function rssMiB(pid: number): number {
-  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-  return Math.round((kb / 1024) * 10) / 10;
-}
-
 function print(bench: string, value: number): void {
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  process.stdout.write(`${JSON.stringify({ bench, value, unit: 'MiB', baseline: BUDGET_MIB, ratio: round(value / BUDGET_MIB), target: BUDGET_MIB })}\n`);
+  printResult(bench, value, 'MiB', BUDGET_MIB, BUDGET_MIB);
 }
 
 async function main(): Promise<void> {

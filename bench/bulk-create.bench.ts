@@ -7,7 +7,8 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { GUEST_MARKER, virsh } from '../test/support/hypervisor';
-import { printResult, startBenchApi } from './lib/api-process';
+import { startBenchApi } from './lib/api-process';
+import { printResult } from './lib/report';
 import { defineRawTwin, rawWorkDir } from './lib/raw-domain';
 
 const COUNT = Number(process.argv[2] ?? 20);

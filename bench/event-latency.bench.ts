@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { LIBVIRT_URI, openEventStream } from '../test/support/hypervisor';
 import { median, startBenchApi } from './lib/api-process';
+import { printResult } from './lib/report';
 
 const ROUNDS = Number(process.argv[2] ?? 7);
 const TARGET_ADDED_MS = 250;
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     // value: the api's added latency; baseline: libvirt's own latency; ratio: api / raw, end to end.
     const apiMedian = median(apiMs);
     const rawMedian = median(rawMs);
-    process.stdout.write(`${JSON.stringify({ bench: 'event-latency-added', value: round(added), unit: 'ms', baseline: round(rawMedian), ratio: Math.round((apiMedian / rawMedian) * 1000) / 1000, target: TARGET_ADDED_MS })}\n`);
+    printResult('event-latency-added', added, 'ms', rawMedian, TARGET_ADDED_MS, apiMedian / rawMedian);
   } finally {
     stream.close();
     raw.close();

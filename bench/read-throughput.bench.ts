@@ -29,13 +29,15 @@
  */
 import autocannon from 'autocannon';
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { KERNEL_IMAGE_NAME } from '../test/support/hypervisor';
-import { BenchApi, startBenchApi } from './lib/api-process';
 import { freePort } from '../test/support/agent-process';
+import { childPids, rssMiB } from '../test/support/processes';
+import { BenchApi, startBenchApi } from './lib/api-process';
+import { printResult } from './lib/report';
 
 const PATH = '/api/v1/vms?limit=50';
 const VMS = 1000;
@@ -59,29 +61,13 @@ const API_ENV = { LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '86400' };
 const log = (message: string) => process.stderr.write(`[read-throughput] ${message}\n`);
 const round = (n: number) => Math.round(n * 1000) / 1000;
 
-function line(bench: string, value: number, unit: string, baseline: number | null, target: number | null): void {
-  process.stdout.write(`${JSON.stringify({ bench, value: round(value), unit, baseline: baseline === null ? null : round(baseline), ratio: baseline === null ? null : round(value / baseline), target })}\n`);
-}
 
-
-function rssMB(pid: number): number {
-  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-  return Math.round((kb / 1024) * 10) / 10;
-}
 
 /** The api child startBenchApi spawned: our direct child running dist/apps/api/main.js. */
 function apiPid(): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(MAIN_JS)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error('cannot find the api child process');
+  const [pid] = childPids(process.pid, MAIN_JS);
+  if (pid === undefined) throw new Error('cannot find the api child process');
+  return pid;
 }
 
 /** startBenchApi's stop() waits for an exit event: call it once only. */
@@ -256,10 +242,10 @@ async function interleaved(targets: Target[]): Promise<Load[]> {
 /** One measured run (no warm-up); fails on any non-2xx or socket error. */
 async function load(name: string, url: string, headers: Record<string, string> = {}, pid?: number, duration = ROUND_S): Promise<Load> {
   let peakRssMB = 0;
-  const sampler = pid ? setInterval(() => (peakRssMB = Math.max(peakRssMB, rssMB(pid))), 250) : undefined;
+  const sampler = pid ? setInterval(() => (peakRssMB = Math.max(peakRssMB, rssMiB(pid))), 250) : undefined;
   const result = await cannon(url, headers, duration);
   if (sampler) clearInterval(sampler);
-  if (pid) peakRssMB = Math.max(peakRssMB, rssMB(pid));
+  if (pid) peakRssMB = Math.max(peakRssMB, rssMiB(pid));
   if (result.non2xx || result.errors || result.timeouts) throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
   const out = { reqPerSec: result.requests.average, p99: result.latency.p99, p50: result.latency.p50, peakRssMB };
   log(`${name}: ${Math.round(out.reqPerSec)} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms${pid ? `, peak RSS ${peakRssMB} MB` : ''}`);
@@ -321,7 +307,7 @@ async function measureApi(mode: string, work: string, withBare: boolean, childre
   const bareNode = withBare ? await startBareNode(bodyFile, children) : undefined;
 
   await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage settle
-  const rssIdleMB = rssMB(pid);
+  const rssIdleMB = rssMiB(pid);
   const targets: Target[] = [
     { name: `api (${mode})`, url: `${api.base}${PATH}`, headers, pid },
     { name: 'minimal nest', url: `${nest.base}${PATH}` },
@@ -470,12 +456,12 @@ async function main(): Promise<void> {
     for (const mode of modes) runs.push(await measureApi(mode, work, runs.length === 0, children, cleanups));
     for (const run of runs) {
       const suffix = run.mode === 'postgres' ? '' : '-pglite';
-      line(`read-throughput${suffix}`, run.load.reqPerSec, 'req/s', run.minimal.reqPerSec, TARGET_RATIO);
-      line(`read-p99${suffix}`, run.load.p99, 'ms', run.minimal.p99, TARGET_P99_MS); // target: p99 ≤ 100 ms, absolute
-      line(`api-rss-idle${suffix}`, run.rssIdleMB, 'MB', null, TARGET_RSS_IDLE_MB);
-      line(`api-rss-load${suffix}`, run.load.peakRssMB, 'MB', null, TARGET_RSS_LOAD_MB);
+      printResult(`read-throughput${suffix}`, run.load.reqPerSec, 'req/s', run.minimal.reqPerSec, TARGET_RATIO);
+      printResult(`read-p99${suffix}`, run.load.p99, 'ms', run.minimal.p99, TARGET_P99_MS); // target: p99 ≤ 100 ms, absolute
+      printResult(`api-rss-idle${suffix}`, run.rssIdleMB, 'MB', null, TARGET_RSS_IDLE_MB);
+      printResult(`api-rss-load${suffix}`, run.load.peakRssMB, 'MB', null, TARGET_RSS_LOAD_MB);
     }
-    line('read-throughput-bare-node', runs[0].bare!.reqPerSec, 'req/s', runs[0].minimal.reqPerSec, null); // for information
+    printResult('read-throughput-bare-node', runs[0].bare!.reqPerSec, 'req/s', runs[0].minimal.reqPerSec, null); // for information
 
     const missed = runs.find((r) => r.load.reqPerSec / r.minimal.reqPerSec < TARGET_RATIO || r.load.p99 > TARGET_P99_MS);
     const forced = process.env.BENCH_PROFILE;

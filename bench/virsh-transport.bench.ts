@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { runProcess } from '../libs/libvirt/src/transport/process-runner';
 import { VirshCommand, virshArgv } from '../libs/libvirt/src/transport/virsh-command';
 import { VirshPool } from '../libs/libvirt/src/transport/virsh-pool';
+import { printResult } from './lib/report';
 
 const URI = process.env.LIBVIRT_URI ?? 'qemu:///system';
 const ITERATIONS = Number(process.argv[2] ?? 100);
@@ -48,10 +49,8 @@ async function main(): Promise<void> {
     }
     const spawnMs = Number(process.hrtime.bigint() - started) / 1e6 / (ITERATIONS * commands.length);
 
-    const round = (n: number): number => Math.round(n * 1000) / 1000;
-    process.stdout.write(
-      `${JSON.stringify({ bench: 'virsh-transport', value: round(poolMs), unit: 'ms/command', baseline: round(spawnMs), ratio: round(spawnMs / poolMs), target: TARGET_RATIO })}\n`,
-    );
+    // ratio: how many times faster the pool is (baseline / value).
+    printResult('virsh-transport', poolMs, 'ms/command', spawnMs, TARGET_RATIO, spawnMs / poolMs);
   } finally {
     await pool.close();
     await runProcess('virsh', ['-q', '-c', URI, 'undefine', domain], { allowFailure: true });

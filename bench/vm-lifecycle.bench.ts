@@ -7,7 +7,8 @@
  */
 import { rmSync } from 'node:fs';
 import { virsh } from '../test/support/hypervisor';
-import { median, printResult, startBenchApi } from './lib/api-process';
+import { median, startBenchApi } from './lib/api-process';
+import { printResult } from './lib/report';
 import { defineRawTwin, rawWorkDir } from './lib/raw-domain';
 
 const ROUNDS = Number(process.argv[2] ?? 7);

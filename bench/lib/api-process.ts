@@ -103,8 +103,3 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
-
-export function printResult(bench: string, value: number, unit: string, baseline: number, target: number): void {
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  process.stdout.write(`${JSON.stringify({ bench, value: round(value), unit, baseline: round(baseline), ratio: round(value / baseline), target })}\n`);
-}

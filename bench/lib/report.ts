@@ -15,6 +15,17 @@ export interface BenchResult {
   file: string;
 }
 
+const round = (n: number) => Math.round(n * 1000) / 1000;
+
+/**
+ * Prints a benchmark's one JSON line on stdout, where bench/run.ts collects it. `ratio` is
+ * value / baseline unless the benchmark defines it otherwise (see RULES).
+ */
+export function printResult(bench: string, value: number, unit: string, baseline: number | null, target: number | null, ratio = baseline === null ? null : value / baseline): void {
+  const line: Omit<BenchResult, 'file'> = { bench, value: round(value), unit, baseline: baseline === null ? null : round(baseline), ratio: ratio === null ? null : round(ratio), target };
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
 interface TargetRule {
   /** Which field the target bounds. */
   on: 'ratio' | 'value';

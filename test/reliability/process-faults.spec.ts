@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import request from 'supertest';
 import { LeaderElection } from '../../apps/api/src/database/leader-election';
 import { freePort } from '../support/agent-process';
 import { hypervisorSandbox, KERNEL_IMAGE_NAME, openEventStream, virsh } from '../support/hypervisor';
+import { childPids } from '../support/processes';
 import { TcpProxy } from '../support/tcp-proxy';
 import { ADMIN, createUser, expectProblem, login, REAL_POSTGRES, startTestApp, TestApp } from '../support/test-app';
 
@@ -229,22 +230,6 @@ interface ApiProcess {
 /** libvirt's words for a domain's state, as LIMEN names them (see vmStateFromDomain). */
 const VM_STATE_OF_DOMSTATE: Record<string, string> = { running: 'running', blocked: 'running', 'in shutdown': 'running', paused: 'paused', pmsuspended: 'paused', 'shut off': 'stopped', crashed: 'crashed' };
 
-/** PIDs of the `virsh event` processes `pid` started. */
-function virshEventChildrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((entry) => {
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes('event');
-      } catch {
-        return false; // gone meanwhile
-      }
-    })
-    .map(Number);
-}
-
 describe('api process killed mid-operation: the built api on real PostgreSQL and libvirt, SIGKILLed and restarted', () => {
   let database: Awaited<ReturnType<typeof createDatabase>>;
   let sandbox: ReturnType<typeof hypervisorSandbox>;
@@ -384,7 +369,7 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       const kinds = ['vm.create', 'vm.create', 'vm.create', 'vm.delete', 'vm.start'];
       // SIGKILL as soon as the first create is claimed and running (its handler is mid-way through disk, define, start).
       await until('the first create to be running', async () => (await db.query(`SELECT status FROM operations WHERE id = $1`, [opIds[0]])).rows[0]?.status === 'running', 30_000, 5);
-      const eventStreams = virshEventChildrenOf(api.child.pid!);
+      const eventStreams = childPids(api.child.pid!, 'event');
       expect(eventStreams).toHaveLength(1);
       api.child.kill('SIGKILL');
       await exited(api.child);
