@@ -2,9 +2,9 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Repository } from 'typeorm';
-import { insertEntity } from '../database/entity-rows';
 import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../common/pagination';
+import { insertEntity } from '../database/entity-rows';
 import { AuditEntry } from './audit-entry.entity';
 import { AuditQueryDto } from './dto/audit.dto';
 

@@ -18,7 +18,7 @@ export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('LeaderElection');
   private client: BoundedClient | null = null;
   private leader = false;
-  /** Campaigns never overlap: each waits up to the query timeout, longer than RETRY_MS. */
+  /** Campaigns never overlap: a lock attempt on a silent session waits up to the query timeout, longer than RETRY_MS. */
   private campaigning = false;
   private timer?: NodeJS.Timeout;
 
@@ -49,19 +49,16 @@ export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
     if (this.campaigning) return;
     this.campaigning = true;
     try {
-      if (this.leader && this.client) {
-        // The lock lives as long as this session: while the server answers on it, it is still held.
-        // A session gone silent (partition, hung server) must not keep a leader that may no longer
-        // hold the lock (the server may have given it to another replica): BoundedClient fails this
-        // query after its timeout and drops the connection, and 'error' makes this replica step down.
-        await this.client.query('SELECT 1');
-        return;
-      }
+      // The lock lives as long as this session, which is watched: one gone silent (partition, hung
+      // server) must not keep a leader that may no longer hold the lock (the server may have given
+      // it to another replica). The watch drops it, and 'error'/'end' make this replica step down.
+      if (this.leader && this.client) return;
       if (!this.client) {
         const client = new BoundedClient({ connectionString: this.endpoint.url });
         client.on('error', () => this.lose(client, 'connection error'));
         client.on('end', () => this.lose(client, 'connection closed'));
         await client.connect();
+        client.watch(RETRY_MS);
         this.client = client;
       }
       const { rows } = await this.client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked`, [LEADER_LOCK_KEY]);

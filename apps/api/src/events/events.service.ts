@@ -2,9 +2,9 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { InjectRepository } from '@nestjs/typeorm';
 import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
-import { insertEntity } from '../database/entity-rows';
 import { AuthUser } from '../auth/decorators';
 import { DatabaseEndpoint } from '../database/database-endpoint';
+import { insertEntity } from '../database/entity-rows';
 import { PgListener } from '../database/pg-listener';
 import { EventRecord } from './event.entity';
 
@@ -89,7 +89,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
     for (const record of records) this.live.next(record);
   }
 
-  /** Notifications are loaded one after another, so each replica delivers in commit order. */
+  /** Loads and delivers one notified event, after those before it (see `delivery`). */
   private load(id: string): void {
     this.delivery = this.delivery
       .then(() => this.events.findOneBy({ id }))
