@@ -2,13 +2,13 @@ import { INestApplication, NotFoundException, RequestMethod, VersioningType } fr
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
 import type { Duplex } from 'node:stream';
-import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
 import { refuseDeeplyNestedBodies } from './common/json-depth';
 import { requestIdMiddleware } from './common/logging';
 import { setupSwagger } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
 import { MetricsService } from './metrics/metrics.service';
@@ -28,7 +28,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   app.set('etag', false);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(requestIdMiddleware);
-  app.use(helmet());
+  app.use(securityHeaders());
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins,
