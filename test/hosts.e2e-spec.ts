@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { createConnection, createServer, Server, Socket } from 'node:net';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { AddressInfo, createConnection, createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { HostsService } from '../apps/api/src/hosts/hosts.service';
 import { startAgent } from './support/agent-process';
 import { domainExists, GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
@@ -11,8 +12,11 @@ jest.setTimeout(180_000);
 
 const LIBVIRT_SOCKET = '/var/run/libvirt/libvirt-sock';
 
-/** A unix-socket relay to libvirtd that the test can cut: a "remote" host that can go down. */
-function libvirtRelay(path: string): { server: Server; cut: () => Promise<void> } {
+/**
+ * A loopback TCP relay to libvirtd's unix socket that the test can cut: a "remote" host
+ * (qemu+tcp://127.0.0.1:<port>/system) that can go down, and come back on the same port.
+ */
+async function libvirtRelay(port = 0): Promise<{ server: Server; port: number; cut: () => Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = createConnection(LIBVIRT_SOCKET);
@@ -24,9 +28,11 @@ function libvirtRelay(path: string): { server: Server; cut: () => Promise<void> 
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-  }).listen(path);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     server,
+    port: (server.address() as AddressInfo).port,
     cut: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -80,6 +86,37 @@ describe('hosts and placement (e2e)', () => {
     expectProblem(await request(t.http).post('/api/v1/vms').set('Authorization', `Bearer ${user.accessToken}`).send({ name: 'pick', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: hosts[0].id }), 403, 'FORBIDDEN');
     expectProblem(await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'libvirt', libvirtUri: "qemu:///system'; rm -rf /" }), 400, 'VALIDATION_FAILED');
     expectProblem(await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'qemu-direct' }), 400, 'VALIDATION_FAILED');
+  });
+
+  it('security 11.2: a libvirtUri whose query names a program or a file is refused, nothing is stored, and a stored one is never used', async () => {
+    const marker = join(workDir, 'uri-payload-ran');
+    const payload = join(workDir, 'uri-payload.sh');
+    writeFileSync(payload, `#!/bin/sh\ntouch '${marker}'\n`, { mode: 0o755 });
+    const hostCount = async () => (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM hosts`))[0].n as number;
+    const before = await hostCount();
+    for (const libvirtUri of [
+      `qemu+ssh://root@127.0.0.1:1/system?command=${payload}`,
+      `qemu+ssh://root@127.0.0.1:1/system?%63ommand=${payload}`,
+      `qemu+ssh://root@127.0.0.1:1/system?no_tty=1&command=${payload}`,
+      `qemu+ssh://root@127.0.0.1:1/system?netcat=${payload}`,
+      `qemu:///system?socket=${LIBVIRT_SOCKET}`,
+      `qemu+ssh://root@127.0.0.1:1/system#?command=${payload}`,
+    ]) {
+      const res = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'hostile', adapter: 'libvirt', libvirtUri });
+      expectProblem(res, 400, 'VALIDATION_FAILED');
+      expect(res.text).not.toContain(payload);
+    }
+    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items[0];
+    expectProblem(await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ libvirtUri: `qemu:///system?command=${payload}` }), 400, 'VALIDATION_FAILED');
+    expect(await hostCount()).toBe(before);
+
+    // A row written before this rule (or by hand) is refused where virsh would start: the host is down, the program never runs.
+    const [{ id }] = await t.app.get(DataSource).query(`INSERT INTO hosts (name, adapter, libvirt_uri) VALUES ('stored-hostile', 'libvirt', $1) RETURNING id`, [`qemu+ssh://root@127.0.0.1:1/system?command=${payload}`]);
+    await t.app.get(HostsService).monitor();
+    const stored = (await request(t.http).get(`/api/v1/hosts/${id}`).set(asAdmin()).expect(200)).body;
+    expect(stored).toEqual(expect.objectContaining({ status: 'down', statusReason: expect.stringMatching(/^The libvirt URI may only carry/) }));
+    await request(t.http).delete(`/api/v1/hosts/${id}`).set(asAdmin()).expect(204);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('places VMs on a libvirt host and a qemu-direct host: by admin choice, and by the scheduler around maintenance', async () => {
@@ -139,10 +176,8 @@ describe('hosts and placement (e2e)', () => {
   });
 
   it('marks a host that stops answering down, its VMs unknown, fires an alert, and recovers', async () => {
-    const socket = join(workDir, 'relay.sock');
-    rmSync(socket, { force: true });
-    let relay = libvirtRelay(socket);
-    const host = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'relayed', adapter: 'libvirt', libvirtUri: `qemu:///system?socket=${socket}` }).expect(201);
+    let relay = await libvirtRelay();
+    const host = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'relayed', adapter: 'libvirt', libvirtUri: `qemu+tcp://127.0.0.1:${relay.port}/system` }).expect(201);
     expect(host.body.status).toBe('up');
     const vm = await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: host.body.id, start: false }).expect(202);
     expect((await waitOp(vm.headers.location)).status).toBe('succeeded');
@@ -155,7 +190,7 @@ describe('hosts and placement (e2e)', () => {
       return alerts.some((a) => a.subject === 'relayed');
     }, 10_000);
 
-    relay = libvirtRelay(socket);
+    relay = await libvirtRelay(relay.port);
     await until('the host to be up again', async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'up', 30_000);
     await until('its VM to be stopped again', async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'stopped', 15_000);
     relay.server.close();

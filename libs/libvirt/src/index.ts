@@ -11,4 +11,5 @@ export { LibvirtAdapter } from './adapters/libvirt/libvirt-adapter';
 export { QemuDirectAdapter } from './adapters/qemu-direct/qemu-direct-adapter';
 export { QmpClient } from './qmp/qmp-client';
 export { VirshPool } from './transport/virsh-pool';
+export { libvirtUriRefusal } from './transport/libvirt-uri';
 export type { CommandObserver } from './transport/virsh-pool';

@@ -72,6 +72,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), ...env })).toThrow(message);
   });
 
+  it.each([
+    'qemu+ssh://root@127.0.0.1/system?command=/bin/sh',
+    'qemu:///system?socket=/tmp/other.sock',
+    'qemu+ssh://root@127.0.0.1/system?%63ommand=/bin/sh',
+    'qemu+ssh://h/system?keyfile=/root/.ssh/id_rsa',
+  ])('security 11.2: refuses LIBVIRT_URI %s, whose query names a program or a file', (uri) => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), LIBVIRT_URI: uri })).toThrow(/^LIBVIRT_URI /);
+  });
+
+  it('takes the supported libvirt URI forms', () => {
+    expect(loadConfig({ DATA_DIR: dataDir(), LIBVIRT_URI: 'qemu+ssh://limen@hv-2:2222/system?no_tty=1' }).hypervisor.libvirtUri).toBe('qemu+ssh://limen@hv-2:2222/system?no_tty=1');
+  });
+
   it('never echoes an SMTP password in its error', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), SMTP_URL: 'smtx://user:hunter2@mail' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
   });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { libvirtUriRefusal } from '@limen/libvirt';
 import { ConfigError, Env, LOG_LEVELS, LogLevel, NODE_ENVS, NodeEnv, readInt, readOneOf, readString } from '@limen/env';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
@@ -158,9 +159,9 @@ function password(env: Env, name: string): string | undefined {
 
 function libvirtUri(env: Env): string {
   const raw = readString(env, 'LIBVIRT_URI') ?? 'qemu:///system';
-  if (!/^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/.test(raw)) {
-    throw new ConfigError(`LIBVIRT_URI must be a qemu URI like qemu:///system or qemu+ssh://user@host/system (got "${raw}")`);
-  }
+  // The value is not echoed: a refused one may carry a command line or credentials.
+  const refusal = libvirtUriRefusal(raw);
+  if (refusal !== null) throw new ConfigError(`LIBVIRT_URI ${refusal}`);
   return raw;
 }
 

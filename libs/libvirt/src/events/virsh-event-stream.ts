@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Observable, Subject } from 'rxjs';
 import { DomainEvent } from '../models';
+import { libvirtUriRefusal } from '../transport/libvirt-uri';
 import { LibLogger, silentLogger } from '../transport/logger';
 import { parseVirshEventLine } from './virsh-event-parser';
 
@@ -50,6 +51,11 @@ export class VirshEventStream {
 
   start(): void {
     if (!this.stopped) return;
+    const refusal = libvirtUriRefusal(this.options.uri);
+    if (refusal !== null) {
+      this.logger.warn(`virsh event not started: the libvirt URI ${refusal}`);
+      return;
+    }
     this.stopped = false;
     this.spawnProcess(false);
   }

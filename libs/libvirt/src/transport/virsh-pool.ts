@@ -1,4 +1,5 @@
 import { HypervisorError } from '../errors/hypervisor-error';
+import { libvirtUriRefusal } from './libvirt-uri';
 import { LibLogger, silentLogger } from './logger';
 import { renderVirshCommand, VirshCommand } from './virsh-command';
 import { mapVirshError } from './virsh-error-mapper';
@@ -42,8 +43,12 @@ export class VirshPool {
   private readonly queue: QueuedCommand[] = [];
   private busy = 0;
   private closed = false;
+  /** Set when the URI is not one LIMEN supports: no virsh is started with it, every command fails. */
+  private readonly uriRefused: HypervisorError | undefined;
 
   constructor(private readonly options: VirshPoolOptions) {
+    const refusal = libvirtUriRefusal(options.uri);
+    this.uriRefused = refusal === null ? undefined : new HypervisorError('INVALID_ARGUMENT', `The libvirt URI ${refusal}`);
     this.size = options.size ?? 2;
     this.maxQueue = options.maxQueue ?? 256;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 30_000;
@@ -71,6 +76,7 @@ export class VirshPool {
   /** Runs a rendered command line and returns raw stdout/stderr without judging success. */
   exec(line: string, timeoutMs = this.commandTimeoutMs): Promise<FramedOutput> {
     if (this.closed) return Promise.reject(new HypervisorError('HYPERVISOR_UNAVAILABLE', 'virsh pool is closed'));
+    if (this.uriRefused) return Promise.reject(this.uriRefused);
     if (this.queue.length >= this.maxQueue) {
       return Promise.reject(new HypervisorError('BUSY', `virsh pool queue is full (${this.maxQueue} waiting)`));
     }

@@ -27,3 +27,24 @@ describe('UpdateHostDto', () => {
     expect(fieldsWithErrors({ enabled: false, agentUrl: null })).toEqual([]);
   });
 });
+
+describe('CreateHostDto.libvirtUri', () => {
+  const errorsFor = (libvirtUri: string) => validateSync(plainToInstance(CreateHostDto, { name: 'h', adapter: 'libvirt', libvirtUri })).filter((e) => e.property === 'libvirtUri');
+
+  it.each(['qemu:///system', 'qemu+ssh://limen@hv-2/system', 'qemu+tls://hv-3:16514/system?mode=direct'])('accepts %s', (uri) => {
+    expect(errorsFor(uri)).toEqual([]);
+  });
+
+  it.each([
+    'qemu+ssh://root@127.0.0.1/system?command=/bin/sh',
+    'qemu+ssh://root@127.0.0.1/system?%63ommand=/bin/sh',
+    'qemu:///system?socket=/tmp/relay.sock',
+    'qemu+ssh://h/system?netcat=/tmp/x',
+    'qemu+ssh://h/system?no_tty=1&no_tty=1',
+  ])('security 11.2: refuses %s, and says why without repeating it', (uri) => {
+    const [error] = errorsFor(uri);
+    expect(error).toBeDefined();
+    expect(Object.values(error.constraints ?? {}).join()).toMatch(/^libvirtUri (may|names)/);
+    expect(Object.values(error.constraints ?? {}).join()).not.toContain('/bin/sh');
+  });
+});

@@ -1,12 +1,22 @@
 import { ApiProperty, ApiPropertyOptional, PartialType, PickType } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { libvirtUriRefusal } from '@limen/libvirt';
+import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
 
-const LIBVIRT_URI = /^qemu(\+(ssh|tls|tcp|unix))?:\/\/[^\s'"\\]*\/(system|session)(\?[^\s'"\\]*)?$/;
 // Absolute, with no `.` or `..` segment: the folder named is the folder used (no /../../etc).
 const ABSOLUTE_PATH = /^(?!.*\/\.{1,2}(\/|$))\/[A-Za-z0-9._\/-]{0,255}$/;
 const HTTP_URL = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/;
+
+/** The libvirt URI rule shared with LIBVIRT_URI and the virsh transport (libs/libvirt libvirt-uri.ts). */
+const IsSupportedLibvirtUri = (): PropertyDecorator =>
+  ValidateBy({
+    name: 'isSupportedLibvirtUri',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && libvirtUriRefusal(value) === null,
+      defaultMessage: (args) => `libvirtUri ${typeof args?.value === 'string' ? libvirtUriRefusal(args.value) : 'must be a string'}`,
+    },
+  });
 
 export class CreateHostDto {
   /** @example "hv-2" */
@@ -18,9 +28,14 @@ export class CreateHostDto {
   @IsIn(HOST_ADAPTERS)
   adapter: HostAdapter;
 
-  /** libvirt adapter. @example "qemu+ssh://limen@hv-2/system" */
+  /**
+   * libvirt adapter: qemu:///system, qemu:///session or qemu+ssh|tls|tcp://[user@]host[:port]/system|session.
+   * Query parameters other than `no_tty`, `mode` and `proxy` are refused: others (`command`,
+   * `socket`, `keyfile`, …) can name programs or files.
+   * @example "qemu+ssh://limen@hv-2/system"
+   */
   @IsOptional()
-  @Matches(LIBVIRT_URI, { message: 'libvirtUri must be a qemu URI such as qemu:///system or qemu+ssh://user@host/system' })
+  @IsSupportedLibvirtUri()
   libvirtUri?: string;
 
   /** qemu-direct adapter: its state folder on this machine. @example "/var/lib/limen/qemu-direct" */
