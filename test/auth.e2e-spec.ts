@@ -2,12 +2,15 @@ import { createHmac } from 'node:crypto';
 import request from 'supertest';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
+/** Short, so that the test of what happens after the grace window does not wait long. */
+const REUSE_GRACE_SECONDS = 3;
+
 describe('auth (e2e)', () => {
   let t: TestApp;
   let admin: { accessToken: string; refreshToken: string };
 
   beforeAll(async () => {
-    t = await startTestApp({ REGISTRATION: 'approval' });
+    t = await startTestApp({ REGISTRATION: 'approval', REFRESH_REUSE_GRACE_SECONDS: String(REUSE_GRACE_SECONDS) });
     admin = await login(t.http, ADMIN.username, ADMIN.password);
   });
   afterAll(() => t.close());
@@ -65,6 +68,32 @@ describe('auth (e2e)', () => {
     // Another login is another family and is unaffected.
     const other = await login(t.http, 'rotator', user.password);
     await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: other.refreshToken }).expect(200);
+  });
+
+  it('security 11.16: two concurrent refreshes of one token (two tabs) both get the same new pair, and it works', async () => {
+    const user = await createUser(t.http, admin.accessToken, 'two-tabs');
+    const refresh = () => request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: user.refreshToken });
+    const [tabA, tabB] = await Promise.all([refresh(), refresh()]);
+    expect([tabA.status, tabB.status]).toEqual([200, 200]);
+    expect(tabB.body).toEqual(tabA.body);
+    expect(tabA.body.refreshToken).not.toBe(user.refreshToken);
+    // A tab a moment late gets it too.
+    expect((await refresh().expect(200)).body).toEqual(tabA.body);
+
+    await me(tabA.body.accessToken).expect(200);
+    const next = await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: tabA.body.refreshToken }).expect(200);
+    await me(next.body.accessToken).expect(200);
+    // Its successor is spent now, so the first token again is reuse, even within the window.
+    expectProblem(await refresh(), 401, 'REFRESH_TOKEN_REUSED');
+    expectProblem(await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: next.body.refreshToken }), 401, 'INVALID_REFRESH_TOKEN');
+  });
+
+  it('security 11.16: a rotated token presented after the grace window revokes the whole session', async () => {
+    const user = await createUser(t.http, admin.accessToken, 'late-replay');
+    const rotated = await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: user.refreshToken }).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, REUSE_GRACE_SECONDS * 1000 + 500));
+    expectProblem(await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: user.refreshToken }), 401, 'REFRESH_TOKEN_REUSED');
+    expectProblem(await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: rotated.body.refreshToken }), 401, 'INVALID_REFRESH_TOKEN');
   });
 
   it('rejects a made-up refresh token', async () => {

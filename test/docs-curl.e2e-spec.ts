@@ -85,6 +85,7 @@ describe('docs', () => {
       expect(result.stdout).toContain('{"status":403,"code":"ACCOUNT_PENDING"}');
       expect(result.stdout).toMatch(/"role":"user","status":"active"/);
       expect(result.stdout).toContain('rotated: new refresh token differs: yes');
+      expect(result.stdout).toContain('second tab gets the same pair: yes');
       expect(result.stdout).toContain('{"status":401,"code":"REFRESH_TOKEN_REUSED"}');
       expect(result.stdout).toContain('{"status":401,"code":"INVALID_REFRESH_TOKEN"}');
     });

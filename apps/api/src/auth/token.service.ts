@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, EntityManager, IsNull } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
@@ -14,43 +14,61 @@ function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }
 
-type RotationOutcome = { kind: 'rotated'; user: User; refreshToken: string } | { kind: 'reused'; userId: string } | { kind: 'invalid' };
+/** A refresh token in plain (only ever handed to its client) and its row. */
+interface IssuedRefreshToken {
+  token: string;
+  row: RefreshToken;
+}
+
+type RotationOutcome = { kind: 'rotated'; user: User; refresh: IssuedRefreshToken } | { kind: 'reused'; userId: string } | { kind: 'invalid' };
 
 /**
  * Issues access tokens (15-minute HS256 JWTs) and opaque, single-use refresh
  * tokens that are stored only as SHA-256 hashes and rotated on every use.
+ *
+ * A login's first refresh token is random; each successor is HMAC(key, predecessor), with a
+ * key derived from JWT_SECRET. So the server can hand the same successor out again when two
+ * tabs present one token at once (the reuse grace), without keeping any token in plain: the
+ * database holds hashes only, and without JWT_SECRET no successor can be computed.
  */
 @Injectable()
 export class TokenService {
+  private readonly successorKey: Buffer;
+
   constructor(
     private readonly jwt: JwtService,
     private readonly config: AppConfig,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly audit: AuditService,
-  ) {}
+  ) {
+    this.successorKey = Buffer.from(hkdfSync('sha256', config.jwtSecret, 'limen-refresh-tokens', 'successor', 32));
+  }
 
   async issuePair(user: User): Promise<TokenPairDto> {
-    const refreshToken = await this.storeRefreshToken(this.dataSource.manager, user.id, randomUUID());
-    return this.pair(user, refreshToken);
+    const refresh = await this.storeRefreshToken(this.dataSource.manager, user.id, randomUUID(), randomBytes(32).toString('base64url'));
+    return this.pair(user, refresh);
   }
 
   /**
-   * Exchanges a refresh token for a new pair. Presenting a token that was
-   * already rotated means it leaked: the whole family is revoked.
+   * Exchanges a refresh token for a new pair. Presenting a token that was already rotated
+   * means it leaked, and the whole family is revoked; except within the reuse grace after
+   * its rotation, when it answers the very pair its rotation did (see `replayRotation`).
    */
   async rotate(presented: string): Promise<TokenPairDto> {
     const outcome = await this.dataSource.transaction(async (manager): Promise<RotationOutcome> => {
       const current = await manager.findOne(RefreshToken, { where: { tokenHash: sha256(presented) }, lock: { mode: 'pessimistic_write' } });
       if (!current) return { kind: 'invalid' };
       if (current.replacedById !== null) {
+        const replayed = await this.replayRotation(manager, current, presented);
+        if (replayed) return replayed;
         await this.revokeFamily(manager, current.familyId);
         return { kind: 'reused', userId: current.userId };
       }
       if (current.revokedAt !== null || current.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' };
       const user = await manager.findOneBy(User, { id: current.userId });
       if (!user || user.status !== 'active') return { kind: 'invalid' };
-      const refreshToken = await this.storeRefreshToken(manager, user.id, current.familyId, current.id);
-      return { kind: 'rotated', user, refreshToken };
+      const refresh = await this.storeRefreshToken(manager, user.id, current.familyId, this.successorOf(presented), current.id);
+      return { kind: 'rotated', user, refresh };
     });
     if (outcome.kind === 'reused') {
       this.audit.annotate({ action: 'auth.refresh-reuse-detected', targetId: outcome.userId });
@@ -59,7 +77,7 @@ export class TokenService {
     if (outcome.kind === 'invalid') {
       throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_REFRESH_TOKEN, 'The refresh token is invalid, expired or revoked');
     }
-    return this.pair(outcome.user, outcome.refreshToken);
+    return this.pair(outcome.user, outcome.refresh);
   }
 
   /** Revokes one refresh token. Unknown tokens are ignored, so logout never reveals validity. */
@@ -67,20 +85,46 @@ export class TokenService {
     await this.dataSource.manager.update(RefreshToken, { tokenHash: sha256(presented), revokedAt: IsNull() }, { revokedAt: new Date() });
   }
 
-  private pair(user: User, refreshToken: string): TokenPairDto {
-    const accessToken = this.jwt.sign(
-      { sub: user.id, role: user.role, ver: user.tokenVersion },
-      { jwtid: randomUUID(), expiresIn: this.config.accessTokenTtlSeconds, algorithm: 'HS256' },
-    );
-    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: this.config.accessTokenTtlSeconds };
+  /**
+   * The second of two concurrent refreshes with one token (two tabs) finds it rotated a moment
+   * ago. Within REFRESH_REUSE_GRACE_SECONDS of that rotation, and while the successor is itself
+   * unspent and live, it gets the same pair back. Anything else is reuse. A rotated token's
+   * `revokedAt` is the moment of its rotation.
+   */
+  private async replayRotation(manager: EntityManager, rotated: RefreshToken, presented: string): Promise<RotationOutcome | undefined> {
+    const graceMs = this.config.refreshReuseGraceSeconds * 1000;
+    if (rotated.revokedAt === null || rotated.revokedAt.getTime() + graceMs <= Date.now()) return undefined;
+    const successor = await manager.findOne(RefreshToken, { where: { id: rotated.replacedById! }, lock: { mode: 'pessimistic_write' } });
+    const token = this.successorOf(presented);
+    // A successor derived under another JWT_SECRET (rotated in between) does not match: reuse.
+    if (!successor || successor.tokenHash !== sha256(token) || successor.replacedById !== null || successor.revokedAt !== null) return undefined;
+    if (successor.expiresAt.getTime() <= Date.now()) return undefined;
+    const user = await manager.findOneBy(User, { id: successor.userId });
+    if (!user || user.status !== 'active') return { kind: 'invalid' };
+    return { kind: 'rotated', user, refresh: { token, row: successor } };
   }
 
-  private async storeRefreshToken(manager: EntityManager, userId: string, familyId: string, replaces?: string): Promise<string> {
-    const token = randomBytes(32).toString('base64url');
+  /**
+   * The access token's `jti` is the id of the refresh token issued with it, and its `iat` that
+   * token's creation: so a replayed rotation answers the identical pair, byte for byte.
+   */
+  private pair(user: User, refresh: IssuedRefreshToken): TokenPairDto {
+    const accessToken = this.jwt.sign(
+      { sub: user.id, role: user.role, ver: user.tokenVersion, iat: Math.floor(refresh.row.createdAt.getTime() / 1000) },
+      { jwtid: refresh.row.id, expiresIn: this.config.accessTokenTtlSeconds, algorithm: 'HS256' },
+    );
+    return { accessToken, refreshToken: refresh.token, tokenType: 'Bearer', expiresIn: this.config.accessTokenTtlSeconds };
+  }
+
+  private successorOf(token: string): string {
+    return createHmac('sha256', this.successorKey).update(token).digest('base64url');
+  }
+
+  private async storeRefreshToken(manager: EntityManager, userId: string, familyId: string, token: string, replaces?: string): Promise<IssuedRefreshToken> {
     const expiresAt = new Date(Date.now() + this.config.refreshTokenTtlDays * 86_400_000);
-    const saved = await manager.save(manager.create(RefreshToken, { userId, familyId, tokenHash: sha256(token), expiresAt, revokedAt: null, replacedById: null }));
-    if (replaces) await manager.update(RefreshToken, { id: replaces }, { replacedById: saved.id, revokedAt: new Date() });
-    return token;
+    const row = await manager.save(manager.create(RefreshToken, { userId, familyId, tokenHash: sha256(token), expiresAt, revokedAt: null, replacedById: null }));
+    if (replaces) await manager.update(RefreshToken, { id: replaces }, { replacedById: row.id, revokedAt: new Date() });
+    return { token, row };
   }
 
   private async revokeFamily(manager: EntityManager, familyId: string): Promise<void> {

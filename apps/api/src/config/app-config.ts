@@ -30,6 +30,11 @@ export class AppConfig {
   jwtSecret: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlDays: number;
+  /**
+   * How long after a rotation presenting the rotated refresh token again returns the same new
+   * pair instead of counting as reuse: two tabs refreshing at once. 0 turns the grace off.
+   */
+  refreshReuseGraceSeconds: number;
   adminUsername: string;
   adminPassword?: string;
   registration: RegistrationMode;
@@ -271,6 +276,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     jwtSecret: jwtSecret(env, nodeEnv, dataDir),
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
     refreshTokenTtlDays: readInt(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
+    refreshReuseGraceSeconds: readInt(env, 'REFRESH_REUSE_GRACE_SECONDS', 10, 0, 300),
     adminUsername,
     adminPassword: password(env, 'ADMIN_PASSWORD'),
     registration: readOneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
