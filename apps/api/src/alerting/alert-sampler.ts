@@ -3,6 +3,7 @@ import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
 import { EntityManager } from 'typeorm';
 import { AgentClient } from '../agent-proxy/agent-client';
 import { AppConfig, QuotaLimits } from '../config/app-config';
+import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota-ledger';
 import { AGENT_METRICS, AlertMetric } from './alert-metrics';
 import { Samples } from './alert-transitions';
 
@@ -106,7 +107,7 @@ export class AlertSampler {
         json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0), 'snapshots', coalesce(s.snapshots, 0)) AS used
       FROM users u
       LEFT JOIN quotas q ON q.user_id = u.id
-      LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(vcpus)::int AS vcpus, sum(memory_mib)::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
+      LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
       LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`);
     const defaults = this.config.defaultQuota;
     return new Map(

@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { LeaderElection } from '../database/leader-election';
 import { EventsService } from '../events/events.service';
+import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota-ledger';
 import { CreateHostDto, UpdateHostDto } from './dto/host.dto';
 import { Host } from './host.entity';
 import { HostPorts } from './host-ports';
@@ -15,6 +16,8 @@ const CHECK_TIMEOUT_MS = 5_000;
 const AGENT_TIMEOUT_MS = 3_000;
 /** VM states a host outage leaves alone: an operation owns those VMs. */
 const OWNED_BY_OPERATION = ['provisioning', 'deleting'];
+
+type CapacityHost = Pick<Host, 'id' | 'name' | 'enabled' | 'maintenance' | 'status' | 'cpus' | 'memoryMiB'>;
 
 export interface Allocation {
   vcpus: number;
@@ -220,17 +223,8 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
    * the host with the most free memory wins. An admin may name one.
    */
   async place(manager: EntityManager, request: { vcpus: number; memoryMiB: number }, requestedHostId?: string): Promise<string> {
-    const hosts = await manager.query(`SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB" FROM hosts ORDER BY name FOR UPDATE`) as Array<Pick<Host, 'id' | 'name' | 'enabled' | 'maintenance' | 'status' | 'cpus' | 'memoryMiB'>>;
-    const allocations = await this.allocations(manager);
-    const free = (host: (typeof hosts)[number]) => {
-      const used = allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 };
-      const byAllocation = Math.floor(((host.memoryMiB ?? 0) * this.config.memoryOvercommitPercent) / 100) - used.memoryMiB;
-      return {
-        vcpus: Math.floor(((host.cpus ?? 0) * this.config.cpuOvercommitPercent) / 100) - used.vcpus,
-        memoryMiB: Math.min(byAllocation, this.agentAvailableMiB.get(host.id) ?? Number.POSITIVE_INFINITY),
-      };
-    };
-    const fits = (host: (typeof hosts)[number]) => host.enabled && host.status === 'up' && free(host).vcpus >= request.vcpus && free(host).memoryMiB >= request.memoryMiB;
+    const { hosts, free } = await this.capacity(manager);
+    const fits = (host: CapacityHost) => host.enabled && host.status === 'up' && free(host).vcpus >= request.vcpus && free(host).memoryMiB >= request.memoryMiB;
     if (requestedHostId) {
       const host = hosts.find((h) => h.id === requestedHostId);
       if (!host) throw this.invalid('hostId', 'hostId does not name a registered host');
@@ -242,9 +236,44 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     return candidates[0].id;
   }
 
+  /**
+   * A resize that makes a VM hold `growth` more on its host passes the same capacity check as a
+   * placement there, inside the caller's transaction (409 INSUFFICIENT_CAPACITY otherwise). A
+   * resource that does not grow is not checked: shrinking never needs room.
+   */
+  async assertRoomToGrow(manager: EntityManager, hostId: string | null, growth: { vcpus: number; memoryMiB: number }): Promise<void> {
+    if (growth.vcpus <= 0 && growth.memoryMiB <= 0) return;
+    const { hosts, free } = await this.capacity(manager);
+    const host = hosts.find((h) => h.id === hostId);
+    if (!host) throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, 'The VM has no host to grow on');
+    const room = free(host);
+    if (!host.enabled || host.status !== 'up' || (growth.vcpus > 0 && room.vcpus < growth.vcpus) || (growth.memoryMiB > 0 && room.memoryMiB < growth.memoryMiB)) {
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM's new size`);
+    }
+  }
+
+  /**
+   * The hosts, locked so concurrent placements see each other's allocations, and what each has
+   * free: its CPUs and memory times the overcommit ratios, minus what its VMs already hold, and
+   * never more memory than its agent last reported available.
+   */
+  private async capacity(manager: EntityManager): Promise<{ hosts: CapacityHost[]; free: (host: CapacityHost) => { vcpus: number; memoryMiB: number } }> {
+    const hosts = (await manager.query(`SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB" FROM hosts ORDER BY name FOR UPDATE`)) as CapacityHost[];
+    const allocations = await this.allocations(manager);
+    const free = (host: CapacityHost) => {
+      const used = allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 };
+      const byAllocation = Math.floor(((host.memoryMiB ?? 0) * this.config.memoryOvercommitPercent) / 100) - used.memoryMiB;
+      return {
+        vcpus: Math.floor(((host.cpus ?? 0) * this.config.cpuOvercommitPercent) / 100) - used.vcpus,
+        memoryMiB: Math.min(byAllocation, this.agentAvailableMiB.get(host.id) ?? Number.POSITIVE_INFINITY),
+      };
+    };
+    return { hosts, free };
+  }
+
   private async allocations(manager: EntityManager): Promise<Map<string, Allocation>> {
     const rows: Array<{ host_id: string; vcpus: number; memory: number; vms: number }> = await manager.query(
-      `SELECT host_id, sum(vcpus)::int AS vcpus, sum(memory_mib)::int AS memory, count(*)::int AS vms FROM vms WHERE host_id IS NOT NULL GROUP BY host_id`,
+      `SELECT host_id, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::int AS memory, count(*)::int AS vms FROM vms WHERE host_id IS NOT NULL GROUP BY host_id`,
     );
     return new Map(rows.map((r) => [r.host_id, { vcpus: r.vcpus, memoryMiB: r.memory, vms: r.vms }]));
   }

@@ -8,6 +8,30 @@ import { Quota } from './quota.entity';
 export type QuotaResource = keyof QuotaLimits;
 export type QuotaRequest = Partial<Record<QuotaResource, number>>;
 
+/** The vCPUs and memory a VM holds (of its owner's quota and of its host's capacity). */
+export interface ComputeCharge {
+  vcpus: number;
+  memoryMiB: number;
+}
+
+/** A VM row's sizes: what it boots with next, and what its running domain booted with (null while not running). */
+export interface ComputeSizes extends ComputeCharge {
+  runningVcpus: number | null;
+  runningMemoryMiB: number | null;
+}
+
+/**
+ * A VM holds the larger of what it runs with now and what it will boot with next: a resize of a
+ * running VM applies at its next boot, and until then the domain may use either.
+ */
+export function computeCharge(vm: ComputeSizes): ComputeCharge {
+  return { vcpus: Math.max(vm.vcpus, vm.runningVcpus ?? 0), memoryMiB: Math.max(vm.memoryMiB, vm.runningMemoryMiB ?? 0) };
+}
+
+/** computeCharge over a `vms` row, for sums in SQL (QuotaLedger.usage, host allocations). */
+export const CHARGED_VCPUS_SQL = 'greatest(vcpus, coalesce(running_vcpus, 0))';
+export const CHARGED_MEMORY_MIB_SQL = 'greatest(memory_mib, coalesce(running_memory_mib, 0))';
+
 /**
  * Checks and reserves quota. Callers run `reserve` inside the transaction that
  * writes the VM (or snapshot) row: the row lock on the owner's quota row makes
@@ -27,7 +51,7 @@ export class QuotaLedger {
 
   async usage(manager: EntityManager, userId: string): Promise<QuotaLimits> {
     const [vms] = await manager.query(
-      `SELECT count(*)::int AS vms, coalesce(sum(vcpus), 0)::int AS vcpus, coalesce(sum(memory_mib), 0)::int AS memory, coalesce(sum(disk_gib), 0)::int AS disk
+      `SELECT count(*)::int AS vms, coalesce(sum(${CHARGED_VCPUS_SQL}), 0)::int AS vcpus, coalesce(sum(${CHARGED_MEMORY_MIB_SQL}), 0)::int AS memory, coalesce(sum(disk_gib), 0)::int AS disk
        FROM vms WHERE owner_id = $1`,
       [userId],
     );
@@ -53,6 +77,18 @@ export class QuotaLedger {
         );
       }
     }
+  }
+
+  /**
+   * Reserves what resizing `vm` to `next` adds to its charge (nothing when it shrinks: a running
+   * VM keeps holding what it booted with until it stops), and returns that growth.
+   */
+  async reserveResize(manager: EntityManager, vm: ComputeSizes & { ownerId: string }, next: ComputeCharge): Promise<ComputeCharge> {
+    const before = computeCharge(vm);
+    const after = computeCharge({ ...vm, ...next });
+    const growth = { vcpus: after.vcpus - before.vcpus, memoryMiB: after.memoryMiB - before.memoryMiB };
+    await this.reserve(manager, vm.ownerId, { vcpus: Math.max(0, growth.vcpus), memoryMiB: Math.max(0, growth.memoryMiB) });
+    return growth;
   }
 
   private merge(row: Partial<Record<QuotaResource, number | null>> | null | undefined): QuotaLimits {

@@ -14,7 +14,7 @@ import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
 import { QuotaLedger } from '../quotas/quota-ledger';
 import { Vm } from '../vms/vm.entity';
-import { vmStateFromDomain } from '../vms/vm-state';
+import { bootedSizesOf, vmStateFromDomain } from '../vms/vm-state';
 import { VmStore } from '../vms/vm-store';
 import { CreateSnapshotDto, SnapshotDto } from './dto/snapshot.dto';
 import { Snapshot } from './snapshot.entity';
@@ -136,8 +136,16 @@ export class SnapshotsService implements OnModuleInit {
     if (!snapshot) throw AppException.notFound('Snapshot');
     const port = await this.portOf(snapshot);
     await port.revertSnapshot(snapshot.vmId, snapshot.name);
+    // A revert brings back the definition of snapshot time, with that time's vCPUs and memory: the
+    // next boot must get what the VM is charged for now. A domain resumed from the snapshot's RAM
+    // runs with the old sizes until it stops, and is charged for them (setState records them).
+    const vm = await this.vms.find(snapshot.vmId);
+    if (vm) {
+      await port.setVcpus(vm.id, vm.vcpus);
+      await port.setMemory(vm.id, vm.memoryMiB);
+    }
     const domain = await port.getDomain(snapshot.vmId);
-    await this.vms.setState(snapshot.vmId, vmStateFromDomain(domain.state, domain.shutoffReason));
+    await this.vms.setState(snapshot.vmId, vmStateFromDomain(domain.state, domain.shutoffReason), null, [], bootedSizesOf(domain));
     await this.events.publish({ type: 'snapshot.reverted', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: SnapshotDto.from(snapshot) as unknown as Record<string, unknown> });
     return { snapshotId: snapshot.id, state: vmStateFromDomain(domain.state, domain.shutoffReason) };
   }

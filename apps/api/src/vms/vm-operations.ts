@@ -14,7 +14,7 @@ import { OperationRunner } from '../operations/operation-runner';
 import { Vm } from './vm.entity';
 import { domainSpecFor } from './vm-domain-spec';
 import { vmPaths } from './vm-paths';
-import { vmStateFromDomain } from './vm-state';
+import { bootedSizesOf, vmStateFromDomain } from './vm-state';
 import { VmStore } from './vm-store';
 
 const GIB = 1024 ** 3;
@@ -90,7 +90,7 @@ export class VmOperations implements OnModuleInit {
       await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
-      await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason));
+      await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason), null, [], bootedSizesOf(domain));
       return { state: vmStateFromDomain(domain.state, domain.shutoffReason) };
     } catch (error) {
       await this.tearDown(vm);
@@ -130,7 +130,7 @@ export class VmOperations implements OnModuleInit {
     const outcome = await act(port, vm.id);
     const domain = await port.getDomain(vm.id);
     const state = vmStateFromDomain(domain.state, domain.shutoffReason);
-    await this.store.setState(vm.id, state);
+    await this.store.setState(vm.id, state, null, [], bootedSizesOf(domain));
     return { state, ...(outcome && typeof outcome === 'object' ? outcome : {}) };
   }
 

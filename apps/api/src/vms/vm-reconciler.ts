@@ -13,7 +13,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
 import { VmOperations } from './vm-operations';
-import { TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
+import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
 import { VmStore } from './vm-store';
 
 function stateFromLifecycle(event: LifecycleEvent): VmState | null {
@@ -142,7 +142,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     for (const vm of vms) {
       const domain = byVm.get(vm.id);
       if (!domain) await this.store.setState(vm.id, 'missing', 'the domain no longer exists on the hypervisor', TRANSITIONAL_STATES);
-      else await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason), null, TRANSITIONAL_STATES);
+      else await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason), null, TRANSITIONAL_STATES, bootedSizesOf(domain));
     }
     const known = new Set((await this.dataSource.query(`SELECT id FROM vms`)).map((r: { id: string }) => r.id));
     // Only domains whose disks live in this installation's VM_DIR are ours to remove:

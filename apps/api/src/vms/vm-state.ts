@@ -1,5 +1,5 @@
 import { HttpStatus } from '@nestjs/common';
-import type { DomainState, ShutoffReason } from '@limen/libvirt';
+import type { DomainInfo, DomainState, ShutoffReason } from '@limen/libvirt';
 import { AppException, ErrorCode } from '../common/problem';
 
 /** `unknown`: the VM's host does not answer, so its real state cannot be known. */
@@ -52,3 +52,19 @@ export function vmStateFromDomain(state: DomainState, shutoffReason?: ShutoffRea
 
 /** States the reconciler leaves alone: an operation owns the VM while it is in them. */
 export const TRANSITIONAL_STATES: readonly VmState[] = ['provisioning', 'deleting'];
+
+/** States in which the VM's domain has a QEMU process, sized as it booted. */
+export const DOMAIN_RUNNING_STATES: readonly VmState[] = ['running', 'paused'];
+/** States in which it has none: the next start boots with the definition. */
+export const DOMAIN_SHUT_OFF_STATES: readonly VmState[] = ['stopped', 'crashed', 'missing'];
+
+/** The maxima a running domain booted with. */
+export interface BootedSizes {
+  vcpus: number;
+  memoryMiB: number;
+}
+
+/** What `domain` booted with, if it runs (its live definition's maxima); undefined otherwise. */
+export function bootedSizesOf(domain: DomainInfo): BootedSizes | undefined {
+  return DOMAIN_RUNNING_STATES.includes(vmStateFromDomain(domain.state, domain.shutoffReason)) ? { vcpus: domain.maxVcpus, memoryMiB: domain.maxMemoryMiB } : undefined;
+}

@@ -9,7 +9,7 @@ import { EventsService } from '../events/events.service';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';
 import { VmDto } from './dto/vm.dto';
 import { Vm } from './vm.entity';
-import { VmState } from './vm-state';
+import { BootedSizes, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
 
 /** A timestamptz(3) column as Date.toISOString() renders it: 2026-11-26T08:00:00.000Z. */
 const ISO_MS = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -98,13 +98,20 @@ export class VmStore {
   /**
    * Sets the state unless it already is that (or, with `unlessIn`, the VM is in
    * one of those states, e.g. an operation owns it), and announces the change.
+   * It also keeps what the running domain booted with (see Vm.runningVcpus): `booted` when the
+   * caller read it from the hypervisor, else what was recorded, else the definition's sizes (a
+   * domain that was not running boots with those); forgotten once the domain is shut off.
    */
-  async setState(id: string, state: VmState, reason: string | null = null, unlessIn: readonly VmState[] = []): Promise<boolean> {
+  async setState(id: string, state: VmState, reason: string | null = null, unlessIn: readonly VmState[] = [], booted?: BootedSizes): Promise<boolean> {
     const [rows] = await this.dataSource.query(
-      `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now()
-       WHERE id = $1 AND (state <> $2 OR state_reason IS DISTINCT FROM $3) AND NOT (state = ANY($4::text[]))
+      `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now(),
+         running_vcpus = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($5::int, running_vcpus, vcpus) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_vcpus END,
+         running_memory_mib = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($6::int, running_memory_mib, memory_mib) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_memory_mib END
+       WHERE id = $1 AND NOT (state = ANY($4::text[]))
+         AND (state <> $2 OR state_reason IS DISTINCT FROM $3
+              OR ($2 = ANY($7::text[]) AND (running_vcpus IS DISTINCT FROM coalesce($5::int, running_vcpus) OR running_memory_mib IS DISTINCT FROM coalesce($6::int, running_memory_mib))))
        RETURNING id`,
-      [id, state, reason, unlessIn],
+      [id, state, reason, unlessIn, booted?.vcpus ?? null, booted?.memoryMiB ?? null, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES],
     );
     if (!rows.length) return false;
     const vm = await this.find(id);

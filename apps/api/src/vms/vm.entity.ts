@@ -27,6 +27,16 @@ export class Vm {
   @Column({ name: 'memory_mib', type: 'integer' })
   memoryMiB: number;
 
+  /**
+   * The vCPUs and memory (maxima) the running domain booted with; null while it is not running.
+   * A resize of a running VM applies at its next boot, so until then both count (QuotaLedger).
+   */
+  @Column({ name: 'running_vcpus', type: 'integer', nullable: true })
+  runningVcpus: number | null;
+
+  @Column({ name: 'running_memory_mib', type: 'integer', nullable: true })
+  runningMemoryMiB: number | null;
+
   @Column({ name: 'disk_gib', type: 'integer' })
   diskGiB: number;
 

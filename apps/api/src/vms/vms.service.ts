@@ -50,6 +50,8 @@ export function newVmFields(dto: CreateVmDto, image: Image, ownerId: string, hos
     description: dto.description ?? '',
     vcpus: dto.vcpus,
     memoryMiB: dto.memoryMiB,
+    runningVcpus: null,
+    runningMemoryMiB: null,
     diskGiB: dto.diskGiB,
     imageId: image.id,
     // An ISO VM starts with its install media in the drive.
@@ -132,8 +134,10 @@ export class VmsService {
 
   /**
    * Description applies at once (200). vCPU, memory and boot order changes are
-   * quota-checked, saved, and applied by an operation: live where the hypervisor
-   * can, otherwise at the next boot; the operation's result says which (202).
+   * quota- and capacity-checked like a create, saved, and applied by an operation to the
+   * definition the next boot uses (202). A running VM keeps what it booted with until it stops
+   * (within that, vCPUs and memory change live where the hypervisor can; the operation's result
+   * says), and holds the larger of the two meanwhile (QuotaLedger.reserveResize).
    */
   async update(user: AuthUser, id: string, dto: UpdateVmDto, ifMatch: string | undefined): Promise<StoredResponse> {
     return this.accept(user, undefined, async (manager) => {
@@ -145,7 +149,8 @@ export class VmsService {
       if (hypervisorChange && BUSY_STATES.includes(vm.state)) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, `The VM is ${vm.state}`);
       }
-      await this.ledger.reserve(manager, vm.ownerId, { vcpus: Math.max(0, (dto.vcpus ?? vm.vcpus) - vm.vcpus), memoryMiB: Math.max(0, (dto.memoryMiB ?? vm.memoryMiB) - vm.memoryMiB) });
+      const growth = await this.ledger.reserveResize(manager, vm, { vcpus: dto.vcpus ?? vm.vcpus, memoryMiB: dto.memoryMiB ?? vm.memoryMiB });
+      await this.hosts.assertRoomToGrow(manager, vm.hostId, growth);
       const op = hypervisorChange
         ? await this.operations.create(manager, { kind: 'vm.update', ownerId: vm.ownerId, vmId: vm.id, params: { vcpus: dto.vcpus ?? null, memoryMiB: dto.memoryMiB ?? null, bootOrder: dto.bootOrder ?? null } })
         : null;

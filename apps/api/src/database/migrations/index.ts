@@ -4,6 +4,7 @@ import { Alerting1764160000000 } from './1764160000000-alerting';
 import { AuditLog1764170000000 } from './1764170000000-audit-log';
 import { ConsoleTickets1764180000000 } from './1764180000000-console-tickets';
 import { Hosts1764190000000 } from './1764190000000-hosts';
+import { VmRunningResources1764200000000 } from './1764200000000-vm-running-resources';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
-export const MIGRATIONS = [UsersAndTokens1764140000000, VmsImagesQuotasOperationsEvents1764150000000, Alerting1764160000000, AuditLog1764170000000, ConsoleTickets1764180000000, Hosts1764190000000];
+export const MIGRATIONS = [UsersAndTokens1764140000000, VmsImagesQuotasOperationsEvents1764150000000, Alerting1764160000000, AuditLog1764170000000, ConsoleTickets1764180000000, Hosts1764190000000, VmRunningResources1764200000000];

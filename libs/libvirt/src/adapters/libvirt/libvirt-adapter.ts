@@ -228,29 +228,35 @@ export class LibvirtAdapter implements VirtualizationPort {
     await this.domainCommand('resume', vmId);
   }
 
+  /**
+   * The definition's maximum follows the count both ways, so what the domain can boot with is
+   * exactly what was asked for (a lowered count under an old, higher maximum would let the guest
+   * hot-plug back up). A running domain keeps its boot-time maximum; within it the count changes live.
+   */
   async setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult> {
     if (!Number.isInteger(vcpus) || vcpus < 1) throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
     const name = domainNameFor(vmId);
     const [config, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
-    if (vcpus > config.maxVcpus) {
-      await this.pool.run({ name: 'setvcpus', options: { domain: name, count: vcpus }, flags: ['maximum', 'config'] });
-    }
-    await this.pool.run({ name: 'setvcpus', options: { domain: name, count: vcpus }, flags: ['config'] });
-    const live = isActive(state) && vcpus <= config.maxVcpus && (await this.tryLive({ name: 'setvcpus', options: { domain: name, count: vcpus }, flags: ['live'] }));
+    const count = { name: 'setvcpus', options: { domain: name, count: vcpus } };
+    // The current count may never exceed the maximum: raise the maximum first, lower it last.
+    if (vcpus > config.maxVcpus) await this.pool.run({ ...count, flags: ['maximum', 'config'] });
+    await this.pool.run({ ...count, flags: ['config'] });
+    if (vcpus < config.maxVcpus) await this.pool.run({ ...count, flags: ['maximum', 'config'] });
+    const live = isActive(state) && vcpus <= (await this.dumpXml(name)).maxVcpus && (await this.tryLive({ ...count, flags: ['live'] }));
     return { config: true, live };
   }
 
+  /** Like setVcpus: `<memory>` (the maximum) and `<currentMemory>` of the definition both become memoryMiB. */
   async setMemory(vmId: string, memoryMiB: number): Promise<SetResourceResult> {
     if (!Number.isInteger(memoryMiB) || memoryMiB < 1) throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
     const name = domainNameFor(vmId);
     const [config, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
     const kib = memoryMiB * 1024;
-    if (memoryMiB > config.maxMemoryMiB) {
-      await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
-    }
+    if (memoryMiB > config.maxMemoryMiB) await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
     await this.pool.run({ name: 'setmem', options: { domain: name, size: kib }, flags: ['config'] });
+    if (memoryMiB < config.maxMemoryMiB) await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
     // Live changes go through the balloon and cannot exceed the boot-time maximum.
-    const live = isActive(state) && memoryMiB <= config.maxMemoryMiB && (await this.tryLive({ name: 'setmem', options: { domain: name, size: kib }, flags: ['live'] }));
+    const live = isActive(state) && memoryMiB <= (await this.dumpXml(name)).maxMemoryMiB && (await this.tryLive({ name: 'setmem', options: { domain: name, size: kib }, flags: ['live'] }));
     return { config: true, live };
   }
 

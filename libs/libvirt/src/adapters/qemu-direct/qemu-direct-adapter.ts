@@ -224,8 +224,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
   async setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult> {
     if (!Number.isInteger(vcpus) || vcpus < 1) throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
     const stored = await this.requireDomain(vmId);
-    const maxVcpus = Math.max(stored.spec.maxVcpus ?? stored.spec.vcpus, vcpus);
-    await this.store.write({ ...stored, spec: { ...stored.spec, vcpus, maxVcpus } });
+    // The maximum follows the count both ways, as under libvirt: the next start gets exactly this.
+    await this.store.write({ ...stored, spec: { ...stored.spec, vcpus, maxVcpus: vcpus } });
     // vCPU hot-plug needs per-CPU device_add and guest cooperation; qemu-direct applies it at
     // the next start and says so.
     return { config: true, live: false };
@@ -235,8 +235,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     if (!Number.isInteger(memoryMiB) || memoryMiB < 1) throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
     const stored = await this.requireDomain(vmId);
     const launchedMax = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
-    const maxMemoryMiB = Math.max(launchedMax, memoryMiB);
-    await this.store.write({ ...stored, spec: { ...stored.spec, memoryMiB, maxMemoryMiB } });
+    await this.store.write({ ...stored, spec: { ...stored.spec, memoryMiB, maxMemoryMiB: memoryMiB } });
     const domain = await this.runtime(vmId);
     if (!domain || memoryMiB > launchedMax) return { config: true, live: false };
     await domain.qmp.execute('balloon', { value: memoryMiB * 1024 * 1024 });
