@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { AddressInfo, createConnection, createServer, Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -172,6 +173,41 @@ describe('hosts and placement (e2e)', () => {
       await request(t.http).delete(`/api/v1/hosts/${host.body.id}`).set(asAdmin()).expect(204);
     } finally {
       await agent.stop();
+    }
+  });
+
+  it('security 11.14: changing agentUrl needs the agent token again, so the stored token never reaches a new URL', async () => {
+    // A listener on loopback standing in for an admin-chosen (or attacker-chosen) agentUrl: it records every Authorization header.
+    const seen: string[] = [];
+    const listener = createHttpServer((req, res) => {
+      seen.push(req.headers.authorization ?? '(none)');
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const listenerUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}`;
+    const stolen = 'the-stored-agent-token';
+    try {
+      const host = (await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'agent-moved', adapter: 'qemu-direct', stateDir: join(workDir, 'qemu-agent-moved'), agentUrl: 'http://127.0.0.1:9', agentToken: stolen }).expect(201)).body;
+
+      const moved = await request(t.http).patch(`/api/v1/hosts/${host.id}`).set(asAdmin()).send({ agentUrl: listenerUrl });
+      expectProblem(moved, 400, 'VALIDATION_FAILED');
+      expect(moved.body.errors).toEqual([expect.objectContaining({ field: 'agentToken' })]);
+      expect((await request(t.http).get(`/api/v1/hosts/${host.id}`).set(asAdmin())).body).toEqual(expect.objectContaining({ agentUrl: 'http://127.0.0.1:9', hasAgentToken: true }));
+      await t.app.get(HostsService).monitor(); // what the periodic poll does
+      expect(seen.filter((header) => header.includes(stolen))).toEqual([]);
+
+      // With the token sent again, the new URL is the agent: the listener hears from the api, with the new token only.
+      await request(t.http).patch(`/api/v1/hosts/${host.id}`).set(asAdmin()).send({ agentUrl: listenerUrl, agentToken: 'the-new-agent-token' }).expect(200);
+      await t.app.get(HostsService).monitor();
+      expect(seen).toContain('Bearer the-new-agent-token');
+      expect(seen.filter((header) => header.includes(stolen))).toEqual([]);
+
+      // No agent: the token goes with the URL.
+      const cleared = await request(t.http).patch(`/api/v1/hosts/${host.id}`).set(asAdmin()).send({ agentUrl: null }).expect(200);
+      expect(cleared.body).toEqual(expect.objectContaining({ agentUrl: null, hasAgentToken: false }));
+      await request(t.http).delete(`/api/v1/hosts/${host.id}`).set(asAdmin()).expect(204);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
     }
   });
 

@@ -34,7 +34,10 @@ export class HostsController {
     return HostDto.from(await this.hosts.create(dto));
   }
 
-  /** Enable, disable, put in maintenance, or change its agent. */
+  /**
+   * Enable, disable, put in maintenance, or change its agent. A new `agentUrl` must come with its
+   * `agentToken` (400 otherwise); `agentUrl: null` removes the agent and its token.
+   */
   @Patch(':id')
   @ApiProblems(404)
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateHostDto): Promise<HostDto> {

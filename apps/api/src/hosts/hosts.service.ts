@@ -194,12 +194,21 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /**
+   * The stored agent token only ever goes to the URL it was given with: a new `agentUrl` must
+   * come with its `agentToken` in the same request, and `agentUrl: null` (no agent) drops the
+   * token too. Otherwise whoever can change the URL could collect the token there.
+   */
   async update(id: string, dto: UpdateHostDto): Promise<Host> {
-    await this.get(id);
+    const host = await this.get(id);
     const changes: Partial<Host> = {};
     if (dto.enabled !== undefined) changes.enabled = dto.enabled;
     if (dto.maintenance !== undefined) changes.maintenance = dto.maintenance;
-    if (dto.agentUrl !== undefined) changes.agentUrl = dto.agentUrl;
+    if (dto.agentUrl !== undefined && dto.agentUrl !== host.agentUrl) {
+      if (dto.agentUrl === null) changes.agentTokenEncrypted = null;
+      else if (dto.agentToken === undefined) throw this.invalid('agentToken', 'agentToken must be sent again whenever agentUrl changes');
+      changes.agentUrl = dto.agentUrl;
+    }
     if (dto.agentToken !== undefined) changes.agentTokenEncrypted = this.secrets.encrypt(dto.agentToken);
     if (Object.keys(changes).length) await this.dataSource.manager.update(Host, { id }, changes);
     await this.reload();

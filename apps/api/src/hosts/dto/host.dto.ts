@@ -66,7 +66,10 @@ export class CreateHostDto {
   maintenance?: boolean;
 }
 
-/** Enable, disable, maintenance, or a new agent; the adapter and its address are fixed. */
+/**
+ * Enable, disable, maintenance, or a new agent; the adapter and its address are fixed. A new
+ * agentUrl needs its agentToken in the same body (HostsService.update says why).
+ */
 // skipNullProperties: false — PartialType's own @IsOptional would let `null` through again.
 export class UpdateHostDto extends PartialType(PickType(CreateHostDto, ['enabled', 'maintenance', 'agentUrl', 'agentToken'] as const), { skipNullProperties: false }) {}
 
