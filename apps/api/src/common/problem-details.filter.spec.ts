@@ -68,6 +68,22 @@ describe('ProblemDetailsFilter', () => {
     expect(res.body).not.toContain('/var/lib/limen');
   });
 
+  it.each([
+    ['OPERATION_FAILED', 502, 'HYPERVISOR_ERROR', "virsh start: Cannot access backing file '/var/lib/limen/vms/5f0c/seed.iso' (as uid:64055, gid:64055): Permission denied"],
+    ['INVALID_STATE', 409, 'INVALID_STATE', 'volume /var/lib/limen/vms/5f0c/disk.qcow2 is in use by a running VM'],
+    ['DOMAIN_NOT_FOUND', 409, 'INVALID_STATE', "virsh dominfo: failed to get domain 'limen-5f0c'"],
+    ['HYPERVISOR_UNAVAILABLE', 503, 'HYPERVISOR_UNAVAILABLE', "virsh list: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory"],
+  ] as const)('security 11.15: a hypervisor %s keeps its status and code, and none of its own text (paths, uids)', (hvCode, status, code, message) => {
+    const { host, res, parsed } = fakeHost();
+    const warn = jest.spyOn((filter as unknown as { logger: { warn: (text: string) => void } }).logger, 'warn').mockImplementation(() => undefined);
+    filter.catch(new HypervisorError(hvCode, message, `error: ${message}`), host);
+    expect(res.statusCode).toBe(status);
+    expect(parsed()).toEqual(expect.objectContaining({ status, code, detail: expect.any(String) }));
+    expect(res.body).not.toMatch(/\/var\/|uid|gid|limen-5f0c|virsh/);
+    // The operator still gets the hypervisor's words.
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining(message));
+  });
+
   it('hides the details of an unexpected error behind a 500', () => {
     const { host, res, parsed } = fakeHost();
     jest.spyOn((filter as unknown as { logger: { error: () => void } }).logger, 'error').mockImplementation(() => undefined);

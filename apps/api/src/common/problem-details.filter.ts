@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logge
 import { HypervisorError } from '@limen/libvirt';
 import type { Request, Response } from 'express';
 import type { Duplex } from 'node:stream';
+import { hypervisorLogText, userDetailOf } from './hypervisor-details';
 import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from './problem';
 
 interface ProblemBody {
@@ -131,22 +132,22 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     return { ...this.body(500, ErrorCode.INTERNAL_ERROR, 'An unexpected error occurred'), ...base };
   }
 
-  /** A hypervisor failure on a synchronous route; its raw output stays in the logs. */
+  /** A hypervisor failure on a synchronous route: a stable code and a fixed detail; its own text goes to the log. */
   private hypervisorProblem(error: HypervisorError): ProblemBody {
+    this.logger.warn(`hypervisor error ${error.code}: ${hypervisorLogText(error)}`);
+    const detail = userDetailOf(error);
     switch (error.code) {
       case 'HYPERVISOR_UNAVAILABLE':
-        return this.body(503, ErrorCode.HYPERVISOR_UNAVAILABLE, 'The hypervisor is unavailable; try again shortly');
+        return this.body(503, ErrorCode.HYPERVISOR_UNAVAILABLE, detail);
       case 'INVALID_STATE':
-        return this.body(409, ErrorCode.INVALID_STATE, error.message);
       case 'DOMAIN_NOT_FOUND':
-        return this.body(409, ErrorCode.INVALID_STATE, 'The VM has no domain on its hypervisor');
+        return this.body(409, ErrorCode.INVALID_STATE, detail);
       case 'TIMEOUT':
-        return this.body(504, error.code, 'The hypervisor did not answer in time');
+        return this.body(504, error.code, detail);
       case 'INSUFFICIENT_STORAGE':
-        return this.body(507, ErrorCode.INSUFFICIENT_STORAGE, 'The host has no space left for this; an operator must free some');
+        return this.body(507, ErrorCode.INSUFFICIENT_STORAGE, detail);
       default:
-        this.logger.warn(`hypervisor error ${error.code}: ${error.message} ${error.detail ?? ''}`);
-        return this.body(502, ErrorCode.HYPERVISOR_ERROR, 'The hypervisor refused the request');
+        return this.body(502, ErrorCode.HYPERVISOR_ERROR, detail);
     }
   }
 

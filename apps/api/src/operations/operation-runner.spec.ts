@@ -2,7 +2,9 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { EventsService } from '../events/events.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { OperationRunner } from './operation-runner';
+import { HypervisorError } from '@limen/libvirt';
+import { AppException, ErrorCode } from '../common/problem';
+import { operationErrorFrom, OperationRunner } from './operation-runner';
 
 /** A database that knows the operations in `rows` and lets every claim succeed. */
 function fakeDataSource(rows: Array<{ id: string; claimed_by: string | null; stale: boolean }>) {
@@ -47,5 +49,19 @@ describe('OperationRunner.recover', () => {
       await Promise.all(['executing', 'queued-here', 'abandoned'].map((id) => runner.waitForEnd(id, 50)));
       runner.onApplicationShutdown();
     }
+  });
+});
+
+describe('operationErrorFrom', () => {
+  it("security 11.15: a hypervisor failure is recorded with its stable code and a fixed detail, never the hypervisor's text", () => {
+    const raw = "virsh start: Cannot access storage file '/var/lib/limen/vms/5f0c/disk.qcow2' (as uid:64055, gid:64055): No such file or directory";
+    const recorded = operationErrorFrom(new HypervisorError('OPERATION_FAILED', raw, `error: Failed to start domain 'limen-5f0c'\nerror: ${raw}`));
+    expect(recorded).toEqual({ code: 'OPERATION_FAILED', detail: expect.any(String) });
+    expect(JSON.stringify(recorded)).not.toMatch(/\/var\/lib|uid|gid|limen-5f0c|virsh/);
+    expect(operationErrorFrom(new HypervisorError('INVALID_STATE', 'volume /var/lib/limen/vms/5f0c/disk.qcow2 is in use by a running VM'))).toEqual({ code: 'INVALID_STATE', detail: 'The VM is not in a state that allows this' });
+  });
+
+  it("keeps an AppException's own detail, which the api wrote for users", () => {
+    expect(operationErrorFrom(new AppException(507, ErrorCode.INSUFFICIENT_STORAGE, 'The VM directory is full'))).toEqual({ code: 'INSUFFICIENT_STORAGE', detail: 'The VM directory is full' });
   });
 });

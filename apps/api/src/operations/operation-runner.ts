@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { filter, firstValueFrom, Subject, timeout as rxTimeout } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { hypervisorLogText, userDetailOf } from '../common/hypervisor-details';
 import { AppException, ErrorCode } from '../common/problem';
 import { entityFromRow } from '../database/entity-rows';
 import { EventsService } from '../events/events.service';
@@ -40,9 +41,10 @@ class Semaphore {
   }
 }
 
+/** What a failed operation records and shows its owner: a stable code, and never the hypervisor's own text. */
 export function operationErrorFrom(error: unknown): OperationError {
   if (error instanceof AppException) return { code: error.code, detail: error.detail };
-  if (HypervisorError.is(error)) return { code: error.code, detail: error.message };
+  if (HypervisorError.is(error)) return { code: error.code, detail: userDetailOf(error) };
   return { code: ErrorCode.INTERNAL_ERROR, detail: 'The operation failed unexpectedly' };
 }
 
@@ -166,7 +168,7 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       } catch (error) {
         const opError = operationErrorFrom(error);
         if (opError.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: error, operationId: op.id }, `${op.kind} failed`);
-        else this.logger.warn(`${op.kind} ${op.id} failed: ${opError.code} ${opError.detail}`);
+        else this.logger.warn(`${op.kind} ${op.id} failed: ${opError.code} ${HypervisorError.is(error) ? hypervisorLogText(error) : opError.detail}`);
         await this.finish(op, 'failed', null, opError);
       }
     } catch (error) {
