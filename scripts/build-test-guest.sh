@@ -4,7 +4,8 @@
 #   OUT_DIR/initrd.img  busybox-static + test/fixtures/guest/init.sh as /init (gzip newc cpio)
 #   OUT_DIR/cmdline     kernel command line for direct kernel boot
 # The guest prints LIMEN-GUEST-READY on ttyS0 and stays up; an ACPI power-button press powers
-# it off. The api's image scanner treats exactly this layout as a "kernel" image.
+# it off. With limen.probe=HOST:PORT,... on its command line it also probes TCP targets over
+# virtio-net (see init.sh). The api's image scanner treats exactly this layout as a "kernel" image.
 # OUT_DIR defaults to /var/lib/limen/test-guest: QEMU runs as libvirt-qemu and must be able to
 # traverse it, which a repo clone under /root usually does not allow.
 # Idempotent: returns at once when OUT_DIR already holds a build of the same init and kernel.
@@ -58,12 +59,17 @@ root="$work/initramfs"
 mkdir -p "$root"/{bin,dev,proc,sys,lib/modules}
 cp "$(command -v busybox)" "$root/bin/busybox"
 install -m 0755 "$INIT_SRC" "$root/init"
-for mod in drivers/input/evdev.ko drivers/acpi/button.ko; do
+# evdev and button: the ACPI power button. The virtio and failover modules: virtio-net, which
+# init.sh loads only in its opt-in network probe mode (limen.probe=...).
+for mod in drivers/input/evdev.ko drivers/acpi/button.ko \
+           drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_pci_legacy_dev.ko \
+           drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci.ko \
+           net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko; do
   src="$moddir/$mod"
   # Debian may compress modules; the busybox insmod in the guest needs them plain.
   if [ -f "$src.xz" ]; then xz -dc "$src.xz" >"$root/lib/modules/$(basename "$mod")"
   elif [ -f "$src" ]; then cp "$src" "$root/lib/modules/"
-  else log "warning: $mod not found; ACPI shutdown will need destroy"; fi
+  else log "warning: $mod not found; ACPI shutdown or the network probe will not work"; fi
 done
 
 mkdir -p "$OUT_DIR"

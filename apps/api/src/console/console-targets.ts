@@ -8,16 +8,15 @@ import { ReadStream } from 'node:tty';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 
-/** A TCP connection to the VM's VNC server (QEMU listens on the hypervisor's loopback). */
+/** A connection to the VM's VNC server, through the unix socket QEMU listens on (never a TCP port). */
 export function connectVnc(endpoint: VncEndpoint): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: endpoint.host, port: endpoint.port });
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(`VNC connect to ${endpoint.host}:${endpoint.port} timed out`)));
+    const socket = connect({ path: endpoint.socketPath });
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(`VNC connect to ${endpoint.socketPath} timed out`)));
     socket.once('error', reject);
     socket.once('connect', () => {
       socket.setTimeout(0);
       socket.off('error', reject);
-      socket.setNoDelay(true);
       resolve(socket);
     });
   });

@@ -82,7 +82,7 @@ export class ConsoleService {
   }
 
   private async openTarget(vm: Vm, type: ConsoleType): Promise<Duplex> {
-    // QEMU's VNC socket and pty live on the hypervisor's own loopback and file system.
+    // QEMU's VNC socket and pty live on the hypervisor's own file system.
     const host = vm.hostId ? await this.hostRows.findOneBy({ id: vm.hostId }) : null;
     if (host && !runsOnThisMachine(host)) throw this.unavailable(`The VM runs on host ${host.name}, whose console this api process cannot reach: it relays consoles of hypervisors on its own machine only`);
     const port = this.hosts.forVm(vm);

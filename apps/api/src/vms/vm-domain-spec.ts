@@ -8,7 +8,7 @@ import { vmPaths } from './vm-paths';
 
 /**
  * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (holding
- * `media`, if any) so media can be inserted later, VNC on loopback, and a serial log.
+ * `media`, if any) so media can be inserted later, VNC on a unix socket, and a serial log.
  */
 export function domainSpecFor(vm: Vm, image: Image, media: Image | null, config: HypervisorConfig, withSeed: boolean): DomainSpec {
   const paths = vmPaths(config.vmDir, vm.id);

@@ -1,6 +1,9 @@
+/**
+ * The VM's VNC server: a unix socket, never a TCP port. A port on the host's loopback is open to
+ * every local user, and to guests wherever their network reaches that loopback.
+ */
 export interface VncEndpoint {
-  host: string;
-  port: number;
+  socketPath: string;
 }
 
 export interface SerialConsoleInfo {

@@ -48,7 +48,7 @@ export interface DomainSpec {
   /** A cloud-init style seed ISO, attached read-only as a second SATA CD-ROM. */
   seedIsoPath?: string;
   network?: NetworkSpec;
-  /** VNC on 127.0.0.1 with an automatically chosen port. */
+  /** VNC on a unix socket the adapter chooses (see getVncEndpoint); never on a TCP port. */
   vnc?: { enabled: boolean; password?: string };
   /**
    * File receiving everything the guest writes to its first serial port. Must live in a folder

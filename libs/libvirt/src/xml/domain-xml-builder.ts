@@ -2,6 +2,7 @@ import { HypervisorError } from '../errors/hypervisor-error';
 import { DomainSpec, VirtType } from '../models';
 import { domainNameFor, macAddressFor } from '../naming/domain-name';
 import { LIMEN_PREFIX, LIMEN_XMLNS } from './limen-metadata';
+import { QEMU_PREFIX, QEMU_XMLNS, USER_NETDEV_ID } from './qemu-namespace';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from './spec-validation';
 import { ATTR, buildXml, XmlNode } from './xml-codec';
 
@@ -43,17 +44,50 @@ function cdromNode(target: string, isoPath: string | undefined): XmlNode {
   return disk;
 }
 
+/** A libvirt network: an `<interface>`. User-mode networking is added by qemuCommandlineNode instead. */
 function interfaceNodes(spec: DomainSpec): XmlNode[] {
   const network = spec.network ?? { mode: 'user' as const };
-  if (network.mode === 'none') return [];
-  const common = {
-    mac: { [a('address')]: (network.mac ?? macAddressFor(spec.vmId)).toLowerCase() },
-    model: { [a('type')]: 'virtio' },
+  if (network.mode !== 'network') return [];
+  return [
+    {
+      [a('type')]: 'network',
+      source: { [a('network')]: network.network },
+      mac: { [a('address')]: (network.mac ?? macAddressFor(spec.vmId)).toLowerCase() },
+      model: { [a('type')]: 'virtio' },
+    },
+  ];
+}
+
+/**
+ * User-mode networking (slirp) with restrict=on, as extra QEMU arguments. Unrestricted slirp
+ * turns the guest's gateway (10.0.2.2) into the host's 127.0.0.1, so every guest could open
+ * every loopback service of the host. restrict=on drops every connection the guest starts
+ * towards the host or beyond (DHCP still answers), at the price of outbound internet.
+ * libvirt 9.0's `<interface type='user'>` cannot set restrict, hence its QEMU namespace.
+ */
+function qemuCommandlineNode(spec: DomainSpec): XmlNode | undefined {
+  const network = spec.network ?? { mode: 'user' as const };
+  if (network.mode !== 'user') return undefined;
+  const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
+  const bootPosition = spec.kernel ? -1 : (spec.bootOrder ?? ['hd']).indexOf('network');
+  const device = {
+    driver: 'virtio-net-pci',
+    netdev: USER_NETDEV_ID,
+    id: USER_NETDEV_ID,
+    mac,
+    // libvirt numbers the other boot devices by their place in <os><boot>; the NIC takes its own place.
+    ...(bootPosition >= 0 ? { bootindex: bootPosition + 1 } : {}),
   };
-  if (network.mode === 'network') {
-    return [{ [a('type')]: 'network', source: { [a('network')]: network.network }, ...common }];
-  }
-  return [{ [a('type')]: 'user', ...common }];
+  return {
+    [`${QEMU_PREFIX}:arg`]: [
+      '-netdev',
+      `user,id=${USER_NETDEV_ID},restrict=on`,
+      // JSON, like libvirt's own -device arguments: QEMU 7.2 creates JSON devices after the
+      // key=value ones, so a key=value NIC would take a PCI slot before libvirt's fixed addresses.
+      '-device',
+      JSON.stringify(device),
+    ].map((value) => ({ [a('value')]: value })),
+  };
 }
 
 function devicesNode(spec: DomainSpec): XmlNode {
@@ -85,12 +119,11 @@ function devicesNode(spec: DomainSpec): XmlNode {
     memballoon: { [a('model')]: 'virtio' },
   };
   if (spec.vnc?.enabled) {
+    // A unix socket whose path libvirt generates in the domain's private folder (0750, owned by
+    // QEMU's user): only root and QEMU's user can open it, the api relays it to authorised users.
     const graphics: XmlNode = {
       [a('type')]: 'vnc',
-      [a('port')]: '-1',
-      [a('autoport')]: 'yes',
-      [a('listen')]: '127.0.0.1',
-      listen: { [a('type')]: 'address', [a('address')]: '127.0.0.1' },
+      listen: { [a('type')]: 'socket' },
     };
     if (spec.vnc.password) graphics[a('passwd')] = spec.vnc.password;
     devices.graphics = [graphics];
@@ -132,5 +165,10 @@ export function buildDomainXml(spec: DomainSpec, virtType: VirtType, options: Bu
   if (spec.description !== undefined) domain.description = spec.description;
   // host-passthrough only makes sense with hardware virtualisation; TCG emulates its own CPU.
   if (virtType === 'kvm') domain.cpu = { [a('mode')]: 'host-passthrough' };
+  const commandline = qemuCommandlineNode(spec);
+  if (commandline) {
+    domain[a(`xmlns:${QEMU_PREFIX}`)] = QEMU_XMLNS;
+    domain[`${QEMU_PREFIX}:commandline`] = commandline;
+  }
   return buildXml({ domain });
 }

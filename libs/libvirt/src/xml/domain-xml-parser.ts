@@ -1,6 +1,7 @@
 import { HypervisorError } from '../errors/hypervisor-error';
 import { BootDevice, DomainDiskInfo, VirtType } from '../models';
 import { LIMEN_XMLNS, LimenMetadata } from './limen-metadata';
+import { QEMU_PREFIX, USER_NETDEV_ID } from './qemu-namespace';
 import { CDROM_TARGET, SEED_TARGET } from './spec-validation';
 import { ATTR, attrOf, childOf, childrenOf, parseXml, textOf, XmlNode } from './xml-codec';
 
@@ -23,9 +24,8 @@ export interface ParsedDomain {
   /** Host pty of the first serial port (live XML of a running domain only). */
   serialPtyPath?: string;
   vncEnabled: boolean;
-  /** Assigned VNC port (live XML of a running domain only). */
-  vncPort?: number;
-  vncListen?: string;
+  /** The VNC server's unix socket (live XML of a running domain only: libvirt generates the path). */
+  vncSocketPath?: string;
   kernelPath?: string;
   /** Firmware boot order; undefined with direct kernel boot. */
   bootOrder?: BootDevice[];
@@ -115,6 +115,21 @@ function parseBootOrder(os: XmlNode | undefined, devices: XmlNode): BootDevice[]
   return unique.length > 0 ? unique : undefined;
 }
 
+/** The MAC of the user-mode NIC LIMEN adds as extra QEMU arguments (see the builder). */
+function userNetdevMac(domain: XmlNode): string | undefined {
+  for (const arg of childrenOf(childOf(domain, `${QEMU_PREFIX}:commandline`), `${QEMU_PREFIX}:arg`)) {
+    const value = attrOf(arg, 'value') ?? '';
+    if (!value.startsWith('{')) continue;
+    try {
+      const device = JSON.parse(value) as { netdev?: unknown; mac?: unknown };
+      if (device.netdev === USER_NETDEV_ID && typeof device.mac === 'string') return device.mac;
+    } catch {
+      // Not one of LIMEN's arguments: only the NIC's -device is JSON.
+    }
+  }
+  return undefined;
+}
+
 export function parseDomainXml(xml: string): ParsedDomain {
   const domain = childOf(parseXml(xml), 'domain');
   if (!domain) throw new HypervisorError('OPERATION_FAILED', 'not a libvirt domain XML document');
@@ -124,11 +139,11 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const devices = childOf(domain, 'devices') ?? {};
   const serial = childrenOf(devices, 'serial')[0];
   const vnc = childrenOf(devices, 'graphics').find((g) => attrOf(g, 'type') === 'vnc');
-  const vncPort = Number(attrOf(vnc, 'port') ?? '-1');
+  const vncSocketPath = attrOf(childrenOf(vnc, 'listen').find((listen) => attrOf(listen, 'type') === 'socket'), 'socket');
   const os = childOf(domain, 'os');
   const title = textOf(childOf(domain, 'title'));
   const description = textOf(childOf(domain, 'description'));
-  const mac = attrOf(childOf(childrenOf(devices, 'interface')[0], 'mac'), 'address');
+  const mac = attrOf(childOf(childrenOf(devices, 'interface')[0], 'mac'), 'address') ?? userNetdevMac(domain);
   const serialLogPath = attrOf(childOf(serial, 'log'), 'file');
   const serialPtyPath = attrOf(serial, 'type') === 'pty' ? attrOf(childOf(serial, 'source'), 'path') : undefined;
   const kernelPath = textOf(childOf(os, 'kernel'));
@@ -151,7 +166,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
     ...(serialLogPath ? { serialLogPath } : {}),
     ...(serialPtyPath ? { serialPtyPath } : {}),
     vncEnabled: vnc !== undefined,
-    ...(vncPort > 0 ? { vncPort, vncListen: attrOf(vnc, 'listen') ?? '127.0.0.1' } : {}),
+    ...(vncSocketPath ? { vncSocketPath } : {}),
     ...(kernelPath ? { kernelPath } : {}),
     ...(bootOrder ? { bootOrder } : {}),
   };

@@ -50,18 +50,38 @@ describe('domain XML', () => {
     expect(parsed.mac).toBe(macAddressFor(spec.vmId));
     expect(xml).toContain('<source network="default"/>');
     expect(xml).toContain('<boot dev="cdrom"/>');
-    expect(xml).toContain('listen="127.0.0.1"');
+    expect(xml).toContain('<listen type="socket"/>');
+    expect(xml).not.toMatch(/listen="|type="address"|autoport/);
   });
 
-  it('parses what libvirt writes back (KiB units, live pty and VNC port, numeric entities)', () => {
+  it('security 11.1: gives user-mode guests a restricted slirp NIC (no way to the host loopback) and reads its MAC back', () => {
+    const userSpec: DomainSpec = { ...spec, network: { mode: 'user' } };
+    const userXml = buildDomainXml(userSpec, 'qemu');
+    expect(userXml).not.toContain('<interface');
+    expect(userXml).toContain('xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"');
+    expect(userXml).toContain('<qemu:arg value="user,id=limen-net0,restrict=on"/>');
+    expect(parseDomainXml(userXml).mac).toBe(macAddressFor(spec.vmId));
+    // As libvirt writes it back (single quotes, its own entity style).
+    const live = parseDomainXml(`<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>limen-x</name>
+  <qemu:commandline><qemu:arg value='-netdev'/><qemu:arg value='user,id=limen-net0,restrict=on'/><qemu:arg value='-device'/>
+  <qemu:arg value='{&quot;driver&quot;:&quot;virtio-net-pci&quot;,&quot;netdev&quot;:&quot;limen-net0&quot;,&quot;id&quot;:&quot;limen-net0&quot;,&quot;mac&quot;:&quot;52:54:00:aa:bb:cc&quot;}'/>
+  </qemu:commandline></domain>`);
+    expect(live.mac).toBe('52:54:00:aa:bb:cc');
+    // A NIC that boots from the network takes its place in the boot order.
+    const netBoot = buildDomainXml({ ...userSpec, bootOrder: ['hd', 'network'] }, 'qemu');
+    expect(netBoot).toContain('&quot;bootindex&quot;:2');
+    expect(buildDomainXml({ ...spec, network: { mode: 'none' } }, 'qemu')).not.toContain('qemu:');
+  });
+
+  it('parses what libvirt writes back (KiB units, live pty and VNC socket, numeric entities)', () => {
     const live = parseDomainXml(`<domain type='kvm' id='3'>
   <name>limen-x</name><uuid>u-1</uuid><description>a&#13;b</description>
   <metadata><lm:instance xmlns:lm="https://limen.dev/xmlns/domain/1"><lm:vmId>x</lm:vmId><lm:ownerId>o</lm:ownerId></lm:instance></metadata>
   <memory unit='KiB'>524288</memory><currentMemory unit='KiB'>262144</currentMemory><vcpu placement='static'>1</vcpu>
   <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
   <devices><serial type='pty'><source path='/dev/pts/4'/><log file='/l.log' append='on'/></serial>
-  <graphics type='vnc' port='5901' autoport='yes' listen='127.0.0.1'/></devices></domain>`);
-    expect(live).toMatchObject({ uuid: 'u-1', virtType: 'kvm', memoryMiB: 256, maxMemoryMiB: 512, vcpus: 1, serialPtyPath: '/dev/pts/4', vncPort: 5901, description: 'a\rb' });
+  <graphics type='vnc' socket='/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock'><listen type='socket' socket='/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock'/></graphics></devices></domain>`);
+    expect(live).toMatchObject({ uuid: 'u-1', virtType: 'kvm', memoryMiB: 256, maxMemoryMiB: 512, vcpus: 1, serialPtyPath: '/dev/pts/4', vncSocketPath: '/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock', description: 'a\rb' });
     expect(live.metadata).toEqual({ vmId: 'x', ownerId: 'o' });
   });
 

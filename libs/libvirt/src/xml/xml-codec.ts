@@ -70,6 +70,7 @@ const ARRAY_PATHS = new Set([
   'domain.devices.graphics',
   'domain.devices.video',
   'domain.devices.controller',
+  'domain.qemu:commandline.qemu:arg',
   'domain.os.boot',
   'capabilities.guest',
   'capabilities.guest.arch.domain',

@@ -327,8 +327,7 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   async getVncEndpoint(vmId: string): Promise<VncEndpoint | null> {
     const parsed = await this.dumpXml(domainNameFor(vmId));
-    if (!parsed.vncPort) return null;
-    return { host: parsed.vncListen ?? '127.0.0.1', port: parsed.vncPort };
+    return parsed.vncSocketPath ? { socketPath: parsed.vncSocketPath } : null;
   }
 
   async getSerialConsole(vmId: string): Promise<SerialConsoleInfo> {

@@ -28,7 +28,7 @@ export interface SnapshotIndex {
 
 /**
  * One folder per domain under `<stateDir>/domains/<vmId>/`: domain.json, snapshots.json, and
- * while it runs the pidfile and VNC secret; QMP sockets live in `<stateDir>/qmp/`. JSON writes go through a rename so a
+ * while it runs the pidfile and VNC secret; QMP sockets live in `<stateDir>/qmp/`, VNC sockets in `<stateDir>/vnc/`. JSON writes go through a rename so a
  * crash never leaves a half-written file.
  */
 export class DomainStore {
@@ -46,6 +46,12 @@ export class DomainStore {
   qmpSocket(vmId: string): string {
     assertVmId(vmId);
     return join(this.stateDir, 'qmp', `${vmId}.sock`);
+  }
+
+  /** The VNC server's socket, beside the QMP ones for the same length limit. */
+  vncSocket(vmId: string): string {
+    assertVmId(vmId);
+    return join(this.stateDir, 'vnc', `${vmId}.sock`);
   }
 
   pidFile(vmId: string): string {

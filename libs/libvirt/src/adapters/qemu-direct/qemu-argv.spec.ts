@@ -16,7 +16,7 @@ describe('buildQemuArgv', () => {
       kernel: { kernelPath: '/k', initrdPath: '/i', cmdline: 'console=ttyS0' },
     },
     'qemu',
-    { qmpSocket: '/s/qmp.sock', pidFile: '/s/pid', vncSecretFile: '/s/vnc' },
+    { qmpSocket: '/s/qmp.sock', pidFile: '/s/pid', vncSocket: '/s/vnc.sock', vncSecretFile: '/s/vnc' },
   );
   const value = (flag: string): string[] => argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1]] : []));
 
@@ -31,10 +31,14 @@ describe('buildQemuArgv', () => {
     expect(argv).toEqual(expect.arrayContaining(['-daemonize', '-no-shutdown', '-pidfile', '/s/pid']));
   });
 
-  it('keeps the VNC password off the command line and listens on loopback only', () => {
+  it('keeps the VNC password off the command line and serves VNC on a unix socket only', () => {
     expect(argv.join(' ')).not.toContain('pw ');
     expect(value('-object')).toEqual(['secret,id=vncsecret,format=raw,file=/s/vnc']);
-    expect(value('-vnc')).toEqual(['127.0.0.1:0,to=99,password-secret=vncsecret']);
+    expect(value('-vnc')).toEqual(['unix:/s/vnc.sock,password-secret=vncsecret']);
+  });
+
+  it('security 11.1: restricts user-mode networking, so the guest cannot reach the host loopback through 10.0.2.2', () => {
+    expect(value('-netdev')).toEqual(['user,id=net0,restrict=on']);
   });
 
   it('adds an empty CD-ROM drive, serial log and direct kernel boot', () => {

@@ -1,3 +1,4 @@
+import { HypervisorError } from '../../errors/hypervisor-error';
 import { DomainSpec, VirtType } from '../../models';
 import { domainNameFor, macAddressFor } from '../../naming/domain-name';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
@@ -5,6 +6,8 @@ import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../
 export interface QemuLaunchPaths {
   qmpSocket: string;
   pidFile: string;
+  /** The VNC server's unix socket (required when the spec enables VNC). */
+  vncSocket?: string;
   /** File holding the VNC password (QEMU reads it; it never appears on the command line). */
   vncSecretFile?: string;
 }
@@ -80,14 +83,17 @@ export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuL
     const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
     // Without libvirt there are no libvirt networks: "network" names a host bridge, used
     // through qemu-bridge-helper (which must allow it in /etc/qemu/bridge.conf).
-    const netdev = network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0';
+    // User-mode networking gets restrict=on: unrestricted slirp maps the guest's gateway to the
+    // host's 127.0.0.1, opening every loopback service of the host to the guest.
+    const netdev = network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0,restrict=on';
     const bootindex = boot.network ? `,bootindex=${boot.network}` : '';
     argv.push('-netdev', netdev, '-device', `virtio-net-pci,netdev=net0,mac=${mac},id=net0${bootindex}`);
   }
 
   if (spec.vnc?.enabled) {
-    // to=99: like libvirt's autoport, take the first free display from :0 (port 5900) upwards.
-    let vnc = '127.0.0.1:0,to=99';
+    if (!paths.vncSocket) throw new HypervisorError('INVALID_ARGUMENT', 'VNC needs a socket path');
+    // A unix socket in a 0700 folder, never a TCP port: a loopback port is open to every local user.
+    let vnc = `unix:${qemuOptionValue(paths.vncSocket)}`;
     if (spec.vnc.password && paths.vncSecretFile) {
       argv.push('-object', `secret,id=vncsecret,format=raw,file=${qemuOptionValue(paths.vncSecretFile)}`);
       vnc += ',password-secret=vncsecret';

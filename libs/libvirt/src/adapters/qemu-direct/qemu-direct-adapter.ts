@@ -130,7 +130,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     if (await this.store.read(spec.vmId)) throw new HypervisorError('DOMAIN_EXISTS', `domain ${domainNameFor(spec.vmId)} already exists`);
     const virtType = spec.virtType ?? (await this.options.virtTypes.resolve());
     // Building the command line now rejects specs QEMU could not run, as libvirt's define would.
-    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x' });
+    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
     const mac = spec.network && spec.network.mode !== 'none' ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
     await this.store.write({ spec, uuid: randomUUID(), virtType, ...(mac ? { mac } : {}), createdAt: new Date().toISOString() });
     this.emitLifecycle(spec.vmId, 'defined', 'added');
@@ -144,7 +144,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
       throw new HypervisorError('INVALID_ARGUMENT', `domain ${domainNameFor(spec.vmId)} belongs to another owner; the owner of a domain cannot change`);
     }
     const virtType = spec.virtType ?? stored.virtType;
-    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x' });
+    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
     const mac = spec.network && spec.network.mode !== 'none' ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
     // A running QEMU keeps the command line it was started with; the stored spec (written
     // through a rename, so never half-written) is what the next start uses. Snapshots live in
@@ -394,9 +394,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const stored = await this.requireDomain(vmId);
     const domain = await this.runtime(vmId);
     if (!domain || !stored.spec.vnc?.enabled) return null;
-    const vnc = await domain.qmp.execute<{ enabled: boolean; host?: string; service?: string }>('query-vnc');
-    if (!vnc.enabled || !vnc.service) return null;
-    return { host: vnc.host ?? '127.0.0.1', port: Number(vnc.service) };
+    const vnc = await domain.qmp.execute<{ enabled: boolean }>('query-vnc');
+    return vnc.enabled ? { socketPath: this.store.vncSocket(vmId) } : null;
   }
 
   async getSerialConsole(vmId: string): Promise<SerialConsoleInfo> {
@@ -561,13 +560,16 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const paths = {
       qmpSocket: this.store.qmpSocket(vmId),
       pidFile: this.store.pidFile(vmId),
+      vncSocket: this.store.vncSocket(vmId),
       ...(stored.spec.vnc?.password ? { vncSecretFile: this.store.vncSecretFile(vmId) } : {}),
     };
     if (Buffer.byteLength(paths.qmpSocket) > MAX_UNIX_SOCKET_PATH) {
       throw new HypervisorError('INVALID_ARGUMENT', `state folder ${this.options.stateDir} is too long for a unix socket path (${paths.qmpSocket})`);
     }
     await mkdir(dirname(paths.qmpSocket), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(paths.vncSocket), { recursive: true, mode: 0o700 });
     await rm(paths.qmpSocket, { force: true });
+    await rm(paths.vncSocket, { force: true });
     await rm(paths.pidFile, { force: true });
     if (paths.vncSecretFile) await writeFile(paths.vncSecretFile, stored.spec.vnc?.password ?? '', { mode: 0o600 });
     const argv = buildQemuArgv(stored.spec, stored.virtType, paths);
@@ -626,6 +628,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     await this.waitForProcessGone(domain.pid, 5_000);
     await rm(this.store.pidFile(domain.vmId), { force: true }).catch(() => undefined);
     await rm(this.store.qmpSocket(domain.vmId), { force: true }).catch(() => undefined);
+    await rm(this.store.vncSocket(domain.vmId), { force: true }).catch(() => undefined);
     const detail = domain.destroying ? 'destroyed' : domain.guestShutdown ? 'shutdown' : 'failed';
     if (detail === 'failed') this.logger.warn(`QEMU of ${domainNameFor(domain.vmId)} (pid ${domain.pid}) exited unexpectedly`);
     this.emitLifecycle(domain.vmId, detail === 'failed' ? 'crashed' : 'stopped', detail);
