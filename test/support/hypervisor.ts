@@ -48,7 +48,11 @@ export interface SseEvent {
 }
 
 /** A minimal SSE client over node:http: collects events until closed. */
-export function openEventStream(baseUrl: string, token: string, lastEventId?: string): Promise<{ events: SseEvent[]; close: () => void; waitFor: (pred: (e: SseEvent) => boolean, timeoutMs: number) => Promise<SseEvent> }> {
+export function openEventStream(
+  baseUrl: string,
+  token: string,
+  lastEventId?: string,
+): Promise<{ events: SseEvent[]; close: () => void; waitFor: (pred: (e: SseEvent) => boolean, timeoutMs: number) => Promise<SseEvent>; ended: Promise<number> }> {
   return new Promise((resolve, reject) => {
     const events: SseEvent[] = [];
     const waiters: Array<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
@@ -57,6 +61,8 @@ export function openEventStream(baseUrl: string, token: string, lastEventId?: st
     const req = httpRequest(`${baseUrl}/api/v1/events`, { headers }, (res: IncomingMessage) => {
       if (res.statusCode !== 200) return reject(new Error(`SSE status ${res.statusCode}`));
       let buffer = '';
+      // When the server ended the stream (or the connection dropped).
+      const ended = new Promise<number>((done) => res.once('close', () => done(Date.now())));
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         buffer += chunk;
@@ -83,6 +89,7 @@ export function openEventStream(baseUrl: string, token: string, lastEventId?: st
       });
       resolve({
         events,
+        ended,
         close: () => req.destroy(),
         waitFor: (pred, timeoutMs) =>
           new Promise((ok, fail) => {

@@ -61,6 +61,16 @@ export class AppConfig {
   /** When set, GET /metrics (Prometheus) requires `Authorization: Bearer METRICS_TOKEN`. */
   metricsToken?: string;
   console: ConsoleConfig;
+  eventStreams: EventStreamConfig;
+}
+
+export interface EventStreamConfig {
+  /** Open SSE streams one user may hold on one api replica. */
+  maxStreamsPerUser: number;
+  /** Open SSE streams of all users together on one api replica. */
+  maxStreams: number;
+  /** How often an idle stream gets a heartbeat event. */
+  heartbeatSeconds: number;
 }
 
 export interface ConsoleConfig {
@@ -319,6 +329,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     console: {
       maxSessionsPerUser: readInt(env, 'CONSOLE_MAX_SESSIONS_PER_USER', 4, 1, 1000),
       idleTimeoutSeconds: readInt(env, 'CONSOLE_IDLE_TIMEOUT_SECONDS', 600, 1, 86400),
+    },
+    eventStreams: {
+      maxStreamsPerUser: readInt(env, 'SSE_MAX_STREAMS_PER_USER', 10, 1, 10_000),
+      maxStreams: readInt(env, 'SSE_MAX_STREAMS', 1000, 1, 1_000_000),
+      heartbeatSeconds: readInt(env, 'SSE_HEARTBEAT_SECONDS', 30, 1, 3600),
     },
   });
   for (const origin of config.corsOrigins) {

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { defer, filter, from, map, merge, mergeMap, Observable, Subject } from 'rxjs';
+import { filter, Observable, Subject } from 'rxjs';
 import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { DatabaseEndpoint } from '../database/database-endpoint';
@@ -21,7 +21,8 @@ export interface DeliveredEvent {
   data: Record<string, unknown>;
 }
 
-const REPLAY_LIMIT = 1000;
+/** Events read per query: a replay reads page after page, a catch-up one page. */
+const REPLAY_PAGE = 1000;
 const CHANNEL = 'limen_events';
 /** How many delivered ids a stream remembers to drop duplicates (replay overlapping live). */
 const SEEN_LIMIT = 5_000;
@@ -121,32 +122,56 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
           this.deliveredUpTo ??= (row as { id: string }).id;
           return;
         }
-        const missed = await this.events.find({ where: { id: MoreThan(this.deliveredUpTo) }, order: { id: 'ASC' }, take: REPLAY_LIMIT });
+        const missed = await this.events.find({ where: { id: MoreThan(this.deliveredUpTo) }, order: { id: 'ASC' }, take: REPLAY_PAGE });
         if (missed.length) this.logger.log(`delivered ${missed.length} event(s) committed while the event listener was reconnecting`);
         for (const record of missed) this.deliver(record);
       })
       .catch((error) => this.logger.warn(`events committed while the listener was down not caught up: ${(error as Error).message}`));
   }
 
-  /** Replays what `user` missed after `lastEventId`, then follows live events, filtered to what they may see. */
+  /**
+   * Replays what `user` missed after `lastEventId`, then follows live events, filtered to what they
+   * may see. The replay reads the log in pages until it is caught up, so a client that missed more
+   * than a page skips nothing. Live events that arrive meanwhile wait, and follow the replay: events
+   * go out in log order, so the last id a client received is a position it can resume from. Those
+   * the replay also returned (and catch-up re-deliveries) are dropped by id.
+   */
   stream(user: AuthUser, lastEventId?: string): Observable<DeliveredEvent> {
     const visible = (e: EventRecord) => user.role === 'admin' || e.ownerId === user.id;
-    const seen = new Set<string>();
-    const replay = lastEventId
-      ? defer(() => this.events.find({ where: { id: MoreThan(lastEventId) }, order: { id: 'ASC' }, take: REPLAY_LIMIT })).pipe(mergeMap((rows) => from(rows)))
-      : from([] as EventRecord[]);
-    // Live events are followed from the start, so none raised during the replay query is lost;
-    // those that the replay also returns are dropped by id.
-    return merge(replay, this.live).pipe(
-      filter(visible),
-      filter((e) => {
-        if (seen.has(e.id)) return false;
+    return new Observable<DeliveredEvent>((subscriber) => {
+      const seen = new Set<string>();
+      const send = (e: EventRecord) => {
+        if (seen.has(e.id)) return;
         seen.add(e.id);
         if (seen.size > SEEN_LIMIT) seen.delete(seen.values().next().value as string);
-        return true;
-      }),
-      map((e) => ({ id: e.id, type: e.type, data: { ...e.payload, type: e.type, at: e.createdAt.toISOString() } })),
-    );
+        subscriber.next({ id: e.id, type: e.type, data: { ...e.payload, type: e.type, at: e.createdAt.toISOString() } });
+      };
+      // Followed from the start, so nothing raised during the replay is lost.
+      let waiting: EventRecord[] | null = lastEventId ? [] : null;
+      const live = this.live.pipe(filter(visible)).subscribe((e) => (waiting ? waiting.push(e) : send(e)));
+      if (lastEventId) {
+        this.replay(user, lastEventId, send, () => subscriber.closed).then(
+          () => {
+            const queued = waiting ?? [];
+            waiting = null;
+            queued.forEach(send);
+          },
+          (error: Error) => subscriber.error(error),
+        );
+      }
+      return () => live.unsubscribe();
+    });
+  }
+
+  private async replay(user: AuthUser, after: string, send: (e: EventRecord) => void, stopped: () => boolean): Promise<void> {
+    for (let from = after; !stopped(); ) {
+      const where = user.role === 'admin' ? { id: MoreThan(from) } : { id: MoreThan(from), ownerId: user.id };
+      const page = await this.events.find({ where, order: { id: 'ASC' }, take: REPLAY_PAGE });
+      if (stopped()) return;
+      page.forEach(send);
+      if (page.length < REPLAY_PAGE) return;
+      from = page[page.length - 1].id;
+    }
   }
 
   /** Bounded retention of the replay log. */

@@ -1,0 +1,56 @@
+import type { Request, Response } from 'express';
+import type { Observable } from 'rxjs';
+import type { DeliveredEvent } from './events.service';
+
+/**
+ * Characters of events that may wait for a client that does not read them. Past this, the
+ * connection is dropped rather than buffered without bound; the client resumes with Last-Event-ID.
+ */
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+
+/** One `text/event-stream` block; `id` is left out when absent, so the client's last event id stays as it was. */
+function formatEvent(type: string, data: unknown, id?: string): string {
+  return `event: ${type}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Serves `events` as Server-Sent Events on `res`, until the client leaves or `events` completes
+ * (then the response ends). Written by hand rather than with Nest's @Sse(): that one gives every
+ * event without an id the next value of a per-connection counter, so heartbeats carried ids
+ * (1, 2, …) unrelated to the event log, and a client resuming after one either replayed events it
+ * had (Last-Event-ID below the log's ids) or skipped some (above them).
+ *
+ * A `heartbeat` event without id is sent at once, so the client knows it is subscribed before
+ * anything happens, and every `heartbeatMs`, so proxies keep an idle stream open.
+ */
+export function sendEventStream(req: Request, res: Response, events: Observable<DeliveredEvent>, heartbeatMs: number): void {
+  req.socket.setNoDelay(true);
+  req.socket.setKeepAlive(true);
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'private, no-cache, no-store, must-revalidate, max-age=0, no-transform',
+    Connection: 'keep-alive',
+    // nginx would otherwise buffer the stream.
+    'X-Accel-Buffering': 'no',
+  });
+  const write = (chunk: string) => {
+    if (res.writableEnded || res.destroyed) return;
+    res.write(chunk);
+    if (res.writableLength > MAX_PENDING_BYTES) res.destroy();
+  };
+  const heartbeat = () => write(formatEvent('heartbeat', { at: new Date().toISOString() }));
+  heartbeat();
+  const heartbeats = setInterval(heartbeat, heartbeatMs);
+  const subscription = events.subscribe({
+    next: (event) => write(formatEvent(event.type, event.data, event.id)),
+    complete: () => res.end(),
+    error: () => res.destroy(),
+  });
+  const stop = () => {
+    clearInterval(heartbeats);
+    subscription.unsubscribe();
+  };
+  // A client that left while the stream was being set up has already closed the socket.
+  if (req.socket.destroyed) stop();
+  else res.once('close', stop);
+}

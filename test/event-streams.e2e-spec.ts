@@ -1,0 +1,86 @@
+import { AddressInfo } from 'node:net';
+import { DataSource } from 'typeorm';
+import { EventsService } from '../apps/api/src/events/events.service';
+import { openEventStream, SseEvent } from './support/hypervisor';
+import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
+
+jest.setTimeout(120_000);
+
+const HEARTBEAT_SECONDS = 1;
+
+/** The SSE stream itself (GET /api/v1/events): ids, resume, limits and revocation. */
+describe('event streams (e2e)', () => {
+  let t: TestApp;
+  let base: string;
+  let admin: { accessToken: string };
+  let alice: { id: string; accessToken: string };
+  let bob: { id: string; accessToken: string };
+
+  /** Persists and fans out one event, as the services do, and returns its id. */
+  async function publish(ownerId: string, n: number): Promise<string> {
+    const events = t.app.get(EventsService);
+    const record = await events.append(t.app.get(DataSource).manager, { type: 'vm.state', ownerId, payload: { n } });
+    events.announce([record]);
+    return record.id;
+  }
+
+  /** The id an EventSource would send as Last-Event-ID: the last `id` field it received. */
+  const lastIdOf = (events: SseEvent[]) => [...events].reverse().find((e) => e.id !== undefined)?.id;
+  const realEvents = (events: SseEvent[]) => events.filter((e) => e.type !== 'heartbeat');
+
+  beforeAll(async () => {
+    t = await startTestApp({ SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) });
+    await t.app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
+    admin = await login(t.http, ADMIN.username, ADMIN.password);
+    alice = await createUser(t.http, admin.accessToken, 'alice');
+    bob = await createUser(t.http, admin.accessToken, 'bob');
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('security 11.12: heartbeats carry no id, and a resume from the last id received gets exactly the missed events', async () => {
+    // Real ids well above a per-connection counter's 1, 2, 3…
+    for (let n = 0; n < 5; n++) await publish(alice.id, n);
+    const first = await openEventStream(base, alice.accessToken);
+    expect(await first.waitFor((e) => e.type === 'heartbeat', 5_000)).toEqual(expect.objectContaining({ id: undefined }));
+    const seen = await publish(alice.id, 100);
+    const delivered = await first.waitFor((e) => e.id === seen, 5_000);
+    // An idle stream: heartbeats after the event, which must leave the client's last id alone.
+    await first.waitFor((e) => e.type === 'heartbeat' && e.receivedAt > delivered.receivedAt, (HEARTBEAT_SECONDS + 3) * 1000);
+    first.close();
+    const heartbeats = first.events.filter((e) => e.type === 'heartbeat');
+    expect(heartbeats.length).toBeGreaterThanOrEqual(2);
+    expect(heartbeats.map((e) => e.id)).toEqual(heartbeats.map(() => undefined));
+    expect(lastIdOf(first.events)).toBe(seen);
+
+    const missed = [await publish(alice.id, 101), await publish(bob.id, 102), await publish(alice.id, 103)];
+    const resumed = await openEventStream(base, alice.accessToken, lastIdOf(first.events));
+    await resumed.waitFor((e) => e.id === missed[2], 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    resumed.close();
+    expect(realEvents(resumed.events).map((e) => e.id)).toEqual([missed[0], missed[2]]);
+  });
+
+  it('security 11.12: a resume after more than a page of missed events gets every one, in order, once', async () => {
+    const from = await publish(alice.id, 0);
+    // 2,500 events committed while the client was away (bob's in between: not alice's to see).
+    await t.app.get(DataSource).query(
+      `INSERT INTO events (type, owner_id, payload) SELECT 'vm.state', CASE WHEN g % 5 = 0 THEN $2::uuid ELSE $1::uuid END, jsonb_build_object('n', g) FROM generate_series(1, 2500) g`,
+      [alice.id, bob.id],
+    );
+    const expected: Array<{ id: string }> = await t.app
+      .get(DataSource)
+      .query(`SELECT id::text AS id FROM events WHERE id > $1 AND owner_id = $2 ORDER BY events.id`, [from, alice.id]);
+    expect(expected).toHaveLength(2000);
+    const resumed = await openEventStream(base, alice.accessToken, from);
+    const last = expected[expected.length - 1].id;
+    await resumed.waitFor((e) => e.id === last, 20_000);
+    const live = await publish(alice.id, 9999);
+    await resumed.waitFor((e) => e.id === live, 5_000);
+    resumed.close();
+    expect(realEvents(resumed.events).map((e) => e.id)).toEqual([...expected.map((e) => e.id), live]);
+  });
+});
