@@ -20,6 +20,11 @@ function extension(name: string): string {
   return dot < 0 ? '' : name.slice(dot).toLowerCase();
 }
 
+/** A disk image's format comes from its name alone, never from its content. */
+export function diskFormatOf(name: string): 'qcow2' | 'raw' | null {
+  return DISK_FORMATS[extension(name)] ?? null;
+}
+
 /** A kernel image is a folder with `vmlinuz` and `initrd` or `initrd.img`, and optionally `cmdline`. */
 export function kernelFiles(folder: string): { kernel: string; initrd: string; cmdline?: string } | null {
   const kernel = join(folder, 'vmlinuz');
@@ -47,9 +52,9 @@ export function scanImageDir(dir: string): FoundImage[] {
       continue;
     }
     if (!stat.isFile()) continue;
-    const ext = extension(name);
-    if (ext === '.iso') found.push({ name, kind: 'iso', path, format: null, sizeBytes: stat.size });
-    else if (DISK_FORMATS[ext]) found.push({ name, kind: 'disk', path, format: DISK_FORMATS[ext], sizeBytes: stat.size });
+    const format = diskFormatOf(name);
+    if (extension(name) === '.iso') found.push({ name, kind: 'iso', path, format: null, sizeBytes: stat.size });
+    else if (format) found.push({ name, kind: 'disk', path, format, sizeBytes: stat.size });
   }
   return found;
 }

@@ -1,5 +1,6 @@
-import { HttpStatus, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { HypervisorError, VIRTUALIZATION_PORT, VirtualizationPort, VolumeFormat, VolumeInfo } from '@limen/libvirt';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -10,7 +11,7 @@ import { DataSource, In, Not, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { Image, ImageKind } from './image.entity';
-import { scanImageDir } from './image-scanner';
+import { diskFormatOf, scanImageDir } from './image-scanner';
 
 @Injectable()
 export class ImagesService implements OnApplicationBootstrap {
@@ -20,6 +21,8 @@ export class ImagesService implements OnApplicationBootstrap {
     private readonly config: AppConfig,
     @InjectRepository(Image) private readonly images: Repository<Image>,
     @InjectDataSource() private readonly dataSource: DataSource,
+    /** This machine's: IMAGE_DIR is local to the api. */
+    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
   ) {}
 
   private get dir(): string {
@@ -62,13 +65,20 @@ export class ImagesService implements OnApplicationBootstrap {
     return image;
   }
 
-  /** An available image of one of the given kinds; otherwise a 400 naming the field. */
+  /**
+   * An available image of one of the given kinds; otherwise a 400 naming the field. A disk image
+   * is checked again here, since files can be placed in IMAGE_DIR by hand (see standaloneProblem).
+   */
   async usable(id: string, kinds: readonly ImageKind[], field: string): Promise<Image> {
     const image = await this.images.findOneBy({ id });
     if (!image || !image.available || !kinds.includes(image.kind)) {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} does not name an available ${kinds.join(' or ')} image`, {
         errors: [{ field, messages: [`${field} must be the id of an available ${kinds.join(' or ')} image`] }],
       });
+    }
+    const problem = image.kind === 'disk' ? await this.standaloneProblem(image.path, image.format ?? 'qcow2') : null;
+    if (problem) {
+      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} names an image that ${problem}`, { errors: [{ field, messages: [`${field} names an image that ${problem}`] }] });
     }
     return image;
   }
@@ -101,6 +111,9 @@ export class ImagesService implements OnApplicationBootstrap {
         createWriteStream(partial, { flags: 'wx', mode: 0o644 }),
       );
       if (size === 0) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'The upload is empty');
+      const format = diskFormatOf(name);
+      const problem = format ? await this.standaloneProblem(partial, format) : null;
+      if (problem) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `The image ${problem}`);
       await rename(partial, target);
     } catch (error) {
       await rm(partial, { force: true });
@@ -120,6 +133,27 @@ export class ImagesService implements OnApplicationBootstrap {
     }
     await this.images.delete({ id });
     await rm(image.path, { recursive: true, force: true });
+  }
+
+  /**
+   * Why a disk image cannot be used, or null. It is read as the format its name gives (a raw
+   * image is never taken for a qcow2 by its content), and may have neither a backing file nor an
+   * external data file: either would have QEMU open another file, such as another tenant's disk
+   * or seed ISO, for every VM made from it.
+   */
+  private async standaloneProblem(path: string, format: VolumeFormat): Promise<string | null> {
+    let info: VolumeInfo;
+    try {
+      info = await this.port.getVolume(path, format);
+    } catch (error) {
+      if (HypervisorError.is(error, 'OPERATION_FAILED')) return `is not a valid ${format} file`;
+      if (HypervisorError.is(error, 'VOLUME_NOT_FOUND')) return 'is missing from IMAGE_DIR';
+      throw error;
+    }
+    if (info.backingPath || info.dataFilePath) {
+      return 'depends on another file (a backing file or an external data file); flatten it first, e.g. qemu-img convert -O qcow2 in.qcow2 out.qcow2';
+    }
+    return null;
   }
 
   private tooLarge(limit: number): AppException {

@@ -110,9 +110,10 @@ export class VmOperations implements OnModuleInit {
       await port.createVolume({ path, sizeBytes: wanted });
       return;
     }
-    // The overlay may not be smaller than the image it covers.
-    const backing = await port.getVolume(image.path);
-    await port.createVolume({ path, sizeBytes: Math.max(wanted, backing.virtualSizeBytes), backingPath: image.path, backingFormat: image.format ?? 'qcow2' });
+    // The overlay may not be smaller than the image it covers. Read as the format its name gives, never probed.
+    const format = image.format ?? 'qcow2';
+    const backing = await port.getVolume(image.path, format);
+    await port.createVolume({ path, sizeBytes: Math.max(wanted, backing.virtualSizeBytes), backingPath: image.path, backingFormat: format });
   }
 
   private async remove(op: Operation): Promise<Record<string, unknown>> {

@@ -5,8 +5,14 @@ export interface VolumeSpec {
   sizeBytes?: number;
   /** Copy-on-write over this image; it is never written to. */
   backingPath?: string;
-  backingFormat?: 'qcow2' | 'raw';
+  /**
+   * Required with backingPath: the backing image is read as this format, never probed from its
+   * content (a raw image whose bytes look like a qcow2 header could otherwise name other files).
+   */
+  backingFormat?: VolumeFormat;
 }
+
+export type VolumeFormat = 'qcow2' | 'raw';
 
 export interface VolumeInfo {
   path: string;
@@ -14,4 +20,6 @@ export interface VolumeInfo {
   virtualSizeBytes: number;
   actualSizeBytes: number;
   backingPath?: string;
+  /** A qcow2 image's external data file: its guest data lives in that other file. */
+  dataFilePath?: string;
 }

@@ -11,6 +11,7 @@ import {
   SnapshotCreateSpec,
   SnapshotInfo,
   VncEndpoint,
+  VolumeFormat,
   VolumeInfo,
   VolumeSpec,
 } from '../models';
@@ -103,7 +104,12 @@ export interface VirtualizationPort {
   screenshot(vmId: string): Promise<Buffer>;
 
   createVolume(spec: VolumeSpec): Promise<VolumeInfo>;
-  getVolume(path: string): Promise<VolumeInfo>;
+  /**
+   * What qemu-img reads from the file. With `format` the file is opened as that format only (a
+   * file that is not one fails); without it qemu-img probes the content, so pass it for any file
+   * LIMEN did not write itself.
+   */
+  getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo>;
   /** Grows (or, with `allowShrink`, shrinks) the virtual size. */
   resizeVolume(path: string, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<VolumeInfo>;
   /** Idempotent: deleting a missing volume succeeds. */

@@ -1,7 +1,7 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HypervisorError } from '../errors/hypervisor-error';
-import { VolumeInfo, VolumeSpec } from '../models';
+import { VolumeFormat, VolumeInfo, VolumeSpec } from '../models';
 import { runProcess } from '../transport/process-runner';
 import { assertAbsolutePath } from '../xml/spec-validation';
 
@@ -11,6 +11,7 @@ interface QemuImgInfo {
   'actual-size'?: number;
   'backing-filename'?: string;
   'full-backing-filename'?: string;
+  'format-specific'?: { type: string; data?: { 'data-file'?: string } };
 }
 
 /** Disk images through qemu-img (argv, no shell). Shared by both adapters. */
@@ -25,36 +26,51 @@ export class QemuImg {
       throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
     }
     if (await exists(spec.path)) throw new HypervisorError('VOLUME_EXISTS', `volume ${spec.path} already exists`);
-    if (spec.backingPath && !(await exists(spec.backingPath))) {
-      throw new HypervisorError('VOLUME_NOT_FOUND', `backing image ${spec.backingPath} does not exist`);
-    }
+    if (spec.backingPath) await this.assertStandalone(spec.backingPath, spec.backingFormat);
     await mkdir(dirname(spec.path), { recursive: true, mode: 0o755 });
 
     const args = ['create', '-q', '-f', 'qcow2'];
-    if (spec.backingPath) {
-      // -F pins the backing format: qemu-img refuses to probe it (probing raw images is unsafe).
-      args.push('-b', spec.backingPath, '-F', spec.backingFormat ?? (await this.info(spec.backingPath)).format);
-    }
+    // -F pins the backing format in the overlay, so QEMU never probes it either.
+    if (spec.backingPath && spec.backingFormat) args.push('-b', spec.backingPath, '-F', spec.backingFormat);
     args.push(spec.path);
     if (spec.sizeBytes) args.push(String(spec.sizeBytes));
     await runProcess(this.binary, args);
-    return this.info(spec.path);
+    return this.info(spec.path, 'qcow2');
   }
 
-  async info(path: string): Promise<VolumeInfo> {
+  /**
+   * The file's metadata. With `format`, qemu-img opens it as that format only (and fails on a
+   * file that is not one); without it qemu-img probes the content, which is safe only for files
+   * LIMEN wrote itself.
+   */
+  async info(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
     assertAbsolutePath('volume path', path);
     if (!(await exists(path))) throw new HypervisorError('VOLUME_NOT_FOUND', `volume ${path} does not exist`);
     // -U (force share): reading metadata must work while a running VM holds the image lock.
-    const { stdout } = await runProcess(this.binary, ['info', '-U', '--output=json', path]);
+    const { stdout } = await runProcess(this.binary, ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path]);
     const info = JSON.parse(stdout) as QemuImgInfo;
     const backingPath = info['full-backing-filename'] ?? info['backing-filename'];
+    const dataFilePath = info['format-specific']?.type === 'qcow2' ? info['format-specific'].data?.['data-file'] : undefined;
     return {
       path,
       format: info.format,
       virtualSizeBytes: info['virtual-size'],
       actualSizeBytes: info['actual-size'] ?? 0,
       ...(backingPath ? { backingPath } : {}),
+      ...(dataFilePath ? { dataFilePath } : {}),
     };
+  }
+
+  /**
+   * An overlay's chain must end at its backing image: one with a backing or data file of its own
+   * would have QEMU open that other file (another VM's disk, say) for the new VM.
+   */
+  private async assertStandalone(path: string, format: VolumeFormat | undefined): Promise<void> {
+    if (!format) throw new HypervisorError('INVALID_ARGUMENT', 'backingFormat is required with a backing image: its format is never probed');
+    const backing = await this.info(path, format);
+    if (backing.backingPath || backing.dataFilePath) {
+      throw new HypervisorError('INVALID_ARGUMENT', `backing image ${path} has a backing file or an external data file of its own`);
+    }
   }
 
   async resize(path: string, sizeBytes: number, allowShrink = false): Promise<VolumeInfo> {

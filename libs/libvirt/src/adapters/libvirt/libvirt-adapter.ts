@@ -21,6 +21,7 @@ import {
   SnapshotCreateSpec,
   SnapshotInfo,
   VncEndpoint,
+  VolumeFormat,
   VolumeInfo,
   VolumeSpec,
   domainStateFromCode,
@@ -357,8 +358,8 @@ export class LibvirtAdapter implements VirtualizationPort {
     return this.qemuImg.create(spec);
   }
 
-  getVolume(path: string): Promise<VolumeInfo> {
-    return this.qemuImg.info(path);
+  getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
+    return this.qemuImg.info(path, format);
   }
 
   resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {

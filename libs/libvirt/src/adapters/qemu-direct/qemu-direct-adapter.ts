@@ -24,6 +24,7 @@ import {
   SnapshotCreateSpec,
   SnapshotInfo,
   VncEndpoint,
+  VolumeFormat,
   VolumeInfo,
   VolumeSpec,
 } from '../../models';
@@ -427,8 +428,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return this.qemuImg.create(spec);
   }
 
-  getVolume(path: string): Promise<VolumeInfo> {
-    return this.qemuImg.info(path);
+  getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
+    return this.qemuImg.info(path, format);
   }
 
   resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
