@@ -19,27 +19,45 @@ describe('auth (e2e)', () => {
 
   it('register → pending → approve → login', async () => {
     const reg = await request(t.http).post('/api/v1/auth/register').send({ username: 'Alice.Pending', password: 'alice-password-1' }).expect(201);
-    expect(reg.body).toEqual({ id: expect.any(String), username: 'alice.pending', status: 'pending' });
+    expect(reg.body).toEqual({ username: 'alice.pending', status: 'pending' });
+    const users = await request(t.http).get('/api/v1/users?limit=500').auth(admin.accessToken, { type: 'bearer' }).expect(200);
+    const id = users.body.items.find((u: { username: string }) => u.username === 'alice.pending').id as string;
 
     const pending = await request(t.http).post('/api/v1/auth/login').send({ username: 'alice.pending', password: 'alice-password-1' });
     expectProblem(pending, 403, 'ACCOUNT_PENDING');
 
-    const approved = await request(t.http).post(`/api/v1/users/${reg.body.id}/approve`).auth(admin.accessToken, { type: 'bearer' }).expect(200);
+    const approved = await request(t.http).post(`/api/v1/users/${id}/approve`).auth(admin.accessToken, { type: 'bearer' }).expect(200);
     expect(approved.body.status).toBe('active');
 
     const tokens = await request(t.http).post('/api/v1/auth/login').send({ username: 'ALICE.PENDING', password: 'alice-password-1' }).expect(200);
     expect(tokens.body).toEqual({ accessToken: expect.any(String), refreshToken: expect.any(String), tokenType: 'Bearer', expiresIn: 900 });
     const claims = JSON.parse(Buffer.from(tokens.body.accessToken.split('.')[1], 'base64url').toString());
-    expect(claims).toEqual(expect.objectContaining({ sub: reg.body.id, role: 'user', jti: expect.any(String) }));
+    expect(claims).toEqual(expect.objectContaining({ sub: id, role: 'user', jti: expect.any(String) }));
     expect(claims.exp - claims.iat).toBe(900);
     const profile = await me(tokens.body.accessToken).expect(200);
-    expect(profile.body).toEqual(expect.objectContaining({ id: reg.body.id, username: 'alice.pending', role: 'user', status: 'active' }));
+    expect(profile.body).toEqual(expect.objectContaining({ id, username: 'alice.pending', role: 'user', status: 'active' }));
     expect(profile.body).not.toHaveProperty('passwordHash');
   });
 
-  it('refuses a duplicate username case-insensitively, and a short password', async () => {
-    await request(t.http).post('/api/v1/auth/register').send({ username: 'dup-user', password: 'dup-password-12' }).expect(201);
-    expectProblem(await request(t.http).post('/api/v1/auth/register').send({ username: 'DUP-USER', password: 'dup-password-12' }), 409, 'USERNAME_TAKEN');
+  it('security 11.13: under REGISTRATION=approval a taken name (any case, even the admin) answers exactly like a free one, and changes nothing', async () => {
+    const register = (username: string, password: string) => request(t.http).post('/api/v1/auth/register').send({ username, password });
+    const free = await register('dup-user', 'dup-password-12');
+    expect({ status: free.status, body: free.body }).toEqual({ status: 201, body: { username: 'dup-user', status: 'pending' } });
+    const taken = await register('DUP-USER', 'other-password-34');
+    expect({ status: taken.status, body: taken.body }).toEqual({ status: free.status, body: free.body });
+    const admins = await register(ADMIN.username.toUpperCase(), 'other-password-34');
+    expect({ status: admins.status, body: admins.body }).toEqual({ status: 201, body: { username: ADMIN.username, status: 'pending' } });
+
+    // The existing accounts are untouched: same passwords, one account per name.
+    expectProblem(await request(t.http).post('/api/v1/auth/login').send({ username: 'dup-user', password: 'dup-password-12' }), 403, 'ACCOUNT_PENDING');
+    expectProblem(await request(t.http).post('/api/v1/auth/login').send({ username: 'dup-user', password: 'other-password-34' }), 401, 'INVALID_CREDENTIALS');
+    await login(t.http, ADMIN.username, ADMIN.password);
+    const names = (await request(t.http).get('/api/v1/users?limit=500').auth(admin.accessToken, { type: 'bearer' }).expect(200)).body.items.map((u: { username: string }) => u.username);
+    expect(names.filter((n: string) => n === 'dup-user' || n === ADMIN.username)).toEqual(expect.arrayContaining(['dup-user', ADMIN.username]));
+    expect(names.filter((n: string) => n === 'dup-user' || n === ADMIN.username)).toHaveLength(2);
+  });
+
+  it('refuses a short password at registration', async () => {
     const short = await request(t.http).post('/api/v1/auth/register').send({ username: 'shorty', password: 'short' });
     expectProblem(short, 400, 'VALIDATION_FAILED');
     expect(short.body.errors).toEqual([{ field: 'password', messages: expect.arrayContaining([expect.stringMatching(/12/)]) }]);

@@ -23,7 +23,8 @@ describe('throttling (e2e)', () => {
   let port: number;
 
   beforeAll(async () => {
-    t = await startTestApp({ AUTH_RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_PER_MINUTE: '8' });
+    // The lock-out (per name and address) must not answer before the limits under test do.
+    t = await startTestApp({ AUTH_RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_PER_MINUTE: '8', LOCKOUT_THRESHOLD: '100' });
     await t.app.listen(0, '127.0.0.1');
     port = (t.app.getHttpServer().address() as AddressInfo).port;
   });
@@ -74,11 +75,16 @@ describe('throttling (e2e)', () => {
 
 describe('account lock-out (e2e)', () => {
   let t: TestApp;
+  let port: number;
 
   beforeAll(async () => {
     t = await startTestApp({ LOCKOUT_THRESHOLD: '3', LOCKOUT_MINUTES: '2' });
+    await t.app.listen(0, '127.0.0.1');
+    port = (t.app.getHttpServer().address() as AddressInfo).port;
   });
   afterAll(() => t.close());
+
+  const loginFrom = (address: string, username: string, password: string) => postFrom(port, address, '/api/v1/auth/login', { username, password });
 
   it('locks an account after repeated failures, refuses even the right password, and reopens after the cool-down', async () => {
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -98,8 +104,47 @@ describe('account lock-out (e2e)', () => {
     expect(Number(right.headers['retry-after'])).toBeGreaterThan(0);
 
     // The cool-down passes (moved into the past rather than waited for).
-    await t.app.get(DataSource).query(`UPDATE users SET locked_until = now() - interval '1 second' WHERE username = 'forgetful'`);
+    await t.app.get(DataSource).query(`UPDATE login_failures SET locked_until = now() - interval '1 second' WHERE username = 'forgetful'`);
     await attempt(user.password).expect(200);
+  });
+
+  it('security 11.13: failures from one address lock that address out, not the account: the right password from another address signs in', async () => {
+    const attacker = '127.0.0.7';
+    const user = await createUser(t.http, (await login(t.http, ADMIN.username, ADMIN.password)).accessToken, 'targeted');
+    for (const [username, password] of [[ADMIN.username, ADMIN.password], ['targeted', user.password]]) {
+      const tries = [];
+      for (let i = 0; i < 3; i++) tries.push((await loginFrom(attacker, username, `guess-${i}-password`)).status);
+      expect({ username, tries }).toEqual({ username, tries: [401, 401, 429] });
+      expect((await loginFrom(attacker, username, password)).body.code).toBe('ACCOUNT_LOCKED');
+
+      const owner = await loginFrom('127.0.0.8', username, password);
+      expect({ username, status: owner.status }).toEqual({ username, status: 200 });
+      // The owner's sign-in does not unlock the attacker's address.
+      expect((await loginFrom(attacker, username, password)).status).toBe(429);
+    }
+  });
+
+  it('security 11.13: a name that belongs to no account fails, locks and answers exactly like one that does', async () => {
+    const admin = await login(t.http, ADMIN.username, ADMIN.password);
+    await createUser(t.http, admin.accessToken, 'existing-name');
+    const answers: Record<string, Array<{ status: number; code?: string; detail?: string; retryAfter: boolean }>> = { 'existing-name': [], 'no-such-name': [] };
+    const elapsed: Record<string, number[]> = { 'existing-name': [], 'no-such-name': [] };
+    for (let i = 0; i < 4; i++) {
+      // Interleaved, so load on the machine slows both alike.
+      for (const username of ['existing-name', 'no-such-name']) {
+        const started = process.hrtime.bigint();
+        const res = await loginFrom('127.0.0.9', username, `wrong-${i}-password`);
+        elapsed[username].push(Number(process.hrtime.bigint() - started) / 1e6);
+        answers[username].push({ status: res.status, code: res.body.code, detail: (res.body as { detail?: string }).detail?.replace(/\d+ s$/, 'N s'), retryAfter: 'retry-after' in res.headers });
+      }
+    }
+    expect(answers['existing-name'].map((a) => a.status)).toEqual([401, 401, 429, 429]);
+    expect(answers['no-such-name']).toEqual(answers['existing-name']);
+    // The failures that reach the password check (the first two) pay one argon2 verification either way.
+    const checked = (username: string) => elapsed[username][0] + elapsed[username][1];
+    const ratio = checked('no-such-name') / checked('existing-name');
+    expect(ratio).toBeGreaterThan(1 / 3);
+    expect(ratio).toBeLessThan(3);
   });
 
   it('an admin re-activating the account clears the lock', async () => {

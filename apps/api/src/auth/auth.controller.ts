@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Ip, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { UserDto } from '../users/dto/user.dto';
@@ -13,7 +13,7 @@ import { TokenPairDto } from './dto/token-pair.dto';
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
-  /** Create an account. Under REGISTRATION=approval it stays `pending` until an admin approves it. */
+  /** Create an account. Under REGISTRATION=approval it stays `pending` until an admin approves it, and a taken name answers like a free one. */
   @Post('register')
   @Public()
   @AuthRoute()
@@ -28,8 +28,8 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(401, 403)
-  login(@Body() dto: LoginDto): Promise<TokenPairDto> {
-    return this.auth.login(dto);
+  login(@Body() dto: LoginDto, @Ip() ip: string): Promise<TokenPairDto> {
+    return this.auth.login(dto, ip);
   }
 
   /** Rotate a refresh token: it is spent, and a new pair is returned. Reusing a spent one revokes its whole session. */

@@ -5,6 +5,7 @@ import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { lockoutClient, LoginLockout } from '../users/login-lockout';
 import { PasswordHasher } from '../users/password-hasher';
 import { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
@@ -27,34 +28,47 @@ export class AuthService {
     @InjectRepository(User) private readonly users: Repository<User>,
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
+    private readonly lockout: LoginLockout,
   ) {}
 
+  /**
+   * Under `approval` a taken name answers exactly like a free one (same body, same argon2 work),
+   * so registration alone does not reveal which names exist. (Signing in with the password just
+   * registered does: `403 ACCOUNT_PENDING` if it made the account; but each such probe of a free
+   * name leaves a pending account for admins to see.) Under `open` a taken name is 409: the
+   * account would work at once, so a sign-in would reveal it anyway.
+   */
   async register(dto: RegisterDto): Promise<RegisteredDto> {
     if (this.config.registration === 'closed') {
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.REGISTRATION_CLOSED, 'Self-registration is closed; ask an admin for an account');
     }
-    const status = this.config.registration === 'open' ? 'active' : 'pending';
-    const user = await this.usersService.create({ username: dto.username, password: dto.password, role: 'user', status });
-    return { id: user.id, username: user.username, status: user.status };
+    const credentials = { username: dto.username, password: dto.password, role: 'user' as const };
+    if (this.config.registration === 'open') {
+      const user = await this.usersService.create({ ...credentials, status: 'active' });
+      return { id: user.id, username: user.username, status: user.status };
+    }
+    const user = await this.usersService.createUnlessTaken({ ...credentials, status: 'pending' });
+    this.audit.annotate(user ? { targetId: user.id } : { action: 'auth.register-name-taken' });
+    return { username: dto.username.toLowerCase(), status: 'pending' };
   }
 
   /**
-   * Checks the lock-out before the password, so a locked account cannot be
-   * probed, and reveals pending/disabled only to someone who knows the password.
+   * Checks the lock-out before the password, so a locked name cannot be probed, and reveals
+   * pending/disabled only to someone who knows the password. A name that belongs to no account
+   * goes through the same steps (a dummy hash, the same lock-out), so it answers alike.
    */
-  async login(dto: LoginDto): Promise<TokenPairDto> {
-    const user = await this.users.createQueryBuilder('user').addSelect('user.passwordHash').where('user.username = :username', { username: dto.username.toLowerCase() }).getOne();
-    if (!user) {
-      this.dummyHash ??= this.hasher.hash(randomBytes(16).toString('hex'));
-      await this.hasher.verify(await this.dummyHash, dto.password);
+  async login(dto: LoginDto, clientIp: string | undefined): Promise<TokenPairDto> {
+    const username = dto.username.toLowerCase();
+    const client = lockoutClient(clientIp);
+    this.assertNotLocked(await this.lockout.lockedUntil(username, client));
+    const user = await this.users.createQueryBuilder('user').addSelect('user.passwordHash').where('user.username = :username', { username }).getOne();
+    this.dummyHash ??= this.hasher.hash(randomBytes(16).toString('hex'));
+    const verified = await this.hasher.verify(user?.passwordHash ?? (await this.dummyHash), dto.password);
+    if (!user || !verified) {
+      this.assertNotLocked(await this.lockout.recordFailure(username, client));
       throw this.invalidCredentials();
     }
-    this.assertNotLocked(user.lockedUntil);
-    if (!(await this.hasher.verify(user.passwordHash, dto.password))) {
-      await this.recordFailure(user.id);
-      throw this.invalidCredentials();
-    }
-    if (user.failedLoginCount > 0) await this.users.update({ id: user.id }, { failedLoginCount: 0, lockedUntil: null });
+    await this.lockout.clear(username, client);
     if (user.status === 'pending') throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_PENDING, 'The account is waiting for admin approval');
     if (user.status === 'disabled') throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
     this.audit.annotate({ targetId: user.id });
@@ -80,26 +94,11 @@ export class AuthService {
     return this.usersService.get(userId);
   }
 
-  /** One atomic statement, so concurrent failures all count and the lock trips exactly once. */
-  private async recordFailure(userId: string): Promise<void> {
-    // TypeORM's postgres driver answers an UPDATE ... RETURNING with [rows, rowCount].
-    const [rows]: [Array<{ locked_until: Date | null }>, number] = await this.users.query(
-      `UPDATE users SET
-         failed_login_count = CASE WHEN failed_login_count + 1 >= $2 THEN 0 ELSE failed_login_count + 1 END,
-         locked_until = CASE WHEN failed_login_count + 1 >= $2 THEN now() + make_interval(mins => $3) ELSE locked_until END
-       WHERE id = $1
-       RETURNING locked_until`,
-      [userId, this.config.lockoutThreshold, this.config.lockoutMinutes],
-    );
-    const lockedUntil = rows[0]?.locked_until ?? null;
-    this.assertNotLocked(lockedUntil ? new Date(lockedUntil) : null);
-  }
-
   private assertNotLocked(lockedUntil: Date | null): void {
     const remainingMs = lockedUntil ? lockedUntil.getTime() - Date.now() : 0;
     if (remainingMs <= 0) return;
     const retryAfter = String(Math.ceil(remainingMs / 1000));
-    throw new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.ACCOUNT_LOCKED, `Too many failed logins; the account is locked for ${retryAfter} s`, {}, { 'Retry-After': retryAfter });
+    throw new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.ACCOUNT_LOCKED, `Too many failed logins for this name from this address; try again in ${retryAfter} s`, {}, { 'Retry-After': retryAfter });
   }
 
   private invalidCredentials(): AppException {

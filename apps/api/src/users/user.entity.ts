@@ -23,12 +23,6 @@ export class User {
   @Column({ type: 'varchar', length: 16 })
   status: UserStatus;
 
-  @Column({ name: 'failed_login_count', type: 'integer', default: 0 })
-  failedLoginCount: number;
-
-  @Column({ name: 'locked_until', type: 'timestamptz', precision: 3, nullable: true })
-  lockedUntil: Date | null;
-
   /**
    * Copied into every access token as `ver`; bumping it (password, role or
    * status change) revokes all of the user's outstanding access tokens at once.

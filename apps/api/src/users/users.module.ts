@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminBootstrapService } from './admin-bootstrap.service';
+import { LoginLockout } from './login-lockout';
 import { PasswordHasher } from './password-hasher';
 import { UserAccessCache } from './user-access-cache';
 import { User } from './user.entity';
@@ -10,7 +11,7 @@ import { UsersService } from './users.service';
 @Module({
   imports: [TypeOrmModule.forFeature([User])],
   controllers: [UsersController],
-  providers: [UsersService, PasswordHasher, AdminBootstrapService, UserAccessCache],
-  exports: [UsersService, PasswordHasher, UserAccessCache, TypeOrmModule],
+  providers: [UsersService, PasswordHasher, AdminBootstrapService, UserAccessCache, LoginLockout],
+  exports: [UsersService, PasswordHasher, UserAccessCache, LoginLockout, TypeOrmModule],
 })
 export class UsersModule {}

@@ -7,6 +7,7 @@ import { AppException, ErrorCode } from '../common/problem';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { AuditService } from '../audit/audit.service';
+import { LoginLockout } from './login-lockout';
 import { PasswordHasher } from './password-hasher';
 import { UserAccessCache } from './user-access-cache';
 import { User, UserStatus } from './user.entity';
@@ -25,9 +26,17 @@ export class UsersService {
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
+    private readonly lockout: LoginLockout,
   ) {}
 
   async create(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User> {
+    const user = await this.createUnlessTaken(dto, defaultStatus);
+    if (!user) throw new AppException(HttpStatus.CONFLICT, ErrorCode.USERNAME_TAKEN, 'That username is taken');
+    return user;
+  }
+
+  /** Null when the name is taken; the password is hashed either way, so both take as long. */
+  async createUnlessTaken(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User | null> {
     const passwordHash = await this.hasher.hash(dto.password);
     try {
       return await this.users.save(
@@ -39,9 +48,7 @@ export class UsersService {
         }),
       );
     } catch (error) {
-      if (isUniqueViolation(error)) {
-        throw new AppException(HttpStatus.CONFLICT, ErrorCode.USERNAME_TAKEN, 'That username is taken');
-      }
+      if (isUniqueViolation(error)) return null;
       throw error;
     }
   }
@@ -71,10 +78,7 @@ export class UsersService {
       if (dto.password !== undefined) changes.passwordHash = await this.hasher.hash(dto.password);
       const revokes = (dto.role !== undefined && dto.role !== user.role) || (dto.status !== undefined && dto.status !== user.status) || dto.password !== undefined;
       if (revokes) changes.tokenVersion = user.tokenVersion + 1;
-      if (dto.status === 'active') {
-        changes.failedLoginCount = 0;
-        changes.lockedUntil = null;
-      }
+      if (dto.status === 'active') await this.lockout.clearAccount(user.username, manager);
       if (Object.keys(changes).length > 0) await manager.update(User, { id }, changes);
       if (dto.password !== undefined || deactivates) await this.revokeRefreshTokens(manager, id);
       const after = await manager.findOneByOrFail(User, { id });

@@ -31,8 +31,9 @@ export class RefreshTokenDto {
 }
 
 export class RegisteredDto {
-  @ApiProperty({ format: 'uuid' })
-  id: string;
+  /** Only under REGISTRATION=open; under approval the answer must not tell whether an account was made. */
+  @ApiProperty({ format: 'uuid', required: false })
+  id?: string;
 
   @ApiProperty({ example: 'alice' })
   username: string;

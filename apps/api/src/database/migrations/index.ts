@@ -5,6 +5,16 @@ import { AuditLog1764170000000 } from './1764170000000-audit-log';
 import { ConsoleTickets1764180000000 } from './1764180000000-console-tickets';
 import { Hosts1764190000000 } from './1764190000000-hosts';
 import { VmRunningResources1764200000000 } from './1764200000000-vm-running-resources';
+import { LoginFailures1764201300000 } from './1764201300000-login-failures';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
-export const MIGRATIONS = [UsersAndTokens1764140000000, VmsImagesQuotasOperationsEvents1764150000000, Alerting1764160000000, AuditLog1764170000000, ConsoleTickets1764180000000, Hosts1764190000000, VmRunningResources1764200000000];
+export const MIGRATIONS = [
+  UsersAndTokens1764140000000,
+  VmsImagesQuotasOperationsEvents1764150000000,
+  Alerting1764160000000,
+  AuditLog1764170000000,
+  ConsoleTickets1764180000000,
+  Hosts1764190000000,
+  VmRunningResources1764200000000,
+  LoginFailures1764201300000,
+];
