@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
@@ -116,5 +119,79 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     await act(token, vmId, 'start');
     expect(domainSizes(vmId, 'live')).toEqual({ maxMemoryMiB: 96, currentMemoryMiB: 96, maxVcpus: 1, vcpus: 1 });
     expect(await usage(token)).toEqual(expect.objectContaining({ memoryMiB: 96, vcpus: 1 }));
+  });
+
+  /** Domains whose definition points into this app's VM_DIR (other test apps share the libvirtd). */
+  function ourDomains(): string[] {
+    const names = virsh('list', '--all', '--name').stdout.split('\n').filter((n) => n.startsWith('limen-'));
+    return names.filter((name) => virsh('dumpxml', name).stdout.includes(`${t.vmDir}/`)).sort();
+  }
+
+  const GIB = 1024 ** 3;
+
+  it('security 11.8: a disk larger than what VM_DIR has free is refused with 507 INSUFFICIENT_STORAGE, and nothing is created', async () => {
+    const user = await createUser(t.http, admin, 'hoarder');
+    await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ diskGiB: 1_000_000 }).expect(200);
+    const stats = statfsSync(t.vmDir);
+    const beyond = Math.ceil((stats.bavail * stats.bsize) / GIB) + 1;
+    const domains = ourDomains();
+    const folders = readdirSync(t.vmDir).sort();
+
+    expectProblem(await as(user.accessToken).post('/api/v1/vms').send({ name: 'absurd', vcpus: 1, memoryMiB: 64, diskGiB: beyond, imageId, start: false }), 507, 'INSUFFICIENT_STORAGE');
+    const db = t.app.get(DataSource);
+    expect((await db.query(`SELECT count(*)::int AS n FROM vms WHERE owner_id = $1`, [user.id]))[0].n).toBe(0);
+    expect((await db.query(`SELECT count(*)::int AS n FROM operations WHERE owner_id = $1`, [user.id]))[0].n).toBe(0);
+    expect(readdirSync(t.vmDir).sort()).toEqual(folders);
+    expect(ourDomains()).toEqual(domains);
+    expect(await usage(user.accessToken)).toEqual(expect.objectContaining({ vms: 0, diskGiB: 0 }));
+  });
+
+  it('security 11.8: a disk over a disk image is charged at its real virtual size, never less than the image', async () => {
+    const user = await createUser(t.http, admin, 'imager');
+    const work = join(t.vmDir, '..', 'quota-images');
+    mkdirSync(work, { recursive: true, mode: 0o755 });
+    const file = join(work, 'three-gib.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, '3G']);
+    const uploaded = await request(t.http).post('/api/v1/images?name=three-gib.qcow2').auth(admin, { type: 'bearer' }).set('Content-Type', 'application/octet-stream').send(readFileSync(file)).expect(201);
+    expect(uploaded.body.kind).toBe('disk');
+    const created = await as(user.accessToken).post('/api/v1/vms').send({ name: 'over-image', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: uploaded.body.id, start: false });
+    await succeeded(user.accessToken, created);
+    expect(created.body.vm.diskGiB).toBe(3);
+    const virtualSize = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', join(t.vmDir, created.body.vm.id, 'disk.qcow2')], { encoding: 'utf8' }))['virtual-size'];
+    expect(virtualSize).toBe(3 * GIB);
+    expect(await usage(user.accessToken)).toEqual(expect.objectContaining({ diskGiB: 3 }));
+  });
+
+  it('security 11.8: a snapshot with RAM state is charged to the disk quota as the disk grows, and one that would exceed it is refused', async () => {
+    const user = await createUser(t.http, admin, 'snapper');
+    const token = user.accessToken;
+    await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ diskGiB: 2 }).expect(200);
+    const created = await as(token).post('/api/v1/vms').send({ name: 'snapped', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId });
+    await succeeded(token, created);
+    const vmId = created.body.vm.id as string;
+    const disk = join(t.vmDir, vmId, 'disk.qcow2');
+    const allocated = () => JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', disk], { encoding: 'utf8' }))['actual-size'] as number;
+    expect(await usage(token)).toEqual(expect.objectContaining({ diskGiB: 1, snapshots: 0 }));
+
+    const before = allocated();
+    await succeeded(token, await as(token).post(`/api/v1/vms/${vmId}/snapshots`).send({ name: 'with-ram' }));
+    const grownMiB = (allocated() - before) / 1024 ** 2;
+    const charged = await usage(token);
+    console.log(`a RAM snapshot of a 128 MiB guest grew its disk by ${grownMiB.toFixed(1)} MiB; the quota charges ${((charged.diskGiB - 1) * 1024).toFixed(0)} MiB for it`);
+    expect(charged.snapshots).toBe(1);
+    expect((charged.diskGiB - 1) * 1024).toBeGreaterThanOrEqual(Math.max(128, grownMiB));
+
+    // The disk quota is now below what is used: a snapshot that saves RAM again does not fit.
+    await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ diskGiB: 1 }).expect(200);
+    const refused = await as(token).post(`/api/v1/vms/${vmId}/snapshots`).send({ name: 'too-much' });
+    expectProblem(refused, 403, 'QUOTA_EXCEEDED');
+    expect(refused.body.resource).toBe('diskGiB');
+    expect((await as(token).get(`/api/v1/vms/${vmId}/snapshots`).expect(200)).body.items.map((s: { name: string }) => s.name)).toEqual(['with-ram']);
+    expect(await usage(token)).toEqual(charged);
+
+    // Deleting the snapshot gives its share back.
+    const snapshotId = (await as(token).get(`/api/v1/vms/${vmId}/snapshots`).expect(200)).body.items[0].id;
+    await succeeded(token, await as(token).delete(`/api/v1/vms/${vmId}/snapshots/${snapshotId}`));
+    expect(await usage(token)).toEqual(expect.objectContaining({ diskGiB: 1, snapshots: 0 }));
   });
 });

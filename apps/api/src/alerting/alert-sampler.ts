@@ -104,11 +104,11 @@ export class AlertSampler {
     const rows: QuotaUsageRow[] = await manager.query(`
       SELECT u.id AS "userId",
         json_build_object('vms', q.vms, 'vcpus', q.vcpus, 'memoryMiB', q.memory_mib, 'diskGiB', q.disk_gib, 'snapshots', q.snapshots) AS limits,
-        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0), 'snapshots', coalesce(s.snapshots, 0)) AS used
+        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0) + coalesce(s.mib, 0) / 1024.0, 'snapshots', coalesce(s.snapshots, 0)) AS used
       FROM users u
       LEFT JOIN quotas q ON q.user_id = u.id
       LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
-      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`);
+      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots, sum(size_mib)::bigint AS mib FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`);
     const defaults = this.config.defaultQuota;
     return new Map(
       rows.map((row) => {

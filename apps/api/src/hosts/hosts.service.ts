@@ -13,6 +13,7 @@ import { HostPorts } from './host-ports';
 import { HostSecrets } from './host-secrets';
 
 const CHECK_TIMEOUT_MS = 5_000;
+const GIB = 1024 ** 3;
 const AGENT_TIMEOUT_MS = 3_000;
 /** VM states a host outage leaves alone: an operation owns those VMs. */
 const OWNED_BY_OPERATION = ['provisioning', 'deleting'];
@@ -258,6 +259,18 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     const room = free(host);
     if (!host.enabled || host.status !== 'up' || (growth.vcpus > 0 && room.vcpus < growth.vcpus) || (growth.memoryMiB > 0 && room.memoryMiB < growth.memoryMiB)) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM's new size`);
+    }
+  }
+
+  /**
+   * A new disk must fit in what the filesystem of the host's VM_DIR has free now, at its full
+   * virtual size (507 INSUFFICIENT_STORAGE otherwise). Disks are thin and nothing is set aside:
+   * this refuses what the host could never hold, it does not promise room for what others write.
+   */
+  async assertStorageRoom(hostId: string, diskBytes: number): Promise<void> {
+    const available = await this.ports.forHost(hostId).getAvailableBytes(this.config.hypervisor.vmDir);
+    if (diskBytes > available) {
+      throw new AppException(HttpStatus.INSUFFICIENT_STORAGE, ErrorCode.INSUFFICIENT_STORAGE, `The host has no room for a disk of ${Math.ceil(diskBytes / GIB)} GiB`);
     }
   }
 

@@ -28,6 +28,26 @@ export function computeCharge(vm: ComputeSizes): ComputeCharge {
   return { vcpus: Math.max(vm.vcpus, vm.runningVcpus ?? 0), memoryMiB: Math.max(vm.memoryMiB, vm.runningMemoryMiB ?? 0) };
 }
 
+const MIB = 1024 ** 2;
+
+/**
+ * The disk quota a snapshot reserves when asked for: the RAM state it will save, which is the
+ * memory a running or paused VM booted with (a stopped VM's snapshot saves none).
+ */
+export function snapshotReservationMiB(vm: { state: string; memoryMiB: number; runningMemoryMiB: number | null }): number {
+  return vm.state === 'running' || vm.state === 'paused' ? (vm.runningMemoryMiB ?? vm.memoryMiB) : 0;
+}
+
+/** What a snapshot holds once taken: its reservation, or what its VM's disk measurably grew by taking it, if more. */
+export function snapshotSizeMiB(reservedMiB: number, diskGrowthBytes: number): number {
+  return Math.max(reservedMiB, Math.ceil(Math.max(0, diskGrowthBytes) / MIB));
+}
+
+/** Disk GiB in use: the VMs' disks at their virtual sizes, plus the snapshots' sizes (to the MiB, so it may be fractional). */
+export function diskUsageGiB(vmDiskGiB: number, snapshotMiB: number): number {
+  return vmDiskGiB + snapshotMiB / 1024;
+}
+
 /** computeCharge over a `vms` row, for sums in SQL (QuotaLedger.usage, host allocations). */
 export const CHARGED_VCPUS_SQL = 'greatest(vcpus, coalesce(running_vcpus, 0))';
 export const CHARGED_MEMORY_MIB_SQL = 'greatest(memory_mib, coalesce(running_memory_mib, 0))';
@@ -55,8 +75,8 @@ export class QuotaLedger {
        FROM vms WHERE owner_id = $1`,
       [userId],
     );
-    const [snapshots] = await manager.query(`SELECT count(*)::int AS snapshots FROM snapshots WHERE owner_id = $1`, [userId]);
-    return { vms: vms.vms, vcpus: vms.vcpus, memoryMiB: vms.memory, diskGiB: vms.disk, snapshots: snapshots.snapshots };
+    const [snapshots] = await manager.query(`SELECT count(*)::int AS snapshots, coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`, [userId]);
+    return { vms: vms.vms, vcpus: vms.vcpus, memoryMiB: vms.memory, diskGiB: diskUsageGiB(vms.disk, snapshots.mib), snapshots: snapshots.snapshots };
   }
 
   /** Locks the owner's quota row, then refuses with 403 QUOTA_EXCEEDED if `request` does not fit. */

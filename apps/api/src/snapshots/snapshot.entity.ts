@@ -3,7 +3,7 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateCol
 export const SNAPSHOT_STATES = ['creating', 'ready', 'deleting'] as const;
 export type SnapshotState = (typeof SNAPSHOT_STATES)[number];
 
-/** An internal qcow2 snapshot of a VM; counts against the owner's snapshot quota. */
+/** An internal qcow2 snapshot of a VM; counts against the owner's snapshot and disk quotas. */
 @Entity('snapshots')
 export class Snapshot {
   @PrimaryGeneratedColumn('uuid')
@@ -24,6 +24,13 @@ export class Snapshot {
 
   @Column({ type: 'varchar', length: 16 })
   state: SnapshotState;
+
+  /**
+   * What it takes on the VM's disk, in its owner's disk quota: the RAM state it saves, reserved
+   * when asked for, or the disk's measured growth if that was more (QuotaLedger.snapshotSizeMiB).
+   */
+  @Column({ name: 'size_mib', type: 'integer', default: 0 })
+  sizeMiB: number;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;

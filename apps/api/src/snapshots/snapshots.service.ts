@@ -4,6 +4,7 @@ import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
+import { AppConfig } from '../config/app-config';
 import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -12,8 +13,9 @@ import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
-import { QuotaLedger } from '../quotas/quota-ledger';
+import { QuotaLedger, snapshotReservationMiB, snapshotSizeMiB } from '../quotas/quota-ledger';
 import { Vm } from '../vms/vm.entity';
+import { vmPaths } from '../vms/vm-paths';
 import { bootedSizesOf, vmStateFromDomain } from '../vms/vm-state';
 import { VmStore } from '../vms/vm-store';
 import { CreateSnapshotDto, SnapshotDto } from './dto/snapshot.dto';
@@ -24,6 +26,7 @@ import { Snapshot } from './snapshot.entity';
 export class SnapshotsService implements OnModuleInit {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly config: AppConfig,
     private readonly hostPorts: HostPorts,
     private readonly vms: VmStore,
     private readonly ledger: QuotaLedger,
@@ -46,9 +49,10 @@ export class SnapshotsService implements OnModuleInit {
   create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<StoredResponse> {
     return this.accept(user, idem, 'snapshot.create', async (manager) => {
       const vm = await this.usableVm(user, vmId, manager);
-      await this.ledger.reserve(manager, vm.ownerId, { snapshots: 1 });
+      const sizeMiB = snapshotReservationMiB(vm);
+      await this.ledger.reserve(manager, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
       try {
-        const snapshot = await manager.transaction((inner) => inner.save(inner.create(Snapshot, { vmId, ownerId: vm.ownerId, name: dto.name, description: dto.description ?? '', state: 'creating' })));
+        const snapshot = await manager.transaction((inner) => inner.save(inner.create(Snapshot, { vmId, ownerId: vm.ownerId, name: dto.name, description: dto.description ?? '', state: 'creating', sizeMiB })));
         return { vm, snapshot };
       } catch (error) {
         if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
@@ -120,13 +124,19 @@ export class SnapshotsService implements OnModuleInit {
     try {
       const port = await this.portOf(snapshot);
       const existing = (await port.listSnapshots(snapshot.vmId)).some((s) => s.name === snapshot.name);
-      if (!existing) await port.createSnapshot(snapshot.vmId, { name: snapshot.name, description: snapshot.description || undefined });
+      if (!existing) {
+        // The RAM state lands in the disk file, and so may more than was reserved: what it grew by is charged.
+        const disk = vmPaths(this.config.hypervisor.vmDir, snapshot.vmId).disk;
+        const before = (await port.getVolume(disk, 'qcow2')).actualSizeBytes;
+        await port.createSnapshot(snapshot.vmId, { name: snapshot.name, description: snapshot.description || undefined });
+        snapshot.sizeMiB = snapshotSizeMiB(snapshot.sizeMiB, (await port.getVolume(disk, 'qcow2')).actualSizeBytes - before);
+      }
     } catch (error) {
       // Not taken: the row goes, and with it the quota it held.
       await this.dataSource.manager.delete(Snapshot, { id: snapshot.id });
       throw error;
     }
-    await this.dataSource.manager.update(Snapshot, { id: snapshot.id }, { state: 'ready' });
+    await this.dataSource.manager.update(Snapshot, { id: snapshot.id }, { state: 'ready', sizeMiB: snapshot.sizeMiB });
     await this.events.publish({ type: 'snapshot.created', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: { ...SnapshotDto.from(snapshot), state: 'ready' } });
     return { snapshotId: snapshot.id };
   }

@@ -40,6 +40,7 @@ export interface VmStatsSample {
 
 const BUSY_STATES: readonly VmState[] = ['provisioning', 'deleting'];
 const STATS_WINDOW_MS = 500;
+const GIB = 1024 ** 3;
 
 /** The row a create writes for `dto` (its id aside): provisioning, version 1. */
 export function newVmFields(dto: CreateVmDto, image: Image, ownerId: string, hostId: string | null): Omit<Vm, 'id' | 'createdAt' | 'updatedAt'> {
@@ -97,10 +98,15 @@ export class VmsService {
     if (dto.hostId && user.role !== 'admin') {
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.FORBIDDEN, 'Only admins choose the host of a VM');
     }
+    // The disk covering a disk image is never smaller than the image: that is what it holds, and is
+    // charged. The image is read as the format its name gives, never probed (as in VmOperations).
+    const imageBytes = image.kind === 'disk' ? (await this.hostPorts.localPort.getVolume(image.path, image.format ?? 'qcow2')).virtualSizeBytes : 0;
+    const diskGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
     return this.accept(user, idem, async (manager) => {
-      await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB: dto.diskGiB });
+      await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
       const hostId = await this.hosts.place(manager, { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB }, dto.hostId);
-      const vm = manager.create(Vm, { id: randomUUID(), ...newVmFields(dto, image, user.id, hostId) });
+      await this.hosts.assertStorageRoom(hostId, diskGiB * GIB);
+      const vm = manager.create(Vm, { id: randomUUID(), ...newVmFields({ ...dto, diskGiB }, image, user.id, hostId) });
       // The (owner, name) key: skipped rather than caught, so the transaction stays usable without
       // a savepoint (see OperationsService.create). RETURNING fills in the timestamps.
       if (!(await insertEntity(manager, vm, { ifNoConflict: true }))) {

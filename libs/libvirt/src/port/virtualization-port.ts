@@ -110,6 +110,8 @@ export interface VirtualizationPort {
    * LIMEN did not write itself.
    */
   getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo>;
+  /** Bytes still free for volumes on the filesystem holding the folder `path`. */
+  getAvailableBytes(path: string): Promise<number>;
   /** Grows (or, with `allowShrink`, shrinks) the virtual size. */
   resizeVolume(path: string, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<VolumeInfo>;
   /** Idempotent: deleting a missing volume succeeds. */

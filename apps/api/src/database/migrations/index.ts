@@ -6,6 +6,7 @@ import { ConsoleTickets1764180000000 } from './1764180000000-console-tickets';
 import { Hosts1764190000000 } from './1764190000000-hosts';
 import { VmRunningResources1764200000000 } from './1764200000000-vm-running-resources';
 import { LoginFailures1764201300000 } from './1764201300000-login-failures';
+import { SnapshotStorage1764210000000 } from './1764210000000-snapshot-storage';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   Hosts1764190000000,
   VmRunningResources1764200000000,
   LoginFailures1764201300000,
+  SnapshotStorage1764210000000,
 ];

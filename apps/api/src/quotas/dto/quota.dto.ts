@@ -25,7 +25,11 @@ export class QuotaDto {
   @ApiProperty({ type: QuotaAmountsDto })
   limits: QuotaAmountsDto;
 
-  /** Every VM that is not deleted counts, running or not. */
+  /**
+   * Every VM that is not deleted counts, running or not. `diskGiB` is each VM's disk at its
+   * virtual size plus each snapshot's size (the RAM state it saved, or what it grew the disk by),
+   * to the MiB, so it may be fractional.
+   */
   @ApiProperty({ type: QuotaAmountsDto })
   usage: QuotaAmountsDto;
 }

@@ -31,6 +31,7 @@ import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } 
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { VirshCommand } from '../../transport/virsh-command';
 import { VirshPool } from '../../transport/virsh-pool';
+import { availableBytes } from '../../volumes/filesystem-space';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
@@ -360,6 +361,10 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
     return this.qemuImg.info(path, format);
+  }
+
+  getAvailableBytes(path: string): Promise<number> {
+    return availableBytes(path);
   }
 
   resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {

@@ -33,6 +33,7 @@ import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } 
 import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { runProcess } from '../../transport/process-runner';
+import { availableBytes } from '../../volumes/filesystem-space';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
@@ -430,6 +431,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
 
   getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
     return this.qemuImg.info(path, format);
+  }
+
+  getAvailableBytes(path: string): Promise<number> {
+    return availableBytes(path);
   }
 
   resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
