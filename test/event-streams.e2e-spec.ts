@@ -2,11 +2,14 @@ import { AddressInfo } from 'node:net';
 import { DataSource } from 'typeorm';
 import { EventsService } from '../apps/api/src/events/events.service';
 import { openEventStream, SseEvent } from './support/hypervisor';
+import { sendRaw } from './support/raw-request';
 import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
 
 const HEARTBEAT_SECONDS = 1;
+const MAX_PER_USER = 3;
+const MAX_TOTAL = 5;
 
 /** The SSE stream itself (GET /api/v1/events): ids, resume, limits and revocation. */
 describe('event streams (e2e)', () => {
@@ -29,7 +32,7 @@ describe('event streams (e2e)', () => {
   const realEvents = (events: SseEvent[]) => events.filter((e) => e.type !== 'heartbeat');
 
   beforeAll(async () => {
-    t = await startTestApp({ SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) });
+    t = await startTestApp({ SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS), SSE_MAX_STREAMS_PER_USER: String(MAX_PER_USER), SSE_MAX_STREAMS: String(MAX_TOTAL) });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -45,7 +48,7 @@ describe('event streams (e2e)', () => {
     // Real ids well above a per-connection counter's 1, 2, 3…
     for (let n = 0; n < 5; n++) await publish(alice.id, n);
     const first = await openEventStream(base, alice.accessToken);
-    expect(await first.waitFor((e) => e.type === 'heartbeat', 5_000)).toEqual(expect.objectContaining({ id: undefined }));
+    expect((await first.waitFor((e) => e.type === 'heartbeat', 5_000)).id).toBeUndefined();
     const seen = await publish(alice.id, 100);
     const delivered = await first.waitFor((e) => e.id === seen, 5_000);
     // An idle stream: heartbeats after the event, which must leave the client's last id alone.
@@ -82,5 +85,34 @@ describe('event streams (e2e)', () => {
     await resumed.waitFor((e) => e.id === live, 5_000);
     resumed.close();
     expect(realEvents(resumed.events).map((e) => e.id)).toEqual([...expected.map((e) => e.id), live]);
+  });
+
+  it(`security 11.9: streams are capped at ${MAX_PER_USER} per user and ${MAX_TOTAL} in all (429 TOO_MANY_STREAMS, Retry-After), and a closed stream frees its slot`, async () => {
+    const refusal = async (token: string) => {
+      const res = await sendRaw(base, { method: 'GET', path: '/api/v1/events', headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, 10_000);
+      expect({ status: res.status, streamed: res.streamed }).toEqual({ status: 429, streamed: false });
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      return JSON.parse(res.text) as { code: string; limit: number };
+    };
+    const carol = await createUser(t.http, admin.accessToken, 'carol');
+    const streams = [];
+    for (let i = 0; i < MAX_PER_USER; i++) streams.push(await openEventStream(base, alice.accessToken));
+    expect(await refusal(alice.accessToken)).toEqual(expect.objectContaining({ code: 'TOO_MANY_STREAMS', limit: MAX_PER_USER }));
+    // The total: bob takes the last two slots, and carol, who holds none, is refused.
+    for (let i = 0; i < MAX_TOTAL - MAX_PER_USER; i++) streams.push(await openEventStream(base, bob.accessToken));
+    expect(await refusal(carol.accessToken)).toEqual(expect.objectContaining({ code: 'TOO_MANY_STREAMS', limit: MAX_TOTAL }));
+    // The streams still open keep working.
+    const id = await publish(alice.id, 1);
+    await Promise.all(streams.slice(0, MAX_PER_USER).map((s) => s.waitFor((e) => e.id === id, 5_000)));
+
+    // Closing one of alice's frees a slot for her (the server notices the close within moments).
+    streams.shift()!.close();
+    const deadline = Date.now() + 5_000;
+    let again: Awaited<ReturnType<typeof openEventStream>> | undefined;
+    while (!again && Date.now() < deadline) again = await openEventStream(base, alice.accessToken).catch(() => undefined);
+    expect(again).toBeDefined();
+    streams.push(again!);
+    for (const stream of streams) stream.close();
   });
 });

@@ -1,13 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventRecord } from './event.entity';
+import { EventStreams } from './event-streams';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 
 @Module({
   imports: [TypeOrmModule.forFeature([EventRecord])],
   controllers: [EventsController],
-  providers: [EventsService],
+  providers: [EventsService, EventStreams],
   exports: [EventsService],
 })
 export class EventsModule {}

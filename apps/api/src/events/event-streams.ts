@@ -1,0 +1,73 @@
+import { BeforeApplicationShutdown, HttpStatus, Injectable } from '@nestjs/common';
+import { Gauge } from 'prom-client';
+import { finalize, Observable, Subject, takeUntil } from 'rxjs';
+import { AuthUser } from '../auth/decorators';
+import { AppException, ErrorCode } from '../common/problem';
+import { AppConfig } from '../config/app-config';
+import { MetricsService } from '../metrics/metrics.service';
+import { DeliveredEvent, EventsService } from './events.service';
+
+/** A slot frees as soon as a stream closes; this is a hint to try again, not a window. */
+const RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The SSE streams open on this replica. Each holds a socket and a subscription for as long as the
+ * client keeps it, so they are counted and capped, per user and in total
+ * (SSE_MAX_STREAMS_PER_USER, SSE_MAX_STREAMS): one user could otherwise open streams until the
+ * process ran out of file descriptors. At shutdown every stream is ended, so the HTTP server can close.
+ */
+@Injectable()
+export class EventStreams implements BeforeApplicationShutdown {
+  private readonly perUser = new Map<string, number>();
+  private total = 0;
+  private readonly shutdown = new Subject<void>();
+
+  constructor(
+    private readonly events: EventsService,
+    private readonly config: AppConfig,
+    metrics: MetricsService,
+  ) {
+    const streams = this;
+    new Gauge({
+      name: 'limen_sse_streams',
+      help: 'Open SSE event streams on this replica',
+      registers: [metrics.registry],
+      collect() {
+        this.set(streams.total);
+      },
+    });
+  }
+
+  /**
+   * Takes a slot for `user` and returns their events from `lastEventId` on; the slot is freed when
+   * the subscription ends. Subscribe at once: an unsubscribed stream keeps its slot.
+   */
+  open(user: AuthUser, lastEventId?: string): Observable<DeliveredEvent> {
+    const { maxStreamsPerUser, maxStreams } = this.config.eventStreams;
+    const held = this.perUser.get(user.id) ?? 0;
+    if (held >= maxStreamsPerUser) throw this.tooMany(`At most ${maxStreamsPerUser} open event streams per user; close one first`, maxStreamsPerUser);
+    if (this.total >= maxStreams) throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
+    this.perUser.set(user.id, held + 1);
+    this.total++;
+    return this.events.stream(user, lastEventId).pipe(
+      takeUntil(this.shutdown),
+      finalize(() => this.release(user.id)),
+    );
+  }
+
+  beforeApplicationShutdown(): void {
+    this.shutdown.next();
+  }
+
+  private release(userId: string): void {
+    this.total--;
+    const left = (this.perUser.get(userId) ?? 1) - 1;
+    if (left > 0) this.perUser.set(userId, left);
+    else this.perUser.delete(userId);
+  }
+
+  private tooMany(detail: string, limit: number): AppException {
+    const retryAfter = String(RETRY_AFTER_SECONDS);
+    return new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.TOO_MANY_STREAMS, detail, { limit }, { 'Retry-After': retryAfter });
+  }
+}
