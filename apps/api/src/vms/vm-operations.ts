@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { HypervisorError, isFilesystemFull, VirtualizationPort } from '@limen/libvirt';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { Repository } from 'typeorm';
 import { AppException, ErrorCode } from '../common/problem';
@@ -84,7 +84,6 @@ export class VmOperations implements OnModuleInit {
     const cloudInit = op.params.cloudInit as CloudInitParams | null;
     const port = this.hostPorts.forVm(vm);
     try {
-      mkdirSync(paths.dir, { recursive: true, mode: 0o755 });
       if (!existsSync(paths.disk)) await this.createDisk(port, vm, image, paths.disk);
       if (cloudInit) await port.createSeedIso({ path: paths.seedIso, metaData: this.metaData(vm, cloudInit), userData: this.userData(cloudInit) });
       await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuImg } from './qemu-img';
@@ -52,5 +52,18 @@ describe('QemuImg and image chains', () => {
     const base = join(dir, 'base.qcow2');
     make('-f', 'qcow2', base, '64M');
     expect(await qemuImg.create({ path: join(dir, 'disk.qcow2'), backingPath: base, backingFormat: 'qcow2' })).toMatchObject({ format: 'qcow2', backingPath: base, virtualSizeBytes: 64 << 20 });
+  });
+
+  it("security 11.5: a VM disk is its owner's alone, in a folder given to QEMU's group, whatever the umask", async () => {
+    const umask = process.umask(0o022);
+    try {
+      const disk = join(dir, 'vm-1', 'disk.qcow2');
+      await qemuImg.create({ path: disk, sizeBytes: 64 << 20 }, 64055);
+      expect(statSync(disk).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, 'vm-1')).mode & 0o777).toBe(0o750);
+      expect(statSync(join(dir, 'vm-1')).gid).toBe(64055);
+    } finally {
+      process.umask(umask);
+    }
   });
 });

@@ -1,8 +1,9 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HypervisorError } from '../errors/hypervisor-error';
 import { VolumeFormat, VolumeInfo, VolumeSpec } from '../models';
 import { runProcess } from '../transport/process-runner';
+import { ensurePrivateFolder } from './private-folder';
 import { assertAbsolutePath } from '../xml/spec-validation';
 
 interface QemuImgInfo {
@@ -18,7 +19,11 @@ interface QemuImgInfo {
 export class QemuImg {
   constructor(private readonly binary = 'qemu-img') {}
 
-  async create(spec: VolumeSpec): Promise<VolumeInfo> {
+  /**
+   * A qcow2 volume, readable by its owner only (libvirt hands it to QEMU's user when a domain
+   * starts), in a private folder: see ensurePrivateFolder for `qemuGroupId`.
+   */
+  async create(spec: VolumeSpec, qemuGroupId?: number): Promise<VolumeInfo> {
     assertAbsolutePath('volume path', spec.path);
     if (spec.backingPath) assertAbsolutePath('backing path', spec.backingPath);
     if (!spec.backingPath && !spec.sizeBytes) throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes is required without a backing image');
@@ -27,7 +32,7 @@ export class QemuImg {
     }
     if (await exists(spec.path)) throw new HypervisorError('VOLUME_EXISTS', `volume ${spec.path} already exists`);
     if (spec.backingPath) await this.assertStandalone(spec.backingPath, spec.backingFormat);
-    await mkdir(dirname(spec.path), { recursive: true, mode: 0o755 });
+    await ensurePrivateFolder(dirname(spec.path), qemuGroupId);
 
     const args = ['create', '-q', '-f', 'qcow2'];
     // -F pins the backing format in the overlay, so QEMU never probes it either.
@@ -35,6 +40,7 @@ export class QemuImg {
     args.push(spec.path);
     if (spec.sizeBytes) args.push(String(spec.sizeBytes));
     await runProcess(this.binary, args);
+    await chmod(spec.path, 0o600);
     return this.info(spec.path, 'qcow2');
   }
 

@@ -77,11 +77,23 @@ describe('SeedIsoWriter', () => {
     expect(documents.map((file) => file.split('/').pop())).toEqual(['meta-data', 'user-data', 'network-config']);
     expect(Object.values(recorded.files)).toEqual(['instance-id: vm-1\n', hostile, 'version: 2\n']);
 
-    expect(statSync(path).mode & 0o777).toBe(0o644);
     expect(readdirSync(join(dir, 'vm-1'))).toEqual(['seed.iso']);
     expect(volume).toMatchObject({ path, format: 'raw', virtualSizeBytes: statSync(path).size });
     // The scratch folder holding the documents is gone.
     expect(existsSync(documents[0])).toBe(false);
+  });
+
+  it("security 11.5: a seed (the user's cloud-init) is its owner's alone, in a folder only QEMU's group may enter", async () => {
+    const umask = process.umask(0o022);
+    try {
+      const path = join(dir, 'vm-2', 'seed.iso');
+      await new SeedIsoWriter([fakeWriter('record')]).create({ path, metaData: '', userData: 'password: hunter2' }, 64055);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, 'vm-2')).mode & 0o777).toBe(0o750);
+      expect(statSync(join(dir, 'vm-2')).gid).toBe(64055);
+    } finally {
+      process.umask(umask);
+    }
   });
 
   it('omits network-config when not given and replaces a previous seed', async () => {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { HypervisorError, isFilesystemFull } from '../errors/hypervisor-error';
 import { withScratchDir } from '../host/scratch-dir';
 import { SeedIsoSpec, VolumeInfo } from '../models';
 import { runProcess } from '../transport/process-runner';
+import { ensurePrivateFolder } from './private-folder';
 
 /** A program that writes ISO 9660 images and understands genisoimage's options. */
 export interface IsoWriterProgram {
@@ -48,18 +49,20 @@ export function validateSeedIsoSpec(spec: SeedIsoSpec): void {
 export class SeedIsoWriter {
   constructor(private readonly writers: readonly IsoWriterProgram[] = DEFAULT_ISO_WRITERS) {}
 
-  async create(spec: SeedIsoSpec): Promise<VolumeInfo> {
+  /** `qemuGroupId`: see ensurePrivateFolder. */
+  async create(spec: SeedIsoSpec, qemuGroupId?: number): Promise<VolumeInfo> {
     validateSeedIsoSpec(spec);
     const folder = dirname(spec.path);
     const partial = join(folder, `.${basename(spec.path)}.${randomBytes(6).toString('hex')}.partial`);
     try {
-      await mkdir(folder, { recursive: true, mode: 0o755 });
+      await ensurePrivateFolder(folder, qemuGroupId);
       await withScratchDir(async (scratch) => {
         const files = await writeDocuments(scratch, spec);
         await this.runWriter(['-output', partial, '-volid', NOCLOUD_VOLUME_ID, '-joliet', '-rock', ...files]);
       });
-      // QEMU runs as libvirt-qemu and must read the image; the umask must not decide that.
-      await chmod(partial, 0o644);
+      // It holds the user's cloud-init (passwords too): its owner only, whatever the umask.
+      // libvirt hands it to QEMU's user when the domain starts.
+      await chmod(partial, 0o600);
       await flushToDisk(partial);
       await rename(partial, spec.path);
     } catch (error) {

@@ -38,7 +38,7 @@ import { buildDomainXml } from '../../xml/domain-xml-builder';
 import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { parseDomstats, RuntimeState, runtimeStateOf, splitDomstats } from './domstats-parser';
-import { parseHostCapabilities } from './host-capabilities-parser';
+import { parseHostCapabilities, qemuGroupIdFrom } from './host-capabilities-parser';
 import { LibvirtQmp } from './libvirt-qmp';
 import { buildSnapshotXml, parseSnapshotXml } from './snapshot-xml';
 
@@ -74,6 +74,8 @@ export class LibvirtAdapter implements VirtualizationPort {
   private readonly sharedEvents: Observable<DomainEvent>;
   /** QMP passthrough for what libvirt has no command of its own for. */
   readonly qmp: LibvirtQmp;
+  /** QEMU's group on this host, read once from libvirt; see qemuGroupId. */
+  private qemuGroup: Promise<number | undefined> | undefined;
 
   constructor(private readonly options: LibvirtAdapterOptions) {
     this.pool = options.pool;
@@ -355,8 +357,8 @@ export class LibvirtAdapter implements VirtualizationPort {
     });
   }
 
-  createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
-    return this.qemuImg.create(spec);
+  async createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
+    return this.qemuImg.create(spec, await this.qemuGroupId());
   }
 
   getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
@@ -375,8 +377,20 @@ export class LibvirtAdapter implements VirtualizationPort {
     return this.qemuImg.delete(path);
   }
 
-  createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
-    return this.seedIsoWriter.create(spec);
+  async createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
+    return this.seedIsoWriter.create(spec, await this.qemuGroupId());
+  }
+
+  /**
+   * The group QEMU runs as (libvirt's DAC base label, e.g. libvirt-qemu): VM folders are given to
+   * it so QEMU can reach their files while other local users cannot. Undefined without DAC.
+   */
+  private qemuGroupId(): Promise<number | undefined> {
+    this.qemuGroup ??= this.probePool.run({ name: 'capabilities' }).then(qemuGroupIdFrom, (error: unknown) => {
+      this.qemuGroup = undefined; // not cached: ask again next time
+      throw error;
+    });
+    return this.qemuGroup;
   }
 
   events(): Observable<DomainEvent> {
