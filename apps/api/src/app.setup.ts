@@ -1,6 +1,7 @@
 import { INestApplication, NotFoundException, RequestMethod, VersioningType } from '@nestjs/common';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
@@ -8,6 +9,7 @@ import { refuseDeeplyNestedBodies } from './common/json-depth';
 import { requestIdMiddleware } from './common/logging';
 import { setupSwagger } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
+import { installRequestDeadline } from './common/request-deadline';
 import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
@@ -28,6 +30,10 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   app.set('etag', false);
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(requestIdMiddleware);
+  const problems = new ProblemDetailsFilter();
+  const server = app.getHttpServer() as Server;
+  server.on('clientError', (error: Error, socket: Duplex) => problems.answerClientError(error, socket));
+  app.use(installRequestDeadline(server, config.requestTimeoutSeconds * 1000, (error, socket) => problems.answerClientError(error, socket)));
   app.use(securityHeaders());
   if (config.corsOrigins.length > 0) {
     app.enableCors({
@@ -49,9 +55,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   });
   app.enableVersioning({ type: VersioningType.URI });
   app.useGlobalPipes(createValidationPipe());
-  const problems = new ProblemDetailsFilter();
   app.useGlobalFilters(problems);
-  app.getHttpServer().on('clientError', (error: Error, socket: Duplex) => problems.answerClientError(error, socket));
   setupSwagger(app);
   await app.init();
   // Nest's own 404 handler covers only /api; this answers every other unknown path alike.

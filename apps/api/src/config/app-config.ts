@@ -43,6 +43,9 @@ export class AppConfig {
   lockoutThreshold: number;
   lockoutMinutes: number;
   shutdownTimeoutMs: number;
+  /** How long a request's headers and body may take to arrive (image uploads have their own rule). */
+  requestTimeoutSeconds: number;
+  imageUploads: ImageUploadConfig;
   hypervisor: HypervisorConfig;
   defaultQuota: QuotaLimits;
   /** How often the reconciler sweeps every domain against the database. */
@@ -71,6 +74,19 @@ export interface EventStreamConfig {
   maxStreams: number;
   /** How often an idle stream gets a heartbeat event. */
   heartbeatSeconds: number;
+}
+
+/**
+ * Image uploads may take hours, so instead of REQUEST_TIMEOUT_SECONDS they must keep moving:
+ * at least minBytesPerSecond on average over every progressWindowSeconds. And only so many run
+ * at once, so slow ones cannot pile up.
+ */
+export interface ImageUploadConfig {
+  minBytesPerSecond: number;
+  progressWindowSeconds: number;
+  /** Uploads running at once on one api replica, in all and per user. */
+  maxConcurrent: number;
+  maxConcurrentPerUser: number;
 }
 
 export interface ConsoleConfig {
@@ -295,6 +311,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
     lockoutThreshold: readInt(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
     lockoutMinutes: readInt(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    requestTimeoutSeconds: readInt(env, 'REQUEST_TIMEOUT_SECONDS', 300, 1, 86400),
+    imageUploads: {
+      minBytesPerSecond: readInt(env, 'UPLOAD_MIN_BYTES_PER_SECOND', 32768, 1, 1_073_741_824),
+      progressWindowSeconds: readInt(env, 'UPLOAD_PROGRESS_WINDOW_SECONDS', 30, 1, 3600),
+      maxConcurrent: readInt(env, 'UPLOAD_MAX_CONCURRENT', 4, 1, 1000),
+      maxConcurrentPerUser: readInt(env, 'UPLOAD_MAX_CONCURRENT_PER_USER', 2, 1, 1000),
+    },
     hypervisor: {
       adapter: readOneOf(env, 'HYPERVISOR_ADAPTER', ['libvirt', 'qemu-direct'] as const, 'libvirt'),
       libvirtUri: libvirtUri(env),

@@ -1,7 +1,7 @@
 import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { Roles } from '../auth/decorators';
+import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { ImageDto, ImageListDto, UploadImageQueryDto } from './dto/image.dto';
 import { ImagesService } from './images.service';
@@ -35,15 +35,19 @@ export class ImagesController {
     return { items: (await this.images.rescan()).items.map(ImageDto.from) };
   }
 
-  /** Upload an image as the raw request body (admin); streamed to disk with a size limit and a SHA-256. */
+  /**
+   * Upload an image as the raw request body (admin); streamed to disk with a size limit and a SHA-256.
+   * It may take as long as it needs while it keeps up UPLOAD_MIN_BYTES_PER_SECOND (else 408), and
+   * only so many run at once (else 429 UPLOAD_LIMIT).
+   */
   @Post()
   @Roles('admin')
   @ApiConsumes('application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
-  @ApiProblems(400, 403, 409, 413)
-  async upload(@Query() query: UploadImageQueryDto, @Req() req: Request): Promise<ImageDto> {
+  @ApiProblems(400, 403, 408, 409, 413)
+  async upload(@Query() query: UploadImageQueryDto, @Req() req: Request, @CurrentUser() user: AuthUser): Promise<ImageDto> {
     const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-    return ImageDto.from(await this.images.upload(query.name, req, length));
+    return ImageDto.from(await this.images.upload(query.name, req, length, user.id));
   }
 
   /** Delete an image and its file (admin); refused while a VM uses it. */

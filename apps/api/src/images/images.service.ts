@@ -10,8 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import { DataSource, In, Not, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { liftRequestDeadline } from '../common/request-deadline';
 import { Image, ImageKind } from './image.entity';
 import { diskFormatOf, scanImageDir } from './image-scanner';
+import { UploadTooSlowError, withMinimumProgress } from './upload-progress';
+import { UploadSlots } from './upload-slots';
 
 @Injectable()
 export class ImagesService implements OnApplicationBootstrap {
@@ -23,6 +26,7 @@ export class ImagesService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly dataSource: DataSource,
     /** This machine's: IMAGE_DIR is local to the api. */
     @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly uploadSlots: UploadSlots,
   ) {}
 
   private get dir(): string {
@@ -86,20 +90,35 @@ export class ImagesService implements OnApplicationBootstrap {
   /**
    * Streams an upload to a hidden temporary file, hashing and counting as it
    * goes, and only renames it into place once it is complete and within the limit.
+   * It takes one of the upload slots (UploadSlots) while it runs, and instead of the request
+   * deadline it must keep up a minimum rate (withMinimumProgress), so it may take as long as
+   * its size needs. Whenever it fails before the body has arrived, the connection is closed
+   * with the answer, so the rest of the body is not read.
    */
-  async upload(name: string, body: Readable, declaredLength: number | undefined): Promise<Image> {
+  async upload(name: string, request: Readable, declaredLength: number | undefined, uploaderId: string): Promise<Image> {
     const limit = this.config.hypervisor.maxImageUploadBytes;
     if (declaredLength !== undefined && declaredLength > limit) throw this.tooLarge(limit);
     const target = join(this.dir, name);
     if (existsSync(target) || (await this.images.existsBy({ path: target }))) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `An image named ${name} already exists`);
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `An image named ${name} already exists`, {}, { Connection: 'close' });
     }
+    const release = this.uploadSlots.acquire(uploaderId);
+    try {
+      return await this.receive(name, target, request, limit);
+    } finally {
+      release();
+    }
+  }
+
+  private async receive(name: string, target: string, request: Readable, limit: number): Promise<Image> {
+    const { minBytesPerSecond, progressWindowSeconds } = this.config.imageUploads;
+    liftRequestDeadline(request);
     const partial = join(this.dir, `.upload-${randomUUID()}.part`);
     const hash = createHash('sha256');
     let size = 0;
     try {
       await pipeline(
-        body,
+        withMinimumProgress(request, minBytesPerSecond, progressWindowSeconds),
         async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             size += chunk.length;
@@ -118,6 +137,9 @@ export class ImagesService implements OnApplicationBootstrap {
     } catch (error) {
       await rm(partial, { force: true });
       if (error instanceof RangeError) throw this.tooLarge(limit);
+      if (error instanceof UploadTooSlowError) {
+        throw new AppException(HttpStatus.REQUEST_TIMEOUT, ErrorCode.REQUEST_TIMEOUT, `The upload sent ${error.message}; nothing was kept`, {}, { Connection: 'close' });
+      }
       throw error;
     }
     const [found] = scanImageDir(this.dir).filter((f) => f.path === target);
@@ -157,6 +179,6 @@ export class ImagesService implements OnApplicationBootstrap {
   }
 
   private tooLarge(limit: number): AppException {
-    return new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, `Images may be at most ${limit} bytes`);
+    return new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, `Images may be at most ${limit} bytes`, {}, { Connection: 'close' });
   }
 }
