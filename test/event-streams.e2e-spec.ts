@@ -1,4 +1,7 @@
+import { JwtService } from '@nestjs/jwt';
+import { randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
+import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { EventsService } from '../apps/api/src/events/events.service';
 import { openEventStream, SseEvent } from './support/hypervisor';
@@ -114,5 +117,58 @@ describe('event streams (e2e)', () => {
     expect(again).toBeDefined();
     streams.push(again!);
     for (const stream of streams) stream.close();
+  });
+
+  describe('security 11.4: revocation reaches open streams', () => {
+    const patchUser = (id: string, body: Record<string, unknown>) => request(t.http).patch(`/api/v1/users/${id}`).auth(admin.accessToken, { type: 'bearer' }).send(body).expect(200);
+
+    it('security 11.4: disabling a user ends their open stream at once', async () => {
+      const dave = await createUser(t.http, admin.accessToken, 'dave');
+      const stream = await openEventStream(base, dave.accessToken);
+      await stream.waitFor((e) => e.type === 'heartbeat', 5_000);
+      await patchUser(dave.id, { status: 'disabled' });
+      const changed = Date.now();
+      const ended = await Promise.race([stream.ended, new Promise<number>((r) => setTimeout(() => r(-1), 8_000))]);
+      stream.close();
+      expect(ended).toBeGreaterThan(0);
+      console.log(`disabled user's stream ended ${ended - changed} ms after the change was answered`);
+      expect(ended - changed).toBeLessThan(1_000);
+      const after = await publish(dave.id, 1);
+      expect(stream.events.map((e) => e.id)).not.toContain(after);
+    });
+
+    it('security 11.4: a demoted admin’s stream ends, and stops carrying other users’ events', async () => {
+      const eve = await createUser(t.http, admin.accessToken, 'eve', 'admin');
+      const stream = await openEventStream(base, eve.accessToken);
+      const before = await publish(bob.id, 1);
+      await stream.waitFor((e) => e.id === before, 5_000); // an admin sees bob's events
+      await patchUser(eve.id, { role: 'user' });
+      const changed = Date.now();
+      const ended = await Promise.race([stream.ended, new Promise<number>((r) => setTimeout(() => r(-1), 8_000))]);
+      const after = await publish(bob.id, 2);
+      await new Promise((r) => setTimeout(r, 300));
+      stream.close();
+      expect(ended).toBeGreaterThan(0);
+      console.log(`demoted admin's stream ended ${ended - changed} ms after the change was answered`);
+      expect(ended - changed).toBeLessThan(1_000);
+      expect(stream.events.map((e) => e.id)).not.toContain(after);
+    });
+
+    it('security 11.4: a stream ends when the access token it was opened with expires', async () => {
+      const frank = await createUser(t.http, admin.accessToken, 'frank');
+      const [{ token_version: version }] = await t.app.get(DataSource).query(`SELECT token_version FROM users WHERE id = $1`, [frank.id]);
+      // A token as TokenService issues them, with a 3 s lifetime (ACCESS_TOKEN_TTL_SECONDS cannot go below 30).
+      const ttlSeconds = 3;
+      const token = t.app.get(JwtService).sign({ sub: frank.id, role: 'user', ver: version }, { jwtid: randomUUID(), expiresIn: ttlSeconds, algorithm: 'HS256' });
+      const issued = Date.now();
+      const stream = await openEventStream(base, token);
+      const ended = await Promise.race([stream.ended, new Promise<number>((r) => setTimeout(() => r(-1), (ttlSeconds + 5) * 1000))]);
+      stream.close();
+      expect(ended).toBeGreaterThan(0);
+      console.log(`stream ended ${ended - issued} ms after its ${ttlSeconds} s token was issued`);
+      // JWT expiry has one-second resolution.
+      expect(ended - issued).toBeGreaterThanOrEqual((ttlSeconds - 1) * 1000);
+      expect(ended - issued).toBeLessThan((ttlSeconds + 1) * 1000);
+    });
   });
 });

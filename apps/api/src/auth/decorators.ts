@@ -8,6 +8,13 @@ export interface AuthUser {
   role: UserRole;
 }
 
+/** The access token a request was authenticated with, as the JWT guard verified it. */
+export interface AccessTokenInfo {
+  /** The user's token version it was issued with. */
+  version: number;
+  expiresAt: Date;
+}
+
 export const IS_PUBLIC = 'limen:public';
 export const REQUIRED_ROLES = 'limen:roles';
 export const IS_AUTH_ROUTE = 'limen:auth-route';
@@ -23,4 +30,9 @@ export const AuthRoute = (): MethodDecorator & ClassDecorator => SetMetadata(IS_
 
 export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext): AuthUser => {
   return context.switchToHttp().getRequest<{ user: AuthUser }>().user;
+});
+
+/** For connections that outlive their request: they must end when the token would be refused (UserAccessWatch). */
+export const CurrentAccessToken = createParamDecorator((_data: unknown, context: ExecutionContext): AccessTokenInfo => {
+  return context.switchToHttp().getRequest<{ accessToken: AccessTokenInfo }>().accessToken;
 });

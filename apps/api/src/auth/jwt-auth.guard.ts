@@ -6,7 +6,7 @@ import { createSecretKey, KeyObject } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { UserAccessCache } from '../users/user-access-cache';
-import { AuthUser, IS_PUBLIC } from './decorators';
+import { AccessTokenInfo, AuthUser, IS_PUBLIC } from './decorators';
 
 export interface AccessTokenClaims {
   sub: string;
@@ -14,6 +14,8 @@ export interface AccessTokenClaims {
   /** The user's token version when issued; see User.tokenVersion. */
   ver: number;
   jti: string;
+  /** Expiry, in seconds since the epoch. */
+  exp: number;
 }
 
 const BEARER = /^\s*Bearer\s+(\S+)\s*$/i;
@@ -54,11 +56,12 @@ export class JwtAuthGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
-    const req = context.switchToHttp().getRequest<Request & { user?: AuthUser }>();
+    const req = context.switchToHttp().getRequest<Request & { user?: AuthUser; accessToken?: AccessTokenInfo }>();
     const claims = this.verify(req.headers.authorization);
     return this.users.get(claims.sub).then((user) => {
       if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) throw revoked();
       req.user = { id: user.id, username: user.username, role: user.role };
+      req.accessToken = { version: claims.ver, expiresAt: new Date(claims.exp * 1000) };
       return true;
     });
   }
@@ -72,7 +75,7 @@ export class JwtAuthGuard implements CanActivate {
     } catch {
       throw unauthenticated();
     }
-    if (typeof claims.sub !== 'string' || !UUID.test(claims.sub) || typeof claims.ver !== 'number') throw unauthenticated();
+    if (typeof claims.sub !== 'string' || !UUID.test(claims.sub) || typeof claims.ver !== 'number' || typeof claims.exp !== 'number') throw unauthenticated();
     return claims as AccessTokenClaims;
   }
 }

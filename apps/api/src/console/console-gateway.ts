@@ -7,6 +7,7 @@ import proxyaddr from 'proxy-addr';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
+import { UserAccessWatch } from '../users/user-access-watch';
 import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from '../common/problem';
 import { ConsoleConnection, ConsoleService, CONSOLE_SOCKET_PREFIX } from './console.service';
 
@@ -15,6 +16,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** Application close codes (4000-4999). */
 const CLOSE_IDLE = 4000;
+/** The access behind the session was revoked (user disabled, deleted, logged out everywhere) or its role changed. */
+const CLOSE_REVOKED = 4001;
+/** The access token the ticket was requested with expired: request a new ticket with a fresh one. */
+const CLOSE_EXPIRED = 4002;
 const CLOSE_SHUTDOWN = 1001;
 const CLOSE_VM_GONE = 1000;
 const CLOSE_ERROR = 1011;
@@ -40,6 +45,7 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     private readonly consoles: ConsoleService,
     private readonly audit: AuditService,
     private readonly config: AppConfig,
+    private readonly access: UserAccessWatch,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -97,6 +103,14 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     let toBrowser = 0;
     let toVm = 0;
     const idle = setTimeout(() => ws.close(CLOSE_IDLE, 'idle timeout'), this.config.console.idleTimeoutSeconds * 1000);
+    // Revoked or expired access ends the session at once: the VM side is cut before the close handshake.
+    const unwatch = this.access.watch(
+      { userId: user.id, role: user.role, tokenVersion: connection.accessToken.version, expiresAt: connection.accessToken.expiresAt },
+      (why) => {
+        ws.close(why === 'expired' ? CLOSE_EXPIRED : CLOSE_REVOKED, why === 'expired' ? 'access token expired' : 'access revoked');
+        this.end(connection);
+      },
+    );
     this.logger.log({ userId: user.id, vmId, type }, 'console session opened');
     this.record(connection.user, vmId, 'success', 101, null, req, { type });
 
@@ -132,6 +146,7 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     });
     ws.once('close', (code) => {
       clearTimeout(idle);
+      unwatch();
       this.end(connection);
       this.logger.log({ userId: user.id, vmId, type, code, seconds: Math.round((Date.now() - started) / 1000), toBrowser, toVm }, 'console session closed');
     });

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { AccessTokenInfo } from '../auth/decorators';
 
 export const CONSOLE_TYPES = ['vnc', 'serial'] as const;
 export type ConsoleType = (typeof CONSOLE_TYPES)[number];
@@ -17,6 +18,8 @@ export interface RedeemedTicket {
   userId: string;
   vmId: string;
   type: ConsoleType;
+  /** The access token the ticket was requested with: the session lives no longer than it would be accepted. */
+  accessToken: AccessTokenInfo;
 }
 
 function hashOf(ticket: string): string {
@@ -32,13 +35,13 @@ function hashOf(ticket: string): string {
 export class ConsoleTickets {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async issue(userId: string, vmId: string, type: ConsoleType): Promise<{ ticket: string; expiresAt: Date }> {
+  async issue(userId: string, accessToken: AccessTokenInfo, vmId: string, type: ConsoleType): Promise<{ ticket: string; expiresAt: Date }> {
     const ticket = randomBytes(32).toString('base64url');
     const [row]: Array<{ expires_at: Date }> = await this.dataSource.query(
-      `INSERT INTO console_tickets (token_hash, user_id, vm_id, type, expires_at)
-       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+      `INSERT INTO console_tickets (token_hash, user_id, vm_id, type, expires_at, token_version, access_expires_at)
+       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6, $7)
        RETURNING expires_at`,
-      [hashOf(ticket), userId, vmId, type, TICKET_TTL_SECONDS],
+      [hashOf(ticket), userId, vmId, type, TICKET_TTL_SECONDS, accessToken.version, accessToken.expiresAt],
     );
     await this.dataSource.query(`DELETE FROM console_tickets WHERE expires_at < now() - interval '${TICKET_RETENTION}'`);
     return { ticket, expiresAt: new Date(row.expires_at) };
@@ -51,13 +54,14 @@ export class ConsoleTickets {
   async redeem(ticket: string): Promise<RedeemedTicket | null> {
     if (!TICKET_SHAPE.test(ticket)) return null;
     // TypeORM's postgres driver answers an UPDATE ... RETURNING with [rows, rowCount].
-    const [rows]: [Array<{ user_id: string; vm_id: string; type: ConsoleType }>, number] = await this.dataSource.query(
+    const [rows]: [Array<{ user_id: string; vm_id: string; type: ConsoleType; token_version: number; access_expires_at: Date }>, number] = await this.dataSource.query(
       `UPDATE console_tickets SET used_at = now()
        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
-       RETURNING user_id, vm_id, type`,
+       RETURNING user_id, vm_id, type, token_version, access_expires_at`,
       [hashOf(ticket)],
     );
     const row = rows[0];
-    return row ? { userId: row.user_id, vmId: row.vm_id, type: row.type } : null;
+    if (!row) return null;
+    return { userId: row.user_id, vmId: row.vm_id, type: row.type, accessToken: { version: row.token_version, expiresAt: new Date(row.access_expires_at) } };
   }
 }

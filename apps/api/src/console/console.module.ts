@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Host } from '../hosts/host.entity';
-import { User } from '../users/user.entity';
+import { UsersModule } from '../users/users.module';
 import { VmsModule } from '../vms/vms.module';
 import { ConsoleGateway } from './console-gateway';
 import { ConsolePageController } from './console-page.controller';
@@ -12,7 +12,7 @@ import { ConsoleService } from './console.service';
 
 /** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
 @Module({
-  imports: [TypeOrmModule.forFeature([User, Host]), VmsModule],
+  imports: [TypeOrmModule.forFeature([Host]), UsersModule, VmsModule],
   controllers: [ConsoleController, ConsolePageController],
   providers: [ConsoleService, ConsoleTickets, ConsoleSessions, ConsoleGateway],
 })

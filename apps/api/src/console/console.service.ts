@@ -2,11 +2,11 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Duplex } from 'node:stream';
 import { Repository } from 'typeorm';
-import { AuthUser } from '../auth/decorators';
+import { AccessTokenInfo, AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
 import { Host } from '../hosts/host.entity';
 import { HostPorts } from '../hosts/host-ports';
-import { User } from '../users/user.entity';
+import { UserAccessCache } from '../users/user-access-cache';
 import { Vm } from '../vms/vm.entity';
 import { VmStore } from '../vms/vm-store';
 import { ConsoleSessions } from './console-sessions';
@@ -32,6 +32,8 @@ export interface ConsoleConnection {
   vmId: string;
   type: ConsoleType;
   target: Duplex;
+  /** The access token the ticket was requested with: the session ends when it would be refused. */
+  accessToken: AccessTokenInfo;
   /** Frees the user's session slot; idempotent. */
   release: () => void;
 }
@@ -49,15 +51,15 @@ export class ConsoleService {
     private readonly tickets: ConsoleTickets,
     private readonly sessions: ConsoleSessions,
     private readonly hosts: HostPorts,
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UserAccessCache,
     @InjectRepository(Host) private readonly hostRows: Repository<Host>,
   ) {}
 
-  async open(user: AuthUser, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
+  async open(user: AuthUser, accessToken: AccessTokenInfo, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
     const vm = await this.store.visible(user, vmId);
     this.assertRunning(vm);
     if (!this.sessions.hasRoom(user.id)) throw this.sessionLimit();
-    const { ticket, expiresAt } = await this.tickets.issue(user.id, vm.id, type);
+    const { ticket, expiresAt } = await this.tickets.issue(user.id, accessToken, vm.id, type);
     return { ticket, url: `${CONSOLE_SOCKET_PREFIX}${vm.id}?ticket=${ticket}`, expiresAt, type };
   }
 
@@ -66,15 +68,18 @@ export class ConsoleService {
     if (!redeemed) throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The console ticket is unknown, already used or expired');
     // The ticket is spent either way: a ticket presented for the wrong VM is not a ticket to retry with.
     if (redeemed.vmId !== vmId) throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.CONSOLE_TICKET_INVALID, 'The console ticket was issued for another VM');
-    const account = await this.users.findOneBy({ id: redeemed.userId });
+    const account = await this.users.get(redeemed.userId);
     if (!account || account.status !== 'active') throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The account of the console ticket is no longer active');
+    if (account.tokenVersion !== redeemed.accessToken.version || redeemed.accessToken.expiresAt.getTime() <= Date.now()) {
+      throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The access token the console ticket was requested with has expired or been revoked');
+    }
     const user: AuthUser = { id: account.id, username: account.username, role: account.role };
     const vm = await this.store.visible(user, vmId);
     this.assertRunning(vm);
     const release = this.sessions.acquire(user.id);
     if (!release) throw this.sessionLimit();
     try {
-      return { user, vmId: vm.id, type: redeemed.type, target: await this.openTarget(vm, redeemed.type), release };
+      return { user, vmId: vm.id, type: redeemed.type, target: await this.openTarget(vm, redeemed.type), accessToken: redeemed.accessToken, release };
     } catch (error) {
       release();
       throw error;

@@ -1,10 +1,11 @@
 import { BeforeApplicationShutdown, HttpStatus, Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { finalize, Observable, Subject, takeUntil } from 'rxjs';
-import { AuthUser } from '../auth/decorators';
+import { finalize, merge, Observable, Subject, takeUntil } from 'rxjs';
+import { AccessTokenInfo, AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { UserAccessWatch } from '../users/user-access-watch';
 import { DeliveredEvent, EventsService } from './events.service';
 
 /** A slot frees as soon as a stream closes; this is a hint to try again, not a window. */
@@ -14,7 +15,10 @@ const RETRY_AFTER_SECONDS = 5;
  * The SSE streams open on this replica. Each holds a socket and a subscription for as long as the
  * client keeps it, so they are counted and capped, per user and in total
  * (SSE_MAX_STREAMS_PER_USER, SSE_MAX_STREAMS): one user could otherwise open streams until the
- * process ran out of file descriptors. At shutdown every stream is ended, so the HTTP server can close.
+ * process ran out of file descriptors. A stream ends (the client sees the response end) when the
+ * access token it was opened with would be refused, or its user's role changes (its scope was
+ * computed with the old one), or the token expires: see UserAccessWatch. At shutdown every stream
+ * is ended, so the HTTP server can close.
  */
 @Injectable()
 export class EventStreams implements BeforeApplicationShutdown {
@@ -25,6 +29,7 @@ export class EventStreams implements BeforeApplicationShutdown {
   constructor(
     private readonly events: EventsService,
     private readonly config: AppConfig,
+    private readonly access: UserAccessWatch,
     metrics: MetricsService,
   ) {
     const streams = this;
@@ -42,16 +47,21 @@ export class EventStreams implements BeforeApplicationShutdown {
    * Takes a slot for `user` and returns their events from `lastEventId` on; the slot is freed when
    * the subscription ends. Subscribe at once: an unsubscribed stream keeps its slot.
    */
-  open(user: AuthUser, lastEventId?: string): Observable<DeliveredEvent> {
+  open(user: AuthUser, token: AccessTokenInfo, lastEventId?: string): Observable<DeliveredEvent> {
     const { maxStreamsPerUser, maxStreams } = this.config.eventStreams;
     const held = this.perUser.get(user.id) ?? 0;
     if (held >= maxStreamsPerUser) throw this.tooMany(`At most ${maxStreamsPerUser} open event streams per user; close one first`, maxStreamsPerUser);
     if (this.total >= maxStreams) throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
     this.perUser.set(user.id, held + 1);
     this.total++;
+    const accessEnded = new Subject<void>();
+    const unwatch = this.access.watch({ userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt }, () => accessEnded.next());
     return this.events.stream(user, lastEventId).pipe(
-      takeUntil(this.shutdown),
-      finalize(() => this.release(user.id)),
+      takeUntil(merge(this.shutdown, accessEnded)),
+      finalize(() => {
+        unwatch();
+        this.release(user.id);
+      }),
     );
   }
 

@@ -1,12 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { UsersModule } from '../users/users.module';
 import { EventRecord } from './event.entity';
 import { EventStreams } from './event-streams';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([EventRecord])],
+  imports: [TypeOrmModule.forFeature([EventRecord]), UsersModule],
   controllers: [EventsController],
   providers: [EventsService, EventStreams],
   exports: [EventsService],

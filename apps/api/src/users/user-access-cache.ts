@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { Subject } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { preparedQuery } from '../common/prepared-query';
 import { DatabaseEndpoint } from '../database/database-endpoint';
@@ -47,6 +48,8 @@ const MAX_ENTRIES = 10_000;
 export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('UserAccessCache');
   private readonly entries = new Map<string, { access: UserAccess; expiresAt: number }>();
+  /** The id of every user whose entry is dropped (null: all), so open streams can recheck them. */
+  readonly changes = new Subject<string | null>();
   /** Bumped by every drop: a lookup that started before it must not cache what it read. */
   private generation = 0;
   private listener: PgListener | null = null;
@@ -126,5 +129,6 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
     this.generation++;
     if (id === null) this.entries.clear();
     else this.entries.delete(id);
+    this.changes.next(id);
   }
 }

@@ -7,6 +7,7 @@ import { Hosts1764190000000 } from './1764190000000-hosts';
 import { VmRunningResources1764200000000 } from './1764200000000-vm-running-resources';
 import { LoginFailures1764201300000 } from './1764201300000-login-failures';
 import { SnapshotStorage1764210000000 } from './1764210000000-snapshot-storage';
+import { ConsoleTicketAccess1764220000000 } from './1764220000000-console-ticket-access';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   VmRunningResources1764200000000,
   LoginFailures1764201300000,
   SnapshotStorage1764210000000,
+  ConsoleTicketAccess1764220000000,
 ];

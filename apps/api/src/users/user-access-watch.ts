@@ -1,0 +1,109 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Subscription } from 'rxjs';
+import { UserAccessCache } from './user-access-cache';
+import type { UserRole } from './user.entity';
+
+/**
+ * How often every watched user is read again, whatever was notified: this bounds how long a change
+ * nobody was told about (a lost notification, SQL by hand once the cache entry ages out) goes unseen.
+ */
+export const RECHECK_INTERVAL_MS = 5_000;
+
+/** The credential a long-lived connection was opened with. */
+export interface WatchedAccess {
+  userId: string;
+  /** The role its scope was computed with (an admin's event stream carries everyone's events). */
+  role: UserRole;
+  /** The user's token version in the access token behind it. */
+  tokenVersion: number;
+  /** When that access token expires. */
+  expiresAt: Date;
+}
+
+/** Why a connection must end: the user is gone, disabled or logged out; their role changed; the token expired. */
+export type AccessEnd = 'revoked' | 'role-changed' | 'expired';
+
+interface Watcher {
+  access: WatchedAccess;
+  end: (why: AccessEnd) => void;
+  expiry: NodeJS.Timeout;
+}
+
+/**
+ * Ends long-lived connections (SSE streams, console WebSockets) once the access behind them no
+ * longer holds. The JWT guard checks a request once, when it arrives; a connection opened by one
+ * request lives on, so it is checked again here, with the guard's own rules: the user exists, is
+ * active and has the token's version, and (for the connection's scope) still has its role.
+ *
+ * - A change to a user (UserAccessCache.changes: at once on the replica that wrote it, by NOTIFY
+ *   on the others) rechecks that user's connections.
+ * - Every RECHECK_INTERVAL_MS all watched users are rechecked, as a backstop.
+ * - The access token's expiry ends the connection at that moment.
+ */
+@Injectable()
+export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('UserAccessWatch');
+  private readonly watchers = new Map<string, Set<Watcher>>();
+  private changes?: Subscription;
+  private recheckTimer?: NodeJS.Timeout;
+
+  constructor(private readonly cache: UserAccessCache) {}
+
+  onApplicationBootstrap(): void {
+    this.changes = this.cache.changes.subscribe((id) => (id === null ? this.recheckAll() : void this.recheck(id)));
+    this.recheckTimer = setInterval(() => this.recheckAll(), RECHECK_INTERVAL_MS).unref();
+  }
+
+  onApplicationShutdown(): void {
+    this.changes?.unsubscribe();
+    clearInterval(this.recheckTimer);
+    for (const set of this.watchers.values()) for (const watcher of set) clearTimeout(watcher.expiry);
+    this.watchers.clear();
+  }
+
+  /** Calls `end` once, when `access` stops holding; the returned function stops watching (idempotent). */
+  watch(access: WatchedAccess, end: (why: AccessEnd) => void): () => void {
+    const watcher: Watcher = {
+      access,
+      end,
+      expiry: setTimeout(() => this.finish(watcher, 'expired'), Math.max(0, access.expiresAt.getTime() - Date.now())),
+    };
+    let set = this.watchers.get(access.userId);
+    if (!set) this.watchers.set(access.userId, (set = new Set()));
+    set.add(watcher);
+    return () => this.unwatch(watcher);
+  }
+
+  private recheckAll(): void {
+    for (const userId of this.watchers.keys()) void this.recheck(userId);
+  }
+
+  private async recheck(userId: string): Promise<void> {
+    if (!this.watchers.has(userId)) return;
+    let user;
+    try {
+      user = await this.cache.get(userId);
+    } catch (error) {
+      // The database is unreachable: the connections stay until it answers (the next recheck).
+      this.logger.warn(`could not recheck the access of user ${userId}: ${(error as Error).message}`);
+      return;
+    }
+    for (const watcher of [...(this.watchers.get(userId) ?? [])]) {
+      if (!user || user.status !== 'active' || user.tokenVersion !== watcher.access.tokenVersion) this.finish(watcher, 'revoked');
+      else if (user.role !== watcher.access.role) this.finish(watcher, 'role-changed');
+    }
+  }
+
+  private finish(watcher: Watcher, why: AccessEnd): void {
+    if (this.unwatch(watcher)) watcher.end(why);
+  }
+
+  /** False when it was no longer watched. */
+  private unwatch(watcher: Watcher): boolean {
+    clearTimeout(watcher.expiry);
+    const set = this.watchers.get(watcher.access.userId);
+    if (!set?.delete(watcher)) return false;
+    if (set.size === 0) this.watchers.delete(watcher.access.userId);
+    return true;
+  }
+}
