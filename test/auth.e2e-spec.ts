@@ -55,6 +55,10 @@ describe('auth (e2e)', () => {
     const names = (await request(t.http).get('/api/v1/users?limit=500').auth(admin.accessToken, { type: 'bearer' }).expect(200)).body.items.map((u: { username: string }) => u.username);
     expect(names.filter((n: string) => n === 'dup-user' || n === ADMIN.username)).toEqual(expect.arrayContaining(['dup-user', ADMIN.username]));
     expect(names.filter((n: string) => n === 'dup-user' || n === ADMIN.username)).toHaveLength(2);
+    // Admins can still see the attempts: the audit trail tells them apart.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const audited = await request(t.http).get('/api/v1/audit?limit=500&action=auth.register-name-taken').auth(admin.accessToken, { type: 'bearer' }).expect(200);
+    expect(audited.body.items.map((e: { actorUsername: string }) => e.actorUsername).sort()).toEqual(['dup-user', ADMIN.username].sort());
   });
 
   it('refuses a short password at registration', async () => {

@@ -147,6 +147,17 @@ describe('account lock-out (e2e)', () => {
     expect(ratio).toBeLessThan(3);
   });
 
+  it('security 11.13: an address starts counting again after its own success, or once its failures are LOCKOUT_MINUTES old', async () => {
+    const user = await createUser(t.http, (await login(t.http, ADMIN.username, ADMIN.password)).accessToken, 'counted');
+    const fail = async () => (await loginFrom('127.0.0.10', 'counted', 'not-the-password')).status;
+    expect([await fail(), await fail()]).toEqual([401, 401]);
+    expect((await loginFrom('127.0.0.10', 'counted', user.password)).status).toBe(200);
+    expect([await fail(), await fail()]).toEqual([401, 401]);
+    // Those two are now older than LOCKOUT_MINUTES (moved into the past rather than waited for).
+    await t.app.get(DataSource).query(`UPDATE login_failures SET last_failed_at = now() - interval '3 minutes' WHERE username = 'counted'`);
+    expect([await fail(), await fail(), await fail()]).toEqual([401, 401, 429]);
+  });
+
   it('an admin re-activating the account clears the lock', async () => {
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
     const user = await createUser(t.http, admin.accessToken, 'locked-out');
