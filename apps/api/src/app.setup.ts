@@ -1,4 +1,5 @@
 import { INestApplication, NotFoundException, RequestMethod, VersioningType } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
@@ -7,6 +8,7 @@ import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
 import { refuseDeeplyNestedBodies } from './common/json-depth';
 import { requestIdMiddleware } from './common/logging';
+import { MediaTypeGuard } from './common/media-type.guard';
 import { setupSwagger } from './common/openapi';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { installRequestDeadline } from './common/request-deadline';
@@ -54,6 +56,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
     ],
   });
   app.enableVersioning({ type: VersioningType.URI });
+  app.useGlobalGuards(new MediaTypeGuard(app.get(Reflector)));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(problems);
   setupSwagger(app);

@@ -1,5 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { PROBLEM_CONTENT_TYPE } from './problem';
 import { ProblemDto } from './problem.dto';
 
 /** The OpenAPI document, built from the controllers and DTOs (with the swagger CLI plugin). */
@@ -13,7 +14,22 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion('1')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  return SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] });
+  return declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] }));
+}
+
+/** Every operation that reads a body may answer 415 (MediaTypeGuard): its body has another media type. */
+function declareUnsupportedMediaType(document: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
+      const body = operation?.requestBody;
+      if (!operation || !body || !('content' in body)) continue;
+      operation.responses['415'] = {
+        description: `UNSUPPORTED_MEDIA_TYPE: the body is not ${Object.keys(body.content).join(' or ')}`,
+        content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } },
+      };
+    }
+  }
+  return document;
 }
 
 /** Swagger UI at /docs and the JSON spec at /docs-json. */

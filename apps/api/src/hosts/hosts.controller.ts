@@ -1,8 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
-import { CreateHostDto, HostDto, HostListDto, UpdateHostDto } from './dto/host.dto';
+import { PageQueryDto } from '../common/page-query.dto';
+import { CreateHostDto, HostDto, HostPageDto, UpdateHostDto } from './dto/host.dto';
 import { HostsService } from './hosts.service';
 
 /** Hypervisor hosts (admins only). Agent tokens are write-only and stored encrypted. */
@@ -14,10 +15,11 @@ import { HostsService } from './hosts.service';
 export class HostsController {
   constructor(private readonly hosts: HostsService) {}
 
-  /** Every host with its status, capacity and what its VMs hold. */
+  /** The hosts, newest first, with their status, capacity and what their VMs hold. */
   @Get()
-  async list(): Promise<HostListDto> {
-    return { items: (await this.hosts.list()).map(({ host, allocated }) => HostDto.from(host, allocated)) };
+  async list(@Query() page: PageQueryDto): Promise<HostPageDto> {
+    const result = await this.hosts.list(page);
+    return { items: result.items.map(({ host, allocated }) => HostDto.from(host, allocated)), nextCursor: result.nextCursor };
   }
 
   /** One host. */

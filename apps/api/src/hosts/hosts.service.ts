@@ -3,6 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AgentClient, HostMetrics } from '../agent-proxy/agent-client';
 import { AppConfig } from '../config/app-config';
+import { PageQueryDto } from '../common/page-query.dto';
+import { paginate } from '../common/pagination';
 import { AppException, ErrorCode } from '../common/problem';
 import { LeaderElection } from '../database/leader-election';
 import { EventsService } from '../events/events.service';
@@ -157,10 +159,10 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.events.publish({ type: 'host.down', ownerId: null, payload: { hostId: host.id, name: host.name, reason } });
   }
 
-  async list(): Promise<Array<{ host: Host; allocated: Allocation }>> {
-    const hosts = await this.dataSource.manager.find(Host, { order: { name: 'ASC' } });
+  async list(page: PageQueryDto): Promise<{ items: Array<{ host: Host; allocated: Allocation }>; nextCursor: string | null }> {
+    const hosts = await paginate(this.dataSource.manager.createQueryBuilder(Host, 'host'), page);
     const allocations = await this.allocations(this.dataSource.manager);
-    return hosts.map((host) => ({ host, allocated: allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 } }));
+    return { items: hosts.items.map((host) => ({ host, allocated: allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 } })), nextCursor: hosts.nextCursor };
   }
 
   async get(id: string): Promise<Host> {

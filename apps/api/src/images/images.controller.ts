@@ -3,7 +3,8 @@ import { ApiBearerAuth, ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
-import { ImageDto, ImageListDto, UploadImageQueryDto } from './dto/image.dto';
+import { PageQueryDto } from '../common/page-query.dto';
+import { ImageDto, ImageListDto, ImagePageDto, UploadImageQueryDto } from './dto/image.dto';
 import { ImagesService } from './images.service';
 
 @ApiTags('images')
@@ -13,10 +14,12 @@ import { ImagesService } from './images.service';
 export class ImagesController {
   constructor(private readonly images: ImagesService) {}
 
-  /** Every image any user may boot from. */
+  /** The images any user may boot from, newest first. */
   @Get()
-  async list(): Promise<ImageListDto> {
-    return { items: (await this.images.list()).map(ImageDto.from) };
+  @ApiProblems(400)
+  async list(@Query() page: PageQueryDto): Promise<ImagePageDto> {
+    const result = await this.images.list(page);
+    return { items: result.items.map(ImageDto.from), nextCursor: result.nextCursor };
   }
 
   /** One image. */

@@ -9,6 +9,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DataSource, In, Not, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { PageQueryDto } from '../common/page-query.dto';
+import { paginate } from '../common/pagination';
 import { AppException, ErrorCode } from '../common/problem';
 import { liftRequestDeadline } from '../common/request-deadline';
 import { Image, ImageKind } from './image.entity';
@@ -56,11 +58,11 @@ export class ImagesService implements OnApplicationBootstrap {
       const gone = manager.createQueryBuilder().update(Image).set({ available: false });
       await (paths.length ? gone.where({ path: Not(In(paths)) }) : gone).execute();
     });
-    return { items: await this.list() };
+    return { items: await this.images.find({ order: { name: 'ASC' } }) };
   }
 
-  list(): Promise<Image[]> {
-    return this.images.find({ order: { name: 'ASC' } });
+  list(page: PageQueryDto): Promise<{ items: Image[]; nextCursor: string | null }> {
+    return paginate(this.images.createQueryBuilder('image'), page);
   }
 
   async get(id: string): Promise<Image> {

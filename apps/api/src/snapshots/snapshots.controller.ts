@@ -1,11 +1,12 @@
-import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
+import { PageQueryDto } from '../common/page-query.dto';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { StoredResponse } from '../idempotency/idempotency.service';
-import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto, SnapshotListDto } from './dto/snapshot.dto';
+import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto, SnapshotPageDto } from './dto/snapshot.dto';
 import { SnapshotsService } from './snapshots.service';
 
 const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
@@ -23,10 +24,11 @@ function accepted(res: Response, stored: StoredResponse): SnapshotAcceptedDto {
 export class SnapshotsController {
   constructor(private readonly snapshots: SnapshotsService) {}
 
-  /** The VM's snapshots, oldest first. */
+  /** The VM's snapshots, newest first. */
   @Get()
-  async list(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string): Promise<SnapshotListDto> {
-    return { items: (await this.snapshots.list(user, vmId)).map(SnapshotDto.from) };
+  async list(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Query() page: PageQueryDto): Promise<SnapshotPageDto> {
+    const result = await this.snapshots.list(user, vmId, page);
+    return { items: result.items.map(SnapshotDto.from), nextCursor: result.nextCursor };
   }
 
   /** Take an internal snapshot (with memory when the VM runs). Counts against your snapshot quota. */

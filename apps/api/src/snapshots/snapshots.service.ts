@@ -3,6 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
+import { PageQueryDto } from '../common/page-query.dto';
+import { paginate } from '../common/pagination';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { EventsService } from '../events/events.service';
@@ -41,9 +43,9 @@ export class SnapshotsService implements OnModuleInit {
     this.runner.register('snapshot.delete', (op) => this.runDelete(op));
   }
 
-  async list(user: AuthUser, vmId: string): Promise<Snapshot[]> {
+  async list(user: AuthUser, vmId: string, page: PageQueryDto): Promise<{ items: Snapshot[]; nextCursor: string | null }> {
     await this.vms.visible(user, vmId);
-    return this.dataSource.manager.find(Snapshot, { where: { vmId }, order: { createdAt: 'ASC' } });
+    return paginate(this.dataSource.manager.createQueryBuilder(Snapshot, 'snapshot').where('snapshot.vmId = :vmId', { vmId }), page);
   }
 
   create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<StoredResponse> {

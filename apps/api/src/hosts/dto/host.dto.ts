@@ -141,7 +141,10 @@ export class HostDto {
   }
 }
 
-export class HostListDto {
+export class HostPageDto {
   @ApiProperty({ type: [HostDto] })
   items: HostDto[];
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  nextCursor: string | null;
 }

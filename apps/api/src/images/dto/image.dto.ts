@@ -30,9 +30,18 @@ export class ImageDto {
   }
 }
 
+/** Every image, as a rescan leaves them. */
 export class ImageListDto {
   @ApiProperty({ type: [ImageDto] })
   items: ImageDto[];
+}
+
+export class ImagePageDto {
+  @ApiProperty({ type: [ImageDto] })
+  items: ImageDto[];
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  nextCursor: string | null;
 }
 
 export class UploadImageQueryDto {

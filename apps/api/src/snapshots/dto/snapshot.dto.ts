@@ -49,9 +49,12 @@ export class SnapshotDto {
   }
 }
 
-export class SnapshotListDto {
+export class SnapshotPageDto {
   @ApiProperty({ type: [SnapshotDto] })
   items: SnapshotDto[];
+
+  @ApiProperty({ type: String, nullable: true, example: null })
+  nextCursor: string | null;
 }
 
 export class SnapshotAcceptedDto {
