@@ -18,7 +18,7 @@ export class CloudInitDto {
 
   /**
    * Public keys for the default user.
-   * @example ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice@laptop"]
+   * @example ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop"]
    */
   @IsOptionalNotNull()
   @IsArray()
