@@ -1,5 +1,5 @@
 import { JwtService } from '@nestjs/jwt';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -14,6 +14,16 @@ interface Session {
   closed: Promise<{ code: number; reason: string; at: number }>;
 }
 
+interface Refusal {
+  status: number;
+  body: { code?: string };
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** Refused upgrades from one IP tolerated per minute (AUTH_RATE_LIMIT_PER_MINUTE). */
+const REFUSAL_LIMIT = 20;
+const DASHBOARD = 'https://dash.example';
+
 /** Console WebSockets against abuse and revocation (the console's own behaviour: console.e2e-spec.ts). */
 describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () => {
   let t: TestApp;
@@ -27,20 +37,41 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     return (await post(token, `/api/v1/vms/${vm}/console`).send({ type }).expect(201)).body.url;
   }
 
-  function openSession(url: string): Promise<Session> {
+  /** Opens the WebSocket at `url`; a refused upgrade resolves to its HTTP status, headers and problem body. */
+  function connect(url: string, headers: { origin?: string; userAgent?: string } = {}): Promise<Session | Refusal> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(base.replace(/^http/, 'ws') + url);
+      const ws = new WebSocket(base.replace(/^http/, 'ws') + url, { origin: headers.origin, headers: headers.userAgent ? { 'user-agent': headers.userAgent } : {} });
       const closed = new Promise<{ code: number; reason: string; at: number }>((done) => ws.once('close', (code, reason) => done({ code, reason: reason.toString(), at: Date.now() })));
       ws.once('open', () => resolve({ ws, closed }));
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`console refused: ${res.statusCode}`)));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body || '{}'), headers: res.headers }));
+      });
       ws.once('error', reject);
     });
+  }
+
+  async function openSession(url: string, origin?: string): Promise<Session> {
+    const result = await connect(url, { origin });
+    if (!('ws' in result)) throw new Error(`console refused: ${result.status} ${JSON.stringify(result.body)}`);
+    return result;
+  }
+
+  async function refusal(url: string, headers: { origin?: string; userAgent?: string } = {}): Promise<Refusal> {
+    const result = await connect(url, headers);
+    if ('ws' in result) {
+      result.ws.close();
+      throw new Error('the console opened');
+    }
+    return result;
   }
 
   const within = <T>(promise: Promise<T>, ms: number) => Promise.race([promise, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
 
   beforeAll(async () => {
-    t = await startTestApp({ CONSOLE_MAX_SESSIONS_PER_USER: '20' });
+    t = await startTestApp({ CONSOLE_MAX_SESSIONS_PER_USER: '20', CORS_ORIGINS: DASHBOARD, AUTH_RATE_LIMIT_PER_MINUTE: String(REFUSAL_LIMIT) });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -98,5 +129,52 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
       expect(closed!.at - issued).toBeGreaterThanOrEqual((ttlSeconds - 1) * 1000);
       expect(closed!.at - issued).toBeLessThan((ttlSeconds + 1) * 1000);
     });
+  });
+
+  it('security 11.18: an upgrade from another site’s page is refused (403) before its ticket is spent; this site, CORS_ORIGINS and clients without Origin get in', async () => {
+    const url = await ticketUrl(alice.accessToken);
+    for (const origin of ['http://evil.example', `http://127.0.0.1.evil.example`, 'null']) {
+      const refused = await refusal(url, { origin });
+      expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 403, code: 'ORIGIN_NOT_ALLOWED' });
+    }
+    // The same ticket still opens from this site's own pages: the refusals did not spend it.
+    const own = await openSession(url, base);
+    own.ws.close();
+    const dashboard = await openSession(await ticketUrl(alice.accessToken), DASHBOARD);
+    dashboard.ws.close();
+    const cli = await openSession(await ticketUrl(alice.accessToken));
+    cli.ws.close();
+  });
+
+  it('security 11.7: a flood of refused upgrades from one IP is answered 429 past the limit, and the audit trail stays bounded', async () => {
+    const db = t.app.get(DataSource);
+    const userAgent = `flood-${'A'.repeat(506)}`;
+    const statuses: number[] = [];
+    let retryAfter: string | string[] | undefined;
+    const started = Date.now();
+    for (let batch = 0; batch < 10; batch++) {
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => refusal(`/api/v1/console/ws/${vm}?ticket=${randomBytes(32).toString('base64url')}`, { userAgent })),
+      );
+      for (const answer of answers) {
+        statuses.push(answer.status);
+        if (answer.status === 429) {
+          expect(answer.body.code).toBe('RATE_LIMITED');
+          retryAfter = answer.headers['retry-after'];
+        }
+      }
+    }
+    const counts = { 401: statuses.filter((s) => s === 401).length, 429: statuses.filter((s) => s === 429).length };
+    console.log(`200 upgrades with random tickets in ${Date.now() - started} ms: ${counts[401]} × 401, ${counts[429]} × 429 (Retry-After ${retryAfter})`);
+    expect(counts[401] + counts[429]).toBe(200);
+    expect(counts[401]).toBeLessThanOrEqual(REFUSAL_LIMIT);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+    // Let the audit writes land; then: one row per kind of refusal, the repeats counted when the minute ends.
+    await new Promise((r) => setTimeout(r, 500));
+    const rows: Array<{ status_code: number; user_agent: string }> = await db.query(
+      `SELECT status_code, user_agent FROM audit_log WHERE action = 'console.connect' AND user_agent LIKE 'flood-%'`,
+    );
+    expect(rows.map((r) => r.status_code).sort()).toEqual([401, 429]);
+    for (const row of rows) expect(row.user_agent).toBe(userAgent.slice(0, 128));
   });
 });

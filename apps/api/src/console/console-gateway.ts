@@ -10,6 +10,7 @@ import { AppConfig } from '../config/app-config';
 import { UserAccessWatch } from '../users/user-access-watch';
 import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from '../common/problem';
 import { ConsoleConnection, ConsoleService, CONSOLE_SOCKET_PREFIX } from './console.service';
+import { AUDITED_USER_AGENT_CHARS, UpgradeRefusals } from './upgrade-refusals';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Pause the VM side while this much is queued towards a slow browser. */
@@ -46,6 +47,7 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     private readonly audit: AuditService,
     private readonly config: AppConfig,
     private readonly access: UserAccessWatch,
+    private readonly refusals: UpgradeRefusals,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -80,6 +82,16 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     if (req.headers.upgrade?.toLowerCase() !== 'websocket' || !req.headers['sec-websocket-key']) {
       return this.refuse(socket, new AppException(400, ErrorCode.VALIDATION_FAILED, 'Expected a WebSocket handshake'));
     }
+    const ip = this.clientAddress(req) ?? 'unknown';
+    const retryAfter = this.refusals.admit(ip);
+    if (retryAfter > 0) {
+      const limited = new AppException(429, ErrorCode.RATE_LIMITED, `Too many refused console connections; retry in ${retryAfter} s`, {}, { 'Retry-After': String(retryAfter) });
+      return this.refuse(socket, limited, req, vmId);
+    }
+    // Checked before the ticket is spent: a page of another site cannot use up a ticket either.
+    if (!this.originAllowed(req)) {
+      return this.refuse(socket, new AppException(403, ErrorCode.ORIGIN_NOT_ALLOWED, 'Console connections are accepted from this site and CORS_ORIGINS only'), req, vmId);
+    }
     let connection: ConsoleConnection;
     try {
       connection = await this.consoles.connect(url.searchParams.get('ticket') ?? '', vmId);
@@ -90,10 +102,34 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     // If the handshake never completes (client gone, bad headers), the VM stream and the slot must not leak.
     socket.once('close', () => upgraded || this.end(connection));
     if (!socket.readable || !socket.writable) return this.end(connection);
+    this.refusals.connected(ip);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       upgraded = true;
       this.bridge(ws, connection, req);
     });
+  }
+
+  /**
+   * Browsers send Origin with every WebSocket handshake and let any page open one, so a page of
+   * another site holding a ticket (or racing for one) could drive a console: only this site (the
+   * Origin's host is the request's Host; without a port in Host, its name) and CORS_ORIGINS are
+   * accepted. A handshake without Origin is not from a browser page, so no other site acts
+   * through it: command-line clients and scripts connect without one.
+   */
+  private originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (this.config.corsOrigins.includes(origin)) return true;
+    const host = req.headers.host?.toLowerCase();
+    let from: URL;
+    try {
+      from = new URL(origin);
+    } catch {
+      return false; // "null" (sandboxed frames, file: pages) and garbage
+    }
+    if (!host || (from.protocol !== 'http:' && from.protocol !== 'https:')) return false;
+    // nginx forwards `Host: $host`, without the port the browser used: then only names are compared.
+    return /:\d+$/.test(host) ? from.host === host : from.hostname === host;
   }
 
   /** Relays bytes both ways with backpressure, and closes both ends together. */
@@ -112,7 +148,7 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
       },
     );
     this.logger.log({ userId: user.id, vmId, type }, 'console session opened');
-    this.record(connection.user, vmId, 'success', 101, null, req, { type });
+    this.recordConnect(connection.user, vmId, req, { type });
 
     let paused = false;
     target.on('data', (chunk: Buffer) => {
@@ -163,43 +199,48 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     let status = 503;
     let code: string = ErrorCode.CONSOLE_UNAVAILABLE;
     let detail = 'The console could not be opened';
+    let headers = '';
     if (error instanceof AppException) {
       status = error.getStatus();
       code = error.code;
       detail = error.detail;
+      headers = Object.entries(error.headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
     } else if (error instanceof HttpException) {
       status = error.getStatus();
       code = `HTTP_${status}`;
     } else {
       this.logger.error({ err: error, vmId, requestId }, 'console connect failed');
     }
-    if (req && vmId) this.record(null, vmId, 'failure', status, code, req, null);
+    if (req && vmId) this.refusals.record({ ip: this.clientAddress(req) ?? 'unknown', vmId, statusCode: status, errorCode: code, userAgent: req.headers['user-agent'] ?? null });
     const body = JSON.stringify({ type: problemType(code), title: titleFor(status), status, detail, code, requestId });
     if (!socket.writable) return void socket.destroy();
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-        `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n` +
+        `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n${headers}Connection: close\r\n\r\n` +
         body,
     );
   }
 
-  /** Connects and refusals are audited like requests (the ticket request itself is audited as console.open). */
-  private record(user: { id: string; username: string } | null, vmId: string, result: 'success' | 'failure', statusCode: number, errorCode: string | null, req: IncomingMessage, details: Record<string, unknown> | null): void {
+  /** Connects are audited like requests (the ticket request itself is audited as console.open; refusals by UpgradeRefusals). */
+  private recordConnect(user: { id: string; username: string }, vmId: string, req: IncomingMessage, details: Record<string, unknown>): void {
     void this.audit.record({
-      actorId: user?.id ?? null,
-      actorUsername: user?.username ?? null,
+      actorId: user.id,
+      actorUsername: user.username,
       action: 'console.connect',
       targetType: 'console',
       targetId: vmId,
-      result,
-      statusCode,
-      errorCode,
+      result: 'success',
+      statusCode: 101,
+      errorCode: null,
       requestId: null,
       ip: this.clientAddress(req),
-      userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
+      userAgent: req.headers['user-agent']?.slice(0, AUDITED_USER_AGENT_CHARS) ?? null,
       before: null,
       after: null,
       details,
     });
   }
+
 }

@@ -9,11 +9,12 @@ import { ConsoleSessions } from './console-sessions';
 import { ConsoleTickets } from './console-tickets';
 import { ConsoleController } from './console.controller';
 import { ConsoleService } from './console.service';
+import { UpgradeRefusals } from './upgrade-refusals';
 
 /** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
 @Module({
   imports: [TypeOrmModule.forFeature([Host]), UsersModule, VmsModule],
   controllers: [ConsoleController, ConsolePageController],
-  providers: [ConsoleService, ConsoleTickets, ConsoleSessions, ConsoleGateway],
+  providers: [ConsoleService, ConsoleTickets, ConsoleSessions, ConsoleGateway, UpgradeRefusals],
 })
 export class ConsoleModule {}
