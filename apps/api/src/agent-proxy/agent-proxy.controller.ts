@@ -5,8 +5,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Roles } from '../auth/decorators';
-import { ApiProblems } from '../common/api-problems.decorator';
-import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE } from '../common/problem';
+import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
+import { AppException, ErrorCode } from '../common/problem';
+import { AgentHealthDto, AgentHostMetricsDto } from './dto/agent-metrics.dto';
 import { AGENT_PATHS, AgentClient, AgentPath, AgentUnavailableError } from './agent-client';
 
 /** The headers of the agent's answer worth passing on; hop-by-hop and framing headers are not. */
@@ -24,11 +25,7 @@ export function agentPathOf(requestPath: string): AgentPath | undefined {
 }
 
 function AgentUnavailable(): MethodDecorator {
-  return ApiResponse({
-    status: 502,
-    description: "AGENT_UNAVAILABLE: the agent is unreachable, too slow, or refused the api's token",
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } },
-  });
+  return ApiResponse({ status: 502, ...problemResponse(502, "AGENT_UNAVAILABLE: the agent is unreachable, too slow, or refused the api's token") });
 }
 
 /**
@@ -45,7 +42,7 @@ export class AgentProxyController {
 
   /** The agent's liveness (`{"status":"ok"}`), through the api. */
   @Get('health')
-  @ApiOkResponse({ description: "The agent's answer" })
+  @ApiOkResponse({ description: "The agent's answer", type: AgentHealthDto })
   @AgentUnavailable()
   health(@Req() req: Request, @Res() res: Response): Promise<void> {
     return this.forward(req, res);
@@ -53,7 +50,7 @@ export class AgentProxyController {
 
   /** One host sample as JSON (CPU, load, memory, swap, disks, network, QEMU processes): the agent's HostMetrics. */
   @Get('metrics')
-  @ApiOkResponse({ description: "The agent's answer" })
+  @ApiOkResponse({ description: "The agent's answer", type: AgentHostMetricsDto })
   @AgentUnavailable()
   metrics(@Req() req: Request, @Res() res: Response): Promise<void> {
     return this.forward(req, res);
@@ -62,7 +59,7 @@ export class AgentProxyController {
   /** The same sample in the Prometheus text exposition format. */
   @Get('metrics/prometheus')
   @ApiProduces('text/plain')
-  @ApiOkResponse({ description: "The agent's answer" })
+  @ApiOkResponse({ description: "The agent's answer", schema: { type: 'string' } })
   @AgentUnavailable()
   prometheus(@Req() req: Request, @Res() res: Response): Promise<void> {
     return this.forward(req, res);

@@ -1,4 +1,6 @@
-import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
+import { ApiExtension } from '@nestjs/swagger';
+import { RATE_LIMITS_EXTENSION } from '../common/openapi-responses';
 import type { UserRole } from '../users/user.entity';
 
 /** Who is calling, as established by the JWT guard from the database (not from token claims). */
@@ -26,7 +28,7 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUB
 export const Roles = (...roles: UserRole[]): MethodDecorator & ClassDecorator => SetMetadata(REQUIRED_ROLES, roles);
 
 /** The route is a credential endpoint: limited per IP and per username instead of per user. */
-export const AuthRoute = (): MethodDecorator & ClassDecorator => SetMetadata(IS_AUTH_ROUTE, true);
+export const AuthRoute = (): MethodDecorator & ClassDecorator => applyDecorators(SetMetadata(IS_AUTH_ROUTE, true), ApiExtension(RATE_LIMITS_EXTENSION, ['auth-ip', 'auth-user']));
 
 export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext): AuthUser => {
   return context.switchToHttp().getRequest<{ user: AuthUser }>().user;

@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE } from './problem';
+import { completeResponses } from './openapi-responses';
 import { ProblemDto } from './problem.dto';
 
 /** The OpenAPI document, built from the controllers and DTOs (with the swagger CLI plugin). */
@@ -12,9 +13,13 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
         'Lists use cursor pagination: `{items, nextCursor}`, `limit` 1-500 (default 50).',
     )
     .setVersion('1')
+    // 3.1: nullable members are real JSON Schema `null` types, which every validator understands.
+    .setOpenAPIVersion('3.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  return declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] }));
+  const document = declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] }));
+  completeResponses(document);
+  return document;
 }
 
 /** Every operation that reads a body may answer 415 (MediaTypeGuard): its body has another media type. */

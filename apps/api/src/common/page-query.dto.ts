@@ -11,7 +11,7 @@ export class PageQueryDto {
    * Page size, 1-500.
    * @example 50
    */
-  @ApiPropertyOptional({ default: DEFAULT_PAGE_LIMIT })
+  @ApiPropertyOptional({ type: 'integer', default: DEFAULT_PAGE_LIMIT })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ErrorCode } from './problem';
 
 export class FieldErrorDto {
   @ApiProperty({ example: 'username' })
@@ -16,15 +17,15 @@ export class ProblemDto {
   @ApiProperty({ example: 'Bad Request' })
   title: string;
 
-  @ApiProperty({ example: 400 })
+  @ApiProperty({ type: 'integer', minimum: 400, maximum: 599, example: 400 })
   status: number;
 
   @ApiProperty({ example: 'Validation failed for username' })
   detail: string;
 
   /** Stable machine-readable error code. */
-  @ApiProperty({ example: 'VALIDATION_FAILED' })
-  code: string;
+  @ApiProperty({ enum: Object.values(ErrorCode), enumName: 'ErrorCode', example: 'VALIDATION_FAILED' })
+  code: ErrorCode;
 
   /** Echo of X-Request-Id, for finding the matching log lines. */
   @ApiProperty({ example: '5f0c8a63-6b8e-4a4e-9a57-0b7f3f8d2a11' })
@@ -36,4 +37,28 @@ export class ProblemDto {
   /** Present on VALIDATION_FAILED. */
   @ApiPropertyOptional({ type: [FieldErrorDto] })
   errors?: FieldErrorDto[];
+
+  /** On INVALID_STATE: the current state of the VM (or snapshot). */
+  @ApiPropertyOptional({ example: 'running' })
+  state?: string;
+
+  /** On INVALID_STATE from a VM action: the states the action is allowed from. */
+  @ApiPropertyOptional({ example: ['stopped', 'crashed'] })
+  allowedFrom?: string[];
+
+  /** On QUOTA_EXCEEDED: the quota that would be exceeded. */
+  @ApiPropertyOptional({ enum: ['vms', 'vcpus', 'memoryMiB', 'diskGiB', 'snapshots'], example: 'vcpus' })
+  resource?: string;
+
+  /** On QUOTA_EXCEEDED: the quota's limit. */
+  @ApiPropertyOptional({ type: 'integer', example: 8 })
+  limit?: number;
+
+  /** On QUOTA_EXCEEDED: how much of it is in use. */
+  @ApiPropertyOptional({ type: 'integer', example: 6 })
+  used?: number;
+
+  /** On QUOTA_EXCEEDED: how much the request needs. */
+  @ApiPropertyOptional({ type: 'integer', example: 4 })
+  requested?: number;
 }

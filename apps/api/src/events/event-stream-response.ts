@@ -1,6 +1,53 @@
+import type { ReferenceObject, SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import type { Request, Response } from 'express';
 import type { Observable } from 'rxjs';
 import type { DeliveredEvent } from './events.service';
+
+const uuid = { type: 'string', format: 'uuid' };
+const text = { type: 'string' };
+const nullableText = { type: ['string', 'null'] };
+const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
+
+/** One event of each type: its `event:` name, its `id:` (none on heartbeats) and its `data:` members. */
+function eventSchema(type: string, data: SchemaObject | ReferenceObject, withId = true): SchemaObject {
+  const envelope: SchemaObject = { type: 'object', required: ['type', 'at'], properties: { type: { enum: [type] }, at: { type: 'string', format: 'date-time' } } };
+  return {
+    type: 'object',
+    title: type,
+    required: withId ? ['event', 'id', 'data'] : ['event', 'data'],
+    properties: { event: { enum: [type] }, ...(withId ? { id: { type: 'string', pattern: '^\\d+$' } } : {}), data: { allOf: [envelope, data] } },
+  };
+}
+
+/**
+ * What the stream carries, for the spec: each event type with its data (the payloads written
+ * where the events are published: vms, operations, snapshots, hosts, alerting).
+ */
+export const EVENT_STREAM_SCHEMA: SchemaObject = {
+  oneOf: [
+    eventSchema('heartbeat', { type: 'object', required: ['at'], properties: { at: { type: 'string', format: 'date-time' } } }, false),
+    eventSchema('vm.created', ref('VmDto')),
+    eventSchema('vm.state', { type: 'object', required: ['vmId', 'state'], properties: { vmId: uuid, state: text, stateReason: nullableText, version: { type: 'integer' } } }),
+    eventSchema('vm.deleted', { type: 'object', required: ['vmId', 'name'], properties: { vmId: uuid, name: text } }),
+    eventSchema('operation.updated', {
+      type: 'object',
+      required: ['id', 'kind', 'status', 'vmId', 'error'],
+      properties: { id: uuid, kind: text, status: text, vmId: { type: ['string', 'null'], format: 'uuid' }, error: { anyOf: [ref('OperationErrorDto'), { type: 'null' }] } },
+    }),
+    eventSchema('snapshot.created', ref('SnapshotDto')),
+    eventSchema('snapshot.reverted', ref('SnapshotDto')),
+    eventSchema('snapshot.deleted', { type: 'object', required: ['id', 'vmId', 'name'], properties: { id: uuid, vmId: uuid, name: text } }),
+    eventSchema('host.up', { type: 'object', required: ['hostId', 'name'], properties: { hostId: uuid, name: text } }),
+    eventSchema('host.down', { type: 'object', required: ['hostId', 'name'], properties: { hostId: uuid, name: text, reason: text } }),
+    eventSchema('alert.firing', { type: 'object', required: ['alert'], properties: { alert: ref('AlertDto') } }),
+    eventSchema('alert.resolved', { type: 'object', required: ['alert'], properties: { alert: ref('AlertDto') } }),
+    eventSchema('alert.acked', {
+      type: 'object',
+      required: ['alert', 'by'],
+      properties: { alert: ref('AlertDto'), by: { type: 'object', required: ['id', 'username'], properties: { id: uuid, username: text } } },
+    }),
+  ],
+};
 
 /**
  * Characters of events that may wait for a client that does not read them. Past this, the

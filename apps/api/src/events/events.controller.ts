@@ -1,12 +1,13 @@
-import { Controller, Get, Headers, HttpStatus, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpStatus, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiExtension, ApiHeader, ApiOkResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { AccessTokenInfo, AuthUser, CurrentAccessToken, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE } from '../common/problem';
+import { RATE_LIMITS_EXTENSION } from '../common/openapi-responses';
 import { AppConfig } from '../config/app-config';
-import { sendEventStream } from './event-stream-response';
+import { EVENT_STREAM_SCHEMA, sendEventStream } from './event-stream-response';
 import { EventStreams } from './event-streams';
 
 @ApiTags('events')
@@ -28,11 +29,18 @@ export class EventsController {
    */
   @Get()
   @SkipThrottle({ 'api-user': true })
-  @ApiProduces('text/event-stream')
   @ApiResponse({ status: 429, description: 'TOO_MANY_STREAMS; see Retry-After', content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } } })
+  // Its 429 is TOO_MANY_STREAMS, not a request rate limit: no rate-limit headers.
+  @ApiExtension(RATE_LIMITS_EXTENSION, [])
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Replay events after this id' })
-  @ApiOkResponse({ description: 'text/event-stream; each event has an id, a type and JSON data' })
-  stream(@CurrentUser() user: AuthUser, @CurrentAccessToken() token: AccessTokenInfo, @Req() req: Request, @Res() res: Response, @Headers('last-event-id') lastEventId?: string): void {
+  @ApiOkResponse({
+    description: 'Each event has a type (`event:`), an id (`id:`, except heartbeats) and JSON `data`; the schema describes one event, with `data` parsed',
+    content: { 'text/event-stream': { schema: EVENT_STREAM_SCHEMA } },
+    headers: { 'X-Accel-Buffering': { description: 'Tells nginx not to buffer the stream', schema: { type: 'string', enum: ['no'] } } },
+  })
+  stream(@CurrentUser() user: AuthUser, @CurrentAccessToken() token: AccessTokenInfo, @Req() req: Request, @Res() res: Response): void {
+    // Read here rather than with @Headers(), which would declare a second, required header in the spec.
+    const lastEventId = req.header('last-event-id');
     if (lastEventId !== undefined && !/^\d{1,18}$/.test(lastEventId)) {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Last-Event-ID must be an event id');
     }

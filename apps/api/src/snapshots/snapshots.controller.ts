@@ -19,7 +19,7 @@ function accepted(res: Response, stored: StoredResponse): SnapshotAcceptedDto {
 
 @ApiTags('snapshots')
 @ApiBearerAuth()
-@ApiProblems(400, 401, 404, 429)
+@ApiProblems(400, 401, 404, 429, 502, 507)
 @Controller({ path: 'vms/:vmId/snapshots', version: '1' })
 export class SnapshotsController {
   constructor(private readonly snapshots: SnapshotsService) {}

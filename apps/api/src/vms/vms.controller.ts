@@ -27,7 +27,8 @@ function reply(res: Response, stored: StoredResponse): unknown {
 
 @ApiTags('vms')
 @ApiBearerAuth()
-@ApiProblems(400, 401, 429)
+// 502 and 507: the hypervisor refused, or the VM directory is full (docs/api-guide.md).
+@ApiProblems(400, 401, 429, 502, 507)
 @Controller({ path: 'vms', version: '1' })
 export class VmsController {
   constructor(private readonly vms: VmsService) {}

@@ -171,7 +171,7 @@ export class ChannelTestResultDto {
   @ApiProperty({ example: true })
   delivered: boolean;
 
-  @ApiProperty({ example: 42 })
+  @ApiProperty({ type: 'integer', example: 42 })
   latencyMs: number;
 
   @ApiProperty({ type: String, nullable: true, example: null, description: 'Why the delivery failed' })

@@ -30,7 +30,7 @@ export class CreateAlertRuleDto {
   threshold: number;
 
   /** Seconds the condition must hold before the alert fires (0: at the first evaluation that sees it). */
-  @ApiPropertyOptional({ default: 0, minimum: 0, maximum: MAX_FOR_SECONDS, example: 300 })
+  @ApiPropertyOptional({ type: 'integer', default: 0, minimum: 0, maximum: MAX_FOR_SECONDS, example: 300 })
   @IsOptionalNotNull()
   @IsInt()
   @Min(0)
@@ -71,7 +71,7 @@ export class UpdateAlertRuleDto {
   @IsNumber({ allowNaN: false, allowInfinity: false })
   threshold?: number;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: MAX_FOR_SECONDS })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: MAX_FOR_SECONDS })
   @IsOptionalNotNull()
   @IsInt()
   @Min(0)
@@ -105,7 +105,7 @@ export class AlertRuleDto {
   @ApiProperty({ example: 85 })
   threshold: number;
 
-  @ApiProperty({ description: 'Seconds the condition must hold before firing', example: 300 })
+  @ApiProperty({ type: 'integer', description: 'Seconds the condition must hold before firing', example: 300 })
   for: number;
 
   @ApiProperty({ enum: SEVERITIES, example: 'warning' })

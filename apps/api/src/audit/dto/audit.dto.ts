@@ -55,7 +55,7 @@ export class AuditEntryDto {
   @ApiProperty({ enum: ['success', 'failure'] })
   result: 'success' | 'failure';
 
-  @ApiProperty({ type: Number, nullable: true, example: 202 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 202 })
   statusCode: number | null;
 
   @ApiProperty({ type: String, nullable: true, example: null })

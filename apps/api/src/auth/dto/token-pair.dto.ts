@@ -13,6 +13,6 @@ export class TokenPairDto {
   tokenType: 'Bearer';
 
   /** Access token lifetime in seconds. */
-  @ApiProperty({ example: 900 })
+  @ApiProperty({ type: 'integer', example: 900 })
   expiresIn: number;
 }

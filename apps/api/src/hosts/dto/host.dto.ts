@@ -107,14 +107,19 @@ export class HostDto {
   @ApiProperty({ type: String, nullable: true, example: null })
   statusReason: string | null;
 
-  @ApiProperty({ type: Number, nullable: true, example: 2 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 2 })
   cpus: number | null;
 
-  @ApiProperty({ type: Number, nullable: true, example: 24096 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 24096 })
   memoryMiB: number | null;
 
   /** vCPUs and memory of the VMs placed on it. */
-  @ApiPropertyOptional({ example: { vcpus: 2, memoryMiB: 512, vms: 2 } })
+  @ApiPropertyOptional({
+    type: 'object',
+    required: ['vcpus', 'memoryMiB', 'vms'],
+    properties: { vcpus: { type: 'integer' }, memoryMiB: { type: 'integer' }, vms: { type: 'integer' } },
+    example: { vcpus: 2, memoryMiB: 512, vms: 2 },
+  })
   allocated?: { vcpus: number; memoryMiB: number; vms: number };
 
   @ApiProperty({ type: String, nullable: true })

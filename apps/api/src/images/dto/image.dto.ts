@@ -13,7 +13,7 @@ export class ImageDto {
   @ApiProperty({ enum: IMAGE_KINDS, example: 'disk' })
   kind: ImageKind;
 
-  @ApiProperty({ example: 2147483648 })
+  @ApiProperty({ type: 'integer', example: 2147483648 })
   sizeBytes: number;
 
   @ApiProperty({ type: String, nullable: true, example: null })

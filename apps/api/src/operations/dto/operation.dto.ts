@@ -48,8 +48,9 @@ export class OperationDto {
       status: op.status,
       vmId: op.vmId,
       ownerId: op.ownerId,
-      result: op.result,
-      error: op.error,
+      // A freshly inserted operation has neither yet; both are always sent (null) all the same.
+      result: op.result ?? null,
+      error: op.error ?? null,
       createdAt: op.createdAt.toISOString(),
       startedAt: op.startedAt?.toISOString() ?? null,
       finishedAt: op.finishedAt?.toISOString() ?? null,

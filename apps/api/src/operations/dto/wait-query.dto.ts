@@ -4,7 +4,7 @@ import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
 export class WaitQueryDto {
   /** Seconds to wait for the operation to end, 0-60. */
-  @ApiPropertyOptional({ default: 30, minimum: 0, maximum: 60 })
+  @ApiPropertyOptional({ type: 'integer', default: 30, minimum: 0, maximum: 60 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -2,19 +2,19 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
 
 export class QuotaAmountsDto {
-  @ApiProperty({ example: 3 })
+  @ApiProperty({ type: 'integer', example: 3 })
   vms: number;
 
-  @ApiProperty({ example: 8 })
+  @ApiProperty({ type: 'integer', example: 8 })
   vcpus: number;
 
-  @ApiProperty({ example: 16384 })
+  @ApiProperty({ type: 'integer', example: 16384 })
   memoryMiB: number;
 
-  @ApiProperty({ example: 100 })
+  @ApiProperty({ type: 'integer', example: 100 })
   diskGiB: number;
 
-  @ApiProperty({ example: 10 })
+  @ApiProperty({ type: 'integer', example: 10 })
   snapshots: number;
 }
 
@@ -36,7 +36,7 @@ export class QuotaDto {
 
 function Limit(): PropertyDecorator {
   return (target, key) => {
-    ApiPropertyOptional({ type: Number, nullable: true, minimum: 0, description: 'null restores the configured default' })(target, key);
+    ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0, description: 'null restores the configured default' })(target, key);
     IsOptional()(target, key);
     ValidateIf((_o, v) => v !== null)(target, key);
     IsInt()(target, key);

@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
@@ -51,18 +51,21 @@ export class CreateVmDto {
   @IsInt()
   @Min(1)
   @Max(64)
+  @ApiProperty({ type: 'integer' })
   vcpus: number;
 
   /** @example 256 */
   @IsInt()
   @Min(64)
   @Max(1048576)
+  @ApiProperty({ type: 'integer' })
   memoryMiB: number;
 
   /** @example 1 */
   @IsInt()
   @Min(1)
   @Max(65536)
+  @ApiProperty({ type: 'integer' })
   diskGiB: number;
 
   /** An image id from GET /api/v1/images. */

@@ -24,7 +24,7 @@ export class ListVmsQueryDto extends PageQueryDto {
 
 export class SerialQueryDto {
   /** How many bytes from the end of the serial log, 1-1048576. */
-  @ApiPropertyOptional({ default: 65536, minimum: 1, maximum: 1048576 })
+  @ApiPropertyOptional({ type: 'integer', default: 65536, minimum: 1, maximum: 1048576 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -11,6 +11,7 @@ export class UpdateVmDto {
   @IsInt()
   @Min(1)
   @Max(64)
+  @ApiPropertyOptional({ type: 'integer' })
   vcpus?: number;
 
   /** @example 512 */
@@ -18,6 +19,7 @@ export class UpdateVmDto {
   @IsInt()
   @Min(64)
   @Max(1048576)
+  @ApiPropertyOptional({ type: 'integer' })
   memoryMiB?: number;
 
   /** Free text, up to 1 KiB; no control characters other than tab and line breaks. */

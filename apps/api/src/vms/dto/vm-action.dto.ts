@@ -10,7 +10,7 @@ export class VmActionDto {
   action: VmAction;
 
   /** shutdown only: seconds to wait for the guest. */
-  @ApiPropertyOptional({ default: 60, minimum: 1, maximum: 3600 })
+  @ApiPropertyOptional({ type: 'integer', default: 60, minimum: 1, maximum: 3600 })
   @IsOptionalNotNull()
   @IsInt()
   @Min(1)

@@ -1,18 +1,18 @@
 import { ApiProperty } from '@nestjs/swagger';
 
 class VmMemoryStatsDto {
-  @ApiProperty({ example: 256 })
+  @ApiProperty({ type: 'integer', example: 256 })
   currentMiB: number;
 
-  @ApiProperty({ example: 256 })
+  @ApiProperty({ type: 'integer', example: 256 })
   maxMiB: number;
 
   /** Reported by the guest's balloon driver, when it has one. */
-  @ApiProperty({ type: Number, nullable: true, example: null })
+  @ApiProperty({ type: 'integer', nullable: true, example: null })
   availableMiB: number | null;
 
   /** Resident memory of the QEMU process. */
-  @ApiProperty({ type: Number, nullable: true, example: 180 })
+  @ApiProperty({ type: 'integer', nullable: true, example: 180 })
   rssMiB: number | null;
 }
 
@@ -46,6 +46,6 @@ export class VmStatsDto {
   @ApiProperty({ type: VmNetworkStatsDto })
   network: VmNetworkStatsDto;
 
-  @ApiProperty({ example: 500 })
+  @ApiProperty({ type: 'integer', example: 500 })
   sampledOverMs: number;
 }

@@ -20,13 +20,13 @@ export class VmDto {
   @ApiProperty({ type: String, format: 'uuid', nullable: true })
   hostId: string | null;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   vcpus: number;
 
-  @ApiProperty({ example: 256 })
+  @ApiProperty({ type: 'integer', example: 256 })
   memoryMiB: number;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', example: 1 })
   diskGiB: number;
 
   @ApiProperty({ format: 'uuid' })
@@ -46,7 +46,7 @@ export class VmDto {
   stateReason: string | null;
 
   /** Also the ETag: `"<version>"`. */
-  @ApiProperty({ example: 3 })
+  @ApiProperty({ type: 'integer', example: 3 })
   version: number;
 
   @ApiProperty({ example: '2026-11-26T08:00:00.000Z' })
