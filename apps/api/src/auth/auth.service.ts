@@ -12,6 +12,7 @@ import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
+import { revokedToken } from './jwt-auth.guard';
 import { TokenService } from './token.service';
 
 
@@ -91,7 +92,11 @@ export class AuthService {
   }
 
   async me(userId: string): Promise<User> {
-    return this.usersService.get(userId);
+    // Another replica may have deleted the user while this one still trusted its cached access:
+    // the token is revoked (401), not a missing resource (404).
+    return this.usersService.get(userId).catch((error: unknown) => {
+      throw error instanceof AppException && error.getStatus() === HttpStatus.NOT_FOUND ? revokedToken() : error;
+    });
   }
 
   private assertNotLocked(lockedUntil: Date | null): void {

@@ -25,7 +25,8 @@ function unauthenticated(): AppException {
   return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHENTICATED, 'A valid bearer access token is required', {}, { 'WWW-Authenticate': 'Bearer' });
 }
 
-function revoked(): AppException {
+/** Also answers a request whose user was deleted after the guard let its token through. */
+export function revokedToken(): AppException {
   return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHENTICATED, 'The access token has been revoked', {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
 }
 
@@ -59,7 +60,7 @@ export class JwtAuthGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<Request & { user?: AuthUser; accessToken?: AccessTokenInfo }>();
     const claims = this.verify(req.headers.authorization);
     return this.users.get(claims.sub).then((user) => {
-      if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) throw revoked();
+      if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) throw revokedToken();
       req.user = { id: user.id, username: user.username, role: user.role };
       req.accessToken = { version: claims.ver, expiresAt: new Date(claims.exp * 1000) };
       return true;
