@@ -7,6 +7,8 @@ import { Duplex } from 'node:stream';
 import { ReadStream } from 'node:tty';
 
 const CONNECT_TIMEOUT_MS = 5_000;
+/** QEMU's pty chardev hands out a slave of the Unix98 pty multiplexer (what libuv reopens; see openSerialPty). */
+const PTY_SLAVE = /^\/dev\/pts\/\d+$/;
 
 /** A connection to the VM's VNC server, through the unix socket QEMU listens on (never a TCP port). */
 export function connectVnc(endpoint: VncEndpoint): Promise<Socket> {
@@ -32,19 +34,25 @@ export function connectVnc(endpoint: VncEndpoint): Promise<Socket> {
  * blocking a pool thread.
  */
 export async function openSerialPty(ptyPath: string): Promise<Duplex> {
+  if (!PTY_SLAVE.test(ptyPath)) throw new Error(`${ptyPath} is not a pty`);
   const flags = constants.O_NOCTTY | constants.O_NONBLOCK;
   const writer = await open(ptyPath, constants.O_WRONLY | flags);
-  let reader: ReadStream;
+  let reader: ReadStream | undefined;
   let readFd: number | undefined;
   try {
-    // A plain descriptor, not a FileHandle: the ReadStream owns and closes it.
     readFd = await promisify(openFd)(ptyPath, constants.O_RDONLY | flags);
     reader = new ReadStream(readFd);
     reader.setRawMode(true);
   } catch (error) {
-    if (readFd !== undefined) closeSync(readFd);
+    reader?.destroy();
     await writer.close();
     throw error;
+  } finally {
+    // libuv (uv_tty_init) reopens a pty slave by name for a file description of its own, dup2()s
+    // that over the descriptor it was given and, on close, closes only its own. The one given
+    // stayed open for good: a descriptor leaked per session, and QEMU, seeing its pty still
+    // open, buffered the guest's output for a reader that never came until the guest stalled.
+    if (readFd !== undefined) closeSync(readFd);
   }
 
   const stream = new Duplex({
