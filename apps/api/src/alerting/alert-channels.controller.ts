@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
@@ -28,6 +28,13 @@ export class AlertChannelsController {
   /** Create a channel. A webhook without a `secret` gets a generated one, returned in this answer only. */
   @Post()
   @ApiProblems(409)
+  @ApiBody({
+    type: CreateAlertChannelDto,
+    examples: {
+      webhook: { summary: 'A webhook (its signing secret is generated and returned once)', value: { name: 'ops webhook', type: 'webhook', url: 'https://hooks.example.com/limen', minSeverity: 'warning' } },
+      email: { summary: 'An email channel', description: 'Needs SMTP_URL on the server; without it, refused for `type`.', value: { name: 'ops mail', type: 'email', recipients: ['ops@example.com'], minSeverity: 'critical' } },
+    },
+  })
   async create(@Body() dto: CreateAlertChannelDto): Promise<CreatedAlertChannelDto> {
     const { channel, generatedSecret } = await this.channels.create(dto);
     return { ...AlertChannelDto.from(channel), ...(generatedSecret ? { secret: generatedSecret } : {}) };
@@ -43,6 +50,13 @@ export class AlertChannelsController {
   /** Change a channel; its type is fixed. */
   @Patch(':id')
   @ApiProblems(404, 409)
+  @ApiBody({
+    type: UpdateAlertChannelDto,
+    examples: {
+      quieter: { summary: 'Only critical alerts, under a new name', value: { name: 'ops pager', minSeverity: 'critical' } },
+      disable: { summary: 'Pause the channel', value: { enabled: false } },
+    },
+  })
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateAlertChannelDto): Promise<AlertChannelDto> {
     return AlertChannelDto.from(await this.channels.update(id, dto));
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
@@ -39,6 +39,7 @@ export class AlertRulesController {
   /** Change a rule; its open alerts are judged by the new condition at the next evaluation. */
   @Patch(':id')
   @ApiProblems(404, 409)
+  @ApiBody({ type: UpdateAlertRuleDto, examples: { stricter: { summary: 'Fire later, and only after 10 minutes over it', value: { threshold: 95, for: 600 } } } })
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateAlertRuleDto): Promise<AlertRuleDto> {
     return AlertRuleDto.from(await this.rules.update(id, dto));
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { AlertsService } from './alerts.service';
@@ -36,14 +36,15 @@ export class AlertsController {
   }
 
   /**
-   * Hold back notifications for this alert's rule and subject until `until`, including re-firings
-   * in the meantime. State changes are still recorded and streamed as events.
+   * Hold back notifications for this alert's rule and subject until `until` (or for `forMinutes`),
+   * including re-firings in the meantime. State changes are still recorded and streamed as events.
    */
   @Post(':id/silence')
   @HttpCode(200)
   @ApiProblems(404)
+  @ApiBody({ type: SilenceAlertDto, examples: { forTwoHours: { summary: 'For two hours from now', value: { forMinutes: 120 } } } })
   silence(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: SilenceAlertDto): Promise<AlertDto> {
-    return this.alerts.silence(user, id, dto.until);
+    return this.alerts.silence(user, id, dto);
   }
 
   /** Lift the silence on this alert's rule and subject. */

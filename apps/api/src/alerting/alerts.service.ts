@@ -8,7 +8,7 @@ import { EventsService } from '../events/events.service';
 import { AlertRule } from './alert-rule.entity';
 import { AlertSilence } from './alert-silence.entity';
 import { Alert } from './alert.entity';
-import { AlertDto, ListAlertsQueryDto } from './dto/alert.dto';
+import { AlertDto, ListAlertsQueryDto, SilenceAlertDto } from './dto/alert.dto';
 
 const MAX_SILENCE_MS = 90 * 86400 * 1000;
 
@@ -46,9 +46,14 @@ export class AlertsService {
     return dto;
   }
 
-  /** Holds back notifications for the alert's rule and subject until `until`, across re-firings. */
-  async silence(user: AuthUser, id: string, until: string): Promise<AlertDto> {
-    const at = new Date(until);
+  /** Holds back notifications for the alert's rule and subject until `until` (or for `forMinutes`), across re-firings. */
+  async silence(user: AuthUser, id: string, when: SilenceAlertDto): Promise<AlertDto> {
+    if (when.until !== undefined && when.forMinutes !== undefined) {
+      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Validation failed for forMinutes', {
+        errors: [{ field: 'forMinutes', messages: ['give until or forMinutes, not both'] }],
+      });
+    }
+    const at = when.until !== undefined ? new Date(when.until) : new Date(Date.now() + when.forMinutes! * 60_000);
     const ahead = at.getTime() - Date.now();
     if (!(ahead > 0 && ahead <= MAX_SILENCE_MS)) {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Validation failed for until', {

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Ip, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { UserDto } from '../users/dto/user.dto';
 import { AuthService } from './auth.service';
@@ -18,6 +18,7 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(403, 409)
+  @ApiBody({ type: RegisterDto, examples: { newAccount: { summary: 'A new account', value: { username: 'bob', password: 'a long and unguessable passphrase' } } } })
   register(@Body() dto: RegisterDto): Promise<RegisteredDto> {
     return this.auth.register(dto);
   }
@@ -38,6 +39,16 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(401)
+  @ApiBody({
+    type: RefreshTokenDto,
+    examples: {
+      rotate: {
+        summary: 'Rotate the refresh token of your sign-in',
+        description: 'Send the `refreshToken` your sign-in (or last rotation) returned; this one is a placeholder, refused as `INVALID_REFRESH_TOKEN`.',
+        value: { refreshToken: 'm5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA' },
+      },
+    },
+  })
   refresh(@Body() dto: RefreshTokenDto): Promise<TokenPairDto> {
     return this.auth.refresh(dto.refreshToken);
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
@@ -32,6 +32,12 @@ export class HostsController {
   /** Register a host (libvirt: a libvirt URI; qemu-direct: a state folder). It is checked at once. */
   @Post()
   @ApiProblems(409)
+  @ApiBody({
+    type: CreateHostDto,
+    examples: {
+      qemuDirect: { summary: 'A qemu-direct host on this machine (QEMU run without libvirt)', value: { name: 'qemu-2', adapter: 'qemu-direct', stateDir: '/var/lib/limen/qemu-2', enabled: true } },
+    },
+  })
   async create(@Body() dto: CreateHostDto): Promise<HostDto> {
     return HostDto.from(await this.hosts.create(dto));
   }
@@ -42,6 +48,13 @@ export class HostsController {
    */
   @Patch(':id')
   @ApiProblems(404)
+  @ApiBody({
+    type: UpdateHostDto,
+    examples: {
+      maintenance: { summary: 'Into maintenance: its VMs stay, no new ones are placed on it', value: { maintenance: true } },
+      back: { summary: 'Back in service', value: { enabled: true, maintenance: false } },
+    },
+  })
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateHostDto): Promise<HostDto> {
     return HostDto.from(await this.hosts.update(id, dto));
   }

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
@@ -41,6 +41,13 @@ export class UsersController {
   /** Change role, status or password. Takes effect on the user's next request. */
   @Patch(':id')
   @ApiProblems(404, 409)
+  @ApiBody({
+    type: UpdateUserDto,
+    examples: {
+      approve: { summary: 'Approve a pending account', value: { status: 'active' } },
+      newPassword: { summary: 'Set a new password (signs the user out everywhere)', value: { password: 'a new and long enough password' } },
+    },
+  })
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateUserDto): Promise<UserDto> {
     return UserDto.from(await this.users.update(id, dto));
   }

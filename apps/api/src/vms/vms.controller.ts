@@ -1,11 +1,11 @@
 import { Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Res, StreamableFile } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { StoredResponse } from '../idempotency/idempotency.service';
-import { CreateVmDto } from './dto/create-vm.dto';
+import { CREATE_VM_EXAMPLES, CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto, SerialQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
 import { MediaDto, VmActionDto } from './dto/vm-action.dto';
@@ -44,6 +44,7 @@ export class VmsController {
   /** Create a VM from an image; it is provisioned (and started) by the returned operation. */
   @Post()
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({ type: CreateVmDto, examples: CREATE_VM_EXAMPLES })
   @ApiAcceptedResponse({ type: VmAcceptedDto, description: 'Accepted; Location names the operation' })
   @ApiProblems(403, 409, 422)
   async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
@@ -90,6 +91,16 @@ export class VmsController {
   /** Insert an ISO image into the CD-ROM drive. */
   @Post(':id/media')
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({
+    type: MediaDto,
+    examples: {
+      iso: {
+        summary: 'Insert an ISO image',
+        description: '`imageId`: the id of an ISO image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
+        value: { imageId: '9a4c2e71-3b5d-4f08-8e6a-1c7d9b2f4e53' },
+      },
+    },
+  })
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
   async insertMedia(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: MediaDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {

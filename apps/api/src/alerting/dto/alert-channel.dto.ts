@@ -70,7 +70,10 @@ export class UpdateAlertChannelDto {
   @Matches(DISPLAY_NAME, { message: 'name must be 1-100 printable characters' })
   name?: string;
 
-  /** webhook only. */
+  /**
+   * webhook only.
+   * @example "https://hooks.example.com/limen"
+   */
   @IsOptionalNotNull()
   @IsString()
   @MaxLength(2048)
@@ -85,7 +88,10 @@ export class UpdateAlertChannelDto {
   @MaxLength(256)
   secret?: string;
 
-  /** email only. */
+  /**
+   * email only.
+   * @example ["ops@example.com"]
+   */
   @IsOptionalNotNull()
   @IsArray()
   @ArrayMinSize(1)

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsDateString, IsIn, IsOptional } from 'class-validator';
+import { IsDateString, IsIn, IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
 import { PageQueryDto } from '../../common/page-query.dto';
 import { ALERT_METRICS, ALERT_STATES, AlertMetric, AlertState, Comparator, COMPARATORS, SEVERITIES, Severity } from '../alert-metrics';
 import { Alert } from '../alert.entity';
@@ -12,13 +12,28 @@ export class ListAlertsQueryDto extends PageQueryDto {
   state?: AlertState;
 }
 
+export const MAX_SILENCE_MINUTES = 90 * 24 * 60;
+
+/** Exactly one of `until` and `forMinutes`. */
 export class SilenceAlertDto {
   /**
-   * Until when notifications for this alert's rule and subject are held back: in the future, at most 90 days ahead.
-   * @example "2026-11-26T18:00:00.000Z"
+   * Until when notifications for this alert's rule and subject are held back: in the future, at most
+   * 90 days ahead (ISO 8601). A fixed time goes stale; `forMinutes` says the same relative to now.
    */
+  @ApiPropertyOptional({ format: 'date-time' })
+  @ValidateIf((dto: SilenceAlertDto) => dto.until !== undefined || dto.forMinutes === undefined)
   @IsDateString({ strict: true })
-  until: string;
+  until?: string;
+
+  /**
+   * How long, from now, to hold notifications back: 1 minute to 90 days.
+   * @example 120
+   */
+  @ValidateIf((dto: SilenceAlertDto) => dto.forMinutes !== undefined || dto.until === undefined)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_SILENCE_MINUTES)
+  forMinutes?: number;
 }
 
 /** One alert instance, with the rule fields it was raised under. */
