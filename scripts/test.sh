@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine or an already prepared one:
 #   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest, npm ci, build, then
-#   unit tests, the libvirt contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL),
-#   then the reliability suite (faults, load, properties) alone. Every stage runs even if an
-#   earlier one failed; the last line sums them up.
+#   the API contract checks (the spec's lint), unit tests, the libvirt contract suite, the e2e
+#   suite twice (embedded PGlite, real PostgreSQL), then the reliability suite (faults, load,
+#   properties) alone. Every stage runs even if an earlier one failed; the last line sums them up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,18 @@ run_jest() {
   step "$name"
   npx jest "$@" --json --outputFile="$results/$name.json" || status=1
 }
+
+# A check that is not a jest run (a linter, a type-check) counts in the summary as one test.
+run_check() {
+  local name="$1"; shift
+  step "$name"
+  local passed=1
+  "$@" || { passed=0; status=1; }
+  printf '{"numPassedTests":%d,"numFailedTests":%d,"numPendingTests":0}\n' "$passed" "$((1 - passed))" > "$results/$name.json"
+}
+
+# The committed spec, by Redocly's recommended rules with warnings as errors (redocly.yaml).
+run_check openapi-lint npx redocly lint --format=stylish docs/openapi.json
 
 pg_url="postgres://root@127.0.0.1:5432/test"
 # The property suites (fast-check) take their seed from the commit under test: every commit
@@ -51,5 +63,6 @@ node -e '
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results"
-[ "$(ls "$results" | wc -l)" -eq 5 ] || status=1
+# Every stage must have left its result: 5 jest runs and 1 check.
+[ "$(ls "$results" | wc -l)" -eq 6 ] || status=1
 exit "$status"

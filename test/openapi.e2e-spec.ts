@@ -2,6 +2,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import request from 'supertest';
 import { buildOpenApiDocument } from '../apps/api/src/common/openapi';
 import { ErrorCode } from '../apps/api/src/common/problem';
 import { OperationDto } from '../apps/api/src/operations/dto/operation.dto';
@@ -39,6 +40,26 @@ describe('OpenAPI spec (e2e)', () => {
     const unauthorized = login.responses['401'] as { $ref: string };
     expect(JSON.stringify(spec.components!.responses![unauthorized.$ref.split('/').pop()!])).toContain('application/problem+json');
     expect((spec.components!.schemas!.LoginDto as { properties: Record<string, unknown> }).properties.username).toEqual(expect.objectContaining({ example: 'alice' }));
+  });
+
+  it('contract 12.14: an operation the spec calls public (security: []) answers without a token; every other one refuses it', async () => {
+    const spec = buildOpenApiDocument(t.app);
+    const operations = Object.entries(spec.paths).flatMap(([path, item]) =>
+      (['get', 'post', 'put', 'patch', 'delete'] as const).filter((method) => item[method]).map((method) => ({ method, path, security: item[method]!.security })),
+    );
+    expect(operations.filter((op) => op.security === undefined)).toEqual([]);
+    const publicOnes = operations.filter((op) => op.security!.length === 0).map((op) => `${op.method.toUpperCase()} ${op.path}`);
+    expect(publicOnes.sort()).toEqual(['GET /health/live', 'GET /health/ready', 'POST /api/v1/auth/login', 'POST /api/v1/auth/logout', 'POST /api/v1/auth/refresh', 'POST /api/v1/auth/register'].sort());
+    for (const op of operations) {
+      const res = await request(t.http)[op.method](op.path.replace(/\{[^}]+\}/g, '00000000-0000-4000-8000-000000000000'));
+      expect([`${op.method} ${op.path}`, res.status === 401]).toEqual([`${op.method} ${op.path}`, op.security!.length > 0]);
+    }
+  });
+
+  it('contract 12.14: a health route, like any, answers 400 to a malformed JSON body (the 4xx it declares)', async () => {
+    const res = await request(t.http).get('/health/live').set('Content-Type', 'application/json').send('{');
+    expect([res.status, res.body.code]).toEqual([400, 'MALFORMED_JSON']);
+    expect(Object.keys(buildOpenApiDocument(t.app).paths['/health/live'].get!.responses)).toContain('400');
   });
 });
 

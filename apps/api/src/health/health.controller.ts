@@ -3,11 +3,13 @@ import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/s
 import { HealthCheck, HealthCheckResult, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../auth/decorators';
+import { ApiProblems } from '../common/api-problems.decorator';
 import { AgentHealthIndicator } from './agent.health';
 import { HypervisorHealthIndicator } from './hypervisor.health';
 
-/** Kubernetes probes; outside /api and without auth. */
+/** Kubernetes probes; outside /api and without auth. Like any route, a malformed body gets a 400. */
 @ApiTags('health')
+@ApiProblems(400)
 @Public()
 @SkipThrottle()
 @Controller({ path: 'health', version: VERSION_NEUTRAL })
