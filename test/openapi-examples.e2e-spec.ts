@@ -99,7 +99,12 @@ function composedExample(input: Record<string, unknown>): unknown {
   if ('default' in schema) return schema.default;
   if (Array.isArray(schema.enum)) return schema.enum[0];
   if (Array.isArray(schema.allOf)) return composedExample(schema.allOf[0] as Record<string, unknown>);
-  if (Array.isArray(schema.oneOf)) return composedExample(schema.oneOf[0] as Record<string, unknown>);
+  for (const keyword of ['oneOf', 'anyOf']) {
+    const alternatives = (schema[keyword] as Array<Record<string, unknown>> | undefined)?.filter((alternative) => alternative.type !== 'null');
+    if (alternatives?.length) return composedExample(alternatives[0]);
+  }
+  // OpenAPI 3.1 `type: [T, "null"]`: the example is a T.
+  if (Array.isArray(schema.type)) return composedExample({ ...schema, type: schema.type.find((type) => type !== 'null') });
   if (schema.type === 'object' || schema.properties) {
     return Object.fromEntries(Object.entries((schema.properties as Record<string, Record<string, unknown>>) ?? {}).map(([name, property]) => [name, composedExample(property)]));
   }
