@@ -17,7 +17,10 @@ const HEADERS: Record<string, HeaderObject> = {
   },
   Location: { description: 'The operation that carries the accepted work out: GET it, or GET its /wait', required: true, schema: { type: 'string', format: 'uri-reference' } },
   ETag: { description: "The VM's version, for If-Match", required: true, schema: { type: 'string', pattern: '^"\\d+"$' } },
-  'Retry-After': { description: 'Seconds to wait before trying again', required: true, schema: { type: 'integer', minimum: 1 } },
+  'Retry-After': {
+    description: 'Seconds to wait before trying again: sent with RATE_LIMITED, ACCOUNT_LOCKED and TOO_MANY_STREAMS; not with UPLOAD_LIMIT or CONSOLE_SESSION_LIMIT, which end when an upload or a session does',
+    schema: { type: 'integer', minimum: 1 },
+  },
   'WWW-Authenticate': { description: 'The authentication scheme expected (Bearer)', schema: { type: 'string' } },
 };
 

@@ -50,15 +50,15 @@ export class ProblemDto {
   @ApiPropertyOptional({ enum: ['vms', 'vcpus', 'memoryMiB', 'diskGiB', 'snapshots'], example: 'vcpus' })
   resource?: string;
 
-  /** On QUOTA_EXCEEDED: the quota's limit. */
+  /** On QUOTA_EXCEEDED: the quota's limit; on TOO_MANY_STREAMS and CONSOLE_SESSION_LIMIT: how many may be open. */
   @ApiPropertyOptional({ type: 'integer', example: 8 })
   limit?: number;
 
-  /** On QUOTA_EXCEEDED: how much of it is in use. */
-  @ApiPropertyOptional({ type: 'integer', example: 6 })
+  /** On QUOTA_EXCEEDED: how much of it is in use (disk space to the MiB, so it may be fractional). */
+  @ApiPropertyOptional({ example: 6 })
   used?: number;
 
-  /** On QUOTA_EXCEEDED: how much the request needs. */
-  @ApiPropertyOptional({ type: 'integer', example: 4 })
+  /** On QUOTA_EXCEEDED: how much the request needs (disk space may be fractional). */
+  @ApiPropertyOptional({ example: 4 })
   requested?: number;
 }

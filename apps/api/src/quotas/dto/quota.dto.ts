@@ -11,7 +11,8 @@ export class QuotaAmountsDto {
   @ApiProperty({ type: 'integer', example: 16384 })
   memoryMiB: number;
 
-  @ApiProperty({ type: 'integer', example: 100 })
+  /** Limits are whole GiB; usage counts disks and snapshots to the MiB, so it may be fractional. */
+  @ApiProperty({ example: 100 })
   diskGiB: number;
 
   @ApiProperty({ type: 'integer', example: 10 })
