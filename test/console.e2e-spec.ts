@@ -191,6 +191,13 @@ describe('Consoles (e2e, real guest)', () => {
   });
 
   it('relays the serial console both ways: the guest’s tty echo and its boot output after a reset', async () => {
+    // The tty echoes only once the guest's init holds it open: on a loaded machine (CI runs e2e files
+    // side by side under TCG) the boot can take far longer than the echo timeout below.
+    const booted = Date.now();
+    while (!(await get(alice.accessToken, `/api/v1/vms/${vmA}/serial`).expect(200)).text.includes(GUEST_MARKER)) {
+      if (Date.now() - booted > 90_000) throw new Error('the guest printed no boot marker within 90 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const issued = await ticketFor(alice.accessToken, vmA, 'serial');
     const serial = await open(issued.url);
     // QEMU notices a newly opened pty within about a second; until then it drops the guest's bytes.
