@@ -6,7 +6,7 @@ import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Logger } from 'nestjs-pino';
 import { AppConfig } from './config/app-config';
-import { refuseDeeplyNestedBodies } from './common/json-depth';
+import { refuseUnsafeJsonBodies } from './common/json-depth';
 import { requestIdMiddleware } from './common/logging';
 import { MediaTypeGuard } from './common/media-type.guard';
 import { setupSwagger } from './common/openapi';
@@ -45,7 +45,7 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
     });
   }
   app.useBodyParser('json', { limit: BODY_LIMIT });
-  app.use(refuseDeeplyNestedBodies);
+  app.use(refuseUnsafeJsonBodies);
   app.setGlobalPrefix('api', {
     exclude: [
       { path: 'health/live', method: RequestMethod.GET },

@@ -1,12 +1,12 @@
 import type { NextFunction, Request, Response } from 'express';
-import { MAX_JSON_DEPTH, nestsDeeperThan, refuseDeeplyNestedBodies } from './json-depth';
+import { holdsLoneSurrogate, MAX_JSON_DEPTH, nestsDeeperThan, refuseUnsafeJsonBodies } from './json-depth';
 import { AppException } from './problem';
 
 const nested = (depth: number) => JSON.parse('['.repeat(depth) + ']'.repeat(depth));
 
 function verdict(body: unknown): unknown {
   let passed: unknown = 'not called';
-  refuseDeeplyNestedBodies({ body } as Request, {} as Response, ((error?: unknown) => (passed = error)) as NextFunction);
+  refuseUnsafeJsonBodies({ body } as Request, {} as Response, ((error?: unknown) => (passed = error)) as NextFunction);
   return passed;
 }
 
@@ -29,7 +29,7 @@ describe('nestsDeeperThan', () => {
 
 // Found by test/reliability/property-http-surface.spec.ts: 3,000 nested brackets (6 KB) overflowed
 // the stack of class-transformer (and of the Idempotency-Key fingerprint), answering 500.
-describe('refuseDeeplyNestedBodies', () => {
+describe('refuseUnsafeJsonBodies', () => {
   it.each([
     ['arrays', nested(3_000)],
     ['objects', JSON.parse('{"a":'.repeat(30_000) + '1' + '}'.repeat(30_000))],
@@ -46,5 +46,22 @@ describe('refuseDeeplyNestedBodies', () => {
     expect(verdict({ name: 'web-1', cloudInit: { sshAuthorizedKeys: ['ssh-ed25519 AAAA a@b'] } })).toBeUndefined();
     expect(verdict(nested(MAX_JSON_DEPTH))).toBeUndefined();
     expect(verdict(undefined)).toBeUndefined();
+  });
+});
+
+describe('holdsLoneSurrogate', () => {
+  it.each([
+    [{ recipients: ['\ud800'] }, true],
+    [{ ['\udc00key']: 1 }, true],
+    [['ok', ['a\ud83d']], true],
+    [{ emoji: '\ud83d\ude00', text: 'plain', n: 1, none: null }, false],
+  ])('%j → %s', (value, expected) => {
+    expect(holdsLoneSurrogate(value)).toBe(expected);
+  });
+
+  it('makes the body guard refuse a lone surrogate with 400 VALIDATION_FAILED (PATCH /alert-channels/{id} was a 500, found by the HTTP property test)', () => {
+    let passed: unknown = 'not called';
+    refuseUnsafeJsonBodies({ body: { recipients: ['\ud800'] } } as Request, {} as Response, ((error?: unknown) => (passed = error)) as NextFunction);
+    expect(passed).toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 });

@@ -27,16 +27,44 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
- * Runs right after the JSON body parser: refuses a body nested deeper than MAX_JSON_DEPTH.
+ * Whether any string or key in parsed JSON holds a lone UTF-16 surrogate (`"\ud800"` is valid JSON
+ * but no Unicode text), found without recursion. Such strings make libraries throw instead of
+ * refusing them: validator's isEmail calls encodeURI, which raises URIError (a 500).
+ */
+export function holdsLoneSurrogate(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (typeof current === 'string') {
+      if (LONE_SURROGATE.test(current)) return true;
+    } else if (isJsonContainer(current)) {
+      for (const [key, child] of Object.entries(current)) {
+        if (LONE_SURROGATE.test(key)) return true;
+        pending.push(child);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Runs right after the JSON body parser: refuses a body nested deeper than MAX_JSON_DEPTH, or
+ * holding text that is not Unicode (a lone surrogate; found by the same property test).
  * Everything that reads a parsed body (class-transformer in the ValidationPipe, the
  * Idempotency-Key fingerprint, ...) walks it by recursion, and 3,000 nested brackets (6 KB, far
  * under the size limit) overflowed the stack and answered 500. Found by
  * test/reliability/property-http-surface.spec.ts.
  */
-export function refuseDeeplyNestedBodies(req: Request, _res: Response, next: NextFunction): void {
+export function refuseUnsafeJsonBodies(req: Request, _res: Response, next: NextFunction): void {
   if (nestsDeeperThan(req.body, MAX_JSON_DEPTH)) {
     next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `The request body nests more than ${MAX_JSON_DEPTH} levels deep`));
+    return;
+  }
+  if (holdsLoneSurrogate(req.body)) {
+    next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'The request body holds a string that is not valid Unicode (a lone surrogate)'));
     return;
   }
   next();
