@@ -288,7 +288,8 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
     if (mount.code !== 0) throw new Error(`cannot mount a tmpfs on ${vmDir}: ${mount.stderr}`);
     mounted = true;
     await ensureLibvirtd();
-    t = await startTestApp({ VM_DIR: vmDir, DEFAULT_QUOTA_VMS: '10', ALERT_EVAL_INTERVAL_SECONDS: String(EVAL_INTERVAL_SECONDS), LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'silent' });
+    // 1 GiB thin disks on a 16 MiB tmpfs: overcommit storage so creates reach the disk writes this suite breaks.
+    t = await startTestApp({ VM_DIR: vmDir, DISK_OVERCOMMIT_PERCENT: '1000000', DEFAULT_QUOTA_VMS: '10', ALERT_EVAL_INTERVAL_SECONDS: String(EVAL_INTERVAL_SECONDS), LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'silent' });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -454,7 +455,7 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
     }
   });
 
-  it('VM_DIR full: a create fails INSUFFICIENT_STORAGE (disk, then seed ISO), leaves no VM, no file, no quota used', async () => {
+  it('VM_DIR full: a create is refused 507 up front, or fails INSUFFICIENT_STORAGE when the seed ISO does not fit, and leaves no VM, no file, no quota used', async () => {
     const filler = join(vmDir, 'filler');
     const free = () => {
       const stats = statfsSync(vmDir);
@@ -465,12 +466,10 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       expect((await run('fallocate', ['-l', String(free()), filler])).code).toBe(0);
       expect(free()).toBe(0);
 
-      const noDisk = await postVm('no-room-for-disk');
-      const failed = await waitOp(noDisk.location);
-      process.stdout.write(`[hypervisor-faults] full VM_DIR: ${JSON.stringify(failed.error)}\n`);
-      expect(failed.status).toBe('failed');
-      expect(failed.error).toEqual({ code: 'INSUFFICIENT_STORAGE', detail: expect.stringMatching(/VM directory is full/i) });
-      expect((await api().get(`/api/v1/vms/${noDisk.vmId}`)).status).toBe(404);
+      // No room at all, whatever the overcommit: refused before anything is written.
+      const noDisk = await api().post('/api/v1/vms').send({ name: 'no-room-for-disk', ...SPEC, imageId });
+      expect({ status: noDisk.status, code: noDisk.body.code }).toEqual({ status: 507, code: 'INSUFFICIENT_STORAGE' });
+      expect((await api().get('/api/v1/vms?limit=500').expect(200)).body.items.map((vm: { name: string }) => vm.name)).not.toContain('no-room-for-disk');
       expect(await quotaUsage()).toEqual(before);
       await expectNoOrphans(['filler']);
 

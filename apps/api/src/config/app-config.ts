@@ -55,6 +55,8 @@ export class AppConfig {
   /** Placement capacity: a host offers cpus × this / 100 vCPUs and memory × memoryOvercommitPercent / 100. */
   cpuOvercommitPercent: number;
   memoryOvercommitPercent: number;
+  /** A new disk's virtual size may be at most VM_DIR's free space × this / 100 (disks are thin). */
+  diskOvercommitPercent: number;
   /** Hypervisor operations that may run at once on one host. */
   operationConcurrencyPerHost: number;
   /** How long the persisted event log keeps events for Last-Event-ID replay. */
@@ -340,6 +342,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     hostName: hostName(env),
     cpuOvercommitPercent: readInt(env, 'CPU_OVERCOMMIT_PERCENT', 400, 10, 10_000),
     memoryOvercommitPercent: readInt(env, 'MEMORY_OVERCOMMIT_PERCENT', 100, 10, 1_000),
+    diskOvercommitPercent: readInt(env, 'DISK_OVERCOMMIT_PERCENT', 100, 10, 1_000_000),
     eventRetentionHours: readInt(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
     agent: agentClient(env, nodeEnv, dataDir),
     alerting: {

@@ -266,12 +266,13 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /**
    * A new disk must fit in what the filesystem of the host's VM_DIR has free now, at its full
-   * virtual size (507 INSUFFICIENT_STORAGE otherwise). Disks are thin and nothing is set aside:
-   * this refuses what the host could never hold, it does not promise room for what others write.
+   * virtual size times DISK_OVERCOMMIT_PERCENT / 100 (507 INSUFFICIENT_STORAGE otherwise). Disks
+   * are thin and nothing is set aside: this refuses what the host could never hold, it does not
+   * promise room for what others write.
    */
   async assertStorageRoom(hostId: string, diskBytes: number): Promise<void> {
     const available = await this.ports.forHost(hostId).getAvailableBytes(this.config.hypervisor.vmDir);
-    if (diskBytes > available) {
+    if (diskBytes * 100 > available * this.config.diskOvercommitPercent) {
       throw new AppException(HttpStatus.INSUFFICIENT_STORAGE, ErrorCode.INSUFFICIENT_STORAGE, `The host has no room for a disk of ${Math.ceil(diskBytes / GIB)} GiB`);
     }
   }
