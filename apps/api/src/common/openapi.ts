@@ -20,7 +20,7 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .addServer('/', 'This LIMEN server')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  const document = declarePublicRoutes(declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] })));
+  const document = describeRequestDefaults(declarePublicRoutes(declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] }))));
   completeResponses(document);
   return document;
 }
@@ -34,6 +34,39 @@ function declarePublicRoutes(document: OpenAPIObject): OpenAPIObject {
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
       if (operation && !operation.security) operation.security = [];
+    }
+  }
+  return document;
+}
+
+/**
+ * A request member's server-side default goes into its description instead of `default`: generated
+ * clients (openapi-typescript with its default options) read `default` as "always present" and
+ * would demand the member in every request, although the server fills it in when it is left out.
+ * It stays the member's example, so Swagger UI still shows it.
+ */
+function describeRequestDefaults(document: OpenAPIObject): OpenAPIObject {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, { properties?: Record<string, { default?: unknown; example?: unknown; description?: string }> }>;
+  const pending = Object.values(document.paths).flatMap((item) =>
+    [item.get, item.put, item.post, item.delete, item.patch].flatMap((operation) => {
+      const body = operation?.requestBody;
+      const schema = body && 'content' in body ? body.content['application/json']?.schema : undefined;
+      return schema && '$ref' in schema ? [schema.$ref] : [];
+    }),
+  );
+  const seen = new Set<string>();
+  while (pending.length) {
+    const name = pending.pop()!.split('/').pop()!;
+    if (seen.has(name) || !schemas[name]) continue;
+    seen.add(name);
+    for (const property of Object.values(schemas[name].properties ?? {})) {
+      pending.push(...(JSON.stringify(property).match(/#\/components\/schemas\/[\w-]+/g) ?? []));
+      if (!('default' in property)) continue;
+      const stated = `Default: \`${JSON.stringify(property.default)}\`.`;
+      property.description = property.description ? `${property.description} ${stated}` : stated;
+      // Swagger UI's composed example keeps showing (and sending) the default.
+      if (!('example' in property)) property.example = property.default;
+      delete property.default;
     }
   }
   return document;
