@@ -12,5 +12,7 @@ module.exports = {
     ],
     '^.+\\.[cm]?js$': esmJsTransform,
   },
+  // Every response the suites receive is checked against docs/openapi.json.
+  setupFilesAfterEnv: ['<rootDir>/test/support/response-contract.setup.ts'],
   testTimeout: 60000,
 };

@@ -7,4 +7,6 @@ module.exports = {
   ...e2e,
   testRegex: 'test/reliability/.*\\.spec\\.ts$',
   testTimeout: 180000,
+  // Faults and hostile input test survival, not the contract; the e2e suites hold the responses to the spec.
+  setupFilesAfterEnv: [],
 };

@@ -28,7 +28,7 @@ const SPEC = JSON.parse(readFileSync(join(__dirname, '..', '..', 'docs', 'openap
 
 interface Schema {
   $ref?: string;
-  type?: string;
+  type?: string | string[];
   format?: string;
   enum?: unknown[];
   pattern?: string;
@@ -44,6 +44,7 @@ interface Schema {
   properties?: Record<string, Schema>;
   required?: string[];
   allOf?: Schema[];
+  anyOf?: Schema[];
 }
 interface Parameter {
   in: 'path' | 'query' | 'header';
@@ -66,6 +67,10 @@ interface OpenApi {
 function resolve(schema: Schema): Schema {
   if (schema.$ref) return resolve(SPEC.components.schemas[schema.$ref.split('/').pop()!]);
   if (schema.allOf) return schema.allOf.map(resolve).reduce((a, b) => ({ ...a, ...b, properties: { ...a.properties, ...b.properties } }), {});
+  // OpenAPI 3.1 spells a nullable member `type: [T, 'null']`, or `anyOf: [S, {type: 'null'}]` around a reference.
+  if (Array.isArray(schema.type)) return { ...schema, type: schema.type.find((t) => t !== 'null'), nullable: schema.type.includes('null') };
+  const notNull = schema.anyOf?.filter((s) => s.type !== 'null');
+  if (notNull?.length === 1 && notNull.length < schema.anyOf!.length) return { ...resolve(notNull[0]), nullable: true };
   return schema;
 }
 

@@ -10,6 +10,7 @@ import { AppModule } from '../../apps/api/src/app.module';
 import { initApp } from '../../apps/api/src/app.setup';
 import { loadConfig } from '../../apps/api/src/config/app-config';
 import { hypervisorSandbox } from './hypervisor';
+import { watchTestApp } from './response-contract';
 
 export const ADMIN = { username: 'root-admin', password: 'admin-password-for-tests' };
 
@@ -84,6 +85,7 @@ export async function startTestApp(env: Record<string, string> = {}, restartOn?:
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot(config)] }).compile();
   const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, bufferLogs: true });
   await initApp(app);
+  watchTestApp(app.getHttpServer());
   return {
     app,
     vmDir: sandbox.vmDir,
