@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { AppConfig } from '../config/app-config';
+import { UserSlots } from '../common/user-slots';
 import { MetricsService } from '../metrics/metrics.service';
 
 /**
@@ -10,20 +11,19 @@ import { MetricsService } from '../metrics/metrics.service';
  */
 @Injectable()
 export class ConsoleSessions {
-  private readonly perUser = new Map<string, number>();
-  private total = 0;
+  private readonly slots = new UserSlots();
 
   constructor(
     private readonly config: AppConfig,
     metrics: MetricsService,
   ) {
-    const sessions = this;
+    const { slots } = this;
     new Gauge({
       name: 'limen_console_sessions',
       help: 'Open console WebSocket sessions on this replica',
       registers: [metrics.registry],
       collect() {
-        this.set(sessions.total);
+        this.set(slots.total);
       },
     });
   }
@@ -33,22 +33,11 @@ export class ConsoleSessions {
   }
 
   hasRoom(userId: string): boolean {
-    return (this.perUser.get(userId) ?? 0) < this.limit;
+    return this.slots.heldBy(userId) < this.limit;
   }
 
   /** Takes a slot; the returned release is idempotent. null when the user is at the limit. */
   acquire(userId: string): (() => void) | null {
-    if (!this.hasRoom(userId)) return null;
-    this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
-    this.total++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.total--;
-      const left = (this.perUser.get(userId) ?? 1) - 1;
-      if (left > 0) this.perUser.set(userId, left);
-      else this.perUser.delete(userId);
-    };
+    return this.hasRoom(userId) ? this.slots.take(userId) : null;
   }
 }

@@ -3,6 +3,7 @@ import { Gauge } from 'prom-client';
 import { finalize, merge, Observable, Subject, takeUntil } from 'rxjs';
 import { AccessTokenInfo, AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
+import { UserSlots } from '../common/user-slots';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { UserAccessWatch } from '../users/user-access-watch';
@@ -22,8 +23,7 @@ const RETRY_AFTER_SECONDS = 5;
  */
 @Injectable()
 export class EventStreams implements BeforeApplicationShutdown {
-  private readonly perUser = new Map<string, number>();
-  private total = 0;
+  private readonly slots = new UserSlots();
   private readonly shutdown = new Subject<void>();
 
   constructor(
@@ -32,13 +32,13 @@ export class EventStreams implements BeforeApplicationShutdown {
     private readonly access: UserAccessWatch,
     metrics: MetricsService,
   ) {
-    const streams = this;
+    const { slots } = this;
     new Gauge({
       name: 'limen_sse_streams',
       help: 'Open SSE event streams on this replica',
       registers: [metrics.registry],
       collect() {
-        this.set(streams.total);
+        this.set(slots.total);
       },
     });
   }
@@ -49,31 +49,23 @@ export class EventStreams implements BeforeApplicationShutdown {
    */
   open(user: AuthUser, token: AccessTokenInfo, lastEventId?: string): Observable<DeliveredEvent> {
     const { maxStreamsPerUser, maxStreams } = this.config.eventStreams;
-    const held = this.perUser.get(user.id) ?? 0;
+    const held = this.slots.heldBy(user.id);
     if (held >= maxStreamsPerUser) throw this.tooMany(`At most ${maxStreamsPerUser} open event streams per user; close one first`, maxStreamsPerUser);
-    if (this.total >= maxStreams) throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
-    this.perUser.set(user.id, held + 1);
-    this.total++;
+    if (this.slots.total >= maxStreams) throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
+    const release = this.slots.take(user.id);
     const accessEnded = new Subject<void>();
     const unwatch = this.access.watch({ userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt }, () => accessEnded.next());
     return this.events.stream(user, lastEventId).pipe(
       takeUntil(merge(this.shutdown, accessEnded)),
       finalize(() => {
         unwatch();
-        this.release(user.id);
+        release();
       }),
     );
   }
 
   beforeApplicationShutdown(): void {
     this.shutdown.next();
-  }
-
-  private release(userId: string): void {
-    this.total--;
-    const left = (this.perUser.get(userId) ?? 1) - 1;
-    if (left > 0) this.perUser.set(userId, left);
-    else this.perUser.delete(userId);
   }
 
   private tooMany(detail: string, limit: number): AppException {
