@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The typed client (libs/sdk) against the committed spec: its generated schema must be what
 # openapi-typescript (default options) makes of docs/openapi.json today, and the journey example
-# must type-check under --strict. Regenerate with: npx openapi-typescript docs/openapi.json -o libs/sdk/src/schema.d.ts
+# must type-check under --strict. `npm run openapi` regenerates the spec and the schema together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
