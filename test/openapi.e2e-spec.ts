@@ -158,6 +158,8 @@ describe('OpenAPI contract (docs/openapi.json)', () => {
     const validate = ajv.compile({ ...JSON.parse(JSON.stringify(stream).replace(/"#\/components/g, '"spec#/components')) });
     expect(validate({ event: 'vm.state', id: '42', data: { type: 'vm.state', at: '2026-11-26T08:00:00.000Z', vmId: '0b9d6c3e-2f41-4a8e-9c1d-7e5a3b2c1d0f', state: 'running', stateReason: null, version: 3 } })).toBe(true);
     expect(validate({ event: 'vm.state', id: '42', data: { type: 'vm.state', at: '2026-11-26T08:00:00.000Z', state: 'running' } })).toBe(false);
+    // What sendEventStream writes on connect: no id, and only the time.
+    expect(validate({ event: 'heartbeat', data: { at: '2026-11-26T08:00:00.000Z' } })).toBe(true);
   });
 
   it('contract 12.11: counts, sizes, limits and versions are integers, so vcpus: 1.5 breaks the spec as it breaks the server', () => {

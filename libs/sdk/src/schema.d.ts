@@ -3438,11 +3438,6 @@ export interface operations {
                         /** @enum {unknown} */
                         event: "heartbeat";
                         data: {
-                            /** @enum {unknown} */
-                            type: "heartbeat";
-                            /** Format: date-time */
-                            at: string;
-                        } & {
                             /** Format: date-time */
                             at: string;
                         };

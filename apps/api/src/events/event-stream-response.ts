@@ -8,16 +8,24 @@ const text = { type: 'string' };
 const nullableText = { type: ['string', 'null'] };
 const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${name}` });
 
-/** One event of each type: its `event:` name, its `id:` (none on heartbeats) and its `data:` members. */
-function eventSchema(type: string, data: SchemaObject | ReferenceObject, withId = true): SchemaObject {
+/** One logged event of each type: its `event:` name, its `id:` and its `data:`, the payload with its type and time. */
+function eventSchema(type: string, data: SchemaObject | ReferenceObject): SchemaObject {
   const envelope: SchemaObject = { type: 'object', required: ['type', 'at'], properties: { type: { enum: [type] }, at: { type: 'string', format: 'date-time' } } };
   return {
     type: 'object',
     title: type,
-    required: withId ? ['event', 'id', 'data'] : ['event', 'data'],
-    properties: { event: { enum: [type] }, ...(withId ? { id: { type: 'string', pattern: '^\\d+$' } } : {}), data: { allOf: [envelope, data] } },
+    required: ['event', 'id', 'data'],
+    properties: { event: { enum: [type] }, id: { type: 'string', pattern: '^\\d+$' }, data: { allOf: [envelope, data] } },
   };
 }
+
+/** Heartbeats are not logged: no id, and only the time in their data. */
+const HEARTBEAT_SCHEMA: SchemaObject = {
+  type: 'object',
+  title: 'heartbeat',
+  required: ['event', 'data'],
+  properties: { event: { enum: ['heartbeat'] }, data: { type: 'object', required: ['at'], properties: { at: { type: 'string', format: 'date-time' } } } },
+};
 
 /**
  * What the stream carries, for the spec: each event type with its data (the payloads written
@@ -25,7 +33,7 @@ function eventSchema(type: string, data: SchemaObject | ReferenceObject, withId 
  */
 export const EVENT_STREAM_SCHEMA: SchemaObject = {
   oneOf: [
-    eventSchema('heartbeat', { type: 'object', required: ['at'], properties: { at: { type: 'string', format: 'date-time' } } }, false),
+    HEARTBEAT_SCHEMA,
     eventSchema('vm.created', ref('VmDto')),
     eventSchema('vm.state', { type: 'object', required: ['vmId', 'state'], properties: { vmId: uuid, state: text, stateReason: nullableText, version: { type: 'integer' } } }),
     eventSchema('vm.deleted', { type: 'object', required: ['vmId', 'name'], properties: { vmId: uuid, name: text } }),
