@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { holdsLoneSurrogate, MAX_JSON_DEPTH, nestsDeeperThan, refuseUnsafeJsonBodies } from './json-depth';
+import { loneSurrogateField, MAX_JSON_DEPTH, nestsDeeperThan, refuseUnsafeJsonBodies } from './json-depth';
 import { AppException } from './problem';
 
 const nested = (depth: number) => JSON.parse('['.repeat(depth) + ']'.repeat(depth));
@@ -49,19 +49,19 @@ describe('refuseUnsafeJsonBodies', () => {
   });
 });
 
-describe('holdsLoneSurrogate', () => {
+describe('loneSurrogateField', () => {
   it.each([
-    [{ recipients: ['\ud800'] }, true],
-    [{ ['\udc00key']: 1 }, true],
-    [['ok', ['a\ud83d']], true],
-    [{ emoji: '\ud83d\ude00', text: 'plain', n: 1, none: null }, false],
-  ])('%j → %s', (value, expected) => {
-    expect(holdsLoneSurrogate(value)).toBe(expected);
+    [{ recipients: ['ok', '\ud800'] }, 'recipients.1'],
+    [{ nested: { ['\udc00key']: 1 } }, 'nested.\udc00key'],
+    ['\ud83d', ''],
+    [{ emoji: '\ud83d\ude00', text: 'plain', n: 1, none: null }, null],
+  ])('%j → %j', (value, expected) => {
+    expect(loneSurrogateField(value)).toBe(expected);
   });
 
   it('makes the body guard refuse a lone surrogate with 400 VALIDATION_FAILED (PATCH /alert-channels/{id} was a 500, found by the HTTP property test)', () => {
     let passed: unknown = 'not called';
     refuseUnsafeJsonBodies({ body: { recipients: ['\ud800'] } } as Request, {} as Response, ((error?: unknown) => (passed = error)) as NextFunction);
-    expect(passed).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(passed).toMatchObject({ code: 'VALIDATION_FAILED', extra: { errors: [{ field: 'recipients.0', messages: [expect.stringContaining('lone surrogate')] }] } });
   });
 });

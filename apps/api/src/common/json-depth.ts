@@ -30,24 +30,26 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
 const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
- * Whether any string or key in parsed JSON holds a lone UTF-16 surrogate (`"\ud800"` is valid JSON
- * but no Unicode text), found without recursion. Such strings make libraries throw instead of
- * refusing them: validator's isEmail calls encodeURI, which raises URIError (a 500).
+ * The field path (as validation errors name fields: `recipients.0`) of a string or key in parsed
+ * JSON that holds a lone UTF-16 surrogate (`"\ud800"` is valid JSON but no Unicode text), or null;
+ * found without recursion. Such strings make libraries throw instead of refusing them: validator's
+ * isEmail calls encodeURI, which raises URIError (a 500).
  */
-export function holdsLoneSurrogate(value: unknown): boolean {
-  const pending: unknown[] = [value];
+export function loneSurrogateField(value: unknown): string | null {
+  const pending: Array<[unknown, string]> = [[value, '']];
   while (pending.length > 0) {
-    const current = pending.pop();
+    const [current, path] = pending.pop()!;
     if (typeof current === 'string') {
-      if (LONE_SURROGATE.test(current)) return true;
+      if (LONE_SURROGATE.test(current)) return path;
     } else if (isJsonContainer(current)) {
       for (const [key, child] of Object.entries(current)) {
-        if (LONE_SURROGATE.test(key)) return true;
-        pending.push(child);
+        const childPath = path ? `${path}.${key}` : key;
+        if (LONE_SURROGATE.test(key)) return childPath;
+        pending.push([child, childPath]);
       }
     }
   }
-  return false;
+  return null;
 }
 
 /**
@@ -63,8 +65,10 @@ export function refuseUnsafeJsonBodies(req: Request, _res: Response, next: NextF
     next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `The request body nests more than ${MAX_JSON_DEPTH} levels deep`));
     return;
   }
-  if (holdsLoneSurrogate(req.body)) {
-    next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'The request body holds a string that is not valid Unicode (a lone surrogate)'));
+  const field = loneSurrogateField(req.body);
+  if (field !== null) {
+    const errors = [{ field, messages: [`${field || 'the body'} must be Unicode text (it holds a lone surrogate)`] }];
+    next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `Validation failed for ${field || 'the request'}`, { errors }));
     return;
   }
   next();
