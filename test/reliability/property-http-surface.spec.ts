@@ -540,16 +540,17 @@ describe('property: no HTTP input crashes the api or yields a 500', () => {
     expect(ours.sort()).toEqual(vms.map((vm) => `limen-${vm.id}`).sort());
     const folders = existsSync(t.vmDir) ? readdirSync(t.vmDir) : [];
     expect(folders.sort()).toEqual(vms.map((vm) => vm.id).sort());
-    // ...and each owner's quota usage is the sum of their VMs, within its limits.
+    // ...and each owner's quota usage is the sum of their VMs and snapshots (charged to the MiB), within its limits.
     for (const owner of new Set([alice.id, ...vms.map((vm) => vm.owner_id)])) {
       const quota = (await as(tokens.admin).get(`/api/v1/users/${owner}/quota`).expect(200)).body;
       const mine = vms.filter((vm) => vm.owner_id === owner);
+      const [{ mib: snapshotMiB }] = await db.query(`SELECT coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`, [owner]);
       expect({ owner, vms: quota.usage.vms, vcpus: quota.usage.vcpus, memoryMiB: quota.usage.memoryMiB, diskGiB: quota.usage.diskGiB }).toEqual({
         owner,
         vms: mine.length,
         vcpus: mine.reduce((s, vm) => s + vm.vcpus, 0),
         memoryMiB: mine.reduce((s, vm) => s + vm.memory_mib, 0),
-        diskGiB: mine.reduce((s, vm) => s + vm.disk_gib, 0),
+        diskGiB: mine.reduce((s, vm) => s + vm.disk_gib, 0) + snapshotMiB / 1024,
       });
     }
     rmSync(world.scratchDir, { recursive: true, force: true });
