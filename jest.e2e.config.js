@@ -8,7 +8,11 @@ module.exports = {
   transform: {
     '^.+\\.ts$': [
       'ts-jest',
-      { tsconfig: 'tsconfig.json', diagnostics: false, astTransformers: { before: ['<rootDir>/test/support/swagger-plugin-transformer.js'] } },
+      {
+        tsconfig: 'tsconfig.json',
+        diagnostics: false,
+        astTransformers: { before: ['<rootDir>/test/support/swagger-plugin-transformer.js'] },
+      },
     ],
     '^.+\\.[cm]?js$': esmJsTransform,
   },

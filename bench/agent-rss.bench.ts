@@ -17,17 +17,25 @@ const SCRAPES = Number(process.argv[2] ?? 500);
 const BUDGET_MIB = 80;
 const TOKEN = 'bench-agent-token-0123456789';
 
-
 function print(bench: string, value: number): void {
   printResult(bench, value, 'MiB', BUDGET_MIB, BUDGET_MIB);
 }
 
 async function main(): Promise<void> {
   const port = await freePort();
-  const agent = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH, AGENT_TOKEN: TOKEN, AGENT_PORT: String(port), LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+  const agent = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, AGENT_TOKEN: TOKEN, AGENT_PORT: String(port), LOG_LEVEL: 'warn' },
+    stdio: 'inherit',
+  });
   const base = `http://127.0.0.1:${port}`;
   try {
-    while (!(await fetch(`${base}/health`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 100));
+    while (
+      !(await fetch(`${base}/health`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    )
+      await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage settle
     print('agent-rss-idle', rssMiB(agent.pid!));
 
@@ -36,7 +44,9 @@ async function main(): Promise<void> {
     const worker = async () => {
       while (next < SCRAPES) {
         const i = next++;
-        const res = await fetch(`${base}${i % 2 ? '/metrics' : '/metrics/prometheus'}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        const res = await fetch(`${base}${i % 2 ? '/metrics' : '/metrics/prometheus'}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        });
         if (res.status !== 200) throw new Error(`scrape answered ${res.status}`);
         await res.text();
         if (i % 25 === 0) {

@@ -33,13 +33,28 @@ async function main(): Promise<void> {
   const vmIds: string[] = [];
   try {
     // A stopped template VM gives the raw script an identical domain definition.
-    const template = await api.call('POST', '/api/v1/vms', { name: 'template', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: api.imageId, start: false });
+    const template = await api.call('POST', '/api/v1/vms', {
+      name: 'template',
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      imageId: api.imageId,
+      start: false,
+    });
     await api.settle(template.location);
     vmIds.push(template.body.vm.id);
 
     let t0 = performance.now();
     const created = await Promise.all(
-      Array.from({ length: COUNT }, (_, i) => api.call('POST', '/api/v1/vms', { name: `bulk-${i}`, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: api.imageId })),
+      Array.from({ length: COUNT }, (_, i) =>
+        api.call('POST', '/api/v1/vms', {
+          name: `bulk-${i}`,
+          vcpus: 1,
+          memoryMiB: 128,
+          diskGiB: 1,
+          imageId: api.imageId,
+        }),
+      ),
     );
     for (const res of created) {
       if (res.status !== 202) throw new Error(`create answered ${res.status}: ${JSON.stringify(res.body)}`);
@@ -47,14 +62,19 @@ async function main(): Promise<void> {
     }
     await Promise.all(
       created.map((res) =>
-        until(async () => {
-          const serial = await api.call('GET', `/api/v1/vms/${res.body.vm.id}/serial?bytes=4096`);
-          return serial.status === 200 && String(serial.body).includes(GUEST_MARKER);
-        }, 300_000, `marker of ${res.body.vm.name}`),
+        until(
+          async () => {
+            const serial = await api.call('GET', `/api/v1/vms/${res.body.vm.id}/serial?bytes=4096`);
+            return serial.status === 200 && String(serial.body).includes(GUEST_MARKER);
+          },
+          300_000,
+          `marker of ${res.body.vm.name}`,
+        ),
       ),
     );
     const apiMs = performance.now() - t0;
-    for (const id of vmIds.slice(1)) await api.settle((await api.call('POST', `/api/v1/vms/${id}/actions`, { action: 'stop' })).location);
+    for (const id of vmIds.slice(1))
+      await api.settle((await api.call('POST', `/api/v1/vms/${id}/actions`, { action: 'stop' })).location);
 
     const twins: Array<ReturnType<typeof defineRawTwin>> = [];
     t0 = performance.now();
@@ -64,7 +84,11 @@ async function main(): Promise<void> {
         const twin = defineRawTwin(template.body.vm.id, work);
         twins.push(twin);
         if (virsh('start', twin.name).status !== 0) throw new Error('virsh start failed');
-        await until(() => existsSync(twin.serialLog) && readFileSync(twin.serialLog, 'utf8').includes(GUEST_MARKER), 300_000, `marker of ${twin.name}`);
+        await until(
+          () => existsSync(twin.serialLog) && readFileSync(twin.serialLog, 'utf8').includes(GUEST_MARKER),
+          300_000,
+          `marker of ${twin.name}`,
+        );
       }
       rawMs = performance.now() - t0;
     } finally {

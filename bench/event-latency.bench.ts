@@ -23,7 +23,9 @@ const TARGET_ADDED_MS = 250;
 
 /** Every lifecycle event libvirtd emits, with the time this process read it. */
 function rawLifecycleEvents() {
-  const child = spawn('virsh', ['-c', LIBVIRT_URI, 'event', '--loop', '--event', 'lifecycle'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('virsh', ['-c', LIBVIRT_URI, 'event', '--loop', '--event', 'lifecycle'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const waiters: Array<{ match: (line: string) => boolean; resolve: (at: number) => void }> = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
     const at = performance.now();
@@ -36,17 +38,24 @@ function rawLifecycleEvents() {
   });
   return {
     /** Resolves when a line naming `domain` and containing `word` arrives. */
-    next: (domain: string, word: string) => new Promise<number>((resolve) => waiters.push({ match: (line) => line.includes(`'${domain}'`) && line.includes(word), resolve })),
+    next: (domain: string, word: string) =>
+      new Promise<number>((resolve) =>
+        waiters.push({ match: (line) => line.includes(`'${domain}'`) && line.includes(word), resolve }),
+      ),
     close: () => child.kill(),
   };
 }
 
 function virshAsync(...args: string[]): Promise<number | null> {
-  return new Promise((resolve) => spawn('virsh', ['-c', LIBVIRT_URI, ...args], { stdio: 'ignore' }).once('exit', resolve));
+  return new Promise((resolve) =>
+    spawn('virsh', ['-c', LIBVIRT_URI, ...args], { stdio: 'ignore' }).once('exit', resolve),
+  );
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms));
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms),
+  );
   return Promise.race([promise, timeout]);
 }
 
@@ -55,7 +64,14 @@ async function main(): Promise<void> {
   const raw = rawLifecycleEvents();
   const stream = await openEventStream(api.base, api.accessToken);
   try {
-    const created = await api.call('POST', '/api/v1/vms', { name: 'bench-events', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: api.imageId, start: false });
+    const created = await api.call('POST', '/api/v1/vms', {
+      name: 'bench-events',
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      imageId: api.imageId,
+      start: false,
+    });
     await api.settle(created.location);
     const vmId = created.body.vm.id as string;
     const domain = `limen-${vmId}`;
@@ -65,9 +81,20 @@ async function main(): Promise<void> {
       await api.settle((await api.call('POST', `/api/v1/vms/${vmId}/actions`, { action: 'start' })).location);
       const seenBefore = stream.events.length;
       const rawStopped = raw.next(domain, 'Stopped');
-      const apiStopped = stream.waitFor((e) => stream.events.indexOf(e) >= seenBefore && e.type === 'vm.state' && e.data.vmId === vmId && e.data.state === 'stopped', 30_000);
+      const apiStopped = stream.waitFor(
+        (e) =>
+          stream.events.indexOf(e) >= seenBefore &&
+          e.type === 'vm.state' &&
+          e.data.vmId === vmId &&
+          e.data.state === 'stopped',
+        30_000,
+      );
       const issuedAt = performance.now();
-      const [destroyed, rawAt, event] = await Promise.all([virshAsync('destroy', domain), withTimeout(rawStopped, 30_000, 'virsh event'), apiStopped]);
+      const [destroyed, rawAt, event] = await Promise.all([
+        virshAsync('destroy', domain),
+        withTimeout(rawStopped, 30_000, 'virsh event'),
+        apiStopped,
+      ]);
       if (destroyed !== 0) throw new Error(`virsh destroy exited ${destroyed}`);
       // SSE events carry Date.now(); convert to the performance clock the other two use.
       const apiAt = event.receivedAt - Date.now() + performance.now();
@@ -81,7 +108,9 @@ async function main(): Promise<void> {
     await api.settle(del.location);
     const added = median(apiMs.map((ms, i) => ms - rawMs[i]));
     const round = (n: number) => Math.round(n * 10) / 10;
-    process.stderr.write(`[event-latency] api ${apiMs.map(round).join(', ')} ms; raw virsh event ${rawMs.map(round).join(', ')} ms after the destroy was issued\n`);
+    process.stderr.write(
+      `[event-latency] api ${apiMs.map(round).join(', ')} ms; raw virsh event ${rawMs.map(round).join(', ')} ms after the destroy was issued\n`,
+    );
     // value: the api's added latency; baseline: libvirt's own latency; ratio: api / raw, end to end.
     const apiMedian = median(apiMs);
     const rawMedian = median(rawMs);

@@ -53,15 +53,14 @@ const TARGET_RSS_LOAD_MB = 300;
 const ADMIN_PASSWORD = 'bench-admin-password'; // as set by startBenchApi
 const MAIN_JS = join('dist', 'apps', 'api', 'main.js');
 const ROOT = join(__dirname, '..');
-const PG_SERVER = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
+const PG_SERVER =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/postgres';
 const MODES = (process.env.BENCH_DB ?? 'postgres,pglite').split(',').map((m) => m.trim());
 // Quiet background work: the measured window is the read path alone.
 const API_ENV = { LOG_LEVEL: 'warn', RECONCILE_INTERVAL_SECONDS: '86400' };
 
 const log = (message: string) => process.stderr.write(`[read-throughput] ${message}\n`);
 const round = (n: number) => Math.round(n * 1000) / 1000;
-
-
 
 /** The api child startBenchApi spawned: our direct child running dist/apps/api/main.js. */
 function apiPid(): number {
@@ -77,7 +76,11 @@ function stopOnce(api: BenchApi): () => Promise<void> {
 }
 
 async function login(base: string): Promise<string> {
-  const res = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+  });
   if (res.status !== 200) throw new Error(`login answered ${res.status}`);
   return ((await res.json()) as { accessToken: string }).accessToken;
 }
@@ -116,7 +119,8 @@ async function seed(url: string): Promise<void> {
             (SELECT id FROM images WHERE name = $2 ORDER BY created_at DESC LIMIT 1) i`,
       [VMS, KERNEL_IMAGE_NAME],
     );
-    if (result.rowCount !== VMS) throw new Error(`seeded ${result.rowCount} VMs, not ${VMS} (missing admin, host or image row?)`);
+    if (result.rowCount !== VMS)
+      throw new Error(`seeded ${result.rowCount} VMs, not ${VMS} (missing admin, host or image row?)`);
     await db.query('ANALYZE vms');
   } finally {
     await db.end();
@@ -127,7 +131,9 @@ async function seed(url: string): Promise<void> {
 async function seedPglite(dataDir: string, children: Set<ChildProcess>): Promise<void> {
   const script = join(ROOT, 'node_modules', '@electric-sql', 'pglite-socket', 'dist', 'scripts', 'server.cjs');
   const port = await freePort();
-  const child = spawn(process.execPath, [script, `--db=${join(dataDir, 'pg')}`, '--host=127.0.0.1', `--port=${port}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [script, `--db=${join(dataDir, 'pg')}`, '--host=127.0.0.1', `--port=${port}`], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -171,16 +177,26 @@ async function waitForOutput(child: ChildProcess, marker: string, timeoutMs = 60
   });
 }
 
-async function startMinimalNest(bodyFile: string, children: Set<ChildProcess>): Promise<{ base: string; child: ChildProcess }> {
+async function startMinimalNest(
+  bodyFile: string,
+  children: Set<ChildProcess>,
+): Promise<{ base: string; child: ChildProcess }> {
   const port = await freePort();
   const tsNode = join(ROOT, 'node_modules', 'ts-node', 'dist', 'bin.js');
-  const child = spawn(process.execPath, [tsNode, '--transpile-only', join(__dirname, 'lib', 'minimal-nest.ts'), bodyFile, String(port)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [tsNode, '--transpile-only', join(__dirname, 'lib', 'minimal-nest.ts'), bodyFile, String(port)],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.add(child);
   await waitForOutput(child, `listening ${port}`);
   return { base: `http://127.0.0.1:${port}`, child };
 }
 
-async function startBareNode(bodyFile: string, children: Set<ChildProcess>): Promise<{ base: string; child: ChildProcess }> {
+async function startBareNode(
+  bodyFile: string,
+  children: Set<ChildProcess>,
+): Promise<{ base: string; child: ChildProcess }> {
   const port = await freePort();
   const code = `
     const body = require('fs').readFileSync(${JSON.stringify(bodyFile)});
@@ -229,7 +245,8 @@ async function interleaved(targets: Target[]): Promise<Load[]> {
   for (const t of targets) await cannon(t.url, t.headers ?? {}, WARMUP_S);
   const runs: Load[][] = targets.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, t] of targets.entries()) runs[i].push(await load(`${t.name} round ${round + 1}`, t.url, t.headers, t.pid));
+    for (const [i, t] of targets.entries())
+      runs[i].push(await load(`${t.name} round ${round + 1}`, t.url, t.headers, t.pid));
   }
   return runs.map((r) => ({
     reqPerSec: median(r.map((l) => l.reqPerSec)),
@@ -240,15 +257,24 @@ async function interleaved(targets: Target[]): Promise<Load[]> {
 }
 
 /** One measured run (no warm-up); fails on any non-2xx or socket error. */
-async function load(name: string, url: string, headers: Record<string, string> = {}, pid?: number, duration = ROUND_S): Promise<Load> {
+async function load(
+  name: string,
+  url: string,
+  headers: Record<string, string> = {},
+  pid?: number,
+  duration = ROUND_S,
+): Promise<Load> {
   let peakRssMB = 0;
   const sampler = pid ? setInterval(() => (peakRssMB = Math.max(peakRssMB, rssMiB(pid))), 250) : undefined;
   const result = await cannon(url, headers, duration);
   if (sampler) clearInterval(sampler);
   if (pid) peakRssMB = Math.max(peakRssMB, rssMiB(pid));
-  if (result.non2xx || result.errors || result.timeouts) throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
+  if (result.non2xx || result.errors || result.timeouts)
+    throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts`);
   const out = { reqPerSec: result.requests.average, p99: result.latency.p99, p50: result.latency.p50, peakRssMB };
-  log(`${name}: ${Math.round(out.reqPerSec)} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms${pid ? `, peak RSS ${peakRssMB} MB` : ''}`);
+  log(
+    `${name}: ${Math.round(out.reqPerSec)} req/s, p50 ${out.p50} ms, p99 ${out.p99} ms${pid ? `, peak RSS ${peakRssMB} MB` : ''}`,
+  );
   return out;
 }
 
@@ -266,7 +292,13 @@ interface ApiRun {
   restart: (extraEnv: Record<string, string>) => Promise<{ api: BenchApi; pid: number; token: string }>;
 }
 
-async function measureApi(mode: string, work: string, withBare: boolean, children: Set<ChildProcess>, cleanups: Array<() => Promise<void>>): Promise<ApiRun> {
+async function measureApi(
+  mode: string,
+  work: string,
+  withBare: boolean,
+  children: Set<ChildProcess>,
+  cleanups: Array<() => Promise<void>>,
+): Promise<ApiRun> {
   let env: Record<string, string> = { ...API_ENV };
   let api: BenchApi;
   if (mode === 'postgres') {
@@ -314,7 +346,9 @@ async function measureApi(mode: string, work: string, withBare: boolean, childre
     ...(bareNode ? [{ name: 'bare node:http', url: `${bareNode.base}${PATH}` }] : []),
   ];
   const [measured, minimal, bare] = await interleaved(targets);
-  log(`${mode}: api ${Math.round(measured.reqPerSec)} req/s (p99 ${measured.p99} ms), minimal nest ${Math.round(minimal.reqPerSec)} req/s: ratio ${round(measured.reqPerSec / minimal.reqPerSec)} (medians of ${ROUNDS} rounds)`);
+  log(
+    `${mode}: api ${Math.round(measured.reqPerSec)} req/s (p99 ${measured.p99} ms), minimal nest ${Math.round(minimal.reqPerSec)} req/s: ratio ${round(measured.reqPerSec / minimal.reqPerSec)} (medians of ${ROUNDS} rounds)`,
+  );
   await stopChild(nest.child, children);
   if (bareNode) await stopChild(bareNode.child, children);
   await stopCurrent(); // not running during the next measurements
@@ -360,7 +394,9 @@ async function profile(run: ApiRun): Promise<void> {
     // profiles through node:inspector and writes the profile on SIGUSR2.
     const preload = join(profDir, 'profile-preload.js');
     const out = join(profDir, 'api.cpuprofile');
-    writeFileSync(preload, `
+    writeFileSync(
+      preload,
+      `
       if (process.argv[1] && process.argv[1].endsWith(${JSON.stringify(MAIN_JS)})) {
         const inspector = require('node:inspector');
         const session = new inspector.Session();
@@ -371,7 +407,8 @@ async function profile(run: ApiRun): Promise<void> {
           if ((on = !on)) return session.post('Profiler.start');
           session.post('Profiler.stop', (err, res) => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(err ? {} : res.profile)));
         });
-      }`);
+      }`,
+    );
     ({ api, token } = await run.restart({ NODE_OPTIONS: `--require ${preload}` }));
     const pid = apiPid();
     const headers = { authorization: `Bearer ${token}` };
@@ -392,7 +429,11 @@ async function profile(run: ApiRun): Promise<void> {
 }
 
 interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  nodes: Array<{
+    id: number;
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    children?: number[];
+  }>;
   samples: number[];
   timeDeltas: number[];
 }
@@ -408,7 +449,15 @@ function summarizeProfile(prof: CpuProfile): void {
   for (const [id, us] of self) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1];
-    const group = pkg ?? (url.includes(MAIN_JS) ? 'api bundle (dist/apps/api/main.js)' : url.startsWith('node:') ? 'node internals' : url ? url : `(${functionName || 'native'})`);
+    const group =
+      pkg ??
+      (url.includes(MAIN_JS)
+        ? 'api bundle (dist/apps/api/main.js)'
+        : url.startsWith('node:')
+          ? 'node internals'
+          : url
+            ? url
+            : `(${functionName || 'native'})`);
     groups.set(group, (groups.get(group) ?? 0) + us);
     const fn = `${functionName || '(anonymous)'} ${pkg ?? url.split('/').slice(-1)[0]}:${lineNumber + 1}`;
     fns.set(fn, (fns.get(fn) ?? 0) + us);
@@ -463,7 +512,9 @@ async function main(): Promise<void> {
     }
     printResult('read-throughput-bare-node', runs[0].bare!.reqPerSec, 'req/s', runs[0].minimal.reqPerSec, null); // for information
 
-    const missed = runs.find((r) => r.load.reqPerSec / r.minimal.reqPerSec < TARGET_RATIO || r.load.p99 > TARGET_P99_MS);
+    const missed = runs.find(
+      (r) => r.load.reqPerSec / r.minimal.reqPerSec < TARGET_RATIO || r.load.p99 > TARGET_P99_MS,
+    );
     const forced = process.env.BENCH_PROFILE;
     if (forced !== '0' && (missed || forced === '1')) await profile(missed ?? runs[0]);
   } finally {

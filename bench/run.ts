@@ -23,10 +23,14 @@ const ROOT = join(__dirname, '..');
 function runOne(name: string): Promise<{ results: BenchResult[]; exitCode: number | null; seconds: number }> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, `${name}.bench.ts`)], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [require.resolve('ts-node/dist/bin'), '--transpile-only', join(__dirname, `${name}.bench.ts`)],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const results: BenchResult[] = [];
     let buffer = '';
     child.stdout!.setEncoding('utf8');
@@ -40,7 +44,9 @@ function runOne(name: string): Promise<{ results: BenchResult[]; exitCode: numbe
         if (text.startsWith('{')) results.push({ ...(JSON.parse(text) as Omit<BenchResult, 'file'>), file: name });
       }
     });
-    child.once('exit', (exitCode) => resolve({ results, exitCode, seconds: Math.round((Date.now() - started) / 1000) }));
+    child.once('exit', (exitCode) =>
+      resolve({ results, exitCode, seconds: Math.round((Date.now() - started) / 1000) }),
+    );
   });
 }
 
@@ -64,12 +70,16 @@ async function main(): Promise<void> {
     process.stderr.write(`\n[bench] ${name}\n`);
     const run = await runOne(name);
     results.push(...run.results);
-    if (run.exitCode !== 0 || run.results.length === 0) failures.push(`${name} (exit ${run.exitCode}, ${run.results.length} lines)`);
+    if (run.exitCode !== 0 || run.results.length === 0)
+      failures.push(`${name} (exit ${run.exitCode}, ${run.results.length} lines)`);
     process.stderr.write(`[bench] ${name}: ${run.results.length} lines in ${run.seconds} s\n`);
   }
   if (!filters.length) {
     const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
-    writeFileSync(join(ROOT, 'docs', 'benchmarks.md'), renderMarkdown(results, failures, `${when} UTC on ${machine()}`));
+    writeFileSync(
+      join(ROOT, 'docs', 'benchmarks.md'),
+      renderMarkdown(results, failures, `${when} UTC on ${machine()}`),
+    );
     writeFileSync(join(ROOT, 'docs', 'benchmarks.svg'), renderChart(results));
     process.stderr.write('[bench] wrote docs/benchmarks.md and docs/benchmarks.svg\n');
   }

@@ -22,7 +22,10 @@ async function main(): Promise<void> {
   const domain = `limen-bench-${randomUUID()}`;
   const dir = mkdtempSync(join(tmpdir(), 'limen-bench-'));
   const xml = join(dir, 'domain.xml');
-  writeFileSync(xml, `<domain type='qemu'><name>${domain}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>`);
+  writeFileSync(
+    xml,
+    `<domain type='qemu'><name>${domain}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>`,
+  );
   await runProcess('virsh', ['-q', '-c', URI, 'define', xml]);
 
   const commands: VirshCommand[] = [

@@ -18,7 +18,14 @@ async function main(): Promise<void> {
   const api = await startBenchApi();
   const work = rawWorkDir();
   try {
-    const created = await api.call('POST', '/api/v1/vms', { name: 'bench-start', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: api.imageId, start: false });
+    const created = await api.call('POST', '/api/v1/vms', {
+      name: 'bench-start',
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      imageId: api.imageId,
+      start: false,
+    });
     await api.settle(created.location);
     const vmId = created.body.vm.id as string;
     const raw = defineRawTwin(vmId, work);

@@ -13,12 +13,15 @@ const TOKEN = `e2e-agent-token-${randomUUID()}`;
 function rawGet(base: string, path: string, token: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const url = new URL(base);
-    const req = httpRequest({ host: url.hostname, port: url.port, path, method: 'GET', headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, path, method: 'GET', headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -56,37 +59,67 @@ describe('agent reverse proxy and readiness (e2e, real agent process)', () => {
     expect(metrics.body.memory.totalBytes).toBeGreaterThan(0);
     expect(metrics.body.disks.length).toBeGreaterThan(0);
     // The api's request id travels to the agent and back.
-    const traced = await request(t.http).get('/agent/metrics').set('X-Request-Id', 'proxy-trace-1').auth(admin, { type: 'bearer' }).expect(200);
+    const traced = await request(t.http)
+      .get('/agent/metrics')
+      .set('X-Request-Id', 'proxy-trace-1')
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(traced.headers['x-request-id']).toBe('proxy-trace-1');
 
-    const prometheus = await request(t.http).get('/agent/metrics/prometheus').auth(admin, { type: 'bearer' }).expect(200);
+    const prometheus = await request(t.http)
+      .get('/agent/metrics/prometheus')
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(prometheus.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(prometheus.text).toContain('limen_host_memory_bytes{kind="total"}');
 
-    expect((await request(t.http).get('/agent/health').auth(admin, { type: 'bearer' }).expect(200)).body).toEqual({ status: 'ok' });
+    expect((await request(t.http).get('/agent/health').auth(admin, { type: 'bearer' }).expect(200)).body).toEqual({
+      status: 'ok',
+    });
   });
 
   it('answers 401 anonymous, 403 for users, 404 for unknown paths and non-GET methods', async () => {
     expectProblem(await request(t.http).get('/agent/metrics'), 401, 'UNAUTHENTICATED');
     expectProblem(await request(t.http).get('/agent/metrics').auth(user, { type: 'bearer' }), 403, 'FORBIDDEN');
-    expectProblem(await request(t.http).get('/agent/no-such-path').auth(admin, { type: 'bearer' }), 404, 'ROUTE_NOT_FOUND');
+    expectProblem(
+      await request(t.http).get('/agent/no-such-path').auth(admin, { type: 'bearer' }),
+      404,
+      'ROUTE_NOT_FOUND',
+    );
     expectProblem(await request(t.http).get('/agent/').auth(admin, { type: 'bearer' }), 404, 'ROUTE_NOT_FOUND');
     expectProblem(await request(t.http).post('/agent/metrics').auth(admin, { type: 'bearer' }), 404, 'ROUTE_NOT_FOUND');
-    expectProblem(await request(t.http).get('/api/agent/metrics').auth(admin, { type: 'bearer' }), 404, 'ROUTE_NOT_FOUND');
+    expectProblem(
+      await request(t.http).get('/api/agent/metrics').auth(admin, { type: 'bearer' }),
+      404,
+      'ROUTE_NOT_FOUND',
+    );
   });
 
   it('refuses traversal, encoded and absolute-URL paths without contacting anything else', async () => {
-    for (const path of ['/agent/../api/v1/users', '/agent/metrics/../health', '/agent/%2e%2e/metrics', '/agent/metrics%2fprometheus', '/agent//metrics', '/agent/http://169.254.169.254/latest', '/agent/metrics/', '/agent/METRICS', '/agent/metrics\\..\\health']) {
+    for (const path of [
+      '/agent/../api/v1/users',
+      '/agent/metrics/../health',
+      '/agent/%2e%2e/metrics',
+      '/agent/metrics%2fprometheus',
+      '/agent//metrics',
+      '/agent/http://169.254.169.254/latest',
+      '/agent/metrics/',
+      '/agent/METRICS',
+      '/agent/metrics\\..\\health',
+    ]) {
       const res = await rawGet(base, path, admin);
       expect([path, res.status]).toEqual([path, 404]);
       expect(res.body).not.toContain('memory');
     }
     // Query strings are not forwarded: the agent has no parameters.
-    const withQuery = await request(t.http).get('/agent/health?x=../../etc').auth(admin, { type: 'bearer' }).expect(200);
+    const withQuery = await request(t.http)
+      .get('/agent/health?x=../../etc')
+      .auth(admin, { type: 'bearer' })
+      .expect(200);
     expect(withQuery.body).toEqual({ status: 'ok' });
   });
 
-  it('answers 502 when the agent refuses the api\'s token', async () => {
+  it("answers 502 when the agent refuses the api's token", async () => {
     const wrong = await startTestApp({ AGENT_URL: agent.url, AGENT_TOKEN: `wrong-${TOKEN}` });
     try {
       const token = (await login(wrong.http, ADMIN.username, ADMIN.password)).accessToken;
@@ -104,7 +137,11 @@ describe('agent reverse proxy and readiness (e2e, real agent process)', () => {
     let late: AgentProcess | undefined;
     try {
       const token = (await login(shared.http, ADMIN.username, ADMIN.password)).accessToken;
-      expectProblem(await request(shared.http).get('/agent/metrics').auth(token, { type: 'bearer' }), 502, 'AGENT_UNAVAILABLE');
+      expectProblem(
+        await request(shared.http).get('/agent/metrics').auth(token, { type: 'bearer' }),
+        502,
+        'AGENT_UNAVAILABLE',
+      );
       // A development agent without AGENT_TOKEN generates DATA_DIR/agent-token (0600).
       late = await startAgent({ NODE_ENV: 'development', DATA_DIR: shared.dataDir, AGENT_PORT: String(port) });
       const res = await request(shared.http).get('/agent/metrics').auth(token, { type: 'bearer' }).expect(200);
@@ -131,11 +168,17 @@ describe('agent unreachable (e2e)', () => {
     expect(res.body.status).toBe('degraded');
     expect(res.body.details.database.status).toBe('up');
     expect(res.body.details.hypervisor.status).toBe('up');
-    expect(res.body.details.agent).toEqual(expect.objectContaining({ status: 'degraded', message: expect.stringMatching(/unreachable: ECONNREFUSED/) }));
+    expect(res.body.details.agent).toEqual(
+      expect.objectContaining({ status: 'degraded', message: expect.stringMatching(/unreachable: ECONNREFUSED/) }),
+    );
     expect(res.body.error).toEqual({});
   });
 
   it('answers the proxy with 502 AGENT_UNAVAILABLE', async () => {
-    expectProblem(await request(t.http).get('/agent/metrics').auth(admin, { type: 'bearer' }), 502, 'AGENT_UNAVAILABLE');
+    expectProblem(
+      await request(t.http).get('/agent/metrics').auth(admin, { type: 'bearer' }),
+      502,
+      'AGENT_UNAVAILABLE',
+    );
   });
 });

@@ -15,7 +15,6 @@ const QEMU = '/usr/bin/qemu-system-x86_64';
 const TOKEN = 'e2e-agent-token-' + randomUUID();
 const RSS_BUDGET_BYTES = 80 * 1024 * 1024;
 
-
 /** Nothing inherited but PATH/HOME, so only what a test sets applies. */
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
@@ -30,7 +29,10 @@ interface Running {
 
 async function start(extra: Record<string, string>): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], { env: env({ AGENT_PORT: String(port), LOG_LEVEL: 'warn', ...extra }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: env({ AGENT_PORT: String(port), LOG_LEVEL: 'warn', ...extra }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let text = '';
   child.stdout!.on('data', (chunk) => (text += chunk));
   child.stderr!.on('data', (chunk) => (text += chunk));
@@ -38,7 +40,13 @@ async function start(extra: Record<string, string>): Promise<Running> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`agent exited early: ${text}`);
-    if (await fetch(`${base}/health`).then((r) => r.status === 200, () => false)) return { child, base, port, output: () => text };
+    if (
+      await fetch(`${base}/health`).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      return { child, base, port, output: () => text };
     await new Promise((r) => setTimeout(r, 100));
   }
   child.kill('SIGKILL');
@@ -75,7 +83,11 @@ describe('the built agent process (e2e)', () => {
     ];
     try {
       for (const [vars, message] of cases) {
-        const result = spawnSync(process.execPath, [MAIN], { env: env({ DATA_DIR: dataDir, ...vars }), encoding: 'utf8', timeout: 20_000 });
+        const result = spawnSync(process.execPath, [MAIN], {
+          env: env({ DATA_DIR: dataDir, ...vars }),
+          encoding: 'utf8',
+          timeout: 20_000,
+        });
         expect(result.status).toBe(1);
         const lines = result.stderr.trim().split('\n');
         expect(lines).toHaveLength(1);
@@ -105,7 +117,12 @@ describe('the built agent process (e2e)', () => {
 
     it('answers 401 problem+json without a token or with a wrong one, 200 with the right one', async () => {
       for (const path of ['/metrics', '/metrics/prometheus']) {
-        const rejected: Array<Record<string, string>> = [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }];
+        const rejected: Array<Record<string, string>> = [
+          {},
+          { authorization: 'Bearer wrong-token-wrong-token' },
+          { authorization: `Bearer ${TOKEN}x` },
+          { authorization: TOKEN },
+        ];
         for (const headers of rejected) {
           const res = await fetch(`${agent.base}${path}`, { headers });
           expect(res.status).toBe(401);
@@ -120,7 +137,9 @@ describe('the built agent process (e2e)', () => {
       const metrics = (await (await fetch(`${agent.base}/metrics`, { headers: auth() })).json()) as HostMetrics;
       const memTotalBytes = Number(/^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
       const deviation = Math.abs(metrics.memory.totalBytes - memTotalBytes) / memTotalBytes;
-      process.stdout.write(`[agent e2e] memory.totalBytes=${metrics.memory.totalBytes} /proc/meminfo MemTotal=${memTotalBytes} deviation=${(deviation * 100).toFixed(4)}%\n`);
+      process.stdout.write(
+        `[agent e2e] memory.totalBytes=${metrics.memory.totalBytes} /proc/meminfo MemTotal=${memTotalBytes} deviation=${(deviation * 100).toFixed(4)}%\n`,
+      );
       expect(deviation).toBeLessThanOrEqual(0.01);
 
       expect(metrics.hostname).toBe(readFileSync('/proc/sys/kernel/hostname', 'utf8').trim());
@@ -141,14 +160,28 @@ describe('the built agent process (e2e)', () => {
       const res = await fetch(`${agent.base}/metrics/prometheus`, { headers: auth() });
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       const text = await res.text();
-      for (const series of ['limen_host_cpu_percent ', 'limen_host_cpu_core_percent{core="0"}', 'limen_host_load_average{period="1m"}', 'limen_host_memory_bytes{kind="total"}', 'limen_host_memory_bytes{kind="available"}', 'limen_host_swap_bytes{kind="total"}', 'limen_host_disk_bytes{mount="/",kind="used"}', 'limen_host_network_bytes_total{iface="lo",direction="rx"}', 'limen_host_uptime_seconds ']) {
+      for (const series of [
+        'limen_host_cpu_percent ',
+        'limen_host_cpu_core_percent{core="0"}',
+        'limen_host_load_average{period="1m"}',
+        'limen_host_memory_bytes{kind="total"}',
+        'limen_host_memory_bytes{kind="available"}',
+        'limen_host_swap_bytes{kind="total"}',
+        'limen_host_disk_bytes{mount="/",kind="used"}',
+        'limen_host_network_bytes_total{iface="lo",direction="rx"}',
+        'limen_host_uptime_seconds ',
+      ]) {
         expect(text).toContain(series);
       }
     });
 
     it('answers 20 parallel scrapes with 200, and stays within 80 MB RSS idle and after 50 scrapes', async () => {
       const idle = rssBytes(agent.child.pid!);
-      const parallel = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${agent.base}${i % 2 ? '/metrics' : '/metrics/prometheus'}`, { headers: auth() })));
+      const parallel = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          fetch(`${agent.base}${i % 2 ? '/metrics' : '/metrics/prometheus'}`, { headers: auth() }),
+        ),
+      );
       expect(parallel.map((r) => r.status)).toEqual(Array(20).fill(200));
       await Promise.all(parallel.map((r) => r.text()));
       // Spread over more than one TTL, so several real samples are taken, not one cached answer.
@@ -159,36 +192,64 @@ describe('the built agent process (e2e)', () => {
         if (i % 10 === 9) await new Promise((r) => setTimeout(r, 500));
       }
       const loaded = rssBytes(agent.child.pid!);
-      process.stdout.write(`[agent e2e] RSS idle=${mib(idle)} MiB after 70 scrapes=${mib(loaded)} MiB (budget 80 MiB)\n`);
+      process.stdout.write(
+        `[agent e2e] RSS idle=${mib(idle)} MiB after 70 scrapes=${mib(loaded)} MiB (budget 80 MiB)\n`,
+      );
       expect(idle).toBeLessThanOrEqual(RSS_BUDGET_BYTES);
       expect(loaded).toBeLessThanOrEqual(RSS_BUDGET_BYTES);
     });
   });
 
-  (existsSync(QEMU) ? it : it.skip)('maps a running qemu-system process named limen-<uuid> to its VM id, pid, CPU and RSS', async () => {
-    const vmId = randomUUID();
-    // An empty, paused machine: a real QEMU process with libvirt's -name form, costing almost nothing.
-    const qemu = spawn(QEMU, ['-name', `guest=limen-${vmId},debug-threads=on`, '-machine', 'none', '-nodefaults', '-display', 'none', '-monitor', 'none', '-S'], { stdio: 'ignore' });
-    const agent = await start({ AGENT_TOKEN: TOKEN, AGENT_SAMPLE_TTL_MS: '0' });
-    try {
-      let vm: HostMetrics['vms'][number] | undefined;
-      const deadline = Date.now() + 10_000;
-      while (!vm && Date.now() < deadline) {
-        const metrics = (await (await fetch(`${agent.base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as HostMetrics;
-        vm = metrics.vms.find((v) => v.vmId === vmId);
-        if (!vm) await new Promise((r) => setTimeout(r, 200));
+  (existsSync(QEMU) ? it : it.skip)(
+    'maps a running qemu-system process named limen-<uuid> to its VM id, pid, CPU and RSS',
+    async () => {
+      const vmId = randomUUID();
+      // An empty, paused machine: a real QEMU process with libvirt's -name form, costing almost nothing.
+      const qemu = spawn(
+        QEMU,
+        [
+          '-name',
+          `guest=limen-${vmId},debug-threads=on`,
+          '-machine',
+          'none',
+          '-nodefaults',
+          '-display',
+          'none',
+          '-monitor',
+          'none',
+          '-S',
+        ],
+        { stdio: 'ignore' },
+      );
+      const agent = await start({ AGENT_TOKEN: TOKEN, AGENT_SAMPLE_TTL_MS: '0' });
+      try {
+        let vm: HostMetrics['vms'][number] | undefined;
+        const deadline = Date.now() + 10_000;
+        while (!vm && Date.now() < deadline) {
+          const metrics = (await (
+            await fetch(`${agent.base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })
+          ).json()) as HostMetrics;
+          vm = metrics.vms.find((v) => v.vmId === vmId);
+          if (!vm) await new Promise((r) => setTimeout(r, 200));
+        }
+        expect(vm).toMatchObject({ domain: `limen-${vmId}`, vmId, pid: qemu.pid });
+        expect(vm!.rssBytes).toBeGreaterThan(1024 * 1024);
+        expect(vm!.cpuPercent).toBeGreaterThanOrEqual(0);
+        const text = await (
+          await fetch(`${agent.base}/metrics/prometheus`, { headers: { authorization: `Bearer ${TOKEN}` } })
+        ).text();
+        expect(text).toMatch(
+          new RegExp(`^limen_vm_rss_bytes\\{vm_id="${vmId}",domain="limen-${vmId}"\\} [1-9]\\d+$`, 'm'),
+        );
+        expect(text).toMatch(
+          new RegExp(`^limen_vm_cpu_percent\\{vm_id="${vmId}",domain="limen-${vmId}"\\} [\\d.]+$`, 'm'),
+        );
+      } finally {
+        qemu.kill('SIGKILL');
+        await stop(agent);
       }
-      expect(vm).toMatchObject({ domain: `limen-${vmId}`, vmId, pid: qemu.pid });
-      expect(vm!.rssBytes).toBeGreaterThan(1024 * 1024);
-      expect(vm!.cpuPercent).toBeGreaterThanOrEqual(0);
-      const text = await (await fetch(`${agent.base}/metrics/prometheus`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
-      expect(text).toMatch(new RegExp(`^limen_vm_rss_bytes\\{vm_id="${vmId}",domain="limen-${vmId}"\\} [1-9]\\d+$`, 'm'));
-      expect(text).toMatch(new RegExp(`^limen_vm_cpu_percent\\{vm_id="${vmId}",domain="limen-${vmId}"\\} [\\d.]+$`, 'm'));
-    } finally {
-      qemu.kill('SIGKILL');
-      await stop(agent);
-    }
-  });
+    },
+  );
 
   it('in development without AGENT_TOKEN, generates one into DATA_DIR/agent-token (0600) and keeps it across restarts', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'limen-agent-'));
@@ -199,12 +260,16 @@ describe('the built agent process (e2e)', () => {
       const token = readFileSync(file, 'utf8').trim();
       expect(first.output()).toContain(file);
       expect(first.output()).not.toContain(token);
-      expect((await fetch(`${first.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${first.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+        200,
+      );
       expect(await stop(first)).toBe(0);
 
       const second = await start({ DATA_DIR: dataDir, NODE_ENV: 'development' });
       expect(readFileSync(file, 'utf8').trim()).toBe(token);
-      expect((await fetch(`${second.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${second.base}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+        200,
+      );
       expect(await stop(second)).toBe(0);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

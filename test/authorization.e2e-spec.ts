@@ -23,7 +23,11 @@ describe('authorization matrix (e2e)', () => {
     return body ? req.send(body) : req;
   };
   const settle = async (res: request.Response) => {
-    if (res.status === 202) await request(t.http).get(`${res.headers.location}/wait?timeout=60`).auth(tokens.admin!, { type: 'bearer' }).expect(200);
+    if (res.status === 202)
+      await request(t.http)
+        .get(`${res.headers.location}/wait?timeout=60`)
+        .auth(tokens.admin!, { type: 'bearer' })
+        .expect(200);
   };
 
   beforeAll(async () => {
@@ -33,7 +37,14 @@ describe('authorization matrix (e2e)', () => {
     tokens.other = (await createUser(t.http, tokens.admin, 'other')).accessToken;
     const images = await send('owner', 'get', '/api/v1/images').expect(200);
     const imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
-    const created = await send('owner', 'post', '/api/v1/vms', { name: 'guarded', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }).expect(202);
+    const created = await send('owner', 'post', '/api/v1/vms', {
+      name: 'guarded',
+      vcpus: 1,
+      memoryMiB: 64,
+      diskGiB: 1,
+      imageId,
+      start: false,
+    }).expect(202);
     vmId = created.body.vm.id;
     operationId = created.body.operation.id;
     await settle(created);
@@ -94,14 +105,26 @@ describe('authorization matrix (e2e)', () => {
       expect([name, [401, 403, 404].includes(res.status)]).toEqual([name, false]);
       await settle(res);
     }
-    const listed = await send('admin', 'get', `/api/v1/vms?ownerId=${(await send('owner', 'get', '/api/v1/auth/me')).body.id}`).expect(200);
+    const listed = await send(
+      'admin',
+      'get',
+      `/api/v1/vms?ownerId=${(await send('owner', 'get', '/api/v1/auth/me')).body.id}`,
+    ).expect(200);
     expect(listed.body.items.map((v: { id: string }) => v.id)).toEqual([vmId]);
   });
 
   it('keeps admin-only image management away from users', async () => {
     expectProblem(await send('owner', 'post', '/api/v1/images/rescan'), 403, 'FORBIDDEN');
-    expectProblem(await send('owner', 'delete', '/api/v1/images/00000000-0000-4000-8000-000000000000'), 403, 'FORBIDDEN');
-    expectProblem(await send('owner', 'get', `/api/v1/users/00000000-0000-4000-8000-000000000000/quota`), 403, 'FORBIDDEN');
+    expectProblem(
+      await send('owner', 'delete', '/api/v1/images/00000000-0000-4000-8000-000000000000'),
+      403,
+      'FORBIDDEN',
+    );
+    expectProblem(
+      await send('owner', 'get', `/api/v1/users/00000000-0000-4000-8000-000000000000/quota`),
+      403,
+      'FORBIDDEN',
+    );
     await send('admin', 'post', '/api/v1/images/rescan').expect(200);
   });
 });

@@ -47,14 +47,21 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
   /** Opens the WebSocket at `url`; a refused upgrade resolves to its HTTP status, headers and problem body. */
   function connect(url: string, headers: { origin?: string; userAgent?: string } = {}): Promise<Session | Refusal> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(base.replace(/^http/, 'ws') + url, { origin: headers.origin, headers: headers.userAgent ? { 'user-agent': headers.userAgent } : {} });
-      const closed = new Promise<{ code: number; reason: string; at: number }>((done) => ws.once('close', (code, reason) => done({ code, reason: reason.toString(), at: Date.now() })));
+      const ws = new WebSocket(base.replace(/^http/, 'ws') + url, {
+        origin: headers.origin,
+        headers: headers.userAgent ? { 'user-agent': headers.userAgent } : {},
+      });
+      const closed = new Promise<{ code: number; reason: string; at: number }>((done) =>
+        ws.once('close', (code, reason) => done({ code, reason: reason.toString(), at: Date.now() })),
+      );
       ws.once('open', () => resolve({ ws, closed }));
       ws.once('unexpected-response', (_req, res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body || '{}'), headers: res.headers }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(body || '{}'), headers: res.headers }),
+        );
       });
       ws.once('error', reject);
     });
@@ -75,18 +82,30 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     return result;
   }
 
-  const within = <T>(promise: Promise<T>, ms: number) => Promise.race([promise, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+  const within = <T>(promise: Promise<T>, ms: number) =>
+    Promise.race([promise, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
 
   beforeAll(async () => {
-    t = await startTestApp({ CONSOLE_MAX_SESSIONS_PER_USER: '20', CORS_ORIGINS: DASHBOARD, AUTH_RATE_LIMIT_PER_MINUTE: String(REFUSAL_LIMIT) });
+    t = await startTestApp({
+      CONSOLE_MAX_SESSIONS_PER_USER: '20',
+      CORS_ORIGINS: DASHBOARD,
+      AUTH_RATE_LIMIT_PER_MINUTE: String(REFUSAL_LIMIT),
+    });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
     alice = await createUser(t.http, admin.accessToken, 'alice');
     const images = await request(t.http).get('/api/v1/images').auth(alice.accessToken, { type: 'bearer' }).expect(200);
-    const imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
-    const created = await post(alice.accessToken, '/api/v1/vms').send({ name: 'console-streams', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: true }).expect(202);
-    const op = await request(t.http).get(`${created.headers.location}/wait?timeout=60`).auth(alice.accessToken, { type: 'bearer' }).expect(200);
+    const imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
+    const created = await post(alice.accessToken, '/api/v1/vms')
+      .send({ name: 'console-streams', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: true })
+      .expect(202);
+    const op = await request(t.http)
+      .get(`${created.headers.location}/wait?timeout=60`)
+      .auth(alice.accessToken, { type: 'bearer' })
+      .expect(200);
     expect(op.body.status).toBe('succeeded');
     vm = created.body.vm.id;
   });
@@ -101,7 +120,8 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
   });
 
   describe('security 11.4: revocation reaches open consoles', () => {
-    const patchUser = (id: string, body: Record<string, unknown>) => request(t.http).patch(`/api/v1/users/${id}`).auth(admin.accessToken, { type: 'bearer' }).send(body).expect(200);
+    const patchUser = (id: string, body: Record<string, unknown>) =>
+      request(t.http).patch(`/api/v1/users/${id}`).auth(admin.accessToken, { type: 'bearer' }).send(body).expect(200);
 
     it('security 11.4: disabling a user closes their open console at once (4001)', async () => {
       const dave = await createUser(t.http, admin.accessToken, 'dave', 'admin');
@@ -125,10 +145,17 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     });
 
     it('security 11.4: a console closes when the access token its ticket was requested with expires (4002)', async () => {
-      const [{ token_version: version }] = await t.app.get(DataSource).query(`SELECT token_version FROM users WHERE id = $1`, [alice.id]);
+      const [{ token_version: version }] = await t.app
+        .get(DataSource)
+        .query(`SELECT token_version FROM users WHERE id = $1`, [alice.id]);
       // A token as TokenService issues them, with a 4 s lifetime (ACCESS_TOKEN_TTL_SECONDS cannot go below 30).
       const ttlSeconds = 4;
-      const token = t.app.get(JwtService).sign({ sub: alice.id, role: 'user', ver: version }, { jwtid: randomUUID(), expiresIn: ttlSeconds, algorithm: 'HS256' });
+      const token = t.app
+        .get(JwtService)
+        .sign(
+          { sub: alice.id, role: 'user', ver: version },
+          { jwtid: randomUUID(), expiresIn: ttlSeconds, algorithm: 'HS256' },
+        );
       const issued = Date.now();
       const session = await openSession(await ticketUrl(token));
       const closed = await within(session.closed, (ttlSeconds + 5) * 1000);
@@ -145,14 +172,30 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     const image = join(t.data.sandbox.imageDir, FLOOD_IMAGE_NAME);
     mkdirSync(image, { mode: 0o755 });
     for (const file of ['vmlinuz', 'initrd.img']) copyFileSync(join(GUEST_DIR, file), join(image, file));
-    writeFileSync(join(image, 'cmdline'), `${readFileSync(join(GUEST_DIR, 'cmdline'), 'utf8').trim()} limen.flood=${FLOOD_KIB}\n`, { mode: 0o644 });
+    writeFileSync(
+      join(image, 'cmdline'),
+      `${readFileSync(join(GUEST_DIR, 'cmdline'), 'utf8').trim()} limen.flood=${FLOOD_KIB}\n`,
+      { mode: 0o644 },
+    );
     const images = await post(admin.accessToken, '/api/v1/images/rescan').expect(200);
-    const imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === FLOOD_IMAGE_NAME && i.kind === 'kernel').id;
-    const created = await post(alice.accessToken, '/api/v1/vms').send({ name: 'console-flood', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: true }).expect(202);
-    expect((await request(t.http).get(`${created.headers.location}/wait?timeout=60`).auth(alice.accessToken, { type: 'bearer' }).expect(200)).body.status).toBe('succeeded');
+    const imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === FLOOD_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
+    const created = await post(alice.accessToken, '/api/v1/vms')
+      .send({ name: 'console-flood', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: true })
+      .expect(202);
+    expect(
+      (
+        await request(t.http)
+          .get(`${created.headers.location}/wait?timeout=60`)
+          .auth(alice.accessToken, { type: 'bearer' })
+          .expect(200)
+      ).body.status,
+    ).toBe('succeeded');
     flooder = created.body.vm.id as string;
     const serialLog = join(t.vmDir, flooder, 'serial.log');
-    const markers = () => (existsSync(serialLog) ? readFileSync(serialLog, 'latin1').split(GUEST_MARKER).length - 1 : 0);
+    const markers = () =>
+      existsSync(serialLog) ? readFileSync(serialLog, 'latin1').split(GUEST_MARKER).length - 1 : 0;
     const until = async (what: string, done: () => boolean, timeoutMs: number) => {
       for (const deadline = Date.now() + timeoutMs; !done(); await new Promise((r) => setTimeout(r, 250))) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -165,24 +208,37 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     const baseline = descriptors();
     const sessions = 20;
     for (let i = 0; i < sessions; i++) {
-      const session = await openSession((await post(alice.accessToken, `/api/v1/vms/${flooder}/console`).send({ type: 'serial' }).expect(201)).body.url);
+      const session = await openSession(
+        (await post(alice.accessToken, `/api/v1/vms/${flooder}/console`).send({ type: 'serial' }).expect(201)).body.url,
+      );
       await new Promise((r) => setTimeout(r, 50));
       session.ws.close();
       await session.closed;
     }
     let after = descriptors();
-    for (const deadline = Date.now() + 5_000; after > baseline && Date.now() < deadline; after = descriptors()) await new Promise((r) => setTimeout(r, 100));
+    for (const deadline = Date.now() + 5_000; after > baseline && Date.now() < deadline; after = descriptors())
+      await new Promise((r) => setTimeout(r, 100));
     console.log(`descriptors: ${baseline} before ${sessions} serial sessions, ${after} after they closed`);
     expect(after).toBeLessThanOrEqual(baseline);
 
     // The next boot floods the console with nobody attached: it must not wait for a reader.
     const reset = await post(alice.accessToken, `/api/v1/vms/${flooder}/actions`).send({ action: 'reset' }).expect(202);
     const resetAt = Date.now();
-    expect((await request(t.http).get(`${reset.headers.location}/wait?timeout=60`).auth(alice.accessToken, { type: 'bearer' }).expect(200)).body.status).toBe('succeeded');
+    expect(
+      (
+        await request(t.http)
+          .get(`${reset.headers.location}/wait?timeout=60`)
+          .auth(alice.accessToken, { type: 'bearer' })
+          .expect(200)
+      ).body.status,
+    ).toBe('succeeded');
     await until('the boot marker after the reset', () => markers() === 2, 90_000);
     const secondBoot = readFileSync(serialLog, 'latin1').split(GUEST_MARKER)[1];
-    const flooded = (secondBoot.match(/LIMEN-FLOOD-/g) ?? []).length * 'LIMEN-FLOOD-0123456789abcdef0123456789abcdef\n'.length;
-    console.log(`second boot: ${Math.round(flooded / 1024)} KiB on the console, marker ${Date.now() - resetAt} ms after the reset request`);
+    const flooded =
+      (secondBoot.match(/LIMEN-FLOOD-/g) ?? []).length * 'LIMEN-FLOOD-0123456789abcdef0123456789abcdef\n'.length;
+    console.log(
+      `second boot: ${Math.round(flooded / 1024)} KiB on the console, marker ${Date.now() - resetAt} ms after the reset request`,
+    );
     expect(flooded).toBeGreaterThanOrEqual((FLOOD_KIB - 1) * 1024);
   });
 
@@ -209,7 +265,9 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     const started = Date.now();
     for (let batch = 0; batch < 10; batch++) {
       const answers = await Promise.all(
-        Array.from({ length: 20 }, () => refusal(`/api/v1/console/ws/${vm}?ticket=${randomBytes(32).toString('base64url')}`, { userAgent })),
+        Array.from({ length: 20 }, () =>
+          refusal(`/api/v1/console/ws/${vm}?ticket=${randomBytes(32).toString('base64url')}`, { userAgent }),
+        ),
       );
       for (const answer of answers) {
         statuses.push(answer.status);
@@ -220,7 +278,9 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
       }
     }
     const counts = { 401: statuses.filter((s) => s === 401).length, 429: statuses.filter((s) => s === 429).length };
-    console.log(`200 upgrades with random tickets in ${Date.now() - started} ms: ${counts[401]} × 401, ${counts[429]} × 429 (Retry-After ${retryAfter})`);
+    console.log(
+      `200 upgrades with random tickets in ${Date.now() - started} ms: ${counts[401]} × 401, ${counts[429]} × 429 (Retry-After ${retryAfter})`,
+    );
     expect(counts[401] + counts[429]).toBe(200);
     // The IP's one-minute window may roll over during the flood: at most two windows' worth get through.
     expect(counts[401]).toBeLessThanOrEqual(2 * REFUSAL_LIMIT);

@@ -14,7 +14,16 @@ import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from '
 jest.setTimeout(240_000);
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SESSION_LIMIT = 2;
 const IDLE_SECONDS = 4;
 
@@ -49,9 +58,17 @@ class ConsoleClient {
     return new Promise((resolve, reject) => {
       const check = () => {
         if (done(this.text())) return finish();
-        if (this.closed) finish(new Error(`socket closed (${this.closed.code} ${this.closed.reason}) before ${what}; got ${JSON.stringify(this.text().slice(-300))}`));
+        if (this.closed)
+          finish(
+            new Error(
+              `socket closed (${this.closed.code} ${this.closed.reason}) before ${what}; got ${JSON.stringify(this.text().slice(-300))}`,
+            ),
+          );
       };
-      const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.text().slice(-300))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => finish(new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.text().slice(-300))}`)),
+        timeoutMs,
+      );
       const finish = (error?: Error) => {
         clearTimeout(timer);
         this.listeners.delete(check);
@@ -93,14 +110,27 @@ describe('Consoles (e2e, real guest)', () => {
 
   async function createVm(name: string, start: boolean): Promise<string> {
     const images = await get(alice.accessToken, '/api/v1/images').expect(200);
-    const imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
-    const res = await post(alice.accessToken, '/api/v1/vms').send({ name, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start });
+    const imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
+    const res = await post(alice.accessToken, '/api/v1/vms').send({
+      name,
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      imageId,
+      start,
+    });
     expect(res.status).toBe(202);
     expect((await waitOp(alice.accessToken, res.headers.location)).status).toBe('succeeded');
     return res.body.vm.id;
   }
 
-  async function ticketFor(token: string, vmId: string, type: 'vnc' | 'serial'): Promise<{ ticket: string; url: string; expiresAt: string; type: string }> {
+  async function ticketFor(
+    token: string,
+    vmId: string,
+    type: 'vnc' | 'serial',
+  ): Promise<{ ticket: string; url: string; expiresAt: string; type: string }> {
     const res = await post(token, `/api/v1/vms/${vmId}/console`).send({ type }).expect(201);
     tickets.push(res.body.ticket);
     return res.body;
@@ -125,7 +155,8 @@ describe('Consoles (e2e, real guest)', () => {
 
   async function open(url: string): Promise<ConsoleClient> {
     const result = await connect(url);
-    if (!(result instanceof ConsoleClient)) throw new Error(`console refused: ${result.status} ${JSON.stringify(result.body)}`);
+    if (!(result instanceof ConsoleClient))
+      throw new Error(`console refused: ${result.status} ${JSON.stringify(result.body)}`);
     return result;
   }
 
@@ -140,7 +171,11 @@ describe('Consoles (e2e, real guest)', () => {
 
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'limen-console-e2e-'));
-    t = await startTestApp({ CONSOLE_MAX_SESSIONS_PER_USER: String(SESSION_LIMIT), CONSOLE_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS), DEFAULT_QUOTA_VMS: '4' });
+    t = await startTestApp({
+      CONSOLE_MAX_SESSIONS_PER_USER: String(SESSION_LIMIT),
+      CONSOLE_IDLE_TIMEOUT_SECONDS: String(IDLE_SECONDS),
+      DEFAULT_QUOTA_VMS: '4',
+    });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -172,7 +207,15 @@ describe('Consoles (e2e, real guest)', () => {
     expect(ttl).toBeLessThanOrEqual(61_000);
 
     const rows = await t.app.get(DataSource).query(`SELECT * FROM console_tickets`);
-    expect(rows).toEqual([expect.objectContaining({ token_hash: sha256(issued.ticket), user_id: alice.id, vm_id: vmA, type: 'vnc', used_at: null })]);
+    expect(rows).toEqual([
+      expect.objectContaining({
+        token_hash: sha256(issued.ticket),
+        user_id: alice.id,
+        vm_id: vmA,
+        type: 'vnc',
+        used_at: null,
+      }),
+    ]);
     expect(JSON.stringify(rows)).not.toContain(issued.ticket);
 
     const vnc = await open(issued.url);
@@ -187,7 +230,13 @@ describe('Consoles (e2e, real guest)', () => {
 
     // Spent: the same ticket again is refused before the handshake.
     await refused(issued.url, 401, 'CONSOLE_TICKET_INVALID');
-    expect((await t.app.get(DataSource).query(`SELECT used_at FROM console_tickets WHERE token_hash = $1`, [sha256(issued.ticket)]))[0].used_at).not.toBeNull();
+    expect(
+      (
+        await t.app
+          .get(DataSource)
+          .query(`SELECT used_at FROM console_tickets WHERE token_hash = $1`, [sha256(issued.ticket)])
+      )[0].used_at,
+    ).not.toBeNull();
   });
 
   it('relays the serial console both ways: the guest’s tty echo and its boot output after a reset', async () => {
@@ -230,7 +279,9 @@ describe('Consoles (e2e, real guest)', () => {
     const opened = Date.now();
     await serial.waitFor('the idle close', () => false, (IDLE_SECONDS + 5) * 1000).catch(() => undefined);
     const after = Date.now() - opened;
-    console.log(`idle: closed ${after} ms after connect with ${JSON.stringify(serial.closed)} (timeout ${IDLE_SECONDS} s)`);
+    console.log(
+      `idle: closed ${after} ms after connect with ${JSON.stringify(serial.closed)} (timeout ${IDLE_SECONDS} s)`,
+    );
     expect(serial.closed).toEqual({ code: 4000, reason: 'idle timeout' });
     expect(after).toBeGreaterThanOrEqual(IDLE_SECONDS * 1000 - 100);
   });
@@ -238,12 +289,28 @@ describe('Consoles (e2e, real guest)', () => {
   it('refuses expired, unknown and foreign tickets, other users’ VMs, stopped VMs and bad requests', async () => {
     // Someone else's VM: 404 at ticket time, as if it did not exist.
     expectProblem(await post(bob.accessToken, `/api/v1/vms/${vmA}/console`).send({ type: 'vnc' }), 404, 'NOT_FOUND');
-    expectProblem(await post(alice.accessToken, `/api/v1/vms/${vmB}/console`).send({ type: 'vnc' }), 409, 'INVALID_STATE');
-    expectProblem(await post(alice.accessToken, `/api/v1/vms/${vmA}/console`).send({ type: 'spice' }), 400, 'VALIDATION_FAILED');
-    expectProblem(await request(t.http).post(`/api/v1/vms/${vmA}/console`).send({ type: 'vnc' }), 401, 'UNAUTHENTICATED');
+    expectProblem(
+      await post(alice.accessToken, `/api/v1/vms/${vmB}/console`).send({ type: 'vnc' }),
+      409,
+      'INVALID_STATE',
+    );
+    expectProblem(
+      await post(alice.accessToken, `/api/v1/vms/${vmA}/console`).send({ type: 'spice' }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await request(t.http).post(`/api/v1/vms/${vmA}/console`).send({ type: 'vnc' }),
+      401,
+      'UNAUTHENTICATED',
+    );
 
     const expired = await ticketFor(alice.accessToken, vmA, 'vnc');
-    await t.app.get(DataSource).query(`UPDATE console_tickets SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [sha256(expired.ticket)]);
+    await t.app
+      .get(DataSource)
+      .query(`UPDATE console_tickets SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [
+        sha256(expired.ticket),
+      ]);
     await refused(expired.url, 401, 'CONSOLE_TICKET_INVALID');
 
     await refused(`/api/v1/console/ws/${vmA}?ticket=${'A'.repeat(43)}`, 401, 'CONSOLE_TICKET_INVALID');
@@ -268,7 +335,11 @@ describe('Consoles (e2e, real guest)', () => {
     const first = await open((await ticketFor(alice.accessToken, vmA, 'vnc')).url);
     const pending = await ticketFor(alice.accessToken, vmA, 'vnc');
     const second = await open((await ticketFor(alice.accessToken, vmA, 'serial')).url);
-    expectProblem(await post(alice.accessToken, `/api/v1/vms/${vmA}/console`).send({ type: 'vnc' }), 429, 'CONSOLE_SESSION_LIMIT');
+    expectProblem(
+      await post(alice.accessToken, `/api/v1/vms/${vmA}/console`).send({ type: 'vnc' }),
+      429,
+      'CONSOLE_SESSION_LIMIT',
+    );
     // Issued while there was room, redeemed when there is none.
     await refused(pending.url, 429, 'CONSOLE_SESSION_LIMIT');
     // The limit is per user: an admin still gets in.
@@ -290,19 +361,48 @@ describe('Consoles (e2e, real guest)', () => {
 
   it('audits every console open and connect, and never records a ticket', async () => {
     const opens = await get(admin.accessToken, `/api/v1/audit?action=console.open&limit=500`).expect(200);
-    const aliceVnc = opens.body.items.filter((e: { actorId: string; targetId: string; result: string }) => e.actorId === alice.id && e.targetId === vmA && e.result === 'success');
+    const aliceVnc = opens.body.items.filter(
+      (e: { actorId: string; targetId: string; result: string }) =>
+        e.actorId === alice.id && e.targetId === vmA && e.result === 'success',
+    );
     expect(aliceVnc.length).toBeGreaterThanOrEqual(8);
-    expect(aliceVnc[0]).toEqual(expect.objectContaining({ action: 'console.open', statusCode: 201, details: { type: expect.stringMatching(/^(vnc|serial)$/) } }));
-    expect(opens.body.items).toEqual(expect.arrayContaining([expect.objectContaining({ actorId: bob.id, targetId: vmA, result: 'failure', statusCode: 404 })]));
+    expect(aliceVnc[0]).toEqual(
+      expect.objectContaining({
+        action: 'console.open',
+        statusCode: 201,
+        details: { type: expect.stringMatching(/^(vnc|serial)$/) },
+      }),
+    );
+    expect(opens.body.items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actorId: bob.id, targetId: vmA, result: 'failure', statusCode: 404 }),
+      ]),
+    );
 
     const connects = await get(admin.accessToken, `/api/v1/audit?action=console.connect&limit=500`).expect(200);
     expect(connects.body.items).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ actorId: alice.id, targetId: vmA, result: 'success', statusCode: 101, details: { type: 'serial' } }),
-        expect.objectContaining({ actorId: null, targetId: vmB, result: 'failure', statusCode: 403, errorCode: 'CONSOLE_TICKET_INVALID' }),
+        expect.objectContaining({
+          actorId: alice.id,
+          targetId: vmA,
+          result: 'success',
+          statusCode: 101,
+          details: { type: 'serial' },
+        }),
+        expect.objectContaining({
+          actorId: null,
+          targetId: vmB,
+          result: 'failure',
+          statusCode: 403,
+          errorCode: 'CONSOLE_TICKET_INVALID',
+        }),
       ]),
     );
-    const everything = JSON.stringify([opens.body, connects.body, await t.app.get(DataSource).query(`SELECT * FROM audit_log`)]);
+    const everything = JSON.stringify([
+      opens.body,
+      connects.body,
+      await t.app.get(DataSource).query(`SELECT * FROM audit_log`),
+    ]);
     expect(tickets.length).toBeGreaterThan(5);
     for (const ticket of tickets) expect(everything).not.toContain(ticket);
   });
@@ -312,8 +412,14 @@ describe('Consoles (e2e, real guest)', () => {
     expect(html.headers['content-type']).toMatch(/^text\/html/);
     expect(html.headers['content-security-policy']).toContain("script-src 'self'");
     expect(html.text).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
-    await request(t.http).get('/console/assets/novnc/core/rfb.js').expect(200).expect('Content-Type', /javascript/);
-    await request(t.http).get('/console/assets/xterm/lib/xterm.mjs').expect(200).expect('Content-Type', /javascript/);
+    await request(t.http)
+      .get('/console/assets/novnc/core/rfb.js')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
+    await request(t.http)
+      .get('/console/assets/xterm/lib/xterm.mjs')
+      .expect(200)
+      .expect('Content-Type', /javascript/);
     expectProblem(await request(t.http).get('/console/assets/novnc/package.json'), 404, 'NOT_FOUND');
     expectProblem(await request(t.http).get('/console/assets/novnc/..%2F..%2F..%2Fpackage.json'), 404, 'NOT_FOUND');
     expectProblem(await request(t.http).get('/console/assets/other/x.js'), 404, 'NOT_FOUND');
@@ -323,13 +429,24 @@ describe('Consoles (e2e, real guest)', () => {
     const page = await browser.newPage({ viewport: { width: 1024, height: 640 } });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
-    page.on('console', (message) => message.type() === 'error' && problems.push(`${message.text()} ${message.location().url}`));
+    page.on(
+      'console',
+      (message) => message.type() === 'error' && problems.push(`${message.text()} ${message.location().url}`),
+    );
     await page.goto(`${base}/console/${vmA}#token=${alice.accessToken}`);
     await page.waitForSelector('body[data-state="connected"]', { timeout: 30_000 });
     expect(page.url()).toBe(`${base}/console/${vmA}`); // the token left the address bar
     // noVNC draws into a canvas whose own size is the guest's framebuffer: wait until the first update landed.
     const canvas = page.locator('#screen canvas');
-    const framebuffer = async () => PNG.sync.read(Buffer.from((await canvas.evaluate((c) => (c as unknown as { toDataURL(type: string): string }).toDataURL('image/png'))).split(',')[1], 'base64'));
+    const framebuffer = async () =>
+      PNG.sync.read(
+        Buffer.from(
+          (
+            await canvas.evaluate((c) => (c as unknown as { toDataURL(type: string): string }).toDataURL('image/png'))
+          ).split(',')[1],
+          'base64',
+        ),
+      );
     const deadline = Date.now() + 30_000;
     let drawn = await framebuffer();
     while (litPixels(drawn) === 0 && Date.now() < deadline) {
@@ -337,16 +454,23 @@ describe('Consoles (e2e, real guest)', () => {
       drawn = await framebuffer();
     }
     const shot = PNG.sync.read(await canvas.screenshot({ path: join(scratch, 'console-vnc.png') }));
-    console.log(`Chromium: launch to first non-blank frame ${Date.now() - launched} ms; framebuffer ${drawn.width}x${drawn.height}, screenshot ${shot.width}x${shot.height}`);
+    console.log(
+      `Chromium: launch to first non-blank frame ${Date.now() - launched} ms; framebuffer ${drawn.width}x${drawn.height}, screenshot ${shot.width}x${shot.height}`,
+    );
 
     // What the user sees is not blank: several colours, and a real share of lit pixels.
     expect(distinctColours(shot)).toBeGreaterThanOrEqual(2);
     expect(litPixels(shot)).toBeGreaterThan(100);
     // And it is this VM's screen: noVNC's framebuffer matches the hypervisor's own screenshot.
-    const truth = PNG.sync.read((await get(alice.accessToken, `/api/v1/vms/${vmA}/screenshot`).buffer(true).parse(binaryParser).expect(200)).body as Buffer);
+    const truth = PNG.sync.read(
+      (await get(alice.accessToken, `/api/v1/vms/${vmA}/screenshot`).buffer(true).parse(binaryParser).expect(200))
+        .body as Buffer,
+    );
     expect([drawn.width, drawn.height]).toEqual([truth.width, truth.height]);
     const same = matchingPixels(drawn, truth);
-    console.log(`Chromium: ${distinctColours(shot)} colours, ${litPixels(shot)} lit pixels on screen; framebuffer equals the hypervisor screenshot on ${(same * 100).toFixed(2)}% of pixels`);
+    console.log(
+      `Chromium: ${distinctColours(shot)} colours, ${litPixels(shot)} lit pixels on screen; framebuffer equals the hypervisor screenshot on ${(same * 100).toFixed(2)}% of pixels`,
+    );
     expect(same).toBeGreaterThan(0.98);
     expect(problems).toEqual([]);
 
@@ -388,7 +512,13 @@ function litPixels(png: PNG): number {
 function matchingPixels(a: PNG, b: PNG): number {
   let same = 0;
   for (let i = 0; i < a.data.length; i += 4) {
-    if (Math.abs(a.data[i] - b.data[i]) + Math.abs(a.data[i + 1] - b.data[i + 1]) + Math.abs(a.data[i + 2] - b.data[i + 2]) < 24) same++;
+    if (
+      Math.abs(a.data[i] - b.data[i]) +
+        Math.abs(a.data[i + 1] - b.data[i + 1]) +
+        Math.abs(a.data[i + 2] - b.data[i + 2]) <
+      24
+    )
+      same++;
   }
   return same / (a.data.length / 4);
 }

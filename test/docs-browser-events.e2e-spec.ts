@@ -11,11 +11,22 @@ jest.setTimeout(120_000);
 
 const GUIDE = join(__dirname, '..', 'docs', 'api-guide.md');
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** The one ```js browser-events block of the guide, as written there. */
 function browserEventsSnippet(): string {
-  const blocks = [...readFileSync(GUIDE, 'utf8').matchAll(/^```js browser-events[ \t]*\n([\s\S]*?)^```[ \t]*$/gm)].map((match) => match[1]);
+  const blocks = [...readFileSync(GUIDE, 'utf8').matchAll(/^```js browser-events[ \t]*\n([\s\S]*?)^```[ \t]*$/gm)].map(
+    (match) => match[1],
+  );
   expect(blocks).toHaveLength(1);
   return blocks[0];
 }
@@ -80,7 +91,12 @@ describe('docs: following events in a browser (e2e)', () => {
     // Start following; resolve once connected (the stream opens with a heartbeat).
     await page.evaluate(
       ({ token }) => {
-        const scope = globalThis as unknown as { seen: SeenEvent[]; stop: AbortController; failure?: string; followEvents: FollowEvents };
+        const scope = globalThis as unknown as {
+          seen: SeenEvent[];
+          stop: AbortController;
+          failure?: string;
+          followEvents: FollowEvents;
+        };
         scope.seen = [];
         scope.stop = new AbortController();
         const followEvents = scope.followEvents;
@@ -103,25 +119,42 @@ describe('docs: following events in a browser (e2e)', () => {
 
     const images = await request(t.http).get('/api/v1/images').auth(alice.accessToken, { type: 'bearer' }).expect(200);
     const imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id as string;
-    const created = await request(t.http).post('/api/v1/vms').auth(alice.accessToken, { type: 'bearer' }).send({ name: 'watched', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false }).expect(202);
+    const created = await request(t.http)
+      .post('/api/v1/vms')
+      .auth(alice.accessToken, { type: 'bearer' })
+      .send({ name: 'watched', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false })
+      .expect(202);
 
-    await page.waitForFunction(() => (globalThis as unknown as { seen: SeenEvent[] }).seen.some((e) => e.type === 'vm.created'), undefined, { timeout: 30_000 });
+    await page.waitForFunction(
+      () => (globalThis as unknown as { seen: SeenEvent[] }).seen.some((e) => e.type === 'vm.created'),
+      undefined,
+      { timeout: 30_000 },
+    );
     const { seen, failure } = await page.evaluate(() => {
       const scope = globalThis as unknown as { seen: SeenEvent[]; stop: AbortController; failure?: string };
       scope.stop.abort();
       return { seen: scope.seen, failure: scope.failure };
     });
     expect(failure).toBeUndefined();
-    expect(seen.find((e) => e.type === 'vm.created')).toEqual({ id: expect.stringMatching(/^\d+$/), type: 'vm.created', data: expect.objectContaining({ type: 'vm.created', name: 'watched' }) });
-    await request(t.http).get(`${created.headers.location}/wait?timeout=60`).auth(alice.accessToken, { type: 'bearer' }).expect(200);
+    expect(seen.find((e) => e.type === 'vm.created')).toEqual({
+      id: expect.stringMatching(/^\d+$/),
+      type: 'vm.created',
+      data: expect.objectContaining({ type: 'vm.created', name: 'watched' }),
+    });
+    await request(t.http)
+      .get(`${created.headers.location}/wait?timeout=60`)
+      .auth(alice.accessToken, { type: 'bearer' })
+      .expect(200);
   });
 
   it('contract 12.3: the documented subscription reports a refused token instead of retrying forever', async () => {
     const failure = await page.evaluate(() =>
-      (globalThis as unknown as { followEvents: FollowEvents }).followEvents('not-a-token', () => undefined, new AbortController().signal).then(
-        () => 'ended',
-        (error: Error) => error.message,
-      ),
+      (globalThis as unknown as { followEvents: FollowEvents })
+        .followEvents('not-a-token', () => undefined, new AbortController().signal)
+        .then(
+          () => 'ended',
+          (error: Error) => error.message,
+        ),
     );
     expect(failure).toBe('GET /api/v1/events: HTTP 401');
   });

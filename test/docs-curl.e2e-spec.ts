@@ -28,9 +28,15 @@ function relativeLinks(markdown: string): string[] {
     .filter((target) => target.length > 0);
 }
 
-function run(script: string, env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  script: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn('bash', ['-euo', 'pipefail', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', ...env } });
+    const child = spawn('bash', ['-euo', 'pipefail', script], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8', ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -59,7 +65,11 @@ describe('docs', () => {
       scratch = mkdtempSync(join(tmpdir(), 'limen-docs-'));
       const script = join(scratch, 'api-guide.sh');
       writeFileSync(script, blocks.map((block, index) => `# --- block ${index + 1}\n${block}`).join('\n'));
-      result = await run(script, { BASE: base, ADMIN_USER: ADMIN.username, ADMIN_PASSWORD: ADMIN.password, TMPDIR: scratch }, 200_000);
+      result = await run(
+        script,
+        { BASE: base, ADMIN_USER: ADMIN.username, ADMIN_PASSWORD: ADMIN.password, TMPDIR: scratch },
+        200_000,
+      );
     });
 
     afterAll(async () => {
@@ -76,7 +86,8 @@ describe('docs', () => {
     });
 
     it('run in one bash -euo pipefail process and exit 0', () => {
-      if (result.code !== 0) throw new Error(`exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+      if (result.code !== 0)
+        throw new Error(`exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
       expect(result.code).toBe(0);
     });
 
@@ -101,7 +112,9 @@ describe('docs', () => {
     it('page through the VMs with a cursor', () => {
       const pages = result.stdout.split('\n').filter((line) => line.startsWith('{"items":'));
       expect(pages).toHaveLength(2);
-      const [first, second] = pages.map((line) => JSON.parse(line) as { items: Array<{ name: string }>; nextCursor: string | null });
+      const [first, second] = pages.map(
+        (line) => JSON.parse(line) as { items: Array<{ name: string }>; nextCursor: string | null },
+      );
       expect(first.items).toHaveLength(1);
       expect(first.nextCursor).toEqual(expect.any(String));
       expect(second.items).toHaveLength(1);
@@ -145,16 +158,31 @@ describe('docs', () => {
   });
 
   describe('links', () => {
-    const files = [join(ROOT, 'README.md'), ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join(ROOT, 'docs', f))];
+    const files = [
+      join(ROOT, 'README.md'),
+      ...readdirSync(join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join(ROOT, 'docs', f)),
+    ];
 
-    it.each(files.map((file) => [file.slice(ROOT.length + 1), file]))('every relative link in %s points at an existing file', (_name, file) => {
-      const broken = relativeLinks(readFileSync(file, 'utf8')).filter((target) => !existsSync(resolve(dirname(file), target)));
-      expect(broken).toEqual([]);
-    });
+    it.each(files.map((file) => [file.slice(ROOT.length + 1), file]))(
+      'every relative link in %s points at an existing file',
+      (_name, file) => {
+        const broken = relativeLinks(readFileSync(file, 'utf8')).filter(
+          (target) => !existsSync(resolve(dirname(file), target)),
+        );
+        expect(broken).toEqual([]);
+      },
+    );
 
     it('finds links at all (the checker is not vacuous)', () => {
-      expect(relativeLinks('see [the guide](docs/api-guide.md#events), [site](https://x.dev) and [top](#top)')).toEqual(['docs/api-guide.md']);
-      expect(runnableBlocks('```sh runnable\necho 1\n```\n```sh\necho 2\n```\n```sh runnable\necho 3\n```\n')).toEqual(['echo 1\n', 'echo 3\n']);
+      expect(relativeLinks('see [the guide](docs/api-guide.md#events), [site](https://x.dev) and [top](#top)')).toEqual(
+        ['docs/api-guide.md'],
+      );
+      expect(runnableBlocks('```sh runnable\necho 1\n```\n```sh\necho 2\n```\n```sh runnable\necho 3\n```\n')).toEqual([
+        'echo 1\n',
+        'echo 3\n',
+      ]);
     });
   });
 });

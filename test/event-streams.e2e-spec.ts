@@ -35,7 +35,11 @@ describe('event streams (e2e)', () => {
   const realEvents = (events: SseEvent[]) => events.filter((e) => e.type !== 'heartbeat');
 
   beforeAll(async () => {
-    t = await startTestApp({ SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS), SSE_MAX_STREAMS_PER_USER: String(MAX_PER_USER), SSE_MAX_STREAMS: String(MAX_TOTAL) });
+    t = await startTestApp({
+      SSE_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
+      SSE_MAX_STREAMS_PER_USER: String(MAX_PER_USER),
+      SSE_MAX_STREAMS: String(MAX_TOTAL),
+    });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
@@ -55,7 +59,10 @@ describe('event streams (e2e)', () => {
     const seen = await publish(alice.id, 100);
     const delivered = await first.waitFor((e) => e.id === seen, 5_000);
     // An idle stream: heartbeats after the event, which must leave the client's last id alone.
-    await first.waitFor((e) => e.type === 'heartbeat' && e.receivedAt > delivered.receivedAt, (HEARTBEAT_SECONDS + 3) * 1000);
+    await first.waitFor(
+      (e) => e.type === 'heartbeat' && e.receivedAt > delivered.receivedAt,
+      (HEARTBEAT_SECONDS + 3) * 1000,
+    );
     first.close();
     const heartbeats = first.events.filter((e) => e.type === 'heartbeat');
     expect(heartbeats.length).toBeGreaterThanOrEqual(2);
@@ -73,10 +80,12 @@ describe('event streams (e2e)', () => {
   it('security 11.12: a resume after more than a page of missed events gets every one, in order, once', async () => {
     const from = await publish(alice.id, 0);
     // 2,500 events committed while the client was away (bob's in between: not alice's to see).
-    await t.app.get(DataSource).query(
-      `INSERT INTO events (type, owner_id, payload) SELECT 'vm.state', CASE WHEN g % 5 = 0 THEN $2::uuid ELSE $1::uuid END, jsonb_build_object('n', g) FROM generate_series(1, 2500) g`,
-      [alice.id, bob.id],
-    );
+    await t.app
+      .get(DataSource)
+      .query(
+        `INSERT INTO events (type, owner_id, payload) SELECT 'vm.state', CASE WHEN g % 5 = 0 THEN $2::uuid ELSE $1::uuid END, jsonb_build_object('n', g) FROM generate_series(1, 2500) g`,
+        [alice.id, bob.id],
+      );
     const expected: Array<{ id: string }> = await t.app
       .get(DataSource)
       .query(`SELECT id::text AS id FROM events WHERE id > $1 AND owner_id = $2 ORDER BY events.id`, [from, alice.id]);
@@ -92,7 +101,15 @@ describe('event streams (e2e)', () => {
 
   it(`security 11.9: streams are capped at ${MAX_PER_USER} per user and ${MAX_TOTAL} in all (429 TOO_MANY_STREAMS, Retry-After), and a closed stream frees its slot`, async () => {
     const refusal = async (token: string) => {
-      const res = await sendRaw(base, { method: 'GET', path: '/api/v1/events', headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, 10_000);
+      const res = await sendRaw(
+        base,
+        {
+          method: 'GET',
+          path: '/api/v1/events',
+          headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        },
+        10_000,
+      );
       expect({ status: res.status, streamed: res.streamed }).toEqual({ status: 429, streamed: false });
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
@@ -101,10 +118,14 @@ describe('event streams (e2e)', () => {
     const carol = await createUser(t.http, admin.accessToken, 'carol');
     const streams = [];
     for (let i = 0; i < MAX_PER_USER; i++) streams.push(await openEventStream(base, alice.accessToken));
-    expect(await refusal(alice.accessToken)).toEqual(expect.objectContaining({ code: 'TOO_MANY_STREAMS', limit: MAX_PER_USER }));
+    expect(await refusal(alice.accessToken)).toEqual(
+      expect.objectContaining({ code: 'TOO_MANY_STREAMS', limit: MAX_PER_USER }),
+    );
     // The total: bob takes the last two slots, and carol, who holds none, is refused.
     for (let i = 0; i < MAX_TOTAL - MAX_PER_USER; i++) streams.push(await openEventStream(base, bob.accessToken));
-    expect(await refusal(carol.accessToken)).toEqual(expect.objectContaining({ code: 'TOO_MANY_STREAMS', limit: MAX_TOTAL }));
+    expect(await refusal(carol.accessToken)).toEqual(
+      expect.objectContaining({ code: 'TOO_MANY_STREAMS', limit: MAX_TOTAL }),
+    );
     // The streams still open keep working.
     const id = await publish(alice.id, 1);
     await Promise.all(streams.slice(0, MAX_PER_USER).map((s) => s.waitFor((e) => e.id === id, 5_000)));
@@ -113,14 +134,16 @@ describe('event streams (e2e)', () => {
     streams.shift()!.close();
     const deadline = Date.now() + 5_000;
     let again: Awaited<ReturnType<typeof openEventStream>> | undefined;
-    while (!again && Date.now() < deadline) again = await openEventStream(base, alice.accessToken).catch(() => undefined);
+    while (!again && Date.now() < deadline)
+      again = await openEventStream(base, alice.accessToken).catch(() => undefined);
     expect(again).toBeDefined();
     streams.push(again!);
     for (const stream of streams) stream.close();
   });
 
   describe('security 11.4: revocation reaches open streams', () => {
-    const patchUser = (id: string, body: Record<string, unknown>) => request(t.http).patch(`/api/v1/users/${id}`).auth(admin.accessToken, { type: 'bearer' }).send(body).expect(200);
+    const patchUser = (id: string, body: Record<string, unknown>) =>
+      request(t.http).patch(`/api/v1/users/${id}`).auth(admin.accessToken, { type: 'bearer' }).send(body).expect(200);
 
     it('security 11.4: disabling a user ends their open stream at once', async () => {
       const dave = await createUser(t.http, admin.accessToken, 'dave');
@@ -156,13 +179,23 @@ describe('event streams (e2e)', () => {
 
     it('security 11.4: a stream ends when the access token it was opened with expires', async () => {
       const frank = await createUser(t.http, admin.accessToken, 'frank');
-      const [{ token_version: version }] = await t.app.get(DataSource).query(`SELECT token_version FROM users WHERE id = $1`, [frank.id]);
+      const [{ token_version: version }] = await t.app
+        .get(DataSource)
+        .query(`SELECT token_version FROM users WHERE id = $1`, [frank.id]);
       // A token as TokenService issues them, with a 3 s lifetime (ACCESS_TOKEN_TTL_SECONDS cannot go below 30).
       const ttlSeconds = 3;
-      const token = t.app.get(JwtService).sign({ sub: frank.id, role: 'user', ver: version }, { jwtid: randomUUID(), expiresIn: ttlSeconds, algorithm: 'HS256' });
+      const token = t.app
+        .get(JwtService)
+        .sign(
+          { sub: frank.id, role: 'user', ver: version },
+          { jwtid: randomUUID(), expiresIn: ttlSeconds, algorithm: 'HS256' },
+        );
       const issued = Date.now();
       const stream = await openEventStream(base, token);
-      const ended = await Promise.race([stream.ended, new Promise<number>((r) => setTimeout(() => r(-1), (ttlSeconds + 5) * 1000))]);
+      const ended = await Promise.race([
+        stream.ended,
+        new Promise<number>((r) => setTimeout(() => r(-1), (ttlSeconds + 5) * 1000)),
+      ]);
       stream.close();
       expect(ended).toBeGreaterThan(0);
       console.log(`stream ended ${ended - issued} ms after its ${ttlSeconds} s token was issued`);

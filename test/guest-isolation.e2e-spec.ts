@@ -26,7 +26,11 @@ interface ProbeResult {
 /** What the guest printed: its DHCP lease and one line per probed target. */
 function parseProbeLog(log: string): { lease: string | undefined; results: ProbeResult[]; done: boolean } {
   const lease = /^LIMEN-PROBE-LEASE (.*)$/m.exec(log)?.[1]?.trim();
-  const results = [...log.matchAll(/^LIMEN-PROBE (\S+) (\S+) (.*)$/gm)].map(([, target, resolved, outcome]) => ({ target, resolved, outcome: outcome.trim() }));
+  const results = [...log.matchAll(/^LIMEN-PROBE (\S+) (\S+) (.*)$/gm)].map(([, target, resolved, outcome]) => ({
+    target,
+    resolved,
+    outcome: outcome.trim(),
+  }));
   return { lease, results, done: /^LIMEN-PROBE-DONE/m.test(log) };
 }
 
@@ -50,11 +54,22 @@ describe('Guest isolation (e2e, real guests on the default user network)', () =>
 
   async function createVm(name: string, imageName: string): Promise<string> {
     const images = await get(alice.accessToken, '/api/v1/images').expect(200);
-    const image = images.body.items.find((i: { name: string; kind: string }) => i.name === imageName && i.kind === 'kernel');
+    const image = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === imageName && i.kind === 'kernel',
+    );
     expect(image).toBeDefined();
-    const res = await post(alice.accessToken, '/api/v1/vms').send({ name, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: image.id, start: true });
+    const res = await post(alice.accessToken, '/api/v1/vms').send({
+      name,
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      imageId: image.id,
+      start: true,
+    });
     expect(res.status).toBe(202);
-    expect((await get(alice.accessToken, `${res.headers.location}/wait?timeout=60`).expect(200)).body.status).toBe('succeeded');
+    expect((await get(alice.accessToken, `${res.headers.location}/wait?timeout=60`).expect(200)).body.status).toBe(
+      'succeeded',
+    );
     return res.body.vm.id;
   }
 
@@ -63,7 +78,8 @@ describe('Guest isolation (e2e, real guests on the default user network)', () =>
     for (;;) {
       const log = existsSync(path) ? readFileSync(path, 'latin1') : '';
       if (marker.test(log)) return log;
-      if (Date.now() > deadline) throw new Error(`no ${marker} in ${path} within ${timeoutMs} ms; got ${JSON.stringify(log.slice(-800))}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${marker} in ${path} within ${timeoutMs} ms; got ${JSON.stringify(log.slice(-800))}`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -116,12 +132,18 @@ describe('Guest isolation (e2e, real guests on the default user network)', () =>
     const prober = await createVm('prober', PROBE_IMAGE_NAME);
     const log = await waitForLog(join(t.vmDir, prober, 'serial.log'), /^LIMEN-PROBE-DONE/m, 120_000);
     const probe = parseProbeLog(log);
-    console.log(`guest probe: lease ${probe.lease}; ${probe.results.map((r) => `${r.target} -> ${r.outcome}`).join('; ')}`);
+    console.log(
+      `guest probe: lease ${probe.lease}; ${probe.results.map((r) => `${r.target} -> ${r.outcome}`).join('; ')}`,
+    );
 
     // Positive control: the NIC works (QEMU's DHCP answered), so "not connected" is not a dead link.
     expect(probe.lease).toMatch(/^ip=10\.0\.2\.\d+/);
     expect(probe.results.map((r) => r.target)).toEqual(targets);
-    for (const result of probe.results) expect({ target: result.target, outcome: result.outcome }).toEqual({ target: result.target, outcome: expect.stringMatching(/^not-connected/) });
+    for (const result of probe.results)
+      expect({ target: result.target, outcome: result.outcome }).toEqual({
+        target: result.target,
+        outcome: expect.stringMatching(/^not-connected/),
+      });
     // The listener on the host's 127.0.0.1 is the ground truth: nothing arrived.
     expect(arrivals).toEqual([]);
   });
@@ -137,23 +159,30 @@ describe('Guest isolation (e2e, real guests on the default user network)', () =>
     expect(statSync(dirname(socketPath!)).mode & 0o007).toBe(0);
     // QEMU listens on no TCP port at all.
     const pid = readFileSync(`/run/libvirt/qemu/limen-${vm}.pid`, 'utf8').trim();
-    const tcp = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(`pid=${pid},`));
+    const tcp = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((line) => line.includes(`pid=${pid},`));
     expect(tcp).toEqual([]);
   });
 
   // With TEST_DATABASE_URL the api uses that server, and there is no embedded database to check.
-  (process.env.TEST_DATABASE_URL ? it.skip : it)('security 11.1: the embedded database listens on a unix socket in DATA_DIR (0700), on no TCP port', async () => {
-    const endpoint = t.app.get(DatabaseEndpoint);
-    expect(endpoint.isEmbedded).toBe(true);
-    const url = new URL(endpoint.url);
-    expect(url.port).toBe('');
-    const socketDir = url.searchParams.get('host')!;
-    expect(socketDir).toBe(join(t.dataDir, 'pg-socket'));
-    expect(statSync(socketDir).mode & 0o777).toBe(0o700);
-    expect(statSync(join(socketDir, '.s.PGSQL.5432')).isSocket()).toBe(true);
-    const tcp = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(`pid=${endpoint.embedded!.pid},`));
-    expect(tcp).toEqual([]);
-    // And the api works through it.
-    await get(admin.accessToken, '/api/v1/users').expect(200);
-  });
+  (process.env.TEST_DATABASE_URL ? it.skip : it)(
+    'security 11.1: the embedded database listens on a unix socket in DATA_DIR (0700), on no TCP port',
+    async () => {
+      const endpoint = t.app.get(DatabaseEndpoint);
+      expect(endpoint.isEmbedded).toBe(true);
+      const url = new URL(endpoint.url);
+      expect(url.port).toBe('');
+      const socketDir = url.searchParams.get('host')!;
+      expect(socketDir).toBe(join(t.dataDir, 'pg-socket'));
+      expect(statSync(socketDir).mode & 0o777).toBe(0o700);
+      expect(statSync(join(socketDir, '.s.PGSQL.5432')).isSocket()).toBe(true);
+      const tcp = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((line) => line.includes(`pid=${endpoint.embedded!.pid},`));
+      expect(tcp).toEqual([]);
+      // And the api works through it.
+      await get(admin.accessToken, '/api/v1/users').expect(200);
+    },
+  );
 });

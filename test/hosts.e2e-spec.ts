@@ -53,7 +53,8 @@ describe('hosts and placement (e2e)', () => {
   let imageId: string;
   let workDir: string;
   const asAdmin = () => ({ Authorization: `Bearer ${admin}` });
-  const waitOp = async (location: string) => (await request(t.http).get(`${location}/wait?timeout=60`).set(asAdmin()).expect(200)).body;
+  const waitOp = async (location: string) =>
+    (await request(t.http).get(`${location}/wait?timeout=60`).set(asAdmin()).expect(200)).body;
   const until = async (what: string, probe: () => Promise<boolean>, ms: number) => {
     const deadline = Date.now() + ms;
     while (!(await probe())) {
@@ -65,7 +66,9 @@ describe('hosts and placement (e2e)', () => {
   beforeAll(async () => {
     t = await startTestApp({ ALERT_EVAL_INTERVAL_SECONDS: '1', AGENT_URL: 'http://127.0.0.1:9' });
     admin = (await login(t.http, ADMIN.username, ADMIN.password)).accessToken;
-    imageId = (await request(t.http).get('/api/v1/images').set(asAdmin())).body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
+    imageId = (await request(t.http).get('/api/v1/images').set(asAdmin())).body.items.find(
+      (i: { name: string }) => i.name === KERNEL_IMAGE_NAME,
+    ).id;
     workDir = join(t.data.sandbox.vmDir, '..', 'hosts');
     mkdirSync(workDir, { recursive: true, mode: 0o755 });
   });
@@ -81,19 +84,51 @@ describe('hosts and placement (e2e)', () => {
 
   it('registers the local host on first start, and keeps hosts for admins', async () => {
     const hosts = (await request(t.http).get('/api/v1/hosts').set(asAdmin()).expect(200)).body.items;
-    expect(hosts).toEqual([expect.objectContaining({ adapter: 'libvirt', libvirtUri: 'qemu:///system', status: 'up', enabled: true, cpus: expect.any(Number), memoryMiB: expect.any(Number) })]);
+    expect(hosts).toEqual([
+      expect.objectContaining({
+        adapter: 'libvirt',
+        libvirtUri: 'qemu:///system',
+        status: 'up',
+        enabled: true,
+        cpus: expect.any(Number),
+        memoryMiB: expect.any(Number),
+      }),
+    ]);
     const user = await createUser(t.http, admin, 'hostless');
-    expectProblem(await request(t.http).get('/api/v1/hosts').set('Authorization', `Bearer ${user.accessToken}`), 403, 'FORBIDDEN');
-    expectProblem(await request(t.http).post('/api/v1/vms').set('Authorization', `Bearer ${user.accessToken}`).send({ name: 'pick', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: hosts[0].id }), 403, 'FORBIDDEN');
-    expectProblem(await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'libvirt', libvirtUri: "qemu:///system'; rm -rf /" }), 400, 'VALIDATION_FAILED');
-    expectProblem(await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'qemu-direct' }), 400, 'VALIDATION_FAILED');
+    expectProblem(
+      await request(t.http).get('/api/v1/hosts').set('Authorization', `Bearer ${user.accessToken}`),
+      403,
+      'FORBIDDEN',
+    );
+    expectProblem(
+      await request(t.http)
+        .post('/api/v1/vms')
+        .set('Authorization', `Bearer ${user.accessToken}`)
+        .send({ name: 'pick', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: hosts[0].id }),
+      403,
+      'FORBIDDEN',
+    );
+    expectProblem(
+      await request(t.http)
+        .post('/api/v1/hosts')
+        .set(asAdmin())
+        .send({ name: 'bad', adapter: 'libvirt', libvirtUri: "qemu:///system'; rm -rf /" }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'bad', adapter: 'qemu-direct' }),
+      400,
+      'VALIDATION_FAILED',
+    );
   });
 
   it('security 11.2: a libvirtUri whose query names a program or a file is refused, nothing is stored, and a stored one is never used', async () => {
     const marker = join(workDir, 'uri-payload-ran');
     const payload = join(workDir, 'uri-payload.sh');
     writeFileSync(payload, `#!/bin/sh\ntouch '${marker}'\n`, { mode: 0o755 });
-    const hostCount = async () => (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM hosts`))[0].n as number;
+    const hostCount = async () =>
+      (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM hosts`))[0].n as number;
     const before = await hostCount();
     for (const libvirtUri of [
       `qemu+ssh://root@127.0.0.1:1/system?command=${payload}`,
@@ -103,36 +138,76 @@ describe('hosts and placement (e2e)', () => {
       `qemu:///system?socket=${LIBVIRT_SOCKET}`,
       `qemu+ssh://root@127.0.0.1:1/system#?command=${payload}`,
     ]) {
-      const res = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'hostile', adapter: 'libvirt', libvirtUri });
+      const res = await request(t.http)
+        .post('/api/v1/hosts')
+        .set(asAdmin())
+        .send({ name: 'hostile', adapter: 'libvirt', libvirtUri });
       expectProblem(res, 400, 'VALIDATION_FAILED');
       expect(res.text).not.toContain(payload);
     }
     const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items[0];
-    expectProblem(await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ libvirtUri: `qemu:///system?command=${payload}` }), 400, 'VALIDATION_FAILED');
+    expectProblem(
+      await request(t.http)
+        .patch(`/api/v1/hosts/${local.id}`)
+        .set(asAdmin())
+        .send({ libvirtUri: `qemu:///system?command=${payload}` }),
+      400,
+      'VALIDATION_FAILED',
+    );
     expect(await hostCount()).toBe(before);
 
     // A row written before this rule (or by hand) is refused where virsh would start: the host is down, the program never runs.
-    const [{ id }] = await t.app.get(DataSource).query(`INSERT INTO hosts (name, adapter, libvirt_uri) VALUES ('stored-hostile', 'libvirt', $1) RETURNING id`, [`qemu+ssh://root@127.0.0.1:1/system?command=${payload}`]);
+    const [{ id }] = await t.app
+      .get(DataSource)
+      .query(`INSERT INTO hosts (name, adapter, libvirt_uri) VALUES ('stored-hostile', 'libvirt', $1) RETURNING id`, [
+        `qemu+ssh://root@127.0.0.1:1/system?command=${payload}`,
+      ]);
     await t.app.get(HostsService).monitor();
     const stored = (await request(t.http).get(`/api/v1/hosts/${id}`).set(asAdmin()).expect(200)).body;
-    expect(stored).toEqual(expect.objectContaining({ status: 'down', statusReason: expect.stringMatching(/^The libvirt URI may only carry/) }));
+    expect(stored).toEqual(
+      expect.objectContaining({
+        status: 'down',
+        statusReason: expect.stringMatching(/^The libvirt URI may only carry/),
+      }),
+    );
     await request(t.http).delete(`/api/v1/hosts/${id}`).set(asAdmin()).expect(204);
     expect(existsSync(marker)).toBe(false);
   });
 
   it('places VMs on a libvirt host and a qemu-direct host: by admin choice, and by the scheduler around maintenance', async () => {
-    const direct = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'direct', adapter: 'qemu-direct', stateDir: join(workDir, 'qemu-direct'), agentToken: 'a-token-for-this-host' }).expect(201);
+    const direct = await request(t.http)
+      .post('/api/v1/hosts')
+      .set(asAdmin())
+      .send({
+        name: 'direct',
+        adapter: 'qemu-direct',
+        stateDir: join(workDir, 'qemu-direct'),
+        agentToken: 'a-token-for-this-host',
+      })
+      .expect(201);
     expect(direct.body).toEqual(expect.objectContaining({ status: 'up', hasAgentToken: true }));
     expect(direct.body).not.toHaveProperty('agentToken');
-    const stored = (await t.app.get(DataSource).query(`SELECT agent_token_encrypted AS t FROM hosts WHERE id = $1`, [direct.body.id]))[0].t as string;
+    const stored = (
+      await t.app.get(DataSource).query(`SELECT agent_token_encrypted AS t FROM hosts WHERE id = $1`, [direct.body.id])
+    )[0].t as string;
     expect(stored).not.toContain('a-token-for-this-host');
-    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items.find((h: { name: string }) => h.name !== 'direct');
+    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items.find(
+      (h: { name: string }) => h.name !== 'direct',
+    );
 
-    const chosen = await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'on-direct', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, hostId: direct.body.id }).expect(202);
+    const chosen = await request(t.http)
+      .post('/api/v1/vms')
+      .set(asAdmin())
+      .send({ name: 'on-direct', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, hostId: direct.body.id })
+      .expect(202);
     expect((await waitOp(chosen.headers.location)).status).toBe('succeeded');
     const vmId = chosen.body.vm.id;
     expect(chosen.body.vm.hostId).toBe(direct.body.id);
-    await until('the marker from the qemu-direct guest', async () => (await request(t.http).get(`/api/v1/vms/${vmId}/serial`).set(asAdmin())).text.includes(GUEST_MARKER), 30_000);
+    await until(
+      'the marker from the qemu-direct guest',
+      async () => (await request(t.http).get(`/api/v1/vms/${vmId}/serial`).set(asAdmin())).text.includes(GUEST_MARKER),
+      30_000,
+    );
     expect(domainExists(vmId)).toBe(false); // not a libvirt domain: QEMU runs it directly
     expect(existsSync(join(workDir, 'qemu-direct'))).toBe(true);
     expect((await request(t.http).get(`/api/v1/vms/${vmId}`).set(asAdmin())).body.state).toBe('running');
@@ -140,36 +215,90 @@ describe('hosts and placement (e2e)', () => {
     const user = await createUser(t.http, admin, 'placed');
     const auth = { Authorization: `Bearer ${user.accessToken}` };
     await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ maintenance: true }).expect(200);
-    const first = await request(t.http).post('/api/v1/vms').set(auth).send({ name: 'sched-1', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }).expect(202);
+    const first = await request(t.http)
+      .post('/api/v1/vms')
+      .set(auth)
+      .send({ name: 'sched-1', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false })
+      .expect(202);
     expect(first.body.vm.hostId).toBe(direct.body.id);
     await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ maintenance: false }).expect(200);
-    await request(t.http).patch(`/api/v1/hosts/${direct.body.id}`).set(asAdmin()).send({ maintenance: true }).expect(200);
-    const second = await request(t.http).post('/api/v1/vms').set(auth).send({ name: 'sched-2', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }).expect(202);
+    await request(t.http)
+      .patch(`/api/v1/hosts/${direct.body.id}`)
+      .set(asAdmin())
+      .send({ maintenance: true })
+      .expect(200);
+    const second = await request(t.http)
+      .post('/api/v1/vms')
+      .set(auth)
+      .send({ name: 'sched-2', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false })
+      .expect(202);
     expect(second.body.vm.hostId).toBe(local.id);
     await waitOp(first.headers.location);
     await waitOp(second.headers.location);
 
-    await request(t.http).put(`/api/v1/users/${user.id}/quota`).set(asAdmin()).send({ memoryMiB: 10_000_000 }).expect(200);
-    expectProblem(await request(t.http).post('/api/v1/vms').set(auth).send({ name: 'too-big', vcpus: 1, memoryMiB: 1_000_000, diskGiB: 1, imageId, start: false }), 409, 'INSUFFICIENT_CAPACITY');
+    await request(t.http)
+      .put(`/api/v1/users/${user.id}/quota`)
+      .set(asAdmin())
+      .send({ memoryMiB: 10_000_000 })
+      .expect(200);
+    expectProblem(
+      await request(t.http)
+        .post('/api/v1/vms')
+        .set(auth)
+        .send({ name: 'too-big', vcpus: 1, memoryMiB: 1_000_000, diskGiB: 1, imageId, start: false }),
+      409,
+      'INSUFFICIENT_CAPACITY',
+    );
     const hosts = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items;
-    expect(hosts.find((h: { id: string }) => h.id === direct.body.id).allocated).toEqual({ vcpus: 2, memoryMiB: 192, vms: 2 });
+    expect(hosts.find((h: { id: string }) => h.id === direct.body.id).allocated).toEqual({
+      vcpus: 2,
+      memoryMiB: 192,
+      vms: 2,
+    });
     expectProblem(await request(t.http).delete(`/api/v1/hosts/${direct.body.id}`).set(asAdmin()), 409, 'CONFLICT');
 
     const del = await request(t.http).delete(`/api/v1/vms/${vmId}`).set(asAdmin()).expect(202);
     expect((await waitOp(del.headers.location)).status).toBe('succeeded');
   });
 
-  it("never places more memory on a host than its agent reports available", async () => {
+  it('never places more memory on a host than its agent reports available', async () => {
     const token = 'agent-token-for-placement';
     const agent = await startAgent({ AGENT_TOKEN: token, NODE_ENV: 'production' });
     try {
-      const host = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'watched', adapter: 'qemu-direct', stateDir: join(workDir, 'qemu-watched'), agentUrl: agent.url, agentToken: token }).expect(201);
-      const metrics = (await (await fetch(`${agent.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).json()) as { memory: { availableBytes: number; totalBytes: number } };
+      const host = await request(t.http)
+        .post('/api/v1/hosts')
+        .set(asAdmin())
+        .send({
+          name: 'watched',
+          adapter: 'qemu-direct',
+          stateDir: join(workDir, 'qemu-watched'),
+          agentUrl: agent.url,
+          agentToken: token,
+        })
+        .expect(201);
+      const metrics = (await (
+        await fetch(`${agent.url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as { memory: { availableBytes: number; totalBytes: number } };
       const availableMiB = Math.floor(metrics.memory.availableBytes / 1024 / 1024);
       expect(host.body.memoryMiB).toBeGreaterThan(availableMiB + 256);
       // Fits the host's memory by allocation, but not what its agent says is free.
       const tooMuch = Math.min(host.body.memoryMiB - 1, availableMiB + 256);
-      expectProblem(await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'greedy', vcpus: 1, memoryMiB: tooMuch, diskGiB: 1, imageId, hostId: host.body.id, start: false }), 409, 'INSUFFICIENT_CAPACITY');
+      expectProblem(
+        await request(t.http)
+          .post('/api/v1/vms')
+          .set(asAdmin())
+          .send({
+            name: 'greedy',
+            vcpus: 1,
+            memoryMiB: tooMuch,
+            diskGiB: 1,
+            imageId,
+            hostId: host.body.id,
+            start: false,
+          }),
+        409,
+        'INSUFFICIENT_CAPACITY',
+      );
       await request(t.http).delete(`/api/v1/hosts/${host.body.id}`).set(asAdmin()).expect(204);
     } finally {
       await agent.stop();
@@ -187,23 +316,48 @@ describe('hosts and placement (e2e)', () => {
     const listenerUrl = `http://127.0.0.1:${(listener.address() as AddressInfo).port}`;
     const stolen = 'the-stored-agent-token';
     try {
-      const host = (await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'agent-moved', adapter: 'qemu-direct', stateDir: join(workDir, 'qemu-agent-moved'), agentUrl: 'http://127.0.0.1:9', agentToken: stolen }).expect(201)).body;
+      const host = (
+        await request(t.http)
+          .post('/api/v1/hosts')
+          .set(asAdmin())
+          .send({
+            name: 'agent-moved',
+            adapter: 'qemu-direct',
+            stateDir: join(workDir, 'qemu-agent-moved'),
+            agentUrl: 'http://127.0.0.1:9',
+            agentToken: stolen,
+          })
+          .expect(201)
+      ).body;
 
-      const moved = await request(t.http).patch(`/api/v1/hosts/${host.id}`).set(asAdmin()).send({ agentUrl: listenerUrl });
+      const moved = await request(t.http)
+        .patch(`/api/v1/hosts/${host.id}`)
+        .set(asAdmin())
+        .send({ agentUrl: listenerUrl });
       expectProblem(moved, 400, 'VALIDATION_FAILED');
       expect(moved.body.errors).toEqual([expect.objectContaining({ field: 'agentToken' })]);
-      expect((await request(t.http).get(`/api/v1/hosts/${host.id}`).set(asAdmin())).body).toEqual(expect.objectContaining({ agentUrl: 'http://127.0.0.1:9', hasAgentToken: true }));
+      expect((await request(t.http).get(`/api/v1/hosts/${host.id}`).set(asAdmin())).body).toEqual(
+        expect.objectContaining({ agentUrl: 'http://127.0.0.1:9', hasAgentToken: true }),
+      );
       await t.app.get(HostsService).monitor(); // what the periodic poll does
       expect(seen.filter((header) => header.includes(stolen))).toEqual([]);
 
       // With the token sent again, the new URL is the agent: the listener hears from the api, with the new token only.
-      await request(t.http).patch(`/api/v1/hosts/${host.id}`).set(asAdmin()).send({ agentUrl: listenerUrl, agentToken: 'the-new-agent-token' }).expect(200);
+      await request(t.http)
+        .patch(`/api/v1/hosts/${host.id}`)
+        .set(asAdmin())
+        .send({ agentUrl: listenerUrl, agentToken: 'the-new-agent-token' })
+        .expect(200);
       await t.app.get(HostsService).monitor();
       expect(seen).toContain('Bearer the-new-agent-token');
       expect(seen.filter((header) => header.includes(stolen))).toEqual([]);
 
       // No agent: the token goes with the URL.
-      const cleared = await request(t.http).patch(`/api/v1/hosts/${host.id}`).set(asAdmin()).send({ agentUrl: null }).expect(200);
+      const cleared = await request(t.http)
+        .patch(`/api/v1/hosts/${host.id}`)
+        .set(asAdmin())
+        .send({ agentUrl: null })
+        .expect(200);
       expect(cleared.body).toEqual(expect.objectContaining({ agentUrl: null, hasAgentToken: false }));
       await request(t.http).delete(`/api/v1/hosts/${host.id}`).set(asAdmin()).expect(204);
     } finally {
@@ -213,22 +367,53 @@ describe('hosts and placement (e2e)', () => {
 
   it('marks a host that stops answering down, its VMs unknown, fires an alert, and recovers', async () => {
     let relay = await libvirtRelay();
-    const host = await request(t.http).post('/api/v1/hosts').set(asAdmin()).send({ name: 'relayed', adapter: 'libvirt', libvirtUri: `qemu+tcp://127.0.0.1:${relay.port}/system` }).expect(201);
+    const host = await request(t.http)
+      .post('/api/v1/hosts')
+      .set(asAdmin())
+      .send({ name: 'relayed', adapter: 'libvirt', libvirtUri: `qemu+tcp://127.0.0.1:${relay.port}/system` })
+      .expect(201);
     expect(host.body.status).toBe('up');
-    const vm = await request(t.http).post('/api/v1/vms').set(asAdmin()).send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: host.body.id, start: false }).expect(202);
+    const vm = await request(t.http)
+      .post('/api/v1/vms')
+      .set(asAdmin())
+      .send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: host.body.id, start: false })
+      .expect(202);
     expect((await waitOp(vm.headers.location)).status).toBe('succeeded');
 
     await relay.cut();
-    await until('the host to be down', async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'down', 20_000);
-    await until('its VM to be unknown', async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'unknown', 5_000);
-    await until('a firing Host down alert', async () => {
-      const alerts = (await request(t.http).get('/api/v1/alerts?state=firing').set(asAdmin())).body.items as Array<{ subject: string; ruleName?: string }>;
-      return alerts.some((a) => a.subject === 'relayed');
-    }, 10_000);
+    await until(
+      'the host to be down',
+      async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'down',
+      20_000,
+    );
+    await until(
+      'its VM to be unknown',
+      async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'unknown',
+      5_000,
+    );
+    await until(
+      'a firing Host down alert',
+      async () => {
+        const alerts = (await request(t.http).get('/api/v1/alerts?state=firing').set(asAdmin())).body.items as Array<{
+          subject: string;
+          ruleName?: string;
+        }>;
+        return alerts.some((a) => a.subject === 'relayed');
+      },
+      10_000,
+    );
 
     relay = await libvirtRelay(relay.port);
-    await until('the host to be up again', async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'up', 30_000);
-    await until('its VM to be stopped again', async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'stopped', 15_000);
+    await until(
+      'the host to be up again',
+      async () => (await request(t.http).get(`/api/v1/hosts/${host.body.id}`).set(asAdmin())).body.status === 'up',
+      30_000,
+    );
+    await until(
+      'its VM to be stopped again',
+      async () => (await request(t.http).get(`/api/v1/vms/${vm.body.vm.id}`).set(asAdmin())).body.state === 'stopped',
+      15_000,
+    );
     relay.server.close();
   });
 });

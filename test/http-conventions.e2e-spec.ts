@@ -14,11 +14,14 @@ describe('HTTP conventions (e2e)', () => {
   });
   afterAll(() => t.close());
 
-  const userCount = async () => (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM users`))[0].n as number;
+  const userCount = async () =>
+    (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM users`))[0].n as number;
 
   it('answers validation failures with per-field errors and changes nothing', async () => {
     const before = await userCount();
-    const res = await request(t.http).post('/api/v1/auth/register').send({ username: '<x>&"\'', password: 12, extra: true });
+    const res = await request(t.http)
+      .post('/api/v1/auth/register')
+      .send({ username: '<x>&"\'', password: 12, extra: true });
     expectProblem(res, 400, 'VALIDATION_FAILED');
     const fields = res.body.errors.map((e: { field: string }) => e.field).sort();
     expect(fields).toEqual(['extra', 'password', 'username']);
@@ -28,20 +31,43 @@ describe('HTTP conventions (e2e)', () => {
 
   it('refuses hostile usernames: XML metacharacters, control characters, traversal, 10 KiB', async () => {
     const before = await userCount();
-    for (const username of ['a<b>c', 'x\u0000y', '../../etc', 'semi;colon', 'new\nline', 'a'.repeat(10 * 1024), '$(reboot)', 'UPPER CASE']) {
-      expectProblem(await request(t.http).post('/api/v1/auth/register').send({ username, password: 'long-enough-password' }), 400, 'VALIDATION_FAILED');
+    for (const username of [
+      'a<b>c',
+      'x\u0000y',
+      '../../etc',
+      'semi;colon',
+      'new\nline',
+      'a'.repeat(10 * 1024),
+      '$(reboot)',
+      'UPPER CASE',
+    ]) {
+      expectProblem(
+        await request(t.http).post('/api/v1/auth/register').send({ username, password: 'long-enough-password' }),
+        400,
+        'VALIDATION_FAILED',
+      );
     }
-    expectProblem(await request(t.http).post('/api/v1/auth/register').send(['not', 'an', 'object']), 400, 'VALIDATION_FAILED');
+    expectProblem(
+      await request(t.http).post('/api/v1/auth/register').send(['not', 'an', 'object']),
+      400,
+      'VALIDATION_FAILED',
+    );
     expect(await userCount()).toBe(before);
   });
 
   it('answers malformed JSON with 400 MALFORMED_JSON', async () => {
-    const res = await request(t.http).post('/api/v1/auth/login').set('Content-Type', 'application/json').send('{"username": "a",');
+    const res = await request(t.http)
+      .post('/api/v1/auth/login')
+      .set('Content-Type', 'application/json')
+      .send('{"username": "a",');
     expectProblem(res, 400, 'MALFORMED_JSON');
   });
 
   it('answers a body over 1 MiB with 413', async () => {
-    const res = await request(t.http).post('/api/v1/auth/login').set('Content-Type', 'application/json').send(JSON.stringify({ username: 'a', password: 'x'.repeat(1024 * 1024 + 10) }));
+    const res = await request(t.http)
+      .post('/api/v1/auth/login')
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ username: 'a', password: 'x'.repeat(1024 * 1024 + 10) }));
     expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
   });
 
@@ -60,13 +86,21 @@ describe('HTTP conventions (e2e)', () => {
       });
     const parse = (response: string) => {
       const [head, body] = response.split('\r\n\r\n');
-      return { statusLine: head.split('\r\n')[0], contentType: /^content-type: (.*)$/im.exec(head)?.[1], body: JSON.parse(body) };
+      return {
+        statusLine: head.split('\r\n')[0],
+        contentType: /^content-type: (.*)$/im.exec(head)?.[1],
+        body: JSON.parse(body),
+      };
     };
 
-    const huge = parse(await exchange(`GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`));
+    const huge = parse(
+      await exchange(`GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`),
+    );
     expect(huge.statusLine).toBe('HTTP/1.1 431 Request Header Fields Too Large');
     expect(huge.contentType).toBe('application/problem+json');
-    expect(huge.body).toEqual(expect.objectContaining({ status: 431, code: 'HEADERS_TOO_LARGE', title: 'Request Header Fields Too Large' }));
+    expect(huge.body).toEqual(
+      expect.objectContaining({ status: 431, code: 'HEADERS_TOO_LARGE', title: 'Request Header Fields Too Large' }),
+    );
 
     const malformed = parse(await exchange('GET /health/live HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n'));
     expect(malformed.statusLine).toBe('HTTP/1.1 400 Bad Request');
@@ -104,7 +138,9 @@ describe('HTTP conventions (e2e)', () => {
     expect((await request(t.http).get('/health/live').expect(200)).body.status).toBe('ok');
     const ready = await request(t.http).get('/health/ready').expect(200);
     expect(ready.body.details.database.status).toBe('up');
-    expect(ready.body.details.hypervisor).toEqual(expect.objectContaining({ status: 'up', adapter: 'libvirt', virtTypes: expect.arrayContaining(['qemu']) }));
+    expect(ready.body.details.hypervisor).toEqual(
+      expect.objectContaining({ status: 'up', adapter: 'libvirt', virtTypes: expect.arrayContaining(['qemu']) }),
+    );
     await request(t.http).get('/api/health/live').expect(404);
   });
 
@@ -113,7 +149,11 @@ describe('HTTP conventions (e2e)', () => {
     expect(html.text).toContain('swagger-ui');
     const spec = await request(t.http).get('/docs-json').expect(200);
     expect(spec.body.openapi).toMatch(/^3\./);
-    expect(spec.body.components.securitySchemes.bearer).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
-    expect(Object.keys(spec.body.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users/{id}', '/health/ready']));
+    expect(spec.body.components.securitySchemes.bearer).toEqual(
+      expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    );
+    expect(Object.keys(spec.body.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/auth/login', '/api/v1/users/{id}', '/health/ready']),
+    );
   });
 });

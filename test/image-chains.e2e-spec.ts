@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -17,8 +26,16 @@ describe('image chains (e2e)', () => {
   let work: string;
   let victim: string;
   const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-  const upload = (name: string, body: Buffer) => request(t.http).post(`/api/v1/images?name=${name}`).set(bearer(admin)).set('Content-Type', 'application/octet-stream').send(body);
-  const imageRows = async () => (await t.app.get(DataSource).query(`SELECT name FROM images ORDER BY name`)).map((r: { name: string }) => r.name) as string[];
+  const upload = (name: string, body: Buffer) =>
+    request(t.http)
+      .post(`/api/v1/images?name=${name}`)
+      .set(bearer(admin))
+      .set('Content-Type', 'application/octet-stream')
+      .send(body);
+  const imageRows = async () =>
+    (await t.app.get(DataSource).query(`SELECT name FROM images ORDER BY name`)).map(
+      (r: { name: string }) => r.name,
+    ) as string[];
   /** A qcow2 made here with qemu-img, returned as bytes to upload. */
   const qcow2 = (name: string, ...options: string[]) => {
     const path = join(work, name);
@@ -54,17 +71,28 @@ describe('image chains (e2e)', () => {
       expectProblem(res, 400, 'VALIDATION_FAILED');
       expect(res.body.detail).not.toContain(victim);
     }
-    expect(readdirSync(t.data.sandbox.imageDir).filter((f) => f.endsWith('.qcow2') || f.startsWith('.upload-'))).toEqual([]);
+    expect(
+      readdirSync(t.data.sandbox.imageDir).filter((f) => f.endsWith('.qcow2') || f.startsWith('.upload-')),
+    ).toEqual([]);
     expect(await imageRows()).toEqual(before);
   });
 
   it('security 11.6: a raw image is never read as a qcow2, whatever its bytes say', async () => {
     // A qcow2 header naming the victim as backing file, uploaded under a raw name.
     const disguised = await upload('disguised.img', qcow2('disguised.qcow2', '-b', victim, '-F', 'raw')).expect(201);
-    const vm = await request(t.http).post('/api/v1/vms').set(bearer(user.accessToken)).send({ name: 'raw-one', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: disguised.body.id, start: false }).expect(202);
-    expect((await request(t.http).get(`${vm.headers.location}/wait?timeout=60`).set(bearer(user.accessToken)).expect(200)).body.status).toBe('succeeded');
+    const vm = await request(t.http)
+      .post('/api/v1/vms')
+      .set(bearer(user.accessToken))
+      .send({ name: 'raw-one', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: disguised.body.id, start: false })
+      .expect(202);
+    expect(
+      (await request(t.http).get(`${vm.headers.location}/wait?timeout=60`).set(bearer(user.accessToken)).expect(200))
+        .body.status,
+    ).toBe('succeeded');
     const disk = join(t.vmDir, vm.body.vm.id, 'disk.qcow2');
-    const chain = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', disk], { encoding: 'utf8' })) as Array<{ filename: string; format: string }>;
+    const chain = JSON.parse(
+      execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', disk], { encoding: 'utf8' }),
+    ) as Array<{ filename: string; format: string }>;
     expect(chain.map((layer) => layer.format)).toEqual(['qcow2', 'raw']);
     expect(chain.map((layer) => layer.filename)).not.toContain(victim);
   });
@@ -72,12 +100,21 @@ describe('image chains (e2e)', () => {
   it('security 11.6: a chained image placed in IMAGE_DIR by hand is refused when a VM is created from it', async () => {
     const imageDir = t.data.sandbox.imageDir;
     copyFileSync(join(work, 'backed.qcow2'), join(imageDir, 'placed.qcow2'));
-    const placed = (await request(t.http).post('/api/v1/images/rescan').set(bearer(admin)).expect(200)).body.items.find((i: { name: string }) => i.name === 'placed.qcow2');
+    const placed = (await request(t.http).post('/api/v1/images/rescan').set(bearer(admin)).expect(200)).body.items.find(
+      (i: { name: string }) => i.name === 'placed.qcow2',
+    );
     const vmsBefore = readdirSync(t.vmDir).sort();
-    const res = await request(t.http).post('/api/v1/vms').set(bearer(user.accessToken)).send({ name: 'from-placed', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: placed.id, start: false });
+    const res = await request(t.http)
+      .post('/api/v1/vms')
+      .set(bearer(user.accessToken))
+      .send({ name: 'from-placed', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: placed.id, start: false });
     expectProblem(res, 400, 'VALIDATION_FAILED');
     expect(res.body.errors).toEqual([expect.objectContaining({ field: 'imageId' })]);
-    expect((await request(t.http).get('/api/v1/vms').set(bearer(user.accessToken)).expect(200)).body.items.map((v: { name: string }) => v.name)).not.toContain('from-placed');
+    expect(
+      (await request(t.http).get('/api/v1/vms').set(bearer(user.accessToken)).expect(200)).body.items.map(
+        (v: { name: string }) => v.name,
+      ),
+    ).not.toContain('from-placed');
     expect(readdirSync(t.vmDir).sort()).toEqual(vmsBefore);
     expect(existsSync(join(imageDir, 'placed.qcow2'))).toBe(true); // an admin's file: refused, not deleted
   });

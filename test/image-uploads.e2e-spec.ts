@@ -21,18 +21,35 @@ interface Answer {
  * Sends `chunks` one every `intervalMs` on a real connection (Content-Length says the whole
  * `declaredLength`), then stops sending without closing: a steady, a trickling or a stalled client.
  */
-function sendSlowly(port: number, path: string, headers: Record<string, string>, chunks: Buffer[], intervalMs: number, declaredLength = chunks.reduce((n, c) => n + c.length, 0)): Promise<Answer> {
+function sendSlowly(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  chunks: Buffer[],
+  intervalMs: number,
+  declaredLength = chunks.reduce((n, c) => n + c.length, 0),
+): Promise<Answer> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { ...headers, 'content-length': String(declaredLength) } }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => {
-        clearInterval(timer);
-        req.destroy();
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), ms: Date.now() - started });
-      });
-    });
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent: false,
+        headers: { ...headers, 'content-length': String(declaredLength) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => {
+          clearInterval(timer);
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), ms: Date.now() - started });
+        });
+      },
+    );
     req.on('error', (error) => {
       clearInterval(timer);
       reject(error);
@@ -53,7 +70,14 @@ describe('image uploads (e2e)', () => {
   let port: number;
   let admin: string;
   const upload = (name: string, token: string, chunks: Buffer[], intervalMs: number, declaredLength?: number) =>
-    sendSlowly(port, `/api/v1/images?name=${name}`, { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, chunks, intervalMs, declaredLength);
+    sendSlowly(
+      port,
+      `/api/v1/images?name=${name}`,
+      { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+      chunks,
+      intervalMs,
+      declaredLength,
+    );
   const leftovers = () => readdirSync(t.data.sandbox.imageDir).filter((f) => f.startsWith('.upload-'));
 
   beforeAll(async () => {
@@ -75,7 +99,13 @@ describe('image uploads (e2e)', () => {
     const chunks = chunksOf(32, 16 * 1024);
     const [uploaded, login] = await Promise.all([
       upload('long-upload.iso', admin, chunks, 250),
-      sendSlowly(port, '/api/v1/auth/login', { 'content-type': 'application/json' }, Array.from('{"username":"slow-client","password":"slow-client-password"}', (c) => Buffer.from(c)), 250),
+      sendSlowly(
+        port,
+        '/api/v1/auth/login',
+        { 'content-type': 'application/json' },
+        Array.from('{"username":"slow-client","password":"slow-client-password"}', (c) => Buffer.from(c)),
+        250,
+      ),
     ]);
     expect({ status: uploaded.status, code: uploaded.body.code }).toEqual({ status: 201, code: undefined });
     expect(uploaded.ms).toBeGreaterThan(REQUEST_TIMEOUT_SECONDS * 2 * 1000);
@@ -92,22 +122,36 @@ describe('image uploads (e2e)', () => {
       // 16 KiB at once, then nothing, of a declared 1 MiB.
       upload('stalled.iso', admin, chunksOf(1, 16 * 1024), 10, 1024 * 1024),
       // 1 KiB/s, a quarter of the minimum, by another admin (one upload each at a time).
-      createUser(t.http, admin, 'trickler', 'admin').then((other) => upload('trickling.iso', other.accessToken, chunksOf(60, 1024), 1000, 60 * 1024)),
+      createUser(t.http, admin, 'trickler', 'admin').then((other) =>
+        upload('trickling.iso', other.accessToken, chunksOf(60, 1024), 1000, 60 * 1024),
+      ),
     ]);
-    for (const [name, answer] of [['stalled', stalled], ['trickling', trickling]] as const) {
-      expect({ name, status: answer.status, code: answer.body.code }).toEqual({ name, status: 408, code: 'REQUEST_TIMEOUT' });
+    for (const [name, answer] of [
+      ['stalled', stalled],
+      ['trickling', trickling],
+    ] as const) {
+      expect({ name, status: answer.status, code: answer.body.code }).toEqual({
+        name,
+        status: 408,
+        code: 'REQUEST_TIMEOUT',
+      });
       // Cut within two windows of falling behind, not at a request timeout.
       expect(answer.ms).toBeLessThan(3 * WINDOW_SECONDS * 1000 + 1000);
     }
     expect(leftovers()).toEqual([]);
-    expect(readdirSync(t.data.sandbox.imageDir).filter((f) => f === 'stalled.iso' || f === 'trickling.iso')).toEqual([]);
+    expect(readdirSync(t.data.sandbox.imageDir).filter((f) => f === 'stalled.iso' || f === 'trickling.iso')).toEqual(
+      [],
+    );
   });
 
   it('security 11.10: uploads beyond the per-user and the total cap are refused with 429 UPLOAD_LIMIT, and the slots come back', async () => {
     const second = await createUser(t.http, admin, 'uploader-2', 'admin');
     const third = await createUser(t.http, admin, 'uploader-3', 'admin');
     // Two uploads of 3 s each take both slots (one per user).
-    const running = [upload('first.iso', admin, chunksOf(12, 16 * 1024), 250), upload('second.iso', second.accessToken, chunksOf(12, 16 * 1024), 250)];
+    const running = [
+      upload('first.iso', admin, chunksOf(12, 16 * 1024), 250),
+      upload('second.iso', second.accessToken, chunksOf(12, 16 * 1024), 250),
+    ];
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const sameUser = await upload('third.iso', admin, chunksOf(1, 1024), 10);
     expect({ status: sameUser.status, code: sameUser.body.code }).toEqual({ status: 429, code: 'UPLOAD_LIMIT' });

@@ -9,7 +9,9 @@ import { ADMIN, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
 
-const SPEC = JSON.parse(readFileSync(join(__dirname, '..', 'docs', 'openapi.json'), 'utf8')) as { components: { schemas: Record<string, Record<string, unknown>> } };
+const SPEC = JSON.parse(readFileSync(join(__dirname, '..', 'docs', 'openapi.json'), 'utf8')) as {
+  components: { schemas: Record<string, Record<string, unknown>> };
+};
 
 /** Every `example` and `examples` value in the document, with the schema it illustrates. */
 function examplesOf(document: unknown): Array<{ where: string; schema: object; value: unknown }> {
@@ -20,14 +22,20 @@ function examplesOf(document: unknown): Array<{ where: string; schema: object; v
     const object = node as Record<string, unknown>;
     // A media type or a parameter: its examples illustrate its schema.
     if (object.schema && typeof object.schema === 'object') {
-      if ('example' in object) found.push({ where: `${where}/example`, schema: object.schema as object, value: object.example });
-      for (const [name, example] of Object.entries((object.examples as Record<string, { value: unknown }>) ?? {})) found.push({ where: `${where}/examples/${name}`, schema: object.schema as object, value: example.value });
-    } else if ('example' in object && ['type', '$ref', 'allOf', 'oneOf', 'anyOf', 'properties', 'enum'].some((keyword) => keyword in object)) {
+      if ('example' in object)
+        found.push({ where: `${where}/example`, schema: object.schema as object, value: object.example });
+      for (const [name, example] of Object.entries((object.examples as Record<string, { value: unknown }>) ?? {}))
+        found.push({ where: `${where}/examples/${name}`, schema: object.schema as object, value: example.value });
+    } else if (
+      'example' in object &&
+      ['type', '$ref', 'allOf', 'oneOf', 'anyOf', 'properties', 'enum'].some((keyword) => keyword in object)
+    ) {
       // A schema: its own example illustrates itself.
       const { example, ...schema } = object;
       found.push({ where: `${where}/example`, schema, value: example });
     }
-    for (const [key, value] of Object.entries(object)) if (key !== 'example' && key !== 'examples') walk(value, `${where}/${key}`);
+    for (const [key, value] of Object.entries(object))
+      if (key !== 'example' && key !== 'examples') walk(value, `${where}/${key}`);
   };
   walk(document, '#');
   return found;
@@ -37,7 +45,8 @@ function compiler() {
   const ajv = new Ajv2020({ strict: false, allErrors: true });
   addFormats(ajv);
   ajv.addSchema({ $id: 'openapi.json', components: SPEC.components });
-  const rebase = (schema: object) => JSON.parse(JSON.stringify(schema).replace(/"\$ref":"#\//g, '"$ref":"openapi.json#/'));
+  const rebase = (schema: object) =>
+    JSON.parse(JSON.stringify(schema).replace(/"\$ref":"#\//g, '"$ref":"openapi.json#/'));
   return { ajv, compile: (schema: object) => ajv.compile(rebase(schema)) };
 }
 
@@ -63,13 +72,28 @@ describe('OpenAPI examples and schemas (e2e)', () => {
     it('contract 12.13: the spec accepts an upper-case username, as the server does, which stores it lower-cased', async () => {
       const { compile } = compiler();
       for (const dto of ['LoginDto', 'RegisterDto', 'CreateUserDto']) {
-        const username = compile((SPEC.components.schemas[dto] as { properties: Record<string, object> }).properties.username);
-        expect([dto, username('Carol.Smith'), username('carol'), username('no spaces'), username('ab')]).toEqual([dto, true, true, false, false]);
+        const username = compile(
+          (SPEC.components.schemas[dto] as { properties: Record<string, object> }).properties.username,
+        );
+        expect([dto, username('Carol.Smith'), username('carol'), username('no spaces'), username('ab')]).toEqual([
+          dto,
+          true,
+          true,
+          false,
+          false,
+        ]);
       }
       const admin = await login(t.http, ADMIN.username, ADMIN.password);
-      const created = await request(t.http).post('/api/v1/users').auth(admin.accessToken, { type: 'bearer' }).send({ username: 'Carol.Smith', password: 'carol-password-123' }).expect(201);
+      const created = await request(t.http)
+        .post('/api/v1/users')
+        .auth(admin.accessToken, { type: 'bearer' })
+        .send({ username: 'Carol.Smith', password: 'carol-password-123' })
+        .expect(201);
       expect(created.body.username).toBe('carol.smith');
-      await request(t.http).post('/api/v1/auth/login').send({ username: 'CAROL.SMITH', password: 'carol-password-123' }).expect(200);
+      await request(t.http)
+        .post('/api/v1/auth/login')
+        .send({ username: 'CAROL.SMITH', password: 'carol-password-123' })
+        .expect(200);
     });
   });
 });
@@ -100,13 +124,21 @@ function composedExample(input: Record<string, unknown>): unknown {
   if (Array.isArray(schema.enum)) return schema.enum[0];
   if (Array.isArray(schema.allOf)) return composedExample(schema.allOf[0] as Record<string, unknown>);
   for (const keyword of ['oneOf', 'anyOf']) {
-    const alternatives = (schema[keyword] as Array<Record<string, unknown>> | undefined)?.filter((alternative) => alternative.type !== 'null');
+    const alternatives = (schema[keyword] as Array<Record<string, unknown>> | undefined)?.filter(
+      (alternative) => alternative.type !== 'null',
+    );
     if (alternatives?.length) return composedExample(alternatives[0]);
   }
   // OpenAPI 3.1 `type: [T, "null"]`: the example is a T.
-  if (Array.isArray(schema.type)) return composedExample({ ...schema, type: schema.type.find((type) => type !== 'null') });
+  if (Array.isArray(schema.type))
+    return composedExample({ ...schema, type: schema.type.find((type) => type !== 'null') });
   if (schema.type === 'object' || schema.properties) {
-    return Object.fromEntries(Object.entries((schema.properties as Record<string, Record<string, unknown>>) ?? {}).map(([name, property]) => [name, composedExample(property)]));
+    return Object.fromEntries(
+      Object.entries((schema.properties as Record<string, Record<string, unknown>>) ?? {}).map(([name, property]) => [
+        name,
+        composedExample(property),
+      ]),
+    );
   }
   if (schema.type === 'array') return [composedExample((schema.items as Record<string, unknown>) ?? {})];
   if (schema.type === 'integer' || schema.type === 'number') return 0;
@@ -123,7 +155,14 @@ function requestExamples(): Array<{ method: string; path: string; name: string; 
     Object.entries(item).flatMap(([method, op]) => {
       const media = op.requestBody?.content['application/json'];
       if (!media) return [];
-      if (media.examples) return Object.entries(media.examples).map(([name, example]) => ({ method, path, name, documents: example.description ?? '', value: example.value }));
+      if (media.examples)
+        return Object.entries(media.examples).map(([name, example]) => ({
+          method,
+          path,
+          name,
+          documents: example.description ?? '',
+          value: example.value,
+        }));
       if ('example' in media) return [{ method, path, name: 'example', documents: '', value: media.example }];
       return [{ method, path, name: 'composed', documents: '', value: composedExample(media.schema ?? {}) }];
     }),
@@ -142,20 +181,48 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     const auth = { Authorization: `Bearer ${token}` };
     const images = await api().get('/api/v1/images').set(auth).expect(200);
     const imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id as string;
-    const vm = await api().post('/api/v1/vms').set(auth).send({ name: 'fixture', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false }).expect(202);
+    const vm = await api()
+      .post('/api/v1/vms')
+      .set(auth)
+      .send({ name: 'fixture', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false })
+      .expect(202);
     await api().get(`${vm.headers.location}/wait?timeout=60`).set(auth).expect(200);
     ids.vm = vm.body.vm.id;
-    ids.user = (await api().post('/api/v1/users').set(auth).send({ username: 'fixture-user', password: 'fixture-password-123' }).expect(201)).body.id;
+    ids.user = (
+      await api()
+        .post('/api/v1/users')
+        .set(auth)
+        .send({ username: 'fixture-user', password: 'fixture-password-123' })
+        .expect(201)
+    ).body.id;
     ids.host = (await api().get('/api/v1/hosts').set(auth).expect(200)).body.items[0].id;
-    ids.rule = (await api().post('/api/v1/alert-rules').set(auth).send({ name: 'fixture rule', metric: 'host.disk.percent', comparator: '>=', threshold: 101, enabled: false }).expect(201)).body.id;
-    ids.channel = (await api().post('/api/v1/alert-channels').set(auth).send({ name: 'fixture channel', type: 'log' }).expect(201)).body.id;
-    ids.alert = (await t.app.get(DataSource).query(`INSERT INTO alerts (rule_id, subject, state, value, pending_since, fired_at) VALUES ($1, '', 'firing', 101, now(), now()) RETURNING id`, [ids.rule]))[0].id;
+    ids.rule = (
+      await api()
+        .post('/api/v1/alert-rules')
+        .set(auth)
+        .send({ name: 'fixture rule', metric: 'host.disk.percent', comparator: '>=', threshold: 101, enabled: false })
+        .expect(201)
+    ).body.id;
+    ids.channel = (
+      await api().post('/api/v1/alert-channels').set(auth).send({ name: 'fixture channel', type: 'log' }).expect(201)
+    ).body.id;
+    ids.alert = (
+      await t.app
+        .get(DataSource)
+        .query(
+          `INSERT INTO alerts (rule_id, subject, state, value, pending_since, fired_at) VALUES ($1, '', 'firing', 101, now(), now()) RETURNING id`,
+          [ids.rule],
+        )
+    )[0].id;
   });
 
   afterAll(async () => {
     if (t) {
       // What the qemu-direct host example makes on this machine.
-      for (const { stateDir } of await t.app.get(DataSource).query(`SELECT state_dir AS "stateDir" FROM hosts WHERE adapter = 'qemu-direct'`)) rmSync(stateDir, { recursive: true, force: true });
+      for (const { stateDir } of await t.app
+        .get(DataSource)
+        .query(`SELECT state_dir AS "stateDir" FROM hosts WHERE adapter = 'qemu-direct'`))
+        rmSync(stateDir, { recursive: true, force: true });
       for (const { id } of await t.app.get(DataSource).query(`SELECT id FROM vms`)) {
         virsh('destroy', `limen-${id}`);
         virsh('undefine', `limen-${id}`, '--snapshots-metadata');
@@ -167,7 +234,16 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
   /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/snapshots → the VM. */
   function fill(path: string): string {
     return path.replace(/\/([a-z-]+)\/\{(\w+)\}/g, (_, collection: string) => {
-      const kind = ({ vms: 'vm', users: 'user', hosts: 'host', 'alert-rules': 'rule', 'alert-channels': 'channel', alerts: 'alert' } as Record<string, string>)[collection];
+      const kind = (
+        {
+          vms: 'vm',
+          users: 'user',
+          hosts: 'host',
+          'alert-rules': 'rule',
+          'alert-channels': 'channel',
+          alerts: 'alert',
+        } as Record<string, string>
+      )[collection];
       return `/${collection}/${ids[kind]}`;
     });
   }
@@ -177,13 +253,22 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     expect(examples.length).toBeGreaterThan(15);
     const undocumented: string[] = [];
     for (const example of examples) {
-      const res = await request(t.http)[example.method as 'post'](fill(example.path)).set('Authorization', `Bearer ${token}`).send(example.value as object);
+      const res = await request(t.http)
+        [example.method as 'post'](fill(example.path))
+        .set('Authorization', `Bearer ${token}`)
+        .send(example.value as object);
       // Let an accepted operation finish, so the next example meets the VM idle.
-      if (res.status === 202 && res.headers.location) await request(t.http).get(`${res.headers.location}/wait?timeout=60`).set('Authorization', `Bearer ${token}`);
+      if (res.status === 202 && res.headers.location)
+        await request(t.http).get(`${res.headers.location}/wait?timeout=60`).set('Authorization', `Bearer ${token}`);
       if (res.status < 400) continue;
       const reasons: string[] = [res.body.code, ...(res.body.errors ?? []).map((e: { field: string }) => e.field)];
-      const documented = res.body.errors?.length ? reasons.slice(1).every((field) => example.documents.includes(`\`${field}\``)) : example.documents.includes(`\`${res.body.code}\``);
-      if (!documented) undocumented.push(`${example.method.toUpperCase()} ${example.path} (${example.name}) ${JSON.stringify(example.value)} -> ${res.status} ${res.body.code} ${JSON.stringify(res.body.errors ?? res.body.detail)}`);
+      const documented = res.body.errors?.length
+        ? reasons.slice(1).every((field) => example.documents.includes(`\`${field}\``))
+        : example.documents.includes(`\`${res.body.code}\``);
+      if (!documented)
+        undocumented.push(
+          `${example.method.toUpperCase()} ${example.path} (${example.name}) ${JSON.stringify(example.value)} -> ${res.status} ${res.body.code} ${JSON.stringify(res.body.errors ?? res.body.detail)}`,
+        );
     }
     expect(undocumented).toEqual([]);
   });

@@ -9,12 +9,21 @@ import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from '
 jest.setTimeout(240_000);
 
 /** The sizes of a domain's definition as libvirt holds it: the inactive one (next boot) or the live one. */
-function domainSizes(vmId: string, which: 'inactive' | 'live'): { maxMemoryMiB: number; currentMemoryMiB: number; maxVcpus: number; vcpus: number } {
+function domainSizes(
+  vmId: string,
+  which: 'inactive' | 'live',
+): { maxMemoryMiB: number; currentMemoryMiB: number; maxVcpus: number; vcpus: number } {
   const dumped = virsh('dumpxml', `limen-${vmId}`, ...(which === 'inactive' ? ['--inactive'] : []));
   expect(dumped.status).toBe(0);
-  const kib = (element: string) => Number(new RegExp(`<${element} unit='KiB'>(\\d+)</${element}>`).exec(dumped.stdout)![1]);
+  const kib = (element: string) =>
+    Number(new RegExp(`<${element} unit='KiB'>(\\d+)</${element}>`).exec(dumped.stdout)![1]);
   const vcpu = /<vcpu[^>]*?(?: current='(\d+)')?[^>]*>(\d+)<\/vcpu>/.exec(dumped.stdout)!;
-  return { maxMemoryMiB: kib('memory') / 1024, currentMemoryMiB: kib('currentMemory') / 1024, maxVcpus: Number(vcpu[2]), vcpus: Number(vcpu[1] ?? vcpu[2]) };
+  return {
+    maxMemoryMiB: kib('memory') / 1024,
+    currentMemoryMiB: kib('currentMemory') / 1024,
+    maxVcpus: Number(vcpu[2]),
+    vcpus: Number(vcpu[1] ?? vcpu[2]),
+  };
 }
 
 describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
@@ -29,25 +38,36 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     delete: (path: string) => request(t.http).delete(path).auth(token, { type: 'bearer' }),
   });
 
-  async function waitOp(token: string, location: string): Promise<{ status: string; error: { code?: string } | null; result: Record<string, unknown> | null }> {
+  async function waitOp(
+    token: string,
+    location: string,
+  ): Promise<{ status: string; error: { code?: string } | null; result: Record<string, unknown> | null }> {
     return (await as(token).get(`${location}/wait?timeout=60`).expect(200)).body;
   }
 
   async function succeeded(token: string, res: request.Response): Promise<void> {
     expect(res.status).toBe(202);
-    expect(await waitOp(token, res.headers.location)).toEqual(expect.objectContaining({ status: 'succeeded', error: null }));
+    expect(await waitOp(token, res.headers.location)).toEqual(
+      expect.objectContaining({ status: 'succeeded', error: null }),
+    );
   }
 
   async function act(token: string, vmId: string, action: string): Promise<void> {
-    await succeeded(token, await as(token).post(`/api/v1/vms/${vmId}/actions`).send({ action, force: true, timeoutSeconds: 20 }));
+    await succeeded(
+      token,
+      await as(token).post(`/api/v1/vms/${vmId}/actions`).send({ action, force: true, timeoutSeconds: 20 }),
+    );
   }
 
-  const usage = async (token: string) => (await as(token).get('/api/v1/quota').expect(200)).body.usage as Record<string, number>;
+  const usage = async (token: string) =>
+    (await as(token).get('/api/v1/quota').expect(200)).body.usage as Record<string, number>;
 
   beforeAll(async () => {
     t = await startTestApp({ DEFAULT_QUOTA_VMS: '10' });
     admin = (await login(t.http, ADMIN.username, ADMIN.password)).accessToken;
-    imageId = (await as(admin).get('/api/v1/images').expect(200)).body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
+    imageId = (await as(admin).get('/api/v1/images').expect(200)).body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
   });
   afterAll(async () => {
     // Leave nothing behind on the shared libvirtd, even after a failure.
@@ -62,7 +82,9 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     const user = await createUser(t.http, admin, 'resizer');
     await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ memoryMiB: 100_000, vcpus: 16 }).expect(200);
     const token = user.accessToken;
-    const created = await as(token).post('/api/v1/vms').send({ name: 'resized', vcpus: 1, memoryMiB: 256, diskGiB: 1, imageId });
+    const created = await as(token)
+      .post('/api/v1/vms')
+      .send({ name: 'resized', vcpus: 1, memoryMiB: 256, diskGiB: 1, imageId });
     await succeeded(token, created);
     const vmId = created.body.vm.id as string;
     expect(domainSizes(vmId, 'live')).toEqual({ maxMemoryMiB: 256, currentMemoryMiB: 256, maxVcpus: 1, vcpus: 1 });
@@ -97,20 +119,38 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     const user = await createUser(t.http, admin, 'grower');
     await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ memoryMiB: 1_000_000, vcpus: 16 }).expect(200);
     const token = user.accessToken;
-    const created = await as(token).post('/api/v1/vms').send({ name: 'grown', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false });
+    const created = await as(token)
+      .post('/api/v1/vms')
+      .send({ name: 'grown', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false });
     await succeeded(token, created);
     const vmId = created.body.vm.id as string;
     const host = (await as(admin).get('/api/v1/hosts').expect(200)).body.items[0];
     const beyond = host.memoryMiB + 1; // MEMORY_OVERCOMMIT_PERCENT is 100 here
 
-    expectProblem(await as(token).post('/api/v1/vms').send({ name: 'too-big', vcpus: 1, memoryMiB: beyond, diskGiB: 1, imageId, start: false }), 409, 'INSUFFICIENT_CAPACITY');
+    expectProblem(
+      await as(token)
+        .post('/api/v1/vms')
+        .send({ name: 'too-big', vcpus: 1, memoryMiB: beyond, diskGiB: 1, imageId, start: false }),
+      409,
+      'INSUFFICIENT_CAPACITY',
+    );
     const before = (await as(token).get(`/api/v1/vms/${vmId}`).expect(200)).body;
     const usageBefore = await usage(token);
-    expectProblem(await as(token).patch(`/api/v1/vms/${vmId}`).send({ memoryMiB: beyond }), 409, 'INSUFFICIENT_CAPACITY');
+    expectProblem(
+      await as(token).patch(`/api/v1/vms/${vmId}`).send({ memoryMiB: beyond }),
+      409,
+      'INSUFFICIENT_CAPACITY',
+    );
     expect((await as(token).get(`/api/v1/vms/${vmId}`).expect(200)).body).toEqual(before);
     expect(await usage(token)).toEqual(usageBefore);
     expect(domainSizes(vmId, 'inactive')).toEqual({ maxMemoryMiB: 128, currentMemoryMiB: 128, maxVcpus: 1, vcpus: 1 });
-    expect((await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM operations WHERE vm_id = $1 AND kind = 'vm.update'`, [vmId]))[0].n).toBe(0);
+    expect(
+      (
+        await t.app
+          .get(DataSource)
+          .query(`SELECT count(*)::int AS n FROM operations WHERE vm_id = $1 AND kind = 'vm.update'`, [vmId])
+      )[0].n,
+    ).toBe(0);
 
     // Up and down again while stopped: the definition follows both ways, and boots.
     await succeeded(token, await as(token).patch(`/api/v1/vms/${vmId}`).send({ memoryMiB: 1024, vcpus: 3 }));
@@ -123,7 +163,9 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
 
   /** Domains whose definition points into this app's VM_DIR (other test apps share the libvirtd). */
   function ourDomains(): string[] {
-    const names = virsh('list', '--all', '--name').stdout.split('\n').filter((n) => n.startsWith('limen-'));
+    const names = virsh('list', '--all', '--name')
+      .stdout.split('\n')
+      .filter((n) => n.startsWith('limen-'));
     return names.filter((name) => virsh('dumpxml', name).stdout.includes(`${t.vmDir}/`)).sort();
   }
 
@@ -137,7 +179,13 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     const domains = ourDomains();
     const folders = readdirSync(t.vmDir).sort();
 
-    expectProblem(await as(user.accessToken).post('/api/v1/vms').send({ name: 'absurd', vcpus: 1, memoryMiB: 64, diskGiB: beyond, imageId, start: false }), 507, 'INSUFFICIENT_STORAGE');
+    expectProblem(
+      await as(user.accessToken)
+        .post('/api/v1/vms')
+        .send({ name: 'absurd', vcpus: 1, memoryMiB: 64, diskGiB: beyond, imageId, start: false }),
+      507,
+      'INSUFFICIENT_STORAGE',
+    );
     const db = t.app.get(DataSource);
     expect((await db.query(`SELECT count(*)::int AS n FROM vms WHERE owner_id = $1`, [user.id]))[0].n).toBe(0);
     expect((await db.query(`SELECT count(*)::int AS n FROM operations WHERE owner_id = $1`, [user.id]))[0].n).toBe(0);
@@ -152,12 +200,23 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     mkdirSync(work, { recursive: true, mode: 0o755 });
     const file = join(work, 'three-gib.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, '3G']);
-    const uploaded = await request(t.http).post('/api/v1/images?name=three-gib.qcow2').auth(admin, { type: 'bearer' }).set('Content-Type', 'application/octet-stream').send(readFileSync(file)).expect(201);
+    const uploaded = await request(t.http)
+      .post('/api/v1/images?name=three-gib.qcow2')
+      .auth(admin, { type: 'bearer' })
+      .set('Content-Type', 'application/octet-stream')
+      .send(readFileSync(file))
+      .expect(201);
     expect(uploaded.body.kind).toBe('disk');
-    const created = await as(user.accessToken).post('/api/v1/vms').send({ name: 'over-image', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: uploaded.body.id, start: false });
+    const created = await as(user.accessToken)
+      .post('/api/v1/vms')
+      .send({ name: 'over-image', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId: uploaded.body.id, start: false });
     await succeeded(user.accessToken, created);
     expect(created.body.vm.diskGiB).toBe(3);
-    const virtualSize = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', join(t.vmDir, created.body.vm.id, 'disk.qcow2')], { encoding: 'utf8' }))['virtual-size'];
+    const virtualSize = JSON.parse(
+      execFileSync('qemu-img', ['info', '-U', '--output=json', join(t.vmDir, created.body.vm.id, 'disk.qcow2')], {
+        encoding: 'utf8',
+      }),
+    )['virtual-size'];
     expect(virtualSize).toBe(3 * GIB);
     expect(await usage(user.accessToken)).toEqual(expect.objectContaining({ diskGiB: 3 }));
   });
@@ -166,18 +225,25 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     const user = await createUser(t.http, admin, 'snapper');
     const token = user.accessToken;
     await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ diskGiB: 2 }).expect(200);
-    const created = await as(token).post('/api/v1/vms').send({ name: 'snapped', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId });
+    const created = await as(token)
+      .post('/api/v1/vms')
+      .send({ name: 'snapped', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId });
     await succeeded(token, created);
     const vmId = created.body.vm.id as string;
     const disk = join(t.vmDir, vmId, 'disk.qcow2');
-    const allocated = () => JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', disk], { encoding: 'utf8' }))['actual-size'] as number;
+    const allocated = () =>
+      JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', disk], { encoding: 'utf8' }))[
+        'actual-size'
+      ] as number;
     expect(await usage(token)).toEqual(expect.objectContaining({ diskGiB: 1, snapshots: 0 }));
 
     const before = allocated();
     await succeeded(token, await as(token).post(`/api/v1/vms/${vmId}/snapshots`).send({ name: 'with-ram' }));
     const grownMiB = (allocated() - before) / 1024 ** 2;
     const charged = await usage(token);
-    console.log(`a RAM snapshot of a 128 MiB guest grew its disk by ${grownMiB.toFixed(1)} MiB; the quota charges ${((charged.diskGiB - 1) * 1024).toFixed(0)} MiB for it`);
+    console.log(
+      `a RAM snapshot of a 128 MiB guest grew its disk by ${grownMiB.toFixed(1)} MiB; the quota charges ${((charged.diskGiB - 1) * 1024).toFixed(0)} MiB for it`,
+    );
     expect(charged.snapshots).toBe(1);
     expect((charged.diskGiB - 1) * 1024).toBeGreaterThanOrEqual(Math.max(128, grownMiB));
 
@@ -186,7 +252,11 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     const refused = await as(token).post(`/api/v1/vms/${vmId}/snapshots`).send({ name: 'too-much' });
     expectProblem(refused, 403, 'QUOTA_EXCEEDED');
     expect(refused.body.resource).toBe('diskGiB');
-    expect((await as(token).get(`/api/v1/vms/${vmId}/snapshots`).expect(200)).body.items.map((s: { name: string }) => s.name)).toEqual(['with-ram']);
+    expect(
+      (await as(token).get(`/api/v1/vms/${vmId}/snapshots`).expect(200)).body.items.map(
+        (s: { name: string }) => s.name,
+      ),
+    ).toEqual(['with-ram']);
     expect(await usage(token)).toEqual(charged);
 
     // Deleting the snapshot gives its share back.

@@ -5,14 +5,31 @@ import { DataSource } from 'typeorm';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 /** POSTs JSON from a chosen loopback source address, so one test can act as two client IPs. */
-function postFrom(port: number, localAddress: string, path: string, body: object): Promise<{ status: number; headers: Record<string, unknown>; body: { code?: string } }> {
+function postFrom(
+  port: number,
+  localAddress: string,
+  path: string,
+  body: object,
+): Promise<{ status: number; headers: Record<string, unknown>; body: { code?: string } }> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text || '{}') }));
-    });
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        localAddress,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text || '{}') }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -34,7 +51,10 @@ describe('throttling (e2e)', () => {
     const statuses: number[] = [];
     let last;
     for (let i = 0; i < 6; i++) {
-      last = await postFrom(port, '127.0.0.3', '/api/v1/auth/login', { username: `spray-${i}`, password: 'whatever-password' });
+      last = await postFrom(port, '127.0.0.3', '/api/v1/auth/login', {
+        username: `spray-${i}`,
+        password: 'whatever-password',
+      });
       statuses.push(last.status);
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
@@ -45,14 +65,27 @@ describe('throttling (e2e)', () => {
 
   it('limits auth routes per username across IPs', async () => {
     for (let i = 0; i < 5; i++) {
-      expect((await postFrom(port, '127.0.0.4', '/api/v1/auth/login', { username: 'victim', password: 'guess-password' })).status).toBe(401);
+      expect(
+        (await postFrom(port, '127.0.0.4', '/api/v1/auth/login', { username: 'victim', password: 'guess-password' }))
+          .status,
+      ).toBe(401);
     }
     // A fresh IP, the same username: the username's own budget is spent.
-    const fromElsewhere = await postFrom(port, '127.0.0.5', '/api/v1/auth/login', { username: 'VICTIM', password: 'guess-password' });
+    const fromElsewhere = await postFrom(port, '127.0.0.5', '/api/v1/auth/login', {
+      username: 'VICTIM',
+      password: 'guess-password',
+    });
     expect(fromElsewhere.status).toBe(429);
     expect(Number(fromElsewhere.headers['retry-after'])).toBeGreaterThan(0);
     // That IP is not itself limited for another username.
-    expect((await postFrom(port, '127.0.0.5', '/api/v1/auth/login', { username: 'someone-else', password: 'guess-password' })).status).toBe(401);
+    expect(
+      (
+        await postFrom(port, '127.0.0.5', '/api/v1/auth/login', {
+          username: 'someone-else',
+          password: 'guess-password',
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it('limits each user on /api routes, independently of other users', async () => {
@@ -84,12 +117,14 @@ describe('account lock-out (e2e)', () => {
   });
   afterAll(() => t.close());
 
-  const loginFrom = (address: string, username: string, password: string) => postFrom(port, address, '/api/v1/auth/login', { username, password });
+  const loginFrom = (address: string, username: string, password: string) =>
+    postFrom(port, address, '/api/v1/auth/login', { username, password });
 
   it('locks an account after repeated failures, refuses even the right password, and reopens after the cool-down', async () => {
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
     const user = await createUser(t.http, admin.accessToken, 'forgetful');
-    const attempt = (password: string) => request(t.http).post('/api/v1/auth/login').send({ username: 'forgetful', password });
+    const attempt = (password: string) =>
+      request(t.http).post('/api/v1/auth/login').send({ username: 'forgetful', password });
 
     expectProblem(await attempt('wrong-password-1'), 401, 'INVALID_CREDENTIALS');
     expectProblem(await attempt('wrong-password-2'), 401, 'INVALID_CREDENTIALS');
@@ -104,14 +139,23 @@ describe('account lock-out (e2e)', () => {
     expect(Number(right.headers['retry-after'])).toBeGreaterThan(0);
 
     // The cool-down passes (moved into the past rather than waited for).
-    await t.app.get(DataSource).query(`UPDATE login_failures SET locked_until = now() - interval '1 second' WHERE username = 'forgetful'`);
+    await t.app
+      .get(DataSource)
+      .query(`UPDATE login_failures SET locked_until = now() - interval '1 second' WHERE username = 'forgetful'`);
     await attempt(user.password).expect(200);
   });
 
   it('security 11.13: failures from one address lock that address out, not the account: the right password from another address signs in', async () => {
     const attacker = '127.0.0.7';
-    const user = await createUser(t.http, (await login(t.http, ADMIN.username, ADMIN.password)).accessToken, 'targeted');
-    for (const [username, password] of [[ADMIN.username, ADMIN.password], ['targeted', user.password]]) {
+    const user = await createUser(
+      t.http,
+      (await login(t.http, ADMIN.username, ADMIN.password)).accessToken,
+      'targeted',
+    );
+    for (const [username, password] of [
+      [ADMIN.username, ADMIN.password],
+      ['targeted', user.password],
+    ]) {
       const tries = [];
       for (let i = 0; i < 3; i++) tries.push((await loginFrom(attacker, username, `guess-${i}-password`)).status);
       expect({ username, tries }).toEqual({ username, tries: [401, 401, 429] });
@@ -127,7 +171,10 @@ describe('account lock-out (e2e)', () => {
   it('security 11.13: a name that belongs to no account fails, locks and answers exactly like one that does', async () => {
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
     await createUser(t.http, admin.accessToken, 'existing-name');
-    const answers: Record<string, Array<{ status: number; code?: string; detail?: string; retryAfter: boolean }>> = { 'existing-name': [], 'no-such-name': [] };
+    const answers: Record<string, Array<{ status: number; code?: string; detail?: string; retryAfter: boolean }>> = {
+      'existing-name': [],
+      'no-such-name': [],
+    };
     const elapsed: Record<string, number[]> = { 'existing-name': [], 'no-such-name': [] };
     for (let i = 0; i < 4; i++) {
       // Interleaved, so load on the machine slows both alike.
@@ -135,7 +182,12 @@ describe('account lock-out (e2e)', () => {
         const started = process.hrtime.bigint();
         const res = await loginFrom('127.0.0.9', username, `wrong-${i}-password`);
         elapsed[username].push(Number(process.hrtime.bigint() - started) / 1e6);
-        answers[username].push({ status: res.status, code: res.body.code, detail: (res.body as { detail?: string }).detail?.replace(/\d+ s$/, 'N s'), retryAfter: 'retry-after' in res.headers });
+        answers[username].push({
+          status: res.status,
+          code: res.body.code,
+          detail: (res.body as { detail?: string }).detail?.replace(/\d+ s$/, 'N s'),
+          retryAfter: 'retry-after' in res.headers,
+        });
       }
     }
     expect(answers['existing-name'].map((a) => a.status)).toEqual([401, 401, 429, 429]);
@@ -154,16 +206,29 @@ describe('account lock-out (e2e)', () => {
     expect((await loginFrom('127.0.0.10', 'counted', user.password)).status).toBe(200);
     expect([await fail(), await fail()]).toEqual([401, 401]);
     // Those two are now older than LOCKOUT_MINUTES (moved into the past rather than waited for).
-    await t.app.get(DataSource).query(`UPDATE login_failures SET last_failed_at = now() - interval '3 minutes' WHERE username = 'counted'`);
+    await t.app
+      .get(DataSource)
+      .query(`UPDATE login_failures SET last_failed_at = now() - interval '3 minutes' WHERE username = 'counted'`);
     expect([await fail(), await fail(), await fail()]).toEqual([401, 401, 429]);
   });
 
   it('an admin re-activating the account clears the lock', async () => {
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
     const user = await createUser(t.http, admin.accessToken, 'locked-out');
-    for (let i = 0; i < 3; i++) await request(t.http).post('/api/v1/auth/login').send({ username: 'locked-out', password: `nope-${i}-password` });
-    expectProblem(await request(t.http).post('/api/v1/auth/login').send({ username: 'locked-out', password: user.password }), 429, 'ACCOUNT_LOCKED');
-    await request(t.http).patch(`/api/v1/users/${user.id}`).auth(admin.accessToken, { type: 'bearer' }).send({ status: 'active' }).expect(200);
+    for (let i = 0; i < 3; i++)
+      await request(t.http)
+        .post('/api/v1/auth/login')
+        .send({ username: 'locked-out', password: `nope-${i}-password` });
+    expectProblem(
+      await request(t.http).post('/api/v1/auth/login').send({ username: 'locked-out', password: user.password }),
+      429,
+      'ACCOUNT_LOCKED',
+    );
+    await request(t.http)
+      .patch(`/api/v1/users/${user.id}`)
+      .auth(admin.accessToken, { type: 'bearer' })
+      .send({ status: 'active' })
+      .expect(200);
     await login(t.http, 'locked-out', user.password);
   });
 });

@@ -43,7 +43,7 @@ describe('two replicas on one database (e2e)', () => {
     // The leader may be mid-sweep already (its interval, or a resync after libvirt events from
     // another suite), and then this call returns false at once; it sweeps once that one is done.
     let swept = false;
-    for (const deadline = Date.now() + 30_000; !swept && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 30_000; !swept && Date.now() < deadline;) {
       swept = await leader.app.get(VmReconciler).sweep();
       if (!swept) await new Promise((r) => setTimeout(r, 100));
     }
@@ -53,14 +53,27 @@ describe('two replicas on one database (e2e)', () => {
   it('delivers an event raised on replica A to an SSE client of replica B', async () => {
     const stream = await openEventStream(baseB, token);
     try {
-      const imageId = (await request(a.http).get('/api/v1/images').auth(token, { type: 'bearer' })).body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
-      const created = await request(a.http).post('/api/v1/vms').auth(token, { type: 'bearer' }).send({ name: 'cross', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }).expect(202);
+      const imageId = (await request(a.http).get('/api/v1/images').auth(token, { type: 'bearer' })).body.items.find(
+        (i: { name: string }) => i.name === KERNEL_IMAGE_NAME,
+      ).id;
+      const created = await request(a.http)
+        .post('/api/v1/vms')
+        .auth(token, { type: 'bearer' })
+        .send({ name: 'cross', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false })
+        .expect(202);
       const started = Date.now();
       const event = await stream.waitFor((e) => e.type === 'vm.created' && e.data.id === created.body.vm.id, 5_000);
       console.log(`vm.created raised on A reached B's SSE client after ${event.receivedAt - started} ms`);
       // The operation runs on A; B sees it finish, also through the shared database.
-      await stream.waitFor((e) => e.type === 'operation.updated' && e.data.id === created.body.operation.id && e.data.status === 'succeeded', 30_000);
-      const onB = await request(b.http).get(`/api/v1/operations/${created.body.operation.id}/wait?timeout=30`).auth(token, { type: 'bearer' }).expect(200);
+      await stream.waitFor(
+        (e) =>
+          e.type === 'operation.updated' && e.data.id === created.body.operation.id && e.data.status === 'succeeded',
+        30_000,
+      );
+      const onB = await request(b.http)
+        .get(`/api/v1/operations/${created.body.operation.id}/wait?timeout=30`)
+        .auth(token, { type: 'bearer' })
+        .expect(200);
       expect(onB.body.status).toBe('succeeded');
     } finally {
       stream.close();
@@ -68,14 +81,28 @@ describe('two replicas on one database (e2e)', () => {
   });
 
   it('runs operations from both replicas correctly at once', async () => {
-    const imageId = (await request(a.http).get('/api/v1/images').auth(token, { type: 'bearer' })).body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
+    const imageId = (await request(a.http).get('/api/v1/images').auth(token, { type: 'bearer' })).body.items.find(
+      (i: { name: string }) => i.name === KERNEL_IMAGE_NAME,
+    ).id;
     const results = await Promise.all(
-      [a, b, a, b].map((t, i) => request(t.http).post('/api/v1/vms').auth(token, { type: 'bearer' }).send({ name: `both-${i}`, vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false })),
+      [a, b, a, b].map((t, i) =>
+        request(t.http)
+          .post('/api/v1/vms')
+          .auth(token, { type: 'bearer' })
+          .send({ name: `both-${i}`, vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual([202, 202, 202, 202]);
     for (const [i, res] of results.entries()) {
       const waiter = i % 2 === 0 ? b : a; // wait on the other replica
-      expect((await request(waiter.http).get(`${res.headers.location}/wait?timeout=60`).auth(token, { type: 'bearer' }).expect(200)).body.status).toBe('succeeded');
+      expect(
+        (
+          await request(waiter.http)
+            .get(`${res.headers.location}/wait?timeout=60`)
+            .auth(token, { type: 'bearer' })
+            .expect(200)
+        ).body.status,
+      ).toBe('succeeded');
     }
     // One operation per VM holds across replicas: a second action on B while A's runs is refused.
     const vmId = results[0].body.vm.id;
@@ -92,7 +119,8 @@ describe('two replicas on one database (e2e)', () => {
     // Ending B's campaign closes its lock connection, exactly what B's death would do.
     else await b.app.get(LeaderElection).onApplicationShutdown();
     const deadline = Date.now() + 15_000;
-    while (!follower.app.get(LeaderElection).isLeader && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    while (!follower.app.get(LeaderElection).isLeader && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 250));
     expect(follower.app.get(LeaderElection).isLeader).toBe(true);
   });
 });

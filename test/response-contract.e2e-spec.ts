@@ -50,7 +50,9 @@ describe('response contract hook (e2e)', () => {
       expect.stringMatching(/^GET \/api\/v1\/auth\/me -> 200 .*: body must NOT have unevaluated properties: role$/),
       expect.stringMatching(/^GET \/api\/v1\/auth\/me -> 401 .*status 401 is not declared/),
       expect.stringMatching(/^GET \/api\/v1\/users -> 200 .*header x-request-id is not declared/),
-      expect.stringMatching(/^GET \/api\/v1\/users -> 200 .*: body\/items\/0 must NOT have unevaluated properties: role$/),
+      expect.stringMatching(
+        /^GET \/api\/v1\/users -> 200 .*: body\/items\/0 must NOT have unevaluated properties: role$/,
+      ),
     ]);
     // The real spec declares all three, so the shared hook saw nothing wrong.
     expect(takeViolations()).toEqual([]);
@@ -61,7 +63,10 @@ describe('response contract hook (e2e)', () => {
       editedSpec((spec) => {
         spec.components.schemas.UserDto.properties.username = { type: 'integer' };
         spec.components.headers.ETag = { required: true, schema: { type: 'string' } };
-        spec.paths['/api/v1/auth/me'].get.responses['200'].headers = { ...spec.paths['/api/v1/auth/me'].get.responses['200'].headers, ETag: { $ref: '#/components/headers/ETag' } };
+        spec.paths['/api/v1/auth/me'].get.responses['200'].headers = {
+          ...spec.paths['/api/v1/auth/me'].get.responses['200'].headers,
+          ETag: { $ref: '#/components/headers/ETag' },
+        };
         spec.paths['/health/live'].get.responses['200'].content = { 'text/plain': { schema: { type: 'string' } } };
       }),
     );
@@ -77,18 +82,46 @@ describe('response contract hook (e2e)', () => {
 
   it('contract 12.hook: routes are matched by template (literal segments first, query ignored), and an unknown route must be a 404 problem', () => {
     const contract = ResponseContract.fromFile();
-    const problem = (status: number) => Buffer.from(JSON.stringify({ type: 'https://limen.dev/problems/route-not-found', title: 'Not Found', status, detail: 'No route', code: 'ROUTE_NOT_FOUND', requestId: 'r1' }));
+    const problem = (status: number) =>
+      Buffer.from(
+        JSON.stringify({
+          type: 'https://limen.dev/problems/route-not-found',
+          title: 'Not Found',
+          status,
+          detail: 'No route',
+          code: 'ROUTE_NOT_FOUND',
+          requestId: 'r1',
+        }),
+      );
     const headers = { 'content-type': 'application/problem+json; charset=utf-8', 'x-request-id': 'r1' };
     const images = Buffer.from(JSON.stringify({ items: [] }));
     // /images/rescan is its own operation (POST), not GET /images/{id}.
-    expect(contract.check({ method: 'GET', url: '/api/v1/images/rescan?x=1', status: 404, headers, body: problem(404) })).toEqual([]);
-    expect(contract.check({ method: 'POST', url: '/api/v1/images/rescan', status: 204, headers, body: Buffer.alloc(0) })).toEqual([expect.stringContaining('status 204 is not declared')]);
-    expect(contract.check({ method: 'GET', url: '/api/v1/nothing-here', status: 404, headers, body: problem(404) })).toEqual([]);
-    expect(contract.check({ method: 'GET', url: '/api/v1/nothing-here', status: 200, headers: { 'content-type': 'application/json', 'x-request-id': 'r1' }, body: images })).toEqual([
-      expect.stringContaining('no operation in the spec serves this request'),
-    ]);
-    expect(contract.check({ method: 'GET', url: '/api/v1/nothing-here', status: 404, headers: { 'content-type': 'text/html' }, body: Buffer.from('<p>no</p>') })).toEqual([
-      expect.stringContaining('content type text/html is not declared'),
-    ]);
+    expect(
+      contract.check({ method: 'GET', url: '/api/v1/images/rescan?x=1', status: 404, headers, body: problem(404) }),
+    ).toEqual([]);
+    expect(
+      contract.check({ method: 'POST', url: '/api/v1/images/rescan', status: 204, headers, body: Buffer.alloc(0) }),
+    ).toEqual([expect.stringContaining('status 204 is not declared')]);
+    expect(
+      contract.check({ method: 'GET', url: '/api/v1/nothing-here', status: 404, headers, body: problem(404) }),
+    ).toEqual([]);
+    expect(
+      contract.check({
+        method: 'GET',
+        url: '/api/v1/nothing-here',
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-request-id': 'r1' },
+        body: images,
+      }),
+    ).toEqual([expect.stringContaining('no operation in the spec serves this request')]);
+    expect(
+      contract.check({
+        method: 'GET',
+        url: '/api/v1/nothing-here',
+        status: 404,
+        headers: { 'content-type': 'text/html' },
+        body: Buffer.from('<p>no</p>'),
+      }),
+    ).toEqual([expect.stringContaining('content type text/html is not declared')]);
   });
 });

@@ -30,7 +30,12 @@ describe('the typed SDK (e2e)', () => {
   it('contract 12.5: the journey of the generated client (create, wait, actions, snapshot, delete) works against the app', async () => {
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
     const user = await createUser(t.http, admin.accessToken, 'sdk-user');
-    const lines = await journey({ baseUrl: base, username: 'sdk-user', password: user.password, imageName: KERNEL_IMAGE_NAME });
+    const lines = await journey({
+      baseUrl: base,
+      username: 'sdk-user',
+      password: user.password,
+      imageName: KERNEL_IMAGE_NAME,
+    });
     expect(lines).toEqual([
       expect.stringMatching(/^created journey-[a-z0-9]+: \/api\/v1\/operations\/[0-9a-f-]{36}$/),
       'vm.create succeeded',

@@ -27,7 +27,8 @@ describe('revocation across replicas (e2e)', () => {
         return Date.now() - since;
       }
       expect(res.status).toBe(200);
-      if (Date.now() - since > withinMs) throw new Error(`replica still accepts the token ${withinMs} ms after the change`);
+      if (Date.now() - since > withinMs)
+        throw new Error(`replica still accepts the token ${withinMs} ms after the change`);
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -46,7 +47,11 @@ describe('revocation across replicas (e2e)', () => {
     const user = await createUser(a.http, admin, 'disabled-elsewhere');
     await me(b, user.accessToken).expect(200); // now cached on B
     await me(b, user.accessToken).expect(200);
-    await request(a.http).patch(`/api/v1/users/${user.id}`).auth(admin, { type: 'bearer' }).send({ status: 'disabled' }).expect(200);
+    await request(a.http)
+      .patch(`/api/v1/users/${user.id}`)
+      .auth(admin, { type: 'bearer' })
+      .send({ status: 'disabled' })
+      .expect(200);
     const changed = Date.now();
     expectProblem(await me(a, user.accessToken), 401, 'UNAUTHENTICATED'); // the writing replica: the very next request
     const ms = await refusedWithin(b, user.accessToken, changed, 2_000);
@@ -57,10 +62,18 @@ describe('revocation across replicas (e2e)', () => {
   it('applies a role change, a logout-all and a deletion made on one replica on the other', async () => {
     const user = await createUser(a.http, admin, 'demoted-elsewhere', 'admin');
     await request(b.http).get('/api/v1/users').auth(user.accessToken, { type: 'bearer' }).expect(200);
-    await request(a.http).patch(`/api/v1/users/${user.id}`).auth(admin, { type: 'bearer' }).send({ role: 'user' }).expect(200);
+    await request(a.http)
+      .patch(`/api/v1/users/${user.id}`)
+      .auth(admin, { type: 'bearer' })
+      .send({ role: 'user' })
+      .expect(200);
     await refusedWithin(b, user.accessToken, Date.now(), 2_000);
     const again = await login(b.http, 'demoted-elsewhere', user.password);
-    expectProblem(await request(b.http).get('/api/v1/users').auth(again.accessToken, { type: 'bearer' }), 403, 'FORBIDDEN');
+    expectProblem(
+      await request(b.http).get('/api/v1/users').auth(again.accessToken, { type: 'bearer' }),
+      403,
+      'FORBIDDEN',
+    );
 
     await me(a, again.accessToken).expect(200); // cached on A
     await request(b.http).post('/api/v1/auth/logout-all').auth(again.accessToken, { type: 'bearer' }).expect(204);
@@ -83,7 +96,8 @@ describe('revocation across replicas (e2e)', () => {
     );
     expect(count).toBeGreaterThanOrEqual(1);
     const cache = b.app.get(UserAccessCache) as unknown as { listening: boolean };
-    for (const deadline = Date.now() + 5_000; cache.listening && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 10));
+    for (const deadline = Date.now() + 5_000; cache.listening && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 10));
     expect(cache.listening).toBe(false);
     // A change that no replica is told about (by hand, in SQL): B must not serve its cached copy.
     await db.query(`UPDATE users SET status = 'disabled' WHERE id = $1`, [user.id]);
@@ -95,7 +109,11 @@ describe('revocation across replicas (e2e)', () => {
     while (!cache.listening && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(cache.listening).toBe(true);
     await me(b, user.accessToken).expect(200);
-    await request(a.http).patch(`/api/v1/users/${user.id}`).auth(admin, { type: 'bearer' }).send({ status: 'disabled' }).expect(200);
+    await request(a.http)
+      .patch(`/api/v1/users/${user.id}`)
+      .auth(admin, { type: 'bearer' })
+      .send({ status: 'disabled' })
+      .expect(200);
     await refusedWithin(b, user.accessToken, Date.now(), 2_000);
   });
 });

@@ -9,21 +9,32 @@ import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-
 jest.setTimeout(180_000);
 
 /** A VM's folder and files on the host, as other local users would find them. */
-describe("VM files on the host (e2e)", () => {
+describe('VM files on the host (e2e)', () => {
   let t: TestApp;
   let admin: string;
   let user: { accessToken: string };
   const auth = () => ({ Authorization: `Bearer ${user.accessToken}` });
-  const imageId = async (name: string) => (await request(t.http).get('/api/v1/images').set(auth())).body.items.find((i: { name: string }) => i.name === name).id as string;
+  const imageId = async (name: string) =>
+    (await request(t.http).get('/api/v1/images').set(auth())).body.items.find((i: { name: string }) => i.name === name)
+      .id as string;
   const create = async (body: Record<string, unknown>) => {
-    const res = await request(t.http).post('/api/v1/vms').set(auth()).send({ vcpus: 1, memoryMiB: 128, diskGiB: 1, ...body }).expect(202);
-    expect((await request(t.http).get(`${res.headers.location}/wait?timeout=60`).set(auth()).expect(200)).body).toEqual(expect.objectContaining({ status: 'succeeded' }));
+    const res = await request(t.http)
+      .post('/api/v1/vms')
+      .set(auth())
+      .send({ vcpus: 1, memoryMiB: 128, diskGiB: 1, ...body })
+      .expect(202);
+    expect((await request(t.http).get(`${res.headers.location}/wait?timeout=60`).set(auth()).expect(200)).body).toEqual(
+      expect.objectContaining({ status: 'succeeded' }),
+    );
     return res.body.vm.id as string;
   };
   /** Mode bits other local users have on the VM folder and on everything in it. */
   const otherBits = (vmId: string) => {
     const folder = join(t.vmDir, vmId);
-    return [[folder, statSync(folder).mode & 0o007], ...readdirSync(folder).map((name) => [name, statSync(join(folder, name)).mode & 0o007])];
+    return [
+      [folder, statSync(folder).mode & 0o007],
+      ...readdirSync(folder).map((name) => [name, statSync(join(folder, name)).mode & 0o007]),
+    ];
   };
 
   beforeAll(async () => {
@@ -32,7 +43,10 @@ describe("VM files on the host (e2e)", () => {
     user = await createUser(t.http, admin, 'private');
     // A blank disk image, so a VM can carry a cloud-init seed (kernel images take none).
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(t.data.sandbox.imageDir, 'blank.qcow2'), '64M']);
-    await request(t.http).post('/api/v1/images/rescan').set({ Authorization: `Bearer ${admin}` }).expect(200);
+    await request(t.http)
+      .post('/api/v1/images/rescan')
+      .set({ Authorization: `Bearer ${admin}` })
+      .expect(200);
   });
   afterAll(async () => {
     for (const { id } of await t.app.get(DataSource).query(`SELECT id FROM vms`)) {
@@ -43,7 +57,11 @@ describe("VM files on the host (e2e)", () => {
   });
 
   it("security 11.5: a VM's folder, disk and seed ISO (with its cloud-init password) are closed to other local users, and the VM still runs", async () => {
-    const seeded = await create({ name: 'seeded', imageId: await imageId('blank.qcow2'), cloudInit: { userData: '#cloud-config\npassword: hunter2-secret\nchpasswd: { expire: false }\n' } });
+    const seeded = await create({
+      name: 'seeded',
+      imageId: await imageId('blank.qcow2'),
+      cloudInit: { userData: '#cloud-config\npassword: hunter2-secret\nchpasswd: { expire: false }\n' },
+    });
     expect(readdirSync(join(t.vmDir, seeded)).sort()).toEqual(expect.arrayContaining(['disk.qcow2', 'seed.iso']));
     expect(otherBits(seeded)).toEqual(otherBits(seeded).map(([name]) => [name, 0]));
     // QEMU (libvirt-qemu) still opens both through the folder: the domain runs.

@@ -26,12 +26,15 @@ describe('VMs on the real hypervisor (e2e)', () => {
   async function waitOp(token: string, location: string): Promise<{ status: string; error: unknown }> {
     const res = await as(token).get(`${location}/wait?timeout=60`).expect(200);
     // The long-poll's answer is built from the finishing UPDATE's row: it must be what a read shows.
-    if (res.body.status === 'succeeded' || res.body.status === 'failed') expect((await as(token).get(location).expect(200)).body).toEqual(res.body);
+    if (res.body.status === 'succeeded' || res.body.status === 'failed')
+      expect((await as(token).get(location).expect(200)).body).toEqual(res.body);
     return res.body;
   }
 
   async function createVm(token: string, name: string, extra: Record<string, unknown> = {}) {
-    const res = await as(token).post('/api/v1/vms').send({ name, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, ...extra });
+    const res = await as(token)
+      .post('/api/v1/vms')
+      .send({ name, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, ...extra });
     expect(res.status).toBe(202);
     const op = await waitOp(token, res.headers.location);
     expect(op).toEqual(expect.objectContaining({ status: 'succeeded', error: null }));
@@ -62,7 +65,9 @@ describe('VMs on the real hypervisor (e2e)', () => {
     admin = await login(t.http, ADMIN.username, ADMIN.password);
     alice = await createUser(t.http, admin.accessToken, 'alice');
     const images = await as(alice.accessToken).get('/api/v1/images').expect(200);
-    imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
+    imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
   });
   afterAll(async () => {
     // Leave nothing behind on the shared libvirtd, even after a failure.
@@ -77,10 +82,14 @@ describe('VMs on the real hypervisor (e2e)', () => {
   it('creates a VM from the kernel image, boots it to the marker, runs the lifecycle and deletes it cleanly', async () => {
     const vm = await createVm(alice.accessToken, 'life');
     const started = Date.now();
-    const serial = await until('the guest marker', async () => {
-      const res = await as(alice.accessToken).get(`/api/v1/vms/${vm.id}/serial?bytes=65536`);
-      return res.status === 200 && res.text.includes(GUEST_MARKER) ? res.text : undefined;
-    }, 30_000);
+    const serial = await until(
+      'the guest marker',
+      async () => {
+        const res = await as(alice.accessToken).get(`/api/v1/vms/${vm.id}/serial?bytes=65536`);
+        return res.status === 200 && res.text.includes(GUEST_MARKER) ? res.text : undefined;
+      },
+      30_000,
+    );
     expect(serial).toContain(GUEST_MARKER);
     console.log(`guest marker ${Date.now() - started} ms after the create operation succeeded`);
     expect((await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`).expect(200)).body.state).toBe('running');
@@ -99,10 +108,18 @@ describe('VMs on the real hypervisor (e2e)', () => {
     expect(await act(alice.accessToken, vm.id, 'resume')).toBe('running');
     expect(await act(alice.accessToken, vm.id, 'reset')).toBe('running');
     // The test guest powers off on the ACPI button once it has printed its marker.
-    await until('the marker after reset', async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}/serial`)).text.split(GUEST_MARKER).length > 2, 30_000);
+    await until(
+      'the marker after reset',
+      async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}/serial`)).text.split(GUEST_MARKER).length > 2,
+      30_000,
+    );
     expect(await act(alice.accessToken, vm.id, 'shutdown')).toBe('stopped');
     expect(await act(alice.accessToken, vm.id, 'start')).toBe('running');
-    expectProblem(await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/actions`).send({ action: 'resume' }), 409, 'INVALID_STATE');
+    expectProblem(
+      await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/actions`).send({ action: 'resume' }),
+      409,
+      'INVALID_STATE',
+    );
 
     const quotaBefore = (await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage;
     expect(quotaBefore).toEqual(expect.objectContaining({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 1 }));
@@ -112,14 +129,20 @@ describe('VMs on the real hypervisor (e2e)', () => {
     expectProblem(await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`), 404, 'NOT_FOUND');
     expect(domainExists(vm.id)).toBe(false);
     expect(existsSync(join(t.vmDir, vm.id))).toBe(false);
-    expect((await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage).toEqual(expect.objectContaining({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 }));
+    expect((await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage).toEqual(
+      expect.objectContaining({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 }),
+    );
   });
 
   it('never overcommits: 20 concurrent creates against a quota of 3 VMs', async () => {
     const bob = await createUser(t.http, admin.accessToken, 'bob');
     await as(admin.accessToken).put(`/api/v1/users/${bob.id}/quota`).send({ vms: 3 }).expect(200);
     const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => as(bob.accessToken).post('/api/v1/vms').send({ name: `race-${i}`, vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false })),
+      Array.from({ length: 20 }, (_, i) =>
+        as(bob.accessToken)
+          .post('/api/v1/vms')
+          .send({ name: `race-${i}`, vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }),
+      ),
     );
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 202)).toHaveLength(3);
@@ -142,12 +165,20 @@ describe('VMs on the real hypervisor (e2e)', () => {
 
   it('lists exactly what GET /vms/{id} shows, page by page (the list body is rendered by PostgreSQL)', async () => {
     const erin = await createUser(t.http, admin.accessToken, 'erin');
-    const descriptions = ['quote " backslash \\ slash /', 'lines\nand\ttabs\r\n', '<b>&amp;</b> é ü 漢字 😀 \u2028\u2029', ''];
+    const descriptions = [
+      'quote " backslash \\ slash /',
+      'lines\nand\ttabs\r\n',
+      '<b>&amp;</b> é ü 漢字 😀 \u2028\u2029',
+      '',
+    ];
     const ids: string[] = [];
-    for (const [i, description] of descriptions.entries()) ids.push((await createVm(erin.accessToken, `page-${i}`, { description, start: false })).id);
+    for (const [i, description] of descriptions.entries())
+      ids.push((await createVm(erin.accessToken, `page-${i}`, { description, start: false })).id);
     const one = async (id: string) => (await as(erin.accessToken).get(`/api/v1/vms/${id}`).expect(200)).body;
     // A second VM of the same name is refused, and its quota reservation goes with it.
-    const duplicate = await as(erin.accessToken).post('/api/v1/vms').send({ name: 'page-0', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false });
+    const duplicate = await as(erin.accessToken)
+      .post('/api/v1/vms')
+      .send({ name: 'page-0', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false });
     expectProblem(duplicate, 409, 'CONFLICT');
     expect((await as(erin.accessToken).get('/api/v1/quota').expect(200)).body.usage.vms).toBe(descriptions.length);
 
@@ -155,7 +186,9 @@ describe('VMs on the real hypervisor (e2e)', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: request.Response = await as(erin.accessToken).get(`/api/v1/vms?limit=3${cursor ? `&cursor=${cursor}` : ''}`).expect(200);
+      const res: request.Response = await as(erin.accessToken)
+        .get(`/api/v1/vms?limit=3${cursor ? `&cursor=${cursor}` : ''}`)
+        .expect(200);
       expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
       // Compact, exactly as JSON.stringify writes it.
       expect(res.text).toBe(JSON.stringify(res.body));
@@ -173,23 +206,45 @@ describe('VMs on the real hypervisor (e2e)', () => {
 
     const filtered = await as(erin.accessToken).get('/api/v1/vms?name=page-1&state=stopped').expect(200);
     expect(filtered.body).toEqual({ items: [await one(ids[1])], nextCursor: null });
-    expect((await as(erin.accessToken).get('/api/v1/vms?state=running').expect(200)).body).toEqual({ items: [], nextCursor: null });
+    expect((await as(erin.accessToken).get('/api/v1/vms?state=running').expect(200)).body).toEqual({
+      items: [],
+      nextCursor: null,
+    });
     // Another user's list is theirs alone, and an admin filters by owner.
     expect((await as(alice.accessToken).get('/api/v1/vms?name=page-1').expect(200)).body.items).toEqual([]);
-    expect((await as(admin.accessToken).get(`/api/v1/vms?ownerId=${erin.id}&limit=100`).expect(200)).body.items.map((v: { id: string }) => v.id)).toEqual([...ids].reverse());
-    for (const id of ids) await waitOp(erin.accessToken, (await as(erin.accessToken).delete(`/api/v1/vms/${id}`).expect(202)).headers.location);
+    expect(
+      (await as(admin.accessToken).get(`/api/v1/vms?ownerId=${erin.id}&limit=100`).expect(200)).body.items.map(
+        (v: { id: string }) => v.id,
+      ),
+    ).toEqual([...ids].reverse());
+    for (const id of ids)
+      await waitOp(
+        erin.accessToken,
+        (await as(erin.accessToken).delete(`/api/v1/vms/${id}`).expect(202)).headers.location,
+      );
   });
 
   it('creates one VM for five concurrent POSTs with one Idempotency-Key, and refuses the key with another body', async () => {
     const carol = await createUser(t.http, admin.accessToken, 'carol');
     const body = { name: 'idem', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false };
-    const results = await Promise.all(Array.from({ length: 5 }, () => as(carol.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'create-idem-1').send(body)));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        as(carol.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'create-idem-1').send(body),
+      ),
+    );
     expect(results.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
     expect(new Set(results.map((r) => r.body.vm.id)).size).toBe(1);
     expect(new Set(results.map((r) => r.headers.location)).size).toBe(1);
     const list = await as(carol.accessToken).get('/api/v1/vms').expect(200);
     expect(list.body.items).toHaveLength(1);
-    expectProblem(await as(carol.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'create-idem-1').send({ ...body, name: 'other' }), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expectProblem(
+      await as(carol.accessToken)
+        .post('/api/v1/vms')
+        .set('Idempotency-Key', 'create-idem-1')
+        .send({ ...body, name: 'other' }),
+      422,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
     await waitOp(carol.accessToken, results[0].headers.location);
   });
 
@@ -201,14 +256,23 @@ describe('VMs on the real hypervisor (e2e)', () => {
       expect(virsh('destroy', `limen-${vm.id}`).status).toBe(0);
       // virsh destroy itself takes over a second under TCG; the clock for "within 1 s" starts when it returns.
       const returnedAt = Date.now();
-      const event = await stream.waitFor((e) => e.type === 'vm.state' && e.data.vmId === vm.id && e.data.state === 'stopped', 5_000);
-      console.log(`out-of-band destroy: virsh took ${returnedAt - issuedAt} ms; SSE vm.state arrived ${event.receivedAt - returnedAt} ms after it returned`);
+      const event = await stream.waitFor(
+        (e) => e.type === 'vm.state' && e.data.vmId === vm.id && e.data.state === 'stopped',
+        5_000,
+      );
+      console.log(
+        `out-of-band destroy: virsh took ${returnedAt - issuedAt} ms; SSE vm.state arrived ${event.receivedAt - returnedAt} ms after it returned`,
+      );
       expect(event.receivedAt - returnedAt).toBeLessThan(1_000);
       const res = await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`).expect(200);
       expect(res.body.state).toBe('stopped');
 
       expect(virsh('undefine', `limen-${vm.id}`).status).toBe(0);
-      await until('state missing', async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`)).body.state === 'missing', 10_000);
+      await until(
+        'state missing',
+        async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`)).body.state === 'missing',
+        10_000,
+      );
     } finally {
       stream.close();
     }
@@ -238,19 +302,28 @@ describe('VMs on the real hypervisor (e2e)', () => {
     const disk = join(t.vmDir, vm.id, 'disk.qcow2');
     const io = (cmd: string) => execFileSync('qemu-io', ['-f', 'qcow2', '-c', cmd, disk], { encoding: 'utf8' });
     io('write -P 0xab 0 64k');
-    const snap = await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/snapshots`).send({ name: 'known-good', description: '<b>"pattern" & more</b>' }).expect(202);
+    const snap = await as(alice.accessToken)
+      .post(`/api/v1/vms/${vm.id}/snapshots`)
+      .send({ name: 'known-good', description: '<b>"pattern" & more</b>' })
+      .expect(202);
     expect((await waitOp(alice.accessToken, snap.headers.location)).status).toBe('succeeded');
     const listed = await as(alice.accessToken).get(`/api/v1/vms/${vm.id}/snapshots`).expect(200);
-    expect(listed.body.items).toEqual([expect.objectContaining({ name: 'known-good', state: 'ready', description: '<b>"pattern" & more</b>' })]);
+    expect(listed.body.items).toEqual([
+      expect.objectContaining({ name: 'known-good', state: 'ready', description: '<b>"pattern" & more</b>' }),
+    ]);
     expect((await as(alice.accessToken).get('/api/v1/quota')).body.usage.snapshots).toBe(1);
 
     io('write -P 0xcd 0 64k');
     expect(io('read -P 0xcd 0 64k')).not.toMatch(/Pattern verification failed/);
-    const revert = await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/snapshots/${snap.body.snapshot.id}/revert`).expect(202);
+    const revert = await as(alice.accessToken)
+      .post(`/api/v1/vms/${vm.id}/snapshots/${snap.body.snapshot.id}/revert`)
+      .expect(202);
     expect((await waitOp(alice.accessToken, revert.headers.location)).status).toBe('succeeded');
     expect(io('read -P 0xab 0 64k')).not.toMatch(/Pattern verification failed/);
 
-    const removed = await as(alice.accessToken).delete(`/api/v1/vms/${vm.id}/snapshots/${snap.body.snapshot.id}`).expect(202);
+    const removed = await as(alice.accessToken)
+      .delete(`/api/v1/vms/${vm.id}/snapshots/${snap.body.snapshot.id}`)
+      .expect(202);
     expect((await waitOp(alice.accessToken, removed.headers.location)).status).toBe('succeeded');
     expect((await as(alice.accessToken).get('/api/v1/quota')).body.usage.snapshots).toBe(0);
     const del = await as(alice.accessToken).delete(`/api/v1/vms/${vm.id}`).expect(202);
@@ -261,9 +334,20 @@ describe('VMs on the real hypervisor (e2e)', () => {
     const vm = await createVm(alice.accessToken, 'etag', { start: false });
     const read = await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`).expect(200);
     const etag = read.headers.etag;
-    await as(alice.accessToken).patch(`/api/v1/vms/${vm.id}`).set('If-Match', etag).send({ description: 'first' }).expect(200);
-    expectProblem(await as(alice.accessToken).patch(`/api/v1/vms/${vm.id}`).set('If-Match', etag).send({ description: 'second' }), 412, 'PRECONDITION_FAILED');
-    const resized = await as(alice.accessToken).patch(`/api/v1/vms/${vm.id}`).send({ vcpus: 2, memoryMiB: 192 }).expect(202);
+    await as(alice.accessToken)
+      .patch(`/api/v1/vms/${vm.id}`)
+      .set('If-Match', etag)
+      .send({ description: 'first' })
+      .expect(200);
+    expectProblem(
+      await as(alice.accessToken).patch(`/api/v1/vms/${vm.id}`).set('If-Match', etag).send({ description: 'second' }),
+      412,
+      'PRECONDITION_FAILED',
+    );
+    const resized = await as(alice.accessToken)
+      .patch(`/api/v1/vms/${vm.id}`)
+      .send({ vcpus: 2, memoryMiB: 192 })
+      .expect(202);
     const op = await waitOp(alice.accessToken, resized.headers.location);
     expect(op.status).toBe('succeeded');
     const after = await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`).expect(200);
@@ -291,7 +375,11 @@ describe('VMs on the real hypervisor (e2e)', () => {
       execFileSync('umount', [pin]);
     }
     // Nobody asks a third time: the sweep resumes the delete (after 2 × the 2 s interval here).
-    await until('the sweep to finish the delete', async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`)).status === 404, 20_000);
+    await until(
+      'the sweep to finish the delete',
+      async () => (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`)).status === 404,
+      20_000,
+    );
     expect(domainExists(vm.id)).toBe(false);
     expect(existsSync(join(t.vmDir, vm.id))).toBe(false);
     expect(await usage()).toBe(before);
@@ -316,13 +404,32 @@ describe('VMs on the real hypervisor (e2e)', () => {
       [{ hostId: 'not-allowed' }, 400, 'VALIDATION_FAILED'],
     ];
     for (const [override, status, code] of bad) {
-      const res = await as(alice.accessToken).post('/api/v1/vms').send({ name: 'hostile', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, ...override });
+      const res = await as(alice.accessToken)
+        .post('/api/v1/vms')
+        .send({ name: 'hostile', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, ...override });
       expectProblem(res, status, code);
     }
-    const vm = await createVm(alice.accessToken, 'target', { start: false, description: '<metadata><limen:owner>evil</limen:owner></metadata>]]>&amp;' });
-    expectProblem(await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/actions`).send({ action: 'explode' }), 400, 'VALIDATION_FAILED');
-    expectProblem(await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/actions`).send({ action: ['start'] }), 400, 'VALIDATION_FAILED');
-    expectProblem(await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/media`).send({ imageId }), 400, 'VALIDATION_FAILED');
+    const vm = await createVm(alice.accessToken, 'target', {
+      start: false,
+      description: '<metadata><limen:owner>evil</limen:owner></metadata>]]>&amp;',
+    });
+    expectProblem(
+      await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/actions`).send({ action: 'explode' }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await as(alice.accessToken)
+        .post(`/api/v1/vms/${vm.id}/actions`)
+        .send({ action: ['start'] }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await as(alice.accessToken).post(`/api/v1/vms/${vm.id}/media`).send({ imageId }),
+      400,
+      'VALIDATION_FAILED',
+    );
     expect(await count()).toBe(before + 1);
     const domain = virsh('dumpxml', `limen-${vm.id}`).stdout;
     expect(domain).toContain('&lt;metadata&gt;&lt;limen:owner&gt;evil');

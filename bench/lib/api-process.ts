@@ -9,7 +9,6 @@ const MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'api', 'main.js');
 const ADMIN_PASSWORD = 'bench-admin-password';
 const READY_TIMEOUT_MS = 120_000;
 
-
 export interface BenchApi {
   base: string;
   /** The admin's access token, for clients other than `call` (SSE, autocannon). */
@@ -29,30 +28,40 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
   const port = await freePort();
   // BENCH_NODE_FLAGS: node flags for the api while investigating (e.g. `--require <memory logger>`
   // or `--max-semi-space-size=32`); unset for the figures in docs/benchmarks.md.
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...sandbox.env,
-      DATA_DIR: dataDir,
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      ADMIN_PASSWORD,
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      DEFAULT_QUOTA_VMS: '1000',
-      DEFAULT_QUOTA_VCPUS: '1000',
-      DEFAULT_QUOTA_MEMORY_MIB: '1000000',
-      DEFAULT_QUOTA_DISK_GIB: '10000',
-      ...extraEnv,
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), MAIN],
+    {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        ...sandbox.env,
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        LOG_LEVEL: 'warn',
+        ADMIN_PASSWORD,
+        RATE_LIMIT_PER_MINUTE: '1000000',
+        DEFAULT_QUOTA_VMS: '1000',
+        DEFAULT_QUOTA_VCPUS: '1000',
+        DEFAULT_QUOTA_MEMORY_MIB: '1000000',
+        DEFAULT_QUOTA_DISK_GIB: '10000',
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   const base = `http://127.0.0.1:${port}`;
   // A deadline, not a count of tries: a readiness check can itself take seconds (the hypervisor
   // probe). An api that never gets ready is killed, so a failed bench leaves no process behind.
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(10_000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline || child.exitCode !== null) {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
@@ -61,11 +70,17 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
       }
       rmSync(dataDir, { recursive: true, force: true });
       sandbox.cleanup();
-      throw new Error(`the api did not become ready within ${READY_TIMEOUT_MS / 1000} s (is libvirtd up? \`virsh -c qemu:///system version\`)`);
+      throw new Error(
+        `the api did not become ready within ${READY_TIMEOUT_MS / 1000} s (is libvirtd up? \`virsh -c qemu:///system version\`)`,
+      );
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  const login = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+  });
   const { accessToken } = (await login.json()) as { accessToken: string };
   const call: BenchApi['call'] = async (method, path, body) => {
     const res = await fetch(`${base}${path}`, {
@@ -74,7 +89,11 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
-    return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text, location: res.headers.get('location') };
+    return {
+      status: res.status,
+      body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
+      location: res.headers.get('location'),
+    };
   };
   const images = await call('GET', '/api/v1/images');
   const imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
@@ -86,7 +105,8 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
     call,
     settle: async (location) => {
       const op = await call('GET', `${location}/wait?timeout=60`);
-      if (op.body.status !== 'succeeded') throw new Error(`operation ${op.body.kind} ended ${op.body.status}: ${JSON.stringify(op.body.error)}`);
+      if (op.body.status !== 'succeeded')
+        throw new Error(`operation ${op.body.kind} ended ${op.body.status}: ${JSON.stringify(op.body.error)}`);
     },
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));

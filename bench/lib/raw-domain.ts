@@ -15,7 +15,10 @@ export function rawWorkDir(): string {
  * A domain defined straight through virsh, identical to a LIMEN one but for its
  * name, uuid, MAC, disk and serial log: the baseline the api is measured against.
  */
-export function defineRawTwin(templateVmId: string, workDir: string): { name: string; serialLog: string; remove: () => void } {
+export function defineRawTwin(
+  templateVmId: string,
+  workDir: string,
+): { name: string; serialLog: string; remove: () => void } {
   const xml = virsh('dumpxml', '--inactive', `limen-${templateVmId}`).stdout;
   const id = randomUUID();
   const name = `rawbench-${id}`;

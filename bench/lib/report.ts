@@ -21,8 +21,22 @@ const round = (n: number) => Math.round(n * 1000) / 1000;
  * Prints a benchmark's one JSON line on stdout, where bench/run.ts collects it. `ratio` is
  * value / baseline unless the benchmark defines it otherwise (see RULES).
  */
-export function printResult(bench: string, value: number, unit: string, baseline: number | null, target: number | null, ratio = baseline === null ? null : value / baseline): void {
-  const line: Omit<BenchResult, 'file'> = { bench, value: round(value), unit, baseline: baseline === null ? null : round(baseline), ratio: ratio === null ? null : round(ratio), target };
+export function printResult(
+  bench: string,
+  value: number,
+  unit: string,
+  baseline: number | null,
+  target: number | null,
+  ratio = baseline === null ? null : value / baseline,
+): void {
+  const line: Omit<BenchResult, 'file'> = {
+    bench,
+    value: round(value),
+    unit,
+    baseline: baseline === null ? null : round(baseline),
+    ratio: ratio === null ? null : round(ratio),
+    target,
+  };
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
@@ -35,10 +49,20 @@ interface TargetRule {
 }
 
 const RULES: Array<[RegExp, TargetRule]> = [
-  [/^virsh-transport/, { on: 'ratio', better: 'higher', baseline: 'one virsh process per command (ratio = baseline / value)' }],
+  [
+    /^virsh-transport/,
+    { on: 'ratio', better: 'higher', baseline: 'one virsh process per command (ratio = baseline / value)' },
+  ],
   [/^vm-start-overhead/, { on: 'ratio', better: 'lower', baseline: 'raw `virsh start` of an identical domain' }],
   [/^bulk-create/, { on: 'ratio', better: 'lower', baseline: 'raw sequential virsh script' }],
-  [/^event-latency-added/, { on: 'value', better: 'lower', baseline: 'libvirt’s own `virsh event` after the destroy (ratio = api / raw, end to end)' }],
+  [
+    /^event-latency-added/,
+    {
+      on: 'value',
+      better: 'lower',
+      baseline: 'libvirt’s own `virsh event` after the destroy (ratio = api / raw, end to end)',
+    },
+  ],
   [/^read-throughput-bare-node/, { on: 'ratio', better: 'higher', baseline: 'minimal Nest app (for information)' }],
   [/^read-throughput/, { on: 'ratio', better: 'higher', baseline: 'minimal Nest app, same JSON from memory' }],
   [/^read-p99/, { on: 'value', better: 'lower', baseline: 'minimal Nest app’s p99' }],
@@ -77,7 +101,10 @@ function verdict(result: BenchResult): string {
 const cell = (n: number | null) => (n === null ? '—' : String(n));
 
 export function renderMarkdown(results: BenchResult[], failures: string[], measuredOn: string): string {
-  const rows = results.map((r) => `| \`${r.bench}\` | ${cell(r.value)} ${r.unit} | ${cell(r.baseline)} | ${ruleFor(r.bench).baseline} | ${cell(r.ratio)} | ${targetText(r)} | ${verdict(r)} |`);
+  const rows = results.map(
+    (r) =>
+      `| \`${r.bench}\` | ${cell(r.value)} ${r.unit} | ${cell(r.baseline)} | ${ruleFor(r.bench).baseline} | ${cell(r.ratio)} | ${targetText(r)} | ${verdict(r)} |`,
+  );
   return [
     '# Benchmarks',
     '',
@@ -101,7 +128,9 @@ const escapeXml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&#${c.charC
 
 /** Horizontal bars: the share of its target each result uses, with the target as a line at 1. */
 export function renderChart(results: BenchResult[]): string {
-  const bars = results.map((r) => ({ r, use: targetUse(r) })).filter((b): b is { r: BenchResult; use: number } => b.use !== null);
+  const bars = results
+    .map((r) => ({ r, use: targetUse(r) }))
+    .filter((b): b is { r: BenchResult; use: number } => b.use !== null);
   const label = 230;
   const width = 760;
   const plot = width - label - 70;

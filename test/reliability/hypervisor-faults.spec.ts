@@ -1,6 +1,17 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, truncateSync, unlinkSync, watch } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  watch,
+} from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -48,7 +59,12 @@ function run(file: string, args: string[], timeoutMs = 20_000): Promise<Run> {
 const virsh = (...args: string[]) => run('virsh', ['-c', LIBVIRT_URI, ...args]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -60,14 +76,22 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
     }
     await sleep(everyMs);
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+  );
 }
 
 /** The promise's value, or a failure after `ms` (without a timer left behind to hold the process). */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -132,9 +156,13 @@ async function domainsIn(vmDir: string): Promise<string[]> {
   const list = await virsh('list', '--all', '--name');
   if (list.code !== 0) throw new Error(`virsh list failed: ${list.stderr}`);
   const ids: string[] = [];
-  for (const name of list.stdout.split('\n').map((s) => s.trim()).filter((s) => s.startsWith('limen-'))) {
+  for (const name of list.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('limen-'))) {
     const xml = await virsh('dumpxml', name);
-    if (xml.code === 0 && (xml.stdout.includes(`'${vmDir}/`) || xml.stdout.includes(`"${vmDir}/`))) ids.push(name.slice('limen-'.length));
+    if (xml.code === 0 && (xml.stdout.includes(`'${vmDir}/`) || xml.stdout.includes(`"${vmDir}/`)))
+      ids.push(name.slice('limen-'.length));
   }
   return ids.sort();
 }
@@ -146,13 +174,18 @@ async function domainsIn(vmDir: string): Promise<string[]> {
  * start: the orphan the reconciler must remove. Other helpers' defines only pause libvirtd for
  * the few milliseconds it takes to see the file is not ours.
  */
-function killLibvirtdWhenDefined(vmId: Promise<string>): { killed: Promise<{ pid: number; at: number }>; close: () => void } {
+function killLibvirtdWhenDefined(vmId: Promise<string>): {
+  killed: Promise<{ pid: number; at: number }>;
+  close: () => void;
+} {
   let done = false;
   let known: string | undefined;
   void vmId.then((id) => (known = id));
   let resolveKilled!: (value: { pid: number; at: number }) => void;
   let rejectKilled!: (error: Error) => void;
-  const killed = new Promise<{ pid: number; at: number }>((resolve, reject) => ((resolveKilled = resolve), (rejectKilled = reject)));
+  const killed = new Promise<{ pid: number; at: number }>(
+    (resolve, reject) => ((resolveKilled = resolve), (rejectKilled = reject)),
+  );
   const watcher = watch(LIBVIRT_CONFIG_DIR, (_event, filename) => {
     const match = /^limen-([0-9a-f-]{36})\.xml$/.exec(String(filename ?? ''));
     if (done || !match || !existsSync(join(LIBVIRT_CONFIG_DIR, match[0]))) return;
@@ -196,8 +229,13 @@ function signal(pid: number, name: NodeJS.Signals): void {
 }
 
 /** A webhook receiver on loopback. */
-function startReceiver(): Promise<{ server: Server; url: string; deliveries: Array<{ event: string; alert: { ruleId: string; subject: string | null; state: string } | null }> }> {
-  const deliveries: Array<{ event: string; alert: { ruleId: string; subject: string | null; state: string } | null }> = [];
+function startReceiver(): Promise<{
+  server: Server;
+  url: string;
+  deliveries: Array<{ event: string; alert: { ruleId: string; subject: string | null; state: string } | null }>;
+}> {
+  const deliveries: Array<{ event: string; alert: { ruleId: string; subject: string | null; state: string } | null }> =
+    [];
   const server = createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8');
@@ -207,7 +245,11 @@ function startReceiver(): Promise<{ server: Server; url: string; deliveries: Arr
       res.writeHead(204).end();
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, deliveries })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, deliveries }),
+    ),
+  );
 }
 
 describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)', () => {
@@ -231,8 +273,13 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
   const api = () => as(user.accessToken);
   const adminApi = () => as(admin.accessToken);
 
-  async function postVm(name: string, extra: Record<string, unknown> = {}): Promise<{ vmId: string; location: string }> {
-    const res = await api().post('/api/v1/vms').send({ name, ...SPEC, imageId, ...extra });
+  async function postVm(
+    name: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ vmId: string; location: string }> {
+    const res = await api()
+      .post('/api/v1/vms')
+      .send({ name, ...SPEC, imageId, ...extra });
     expect(res.status).toBe(202);
     return { vmId: res.body.vm.id, location: res.headers.location };
   }
@@ -266,7 +313,9 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
 
   /** What the user's surviving VMs use, as the VM list shows them. */
   async function usageOfListedVms(): Promise<Record<string, number>> {
-    const items: Array<{ vcpus: number; memoryMiB: number; diskGiB: number }> = (await api().get('/api/v1/vms?limit=500').expect(200)).body.items;
+    const items: Array<{ vcpus: number; memoryMiB: number; diskGiB: number }> = (
+      await api().get('/api/v1/vms?limit=500').expect(200)
+    ).body.items;
     const sum = (key: 'vcpus' | 'memoryMiB' | 'diskGiB') => items.reduce((total, vm) => total + vm[key], 0);
     return { vms: items.length, vcpus: sum('vcpus'), memoryMiB: sum('memoryMiB'), diskGiB: sum('diskGiB') };
   }
@@ -289,18 +338,37 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
     mounted = true;
     await ensureLibvirtd();
     // 1 GiB thin disks on a 16 MiB tmpfs: overcommit storage so creates reach the disk writes this suite breaks.
-    t = await startTestApp({ VM_DIR: vmDir, DISK_OVERCOMMIT_PERCENT: '1000000', DEFAULT_QUOTA_VMS: '10', ALERT_EVAL_INTERVAL_SECONDS: String(EVAL_INTERVAL_SECONDS), LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'silent' });
+    t = await startTestApp({
+      VM_DIR: vmDir,
+      DISK_OVERCOMMIT_PERCENT: '1000000',
+      DEFAULT_QUOTA_VMS: '10',
+      ALERT_EVAL_INTERVAL_SECONDS: String(EVAL_INTERVAL_SECONDS),
+      LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'silent',
+    });
     await t.app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
     admin = await login(t.http, ADMIN.username, ADMIN.password);
     user = await createUser(t.http, admin.accessToken, 'faulty');
     const images = await api().get('/api/v1/images').expect(200);
-    imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
+    imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
     // cloud-init (a seed ISO) needs a disk image: a small blank one, registered by a rescan.
-    const made = await run('qemu-img', ['create', '-q', '-f', 'qcow2', join(t.data.sandbox.imageDir, `${DISK_IMAGE_NAME}.qcow2`), '64M']);
+    const made = await run('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      join(t.data.sandbox.imageDir, `${DISK_IMAGE_NAME}.qcow2`),
+      '64M',
+    ]);
     if (made.code !== 0) throw new Error(`qemu-img create failed: ${made.stderr}`);
-    const rescanned = await adminApi().post('/api/v1/images/rescan').expect((res) => expect(res.status).toBeLessThan(300));
-    diskImageId = rescanned.body.items.find((i: { name: string; kind: string }) => i.name === `${DISK_IMAGE_NAME}.qcow2` && i.kind === 'disk').id;
+    const rescanned = await adminApi()
+      .post('/api/v1/images/rescan')
+      .expect((res) => expect(res.status).toBeLessThan(300));
+    diskImageId = rescanned.body.items.find(
+      (i: { name: string; kind: string }) => i.name === `${DISK_IMAGE_NAME}.qcow2` && i.kind === 'disk',
+    ).id;
   });
 
   afterAll(async () => {
@@ -308,7 +376,10 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       // libvirtd first: nothing below works without it, and other test runs share it.
       await ensureLibvirtd();
       if (t) {
-        const ours = new Set([...(await vmRowIds().catch(() => [] as string[])), ...(await domainsIn(vmDir).catch(() => [] as string[]))]);
+        const ours = new Set([
+          ...(await vmRowIds().catch(() => [] as string[])),
+          ...(await domainsIn(vmDir).catch(() => [] as string[])),
+        ]);
         for (const id of ours) {
           await virsh('destroy', `limen-${id}`);
           await virsh('undefine', `limen-${id}`, '--snapshots-metadata');
@@ -331,7 +402,9 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
     const trap = killLibvirtdWhenDefined(createdId);
     let outageStarted = 0;
     try {
-      const res = await api().post('/api/v1/vms').send({ name: 'caught-in-the-kill', ...SPEC, imageId });
+      const res = await api()
+        .post('/api/v1/vms')
+        .send({ name: 'caught-in-the-kill', ...SPEC, imageId });
       expect(res.status).toBe(202);
       const doomed: string = res.body.vm.id;
       resolveId(doomed);
@@ -340,7 +413,9 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       await until('libvirtd to be gone', async () => !processAlive(killed.pid), 10_000, 20);
 
       const op = await waitOp(res.headers.location);
-      process.stdout.write(`[hypervisor-faults] create failed ${Date.now() - killed.at} ms after libvirtd was killed: ${JSON.stringify(op.error)}\n`);
+      process.stdout.write(
+        `[hypervisor-faults] create failed ${Date.now() - killed.at} ms after libvirtd was killed: ${JSON.stringify(op.error)}\n`,
+      );
       expect(op.status).toBe('failed');
       expect(op.error?.code).toBe('HYPERVISOR_UNAVAILABLE');
       // A failed create removes its VM and releases its quota at once, even while libvirtd is down.
@@ -361,7 +436,9 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       expect(processAlive(survivorQemu)).toBe(true);
 
       const restart = await ensureLibvirtd();
-      process.stdout.write(`[hypervisor-faults] libvirtd answered again ${restart} ms after \`libvirtd -d\` (outage ${Date.now() - outageStarted} ms)\n`);
+      process.stdout.write(
+        `[hypervisor-faults] libvirtd answered again ${restart} ms after \`libvirtd -d\` (outage ${Date.now() - outageStarted} ms)\n`,
+      );
       outageStarted = 0;
 
       const returned = Date.now();
@@ -370,10 +447,16 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       await until(
         'the sweep to reconcile',
         async () => {
-          const [domains, survivorState, victimState] = await Promise.all([domainsIn(vmDir), vmState(survivor), vmState(victim)]);
+          const [domains, survivorState, victimState] = await Promise.all([
+            domainsIn(vmDir),
+            vmState(survivor),
+            vmState(victim),
+          ]);
           const now = `orphan domain ${domains.includes(doomed) ? 'present' : 'gone'}, survivor ${survivorState}, victim ${victimState}`;
           if (now !== seen) progress.push(`+${Date.now() - returned} ms: ${(seen = now)}`);
-          return !domains.includes(doomed) && survivorState === 'running' && ['stopped', 'crashed'].includes(victimState);
+          return (
+            !domains.includes(doomed) && survivorState === 'running' && ['stopped', 'crashed'].includes(victimState)
+          );
         },
         90_000,
         500,
@@ -391,7 +474,14 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
 
       await expectNoOrphans();
       const usage = await quotaUsage();
-      expect(usage).toEqual(expect.objectContaining({ vms: 2, vcpus: 2 * SPEC.vcpus, memoryMiB: 2 * SPEC.memoryMiB, diskGiB: 2 * SPEC.diskGiB }));
+      expect(usage).toEqual(
+        expect.objectContaining({
+          vms: 2,
+          vcpus: 2 * SPEC.vcpus,
+          memoryMiB: 2 * SPEC.memoryMiB,
+          diskGiB: 2 * SPEC.diskGiB,
+        }),
+      );
       expect(usage).toEqual(expect.objectContaining(await usageOfListedVms()));
     } finally {
       trap.close();
@@ -406,44 +496,107 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
     const receiver = await startReceiver();
     const events = await openEventStream(base, user.accessToken);
     try {
-      const channel = (await adminApi().post('/api/v1/alert-channels').send({ name: 'crash hook', type: 'webhook', url: `${receiver.url}/hook`, secret: 'crash-hook-secret-0123456789' }).expect(201)).body;
-      const rule = (await adminApi().post('/api/v1/alert-rules').send({ name: 'vm crashed', metric: 'vm.crashed', comparator: '>=', threshold: 1, for: 0, severity: 'critical' }).expect(201)).body;
+      const channel = (
+        await adminApi()
+          .post('/api/v1/alert-channels')
+          .send({
+            name: 'crash hook',
+            type: 'webhook',
+            url: `${receiver.url}/hook`,
+            secret: 'crash-hook-secret-0123456789',
+          })
+          .expect(201)
+      ).body;
+      const rule = (
+        await adminApi()
+          .post('/api/v1/alert-rules')
+          .send({
+            name: 'vm crashed',
+            metric: 'vm.crashed',
+            comparator: '>=',
+            threshold: 1,
+            for: 0,
+            severity: 'critical',
+          })
+          .expect(201)
+      ).body;
       const vmId = await createRunningVm('crash-me');
       const pid = qemuPid(vmId);
 
       const killedAt = Date.now();
       process.kill(pid, 'SIGKILL');
-      const event = await events.waitFor((e) => e.type === 'vm.state' && e.data.vmId === vmId && e.data.state !== 'running', 30_000);
-      process.stdout.write(`[hypervisor-faults] vm.state ${String(event.data.state)} streamed ${event.receivedAt - killedAt} ms after QEMU was killed\n`);
+      const event = await events.waitFor(
+        (e) => e.type === 'vm.state' && e.data.vmId === vmId && e.data.state !== 'running',
+        30_000,
+      );
+      process.stdout.write(
+        `[hypervisor-faults] vm.state ${String(event.data.state)} streamed ${event.receivedAt - killedAt} ms after QEMU was killed\n`,
+      );
       expect(['crashed', 'stopped']).toContain(event.data.state);
       expect(await vmState(vmId)).toBe('crashed');
       expect((await virsh('domstate', '--reason', `limen-${vmId}`)).stdout.trim()).toBe('shut off (crashed)');
 
       const firing = await until(
         'the vm.crashed alert to fire',
-        async () => (await adminApi().get('/api/v1/alerts?state=firing').expect(200)).body.items.find((a: { ruleId: string; subject: string }) => a.ruleId === rule.id && a.subject === vmId),
+        async () =>
+          (await adminApi().get('/api/v1/alerts?state=firing').expect(200)).body.items.find(
+            (a: { ruleId: string; subject: string }) => a.ruleId === rule.id && a.subject === vmId,
+          ),
         30_000,
       );
-      process.stdout.write(`[hypervisor-faults] vm.crashed alert firing ${Date.now() - killedAt} ms after QEMU was killed\n`);
-      expect(firing).toEqual(expect.objectContaining({ state: 'firing', value: 1, severity: 'critical', metric: 'vm.crashed' }));
-      await until('the firing webhook', async () => receiver.deliveries.find((d) => d.event === 'firing' && d.alert?.ruleId === rule.id && d.alert?.subject === vmId), 10_000, 50);
+      process.stdout.write(
+        `[hypervisor-faults] vm.crashed alert firing ${Date.now() - killedAt} ms after QEMU was killed\n`,
+      );
+      expect(firing).toEqual(
+        expect.objectContaining({ state: 'firing', value: 1, severity: 'critical', metric: 'vm.crashed' }),
+      );
+      await until(
+        'the firing webhook',
+        async () =>
+          receiver.deliveries.find(
+            (d) => d.event === 'firing' && d.alert?.ruleId === rule.id && d.alert?.subject === vmId,
+          ),
+        10_000,
+        50,
+      );
 
       // Sweeps come and go (every 2 s): a crashed domain is shut off, but the VM stays crashed and the alert open.
       // (Under load the host monitor may flap the VM to `unknown` for a moment, which resolves and re-opens
       // the alert; what must never happen is a `stopped`.)
       await sleep(5000);
-      const laterStates = events.events.filter((e) => e.type === 'vm.state' && e.data.vmId === vmId && e.receivedAt > event.receivedAt).map((e) => e.data.state);
+      const laterStates = events.events
+        .filter((e) => e.type === 'vm.state' && e.data.vmId === vmId && e.receivedAt > event.receivedAt)
+        .map((e) => e.data.state);
       expect(laterStates).not.toContain('stopped');
       expect(await vmState(vmId)).toBe('crashed');
-      await until('the vm.crashed alert to be firing', async () => (await adminApi().get('/api/v1/alerts?state=firing').expect(200)).body.items.some((a: { ruleId: string; subject: string }) => a.ruleId === rule.id && a.subject === vmId), 10_000);
+      await until(
+        'the vm.crashed alert to be firing',
+        async () =>
+          (await adminApi().get('/api/v1/alerts?state=firing').expect(200)).body.items.some(
+            (a: { ruleId: string; subject: string }) => a.ruleId === rule.id && a.subject === vmId,
+          ),
+        10_000,
+      );
 
       // Started again, it runs and the alert resolves.
       const start = await api().post(`/api/v1/vms/${vmId}/actions`).send({ action: 'start' }).expect(202);
       const deliveredBefore = receiver.deliveries.length;
       expect((await waitOp(start.headers.location)).status).toBe('succeeded');
       expect(await vmState(vmId)).toBe('running');
-      await until('the resolved webhook', async () => receiver.deliveries.slice(deliveredBefore).find((d) => d.event === 'resolved' && d.alert?.ruleId === rule.id && d.alert?.subject === vmId), 15_000, 50);
-      expect((await adminApi().get('/api/v1/alerts?state=firing').expect(200)).body.items.some((a: { ruleId: string; subject: string }) => a.ruleId === rule.id && a.subject === vmId)).toBe(false);
+      await until(
+        'the resolved webhook',
+        async () =>
+          receiver.deliveries
+            .slice(deliveredBefore)
+            .find((d) => d.event === 'resolved' && d.alert?.ruleId === rule.id && d.alert?.subject === vmId),
+        15_000,
+        50,
+      );
+      expect(
+        (await adminApi().get('/api/v1/alerts?state=firing').expect(200)).body.items.some(
+          (a: { ruleId: string; subject: string }) => a.ruleId === rule.id && a.subject === vmId,
+        ),
+      ).toBe(false);
 
       await deleteVm(vmId);
       await adminApi().delete(`/api/v1/alert-rules/${rule.id}`).expect(204);
@@ -467,9 +620,13 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       expect(free()).toBe(0);
 
       // No room at all, whatever the overcommit: refused before anything is written.
-      const noDisk = await api().post('/api/v1/vms').send({ name: 'no-room-for-disk', ...SPEC, imageId });
+      const noDisk = await api()
+        .post('/api/v1/vms')
+        .send({ name: 'no-room-for-disk', ...SPEC, imageId });
       expect({ status: noDisk.status, code: noDisk.body.code }).toEqual({ status: 507, code: 'INSUFFICIENT_STORAGE' });
-      expect((await api().get('/api/v1/vms?limit=500').expect(200)).body.items.map((vm: { name: string }) => vm.name)).not.toContain('no-room-for-disk');
+      expect(
+        (await api().get('/api/v1/vms?limit=500').expect(200)).body.items.map((vm: { name: string }) => vm.name),
+      ).not.toContain('no-room-for-disk');
       expect(await quotaUsage()).toEqual(before);
       await expectNoOrphans(['filler']);
 
@@ -477,10 +634,17 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       truncateSync(filler, statSync(filler).size - ROOM_FOR_DISK_NOT_SEED);
       expect(free()).toBeGreaterThanOrEqual(200 * 1024);
       expect(free()).toBeLessThan(370 * 1024);
-      const noSeed = await postVm('no-room-for-seed', { imageId: diskImageId, start: false, cloudInit: { hostname: 'full' } });
+      const noSeed = await postVm('no-room-for-seed', {
+        imageId: diskImageId,
+        start: false,
+        cloudInit: { hostname: 'full' },
+      });
       const seedFailed = await waitOp(noSeed.location);
       expect(seedFailed.status).toBe('failed');
-      expect(seedFailed.error).toEqual({ code: 'INSUFFICIENT_STORAGE', detail: expect.stringMatching(/VM directory is full/i) });
+      expect(seedFailed.error).toEqual({
+        code: 'INSUFFICIENT_STORAGE',
+        detail: expect.stringMatching(/VM directory is full/i),
+      });
       expect((await api().get(`/api/v1/vms/${noSeed.vmId}`)).status).toBe(404);
       expect(await quotaUsage()).toEqual(before);
       await expectNoOrphans(['filler']);

@@ -87,7 +87,13 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
   const users: LoadUser[] = [];
 
   /** Keep-alive HTTP: every client reuses its socket, as a real API client would. */
-  function call(method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  function call(
+    method: string,
+    path: string,
+    token: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
       const req = httpRequest(
@@ -95,7 +101,12 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
         {
           method,
           agent,
-          headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}), ...headers },
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json',
+            ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+            ...headers,
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -143,11 +154,19 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     if (reply.status >= 500) stats.serverErrors.push({ route, status: reply.status, body: reply.body });
     else if (reply.status >= 400) {
       if (!EXPECTED_REFUSALS.has(key)) stats.unexpected.push({ route, key, body: reply.body });
-      if (!/^application\/problem\+json/.test(String(reply.headers['content-type']))) stats.notProblemJson.push(`${route} ${key}`);
+      if (!/^application\/problem\+json/.test(String(reply.headers['content-type'])))
+        stats.notProblemJson.push(`${route} ${key}`);
     }
   }
 
-  async function send(user: LoadUser, route: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply | null> {
+  async function send(
+    user: LoadUser,
+    route: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Reply | null> {
     try {
       const sentAt = performance.now();
       const reply = await call(method, path, user.token, body, headers);
@@ -174,7 +193,17 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
 
   /** One step of one client: a weighted random choice among what API clients do. */
   async function step(user: LoadUser, client: number, serial: number): Promise<void> {
-    const what = weighted({ list: 16, get: 12, operation: 8, operations: 4, quota: 5, create: 22, action: 18, update: 6, remove: 9 });
+    const what = weighted({
+      list: 16,
+      get: 12,
+      operation: 8,
+      operations: 4,
+      quota: 5,
+      create: 22,
+      action: 18,
+      update: 6,
+      remove: 9,
+    });
     const vmId = randomVm(user);
     switch (what) {
       case 'list': {
@@ -208,7 +237,14 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
         // reuse a key with another body (a client bug), the rest are new, half of them keyed.
         const roll = Math.random();
         const earlier = user.keys.length ? pick(user.keys) : undefined;
-        const fresh = { name: `c${client}-${serial}`, vcpus: Math.random() < 0.8 ? 1 : 2, memoryMiB: Math.random() < 0.5 ? 64 : 128, diskGiB: Math.random() < 0.7 ? 1 : 2, imageId, start: Math.random() < 0.6 };
+        const fresh = {
+          name: `c${client}-${serial}`,
+          vcpus: Math.random() < 0.8 ? 1 : 2,
+          memoryMiB: Math.random() < 0.5 ? 64 : 128,
+          diskGiB: Math.random() < 0.7 ? 1 : 2,
+          imageId,
+          start: Math.random() < 0.6,
+        };
         let entry: LoadUser['keys'][number] | undefined;
         let body: Record<string, unknown> = fresh;
         if (earlier && roll < 0.3) {
@@ -216,14 +252,23 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
           body = earlier.body;
         } else if (earlier && roll < 0.35) {
           body = fresh;
-          const reply = await send(user, 'POST /vms (key reused)', 'POST', '/api/v1/vms', body, { 'idempotency-key': earlier.key });
+          const reply = await send(user, 'POST /vms (key reused)', 'POST', '/api/v1/vms', body, {
+            'idempotency-key': earlier.key,
+          });
           if (reply?.status === 202) await noteCreated(user, reply, earlier);
           return;
         } else if (roll < 0.7) {
           entry = { key: `k-${client}-${serial}`, body: fresh };
           user.keys.push(entry);
         }
-        const reply = await send(user, entry ? 'POST /vms (keyed)' : 'POST /vms', 'POST', '/api/v1/vms', body, entry ? { 'idempotency-key': entry.key } : {});
+        const reply = await send(
+          user,
+          entry ? 'POST /vms (keyed)' : 'POST /vms',
+          'POST',
+          '/api/v1/vms',
+          body,
+          entry ? { 'idempotency-key': entry.key } : {},
+        );
         if (reply?.status === 202) await noteCreated(user, reply, entry);
         return;
       }
@@ -231,16 +276,32 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
         if (!vmId) return;
         const action = weighted({ start: 25, stop: 15, shutdown: 12, reboot: 10, reset: 8, suspend: 10, resume: 15 });
         const body = action === 'shutdown' ? { action, timeoutSeconds: 3, force: true } : { action };
-        const headers: Record<string, string> = Math.random() < 0.3 ? { 'idempotency-key': `a-${client}-${serial}` } : {};
-        const reply = await send(user, `POST /vms/:id/actions ${action}`, 'POST', `/api/v1/vms/${vmId}/actions`, body, headers);
+        const headers: Record<string, string> =
+          Math.random() < 0.3 ? { 'idempotency-key': `a-${client}-${serial}` } : {};
+        const reply = await send(
+          user,
+          `POST /vms/:id/actions ${action}`,
+          'POST',
+          `/api/v1/vms/${vmId}/actions`,
+          body,
+          headers,
+        );
         if (reply?.status === 404) user.vmIds.delete(vmId);
         return;
       }
       case 'update': {
         if (!vmId) return;
         const etag = user.etags.get(vmId);
-        const body = Math.random() < 0.5 ? { description: `soak ${serial}` } : { memoryMiB: Math.random() < 0.5 ? 64 : 128 };
-        const reply = await send(user, 'PATCH /vms/:id', 'PATCH', `/api/v1/vms/${vmId}`, body, etag ? { 'if-match': etag } : {});
+        const body =
+          Math.random() < 0.5 ? { description: `soak ${serial}` } : { memoryMiB: Math.random() < 0.5 ? 64 : 128 };
+        const reply = await send(
+          user,
+          'PATCH /vms/:id',
+          'PATCH',
+          `/api/v1/vms/${vmId}`,
+          body,
+          etag ? { 'if-match': etag } : {},
+        );
         if (reply && reply.status < 300) user.etags.set(vmId, String(reply.headers.etag));
         if (reply?.status === 404) user.vmIds.delete(vmId);
         return;
@@ -258,7 +319,8 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     user.vmIds.add(reply.body.vm.id);
     if (!entry) return;
     entry.operationId ??= reply.body.operation.id;
-    if (entry.operationId !== reply.body.operation.id) stats.idempotencyMismatches.push(`${entry.key}: ${entry.operationId} then ${reply.body.operation.id}`);
+    if (entry.operationId !== reply.body.operation.id)
+      stats.idempotencyMismatches.push(`${entry.key}: ${entry.operationId} then ${reply.body.operation.id}`);
   }
 
   /** Usage per user straight from the database, in one statement (one snapshot). */
@@ -281,7 +343,10 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
 
   /** `limen-*` domains whose disks live under this app's VM_DIR, with their state. */
   function ourDomains(): Map<string, string> {
-    const names = virsh('list', '--all', '--name').stdout.split('\n').map((n) => n.trim()).filter((n) => n.startsWith('limen-'));
+    const names = virsh('list', '--all', '--name')
+      .stdout.split('\n')
+      .map((n) => n.trim())
+      .filter((n) => n.startsWith('limen-'));
     const ours = new Map<string, string>();
     for (const name of names) {
       const disks = virsh('domblklist', name, '--details');
@@ -296,16 +361,24 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
   async function drift(): Promise<string[]> {
     const rows: Array<{ id: string; state: string }> = (await db.query(`SELECT id, state FROM vms`)).rows;
     const domains = ourDomains();
-    const expected: Record<string, string[]> = { running: ['running'], paused: ['paused'], stopped: ['shut off'], crashed: ['crashed', 'shut off'] };
+    const expected: Record<string, string[]> = {
+      running: ['running'],
+      paused: ['paused'],
+      stopped: ['shut off'],
+      crashed: ['crashed', 'shut off'],
+    };
     const problems: string[] = [];
     for (const vm of rows) {
       const domain = domains.get(vm.id);
       if (!domain) problems.push(`VM ${vm.id} (${vm.state}) has no domain limen-${vm.id}`);
-      else if (!expected[vm.state]?.includes(domain)) problems.push(`VM ${vm.id} is ${vm.state} in the database but "${domain}" on the hypervisor`);
+      else if (!expected[vm.state]?.includes(domain))
+        problems.push(`VM ${vm.id} is ${vm.state} in the database but "${domain}" on the hypervisor`);
     }
     const known = new Set(rows.map((r) => r.id));
-    for (const id of domains.keys()) if (!known.has(id)) problems.push(`domain limen-${id} has disks in VM_DIR but no VM row`);
-    for (const entry of existsSync(t.vmDir) ? readdirSync(t.vmDir) : []) if (!known.has(entry)) problems.push(`VM_DIR/${entry} is left over without a VM row`);
+    for (const id of domains.keys())
+      if (!known.has(id)) problems.push(`domain limen-${id} has disks in VM_DIR but no VM row`);
+    for (const entry of existsSync(t.vmDir) ? readdirSync(t.vmDir) : [])
+      if (!known.has(entry)) problems.push(`VM_DIR/${entry} is left over without a VM row`);
     return problems;
   }
 
@@ -347,10 +420,20 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
       const quota = await call('PUT', `/api/v1/users/${created.body.id}/quota`, adminToken, QUOTA);
       expect(quota.status).toBe(200);
       expect(quota.body.limits).toEqual(expect.objectContaining(QUOTA));
-      users.push({ id: created.body.id, username, token: await login(username, password), vmIds: new Set(), etags: new Map(), keys: [], operationIds: [] });
+      users.push({
+        id: created.body.id,
+        username,
+        token: await login(username, password),
+        vmIds: new Set(),
+        etags: new Map(),
+        keys: [],
+        operationIds: [],
+      });
     }
     const images = await call('GET', '/api/v1/images', users[0].token);
-    imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
+    imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
     expect(imageId).toBeDefined();
     // A libvirtd that was just (re)started can take tens of seconds to answer its first capabilities
     // query; until it does the host is down and every create would be refused for capacity.
@@ -368,7 +451,8 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
       await db.end().catch(() => undefined);
       // libvirtd may be restarting (another suite's fault injection): without it these domains would outlive the test.
       const deadline = Date.now() + 60_000;
-      while (rows.length && virsh('version').status !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1000));
+      while (rows.length && virsh('version').status !== 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 1000));
       for (const { id } of rows) {
         virsh('destroy', `limen-${id}`);
         virsh('undefine', `limen-${id}`, '--snapshots-metadata');
@@ -426,7 +510,9 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
           for (let id = pending.shift(); id; id = pending.shift()) {
             const { owner } = stats.accepted.get(id)!;
             while (Date.now() - drainStart < DRAIN_MS) {
-              const res = await call('GET', `/api/v1/operations/${id}/wait?timeout=30`, owner.token).catch((error: Error) => ({ status: 0, body: error.message }));
+              const res = await call('GET', `/api/v1/operations/${id}/wait?timeout=30`, owner.token).catch(
+                (error: Error) => ({ status: 0, body: error.message }),
+              );
               if (res.status !== 200) {
                 waitErrors.push(`wait ${id}: ${res.status} ${JSON.stringify(res.body)}`);
                 break;
@@ -447,7 +533,8 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     const statuses = [...final.values()];
     const count = (status: string) => statuses.filter((op) => op.status === status).length;
     const failures = new Map<string, number>();
-    for (const op of statuses.filter((o) => o.status === 'failed')) failures.set(op.error?.code ?? '?', (failures.get(op.error?.code ?? '?') ?? 0) + 1);
+    for (const op of statuses.filter((o) => o.status === 'failed'))
+      failures.set(op.error?.code ?? '?', (failures.get(op.error?.code ?? '?') ?? 0) + 1);
     const kinds = new Map<string, number>();
     for (const { kind } of stats.accepted.values()) kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
 
@@ -461,19 +548,40 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
       entry[m[1] as 'sum' | 'count'] += Number(m[4]);
       virsh.set(`${m[2]}${m[3] === 'true' ? '' : ' (failed)'}`, entry);
     }
-    console.log(`load-soak virsh commands (count, mean s): ${[...virsh.entries()].sort((a, b) => b[1].sum - a[1].sum).map(([k, v]) => `${k} ${v.count} ${(v.sum / v.count).toFixed(2)}`).join(', ')}`);
+    console.log(
+      `load-soak virsh commands (count, mean s): ${[...virsh.entries()]
+        .sort((a, b) => b[1].sum - a[1].sum)
+        .map(([k, v]) => `${k} ${v.count} ${(v.sum / v.count).toFixed(2)}`)
+        .join(', ')}`,
+    );
     const timings = (
       await db.query(
         `SELECT kind, count(*)::int AS n, avg(extract(epoch FROM started_at - created_at))::float AS queued, avg(extract(epoch FROM finished_at - started_at))::float AS ran
          FROM operations WHERE finished_at IS NOT NULL GROUP BY kind ORDER BY n DESC`,
       )
     ).rows as Array<{ kind: string; n: number; queued: number; ran: number }>;
-    console.log(`load-soak operation timings (n, mean s queued, mean s running): ${timings.map((r) => `${r.kind} ${r.n} ${r.queued.toFixed(1)} ${r.ran.toFixed(1)}`).join(', ')}`);
-    const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))];
-    console.log(`load-soak latency ms (n, p50, p99): ${[...stats.latencies.entries()].sort().map(([k, v]) => `${k} ${v.length} ${quantile(v, 0.5).toFixed(0)} ${quantile(v, 0.99).toFixed(0)}`).join(', ')}; test process CPU ${((cpu.user + cpu.system) / 1000 / ranMs * 100).toFixed(0)}% of one core`);
-    const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`);
-    console.log(`load-soak histogram by route:\n  ${[...stats.byRoute.entries()].sort().map(([k, v]) => `${k}: ${v}`).join('\n  ')}`);
-    console.log(`load-soak operations by kind: ${sorted(kinds).join(', ')}; failed by code: ${sorted(failures).join(', ') || 'none'}`);
+    console.log(
+      `load-soak operation timings (n, mean s queued, mean s running): ${timings.map((r) => `${r.kind} ${r.n} ${r.queued.toFixed(1)} ${r.ran.toFixed(1)}`).join(', ')}`,
+    );
+    const quantile = (values: number[], q: number) =>
+      [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))];
+    console.log(
+      `load-soak latency ms (n, p50, p99): ${[...stats.latencies.entries()]
+        .sort()
+        .map(([k, v]) => `${k} ${v.length} ${quantile(v, 0.5).toFixed(0)} ${quantile(v, 0.99).toFixed(0)}`)
+        .join(', ')}; test process CPU ${(((cpu.user + cpu.system) / 1000 / ranMs) * 100).toFixed(0)}% of one core`,
+    );
+    const sorted = (m: Map<string, number>) =>
+      [...m.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`);
+    console.log(
+      `load-soak histogram by route:\n  ${[...stats.byRoute.entries()]
+        .sort()
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\n  ')}`,
+    );
+    console.log(
+      `load-soak operations by kind: ${sorted(kinds).join(', ')}; failed by code: ${sorted(failures).join(', ') || 'none'}`,
+    );
     console.log(
       `load-soak summary: ${CLIENTS} clients x ${(ranMs / 1000).toFixed(1)} s, ${stats.requests} requests (${((stats.requests / ranMs) * 1000).toFixed(0)}/s), ` +
         `by status {${sorted(stats.byStatus).join(', ')}}, transport errors ${stats.transportErrors.length}; ` +
@@ -509,7 +617,9 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
       problems = await drift();
     }
     const rows = (await db.query(`SELECT state, count(*)::int AS n FROM vms GROUP BY state ORDER BY state`)).rows;
-    console.log(`load-soak end state: ${rows.map((r) => `${r.state} ${r.n}`).join(', ') || 'no VMs'}; agreed after ${Date.now() - started} ms`);
+    console.log(
+      `load-soak end state: ${rows.map((r) => `${r.state} ${r.n}`).join(', ') || 'no VMs'}; agreed after ${Date.now() - started} ms`,
+    );
     expect(problems).toEqual([]);
     expect((await overcommitted()).violations).toEqual([]);
   });

@@ -35,10 +35,19 @@ async function createDatabase(): Promise<{ name: string; url: string; drop: () =
   await onServer(`CREATE DATABASE ${name}`);
   const url = new URL(SERVER);
   url.pathname = `/${name}`;
-  return { name, url: url.toString(), drop: async () => void (await onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)) };
+  return {
+    name,
+    url: url.toString(),
+    drop: async () => void (await onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+  };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs: number, everyMs = 100): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false | null>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -49,7 +58,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 /** The database's status in a /health/ready answer: `details` when 200, the problem's `checks` when 503. */
-function databaseCheck(body: { details?: { database?: { status: string } }; checks?: { database?: { status: string } } }): string | undefined {
+function databaseCheck(body: {
+  details?: { database?: { status: string } };
+  checks?: { database?: { status: string } };
+}): string | undefined {
   return (body.details ?? body.checks)?.database?.status;
 }
 
@@ -74,10 +86,24 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
 
   /** Backends of this api's database, seen by the server itself (not through the proxy). */
   const leaderLockHolders = async () =>
-    Number((await onServer<{ n: string }>(`SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND l.objid = $1 AND d.datname = $2`, [LEADER_LOCK_KEY, database.name]))[0].n);
+    Number(
+      (
+        await onServer<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' AND l.granted AND l.objid = $1 AND d.datname = $2`,
+          [LEADER_LOCK_KEY, database.name],
+        )
+      )[0].n,
+    );
   /** The LISTEN connections of this api (events, and any other cache that listens), by channel. */
   const listeners = async () =>
-    (await onServer<{ query: string }>(`SELECT query FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN %' ORDER BY query`, [database.name])).map((r) => r.query).join(', ');
+    (
+      await onServer<{ query: string }>(
+        `SELECT query FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN %' ORDER BY query`,
+        [database.name],
+      )
+    )
+      .map((r) => r.query)
+      .join(', ');
 
   let sandbox: ReturnType<typeof hypervisorSandbox>;
   let dataDir: string;
@@ -95,7 +121,9 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
     const admin = await login(t.http, ADMIN.username, ADMIN.password);
     alice = await createUser(t.http, admin.accessToken, 'alice');
     const images = await as(alice.accessToken).get('/api/v1/images').expect(200);
-    imageId = images.body.items.find((i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel').id;
+    imageId = images.body.items.find(
+      (i: { name: string; kind: string }) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel',
+    ).id;
   });
 
   afterAll(async () => {
@@ -117,9 +145,18 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
 
   it('answers 503 problems within seconds while cut off, writes nothing, and recovers without a restart (pool, leader lock, LISTEN, SSE)', async () => {
     // The hypervisor check is part of readiness, and libvirtd is shared and busy: allow it time.
-    await until('ready 200 before the fault', async () => (await request(t.http).get('/health/ready')).status === 200, 120_000, 500);
+    await until(
+      'ready 200 before the fault',
+      async () => (await request(t.http).get('/health/ready')).status === 200,
+      120_000,
+      500,
+    );
     await until('the leader lock', async () => (await leaderLockHolders()) === 1, 15_000);
-    const listening = await until('the LISTEN connection of the events service', async () => (await listeners()).includes('LISTEN limen_events') && listeners(), 15_000);
+    const listening = await until(
+      'the LISTEN connection of the events service',
+      async () => (await listeners()).includes('LISTEN limen_events') && listeners(),
+      15_000,
+    );
     expect(t.app.get(LeaderElection).isLeader).toBe(true);
     const throughOutage = await openEventStream(base, alice.accessToken);
 
@@ -131,8 +168,18 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
       proxy.cut(mode);
       const cutAt = Date.now();
       // Timed from the cut, while the requests below run.
-      const steppedDown = until('this replica to step down', async () => !t.app.get(LeaderElection).isLeader && { ms: Date.now() - cutAt }, 25_000, 50);
-      const silentDropped = until('the api to drop every silent connection', async () => proxy.silencedConnections === 0 && { ms: Date.now() - cutAt }, 30_000, 50);
+      const steppedDown = until(
+        'this replica to step down',
+        async () => !t.app.get(LeaderElection).isLeader && { ms: Date.now() - cutAt },
+        25_000,
+        50,
+      );
+      const silentDropped = until(
+        'the api to drop every silent connection',
+        async () => proxy.silencedConnections === 0 && { ms: Date.now() - cutAt },
+        30_000,
+        50,
+      );
       // Neither may reject unobserved before it is awaited.
       steppedDown.catch(() => undefined);
       silentDropped.catch(() => undefined);
@@ -147,42 +194,70 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
       expect(list.ms).toBeLessThan(bound);
 
       // More requests at once than the pool has connections: those queued for a connection get a 503 too, in bounded time.
-      const burst = await timed(() => Promise.all(Array.from({ length: 15 }, () => as(alice.accessToken).get('/api/v1/quota'))));
+      const burst = await timed(() =>
+        Promise.all(Array.from({ length: 15 }, () => as(alice.accessToken).get('/api/v1/quota'))),
+      );
       for (const res of burst.value) expectProblem(res, 503, 'DATABASE_UNAVAILABLE');
       expect(burst.ms).toBeLessThan(bound + 5_000);
 
-      const create = await timed(() => as(alice.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'made-during-the-outage').send({ name: 'during-outage', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }));
+      const create = await timed(() =>
+        as(alice.accessToken)
+          .post('/api/v1/vms')
+          .set('Idempotency-Key', 'made-during-the-outage')
+          .send({ name: 'during-outage', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false }),
+      );
       expectProblem(create.value, 503, 'DATABASE_UNAVAILABLE');
       expect(create.ms).toBeLessThan(bound);
 
       // The server saw the leader's connection go, so the lock is free for another replica: this one
       // must step down, even when nothing told it the connection was gone (silence).
-      await until('the leader lock to be released at the server', async () => (await leaderLockHolders()) === 0, 10_000);
+      await until(
+        'the leader lock to be released at the server',
+        async () => (await leaderLockHolders()) === 0,
+        10_000,
+      );
       const stepDownMs = (await steppedDown).ms;
       // Every connection that went silent (pool, leader, LISTENs) was given up by the api itself.
       const droppedMs = (await silentDropped).ms;
       console.log(
         `[db cut: ${mode}] ready 503 in ${ready.ms} ms, GET /vms 503 in ${list.ms} ms, POST /vms 503 in ${create.ms} ms, 15 concurrent GET /quota all 503 in ${burst.ms} ms; ` +
-          `stepped down ${stepDownMs} ms after the cut` + (mode === 'silence' ? `, every silent connection dropped ${droppedMs} ms after it` : ''),
+          `stepped down ${stepDownMs} ms after the cut` +
+          (mode === 'silence' ? `, every silent connection dropped ${droppedMs} ms after it` : ''),
       );
 
       // Stay down longer than the reconnect loops' retry periods, then come back.
       await new Promise((r) => setTimeout(r, Math.max(0, 7_000 - (Date.now() - cutAt))));
       proxy.restore();
       const restoredAt = Date.now();
-      await until('the database check up again', async () => databaseCheck((await request(t.http).get('/health/ready')).body) === 'up', 30_000, 20);
+      await until(
+        'the database check up again',
+        async () => databaseCheck((await request(t.http).get('/health/ready')).body) === 'up',
+        30_000,
+        20,
+      );
       const databaseAfter = Date.now() - restoredAt;
       if (mode === 'stall') {
         // Straight away, before the LISTEN connection is necessarily back: the events of this work must still reach SSE clients.
         await createAndDeleteRightAfterTheOutage();
       }
-      await until('ready 200 again', async () => (await request(t.http).get('/health/ready')).status === 200, 120_000, 500);
+      await until(
+        'ready 200 again',
+        async () => (await request(t.http).get('/health/ready')).status === 200,
+        120_000,
+        500,
+      );
       await as(alice.accessToken).get('/api/v1/vms').expect(200);
       await until('every LISTEN connection back', async () => (await listeners()) === listening, 30_000);
       const listenAfter = Date.now() - restoredAt;
-      await until('the leader lock back', async () => (await leaderLockHolders()) === 1 && t.app.get(LeaderElection).isLeader, 30_000);
+      await until(
+        'the leader lock back',
+        async () => (await leaderLockHolders()) === 1 && t.app.get(LeaderElection).isLeader,
+        30_000,
+      );
       const leaderAfter = Date.now() - restoredAt;
-      console.log(`[db cut: ${mode}] after restore: database check up in ${databaseAfter} ms, LISTEN in ${listenAfter} ms, leader lock in ${leaderAfter} ms`);
+      console.log(
+        `[db cut: ${mode}] after restore: database check up in ${databaseAfter} ms, LISTEN in ${listenAfter} ms, leader lock in ${leaderAfter} ms`,
+      );
     }
 
     async function createAndDeleteRightAfterTheOutage(): Promise<void> {
@@ -198,7 +273,10 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
 
       // The same Idempotency-Key now runs the create for real (no half-written key replays a 503).
       const afterOutage = await openEventStream(base, alice.accessToken);
-      const created = await as(alice.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'made-during-the-outage').send({ name: 'during-outage', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false });
+      const created = await as(alice.accessToken)
+        .post('/api/v1/vms')
+        .set('Idempotency-Key', 'made-during-the-outage')
+        .send({ name: 'during-outage', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: false });
       expect(created.status).toBe(202);
       const vmId = created.body.vm.id as string;
       const op = await as(alice.accessToken).get(`${created.headers.location}/wait?timeout=60`).expect(200);
@@ -206,11 +284,17 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
       // Both streams get the VM's events: the one that lived through both outages and a new one.
       for (const stream of [throughOutage, afterOutage]) {
         await stream.waitFor((e) => e.type === 'vm.created' && e.data.id === vmId, 10_000);
-        await stream.waitFor((e) => e.type === 'operation.updated' && e.data.id === op.body.id && e.data.status === 'succeeded', 10_000);
+        await stream.waitFor(
+          (e) => e.type === 'operation.updated' && e.data.id === op.body.id && e.data.status === 'succeeded',
+          10_000,
+        );
       }
       const removed = await as(alice.accessToken).delete(`/api/v1/vms/${vmId}`).expect(202);
-      expect((await as(alice.accessToken).get(`${removed.headers.location}/wait?timeout=60`).expect(200)).body.status).toBe('succeeded');
-      for (const stream of [throughOutage, afterOutage]) await stream.waitFor((e) => e.type === 'vm.deleted' && e.data.vmId === vmId, 10_000);
+      expect(
+        (await as(alice.accessToken).get(`${removed.headers.location}/wait?timeout=60`).expect(200)).body.status,
+      ).toBe('succeeded');
+      for (const stream of [throughOutage, afterOutage])
+        await stream.waitFor((e) => e.type === 'vm.deleted' && e.data.vmId === vmId, 10_000);
       expect((await as(alice.accessToken).get('/api/v1/vms').expect(200)).body.items).toEqual([]);
       afterOutage.close();
     }
@@ -228,7 +312,15 @@ interface ApiProcess {
 }
 
 /** libvirt's words for a domain's state, as LIMEN names them (see vmStateFromDomain). */
-const VM_STATE_OF_DOMSTATE: Record<string, string> = { running: 'running', blocked: 'running', 'in shutdown': 'running', paused: 'paused', pmsuspended: 'paused', 'shut off': 'stopped', crashed: 'crashed' };
+const VM_STATE_OF_DOMSTATE: Record<string, string> = {
+  running: 'running',
+  blocked: 'running',
+  'in shutdown': 'running',
+  paused: 'paused',
+  pmsuspended: 'paused',
+  'shut off': 'stopped',
+  crashed: 'crashed',
+};
 
 describe('api process killed mid-operation: the built api on real PostgreSQL and libvirt, SIGKILLed and restarted', () => {
   let database: Awaited<ReturnType<typeof createDatabase>>;
@@ -279,13 +371,25 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
   }
 
   function exited(child: ChildProcess): Promise<void> {
-    return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+    return new Promise((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+    );
   }
 
-  async function call(token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  async function call(
+    token: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) {
     const res = await fetch(`${api!.base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(90_000),
     });
@@ -295,7 +399,10 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
 
   /** `limen-*` domains whose disks live under this test's VM_DIR, by VM id. */
   function ourDomains(): Map<string, string> {
-    const names = virsh('list', '--all', '--name').stdout.split('\n').map((n) => n.trim()).filter((n) => n.startsWith('limen-'));
+    const names = virsh('list', '--all', '--name')
+      .stdout.split('\n')
+      .map((n) => n.trim())
+      .filter((n) => n.startsWith('limen-'));
     const ours = new Map<string, string>();
     for (const name of names) {
       const disks = virsh('domblklist', name, '--details').stdout;
@@ -319,10 +426,11 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
         await exited(child);
       }
     }
-    if (sandbox) for (const id of ourDomains().keys()) {
-      virsh('destroy', `limen-${id}`);
-      virsh('undefine', `limen-${id}`, '--snapshots-metadata', '--nvram');
-    }
+    if (sandbox)
+      for (const id of ourDomains().keys()) {
+        virsh('destroy', `limen-${id}`);
+        virsh('undefine', `limen-${id}`, '--snapshots-metadata', '--nvram');
+      }
     const ids = database ? await onServer<{ id: string }>(`SELECT id FROM vms`, [], database.url).catch(() => []) : [];
     for (const { id } of ids) {
       virsh('destroy', `limen-${id}`);
@@ -337,13 +445,31 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
     api = await startApi();
     const admin = (await call('', 'POST', '/api/v1/auth/login', ADMIN)).body as { accessToken: string };
     const alicePassword = 'alice-password-123';
-    expect((await call(admin.accessToken, 'POST', '/api/v1/users', { username: 'alice', password: alicePassword, role: 'user' })).status).toBe(201);
-    const alice = (await call('', 'POST', '/api/v1/auth/login', { username: 'alice', password: alicePassword })).body as { accessToken: string };
-    const images = (await call(alice.accessToken, 'GET', '/api/v1/images')).body as { items: Array<{ id: string; name: string; kind: string }> };
+    expect(
+      (
+        await call(admin.accessToken, 'POST', '/api/v1/users', {
+          username: 'alice',
+          password: alicePassword,
+          role: 'user',
+        })
+      ).status,
+    ).toBe(201);
+    const alice = (await call('', 'POST', '/api/v1/auth/login', { username: 'alice', password: alicePassword }))
+      .body as { accessToken: string };
+    const images = (await call(alice.accessToken, 'GET', '/api/v1/images')).body as {
+      items: Array<{ id: string; name: string; kind: string }>;
+    };
     const imageId = images.items.find((i) => i.name === KERNEL_IMAGE_NAME && i.kind === 'kernel')!.id;
 
     const createAndWait = async (name: string, start: boolean) => {
-      const res = await call(alice.accessToken, 'POST', '/api/v1/vms', { name, vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start });
+      const res = await call(alice.accessToken, 'POST', '/api/v1/vms', {
+        name,
+        vcpus: 1,
+        memoryMiB: 64,
+        diskGiB: 1,
+        imageId,
+        start,
+      });
       expect(res.status).toBe(202);
       const op = await call(alice.accessToken, 'GET', `${res.location}/wait?timeout=60`);
       expect({ status: op.body.status, error: op.body.error }).toEqual({ status: 'succeeded', error: null });
@@ -358,9 +484,30 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
     await db.connect();
     try {
       const accepted = await Promise.all([
-        call(alice.accessToken, 'POST', '/api/v1/vms', { name: 'mid-create-1', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: true }),
-        call(alice.accessToken, 'POST', '/api/v1/vms', { name: 'mid-create-2', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: true }),
-        call(alice.accessToken, 'POST', '/api/v1/vms', { name: 'mid-create-3', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, start: true }),
+        call(alice.accessToken, 'POST', '/api/v1/vms', {
+          name: 'mid-create-1',
+          vcpus: 1,
+          memoryMiB: 64,
+          diskGiB: 1,
+          imageId,
+          start: true,
+        }),
+        call(alice.accessToken, 'POST', '/api/v1/vms', {
+          name: 'mid-create-2',
+          vcpus: 1,
+          memoryMiB: 64,
+          diskGiB: 1,
+          imageId,
+          start: true,
+        }),
+        call(alice.accessToken, 'POST', '/api/v1/vms', {
+          name: 'mid-create-3',
+          vcpus: 1,
+          memoryMiB: 64,
+          diskGiB: 1,
+          imageId,
+          start: true,
+        }),
         call(alice.accessToken, 'DELETE', `/api/v1/vms/${toDelete}`),
         call(alice.accessToken, 'POST', `/api/v1/vms/${toStart}/actions`, { action: 'start' }),
       ]);
@@ -368,18 +515,36 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       const opIds = accepted.map((res) => res.body.operation.id as string);
       const kinds = ['vm.create', 'vm.create', 'vm.create', 'vm.delete', 'vm.start'];
       // SIGKILL as soon as the first create is claimed and running (its handler is mid-way through disk, define, start).
-      await until('the first create to be running', async () => (await db.query(`SELECT status FROM operations WHERE id = $1`, [opIds[0]])).rows[0]?.status === 'running', 30_000, 5);
+      await until(
+        'the first create to be running',
+        async () =>
+          (await db.query(`SELECT status FROM operations WHERE id = $1`, [opIds[0]])).rows[0]?.status === 'running',
+        30_000,
+        5,
+      );
       const eventStreams = childPids(api.child.pid!, 'event');
       expect(eventStreams).toHaveLength(1);
       api.child.kill('SIGKILL');
       await exited(api.child);
       const killedAt = Date.now();
       // Its `virsh event` process goes with it (setpriv --pdeathsig), instead of living on under init.
-      await until('the killed api\'s virsh event process to exit', async () => !existsSync(`/proc/${eventStreams[0]}`), 5_000, 20);
-      const atKill = (await db.query<{ id: string; status: string; claimed_by: string | null }>(`SELECT id, status, claimed_by FROM operations WHERE id = ANY($1)`, [opIds])).rows;
+      await until(
+        "the killed api's virsh event process to exit",
+        async () => !existsSync(`/proc/${eventStreams[0]}`),
+        5_000,
+        20,
+      );
+      const atKill = (
+        await db.query<{ id: string; status: string; claimed_by: string | null }>(
+          `SELECT id, status, claimed_by FROM operations WHERE id = ANY($1)`,
+          [opIds],
+        )
+      ).rows;
       const statusAtKill = opIds.map((id, i) => `${kinds[i]}=${atKill.find((r) => r.id === id)!.status}`);
       const domainsAtKill = ourDomains();
-      console.log(`[api killed] operations at the kill: ${statusAtKill.join(', ')}; our domains: ${[...domainsAtKill.values()].join(', ')}`);
+      console.log(
+        `[api killed] operations at the kill: ${statusAtKill.join(', ')}; our domains: ${[...domainsAtKill.values()].join(', ')}`,
+      );
       expect(atKill.find((r) => r.id === opIds[0])!.status).toBe('running');
 
       api = await startApi();
@@ -387,35 +552,68 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       const settled = await until(
         'every operation to end',
         async () => {
-          const rows = (await db.query<{ id: string; status: string }>(`SELECT id, status FROM operations WHERE id = ANY($1)`, [opIds])).rows;
+          const rows = (
+            await db.query<{ id: string; status: string }>(`SELECT id, status FROM operations WHERE id = ANY($1)`, [
+              opIds,
+            ])
+          ).rows;
           return rows.every((r) => r.status === 'succeeded' || r.status === 'failed') && rows;
         },
         90_000,
         100,
       );
       const settledIn = Date.now() - killedAt;
-      console.log(`[api killed] restarted and ready ${readyIn} ms after the kill; all operations terminal ${settledIn} ms after it: ${opIds.map((id, i) => `${kinds[i]}=${settled.find((r) => r.id === id)!.status}`).join(', ')}`);
+      console.log(
+        `[api killed] restarted and ready ${readyIn} ms after the kill; all operations terminal ${settledIn} ms after it: ${opIds.map((id, i) => `${kinds[i]}=${settled.find((r) => r.id === id)!.status}`).join(', ')}`,
+      );
 
       // Through the API too: each operation is terminal, with no error (recovery re-runs them to completion).
       for (const [i, id] of opIds.entries()) {
         const op = await call(alice.accessToken, 'GET', `/api/v1/operations/${id}`);
-        expect({ kind: kinds[i], status: op.body.status, error: op.body.error }).toEqual({ kind: kinds[i], status: 'succeeded', error: null });
+        expect({ kind: kinds[i], status: op.body.status, error: op.body.error }).toEqual({
+          kind: kinds[i],
+          status: 'succeeded',
+          error: null,
+        });
       }
 
       // Database and hypervisor agree (the sweep may take a period to correct a state): same VMs, same states.
       const agreed = await until(
         'API states to match virsh domstate',
         async () => {
-          const vms = ((await call(alice.accessToken, 'GET', '/api/v1/vms?limit=500')).body as { items: Array<{ id: string; name: string; state: string; vcpus: number; memoryMiB: number; diskGiB: number }> }).items;
+          const vms = (
+            (await call(alice.accessToken, 'GET', '/api/v1/vms?limit=500')).body as {
+              items: Array<{
+                id: string;
+                name: string;
+                state: string;
+                vcpus: number;
+                memoryMiB: number;
+                diskGiB: number;
+              }>;
+            }
+          ).items;
           const domains = ourDomains();
-          const states = vms.map((vm) => ({ name: vm.name, api: vm.state, hypervisor: VM_STATE_OF_DOMSTATE[domains.get(vm.id) ?? ''] ?? domains.get(vm.id) ?? 'no domain' }));
-          const same = states.every((s) => s.api === s.hypervisor) && domains.size === vms.length && vms.every((vm) => domains.has(vm.id));
+          const states = vms.map((vm) => ({
+            name: vm.name,
+            api: vm.state,
+            hypervisor: VM_STATE_OF_DOMSTATE[domains.get(vm.id) ?? ''] ?? domains.get(vm.id) ?? 'no domain',
+          }));
+          const same =
+            states.every((s) => s.api === s.hypervisor) &&
+            domains.size === vms.length &&
+            vms.every((vm) => domains.has(vm.id));
           return same && { vms, states };
         },
         60_000,
         500,
       );
-      expect(agreed.vms.map((vm) => vm.name).sort()).toEqual(['mid-create-1', 'mid-create-2', 'mid-create-3', 'to-start']);
+      expect(agreed.vms.map((vm) => vm.name).sort()).toEqual([
+        'mid-create-1',
+        'mid-create-2',
+        'mid-create-3',
+        'to-start',
+      ]);
       expect(agreed.states.every((s) => s.api === 'running')).toBe(true);
 
       // No orphans: every limen-* domain with a disk in this VM_DIR has a VM row and vice versa (above),
@@ -427,7 +625,14 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       // The quota counts exactly the surviving VMs.
       const usage = (await call(alice.accessToken, 'GET', '/api/v1/quota')).body.usage;
       const sum = (f: (vm: (typeof agreed.vms)[number]) => number) => agreed.vms.reduce((n, vm) => n + f(vm), 0);
-      expect(usage).toEqual(expect.objectContaining({ vms: agreed.vms.length, vcpus: sum((vm) => vm.vcpus), memoryMiB: sum((vm) => vm.memoryMiB), diskGiB: sum((vm) => vm.diskGiB) }));
+      expect(usage).toEqual(
+        expect.objectContaining({
+          vms: agreed.vms.length,
+          vcpus: sum((vm) => vm.vcpus),
+          memoryMiB: sum((vm) => vm.memoryMiB),
+          diskGiB: sum((vm) => vm.diskGiB),
+        }),
+      );
     } finally {
       await db.end();
     }

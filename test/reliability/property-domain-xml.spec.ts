@@ -55,14 +55,23 @@ interface VirshResult {
 
 function virshOnce(args: string[]): Promise<VirshResult> {
   return new Promise((resolve) => {
-    execFile('virsh', ['-c', LIBVIRT_URI, ...args], { encoding: 'utf8', timeout: 90_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) =>
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr: stderr || (error ? error.message : '') }),
+    execFile(
+      'virsh',
+      ['-c', LIBVIRT_URI, ...args],
+      { encoding: 'utf8', timeout: 90_000, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : -1) : 0,
+          stdout,
+          stderr: stderr || (error ? error.message : ''),
+        }),
     );
   });
 }
 
 /** Lost connections mean libvirtd restarted (other suites restart it); they say nothing about the XML. */
-const CONNECTION_LOST = /failed to connect to the hypervisor|Disconnected from|End of file while reading|Cannot recv data|Connection reset|Broken pipe/i;
+const CONNECTION_LOST =
+  /failed to connect to the hypervisor|Disconnected from|End of file while reading|Cannot recv data|Connection reset|Broken pipe/i;
 
 async function virsh(args: string[], beforeRetry?: () => Promise<unknown>): Promise<VirshResult> {
   const deadline = Date.now() + 120_000;
@@ -78,19 +87,25 @@ const defined = new Set<string>();
 
 async function undefine(name: string): Promise<void> {
   const result = await virsh(['undefine', name]);
-  if (result.code !== 0 && !/failed to get domain|Domain not found/i.test(result.stderr)) throw new Error(`virsh undefine ${name}: ${result.stderr}`);
+  if (result.code !== 0 && !/failed to get domain|Domain not found/i.test(result.stderr))
+    throw new Error(`virsh undefine ${name}: ${result.stderr}`);
   defined.delete(name);
 }
 
 /** `virsh define --validate` (what the adapter runs) and `dumpxml --inactive`, parsed by the library. */
-async function defineAndReadBack(name: string, xml: string, redefine = false): Promise<{ parsed: ParsedDomain; xml: string }> {
+async function defineAndReadBack(
+  name: string,
+  xml: string,
+  redefine = false,
+): Promise<{ parsed: ParsedDomain; xml: string }> {
   const file = join(SCRATCH_ROOT, `${name}.xml`);
   writeFileSync(file, xml);
   defined.add(name);
   // A first define whose answer was lost may still have happened (and a second one, without a
   // uuid, would then clash): retry it from a clean slate. A redefine carries the uuid, so it repeats.
   const result = await virsh(['define', '--validate', file], redefine ? undefined : () => virsh(['undefine', name]));
-  if (result.code !== 0) throw new Error(`libvirt refused the XML built from an accepted request: ${result.stderr.trim()}\n${xml}`);
+  if (result.code !== 0)
+    throw new Error(`libvirt refused the XML built from an accepted request: ${result.stderr.trim()}\n${xml}`);
   const dumped = await virsh(['dumpxml', '--inactive', name]);
   if (dumped.code !== 0) throw new Error(`virsh dumpxml ${name}: ${dumped.stderr}`);
   return { parsed: parseDomainXml(dumped.stdout), xml: dumped.stdout };
@@ -112,7 +127,11 @@ function integerField(min: number, max: number): fc.Arbitrary<unknown> {
 }
 
 const validVmName = fc.stringMatching(VM_NAME);
-const nameField = fc.oneof({ weight: 8, arbitrary: validVmName }, { weight: 2, arbitrary: hostileString(80) }, { weight: 1, arbitrary: wrongTypeValue });
+const nameField = fc.oneof(
+  { weight: 8, arbitrary: validVmName },
+  { weight: 2, arbitrary: hostileString(80) },
+  { weight: 1, arbitrary: wrongTypeValue },
+);
 
 /** Descriptions carry the user's free text into `<description>`: the main target. */
 const descriptionField = fc.oneof(
@@ -120,13 +139,32 @@ const descriptionField = fc.oneof(
   { weight: 6, arbitrary: hostileString(1024) },
   { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 1024 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 300 }) },
-  { weight: 1, arbitrary: fc.constantFrom('', ' ', '   leading and trailing   ', 'a\r\nb', 'x'.repeat(1024), 'x'.repeat(1025), '\u{1f600}'.repeat(512), '\u{1f600}'.repeat(513)) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      ' ',
+      '   leading and trailing   ',
+      'a\r\nb',
+      'x'.repeat(1024),
+      'x'.repeat(1025),
+      '\u{1f600}'.repeat(512),
+      '\u{1f600}'.repeat(513),
+    ),
+  },
   { weight: 1, arbitrary: wrongTypeValue },
 );
 
 const validHostname = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
 const validSshKey = fc
-  .tuple(fc.constantFrom('ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'sk-ssh-ed25519@openssh.com'), fc.base64String({ minLength: 4, maxLength: 80 }), fc.option(fc.string({ maxLength: 40 }).filter((c) => !/[\r\n]/.test(c)), { nil: undefined }))
+  .tuple(
+    fc.constantFrom('ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'sk-ssh-ed25519@openssh.com'),
+    fc.base64String({ minLength: 4, maxLength: 80 }),
+    fc.option(
+      fc.string({ maxLength: 40 }).filter((c) => !/[\r\n]/.test(c)),
+      { nil: undefined },
+    ),
+  )
   .map(([type, key, comment]) => (comment === undefined ? `${type} ${key}` : `${type} ${key} ${comment}`));
 
 const cloudInitField = fc.oneof(
@@ -136,8 +174,17 @@ const cloudInitField = fc.oneof(
     arbitrary: fc.record(
       {
         hostname: fc.oneof(validHostname, hostileString(80), wrongTypeValue),
-        sshAuthorizedKeys: fc.oneof(fc.array(fc.oneof({ weight: 4, arbitrary: validSshKey }, { weight: 1, arbitrary: hostileString(200) }), { maxLength: 4 }), wrongTypeValue),
-        userData: fc.oneof(fc.constantFrom('#cloud-config\npackages: [nginx]\n', '#!/bin/sh\necho hi\n'), hostileString(2000), wrongTypeValue),
+        sshAuthorizedKeys: fc.oneof(
+          fc.array(fc.oneof({ weight: 4, arbitrary: validSshKey }, { weight: 1, arbitrary: hostileString(200) }), {
+            maxLength: 4,
+          }),
+          wrongTypeValue,
+        ),
+        userData: fc.oneof(
+          fc.constantFrom('#cloud-config\npackages: [nginx]\n', '#!/bin/sh\necho hi\n'),
+          hostileString(2000),
+          wrongTypeValue,
+        ),
       },
       { requiredKeys: [] },
     ),
@@ -153,14 +200,28 @@ const anyCreateRequest = fc.record({
   vcpus: fc.oneof({ weight: 20, arbitrary: integerField(1, 64) }, { weight: 1, arbitrary: absent }),
   memoryMiB: fc.oneof({ weight: 20, arbitrary: integerField(64, 1_048_576) }, { weight: 1, arbitrary: absent }),
   diskGiB: fc.oneof({ weight: 20, arbitrary: integerField(1, 65_536) }, { weight: 1, arbitrary: absent }),
-  image: fc.oneof({ weight: 12, arbitrary: fc.constantFrom<ImageChoice>('kernel', 'disk', 'iso') }, { weight: 1, arbitrary: fc.constantFrom<ImageChoice>('unknown', 'hostile') }),
+  image: fc.oneof(
+    { weight: 12, arbitrary: fc.constantFrom<ImageChoice>('kernel', 'disk', 'iso') },
+    { weight: 1, arbitrary: fc.constantFrom<ImageChoice>('unknown', 'hostile') },
+  ),
   hostileImageId: wrongTypeValue,
   description: descriptionField,
-  start: fc.oneof({ weight: 4, arbitrary: absent }, { weight: 4, arbitrary: fc.boolean() }, { weight: 1, arbitrary: wrongTypeValue }),
-  hostId: fc.oneof({ weight: 12, arbitrary: absent }, { weight: 1, arbitrary: fc.uuid() }, { weight: 1, arbitrary: hostileString(60) }),
+  start: fc.oneof(
+    { weight: 4, arbitrary: absent },
+    { weight: 4, arbitrary: fc.boolean() },
+    { weight: 1, arbitrary: wrongTypeValue },
+  ),
+  hostId: fc.oneof(
+    { weight: 12, arbitrary: absent },
+    { weight: 1, arbitrary: fc.uuid() },
+    { weight: 1, arbitrary: hostileString(60) },
+  ),
   cloudInit: cloudInitField,
   /** Members the DTO does not have, including prototype-pollution keys: must be refused. */
-  extra: fc.oneof({ weight: 10, arbitrary: fc.constant([] as Array<[string, unknown]>) }, { weight: 1, arbitrary: fc.array(fc.tuple(hostileKey, fc.jsonValue()), { minLength: 1, maxLength: 2 }) }),
+  extra: fc.oneof(
+    { weight: 10, arbitrary: fc.constant([] as Array<[string, unknown]>) },
+    { weight: 1, arbitrary: fc.array(fc.tuple(hostileKey, fc.jsonValue()), { minLength: 1, maxLength: 2 }) },
+  ),
 });
 type CreateRequest = typeof anyCreateRequest extends fc.Arbitrary<infer T> ? T : never;
 
@@ -187,7 +248,12 @@ const createRequest: fc.Arbitrary<CreateRequest> = fc.oneof(
 
 const bootOrderField = fc.oneof(
   { weight: 6, arbitrary: fc.shuffledSubarray([...BOOT_DEVICES], { minLength: 1 }) },
-  { weight: 1, arbitrary: fc.array(fc.oneof(fc.constantFrom<string>(...BOOT_DEVICES, 'fd', 'HD', '', 'hd '), hostileString(20)), { maxLength: 5 }) },
+  {
+    weight: 1,
+    arbitrary: fc.array(fc.oneof(fc.constantFrom<string>(...BOOT_DEVICES, 'fd', 'HD', '', 'hd '), hostileString(20)), {
+      maxLength: 5,
+    }),
+  },
   { weight: 1, arbitrary: wrongTypeValue },
 );
 
@@ -197,7 +263,10 @@ const updateRequest = fc.record(
     memoryMiB: integerField(64, 1_048_576),
     description: descriptionField,
     bootOrder: bootOrderField,
-    extra: fc.oneof({ weight: 10, arbitrary: fc.constant([] as Array<[string, unknown]>) }, { weight: 1, arbitrary: fc.array(fc.tuple(hostileKey, fc.jsonValue()), { minLength: 1, maxLength: 2 }) }),
+    extra: fc.oneof(
+      { weight: 10, arbitrary: fc.constant([] as Array<[string, unknown]>) },
+      { weight: 1, arbitrary: fc.array(fc.tuple(hostileKey, fc.jsonValue()), { minLength: 1, maxLength: 2 }) },
+    ),
   },
   { requiredKeys: ['bootOrder', 'extra'] },
 );
@@ -205,7 +274,8 @@ type UpdateRequest = typeof updateRequest extends fc.Arbitrary<infer T> ? T : ne
 
 function withExtraMembers(body: Record<string, unknown>, extra: Array<[string, unknown]>): Record<string, unknown> {
   // defineProperty keeps `__proto__` an own member, as JSON.parse (body-parser) makes it.
-  for (const [key, value] of extra) Object.defineProperty(body, key, { value, enumerable: true, configurable: true, writable: true });
+  for (const [key, value] of extra)
+    Object.defineProperty(body, key, { value, enumerable: true, configurable: true, writable: true });
   return body;
 }
 
@@ -220,7 +290,8 @@ async function validate<T>(metatype: new () => T, body: unknown): Promise<Valida
   try {
     return { accepted: true, dto: (await pipe.transform(body, { type: 'body', metatype, data: undefined })) as T };
   } catch (error) {
-    if (!(error instanceof AppException)) throw new Error(`validation threw ${String(error)} instead of a VALIDATION_FAILED problem`);
+    if (!(error instanceof AppException))
+      throw new Error(`validation threw ${String(error)} instead of a VALIDATION_FAILED problem`);
     expect(error.getStatus()).toBe(400);
     expect(error.code).toBe(ErrorCode.VALIDATION_FAILED);
     expect((error.extra.errors as unknown[]).length).toBeGreaterThan(0);
@@ -236,7 +307,15 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
   let alice: { id: string; accessToken: string };
   let db: DataSource;
   let sequence = 0;
-  const stats = { createAccepted: 0, createRejected: 0, serviceRejected: 0, updatesRedefined: 0, updatesRejected: 0, httpRejected: 0, httpAccepted: 0 };
+  const stats = {
+    createAccepted: 0,
+    createRejected: 0,
+    serviceRejected: 0,
+    updatesRedefined: 0,
+    updatesRejected: 0,
+    httpRejected: 0,
+    httpAccepted: 0,
+  };
 
   beforeAll(async () => {
     // The reconciler must not sweep in the middle of the HTTP sample; the scratch domains live
@@ -263,7 +342,13 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
   afterAll(async () => {
     // Nothing scratch survives, even after a failure or an interrupted run.
     const listed = await virsh(['list', '--all', '--name']);
-    const leftovers = new Set([...defined, ...listed.stdout.split('\n').map((l) => l.trim()).filter((n) => n.startsWith(`limen-${RUN}-`))]);
+    const leftovers = new Set([
+      ...defined,
+      ...listed.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((n) => n.startsWith(`limen-${RUN}-`)),
+    ]);
     for (const name of leftovers) await undefine(name).catch(() => undefined);
     rmSync(SCRATCH_ROOT, { recursive: true, force: true });
     const ids: Array<{ id: string }> = (await db?.query(`SELECT id FROM vms`)) ?? [];
@@ -278,13 +363,17 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
   /** Long-polls an operation (60 s per call, the API's maximum) until it ends. */
   async function waitOperation(location: string): Promise<{ status: string; error: unknown }> {
     for (;;) {
-      const res = await request(t.http).get(`${location}/wait?timeout=60`).auth(alice.accessToken, { type: 'bearer' }).expect(200);
+      const res = await request(t.http)
+        .get(`${location}/wait?timeout=60`)
+        .auth(alice.accessToken, { type: 'bearer' })
+        .expect(200);
       if (!['pending', 'running'].includes(res.body.status)) return res.body;
     }
   }
 
   function createBody(req: CreateRequest): Record<string, unknown> {
-    const imageId = req.image === 'unknown' ? randomUUID() : req.image === 'hostile' ? req.hostileImageId : images[req.image].id;
+    const imageId =
+      req.image === 'unknown' ? randomUUID() : req.image === 'hostile' ? req.hostileImageId : images[req.image].id;
     const { extra, image: _image, hostileImageId: _hostile, ...fields } = req;
     return withExtraMembers({ ...fields, imageId }, extra);
   }
@@ -295,17 +384,33 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
   }
 
   /** What the domain must say, derived from the row and the image, not from the spec builder. */
-  function expectDomainMatches(got: { parsed: ParsedDomain; xml: string }, vm: Vm, image: Image, withSeed: boolean, vmDir: string, expectedUuid?: string): void {
+  function expectDomainMatches(
+    got: { parsed: ParsedDomain; xml: string },
+    vm: Vm,
+    image: Image,
+    withSeed: boolean,
+    vmDir: string,
+    expectedUuid?: string,
+  ): void {
     const { parsed } = got;
     const folder = join(vmDir, vm.id);
     const iso = image.kind === 'iso' ? image.path : undefined;
     expect(parsed.name).toBe(`limen-${vm.id}`);
     if (expectedUuid) expect(parsed.uuid).toBe(expectedUuid);
-    expect(parsed.metadata).toEqual({ vmId: vm.id, ownerId: vm.ownerId, ...(withSeed ? { seedIsoPath: join(folder, 'seed.iso') } : {}) });
+    expect(parsed.metadata).toEqual({
+      vmId: vm.id,
+      ownerId: vm.ownerId,
+      ...(withSeed ? { seedIsoPath: join(folder, 'seed.iso') } : {}),
+    });
     expect(parsed.title).toBe(vm.name);
     // An empty description is no description at all in libvirt.
     expect(parsed.description ?? '').toBe(vm.description);
-    expect({ vcpus: parsed.vcpus, maxVcpus: parsed.maxVcpus, memoryMiB: parsed.memoryMiB, maxMemoryMiB: parsed.maxMemoryMiB }).toEqual({
+    expect({
+      vcpus: parsed.vcpus,
+      maxVcpus: parsed.maxVcpus,
+      memoryMiB: parsed.memoryMiB,
+      maxMemoryMiB: parsed.maxMemoryMiB,
+    }).toEqual({
       vcpus: vm.vcpus,
       maxVcpus: vm.vcpus,
       memoryMiB: vm.memoryMiB,
@@ -314,9 +419,27 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
     expect(parsed.virtType).toBe('qemu');
     expect(machineFamily(parsed.machine)).toBe('q35');
     expect(parsed.disks).toEqual([
-      { target: 'vda', device: 'disk', path: join(folder, 'disk.qcow2'), format: 'qcow2', readonly: false, seed: false },
+      {
+        target: 'vda',
+        device: 'disk',
+        path: join(folder, 'disk.qcow2'),
+        format: 'qcow2',
+        readonly: false,
+        seed: false,
+      },
       { target: 'sda', device: 'cdrom', ...(iso ? { path: iso } : {}), format: 'raw', readonly: true, seed: false },
-      ...(withSeed ? [{ target: 'sdb', device: 'cdrom', path: join(folder, 'seed.iso'), format: 'raw', readonly: true, seed: true }] : []),
+      ...(withSeed
+        ? [
+            {
+              target: 'sdb',
+              device: 'cdrom',
+              path: join(folder, 'seed.iso'),
+              format: 'raw',
+              readonly: true,
+              seed: true,
+            },
+          ]
+        : []),
     ]);
     expect(parsed.mac).toBe(macAddressFor(vm.id));
     expect(parsed.serialLogPath).toBe(join(folder, 'serial.log'));
@@ -334,123 +457,156 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
     }
   }
 
-  it(
-    'every accepted create request defines a domain that reads back as requested; every refused one is VALIDATION_FAILED',
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(createRequest, fc.option(updateRequest, { nil: undefined, freq: 3 }), async (req, update) => {
-          const body = asJsonBody(createBody(req));
-          const created = await validate(CreateVmDto, body);
-          if (!created.accepted) {
-            stats.createRejected++;
+  it('every accepted create request defines a domain that reads back as requested; every refused one is VALIDATION_FAILED', async () => {
+    await fc.assert(
+      fc.asyncProperty(createRequest, fc.option(updateRequest, { nil: undefined, freq: 3 }), async (req, update) => {
+        const body = asJsonBody(createBody(req));
+        const created = await validate(CreateVmDto, body);
+        if (!created.accepted) {
+          stats.createRejected++;
+          return;
+        }
+        stats.createAccepted++;
+        const dto = created.dto;
+        // An accepted request is within the DTO's documented bounds (an independent restatement).
+        expect(VM_NAME.test(dto.name)).toBe(true);
+        expect([dto.vcpus, dto.memoryMiB, dto.diskGiB].every(Number.isInteger)).toBe(true);
+        expect(
+          Object.keys(dto).every((k) =>
+            [
+              'name',
+              'vcpus',
+              'memoryMiB',
+              'diskGiB',
+              'imageId',
+              'description',
+              'start',
+              'hostId',
+              'cloudInit',
+            ].includes(k),
+          ),
+        ).toBe(true);
+        const image = Object.values(images).find((i) => i.id === dto.imageId);
+        // The service refuses these (unknown image; cloud-init without a disk image) before any XML.
+        if (!image || (dto.cloudInit && image.kind !== 'disk')) {
+          stats.serviceRejected++;
+          return;
+        }
+        const vm = vmRowFor(dto, image, `${RUN}-${++sequence}`);
+        const name = `limen-${vm.id}`;
+        const media = image.kind === 'iso' ? image : null;
+        const withSeed = dto.cloudInit !== undefined;
+        try {
+          const first = await defineAndReadBack(
+            name,
+            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed), 'qemu'),
+          );
+          expectDomainMatches(first, vm, image, withSeed, config.vmDir);
+          if (update === undefined) return;
+          // Updates reach the XML when the boot order changes: VmOperations.update redefines the
+          // domain from the updated row, keeping its uuid (what redefineDomain does).
+          const { extra, ...fields } = update;
+          const changed = await validate(UpdateVmDto, asJsonBody(withExtraMembers({ ...fields }, extra)));
+          if (!changed.accepted) {
+            stats.updatesRejected++;
             return;
           }
-          stats.createAccepted++;
-          const dto = created.dto;
-          // An accepted request is within the DTO's documented bounds (an independent restatement).
-          expect(VM_NAME.test(dto.name)).toBe(true);
-          expect([dto.vcpus, dto.memoryMiB, dto.diskGiB].every(Number.isInteger)).toBe(true);
-          expect(Object.keys(dto).every((k) => ['name', 'vcpus', 'memoryMiB', 'diskGiB', 'imageId', 'description', 'start', 'hostId', 'cloudInit'].includes(k))).toBe(true);
-          const image = Object.values(images).find((i) => i.id === dto.imageId);
-          // The service refuses these (unknown image; cloud-init without a disk image) before any XML.
-          if (!image || (dto.cloudInit && image.kind !== 'disk')) {
-            stats.serviceRejected++;
-            return;
-          }
-          const vm = vmRowFor(dto, image, `${RUN}-${++sequence}`);
-          const name = `limen-${vm.id}`;
-          const media = image.kind === 'iso' ? image : null;
-          const withSeed = dto.cloudInit !== undefined;
-          try {
-            const first = await defineAndReadBack(name, buildDomainXml(domainSpecFor(vm, image, media, config, withSeed), 'qemu'));
-            expectDomainMatches(first, vm, image, withSeed, config.vmDir);
-            if (update === undefined) return;
-            // Updates reach the XML when the boot order changes: VmOperations.update redefines the
-            // domain from the updated row, keeping its uuid (what redefineDomain does).
-            const { extra, ...fields } = update;
-            const changed = await validate(UpdateVmDto, asJsonBody(withExtraMembers({ ...fields }, extra)));
-            if (!changed.accepted) {
-              stats.updatesRejected++;
-              return;
-            }
-            const u = changed.dto;
-            if (u.bootOrder === undefined) return;
-            Object.assign(vm, { vcpus: u.vcpus ?? vm.vcpus, memoryMiB: u.memoryMiB ?? vm.memoryMiB, description: u.description ?? vm.description, bootOrder: u.bootOrder });
-            const second = await defineAndReadBack(name, buildDomainXml(domainSpecFor(vm, image, media, config, withSeed), 'qemu', { uuid: first.parsed.uuid }), true);
-            expectDomainMatches(second, vm, image, withSeed, config.vmDir, first.parsed.uuid);
-            stats.updatesRedefined++;
-          } finally {
-            await undefine(name);
-          }
-        }),
-        fcParams(RUNS),
-      );
-      // Both sides of the property were really exercised.
-      expect(stats.createAccepted).toBeGreaterThan(20);
-      expect(stats.createRejected).toBeGreaterThan(10);
-    },
-    420_000,
-  );
+          const u = changed.dto;
+          if (u.bootOrder === undefined) return;
+          Object.assign(vm, {
+            vcpus: u.vcpus ?? vm.vcpus,
+            memoryMiB: u.memoryMiB ?? vm.memoryMiB,
+            description: u.description ?? vm.description,
+            bootOrder: u.bootOrder,
+          });
+          const second = await defineAndReadBack(
+            name,
+            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed), 'qemu', { uuid: first.parsed.uuid }),
+            true,
+          );
+          expectDomainMatches(second, vm, image, withSeed, config.vmDir, first.parsed.uuid);
+          stats.updatesRedefined++;
+        } finally {
+          await undefine(name);
+        }
+      }),
+      fcParams(RUNS),
+    );
+    // Both sides of the property were really exercised.
+    expect(stats.createAccepted).toBeGreaterThan(20);
+    expect(stats.createRejected).toBeGreaterThan(10);
+  }, 420_000);
 
-  it(
-    'over HTTP, refused create requests answer 400 problem+json VALIDATION_FAILED and create nothing',
-    async () => {
-      const count = async () => (await db.query(`SELECT (SELECT count(*) FROM vms)::int AS vms, (SELECT count(*) FROM operations)::int AS ops`))[0];
-      const before = await count();
-      await fc.assert(
-        fc.asyncProperty(createRequest, async (req) => {
-          const body = asJsonBody(createBody(req));
-          if ((await validate(CreateVmDto, body)).accepted) return;
-          stats.httpRejected++;
-          const res = await request(t.http).post('/api/v1/vms').auth(alice.accessToken, { type: 'bearer' }).set('Idempotency-Key', randomUUID()).send(body as object);
-          expectProblem(res, 400, 'VALIDATION_FAILED');
-          expect(res.body.errors.length).toBeGreaterThan(0);
-        }),
-        fcParams(Math.ceil(RUNS / 3)),
-      );
-      expect(await count()).toEqual(before);
-      expect(stats.httpRejected).toBeGreaterThan(5);
-    },
-    180_000,
-  );
+  it('over HTTP, refused create requests answer 400 problem+json VALIDATION_FAILED and create nothing', async () => {
+    const count = async () =>
+      (
+        await db.query(`SELECT (SELECT count(*) FROM vms)::int AS vms, (SELECT count(*) FROM operations)::int AS ops`)
+      )[0];
+    const before = await count();
+    await fc.assert(
+      fc.asyncProperty(createRequest, async (req) => {
+        const body = asJsonBody(createBody(req));
+        if ((await validate(CreateVmDto, body)).accepted) return;
+        stats.httpRejected++;
+        const res = await request(t.http)
+          .post('/api/v1/vms')
+          .auth(alice.accessToken, { type: 'bearer' })
+          .set('Idempotency-Key', randomUUID())
+          .send(body as object);
+        expectProblem(res, 400, 'VALIDATION_FAILED');
+        expect(res.body.errors.length).toBeGreaterThan(0);
+      }),
+      fcParams(Math.ceil(RUNS / 3)),
+    );
+    expect(await count()).toEqual(before);
+    expect(stats.httpRejected).toBeGreaterThan(5);
+  }, 180_000);
 
-  it(
-    'over HTTP, accepted creates with hostile descriptions define the domain the request describes',
-    async () => {
-      const small = fc.record({
-        name: validVmName,
-        vcpus: fc.integer({ min: 1, max: 2 }),
-        memoryMiB: fc.integer({ min: 64, max: 192 }),
-        diskGiB: fc.constant(1),
-        // Only what validation accepts (the refusals are the previous property's business).
-        description: hostileString(1024).filter((d) => d.length <= 1024 && FREE_TEXT.test(d)),
-        image: fc.constantFrom<'kernel' | 'disk' | 'iso'>('kernel', 'disk', 'iso'),
-      });
-      await fc.assert(
-        fc.asyncProperty(small, async ({ image, ...fields }) => {
-          const body = asJsonBody({ ...fields, imageId: images[image].id, start: false });
-          expect((await validate(CreateVmDto, body)).accepted).toBe(true);
-          stats.httpAccepted++;
-          const res = await request(t.http).post('/api/v1/vms').auth(alice.accessToken, { type: 'bearer' }).send(body as object);
-          expect({ status: res.status, code: res.body.code }).toEqual({ status: 202, code: undefined });
-          const vmId: string = res.body.vm.id;
-          try {
-            const op = await waitOperation(res.headers.location);
-            expect({ status: op.status, error: op.error }).toEqual({ status: 'succeeded', error: null });
-            const row = await db.getRepository(Vm).findOneByOrFail({ id: vmId });
-            expect({ name: row.name, description: row.description }).toEqual({ name: fields.name, description: (body as { description: string }).description });
-            const dumped = await virsh(['dumpxml', '--inactive', `limen-${vmId}`]);
-            expect(dumped.code).toBe(0);
-            expectDomainMatches({ parsed: parseDomainXml(dumped.stdout), xml: dumped.stdout }, row, images[image], false, t.vmDir);
-          } finally {
-            const del = await request(t.http).delete(`/api/v1/vms/${vmId}`).auth(alice.accessToken, { type: 'bearer' });
-            if (del.status === 202) await waitOperation(del.headers.location);
-          }
-        }),
-        fcParams(6),
-      );
-      expect(await db.query(`SELECT id FROM vms`)).toEqual([]);
-    },
-    300_000,
-  );
+  it('over HTTP, accepted creates with hostile descriptions define the domain the request describes', async () => {
+    const small = fc.record({
+      name: validVmName,
+      vcpus: fc.integer({ min: 1, max: 2 }),
+      memoryMiB: fc.integer({ min: 64, max: 192 }),
+      diskGiB: fc.constant(1),
+      // Only what validation accepts (the refusals are the previous property's business).
+      description: hostileString(1024).filter((d) => d.length <= 1024 && FREE_TEXT.test(d)),
+      image: fc.constantFrom<'kernel' | 'disk' | 'iso'>('kernel', 'disk', 'iso'),
+    });
+    await fc.assert(
+      fc.asyncProperty(small, async ({ image, ...fields }) => {
+        const body = asJsonBody({ ...fields, imageId: images[image].id, start: false });
+        expect((await validate(CreateVmDto, body)).accepted).toBe(true);
+        stats.httpAccepted++;
+        const res = await request(t.http)
+          .post('/api/v1/vms')
+          .auth(alice.accessToken, { type: 'bearer' })
+          .send(body as object);
+        expect({ status: res.status, code: res.body.code }).toEqual({ status: 202, code: undefined });
+        const vmId: string = res.body.vm.id;
+        try {
+          const op = await waitOperation(res.headers.location);
+          expect({ status: op.status, error: op.error }).toEqual({ status: 'succeeded', error: null });
+          const row = await db.getRepository(Vm).findOneByOrFail({ id: vmId });
+          expect({ name: row.name, description: row.description }).toEqual({
+            name: fields.name,
+            description: (body as { description: string }).description,
+          });
+          const dumped = await virsh(['dumpxml', '--inactive', `limen-${vmId}`]);
+          expect(dumped.code).toBe(0);
+          expectDomainMatches(
+            { parsed: parseDomainXml(dumped.stdout), xml: dumped.stdout },
+            row,
+            images[image],
+            false,
+            t.vmDir,
+          );
+        } finally {
+          const del = await request(t.http).delete(`/api/v1/vms/${vmId}`).auth(alice.accessToken, { type: 'bearer' });
+          if (del.status === 202) await waitOperation(del.headers.location);
+        }
+      }),
+      fcParams(6),
+    );
+    expect(await db.query(`SELECT id FROM vms`)).toEqual([]);
+  }, 300_000);
 });

@@ -42,7 +42,13 @@ export async function startAgent(env: Record<string, string>): Promise<AgentProc
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`agent exited early: ${output}`);
-    if (await fetch(`${url}/health`).then((r) => r.status === 200, () => false)) return { child, url, stop };
+    if (
+      await fetch(`${url}/health`).then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    )
+      return { child, url, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();

@@ -76,12 +76,29 @@ export const HOSTILE_FRAGMENTS = [
 export function hostileString(maxLength = 2000): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_FRAGMENTS) },
-    { weight: 4, arbitrary: fc.array(fc.oneof(fc.constantFrom(...HOSTILE_FRAGMENTS), fc.string({ maxLength: 8 })), { minLength: 1, maxLength: 12 }).map((parts) => parts.join('')) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .array(fc.oneof(fc.constantFrom(...HOSTILE_FRAGMENTS), fc.string({ maxLength: 8 })), {
+          minLength: 1,
+          maxLength: 12,
+        })
+        .map((parts) => parts.join('')),
+    },
     { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 64 }) },
     { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 64 }) },
-    { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom('a', '<', '&', '\u00e9', '\u{1f600}', ' '), minLength: maxLength - 4, maxLength: maxLength + 4 }) },
+    {
+      weight: 1,
+      arbitrary: fc.string({
+        unit: fc.constantFrom('a', '<', '&', '\u00e9', '\u{1f600}', ' '),
+        minLength: maxLength - 4,
+        maxLength: maxLength + 4,
+      }),
+    },
     // Far beyond any documented limit, where the caller allows that much.
-    ...(maxLength >= 1000 ? [{ weight: 1, arbitrary: fc.constantFrom('x'.repeat(65_537), '\u{1f600}'.repeat(2_000)) }] : []),
+    ...(maxLength >= 1000
+      ? [{ weight: 1, arbitrary: fc.constantFrom('x'.repeat(65_537), '\u{1f600}'.repeat(2_000)) }]
+      : []),
   );
 }
 
@@ -99,7 +116,19 @@ export const wrongTypeValue: fc.Arbitrary<unknown> = fc.oneof(
 
 /** Keys that try prototype pollution or smuggle unknown fields. */
 export const hostileKey: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'isAdmin', 'role', 'ownerId', 'id', 'state', ''),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'prototype',
+    'toString',
+    'hasOwnProperty',
+    'isAdmin',
+    'role',
+    'ownerId',
+    'id',
+    'state',
+    '',
+  ),
   fc.string({ maxLength: 12 }),
 );
 

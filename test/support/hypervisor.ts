@@ -14,8 +14,14 @@ export const LIBVIRT_URI = 'qemu:///system';
  * (user libvirt-qemu) can traverse them, with the test guest as a kernel image.
  * Private folders also keep each app's orphan sweep away from other apps' domains.
  */
-export function hypervisorSandbox(): { env: Record<string, string>; vmDir: string; imageDir: string; cleanup: () => void } {
-  if (!existsSync(join(GUEST_DIR, 'vmlinuz'))) execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'build-test-guest.sh')], { stdio: 'inherit' });
+export function hypervisorSandbox(): {
+  env: Record<string, string>;
+  vmDir: string;
+  imageDir: string;
+  cleanup: () => void;
+} {
+  if (!existsSync(join(GUEST_DIR, 'vmlinuz')))
+    execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'build-test-guest.sh')], { stdio: 'inherit' });
   const root = join('/var/lib/limen/e2e', `${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
   const imageDir = join(root, 'images');
   const vmDir = join(root, 'vms');
@@ -52,7 +58,12 @@ export function openEventStream(
   baseUrl: string,
   token: string,
   lastEventId?: string,
-): Promise<{ events: SseEvent[]; close: () => void; waitFor: (pred: (e: SseEvent) => boolean, timeoutMs: number) => Promise<SseEvent>; ended: Promise<number> }> {
+): Promise<{
+  events: SseEvent[];
+  close: () => void;
+  waitFor: (pred: (e: SseEvent) => boolean, timeoutMs: number) => Promise<SseEvent>;
+  ended: Promise<number>;
+}> {
   return new Promise((resolve, reject) => {
     const events: SseEvent[] = [];
     const waiters: Array<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
@@ -95,7 +106,13 @@ export function openEventStream(
           new Promise((ok, fail) => {
             const seen = events.find(pred);
             if (seen) return ok(seen);
-            const timer = setTimeout(() => fail(new Error(`no matching SSE event within ${timeoutMs} ms; got ${events.map((e) => e.type).join(',')}`)), timeoutMs);
+            const timer = setTimeout(
+              () =>
+                fail(
+                  new Error(`no matching SSE event within ${timeoutMs} ms; got ${events.map((e) => e.type).join(',')}`),
+                ),
+              timeoutMs,
+            );
             waiters.push({ pred, resolve: (e) => (clearTimeout(timer), ok(e)) });
           }),
       });

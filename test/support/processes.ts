@@ -9,7 +9,13 @@ export function childPids(parentPid: number, argvPart: string): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // The command name in parentheses may hold spaces: the fields after it start past the last ')'.
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parentPid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').some((arg) => arg.includes(argvPart))) pids.push(Number(entry));
+      if (
+        ppid === parentPid &&
+        readFileSync(`/proc/${entry}/cmdline`, 'utf8')
+          .split('\0')
+          .some((arg) => arg.includes(argvPart))
+      )
+        pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }

@@ -31,7 +31,11 @@ interface Operation {
 }
 export interface OpenApiDocument {
   paths: Record<string, Record<string, Operation>>;
-  components?: { schemas?: Record<string, Schema>; responses?: Record<string, ResponseObject>; headers?: Record<string, HeaderObject> };
+  components?: {
+    schemas?: Record<string, Schema>;
+    responses?: Record<string, ResponseObject>;
+    headers?: Record<string, HeaderObject>;
+  };
 }
 
 /** One exchange as the client saw it. */
@@ -102,7 +106,14 @@ export class ResponseContract {
   constructor(private readonly spec: OpenApiDocument) {
     this.ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: true });
     addFormats(this.ajv);
-    this.ajv.addSchema({ $id: 'openapi.json', components: { schemas: Object.fromEntries(Object.entries(spec.components?.schemas ?? {}).map(([name, schema]) => [name, closeObjects(schema)])) } });
+    this.ajv.addSchema({
+      $id: 'openapi.json',
+      components: {
+        schemas: Object.fromEntries(
+          Object.entries(spec.components?.schemas ?? {}).map(([name, schema]) => [name, closeObjects(schema)]),
+        ),
+      },
+    });
     // Literal segments win over parameters: /images/rescan before /images/{id}.
     this.routes = Object.keys(spec.paths)
       .map((template) => ({
@@ -131,27 +142,44 @@ export class ResponseContract {
       return this.checkNoRoute(where, exchange);
     }
     const key = String(exchange.status);
-    const response = this.resolve<ResponseObject>(operation.responses[key] ?? operation.responses[`${key[0]}XX`] ?? operation.responses.default);
+    const response = this.resolve<ResponseObject>(
+      operation.responses[key] ?? operation.responses[`${key[0]}XX`] ?? operation.responses.default,
+    );
     const at = `${where} (${route.template})`;
-    if (!response) return [`${at}: status ${exchange.status} is not declared (declared: ${Object.keys(operation.responses).join(', ')})`];
-    return [...this.checkHeaders(at, exchange, response), ...this.checkBody(at, exchange, response, `#/paths/${escapePointer(route.template)}/${method}/responses/${key}`)];
+    if (!response)
+      return [
+        `${at}: status ${exchange.status} is not declared (declared: ${Object.keys(operation.responses).join(', ')})`,
+      ];
+    return [
+      ...this.checkHeaders(at, exchange, response),
+      ...this.checkBody(at, exchange, response, `#/paths/${escapePointer(route.template)}/${method}/responses/${key}`),
+    ];
   }
 
   /** Follows a `#/components/...` reference of the document. */
   private resolve<T>(item: T | Reference | undefined): T | undefined {
     if (!item || typeof (item as Reference).$ref !== 'string') return item as T | undefined;
     const path = (item as Reference).$ref.replace(/^#\//, '').split('/');
-    return path.reduce<unknown>((node, segment) => (node as Record<string, unknown> | undefined)?.[segment], this.spec) as T | undefined;
+    return path.reduce<unknown>(
+      (node, segment) => (node as Record<string, unknown> | undefined)?.[segment],
+      this.spec,
+    ) as T | undefined;
   }
 
   private checkNoRoute(where: string, exchange: Exchange): string[] {
-    if (!NO_ROUTE_STATUSES.has(exchange.status)) return [`${where}: no operation in the spec serves this request, yet it answered ${exchange.status}`];
+    if (!NO_ROUTE_STATUSES.has(exchange.status))
+      return [`${where}: no operation in the spec serves this request, yet it answered ${exchange.status}`];
     const problem = { content: { [PROBLEM_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } } };
     return this.checkBody(where, exchange, problem, `#/no-route`);
   }
 
   private checkHeaders(at: string, exchange: Exchange, response: ResponseObject): string[] {
-    const declared = new Map(Object.entries(response.headers ?? {}).map(([name, header]) => [name.toLowerCase(), this.resolve<HeaderObject>(header)!]));
+    const declared = new Map(
+      Object.entries(response.headers ?? {}).map(([name, header]) => [
+        name.toLowerCase(),
+        this.resolve<HeaderObject>(header)!,
+      ]),
+    );
     const violations: string[] = [];
     for (const name of Object.keys(exchange.headers)) {
       if (PROTOCOL_HEADERS.has(name) || CORS_HEADER.test(name)) continue;
@@ -166,7 +194,10 @@ export class ResponseContract {
       if (header.schema) {
         const typed = header.schema.type === 'integer' || header.schema.type === 'number' ? Number(value) : value;
         const validate = this.validator(`header ${at} ${name}`, header.schema);
-        if (!validate(typed)) violations.push(`${at}: header ${name}: ${JSON.stringify(value)} ${describeErrors('value', validate.errors)}`);
+        if (!validate(typed))
+          violations.push(
+            `${at}: header ${name}: ${JSON.stringify(value)} ${describeErrors('value', validate.errors)}`,
+          );
       }
     }
     return violations;
@@ -175,11 +206,16 @@ export class ResponseContract {
   private checkBody(at: string, exchange: Exchange, response: ResponseObject, pointer: string): string[] {
     const sent = (exchange.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     const content = response.content ?? {};
-    const hasBody = exchange.method !== 'HEAD' && exchange.status !== 204 && exchange.status !== 304 && (exchange.body === undefined || exchange.body.length > 0);
+    const hasBody =
+      exchange.method !== 'HEAD' &&
+      exchange.status !== 204 &&
+      exchange.status !== 304 &&
+      (exchange.body === undefined || exchange.body.length > 0);
     if (!hasBody) return [];
     if (!sent) return [`${at}: a body without a Content-Type`];
     const media = content[sent];
-    if (!media) return [`${at}: content type ${sent} is not declared (declared: ${Object.keys(content).join(', ') || 'none'})`];
+    if (!media)
+      return [`${at}: content type ${sent} is not declared (declared: ${Object.keys(content).join(', ') || 'none'})`];
     if (!isJson(sent) || !media.schema || exchange.body === undefined) return [];
     let body: unknown;
     try {
@@ -214,10 +250,15 @@ const SUBSCHEMAS = ['items', 'additionalProperties', 'not'];
 function closeObjects(schema: Schema): Schema {
   const copy: Schema = { ...schema };
   if (isSchema(copy.properties)) {
-    copy.properties = Object.fromEntries(Object.entries(copy.properties).map(([name, sub]) => [name, isSchema(sub) ? closeObjects(sub) : sub]));
-    if (copy.additionalProperties === undefined && copy.unevaluatedProperties === undefined) copy.unevaluatedProperties = false;
+    copy.properties = Object.fromEntries(
+      Object.entries(copy.properties).map(([name, sub]) => [name, isSchema(sub) ? closeObjects(sub) : sub]),
+    );
+    if (copy.additionalProperties === undefined && copy.unevaluatedProperties === undefined)
+      copy.unevaluatedProperties = false;
   }
-  for (const key of SUBSCHEMA_LISTS) if (Array.isArray(copy[key])) copy[key] = (copy[key] as unknown[]).map((sub) => (isSchema(sub) ? closeObjects(sub) : sub));
+  for (const key of SUBSCHEMA_LISTS)
+    if (Array.isArray(copy[key]))
+      copy[key] = (copy[key] as unknown[]).map((sub) => (isSchema(sub) ? closeObjects(sub) : sub));
   for (const key of SUBSCHEMAS) if (isSchema(copy[key])) copy[key] = closeObjects(copy[key]);
   return copy;
 }
@@ -229,7 +270,10 @@ function isSchema(value: unknown): value is Schema {
 /** Ajv's errors, naming the member that is not declared (ajv's own text leaves it out). */
 function describeErrors(what: string, errors: ErrorObject[] | null | undefined): string {
   return (errors ?? [])
-    .map((e) => `${what}${e.instancePath} ${e.message}${e.keyword === 'unevaluatedProperties' ? `: ${String(e.params.unevaluatedProperty)}` : ''}`)
+    .map(
+      (e) =>
+        `${what}${e.instancePath} ${e.message}${e.keyword === 'unevaluatedProperties' ? `: ${String(e.params.unevaluatedProperty)}` : ''}`,
+    )
     .join('; ');
 }
 
@@ -243,7 +287,9 @@ function escapePointer(segment: string): string {
 
 /** `#/components/...` inside an operation's schema means the document's; point it at the registered one. */
 function rebaseRefs(schema: unknown): Schema {
-  return JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === '$ref' && typeof value === 'string' && value.startsWith('#/') ? `openapi.json${value}` : value)) as Schema;
+  return JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
+    key === '$ref' && typeof value === 'string' && value.startsWith('#/') ? `openapi.json${value}` : value,
+  ) as Schema;
 }
 
 /** Parses the header block Node actually sent, which also holds headers given to writeHead. */
@@ -285,7 +331,11 @@ export function watchTestApp(server: Server): void {
  * Checks every response `server` sends against `contract`. It listens before the app does, so
  * responses from any layer (body parser, guards, filters, the last-resort 404) are seen alike.
  */
-export function watchResponses(server: Server, contract: ResponseContract, record: (violations: string[]) => void): void {
+export function watchResponses(
+  server: Server,
+  contract: ResponseContract,
+  record: (violations: string[]) => void,
+): void {
   server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
     // As sent: routers rewrite req.url on the way (a mounted prefix is stripped).
     const method = req.method ?? 'GET';
@@ -298,7 +348,11 @@ export function watchResponses(server: Server, contract: ResponseContract, recor
         streamed = true;
         return;
       }
-      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
+      chunks.push(
+        Buffer.isBuffer(chunk)
+          ? chunk
+          : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'),
+      );
     };
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;
     const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
@@ -314,7 +368,13 @@ export function watchResponses(server: Server, contract: ResponseContract, recor
       if (!res.headersSent) return;
       const headers = sentHeaders(res);
       const isStream = streamed || (headers['content-type'] ?? '').startsWith('text/event-stream');
-      const exchange: Exchange = { method, url, status: res.statusCode, headers, body: isStream ? undefined : Buffer.concat(chunks) };
+      const exchange: Exchange = {
+        method,
+        url,
+        status: res.statusCode,
+        headers,
+        body: isStream ? undefined : Buffer.concat(chunks),
+      };
       const found = contract.check(exchange);
       if (found.length > 0) record(found);
     });

@@ -20,7 +20,9 @@ export const ADMIN = { username: 'root-admin', password: 'admin-password-for-tes
  */
 export const REAL_POSTGRES = 'postgres://root@127.0.0.1:5432/test';
 
-async function freshDatabase(server = process.env.TEST_DATABASE_URL): Promise<{ url?: string; drop: () => Promise<void> }> {
+async function freshDatabase(
+  server = process.env.TEST_DATABASE_URL,
+): Promise<{ url?: string; drop: () => Promise<void> }> {
   if (!server) return { drop: async () => undefined };
   const name = `limen_e2e_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new Client({ connectionString: server });
@@ -64,9 +66,15 @@ export interface TestApp {
  * `restartOn`: start on another app's data (a restart, or a second replica).
  * `databaseServer`: a PostgreSQL server to create the fresh database on, whatever TEST_DATABASE_URL says.
  */
-export async function startTestApp(env: Record<string, string> = {}, restartOn?: TestAppData, databaseServer?: string): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  restartOn?: TestAppData,
+  databaseServer?: string,
+): Promise<TestApp> {
   const dataDir = restartOn?.dataDir ?? mkdtempSync(join(tmpdir(), 'limen-e2e-'));
-  const database = restartOn ? { url: restartOn.databaseUrl, drop: restartOn.dropDatabase } : await freshDatabase(databaseServer);
+  const database = restartOn
+    ? { url: restartOn.databaseUrl, drop: restartOn.dropDatabase }
+    : await freshDatabase(databaseServer);
   // Every app gets private IMAGE_DIR and VM_DIR: its orphan sweep must not touch other apps' domains.
   const sandbox = restartOn?.sandbox ?? hypervisorSandbox();
   const config = loadConfig({
@@ -103,7 +111,11 @@ export async function startTestApp(env: Record<string, string> = {}, restartOn?:
   };
 }
 
-export async function login(http: App, username: string, password: string): Promise<{ accessToken: string; refreshToken: string }> {
+export async function login(
+  http: App,
+  username: string,
+  password: string,
+): Promise<{ accessToken: string; refreshToken: string }> {
   const res = await request(http).post('/api/v1/auth/login').send({ username, password }).expect(200);
   return res.body;
 }
@@ -111,7 +123,11 @@ export async function login(http: App, username: string, password: string): Prom
 /** Creates an active user through the admin API and returns its id and tokens. */
 export async function createUser(http: App, adminToken: string, username: string, role: 'user' | 'admin' = 'user') {
   const password = `${username}-password-123`;
-  const created = await request(http).post('/api/v1/users').auth(adminToken, { type: 'bearer' }).send({ username, password, role }).expect(201);
+  const created = await request(http)
+    .post('/api/v1/users')
+    .auth(adminToken, { type: 'bearer' })
+    .send({ username, password, role })
+    .expect(201);
   const tokens = await login(http, username, password);
   return { id: created.body.id as string, password, ...tokens };
 }
@@ -119,6 +135,13 @@ export async function createUser(http: App, adminToken: string, username: string
 export function expectProblem(res: request.Response, status: number, code: string): void {
   expect({ status: res.status, code: res.body?.code }).toEqual({ status, code });
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(res.body).toEqual(expect.objectContaining({ type: expect.any(String), title: expect.any(String), detail: expect.any(String), requestId: expect.any(String) }));
+  expect(res.body).toEqual(
+    expect.objectContaining({
+      type: expect.any(String),
+      title: expect.any(String),
+      detail: expect.any(String),
+      requestId: expect.any(String),
+    }),
+  );
   expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(ts|js):\d+/);
 }

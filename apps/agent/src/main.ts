@@ -21,14 +21,22 @@ function loadConfigOrExit(): AgentConfig {
 
 async function serve(config: AgentConfig): Promise<void> {
   const logger = createLogger(config);
-  if (config.tokenGenerated) logger.warn({ tokenFile: config.tokenFile }, 'AGENT_TOKEN not set: generated one and stored it in the token file');
+  if (config.tokenGenerated)
+    logger.warn({ tokenFile: config.tokenFile }, 'AGENT_TOKEN not set: generated one and stored it in the token file');
   else if (config.tokenFile) logger.info({ tokenFile: config.tokenFile }, 'AGENT_TOKEN not set: using the token file');
 
   const sampler = new SystemHostSampler();
   // Before listening, so the first scrape already gets CPU load and rates over a real interval.
   await sampler.prime();
-  const cache = new SampleCache<MetricsSnapshot>(async () => new MetricsSnapshot(await sampler.sample()), { ttlMs: config.sampleTtlMs, timeoutMs: config.sampleTimeoutMs });
-  const server = createAgentServer({ snapshot: () => cache.get(), verifier: new BearerTokenVerifier(config.token), logger });
+  const cache = new SampleCache<MetricsSnapshot>(async () => new MetricsSnapshot(await sampler.sample()), {
+    ttlMs: config.sampleTtlMs,
+    timeoutMs: config.sampleTimeoutMs,
+  });
+  const server = createAgentServer({
+    snapshot: () => cache.get(),
+    verifier: new BearerTokenVerifier(config.token),
+    logger,
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -35,7 +35,11 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   const problems = new ProblemDetailsFilter();
   const server = app.getHttpServer() as Server;
   server.on('clientError', (error: Error, socket: Duplex) => problems.answerClientError(error, socket));
-  app.use(installRequestDeadline(server, config.requestTimeoutSeconds * 1000, (error, socket) => problems.answerClientError(error, socket)));
+  app.use(
+    installRequestDeadline(server, config.requestTimeoutSeconds * 1000, (error, socket) =>
+      problems.answerClientError(error, socket),
+    ),
+  );
   app.use(securityHeaders());
   if (config.corsOrigins.length > 0) {
     app.enableCors({

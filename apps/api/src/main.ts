@@ -32,7 +32,10 @@ async function migrate(config: AppConfig): Promise<void> {
 }
 
 async function serve(config: AppConfig): Promise<void> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { bufferLogs: true, bodyParser: false });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bufferLogs: true,
+    bodyParser: false,
+  });
   await initApp(app);
   await app.listen(config.port, config.host);
   // app.close() stops accepting, drains in-flight requests and runs the shutdown

@@ -1,4 +1,12 @@
-import { DynamicModule, Inject, Injectable, Logger, Module, ModuleMetadata, OnApplicationShutdown } from '@nestjs/common';
+import {
+  DynamicModule,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  ModuleMetadata,
+  OnApplicationShutdown,
+} from '@nestjs/common';
 import { createVirtualizationPort } from './port/create-virtualization-port';
 import { VirtualizationPortOptions } from './port/port-options';
 import { VIRTUALIZATION_PORT, VirtualizationPort } from './port/virtualization-port';

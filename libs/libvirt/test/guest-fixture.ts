@@ -62,7 +62,12 @@ export function isoinfo(iso: string, args: readonly string[]): Buffer {
   return execFileSync('isoinfo', ['-i', iso, ...args], { stdio: 'pipe' });
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -45,7 +45,9 @@ describe('libvirt adapter: events and QMP passthrough', () => {
   });
 
   it('emitted a typed started event for the start', () => {
-    expect(events).toContainEqual(expect.objectContaining({ kind: 'lifecycle', type: 'started', vmId, domainName: domain }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ kind: 'lifecycle', type: 'started', vmId, domainName: domain }),
+    );
   });
 
   it('answers QMP through virsh qemu-monitor-command', async () => {
@@ -55,7 +57,10 @@ describe('libvirt adapter: events and QMP passthrough', () => {
 
   it('delivers an out-of-band virsh destroy as a typed event within 1 s', async () => {
     const stopped = firstValueFrom(
-      adapter.events().pipe(filter((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'), timeout(5_000)),
+      adapter.events().pipe(
+        filter((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'),
+        timeout(5_000),
+      ),
     );
     // Out of band: a separate virsh process, as an operator would run it. Asynchronous, so
     // this process keeps reading events while virsh waits for QEMU to die.
@@ -79,13 +84,21 @@ describe('libvirt adapter: events and QMP passthrough', () => {
   it('restarts a killed event process and signals resync-needed, then keeps delivering', async () => {
     const oldPid = adapter.eventSource.pid as number;
     expect(oldPid).toBeGreaterThan(0);
-    const resync = firstValueFrom(adapter.events().pipe(filter((e) => e.kind === 'resync-needed'), timeout(10_000)));
+    const resync = firstValueFrom(
+      adapter.events().pipe(
+        filter((e) => e.kind === 'resync-needed'),
+        timeout(10_000),
+      ),
+    );
     process.kill(oldPid, 'SIGKILL');
     await resync;
     expect(adapter.eventSource.pid).not.toBe(oldPid);
 
     const started = firstValueFrom(
-      adapter.events().pipe(filter((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'started'), timeout(10_000)),
+      adapter.events().pipe(
+        filter((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'started'),
+        timeout(10_000),
+      ),
     );
     await adapter.start(vmId);
     await started;

@@ -82,7 +82,9 @@ describe('libvirt host capabilities while every pooled session is busy', () => {
     const adapter = new LibvirtAdapter({ pool, uri: URI, virtTypes: new VirtTypeResolver('qemu') });
     try {
       // Three commands of 5 s each hold the only session for 15 s.
-      const busy = Array.from({ length: 3 }, () => pool.run({ name: 'event', options: { timeout: 5 }, flags: ['all', 'loop'] }));
+      const busy = Array.from({ length: 3 }, () =>
+        pool.run({ name: 'event', options: { timeout: 5 }, flags: ['all', 'loop'] }),
+      );
       const started = Date.now();
       const caps = await adapter.getHostCapabilities();
       expect(caps.cpus).toBeGreaterThan(0);

@@ -4,7 +4,16 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Subscription } from 'rxjs';
 import { BootDevice, DomainEvent, DomainSpec, HypervisorError, VirtualizationPort } from '../src';
-import { ensureTestGuest, GUEST_MARKER, isoinfo, makeIso, makeRunDir, qemuIo, TestGuest, waitFor } from './guest-fixture';
+import {
+  ensureTestGuest,
+  GUEST_MARKER,
+  isoinfo,
+  makeIso,
+  makeRunDir,
+  qemuIo,
+  TestGuest,
+  waitFor,
+} from './guest-fixture';
 
 export interface ContractContext {
   port: VirtualizationPort;
@@ -46,7 +55,10 @@ function countMarkers(log: string): number {
  * The VirtualizationPort contract, run unchanged against every adapter on the real hypervisor
  * with the tiny test guest (TCG). Steps run in order and share one VM.
  */
-export function describePortContract(adapterName: string, makePort: (runDir: string) => Promise<VirtualizationPort> | VirtualizationPort): void {
+export function describePortContract(
+  adapterName: string,
+  makePort: (runDir: string) => Promise<VirtualizationPort> | VirtualizationPort,
+): void {
   describe(`VirtualizationPort contract: ${adapterName}`, () => {
     const vmId = randomUUID();
     let guest: TestGuest;
@@ -132,7 +144,9 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
     it('creates, inspects, resizes and layers qcow2 volumes', async () => {
       const volume = await port.createVolume({ path: diskPath, sizeBytes: 64 * 1024 * 1024 });
       expect(volume).toMatchObject({ format: 'qcow2', virtualSizeBytes: 64 * 1024 * 1024 });
-      await expect(port.createVolume({ path: diskPath, sizeBytes: 1024 * 1024 })).rejects.toMatchObject({ code: 'VOLUME_EXISTS' });
+      await expect(port.createVolume({ path: diskPath, sizeBytes: 1024 * 1024 })).rejects.toMatchObject({
+        code: 'VOLUME_EXISTS',
+      });
 
       const overlayPath = join(run.dir, 'overlay.qcow2');
       const overlay = await port.createVolume({ path: overlayPath, backingPath: diskPath, backingFormat: 'qcow2' });
@@ -157,14 +171,20 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
 
       expect(isoinfo(seedPath, ['-d']).toString('utf8')).toMatch(/^Volume id: cidata$/m);
       for (const extension of ['-J', '-R']) {
-        expect(isoinfo(seedPath, [extension, '-x', '/user-data']).equals(Buffer.from(HOSTILE_USER_DATA, 'utf8'))).toBe(true);
+        expect(isoinfo(seedPath, [extension, '-x', '/user-data']).equals(Buffer.from(HOSTILE_USER_DATA, 'utf8'))).toBe(
+          true,
+        );
         expect(isoinfo(seedPath, [extension, '-x', '/meta-data']).toString('utf8')).toBe(metaData);
         expect(isoinfo(seedPath, [extension, '-x', '/network-config']).toString('utf8')).toBe(networkConfig);
       }
       expect(readdirSync(run.dir).filter((name) => name.includes('seed'))).toEqual(['seed.iso']);
 
-      await expect(port.createSeedIso({ path: 'seed.iso', metaData, userData: '' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-      await expect(port.createSeedIso({ path: join(run.dir, 'seed.img'), metaData, userData: '' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(port.createSeedIso({ path: 'seed.iso', metaData, userData: '' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      await expect(
+        port.createSeedIso({ path: join(run.dir, 'seed.img'), metaData, userData: '' }),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     });
 
     it('defines a domain named from the VM id, with metadata and escaped user strings', async () => {
@@ -177,7 +197,9 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       expect(info.state).toBe('shutoff');
       expect(info.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
       expect(info.disks.find((disk) => disk.device === 'disk')?.path).toBe(diskPath);
-      expect(info.disks.filter((disk) => disk.seed)).toEqual([expect.objectContaining({ device: 'cdrom', path: seedPath, readonly: true })]);
+      expect(info.disks.filter((disk) => disk.seed)).toEqual([
+        expect.objectContaining({ device: 'cdrom', path: seedPath, readonly: true }),
+      ]);
       await expect(port.defineDomain(spec())).rejects.toMatchObject({ code: 'DOMAIN_EXISTS' });
       const listed = await port.listDomains();
       expect(listed.find((domain) => domain.vmId === vmId)?.state).toBe('shutoff');
@@ -191,11 +213,20 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       await port.createSnapshot(firmwareVmId, { name: 'before-redefine' });
 
       const redefined = await port.redefineDomain(firmwareSpec(['hd'], 'installed'));
-      expect(redefined).toMatchObject({ vmId: firmwareVmId, ownerId: firmwareOwner, uuid: defined.uuid, state: 'shutoff', bootOrder: ['hd'], title: 'installed' });
+      expect(redefined).toMatchObject({
+        vmId: firmwareVmId,
+        ownerId: firmwareOwner,
+        uuid: defined.uuid,
+        state: 'shutoff',
+        bootOrder: ['hd'],
+        title: 'installed',
+      });
       const info = await port.getDomain(firmwareVmId);
       expect(info).toMatchObject({ uuid: defined.uuid, bootOrder: ['hd'], title: 'installed' });
       // Disks are the same files, media included.
-      expect(info.disks.map((disk) => [disk.device, disk.path])).toEqual(defined.disks.map((disk) => [disk.device, disk.path]));
+      expect(info.disks.map((disk) => [disk.device, disk.path])).toEqual(
+        defined.disks.map((disk) => [disk.device, disk.path]),
+      );
       expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
       expect((await port.listDomains()).filter((domain) => domain.vmId === firmwareVmId)).toHaveLength(1);
       // The kernel-booted domain reports no firmware boot order.
@@ -203,9 +234,15 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
     });
 
     it('refuses to redefine a missing domain or to change its owner', async () => {
-      await expect(port.redefineDomain({ ...firmwareSpec(['hd']), vmId: randomUUID() })).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
-      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), ownerId: 'someone-else' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), vcpus: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(port.redefineDomain({ ...firmwareSpec(['hd']), vmId: randomUUID() })).rejects.toMatchObject({
+        code: 'DOMAIN_NOT_FOUND',
+      });
+      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), ownerId: 'someone-else' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), vcpus: 0 })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
       expect(await port.getDomain(firmwareVmId)).toMatchObject({ ownerId: firmwareOwner, bootOrder: ['hd'] });
     });
 
@@ -225,7 +262,12 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
     it('reverts an internal snapshot so the disk content really comes back', async () => {
       expect(qemuIo(diskPath, 'write -P 0xAB 0 64k').ok).toBe(true);
       const snapshot = await port.createSnapshot(vmId, { name: 'pattern-ab', description: 'before <overwrite> & co' });
-      expect(snapshot).toMatchObject({ name: 'pattern-ab', description: 'before <overwrite> & co', domainState: 'shutoff', current: true });
+      expect(snapshot).toMatchObject({
+        name: 'pattern-ab',
+        description: 'before <overwrite> & co',
+        domainState: 'shutoff',
+        current: true,
+      });
 
       expect(qemuIo(diskPath, 'write -P 0xCD 0 64k').ok).toBe(true);
       expect(qemuIo(diskPath, 'read -P 0xAB 0 64k').ok).toBe(false);
@@ -237,7 +279,9 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       const snapshots = await port.listSnapshots(vmId);
       expect(snapshots.map((s) => s.name)).toEqual(['pattern-ab']);
       await expect(port.revertSnapshot(vmId, 'no-such-snapshot')).rejects.toBeInstanceOf(HypervisorError);
-      await expect(port.createSnapshot(vmId, { name: 'bad name; rm' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(port.createSnapshot(vmId, { name: 'bad name; rm' })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
     });
 
     it('starts the guest and the marker appears in the serial log', async () => {
@@ -285,7 +329,11 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
 
       const beforeReboot = countMarkers(await port.tailSerialLog(vmId));
       await port.reboot(vmId);
-      await waitFor('marker after reboot', async () => countMarkers(await port.tailSerialLog(vmId)) > beforeReboot, 60_000);
+      await waitFor(
+        'marker after reboot',
+        async () => countMarkers(await port.tailSerialLog(vmId)) > beforeReboot,
+        60_000,
+      );
       expect(await state()).toBe('running');
     });
 
@@ -337,7 +385,11 @@ export function describePortContract(adapterName: string, makePort: (runDir: str
       expect(await state()).toBe('running');
       await port.destroy(vmId);
       expect(await state()).toBe('shutoff');
-      await waitFor('stopped event', async () => events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'), 5_000);
+      await waitFor(
+        'stopped event',
+        async () => events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'),
+        5_000,
+      );
       expect(events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'started')).toBe(true);
     });
 

@@ -49,11 +49,19 @@ describe('qemu-direct re-attachment', () => {
     await first.close();
 
     const second = open();
-    const resync = firstValueFrom(second.events().pipe(filter((e) => e.kind === 'resync-needed'), timeout(10_000)));
+    const resync = firstValueFrom(
+      second.events().pipe(
+        filter((e) => e.kind === 'resync-needed'),
+        timeout(10_000),
+      ),
+    );
     expect((await second.getDomain(vmId)).state).toBe('running');
     await resync;
     const stopped = firstValueFrom(
-      second.events().pipe(filter((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'), timeout(10_000)),
+      second.events().pipe(
+        filter((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'),
+        timeout(10_000),
+      ),
     );
     await second.destroy(vmId);
     await stopped;

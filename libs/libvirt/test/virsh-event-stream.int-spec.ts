@@ -13,14 +13,22 @@ describe('virsh event stream: process lifetime', () => {
       stream.start();
       process.stdout.write(stream.pid + '\\n');
       setInterval(() => undefined, 1000);`;
-    const owner = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const owner = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const pid = await new Promise<number>((resolve, reject) => {
         owner.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
         owner.once('exit', (code) => reject(new Error(`the owner exited early (${code})`)));
       });
       // It is virsh itself (setpriv execs it), connected and waiting for events.
-      await waitFor('virsh event to run', async () => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('event'), 10_000);
+      await waitFor(
+        'virsh event to run',
+        async () =>
+          existsSync(`/proc/${pid}/cmdline`) &&
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('event'),
+        10_000,
+      );
       await new Promise((r) => setTimeout(r, 300));
       owner.kill('SIGKILL');
       await waitFor('the orphaned virsh event to exit', async () => !existsSync(`/proc/${pid}`), 3_000);

@@ -60,20 +60,27 @@ virsh -q -c qemu:///system define "$1" >/dev/null`,
     run.cleanup();
   });
 
-  it.each(HOSTILE.map((s) => [s.length > 60 ? `${s.slice(0, 20)}... (${s.length} chars)` : s, s]))('echo returns %j unchanged, as one argument', async (_label, value) => {
-    expect(await pool.run({ name: 'echo', rest: [value] })).toBe(value);
-    // --shell re-quotes each argument it received: exactly one argument arrived.
-    const shellQuoted = await pool.run({ name: 'echo', flags: ['shell'], rest: [value, 'END'] });
-    expect(shellQuoted.endsWith(' END')).toBe(true);
-  });
+  it.each(HOSTILE.map((s) => [s.length > 60 ? `${s.slice(0, 20)}... (${s.length} chars)` : s, s]))(
+    'echo returns %j unchanged, as one argument',
+    async (_label, value) => {
+      expect(await pool.run({ name: 'echo', rest: [value] })).toBe(value);
+      // --shell re-quotes each argument it received: exactly one argument arrived.
+      const shellQuoted = await pool.run({ name: 'echo', flags: ['shell'], rest: [value, 'END'] });
+      expect(shellQuoted.endsWith(' END')).toBe(true);
+    },
+  );
 
   it('stores hostile titles and descriptions verbatim and runs no other command', async () => {
     for (const value of HOSTILE.filter((s) => s.length > 0)) {
       await pool.run({ name: 'desc', options: { domain, 'new-desc': value }, flags: ['config', 'title'] });
       await pool.run({ name: 'desc', options: { domain, 'new-desc': value }, flags: ['config'] });
       // Read back through a separate process, not the session under test.
-      const title = execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'desc', domain, '--title', '--config'], { encoding: 'utf8' });
-      const description = execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'desc', domain, '--config'], { encoding: 'utf8' });
+      const title = execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'desc', domain, '--title', '--config'], {
+        encoding: 'utf8',
+      });
+      const description = execFileSync('virsh', ['-q', '-c', 'qemu:///system', 'desc', domain, '--config'], {
+        encoding: 'utf8',
+      });
       // libvirt trims titles and descriptions it prints; compare what it kept.
       expect(title.trim()).toBe(value.trim());
       expect(description.trim()).toBe(value.trim());
@@ -85,8 +92,12 @@ virsh -q -c qemu:///system define "$1" >/dev/null`,
   });
 
   it('treats a hostile value as the value of its option, never as a domain or option', async () => {
-    await expect(pool.run({ name: 'domdisplay', options: { domain: `${domain}; destroy ${domain}` } })).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
-    await expect(pool.run({ name: 'domstate', options: { domain: '--all' } })).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+    await expect(
+      pool.run({ name: 'domdisplay', options: { domain: `${domain}; destroy ${domain}` } }),
+    ).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+    await expect(pool.run({ name: 'domstate', options: { domain: '--all' } })).rejects.toMatchObject({
+      code: 'DOMAIN_NOT_FOUND',
+    });
   });
 
   it('refuses control characters, which virsh reads through readline as editing keys', async () => {
@@ -98,7 +109,9 @@ virsh -q -c qemu:///system define "$1" >/dev/null`,
   it('attributes each error to the command that caused it, under concurrency', async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 60 }, (_, i) =>
-        i % 3 === 0 ? pool.run({ name: 'domstate', options: { domain: `limen-missing-${i}` } }) : pool.run({ name: 'echo', rest: [`value-${i}`] }),
+        i % 3 === 0
+          ? pool.run({ name: 'domstate', options: { domain: `limen-missing-${i}` } })
+          : pool.run({ name: 'echo', rest: [`value-${i}`] }),
       ),
     );
     results.forEach((result, i) => {
@@ -116,7 +129,9 @@ virsh -q -c qemu:///system define "$1" >/dev/null`,
     try {
       // `event --timeout 5` blocks for 5 s: longer than the 300 ms allowed here. It waits for an event
       // nothing raises (no block thresholds are set): any domain's lifecycle event would end it early.
-      await expect(slow.run({ name: 'event', options: { event: 'block-threshold', timeout: 5 } }, { timeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+      await expect(
+        slow.run({ name: 'event', options: { event: 'block-threshold', timeout: 5 } }, { timeoutMs: 300 }),
+      ).rejects.toMatchObject({ code: 'TIMEOUT' });
       expect(await slow.run({ name: 'echo', rest: ['alive'] })).toBe('alive');
     } finally {
       await slow.close();
@@ -128,7 +143,9 @@ virsh -q -c qemu:///system define "$1" >/dev/null`,
     try {
       const calls = Array.from({ length: 20 }, (_, i) => small.run({ name: 'echo', rest: [String(i)] }));
       const settled = await Promise.allSettled(calls);
-      const busy = settled.filter((r) => r.status === 'rejected' && HypervisorError.is((r as PromiseRejectedResult).reason, 'BUSY'));
+      const busy = settled.filter(
+        (r) => r.status === 'rejected' && HypervisorError.is((r as PromiseRejectedResult).reason, 'BUSY'),
+      );
       expect(busy.length).toBeGreaterThan(0);
       expect(settled.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(5);
     } finally {

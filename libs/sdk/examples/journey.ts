@@ -32,7 +32,10 @@ function advice(code: ErrorCode): string {
 }
 
 function succeeded(operation: Operation): Operation {
-  if (operation.status !== 'succeeded') throw new Error(`${operation.kind} ${operation.status}: ${operation.error?.code ?? ''} ${operation.error?.detail ?? ''}`);
+  if (operation.status !== 'succeeded')
+    throw new Error(
+      `${operation.kind} ${operation.status}: ${operation.error?.code ?? ''} ${operation.error?.detail ?? ''}`,
+    );
   return operation;
 }
 
@@ -44,7 +47,9 @@ export async function journey(options: JourneyOptions): Promise<string[]> {
   };
 
   const anonymous = createLimenClient(options.baseUrl);
-  const signIn = await anonymous.POST('/api/v1/auth/login', { body: { username: options.username, password: options.password } });
+  const signIn = await anonymous.POST('/api/v1/auth/login', {
+    body: { username: options.username, password: options.password },
+  });
   if (signIn.error) throw new Error(`sign-in refused: ${signIn.error.code} (${advice(signIn.error.code)})`);
   const token = signIn.data.accessToken;
   const api = createLimenClient(options.baseUrl, () => token);
@@ -56,7 +61,14 @@ export async function journey(options: JourneyOptions): Promise<string[]> {
 
   const created = await api.POST('/api/v1/vms', {
     params: { header: { 'Idempotency-Key': randomUUID() } },
-    body: { name: `journey-${Date.now().toString(36)}`, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId: image.id, description: 'the SDK journey' },
+    body: {
+      name: `journey-${Date.now().toString(36)}`,
+      vcpus: 1,
+      memoryMiB: 128,
+      diskGiB: 1,
+      imageId: image.id,
+      description: 'the SDK journey',
+    },
   });
   if (created.error) throw new Error(`create refused: ${created.error.code} (${advice(created.error.code)})`);
   const vm = created.data.vm;
@@ -64,7 +76,10 @@ export async function journey(options: JourneyOptions): Promise<string[]> {
   log(`vm.create ${succeeded(await waitForOperation(api, created.data.operation.id)).status}`);
 
   for (const action of ['stop', 'start'] as const) {
-    const acted = await api.POST('/api/v1/vms/{id}/actions', { params: { path: { id: vm.id }, header: { 'Idempotency-Key': randomUUID() } }, body: { action } });
+    const acted = await api.POST('/api/v1/vms/{id}/actions', {
+      params: { path: { id: vm.id }, header: { 'Idempotency-Key': randomUUID() } },
+      body: { action },
+    });
     if (acted.error) throw new Error(`${action} refused: ${acted.error.code} (${advice(acted.error.code)})`);
     succeeded(await waitForOperation(api, acted.data.operation.id));
     const read = await api.GET('/api/v1/vms/{id}', { params: { path: { id: vm.id } } });
@@ -72,7 +87,10 @@ export async function journey(options: JourneyOptions): Promise<string[]> {
     log(`${action}: ${read.data.state}`);
   }
 
-  const snapshot = await api.POST('/api/v1/vms/{vmId}/snapshots', { params: { path: { vmId: vm.id } }, body: { name: 'before-delete' } });
+  const snapshot = await api.POST('/api/v1/vms/{vmId}/snapshots', {
+    params: { path: { vmId: vm.id } },
+    body: { name: 'before-delete' },
+  });
   if (snapshot.error) throw new Error(`snapshot refused: ${snapshot.error.code} (${advice(snapshot.error.code)})`);
   succeeded(await waitForOperation(api, snapshot.data.operation.id));
   const snapshots = await api.GET('/api/v1/vms/{vmId}/snapshots', { params: { path: { vmId: vm.id } } });
@@ -93,7 +111,13 @@ if (require.main === module) {
     if (!value) throw new Error(`${name} is not set`);
     return value;
   };
-  journey({ baseUrl: env('LIMEN_URL'), username: env('LIMEN_USER'), password: env('LIMEN_PASSWORD'), imageName: process.env.LIMEN_IMAGE ?? 'tiny-guest', log: (line) => process.stdout.write(`${line}\n`) }).catch((error: Error) => {
+  journey({
+    baseUrl: env('LIMEN_URL'),
+    username: env('LIMEN_USER'),
+    password: env('LIMEN_PASSWORD'),
+    imageName: process.env.LIMEN_IMAGE ?? 'tiny-guest',
+    log: (line) => process.stdout.write(`${line}\n`),
+  }).catch((error: Error) => {
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   });

@@ -29,7 +29,9 @@ export function createLimenClient(baseUrl: string, accessToken?: () => string | 
 /** Long-polls an operation until it has ended (succeeded, failed or cancelled). */
 export async function waitForOperation(client: LimenClient, id: string, timeoutSeconds = 60): Promise<Operation> {
   for (;;) {
-    const { data, error } = await client.GET('/api/v1/operations/{id}/wait', { params: { path: { id }, query: { timeout: timeoutSeconds } } });
+    const { data, error } = await client.GET('/api/v1/operations/{id}/wait', {
+      params: { path: { id }, query: { timeout: timeoutSeconds } },
+    });
     if (error) throw new Error(`waiting for operation ${id}: ${error.code}: ${error.detail}`);
     if (data.status !== 'pending' && data.status !== 'running') return data;
   }

@@ -10,12 +10,21 @@ describe('loadAgentConfig', () => {
 
   it('defaults to loopback on port 9000 with a 2 s sample TTL', () => {
     const config = loadAgentConfig({ AGENT_TOKEN: 'x'.repeat(32) });
-    expect(config).toMatchObject({ host: '127.0.0.1', port: 9000, logLevel: 'info', sampleTtlMs: 2000, token: 'x'.repeat(32), tokenGenerated: false });
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 9000,
+      logLevel: 'info',
+      sampleTtlMs: 2000,
+      token: 'x'.repeat(32),
+      tokenGenerated: false,
+    });
     expect(config.tokenFile).toBeUndefined();
   });
 
   it('requires AGENT_TOKEN in production', () => {
-    expect(() => loadAgentConfig({ NODE_ENV: 'production', DATA_DIR: dir })).toThrow(new ConfigError('AGENT_TOKEN is required when NODE_ENV=production'));
+    expect(() => loadAgentConfig({ NODE_ENV: 'production', DATA_DIR: dir })).toThrow(
+      new ConfigError('AGENT_TOKEN is required when NODE_ENV=production'),
+    );
   });
 
   it('generates a token once in development, mode 0600, in AGENT_DATA_DIR over DATA_DIR', () => {
@@ -53,6 +62,9 @@ describe('loadAgentConfig', () => {
   });
 
   it('accepts an explicit host and port', () => {
-    expect(loadAgentConfig({ AGENT_TOKEN: 'z'.repeat(16), AGENT_HOST: '0.0.0.0', AGENT_PORT: '9100' })).toMatchObject({ host: '0.0.0.0', port: 9100 });
+    expect(loadAgentConfig({ AGENT_TOKEN: 'z'.repeat(16), AGENT_HOST: '0.0.0.0', AGENT_PORT: '9100' })).toMatchObject({
+      host: '0.0.0.0',
+      port: 9100,
+    });
   });
 });

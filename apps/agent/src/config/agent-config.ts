@@ -32,7 +32,6 @@ export const TOKEN_FILE_NAME = 'agent-token';
 const MIN_TOKEN_LENGTH = 16;
 const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 
-
 function host(env: Env): string {
   const raw = readString(env, 'AGENT_HOST') ?? '127.0.0.1';
   if (isIP(raw) === 0 && !HOSTNAME.test(raw)) {
@@ -42,7 +41,8 @@ function host(env: Env): string {
 }
 
 function checkToken(token: string, source: string): string {
-  if (token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`${source} must be at least ${MIN_TOKEN_LENGTH} characters`);
+  if (token.length < MIN_TOKEN_LENGTH)
+    throw new ConfigError(`${source} must be at least ${MIN_TOKEN_LENGTH} characters`);
   // A header value cannot carry control characters or spaces; such a token could never match.
   if (!/^[\x21-\x7e]+$/.test(token)) throw new ConfigError(`${source} must be printable ASCII without spaces`);
   return token;
@@ -77,7 +77,11 @@ function token(env: Env, nodeEnv: NodeEnv): Pick<AgentConfig, 'token' | 'tokenFi
   if ((statSync(file).mode & 0o077) !== 0) {
     throw new ConfigError(`agent token file ${file} must not be readable by group or others (chmod 600 it)`);
   }
-  return { token: checkToken(readFileSync(file, 'utf8').trim(), `agent token file ${file}`), tokenFile: file, tokenGenerated: false };
+  return {
+    token: checkToken(readFileSync(file, 'utf8').trim(), `agent token file ${file}`),
+    tokenFile: file,
+    tokenGenerated: false,
+  };
 }
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {

@@ -33,8 +33,15 @@ describe('agent HTTP server over a fake sampler', () => {
       await new Promise((r) => setTimeout(r, 50)); // slow enough for the scrapes to overlap
       return SAMPLE;
     };
-    const cache = new SampleCache<MetricsSnapshot>(async () => (samples++, new MetricsSnapshot(await next())), { ttlMs: 2000, timeoutMs: 5000 });
-    server = createAgentServer({ snapshot: () => cache.get(), verifier: new BearerTokenVerifier(TOKEN), logger: pino({ level: 'silent' }) });
+    const cache = new SampleCache<MetricsSnapshot>(async () => (samples++, new MetricsSnapshot(await next())), {
+      ttlMs: 2000,
+      timeoutMs: 5000,
+    });
+    server = createAgentServer({
+      snapshot: () => cache.get(),
+      verifier: new BearerTokenVerifier(TOKEN),
+      logger: pino({ level: 'silent' }),
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
@@ -43,7 +50,11 @@ describe('agent HTTP server over a fake sampler', () => {
   const auth = { authorization: `Bearer ${TOKEN}` };
 
   it('answers 20 parallel scrapes of both formats with one sample', async () => {
-    const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${base}${i % 2 ? '/metrics' : '/metrics/prometheus'}`, { headers: auth })));
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        fetch(`${base}${i % 2 ? '/metrics' : '/metrics/prometheus'}`, { headers: auth }),
+      ),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
     expect(samples).toBe(1);
     expect(await responses[1].json()).toEqual(SAMPLE);

@@ -17,7 +17,11 @@ export interface AgentServerDeps {
 type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const UNAUTHENTICATED: Problem = { status: 401, code: 'UNAUTHENTICATED', detail: 'A valid Authorization: Bearer <AGENT_TOKEN> header is required' };
+const UNAUTHENTICATED: Problem = {
+  status: 401,
+  code: 'UNAUTHENTICATED',
+  detail: 'A valid Authorization: Bearer <AGENT_TOKEN> header is required',
+};
 
 function send(res: ServerResponse, contentType: string, body: string): void {
   res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
@@ -30,9 +34,15 @@ function send(res: ServerResponse, contentType: string, body: string): void {
  */
 export function createAgentServer({ snapshot, verifier, logger }: AgentServerDeps): Server {
   const routes: Record<string, { auth: boolean; handle: Route }> = {
-    '/health': { auth: false, handle: async (_req, res) => send(res, 'application/json', JSON.stringify({ status: 'ok' })) },
+    '/health': {
+      auth: false,
+      handle: async (_req, res) => send(res, 'application/json', JSON.stringify({ status: 'ok' })),
+    },
     '/metrics': { auth: true, handle: async (_req, res) => send(res, 'application/json', (await snapshot()).json()) },
-    '/metrics/prometheus': { auth: true, handle: async (_req, res) => send(res, PROMETHEUS_CONTENT_TYPE, await (await snapshot()).prometheus()) },
+    '/metrics/prometheus': {
+      auth: true,
+      handle: async (_req, res) => send(res, PROMETHEUS_CONTENT_TYPE, await (await snapshot()).prometheus()),
+    },
   };
 
   const server = createServer((req, res) => {
@@ -52,14 +62,28 @@ export function createAgentServer({ snapshot, verifier, logger }: AgentServerDep
     if (path !== '/health') {
       res.once('finish', () => {
         const ms = Math.round((performance.now() - started) * 10) / 10;
-        logger.info({ requestId, method: req.method, url: path, status: res.statusCode, responseTimeMs: ms, remoteAddress: req.socket.remoteAddress }, 'request completed');
+        logger.info(
+          {
+            requestId,
+            method: req.method,
+            url: path,
+            status: res.statusCode,
+            responseTimeMs: ms,
+            remoteAddress: req.socket.remoteAddress,
+          },
+          'request completed',
+        );
       });
     }
 
     const route = routes[path];
-    if (route === undefined) return problem({ status: 404, code: 'ROUTE_NOT_FOUND', detail: `No route for ${req.method} ${path}` });
+    if (route === undefined)
+      return problem({ status: 404, code: 'ROUTE_NOT_FOUND', detail: `No route for ${req.method} ${path}` });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return problem({ status: 405, code: 'METHOD_NOT_ALLOWED', detail: `${req.method} is not allowed on ${path}` }, { Allow: 'GET, HEAD' });
+      return problem(
+        { status: 405, code: 'METHOD_NOT_ALLOWED', detail: `${req.method} is not allowed on ${path}` },
+        { Allow: 'GET, HEAD' },
+      );
     }
     if (route.auth && !verifier.verify(req.headers.authorization)) {
       return problem(UNAUTHENTICATED, { 'WWW-Authenticate': 'Bearer realm="limen-agent"' });
@@ -67,7 +91,11 @@ export function createAgentServer({ snapshot, verifier, logger }: AgentServerDep
     route.handle(req, res).catch((error: unknown) => {
       if (error instanceof SampleTimeoutError) {
         logger.warn({ requestId, err: error }, 'host sample timed out');
-        return problem({ status: 503, code: 'SERVICE_UNAVAILABLE', detail: 'Sampling the host timed out; try again shortly' });
+        return problem({
+          status: 503,
+          code: 'SERVICE_UNAVAILABLE',
+          detail: 'Sampling the host timed out; try again shortly',
+        });
       }
       logger.error({ requestId, err: error }, 'request failed');
       if (res.headersSent) return res.end();

@@ -9,7 +9,17 @@ describe('BearerTokenVerifier', () => {
   });
 
   it('rejects a missing, malformed, wrong, prefix or longer token', () => {
-    for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Basic czNjcmV0', 's3cret-token-of-some-length', 'Bearer s3cret', 'Bearer s3cret-token-of-some-length-and-more', 'Bearer s3cret-token-of-some-length x']) {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Basic czNjcmV0',
+      's3cret-token-of-some-length',
+      'Bearer s3cret',
+      'Bearer s3cret-token-of-some-length-and-more',
+      'Bearer s3cret-token-of-some-length x',
+    ]) {
       expect(verifier.verify(header)).toBe(false);
     }
   });

@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 
 /** The same stable codes the api uses, for the cases the agent can produce. */
-export type AgentErrorCode = 'UNAUTHENTICATED' | 'ROUTE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'SERVICE_UNAVAILABLE' | 'INTERNAL_ERROR';
+export type AgentErrorCode =
+  'UNAUTHENTICATED' | 'ROUTE_NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'SERVICE_UNAVAILABLE' | 'INTERNAL_ERROR';
 
 const TITLES: Record<number, string> = {
   401: 'Unauthorized',
@@ -18,7 +19,13 @@ export interface Problem {
 }
 
 /** Writes RFC 9457 problem+json in the api's shape: {type, title, status, detail, code, requestId, instance}. */
-export function sendProblem(res: ServerResponse, problem: Problem, requestId: string, instance: string, headers: Record<string, string> = {}): void {
+export function sendProblem(
+  res: ServerResponse,
+  problem: Problem,
+  requestId: string,
+  instance: string,
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify({
     type: `https://limen.dev/problems/${problem.code.toLowerCase().replace(/_/g, '-')}`,
     title: TITLES[problem.status] ?? 'Error',
@@ -28,6 +35,10 @@ export function sendProblem(res: ServerResponse, problem: Problem, requestId: st
     requestId,
     instance,
   });
-  res.writeHead(problem.status, { ...headers, 'Content-Type': 'application/problem+json', 'Cache-Control': 'no-store' });
+  res.writeHead(problem.status, {
+    ...headers,
+    'Content-Type': 'application/problem+json',
+    'Cache-Control': 'no-store',
+  });
   res.end(body);
 }

@@ -32,16 +32,30 @@ export class SystemHostSampler implements HostSampler {
   }
 
   async sample(): Promise<HostMetrics> {
-    const [load, mem, disks, network, vms] = await Promise.all([si.currentLoad(), si.mem(), this.disks(), this.network(), this.qemu.scan()]);
+    const [load, mem, disks, network, vms] = await Promise.all([
+      si.currentLoad(),
+      si.mem(),
+      this.disks(),
+      this.network(),
+      this.qemu.scan(),
+    ]);
     const [one, five, fifteen] = loadavg();
     const usedBytes = mem.total - mem.available;
     return {
       sampledAt: new Date().toISOString(),
       hostname: hostname(),
       uptimeSeconds: Math.round(uptime()),
-      cpu: { percent: round(load.currentLoad), cores: load.cpus.map((cpu, core) => ({ core, percent: round(cpu.load) })) },
+      cpu: {
+        percent: round(load.currentLoad),
+        cores: load.cpus.map((cpu, core) => ({ core, percent: round(cpu.load) })),
+      },
       load: { one: round(one), five: round(five), fifteen: round(fifteen) },
-      memory: { totalBytes: mem.total, usedBytes, availableBytes: mem.available, percent: percent(usedBytes, mem.total) },
+      memory: {
+        totalBytes: mem.total,
+        usedBytes,
+        availableBytes: mem.available,
+        percent: percent(usedBytes, mem.total),
+      },
       swap: { totalBytes: mem.swaptotal, usedBytes: mem.swapused, freeBytes: mem.swapfree },
       disks,
       network,

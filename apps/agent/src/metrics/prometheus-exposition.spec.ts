@@ -5,11 +5,27 @@ const SAMPLE: HostMetrics = {
   sampledAt: '2026-01-01T00:00:00.000Z',
   hostname: 'hv-1',
   uptimeSeconds: 3600,
-  cpu: { percent: 12.5, cores: [{ core: 0, percent: 10 }, { core: 1, percent: 15 }] },
+  cpu: {
+    percent: 12.5,
+    cores: [
+      { core: 0, percent: 10 },
+      { core: 1, percent: 15 },
+    ],
+  },
   load: { one: 0.5, five: 0.25, fifteen: 0.1 },
   memory: { totalBytes: 8_000_000_000, usedBytes: 2_000_000_000, availableBytes: 6_000_000_000, percent: 25 },
   swap: { totalBytes: 1024, usedBytes: 0, freeBytes: 1024 },
-  disks: [{ mount: '/mnt/we"ird\\path\nx', filesystem: '/dev/vdb', type: 'ext4', sizeBytes: 100, usedBytes: 40, availableBytes: 60, percent: 40 }],
+  disks: [
+    {
+      mount: '/mnt/we"ird\\path\nx',
+      filesystem: '/dev/vdb',
+      type: 'ext4',
+      sizeBytes: 100,
+      usedBytes: 40,
+      availableBytes: 60,
+      percent: 40,
+    },
+  ],
   network: [
     { iface: 'eth0', operstate: 'up', rxBytes: 1000, txBytes: 2000, rxBytesPerSecond: 10.5, txBytesPerSecond: 20 },
     { iface: 'vnet0', operstate: 'up', rxBytes: 5, txBytes: 6, rxBytesPerSecond: null, txBytesPerSecond: null },

@@ -13,8 +13,12 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry] });
 
-  gauge('limen_host_cpu_percent', 'Busy share of all CPU cores since the previous sample (0-100).').set(metrics.cpu.percent);
-  const core = gauge('limen_host_cpu_core_percent', 'Busy share of one CPU core since the previous sample (0-100).', ['core']);
+  gauge('limen_host_cpu_percent', 'Busy share of all CPU cores since the previous sample (0-100).').set(
+    metrics.cpu.percent,
+  );
+  const core = gauge('limen_host_cpu_core_percent', 'Busy share of one CPU core since the previous sample (0-100).', [
+    'core',
+  ]);
   for (const c of metrics.cpu.cores) core.set({ core: String(c.core) }, c.percent);
 
   const load = gauge('limen_host_load_average', 'Kernel load average.', ['period']);
@@ -33,7 +37,10 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
   swap.set({ kind: 'used' }, metrics.swap.usedBytes);
   swap.set({ kind: 'free' }, metrics.swap.freeBytes);
 
-  const disk = gauge('limen_host_disk_bytes', 'File system size, used and available space per mount.', ['mount', 'kind']);
+  const disk = gauge('limen_host_disk_bytes', 'File system size, used and available space per mount.', [
+    'mount',
+    'kind',
+  ]);
   const diskPercent = gauge('limen_host_disk_percent', 'Used share of a file system (0-100).', ['mount']);
   for (const d of metrics.disks) {
     disk.set({ mount: d.mount, kind: 'size' }, d.sizeBytes);
@@ -44,8 +51,17 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
 
   // A counter, because the kernel's byte counts only grow; a fresh counter incremented by the
   // total exposes exactly that total.
-  const bytes = new Counter({ name: 'limen_host_network_bytes_total', help: 'Bytes received (rx) and sent (tx) per interface since boot.', labelNames: ['iface', 'direction'], registers: [registry] });
-  const rate = gauge('limen_host_network_bytes_per_second', 'Network throughput per interface since the previous sample.', ['iface', 'direction']);
+  const bytes = new Counter({
+    name: 'limen_host_network_bytes_total',
+    help: 'Bytes received (rx) and sent (tx) per interface since boot.',
+    labelNames: ['iface', 'direction'],
+    registers: [registry],
+  });
+  const rate = gauge(
+    'limen_host_network_bytes_per_second',
+    'Network throughput per interface since the previous sample.',
+    ['iface', 'direction'],
+  );
   for (const n of metrics.network) {
     bytes.inc({ iface: n.iface, direction: 'rx' }, n.rxBytes);
     bytes.inc({ iface: n.iface, direction: 'tx' }, n.txBytes);
@@ -57,8 +73,11 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
   gauge('limen_host_info', 'Always 1; carries the host name.', ['hostname']).set({ hostname: metrics.hostname }, 1);
 
   // Only LIMEN VMs: a series keyed by vm_id means nothing for a domain LIMEN did not create.
-  const vmCpu = gauge('limen_vm_cpu_percent', 'CPU used by a VM\'s QEMU process, in percent of one core.', ['vm_id', 'domain']);
-  const vmRss = gauge('limen_vm_rss_bytes', 'Resident memory of a VM\'s QEMU process.', ['vm_id', 'domain']);
+  const vmCpu = gauge('limen_vm_cpu_percent', "CPU used by a VM's QEMU process, in percent of one core.", [
+    'vm_id',
+    'domain',
+  ]);
+  const vmRss = gauge('limen_vm_rss_bytes', "Resident memory of a VM's QEMU process.", ['vm_id', 'domain']);
   for (const vm of metrics.vms) {
     if (vm.vmId === null || vm.domain === null) continue;
     vmCpu.set({ vm_id: vm.vmId, domain: vm.domain }, vm.cpuPercent);

@@ -75,9 +75,12 @@ describe('SampleCache', () => {
   });
 
   it('turns a sampler that throws synchronously into a rejection', async () => {
-    const throwing = new SampleCache<number>(() => {
-      throw new Error('boom');
-    }, { ttlMs: 1000, timeoutMs: 1000 });
+    const throwing = new SampleCache<number>(
+      () => {
+        throw new Error('boom');
+      },
+      { ttlMs: 1000, timeoutMs: 1000 },
+    );
     await expect(throwing.get()).rejects.toThrow('boom');
   });
 

@@ -45,7 +45,10 @@ export class SampleCache<T> {
   private takeWithTimeout(): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SampleTimeoutError(`sampling took longer than ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
+      timer = setTimeout(
+        () => reject(new SampleTimeoutError(`sampling took longer than ${this.options.timeoutMs} ms`)),
+        this.options.timeoutMs,
+      );
       timer.unref();
     });
     // Inside an executor, so a sampler that throws synchronously still yields a rejection.

@@ -12,11 +12,38 @@ class ProcTree {
     writeFileSync(join(this.root, 'uptime'), `${seconds.toFixed(2)} 1234.56\n`);
   }
 
-  process(pid: number, argv: string[], p: { cpuTicks: number; startTicks: number; rssKb: number; comm?: string }): void {
+  process(
+    pid: number,
+    argv: string[],
+    p: { cpuTicks: number; startTicks: number; rssKb: number; comm?: string },
+  ): void {
     const dir = join(this.root, String(pid));
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'cmdline'), argv.join('\0') + '\0');
-    const fields = ['S', '1', String(pid), String(pid), '0', '-1', '4194560', '100', '0', '0', '0', String(p.cpuTicks - 10), '10', '0', '0', '20', '0', '3', '0', String(p.startTicks), '1177112576', '8000'];
+    const fields = [
+      'S',
+      '1',
+      String(pid),
+      String(pid),
+      '0',
+      '-1',
+      '4194560',
+      '100',
+      '0',
+      '0',
+      '0',
+      String(p.cpuTicks - 10),
+      '10',
+      '0',
+      '0',
+      '20',
+      '0',
+      '3',
+      '0',
+      String(p.startTicks),
+      '1177112576',
+      '8000',
+    ];
     writeFileSync(join(dir, 'stat'), `${pid} (${p.comm ?? 'qemu-system-x86'}) ${fields.join(' ')}\n`);
     writeFileSync(join(dir, 'status'), `Name:\tqemu-system-x86\nVmPeak:\t 1177112 kB\nVmRSS:\t ${p.rssKb} kB\n`);
   }
@@ -47,9 +74,22 @@ describe('QemuProcessScanner', () => {
   it('finds QEMU processes only, maps them, and measures CPU between scans', async () => {
     // Started 100 s after boot, 50 s of CPU by 200 s: a 50 % lifetime average.
     proc.uptime(200);
-    proc.process(101, ['/usr/bin/qemu-system-x86_64', '-name', 'guest=limen-vm-1,debug-threads=on'], { cpuTicks: 5000, startTicks: 10_000, rssKb: 300_000 });
-    proc.process(102, ['/usr/bin/node', 'qemu-system-x86_64', '-name', 'limen-vm-9'], { cpuTicks: 1, startTicks: 1, rssKb: 1, comm: 'node' });
-    proc.process(103, ['/usr/bin/qemu-system-x86_64', '-name', 'other-guest'], { cpuTicks: 0, startTicks: 19_000, rssKb: 1000 });
+    proc.process(101, ['/usr/bin/qemu-system-x86_64', '-name', 'guest=limen-vm-1,debug-threads=on'], {
+      cpuTicks: 5000,
+      startTicks: 10_000,
+      rssKb: 300_000,
+    });
+    proc.process(102, ['/usr/bin/node', 'qemu-system-x86_64', '-name', 'limen-vm-9'], {
+      cpuTicks: 1,
+      startTicks: 1,
+      rssKb: 1,
+      comm: 'node',
+    });
+    proc.process(103, ['/usr/bin/qemu-system-x86_64', '-name', 'other-guest'], {
+      cpuTicks: 0,
+      startTicks: 19_000,
+      rssKb: 1000,
+    });
     const scanner = new QemuProcessScanner(proc.root);
 
     expect(await scanner.scan()).toEqual([
@@ -59,7 +99,11 @@ describe('QemuProcessScanner', () => {
 
     // 10 s later the guest used 15 s of CPU: 150 % of one core (two busy vCPUs).
     proc.uptime(210);
-    proc.process(101, ['/usr/bin/qemu-system-x86_64', '-name', 'guest=limen-vm-1,debug-threads=on'], { cpuTicks: 6500, startTicks: 10_000, rssKb: 310_000 });
+    proc.process(101, ['/usr/bin/qemu-system-x86_64', '-name', 'guest=limen-vm-1,debug-threads=on'], {
+      cpuTicks: 6500,
+      startTicks: 10_000,
+      rssKb: 310_000,
+    });
     const [vm] = await scanner.scan();
     expect(vm).toMatchObject({ pid: 101, cpuPercent: 150, rssBytes: 310_000 * 1024 });
   });

@@ -34,7 +34,12 @@ export class QemuProcessScanner {
     const found = await Promise.all(pids.map((pid) => this.inspect(pid, uptimeSeconds)));
     const vms = found.filter((vm): vm is VmProcessMetrics & { stat: ProcStat } => vm !== null);
     // Keep only live QEMU processes, so the map cannot grow with every VM ever run.
-    this.previous = new Map(vms.map((vm) => [vm.pid, { startTicks: vm.stat.startTicks, cpuTicks: vm.stat.cpuTicks, atSeconds: uptimeSeconds }]));
+    this.previous = new Map(
+      vms.map((vm) => [
+        vm.pid,
+        { startTicks: vm.stat.startTicks, cpuTicks: vm.stat.cpuTicks, atSeconds: uptimeSeconds },
+      ]),
+    );
     return vms.map(({ stat: _stat, ...vm }) => vm).sort((a, b) => a.pid - b.pid);
   }
 
@@ -50,7 +55,10 @@ export class QemuProcessScanner {
       const argv = cmdline.split('\0');
       if (argv[argv.length - 1] === '') argv.pop();
       if (argv.length === 0 || !isQemuSystemBinary(argv[0])) return null;
-      const [statText, statusText] = await Promise.all([readFile(join(dir, 'stat'), 'utf8'), readFile(join(dir, 'status'), 'utf8')]);
+      const [statText, statusText] = await Promise.all([
+        readFile(join(dir, 'stat'), 'utf8'),
+        readFile(join(dir, 'status'), 'utf8'),
+      ]);
       const stat = parseProcStat(statText);
       const rssBytes = parseVmRssBytes(statusText);
       if (stat === null || rssBytes === null) return null;

@@ -45,7 +45,11 @@ export class AgentClient {
     } catch (error) {
       throw new AgentUnavailableError(`the agent's GET /metrics body is not JSON: ${(error as Error).message}`);
     }
-    if (typeof body?.memory?.percent !== 'number' || typeof body.cpu?.percent !== 'number' || !Array.isArray(body.disks)) {
+    if (
+      typeof body?.memory?.percent !== 'number' ||
+      typeof body.cpu?.percent !== 'number' ||
+      !Array.isArray(body.disks)
+    ) {
       throw new AgentUnavailableError('the agent answered GET /metrics without the expected fields');
     }
     return body;
@@ -67,13 +71,15 @@ export class AgentClient {
     const res = await this.request(path, AbortSignal.any([signal, headersDeadline]), requestId);
     if (res.status === 401) {
       await res.body?.cancel();
-      throw new AgentUnavailableError('the agent refused the api\'s token (check AGENT_TOKEN)');
+      throw new AgentUnavailableError("the agent refused the api's token (check AGENT_TOKEN)");
     }
     return res;
   }
 
   private async request(path: AgentPath, signal: AbortSignal, requestId?: string): Promise<Response> {
-    const headers: Record<string, string> = { accept: path === '/metrics/prometheus' ? 'text/plain' : 'application/json' };
+    const headers: Record<string, string> = {
+      accept: path === '/metrics/prometheus' ? 'text/plain' : 'application/json',
+    };
     const token = path === '/health' ? undefined : this.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (requestId) headers['x-request-id'] = requestId;
@@ -98,7 +104,8 @@ export class AgentClient {
     try {
       this.fileToken = readFileSync(file, 'utf8').trim() || undefined;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn(`agent token file ${file} is not readable: ${(error as Error).message}`);
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.logger.warn(`agent token file ${file} is not readable: ${(error as Error).message}`);
     }
     return this.fileToken;
   }

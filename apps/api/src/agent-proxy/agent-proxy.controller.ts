@@ -25,7 +25,10 @@ export function agentPathOf(requestPath: string): AgentPath | undefined {
 }
 
 function AgentUnavailable(): MethodDecorator {
-  return ApiResponse({ status: 502, ...problemResponse(502, "AGENT_UNAVAILABLE: the agent is unreachable, too slow, or refused the api's token") });
+  return ApiResponse({
+    status: 502,
+    ...problemResponse(502, "AGENT_UNAVAILABLE: the agent is unreachable, too slow, or refused the api's token"),
+  });
 }
 
 /**
@@ -76,7 +79,8 @@ export class AgentProxyController {
     try {
       upstream = await this.agent.open(path, req.id === undefined ? undefined : String(req.id), abort.signal);
     } catch (error) {
-      if (error instanceof AgentUnavailableError) throw new AppException(HttpStatus.BAD_GATEWAY, ErrorCode.AGENT_UNAVAILABLE, error.message);
+      if (error instanceof AgentUnavailableError)
+        throw new AppException(HttpStatus.BAD_GATEWAY, ErrorCode.AGENT_UNAVAILABLE, error.message);
       throw error;
     }
     res.status(upstream.status);

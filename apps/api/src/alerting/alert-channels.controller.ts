@@ -4,7 +4,14 @@ import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AlertChannelsService } from './alert-channels.service';
-import { AlertChannelDto, AlertChannelPageDto, ChannelTestResultDto, CreateAlertChannelDto, CreatedAlertChannelDto, UpdateAlertChannelDto } from './dto/alert-channel.dto';
+import {
+  AlertChannelDto,
+  AlertChannelPageDto,
+  ChannelTestResultDto,
+  CreateAlertChannelDto,
+  CreatedAlertChannelDto,
+  UpdateAlertChannelDto,
+} from './dto/alert-channel.dto';
 
 /**
  * Where alert notifications go, for admins: webhook (signed JSON POST), email (SMTP_URL) or log.
@@ -31,8 +38,15 @@ export class AlertChannelsController {
   @ApiBody({
     type: CreateAlertChannelDto,
     examples: {
-      webhook: { summary: 'A webhook (its signing secret is generated and returned once)', value: { name: 'ops webhook', type: 'webhook', url: 'https://hooks.example.com/limen', minSeverity: 'warning' } },
-      email: { summary: 'An email channel', description: 'Needs SMTP_URL on the server; without it, refused for `type`.', value: { name: 'ops mail', type: 'email', recipients: ['ops@example.com'], minSeverity: 'critical' } },
+      webhook: {
+        summary: 'A webhook (its signing secret is generated and returned once)',
+        value: { name: 'ops webhook', type: 'webhook', url: 'https://hooks.example.com/limen', minSeverity: 'warning' },
+      },
+      email: {
+        summary: 'An email channel',
+        description: 'Needs SMTP_URL on the server; without it, refused for `type`.',
+        value: { name: 'ops mail', type: 'email', recipients: ['ops@example.com'], minSeverity: 'critical' },
+      },
     },
   })
   async create(@Body() dto: CreateAlertChannelDto): Promise<CreatedAlertChannelDto> {
@@ -53,7 +67,10 @@ export class AlertChannelsController {
   @ApiBody({
     type: UpdateAlertChannelDto,
     examples: {
-      quieter: { summary: 'Only critical alerts, under a new name', value: { name: 'ops pager', minSeverity: 'critical' } },
+      quieter: {
+        summary: 'Only critical alerts, under a new name',
+        value: { name: 'ops pager', minSeverity: 'critical' },
+      },
       disable: { summary: 'Pause the channel', value: { enabled: false } },
     },
   })

@@ -15,11 +15,17 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 function invalid(field: string, message: string): AppException {
-  return new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `Validation failed for ${field}`, { errors: [{ field, messages: [message] }] });
+  return new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `Validation failed for ${field}`, {
+    errors: [{ field, messages: [message] }],
+  });
 }
 
 /** Which fields belong to which channel type; a field of another type is refused, not ignored. */
-const FIELDS_OF: Record<ChannelType, ReadonlyArray<'url' | 'secret' | 'recipients'>> = { webhook: ['url', 'secret'], email: ['recipients'], log: [] };
+const FIELDS_OF: Record<ChannelType, ReadonlyArray<'url' | 'secret' | 'recipients'>> = {
+  webhook: ['url', 'secret'],
+  email: ['recipients'],
+  log: [],
+};
 
 /** CRUD for notification channels. Webhook secrets go in, and never come out again. */
 @Injectable()
@@ -44,8 +50,10 @@ export class AlertChannelsService {
   async create(dto: CreateAlertChannelDto): Promise<{ channel: AlertChannel; generatedSecret?: string }> {
     this.checkFields(dto.type, dto);
     if (dto.type === 'webhook' && !dto.url) throw invalid('url', 'url is required for a webhook channel');
-    if (dto.type === 'email' && !dto.recipients) throw invalid('recipients', 'recipients are required for an email channel');
-    if (dto.type === 'email' && !this.email.configured) throw invalid('type', 'email channels need SMTP_URL to be configured');
+    if (dto.type === 'email' && !dto.recipients)
+      throw invalid('recipients', 'recipients are required for an email channel');
+    if (dto.type === 'email' && !this.email.configured)
+      throw invalid('type', 'email channels need SMTP_URL to be configured');
     const generatedSecret = dto.type === 'webhook' && !dto.secret ? randomBytes(32).toString('base64url') : undefined;
     const channel = await this.saveUnique(
       this.channels.create({
@@ -81,7 +89,8 @@ export class AlertChannelsService {
 
   private checkFields(type: ChannelType, dto: Partial<Record<'url' | 'secret' | 'recipients', unknown>>): void {
     for (const field of ['url', 'secret', 'recipients'] as const) {
-      if (dto[field] !== undefined && !FIELDS_OF[type].includes(field)) throw invalid(field, `${field} does not apply to a ${type} channel`);
+      if (dto[field] !== undefined && !FIELDS_OF[type].includes(field))
+        throw invalid(field, `${field} does not apply to a ${type} channel`);
     }
   }
 
@@ -89,7 +98,8 @@ export class AlertChannelsService {
     try {
       return await this.channels.save(channel);
     } catch (error) {
-      if (isUniqueViolation(error)) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'An alert channel with that name exists');
+      if (isUniqueViolation(error))
+        throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'An alert channel with that name exists');
       throw error;
     }
   }

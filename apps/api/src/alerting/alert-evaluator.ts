@@ -49,7 +49,10 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
   ) {}
 
   onApplicationBootstrap(): void {
-    this.scheduler.addInterval(INTERVAL_NAME, setInterval(() => void this.evaluate(), this.config.alerting.evalIntervalSeconds * 1000));
+    this.scheduler.addInterval(
+      INTERVAL_NAME,
+      setInterval(() => void this.evaluate(), this.config.alerting.evalIntervalSeconds * 1000),
+    );
     void this.evaluate();
   }
 
@@ -86,7 +89,11 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
     return true;
   }
 
-  private async apply(m: EntityManager, samples: Samples, now: Date): Promise<{ events: EventRecord[]; changes: AlertChange[] }> {
+  private async apply(
+    m: EntityManager,
+    samples: Samples,
+    now: Date,
+  ): Promise<{ events: EventRecord[]; changes: AlertChange[] }> {
     // Re-read under the lock: an admin may have changed rules while we sampled.
     const rules = new Map((await m.find(AlertRule)).map((rule) => [rule.id, rule]));
     const open = await m.find(Alert, { where: { state: In(['pending', 'firing']) } });
@@ -96,7 +103,12 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
       open.map((alert) => alert as OpenAlert),
       now,
     );
-    const silences = new Map((await m.find(AlertSilence, { where: { until: MoreThan(now) } })).map((s) => [silenceKey(s.ruleId, s.subject), s.until]));
+    const silences = new Map(
+      (await m.find(AlertSilence, { where: { until: MoreThan(now) } })).map((s) => [
+        silenceKey(s.ruleId, s.subject),
+        s.until,
+      ]),
+    );
     const openById = new Map(open.map((alert) => [alert.id, alert]));
     const events: EventRecord[] = [];
     const changes: AlertChange[] = [];
@@ -114,11 +126,23 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** Applies one transition; returns the instance as it now is (undefined when discarded). */
-  private async write(m: EntityManager, t: Transition, open: Map<string, Alert>, now: Date): Promise<Alert | undefined> {
+  private async write(
+    m: EntityManager,
+    t: Transition,
+    open: Map<string, Alert>,
+    now: Date,
+  ): Promise<Alert | undefined> {
     switch (t.kind) {
       case 'open':
         return m.save(
-          m.create(Alert, { ruleId: t.ruleId, subject: t.subject, state: t.fire ? 'firing' : 'pending', value: t.value, pendingSince: now, firedAt: t.fire ? now : null }),
+          m.create(Alert, {
+            ruleId: t.ruleId,
+            subject: t.subject,
+            state: t.fire ? 'firing' : 'pending',
+            value: t.value,
+            pendingSince: now,
+            firedAt: t.fire ? now : null,
+          }),
         );
       case 'discard':
         await m.delete(Alert, { id: t.alertId });

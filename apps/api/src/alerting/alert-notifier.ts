@@ -54,7 +54,10 @@ export class AlertNotifier implements OnApplicationShutdown {
         for (const change of audible) {
           const timestamp = new Date().toISOString();
           for (const channel of channels) {
-            if (severityAtLeast(change.alert.severity, channel.minSeverity)) this.track(this.deliver(channel, { id: randomUUID(), event: change.event, timestamp, alert: change.alert }));
+            if (severityAtLeast(change.alert.severity, channel.minSeverity))
+              this.track(
+                this.deliver(channel, { id: randomUUID(), event: change.event, timestamp, alert: change.alert }),
+              );
           }
         }
       })
@@ -64,9 +67,16 @@ export class AlertNotifier implements OnApplicationShutdown {
 
   /** One test notification, one attempt, awaited: the answer says what happened. */
   async test(channelId: string): Promise<ChannelTestResultDto> {
-    const channel = await this.withSecrets(this.channels.createQueryBuilder('c').where('c.id = :channelId', { channelId })).getOneOrFail();
+    const channel = await this.withSecrets(
+      this.channels.createQueryBuilder('c').where('c.id = :channelId', { channelId }),
+    ).getOneOrFail();
     const started = performance.now();
-    const notification: Notification = { id: randomUUID(), event: 'test', timestamp: new Date().toISOString(), alert: null };
+    const notification: Notification = {
+      id: randomUUID(),
+      event: 'test',
+      timestamp: new Date().toISOString(),
+      alert: null,
+    };
     try {
       await this.senders[channel.type].send(channel, notification, this.shutdown.signal);
       return { delivered: true, latencyMs: Math.round(performance.now() - started), error: null };
@@ -95,7 +105,8 @@ export class AlertNotifier implements OnApplicationShutdown {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.senders[channel.type].send(channel, notification, signal);
-        if (attempt > 1) this.logger.log(`notification ${notification.id} reached channel "${channel.name}" at attempt ${attempt}`);
+        if (attempt > 1)
+          this.logger.log(`notification ${notification.id} reached channel "${channel.name}" at attempt ${attempt}`);
         return;
       } catch (error) {
         const retryable = !(error instanceof DeliveryError) || error.retryable;

@@ -39,7 +39,12 @@ export class AlertRulesController {
   /** Change a rule; its open alerts are judged by the new condition at the next evaluation. */
   @Patch(':id')
   @ApiProblems(404, 409)
-  @ApiBody({ type: UpdateAlertRuleDto, examples: { stricter: { summary: 'Fire later, and only after 10 minutes over it', value: { threshold: 95, for: 600 } } } })
+  @ApiBody({
+    type: UpdateAlertRuleDto,
+    examples: {
+      stricter: { summary: 'Fire later, and only after 10 minutes over it', value: { threshold: 95, for: 600 } },
+    },
+  })
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateAlertRuleDto): Promise<AlertRuleDto> {
     return AlertRuleDto.from(await this.rules.update(id, dto));
   }

@@ -33,7 +33,9 @@ export class AlertRulesService {
 
   create(dto: CreateAlertRuleDto): Promise<AlertRule> {
     const { for: forSeconds, ...fields } = given(dto);
-    return this.saveUnique(this.rules.create({ severity: 'warning', enabled: true, ...fields, forSeconds: forSeconds ?? 0 }));
+    return this.saveUnique(
+      this.rules.create({ severity: 'warning', enabled: true, ...fields, forSeconds: forSeconds ?? 0 }),
+    );
   }
 
   async update(id: string, dto: UpdateAlertRuleDto): Promise<AlertRule> {
@@ -54,7 +56,8 @@ export class AlertRulesService {
     try {
       return await this.rules.save(rule);
     } catch (error) {
-      if (isUniqueViolation(error)) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'An alert rule with that name exists');
+      if (isUniqueViolation(error))
+        throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'An alert rule with that name exists');
       throw error;
     }
   }

@@ -60,7 +60,9 @@ export class AlertSampler {
     if (needed.has('quota.usage.percent')) samples.set('quota.usage.percent', await this.quotaUsage(manager));
     if (needed.has('host.up')) {
       // As the host monitor last saw them; a host not checked yet is left out rather than guessed.
-      const hosts: Array<{ name: string; status: string }> = await manager.query(`SELECT name, status FROM hosts WHERE enabled AND status <> 'unknown'`);
+      const hosts: Array<{ name: string; status: string }> = await manager.query(
+        `SELECT name, status FROM hosts WHERE enabled AND status <> 'unknown'`,
+      );
       samples.set('host.up', new Map(hosts.map((h) => [h.name, h.status === 'up' ? 1 : 0])));
     }
     return samples;
@@ -89,7 +91,9 @@ export class AlertSampler {
     try {
       await Promise.race([
         this.port.getHostCapabilities(),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), HYPERVISOR_TIMEOUT_MS))),
+        new Promise<never>(
+          (_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), HYPERVISOR_TIMEOUT_MS)),
+        ),
       ]);
       return true;
     } catch {

@@ -57,8 +57,15 @@ export function planTransitions(rules: RuleCondition[], samples: Samples, open: 
       if (!current) {
         if (breached) transitions.push({ kind: 'open', ruleId: rule.id, subject, value, fire: rule.forSeconds === 0 });
       } else if (!breached) {
-        transitions.push(current.state === 'firing' ? { kind: 'resolve', alertId: current.id } : { kind: 'discard', alertId: current.id });
-      } else if (current.state === 'pending' && now.getTime() - current.pendingSince.getTime() >= rule.forSeconds * 1000) {
+        transitions.push(
+          current.state === 'firing'
+            ? { kind: 'resolve', alertId: current.id }
+            : { kind: 'discard', alertId: current.id },
+        );
+      } else if (
+        current.state === 'pending' &&
+        now.getTime() - current.pendingSince.getTime() >= rule.forSeconds * 1000
+      ) {
         transitions.push({ kind: 'fire', alertId: current.id, value });
       } else if (value !== current.value) {
         transitions.push({ kind: 'observe', alertId: current.id, value });
@@ -67,7 +74,9 @@ export function planTransitions(rules: RuleCondition[], samples: Samples, open: 
   }
   for (const alert of open) {
     if (seen.has(keyOf(alert.ruleId, alert.subject))) continue;
-    transitions.push(alert.state === 'firing' ? { kind: 'resolve', alertId: alert.id } : { kind: 'discard', alertId: alert.id });
+    transitions.push(
+      alert.state === 'firing' ? { kind: 'resolve', alertId: alert.id } : { kind: 'discard', alertId: alert.id },
+    );
   }
   return transitions;
 }

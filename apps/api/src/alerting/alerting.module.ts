@@ -23,6 +23,16 @@ import { WebhookSender } from './channels/webhook.sender';
 @Module({
   imports: [TypeOrmModule.forFeature([AlertRule, AlertChannel, Alert, AlertSilence]), AgentProxyModule, EventsModule],
   controllers: [AlertsController, AlertRulesController, AlertChannelsController],
-  providers: [AlertSampler, AlertEvaluator, AlertNotifier, WebhookSender, EmailSender, LogSender, AlertRulesService, AlertChannelsService, AlertsService],
+  providers: [
+    AlertSampler,
+    AlertEvaluator,
+    AlertNotifier,
+    WebhookSender,
+    EmailSender,
+    LogSender,
+    AlertRulesService,
+    AlertChannelsService,
+    AlertsService,
+  ],
 })
 export class AlertingModule {}

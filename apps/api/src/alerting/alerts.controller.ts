@@ -42,8 +42,15 @@ export class AlertsController {
   @Post(':id/silence')
   @HttpCode(200)
   @ApiProblems(404)
-  @ApiBody({ type: SilenceAlertDto, examples: { forTwoHours: { summary: 'For two hours from now', value: { forMinutes: 120 } } } })
-  silence(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: SilenceAlertDto): Promise<AlertDto> {
+  @ApiBody({
+    type: SilenceAlertDto,
+    examples: { forTwoHours: { summary: 'For two hours from now', value: { forMinutes: 120 } } },
+  })
+  silence(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: SilenceAlertDto,
+  ): Promise<AlertDto> {
     return this.alerts.silence(user, id, dto);
   }
 

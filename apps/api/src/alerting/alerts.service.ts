@@ -36,11 +36,23 @@ export class AlertsService {
   async ack(user: AuthUser, id: string): Promise<AlertDto> {
     const { dto, event } = await this.dataSource.transaction(async (m) => {
       const alert = await this.find(m, id, true);
-      if (alert.state !== 'firing') throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `Only a firing alert can be acknowledged; this one is ${alert.state}`);
+      if (alert.state !== 'firing')
+        throw new AppException(
+          HttpStatus.CONFLICT,
+          ErrorCode.INVALID_STATE,
+          `Only a firing alert can be acknowledged; this one is ${alert.state}`,
+        );
       if (alert.ackedAt) return { dto: (await this.present(m, [alert]))[0], event: undefined };
       await m.update(Alert, { id }, { ackedBy: user.id, ackedAt: new Date() });
       const [dto] = await this.present(m, [await this.find(m, id)]);
-      return { dto, event: await this.events.append(m, { type: 'alert.acked', ownerId: null, payload: { alert: dto, by: { id: user.id, username: user.username } } }) };
+      return {
+        dto,
+        event: await this.events.append(m, {
+          type: 'alert.acked',
+          ownerId: null,
+          payload: { alert: dto, by: { id: user.id, username: user.username } },
+        }),
+      };
     });
     if (event) this.events.announce([event]);
     return dto;
@@ -62,7 +74,10 @@ export class AlertsService {
     }
     return this.dataSource.transaction(async (m) => {
       const alert = await this.find(m, id);
-      await m.upsert(AlertSilence, { ruleId: alert.ruleId, subject: alert.subject, until: at, createdBy: user.id }, ['ruleId', 'subject']);
+      await m.upsert(AlertSilence, { ruleId: alert.ruleId, subject: alert.subject, until: at, createdBy: user.id }, [
+        'ruleId',
+        'subject',
+      ]);
       return (await this.present(m, [alert]))[0];
     });
   }
@@ -76,7 +91,10 @@ export class AlertsService {
   }
 
   private async find(m: EntityManager, id: string, lock = false): Promise<Alert> {
-    const alert = await m.findOne(Alert, { where: { id }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+    const alert = await m.findOne(Alert, {
+      where: { id },
+      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
     if (!alert) throw AppException.notFound('Alert');
     return alert;
   }
@@ -87,7 +105,8 @@ export class AlertsService {
     const ruleIds = [...new Set(alerts.map((a) => a.ruleId))];
     const rules = new Map((await m.findBy(AlertRule, { id: In(ruleIds) })).map((rule) => [rule.id, rule]));
     const silences = await m.findBy(AlertSilence, { ruleId: In(ruleIds), until: MoreThan(new Date()) });
-    const untilOf = (alert: Alert) => silences.find((s) => s.ruleId === alert.ruleId && s.subject === alert.subject)?.until ?? null;
+    const untilOf = (alert: Alert) =>
+      silences.find((s) => s.ruleId === alert.ruleId && s.subject === alert.subject)?.until ?? null;
     return alerts.map((alert) => AlertDto.from(alert, rules.get(alert.ruleId)!, untilOf(alert)));
   }
 }

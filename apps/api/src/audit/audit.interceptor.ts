@@ -7,15 +7,34 @@ import { AuditService } from './audit.service';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Body fields worth keeping in the record; secrets and free text never are. */
-const RECORDED_FIELDS = ['action', 'name', 'role', 'status', 'vcpus', 'memoryMiB', 'diskGiB', 'imageId', 'force', 'timeoutSeconds', 'bootOrder', 'start', 'type'];
+const RECORDED_FIELDS = [
+  'action',
+  'name',
+  'role',
+  'status',
+  'vcpus',
+  'memoryMiB',
+  'diskGiB',
+  'imageId',
+  'force',
+  'timeoutSeconds',
+  'bootOrder',
+  'start',
+  'type',
+];
 
 function kebab(name: string): string {
-  return name.replace(/Controller$/, '').replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+  return name
+    .replace(/Controller$/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .toLowerCase();
 }
 
 function recordedDetails(body: unknown): Record<string, unknown> | null {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return null;
-  const picked = Object.fromEntries(RECORDED_FIELDS.filter((f) => f in body).map((f) => [f, (body as Record<string, unknown>)[f]]));
+  const picked = Object.fromEntries(
+    RECORDED_FIELDS.filter((f) => f in body).map((f) => [f, (body as Record<string, unknown>)[f]]),
+  );
   return Object.keys(picked).length ? picked : null;
 }
 
@@ -54,7 +73,12 @@ export class AuditInterceptor implements NestInterceptor {
             tap({
               next: (body) => (responseBody = body),
               error: (error) => {
-                errorCode = error instanceof AppException ? error.code : error instanceof HttpException ? `HTTP_${error.getStatus()}` : 'INTERNAL_ERROR';
+                errorCode =
+                  error instanceof AppException
+                    ? error.code
+                    : error instanceof HttpException
+                      ? `HTTP_${error.getStatus()}`
+                      : 'INTERNAL_ERROR';
               },
             }),
           )
@@ -65,10 +89,17 @@ export class AuditInterceptor implements NestInterceptor {
         const params = req.params ?? {};
         void this.audit.record({
           actorId: req.user?.id ?? null,
-          actorUsername: req.user?.username ?? annotations.actorUsername ?? (typeof body?.username === 'string' ? body.username.toLowerCase().slice(0, 64) : null),
+          actorUsername:
+            req.user?.username ??
+            annotations.actorUsername ??
+            (typeof body?.username === 'string' ? body.username.toLowerCase().slice(0, 64) : null),
           action: annotations.action ?? `${resource}.${context.getHandler().name}`,
           targetType: resource,
-          targetId: annotations.targetId ?? firstParam(params.snapshotId ?? params.id ?? params.vmId) ?? createdId(responseBody) ?? null,
+          targetId:
+            annotations.targetId ??
+            firstParam(params.snapshotId ?? params.id ?? params.vmId) ??
+            createdId(responseBody) ??
+            null,
           result: res.statusCode < 400 ? 'success' : 'failure',
           statusCode: res.statusCode,
           errorCode,

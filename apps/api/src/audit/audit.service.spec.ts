@@ -6,11 +6,24 @@ import { AuditService, NewAuditEntry } from './audit.service';
 function capturingRepository(saved: NewAuditEntry[]): Repository<AuditEntry> {
   const columns = getMetadataArgsStorage()
     .columns.filter((c) => c.target === AuditEntry)
-    .map((c) => ({ propertyName: c.propertyName, length: c.options.length === undefined ? '' : String(c.options.length), type: c.options.type }));
+    .map((c) => ({
+      propertyName: c.propertyName,
+      length: c.options.length === undefined ? '' : String(c.options.length),
+      type: c.options.type,
+    }));
   // insertEntity's query builder chain: insert().into().values(entry).execute()
-  const insertBuilder = { insert: () => insertBuilder, into: () => insertBuilder, values: (entry: NewAuditEntry) => (saved.push(entry), insertBuilder), execute: async () => ({ raw: [{}] }) };
+  const insertBuilder = {
+    insert: () => insertBuilder,
+    into: () => insertBuilder,
+    values: (entry: NewAuditEntry) => (saved.push(entry), insertBuilder),
+    execute: async () => ({ raw: [{}] }),
+  };
   const manager = { createQueryBuilder: () => insertBuilder };
-  return { metadata: { columns }, manager, create: (entry: NewAuditEntry) => entry } as unknown as Repository<AuditEntry>;
+  return {
+    metadata: { columns },
+    manager,
+    create: (entry: NewAuditEntry) => entry,
+  } as unknown as Repository<AuditEntry>;
 }
 
 const entry: NewAuditEntry = {

@@ -78,8 +78,12 @@ export class AuditService {
     const fitted: Record<string, unknown> = { ...entry };
     for (const column of this.entries.metadata.columns) {
       const value = fitted[column.propertyName];
-      if (typeof value === 'string') fitted[column.propertyName] = column.length ? Array.from(storableText(value)).slice(0, Number(column.length)).join('') : storableText(value);
-      else if (value !== null && typeof value === 'object' && column.type === 'jsonb') fitted[column.propertyName] = storableJson(value);
+      if (typeof value === 'string')
+        fitted[column.propertyName] = column.length
+          ? Array.from(storableText(value)).slice(0, Number(column.length)).join('')
+          : storableText(value);
+      else if (value !== null && typeof value === 'object' && column.type === 'jsonb')
+        fitted[column.propertyName] = storableJson(value);
     }
     return fitted as NewAuditEntry;
   }

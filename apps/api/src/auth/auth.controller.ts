@@ -18,7 +18,15 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(403, 409)
-  @ApiBody({ type: RegisterDto, examples: { newAccount: { summary: 'A new account', value: { username: 'bob', password: 'a long and unguessable passphrase' } } } })
+  @ApiBody({
+    type: RegisterDto,
+    examples: {
+      newAccount: {
+        summary: 'A new account',
+        value: { username: 'bob', password: 'a long and unguessable passphrase' },
+      },
+    },
+  })
   register(@Body() dto: RegisterDto): Promise<RegisteredDto> {
     return this.auth.register(dto);
   }
@@ -44,7 +52,8 @@ export class AuthController {
     examples: {
       rotate: {
         summary: 'Rotate the refresh token of your sign-in',
-        description: 'Send the `refreshToken` your sign-in (or last rotation) returned; this one is a placeholder, refused as `INVALID_REFRESH_TOKEN`.',
+        description:
+          'Send the `refreshToken` your sign-in (or last rotation) returned; this one is a placeholder, refused as `INVALID_REFRESH_TOKEN`.',
         value: { refreshToken: 'm5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA' },
       },
     },

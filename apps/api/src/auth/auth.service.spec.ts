@@ -18,6 +18,8 @@ describe('AuthService.me', () => {
 
   it('passes any other failure through unchanged', async () => {
     const failure = new Error('database down');
-    await expect(serviceWhoseUserLookupThrows(failure).me('0b7a7f3e-0000-4000-8000-000000000000')).rejects.toBe(failure);
+    await expect(serviceWhoseUserLookupThrows(failure).me('0b7a7f3e-0000-4000-8000-000000000000')).rejects.toBe(
+      failure,
+    );
   });
 });

@@ -15,7 +15,6 @@ import { TokenPairDto } from './dto/token-pair.dto';
 import { revokedToken } from './jwt-auth.guard';
 import { TokenService } from './token.service';
 
-
 @Injectable()
 export class AuthService {
   /** Verified against when the username is unknown, so both paths cost one argon2 verify. */
@@ -41,7 +40,11 @@ export class AuthService {
    */
   async register(dto: RegisterDto): Promise<RegisteredDto> {
     if (this.config.registration === 'closed') {
-      throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.REGISTRATION_CLOSED, 'Self-registration is closed; ask an admin for an account');
+      throw new AppException(
+        HttpStatus.FORBIDDEN,
+        ErrorCode.REGISTRATION_CLOSED,
+        'Self-registration is closed; ask an admin for an account',
+      );
     }
     const credentials = { username: dto.username, password: dto.password, role: 'user' as const };
     if (this.config.registration === 'open') {
@@ -62,7 +65,11 @@ export class AuthService {
     const username = dto.username.toLowerCase();
     const client = lockoutClient(clientIp);
     this.assertNotLocked(await this.lockout.lockedUntil(username, client));
-    const user = await this.users.createQueryBuilder('user').addSelect('user.passwordHash').where('user.username = :username', { username }).getOne();
+    const user = await this.users
+      .createQueryBuilder('user')
+      .addSelect('user.passwordHash')
+      .where('user.username = :username', { username })
+      .getOne();
     this.dummyHash ??= this.hasher.hash(randomBytes(16).toString('hex'));
     const verified = await this.hasher.verify(user?.passwordHash ?? (await this.dummyHash), dto.password);
     if (!user || !verified) {
@@ -70,8 +77,14 @@ export class AuthService {
       throw this.invalidCredentials();
     }
     await this.lockout.clear(username, client);
-    if (user.status === 'pending') throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_PENDING, 'The account is waiting for admin approval');
-    if (user.status === 'disabled') throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
+    if (user.status === 'pending')
+      throw new AppException(
+        HttpStatus.FORBIDDEN,
+        ErrorCode.ACCOUNT_PENDING,
+        'The account is waiting for admin approval',
+      );
+    if (user.status === 'disabled')
+      throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
     this.audit.annotate({ targetId: user.id });
     return this.tokens.issuePair(user);
   }
@@ -88,7 +101,9 @@ export class AuthService {
   async logoutEverywhere(userId: string): Promise<void> {
     await this.users.increment({ id: userId }, 'tokenVersion', 1);
     await this.access.changed(userId);
-    await this.users.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [userId]);
+    await this.users.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [
+      userId,
+    ]);
   }
 
   async me(userId: string): Promise<User> {
@@ -103,7 +118,13 @@ export class AuthService {
     const remainingMs = lockedUntil ? lockedUntil.getTime() - Date.now() : 0;
     if (remainingMs <= 0) return;
     const retryAfter = String(Math.ceil(remainingMs / 1000));
-    throw new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.ACCOUNT_LOCKED, `Too many failed logins for this name from this address; try again in ${retryAfter} s`, {}, { 'Retry-After': retryAfter });
+    throw new AppException(
+      HttpStatus.TOO_MANY_REQUESTS,
+      ErrorCode.ACCOUNT_LOCKED,
+      `Too many failed logins for this name from this address; try again in ${retryAfter} s`,
+      {},
+      { 'Retry-After': retryAfter },
+    );
   }
 
   private invalidCredentials(): AppException {

@@ -28,7 +28,8 @@ export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUB
 export const Roles = (...roles: UserRole[]): MethodDecorator & ClassDecorator => SetMetadata(REQUIRED_ROLES, roles);
 
 /** The route is a credential endpoint: limited per IP and per username instead of per user. */
-export const AuthRoute = (): MethodDecorator & ClassDecorator => applyDecorators(SetMetadata(IS_AUTH_ROUTE, true), ApiExtension(RATE_LIMITS_EXTENSION, ['auth-ip', 'auth-user']));
+export const AuthRoute = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(SetMetadata(IS_AUTH_ROUTE, true), ApiExtension(RATE_LIMITS_EXTENSION, ['auth-ip', 'auth-user']));
 
 export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext): AuthUser => {
   return context.switchToHttp().getRequest<{ user: AuthUser }>().user;

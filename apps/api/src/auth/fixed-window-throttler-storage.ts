@@ -27,7 +27,13 @@ export class FixedWindowThrottlerStorage implements ThrottlerStorage, OnApplicat
   private readonly windows = new Map<string, Window>();
   private readonly sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
 
-  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+  ): Promise<ThrottlerStorageRecord> {
     const now = Date.now();
     const id = `${throttlerName}|${key}`;
     let window = this.windows.get(id);
@@ -60,6 +66,7 @@ export class FixedWindowThrottlerStorage implements ThrottlerStorage, OnApplicat
 
   private sweep(): void {
     const now = Date.now();
-    for (const [id, window] of this.windows) if (window.resetsAt <= now && window.blockedUntil <= now) this.windows.delete(id);
+    for (const [id, window] of this.windows)
+      if (window.resetsAt <= now && window.blockedUntil <= now) this.windows.delete(id);
   }
 }

@@ -22,12 +22,24 @@ const BEARER = /^\s*Bearer\s+(\S+)\s*$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function unauthenticated(): AppException {
-  return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHENTICATED, 'A valid bearer access token is required', {}, { 'WWW-Authenticate': 'Bearer' });
+  return new AppException(
+    HttpStatus.UNAUTHORIZED,
+    ErrorCode.UNAUTHENTICATED,
+    'A valid bearer access token is required',
+    {},
+    { 'WWW-Authenticate': 'Bearer' },
+  );
 }
 
 /** Also answers a request whose user was deleted after the guard let its token through. */
 export function revokedToken(): AppException {
-  return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHENTICATED, 'The access token has been revoked', {}, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
+  return new AppException(
+    HttpStatus.UNAUTHORIZED,
+    ErrorCode.UNAUTHENTICATED,
+    'The access token has been revoked',
+    {},
+    { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+  );
 }
 
 /**
@@ -72,11 +84,20 @@ export class JwtAuthGuard implements CanActivate {
     if (!token) throw unauthenticated();
     let claims: Partial<AccessTokenClaims>;
     try {
-      claims = this.jwt.verify<AccessTokenClaims>(token, { secret: this.key as unknown as string, algorithms: ['HS256'] });
+      claims = this.jwt.verify<AccessTokenClaims>(token, {
+        secret: this.key as unknown as string,
+        algorithms: ['HS256'],
+      });
     } catch {
       throw unauthenticated();
     }
-    if (typeof claims.sub !== 'string' || !UUID.test(claims.sub) || typeof claims.ver !== 'number' || typeof claims.exp !== 'number') throw unauthenticated();
+    if (
+      typeof claims.sub !== 'string' ||
+      !UUID.test(claims.sub) ||
+      typeof claims.ver !== 'number' ||
+      typeof claims.exp !== 'number'
+    )
+      throw unauthenticated();
     return claims as AccessTokenClaims;
   }
 }

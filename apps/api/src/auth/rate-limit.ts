@@ -10,7 +10,9 @@ import { FixedWindowThrottlerStorage } from './fixed-window-throttler-storage';
 const MINUTE_MS = 60_000;
 
 function isAuthRoute(context: ExecutionContext): boolean {
-  return Boolean(Reflect.getMetadata(IS_AUTH_ROUTE, context.getHandler()) ?? Reflect.getMetadata(IS_AUTH_ROUTE, context.getClass()));
+  return Boolean(
+    Reflect.getMetadata(IS_AUTH_ROUTE, context.getHandler()) ?? Reflect.getMetadata(IS_AUTH_ROUTE, context.getClass()),
+  );
 }
 
 function bodyUsername(context: ExecutionContext): string | undefined {
@@ -47,7 +49,8 @@ export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
         name: 'api-user',
         ttl: MINUTE_MS,
         limit: config.rateLimitPerMinute,
-        skipIf: (context) => isAuthRoute(context) || !context.switchToHttp().getRequest<Request>().originalUrl.startsWith('/api/'),
+        skipIf: (context) =>
+          isAuthRoute(context) || !context.switchToHttp().getRequest<Request>().originalUrl.startsWith('/api/'),
         getTracker: (req) => (req as { user?: AuthUser }).user?.id ?? (req as Request).ip ?? 'unknown',
       },
     ],
@@ -57,9 +60,18 @@ export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
 /** ThrottlerGuard that answers with our problem+json and a plain Retry-After header. */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  protected override async throwThrottlingException(context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+  protected override async throwThrottlingException(
+    context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
     const retryAfter = String(Math.max(1, Math.ceil(detail.timeToBlockExpire)));
     context.switchToHttp().getResponse<Response>().setHeader('Retry-After', retryAfter);
-    throw new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.RATE_LIMITED, `Too many requests; retry in ${retryAfter} s`, {}, { 'Retry-After': retryAfter });
+    throw new AppException(
+      HttpStatus.TOO_MANY_REQUESTS,
+      ErrorCode.RATE_LIMITED,
+      `Too many requests; retry in ${retryAfter} s`,
+      {},
+      { 'Retry-After': retryAfter },
+    );
   }
 }

@@ -20,7 +20,10 @@ interface IssuedRefreshToken {
   row: RefreshToken;
 }
 
-type RotationOutcome = { kind: 'rotated'; user: User; refresh: IssuedRefreshToken } | { kind: 'reused'; userId: string } | { kind: 'invalid' };
+type RotationOutcome =
+  | { kind: 'rotated'; user: User; refresh: IssuedRefreshToken }
+  | { kind: 'reused'; userId: string }
+  | { kind: 'invalid' };
 
 /**
  * Issues access tokens (15-minute HS256 JWTs) and opaque, single-use refresh
@@ -45,7 +48,12 @@ export class TokenService {
   }
 
   async issuePair(user: User): Promise<TokenPairDto> {
-    const refresh = await this.storeRefreshToken(this.dataSource.manager, user.id, randomUUID(), randomBytes(32).toString('base64url'));
+    const refresh = await this.storeRefreshToken(
+      this.dataSource.manager,
+      user.id,
+      randomUUID(),
+      randomBytes(32).toString('base64url'),
+    );
     return this.pair(user, refresh);
   }
 
@@ -56,7 +64,10 @@ export class TokenService {
    */
   async rotate(presented: string): Promise<TokenPairDto> {
     const outcome = await this.dataSource.transaction(async (manager): Promise<RotationOutcome> => {
-      const current = await manager.findOne(RefreshToken, { where: { tokenHash: sha256(presented) }, lock: { mode: 'pessimistic_write' } });
+      const current = await manager.findOne(RefreshToken, {
+        where: { tokenHash: sha256(presented) },
+        lock: { mode: 'pessimistic_write' },
+      });
       if (!current) return { kind: 'invalid' };
       if (current.replacedById !== null) {
         const replayed = await this.replayRotation(manager, current, presented);
@@ -67,22 +78,40 @@ export class TokenService {
       if (current.revokedAt !== null || current.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' };
       const user = await manager.findOneBy(User, { id: current.userId });
       if (!user || user.status !== 'active') return { kind: 'invalid' };
-      const refresh = await this.storeRefreshToken(manager, user.id, current.familyId, this.successorOf(presented), current.id);
+      const refresh = await this.storeRefreshToken(
+        manager,
+        user.id,
+        current.familyId,
+        this.successorOf(presented),
+        current.id,
+      );
       return { kind: 'rotated', user, refresh };
     });
     if (outcome.kind === 'reused') {
       this.audit.annotate({ action: 'auth.refresh-reuse-detected', targetId: outcome.userId });
-      throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.REFRESH_TOKEN_REUSED, 'This refresh token was already used; its session has been revoked');
+      throw new AppException(
+        HttpStatus.UNAUTHORIZED,
+        ErrorCode.REFRESH_TOKEN_REUSED,
+        'This refresh token was already used; its session has been revoked',
+      );
     }
     if (outcome.kind === 'invalid') {
-      throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_REFRESH_TOKEN, 'The refresh token is invalid, expired or revoked');
+      throw new AppException(
+        HttpStatus.UNAUTHORIZED,
+        ErrorCode.INVALID_REFRESH_TOKEN,
+        'The refresh token is invalid, expired or revoked',
+      );
     }
     return this.pair(outcome.user, outcome.refresh);
   }
 
   /** Revokes one refresh token. Unknown tokens are ignored, so logout never reveals validity. */
   async revoke(presented: string): Promise<void> {
-    await this.dataSource.manager.update(RefreshToken, { tokenHash: sha256(presented), revokedAt: IsNull() }, { revokedAt: new Date() });
+    await this.dataSource.manager.update(
+      RefreshToken,
+      { tokenHash: sha256(presented), revokedAt: IsNull() },
+      { revokedAt: new Date() },
+    );
   }
 
   /**
@@ -91,13 +120,26 @@ export class TokenService {
    * unspent and live, it gets the same pair back. Anything else is reuse. A rotated token's
    * `revokedAt` is the moment of its rotation.
    */
-  private async replayRotation(manager: EntityManager, rotated: RefreshToken, presented: string): Promise<RotationOutcome | undefined> {
+  private async replayRotation(
+    manager: EntityManager,
+    rotated: RefreshToken,
+    presented: string,
+  ): Promise<RotationOutcome | undefined> {
     const graceMs = this.config.refreshReuseGraceSeconds * 1000;
     if (rotated.revokedAt === null || rotated.revokedAt.getTime() + graceMs <= Date.now()) return undefined;
-    const successor = await manager.findOne(RefreshToken, { where: { id: rotated.replacedById! }, lock: { mode: 'pessimistic_write' } });
+    const successor = await manager.findOne(RefreshToken, {
+      where: { id: rotated.replacedById! },
+      lock: { mode: 'pessimistic_write' },
+    });
     const token = this.successorOf(presented);
     // A successor derived under another JWT_SECRET (rotated in between) does not match: reuse.
-    if (!successor || successor.tokenHash !== sha256(token) || successor.replacedById !== null || successor.revokedAt !== null) return undefined;
+    if (
+      !successor ||
+      successor.tokenHash !== sha256(token) ||
+      successor.replacedById !== null ||
+      successor.revokedAt !== null
+    )
+      return undefined;
     if (successor.expiresAt.getTime() <= Date.now()) return undefined;
     const user = await manager.findOneBy(User, { id: successor.userId });
     if (!user || user.status !== 'active') return { kind: 'invalid' };
@@ -110,24 +152,51 @@ export class TokenService {
    */
   private pair(user: User, refresh: IssuedRefreshToken): TokenPairDto {
     const accessToken = this.jwt.sign(
-      { sub: user.id, role: user.role, ver: user.tokenVersion, iat: Math.floor(refresh.row.createdAt.getTime() / 1000) },
+      {
+        sub: user.id,
+        role: user.role,
+        ver: user.tokenVersion,
+        iat: Math.floor(refresh.row.createdAt.getTime() / 1000),
+      },
       { jwtid: refresh.row.id, expiresIn: this.config.accessTokenTtlSeconds, algorithm: 'HS256' },
     );
-    return { accessToken, refreshToken: refresh.token, tokenType: 'Bearer', expiresIn: this.config.accessTokenTtlSeconds };
+    return {
+      accessToken,
+      refreshToken: refresh.token,
+      tokenType: 'Bearer',
+      expiresIn: this.config.accessTokenTtlSeconds,
+    };
   }
 
   private successorOf(token: string): string {
     return createHmac('sha256', this.successorKey).update(token).digest('base64url');
   }
 
-  private async storeRefreshToken(manager: EntityManager, userId: string, familyId: string, token: string, replaces?: string): Promise<IssuedRefreshToken> {
+  private async storeRefreshToken(
+    manager: EntityManager,
+    userId: string,
+    familyId: string,
+    token: string,
+    replaces?: string,
+  ): Promise<IssuedRefreshToken> {
     const expiresAt = new Date(Date.now() + this.config.refreshTokenTtlDays * 86_400_000);
-    const row = await manager.save(manager.create(RefreshToken, { userId, familyId, tokenHash: sha256(token), expiresAt, revokedAt: null, replacedById: null }));
+    const row = await manager.save(
+      manager.create(RefreshToken, {
+        userId,
+        familyId,
+        tokenHash: sha256(token),
+        expiresAt,
+        revokedAt: null,
+        replacedById: null,
+      }),
+    );
     if (replaces) await manager.update(RefreshToken, { id: replaces }, { replacedById: row.id, revokedAt: new Date() });
     return { token, row };
   }
 
   private async revokeFamily(manager: EntityManager, familyId: string): Promise<void> {
-    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, [familyId]);
+    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, [
+      familyId,
+    ]);
   }
 }

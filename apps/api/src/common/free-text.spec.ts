@@ -20,12 +20,15 @@ async function failedFields(metatype: new () => object, body: object): Promise<s
 // Found by test/reliability/property-domain-xml.spec.ts: a description holding U+FFFE (or any
 // control character) was accepted, and libvirt then refused the domain XML built from it.
 describe('free-text descriptions', () => {
-  it.each([['\u0000'], ['\u0001'], ['\u001b[31m'], ['\b'], ['\ufffe'], ['\uffff'], ['\ud800'], ['\udc00x']])('refuses %j in VM and snapshot descriptions', async (bad) => {
-    const description = `before ${bad} after`;
-    expect(await failedFields(CreateVmDto, { ...vm, description })).toEqual(['description']);
-    expect(await failedFields(UpdateVmDto, { description })).toEqual(['description']);
-    expect(await failedFields(CreateSnapshotDto, { name: 'snap', description })).toEqual(['description']);
-  });
+  it.each([['\u0000'], ['\u0001'], ['\u001b[31m'], ['\b'], ['\ufffe'], ['\uffff'], ['\ud800'], ['\udc00x']])(
+    'refuses %j in VM and snapshot descriptions',
+    async (bad) => {
+      const description = `before ${bad} after`;
+      expect(await failedFields(CreateVmDto, { ...vm, description })).toEqual(['description']);
+      expect(await failedFields(UpdateVmDto, { description })).toEqual(['description']);
+      expect(await failedFields(CreateSnapshotDto, { name: 'snap', description })).toEqual(['description']);
+    },
+  );
 
   it('accepts tabs, line breaks, markup characters and any unicode text', async () => {
     const description = 'line 1\r\nline 2\ttab <b>&amp;</b> "q" \'q\' ]]> é \u{1f600} \u2028 \u0085 \u007f \ufffd';

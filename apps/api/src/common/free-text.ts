@@ -10,5 +10,8 @@ import { Matches, ValidationOptions } from 'class-validator';
 export const FREE_TEXT = /^[\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]*$/u;
 
 export function IsFreeText(options?: ValidationOptions): PropertyDecorator {
-  return Matches(FREE_TEXT, { message: '$property must not contain control characters (other than tab and line breaks) or unpaired surrogates', ...options });
+  return Matches(FREE_TEXT, {
+    message: '$property must not contain control characters (other than tab and line breaks) or unpaired surrogates',
+    ...options,
+  });
 }

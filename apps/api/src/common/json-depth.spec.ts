@@ -38,7 +38,10 @@ describe('refuseUnsafeJsonBodies', () => {
   ])('refuses %s as 400 VALIDATION_FAILED', (_label, body) => {
     const error = verdict(body);
     expect(error).toBeInstanceOf(AppException);
-    expect(error).toMatchObject({ code: 'VALIDATION_FAILED', detail: `The request body nests more than ${MAX_JSON_DEPTH} levels deep` });
+    expect(error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      detail: `The request body nests more than ${MAX_JSON_DEPTH} levels deep`,
+    });
     expect((error as AppException).getStatus()).toBe(400);
   });
 
@@ -61,7 +64,14 @@ describe('loneSurrogateField', () => {
 
   it('makes the body guard refuse a lone surrogate with 400 VALIDATION_FAILED (PATCH /alert-channels/{id} was a 500, found by the HTTP property test)', () => {
     let passed: unknown = 'not called';
-    refuseUnsafeJsonBodies({ body: { recipients: ['\ud800'] } } as Request, {} as Response, ((error?: unknown) => (passed = error)) as NextFunction);
-    expect(passed).toMatchObject({ code: 'VALIDATION_FAILED', extra: { errors: [{ field: 'recipients.0', messages: [expect.stringContaining('lone surrogate')] }] } });
+    refuseUnsafeJsonBodies(
+      { body: { recipients: ['\ud800'] } } as Request,
+      {} as Response,
+      ((error?: unknown) => (passed = error)) as NextFunction,
+    );
+    expect(passed).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      extra: { errors: [{ field: 'recipients.0', messages: [expect.stringContaining('lone surrogate')] }] },
+    });
   });
 });

@@ -62,13 +62,26 @@ export function loneSurrogateField(value: unknown): string | null {
  */
 export function refuseUnsafeJsonBodies(req: Request, _res: Response, next: NextFunction): void {
   if (nestsDeeperThan(req.body, MAX_JSON_DEPTH)) {
-    next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `The request body nests more than ${MAX_JSON_DEPTH} levels deep`));
+    next(
+      new AppException(
+        HttpStatus.BAD_REQUEST,
+        ErrorCode.VALIDATION_FAILED,
+        `The request body nests more than ${MAX_JSON_DEPTH} levels deep`,
+      ),
+    );
     return;
   }
   const field = loneSurrogateField(req.body);
   if (field !== null) {
     const errors = [{ field, messages: [`${field || 'the body'} must be Unicode text (it holds a lone surrogate)`] }];
-    next(new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `Validation failed for ${field || 'the request'}`, { errors }));
+    next(
+      new AppException(
+        HttpStatus.BAD_REQUEST,
+        ErrorCode.VALIDATION_FAILED,
+        `Validation failed for ${field || 'the request'}`,
+        { errors },
+      ),
+    );
     return;
   }
   next();

@@ -33,11 +33,24 @@ export function loggerParams(config: AppConfig): Params {
       genReqId: (req, res) => requestId(req as RequestWithId, res),
       customAttributeKeys: { reqId: 'requestId' },
       redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-agent-token"]', 'res.headers["set-cookie"]', '*.password', '*.refreshToken', '*.accessToken'],
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-agent-token"]',
+          'res.headers["set-cookie"]',
+          '*.password',
+          '*.refreshToken',
+          '*.accessToken',
+        ],
         censor: '[redacted]',
       },
       serializers: {
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({ id: req.id, method: req.method, url: req.url?.split('?')[0], remoteAddress: req.remoteAddress }),
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url?.split('?')[0],
+          remoteAddress: req.remoteAddress,
+        }),
       },
       autoLogging: { ignore: (req) => (req.url ?? '').startsWith('/health/') },
     },

@@ -16,8 +16,11 @@ export const JSON_MEDIA_TYPE = 'application/json';
 export function expectedMediaType(reflector: Reflector, controller: Function, handler: Function): string | undefined {
   const declared = reflector.getAllAndOverride<string[] | undefined>(DECORATORS.API_CONSUMES, [handler, controller]);
   if (declared?.length) return declared[0];
-  const args: Record<string, { index: number }> = Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler.name) ?? {};
-  return Object.keys(args).some((key) => Number(key.split(':')[0]) === RouteParamtypes.BODY) ? JSON_MEDIA_TYPE : undefined;
+  const args: Record<string, { index: number }> =
+    Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler.name) ?? {};
+  return Object.keys(args).some((key) => Number(key.split(':')[0]) === RouteParamtypes.BODY)
+    ? JSON_MEDIA_TYPE
+    : undefined;
 }
 
 /** A body is present when it has a length above zero or comes chunked (an empty POST sends `Content-Length: 0`). */
@@ -40,6 +43,10 @@ export class MediaTypeGuard implements CanActivate {
     const expected = expectedMediaType(this.reflector, context.getClass(), context.getHandler());
     if (!expected || !hasBody(req) || req.is(expected)) return true;
     const sent = req.headers['content-type'];
-    throw new AppException(HttpStatus.UNSUPPORTED_MEDIA_TYPE, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `This route reads ${expected}, not ${sent ? sent.split(';')[0].trim() : 'a body without Content-Type'}`);
+    throw new AppException(
+      HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+      ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      `This route reads ${expected}, not ${sent ? sent.split(';')[0].trim() : 'a body without Content-Type'}`,
+    );
   }
 }

@@ -1,5 +1,10 @@
 import type { OpenAPIObject } from '@nestjs/swagger';
-import type { HeaderObject, OperationObject, ReferenceObject, ResponseObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import type {
+  HeaderObject,
+  OperationObject,
+  ReferenceObject,
+  ResponseObject,
+} from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { problemResponse } from './api-problems.decorator';
 
 /**
@@ -11,14 +16,24 @@ const DEFAULT_RATE_LIMITS = ['api-user'];
 
 const HEADERS: Record<string, HeaderObject> = {
   'X-Request-Id': {
-    description: "The request's id (the caller's X-Request-Id when it is sane, generated otherwise); problems echo it as `requestId`",
+    description:
+      "The request's id (the caller's X-Request-Id when it is sane, generated otherwise); problems echo it as `requestId`",
     required: true,
     schema: { type: 'string' },
   },
-  Location: { description: 'The operation that carries the accepted work out: GET it, or GET its /wait', required: true, schema: { type: 'string', format: 'uri-reference' } },
-  ETag: { description: "The VM's version, for If-Match", required: true, schema: { type: 'string', pattern: '^"\\d+"$' } },
+  Location: {
+    description: 'The operation that carries the accepted work out: GET it, or GET its /wait',
+    required: true,
+    schema: { type: 'string', format: 'uri-reference' },
+  },
+  ETag: {
+    description: "The VM's version, for If-Match",
+    required: true,
+    schema: { type: 'string', pattern: '^"\\d+"$' },
+  },
   'Retry-After': {
-    description: 'Seconds to wait before trying again: sent with RATE_LIMITED, ACCOUNT_LOCKED and TOO_MANY_STREAMS; not with UPLOAD_LIMIT or CONSOLE_SESSION_LIMIT, which end when an upload or a session does',
+    description:
+      'Seconds to wait before trying again: sent with RATE_LIMITED, ACCOUNT_LOCKED and TOO_MANY_STREAMS; not with UPLOAD_LIMIT or CONSOLE_SESSION_LIMIT, which end when an upload or a session does',
     schema: { type: 'integer', minimum: 1 },
   },
   'WWW-Authenticate': { description: 'The authentication scheme expected (Bearer)', schema: { type: 'string' } },
@@ -27,10 +42,22 @@ const HEADERS: Record<string, HeaderObject> = {
 /** The headers the throttler sends for the limit `name` (only once the request reached it, so none is required). */
 function rateLimitHeaders(name: string): Record<string, HeaderObject> {
   return {
-    [`X-RateLimit-Limit-${name}`]: { description: `Requests allowed per minute by the ${name} limit`, schema: { type: 'integer', minimum: 0 } },
-    [`X-RateLimit-Remaining-${name}`]: { description: `Requests left in the current ${name} window`, schema: { type: 'integer', minimum: 0 } },
-    [`X-RateLimit-Reset-${name}`]: { description: `Seconds until the current ${name} window ends`, schema: { type: 'integer', minimum: 0 } },
-    [`Retry-After-${name}`]: { description: `On 429: seconds until the ${name} limit admits requests again`, schema: { type: 'integer', minimum: 0 } },
+    [`X-RateLimit-Limit-${name}`]: {
+      description: `Requests allowed per minute by the ${name} limit`,
+      schema: { type: 'integer', minimum: 0 },
+    },
+    [`X-RateLimit-Remaining-${name}`]: {
+      description: `Requests left in the current ${name} window`,
+      schema: { type: 'integer', minimum: 0 },
+    },
+    [`X-RateLimit-Reset-${name}`]: {
+      description: `Seconds until the current ${name} window ends`,
+      schema: { type: 'integer', minimum: 0 },
+    },
+    [`Retry-After-${name}`]: {
+      description: `On 429: seconds until the ${name} limit admits requests again`,
+      schema: { type: 'integer', minimum: 0 },
+    },
   };
 }
 
@@ -63,7 +90,14 @@ export function completeResponses(document: OpenAPIObject): void {
     for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
       const operation = item[method] as (OperationObject & { [RATE_LIMITS_EXTENSION]?: string[] }) | undefined;
       if (!operation) continue;
-      const statuses = [...EVERY_ROUTE, ...(operation.requestBody && 'content' in operation.requestBody && operation.requestBody.content['application/json'] ? JSON_BODY : [])];
+      const statuses = [
+        ...EVERY_ROUTE,
+        ...(operation.requestBody &&
+        'content' in operation.requestBody &&
+        operation.requestBody.content['application/json']
+          ? JSON_BODY
+          : []),
+      ];
       for (const status of statuses) operation.responses[status] ??= problemResponse(status);
       const rateLimited = path.startsWith('/api/') && '429' in operation.responses;
       const limits = operation[RATE_LIMITS_EXTENSION] ?? DEFAULT_RATE_LIMITS;
@@ -74,7 +108,9 @@ export function completeResponses(document: OpenAPIObject): void {
         if (status === '429') headers['Retry-After'] = headerRef('Retry-After');
         if (status === '401') headers['WWW-Authenticate'] = headerRef('WWW-Authenticate');
         if (rateLimited) {
-          for (const [name, header] of Object.entries(limits.map(rateLimitHeaders).reduce((all, some) => ({ ...all, ...some }), {}))) {
+          for (const [name, header] of Object.entries(
+            limits.map(rateLimitHeaders).reduce((all, some) => ({ ...all, ...some }), {}),
+          )) {
             if (name.startsWith('Retry-After-') && status !== '429') continue;
             components[name] = header;
             headers[name] = headerRef(name);
@@ -85,7 +121,11 @@ export function completeResponses(document: OpenAPIObject): void {
         operation.responses[status] = completed;
         // The problem responses repeat on every route: each variant is written once, in components.
         const standard = problemResponse(Number(status));
-        if (Number(status) >= 400 && response.description === standard.description && JSON.stringify(response.content) === JSON.stringify(standard.content)) {
+        if (
+          Number(status) >= 400 &&
+          response.description === standard.description &&
+          JSON.stringify(response.content) === JSON.stringify(standard.content)
+        ) {
           const name = `Problem${status}${rateLimited ? `-${limits.join('-')}` : ''}`;
           responses[name] = completed;
           operation.responses[status] = { $ref: `#/components/responses/${name}` };

@@ -20,7 +20,11 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .addServer('/', 'This LIMEN server')
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  const document = describeRequestDefaults(declarePublicRoutes(declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] }))));
+  const document = describeRequestDefaults(
+    declarePublicRoutes(
+      declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] })),
+    ),
+  );
   completeResponses(document);
   return document;
 }
@@ -46,7 +50,10 @@ function declarePublicRoutes(document: OpenAPIObject): OpenAPIObject {
  * It stays the member's example, so Swagger UI still shows it.
  */
 function describeRequestDefaults(document: OpenAPIObject): OpenAPIObject {
-  const schemas = (document.components?.schemas ?? {}) as Record<string, { properties?: Record<string, { default?: unknown; example?: unknown; description?: string }> }>;
+  const schemas = (document.components?.schemas ?? {}) as Record<
+    string,
+    { properties?: Record<string, { default?: unknown; example?: unknown; description?: string }> }
+  >;
   const pending = Object.values(document.paths).flatMap((item) =>
     [item.get, item.put, item.post, item.delete, item.patch].flatMap((operation) => {
       const body = operation?.requestBody;

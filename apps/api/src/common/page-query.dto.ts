@@ -26,4 +26,3 @@ export class PageQueryDto {
   @Matches(/^[A-Za-z0-9_-]+$/)
   cursor?: string;
 }
-

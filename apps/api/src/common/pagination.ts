@@ -20,7 +20,14 @@ export function decodeCursor(cursor: string): CursorPosition {
   try {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
     // Exactly what encodeCursor writes: anything looser could reach PostgreSQL and fail there (a 500).
-    if (typeof createdAt !== 'string' || !ISO_TIMESTAMP.test(createdAt) || Number.isNaN(Date.parse(createdAt)) || typeof id !== 'string' || !UUID.test(id)) throw new Error();
+    if (
+      typeof createdAt !== 'string' ||
+      !ISO_TIMESTAMP.test(createdAt) ||
+      Number.isNaN(Date.parse(createdAt)) ||
+      typeof id !== 'string' ||
+      !UUID.test(id)
+    )
+      throw new Error();
     return { createdAt, id };
   } catch {
     throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cursor is not valid', {
@@ -52,7 +59,7 @@ export async function paginate<T extends ObjectLiteral & { id: string; createdAt
     .getMany();
   const items = rows.slice(0, page.limit);
   const last = items[items.length - 1];
-  const nextCursor = rows.length > page.limit && last ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id }) : null;
+  const nextCursor =
+    rows.length > page.limit && last ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id }) : null;
   return { items, nextCursor };
 }
-

@@ -11,7 +11,12 @@ import { DataSource } from 'typeorm';
  *
  * `name` must identify `text` exactly: a connection that prepared `name` reuses it.
  */
-export async function preparedQuery<R extends QueryResultRow>(dataSource: DataSource, name: string, text: string, values: unknown[]): Promise<R[]> {
+export async function preparedQuery<R extends QueryResultRow>(
+  dataSource: DataSource,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<R[]> {
   const pool = (dataSource.driver as unknown as { master: Pool }).master;
   return (await pool.query<R>({ name, text, values })).rows;
 }

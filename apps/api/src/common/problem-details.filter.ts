@@ -22,7 +22,17 @@ interface BodyParserError {
   status?: number;
 }
 
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+  '08003',
+]);
 
 /**
  * What pg and pg-pool say when no connection can be had. "timeout exceeded when trying to connect"
@@ -31,7 +41,8 @@ const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT
  * the database is unavailable to this request, and the client should retry, not report a bug.
  * "Query read timeout": the database stopped answering a query (see BoundedClient).
  */
-const CONNECTION_ERROR_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Connection is not established|not connected/i;
+const CONNECTION_ERROR_MESSAGES =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|Connection is not established|not connected/i;
 
 /** Whether an unknown error means the database cannot be reached (answer 503, not 500). */
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -95,13 +106,17 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   }
 
   private toProblem(exception: unknown, req: Request): ProblemBody {
-    const base = { requestId: req.id === undefined ? undefined : String(req.id), instance: req.originalUrl?.split('?')[0] };
+    const base = {
+      requestId: req.id === undefined ? undefined : String(req.id),
+      instance: req.originalUrl?.split('?')[0],
+    };
     if (exception instanceof AppException) {
       const status = exception.getStatus();
       return { ...this.body(status, exception.code, exception.detail), ...base, ...exception.extra };
     }
     // Nest wraps body-parser's http-errors in an HttpException; the original is the cause.
-    const parserError = (exception instanceof HttpException ? exception.cause : exception) as BodyParserError | undefined;
+    const parserError = (exception instanceof HttpException ? exception.cause : exception) as
+      BodyParserError | undefined;
     if (parserError?.type === 'entity.parse.failed') {
       return { ...this.body(400, ErrorCode.MALFORMED_JSON, 'The request body is not valid JSON'), ...base };
     }
@@ -119,14 +134,21 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       if (status === HttpStatus.NOT_FOUND) {
         return { ...this.body(404, ErrorCode.ROUTE_NOT_FOUND, `No route for ${req.method} ${base.instance}`), ...base };
       }
-      return { ...this.body(status, this.codeForStatus(status), this.safeMessage(exception)), ...base, ...this.healthDetails(exception) };
+      return {
+        ...this.body(status, this.codeForStatus(status), this.safeMessage(exception)),
+        ...base,
+        ...this.healthDetails(exception),
+      };
     }
     if (HypervisorError.is(exception)) {
       return { ...this.hypervisorProblem(exception), ...base };
     }
     if (isDatabaseUnavailable(exception)) {
       this.logger.warn(`database unavailable: ${(exception as Error).message}`);
-      return { ...this.body(503, ErrorCode.DATABASE_UNAVAILABLE, 'The database is unavailable; try again shortly'), ...base };
+      return {
+        ...this.body(503, ErrorCode.DATABASE_UNAVAILABLE, 'The database is unavailable; try again shortly'),
+        ...base,
+      };
     }
     this.logger.error({ err: exception }, 'unhandled error');
     return { ...this.body(500, ErrorCode.INTERNAL_ERROR, 'An unexpected error occurred'), ...base };
@@ -158,7 +180,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   /** A failed readiness check (terminus) keeps its per-dependency details, so a 503 says what is down. */
   private healthDetails(exception: HttpException): { checks?: unknown } {
     const response = exception.getResponse() as { status?: unknown; details?: unknown } | string;
-    if (typeof response === 'object' && response.status === 'error' && response.details) return { checks: response.details };
+    if (typeof response === 'object' && response.status === 'error' && response.details)
+      return { checks: response.details };
     return {};
   }
 

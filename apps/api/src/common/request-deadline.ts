@@ -17,7 +17,11 @@ type WithDeadline = { [LIFT]?: () => void };
  * `headersTimeout`. A request still arriving at the deadline is answered 408 like Node's, through
  * `answer` (the server's clientError answer), and its connection is closed.
  */
-export function installRequestDeadline(server: Server, timeoutMs: number, answer: (error: Error & { code: string }, socket: Duplex) => void) {
+export function installRequestDeadline(
+  server: Server,
+  timeoutMs: number,
+  answer: (error: Error & { code: string }, socket: Duplex) => void,
+) {
   server.requestTimeout = 0;
   return (req: Request, res: Response, next: NextFunction): void => {
     const timer = setTimeout(() => {

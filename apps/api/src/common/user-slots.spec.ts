@@ -6,10 +6,18 @@ describe('UserSlots', () => {
     const aliceFirst = slots.take('alice');
     slots.take('alice');
     const bob = slots.take('bob');
-    expect({ total: slots.total, alice: slots.heldBy('alice'), bob: slots.heldBy('bob') }).toEqual({ total: 3, alice: 2, bob: 1 });
+    expect({ total: slots.total, alice: slots.heldBy('alice'), bob: slots.heldBy('bob') }).toEqual({
+      total: 3,
+      alice: 2,
+      bob: 1,
+    });
     aliceFirst();
     aliceFirst();
     bob();
-    expect({ total: slots.total, alice: slots.heldBy('alice'), bob: slots.heldBy('bob') }).toEqual({ total: 1, alice: 1, bob: 0 });
+    expect({ total: slots.total, alice: slots.heldBy('alice'), bob: slots.heldBy('bob') }).toEqual({
+      total: 1,
+      alice: 1,
+      bob: 0,
+    });
   });
 });

@@ -43,7 +43,11 @@ const BODY_DTOS: Array<[new () => object, string[]]> = [
 ];
 
 const propertiesOf = (dto: new () => object) => [
-  ...new Set(getMetadataStorage().getTargetValidationMetadatas(dto, '', true, false).map((m) => m.propertyName)),
+  ...new Set(
+    getMetadataStorage()
+      .getTargetValidationMetadatas(dto, '', true, false)
+      .map((m) => m.propertyName),
+  ),
 ];
 
 describe('request bodies and null', () => {
@@ -52,16 +56,23 @@ describe('request bodies and null', () => {
   // `@IsOptional()` skips null as well as undefined, so `{"enabled": null}` used to reach NOT NULL
   // columns and answer 500 (found twice by the HTTP property test). A field is either nullable on
   // purpose (listed above) or refuses null with a 400.
-  it.each(BODY_DTOS.map(([dto, nullable]) => [dto.name, dto, nullable] as const))('%s refuses null wherever null means nothing', async (_name, dto, nullable) => {
-    const metadata: ArgumentMetadata = { type: 'body', metatype: dto };
-    const properties = propertiesOf(dto);
-    expect(properties.length).toBeGreaterThan(0);
-    for (const property of properties) {
-      const outcome = await pipe.transform({ [property]: null }, metadata).then(
-        () => 'accepted',
-        (error: AppException) => ((error.extra.errors as FieldError[]).some((e) => e.field === property) ? 'refused' : 'accepted'),
-      );
-      expect({ property, outcome }).toEqual({ property, outcome: nullable.includes(property) ? 'accepted' : 'refused' });
-    }
-  });
+  it.each(BODY_DTOS.map(([dto, nullable]) => [dto.name, dto, nullable] as const))(
+    '%s refuses null wherever null means nothing',
+    async (_name, dto, nullable) => {
+      const metadata: ArgumentMetadata = { type: 'body', metatype: dto };
+      const properties = propertiesOf(dto);
+      expect(properties.length).toBeGreaterThan(0);
+      for (const property of properties) {
+        const outcome = await pipe.transform({ [property]: null }, metadata).then(
+          () => 'accepted',
+          (error: AppException) =>
+            (error.extra.errors as FieldError[]).some((e) => e.field === property) ? 'refused' : 'accepted',
+        );
+        expect({ property, outcome }).toEqual({
+          property,
+          outcome: nullable.includes(property) ? 'accepted' : 'refused',
+        });
+      }
+    },
+  );
 });

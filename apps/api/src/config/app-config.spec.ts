@@ -9,7 +9,16 @@ describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig({ DATA_DIR: dataDir() });
     expect(config).toEqual(
-      expect.objectContaining({ port: 18443, host: '127.0.0.1', registration: 'approval', databaseUrl: undefined, logLevel: 'info', corsOrigins: [], adminUsername: 'admin', nodeEnv: 'development' }),
+      expect.objectContaining({
+        port: 18443,
+        host: '127.0.0.1',
+        registration: 'approval',
+        databaseUrl: undefined,
+        logLevel: 'info',
+        corsOrigins: [],
+        adminUsername: 'admin',
+        nodeEnv: 'development',
+      }),
     );
   });
 
@@ -24,9 +33,18 @@ describe('loadConfig', () => {
   });
 
   it('requires JWT_SECRET and DATABASE_URL in production', () => {
-    expect(() => loadConfig({ DATA_DIR: dataDir(), NODE_ENV: 'production', DATABASE_URL: 'postgres://a@b/c' })).toThrow(new ConfigError('JWT_SECRET is required when NODE_ENV=production'));
-    expect(() => loadConfig({ DATA_DIR: dataDir(), NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32) })).toThrow(/DATABASE_URL is required/);
-    const config = loadConfig({ DATA_DIR: dataDir(), NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32), DATABASE_URL: 'postgres://a@b/c' });
+    expect(() => loadConfig({ DATA_DIR: dataDir(), NODE_ENV: 'production', DATABASE_URL: 'postgres://a@b/c' })).toThrow(
+      new ConfigError('JWT_SECRET is required when NODE_ENV=production'),
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32) })).toThrow(
+      /DATABASE_URL is required/,
+    );
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      NODE_ENV: 'production',
+      JWT_SECRET: 'k'.repeat(32),
+      DATABASE_URL: 'postgres://a@b/c',
+    });
     expect(config.jwtSecret).toBe('k'.repeat(32));
   });
 
@@ -42,7 +60,11 @@ describe('loadConfig', () => {
   });
 
   it('parses a CORS allow-list and lower-cases the admin name', () => {
-    const config = loadConfig({ DATA_DIR: dataDir(), CORS_ORIGINS: 'https://a.example.com, http://localhost:3000', ADMIN_USERNAME: 'Root' });
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:3000',
+      ADMIN_USERNAME: 'Root',
+    });
     expect(config.corsOrigins).toEqual(['https://a.example.com', 'http://localhost:3000']);
     expect(config.adminUsername).toBe('root');
   });
@@ -51,11 +73,26 @@ describe('loadConfig', () => {
     const dir = dataDir();
     const config = loadConfig({ DATA_DIR: dir });
     expect(config.agent).toEqual({ url: 'http://127.0.0.1:9000', tokenFile: join(dir, 'agent-token') });
-    expect(config.alerting).toEqual(expect.objectContaining({ evalIntervalSeconds: 30, webhookTimeoutMs: 5000, smtpUrl: undefined }));
-    const given = loadConfig({ DATA_DIR: dir, AGENT_URL: 'https://agent.internal:9443/', AGENT_TOKEN: 't'.repeat(16), SMTP_URL: 'smtp://u:p@mail.example.com:587', ALERT_EMAIL_FROM: 'LIMEN <alerts@example.com>' });
+    expect(config.alerting).toEqual(
+      expect.objectContaining({ evalIntervalSeconds: 30, webhookTimeoutMs: 5000, smtpUrl: undefined }),
+    );
+    const given = loadConfig({
+      DATA_DIR: dir,
+      AGENT_URL: 'https://agent.internal:9443/',
+      AGENT_TOKEN: 't'.repeat(16),
+      SMTP_URL: 'smtp://u:p@mail.example.com:587',
+      ALERT_EMAIL_FROM: 'LIMEN <alerts@example.com>',
+    });
     expect(given.agent).toEqual({ url: 'https://agent.internal:9443', token: 't'.repeat(16) });
-    expect(given.alerting).toEqual(expect.objectContaining({ smtpUrl: 'smtp://u:p@mail.example.com:587', emailFrom: 'LIMEN <alerts@example.com>' }));
-    const production = loadConfig({ DATA_DIR: dir, NODE_ENV: 'production', JWT_SECRET: 'k'.repeat(32), DATABASE_URL: 'postgres://a@b/c' });
+    expect(given.alerting).toEqual(
+      expect.objectContaining({ smtpUrl: 'smtp://u:p@mail.example.com:587', emailFrom: 'LIMEN <alerts@example.com>' }),
+    );
+    const production = loadConfig({
+      DATA_DIR: dir,
+      NODE_ENV: 'production',
+      JWT_SECRET: 'k'.repeat(32),
+      DATABASE_URL: 'postgres://a@b/c',
+    });
     expect(production.agent).toEqual({ url: 'http://127.0.0.1:9000' });
   });
 
@@ -82,11 +119,16 @@ describe('loadConfig', () => {
   });
 
   it('takes the supported libvirt URI forms', () => {
-    expect(loadConfig({ DATA_DIR: dataDir(), LIBVIRT_URI: 'qemu+ssh://limen@hv-2:2222/system?no_tty=1' }).hypervisor.libvirtUri).toBe('qemu+ssh://limen@hv-2:2222/system?no_tty=1');
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), LIBVIRT_URI: 'qemu+ssh://limen@hv-2:2222/system?no_tty=1' }).hypervisor
+        .libvirtUri,
+    ).toBe('qemu+ssh://limen@hv-2:2222/system?no_tty=1');
   });
 
   it('never echoes an SMTP password in its error', () => {
-    expect(() => loadConfig({ DATA_DIR: dataDir(), SMTP_URL: 'smtx://user:hunter2@mail' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }));
+    expect(() => loadConfig({ DATA_DIR: dataDir(), SMTP_URL: 'smtx://user:hunter2@mail' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
   });
 });
 
@@ -95,7 +137,9 @@ describe('TRUST_PROXY', () => {
   it('trusts no proxy by default, and takes hop counts and address lists', () => {
     expect(loadConfig({ DATA_DIR: dataDir() }).trustProxy).toBe(false);
     expect(loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: '1' }).trustProxy).toBe(1);
-    expect(loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe(
+      'loopback, 10.0.0.0/8',
+    );
     expect(() => loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'everyone; rm -rf /' })).toThrow(/TRUST_PROXY/);
   });
 });

@@ -143,7 +143,6 @@ export interface QuotaLimits {
   snapshots: number;
 }
 
-
 function databaseUrl(env: Env): string | undefined {
   const raw = readString(env, 'DATABASE_URL');
   if (raw === undefined) return undefined;
@@ -179,7 +178,8 @@ function jwtSecret(env: Env, nodeEnv: NodeEnv, dataDir: string): string {
 
 function absolutePath(env: Env, name: string, fallback: string): string {
   const raw = readString(env, name) ?? fallback;
-  if (!raw.startsWith('/') || raw.includes('\0')) throw new ConfigError(`${name} must be an absolute path (got "${raw}")`);
+  if (!raw.startsWith('/') || raw.includes('\0'))
+    throw new ConfigError(`${name} must be an absolute path (got "${raw}")`);
   return resolve(raw);
 }
 
@@ -202,20 +202,32 @@ function trustProxy(env: Env): string | number | false {
   const raw = readString(env, 'TRUST_PROXY');
   if (raw === undefined || raw === 'false') return false;
   if (/^\d{1,2}$/.test(raw)) return Number(raw);
-  if (/^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*$/.test(raw)) return raw;
-  throw new ConfigError(`TRUST_PROXY must be false, a hop count, or addresses/subnets/loopback|linklocal|uniquelocal (got "${raw}")`);
+  if (
+    /^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*$/.test(
+      raw,
+    )
+  )
+    return raw;
+  throw new ConfigError(
+    `TRUST_PROXY must be false, a hop count, or addresses/subnets/loopback|linklocal|uniquelocal (got "${raw}")`,
+  );
 }
 
 function hostName(env: Env): string {
   const raw = (readString(env, 'HOST_NAME') ?? hostname()).toLowerCase();
-  const name = raw.replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63);
-  if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(name)) throw new ConfigError(`HOST_NAME must be 1-63 of a-z 0-9 . - (got "${raw}")`);
+  const name = raw
+    .replace(/[^a-z0-9.-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 63);
+  if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(name))
+    throw new ConfigError(`HOST_NAME must be 1-63 of a-z 0-9 . - (got "${raw}")`);
   return name;
 }
 
 function vmNetwork(env: Env): string {
   const raw = readString(env, 'VM_NETWORK') ?? 'user';
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new ConfigError(`VM_NETWORK must be "user" or a libvirt network name (got "${raw}")`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw))
+    throw new ConfigError(`VM_NETWORK must be "user" or a libvirt network name (got "${raw}")`);
   return raw;
 }
 
@@ -227,8 +239,16 @@ function httpUrl(env: Env, name: string, fallback: string): string {
   } catch {
     throw new ConfigError(`${name} must be an http:// or https:// URL (got "${raw}")`);
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
-    throw new ConfigError(`${name} must be an http:// or https:// URL without credentials, query or fragment (got "${raw}")`);
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.username ||
+    url.password ||
+    url.search ||
+    url.hash
+  ) {
+    throw new ConfigError(
+      `${name} must be an http:// or https:// URL without credentials, query or fragment (got "${raw}")`,
+    );
   }
   return url.toString().replace(/\/+$/, '');
 }
@@ -268,7 +288,9 @@ function smtpUrl(env: Env): string | undefined {
 function emailFrom(env: Env): string {
   const raw = readString(env, 'ALERT_EMAIL_FROM') ?? `LIMEN <limen@${hostname()}>`;
   if (!/^[^\r\n]{0,200}[^\s@<>]+@[^\s@<>]+>?$/.test(raw)) {
-    throw new ConfigError(`ALERT_EMAIL_FROM must be an address like alerts@example.com or "LIMEN <alerts@example.com>" (got "${raw}")`);
+    throw new ConfigError(
+      `ALERT_EMAIL_FROM must be an address like alerts@example.com or "LIMEN <alerts@example.com>" (got "${raw}")`,
+    );
   }
   return raw;
 }
@@ -299,7 +321,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
     dataDir,
     databaseUrl: url,
     logLevel: readOneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    corsOrigins: (readString(env, 'CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (readString(env, 'CORS_ORIGINS') ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     trustProxy: trustProxy(env),
     jwtSecret: jwtSecret(env, nodeEnv, dataDir),
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),

@@ -54,7 +54,8 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     this.server = this.adapterHost.httpAdapter.getHttpServer() as Server;
     this.server.on('upgrade', this.onUpgrade);
     const trust = this.adapterHost.httpAdapter.getInstance<{ get(name: string): unknown }>().get('trust proxy fn');
-    if (typeof trust === 'function') this.clientAddress = (req) => proxyaddr(req, trust as Parameters<typeof proxyaddr>[1]);
+    if (typeof trust === 'function')
+      this.clientAddress = (req) => proxyaddr(req, trust as Parameters<typeof proxyaddr>[1]);
   }
 
   beforeApplicationShutdown(): void {
@@ -85,12 +86,27 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     const ip = this.clientAddress(req) ?? 'unknown';
     const retryAfter = this.refusals.admit(ip);
     if (retryAfter > 0) {
-      const limited = new AppException(429, ErrorCode.RATE_LIMITED, `Too many refused console connections; retry in ${retryAfter} s`, {}, { 'Retry-After': String(retryAfter) });
+      const limited = new AppException(
+        429,
+        ErrorCode.RATE_LIMITED,
+        `Too many refused console connections; retry in ${retryAfter} s`,
+        {},
+        { 'Retry-After': String(retryAfter) },
+      );
       return this.refuse(socket, limited, req, vmId);
     }
     // Checked before the ticket is spent: a page of another site cannot use up a ticket either.
     if (!this.originAllowed(req)) {
-      return this.refuse(socket, new AppException(403, ErrorCode.ORIGIN_NOT_ALLOWED, 'Console connections are accepted from this site and CORS_ORIGINS only'), req, vmId);
+      return this.refuse(
+        socket,
+        new AppException(
+          403,
+          ErrorCode.ORIGIN_NOT_ALLOWED,
+          'Console connections are accepted from this site and CORS_ORIGINS only',
+        ),
+        req,
+        vmId,
+      );
     }
     let connection: ConsoleConnection;
     try {
@@ -141,9 +157,17 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     const idle = setTimeout(() => ws.close(CLOSE_IDLE, 'idle timeout'), this.config.console.idleTimeoutSeconds * 1000);
     // Revoked or expired access ends the session at once: the VM side is cut before the close handshake.
     const unwatch = this.access.watch(
-      { userId: user.id, role: user.role, tokenVersion: connection.accessToken.version, expiresAt: connection.accessToken.expiresAt },
+      {
+        userId: user.id,
+        role: user.role,
+        tokenVersion: connection.accessToken.version,
+        expiresAt: connection.accessToken.expiresAt,
+      },
       (why) => {
-        ws.close(why === 'expired' ? CLOSE_EXPIRED : CLOSE_REVOKED, why === 'expired' ? 'access token expired' : 'access revoked');
+        ws.close(
+          why === 'expired' ? CLOSE_EXPIRED : CLOSE_REVOKED,
+          why === 'expired' ? 'access token expired' : 'access revoked',
+        );
         this.end(connection);
       },
     );
@@ -184,7 +208,10 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
       clearTimeout(idle);
       unwatch();
       this.end(connection);
-      this.logger.log({ userId: user.id, vmId, type, code, seconds: Math.round((Date.now() - started) / 1000), toBrowser, toVm }, 'console session closed');
+      this.logger.log(
+        { userId: user.id, vmId, type, code, seconds: Math.round((Date.now() - started) / 1000), toBrowser, toVm },
+        'console session closed',
+      );
     });
   }
 
@@ -213,7 +240,14 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     } else {
       this.logger.error({ err: error, vmId, requestId }, 'console connect failed');
     }
-    if (req && vmId) this.refusals.record({ ip: this.clientAddress(req) ?? 'unknown', vmId, statusCode: status, errorCode: code, userAgent: req.headers['user-agent'] ?? null });
+    if (req && vmId)
+      this.refusals.record({
+        ip: this.clientAddress(req) ?? 'unknown',
+        vmId,
+        statusCode: status,
+        errorCode: code,
+        userAgent: req.headers['user-agent'] ?? null,
+      });
     const body = JSON.stringify({ type: problemType(code), title: titleFor(status), status, detail, code, requestId });
     if (!socket.writable) return void socket.destroy();
     socket.end(
@@ -224,7 +258,12 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** Connects are audited like requests (the ticket request itself is audited as console.open; refusals by UpgradeRefusals). */
-  private recordConnect(user: { id: string; username: string }, vmId: string, req: IncomingMessage, details: Record<string, unknown>): void {
+  private recordConnect(
+    user: { id: string; username: string },
+    vmId: string,
+    req: IncomingMessage,
+    details: Record<string, unknown>,
+  ): void {
     void this.audit.record({
       actorId: user.id,
       actorUsername: user.username,
@@ -242,5 +281,4 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
       details,
     });
   }
-
 }

@@ -14,7 +14,9 @@ const PTY_SLAVE = /^\/dev\/pts\/\d+$/;
 export function connectVnc(endpoint: VncEndpoint): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ path: endpoint.socketPath });
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error(`VNC connect to ${endpoint.socketPath} timed out`)));
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () =>
+      socket.destroy(new Error(`VNC connect to ${endpoint.socketPath} timed out`)),
+    );
     socket.once('error', reject);
     socket.once('connect', () => {
       socket.setTimeout(0);
@@ -78,6 +80,8 @@ export async function openSerialPty(ptyPath: string): Promise<Duplex> {
   });
   reader.on('end', () => stream.push(null));
   // EIO is how a pty reports that QEMU closed its end: the VM stopped.
-  reader.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EIO' ? stream.push(null) : stream.destroy(error)));
+  reader.on('error', (error: NodeJS.ErrnoException) =>
+    error.code === 'EIO' ? stream.push(null) : stream.destroy(error),
+  );
   return stream;
 }

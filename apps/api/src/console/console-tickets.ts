@@ -35,7 +35,12 @@ function hashOf(ticket: string): string {
 export class ConsoleTickets {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async issue(userId: string, accessToken: AccessTokenInfo, vmId: string, type: ConsoleType): Promise<{ ticket: string; expiresAt: Date }> {
+  async issue(
+    userId: string,
+    accessToken: AccessTokenInfo,
+    vmId: string,
+    type: ConsoleType,
+  ): Promise<{ ticket: string; expiresAt: Date }> {
     const ticket = randomBytes(32).toString('base64url');
     const [row]: Array<{ expires_at: Date }> = await this.dataSource.query(
       `INSERT INTO console_tickets (token_hash, user_id, vm_id, type, expires_at, token_version, access_expires_at)
@@ -43,7 +48,9 @@ export class ConsoleTickets {
        RETURNING expires_at`,
       [hashOf(ticket), userId, vmId, type, TICKET_TTL_SECONDS, accessToken.version, accessToken.expiresAt],
     );
-    await this.dataSource.query(`DELETE FROM console_tickets WHERE expires_at < now() - interval '${TICKET_RETENTION}'`);
+    await this.dataSource.query(
+      `DELETE FROM console_tickets WHERE expires_at < now() - interval '${TICKET_RETENTION}'`,
+    );
     return { ticket, expiresAt: new Date(row.expires_at) };
   }
 
@@ -54,7 +61,10 @@ export class ConsoleTickets {
   async redeem(ticket: string): Promise<RedeemedTicket | null> {
     if (!TICKET_SHAPE.test(ticket)) return null;
     // TypeORM's postgres driver answers an UPDATE ... RETURNING with [rows, rowCount].
-    const [rows]: [Array<{ user_id: string; vm_id: string; type: ConsoleType; token_version: number; access_expires_at: Date }>, number] = await this.dataSource.query(
+    const [rows]: [
+      Array<{ user_id: string; vm_id: string; type: ConsoleType; token_version: number; access_expires_at: Date }>,
+      number,
+    ] = await this.dataSource.query(
       `UPDATE console_tickets SET used_at = now()
        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
        RETURNING user_id, vm_id, type, token_version, access_expires_at`,
@@ -62,6 +72,11 @@ export class ConsoleTickets {
     );
     const row = rows[0];
     if (!row) return null;
-    return { userId: row.user_id, vmId: row.vm_id, type: row.type, accessToken: { version: row.token_version, expiresAt: new Date(row.access_expires_at) } };
+    return {
+      userId: row.user_id,
+      vmId: row.vm_id,
+      type: row.type,
+      accessToken: { version: row.token_version, expiresAt: new Date(row.access_expires_at) },
+    };
   }
 }

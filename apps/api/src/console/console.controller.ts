@@ -22,7 +22,12 @@ export class ConsoleController {
   @Post(':id/console')
   @ApiCreatedResponse({ type: ConsoleTicketDto })
   @ApiProblems(404, 409, 502)
-  open(@CurrentUser() user: AuthUser, @CurrentAccessToken() token: AccessTokenInfo, @Param('id', ParseUUIDPipe) id: string, @Body() dto: OpenConsoleDto): Promise<ConsoleTicketDto> {
+  open(
+    @CurrentUser() user: AuthUser,
+    @CurrentAccessToken() token: AccessTokenInfo,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: OpenConsoleDto,
+  ): Promise<ConsoleTicketDto> {
     return this.consoles.open(user, token, id, dto.type);
   }
 }

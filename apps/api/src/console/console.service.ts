@@ -65,13 +65,35 @@ export class ConsoleService {
 
   async connect(ticket: string, vmId: string): Promise<ConsoleConnection> {
     const redeemed = await this.tickets.redeem(ticket);
-    if (!redeemed) throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The console ticket is unknown, already used or expired');
+    if (!redeemed)
+      throw new AppException(
+        HttpStatus.UNAUTHORIZED,
+        ErrorCode.CONSOLE_TICKET_INVALID,
+        'The console ticket is unknown, already used or expired',
+      );
     // The ticket is spent either way: a ticket presented for the wrong VM is not a ticket to retry with.
-    if (redeemed.vmId !== vmId) throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.CONSOLE_TICKET_INVALID, 'The console ticket was issued for another VM');
+    if (redeemed.vmId !== vmId)
+      throw new AppException(
+        HttpStatus.FORBIDDEN,
+        ErrorCode.CONSOLE_TICKET_INVALID,
+        'The console ticket was issued for another VM',
+      );
     const account = await this.users.get(redeemed.userId);
-    if (!account || account.status !== 'active') throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The account of the console ticket is no longer active');
-    if (account.tokenVersion !== redeemed.accessToken.version || redeemed.accessToken.expiresAt.getTime() <= Date.now()) {
-      throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.CONSOLE_TICKET_INVALID, 'The access token the console ticket was requested with has expired or been revoked');
+    if (!account || account.status !== 'active')
+      throw new AppException(
+        HttpStatus.UNAUTHORIZED,
+        ErrorCode.CONSOLE_TICKET_INVALID,
+        'The account of the console ticket is no longer active',
+      );
+    if (
+      account.tokenVersion !== redeemed.accessToken.version ||
+      redeemed.accessToken.expiresAt.getTime() <= Date.now()
+    ) {
+      throw new AppException(
+        HttpStatus.UNAUTHORIZED,
+        ErrorCode.CONSOLE_TICKET_INVALID,
+        'The access token the console ticket was requested with has expired or been revoked',
+      );
     }
     const user: AuthUser = { id: account.id, username: account.username, role: account.role };
     const vm = await this.store.visible(user, vmId);
@@ -79,7 +101,14 @@ export class ConsoleService {
     const release = this.sessions.acquire(user.id);
     if (!release) throw this.sessionLimit();
     try {
-      return { user, vmId: vm.id, type: redeemed.type, target: await this.openTarget(vm, redeemed.type), accessToken: redeemed.accessToken, release };
+      return {
+        user,
+        vmId: vm.id,
+        type: redeemed.type,
+        target: await this.openTarget(vm, redeemed.type),
+        accessToken: redeemed.accessToken,
+        release,
+      };
     } catch (error) {
       release();
       throw error;
@@ -89,7 +118,10 @@ export class ConsoleService {
   private async openTarget(vm: Vm, type: ConsoleType): Promise<Duplex> {
     // QEMU's VNC socket and pty live on the hypervisor's own file system.
     const host = vm.hostId ? await this.hostRows.findOneBy({ id: vm.hostId }) : null;
-    if (host && !runsOnThisMachine(host)) throw this.unavailable(`The VM runs on host ${host.name}, whose console this api process cannot reach: it relays consoles of hypervisors on its own machine only`);
+    if (host && !runsOnThisMachine(host))
+      throw this.unavailable(
+        `The VM runs on host ${host.name}, whose console this api process cannot reach: it relays consoles of hypervisors on its own machine only`,
+      );
     const port = this.hosts.forVm(vm);
     if (type === 'vnc') {
       const endpoint = await port.getVncEndpoint(vm.id);
@@ -102,12 +134,20 @@ export class ConsoleService {
   }
 
   private assertRunning(vm: Vm): void {
-    if (vm.state !== 'running') throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`, { state: vm.state });
+    if (vm.state !== 'running')
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`, {
+        state: vm.state,
+      });
   }
 
   private sessionLimit(): AppException {
     const limit = this.sessions.limit;
-    return new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.CONSOLE_SESSION_LIMIT, `At most ${limit} console sessions per user; close one first`, { limit });
+    return new AppException(
+      HttpStatus.TOO_MANY_REQUESTS,
+      ErrorCode.CONSOLE_SESSION_LIMIT,
+      `At most ${limit} console sessions per user; close one first`,
+      { limit },
+    );
   }
 
   private unavailable(detail: string): AppException {

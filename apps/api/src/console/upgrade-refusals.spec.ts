@@ -6,12 +6,21 @@ describe('UpgradeRefusals', () => {
   const limit = 3;
   let rows: Array<Record<string, unknown>>;
   let refusals: UpgradeRefusals;
-  const refusal = (over: Partial<RefusedUpgrade> = {}): RefusedUpgrade => ({ ip: '192.0.2.1', vmId: 'vm-1', statusCode: 401, errorCode: 'CONSOLE_TICKET_INVALID', userAgent: 'x'.repeat(512), ...over });
+  const refusal = (over: Partial<RefusedUpgrade> = {}): RefusedUpgrade => ({
+    ip: '192.0.2.1',
+    vmId: 'vm-1',
+    statusCode: 401,
+    errorCode: 'CONSOLE_TICKET_INVALID',
+    userAgent: 'x'.repeat(512),
+    ...over,
+  });
 
   beforeEach(() => {
     jest.useFakeTimers();
     rows = [];
-    const audit = { record: jest.fn(async (row: Record<string, unknown>) => void rows.push(row)) } as unknown as AuditService;
+    const audit = {
+      record: jest.fn(async (row: Record<string, unknown>) => void rows.push(row)),
+    } as unknown as AuditService;
     refusals = new UpgradeRefusals(audit, { authRateLimitPerMinute: limit } as AppConfig);
   });
   afterEach(() => {

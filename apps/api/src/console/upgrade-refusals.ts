@@ -57,7 +57,8 @@ export class UpgradeRefusals implements OnApplicationShutdown {
    */
   admit(ip: string): number {
     const window = this.window(ip);
-    if (window.charged >= this.config.authRateLimitPerMinute) return Math.max(1, Math.ceil((window.resetsAt - Date.now()) / 1000));
+    if (window.charged >= this.config.authRateLimitPerMinute)
+      return Math.max(1, Math.ceil((window.resetsAt - Date.now()) / 1000));
     window.charged++;
     return 0;
   }
@@ -83,7 +84,12 @@ export class UpgradeRefusals implements OnApplicationShutdown {
   private window(ip: string): Window {
     let window = this.windows.get(ip);
     if (!window) {
-      window = { charged: 0, resetsAt: Date.now() + REFUSAL_WINDOW_MS, repeats: new Map(), flush: setTimeout(() => this.close(ip), REFUSAL_WINDOW_MS).unref() };
+      window = {
+        charged: 0,
+        resetsAt: Date.now() + REFUSAL_WINDOW_MS,
+        repeats: new Map(),
+        flush: setTimeout(() => this.close(ip), REFUSAL_WINDOW_MS).unref(),
+      };
       this.windows.set(ip, window);
     }
     return window;
@@ -98,7 +104,8 @@ export class UpgradeRefusals implements OnApplicationShutdown {
     if (!window) return;
     clearTimeout(window.flush);
     this.windows.delete(ip);
-    for (const { first, count } of window.repeats.values()) if (count > 0) this.write(first, { repeatedRefusals: count, windowSeconds: REFUSAL_WINDOW_MS / 1000 });
+    for (const { first, count } of window.repeats.values())
+      if (count > 0) this.write(first, { repeatedRefusals: count, windowSeconds: REFUSAL_WINDOW_MS / 1000 });
   }
 
   private write(refusal: RefusedUpgrade, details: Record<string, unknown> | null): void {

@@ -16,7 +16,9 @@ function silentServer(): Promise<{ server: Server; port: number; sockets: Socket
       socket.write(Buffer.concat([authenticationOk, readyForQuery]));
     });
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, sockets })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, sockets })),
+  );
 }
 
 describe('BoundedClient against a database that stops answering', () => {
@@ -28,7 +30,13 @@ describe('BoundedClient against a database that stops answering', () => {
   });
 
   it('fails a query after its timeout and drops the connection, so a pool cannot hand it out again', async () => {
-    const client = new BoundedClient({ host: '127.0.0.1', port: silent.port, user: 'u', database: 'd', query_timeout: 200 });
+    const client = new BoundedClient({
+      host: '127.0.0.1',
+      port: silent.port,
+      user: 'u',
+      database: 'd',
+      query_timeout: 200,
+    });
     const errors: string[] = [];
     client.on('error', (error) => errors.push(error.message));
     await client.connect();
@@ -42,7 +50,13 @@ describe('BoundedClient against a database that stops answering', () => {
   });
 
   it('does the same for callback queries (pg-pool.query)', async () => {
-    const client = new BoundedClient({ host: '127.0.0.1', port: silent.port, user: 'u', database: 'd', query_timeout: 200 });
+    const client = new BoundedClient({
+      host: '127.0.0.1',
+      port: silent.port,
+      user: 'u',
+      database: 'd',
+      query_timeout: 200,
+    });
     client.on('error', () => undefined);
     await client.connect();
     const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
@@ -52,7 +66,13 @@ describe('BoundedClient against a database that stops answering', () => {
   });
 
   it('watch(): an idle dedicated session notices the silence by itself and ends, so its owner reconnects', async () => {
-    const client = new BoundedClient({ host: '127.0.0.1', port: silent.port, user: 'u', database: 'd', query_timeout: 200 });
+    const client = new BoundedClient({
+      host: '127.0.0.1',
+      port: silent.port,
+      user: 'u',
+      database: 'd',
+      query_timeout: 200,
+    });
     const errors: string[] = [];
     client.on('error', (error) => errors.push(error.message));
     await client.connect();
@@ -66,7 +86,9 @@ describe('BoundedClient against a database that stops answering', () => {
 
   it('keeps defaults that bound both the connect and every query', () => {
     const client = new BoundedClient({ host: '127.0.0.1', port: silent.port });
-    expect((client as unknown as { connectionParameters: { query_timeout: number } }).connectionParameters.query_timeout).toBe(10_000);
+    expect(
+      (client as unknown as { connectionParameters: { query_timeout: number } }).connectionParameters.query_timeout,
+    ).toBe(10_000);
     expect((client as unknown as { _connectionTimeoutMillis: number })._connectionTimeoutMillis).toBe(5_000);
   });
 });

@@ -9,7 +9,14 @@ import { LeaderElection } from './leader-election';
 
 @Global()
 @Module({
-  providers: [{ provide: DatabaseEndpoint, inject: [AppConfig], useFactory: (config: AppConfig) => DatabaseEndpoint.resolve(config) }, LeaderElection],
+  providers: [
+    {
+      provide: DatabaseEndpoint,
+      inject: [AppConfig],
+      useFactory: (config: AppConfig) => DatabaseEndpoint.resolve(config),
+    },
+    LeaderElection,
+  ],
   exports: [DatabaseEndpoint, LeaderElection],
 })
 class DatabaseEndpointModule {}

@@ -18,7 +18,8 @@ export function drainBeforeDestroy(dataSource: DataSource, timeoutMs = DRAIN_TIM
   const destroy = dataSource.destroy.bind(dataSource);
   dataSource.destroy = async () => {
     const runners = (dataSource.driver as unknown as { connectedQueryRunners?: unknown[] }).connectedQueryRunners ?? [];
-    for (const deadline = Date.now() + timeoutMs; runners.length > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, POLL_MS));
+    for (const deadline = Date.now() + timeoutMs; runners.length > 0 && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, POLL_MS));
     return destroy();
   };
   return dataSource;

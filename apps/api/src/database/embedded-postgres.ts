@@ -66,7 +66,9 @@ export class EmbeddedPostgres {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const socketDir = join(dataDir, 'pg-socket');
     if (Buffer.byteLength(join(socketDir, SOCKET_NAME)) > MAX_UNIX_SOCKET_PATH) {
-      throw new Error(`DATA_DIR ${dataDir} is too long to hold the embedded database's unix socket (${join(socketDir, SOCKET_NAME)}); use a shorter DATA_DIR`);
+      throw new Error(
+        `DATA_DIR ${dataDir} is too long to hold the embedded database's unix socket (${join(socketDir, SOCKET_NAME)}); use a shorter DATA_DIR`,
+      );
     }
     mkdirSync(socketDir, { recursive: true, mode: 0o700 });
     // mkdir's mode does not apply to a folder that already exists.
@@ -84,13 +86,23 @@ export class EmbeddedPostgres {
     const socket = join(this.socketDir, SOCKET_NAME);
     // A server killed with SIGKILL leaves its socket file behind, and listen() would refuse it.
     rmSync(socket, { force: true });
-    const child = spawn(process.execPath, ['--liftoff-only', '-e', guard, '--', `--db=${this.dir}`, `--path=${socket}`], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--liftoff-only', '-e', guard, '--', `--db=${this.dir}`, `--path=${socket}`],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     this.child = child;
     return new Promise((resolve, reject) => {
       let output = '';
-      const timer = setTimeout(() => reject(new Error(`embedded PostgreSQL did not start within ${START_TIMEOUT_MS / 1000} s: ${output.slice(-500)}`)), START_TIMEOUT_MS);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`embedded PostgreSQL did not start within ${START_TIMEOUT_MS / 1000} s: ${output.slice(-500)}`),
+          ),
+        START_TIMEOUT_MS,
+      );
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
         if (!LISTENING.test(output)) return;
@@ -115,7 +127,9 @@ export class EmbeddedPostgres {
     if (this.child !== child) return;
     this.child = null;
     if (this.stopping || !this.started) return;
-    this.logger.error(`embedded PostgreSQL exited (${signal ?? `code ${code}`}); restarting it in ${RESTART_DELAY_MS} ms`);
+    this.logger.error(
+      `embedded PostgreSQL exited (${signal ?? `code ${code}`}); restarting it in ${RESTART_DELAY_MS} ms`,
+    );
     setTimeout(() => {
       if (this.stopping) return;
       this.spawn().then(

@@ -8,9 +8,17 @@ import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialE
  * `ifNoConflict`, a row refused by a unique key is skipped (ON CONFLICT DO NOTHING) instead of
  * failing the surrounding transaction. Returns whether the row was inserted.
  */
-export async function insertEntity<T extends ObjectLiteral>(manager: EntityManager, entity: T, options: { ifNoConflict?: boolean } = {}): Promise<boolean> {
+export async function insertEntity<T extends ObjectLiteral>(
+  manager: EntityManager,
+  entity: T,
+  options: { ifNoConflict?: boolean } = {},
+): Promise<boolean> {
   // The cast: TypeORM's deep-partial type does not accept the jsonb Record columns.
-  const insert = manager.createQueryBuilder().insert().into(entity.constructor).values(entity as QueryDeepPartialEntity<T>);
+  const insert = manager
+    .createQueryBuilder()
+    .insert()
+    .into(entity.constructor)
+    .values(entity as QueryDeepPartialEntity<T>);
   const result = await (options.ifNoConflict ? insert.orIgnore() : insert).execute();
   return (result.raw as unknown[]).length > 0;
 }
@@ -21,7 +29,11 @@ export async function insertEntity<T extends ObjectLiteral>(manager: EntityManag
  * (timestamptz → Date, jsonb → objects), as TypeORM would have them. Only for entities without
  * column transformers or embedded columns.
  */
-export function entityFromRow<T extends ObjectLiteral>(dataSource: DataSource, target: EntityTarget<T>, row: Record<string, unknown>): T {
+export function entityFromRow<T extends ObjectLiteral>(
+  dataSource: DataSource,
+  target: EntityTarget<T>,
+  row: Record<string, unknown>,
+): T {
   const metadata = dataSource.getMetadata(target);
   const plain: Record<string, unknown> = {};
   for (const column of metadata.columns) plain[column.propertyName] = row[column.databaseName];

@@ -61,7 +61,9 @@ export class LeaderElection implements OnModuleInit, OnApplicationShutdown {
         client.watch(RETRY_MS);
         this.client = client;
       }
-      const { rows } = await this.client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked`, [LEADER_LOCK_KEY]);
+      const { rows } = await this.client.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked`, [
+        LEADER_LOCK_KEY,
+      ]);
       if (rows[0]?.locked && !this.leader) this.logger.log('this replica is now the leader for periodic jobs');
       this.leader = rows[0]?.locked ?? false;
     } catch (error) {

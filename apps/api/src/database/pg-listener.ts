@@ -31,7 +31,10 @@ export class PgListener {
 
   async start(): Promise<void> {
     if (this.stopped) return;
-    const client = new BoundedClient({ connectionString: this.url, ...(this.applicationName ? { application_name: this.applicationName } : {}) });
+    const client = new BoundedClient({
+      connectionString: this.url,
+      ...(this.applicationName ? { application_name: this.applicationName } : {}),
+    });
     client.on('error', (error) => this.lose(client, error.message));
     client.on('end', () => this.lose(client, 'connection closed'));
     client.on('notification', (message) => this.handlers.notification(message.payload));

@@ -10,12 +10,20 @@ const ref = (name: string): ReferenceObject => ({ $ref: `#/components/schemas/${
 
 /** One logged event of each type: its `event:` name, its `id:` and its `data:`, the payload with its type and time. */
 function eventSchema(type: string, data: SchemaObject | ReferenceObject): SchemaObject {
-  const envelope: SchemaObject = { type: 'object', required: ['type', 'at'], properties: { type: { enum: [type] }, at: { type: 'string', format: 'date-time' } } };
+  const envelope: SchemaObject = {
+    type: 'object',
+    required: ['type', 'at'],
+    properties: { type: { enum: [type] }, at: { type: 'string', format: 'date-time' } },
+  };
   return {
     type: 'object',
     title: type,
     required: ['event', 'id', 'data'],
-    properties: { event: { enum: [type] }, id: { type: 'string', pattern: '^\\d+$' }, data: { allOf: [envelope, data] } },
+    properties: {
+      event: { enum: [type] },
+      id: { type: 'string', pattern: '^\\d+$' },
+      data: { allOf: [envelope, data] },
+    },
   };
 }
 
@@ -24,7 +32,10 @@ const HEARTBEAT_SCHEMA: SchemaObject = {
   type: 'object',
   title: 'heartbeat',
   required: ['event', 'data'],
-  properties: { event: { enum: ['heartbeat'] }, data: { type: 'object', required: ['at'], properties: { at: { type: 'string', format: 'date-time' } } } },
+  properties: {
+    event: { enum: ['heartbeat'] },
+    data: { type: 'object', required: ['at'], properties: { at: { type: 'string', format: 'date-time' } } },
+  },
 };
 
 /**
@@ -35,24 +46,45 @@ export const EVENT_STREAM_SCHEMA: SchemaObject = {
   oneOf: [
     HEARTBEAT_SCHEMA,
     eventSchema('vm.created', ref('VmDto')),
-    eventSchema('vm.state', { type: 'object', required: ['vmId', 'state'], properties: { vmId: uuid, state: text, stateReason: nullableText, version: { type: 'integer' } } }),
+    eventSchema('vm.state', {
+      type: 'object',
+      required: ['vmId', 'state'],
+      properties: { vmId: uuid, state: text, stateReason: nullableText, version: { type: 'integer' } },
+    }),
     eventSchema('vm.deleted', { type: 'object', required: ['vmId', 'name'], properties: { vmId: uuid, name: text } }),
     eventSchema('operation.updated', {
       type: 'object',
       required: ['id', 'kind', 'status', 'vmId', 'error'],
-      properties: { id: uuid, kind: text, status: text, vmId: { type: ['string', 'null'], format: 'uuid' }, error: { anyOf: [ref('OperationErrorDto'), { type: 'null' }] } },
+      properties: {
+        id: uuid,
+        kind: text,
+        status: text,
+        vmId: { type: ['string', 'null'], format: 'uuid' },
+        error: { anyOf: [ref('OperationErrorDto'), { type: 'null' }] },
+      },
     }),
     eventSchema('snapshot.created', ref('SnapshotDto')),
     eventSchema('snapshot.reverted', ref('SnapshotDto')),
-    eventSchema('snapshot.deleted', { type: 'object', required: ['id', 'vmId', 'name'], properties: { id: uuid, vmId: uuid, name: text } }),
+    eventSchema('snapshot.deleted', {
+      type: 'object',
+      required: ['id', 'vmId', 'name'],
+      properties: { id: uuid, vmId: uuid, name: text },
+    }),
     eventSchema('host.up', { type: 'object', required: ['hostId', 'name'], properties: { hostId: uuid, name: text } }),
-    eventSchema('host.down', { type: 'object', required: ['hostId', 'name'], properties: { hostId: uuid, name: text, reason: text } }),
+    eventSchema('host.down', {
+      type: 'object',
+      required: ['hostId', 'name'],
+      properties: { hostId: uuid, name: text, reason: text },
+    }),
     eventSchema('alert.firing', { type: 'object', required: ['alert'], properties: { alert: ref('AlertDto') } }),
     eventSchema('alert.resolved', { type: 'object', required: ['alert'], properties: { alert: ref('AlertDto') } }),
     eventSchema('alert.acked', {
       type: 'object',
       required: ['alert', 'by'],
-      properties: { alert: ref('AlertDto'), by: { type: 'object', required: ['id', 'username'], properties: { id: uuid, username: text } } },
+      properties: {
+        alert: ref('AlertDto'),
+        by: { type: 'object', required: ['id', 'username'], properties: { id: uuid, username: text } },
+      },
     }),
   ],
 };
@@ -78,7 +110,12 @@ function formatEvent(type: string, data: unknown, id?: string): string {
  * A `heartbeat` event without id is sent at once, so the client knows it is subscribed before
  * anything happens, and every `heartbeatMs`, so proxies keep an idle stream open.
  */
-export function sendEventStream(req: Request, res: Response, events: Observable<DeliveredEvent>, heartbeatMs: number): void {
+export function sendEventStream(
+  req: Request,
+  res: Response,
+  events: Observable<DeliveredEvent>,
+  heartbeatMs: number,
+): void {
   req.socket.setNoDelay(true);
   req.socket.setKeepAlive(true);
   res.writeHead(200, {

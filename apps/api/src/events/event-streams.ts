@@ -50,11 +50,19 @@ export class EventStreams implements BeforeApplicationShutdown {
   open(user: AuthUser, token: AccessTokenInfo, lastEventId?: string): Observable<DeliveredEvent> {
     const { maxStreamsPerUser, maxStreams } = this.config.eventStreams;
     const held = this.slots.heldBy(user.id);
-    if (held >= maxStreamsPerUser) throw this.tooMany(`At most ${maxStreamsPerUser} open event streams per user; close one first`, maxStreamsPerUser);
-    if (this.slots.total >= maxStreams) throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
+    if (held >= maxStreamsPerUser)
+      throw this.tooMany(
+        `At most ${maxStreamsPerUser} open event streams per user; close one first`,
+        maxStreamsPerUser,
+      );
+    if (this.slots.total >= maxStreams)
+      throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
     const release = this.slots.take(user.id);
     const accessEnded = new Subject<void>();
-    const unwatch = this.access.watch({ userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt }, () => accessEnded.next());
+    const unwatch = this.access.watch(
+      { userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt },
+      () => accessEnded.next(),
+    );
     return this.events.stream(user, lastEventId).pipe(
       takeUntil(merge(this.shutdown, accessEnded)),
       finalize(() => {
@@ -70,6 +78,12 @@ export class EventStreams implements BeforeApplicationShutdown {
 
   private tooMany(detail: string, limit: number): AppException {
     const retryAfter = String(RETRY_AFTER_SECONDS);
-    return new AppException(HttpStatus.TOO_MANY_REQUESTS, ErrorCode.TOO_MANY_STREAMS, detail, { limit }, { 'Retry-After': retryAfter });
+    return new AppException(
+      HttpStatus.TOO_MANY_REQUESTS,
+      ErrorCode.TOO_MANY_STREAMS,
+      detail,
+      { limit },
+      { 'Retry-After': retryAfter },
+    );
   }
 }

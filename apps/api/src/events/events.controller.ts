@@ -29,21 +29,41 @@ export class EventsController {
    */
   @Get()
   @SkipThrottle({ 'api-user': true })
-  @ApiResponse({ status: 429, description: 'TOO_MANY_STREAMS; see Retry-After', content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } } })
+  @ApiResponse({
+    status: 429,
+    description: 'TOO_MANY_STREAMS; see Retry-After',
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } },
+  })
   // Its 429 is TOO_MANY_STREAMS, not a request rate limit: no rate-limit headers.
   @ApiExtension(RATE_LIMITS_EXTENSION, [])
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Replay events after this id' })
   @ApiOkResponse({
-    description: 'Each event has a type (`event:`), an id (`id:`, except heartbeats) and JSON `data`; the schema describes one event, with `data` parsed',
+    description:
+      'Each event has a type (`event:`), an id (`id:`, except heartbeats) and JSON `data`; the schema describes one event, with `data` parsed',
     content: { 'text/event-stream': { schema: EVENT_STREAM_SCHEMA } },
-    headers: { 'X-Accel-Buffering': { description: 'Tells nginx not to buffer the stream', schema: { type: 'string', enum: ['no'] } } },
+    headers: {
+      'X-Accel-Buffering': {
+        description: 'Tells nginx not to buffer the stream',
+        schema: { type: 'string', enum: ['no'] },
+      },
+    },
   })
-  stream(@CurrentUser() user: AuthUser, @CurrentAccessToken() token: AccessTokenInfo, @Req() req: Request, @Res() res: Response): void {
+  stream(
+    @CurrentUser() user: AuthUser,
+    @CurrentAccessToken() token: AccessTokenInfo,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): void {
     // Read here rather than with @Headers(), which would declare a second, required header in the spec.
     const lastEventId = req.header('last-event-id');
     if (lastEventId !== undefined && !/^\d{1,18}$/.test(lastEventId)) {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Last-Event-ID must be an event id');
     }
-    sendEventStream(req, res, this.streams.open(user, token, lastEventId), this.config.eventStreams.heartbeatSeconds * 1000);
+    sendEventStream(
+      req,
+      res,
+      this.streams.open(user, token, lastEventId),
+      this.config.eventStreams.heartbeatSeconds * 1000,
+    );
   }
 }

@@ -21,7 +21,14 @@ class FakeListener extends EventEmitter {
 jest.mock('../database/bounded-client', () => ({ BoundedClient: jest.fn(() => new FakeListener()) }));
 
 function record(id: string): EventRecord {
-  return Object.assign(new EventRecord(), { id, type: 'vm.state', ownerId: 'u1', vmId: 'v1', payload: {}, createdAt: new Date() });
+  return Object.assign(new EventRecord(), {
+    id,
+    type: 'vm.state',
+    ownerId: 'u1',
+    vmId: 'v1',
+    payload: {},
+    createdAt: new Date(),
+  });
 }
 
 describe('EventsService with a shared database', () => {
@@ -35,17 +42,24 @@ describe('EventsService with a shared database', () => {
     log = [record('1'), record('2')];
     repository = {
       query: jest.fn(async () => [{ id: log[log.length - 1].id }]),
-      find: jest.fn(async ({ where }: { where: { id: FindOperator<string> } }) => log.filter((e) => BigInt(e.id) > BigInt(where.id.value as string))),
+      find: jest.fn(async ({ where }: { where: { id: FindOperator<string> } }) =>
+        log.filter((e) => BigInt(e.id) > BigInt(where.id.value as string)),
+      ),
       findOneBy: jest.fn(async ({ id }: { id: string }) => log.find((e) => e.id === id) ?? null),
     };
-    service = new EventsService(repository as unknown as Repository<EventRecord>, { isEmbedded: false, url: 'postgres://db' } as DatabaseEndpoint);
+    service = new EventsService(
+      repository as unknown as Repository<EventRecord>,
+      { isEmbedded: false, url: 'postgres://db' } as DatabaseEndpoint,
+    );
   });
 
   afterEach(() => jest.useRealTimers());
 
   it('after the LISTEN connection comes back, delivers the events committed while it was down (their NOTIFYs were lost)', async () => {
     await service.onApplicationBootstrap();
-    const received = firstValueFrom(service.stream({ id: 'u1', username: 'alice', role: 'user' }).pipe(take(3), toArray()));
+    const received = firstValueFrom(
+      service.stream({ id: 'u1', username: 'alice', role: 'user' }).pipe(take(3), toArray()),
+    );
     const first = FakeListener.all[0];
     expect(first.query).toHaveBeenCalledWith('LISTEN limen_events');
 

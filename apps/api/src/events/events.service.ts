@@ -78,7 +78,12 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Persists inside the caller's transaction; call `announce` with the result after it commits. */
   async append(manager: EntityManager, event: NewEvent): Promise<EventRecord> {
-    const record = manager.create(EventRecord, { type: event.type, ownerId: event.ownerId, vmId: event.vmId ?? null, payload: event.payload });
+    const record = manager.create(EventRecord, {
+      type: event.type,
+      ownerId: event.ownerId,
+      vmId: event.vmId ?? null,
+      payload: event.payload,
+    });
     await insertEntity(manager, record);
     if (this.shared) await manager.query(`SELECT pg_notify($1, $2)`, [CHANNEL, record.id]);
     return record;
@@ -122,11 +127,18 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
           this.deliveredUpTo ??= (row as { id: string }).id;
           return;
         }
-        const missed = await this.events.find({ where: { id: MoreThan(this.deliveredUpTo) }, order: { id: 'ASC' }, take: REPLAY_PAGE });
-        if (missed.length) this.logger.log(`delivered ${missed.length} event(s) committed while the event listener was reconnecting`);
+        const missed = await this.events.find({
+          where: { id: MoreThan(this.deliveredUpTo) },
+          order: { id: 'ASC' },
+          take: REPLAY_PAGE,
+        });
+        if (missed.length)
+          this.logger.log(`delivered ${missed.length} event(s) committed while the event listener was reconnecting`);
         for (const record of missed) this.deliver(record);
       })
-      .catch((error) => this.logger.warn(`events committed while the listener was down not caught up: ${(error as Error).message}`));
+      .catch((error) =>
+        this.logger.warn(`events committed while the listener was down not caught up: ${(error as Error).message}`),
+      );
   }
 
   /**
@@ -144,7 +156,11 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
         if (seen.has(e.id)) return;
         seen.add(e.id);
         if (seen.size > SEEN_LIMIT) seen.delete(seen.values().next().value as string);
-        subscriber.next({ id: e.id, type: e.type, data: { ...e.payload, type: e.type, at: e.createdAt.toISOString() } });
+        subscriber.next({
+          id: e.id,
+          type: e.type,
+          data: { ...e.payload, type: e.type, at: e.createdAt.toISOString() },
+        });
       };
       // Followed from the start, so nothing raised during the replay is lost.
       let waiting: EventRecord[] | null = lastEventId ? [] : null;
@@ -163,8 +179,13 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
     });
   }
 
-  private async replay(user: AuthUser, after: string, send: (e: EventRecord) => void, stopped: () => boolean): Promise<void> {
-    for (let from = after; !stopped(); ) {
+  private async replay(
+    user: AuthUser,
+    after: string,
+    send: (e: EventRecord) => void,
+    stopped: () => boolean,
+  ): Promise<void> {
+    for (let from = after; !stopped();) {
       const where = user.role === 'admin' ? { id: MoreThan(from) } : { id: MoreThan(from), ownerId: user.id };
       const page = await this.events.find({ where, order: { id: 'ASC' }, take: REPLAY_PAGE });
       if (stopped()) return;

@@ -34,9 +34,15 @@ export class HealthController {
    */
   @Get('ready')
   @HealthCheck()
-  @ApiOkResponse({ description: 'The database and the hypervisor are up; status "degraded" when only the agent is unreachable' })
+  @ApiOkResponse({
+    description: 'The database and the hypervisor are up; status "degraded" when only the agent is unreachable',
+  })
   @ApiServiceUnavailableResponse({ description: 'A dependency is down; `error` names it' })
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.database.pingCheck('database', { timeout: 2000 }), () => this.hypervisor.check(), () => this.agent.check()]);
+    return this.health.check([
+      () => this.database.pingCheck('database', { timeout: 2000 }),
+      () => this.hypervisor.check(),
+      () => this.agent.check(),
+    ]);
   }
 }

@@ -17,9 +17,15 @@ export class HypervisorHealthIndicator {
     try {
       const capabilities = await Promise.race([
         this.port.getHostCapabilities(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS)),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS),
+        ),
       ]);
-      return session.up({ virtTypes: capabilities.virtTypes, adapter: capabilities.adapter, version: capabilities.libvirtVersion ?? capabilities.qemuVersion });
+      return session.up({
+        virtTypes: capabilities.virtTypes,
+        adapter: capabilities.adapter,
+        version: capabilities.libvirtVersion ?? capabilities.qemuVersion,
+      });
     } catch (error) {
       return session.down({ message: (error as Error).message });
     }

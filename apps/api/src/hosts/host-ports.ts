@@ -62,7 +62,8 @@ export class HostPorts implements OnApplicationShutdown {
     const existing = this.remote.get(hostId);
     if (existing) return existing.port;
     const host = this.hosts.get(hostId);
-    if (!host) throw new HypervisorError('HYPERVISOR_UNAVAILABLE', 'The VM\'s host is not known to this api process yet');
+    if (!host)
+      throw new HypervisorError('HYPERVISOR_UNAVAILABLE', "The VM's host is not known to this api process yet");
     const port = createVirtualizationPort({
       adapter: host.adapter,
       uri: host.libvirtUri ?? undefined,

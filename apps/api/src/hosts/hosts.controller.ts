@@ -19,7 +19,10 @@ export class HostsController {
   @Get()
   async list(@Query() page: PageQueryDto): Promise<HostPageDto> {
     const result = await this.hosts.list(page);
-    return { items: result.items.map(({ host, allocated }) => HostDto.from(host, allocated)), nextCursor: result.nextCursor };
+    return {
+      items: result.items.map(({ host, allocated }) => HostDto.from(host, allocated)),
+      nextCursor: result.nextCursor,
+    };
   }
 
   /** One host. */
@@ -35,7 +38,10 @@ export class HostsController {
   @ApiBody({
     type: CreateHostDto,
     examples: {
-      qemuDirect: { summary: 'A qemu-direct host on this machine (QEMU run without libvirt)', value: { name: 'qemu-2', adapter: 'qemu-direct', stateDir: '/var/lib/limen/qemu-2', enabled: true } },
+      qemuDirect: {
+        summary: 'A qemu-direct host on this machine (QEMU run without libvirt)',
+        value: { name: 'qemu-2', adapter: 'qemu-direct', stateDir: '/var/lib/limen/qemu-2', enabled: true },
+      },
     },
   })
   async create(@Body() dto: CreateHostDto): Promise<HostDto> {
@@ -51,7 +57,10 @@ export class HostsController {
   @ApiBody({
     type: UpdateHostDto,
     examples: {
-      maintenance: { summary: 'Into maintenance: its VMs stay, no new ones are placed on it', value: { maintenance: true } },
+      maintenance: {
+        summary: 'Into maintenance: its VMs stay, no new ones are placed on it',
+        value: { maintenance: true },
+      },
       back: { summary: 'Back in service', value: { enabled: true, maintenance: false } },
     },
   })

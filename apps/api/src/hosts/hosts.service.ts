@@ -55,7 +55,10 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.dataSource.query(`UPDATE vms SET host_id = $1 WHERE host_id IS NULL`, [local.id]);
     await this.reload();
     await this.monitor();
-    this.timer = setInterval(() => void this.monitor().catch((e) => this.logger.warn(`host monitor failed: ${(e as Error).message}`)), this.config.reconcileIntervalSeconds * 1000);
+    this.timer = setInterval(
+      () => void this.monitor().catch((e) => this.logger.warn(`host monitor failed: ${(e as Error).message}`)),
+      this.config.reconcileIntervalSeconds * 1000,
+    );
   }
 
   onApplicationShutdown(): void {
@@ -96,7 +99,13 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
       try {
         const caps = await Promise.race([
           port.getHostCapabilities(),
-          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS))),
+          new Promise<never>(
+            (_, reject) =>
+              (timer = setTimeout(
+                () => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)),
+                CHECK_TIMEOUT_MS,
+              )),
+          ),
         ]);
         if (this.leader.isLeader) await this.markUp(host, caps.cpus, caps.memoryMiB);
       } catch (error) {
@@ -120,7 +129,10 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
       if (host.id === this.ports.localId && !host.agentTokenEncrypted) metrics = await this.localAgent.metrics();
       else if (host.agentUrl && host.agentTokenEncrypted) {
         const res = await fetch(`${host.agentUrl}/metrics`, {
-          headers: { authorization: `Bearer ${this.secrets.decrypt(host.agentTokenEncrypted)}`, accept: 'application/json' },
+          headers: {
+            authorization: `Bearer ${this.secrets.decrypt(host.agentTokenEncrypted)}`,
+            accept: 'application/json',
+          },
           signal: AbortSignal.timeout(AGENT_TIMEOUT_MS),
           redirect: 'manual', // the token goes to agentUrl and nowhere else
         });
@@ -138,7 +150,10 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async markUp(host: Host, cpus: number, memoryMiB: number): Promise<void> {
-    await this.dataSource.query(`UPDATE hosts SET status = 'up', status_reason = NULL, cpus = $2, memory_mib = $3, last_seen_at = now(), updated_at = now() WHERE id = $1`, [host.id, cpus, memoryMiB]);
+    await this.dataSource.query(
+      `UPDATE hosts SET status = 'up', status_reason = NULL, cpus = $2, memory_mib = $3, last_seen_at = now(), updated_at = now() WHERE id = $1`,
+      [host.id, cpus, memoryMiB],
+    );
     if (host.status === 'down') {
       this.logger.log(`host ${host.name} is back`);
       await this.events.publish({ type: 'host.up', ownerId: null, payload: { hostId: host.id, name: host.name } });
@@ -147,7 +162,10 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** The host's VMs become `unknown`: their real state cannot be known until it answers again. */
   private async markDown(host: Host, reason: string): Promise<void> {
-    await this.dataSource.query(`UPDATE hosts SET status = 'down', status_reason = $2, updated_at = now() WHERE id = $1`, [host.id, reason]);
+    await this.dataSource.query(
+      `UPDATE hosts SET status = 'down', status_reason = $2, updated_at = now() WHERE id = $1`,
+      [host.id, reason],
+    );
     if (host.status === 'down') return;
     this.logger.error(`host ${host.name} is down: ${reason}`);
     const [vms]: [Array<{ id: string; owner_id: string }>, number] = await this.dataSource.query(
@@ -155,14 +173,32 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
        WHERE host_id = $1 AND state <> 'unknown' AND NOT (state = ANY($3::text[])) RETURNING id, owner_id`,
       [host.id, `host ${host.name} is unreachable`, OWNED_BY_OPERATION],
     );
-    for (const vm of vms) await this.events.publish({ type: 'vm.state', ownerId: vm.owner_id, vmId: vm.id, payload: { vmId: vm.id, state: 'unknown', stateReason: `host ${host.name} is unreachable` } });
-    await this.events.publish({ type: 'host.down', ownerId: null, payload: { hostId: host.id, name: host.name, reason } });
+    for (const vm of vms)
+      await this.events.publish({
+        type: 'vm.state',
+        ownerId: vm.owner_id,
+        vmId: vm.id,
+        payload: { vmId: vm.id, state: 'unknown', stateReason: `host ${host.name} is unreachable` },
+      });
+    await this.events.publish({
+      type: 'host.down',
+      ownerId: null,
+      payload: { hostId: host.id, name: host.name, reason },
+    });
   }
 
-  async list(page: PageQueryDto): Promise<{ items: Array<{ host: Host; allocated: Allocation }>; nextCursor: string | null }> {
+  async list(
+    page: PageQueryDto,
+  ): Promise<{ items: Array<{ host: Host; allocated: Allocation }>; nextCursor: string | null }> {
     const hosts = await paginate(this.dataSource.manager.createQueryBuilder(Host, 'host'), page);
     const allocations = await this.allocations(this.dataSource.manager);
-    return { items: hosts.items.map((host) => ({ host, allocated: allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 } })), nextCursor: hosts.nextCursor };
+    return {
+      items: hosts.items.map((host) => ({
+        host,
+        allocated: allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 },
+      })),
+      nextCursor: hosts.nextCursor,
+    };
   }
 
   async get(id: string): Promise<Host> {
@@ -172,8 +208,10 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   async create(dto: CreateHostDto): Promise<Host> {
-    if (dto.adapter === 'libvirt' && !dto.libvirtUri) throw this.invalid('libvirtUri', 'libvirtUri is required for the libvirt adapter');
-    if (dto.adapter === 'qemu-direct' && !dto.stateDir) throw this.invalid('stateDir', 'stateDir is required for the qemu-direct adapter');
+    if (dto.adapter === 'libvirt' && !dto.libvirtUri)
+      throw this.invalid('libvirtUri', 'libvirtUri is required for the libvirt adapter');
+    if (dto.adapter === 'qemu-direct' && !dto.stateDir)
+      throw this.invalid('stateDir', 'stateDir is required for the qemu-direct adapter');
     try {
       const host = await this.dataSource.manager.save(
         this.dataSource.manager.create(Host, {
@@ -209,7 +247,8 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
     if (dto.maintenance !== undefined) changes.maintenance = dto.maintenance;
     if (dto.agentUrl !== undefined && dto.agentUrl !== host.agentUrl) {
       if (dto.agentUrl === null) changes.agentTokenEncrypted = null;
-      else if (dto.agentToken === undefined) throw this.invalid('agentToken', 'agentToken must be sent again whenever agentUrl changes');
+      else if (dto.agentToken === undefined)
+        throw this.invalid('agentToken', 'agentToken must be sent again whenever agentUrl changes');
       changes.agentUrl = dto.agentUrl;
     }
     if (dto.agentToken !== undefined) changes.agentTokenEncrypted = this.secrets.encrypt(dto.agentToken);
@@ -220,9 +259,11 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
 
   async remove(id: string): Promise<void> {
     const host = await this.get(id);
-    if (host.name === this.config.hostName) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'The local host cannot be removed');
+    if (host.name === this.config.hostName)
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'The local host cannot be removed');
     const [{ count }] = await this.dataSource.query(`SELECT count(*)::int AS count FROM vms WHERE host_id = $1`, [id]);
-    if (count > 0) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The host still holds ${count} VM(s)`);
+    if (count > 0)
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The host still holds ${count} VM(s)`);
     await this.dataSource.manager.delete(Host, { id });
     await this.reload();
   }
@@ -234,17 +275,37 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
    * already hold, and never more memory than its agent last reported available;
    * the host with the most free memory wins. An admin may name one.
    */
-  async place(manager: EntityManager, request: { vcpus: number; memoryMiB: number }, requestedHostId?: string): Promise<string> {
+  async place(
+    manager: EntityManager,
+    request: { vcpus: number; memoryMiB: number },
+    requestedHostId?: string,
+  ): Promise<string> {
     const { hosts, free } = await this.capacity(manager);
-    const fits = (host: CapacityHost) => host.enabled && host.status === 'up' && free(host).vcpus >= request.vcpus && free(host).memoryMiB >= request.memoryMiB;
+    const fits = (host: CapacityHost) =>
+      host.enabled &&
+      host.status === 'up' &&
+      free(host).vcpus >= request.vcpus &&
+      free(host).memoryMiB >= request.memoryMiB;
     if (requestedHostId) {
       const host = hosts.find((h) => h.id === requestedHostId);
       if (!host) throw this.invalid('hostId', 'hostId does not name a registered host');
-      if (!fits(host)) throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM`);
+      if (!fits(host))
+        throw new AppException(
+          HttpStatus.CONFLICT,
+          ErrorCode.INSUFFICIENT_CAPACITY,
+          `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM`,
+        );
       return host.id;
     }
-    const candidates = hosts.filter((h) => !h.maintenance && fits(h)).sort((a, b) => free(b).memoryMiB - free(a).memoryMiB);
-    if (!candidates.length) throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, 'No enabled host has room for this VM');
+    const candidates = hosts
+      .filter((h) => !h.maintenance && fits(h))
+      .sort((a, b) => free(b).memoryMiB - free(a).memoryMiB);
+    if (!candidates.length)
+      throw new AppException(
+        HttpStatus.CONFLICT,
+        ErrorCode.INSUFFICIENT_CAPACITY,
+        'No enabled host has room for this VM',
+      );
     return candidates[0].id;
   }
 
@@ -253,14 +314,28 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
    * placement there, inside the caller's transaction (409 INSUFFICIENT_CAPACITY otherwise). A
    * resource that does not grow is not checked: shrinking never needs room.
    */
-  async assertRoomToGrow(manager: EntityManager, hostId: string | null, growth: { vcpus: number; memoryMiB: number }): Promise<void> {
+  async assertRoomToGrow(
+    manager: EntityManager,
+    hostId: string | null,
+    growth: { vcpus: number; memoryMiB: number },
+  ): Promise<void> {
     if (growth.vcpus <= 0 && growth.memoryMiB <= 0) return;
     const { hosts, free } = await this.capacity(manager);
     const host = hosts.find((h) => h.id === hostId);
-    if (!host) throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, 'The VM has no host to grow on');
+    if (!host)
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, 'The VM has no host to grow on');
     const room = free(host);
-    if (!host.enabled || host.status !== 'up' || (growth.vcpus > 0 && room.vcpus < growth.vcpus) || (growth.memoryMiB > 0 && room.memoryMiB < growth.memoryMiB)) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INSUFFICIENT_CAPACITY, `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM's new size`);
+    if (
+      !host.enabled ||
+      host.status !== 'up' ||
+      (growth.vcpus > 0 && room.vcpus < growth.vcpus) ||
+      (growth.memoryMiB > 0 && room.memoryMiB < growth.memoryMiB)
+    ) {
+      throw new AppException(
+        HttpStatus.CONFLICT,
+        ErrorCode.INSUFFICIENT_CAPACITY,
+        `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM's new size`,
+      );
     }
   }
 
@@ -273,7 +348,11 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
   async assertStorageRoom(hostId: string, diskBytes: number): Promise<void> {
     const available = await this.ports.forHost(hostId).getAvailableBytes(this.config.hypervisor.vmDir);
     if (diskBytes * 100 > available * this.config.diskOvercommitPercent) {
-      throw new AppException(HttpStatus.INSUFFICIENT_STORAGE, ErrorCode.INSUFFICIENT_STORAGE, `The host has no room for a disk of ${Math.ceil(diskBytes / GIB)} GiB`);
+      throw new AppException(
+        HttpStatus.INSUFFICIENT_STORAGE,
+        ErrorCode.INSUFFICIENT_STORAGE,
+        `The host has no room for a disk of ${Math.ceil(diskBytes / GIB)} GiB`,
+      );
     }
   }
 
@@ -282,12 +361,17 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
    * free: its CPUs and memory times the overcommit ratios, minus what its VMs already hold, and
    * never more memory than its agent last reported available.
    */
-  private async capacity(manager: EntityManager): Promise<{ hosts: CapacityHost[]; free: (host: CapacityHost) => { vcpus: number; memoryMiB: number } }> {
-    const hosts = (await manager.query(`SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB" FROM hosts ORDER BY name FOR UPDATE`)) as CapacityHost[];
+  private async capacity(
+    manager: EntityManager,
+  ): Promise<{ hosts: CapacityHost[]; free: (host: CapacityHost) => { vcpus: number; memoryMiB: number } }> {
+    const hosts = (await manager.query(
+      `SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB" FROM hosts ORDER BY name FOR UPDATE`,
+    )) as CapacityHost[];
     const allocations = await this.allocations(manager);
     const free = (host: CapacityHost) => {
       const used = allocations.get(host.id) ?? { vcpus: 0, memoryMiB: 0, vms: 0 };
-      const byAllocation = Math.floor(((host.memoryMiB ?? 0) * this.config.memoryOvercommitPercent) / 100) - used.memoryMiB;
+      const byAllocation =
+        Math.floor(((host.memoryMiB ?? 0) * this.config.memoryOvercommitPercent) / 100) - used.memoryMiB;
       return {
         vcpus: Math.floor(((host.cpus ?? 0) * this.config.cpuOvercommitPercent) / 100) - used.vcpus,
         memoryMiB: Math.min(byAllocation, this.agentAvailableMiB.get(host.id) ?? Number.POSITIVE_INFINITY),
@@ -304,6 +388,8 @@ export class HostsService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private invalid(field: string, message: string): AppException {
-    return new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, message, { errors: [{ field, messages: [message] }] });
+    return new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, message, {
+      errors: [{ field, messages: [message] }],
+    });
   }
 }

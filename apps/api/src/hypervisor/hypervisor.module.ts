@@ -13,7 +13,8 @@ import { MetricsService } from '../metrics/metrics.service';
         uri: config.hypervisor.libvirtUri,
         virtType: config.hypervisor.virtType,
         stateDir: config.hypervisor.qemuStateDir,
-        onCommand: (command: string, seconds: number, ok: boolean) => metrics.virshDuration.observe({ command, ok: String(ok) }, seconds),
+        onCommand: (command: string, seconds: number, ok: boolean) =>
+          metrics.virshDuration.observe({ command, ok: String(ok) }, seconds),
       }),
     }),
   ],

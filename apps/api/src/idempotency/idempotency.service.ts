@@ -22,26 +22,42 @@ const RETENTION = '24 hours';
 export class IdempotencyService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  async execute(ownerId: string, request: IdempotentRequest | undefined, work: (manager: EntityManager) => Promise<StoredResponse>): Promise<StoredResponse> {
+  async execute(
+    ownerId: string,
+    request: IdempotentRequest | undefined,
+    work: (manager: EntityManager) => Promise<StoredResponse>,
+  ): Promise<StoredResponse> {
     if (!request) return this.dataSource.transaction(work);
-    await this.dataSource.query(`DELETE FROM idempotency_keys WHERE owner_id = $1 AND key = $2 AND created_at < now() - interval '${RETENTION}'`, [ownerId, request.key]);
+    await this.dataSource.query(
+      `DELETE FROM idempotency_keys WHERE owner_id = $1 AND key = $2 AND created_at < now() - interval '${RETENTION}'`,
+      [ownerId, request.key],
+    );
     const earlier = await this.find(ownerId, request);
     if (earlier) return earlier;
     try {
       return await this.dataSource.transaction(async (manager) => {
-        await manager.query(`INSERT INTO idempotency_keys (owner_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, 0, 'null')`, [ownerId, request.key, request.fingerprint]);
+        await manager.query(
+          `INSERT INTO idempotency_keys (owner_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, 0, 'null')`,
+          [ownerId, request.key, request.fingerprint],
+        );
         const response = await work(manager);
-        await manager.query(`UPDATE idempotency_keys SET status_code = $3, response = $4, location = $5 WHERE owner_id = $1 AND key = $2`, [
-          ownerId,
-          request.key,
-          response.statusCode,
-          JSON.stringify(response.body),
-          response.location ?? null,
-        ]);
+        await manager.query(
+          `UPDATE idempotency_keys SET status_code = $3, response = $4, location = $5 WHERE owner_id = $1 AND key = $2`,
+          [ownerId, request.key, response.statusCode, JSON.stringify(response.body), response.location ?? null],
+        );
         return response;
       });
     } catch (error) {
-      const duplicate = error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505' && /idempotency_keys/.test(String((error.driverError as { constraint?: string; detail?: string }).constraint ?? (error.driverError as { detail?: string }).detail ?? ''));
+      const duplicate =
+        error instanceof QueryFailedError &&
+        (error.driverError as { code?: string }).code === '23505' &&
+        /idempotency_keys/.test(
+          String(
+            (error.driverError as { constraint?: string; detail?: string }).constraint ??
+              (error.driverError as { detail?: string }).detail ??
+              '',
+          ),
+        );
       if (duplicate) {
         const winner = await this.find(ownerId, request);
         if (winner) return winner;
@@ -56,10 +72,17 @@ export class IdempotencyService {
   }
 
   private async find(ownerId: string, request: IdempotentRequest): Promise<StoredResponse | null> {
-    const [row] = await this.dataSource.query(`SELECT request_hash, status_code, response, location FROM idempotency_keys WHERE owner_id = $1 AND key = $2`, [ownerId, request.key]);
+    const [row] = await this.dataSource.query(
+      `SELECT request_hash, status_code, response, location FROM idempotency_keys WHERE owner_id = $1 AND key = $2`,
+      [ownerId, request.key],
+    );
     if (!row) return null;
     if (row.request_hash !== request.fingerprint) {
-      throw new AppException(HttpStatus.UNPROCESSABLE_ENTITY, ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This Idempotency-Key was used with a different request');
+      throw new AppException(
+        HttpStatus.UNPROCESSABLE_ENTITY,
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        'This Idempotency-Key was used with a different request',
+      );
     }
     return { statusCode: row.status_code, body: row.response, location: row.location ?? undefined };
   }

@@ -28,7 +28,9 @@ export function diskFormatOf(name: string): 'qcow2' | 'raw' | null {
 /** A kernel image is a folder with `vmlinuz` and `initrd` or `initrd.img`, and optionally `cmdline`. */
 export function kernelFiles(folder: string): { kernel: string; initrd: string; cmdline?: string } | null {
   const kernel = join(folder, 'vmlinuz');
-  const initrd = ['initrd', 'initrd.img'].map((f) => join(folder, f)).find((f) => existsSync(f) && statSync(f).isFile());
+  const initrd = ['initrd', 'initrd.img']
+    .map((f) => join(folder, f))
+    .find((f) => existsSync(f) && statSync(f).isFile());
   if (!existsSync(kernel) || !statSync(kernel).isFile() || !initrd) return null;
   const cmdline = join(folder, 'cmdline');
   return { kernel, initrd, cmdline: existsSync(cmdline) ? cmdline : undefined };
@@ -48,7 +50,14 @@ export function scanImageDir(dir: string): FoundImage[] {
     if (stat.isSymbolicLink()) continue;
     if (stat.isDirectory()) {
       const files = kernelFiles(path);
-      if (files) found.push({ name, kind: 'kernel', path, format: null, sizeBytes: statSync(files.kernel).size + statSync(files.initrd).size });
+      if (files)
+        found.push({
+          name,
+          kind: 'kernel',
+          path,
+          format: null,
+          sizeBytes: statSync(files.kernel).size + statSync(files.initrd).size,
+        });
       continue;
     }
     if (!stat.isFile()) continue;

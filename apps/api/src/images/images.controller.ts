@@ -48,7 +48,11 @@ export class ImagesController {
   @ApiConsumes('application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiProblems(400, 403, 408, 409, 413)
-  async upload(@Query() query: UploadImageQueryDto, @Req() req: Request, @CurrentUser() user: AuthUser): Promise<ImageDto> {
+  async upload(
+    @Query() query: UploadImageQueryDto,
+    @Req() req: Request,
+    @CurrentUser() user: AuthUser,
+  ): Promise<ImageDto> {
     const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     return ImageDto.from(await this.images.upload(query.name, req, length, user.id));
   }

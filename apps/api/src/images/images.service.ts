@@ -78,13 +78,23 @@ export class ImagesService implements OnApplicationBootstrap {
   async usable(id: string, kinds: readonly ImageKind[], field: string): Promise<Image> {
     const image = await this.images.findOneBy({ id });
     if (!image || !image.available || !kinds.includes(image.kind)) {
-      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} does not name an available ${kinds.join(' or ')} image`, {
-        errors: [{ field, messages: [`${field} must be the id of an available ${kinds.join(' or ')} image`] }],
-      });
+      throw new AppException(
+        HttpStatus.BAD_REQUEST,
+        ErrorCode.VALIDATION_FAILED,
+        `${field} does not name an available ${kinds.join(' or ')} image`,
+        {
+          errors: [{ field, messages: [`${field} must be the id of an available ${kinds.join(' or ')} image`] }],
+        },
+      );
     }
     const problem = image.kind === 'disk' ? await this.standaloneProblem(image.path, image.format ?? 'qcow2') : null;
     if (problem) {
-      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} names an image that ${problem}`, { errors: [{ field, messages: [`${field} names an image that ${problem}`] }] });
+      throw new AppException(
+        HttpStatus.BAD_REQUEST,
+        ErrorCode.VALIDATION_FAILED,
+        `${field} names an image that ${problem}`,
+        { errors: [{ field, messages: [`${field} names an image that ${problem}`] }] },
+      );
     }
     return image;
   }
@@ -97,12 +107,23 @@ export class ImagesService implements OnApplicationBootstrap {
    * its size needs. Whenever it fails before the body has arrived, the connection is closed
    * with the answer, so the rest of the body is not read.
    */
-  async upload(name: string, request: Readable, declaredLength: number | undefined, uploaderId: string): Promise<Image> {
+  async upload(
+    name: string,
+    request: Readable,
+    declaredLength: number | undefined,
+    uploaderId: string,
+  ): Promise<Image> {
     const limit = this.config.hypervisor.maxImageUploadBytes;
     if (declaredLength !== undefined && declaredLength > limit) throw this.tooLarge(limit);
     const target = join(this.dir, name);
     if (existsSync(target) || (await this.images.existsBy({ path: target }))) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `An image named ${name} already exists`, {}, { Connection: 'close' });
+      throw new AppException(
+        HttpStatus.CONFLICT,
+        ErrorCode.CONFLICT,
+        `An image named ${name} already exists`,
+        {},
+        { Connection: 'close' },
+      );
     }
     const release = this.uploadSlots.acquire(uploaderId);
     try {
@@ -131,7 +152,8 @@ export class ImagesService implements OnApplicationBootstrap {
         },
         createWriteStream(partial, { flags: 'wx', mode: 0o644 }),
       );
-      if (size === 0) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'The upload is empty');
+      if (size === 0)
+        throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'The upload is empty');
       const format = diskFormatOf(name);
       const problem = format ? await this.standaloneProblem(partial, format) : null;
       if (problem) throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `The image ${problem}`);
@@ -140,18 +162,29 @@ export class ImagesService implements OnApplicationBootstrap {
       await rm(partial, { force: true });
       if (error instanceof RangeError) throw this.tooLarge(limit);
       if (error instanceof UploadTooSlowError) {
-        throw new AppException(HttpStatus.REQUEST_TIMEOUT, ErrorCode.REQUEST_TIMEOUT, `The upload sent ${error.message}; nothing was kept`, {}, { Connection: 'close' });
+        throw new AppException(
+          HttpStatus.REQUEST_TIMEOUT,
+          ErrorCode.REQUEST_TIMEOUT,
+          `The upload sent ${error.message}; nothing was kept`,
+          {},
+          { Connection: 'close' },
+        );
       }
       throw error;
     }
     const [found] = scanImageDir(this.dir).filter((f) => f.path === target);
-    return this.images.save(this.images.create({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true }));
+    return this.images.save(
+      this.images.create({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true }),
+    );
   }
 
   /** Deletes the image and its file; refused while any VM boots from it or has it inserted. */
   async remove(id: string): Promise<void> {
     const image = await this.get(id);
-    const [{ count }] = await this.dataSource.query(`SELECT count(*)::int AS count FROM vms WHERE image_id = $1 OR media_image_id = $1`, [id]);
+    const [{ count }] = await this.dataSource.query(
+      `SELECT count(*)::int AS count FROM vms WHERE image_id = $1 OR media_image_id = $1`,
+      [id],
+    );
     if (count > 0) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.IMAGE_IN_USE, `The image is used by ${count} VM(s)`);
     }
@@ -181,6 +214,12 @@ export class ImagesService implements OnApplicationBootstrap {
   }
 
   private tooLarge(limit: number): AppException {
-    return new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.PAYLOAD_TOO_LARGE, `Images may be at most ${limit} bytes`, {}, { Connection: 'close' });
+    return new AppException(
+      HttpStatus.PAYLOAD_TOO_LARGE,
+      ErrorCode.PAYLOAD_TOO_LARGE,
+      `Images may be at most ${limit} bytes`,
+      {},
+      { Connection: 'close' },
+    );
   }
 }

@@ -2,7 +2,10 @@ import { PassThrough, Readable } from 'node:stream';
 
 /** The upload sent less than its minimum over a whole window. */
 export class UploadTooSlowError extends Error {
-  constructor(readonly minBytesPerSecond: number, readonly windowSeconds: number) {
+  constructor(
+    readonly minBytesPerSecond: number,
+    readonly windowSeconds: number,
+  ) {
     super(`fewer than ${minBytesPerSecond} bytes/s over ${windowSeconds} s`);
   }
 }
@@ -15,7 +18,11 @@ export class UploadTooSlowError extends Error {
  * The request itself is then only unpiped and paused, not destroyed, so its connection can still
  * carry the 408 that explains why. A request that errors or closes early fails the body too.
  */
-export function withMinimumProgress(request: Readable & { complete?: boolean }, minBytesPerSecond: number, windowSeconds: number): Readable {
+export function withMinimumProgress(
+  request: Readable & { complete?: boolean },
+  minBytesPerSecond: number,
+  windowSeconds: number,
+): Readable {
   const body = new PassThrough();
   let received = 0;
   const count = (chunk: Buffer) => (received += chunk.length);

@@ -18,8 +18,10 @@ export class UploadSlots {
   acquire(userId: string): () => void {
     const { maxConcurrent, maxConcurrentPerUser } = this.config.imageUploads;
     const mine = this.slots.heldBy(userId);
-    if (mine >= maxConcurrentPerUser) throw this.refused(`You already have ${mine} upload(s) running; at most ${maxConcurrentPerUser} at once`);
-    if (this.slots.total >= maxConcurrent) throw this.refused(`${this.slots.total} uploads are running; at most ${maxConcurrent} at once`);
+    if (mine >= maxConcurrentPerUser)
+      throw this.refused(`You already have ${mine} upload(s) running; at most ${maxConcurrentPerUser} at once`);
+    if (this.slots.total >= maxConcurrent)
+      throw this.refused(`${this.slots.total} uploads are running; at most ${maxConcurrent} at once`);
     return this.slots.take(userId);
   }
 

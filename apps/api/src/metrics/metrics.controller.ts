@@ -28,7 +28,13 @@ export class MetricsController {
   async scrape(@Headers('authorization') authorization: string | undefined, @Res() res: Response): Promise<void> {
     const token = this.config.metricsToken;
     if (token && !sameSecret(authorization ?? '', `Bearer ${token}`)) {
-      throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHENTICATED, 'A valid METRICS_TOKEN bearer token is required', {}, { 'WWW-Authenticate': 'Bearer' });
+      throw new AppException(
+        HttpStatus.UNAUTHORIZED,
+        ErrorCode.UNAUTHENTICATED,
+        'A valid METRICS_TOKEN bearer token is required',
+        {},
+        { 'WWW-Authenticate': 'Bearer' },
+      );
     }
     res.setHeader('Content-Type', this.metrics.registry.contentType);
     res.send(await this.metrics.registry.metrics());

@@ -71,7 +71,9 @@ export class MetricsService {
       labelNames: ['state'] as const,
       registers: [this.registry],
       async collect() {
-        const rows: Array<{ state: string; count: number }> = await dataSource.query(`SELECT state, count(*)::int AS count FROM vms GROUP BY state`);
+        const rows: Array<{ state: string; count: number }> = await dataSource.query(
+          `SELECT state, count(*)::int AS count FROM vms GROUP BY state`,
+        );
         this.reset();
         for (const state of VM_STATES) this.set({ state }, rows.find((r) => r.state === state)?.count ?? 0);
       },
@@ -91,7 +93,8 @@ export class MetricsService {
           `SELECT r.severity, count(*)::int AS count FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.state = 'firing' GROUP BY r.severity`,
         );
         this.reset();
-        for (const severity of ['info', 'warning', 'critical']) this.set({ severity }, rows.find((r) => r.severity === severity)?.count ?? 0);
+        for (const severity of ['info', 'warning', 'critical'])
+          this.set({ severity }, rows.find((r) => r.severity === severity)?.count ?? 0);
       },
     });
   }

@@ -12,12 +12,24 @@ function fakeDataSource(rows: Array<{ id: string; claimed_by: string | null; sta
     query: jest.fn(async (sql: string, params: unknown[] = []) => {
       if (sql.includes(`FROM operations WHERE status IN ('pending', 'running')`)) return rows;
       if (sql.includes(`SET status = 'running'`) || sql.includes('finished_at = now()')) {
-        return [[{ id: params[0], kind: 'test.hold', owner_id: 'owner', vm_id: null, params: {}, created_at: new Date() }], 1];
+        return [
+          [{ id: params[0], kind: 'test.hold', owner_id: 'owner', vm_id: null, params: {}, created_at: new Date() }],
+          1,
+        ];
       }
       return [[], 0];
     }),
     // What entityFromRow reads: the column mapping, and create().
-    getMetadata: () => ({ columns: [['id', 'id'], ['kind', 'kind'], ['ownerId', 'owner_id'], ['vmId', 'vm_id'], ['params', 'params'], ['createdAt', 'created_at']].map(([propertyName, databaseName]) => ({ propertyName, databaseName })) }),
+    getMetadata: () => ({
+      columns: [
+        ['id', 'id'],
+        ['kind', 'kind'],
+        ['ownerId', 'owner_id'],
+        ['vmId', 'vm_id'],
+        ['params', 'params'],
+        ['createdAt', 'created_at'],
+      ].map(([propertyName, databaseName]) => ({ propertyName, databaseName })),
+    }),
     manager: { create: (_target: unknown, plain: object) => plain },
   } as unknown as DataSource;
 }
@@ -54,14 +66,23 @@ describe('OperationRunner.recover', () => {
 
 describe('operationErrorFrom', () => {
   it("security 11.15: a hypervisor failure is recorded with its stable code and a fixed detail, never the hypervisor's text", () => {
-    const raw = "virsh start: Cannot access storage file '/var/lib/limen/vms/5f0c/disk.qcow2' (as uid:64055, gid:64055): No such file or directory";
-    const recorded = operationErrorFrom(new HypervisorError('OPERATION_FAILED', raw, `error: Failed to start domain 'limen-5f0c'\nerror: ${raw}`));
+    const raw =
+      "virsh start: Cannot access storage file '/var/lib/limen/vms/5f0c/disk.qcow2' (as uid:64055, gid:64055): No such file or directory";
+    const recorded = operationErrorFrom(
+      new HypervisorError('OPERATION_FAILED', raw, `error: Failed to start domain 'limen-5f0c'\nerror: ${raw}`),
+    );
     expect(recorded).toEqual({ code: 'OPERATION_FAILED', detail: expect.any(String) });
     expect(JSON.stringify(recorded)).not.toMatch(/\/var\/lib|uid|gid|limen-5f0c|virsh/);
-    expect(operationErrorFrom(new HypervisorError('INVALID_STATE', 'volume /var/lib/limen/vms/5f0c/disk.qcow2 is in use by a running VM'))).toEqual({ code: 'INVALID_STATE', detail: 'The VM is not in a state that allows this' });
+    expect(
+      operationErrorFrom(
+        new HypervisorError('INVALID_STATE', 'volume /var/lib/limen/vms/5f0c/disk.qcow2 is in use by a running VM'),
+      ),
+    ).toEqual({ code: 'INVALID_STATE', detail: 'The VM is not in a state that allows this' });
   });
 
   it("keeps an AppException's own detail, which the api wrote for users", () => {
-    expect(operationErrorFrom(new AppException(507, ErrorCode.INSUFFICIENT_STORAGE, 'The VM directory is full'))).toEqual({ code: 'INSUFFICIENT_STORAGE', detail: 'The VM directory is full' });
+    expect(
+      operationErrorFrom(new AppException(507, ErrorCode.INSUFFICIENT_STORAGE, 'The VM directory is full')),
+    ).toEqual({ code: 'INSUFFICIENT_STORAGE', detail: 'The VM directory is full' });
   });
 });

@@ -109,7 +109,11 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     // or (at start-up) one claimed by a dead process on this host, is taken over. One this process
     // already holds is not left unfinished: under load a pending operation waits here for a free
     // slot longer than the stale window, and counting it had every sweep warn of resumed work.
-    const orphans = rows.filter((row) => !this.running.has(row.id) && (row.stale || (atStartup && row.claimed_by !== null && this.isAbandoned(row.claimed_by))));
+    const orphans = rows.filter(
+      (row) =>
+        !this.running.has(row.id) &&
+        (row.stale || (atStartup && row.claimed_by !== null && this.isAbandoned(row.claimed_by))),
+    );
     for (const row of orphans) this.submit(row.id, { claimedBy: row.claimed_by });
     if (orphans.length) this.logger.warn(`Resuming ${orphans.length} operation(s) left unfinished`);
     return orphans.length;
@@ -122,7 +126,12 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
   async waitForEnd(operationId: string, timeoutMs: number): Promise<Operation | null> {
     if (timeoutMs <= 0) return null;
     return Promise.race([
-      firstValueFrom(this.finished$.pipe(filter((op) => op.id === operationId), rxTimeout(timeoutMs))).catch(() => null),
+      firstValueFrom(
+        this.finished$.pipe(
+          filter((op) => op.id === operationId),
+          rxTimeout(timeoutMs),
+        ),
+      ).catch(() => null),
       // Another replica may be running it: poll too.
       this.pollUntilTerminal(operationId, timeoutMs).then(() => null),
     ]);
@@ -159,16 +168,30 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       if (!op) return;
       const handler = this.handlers.get(op.kind);
       heartbeat = setInterval(() => {
-        this.dataSource.query(`UPDATE operations SET heartbeat_at = now() WHERE id = $1 AND claimed_by = $2`, [op.id, this.instanceId]).catch(() => undefined);
+        this.dataSource
+          .query(`UPDATE operations SET heartbeat_at = now() WHERE id = $1 AND claimed_by = $2`, [
+            op.id,
+            this.instanceId,
+          ])
+          .catch(() => undefined);
       }, HEARTBEAT_MS);
       try {
-        if (!handler) throw new AppException(HttpStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR, `No handler for ${op.kind}`);
+        if (!handler)
+          throw new AppException(
+            HttpStatus.INTERNAL_SERVER_ERROR,
+            ErrorCode.INTERNAL_ERROR,
+            `No handler for ${op.kind}`,
+          );
         const result = await handler(op);
         await this.finish(op, 'succeeded', result ?? null, null);
       } catch (error) {
         const opError = operationErrorFrom(error);
-        if (opError.code === ErrorCode.INTERNAL_ERROR) this.logger.error({ err: error, operationId: op.id }, `${op.kind} failed`);
-        else this.logger.warn(`${op.kind} ${op.id} failed: ${opError.code} ${HypervisorError.is(error) ? hypervisorLogText(error) : opError.detail}`);
+        if (opError.code === ErrorCode.INTERNAL_ERROR)
+          this.logger.error({ err: error, operationId: op.id }, `${op.kind} failed`);
+        else
+          this.logger.warn(
+            `${op.kind} ${op.id} failed: ${opError.code} ${HypervisorError.is(error) ? hypervisorLogText(error) : opError.detail}`,
+          );
         await this.finish(op, 'failed', null, opError);
       }
     } catch (error) {
@@ -193,11 +216,21 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     );
     if (!rows.length) return null;
     const op = entityFromRow(this.dataSource, Operation, rows[0]);
-    await this.events.publish({ type: 'operation.updated', ownerId: op.ownerId, vmId: op.vmId, payload: this.summary(op) });
+    await this.events.publish({
+      type: 'operation.updated',
+      ownerId: op.ownerId,
+      vmId: op.vmId,
+      payload: this.summary(op),
+    });
     return op;
   }
 
-  private async finish(op: Operation, status: OperationStatus, result: Record<string, unknown> | null, error: OperationError | null): Promise<void> {
+  private async finish(
+    op: Operation,
+    status: OperationStatus,
+    result: Record<string, unknown> | null,
+    error: OperationError | null,
+  ): Promise<void> {
     const [rows] = await this.dataSource.query(
       `UPDATE operations SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(), claimed_by = NULL, heartbeat_at = NULL WHERE id = $1 RETURNING *`,
       [op.id, status, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error)],
@@ -206,8 +239,17 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     const done = entityFromRow(this.dataSource, Operation, rows[0]);
     // Waiters first: the event and the metric are not what a long-poll is waiting for.
     this.finished$.next(done);
-    this.metrics.observeOperation(done.kind, status, ((done.finishedAt ?? new Date()).getTime() - (done.startedAt ?? done.createdAt).getTime()) / 1000);
-    await this.events.publish({ type: 'operation.updated', ownerId: done.ownerId, vmId: done.vmId, payload: this.summary(done) });
+    this.metrics.observeOperation(
+      done.kind,
+      status,
+      ((done.finishedAt ?? new Date()).getTime() - (done.startedAt ?? done.createdAt).getTime()) / 1000,
+    );
+    await this.events.publish({
+      type: 'operation.updated',
+      ownerId: done.ownerId,
+      vmId: done.vmId,
+      payload: this.summary(done),
+    });
   }
 
   private summary(op: Operation): Record<string, unknown> {

@@ -31,7 +31,11 @@ export class OperationsController {
   /** Long-poll: answers when the operation ends, or after `timeout` seconds (at most 60) with its current state. */
   @Get(':id/wait')
   @ApiProblems(404)
-  async wait(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Query() query: WaitQueryDto): Promise<OperationDto> {
+  async wait(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Query() query: WaitQueryDto,
+  ): Promise<OperationDto> {
     return OperationDto.from(await this.operations.wait(user, id, query.timeout));
   }
 }

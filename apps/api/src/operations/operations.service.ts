@@ -35,7 +35,17 @@ export class OperationsService {
     let committed: { op: Operation | null; records: EventRecord[] } | null = null;
     const response = await this.idempotency.execute(ownerId, idem, async (manager) => {
       const { op, events = [], response } = await work(manager);
-      const all = op ? [...events, { type: 'operation.updated', ownerId: op.ownerId, vmId: op.vmId, payload: { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: null } }] : events;
+      const all = op
+        ? [
+            ...events,
+            {
+              type: 'operation.updated',
+              ownerId: op.ownerId,
+              vmId: op.vmId,
+              payload: { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: null },
+            },
+          ]
+        : events;
       const records: EventRecord[] = [];
       for (const event of all) records.push(await this.events.append(manager, event));
       committed = { op, records };
@@ -53,13 +63,20 @@ export class OperationsService {
    * Inserts a pending operation in the caller's transaction. The partial unique
    * index refuses a second active operation on the same VM: 409 OPERATION_IN_PROGRESS.
    */
-  async create(manager: EntityManager, op: { kind: string; ownerId: string; vmId: string | null; params?: Record<string, unknown> }): Promise<Operation> {
+  async create(
+    manager: EntityManager,
+    op: { kind: string; ownerId: string; vmId: string | null; params?: Record<string, unknown> },
+  ): Promise<Operation> {
     const entity = manager.create(Operation, { ...op, params: op.params ?? {}, status: 'pending' });
     // Skipping the conflict rather than catching it: the error would abort the surrounding
     // transaction, and a savepoint around the insert costs two more round trips on every mutating
     // request. The only other unique key is the generated primary key.
     if (!(await insertEntity(manager, entity, { ifNoConflict: true }))) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, 'Another operation on this VM is still in progress');
+      throw new AppException(
+        HttpStatus.CONFLICT,
+        ErrorCode.OPERATION_IN_PROGRESS,
+        'Another operation on this VM is still in progress',
+      );
     }
     return entity;
   }

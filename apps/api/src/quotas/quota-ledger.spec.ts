@@ -2,12 +2,21 @@ import { computeCharge, diskUsageGiB, snapshotReservationMiB, snapshotSizeMiB } 
 
 describe('computeCharge', () => {
   it('security 11.3: a stopped VM is charged what it will boot with', () => {
-    expect(computeCharge({ vcpus: 2, memoryMiB: 512, runningVcpus: null, runningMemoryMiB: null })).toEqual({ vcpus: 2, memoryMiB: 512 });
+    expect(computeCharge({ vcpus: 2, memoryMiB: 512, runningVcpus: null, runningMemoryMiB: null })).toEqual({
+      vcpus: 2,
+      memoryMiB: 512,
+    });
   });
 
   it('security 11.3: a running VM is charged the larger of what it booted with and what it will boot with, per resource', () => {
-    expect(computeCharge({ vcpus: 1, memoryMiB: 128, runningVcpus: 2, runningMemoryMiB: 256 })).toEqual({ vcpus: 2, memoryMiB: 256 });
-    expect(computeCharge({ vcpus: 4, memoryMiB: 128, runningVcpus: 2, runningMemoryMiB: 2048 })).toEqual({ vcpus: 4, memoryMiB: 2048 });
+    expect(computeCharge({ vcpus: 1, memoryMiB: 128, runningVcpus: 2, runningMemoryMiB: 256 })).toEqual({
+      vcpus: 2,
+      memoryMiB: 256,
+    });
+    expect(computeCharge({ vcpus: 4, memoryMiB: 128, runningVcpus: 2, runningMemoryMiB: 2048 })).toEqual({
+      vcpus: 4,
+      memoryMiB: 2048,
+    });
   });
 });
 
@@ -25,7 +34,7 @@ describe('snapshot storage', () => {
     expect(snapshotSizeMiB(64, -4096)).toBe(64);
   });
 
-  it('security 11.8: disk usage is the VMs\' virtual sizes plus the snapshots\' sizes, to the MiB', () => {
+  it("security 11.8: disk usage is the VMs' virtual sizes plus the snapshots' sizes, to the MiB", () => {
     expect(diskUsageGiB(3, 0)).toBe(3);
     expect(diskUsageGiB(1, 128)).toBe(1.125);
     expect(diskUsageGiB(0, 2048)).toBe(2);

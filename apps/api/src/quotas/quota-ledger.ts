@@ -25,7 +25,10 @@ export interface ComputeSizes extends ComputeCharge {
  * running VM applies at its next boot, and until then the domain may use either.
  */
 export function computeCharge(vm: ComputeSizes): ComputeCharge {
-  return { vcpus: Math.max(vm.vcpus, vm.runningVcpus ?? 0), memoryMiB: Math.max(vm.memoryMiB, vm.runningMemoryMiB ?? 0) };
+  return {
+    vcpus: Math.max(vm.vcpus, vm.runningVcpus ?? 0),
+    memoryMiB: Math.max(vm.memoryMiB, vm.runningMemoryMiB ?? 0),
+  };
 }
 
 const MIB = 1024 ** 2;
@@ -34,7 +37,11 @@ const MIB = 1024 ** 2;
  * The disk quota a snapshot reserves when asked for: the RAM state it will save, which is the
  * memory a running or paused VM booted with (a stopped VM's snapshot saves none).
  */
-export function snapshotReservationMiB(vm: { state: string; memoryMiB: number; runningMemoryMiB: number | null }): number {
+export function snapshotReservationMiB(vm: {
+  state: string;
+  memoryMiB: number;
+  runningMemoryMiB: number | null;
+}): number {
   return vm.state === 'running' || vm.state === 'paused' ? (vm.runningMemoryMiB ?? vm.memoryMiB) : 0;
 }
 
@@ -75,14 +82,26 @@ export class QuotaLedger {
        FROM vms WHERE owner_id = $1`,
       [userId],
     );
-    const [snapshots] = await manager.query(`SELECT count(*)::int AS snapshots, coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`, [userId]);
-    return { vms: vms.vms, vcpus: vms.vcpus, memoryMiB: vms.memory, diskGiB: diskUsageGiB(vms.disk, snapshots.mib), snapshots: snapshots.snapshots };
+    const [snapshots] = await manager.query(
+      `SELECT count(*)::int AS snapshots, coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`,
+      [userId],
+    );
+    return {
+      vms: vms.vms,
+      vcpus: vms.vcpus,
+      memoryMiB: vms.memory,
+      diskGiB: diskUsageGiB(vms.disk, snapshots.mib),
+      snapshots: snapshots.snapshots,
+    };
   }
 
   /** Locks the owner's quota row, then refuses with 403 QUOTA_EXCEEDED if `request` does not fit. */
   async reserve(manager: EntityManager, userId: string, request: QuotaRequest): Promise<void> {
     await manager.query(`INSERT INTO quotas (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
-    const [row] = await manager.query(`SELECT vms, vcpus, memory_mib AS "memoryMiB", disk_gib AS "diskGiB", snapshots FROM quotas WHERE user_id = $1 FOR UPDATE`, [userId]);
+    const [row] = await manager.query(
+      `SELECT vms, vcpus, memory_mib AS "memoryMiB", disk_gib AS "diskGiB", snapshots FROM quotas WHERE user_id = $1 FOR UPDATE`,
+      [userId],
+    );
     const limits = this.merge(row);
     const used = await this.usage(manager, userId);
     for (const resource of Object.keys(request) as QuotaResource[]) {
@@ -103,11 +122,18 @@ export class QuotaLedger {
    * Reserves what resizing `vm` to `next` adds to its charge (nothing when it shrinks: a running
    * VM keeps holding what it booted with until it stops), and returns that growth.
    */
-  async reserveResize(manager: EntityManager, vm: ComputeSizes & { ownerId: string }, next: ComputeCharge): Promise<ComputeCharge> {
+  async reserveResize(
+    manager: EntityManager,
+    vm: ComputeSizes & { ownerId: string },
+    next: ComputeCharge,
+  ): Promise<ComputeCharge> {
     const before = computeCharge(vm);
     const after = computeCharge({ ...vm, ...next });
     const growth = { vcpus: after.vcpus - before.vcpus, memoryMiB: after.memoryMiB - before.memoryMiB };
-    await this.reserve(manager, vm.ownerId, { vcpus: Math.max(0, growth.vcpus), memoryMiB: Math.max(0, growth.memoryMiB) });
+    await this.reserve(manager, vm.ownerId, {
+      vcpus: Math.max(0, growth.vcpus),
+      memoryMiB: Math.max(0, growth.memoryMiB),
+    });
     return growth;
   }
 

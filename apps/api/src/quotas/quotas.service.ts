@@ -18,7 +18,11 @@ export class QuotasService {
 
   async get(userId: string): Promise<QuotaDto> {
     const manager = this.dataSource.manager;
-    return { userId, limits: await this.ledger.limits(manager, userId), usage: await this.ledger.usage(manager, userId) };
+    return {
+      userId,
+      limits: await this.ledger.limits(manager, userId),
+      usage: await this.ledger.usage(manager, userId),
+    };
   }
 
   async set(userId: string, dto: SetQuotaDto): Promise<QuotaDto> {

@@ -26,7 +26,11 @@ export class SnapshotsController {
 
   /** The VM's snapshots, newest first. */
   @Get()
-  async list(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Query() page: PageQueryDto): Promise<SnapshotPageDto> {
+  async list(
+    @CurrentUser() user: AuthUser,
+    @Param('vmId', ParseUUIDPipe) vmId: string,
+    @Query() page: PageQueryDto,
+  ): Promise<SnapshotPageDto> {
     const result = await this.snapshots.list(user, vmId, page);
     return { items: result.items.map(SnapshotDto.from), nextCursor: result.nextCursor };
   }
@@ -36,7 +40,13 @@ export class SnapshotsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
   @ApiProblems(403, 409, 422)
-  async create(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Body() dto: CreateSnapshotDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<SnapshotAcceptedDto> {
+  async create(
+    @CurrentUser() user: AuthUser,
+    @Param('vmId', ParseUUIDPipe) vmId: string,
+    @Body() dto: CreateSnapshotDto,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<SnapshotAcceptedDto> {
     return accepted(res, await this.snapshots.create(user, vmId, dto, idem));
   }
 
@@ -45,7 +55,13 @@ export class SnapshotsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
   @ApiProblems(409, 422)
-  async revert(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Param('snapshotId', ParseUUIDPipe) snapshotId: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<SnapshotAcceptedDto> {
+  async revert(
+    @CurrentUser() user: AuthUser,
+    @Param('vmId', ParseUUIDPipe) vmId: string,
+    @Param('snapshotId', ParseUUIDPipe) snapshotId: string,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<SnapshotAcceptedDto> {
     return accepted(res, await this.snapshots.revert(user, vmId, snapshotId, idem));
   }
 
@@ -54,7 +70,13 @@ export class SnapshotsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
   @ApiProblems(409, 422)
-  async remove(@CurrentUser() user: AuthUser, @Param('vmId', ParseUUIDPipe) vmId: string, @Param('snapshotId', ParseUUIDPipe) snapshotId: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<SnapshotAcceptedDto> {
+  async remove(
+    @CurrentUser() user: AuthUser,
+    @Param('vmId', ParseUUIDPipe) vmId: string,
+    @Param('snapshotId', ParseUUIDPipe) snapshotId: string,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<SnapshotAcceptedDto> {
     return accepted(res, await this.snapshots.remove(user, vmId, snapshotId, idem));
   }
 }

@@ -10,7 +10,14 @@ import { SnapshotsController } from './snapshots.controller';
 import { SnapshotsService } from './snapshots.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Snapshot]), EventsModule, IdempotencyModule, OperationsModule, QuotasModule, VmsModule],
+  imports: [
+    TypeOrmModule.forFeature([Snapshot]),
+    EventsModule,
+    IdempotencyModule,
+    OperationsModule,
+    QuotasModule,
+    VmsModule,
+  ],
   controllers: [SnapshotsController],
   providers: [SnapshotsService],
 })

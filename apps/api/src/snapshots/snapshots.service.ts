@@ -43,9 +43,16 @@ export class SnapshotsService implements OnModuleInit {
     this.runner.register('snapshot.delete', (op) => this.runDelete(op));
   }
 
-  async list(user: AuthUser, vmId: string, page: PageQueryDto): Promise<{ items: Snapshot[]; nextCursor: string | null }> {
+  async list(
+    user: AuthUser,
+    vmId: string,
+    page: PageQueryDto,
+  ): Promise<{ items: Snapshot[]; nextCursor: string | null }> {
     await this.vms.visible(user, vmId);
-    return paginate(this.dataSource.manager.createQueryBuilder(Snapshot, 'snapshot').where('snapshot.vmId = :vmId', { vmId }), page);
+    return paginate(
+      this.dataSource.manager.createQueryBuilder(Snapshot, 'snapshot').where('snapshot.vmId = :vmId', { vmId }),
+      page,
+    );
   }
 
   create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<StoredResponse> {
@@ -54,11 +61,26 @@ export class SnapshotsService implements OnModuleInit {
       const sizeMiB = snapshotReservationMiB(vm);
       await this.ledger.reserve(manager, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
       try {
-        const snapshot = await manager.transaction((inner) => inner.save(inner.create(Snapshot, { vmId, ownerId: vm.ownerId, name: dto.name, description: dto.description ?? '', state: 'creating', sizeMiB })));
+        const snapshot = await manager.transaction((inner) =>
+          inner.save(
+            inner.create(Snapshot, {
+              vmId,
+              ownerId: vm.ownerId,
+              name: dto.name,
+              description: dto.description ?? '',
+              state: 'creating',
+              sizeMiB,
+            }),
+          ),
+        );
         return { vm, snapshot };
       } catch (error) {
         if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
-          throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The VM already has a snapshot named ${dto.name}`);
+          throw new AppException(
+            HttpStatus.CONFLICT,
+            ErrorCode.CONFLICT,
+            `The VM already has a snapshot named ${dto.name}`,
+          );
         }
         throw error;
       }
@@ -89,8 +111,20 @@ export class SnapshotsService implements OnModuleInit {
   ): Promise<StoredResponse> {
     return this.operations.accept(user.id, idem, async (manager) => {
       const { vm, snapshot } = await work(manager);
-      const op = await this.operations.create(manager, { kind, ownerId: vm.ownerId, vmId: vm.id, params: { snapshotId: snapshot.id } });
-      return { op, response: { statusCode: 202, body: { snapshot: SnapshotDto.from(snapshot), operation: OperationDto.from(op) }, location: `/api/v1/operations/${op.id}` } };
+      const op = await this.operations.create(manager, {
+        kind,
+        ownerId: vm.ownerId,
+        vmId: vm.id,
+        params: { snapshotId: snapshot.id },
+      });
+      return {
+        op,
+        response: {
+          statusCode: 202,
+          body: { snapshot: SnapshotDto.from(snapshot), operation: OperationDto.from(op) },
+          location: `/api/v1/operations/${op.id}`,
+        },
+      };
     });
   }
 
@@ -105,7 +139,8 @@ export class SnapshotsService implements OnModuleInit {
   private async readySnapshot(manager: EntityManager, vmId: string, snapshotId: string): Promise<Snapshot> {
     const snapshot = await manager.findOneBy(Snapshot, { id: snapshotId, vmId });
     if (!snapshot) throw AppException.notFound('Snapshot');
-    if (snapshot.state !== 'ready') throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The snapshot is ${snapshot.state}`);
+    if (snapshot.state !== 'ready')
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The snapshot is ${snapshot.state}`);
     return snapshot;
   }
 
@@ -130,8 +165,14 @@ export class SnapshotsService implements OnModuleInit {
         // The RAM state lands in the disk file, and so may more than was reserved: what it grew by is charged.
         const disk = vmPaths(this.config.hypervisor.vmDir, snapshot.vmId).disk;
         const before = (await port.getVolume(disk, 'qcow2')).actualSizeBytes;
-        await port.createSnapshot(snapshot.vmId, { name: snapshot.name, description: snapshot.description || undefined });
-        snapshot.sizeMiB = snapshotSizeMiB(snapshot.sizeMiB, (await port.getVolume(disk, 'qcow2')).actualSizeBytes - before);
+        await port.createSnapshot(snapshot.vmId, {
+          name: snapshot.name,
+          description: snapshot.description || undefined,
+        });
+        snapshot.sizeMiB = snapshotSizeMiB(
+          snapshot.sizeMiB,
+          (await port.getVolume(disk, 'qcow2')).actualSizeBytes - before,
+        );
       }
     } catch (error) {
       // Not taken: the row goes, and with it the quota it held.
@@ -139,7 +180,12 @@ export class SnapshotsService implements OnModuleInit {
       throw error;
     }
     await this.dataSource.manager.update(Snapshot, { id: snapshot.id }, { state: 'ready', sizeMiB: snapshot.sizeMiB });
-    await this.events.publish({ type: 'snapshot.created', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: { ...SnapshotDto.from(snapshot), state: 'ready' } });
+    await this.events.publish({
+      type: 'snapshot.created',
+      ownerId: snapshot.ownerId,
+      vmId: snapshot.vmId,
+      payload: { ...SnapshotDto.from(snapshot), state: 'ready' },
+    });
     return { snapshotId: snapshot.id };
   }
 
@@ -157,8 +203,19 @@ export class SnapshotsService implements OnModuleInit {
       await port.setMemory(vm.id, vm.memoryMiB);
     }
     const domain = await port.getDomain(snapshot.vmId);
-    await this.vms.setState(snapshot.vmId, vmStateFromDomain(domain.state, domain.shutoffReason), null, [], bootedSizesOf(domain));
-    await this.events.publish({ type: 'snapshot.reverted', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: SnapshotDto.from(snapshot) as unknown as Record<string, unknown> });
+    await this.vms.setState(
+      snapshot.vmId,
+      vmStateFromDomain(domain.state, domain.shutoffReason),
+      null,
+      [],
+      bootedSizesOf(domain),
+    );
+    await this.events.publish({
+      type: 'snapshot.reverted',
+      ownerId: snapshot.ownerId,
+      vmId: snapshot.vmId,
+      payload: SnapshotDto.from(snapshot) as unknown as Record<string, unknown>,
+    });
     return { snapshotId: snapshot.id, state: vmStateFromDomain(domain.state, domain.shutoffReason) };
   }
 
@@ -174,7 +231,12 @@ export class SnapshotsService implements OnModuleInit {
       }
     }
     await this.dataSource.manager.delete(Snapshot, { id: snapshot.id });
-    await this.events.publish({ type: 'snapshot.deleted', ownerId: snapshot.ownerId, vmId: snapshot.vmId, payload: { id: snapshot.id, vmId: snapshot.vmId, name: snapshot.name } });
+    await this.events.publish({
+      type: 'snapshot.deleted',
+      ownerId: snapshot.ownerId,
+      vmId: snapshot.vmId,
+      payload: { id: snapshot.id, vmId: snapshot.vmId, name: snapshot.name },
+    });
     return { snapshotId: snapshot.id };
   }
 }

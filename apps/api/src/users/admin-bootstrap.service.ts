@@ -26,7 +26,12 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     const generated = this.config.adminPassword === undefined;
     const password = this.config.adminPassword ?? randomBytes(18).toString('base64url');
     try {
-      await this.usersService.create({ username: this.config.adminUsername, password, role: 'admin', status: 'active' });
+      await this.usersService.create({
+        username: this.config.adminUsername,
+        password,
+        role: 'admin',
+        status: 'active',
+      });
     } catch (error) {
       // Another replica may have created it a moment ago; anything else is fatal.
       if (error instanceof AppException && (await this.users.existsBy({ role: 'admin' }))) return;

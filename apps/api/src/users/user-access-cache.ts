@@ -79,7 +79,9 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
         lost: (why) => {
           this.listening = false;
           this.drop(null);
-          this.logger.warn(`user access listener lost (${why}); every request reads the user from the database until it is back`);
+          this.logger.warn(
+            `user access listener lost (${why}); every request reads the user from the database until it is back`,
+          );
         },
       },
       LISTENER_NAME,
@@ -97,13 +99,18 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
     const cached = this.entries.get(id);
     if (cached && this.listening && cached.expiresAt > Date.now()) return cached.access;
     const generation = this.generation;
-    const [row] = await preparedQuery<{ id: string; username: string; role: UserRole; status: UserStatus; token_version: number }>(
-      this.dataSource,
-      'user_access',
-      'SELECT id, username, role, status, token_version FROM users WHERE id = $1',
-      [id],
-    );
-    const access = row ? { id: row.id, username: row.username, role: row.role, status: row.status, tokenVersion: row.token_version } : null;
+    const [row] = await preparedQuery<{
+      id: string;
+      username: string;
+      role: UserRole;
+      status: UserStatus;
+      token_version: number;
+    }>(this.dataSource, 'user_access', 'SELECT id, username, role, status, token_version FROM users WHERE id = $1', [
+      id,
+    ]);
+    const access = row
+      ? { id: row.id, username: row.username, role: row.role, status: row.status, tokenVersion: row.token_version }
+      : null;
     // Unknown users are not cached: a token naming one is refused anyway.
     if (access && this.listening && generation === this.generation) {
       if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);

@@ -89,7 +89,8 @@ export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShu
       return;
     }
     for (const watcher of [...(this.watchers.get(userId) ?? [])]) {
-      if (!user || user.status !== 'active' || user.tokenVersion !== watcher.access.tokenVersion) this.finish(watcher, 'revoked');
+      if (!user || user.status !== 'active' || user.tokenVersion !== watcher.access.tokenVersion)
+        this.finish(watcher, 'revoked');
       else if (user.role !== watcher.access.role) this.finish(watcher, 'role-changed');
     }
   }

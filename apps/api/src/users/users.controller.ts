@@ -45,7 +45,10 @@ export class UsersController {
     type: UpdateUserDto,
     examples: {
       approve: { summary: 'Approve a pending account', value: { status: 'active' } },
-      newPassword: { summary: 'Set a new password (signs the user out everywhere)', value: { password: 'a new and long enough password' } },
+      newPassword: {
+        summary: 'Set a new password (signs the user out everywhere)',
+        value: { password: 'a new and long enough password' },
+      },
     },
   })
   async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateUserDto): Promise<UserDto> {

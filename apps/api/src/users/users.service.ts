@@ -76,13 +76,19 @@ export class UsersService {
       if (dto.role !== undefined) changes.role = dto.role;
       if (dto.status !== undefined) changes.status = dto.status;
       if (dto.password !== undefined) changes.passwordHash = await this.hasher.hash(dto.password);
-      const revokes = (dto.role !== undefined && dto.role !== user.role) || (dto.status !== undefined && dto.status !== user.status) || dto.password !== undefined;
+      const revokes =
+        (dto.role !== undefined && dto.role !== user.role) ||
+        (dto.status !== undefined && dto.status !== user.status) ||
+        dto.password !== undefined;
       if (revokes) changes.tokenVersion = user.tokenVersion + 1;
       if (dto.status === 'active') await this.lockout.clearAccount(user.username, manager);
       if (Object.keys(changes).length > 0) await manager.update(User, { id }, changes);
       if (dto.password !== undefined || deactivates) await this.revokeRefreshTokens(manager, id);
       const after = await manager.findOneByOrFail(User, { id });
-      this.audit.annotate({ before: { role: user.role, status: user.status }, after: { role: after.role, status: after.status, passwordChanged: dto.password !== undefined } });
+      this.audit.annotate({
+        before: { role: user.role, status: user.status },
+        after: { role: after.role, status: after.status, passwordChanged: dto.password !== undefined },
+      });
       return after;
     });
   }
@@ -95,7 +101,12 @@ export class UsersService {
     await this.withAdminGuard(id, async (manager, user) => {
       await this.assertNotLastAdmin(manager, user, true);
       const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM vms WHERE owner_id = $1`, [id]);
-      if (count > 0) throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The user still owns ${count} VM(s); delete them first`);
+      if (count > 0)
+        throw new AppException(
+          HttpStatus.CONFLICT,
+          ErrorCode.CONFLICT,
+          `The user still owns ${count} VM(s); delete them first`,
+        );
       this.audit.annotate({ before: { username: user.username, role: user.role, status: user.status } });
       await manager.delete(User, { id });
     });
@@ -122,11 +133,17 @@ export class UsersService {
     if (!removesAdmin || user.role !== 'admin' || user.status !== 'active') return;
     const activeAdmins = await manager.count(User, { where: { role: 'admin', status: 'active' } });
     if (activeAdmins <= 1) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.LAST_ADMIN, 'The last active admin cannot be demoted, disabled or deleted');
+      throw new AppException(
+        HttpStatus.CONFLICT,
+        ErrorCode.LAST_ADMIN,
+        'The last active admin cannot be demoted, disabled or deleted',
+      );
     }
   }
 
   private async revokeRefreshTokens(manager: EntityManager, userId: string): Promise<void> {
-    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [userId]);
+    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [
+      userId,
+    ]);
   }
 }

@@ -10,7 +10,13 @@ import { vmPaths } from './vm-paths';
  * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (holding
  * `media`, if any) so media can be inserted later, VNC on a unix socket, and a serial log.
  */
-export function domainSpecFor(vm: Vm, image: Image, media: Image | null, config: HypervisorConfig, withSeed: boolean): DomainSpec {
+export function domainSpecFor(
+  vm: Vm,
+  image: Image,
+  media: Image | null,
+  config: HypervisorConfig,
+  withSeed: boolean,
+): DomainSpec {
   const paths = vmPaths(config.vmDir, vm.id);
   const kernel = image.kind === 'kernel' ? kernelFiles(image.path) : null;
   return {
@@ -27,7 +33,11 @@ export function domainSpecFor(vm: Vm, image: Image, media: Image | null, config:
     vnc: { enabled: true },
     serialLogPath: paths.serialLog,
     kernel: kernel
-      ? { kernelPath: kernel.kernel, initrdPath: kernel.initrd, cmdline: kernel.cmdline ? readFileSync(kernel.cmdline, 'utf8').trim() : 'console=ttyS0' }
+      ? {
+          kernelPath: kernel.kernel,
+          initrdPath: kernel.initrd,
+          cmdline: kernel.cmdline ? readFileSync(kernel.cmdline, 'utf8').trim() : 'console=ttyS0',
+        }
       : undefined,
     bootOrder: vm.bootOrder,
   };

@@ -54,18 +54,29 @@ export class VmOperations implements OnModuleInit {
   onModuleInit(): void {
     this.runner.register('vm.create', (op) => this.create(op));
     this.runner.register('vm.delete', (op) => this.remove(op));
-    this.runner.register('vm.start', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.start(id), 'INVALID_STATE')));
-    this.runner.register('vm.stop', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.destroy(id), 'INVALID_STATE')));
+    this.runner.register('vm.start', (op) =>
+      this.lifecycle(op, (port, id) => unlessAlready(port.start(id), 'INVALID_STATE')),
+    );
+    this.runner.register('vm.stop', (op) =>
+      this.lifecycle(op, (port, id) => unlessAlready(port.destroy(id), 'INVALID_STATE')),
+    );
     this.runner.register('vm.shutdown', (op) =>
       this.lifecycle(op, async (port, id) => {
-        const result = await port.shutdown(id, { timeoutMs: Number(op.params.timeoutSeconds ?? 60) * 1000, forceAfterTimeout: op.params.force === true });
+        const result = await port.shutdown(id, {
+          timeoutMs: Number(op.params.timeoutSeconds ?? 60) * 1000,
+          forceAfterTimeout: op.params.force === true,
+        });
         return { forced: result.forced };
       }),
     );
     this.runner.register('vm.reboot', (op) => this.lifecycle(op, (port, id) => port.reboot(id)));
     this.runner.register('vm.reset', (op) => this.lifecycle(op, (port, id) => port.reset(id)));
-    this.runner.register('vm.suspend', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.suspend(id), 'INVALID_STATE')));
-    this.runner.register('vm.resume', (op) => this.lifecycle(op, (port, id) => unlessAlready(port.resume(id), 'INVALID_STATE')));
+    this.runner.register('vm.suspend', (op) =>
+      this.lifecycle(op, (port, id) => unlessAlready(port.suspend(id), 'INVALID_STATE')),
+    );
+    this.runner.register('vm.resume', (op) =>
+      this.lifecycle(op, (port, id) => unlessAlready(port.resume(id), 'INVALID_STATE')),
+    );
     this.runner.register('vm.update', (op) => this.update(op));
     this.runner.register('vm.media.insert', (op) => this.insertMedia(op));
     this.runner.register('vm.media.eject', (op) => this.ejectMedia(op));
@@ -85,11 +96,25 @@ export class VmOperations implements OnModuleInit {
     const port = this.hostPorts.forVm(vm);
     try {
       if (!existsSync(paths.disk)) await this.createDisk(port, vm, image, paths.disk);
-      if (cloudInit) await port.createSeedIso({ path: paths.seedIso, metaData: this.metaData(vm, cloudInit), userData: this.userData(cloudInit) });
-      await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)), 'DOMAIN_EXISTS');
+      if (cloudInit)
+        await port.createSeedIso({
+          path: paths.seedIso,
+          metaData: this.metaData(vm, cloudInit),
+          userData: this.userData(cloudInit),
+        });
+      await unlessAlready(
+        port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)),
+        'DOMAIN_EXISTS',
+      );
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
-      await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason), null, [], bootedSizesOf(domain));
+      await this.store.setState(
+        vm.id,
+        vmStateFromDomain(domain.state, domain.shutoffReason),
+        null,
+        [],
+        bootedSizesOf(domain),
+      );
       return { state: vmStateFromDomain(domain.state, domain.shutoffReason) };
     } catch (error) {
       await this.tearDown(vm);
@@ -97,7 +122,11 @@ export class VmOperations implements OnModuleInit {
       // (without the host path) rather than pass on qemu-img's or the ISO writer's message.
       if (HypervisorError.is(error, 'INSUFFICIENT_STORAGE') || isFilesystemFull(error)) {
         this.logger.warn(`create of VM ${vm.id} found VM_DIR full: ${(error as Error).message}`);
-        throw new AppException(HttpStatus.INSUFFICIENT_STORAGE, ErrorCode.INSUFFICIENT_STORAGE, "The VM directory is full: there is no space left for this VM's disk and seed files");
+        throw new AppException(
+          HttpStatus.INSUFFICIENT_STORAGE,
+          ErrorCode.INSUFFICIENT_STORAGE,
+          "The VM directory is full: there is no space left for this VM's disk and seed files",
+        );
       }
       throw error;
     }
@@ -112,7 +141,12 @@ export class VmOperations implements OnModuleInit {
     // The overlay may not be smaller than the image it covers. Read as the format its name gives, never probed.
     const format = image.format ?? 'qcow2';
     const backing = await port.getVolume(image.path, format);
-    await port.createVolume({ path, sizeBytes: Math.max(wanted, backing.virtualSizeBytes), backingPath: image.path, backingFormat: format });
+    await port.createVolume({
+      path,
+      sizeBytes: Math.max(wanted, backing.virtualSizeBytes),
+      backingPath: image.path,
+      backingFormat: format,
+    });
   }
 
   private async remove(op: Operation): Promise<Record<string, unknown>> {
@@ -124,7 +158,10 @@ export class VmOperations implements OnModuleInit {
     return {};
   }
 
-  private async lifecycle(op: Operation, act: (port: VirtualizationPort, vmId: string) => Promise<unknown>): Promise<Record<string, unknown>> {
+  private async lifecycle(
+    op: Operation,
+    act: (port: VirtualizationPort, vmId: string) => Promise<unknown>,
+  ): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const port = this.hostPorts.forVm(vm);
     const outcome = await act(port, vm.id);
@@ -169,7 +206,10 @@ export class VmOperations implements OnModuleInit {
   /** Power off and remove the domain with its disks and seed ISO; a domain already gone is fine. */
   async destroyAndUndefine(port: VirtualizationPort, vmId: string): Promise<void> {
     await unlessAlready(port.destroy(vmId), 'INVALID_STATE', 'DOMAIN_NOT_FOUND');
-    await unlessAlready(port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true }), 'DOMAIN_NOT_FOUND');
+    await unlessAlready(
+      port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true }),
+      'DOMAIN_NOT_FOUND',
+    );
   }
 
   private async tearDown(vm: Vm): Promise<void> {

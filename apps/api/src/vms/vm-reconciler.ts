@@ -65,7 +65,10 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
   onApplicationBootstrap(): void {
     this.follow(this.hostPorts.localPort);
     this.subscriptions.add(this.hostPorts.opened$.subscribe(({ port }) => this.follow(port)));
-    this.scheduler.addInterval('reconcile-sweep', setInterval(() => void this.sweep(), this.config.reconcileIntervalSeconds * 1000));
+    this.scheduler.addInterval(
+      'reconcile-sweep',
+      setInterval(() => void this.sweep(), this.config.reconcileIntervalSeconds * 1000),
+    );
     void this.sweep();
   }
 
@@ -73,7 +76,10 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
   private follow(port: VirtualizationPort): void {
     this.subscriptions.add(
       port.events().subscribe({
-        next: (event) => void this.onEvent(event).catch((error) => this.logger.warn(`event handling failed: ${(error as Error).message}`)),
+        next: (event) =>
+          void this.onEvent(event).catch((error) =>
+            this.logger.warn(`event handling failed: ${(error as Error).message}`),
+          ),
         error: (error) => this.logger.error(`hypervisor event stream failed: ${(error as Error).message}`),
       }),
     );
@@ -93,7 +99,13 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     }
     if (event.kind !== 'lifecycle' || !event.vmId) return;
     const state = stateFromLifecycle(event);
-    if (state) await this.store.setState(event.vmId, state, state === 'missing' ? 'the domain was undefined outside LIMEN' : null, TRANSITIONAL_STATES);
+    if (state)
+      await this.store.setState(
+        event.vmId,
+        state,
+        state === 'missing' ? 'the domain was undefined outside LIMEN' : null,
+        TRANSITIONAL_STATES,
+      );
   }
 
   /** Returns false unless this replica is the leader and no sweep is already running here. */
@@ -105,7 +117,9 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
         let domains: DomainInfo[];
         // Database time, like the rows' updated_at: a VM changed after this (by an event or an
         // operation) is newer than what the listing says about it.
-        const [{ listedAt }]: Array<{ listedAt: Date }> = await this.dataSource.query(`SELECT clock_timestamp() AS "listedAt"`);
+        const [{ listedAt }]: Array<{ listedAt: Date }> = await this.dataSource.query(
+          `SELECT clock_timestamp() AS "listedAt"`,
+        );
         try {
           domains = await port.listDomains();
         } catch (error) {
@@ -141,8 +155,21 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     );
     for (const vm of vms) {
       const domain = byVm.get(vm.id);
-      if (!domain) await this.store.setState(vm.id, 'missing', 'the domain no longer exists on the hypervisor', TRANSITIONAL_STATES);
-      else await this.store.setState(vm.id, vmStateFromDomain(domain.state, domain.shutoffReason), null, TRANSITIONAL_STATES, bootedSizesOf(domain));
+      if (!domain)
+        await this.store.setState(
+          vm.id,
+          'missing',
+          'the domain no longer exists on the hypervisor',
+          TRANSITIONAL_STATES,
+        );
+      else
+        await this.store.setState(
+          vm.id,
+          vmStateFromDomain(domain.state, domain.shutoffReason),
+          null,
+          TRANSITIONAL_STATES,
+          bootedSizesOf(domain),
+        );
     }
     const known = new Set((await this.dataSource.query(`SELECT id FROM vms`)).map((r: { id: string }) => r.id));
     // Only domains whose disks live in this installation's VM_DIR are ours to remove:
@@ -151,7 +178,9 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     for (const [vmId, domain] of byVm) {
       if (known.has(vmId) || !ours(domain)) continue;
       this.logger.warn(`removing orphan domain of VM ${vmId}, which LIMEN no longer knows`);
-      await this.vmOperations.destroyAndUndefine(port, vmId).catch((error) => this.logger.warn(`orphan ${vmId} not removed: ${(error as Error).message}`));
+      await this.vmOperations
+        .destroyAndUndefine(port, vmId)
+        .catch((error) => this.logger.warn(`orphan ${vmId} not removed: ${(error as Error).message}`));
     }
   }
 

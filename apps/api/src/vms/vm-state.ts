@@ -3,7 +3,17 @@ import type { DomainInfo, DomainState, ShutoffReason } from '@limen/libvirt';
 import { AppException, ErrorCode } from '../common/problem';
 
 /** `unknown`: the VM's host does not answer, so its real state cannot be known. */
-export const VM_STATES = ['provisioning', 'stopped', 'running', 'paused', 'crashed', 'missing', 'error', 'deleting', 'unknown'] as const;
+export const VM_STATES = [
+  'provisioning',
+  'stopped',
+  'running',
+  'paused',
+  'crashed',
+  'missing',
+  'error',
+  'deleting',
+  'unknown',
+] as const;
 export type VmState = (typeof VM_STATES)[number];
 
 export const VM_ACTIONS = ['start', 'shutdown', 'stop', 'reboot', 'reset', 'suspend', 'resume'] as const;
@@ -22,7 +32,10 @@ const ALLOWED_FROM: Record<VmAction, readonly VmState[]> = {
 
 export function assertActionAllowed(action: VmAction, state: VmState): void {
   if (!ALLOWED_FROM[action].includes(state)) {
-    throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `Cannot ${action} a VM that is ${state}`, { state, allowedFrom: ALLOWED_FROM[action] });
+    throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `Cannot ${action} a VM that is ${state}`, {
+      state,
+      allowedFrom: ALLOWED_FROM[action],
+    });
   }
 }
 
@@ -66,5 +79,7 @@ export interface BootedSizes {
 
 /** What `domain` booted with, if it runs (its live definition's maxima); undefined otherwise. */
 export function bootedSizesOf(domain: DomainInfo): BootedSizes | undefined {
-  return DOMAIN_RUNNING_STATES.includes(vmStateFromDomain(domain.state, domain.shutoffReason)) ? { vcpus: domain.maxVcpus, memoryMiB: domain.maxMemoryMiB } : undefined;
+  return DOMAIN_RUNNING_STATES.includes(vmStateFromDomain(domain.state, domain.shutoffReason))
+    ? { vcpus: domain.maxVcpus, memoryMiB: domain.maxMemoryMiB }
+    : undefined;
 }

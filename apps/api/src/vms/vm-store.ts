@@ -23,8 +23,16 @@ export class VmStore {
   ) {}
 
   /** Owner or admin; anyone else gets 404 so existence does not leak. */
-  async visible(user: AuthUser, id: string, manager: EntityManager = this.dataSource.manager, lock = false): Promise<Vm> {
-    const vm = await manager.findOne(Vm, { where: { id }, ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}) });
+  async visible(
+    user: AuthUser,
+    id: string,
+    manager: EntityManager = this.dataSource.manager,
+    lock = false,
+  ): Promise<Vm> {
+    const vm = await manager.findOne(Vm, {
+      where: { id },
+      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
     if (!vm || (user.role !== 'admin' && vm.ownerId !== user.id)) throw AppException.notFound('VM');
     return vm;
   }
@@ -71,7 +79,12 @@ export class VmStore {
     }
     values.push(query.limit);
     const limit = `$${values.length}::int`;
-    const [page] = await preparedQuery<{ items: string; more: boolean; last_created_at: string | null; last_id: string | null }>(
+    const [page] = await preparedQuery<{
+      items: string;
+      more: boolean;
+      last_created_at: string | null;
+      last_id: string | null;
+    }>(
       this.dataSource,
       name,
       `SELECT coalesce(array_to_json(array_agg(vm ORDER BY w.n) FILTER (WHERE w.n <= ${limit})), '[]')::text AS items,
@@ -87,7 +100,10 @@ export class VmStore {
                             w.state, w.state_reason AS "stateReason", w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
       values,
     );
-    const nextCursor = page.more && page.last_created_at && page.last_id ? encodeCursor({ createdAt: page.last_created_at, id: page.last_id }) : null;
+    const nextCursor =
+      page.more && page.last_created_at && page.last_id
+        ? encodeCursor({ createdAt: page.last_created_at, id: page.last_id })
+        : null;
     return `{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`;
   }
 
@@ -102,7 +118,13 @@ export class VmStore {
    * caller read it from the hypervisor, else what was recorded, else the definition's sizes (a
    * domain that was not running boots with those); forgotten once the domain is shut off.
    */
-  async setState(id: string, state: VmState, reason: string | null = null, unlessIn: readonly VmState[] = [], booted?: BootedSizes): Promise<boolean> {
+  async setState(
+    id: string,
+    state: VmState,
+    reason: string | null = null,
+    unlessIn: readonly VmState[] = [],
+    booted?: BootedSizes,
+  ): Promise<boolean> {
     const [rows] = await this.dataSource.query(
       `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now(),
          running_vcpus = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($5::int, running_vcpus, vcpus) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_vcpus END,
@@ -111,16 +133,35 @@ export class VmStore {
          AND (state <> $2 OR state_reason IS DISTINCT FROM $3
               OR ($2 = ANY($7::text[]) AND (running_vcpus IS DISTINCT FROM coalesce($5::int, running_vcpus) OR running_memory_mib IS DISTINCT FROM coalesce($6::int, running_memory_mib))))
        RETURNING id`,
-      [id, state, reason, unlessIn, booted?.vcpus ?? null, booted?.memoryMiB ?? null, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES],
+      [
+        id,
+        state,
+        reason,
+        unlessIn,
+        booted?.vcpus ?? null,
+        booted?.memoryMiB ?? null,
+        DOMAIN_RUNNING_STATES,
+        DOMAIN_SHUT_OFF_STATES,
+      ],
     );
     if (!rows.length) return false;
     const vm = await this.find(id);
-    if (vm) await this.events.publish({ type: 'vm.state', ownerId: vm.ownerId, vmId: vm.id, payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version } });
+    if (vm)
+      await this.events.publish({
+        type: 'vm.state',
+        ownerId: vm.ownerId,
+        vmId: vm.id,
+        payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version },
+      });
     return true;
   }
 
   /** Applies column changes and bumps the version in one statement. */
-  async update(manager: EntityManager, id: string, changes: Partial<Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId'>>): Promise<Vm> {
+  async update(
+    manager: EntityManager,
+    id: string,
+    changes: Partial<Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId'>>,
+  ): Promise<Vm> {
     await manager
       .createQueryBuilder()
       .update(Vm)
@@ -132,7 +173,12 @@ export class VmStore {
 
   async remove(vm: Vm): Promise<void> {
     await this.dataSource.manager.delete(Vm, { id: vm.id });
-    await this.events.publish({ type: 'vm.deleted', ownerId: vm.ownerId, vmId: vm.id, payload: { vmId: vm.id, name: vm.name } });
+    await this.events.publish({
+      type: 'vm.deleted',
+      ownerId: vm.ownerId,
+      vmId: vm.id,
+      payload: { vmId: vm.id, name: vm.name },
+    });
   }
 
   dto(vm: Vm): VmDto {

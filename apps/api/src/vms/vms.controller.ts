@@ -1,5 +1,28 @@
-import { Body, Controller, Delete, Get, Header, Headers, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Res, StreamableFile } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Header,
+  Headers,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Patch,
+  Post,
+  Query,
+  Res,
+  StreamableFile,
+} from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBearerAuth,
+  ApiBody,
+  ApiHeader,
+  ApiOkResponse,
+  ApiProduces,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
@@ -13,7 +36,11 @@ import { VmAcceptedDto, VmDto, VmPageDto } from './dto/vm.dto';
 import { VmStatsDto } from './dto/vm-stats.dto';
 import { etagOf, VmsService } from './vms.service';
 
-const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false, description: 'Repeat the request safely: the same key and body replay the first response for 24 h' };
+const IDEMPOTENCY_HEADER = {
+  name: 'Idempotency-Key',
+  required: false,
+  description: 'Repeat the request safely: the same key and body replay the first response for 24 h',
+};
 
 /** Writes a service answer: its status, Location for accepted work, and the VM's ETag. */
 function reply(res: Response, stored: StoredResponse): unknown {
@@ -47,14 +74,23 @@ export class VmsController {
   @ApiBody({ type: CreateVmDto, examples: CREATE_VM_EXAMPLES })
   @ApiAcceptedResponse({ type: VmAcceptedDto, description: 'Accepted; Location names the operation' })
   @ApiProblems(403, 409, 422)
-  async create(@CurrentUser() user: AuthUser, @Body() dto: CreateVmDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+  async create(
+    @CurrentUser() user: AuthUser,
+    @Body() dto: CreateVmDto,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmAcceptedDto> {
     return reply(res, await this.vms.create(user, dto, idem)) as VmAcceptedDto;
   }
 
   /** One VM, with its ETag. */
   @Get(':id')
   @ApiProblems(404)
-  async get(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Res({ passthrough: true }) res: Response): Promise<VmDto> {
+  async get(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmDto> {
     const vm = await this.vms.get(user, id);
     res.setHeader('ETag', etagOf(vm));
     return VmDto.from(vm);
@@ -66,7 +102,13 @@ export class VmsController {
   @ApiOkResponse({ type: VmDto })
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(403, 404, 409, 412)
-  async update(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateVmDto, @Headers('if-match') ifMatch: string | undefined, @Res({ passthrough: true }) res: Response): Promise<VmDto | VmAcceptedDto> {
+  async update(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: UpdateVmDto,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmDto | VmAcceptedDto> {
     return reply(res, await this.vms.update(user, id, dto, ifMatch)) as VmDto | VmAcceptedDto;
   }
 
@@ -75,7 +117,12 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async remove(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+  async remove(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmAcceptedDto> {
     return reply(res, await this.vms.remove(user, id, idem)) as VmAcceptedDto;
   }
 
@@ -84,7 +131,13 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async action(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: VmActionDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+  async action(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: VmActionDto,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmAcceptedDto> {
     return reply(res, await this.vms.action(user, id, dto, idem)) as VmAcceptedDto;
   }
 
@@ -96,14 +149,21 @@ export class VmsController {
     examples: {
       iso: {
         summary: 'Insert an ISO image',
-        description: '`imageId`: the id of an ISO image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
+        description:
+          '`imageId`: the id of an ISO image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
         value: { imageId: '9a4c2e71-3b5d-4f08-8e6a-1c7d9b2f4e53' },
       },
     },
   })
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async insertMedia(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Body() dto: MediaDto, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+  async insertMedia(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Body() dto: MediaDto,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmAcceptedDto> {
     return reply(res, await this.vms.insertMedia(user, id, dto, idem)) as VmAcceptedDto;
   }
 
@@ -112,7 +172,12 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async ejectMedia(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Idempotency() idem: IdempotentRequest | undefined, @Res({ passthrough: true }) res: Response): Promise<VmAcceptedDto> {
+  async ejectMedia(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Idempotency() idem: IdempotentRequest | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<VmAcceptedDto> {
     return reply(res, await this.vms.ejectMedia(user, id, idem)) as VmAcceptedDto;
   }
 
@@ -129,7 +194,11 @@ export class VmsController {
   @ApiProduces('text/plain')
   @ApiOkResponse({ schema: { type: 'string' } })
   @ApiProblems(404, 409, 503)
-  serial(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string, @Query() query: SerialQueryDto): Promise<string> {
+  serial(
+    @CurrentUser() user: AuthUser,
+    @Param('id', ParseUUIDPipe) id: string,
+    @Query() query: SerialQueryDto,
+  ): Promise<string> {
     return this.vms.serial(user, id, query.bytes);
   }
 

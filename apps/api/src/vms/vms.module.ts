@@ -13,7 +13,14 @@ import { VmsController } from './vms.controller';
 import { VmsService } from './vms.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Vm]), EventsModule, IdempotencyModule, ImagesModule, OperationsModule, QuotasModule],
+  imports: [
+    TypeOrmModule.forFeature([Vm]),
+    EventsModule,
+    IdempotencyModule,
+    ImagesModule,
+    OperationsModule,
+    QuotasModule,
+  ],
   controllers: [VmsController],
   providers: [VmsService, VmStore, VmOperations, VmReconciler],
   exports: [VmStore, VmsService],

@@ -43,7 +43,12 @@ const STATS_WINDOW_MS = 500;
 const GIB = 1024 ** 3;
 
 /** The row a create writes for `dto` (its id aside): provisioning, version 1. */
-export function newVmFields(dto: CreateVmDto, image: Image, ownerId: string, hostId: string | null): Omit<Vm, 'id' | 'createdAt' | 'updatedAt'> {
+export function newVmFields(
+  dto: CreateVmDto,
+  image: Image,
+  ownerId: string,
+  hostId: string | null,
+): Omit<Vm, 'id' | 'createdAt' | 'updatedAt'> {
   return {
     ownerId,
     hostId,
@@ -93,14 +98,19 @@ export class VmsService {
   async create(user: AuthUser, dto: CreateVmDto, idem?: IdempotentRequest): Promise<StoredResponse> {
     const image = await this.images.usable(dto.imageId, ['iso', 'disk', 'kernel'], 'imageId');
     if (dto.cloudInit && image.kind !== 'disk') {
-      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cloudInit needs a disk image', { errors: [{ field: 'cloudInit', messages: ['cloudInit is only supported with disk images'] }] });
+      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cloudInit needs a disk image', {
+        errors: [{ field: 'cloudInit', messages: ['cloudInit is only supported with disk images'] }],
+      });
     }
     if (dto.hostId && user.role !== 'admin') {
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.FORBIDDEN, 'Only admins choose the host of a VM');
     }
     // The disk covering a disk image is never smaller than the image: that is what it holds, and is
     // charged. The image is read as the format its name gives, never probed (as in VmOperations).
-    const imageBytes = image.kind === 'disk' ? (await this.hostPorts.localPort.getVolume(image.path, image.format ?? 'qcow2')).virtualSizeBytes : 0;
+    const imageBytes =
+      image.kind === 'disk'
+        ? (await this.hostPorts.localPort.getVolume(image.path, image.format ?? 'qcow2')).virtualSizeBytes
+        : 0;
     const diskGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
     return this.accept(user, idem, async (manager) => {
       await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
@@ -112,8 +122,24 @@ export class VmsService {
       if (!(await insertEntity(manager, vm, { ifNoConflict: true }))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      const op = await this.operations.create(manager, { kind: 'vm.create', ownerId: user.id, vmId: vm.id, params: { start: dto.start ?? true, cloudInit: dto.cloudInit ?? null } });
-      return { vm, op, events: [{ type: 'vm.created', ownerId: user.id, vmId: vm.id, payload: VmDto.from(vm) as unknown as Record<string, unknown> }] };
+      const op = await this.operations.create(manager, {
+        kind: 'vm.create',
+        ownerId: user.id,
+        vmId: vm.id,
+        params: { start: dto.start ?? true, cloudInit: dto.cloudInit ?? null },
+      });
+      return {
+        vm,
+        op,
+        events: [
+          {
+            type: 'vm.created',
+            ownerId: user.id,
+            vmId: vm.id,
+            payload: VmDto.from(vm) as unknown as Record<string, unknown>,
+          },
+        ],
+      };
     });
   }
 
@@ -121,7 +147,12 @@ export class VmsService {
     return this.accept(user, idem, async (manager) => {
       const vm = await this.store.visible(user, id, manager, true);
       assertActionAllowed(dto.action, vm.state);
-      const op = await this.operations.create(manager, { kind: `vm.${dto.action}`, ownerId: vm.ownerId, vmId: vm.id, params: { timeoutSeconds: dto.timeoutSeconds ?? 60, force: dto.force ?? false } });
+      const op = await this.operations.create(manager, {
+        kind: `vm.${dto.action}`,
+        ownerId: vm.ownerId,
+        vmId: vm.id,
+        params: { timeoutSeconds: dto.timeoutSeconds ?? 60, force: dto.force ?? false },
+      });
       return { vm, op };
     });
   }
@@ -149,18 +180,38 @@ export class VmsService {
     return this.accept(user, undefined, async (manager) => {
       const vm = await this.store.visible(user, id, manager, true);
       if (ifMatch !== undefined && ifMatch !== etagOf(vm) && ifMatch !== '*') {
-        throw new AppException(HttpStatus.PRECONDITION_FAILED, ErrorCode.PRECONDITION_FAILED, `The VM changed (now ${etagOf(vm)}); re-read it and retry`);
+        throw new AppException(
+          HttpStatus.PRECONDITION_FAILED,
+          ErrorCode.PRECONDITION_FAILED,
+          `The VM changed (now ${etagOf(vm)}); re-read it and retry`,
+        );
       }
-      const hypervisorChange = (dto.vcpus !== undefined && dto.vcpus !== vm.vcpus) || (dto.memoryMiB !== undefined && dto.memoryMiB !== vm.memoryMiB) || (dto.bootOrder !== undefined && JSON.stringify(dto.bootOrder) !== JSON.stringify(vm.bootOrder));
+      const hypervisorChange =
+        (dto.vcpus !== undefined && dto.vcpus !== vm.vcpus) ||
+        (dto.memoryMiB !== undefined && dto.memoryMiB !== vm.memoryMiB) ||
+        (dto.bootOrder !== undefined && JSON.stringify(dto.bootOrder) !== JSON.stringify(vm.bootOrder));
       if (hypervisorChange && BUSY_STATES.includes(vm.state)) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, `The VM is ${vm.state}`);
       }
-      const growth = await this.ledger.reserveResize(manager, vm, { vcpus: dto.vcpus ?? vm.vcpus, memoryMiB: dto.memoryMiB ?? vm.memoryMiB });
+      const growth = await this.ledger.reserveResize(manager, vm, {
+        vcpus: dto.vcpus ?? vm.vcpus,
+        memoryMiB: dto.memoryMiB ?? vm.memoryMiB,
+      });
       await this.hosts.assertRoomToGrow(manager, vm.hostId, growth);
       const op = hypervisorChange
-        ? await this.operations.create(manager, { kind: 'vm.update', ownerId: vm.ownerId, vmId: vm.id, params: { vcpus: dto.vcpus ?? null, memoryMiB: dto.memoryMiB ?? null, bootOrder: dto.bootOrder ?? null } })
+        ? await this.operations.create(manager, {
+            kind: 'vm.update',
+            ownerId: vm.ownerId,
+            vmId: vm.id,
+            params: { vcpus: dto.vcpus ?? null, memoryMiB: dto.memoryMiB ?? null, bootOrder: dto.bootOrder ?? null },
+          })
         : null;
-      const updated = await this.store.update(manager, vm.id, { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, description: dto.description, bootOrder: dto.bootOrder });
+      const updated = await this.store.update(manager, vm.id, {
+        vcpus: dto.vcpus,
+        memoryMiB: dto.memoryMiB,
+        description: dto.description,
+        bootOrder: dto.bootOrder,
+      });
       return { vm: updated, op, events: [this.stateEvent(updated, 'vm.updated')] };
     });
   }
@@ -171,7 +222,12 @@ export class VmsService {
     return this.accept(user, idem, async (manager) => {
       const vm = await this.store.visible(user, id, manager, true);
       this.assertNotBusy(vm);
-      const op = await this.operations.create(manager, { kind: 'vm.media.insert', ownerId: vm.ownerId, vmId: vm.id, params: { imageId: iso.id } });
+      const op = await this.operations.create(manager, {
+        kind: 'vm.media.insert',
+        ownerId: vm.ownerId,
+        vmId: vm.id,
+        params: { imageId: iso.id },
+      });
       return { vm, op };
     });
   }
@@ -206,14 +262,29 @@ export class VmsService {
     await new Promise((r) => setTimeout(r, STATS_WINDOW_MS));
     const second = await port.getStats(vm.id);
     const seconds = (second.collectedAt.getTime() - first.collectedAt.getTime()) / 1000 || STATS_WINDOW_MS / 1000;
-    const perSecond = (counter: (stats: DomainStats) => number) => Math.max(0, (counter(second) - counter(first)) / seconds);
+    const perSecond = (counter: (stats: DomainStats) => number) =>
+      Math.max(0, (counter(second) - counter(first)) / seconds);
     const total = <T>(items: T[], pick: (item: T) => number) => items.reduce((sum, item) => sum + pick(item), 0);
     const mib = (kib: number | undefined) => (kib === undefined ? null : Math.round(kib / 1024));
     return {
-      cpuPercent: Math.round((Math.max(0, second.cpuTimeNs - first.cpuTimeNs) / (seconds * 1e9) / Math.max(1, second.vcpus)) * 1000) / 10,
-      memory: { currentMiB: mib(second.memory.currentKiB)!, maxMiB: mib(second.memory.maxKiB)!, availableMiB: mib(second.memory.availableKiB), rssMiB: mib(second.memory.rssKiB) },
-      disk: { readBytesPerSec: perSecond((st) => total(st.block, (b) => b.readBytes)), writeBytesPerSec: perSecond((st) => total(st.block, (b) => b.writeBytes)) },
-      network: { rxBytesPerSec: perSecond((st) => total(st.net, (n) => n.rxBytes)), txBytesPerSec: perSecond((st) => total(st.net, (n) => n.txBytes)) },
+      cpuPercent:
+        Math.round(
+          (Math.max(0, second.cpuTimeNs - first.cpuTimeNs) / (seconds * 1e9) / Math.max(1, second.vcpus)) * 1000,
+        ) / 10,
+      memory: {
+        currentMiB: mib(second.memory.currentKiB)!,
+        maxMiB: mib(second.memory.maxKiB)!,
+        availableMiB: mib(second.memory.availableKiB),
+        rssMiB: mib(second.memory.rssKiB),
+      },
+      disk: {
+        readBytesPerSec: perSecond((st) => total(st.block, (b) => b.readBytes)),
+        writeBytesPerSec: perSecond((st) => total(st.block, (b) => b.writeBytes)),
+      },
+      network: {
+        rxBytesPerSec: perSecond((st) => total(st.net, (n) => n.rxBytes)),
+        txBytesPerSec: perSecond((st) => total(st.net, (n) => n.txBytes)),
+      },
       sampledOverMs: Math.round(seconds * 1000),
     };
   }
@@ -227,25 +298,39 @@ export class VmsService {
     return this.operations.accept(user.id, idem, async (manager) => {
       const { vm, op, events } = await work(manager);
       const body = op ? { vm: VmDto.from(vm), operation: OperationDto.from(op) } : VmDto.from(vm);
-      return { op, events, response: { statusCode: op ? 202 : 200, body, location: op ? `/api/v1/operations/${op.id}` : undefined } };
+      return {
+        op,
+        events,
+        response: { statusCode: op ? 202 : 200, body, location: op ? `/api/v1/operations/${op.id}` : undefined },
+      };
     });
   }
 
   private async setStateIn(manager: EntityManager, vm: Vm, state: VmState): Promise<Vm> {
-    await manager.query(`UPDATE vms SET state = $2, state_reason = NULL, version = version + 1, updated_at = now() WHERE id = $1`, [vm.id, state]);
+    await manager.query(
+      `UPDATE vms SET state = $2, state_reason = NULL, version = version + 1, updated_at = now() WHERE id = $1`,
+      [vm.id, state],
+    );
     return manager.findOneByOrFail(Vm, { id: vm.id });
   }
 
   private stateEvent(vm: Vm, type = 'vm.state') {
-    return { type, ownerId: vm.ownerId, vmId: vm.id, payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version } };
+    return {
+      type,
+      ownerId: vm.ownerId,
+      vmId: vm.id,
+      payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version },
+    };
   }
 
   private assertNotBusy(vm: Vm): void {
-    if (BUSY_STATES.includes(vm.state)) throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
+    if (BUSY_STATES.includes(vm.state))
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
   }
 
   private assertRunning(vm: Vm): void {
-    if (vm.state !== 'running') throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`);
+    if (vm.state !== 'running')
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`);
   }
 }
 

@@ -2,7 +2,11 @@ import { parseVirshEventLine } from './virsh-event-parser';
 
 describe('parseVirshEventLine', () => {
   it('parses lifecycle events with detail and LIMEN VM id', () => {
-    expect(parseVirshEventLine("2026-11-26 08:50:19.528+0000: event 'lifecycle' for domain 'limen-0d6b2c4e-1111-4222-8333-944455556666': Stopped Destroyed")).toEqual({
+    expect(
+      parseVirshEventLine(
+        "2026-11-26 08:50:19.528+0000: event 'lifecycle' for domain 'limen-0d6b2c4e-1111-4222-8333-944455556666': Stopped Destroyed",
+      ),
+    ).toEqual({
       kind: 'lifecycle',
       type: 'stopped',
       detail: 'destroyed',
@@ -13,7 +17,11 @@ describe('parseVirshEventLine', () => {
   });
 
   it('keeps multi-word details', () => {
-    expect(parseVirshEventLine("2026-11-26 08:50:19.514+0000: event 'lifecycle' for domain 'limen-a': Shutdown Finished after host request")).toMatchObject({
+    expect(
+      parseVirshEventLine(
+        "2026-11-26 08:50:19.514+0000: event 'lifecycle' for domain 'limen-a': Shutdown Finished after host request",
+      ),
+    ).toMatchObject({
       type: 'shutdown',
       detail: 'finished after host request',
     });
@@ -26,7 +34,10 @@ describe('parseVirshEventLine', () => {
   });
 
   it('honours the timezone offset', () => {
-    expect(parseVirshEventLine("2026-01-01 10:00:00.000+0200: event 'lifecycle' for domain 'limen-a': Started Booted")?.timestamp).toEqual(new Date('2026-01-01T08:00:00Z'));
+    expect(
+      parseVirshEventLine("2026-01-01 10:00:00.000+0200: event 'lifecycle' for domain 'limen-a': Started Booted")
+        ?.timestamp,
+    ).toEqual(new Date('2026-01-01T08:00:00Z'));
   });
 
   it('ignores anything else', () => {

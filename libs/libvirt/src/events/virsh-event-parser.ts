@@ -16,7 +16,8 @@ const LIFECYCLE_TYPES: Record<string, LifecycleEventType> = {
 };
 
 // `2026-11-26 08:50:15.218+0000: event 'lifecycle' for domain 'limen-x': Stopped Destroyed`
-const EVENT_LINE = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)([+-]\d{2})(\d{2}): event '([^']+)' for domain '(.*?)'(?:: (.*))?$/;
+const EVENT_LINE =
+  /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)([+-]\d{2})(\d{2}): event '([^']+)' for domain '(.*?)'(?:: (.*))?$/;
 
 /** Parses one line of `virsh event --all --loop --timestamp`; undefined for anything else. */
 export function parseVirshEventLine(line: string): DomainEvent | undefined {

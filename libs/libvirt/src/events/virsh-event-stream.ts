@@ -68,7 +68,16 @@ export class VirshEventStream {
   }
 
   private spawnProcess(afterRestart: boolean): void {
-    const virsh = [this.options.virshPath ?? 'virsh', '-q', '-c', this.options.uri, 'event', '--all', '--loop', '--timestamp'];
+    const virsh = [
+      this.options.virshPath ?? 'virsh',
+      '-q',
+      '-c',
+      this.options.uri,
+      'event',
+      '--all',
+      '--loop',
+      '--timestamp',
+    ];
     const [file, ...args] = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...virsh] : virsh;
     const child = spawn(file, args, {
       env: { ...process.env, LC_ALL: 'C.UTF-8' },
@@ -104,7 +113,9 @@ export class VirshEventStream {
       if (this.stopped) return;
       this.failures++;
       const delay = Math.min((this.options.restartDelayMs ?? 200) * 2 ** (this.failures - 1), 10_000);
-      this.logger.warn(`virsh event exited (code ${code}, signal ${signal}) ${stderr.trim()}; restarting in ${delay} ms`);
+      this.logger.warn(
+        `virsh event exited (code ${code}, signal ${signal}) ${stderr.trim()}; restarting in ${delay} ms`,
+      );
       this.restartTimer = setTimeout(() => this.spawnProcess(true), delay);
     });
   }

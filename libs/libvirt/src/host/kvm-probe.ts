@@ -52,7 +52,10 @@ export async function probeKvm(qemuBinary = 'qemu-system-x86_64', timeoutMs = 10
     return { usable: false, reason: '/dev/kvm is missing or not accessible' };
   }
   if (await runsInsideVirtualMachine()) {
-    return { usable: false, reason: 'host is itself a virtual machine; nested KVM is not trusted (set virtType kvm to force it)' };
+    return {
+      usable: false,
+      reason: 'host is itself a virtual machine; nested KVM is not trusted (set virtType kvm to force it)',
+    };
   }
   const dir = await mkdtemp(join(tmpdir(), 'limen-kvm-probe-'));
   try {
@@ -61,9 +64,22 @@ export async function probeKvm(qemuBinary = 'qemu-system-x86_64', timeoutMs = 10
     const result = await runProcess(
       qemuBinary,
       [
-        '-accel', 'kvm', '-machine', 'pc', '-m', '16', '-nodefaults', '-display', 'none',
-        '-no-user-config', '-serial', 'stdio', '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
-        '-drive', `file=${image},format=raw,if=ide`,
+        '-accel',
+        'kvm',
+        '-machine',
+        'pc',
+        '-m',
+        '16',
+        '-nodefaults',
+        '-display',
+        'none',
+        '-no-user-config',
+        '-serial',
+        'stdio',
+        '-device',
+        'isa-debug-exit,iobase=0x501,iosize=1',
+        '-drive',
+        `file=${image},format=raw,if=ide`,
       ],
       { timeoutMs, allowFailure: true },
     );

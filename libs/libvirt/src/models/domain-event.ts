@@ -1,14 +1,6 @@
 /** Lifecycle transitions, named after libvirt's VIR_DOMAIN_EVENT_* kinds. */
 export type LifecycleEventType =
-  | 'defined'
-  | 'undefined'
-  | 'started'
-  | 'suspended'
-  | 'resumed'
-  | 'stopped'
-  | 'shutdown'
-  | 'pmsuspended'
-  | 'crashed';
+  'defined' | 'undefined' | 'started' | 'suspended' | 'resumed' | 'stopped' | 'shutdown' | 'pmsuspended' | 'crashed';
 
 export interface LifecycleEvent {
   kind: 'lifecycle';

@@ -33,10 +33,21 @@ export function domainStateFromCode(code: number): DomainState {
  * domain starts again. A sweep that looked at the state alone would report such a VM as
  * cleanly stopped.
  */
-export type ShutoffReason = 'unknown' | 'shutdown' | 'destroyed' | 'crashed' | 'migrated' | 'saved' | 'failed' | 'from-snapshot' | 'daemon';
+export type ShutoffReason =
+  'unknown' | 'shutdown' | 'destroyed' | 'crashed' | 'migrated' | 'saved' | 'failed' | 'from-snapshot' | 'daemon';
 
 /** libvirt's numeric virDomainShutoffReason, as printed by `virsh domstats --state` (state.reason). */
-export const SHUTOFF_REASON_BY_CODE: readonly ShutoffReason[] = ['unknown', 'shutdown', 'destroyed', 'crashed', 'migrated', 'saved', 'failed', 'from-snapshot', 'daemon'];
+export const SHUTOFF_REASON_BY_CODE: readonly ShutoffReason[] = [
+  'unknown',
+  'shutdown',
+  'destroyed',
+  'crashed',
+  'migrated',
+  'saved',
+  'failed',
+  'from-snapshot',
+  'daemon',
+];
 
 /** Parses libvirt's shutoff reason code; unknown codes (newer libvirt) become `unknown`. */
 export function shutoffReasonFromCode(code: number): ShutoffReason {

@@ -8,7 +8,10 @@ const VM_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 export function assertVmId(vmId: string): void {
   if (!VM_ID.test(vmId)) {
-    throw new HypervisorError('INVALID_ARGUMENT', `invalid VM id ${JSON.stringify(vmId)}: expected 1-64 of [A-Za-z0-9-]`);
+    throw new HypervisorError(
+      'INVALID_ARGUMENT',
+      `invalid VM id ${JSON.stringify(vmId)}: expected 1-64 of [A-Za-z0-9-]`,
+    );
   }
 }
 
@@ -48,6 +51,9 @@ const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Snapshot names reach QEMU's human monitor (savevm), which has no quoting; keep them plain. */
 export function assertSnapshotName(name: string): void {
   if (!SNAPSHOT_NAME.test(name)) {
-    throw new HypervisorError('INVALID_ARGUMENT', `invalid snapshot name ${JSON.stringify(name)}: expected 1-64 of [A-Za-z0-9._-]`);
+    throw new HypervisorError(
+      'INVALID_ARGUMENT',
+      `invalid snapshot name ${JSON.stringify(name)}: expected 1-64 of [A-Za-z0-9._-]`,
+    );
   }
 }

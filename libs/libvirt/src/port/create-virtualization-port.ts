@@ -33,6 +33,21 @@ export function createVirtualizationPort(options: VirtualizationPortOptions = {}
     logger: options.logger,
     onCommand: options.onCommand,
   });
-  const probePool = new VirshPool({ uri, size: 1, commandTimeoutMs: options.commandTimeoutMs, virshPath: options.virshPath, logger: options.logger, onCommand: options.onCommand });
-  return new LibvirtAdapter({ pool, probePool, uri, virtTypes, qemuImg, virshPath: options.virshPath, logger: options.logger });
+  const probePool = new VirshPool({
+    uri,
+    size: 1,
+    commandTimeoutMs: options.commandTimeoutMs,
+    virshPath: options.virshPath,
+    logger: options.logger,
+    onCommand: options.onCommand,
+  });
+  return new LibvirtAdapter({
+    pool,
+    probePool,
+    uri,
+    virtTypes,
+    qemuImg,
+    virshPath: options.virshPath,
+    logger: options.logger,
+  });
 }

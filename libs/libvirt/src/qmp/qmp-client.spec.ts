@@ -6,7 +6,10 @@ import { firstValueFrom } from 'rxjs';
 import { QmpClient } from './qmp-client';
 
 /** A scripted QMP server: enough of the protocol to exercise the client. */
-function fakeQemu(path: string, onCommand: (socket: Socket, message: { execute: string; id?: string; arguments?: unknown }) => void): Server {
+function fakeQemu(
+  path: string,
+  onCommand: (socket: Socket, message: { execute: string; id?: string; arguments?: unknown }) => void,
+): Server {
   const server = createServer((socket) => {
     socket.write('{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": []}}\r\n');
     let buffer = '';
@@ -45,7 +48,8 @@ describe('QmpClient', () => {
         // Answer the earlier, slower request last.
         for (const [s, id] of held) s.write(`{"return": "slow-done", "id": "${id}"}\r\n`);
       }
-      if (message.execute === 'bad') socket.write(`{"error": {"class": "GenericError", "desc": "nope"}, "id": "${message.id}"}\r\n`);
+      if (message.execute === 'bad')
+        socket.write(`{"error": {"class": "GenericError", "desc": "nope"}, "id": "${message.id}"}\r\n`);
     });
     const client = await QmpClient.connect(path);
     const event = firstValueFrom(client.events$);
@@ -72,6 +76,8 @@ describe('QmpClient', () => {
   });
 
   it('fails clearly when nothing listens', async () => {
-    await expect(QmpClient.connect(join(dir, 'missing.sock'))).rejects.toMatchObject({ code: 'HYPERVISOR_UNAVAILABLE' });
+    await expect(QmpClient.connect(join(dir, 'missing.sock'))).rejects.toMatchObject({
+      code: 'HYPERVISOR_UNAVAILABLE',
+    });
   });
 });

@@ -65,7 +65,9 @@ export class QmpClient {
       };
       socket.once('error', (error) => {
         clearTimeout(timer);
-        reject(new HypervisorError('HYPERVISOR_UNAVAILABLE', `cannot connect to QMP socket ${socketPath}: ${error.message}`));
+        reject(
+          new HypervisorError('HYPERVISOR_UNAVAILABLE', `cannot connect to QMP socket ${socketPath}: ${error.message}`),
+        );
       });
     });
     socket.setEncoding('utf8');
@@ -93,7 +95,8 @@ export class QmpClient {
   }
 
   execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs = this.commandTimeoutMs): Promise<T> {
-    if (this.closed) return Promise.reject(new HypervisorError('HYPERVISOR_UNAVAILABLE', `QMP connection closed (${command})`));
+    if (this.closed)
+      return Promise.reject(new HypervisorError('HYPERVISOR_UNAVAILABLE', `QMP connection closed (${command})`));
     const id = `limen-${this.nextId++}`;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -144,7 +147,13 @@ export class QmpClient {
     this.pending.delete(message.id);
     clearTimeout(pending.timer);
     if (message.error) {
-      pending.reject(new HypervisorError(qmpErrorCode(message.error.class), `QMP ${pending.command}: ${message.error.desc}`, message.error.class));
+      pending.reject(
+        new HypervisorError(
+          qmpErrorCode(message.error.class),
+          `QMP ${pending.command}: ${message.error.desc}`,
+          message.error.class,
+        ),
+      );
     } else {
       pending.resolve(message.return);
     }

@@ -31,10 +31,12 @@ const LOCAL_TRANSPORTS = new Set(['', 'unix']);
 const SHAPE = /^qemu(?:\+(ssh|tls|tcp|unix))?:\/\/(?:([^@/?#]*)@)?([^/?#]*)\/(system|session)(?:\?(.*))?$/;
 const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
 const HOST_AND_PORT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/;
-const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const MAX_LENGTH = 512;
 
-const SUPPORTED_LIBVIRT_URIS = 'qemu:///system, qemu:///session, or qemu+ssh|tls|tcp://[user@]host[:port]/system|session';
+const SUPPORTED_LIBVIRT_URIS =
+  'qemu:///system, qemu:///session, or qemu+ssh|tls|tcp://[user@]host[:port]/system|session';
 
 /**
  * Why LIMEN refuses this libvirt URI, or null when it is one of the supported forms. The reason
@@ -67,10 +69,12 @@ export function libvirtUriRefusal(uri: string): string | null {
     const separator = pair.indexOf('=');
     const name = separator < 0 ? pair : pair.slice(0, separator);
     const allowed = Object.hasOwn(ALLOWED_PARAMETERS, name) ? ALLOWED_PARAMETERS[name] : undefined;
-    if (!allowed) return `may only carry the query parameters ${Object.keys(ALLOWED_PARAMETERS).join(', ')} (others can name programs or files)`;
+    if (!allowed)
+      return `may only carry the query parameters ${Object.keys(ALLOWED_PARAMETERS).join(', ')} (others can name programs or files)`;
     if (seen.has(name)) return `names the query parameter ${name} twice`;
     seen.add(name);
-    if (separator < 0 || !allowed.includes(pair.slice(separator + 1))) return `query parameter ${name} must be one of ${allowed.join(', ')}`;
+    if (separator < 0 || !allowed.includes(pair.slice(separator + 1)))
+      return `query parameter ${name} must be one of ${allowed.join(', ')}`;
   }
   return null;
 }

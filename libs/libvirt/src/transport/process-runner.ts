@@ -18,7 +18,11 @@ export interface RunProcessOptions {
  * Runs a program with an argv array (never through a shell, so arguments need no quoting) and
  * collects its output. Used for qemu-img, qemu-io and one-shot virsh calls.
  */
-export function runProcess(file: string, args: readonly string[], options: RunProcessOptions = {}): Promise<ProcessResult> {
+export function runProcess(
+  file: string,
+  args: readonly string[],
+  options: RunProcessOptions = {},
+): Promise<ProcessResult> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });

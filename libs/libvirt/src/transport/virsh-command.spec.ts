@@ -23,9 +23,21 @@ function tokenize(line: string): string[][] {
     while (i < line.length) {
       const c = line[i];
       if (!single && !double && (c === ' ' || c === ';')) break;
-      if (!double && c === "'") { single = !single; i++; continue; }
-      if (!single && c === '\\') { token += line[i + 1]; i += 2; continue; }
-      if (!single && c === '"') { double = !double; i++; continue; }
+      if (!double && c === "'") {
+        single = !single;
+        i++;
+        continue;
+      }
+      if (!single && c === '\\') {
+        token += line[i + 1];
+        i += 2;
+        continue;
+      }
+      if (!single && c === '"') {
+        double = !double;
+        i++;
+        continue;
+      }
       token += c;
       i++;
     }
@@ -34,11 +46,30 @@ function tokenize(line: string): string[][] {
   return commands;
 }
 
-const HOSTILE = [`it's`, `"dq"`, `back\\slash`, `a;b`, `; destroy x`, `$(id)`, '`id`', `--destroy`, `#c`, ` sp `, `✓ 日本`, `''`, `\\'`, ``];
+const HOSTILE = [
+  `it's`,
+  `"dq"`,
+  `back\\slash`,
+  `a;b`,
+  `; destroy x`,
+  `$(id)`,
+  '`id`',
+  `--destroy`,
+  `#c`,
+  ` sp `,
+  `✓ 日本`,
+  `''`,
+  `\\'`,
+  ``,
+];
 
 describe('virsh quoting', () => {
   it.each(HOSTILE.map((s) => [s]))('round-trips %j as exactly one token of one command', (value) => {
-    const line = renderVirshCommand({ name: 'desc', options: { domain: 'limen-1', 'new-desc': value }, flags: ['config'] });
+    const line = renderVirshCommand({
+      name: 'desc',
+      options: { domain: 'limen-1', 'new-desc': value },
+      flags: ['config'],
+    });
     expect(tokenize(line)).toEqual([['desc', '--domain', 'limen-1', '--new-desc', value, '--config']]);
   });
 
@@ -46,9 +77,12 @@ describe('virsh quoting', () => {
     expect(renderVirshCommand({ name: 'echo', rest: ['--all', 'x y'] })).toBe(`echo -- '--all' 'x y'`);
   });
 
-  it.each([['\n'], ['\r'], ['\t'], ['\u0015'], ['\u001b'], ['\u007f'], ['\u0000']])('rejects control character %j', (c) => {
-    expect(() => quoteVirshArg(`a${c}b`)).toThrow(HypervisorError);
-  });
+  it.each([['\n'], ['\r'], ['\t'], ['\u0015'], ['\u001b'], ['\u007f'], ['\u0000']])(
+    'rejects control character %j',
+    (c) => {
+      expect(() => quoteVirshArg(`a${c}b`)).toThrow(HypervisorError);
+    },
+  );
 
   it('rejects option and command names that are not identifiers', () => {
     expect(() => renderVirshCommand({ name: 'list; destroy' })).toThrow(/invalid virsh command/);
@@ -57,6 +91,12 @@ describe('virsh quoting', () => {
   });
 
   it('skips undefined options and renders argv for one-shot processes without quoting', () => {
-    expect(virshArgv({ name: 'domstate', options: { domain: "it's", reason: undefined }, rest: ['-x'] })).toEqual(['domstate', '--domain', "it's", '--', '-x']);
+    expect(virshArgv({ name: 'domstate', options: { domain: "it's", reason: undefined }, rest: ['-x'] })).toEqual([
+      'domstate',
+      '--domain',
+      "it's",
+      '--',
+      '-x',
+    ]);
   });
 });

@@ -3,30 +3,48 @@ import { mapVirshError } from './virsh-error-mapper';
 describe('mapVirshError', () => {
   // Texts printed by virsh 9.0 when libvirtd was SIGKILLed under a running session (measured here).
   it('maps libvirtd going away mid-command, and the failed reconnects after it, to HYPERVISOR_UNAVAILABLE', () => {
-    const midCommand = 'error: failed to get the hypervisor version\nerror: End of file while reading data: Input/output error\n';
-    const reconnect = "error: Failed to reconnect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused\n";
-    expect(mapVirshError(midCommand, 'virsh version')).toMatchObject({ code: 'HYPERVISOR_UNAVAILABLE', message: 'virsh version: failed to get the hypervisor version; End of file while reading data: Input/output error' });
+    const midCommand =
+      'error: failed to get the hypervisor version\nerror: End of file while reading data: Input/output error\n';
+    const reconnect =
+      "error: Failed to reconnect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': Connection refused\n";
+    expect(mapVirshError(midCommand, 'virsh version')).toMatchObject({
+      code: 'HYPERVISOR_UNAVAILABLE',
+      message:
+        'virsh version: failed to get the hypervisor version; End of file while reading data: Input/output error',
+    });
     expect(mapVirshError(reconnect, 'virsh dumpxml').code).toBe('HYPERVISOR_UNAVAILABLE');
-    expect(mapVirshError('error: Failed to reconnect to the hypervisor\n', 'virsh start').code).toBe('HYPERVISOR_UNAVAILABLE');
+    expect(mapVirshError('error: Failed to reconnect to the hypervisor\n', 'virsh start').code).toBe(
+      'HYPERVISOR_UNAVAILABLE',
+    );
     expect(mapVirshError('error: no valid connection\n', 'virsh start').code).toBe('HYPERVISOR_UNAVAILABLE');
-    expect(mapVirshError('error: Cannot recv data: Connection reset by peer\n', 'virsh list').code).toBe('HYPERVISOR_UNAVAILABLE');
+    expect(mapVirshError('error: Cannot recv data: Connection reset by peer\n', 'virsh list').code).toBe(
+      'HYPERVISOR_UNAVAILABLE',
+    );
   });
 
   it('maps a full filesystem to INSUFFICIENT_STORAGE, before the generic codes its message also matches', () => {
-    const stderr = "error: Failed to create snapshot\nerror: operation failed: Failed to take snapshot: Error while writing VM state: No space left on device\n";
+    const stderr =
+      'error: Failed to create snapshot\nerror: operation failed: Failed to take snapshot: Error while writing VM state: No space left on device\n';
     expect(mapVirshError(stderr, 'virsh snapshot-create').code).toBe('INSUFFICIENT_STORAGE');
-    expect(mapVirshError('error: internal error: Disk quota exceeded\n', 'virsh save').code).toBe('INSUFFICIENT_STORAGE');
+    expect(mapVirshError('error: internal error: Disk quota exceeded\n', 'virsh save').code).toBe(
+      'INSUFFICIENT_STORAGE',
+    );
   });
 
   it('keeps the other codes and falls back to OPERATION_FAILED', () => {
     expect(mapVirshError("error: failed to get domain 'limen-x'\n", 'virsh dominfo').code).toBe('DOMAIN_NOT_FOUND');
-    expect(mapVirshError('error: Requested operation is not valid: domain is not running\n', 'virsh destroy').code).toBe('INVALID_STATE');
+    expect(
+      mapVirshError('error: Requested operation is not valid: domain is not running\n', 'virsh destroy').code,
+    ).toBe('INVALID_STATE');
     expect(mapVirshError('error: something new\n', 'virsh x').code).toBe('OPERATION_FAILED');
   });
 });
 
 describe('mapVirshError when the connection was lost during the command', () => {
   it('reports HYPERVISOR_UNAVAILABLE even where virsh printed only the failed domain lookup', () => {
-    expect(mapVirshError("error: failed to get domain 'limen-x'\n", 'virsh dumpxml', true)).toMatchObject({ code: 'HYPERVISOR_UNAVAILABLE', message: "virsh dumpxml: failed to get domain 'limen-x'" });
+    expect(mapVirshError("error: failed to get domain 'limen-x'\n", 'virsh dumpxml', true)).toMatchObject({
+      code: 'HYPERVISOR_UNAVAILABLE',
+      message: "virsh dumpxml: failed to get domain 'limen-x'",
+    });
   });
 });

@@ -54,7 +54,10 @@ describe('VirshOutputFramer', () => {
   it('drops asynchronous connection notices from command stderr', () => {
     const framer = new VirshOutputFramer();
     framer.push('stdout', `virsh # list\nok\nvirsh # echo --err ${T1}\n`);
-    framer.push('stderr', `error: Disconnected from qemu:///system due to end of file\nerror: Reconnected to the hypervisor\nerror: ${T1}\n`);
+    framer.push(
+      'stderr',
+      `error: Disconnected from qemu:///system due to end of file\nerror: Reconnected to the hypervisor\nerror: ${T1}\n`,
+    );
     const result = framer.take(T1);
     expect(virshFailed(result?.stderr ?? '')).toBe(false);
   });
@@ -65,12 +68,22 @@ describe('VirshOutputFramer connection notices', () => {
     const lost = new VirshOutputFramer();
     lost.push('stdout', `virsh # dumpxml limen-x\nvirsh # echo --err ${T1}\n`);
     // virsh 9.0 when libvirtd is killed under a domain lookup: the lookup's own error is reset.
-    lost.push('stderr', `error: Disconnected from qemu:///system due to end of file\nerror: failed to get domain 'limen-x'\nerror: ${T1}\n`);
-    expect(lost.take(T1)).toEqual({ stdout: '', stderr: "error: failed to get domain 'limen-x'\n", connectionLost: true });
+    lost.push(
+      'stderr',
+      `error: Disconnected from qemu:///system due to end of file\nerror: failed to get domain 'limen-x'\nerror: ${T1}\n`,
+    );
+    expect(lost.take(T1)).toEqual({
+      stdout: '',
+      stderr: "error: failed to get domain 'limen-x'\n",
+      connectionLost: true,
+    });
 
     const back = new VirshOutputFramer();
     back.push('stdout', `virsh # dumpxml limen-x\nvirsh # echo --err ${T1}\n`);
-    back.push('stderr', `error: Disconnected from qemu:///system due to end of file\nerror: Reconnected to the hypervisor\nerror: failed to get domain 'limen-x'\nerror: ${T1}\n`);
+    back.push(
+      'stderr',
+      `error: Disconnected from qemu:///system due to end of file\nerror: Reconnected to the hypervisor\nerror: failed to get domain 'limen-x'\nerror: ${T1}\n`,
+    );
     expect(back.take(T1)).toEqual({ stdout: '', stderr: "error: failed to get domain 'limen-x'\n" });
   });
 });

@@ -61,9 +61,15 @@ export class VirshOutputFramer {
 
     const echoEnd = segment.indexOf('\n');
     if (!segment.startsWith(VIRSH_PROMPT) || echoEnd < 0) {
-      throw new VirshFramingError(`unexpected virsh output before the command: ${JSON.stringify(segment.slice(0, 200))}`);
+      throw new VirshFramingError(
+        `unexpected virsh output before the command: ${JSON.stringify(segment.slice(0, 200))}`,
+      );
     }
-    return { stdout: segment.slice(echoEnd + 1), stderr: stripSessionNotices(stderr), ...(connectionLost(stderr) ? { connectionLost: true as const } : {}) };
+    return {
+      stdout: segment.slice(echoEnd + 1),
+      stderr: stripSessionNotices(stderr),
+      ...(connectionLost(stderr) ? { connectionLost: true as const } : {}),
+    };
   }
 
   /** Whatever arrived on stderr so far (used to explain why a session died). */

@@ -17,7 +17,10 @@ describe('virsh processes and the libvirt URI', () => {
   it('security 11.2: a pool given an unsupported URI (a stored host row, say) starts no virsh and fails every command', async () => {
     const virsh = fakeVirsh();
     const pool = new VirshPool({ uri: 'qemu+ssh://root@127.0.0.1/system?command=/bin/sh', virshPath: virsh.path });
-    await expect(pool.run({ name: 'list' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^The libvirt URI may only carry/) });
+    await expect(pool.run({ name: 'list' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/^The libvirt URI may only carry/),
+    });
     await pool.close();
     expect(virsh.started()).toBe(false);
   });

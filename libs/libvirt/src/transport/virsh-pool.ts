@@ -48,7 +48,8 @@ export class VirshPool {
 
   constructor(private readonly options: VirshPoolOptions) {
     const refusal = libvirtUriRefusal(options.uri);
-    this.uriRefused = refusal === null ? undefined : new HypervisorError('INVALID_ARGUMENT', `The libvirt URI ${refusal}`);
+    this.uriRefused =
+      refusal === null ? undefined : new HypervisorError('INVALID_ARGUMENT', `The libvirt URI ${refusal}`);
     this.size = options.size ?? 2;
     this.maxQueue = options.maxQueue ?? 256;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 30_000;
@@ -65,7 +66,8 @@ export class VirshPool {
     let ok = false;
     try {
       const output = await this.exec(renderVirshCommand(command), options.timeoutMs);
-      if (virshFailed(output.stderr)) throw mapVirshError(output.stderr, `virsh ${command.name}`, output.connectionLost);
+      if (virshFailed(output.stderr))
+        throw mapVirshError(output.stderr, `virsh ${command.name}`, output.connectionLost);
       ok = true;
       return output.stdout;
     } finally {
@@ -111,7 +113,8 @@ export class VirshPool {
         .finally(() => {
           this.busy--;
           if (session.alive && !this.closed) this.idle.push(session);
-          else if (!session.alive) this.logger.warn(`virsh session ${session.pid ?? '?'} ended; a new one will start on demand`);
+          else if (!session.alive)
+            this.logger.warn(`virsh session ${session.pid ?? '?'} ended; a new one will start on demand`);
           else session.kill();
           this.dispatch();
         });

@@ -22,7 +22,9 @@ describe('QemuImg and image chains', () => {
     make('-f', 'qcow2', '-b', victim, '-F', 'raw', chained, '64M');
     expect(await qemuImg.info(chained, 'qcow2')).toMatchObject({ format: 'qcow2', backingPath: victim });
     const overlay = join(dir, 'disk.qcow2');
-    await expect(qemuImg.create({ path: overlay, sizeBytes: 64 << 20, backingPath: chained, backingFormat: 'qcow2' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      qemuImg.create({ path: overlay, sizeBytes: 64 << 20, backingPath: chained, backingFormat: 'qcow2' }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(existsSync(overlay)).toBe(false);
   });
 
@@ -30,7 +32,14 @@ describe('QemuImg and image chains', () => {
     const external = join(dir, 'external.qcow2');
     make('-f', 'qcow2', '-o', `data_file=${victim},data_file_raw=on`, external, '1M');
     expect(await qemuImg.info(external, 'qcow2')).toMatchObject({ dataFilePath: victim });
-    await expect(qemuImg.create({ path: join(dir, 'disk.qcow2'), sizeBytes: 64 << 20, backingPath: external, backingFormat: 'qcow2' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      qemuImg.create({
+        path: join(dir, 'disk.qcow2'),
+        sizeBytes: 64 << 20,
+        backingPath: external,
+        backingFormat: 'qcow2',
+      }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('security 11.6: never probes a backing format: a raw image holding a qcow2 header stays raw', async () => {
@@ -40,18 +49,27 @@ describe('QemuImg and image chains', () => {
     copyFileSync(chained, disguised);
     expect(await qemuImg.info(disguised, 'raw')).toEqual(expect.objectContaining({ format: 'raw' }));
     expect(await qemuImg.info(disguised, 'raw')).not.toHaveProperty('backingPath');
-    await expect(qemuImg.create({ path: join(dir, 'unpinned.qcow2'), sizeBytes: 64 << 20, backingPath: disguised })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      qemuImg.create({ path: join(dir, 'unpinned.qcow2'), sizeBytes: 64 << 20, backingPath: disguised }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
 
     const overlay = join(dir, 'disk.qcow2');
     await qemuImg.create({ path: overlay, sizeBytes: 64 << 20, backingPath: disguised, backingFormat: 'raw' });
-    const chain = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', overlay], { encoding: 'utf8' })) as Array<{ filename: string; format: string }>;
-    expect(chain.map((layer) => [layer.filename, layer.format])).toEqual([[overlay, 'qcow2'], [disguised, 'raw']]);
+    const chain = JSON.parse(
+      execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', overlay], { encoding: 'utf8' }),
+    ) as Array<{ filename: string; format: string }>;
+    expect(chain.map((layer) => [layer.filename, layer.format])).toEqual([
+      [overlay, 'qcow2'],
+      [disguised, 'raw'],
+    ]);
   });
 
   it('layers a VM disk over a standalone image', async () => {
     const base = join(dir, 'base.qcow2');
     make('-f', 'qcow2', base, '64M');
-    expect(await qemuImg.create({ path: join(dir, 'disk.qcow2'), backingPath: base, backingFormat: 'qcow2' })).toMatchObject({ format: 'qcow2', backingPath: base, virtualSizeBytes: 64 << 20 });
+    expect(
+      await qemuImg.create({ path: join(dir, 'disk.qcow2'), backingPath: base, backingFormat: 'qcow2' }),
+    ).toMatchObject({ format: 'qcow2', backingPath: base, virtualSizeBytes: 64 << 20 });
   });
 
   it("security 11.5: a VM disk is its owner's alone, in a folder given to QEMU's group, whatever the umask", async () => {

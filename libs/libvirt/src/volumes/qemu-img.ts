@@ -26,7 +26,8 @@ export class QemuImg {
   async create(spec: VolumeSpec, qemuGroupId?: number): Promise<VolumeInfo> {
     assertAbsolutePath('volume path', spec.path);
     if (spec.backingPath) assertAbsolutePath('backing path', spec.backingPath);
-    if (!spec.backingPath && !spec.sizeBytes) throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes is required without a backing image');
+    if (!spec.backingPath && !spec.sizeBytes)
+      throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes is required without a backing image');
     if (spec.sizeBytes !== undefined && (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes <= 0)) {
       throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
     }
@@ -53,10 +54,17 @@ export class QemuImg {
     assertAbsolutePath('volume path', path);
     if (!(await exists(path))) throw new HypervisorError('VOLUME_NOT_FOUND', `volume ${path} does not exist`);
     // -U (force share): reading metadata must work while a running VM holds the image lock.
-    const { stdout } = await runProcess(this.binary, ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path]);
+    const { stdout } = await runProcess(this.binary, [
+      'info',
+      '-U',
+      '--output=json',
+      ...(format ? ['-f', format] : []),
+      path,
+    ]);
     const info = JSON.parse(stdout) as QemuImgInfo;
     const backingPath = info['full-backing-filename'] ?? info['backing-filename'];
-    const dataFilePath = info['format-specific']?.type === 'qcow2' ? info['format-specific'].data?.['data-file'] : undefined;
+    const dataFilePath =
+      info['format-specific']?.type === 'qcow2' ? info['format-specific'].data?.['data-file'] : undefined;
     return {
       path,
       format: info.format,
@@ -72,15 +80,23 @@ export class QemuImg {
    * would have QEMU open that other file (another VM's disk, say) for the new VM.
    */
   private async assertStandalone(path: string, format: VolumeFormat | undefined): Promise<void> {
-    if (!format) throw new HypervisorError('INVALID_ARGUMENT', 'backingFormat is required with a backing image: its format is never probed');
+    if (!format)
+      throw new HypervisorError(
+        'INVALID_ARGUMENT',
+        'backingFormat is required with a backing image: its format is never probed',
+      );
     const backing = await this.info(path, format);
     if (backing.backingPath || backing.dataFilePath) {
-      throw new HypervisorError('INVALID_ARGUMENT', `backing image ${path} has a backing file or an external data file of its own`);
+      throw new HypervisorError(
+        'INVALID_ARGUMENT',
+        `backing image ${path} has a backing file or an external data file of its own`,
+      );
     }
   }
 
   async resize(path: string, sizeBytes: number, allowShrink = false): Promise<VolumeInfo> {
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0)
+      throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
     const current = await this.info(path);
     if (sizeBytes < current.virtualSizeBytes && !allowShrink) {
       throw new HypervisorError('INVALID_ARGUMENT', `shrinking ${path} loses data; pass allowShrink`);
@@ -92,7 +108,11 @@ export class QemuImg {
       await runProcess(this.binary, args);
     } catch (error) {
       if (/lock/i.test((error as HypervisorError).detail ?? '')) {
-        throw new HypervisorError('INVALID_STATE', `volume ${path} is in use by a running VM`, (error as HypervisorError).detail);
+        throw new HypervisorError(
+          'INVALID_STATE',
+          `volume ${path} is in use by a running VM`,
+          (error as HypervisorError).detail,
+        );
       }
       throw error;
     }

@@ -26,7 +26,11 @@ interface Recorded {
 }
 
 describe('validateSeedIsoSpec', () => {
-  const valid: SeedIsoSpec = { path: '/var/lib/limen/vms/vm-1/seed.iso', metaData: 'instance-id: vm-1\n', userData: '#cloud-config\n' };
+  const valid: SeedIsoSpec = {
+    path: '/var/lib/limen/vms/vm-1/seed.iso',
+    metaData: 'instance-id: vm-1\n',
+    userData: '#cloud-config\n',
+  };
 
   it('accepts an absolute, normalized .iso path with string documents', () => {
     expect(() => validateSeedIsoSpec(valid)).not.toThrow();
@@ -44,12 +48,19 @@ describe('validateSeedIsoSpec', () => {
     ['with a doubled slash', '/var/lib//seed.iso'],
     ['a folder', '/var/lib/limen/vms/seed.iso/'],
   ])('rejects a path %s', (_label, path) => {
-    expect(() => validateSeedIsoSpec({ ...valid, path })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => validateSeedIsoSpec({ ...valid, path })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 
   it('rejects documents that are not strings', () => {
     const bad = (patch: object): SeedIsoSpec => ({ ...valid, ...patch }) as SeedIsoSpec;
-    for (const spec of [bad({ metaData: undefined }), bad({ userData: 42 }), bad({ networkConfig: null }), bad({ path: 7 })]) {
+    for (const spec of [
+      bad({ metaData: undefined }),
+      bad({ userData: 42 }),
+      bad({ networkConfig: null }),
+      bad({ path: 7 }),
+    ]) {
       expect(() => validateSeedIsoSpec(spec)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     }
   });
@@ -66,7 +77,12 @@ describe('SeedIsoWriter', () => {
 
   it('passes only fixed file names and options to the writer, and renames the image into place', async () => {
     const path = join(dir, 'vm-1', 'seed.iso');
-    const volume = await new SeedIsoWriter([fakeWriter('record')]).create({ path, metaData: 'instance-id: vm-1\n', userData: hostile, networkConfig: 'version: 2\n' });
+    const volume = await new SeedIsoWriter([fakeWriter('record')]).create({
+      path,
+      metaData: 'instance-id: vm-1\n',
+      userData: hostile,
+      networkConfig: 'version: 2\n',
+    });
 
     const recorded = JSON.parse(readFileSync(path, 'utf8')) as Recorded;
     const [outputFlag, output, ...options] = recorded.argv.slice(0, 6);
@@ -87,7 +103,10 @@ describe('SeedIsoWriter', () => {
     const umask = process.umask(0o022);
     try {
       const path = join(dir, 'vm-2', 'seed.iso');
-      await new SeedIsoWriter([fakeWriter('record')]).create({ path, metaData: '', userData: 'password: hunter2' }, 64055);
+      await new SeedIsoWriter([fakeWriter('record')]).create(
+        { path, metaData: '', userData: 'password: hunter2' },
+        64055,
+      );
       expect(statSync(path).mode & 0o777).toBe(0o600);
       expect(statSync(join(dir, 'vm-2')).mode & 0o777).toBe(0o750);
       expect(statSync(join(dir, 'vm-2')).gid).toBe(64055);
@@ -114,7 +133,9 @@ describe('SeedIsoWriter', () => {
     const path = join(dir, 'seed.iso');
     writeFileSync(path, 'previous seed');
     const spec = { path, metaData: 'm', userData: 'u' };
-    await expect(new SeedIsoWriter([fakeWriter('fail'), fakeWriter('record')]).create(spec)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
+    await expect(new SeedIsoWriter([fakeWriter('fail'), fakeWriter('record')]).create(spec)).rejects.toMatchObject({
+      code: 'OPERATION_FAILED',
+    });
     await expect(new SeedIsoWriter([MISSING]).create(spec)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
     expect(readFileSync(path, 'utf8')).toBe('previous seed');
     expect(readdirSync(dir)).toEqual(['seed.iso']);
@@ -122,7 +143,9 @@ describe('SeedIsoWriter', () => {
 
   it('validates before touching the disk', async () => {
     const path = join(dir, 'sub', 'seed.img');
-    await expect(new SeedIsoWriter([fakeWriter('record')]).create({ path, metaData: 'm', userData: 'u' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      new SeedIsoWriter([fakeWriter('record')]).create({ path, metaData: 'm', userData: 'u' }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(existsSync(join(dir, 'sub'))).toBe(false);
   });
 });

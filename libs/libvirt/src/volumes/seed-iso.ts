@@ -37,7 +37,8 @@ export function validateSeedIsoSpec(spec: SeedIsoSpec): void {
   if (!path.endsWith('.iso')) invalid('seed ISO path must end with .iso');
   if (typeof spec.metaData !== 'string') invalid('metaData must be a string');
   if (typeof spec.userData !== 'string') invalid('userData must be a string');
-  if (spec.networkConfig !== undefined && typeof spec.networkConfig !== 'string') invalid('networkConfig must be a string');
+  if (spec.networkConfig !== undefined && typeof spec.networkConfig !== 'string')
+    invalid('networkConfig must be a string');
 }
 
 /**
@@ -68,7 +69,10 @@ export class SeedIsoWriter {
     } catch (error) {
       await rm(partial, { force: true });
       if (error instanceof HypervisorError) throw error;
-      throw new HypervisorError(isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED', `cannot write seed ISO ${spec.path}: ${(error as Error).message}`);
+      throw new HypervisorError(
+        isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED',
+        `cannot write seed ISO ${spec.path}: ${(error as Error).message}`,
+      );
     }
     const written = await stat(spec.path);
     return { path: spec.path, format: 'raw', virtualSizeBytes: written.size, actualSizeBytes: written.blocks * 512 };

@@ -78,7 +78,9 @@ function parseDisk(disk: XmlNode, seedIsoPath: string | undefined): DomainDiskIn
   const target = attrOf(childOf(disk, 'target'), 'dev') ?? '';
   const device = attrOf(disk, 'device') === 'cdrom' ? 'cdrom' : 'disk';
   const path = attrOf(childOf(disk, 'source'), 'file');
-  const isSeed = device === 'cdrom' && (target === SEED_TARGET || (!!seedIsoPath && path === seedIsoPath && target !== CDROM_TARGET));
+  const isSeed =
+    device === 'cdrom' &&
+    (target === SEED_TARGET || (!!seedIsoPath && path === seedIsoPath && target !== CDROM_TARGET));
   return {
     target,
     device,
@@ -139,7 +141,10 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const devices = childOf(domain, 'devices') ?? {};
   const serial = childrenOf(devices, 'serial')[0];
   const vnc = childrenOf(devices, 'graphics').find((g) => attrOf(g, 'type') === 'vnc');
-  const vncSocketPath = attrOf(childrenOf(vnc, 'listen').find((listen) => attrOf(listen, 'type') === 'socket'), 'socket');
+  const vncSocketPath = attrOf(
+    childrenOf(vnc, 'listen').find((listen) => attrOf(listen, 'type') === 'socket'),
+    'socket',
+  );
   const os = childOf(domain, 'os');
   const title = textOf(childOf(domain, 'title'));
   const description = textOf(childOf(domain, 'description'));

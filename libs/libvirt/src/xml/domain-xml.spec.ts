@@ -31,7 +31,12 @@ describe('domain XML', () => {
     expect(parsed.description).toBe(spec.description);
     expect(parsed.metadata).toEqual({ vmId: spec.vmId, ownerId: spec.ownerId, seedIsoPath: spec.seedIsoPath });
     expect(parsed.serialLogPath).toBe(spec.serialLogPath);
-    expect(parsed.disks.map((d) => d.path)).toEqual([spec.disks[0].path, spec.disks[1].path, spec.cdrom?.isoPath, spec.seedIsoPath]);
+    expect(parsed.disks.map((d) => d.path)).toEqual([
+      spec.disks[0].path,
+      spec.disks[1].path,
+      spec.cdrom?.isoPath,
+      spec.seedIsoPath,
+    ]);
   });
 
   it('names the domain after the VM id and never after user strings', () => {
@@ -40,7 +45,15 @@ describe('domain XML', () => {
   });
 
   it('builds the devices the spec asks for', () => {
-    expect(parsed).toMatchObject({ virtType: 'qemu', machine: 'pc', vcpus: 2, maxVcpus: 4, memoryMiB: 512, maxMemoryMiB: 1024, vncEnabled: true });
+    expect(parsed).toMatchObject({
+      virtType: 'qemu',
+      machine: 'pc',
+      vcpus: 2,
+      maxVcpus: 4,
+      memoryMiB: 512,
+      maxMemoryMiB: 1024,
+      vncEnabled: true,
+    });
     expect(parsed.disks.map((d) => [d.target, d.device, d.format, d.seed])).toEqual([
       ['vda', 'disk', 'qcow2', false],
       ['vdb', 'disk', 'raw', false],
@@ -62,7 +75,8 @@ describe('domain XML', () => {
     expect(userXml).toContain('<qemu:arg value="user,id=limen-net0,restrict=on"/>');
     expect(parseDomainXml(userXml).mac).toBe(macAddressFor(spec.vmId));
     // As libvirt writes it back (single quotes, its own entity style).
-    const live = parseDomainXml(`<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>limen-x</name>
+    const live =
+      parseDomainXml(`<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>limen-x</name>
   <qemu:commandline><qemu:arg value='-netdev'/><qemu:arg value='user,id=limen-net0,restrict=on'/><qemu:arg value='-device'/>
   <qemu:arg value='{&quot;driver&quot;:&quot;virtio-net-pci&quot;,&quot;netdev&quot;:&quot;limen-net0&quot;,&quot;id&quot;:&quot;limen-net0&quot;,&quot;mac&quot;:&quot;52:54:00:aa:bb:cc&quot;}'/>
   </qemu:commandline></domain>`);
@@ -81,7 +95,16 @@ describe('domain XML', () => {
   <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type></os>
   <devices><serial type='pty'><source path='/dev/pts/4'/><log file='/l.log' append='on'/></serial>
   <graphics type='vnc' socket='/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock'><listen type='socket' socket='/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock'/></graphics></devices></domain>`);
-    expect(live).toMatchObject({ uuid: 'u-1', virtType: 'kvm', memoryMiB: 256, maxMemoryMiB: 512, vcpus: 1, serialPtyPath: '/dev/pts/4', vncSocketPath: '/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock', description: 'a\rb' });
+    expect(live).toMatchObject({
+      uuid: 'u-1',
+      virtType: 'kvm',
+      memoryMiB: 256,
+      maxMemoryMiB: 512,
+      vcpus: 1,
+      serialPtyPath: '/dev/pts/4',
+      vncSocketPath: '/var/lib/libvirt/qemu/domain-3-limen-x/vnc.sock',
+      description: 'a\rb',
+    });
     expect(live.metadata).toEqual({ vmId: 'x', ownerId: 'o' });
   });
 
@@ -89,7 +112,9 @@ describe('domain XML', () => {
     expect(() => buildDomainXml({ ...spec, vmId: '../etc' }, 'qemu')).toThrow(/invalid VM id/);
     expect(() => buildDomainXml({ ...spec, title: 'two\nlines' }, 'qemu')).toThrow(/single line/);
     expect(() => buildDomainXml({ ...spec, disks: [{ path: 'relative.qcow2' }] }, 'qemu')).toThrow(/absolute/);
-    expect(() => buildDomainXml({ ...spec, network: { mode: 'user', mac: '01:00:00:00:00:01' } }, 'qemu')).toThrow(/multicast/);
+    expect(() => buildDomainXml({ ...spec, network: { mode: 'user', mac: '01:00:00:00:00:01' } }, 'qemu')).toThrow(
+      /multicast/,
+    );
     expect(() => buildDomainXml({ ...spec, vcpus: 8 }, 'qemu')).toThrow(/maxVcpus/);
   });
 
@@ -100,14 +125,26 @@ describe('domain XML', () => {
     expect(xml).toContain('<description>a&#13;\nb&#13;c</description>');
     expect(parseDomainXml(xml).description).toBe('a\r\nb\rc');
     // libvirt 9.0 writes them back raw; they are still carriage returns, not newlines.
-    expect(parseDomainXml('<domain><name>limen-x</name><description>a\r\nb\rc</description></domain>').description).toBe('a\r\nb\rc');
+    expect(
+      parseDomainXml('<domain><name>limen-x</name><description>a\r\nb\rc</description></domain>').description,
+    ).toBe('a\r\nb\rc');
   });
 
-  it.each([['\u0000'], ['\u0001'], ['\u001b'], ['\ufffe'], ['\uffff'], ['\ud800'], ['\udfff']])('refuses %j, which no XML document can hold', (c) => {
-    expect(() => buildDomainXml({ ...spec, description: `a${c}b` }, 'qemu')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^description holds characters XML cannot represent/) }));
-    // Tabs, newlines, astral characters and the last BMP character are fine.
-    expect(parseDomainXml(buildDomainXml({ ...spec, description: 'a\tb\n\u{1f600}\ufffd\u0085' }, 'qemu')).description).toBe('a\tb\n\u{1f600}\ufffd\u0085');
-  });
+  it.each([['\u0000'], ['\u0001'], ['\u001b'], ['\ufffe'], ['\uffff'], ['\ud800'], ['\udfff']])(
+    'refuses %j, which no XML document can hold',
+    (c) => {
+      expect(() => buildDomainXml({ ...spec, description: `a${c}b` }, 'qemu')).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringMatching(/^description holds characters XML cannot represent/),
+        }),
+      );
+      // Tabs, newlines, astral characters and the last BMP character are fine.
+      expect(
+        parseDomainXml(buildDomainXml({ ...spec, description: 'a\tb\n\u{1f600}\ufffd\u0085' }, 'qemu')).description,
+      ).toBe('a\tb\n\u{1f600}\ufffd\u0085');
+    },
+  );
 
   it('writes a given UUID (redefine keeps the domain UUID) and only a well-formed one', () => {
     const uuid = '6f1c2d3e-4a5b-4c6d-8e7f-001122334455';
@@ -119,7 +156,9 @@ describe('domain XML', () => {
   it('parses the firmware boot order, and none with direct kernel boot', () => {
     expect(parsed.bootOrder).toEqual(['cdrom', 'hd']);
     expect(parseDomainXml(buildDomainXml({ ...spec, bootOrder: undefined }, 'qemu')).bootOrder).toEqual(['hd']);
-    expect(parseDomainXml(buildDomainXml({ ...spec, kernel: { kernelPath: '/boot/vmlinuz' } }, 'qemu')).bootOrder).toBeUndefined();
+    expect(
+      parseDomainXml(buildDomainXml({ ...spec, kernel: { kernelPath: '/boot/vmlinuz' } }, 'qemu')).bootOrder,
+    ).toBeUndefined();
     // libvirt also allows per-device <boot order='N'/> instead of <os><boot dev=.../>.
     const perDevice = parseDomainXml(`<domain type='qemu'><name>limen-x</name><uuid>u</uuid>
   <os><type arch='x86_64' machine='q35'>hvm</type></os><devices>

@@ -30,7 +30,10 @@ const ESCAPES: Record<string, string> = {
 function escapeValue(name: string, value: unknown): unknown {
   if (typeof value !== 'string') return value;
   if (!XML_CHARACTERS.test(value)) {
-    throw new HypervisorError('INVALID_ARGUMENT', `${name.replace(ATTR, '')} holds characters XML cannot represent (control characters or non-characters)`);
+    throw new HypervisorError(
+      'INVALID_ARGUMENT',
+      `${name.replace(ATTR, '')} holds characters XML cannot represent (control characters or non-characters)`,
+    );
   }
   return value.replace(/[&<>"'\r]/g, (c) => ESCAPES[c]);
 }

@@ -46,7 +46,12 @@ export class EmailSender implements ChannelSender, OnApplicationShutdown {
     let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
-        this.transporter.sendMail({ from: this.config.alerting.emailFrom, to: channel.recipients, subject: `[LIMEN] ${headline(notification)}`, text: text(notification) }),
+        this.transporter.sendMail({
+          from: this.config.alerting.emailFrom,
+          to: channel.recipients,
+          subject: `[LIMEN] ${headline(notification)}`,
+          text: text(notification),
+        }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${SEND_TIMEOUT_MS} ms`)), SEND_TIMEOUT_MS);
           onAbort = () => reject(new Error('shutting down'));

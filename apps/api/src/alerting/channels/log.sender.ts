@@ -8,7 +8,12 @@ export class LogSender implements ChannelSender {
   private readonly logger = new Logger('Alerts');
 
   async send(channel: AlertChannel, notification: Notification): Promise<void> {
-    const line = { channel: channel.name, notification: notification.id, alert: notification.alert, msg: headline(notification) };
+    const line = {
+      channel: channel.name,
+      notification: notification.id,
+      alert: notification.alert,
+      msg: headline(notification),
+    };
     if (notification.event === 'firing') this.logger.warn(line);
     else this.logger.log(line);
   }

@@ -41,11 +41,17 @@ export class WebhookSender implements ChannelSender {
       await res.body?.cancel();
     } catch (error) {
       const e = error as Error & { cause?: { code?: string; message?: string } };
-      const reason = e.name === 'TimeoutError' ? `no answer within ${this.config.alerting.webhookTimeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+      const reason =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.config.alerting.webhookTimeoutMs} ms`
+          : (e.cause?.code ?? e.cause?.message ?? e.message);
       throw new DeliveryError(`webhook unreachable: ${reason}`, true);
     }
     if (res.status >= 200 && res.status < 300) return;
     const retryable = res.status >= 500 || res.status === 408 || res.status === 429;
-    throw new DeliveryError(`webhook answered ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`, retryable);
+    throw new DeliveryError(
+      `webhook answered ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`,
+      retryable,
+    );
   }
 }

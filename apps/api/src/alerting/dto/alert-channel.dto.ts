@@ -1,12 +1,31 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsEmail, IsIn, IsString, IsUrl, Matches, MaxLength, MinLength } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsEmail,
+  IsIn,
+  IsString,
+  IsUrl,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { SEVERITIES, Severity } from '../alert-metrics';
 import { AlertChannel, CHANNEL_TYPES, ChannelType } from '../alert-channel.entity';
 import { DISPLAY_NAME } from './alert-rule.dto';
 
 /** http(s) only, no credentials in the URL (put a shared secret in `secret` instead); loopback and private hosts are allowed, since admins configure them. */
-const WEBHOOK_URL_OPTIONS = { protocols: ['http', 'https'], require_protocol: true, require_tld: false, require_host: true, disallow_auth: true, allow_underscores: true };
+const WEBHOOK_URL_OPTIONS = {
+  protocols: ['http', 'https'],
+  require_protocol: true,
+  require_tld: false,
+  require_host: true,
+  disallow_auth: true,
+  allow_underscores: true,
+};
 const WEBHOOK_URL_MESSAGE = 'url must be an http:// or https:// URL without credentials';
 
 export class CreateAlertChannelDto {
@@ -51,7 +70,11 @@ export class CreateAlertChannelDto {
   @IsEmail({}, { each: true })
   recipients?: string[];
 
-  @ApiPropertyOptional({ enum: SEVERITIES, default: 'info', description: 'Alerts below this severity are not sent to this channel' })
+  @ApiPropertyOptional({
+    enum: SEVERITIES,
+    default: 'info',
+    description: 'Alerts below this severity are not sent to this channel',
+  })
   @IsOptionalNotNull()
   @IsIn(SEVERITIES)
   minSeverity?: Severity;

@@ -1,7 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsDateString, IsIn, IsInt, IsOptional, Max, Min, ValidateIf } from 'class-validator';
 import { PageQueryDto } from '../../common/page-query.dto';
-import { ALERT_METRICS, ALERT_STATES, AlertMetric, AlertState, Comparator, COMPARATORS, SEVERITIES, Severity } from '../alert-metrics';
+import {
+  ALERT_METRICS,
+  ALERT_STATES,
+  AlertMetric,
+  AlertState,
+  Comparator,
+  COMPARATORS,
+  SEVERITIES,
+  Severity,
+} from '../alert-metrics';
 import { Alert } from '../alert.entity';
 import { AlertRule } from '../alert-rule.entity';
 
@@ -59,7 +68,12 @@ export class AlertDto {
   @ApiProperty({ enum: SEVERITIES, example: 'warning' })
   severity: Severity;
 
-  @ApiProperty({ type: String, nullable: true, example: '/var/lib/limen', description: 'The mount, VM id or user id; null for host-wide metrics' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '/var/lib/limen',
+    description: 'The mount, VM id or user id; null for host-wide metrics',
+  })
   subject: string | null;
 
   @ApiProperty({ enum: ALERT_STATES, example: 'firing' })
@@ -77,13 +91,24 @@ export class AlertDto {
   @ApiProperty({ type: String, nullable: true, example: null })
   resolvedAt: string | null;
 
-  @ApiProperty({ type: String, format: 'uuid', nullable: true, example: null, description: 'The admin who acknowledged it' })
+  @ApiProperty({
+    type: String,
+    format: 'uuid',
+    nullable: true,
+    example: null,
+    description: 'The admin who acknowledged it',
+  })
   ackedBy: string | null;
 
   @ApiProperty({ type: String, nullable: true, example: null })
   ackedAt: string | null;
 
-  @ApiProperty({ type: String, nullable: true, example: null, description: 'Notifications for this rule and subject are held back until then' })
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: null,
+    description: 'Notifications for this rule and subject are held back until then',
+  })
   silencedUntil: string | null;
 
   @ApiProperty({ example: '2026-11-26T08:00:00.000Z' })

@@ -18,7 +18,10 @@ export class ConsoleTicketDto {
    * The WebSocket to open, relative to the api's origin (ws:// or wss:// as the page's scheme).
    * Binary frames are relayed both ways: RFB for `vnc`, raw bytes for `serial`.
    */
-  @ApiProperty({ example: '/api/v1/console/ws/7d1f3c52-8a7e-4b8e-9d59-3f1c2b6a9e10?ticket=q2YH5d0Kc6x1Lr3v9bXo8Qf7uWm4sTn0aZp2eJk5hGc' })
+  @ApiProperty({
+    example:
+      '/api/v1/console/ws/7d1f3c52-8a7e-4b8e-9d59-3f1c2b6a9e10?ticket=q2YH5d0Kc6x1Lr3v9bXo8Qf7uWm4sTn0aZp2eJk5hGc',
+  })
   url: string;
 
   /** The WebSocket must connect before this instant (60 s after issue). */

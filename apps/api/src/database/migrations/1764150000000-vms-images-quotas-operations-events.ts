@@ -79,7 +79,9 @@ export class VmsImagesQuotasOperationsEvents1764150000000 implements MigrationIn
         updated_at timestamptz(3) NOT NULL DEFAULT now()
       )`);
     // One mutating operation per VM at a time, enforced by the database itself.
-    await q.query(`CREATE UNIQUE INDEX operations_one_active_per_vm ON operations (vm_id) WHERE status IN ('pending', 'running')`);
+    await q.query(
+      `CREATE UNIQUE INDEX operations_one_active_per_vm ON operations (vm_id) WHERE status IN ('pending', 'running')`,
+    );
     await q.query(`CREATE INDEX operations_created_at_id_idx ON operations (created_at DESC, id DESC)`);
     await q.query(`CREATE INDEX operations_active_idx ON operations (status) WHERE status IN ('pending', 'running')`);
     await q.query(`

@@ -61,7 +61,9 @@ export class Alerting1764160000000 implements MigrationInterface {
         updated_at timestamptz(3) NOT NULL DEFAULT now()
       )`);
     // Deduplication by the database itself: one open instance per rule and subject.
-    await q.query(`CREATE UNIQUE INDEX alerts_one_open_per_rule_subject ON alerts (rule_id, subject) WHERE state IN ('pending', 'firing')`);
+    await q.query(
+      `CREATE UNIQUE INDEX alerts_one_open_per_rule_subject ON alerts (rule_id, subject) WHERE state IN ('pending', 'firing')`,
+    );
     await q.query(`CREATE INDEX alerts_created_at_id_idx ON alerts (created_at DESC, id DESC)`);
     await q.query(`CREATE INDEX alerts_state_idx ON alerts (state) WHERE state IN ('pending', 'firing')`);
 

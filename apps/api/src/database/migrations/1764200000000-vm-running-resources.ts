@@ -10,7 +10,9 @@ export class VmRunningResources1764200000000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     await q.query(`ALTER TABLE vms ADD COLUMN running_vcpus integer, ADD COLUMN running_memory_mib integer`);
     // What VMs already running booted with is not recorded; their definition is the best guess.
-    await q.query(`UPDATE vms SET running_vcpus = vcpus, running_memory_mib = memory_mib WHERE state IN ('running', 'paused', 'unknown', 'error')`);
+    await q.query(
+      `UPDATE vms SET running_vcpus = vcpus, running_memory_mib = memory_mib WHERE state IN ('running', 'paused', 'unknown', 'error')`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

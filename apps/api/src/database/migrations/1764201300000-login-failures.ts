@@ -23,7 +23,9 @@ export class LoginFailures1764201300000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`ALTER TABLE users ADD COLUMN failed_login_count integer NOT NULL DEFAULT 0, ADD COLUMN locked_until timestamptz(3)`);
+    await q.query(
+      `ALTER TABLE users ADD COLUMN failed_login_count integer NOT NULL DEFAULT 0, ADD COLUMN locked_until timestamptz(3)`,
+    );
     await q.query(`DROP TABLE login_failures`);
   }
 }

@@ -10,7 +10,9 @@ export class ConsoleTicketAccess1764220000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`DELETE FROM console_tickets`);
-    await q.query(`ALTER TABLE console_tickets ADD COLUMN token_version integer NOT NULL, ADD COLUMN access_expires_at timestamptz(3) NOT NULL`);
+    await q.query(
+      `ALTER TABLE console_tickets ADD COLUMN token_version integer NOT NULL, ADD COLUMN access_expires_at timestamptz(3) NOT NULL`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

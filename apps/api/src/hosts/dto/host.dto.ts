@@ -14,7 +14,8 @@ const IsSupportedLibvirtUri = (): PropertyDecorator =>
     name: 'isSupportedLibvirtUri',
     validator: {
       validate: (value: unknown) => typeof value === 'string' && libvirtUriRefusal(value) === null,
-      defaultMessage: (args) => `libvirtUri ${typeof args?.value === 'string' ? libvirtUriRefusal(args.value) : 'must be a string'}`,
+      defaultMessage: (args) =>
+        `libvirtUri ${typeof args?.value === 'string' ? libvirtUriRefusal(args.value) : 'must be a string'}`,
     },
   });
 
@@ -71,7 +72,10 @@ export class CreateHostDto {
  * agentUrl needs its agentToken in the same body (HostsService.update says why).
  */
 // skipNullProperties: false — PartialType's own @IsOptional would let `null` through again.
-export class UpdateHostDto extends PartialType(PickType(CreateHostDto, ['enabled', 'maintenance', 'agentUrl', 'agentToken'] as const), { skipNullProperties: false }) {}
+export class UpdateHostDto extends PartialType(
+  PickType(CreateHostDto, ['enabled', 'maintenance', 'agentUrl', 'agentToken'] as const),
+  { skipNullProperties: false },
+) {}
 
 export class HostDto {
   @ApiProperty({ format: 'uuid' })

@@ -26,7 +26,15 @@ export class ImageDto {
   createdAt: string;
 
   static from(image: Image): ImageDto {
-    return { id: image.id, name: image.name, kind: image.kind, sizeBytes: image.sizeBytes, sha256: image.sha256, available: image.available, createdAt: image.createdAt.toISOString() };
+    return {
+      id: image.id,
+      name: image.name,
+      kind: image.kind,
+      sizeBytes: image.sizeBytes,
+      sha256: image.sha256,
+      available: image.available,
+      createdAt: image.createdAt.toISOString(),
+    };
   }
 }
 
@@ -50,6 +58,8 @@ export class UploadImageQueryDto {
    * @example "alpine-3.20.iso"
    */
   @ApiProperty({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\\.(iso|qcow2|img|raw)$' })
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(iso|qcow2|img|raw)$/, { message: 'name must be a plain file name ending in .iso, .qcow2, .img or .raw' })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(iso|qcow2|img|raw)$/, {
+    message: 'name must be a plain file name ending in .iso, .qcow2, .img or .raw',
+  })
   name: string;
 }

@@ -37,7 +37,12 @@ export class QuotaDto {
 
 function Limit(): PropertyDecorator {
   return (target, key) => {
-    ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 0, description: 'null restores the configured default' })(target, key);
+    ApiPropertyOptional({
+      type: 'integer',
+      nullable: true,
+      minimum: 0,
+      description: 'null restores the configured default',
+    })(target, key);
     IsOptional()(target, key);
     ValidateIf((_o, v) => v !== null)(target, key);
     IsInt()(target, key);

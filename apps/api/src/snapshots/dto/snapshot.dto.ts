@@ -11,7 +11,9 @@ export class CreateSnapshotDto {
    * @example "before-upgrade"
    */
   @IsString()
-  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { message: 'name must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit' })
+  @Matches(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, {
+    message: 'name must be 1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit',
+  })
   name: string;
 
   /**
@@ -45,7 +47,14 @@ export class SnapshotDto {
   createdAt: string;
 
   static from(s: Snapshot): SnapshotDto {
-    return { id: s.id, vmId: s.vmId, name: s.name, description: s.description, state: s.state, createdAt: s.createdAt.toISOString() };
+    return {
+      id: s.id,
+      vmId: s.vmId,
+      name: s.name,
+      description: s.description,
+      state: s.state,
+      createdAt: s.createdAt.toISOString(),
+    };
   }
 }
 

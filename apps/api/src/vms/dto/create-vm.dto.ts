@@ -1,6 +1,18 @@
 import { ApiProperty, ApiPropertyOptional, ExamplesObject } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsBoolean, IsInt, IsString, IsUUID, Matches, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsString,
+  IsUUID,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
 
@@ -25,7 +37,10 @@ export class CloudInitDto {
   @ArrayMaxSize(32)
   @IsString({ each: true })
   @MaxLength(16384, { each: true })
-  @Matches(/^(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^\r\n]*)?$/, { each: true, message: 'each key must be one OpenSSH public key line' })
+  @Matches(/^(ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+( [^\r\n]*)?$/, {
+    each: true,
+    message: 'each key must be one OpenSSH public key line',
+  })
   sshAuthorizedKeys?: string[];
 
   /**
@@ -107,19 +122,35 @@ const IMAGE_ID_PLACEHOLDER = '5d2f1a8e-7c3b-4e9a-9f1d-2b6c8e4a7f30';
 export const CREATE_VM_EXAMPLES: ExamplesObject = {
   fromKernelImage: {
     summary: 'A VM from a kernel image',
-    description: '`imageId`: the id of an image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
-    value: { name: 'web-1', vcpus: 1, memoryMiB: 256, diskGiB: 1, imageId: IMAGE_ID_PLACEHOLDER, description: 'staging web server', start: true },
+    description:
+      '`imageId`: the id of an image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
+    value: {
+      name: 'web-1',
+      vcpus: 1,
+      memoryMiB: 256,
+      diskGiB: 1,
+      imageId: IMAGE_ID_PLACEHOLDER,
+      description: 'staging web server',
+      start: true,
+    },
   },
   fromDiskImageWithCloudInit: {
     summary: 'A VM from a disk image, configured by cloud-init',
-    description: '`cloudInit` needs a disk image: `imageId` must name an available disk image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
+    description:
+      '`cloudInit` needs a disk image: `imageId` must name an available disk image from GET /api/v1/images; this one is a placeholder, so sent as is it is refused for `imageId`.',
     value: {
       name: 'web-2',
       vcpus: 1,
       memoryMiB: 512,
       diskGiB: 4,
       imageId: IMAGE_ID_PLACEHOLDER,
-      cloudInit: { hostname: 'web-2', sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop'], userData: '#cloud-config\npackages: [nginx]\n' },
+      cloudInit: {
+        hostname: 'web-2',
+        sshAuthorizedKeys: [
+          'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop',
+        ],
+        userData: '#cloud-config\npackages: [nginx]\n',
+      },
     },
   },
 };

@@ -39,8 +39,30 @@ describe('parseDomstats', () => {
       cpuTimeNs: 4128425000,
       vcpus: 1,
       memory: { currentKiB: 262144, maxKiB: 524288, rssKiB: 240660 },
-      block: [{ name: 'vda', path: '/d.qcow2', readBytes: 512, writeBytes: 4096, readRequests: 1, writeRequests: 3, capacityBytes: 67108864 }],
-      net: [{ name: 'vnet0', rxBytes: 10, txBytes: 20, rxPackets: 1, txPackets: 2, rxErrors: 0, txErrors: 0, rxDrops: 0, txDrops: 0 }],
+      block: [
+        {
+          name: 'vda',
+          path: '/d.qcow2',
+          readBytes: 512,
+          writeBytes: 4096,
+          readRequests: 1,
+          writeRequests: 3,
+          capacityBytes: 67108864,
+        },
+      ],
+      net: [
+        {
+          name: 'vnet0',
+          rxBytes: 10,
+          txBytes: 20,
+          rxPackets: 1,
+          txPackets: 2,
+          rxErrors: 0,
+          txErrors: 0,
+          rxDrops: 0,
+          txDrops: 0,
+        },
+      ],
       collectedAt: new Date(0),
     });
     expect(other).toMatchObject({ name: 'other', state: 'shutoff', cpuTimeNs: 0, block: [], net: [] });
@@ -52,11 +74,23 @@ describe('runtimeStateOf', () => {
   const of = (output: string) => runtimeStateOf(splitDomstats(output)[0].fields);
 
   it('says why a domain is shut off; a QEMU that was killed leaves reason 3, crashed', () => {
-    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=3\n`)).toEqual({ state: 'shutoff', shutoffReason: 'crashed' });
-    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=2\n`)).toEqual({ state: 'shutoff', shutoffReason: 'destroyed' });
-    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=1\n`)).toEqual({ state: 'shutoff', shutoffReason: 'shutdown' });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=3\n`)).toEqual({
+      state: 'shutoff',
+      shutoffReason: 'crashed',
+    });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=2\n`)).toEqual({
+      state: 'shutoff',
+      shutoffReason: 'destroyed',
+    });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=1\n`)).toEqual({
+      state: 'shutoff',
+      shutoffReason: 'shutdown',
+    });
     // A code newer than this libvirt catalogue.
-    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=42\n`)).toEqual({ state: 'shutoff', shutoffReason: 'unknown' });
+    expect(of(`Domain: 'limen-a'\n  state.state=5\n  state.reason=42\n`)).toEqual({
+      state: 'shutoff',
+      shutoffReason: 'unknown',
+    });
   });
 
   it('gives no shutoff reason for other states (their reasons mean something else) or when none is printed', () => {

@@ -1,4 +1,12 @@
-import { BlockStats, DomainState, DomainStats, NetStats, ShutoffReason, domainStateFromCode, shutoffReasonFromCode } from '../../models';
+import {
+  BlockStats,
+  DomainState,
+  DomainStats,
+  NetStats,
+  ShutoffReason,
+  domainStateFromCode,
+  shutoffReasonFromCode,
+} from '../../models';
 import { vmIdFromDomainName } from '../../naming/domain-name';
 
 type Fields = Map<string, string>;

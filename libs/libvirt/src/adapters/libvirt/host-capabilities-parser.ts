@@ -20,7 +20,9 @@ function field(text: string, label: string): string | undefined {
 
 function machines(capabilitiesXml: string): string[] {
   const guests = childrenOf(childOf(parseXml(capabilitiesXml), 'capabilities'), 'guest');
-  const x86 = guests.find((guest) => attrOf(childOf(guest, 'arch'), 'name') === 'x86_64' && textOf(childOf(guest, 'os_type')) === 'hvm');
+  const x86 = guests.find(
+    (guest) => attrOf(childOf(guest, 'arch'), 'name') === 'x86_64' && textOf(childOf(guest, 'os_type')) === 'hvm',
+  );
   const names = childrenOf(childOf(x86, 'arch'), 'machine')
     .map((machine) => textOf(machine))
     .filter((name): name is string => !!name);

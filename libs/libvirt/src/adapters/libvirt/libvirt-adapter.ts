@@ -79,7 +79,9 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   constructor(private readonly options: LibvirtAdapterOptions) {
     this.pool = options.pool;
-    this.probePool = options.probePool ?? new VirshPool({ uri: options.uri, size: 1, virshPath: options.virshPath, logger: options.logger });
+    this.probePool =
+      options.probePool ??
+      new VirshPool({ uri: options.uri, size: 1, virshPath: options.virshPath, logger: options.logger });
     this.qemuImg = options.qemuImg ?? new QemuImg();
     this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
@@ -167,7 +169,8 @@ export class LibvirtAdapter implements VirtualizationPort {
   async undefineDomain(vmId: string, options: UndefineOptions = {}): Promise<void> {
     const name = domainNameFor(vmId);
     const [parsed, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
-    if (state !== 'shutoff') throw new HypervisorError('INVALID_STATE', `domain ${name} must be stopped to be deleted (it is ${state})`);
+    if (state !== 'shutoff')
+      throw new HypervisorError('INVALID_STATE', `domain ${name} must be stopped to be deleted (it is ${state})`);
     // Internal snapshots live inside the qcow2 files; only libvirt's metadata about them goes here.
     await this.pool.run({
       name: 'undefine',
@@ -238,7 +241,8 @@ export class LibvirtAdapter implements VirtualizationPort {
    * hot-plug back up). A running domain keeps its boot-time maximum; within it the count changes live.
    */
   async setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult> {
-    if (!Number.isInteger(vcpus) || vcpus < 1) throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
+    if (!Number.isInteger(vcpus) || vcpus < 1)
+      throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
     const name = domainNameFor(vmId);
     const [config, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
     const count = { name: 'setvcpus', options: { domain: name, count: vcpus } };
@@ -246,21 +250,30 @@ export class LibvirtAdapter implements VirtualizationPort {
     if (vcpus > config.maxVcpus) await this.pool.run({ ...count, flags: ['maximum', 'config'] });
     await this.pool.run({ ...count, flags: ['config'] });
     if (vcpus < config.maxVcpus) await this.pool.run({ ...count, flags: ['maximum', 'config'] });
-    const live = isActive(state) && vcpus <= (await this.dumpXml(name)).maxVcpus && (await this.tryLive({ ...count, flags: ['live'] }));
+    const live =
+      isActive(state) &&
+      vcpus <= (await this.dumpXml(name)).maxVcpus &&
+      (await this.tryLive({ ...count, flags: ['live'] }));
     return { config: true, live };
   }
 
   /** Like setVcpus: `<memory>` (the maximum) and `<currentMemory>` of the definition both become memoryMiB. */
   async setMemory(vmId: string, memoryMiB: number): Promise<SetResourceResult> {
-    if (!Number.isInteger(memoryMiB) || memoryMiB < 1) throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 1)
+      throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
     const name = domainNameFor(vmId);
     const [config, state] = await Promise.all([this.dumpXml(name, true), this.state(name)]);
     const kib = memoryMiB * 1024;
-    if (memoryMiB > config.maxMemoryMiB) await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
+    if (memoryMiB > config.maxMemoryMiB)
+      await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
     await this.pool.run({ name: 'setmem', options: { domain: name, size: kib }, flags: ['config'] });
-    if (memoryMiB < config.maxMemoryMiB) await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
+    if (memoryMiB < config.maxMemoryMiB)
+      await this.pool.run({ name: 'setmaxmem', options: { domain: name, size: kib }, flags: ['config'] });
     // Live changes go through the balloon and cannot exceed the boot-time maximum.
-    const live = isActive(state) && memoryMiB <= (await this.dumpXml(name)).maxMemoryMiB && (await this.tryLive({ name: 'setmem', options: { domain: name, size: kib }, flags: ['live'] }));
+    const live =
+      isActive(state) &&
+      memoryMiB <= (await this.dumpXml(name)).maxMemoryMiB &&
+      (await this.tryLive({ name: 'setmem', options: { domain: name, size: kib }, flags: ['live'] }));
     return { config: true, live };
   }
 
@@ -268,7 +281,11 @@ export class LibvirtAdapter implements VirtualizationPort {
     const name = domainNameFor(vmId);
     await this.assertHasCdrom(name);
     const flags = [...(await this.changeFlags(name)), 'force'];
-    await this.pool.run({ name: 'change-media', options: { domain: name, path: CDROM_TARGET, source: isoPath }, flags: ['update', ...flags] });
+    await this.pool.run({
+      name: 'change-media',
+      options: { domain: name, path: CDROM_TARGET, source: isoPath },
+      flags: ['update', ...flags],
+    });
   }
 
   async ejectCdrom(vmId: string): Promise<void> {
@@ -276,7 +293,11 @@ export class LibvirtAdapter implements VirtualizationPort {
     const drive = await this.assertHasCdrom(name);
     if (!drive.path) return;
     const flags = [...(await this.changeFlags(name)), 'force'];
-    await this.pool.run({ name: 'change-media', options: { domain: name, path: CDROM_TARGET }, flags: ['eject', ...flags] });
+    await this.pool.run({
+      name: 'change-media',
+      options: { domain: name, path: CDROM_TARGET },
+      flags: ['eject', ...flags],
+    });
   }
 
   async createSnapshot(vmId: string, spec: SnapshotCreateSpec): Promise<SnapshotInfo> {
@@ -286,7 +307,10 @@ export class LibvirtAdapter implements VirtualizationPort {
       const file = join(dir, 'snapshot.xml');
       await writeFile(file, buildSnapshotXml(spec), { mode: 0o600 });
       // Saving RAM under TCG takes a while; allow far more than a normal command.
-      await this.pool.run({ name: 'snapshot-create', options: { domain: name, xmlfile: file }, flags: ['atomic'] }, { timeoutMs: 300_000 });
+      await this.pool.run(
+        { name: 'snapshot-create', options: { domain: name, xmlfile: file }, flags: ['atomic'] },
+        { timeoutMs: 300_000 },
+      );
     });
     return this.snapshotInfo(name, spec.name, await this.currentSnapshot(name));
   }
@@ -297,7 +321,10 @@ export class LibvirtAdapter implements VirtualizationPort {
       this.pool.run({ name: 'snapshot-list', options: { domain: name }, flags: ['name', 'topological'] }),
       this.currentSnapshot(name),
     ]);
-    const names = list.split('\n').map((line) => line.trim()).filter(Boolean);
+    const names = list
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
     return Promise.all(names.map((snapshot) => this.snapshotInfo(name, snapshot, current)));
   }
 
@@ -407,7 +434,11 @@ export class LibvirtAdapter implements VirtualizationPort {
   }
 
   private async dumpXml(name: string, inactive = false): Promise<ParsedDomain> {
-    const xml = await this.pool.run({ name: 'dumpxml', options: { domain: name }, flags: inactive ? ['inactive'] : [] });
+    const xml = await this.pool.run({
+      name: 'dumpxml',
+      options: { domain: name },
+      flags: inactive ? ['inactive'] : [],
+    });
     return parseDomainXml(xml);
   }
 
@@ -484,7 +515,10 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   private async currentSnapshot(name: string): Promise<string | undefined> {
     try {
-      return (await this.pool.run({ name: 'snapshot-current', options: { domain: name }, flags: ['name'] })).trim() || undefined;
+      return (
+        (await this.pool.run({ name: 'snapshot-current', options: { domain: name }, flags: ['name'] })).trim() ||
+        undefined
+      );
     } catch (error) {
       // "domain has no current snapshot" is not a failure.
       if (HypervisorError.is(error, 'DOMAIN_NOT_FOUND')) throw error;
@@ -504,7 +538,10 @@ function assertSameOwner(name: string, current: ParsedDomain, spec: DomainSpec):
     throw new HypervisorError('INVALID_ARGUMENT', `domain ${name} carries no LIMEN metadata for VM ${spec.vmId}`);
   }
   if (current.metadata.ownerId !== spec.ownerId) {
-    throw new HypervisorError('INVALID_ARGUMENT', `domain ${name} belongs to another owner; the owner of a domain cannot change`);
+    throw new HypervisorError(
+      'INVALID_ARGUMENT',
+      `domain ${name} belongs to another owner; the owner of a domain cannot change`,
+    );
   }
 }
 

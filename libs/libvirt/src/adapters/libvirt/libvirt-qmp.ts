@@ -12,9 +12,13 @@ export class LibvirtQmp {
 
   async execute<T = unknown>(vmId: string, command: string, args?: Record<string, unknown>): Promise<T> {
     const request = JSON.stringify(args ? { execute: command, arguments: args } : { execute: command });
-    const output = await this.pool.run({ name: 'qemu-monitor-command', options: { domain: domainNameFor(vmId), cmd: request } });
+    const output = await this.pool.run({
+      name: 'qemu-monitor-command',
+      options: { domain: domainNameFor(vmId), cmd: request },
+    });
     const reply = JSON.parse(output) as { return?: T; error?: { class: string; desc: string } };
-    if (reply.error) throw new HypervisorError('OPERATION_FAILED', `QMP ${command}: ${reply.error.desc}`, reply.error.class);
+    if (reply.error)
+      throw new HypervisorError('OPERATION_FAILED', `QMP ${command}: ${reply.error.desc}`, reply.error.class);
     return reply.return as T;
   }
 

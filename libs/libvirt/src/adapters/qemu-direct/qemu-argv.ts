@@ -44,28 +44,44 @@ export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuL
   const boot = bootIndexes(spec);
   const maxVcpus = spec.maxVcpus ?? spec.vcpus;
   const argv = [
-    '-name', `${name},process=${name}`,
-    '-nodefaults', '-no-user-config',
-    '-machine', `${spec.machine ?? 'q35'},accel=${virtType === 'kvm' ? 'kvm' : 'tcg'}`,
-    '-m', `${spec.maxMemoryMiB ?? spec.memoryMiB}M`,
-    '-smp', `cpus=${spec.vcpus},maxcpus=${maxVcpus}`,
-    '-qmp', `unix:${qemuOptionValue(paths.qmpSocket)},server=on,wait=off`,
-    '-pidfile', paths.pidFile,
+    '-name',
+    `${name},process=${name}`,
+    '-nodefaults',
+    '-no-user-config',
+    '-machine',
+    `${spec.machine ?? 'q35'},accel=${virtType === 'kvm' ? 'kvm' : 'tcg'}`,
+    '-m',
+    `${spec.maxMemoryMiB ?? spec.memoryMiB}M`,
+    '-smp',
+    `cpus=${spec.vcpus},maxcpus=${maxVcpus}`,
+    '-qmp',
+    `unix:${qemuOptionValue(paths.qmpSocket)},server=on,wait=off`,
+    '-pidfile',
+    paths.pidFile,
     '-daemonize',
     '-no-shutdown',
-    '-display', 'none',
-    '-device', 'VGA',
-    '-device', 'virtio-balloon-pci,id=balloon0',
-    '-device', 'ich9-ahci,id=sata0',
+    '-display',
+    'none',
+    '-device',
+    'VGA',
+    '-device',
+    'virtio-balloon-pci,id=balloon0',
+    '-device',
+    'ich9-ahci,id=sata0',
     // The pty keeps interactive access possible; logfile records everything regardless.
-    '-chardev', `pty,id=serial0,logfile=${qemuOptionValue(spec.serialLogPath)},logappend=on`,
-    '-serial', 'chardev:serial0',
+    '-chardev',
+    `pty,id=serial0,logfile=${qemuOptionValue(spec.serialLogPath)},logappend=on`,
+    '-serial',
+    'chardev:serial0',
   ];
   if (virtType === 'kvm') argv.push('-cpu', 'host');
 
   spec.disks.forEach((disk, index) => {
     const target = virtioTarget(index);
-    argv.push('-drive', driveOptions({ file: disk.path, format: disk.format ?? 'qcow2', if: 'none', id: `drive-${target}` }));
+    argv.push(
+      '-drive',
+      driveOptions({ file: disk.path, format: disk.format ?? 'qcow2', if: 'none', id: `drive-${target}` }),
+    );
     const bootindex = index === 0 && boot.hd ? `,bootindex=${boot.hd}` : '';
     argv.push('-device', `virtio-blk-pci,drive=drive-${target},id=${target}${bootindex}`);
   });
@@ -73,7 +89,17 @@ export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuL
   if (spec.cdrom) cdroms.push([CDROM_TARGET, spec.cdrom.isoPath, 0]);
   if (spec.seedIsoPath) cdroms.push([SEED_TARGET, spec.seedIsoPath, 1]);
   for (const [target, isoPath, port] of cdroms) {
-    argv.push('-drive', driveOptions({ file: isoPath, format: isoPath ? 'raw' : undefined, if: 'none', id: `drive-${target}`, media: 'cdrom', readonly: 'on' }));
+    argv.push(
+      '-drive',
+      driveOptions({
+        file: isoPath,
+        format: isoPath ? 'raw' : undefined,
+        if: 'none',
+        id: `drive-${target}`,
+        media: 'cdrom',
+        readonly: 'on',
+      }),
+    );
     const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
     argv.push('-device', `ide-cd,bus=sata0.${port},drive=drive-${target},id=${target}${bootindex}`);
   }
@@ -85,7 +111,8 @@ export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuL
     // through qemu-bridge-helper (which must allow it in /etc/qemu/bridge.conf).
     // User-mode networking gets restrict=on: unrestricted slirp maps the guest's gateway to the
     // host's 127.0.0.1, opening every loopback service of the host to the guest.
-    const netdev = network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0,restrict=on';
+    const netdev =
+      network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0,restrict=on';
     const bootindex = boot.network ? `,bootindex=${boot.network}` : '';
     argv.push('-netdev', netdev, '-device', `virtio-net-pci,netdev=net0,mac=${mac},id=net0${bootindex}`);
   }

@@ -129,12 +129,22 @@ export class QemuDirectAdapter implements VirtualizationPort {
 
   async defineDomain(spec: DomainSpec): Promise<DomainInfo> {
     validateDomainSpec(spec);
-    if (await this.store.read(spec.vmId)) throw new HypervisorError('DOMAIN_EXISTS', `domain ${domainNameFor(spec.vmId)} already exists`);
+    if (await this.store.read(spec.vmId))
+      throw new HypervisorError('DOMAIN_EXISTS', `domain ${domainNameFor(spec.vmId)} already exists`);
     const virtType = spec.virtType ?? (await this.options.virtTypes.resolve());
     // Building the command line now rejects specs QEMU could not run, as libvirt's define would.
     buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
-    const mac = spec.network && spec.network.mode !== 'none' ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
-    await this.store.write({ spec, uuid: randomUUID(), virtType, ...(mac ? { mac } : {}), createdAt: new Date().toISOString() });
+    const mac =
+      spec.network && spec.network.mode !== 'none'
+        ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase()
+        : undefined;
+    await this.store.write({
+      spec,
+      uuid: randomUUID(),
+      virtType,
+      ...(mac ? { mac } : {}),
+      createdAt: new Date().toISOString(),
+    });
     this.emitLifecycle(spec.vmId, 'defined', 'added');
     return this.getDomain(spec.vmId);
   }
@@ -143,11 +153,17 @@ export class QemuDirectAdapter implements VirtualizationPort {
     validateDomainSpec(spec);
     const stored = await this.requireDomain(spec.vmId);
     if (stored.spec.ownerId !== spec.ownerId) {
-      throw new HypervisorError('INVALID_ARGUMENT', `domain ${domainNameFor(spec.vmId)} belongs to another owner; the owner of a domain cannot change`);
+      throw new HypervisorError(
+        'INVALID_ARGUMENT',
+        `domain ${domainNameFor(spec.vmId)} belongs to another owner; the owner of a domain cannot change`,
+      );
     }
     const virtType = spec.virtType ?? stored.virtType;
     buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
-    const mac = spec.network && spec.network.mode !== 'none' ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
+    const mac =
+      spec.network && spec.network.mode !== 'none'
+        ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase()
+        : undefined;
     // A running QEMU keeps the command line it was started with; the stored spec (written
     // through a rename, so never half-written) is what the next start uses. Snapshots live in
     // their own index and in the disks, neither of which is touched.
@@ -159,7 +175,11 @@ export class QemuDirectAdapter implements VirtualizationPort {
   async undefineDomain(vmId: string, options: UndefineOptions = {}): Promise<void> {
     const stored = await this.requireDomain(vmId);
     const state = await this.state(vmId);
-    if (state !== 'shutoff') throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} must be stopped to be deleted (it is ${state})`);
+    if (state !== 'shutoff')
+      throw new HypervisorError(
+        'INVALID_STATE',
+        `domain ${domainNameFor(vmId)} must be stopped to be deleted (it is ${state})`,
+      );
     const files: string[] = [];
     if (options.removeVolumes) files.push(...stored.spec.disks.map((disk) => disk.path));
     if (options.removeSeedIso && stored.spec.seedIsoPath) files.push(stored.spec.seedIsoPath);
@@ -213,18 +233,21 @@ export class QemuDirectAdapter implements VirtualizationPort {
 
   async suspend(vmId: string): Promise<void> {
     const domain = await this.requireRunning(vmId);
-    if ((await this.state(vmId)) === 'paused') throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already paused`);
+    if ((await this.state(vmId)) === 'paused')
+      throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already paused`);
     await domain.qmp.execute('stop');
   }
 
   async resume(vmId: string): Promise<void> {
     const domain = await this.requireRunning(vmId);
-    if ((await this.state(vmId)) !== 'paused') throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is not paused`);
+    if ((await this.state(vmId)) !== 'paused')
+      throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is not paused`);
     await domain.qmp.execute('cont');
   }
 
   async setVcpus(vmId: string, vcpus: number): Promise<SetResourceResult> {
-    if (!Number.isInteger(vcpus) || vcpus < 1) throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
+    if (!Number.isInteger(vcpus) || vcpus < 1)
+      throw new HypervisorError('INVALID_ARGUMENT', 'vcpus must be a positive integer');
     const stored = await this.requireDomain(vmId);
     // The maximum follows the count both ways, as under libvirt: the next start gets exactly this.
     await this.store.write({ ...stored, spec: { ...stored.spec, vcpus, maxVcpus: vcpus } });
@@ -234,7 +257,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
   }
 
   async setMemory(vmId: string, memoryMiB: number): Promise<SetResourceResult> {
-    if (!Number.isInteger(memoryMiB) || memoryMiB < 1) throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 1)
+      throw new HypervisorError('INVALID_ARGUMENT', 'memoryMiB must be a positive integer');
     const stored = await this.requireDomain(vmId);
     const launchedMax = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
     await this.store.write({ ...stored, spec: { ...stored.spec, memoryMiB, maxMemoryMiB: memoryMiB } });
@@ -246,17 +270,24 @@ export class QemuDirectAdapter implements VirtualizationPort {
 
   async insertCdrom(vmId: string, isoPath: string): Promise<void> {
     const stored = await this.requireDomain(vmId);
-    if (!stored.spec.cdrom) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} has no CD-ROM drive`);
+    if (!stored.spec.cdrom)
+      throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} has no CD-ROM drive`);
     const domain = await this.runtime(vmId);
     if (domain) {
-      await domain.qmp.execute('blockdev-change-medium', { id: CDROM_TARGET, filename: isoPath, format: 'raw', 'read-only-mode': 'read-only' });
+      await domain.qmp.execute('blockdev-change-medium', {
+        id: CDROM_TARGET,
+        filename: isoPath,
+        format: 'raw',
+        'read-only-mode': 'read-only',
+      });
     }
     await this.store.write({ ...stored, spec: { ...stored.spec, cdrom: { isoPath } } });
   }
 
   async ejectCdrom(vmId: string): Promise<void> {
     const stored = await this.requireDomain(vmId);
-    if (!stored.spec.cdrom) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} has no CD-ROM drive`);
+    if (!stored.spec.cdrom)
+      throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} has no CD-ROM drive`);
     const domain = await this.runtime(vmId);
     if (domain && stored.spec.cdrom.isoPath) await domain.qmp.execute('eject', { id: CDROM_TARGET, force: true });
     await this.store.write({ ...stored, spec: { ...stored.spec, cdrom: {} } });
@@ -334,7 +365,9 @@ export class QemuDirectAdapter implements VirtualizationPort {
     else for (const disk of this.qcow2Disks(stored)) await runProcess('qemu-img', ['snapshot', '-d', name, disk]);
     index.snapshots = index.snapshots
       .filter((s) => s.name !== name)
-      .map((s) => (s.parent === name ? { ...s, ...(snapshot.parent ? { parent: snapshot.parent } : { parent: undefined }) } : s));
+      .map((s) =>
+        s.parent === name ? { ...s, ...(snapshot.parent ? { parent: snapshot.parent } : { parent: undefined }) } : s,
+      );
     if (index.current === name) index.current = snapshot.parent;
     await this.store.writeSnapshots(vmId, index);
   }
@@ -350,7 +383,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
       state,
       cpuTimeNs: 0,
       vcpus: stored.spec.vcpus,
-      memory: { currentKiB: stored.spec.memoryMiB * 1024, maxKiB: (stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB) * 1024 },
+      memory: {
+        currentKiB: stored.spec.memoryMiB * 1024,
+        maxKiB: (stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB) * 1024,
+      },
       block: [],
       // user-mode networking has no host interface to count on; bridge taps belong to QEMU's helper.
       net: [],
@@ -475,7 +511,11 @@ export class QemuDirectAdapter implements VirtualizationPort {
       ),
     );
     if (attached.some((domain) => domain && !alreadyConnected.has(domain.vmId))) {
-      this.subject.next({ kind: 'resync-needed', reason: 're-attached to running QEMU processes', timestamp: new Date() });
+      this.subject.next({
+        kind: 'resync-needed',
+        reason: 're-attached to running QEMU processes',
+        timestamp: new Date(),
+      });
     }
   }
 
@@ -562,7 +602,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
 
   private async launch(vmId: string, loadSnapshot?: string): Promise<RunningDomain> {
     const stored = await this.requireDomain(vmId);
-    if (await this.runtime(vmId)) throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already running`);
+    if (await this.runtime(vmId))
+      throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already running`);
     const paths = {
       qmpSocket: this.store.qmpSocket(vmId),
       pidFile: this.store.pidFile(vmId),
@@ -570,7 +611,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
       ...(stored.spec.vnc?.password ? { vncSecretFile: this.store.vncSecretFile(vmId) } : {}),
     };
     if (Buffer.byteLength(paths.qmpSocket) > MAX_UNIX_SOCKET_PATH) {
-      throw new HypervisorError('INVALID_ARGUMENT', `state folder ${this.options.stateDir} is too long for a unix socket path (${paths.qmpSocket})`);
+      throw new HypervisorError(
+        'INVALID_ARGUMENT',
+        `state folder ${this.options.stateDir} is too long for a unix socket path (${paths.qmpSocket})`,
+      );
     }
     await mkdir(dirname(paths.qmpSocket), { recursive: true, mode: 0o700 });
     await mkdir(dirname(paths.vncSocket), { recursive: true, mode: 0o700 });
@@ -585,12 +629,16 @@ export class QemuDirectAdapter implements VirtualizationPort {
       // With -daemonize this returns once QEMU initialised (devices open, QMP listening).
       await runProcess(this.qemuBinary, argv, { timeoutMs: 60_000 });
     } catch (error) {
-      throw new HypervisorError('OPERATION_FAILED', `cannot start ${domainNameFor(vmId)}: ${(error as HypervisorError).detail?.trim() ?? (error as Error).message}`);
+      throw new HypervisorError(
+        'OPERATION_FAILED',
+        `cannot start ${domainNameFor(vmId)}: ${(error as HypervisorError).detail?.trim() ?? (error as Error).message}`,
+      );
     } finally {
       if (paths.vncSecretFile) await rm(paths.vncSecretFile, { force: true });
     }
     const domain = await this.runtime(vmId);
-    if (!domain) throw new HypervisorError('OPERATION_FAILED', `QEMU for ${domainNameFor(vmId)} exited right after start`);
+    if (!domain)
+      throw new HypervisorError('OPERATION_FAILED', `QEMU for ${domainNameFor(vmId)} exited right after start`);
     const maxMemoryMiB = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
     if (stored.spec.memoryMiB < maxMemoryMiB) {
       await domain.qmp.execute('balloon', { value: stored.spec.memoryMiB * 1024 * 1024 }).catch(() => undefined);
@@ -608,7 +656,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
         this.emitLifecycle(domain.vmId, 'resumed', 'unpaused', event.timestamp);
         break;
       case 'RESET':
-        this.emit({ kind: 'other', name: 'reboot', detail: String(event.data?.reason ?? ''), timestamp: event.timestamp }, domain.vmId);
+        this.emit(
+          { kind: 'other', name: 'reboot', detail: String(event.data?.reason ?? ''), timestamp: event.timestamp },
+          domain.vmId,
+        );
         break;
       case 'SHUTDOWN': {
         const guest = event.data?.guest === true;
@@ -619,7 +670,12 @@ export class QemuDirectAdapter implements VirtualizationPort {
           return;
         }
         domain.guestShutdown = guest;
-        this.emitLifecycle(domain.vmId, 'shutdown', guest ? 'finished after guest request' : 'finished after host request', event.timestamp);
+        this.emitLifecycle(
+          domain.vmId,
+          'shutdown',
+          guest ? 'finished after guest request' : 'finished after host request',
+          event.timestamp,
+        );
         // -no-shutdown left QEMU alive and stopped; a powered-off guest means the VM is off.
         if (guest) await domain.qmp.execute('quit').catch(() => undefined);
         break;
@@ -636,7 +692,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
     await rm(this.store.qmpSocket(domain.vmId), { force: true }).catch(() => undefined);
     await rm(this.store.vncSocket(domain.vmId), { force: true }).catch(() => undefined);
     const detail = domain.destroying ? 'destroyed' : domain.guestShutdown ? 'shutdown' : 'failed';
-    if (detail === 'failed') this.logger.warn(`QEMU of ${domainNameFor(domain.vmId)} (pid ${domain.pid}) exited unexpectedly`);
+    if (detail === 'failed')
+      this.logger.warn(`QEMU of ${domainNameFor(domain.vmId)} (pid ${domain.pid}) exited unexpectedly`);
     this.emitLifecycle(domain.vmId, detail === 'failed' ? 'crashed' : 'stopped', detail);
   }
 
@@ -679,9 +736,24 @@ export class QemuDirectAdapter implements VirtualizationPort {
       seed: false,
     }));
     if (spec.cdrom) {
-      disks.push({ target: CDROM_TARGET, device: 'cdrom', ...(spec.cdrom.isoPath ? { path: spec.cdrom.isoPath } : {}), format: 'raw', readonly: true, seed: false });
+      disks.push({
+        target: CDROM_TARGET,
+        device: 'cdrom',
+        ...(spec.cdrom.isoPath ? { path: spec.cdrom.isoPath } : {}),
+        format: 'raw',
+        readonly: true,
+        seed: false,
+      });
     }
-    if (spec.seedIsoPath) disks.push({ target: SEED_TARGET, device: 'cdrom', path: spec.seedIsoPath, format: 'raw', readonly: true, seed: true });
+    if (spec.seedIsoPath)
+      disks.push({
+        target: SEED_TARGET,
+        device: 'cdrom',
+        path: spec.seedIsoPath,
+        format: 'raw',
+        readonly: true,
+        seed: true,
+      });
     return {
       name: domainNameFor(spec.vmId),
       uuid: stored.uuid,
@@ -711,7 +783,9 @@ export class QemuDirectAdapter implements VirtualizationPort {
   }
 
   private emit(
-    event: { kind: 'lifecycle'; type: LifecycleEventType; detail: string; timestamp: Date } | { kind: 'other'; name: string; detail: string; timestamp: Date },
+    event:
+      | { kind: 'lifecycle'; type: LifecycleEventType; detail: string; timestamp: Date }
+      | { kind: 'other'; name: string; detail: string; timestamp: Date },
     vmId: string,
   ): void {
     this.subject.next({ ...event, domainName: domainNameFor(vmId), vmId } as DomainEvent);
