@@ -297,7 +297,6 @@ function parseYaml(path: string, problems: Problems): unknown[] {
   return out;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type K8sObject = {
   file: string;
   kind: string;
@@ -747,7 +746,7 @@ describe('deployment artifacts (static cross-check)', () => {
     const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
     const named = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata?.name === name);
     const workloads = objects.filter((o) => ['Deployment', 'DaemonSet', 'Job', 'StatefulSet'].includes(o.kind));
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
     const containers = (w: K8sObject): any[] => w.spec?.template?.spec?.containers ?? [];
     const appOf = (image: string): App | undefined =>
       /limen-api\b/.test(image) ? 'api' : /limen-agent\b/.test(image) ? 'agent' : undefined;
@@ -758,7 +757,7 @@ describe('deployment artifacts (static cross-check)', () => {
     const agentDaemonSet = byKind('DaemonSet').find((d) => containers(d).some((c) => appOf(c.image) === 'agent'));
 
     /** The container's effective environment: envFrom ConfigMaps/Secrets, then env with $(VAR) expansion. */
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
     function containerEnv(
       w: K8sObject,
       c: any,
@@ -813,7 +812,7 @@ describe('deployment artifacts (static cross-check)', () => {
     }
 
     /** A probe's or Service's port (number or name) resolved against the container's ports. */
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
     const resolvePort = (c: any, port: number | string): number | undefined =>
       typeof port === 'number' ? port : c.ports?.find((p: { name: string }) => p.name === port)?.containerPort;
 

@@ -88,7 +88,7 @@ describe('OpenAPI spec (e2e)', () => {
   });
 });
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 /** The committed spec, the way generated clients and the e2e response check read it. */
 describe('OpenAPI contract (docs/openapi.json)', () => {

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { ADMIN, login, startTestApp, TestApp } from './support/test-app';
 import { OpenApiDocument, ResponseContract, takeViolations, watchResponses } from './support/response-contract';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const SPEC = join(__dirname, '..', 'docs', 'openapi.json');
 

@@ -270,7 +270,6 @@ const updateRequest = fc.record(
   },
   { requiredKeys: ['bootOrder', 'extra'] },
 );
-type UpdateRequest = typeof updateRequest extends fc.Arbitrary<infer T> ? T : never;
 
 function withExtraMembers(body: Record<string, unknown>, extra: Array<[string, unknown]>): Record<string, unknown> {
   // defineProperty keeps `__proto__` an own member, as JSON.parse (body-parser) makes it.

@@ -6,6 +6,7 @@ import {
   Module,
   ModuleMetadata,
   OnApplicationShutdown,
+  Type,
 } from '@nestjs/common';
 import { createVirtualizationPort } from './port/create-virtualization-port';
 import { VirtualizationPortOptions } from './port/port-options';
@@ -15,7 +16,7 @@ export interface LibvirtModuleAsyncOptions extends Pick<ModuleMetadata, 'imports
   // Nest's own signature for factory providers: injected values are untyped.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   useFactory: (...args: any[]) => VirtualizationPortOptions | Promise<VirtualizationPortOptions>;
-  inject?: Array<string | symbol | Function>;
+  inject?: Array<string | symbol | Type>;
   /** Make VIRTUALIZATION_PORT injectable everywhere without importing the module. Default true. */
   isGlobal?: boolean;
 }

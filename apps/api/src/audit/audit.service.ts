@@ -11,6 +11,7 @@ import { AuditQueryDto } from './dto/audit.dto';
 export type NewAuditEntry = Omit<AuditEntry, 'id' | 'createdAt'>;
 
 /** NUL and unpaired surrogates: PostgreSQL cannot store the first, and jsonb refuses the second. */
+// eslint-disable-next-line no-control-regex -- NUL is what it finds
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 export function storableText(text: string): string {

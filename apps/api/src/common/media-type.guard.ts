@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, HttpStatus } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpStatus, Type } from '@nestjs/common';
 // Where Nest records a handler's parameter decorators (the same metadata @nestjs/swagger reads for the request body).
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
@@ -7,13 +7,16 @@ import { DECORATORS } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AppException, ErrorCode } from './problem';
 
+/** A route handler, as Nest's ExecutionContext.getHandler() gives it. */
+type Handler = ReturnType<ExecutionContext['getHandler']>;
+
 export const JSON_MEDIA_TYPE = 'application/json';
 
 /**
  * The media type a route reads its body as: what `@ApiConsumes` declares (so the spec and this
  * check cannot disagree), else JSON for a route that takes a `@Body()`, else none (it reads no body).
  */
-export function expectedMediaType(reflector: Reflector, controller: Function, handler: Function): string | undefined {
+export function expectedMediaType(reflector: Reflector, controller: Type, handler: Handler): string | undefined {
   const declared = reflector.getAllAndOverride<string[] | undefined>(DECORATORS.API_CONSUMES, [handler, controller]);
   if (declared?.length) return declared[0];
   const args: Record<string, { index: number }> =

@@ -30,7 +30,7 @@ export async function connectWithRetry(options: DataSourceOptions, deadlineMs: n
     } catch (error) {
       const reason = (error as Error).message;
       if (Date.now() + delay > giveUpAt) {
-        throw new Error(`Cannot connect to ${url} after ${attempt} attempts: ${reason}`);
+        throw new Error(`Cannot connect to ${url} after ${attempt} attempts: ${reason}`, { cause: error });
       }
       logger.warn(`Cannot connect to ${url} (attempt ${attempt}: ${reason}); retrying in ${delay} ms`);
       await new Promise((resolve) => setTimeout(resolve, delay));

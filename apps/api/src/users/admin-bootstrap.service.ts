@@ -35,7 +35,9 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
     } catch (error) {
       // Another replica may have created it a moment ago; anything else is fatal.
       if (error instanceof AppException && (await this.users.existsBy({ role: 'admin' }))) return;
-      throw new Error(`Cannot create the bootstrap admin "${this.config.adminUsername}": ${(error as Error).message}`);
+      throw new Error(`Cannot create the bootstrap admin "${this.config.adminUsername}": ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     if (generated) {
       this.logger.warn(

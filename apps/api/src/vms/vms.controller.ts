@@ -5,7 +5,6 @@ import {
   Get,
   Header,
   Headers,
-  HttpCode,
   Param,
   ParseUUIDPipe,
   Patch,

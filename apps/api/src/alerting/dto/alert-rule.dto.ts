@@ -5,6 +5,7 @@ import { ALERT_METRICS, AlertMetric, Comparator, COMPARATORS, SEVERITIES, Severi
 import { AlertRule } from '../alert-rule.entity';
 
 /** Printable, single-line, 1-100 characters. */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 export const DISPLAY_NAME = /^[^\x00-\x1f\x7f]{1,100}$/;
 const MAX_FOR_SECONDS = 7 * 86400;
 

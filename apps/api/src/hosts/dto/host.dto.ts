@@ -5,8 +5,8 @@ import { IsOptionalNotNull } from '../../common/validation';
 import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
 
 // Absolute, with no `.` or `..` segment: the folder named is the folder used (no /../../etc).
-const ABSOLUTE_PATH = /^(?!.*\/\.{1,2}(\/|$))\/[A-Za-z0-9._\/-]{0,255}$/;
-const HTTP_URL = /^https?:\/\/[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/;
+const ABSOLUTE_PATH = /^(?!.*\/\.{1,2}(\/|$))\/[A-Za-z0-9._/-]{0,255}$/;
+const HTTP_URL = /^https?:\/\/[A-Za-z0-9.\-[\]:]+(:\d{1,5})?(\/[A-Za-z0-9._~/-]*)?$/;
 
 /** The libvirt URI rule shared with LIBVIRT_URI and the virsh transport (libs/libvirt libvirt-uri.ts). */
 const IsSupportedLibvirtUri = (): PropertyDecorator =>

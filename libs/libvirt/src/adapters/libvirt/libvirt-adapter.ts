@@ -24,7 +24,6 @@ import {
   VolumeFormat,
   VolumeInfo,
   VolumeSpec,
-  domainStateFromCode,
 } from '../../models';
 import { assertSnapshotName, domainNameFor, DOMAIN_NAME_PREFIX } from '../../naming/domain-name';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';

@@ -1,0 +1,64 @@
+// Lint: typescript-eslint's recommended rules, no import cycles, and one owner per table: only
+// repositories (*.repository.ts), migrations and database/ may reach the database.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const DATABASE_ACCESS = {
+  paths: [
+    {
+      name: 'typeorm',
+      importNames: ['DataSource', 'Repository', 'EntityManager', 'QueryRunner', 'SelectQueryBuilder'],
+      message: 'Reach the database through the owning module’s repository (docs/architecture.md, "Where things go").',
+    },
+    {
+      name: '@nestjs/typeorm',
+      importNames: ['InjectDataSource', 'InjectRepository', 'InjectEntityManager'],
+      message: 'Inject the owning module’s repository instead (docs/architecture.md, "Where things go").',
+    },
+    { name: 'pg', message: 'Only database/ talks to the pg driver.' },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'infra/**', 'libs/sdk/src/schema.d.ts'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
+    },
+  },
+  {
+    // CommonJS config and jest plumbing.
+    files: ['**/*.js'],
+    languageOptions: { globals: globals.node, sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    // Tests and benches may use loose shapes for the foreign documents they inspect.
+    files: ['test/**/*.ts', 'bench/**/*.ts', '**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-require-imports': 'off',
+      '@typescript-eslint/no-unused-expressions': 'off',
+      'no-useless-assignment': 'off',
+      'preserve-caught-error': 'off',
+    },
+  },
+  {
+    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
+    ignores: ['**/*.repository.ts', '**/database/**', '**/migrations/**'],
+    rules: { 'no-restricted-imports': ['error', DATABASE_ACCESS] },
+  },
+  prettier,
+);
