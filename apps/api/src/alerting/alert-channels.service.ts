@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
 import { QueryFailedError, Repository } from 'typeorm';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { AlertChannel, ChannelType } from './alert-channel.entity';
 import { AlertNotifier } from './alert-notifier';

@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Repository } from 'typeorm';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { insertEntity } from '../database/entity-rows';
 import { AuditEntry } from './audit-entry.entity';
 import { AuditQueryDto } from './dto/audit.dto';

@@ -6,6 +6,7 @@ import { DatabaseEndpoint } from './database-endpoint';
 import { drainBeforeDestroy } from './drain-before-destroy';
 import { dataSourceOptions } from './data-source-options';
 import { LeaderElection } from './leader-election';
+import { Transactions } from './transaction';
 
 @Global()
 @Module({
@@ -21,6 +22,11 @@ import { LeaderElection } from './leader-election';
 })
 class DatabaseEndpointModule {}
 
+/** Transactions for every module, once the DataSource exists. */
+@Global()
+@Module({ providers: [Transactions], exports: [Transactions] })
+class TransactionsModule {}
+
 /** TypeORM over `pg`, against DATABASE_URL or the embedded PGlite; migrations run at start-up. */
 @Module({
   imports: [
@@ -35,7 +41,8 @@ class DatabaseEndpointModule {}
       }),
       dataSourceFactory: async (options) => drainBeforeDestroy(await connectWithRetry(options!, 60_000)),
     }),
+    TransactionsModule,
   ],
-  exports: [DatabaseEndpointModule],
+  exports: [DatabaseEndpointModule, TransactionsModule],
 })
 export class DatabaseModule {}

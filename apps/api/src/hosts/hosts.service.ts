@@ -4,7 +4,7 @@ import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AgentClient, HostMetrics } from '../agent-proxy/agent-client';
 import { AppConfig } from '../config/app-config';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { LeaderElection } from '../database/leader-election';
 import { EventsService } from '../events/events.service';

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { DataSource, In, Not, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { liftRequestDeadline } from '../common/request-deadline';
 import { Image, ImageKind } from './image.entity';

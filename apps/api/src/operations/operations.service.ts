@@ -8,7 +8,7 @@ import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { Operation } from './operation.entity';
 import { OperationRunner } from './operation-runner';

@@ -4,7 +4,7 @@ import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { EventsService } from '../events/events.service';

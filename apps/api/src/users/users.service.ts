@@ -2,7 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError, Repository } from 'typeorm';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../common/pagination';
+import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';

@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { decodeCursor, encodeCursor } from '../common/pagination';
-import { preparedQuery } from '../common/prepared-query';
+import { preparedQuery } from '../database/prepared-query';
 import { AppException } from '../common/problem';
 import { EventsService } from '../events/events.service';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';

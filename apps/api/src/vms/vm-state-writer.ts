@@ -1,0 +1,49 @@
+import { Injectable } from '@nestjs/common';
+import { Tx } from '../database/transaction';
+import { EventsService, NewEvent } from '../events/events.service';
+import { Vm } from './vm.entity';
+import { VmRepository, VmStateChange } from './vm.repository';
+
+/** The `vm.state` event (or `vm.updated`, same payload) for a VM as it now is: the one builder of that payload. */
+export function vmStateEvent(vm: Vm, type: 'vm.state' | 'vm.updated' = 'vm.state'): NewEvent {
+  return {
+    type,
+    ownerId: vm.ownerId,
+    vmId: vm.id,
+    payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version },
+  };
+}
+
+/** The one writer of `vms.state` and `version`: every state change goes through here and raises `vm.state`. */
+@Injectable()
+export class VmStateWriter {
+  constructor(
+    private readonly vms: VmRepository,
+    private readonly events: EventsService,
+  ) {}
+
+  /** Outside any transaction: writes, then announces. Returns whether the state changed. */
+  async set(id: string, change: VmStateChange): Promise<boolean> {
+    const vm = await this.vms.writeState(id, change);
+    if (vm) await this.events.publish(vmStateEvent(vm));
+    return vm !== null;
+  }
+
+  /**
+   * Inside the caller's transaction (always writes): the VM as changed and its event, which the
+   * caller appends with the rest of its events so it goes out only on commit.
+   */
+  async setIn(tx: Tx, id: string, change: Omit<VmStateChange, 'always'>): Promise<{ vm: Vm; event: NewEvent }> {
+    const vm = await this.vms.writeState(id, { ...change, always: true }, tx);
+    if (!vm) throw new Error(`VM ${id} is gone`);
+    return { vm, event: vmStateEvent(vm) };
+  }
+
+  /** Every VM on a host at once (the host went down), each announced. */
+  async setOnHost(
+    hostId: string,
+    change: Required<Pick<VmStateChange, 'state' | 'reason' | 'unlessIn'>>,
+  ): Promise<void> {
+    for (const vm of await this.vms.writeStateOnHost(hostId, change)) await this.events.publish(vmStateEvent(vm));
+  }
+}

@@ -1,0 +1,179 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { decodeCursor, encodeCursor } from '../common/pagination';
+import { TableRepository } from '../database/table-repository';
+import { Tx } from '../database/transaction';
+import { Vm } from './vm.entity';
+import { BootedSizes, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
+
+/** A timestamptz(3) column as Date.toISOString() renders it: 2026-11-26T08:00:00.000Z. */
+const ISO_MS = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+export interface VmPageFilter {
+  ownerId?: string;
+  state?: VmState;
+  name?: string;
+  cursor?: string;
+  limit: number;
+}
+
+export interface VmStateChange {
+  state: VmState;
+  reason?: string | null;
+  /** Leave the VM alone while it is in one of these (e.g. an operation owns it). */
+  unlessIn?: readonly VmState[];
+  /** What the running domain booted with, when the caller read it from the hypervisor. */
+  booted?: BootedSizes;
+  /** Write (and bump the version) even when the state and reason are already these. */
+  always?: boolean;
+}
+
+export type VmColumnChanges = Partial<Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId'>>;
+
+/**
+ * The one owner of the `vms` table's SQL. State and version change only through VmStateWriter,
+ * which calls `writeState`/`writeStateIn` and raises the event.
+ */
+@Injectable()
+export class VmRepository extends TableRepository {
+  constructor(@InjectDataSource() dataSource: DataSource) {
+    super(dataSource);
+  }
+
+  find(id: string, tx?: Tx, options: { lock?: boolean } = {}): Promise<Vm | null> {
+    return this.manager(tx).findOne(Vm, {
+      where: { id },
+      ...(options.lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
+  }
+
+  /** Inserts a new VM; false when its owner already has a VM of that name (skipped, so `tx` stays usable). */
+  insertIfNameFree(tx: Tx, vm: Vm): Promise<boolean> {
+    return this.insert(tx, vm, { ifNoConflict: true });
+  }
+
+  /** Applies column changes and bumps the version in one statement. */
+  async update(tx: Tx, id: string, changes: VmColumnChanges): Promise<Vm> {
+    await this.manager(tx)
+      .createQueryBuilder()
+      .update(Vm)
+      .set({ ...changes, version: () => 'version + 1' })
+      .where('id = :id', { id })
+      .execute();
+    return this.manager(tx).findOneByOrFail(Vm, { id });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.manager().delete(Vm, { id });
+  }
+
+  /**
+   * Sets the state unless it already is that (or the VM is in one of `unlessIn`), bumping the
+   * version; returns the changed row, or null when nothing changed. It also keeps what the running
+   * domain booted with (see Vm.runningVcpus): `booted` when the caller read it from the hypervisor,
+   * else what was recorded, else the definition's sizes (a domain that was not running boots with
+   * those); forgotten once the domain is shut off.
+   */
+  async writeState(id: string, change: VmStateChange, tx?: Tx): Promise<Vm | null> {
+    const { state, reason = null, unlessIn = [], booted, always = false } = change;
+    const [rows] = await this.manager(tx).query(
+      `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now(),
+         running_vcpus = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($5::int, running_vcpus, vcpus) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_vcpus END,
+         running_memory_mib = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($6::int, running_memory_mib, memory_mib) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_memory_mib END
+       WHERE id = $1 AND NOT (state = ANY($4::text[]))
+         AND ($9 OR state <> $2 OR state_reason IS DISTINCT FROM $3
+              OR ($2 = ANY($7::text[]) AND (running_vcpus IS DISTINCT FROM coalesce($5::int, running_vcpus) OR running_memory_mib IS DISTINCT FROM coalesce($6::int, running_memory_mib))))
+       RETURNING *`,
+      [
+        id,
+        state,
+        reason,
+        unlessIn,
+        booted?.vcpus ?? null,
+        booted?.memoryMiB ?? null,
+        DOMAIN_RUNNING_STATES,
+        DOMAIN_SHUT_OFF_STATES,
+        always,
+      ],
+    );
+    return rows.length ? this.fromRow(Vm, rows[0]) : null;
+  }
+
+  /** Every VM on `hostId` not in `unlessIn` and not already `state` gets it; returns the changed rows. */
+  async writeStateOnHost(hostId: string, change: Required<Pick<VmStateChange, 'state' | 'reason' | 'unlessIn'>>) {
+    const [rows] = await this.manager().query(
+      `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now()
+       WHERE host_id = $1 AND state <> $2 AND NOT (state = ANY($4::text[])) RETURNING *`,
+      [hostId, change.state, change.reason, change.unlessIn],
+    );
+    return (rows as Record<string, unknown>[]).map((row) => this.fromRow(Vm, row));
+  }
+
+  /**
+   * One page of VMs, newest first, with the same keyset cursor as paginate(), as the response body
+   * itself. The read path of the busiest route, so:
+   * - one prepared statement per filter combination, no query builder, no entity hydration;
+   * - PostgreSQL renders the body: each VM in VmDto's shape (the keys and order of VmDto.from,
+   *   timestamps as toISOString() writes them; the columns hold milliseconds), the page as one
+   *   compact JSON text (array_to_json: json_agg would put a line break between elements). It
+   *   is never parsed or serialized here: in the read bench's profile
+   *   JSON.parse and the re-stringify of a 50-VM page took about 9 % of the request;
+   * - limit + 1 rows are read to know whether there is a next page; `n` numbers them.
+   * Columns are qualified (`v.`): a bare `created_at` in ORDER BY would name the rendered text
+   * column, and sorting every row by it (a sequential scan) instead of walking the index.
+   */
+  async pageJson(filter: VmPageFilter): Promise<string> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    let name = 'vms_page_json';
+    if (filter.ownerId) {
+      values.push(filter.ownerId);
+      where.push(`v.owner_id = $${values.length}`);
+      name += '_owner';
+    }
+    if (filter.state) {
+      values.push(filter.state);
+      where.push(`v.state = $${values.length}`);
+      name += '_state';
+    }
+    if (filter.name) {
+      values.push(filter.name);
+      where.push(`v.name = $${values.length}`);
+      name += '_name';
+    }
+    if (filter.cursor) {
+      const position = decodeCursor(filter.cursor);
+      values.push(position.createdAt, position.id);
+      where.push(`(v.created_at, v.id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+      name += '_after';
+    }
+    values.push(filter.limit);
+    const limit = `$${values.length}::int`;
+    const [page] = await this.prepared<{
+      items: string;
+      more: boolean;
+      last_created_at: string | null;
+      last_id: string | null;
+    }>(
+      name,
+      `SELECT coalesce(array_to_json(array_agg(vm ORDER BY w.n) FILTER (WHERE w.n <= ${limit})), '[]')::text AS items,
+              count(*) > ${limit} AS more,
+              max(vm."createdAt") FILTER (WHERE w.n = ${limit}) AS last_created_at,
+              max(vm.id::text) FILTER (WHERE w.n = ${limit}) AS last_id
+       FROM (SELECT p.*, row_number() OVER (ORDER BY p.created_at DESC, p.id DESC) AS n
+             FROM (SELECT v.* FROM vms v ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                   ORDER BY v.created_at DESC, v.id DESC
+                   LIMIT ${limit} + 1) p) w,
+            LATERAL (SELECT w.id, w.name, w.description, w.owner_id AS "ownerId", w.host_id AS "hostId", w.vcpus, w.memory_mib AS "memoryMiB",
+                            w.disk_gib AS "diskGiB", w.image_id AS "imageId", w.media_image_id AS "mediaImageId", w.boot_order AS "bootOrder",
+                            w.state, w.state_reason AS "stateReason", w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
+      values,
+    );
+    const nextCursor =
+      page.more && page.last_created_at && page.last_id
+        ? encodeCursor({ createdAt: page.last_created_at, id: page.last_id })
+        : null;
+    return `{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`;
+  }
+}
