@@ -1,9 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
-import { libvirtUriRefusal } from '@limen/libvirt';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, Env, LOG_LEVELS, LogLevel, NODE_ENVS, NodeEnv, readInt, readOneOf, readString } from '@limen/env';
+import {
+  databaseUrl,
+  jwtSecret,
+  absolutePath,
+  password,
+  libvirtUri,
+  trustProxy,
+  hostName,
+  vmNetwork,
+  bearerToken,
+  agentClient,
+  smtpUrl,
+  emailFrom,
+} from './env-values';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
 export { ConfigError };
@@ -143,158 +154,6 @@ export interface QuotaLimits {
   snapshots: number;
 }
 
-function databaseUrl(env: Env): string | undefined {
-  const raw = readString(env, 'DATABASE_URL');
-  if (raw === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
-  }
-  return raw;
-}
-
-/**
- * Outside production a missing JWT_SECRET is generated once and kept in DATA_DIR,
- * so tokens stay valid across restarts without anyone having to pick a secret.
- */
-function jwtSecret(env: Env, nodeEnv: NodeEnv, dataDir: string): string {
-  const given = readString(env, 'JWT_SECRET');
-  if (given !== undefined) {
-    if (given.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
-    return given;
-  }
-  if (nodeEnv === 'production') throw new ConfigError('JWT_SECRET is required when NODE_ENV=production');
-  const file = join(dataDir, 'jwt-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const secret = randomBytes(48).toString('base64url');
-  writeFileSync(file, secret + '\n', { mode: 0o600 });
-  return secret;
-}
-
-function absolutePath(env: Env, name: string, fallback: string): string {
-  const raw = readString(env, name) ?? fallback;
-  if (!raw.startsWith('/') || raw.includes('\0'))
-    throw new ConfigError(`${name} must be an absolute path (got "${raw}")`);
-  return resolve(raw);
-}
-
-function password(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  if (raw.length < 12) throw new ConfigError(`${name} must be at least 12 characters`);
-  return raw;
-}
-
-function libvirtUri(env: Env): string {
-  const raw = readString(env, 'LIBVIRT_URI') ?? 'qemu:///system';
-  // The value is not echoed: a refused one may carry a command line or credentials.
-  const refusal = libvirtUriRefusal(raw);
-  if (refusal !== null) throw new ConfigError(`LIBVIRT_URI ${refusal}`);
-  return raw;
-}
-
-function trustProxy(env: Env): string | number | false {
-  const raw = readString(env, 'TRUST_PROXY');
-  if (raw === undefined || raw === 'false') return false;
-  if (/^\d{1,2}$/.test(raw)) return Number(raw);
-  if (
-    /^(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+)(\s*,\s*(loopback|linklocal|uniquelocal|[0-9a-fA-F.:/]+))*$/.test(
-      raw,
-    )
-  )
-    return raw;
-  throw new ConfigError(
-    `TRUST_PROXY must be false, a hop count, or addresses/subnets/loopback|linklocal|uniquelocal (got "${raw}")`,
-  );
-}
-
-function hostName(env: Env): string {
-  const raw = (readString(env, 'HOST_NAME') ?? hostname()).toLowerCase();
-  const name = raw
-    .replace(/[^a-z0-9.-]/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .slice(0, 63);
-  if (!/^[a-z0-9][a-z0-9.-]{0,62}$/.test(name))
-    throw new ConfigError(`HOST_NAME must be 1-63 of a-z 0-9 . - (got "${raw}")`);
-  return name;
-}
-
-function vmNetwork(env: Env): string {
-  const raw = readString(env, 'VM_NETWORK') ?? 'user';
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw))
-    throw new ConfigError(`VM_NETWORK must be "user" or a libvirt network name (got "${raw}")`);
-  return raw;
-}
-
-function httpUrl(env: Env, name: string, fallback: string): string {
-  const raw = readString(env, name) ?? fallback;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be an http:// or https:// URL (got "${raw}")`);
-  }
-  if (
-    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
-    url.username ||
-    url.password ||
-    url.search ||
-    url.hash
-  ) {
-    throw new ConfigError(
-      `${name} must be an http:// or https:// URL without credentials, query or fragment (got "${raw}")`,
-    );
-  }
-  return url.toString().replace(/\/+$/, '');
-}
-
-function bearerToken(env: Env, name: string): string | undefined {
-  const raw = readString(env, name);
-  if (raw === undefined) return undefined;
-  if (raw.length < 16) throw new ConfigError(`${name} must be at least 16 characters`);
-  if (!/^[\x21-\x7e]+$/.test(raw)) throw new ConfigError(`${name} must be printable ASCII without spaces`);
-  return raw;
-}
-
-/** AGENT_TOKEN, else (outside production) the token file the agent writes into a shared DATA_DIR. */
-function agentClient(env: Env, nodeEnv: NodeEnv, dataDir: string): AgentClientConfig {
-  const url = httpUrl(env, 'AGENT_URL', 'http://127.0.0.1:9000');
-  const token = bearerToken(env, 'AGENT_TOKEN');
-  if (token !== undefined || nodeEnv === 'production') return { url, token };
-  return { url, tokenFile: join(dataDir, 'agent-token') };
-}
-
-function smtpUrl(env: Env): string | undefined {
-  const raw = readString(env, 'SMTP_URL');
-  if (raw === undefined) return undefined;
-  let url: URL | undefined;
-  try {
-    url = new URL(raw);
-  } catch {
-    url = undefined;
-  }
-  // The value may hold a password: never echo it.
-  if (!url || (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') || !url.hostname) {
-    throw new ConfigError('SMTP_URL must be an smtp:// or smtps:// URL like smtp://user:pass@mail.example.com:587');
-  }
-  return raw;
-}
-
-function emailFrom(env: Env): string {
-  const raw = readString(env, 'ALERT_EMAIL_FROM') ?? `LIMEN <limen@${hostname()}>`;
-  if (!/^[^\r\n]{0,200}[^\s@<>]+@[^\s@<>]+>?$/.test(raw)) {
-    throw new ConfigError(
-      `ALERT_EMAIL_FROM must be an address like alerts@example.com or "LIMEN <alerts@example.com>" (got "${raw}")`,
-    );
-  }
-  return raw;
-}
-
 export function loadConfig(env: Env = process.env): AppConfig {
   const nodeEnv = readOneOf<NodeEnv>(env, 'NODE_ENV', NODE_ENVS, 'development');
   const dataDir = resolve(readString(env, 'DATA_DIR') ?? './data');
@@ -302,30 +161,57 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (nodeEnv === 'production' && url === undefined) {
     throw new ConfigError('DATABASE_URL is required when NODE_ENV=production');
   }
-  const adminUsername = (readString(env, 'ADMIN_USERNAME') ?? 'admin').toLowerCase();
-  if (!/^[a-z0-9._-]{3,32}$/.test(adminUsername)) {
-    throw new ConfigError('ADMIN_USERNAME must be 3-32 characters of a-z 0-9 . _ -');
-  }
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     chmodSync(dataDir, 0o700);
   } catch (error) {
     throw new ConfigError(`DATA_DIR ${dataDir} is not usable: ${(error as Error).message}`);
   }
-
   const config = new AppConfig();
   Object.assign(config, {
     nodeEnv,
-    host: readString(env, 'HOST') ?? '127.0.0.1',
-    port: readInt(env, 'PORT', 18443, 0, 65535),
     dataDir,
     databaseUrl: url,
+    ...serverSettings(env),
+    ...identitySettings(env, nodeEnv, dataDir),
+    ...limitSettings(env),
+    hypervisor: hypervisorSettings(env),
+    defaultQuota: defaultQuota(env),
+    ...fleetSettings(env),
+    agent: agentClient(env, nodeEnv, dataDir),
+    alerting: alertingSettings(env),
+    metricsToken: bearerToken(env, 'METRICS_TOKEN'),
+  });
+  return config;
+}
+
+function serverSettings(env: Env) {
+  const corsOrigins = (readString(env, 'CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS entries must be origins like https://example.com (got "${origin}")`);
+    }
+  }
+  return {
+    host: readString(env, 'HOST') ?? '127.0.0.1',
+    port: readInt(env, 'PORT', 18443, 0, 65535),
     logLevel: readOneOf<LogLevel>(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    corsOrigins: (readString(env, 'CORS_ORIGINS') ?? '')
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
+    corsOrigins,
     trustProxy: trustProxy(env),
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
+    requestTimeoutSeconds: readInt(env, 'REQUEST_TIMEOUT_SECONDS', 300, 1, 86400),
+  };
+}
+
+function identitySettings(env: Env, nodeEnv: NodeEnv, dataDir: string) {
+  const adminUsername = (readString(env, 'ADMIN_USERNAME') ?? 'admin').toLowerCase();
+  if (!/^[a-z0-9._-]{3,32}$/.test(adminUsername)) {
+    throw new ConfigError('ADMIN_USERNAME must be 3-32 characters of a-z 0-9 . _ -');
+  }
+  return {
     jwtSecret: jwtSecret(env, nodeEnv, dataDir),
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86400),
     refreshTokenTtlDays: readInt(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1, 365),
@@ -333,50 +219,21 @@ export function loadConfig(env: Env = process.env): AppConfig {
     adminUsername,
     adminPassword: password(env, 'ADMIN_PASSWORD'),
     registration: readOneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
-    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
-    authRateLimitPerMinute: readInt(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 20, 1, 1_000_000),
     lockoutThreshold: readInt(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
     lockoutMinutes: readInt(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
-    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
-    requestTimeoutSeconds: readInt(env, 'REQUEST_TIMEOUT_SECONDS', 300, 1, 86400),
+  };
+}
+
+function limitSettings(env: Env) {
+  return {
+    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    authRateLimitPerMinute: readInt(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 20, 1, 1_000_000),
     imageUploads: {
       minBytesPerSecond: readInt(env, 'UPLOAD_MIN_BYTES_PER_SECOND', 32768, 1, 1_073_741_824),
       progressWindowSeconds: readInt(env, 'UPLOAD_PROGRESS_WINDOW_SECONDS', 30, 1, 3600),
       maxConcurrent: readInt(env, 'UPLOAD_MAX_CONCURRENT', 4, 1, 1000),
       maxConcurrentPerUser: readInt(env, 'UPLOAD_MAX_CONCURRENT_PER_USER', 2, 1, 1000),
     },
-    hypervisor: {
-      adapter: readOneOf(env, 'HYPERVISOR_ADAPTER', ['libvirt', 'qemu-direct'] as const, 'libvirt'),
-      libvirtUri: libvirtUri(env),
-      virtType: readOneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
-      imageDir: absolutePath(env, 'IMAGE_DIR', '/var/lib/limen/images'),
-      vmDir: absolutePath(env, 'VM_DIR', '/var/lib/limen/vms'),
-      qemuStateDir: absolutePath(env, 'QEMU_STATE_DIR', '/var/lib/limen/qemu-direct'),
-      vmNetwork: vmNetwork(env),
-      maxImageUploadBytes: readInt(env, 'MAX_IMAGE_UPLOAD_MIB', 10240, 1, 1_048_576) * 1024 * 1024,
-    },
-    defaultQuota: {
-      vms: readInt(env, 'DEFAULT_QUOTA_VMS', 10, 0, 100000),
-      vcpus: readInt(env, 'DEFAULT_QUOTA_VCPUS', 16, 0, 100000),
-      memoryMiB: readInt(env, 'DEFAULT_QUOTA_MEMORY_MIB', 32768, 0, 100_000_000),
-      diskGiB: readInt(env, 'DEFAULT_QUOTA_DISK_GIB', 200, 0, 1_000_000),
-      snapshots: readInt(env, 'DEFAULT_QUOTA_SNAPSHOTS', 20, 0, 100000),
-    },
-    reconcileIntervalSeconds: readInt(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
-    operationConcurrencyPerHost: readInt(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
-    hostName: hostName(env),
-    cpuOvercommitPercent: readInt(env, 'CPU_OVERCOMMIT_PERCENT', 400, 10, 10_000),
-    memoryOvercommitPercent: readInt(env, 'MEMORY_OVERCOMMIT_PERCENT', 100, 10, 1_000),
-    diskOvercommitPercent: readInt(env, 'DISK_OVERCOMMIT_PERCENT', 100, 10, 1_000_000),
-    eventRetentionHours: readInt(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
-    agent: agentClient(env, nodeEnv, dataDir),
-    alerting: {
-      evalIntervalSeconds: readInt(env, 'ALERT_EVAL_INTERVAL_SECONDS', 30, 1, 86400),
-      smtpUrl: smtpUrl(env),
-      emailFrom: emailFrom(env),
-      webhookTimeoutMs: readInt(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
-    },
-    metricsToken: bearerToken(env, 'METRICS_TOKEN'),
     console: {
       maxSessionsPerUser: readInt(env, 'CONSOLE_MAX_SESSIONS_PER_USER', 4, 1, 1000),
       idleTimeoutSeconds: readInt(env, 'CONSOLE_IDLE_TIMEOUT_SECONDS', 600, 1, 86400),
@@ -386,11 +243,50 @@ export function loadConfig(env: Env = process.env): AppConfig {
       maxStreams: readInt(env, 'SSE_MAX_STREAMS', 1000, 1, 1_000_000),
       heartbeatSeconds: readInt(env, 'SSE_HEARTBEAT_SECONDS', 30, 1, 3600),
     },
-  });
-  for (const origin of config.corsOrigins) {
-    if (!/^https?:\/\/[^\s/]+$/.test(origin)) {
-      throw new ConfigError(`CORS_ORIGINS entries must be origins like https://example.com (got "${origin}")`);
-    }
-  }
-  return config;
+  };
+}
+
+function hypervisorSettings(env: Env): AppConfig['hypervisor'] {
+  return {
+    adapter: readOneOf(env, 'HYPERVISOR_ADAPTER', ['libvirt', 'qemu-direct'] as const, 'libvirt'),
+    libvirtUri: libvirtUri(env),
+    virtType: readOneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
+    imageDir: absolutePath(env, 'IMAGE_DIR', '/var/lib/limen/images'),
+    vmDir: absolutePath(env, 'VM_DIR', '/var/lib/limen/vms'),
+    qemuStateDir: absolutePath(env, 'QEMU_STATE_DIR', '/var/lib/limen/qemu-direct'),
+    vmNetwork: vmNetwork(env),
+    maxImageUploadBytes: readInt(env, 'MAX_IMAGE_UPLOAD_MIB', 10240, 1, 1_048_576) * 1024 * 1024,
+  };
+}
+
+function defaultQuota(env: Env): AppConfig['defaultQuota'] {
+  return {
+    vms: readInt(env, 'DEFAULT_QUOTA_VMS', 10, 0, 100000),
+    vcpus: readInt(env, 'DEFAULT_QUOTA_VCPUS', 16, 0, 100000),
+    memoryMiB: readInt(env, 'DEFAULT_QUOTA_MEMORY_MIB', 32768, 0, 100_000_000),
+    diskGiB: readInt(env, 'DEFAULT_QUOTA_DISK_GIB', 200, 0, 1_000_000),
+    snapshots: readInt(env, 'DEFAULT_QUOTA_SNAPSHOTS', 20, 0, 100000),
+  };
+}
+
+/** Hosts, placement, the reconcile sweep and operations. */
+function fleetSettings(env: Env) {
+  return {
+    reconcileIntervalSeconds: readInt(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
+    operationConcurrencyPerHost: readInt(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
+    hostName: hostName(env),
+    cpuOvercommitPercent: readInt(env, 'CPU_OVERCOMMIT_PERCENT', 400, 10, 10_000),
+    memoryOvercommitPercent: readInt(env, 'MEMORY_OVERCOMMIT_PERCENT', 100, 10, 1_000),
+    diskOvercommitPercent: readInt(env, 'DISK_OVERCOMMIT_PERCENT', 100, 10, 1_000_000),
+    eventRetentionHours: readInt(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
+  };
+}
+
+function alertingSettings(env: Env): AppConfig['alerting'] {
+  return {
+    evalIntervalSeconds: readInt(env, 'ALERT_EVAL_INTERVAL_SECONDS', 30, 1, 86400),
+    smtpUrl: smtpUrl(env),
+    emailFrom: emailFrom(env),
+    webhookTimeoutMs: readInt(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+  };
 }
