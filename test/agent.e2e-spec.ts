@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HostMetrics } from '../apps/agent/src/metrics/host-metrics';
+import type { HostMetrics } from '@limen/agent-contract';
 import { freePort } from './support/agent-process';
 
 /**

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { HostMetrics } from '../metrics/host-metrics';
+import { HostMetrics } from '@limen/agent-contract';
 import { MetricsSnapshot } from '../metrics/metrics-snapshot';
 import { SampleCache, SampleTimeoutError } from '../metrics/sample-cache';
 import { createAgentServer } from './agent-server';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AgentPath } from '@limen/agent-contract';
 import { MetricsSnapshot } from '../metrics/metrics-snapshot';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus-exposition';
 import { SampleTimeoutError } from '../metrics/sample-cache';
@@ -28,12 +29,9 @@ function send(res: ServerResponse, contentType: string, body: string): void {
   res.end(body);
 }
 
-/**
- * The agent's three routes on plain node:http. A Nest app idled at ~95 MB RSS here before
- * taking a single sample, over the agent's 80 MB budget; three routes need no framework.
- */
-export function createAgentServer({ snapshot, verifier, logger }: AgentServerDeps): Server {
-  const routes: Record<string, { auth: boolean; handle: Route }> = {
+/** Every path of the contract, and nothing else, is served. */
+function agentRoutes(snapshot: AgentServerDeps['snapshot']): Record<string, { auth: boolean; handle: Route }> {
+  return {
     '/health': {
       auth: false,
       handle: async (_req, res) => send(res, 'application/json', JSON.stringify({ status: 'ok' })),
@@ -43,10 +41,36 @@ export function createAgentServer({ snapshot, verifier, logger }: AgentServerDep
       auth: true,
       handle: async (_req, res) => send(res, PROMETHEUS_CONTENT_TYPE, await (await snapshot()).prometheus()),
     },
-  };
+  } satisfies Record<AgentPath, { auth: boolean; handle: Route }>;
+}
+
+/** One log line per answered request, once its response is out. */
+function logWhenFinished(logger: Logger, req: IncomingMessage, res: ServerResponse, requestId: string, path: string) {
+  const started = performance.now();
+  res.once('finish', () => {
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    logger.info(
+      {
+        requestId,
+        method: req.method,
+        url: path,
+        status: res.statusCode,
+        responseTimeMs: ms,
+        remoteAddress: req.socket.remoteAddress,
+      },
+      'request completed',
+    );
+  });
+}
+
+/**
+ * The agent's three routes on plain node:http. A Nest app idled at ~95 MB RSS here before
+ * taking a single sample, over the agent's 80 MB budget; three routes need no framework.
+ */
+export function createAgentServer({ snapshot, verifier, logger }: AgentServerDeps): Server {
+  const routes = agentRoutes(snapshot);
 
   const server = createServer((req, res) => {
-    const started = performance.now();
     // After close() a keep-alive socket would linger until the client drops it or
     // keepAliveTimeout passes, delaying exit; close it as soon as its response is out.
     res.once('finish', () => {
@@ -59,22 +83,7 @@ export function createAgentServer({ snapshot, verifier, logger }: AgentServerDep
     const problem = (p: Problem, headers?: Record<string, string>) => sendProblem(res, p, requestId, path, headers);
 
     // Like the api, health probes are not logged: they would drown everything else.
-    if (path !== '/health') {
-      res.once('finish', () => {
-        const ms = Math.round((performance.now() - started) * 10) / 10;
-        logger.info(
-          {
-            requestId,
-            method: req.method,
-            url: path,
-            status: res.statusCode,
-            responseTimeMs: ms,
-            remoteAddress: req.socket.remoteAddress,
-          },
-          'request completed',
-        );
-      });
-    }
+    if (path !== '/health') logWhenFinished(logger, req, res, requestId, path);
 
     const route = routes[path];
     if (route === undefined)

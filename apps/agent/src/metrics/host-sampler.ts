@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { hostname, loadavg, uptime } from 'node:os';
 import * as si from 'systeminformation';
+import { DiskMetrics, HostMetrics, NetworkInterfaceMetrics } from '@limen/agent-contract';
 import { QemuProcessScanner } from '../qemu/qemu-process-scanner';
-import { DiskMetrics, HostMetrics, NetworkInterfaceMetrics } from './host-metrics';
 
 /** Takes one sample of the host. The seam the sample cache and its unit tests use. */
 export interface HostSampler {

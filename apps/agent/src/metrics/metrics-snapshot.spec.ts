@@ -1,4 +1,4 @@
-import { HostMetrics } from './host-metrics';
+import { HostMetrics } from '@limen/agent-contract';
 import { MetricsSnapshot } from './metrics-snapshot';
 
 const SAMPLE: HostMetrics = {

@@ -1,4 +1,4 @@
-import { HostMetrics } from './host-metrics';
+import { HostMetrics } from '@limen/agent-contract';
 import { renderPrometheus } from './prometheus-exposition';
 
 const SAMPLE: HostMetrics = {

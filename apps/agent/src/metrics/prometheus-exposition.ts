@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import { HostMetrics } from './host-metrics';
+import { HostMetrics } from '@limen/agent-contract';
 
 export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
@@ -10,9 +10,18 @@ export const PROMETHEUS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
  */
 export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
   const registry = new Registry();
-  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
-    new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  const gauge: GaugeMaker = (name, help, labelNames = []) =>
+    new Gauge({ name, help, labelNames, registers: [registry] });
+  addHostSeries(metrics, gauge);
+  addDeviceSeries(metrics, gauge, registry);
+  addIdentitySeries(metrics, gauge);
+  addVmSeries(metrics, gauge);
+  return registry.metrics();
+}
 
+type GaugeMaker = <L extends string>(name: string, help: string, labelNames?: readonly L[]) => Gauge<L>;
+
+function addHostSeries(metrics: HostMetrics, gauge: GaugeMaker): void {
   gauge('limen_host_cpu_percent', 'Busy share of all CPU cores since the previous sample (0-100).').set(
     metrics.cpu.percent,
   );
@@ -31,7 +40,9 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
   memory.set({ kind: 'used' }, metrics.memory.usedBytes);
   memory.set({ kind: 'available' }, metrics.memory.availableBytes);
   gauge('limen_host_memory_percent', 'Used share of host memory (0-100).').set(metrics.memory.percent);
+}
 
+function addDeviceSeries(metrics: HostMetrics, gauge: GaugeMaker, registry: Registry): void {
   const swap = gauge('limen_host_swap_bytes', 'Host swap space.', ['kind']);
   swap.set({ kind: 'total' }, metrics.swap.totalBytes);
   swap.set({ kind: 'used' }, metrics.swap.usedBytes);
@@ -68,10 +79,14 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
     if (n.rxBytesPerSecond !== null) rate.set({ iface: n.iface, direction: 'rx' }, n.rxBytesPerSecond);
     if (n.txBytesPerSecond !== null) rate.set({ iface: n.iface, direction: 'tx' }, n.txBytesPerSecond);
   }
+}
 
+function addIdentitySeries(metrics: HostMetrics, gauge: GaugeMaker): void {
   gauge('limen_host_uptime_seconds', 'Seconds since the host booted.').set(metrics.uptimeSeconds);
   gauge('limen_host_info', 'Always 1; carries the host name.', ['hostname']).set({ hostname: metrics.hostname }, 1);
+}
 
+function addVmSeries(metrics: HostMetrics, gauge: GaugeMaker): void {
   // Only LIMEN VMs: a series keyed by vm_id means nothing for a domain LIMEN did not create.
   const vmCpu = gauge('limen_vm_cpu_percent', "CPU used by a VM's QEMU process, in percent of one core.", [
     'vm_id',
@@ -83,5 +98,4 @@ export async function renderPrometheus(metrics: HostMetrics): Promise<string> {
     vmCpu.set({ vm_id: vm.vmId, domain: vm.domain }, vm.cpuPercent);
     vmRss.set({ vm_id: vm.vmId, domain: vm.domain }, vm.rssBytes);
   }
-  return registry.metrics();
 }

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { VmProcessMetrics } from '../metrics/host-metrics';
+import { VmProcessMetrics } from '@limen/agent-contract';
 import { parseProcStat, parseVmRssBytes, ProcStat } from './proc-stat';
 import { isQemuSystemBinary, qemuIdentity } from './qemu-command-line';
 

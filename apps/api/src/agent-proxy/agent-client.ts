@@ -1,13 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
-import type { HostMetrics } from '../../../agent/src/metrics/host-metrics';
-import { AppConfig } from '../config/app-config';
-
-export type { HostMetrics };
-
-/** The agent's routes, and nothing else, are reachable through this client. */
-export const AGENT_PATHS = ['/health', '/metrics', '/metrics/prometheus'] as const;
-export type AgentPath = (typeof AGENT_PATHS)[number];
+import { AgentPath, HostMetrics } from '@limen/agent-contract';
+import { AgentClientConfig } from '../config/app-config';
 
 const METRICS_TIMEOUT_MS = 5000;
 const HEALTH_TIMEOUT_MS = 2000;
@@ -17,24 +11,34 @@ const PROXY_HEADERS_TIMEOUT_MS = 10_000;
 /** The agent did not answer usefully: unreachable, too slow, refused our token, or sent garbage. */
 export class AgentUnavailableError extends Error {}
 
-/**
- * The api's one way to the host metrics agent (apps/agent): typed host samples for
- * alerting, a reachability probe for readiness, and raw responses for the admin proxy.
- */
-@Injectable()
-export class AgentClient {
-  private readonly logger = new Logger('AgentClient');
-  private fileToken?: string;
+/** Where one host's agent listens and the token it wants. */
+export interface AgentEndpoint {
+  /** Base URL, without a trailing slash. */
+  url: string;
+  /** Read on each request; undefined sends none. */
+  token(): string | undefined;
+  /** The agent refused the token (401): whatever was cached must be read again. */
+  tokenRefused?(): void;
+  /** What an operator fixes when the token is refused, e.g. AGENT_TOKEN. */
+  tokenSource: string;
+}
 
-  constructor(private readonly config: AppConfig) {}
+/**
+ * The api's one way to a host metrics agent (apps/agent): typed host samples for alerting and
+ * placement, a reachability probe for readiness, and raw responses for the admin proxy. One
+ * instance per agent: injecting `AgentClient` gives the configured one (AGENT_URL), HostAgents
+ * gives each registered host's.
+ */
+export class AgentClient {
+  constructor(private readonly endpoint: AgentEndpoint) {}
 
   get url(): string {
-    return this.config.agent.url;
+    return this.endpoint.url;
   }
 
   /** One host sample from GET /metrics. */
-  async metrics(): Promise<HostMetrics> {
-    const res = await this.request('/metrics', AbortSignal.timeout(METRICS_TIMEOUT_MS));
+  async metrics(timeoutMs = METRICS_TIMEOUT_MS): Promise<HostMetrics> {
+    const res = await this.request('/metrics', AbortSignal.timeout(timeoutMs));
     if (res.status !== 200) {
       await res.body?.cancel();
       throw new AgentUnavailableError(`the agent answered GET /metrics with ${res.status}`);
@@ -64,14 +68,14 @@ export class AgentClient {
 
   /**
    * GET `path` on the agent, for the reverse proxy: the caller streams the body. Any status the
-   * agent sends is returned, except 401, which would only mean the api's AGENT_TOKEN is wrong.
+   * agent sends is returned, except 401, which would only mean the api's token is wrong.
    */
   async open(path: AgentPath, requestId: string | undefined, signal: AbortSignal): Promise<Response> {
     const headersDeadline = AbortSignal.timeout(PROXY_HEADERS_TIMEOUT_MS);
     const res = await this.request(path, AbortSignal.any([signal, headersDeadline]), requestId);
     if (res.status === 401) {
       await res.body?.cancel();
-      throw new AgentUnavailableError("the agent refused the api's token (check AGENT_TOKEN)");
+      throw new AgentUnavailableError(`the agent refused the api's token (check ${this.endpoint.tokenSource})`);
     }
     return res;
   }
@@ -80,33 +84,47 @@ export class AgentClient {
     const headers: Record<string, string> = {
       accept: path === '/metrics/prometheus' ? 'text/plain' : 'application/json',
     };
-    const token = path === '/health' ? undefined : this.token();
+    const token = path === '/health' ? undefined : this.endpoint.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (requestId) headers['x-request-id'] = requestId;
     let res: Response;
     try {
-      // Never follow a redirect: the token must only ever go to AGENT_URL.
-      res = await fetch(`${this.config.agent.url}${path}`, { headers, signal, redirect: 'manual' });
+      // Never follow a redirect: the token must only ever go to the agent's own URL.
+      res = await fetch(`${this.endpoint.url}${path}`, { headers, signal, redirect: 'manual' });
     } catch (error) {
       const e = error as Error & { cause?: { code?: string; message?: string } };
       const reason = e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.cause?.message ?? e.message);
-      throw new AgentUnavailableError(`the agent at ${this.config.agent.url} is unreachable: ${reason}`);
+      throw new AgentUnavailableError(`the agent at ${this.endpoint.url} is unreachable: ${reason}`);
     }
-    // A token read from the agent's file may have been replaced since: read it again next time.
-    if (res.status === 401) this.fileToken = undefined;
+    if (res.status === 401) this.endpoint.tokenRefused?.();
     return res;
   }
+}
 
-  private token(): string | undefined {
-    if (this.config.agent.token) return this.config.agent.token;
-    const file = this.config.agent.tokenFile;
-    if (!file || this.fileToken) return this.fileToken;
-    try {
-      this.fileToken = readFileSync(file, 'utf8').trim() || undefined;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.logger.warn(`agent token file ${file} is not readable: ${(error as Error).message}`);
-    }
-    return this.fileToken;
-  }
+/**
+ * The agent AGENT_URL names, with AGENT_TOKEN, else (outside production) the token file the agent
+ * writes into a shared DATA_DIR: read when first needed, and again after a 401, since the agent
+ * may start later or replace it.
+ */
+export function configuredAgentEndpoint(config: AgentClientConfig): AgentEndpoint {
+  const logger = new Logger('AgentClient');
+  let fileToken: string | undefined;
+  return {
+    url: config.url,
+    tokenSource: 'AGENT_TOKEN',
+    token() {
+      if (config.token) return config.token;
+      if (!config.tokenFile || fileToken) return fileToken;
+      try {
+        fileToken = readFileSync(config.tokenFile, 'utf8').trim() || undefined;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+          logger.warn(`agent token file ${config.tokenFile} is not readable: ${(error as Error).message}`);
+      }
+      return fileToken;
+    },
+    tokenRefused() {
+      fileToken = undefined;
+    },
+  };
 }

@@ -4,11 +4,12 @@ import type { Request, Response } from 'express';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { AGENT_PATHS, AgentPath } from '@limen/agent-contract';
 import { Roles } from '../auth/decorators';
 import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
 import { AppException, ErrorCode } from '../common/problem';
 import { AgentHealthDto, AgentHostMetricsDto } from './dto/agent-metrics.dto';
-import { AGENT_PATHS, AgentClient, AgentPath, AgentUnavailableError } from './agent-client';
+import { AgentClient, AgentUnavailableError } from './agent-client';
 
 /** The headers of the agent's answer worth passing on; hop-by-hop and framing headers are not. */
 const FORWARDED_HEADERS = ['content-type', 'cache-control', 'www-authenticate', 'allow'];

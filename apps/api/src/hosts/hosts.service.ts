@@ -1,7 +1,8 @@
 import { HttpStatus, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
-import { AgentClient, HostMetrics } from '../agent-proxy/agent-client';
+import { HostMetrics } from '@limen/agent-contract';
+import { AgentClient } from '../agent-proxy/agent-client';
 import { AppConfig } from '../config/app-config';
 import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../database/paginate';

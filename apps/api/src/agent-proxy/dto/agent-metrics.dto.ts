@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-// The agent's answers as the proxy passes them on (apps/agent/src/metrics/host-metrics.ts).
+// The agent's answers as the proxy passes them on (libs/agent-contract/src/host-metrics.ts).
 
 export class AgentHealthDto {
   @ApiProperty({ enum: ['ok'] })
