@@ -2,6 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
 import { insertEntity } from '../database/entity-rows';
+import { managerOf, Tx } from '../database/transaction';
 import { EventRecord } from '../events/event.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -30,11 +31,11 @@ export class OperationsService {
   async accept(
     ownerId: string,
     idem: IdempotentRequest | undefined,
-    work: (manager: EntityManager) => Promise<{ op: Operation | null; events?: NewEvent[]; response: StoredResponse }>,
+    work: (tx: Tx) => Promise<{ op: Operation | null; events?: NewEvent[]; response: StoredResponse }>,
   ): Promise<StoredResponse> {
     let committed: { op: Operation | null; records: EventRecord[] } | null = null;
-    const response = await this.idempotency.execute(ownerId, idem, async (manager) => {
-      const { op, events = [], response } = await work(manager);
+    const response = await this.idempotency.execute(ownerId, idem, async (tx) => {
+      const { op, events = [], response } = await work(tx);
       const all = op
         ? [
             ...events,
@@ -47,7 +48,7 @@ export class OperationsService {
           ]
         : events;
       const records: EventRecord[] = [];
-      for (const event of all) records.push(await this.events.append(manager, event));
+      for (const event of all) records.push(await this.events.append(managerOf(tx), event));
       committed = { op, records };
       return response;
     });

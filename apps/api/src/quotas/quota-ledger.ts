@@ -1,9 +1,12 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { EntityManager } from 'typeorm';
 import { AppConfig, QuotaLimits } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { Tx } from '../database/transaction';
 import { MetricsService } from '../metrics/metrics.service';
-import { Quota } from './quota.entity';
+import { QuotaOverrides, QuotaRepository } from './quota.repository';
+
+// Where hosts and alerting have always imported them from.
+export { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from './quota.repository';
 
 export type QuotaResource = keyof QuotaLimits;
 export type QuotaRequest = Partial<Record<QuotaResource, number>>;
@@ -55,10 +58,6 @@ export function diskUsageGiB(vmDiskGiB: number, snapshotMiB: number): number {
   return vmDiskGiB + snapshotMiB / 1024;
 }
 
-/** computeCharge over a `vms` row, for sums in SQL (QuotaLedger.usage, host allocations). */
-export const CHARGED_VCPUS_SQL = 'greatest(vcpus, coalesce(running_vcpus, 0))';
-export const CHARGED_MEMORY_MIB_SQL = 'greatest(memory_mib, coalesce(running_memory_mib, 0))';
-
 /**
  * Checks and reserves quota. Callers run `reserve` inside the transaction that
  * writes the VM (or snapshot) row: the row lock on the owner's quota row makes
@@ -69,41 +68,28 @@ export class QuotaLedger {
   constructor(
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly quotas: QuotaRepository,
   ) {}
 
-  async limits(manager: EntityManager, userId: string): Promise<QuotaLimits> {
-    const row = await manager.findOneBy(Quota, { userId });
-    return this.merge(row);
+  async limits(userId: string, tx?: Tx): Promise<QuotaLimits> {
+    return this.merge(await this.quotas.overrides(userId, tx));
   }
 
-  async usage(manager: EntityManager, userId: string): Promise<QuotaLimits> {
-    const [vms] = await manager.query(
-      `SELECT count(*)::int AS vms, coalesce(sum(${CHARGED_VCPUS_SQL}), 0)::int AS vcpus, coalesce(sum(${CHARGED_MEMORY_MIB_SQL}), 0)::int AS memory, coalesce(sum(disk_gib), 0)::int AS disk
-       FROM vms WHERE owner_id = $1`,
-      [userId],
-    );
-    const [snapshots] = await manager.query(
-      `SELECT count(*)::int AS snapshots, coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`,
-      [userId],
-    );
+  async usage(userId: string, tx?: Tx): Promise<QuotaLimits> {
+    const held = await this.quotas.holdings(userId, tx);
     return {
-      vms: vms.vms,
-      vcpus: vms.vcpus,
-      memoryMiB: vms.memory,
-      diskGiB: diskUsageGiB(vms.disk, snapshots.mib),
-      snapshots: snapshots.snapshots,
+      vms: held.vms,
+      vcpus: held.vcpus,
+      memoryMiB: held.memoryMiB,
+      diskGiB: diskUsageGiB(held.vmDiskGiB, held.snapshotMiB),
+      snapshots: held.snapshots,
     };
   }
 
   /** Locks the owner's quota row, then refuses with 403 QUOTA_EXCEEDED if `request` does not fit. */
-  async reserve(manager: EntityManager, userId: string, request: QuotaRequest): Promise<void> {
-    await manager.query(`INSERT INTO quotas (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
-    const [row] = await manager.query(
-      `SELECT vms, vcpus, memory_mib AS "memoryMiB", disk_gib AS "diskGiB", snapshots FROM quotas WHERE user_id = $1 FOR UPDATE`,
-      [userId],
-    );
-    const limits = this.merge(row);
-    const used = await this.usage(manager, userId);
+  async reserve(tx: Tx, userId: string, request: QuotaRequest): Promise<void> {
+    const limits = this.merge(await this.quotas.lockOverrides(tx, userId));
+    const used = await this.usage(userId, tx);
     for (const resource of Object.keys(request) as QuotaResource[]) {
       const requested = request[resource] ?? 0;
       if (requested > 0 && used[resource] + requested > limits[resource]) {
@@ -122,22 +108,18 @@ export class QuotaLedger {
    * Reserves what resizing `vm` to `next` adds to its charge (nothing when it shrinks: a running
    * VM keeps holding what it booted with until it stops), and returns that growth.
    */
-  async reserveResize(
-    manager: EntityManager,
-    vm: ComputeSizes & { ownerId: string },
-    next: ComputeCharge,
-  ): Promise<ComputeCharge> {
+  async reserveResize(tx: Tx, vm: ComputeSizes & { ownerId: string }, next: ComputeCharge): Promise<ComputeCharge> {
     const before = computeCharge(vm);
     const after = computeCharge({ ...vm, ...next });
     const growth = { vcpus: after.vcpus - before.vcpus, memoryMiB: after.memoryMiB - before.memoryMiB };
-    await this.reserve(manager, vm.ownerId, {
+    await this.reserve(tx, vm.ownerId, {
       vcpus: Math.max(0, growth.vcpus),
       memoryMiB: Math.max(0, growth.memoryMiB),
     });
     return growth;
   }
 
-  private merge(row: Partial<Record<QuotaResource, number | null>> | null | undefined): QuotaLimits {
+  private merge(row: QuotaOverrides | null | undefined): QuotaLimits {
     const defaults = this.config.defaultQuota;
     return {
       vms: row?.vms ?? defaults.vms,

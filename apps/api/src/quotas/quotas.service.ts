@@ -1,38 +1,33 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
+import { Transactions } from '../database/transaction';
 import { UsersService } from '../users/users.service';
 import { QuotaDto, SetQuotaDto } from './dto/quota.dto';
 import { QuotaLedger } from './quota-ledger';
-import { Quota } from './quota.entity';
+import { QuotaRepository } from './quota.repository';
 
 @Injectable()
 export class QuotasService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly quotas: QuotaRepository,
+    private readonly transactions: Transactions,
     private readonly ledger: QuotaLedger,
     private readonly users: UsersService,
     private readonly audit: AuditService,
   ) {}
 
   async get(userId: string): Promise<QuotaDto> {
-    const manager = this.dataSource.manager;
     return {
       userId,
-      limits: await this.ledger.limits(manager, userId),
-      usage: await this.ledger.usage(manager, userId),
+      limits: await this.ledger.limits(userId),
+      usage: await this.ledger.usage(userId),
     };
   }
 
   async set(userId: string, dto: SetQuotaDto): Promise<QuotaDto> {
     await this.users.get(userId);
     const before = await this.get(userId);
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query(`INSERT INTO quotas (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
-      const changes = Object.fromEntries(Object.entries(dto).filter(([, v]) => v !== undefined));
-      if (Object.keys(changes).length) await manager.update(Quota, { userId }, changes);
-    });
+    await this.transactions.run((tx) => this.quotas.setOverrides(tx, userId, dto));
     const after = await this.get(userId);
     this.audit.annotate({ before: { ...before.limits }, after: { ...after.limits } });
     return after;

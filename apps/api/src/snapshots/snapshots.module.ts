@@ -4,8 +4,10 @@ import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
+import { VmDataModule } from '../vms/vm-data.module';
 import { VmsModule } from '../vms/vms.module';
 import { Snapshot } from './snapshot.entity';
+import { SnapshotRepository } from './snapshot.repository';
 import { SnapshotsController } from './snapshots.controller';
 import { SnapshotsService } from './snapshots.service';
 
@@ -17,8 +19,9 @@ import { SnapshotsService } from './snapshots.service';
     OperationsModule,
     QuotasModule,
     VmsModule,
+    VmDataModule,
   ],
   controllers: [SnapshotsController],
-  providers: [SnapshotsService],
+  providers: [SnapshotRepository, SnapshotsService],
 })
 export class SnapshotsModule {}

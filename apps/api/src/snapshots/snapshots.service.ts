@@ -1,12 +1,10 @@
 import { HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
-import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
+import { managerOf, Tx } from '../database/transaction';
 import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -17,20 +15,28 @@ import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
 import { QuotaLedger, snapshotReservationMiB, snapshotSizeMiB } from '../quotas/quota-ledger';
 import { Vm } from '../vms/vm.entity';
+import { VmRepository } from '../vms/vm.repository';
 import { vmPaths } from '../vms/vm-paths';
-import { bootedSizesOf, vmStateFromDomain } from '../vms/vm-state';
+import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from '../vms/vm-state';
+import { VmStateWriter } from '../vms/vm-state-writer';
 import { VmStore } from '../vms/vm-store';
 import { CreateSnapshotDto, SnapshotDto } from './dto/snapshot.dto';
 import { Snapshot } from './snapshot.entity';
+import { SnapshotRepository } from './snapshot.repository';
+
+/** A VM in one of these cannot be snapshotted, reverted or have a snapshot deleted. */
+const UNUSABLE_STATES: readonly VmState[] = [...TRANSITIONAL_STATES, 'missing', 'error'];
 
 /** Snapshots are operations on their VM: one at a time with any other VM operation, quota-checked on create. */
 @Injectable()
 export class SnapshotsService implements OnModuleInit {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly snapshots: SnapshotRepository,
     private readonly config: AppConfig,
     private readonly hostPorts: HostPorts,
-    private readonly vms: VmStore,
+    private readonly store: VmStore,
+    private readonly vms: VmRepository,
+    private readonly stateWriter: VmStateWriter,
     private readonly ledger: QuotaLedger,
     private readonly operations: OperationsService,
     private readonly runner: OperationRunner,
@@ -48,57 +54,47 @@ export class SnapshotsService implements OnModuleInit {
     vmId: string,
     page: PageQueryDto,
   ): Promise<{ items: Snapshot[]; nextCursor: string | null }> {
-    await this.vms.visible(user, vmId);
-    return paginate(
-      this.dataSource.manager.createQueryBuilder(Snapshot, 'snapshot').where('snapshot.vmId = :vmId', { vmId }),
-      page,
-    );
+    await this.store.visible(user, vmId);
+    return this.snapshots.pageOfVm(vmId, page);
   }
 
   create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<StoredResponse> {
-    return this.accept(user, idem, 'snapshot.create', async (manager) => {
-      const vm = await this.usableVm(user, vmId, manager);
+    return this.accept(user, idem, 'snapshot.create', async (tx) => {
+      const vm = await this.usableVm(user, vmId, tx);
       const sizeMiB = snapshotReservationMiB(vm);
-      await this.ledger.reserve(manager, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
-      try {
-        const snapshot = await manager.transaction((inner) =>
-          inner.save(
-            inner.create(Snapshot, {
-              vmId,
-              ownerId: vm.ownerId,
-              name: dto.name,
-              description: dto.description ?? '',
-              state: 'creating',
-              sizeMiB,
-            }),
-          ),
+      await this.ledger.reserve(tx, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
+      const snapshot = Object.assign(new Snapshot(), {
+        vmId,
+        ownerId: vm.ownerId,
+        name: dto.name,
+        description: dto.description ?? '',
+        state: 'creating',
+        sizeMiB,
+      });
+      // The (VM, name) key: skipped rather than caught, so the transaction stays usable without a savepoint.
+      if (!(await this.snapshots.insertIfNameFree(tx, snapshot))) {
+        throw new AppException(
+          HttpStatus.CONFLICT,
+          ErrorCode.CONFLICT,
+          `The VM already has a snapshot named ${dto.name}`,
         );
-        return { vm, snapshot };
-      } catch (error) {
-        if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505') {
-          throw new AppException(
-            HttpStatus.CONFLICT,
-            ErrorCode.CONFLICT,
-            `The VM already has a snapshot named ${dto.name}`,
-          );
-        }
-        throw error;
       }
+      return { vm, snapshot };
     });
   }
 
   revert(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<StoredResponse> {
-    return this.accept(user, idem, 'snapshot.revert', async (manager) => {
-      const vm = await this.usableVm(user, vmId, manager);
-      return { vm, snapshot: await this.readySnapshot(manager, vmId, snapshotId) };
+    return this.accept(user, idem, 'snapshot.revert', async (tx) => {
+      const vm = await this.usableVm(user, vmId, tx);
+      return { vm, snapshot: await this.readySnapshot(tx, vmId, snapshotId) };
     });
   }
 
   remove(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<StoredResponse> {
-    return this.accept(user, idem, 'snapshot.delete', async (manager) => {
-      const vm = await this.usableVm(user, vmId, manager);
-      const snapshot = await this.readySnapshot(manager, vmId, snapshotId);
-      await manager.update(Snapshot, { id: snapshot.id }, { state: 'deleting' });
+    return this.accept(user, idem, 'snapshot.delete', async (tx) => {
+      const vm = await this.usableVm(user, vmId, tx);
+      const snapshot = await this.readySnapshot(tx, vmId, snapshotId);
+      await this.snapshots.update(snapshot.id, { state: 'deleting' }, tx);
       return { vm, snapshot: { ...snapshot, state: 'deleting' as const } };
     });
   }
@@ -107,11 +103,11 @@ export class SnapshotsService implements OnModuleInit {
     user: AuthUser,
     idem: IdempotentRequest | undefined,
     kind: string,
-    work: (manager: EntityManager) => Promise<{ vm: Vm; snapshot: Snapshot }>,
+    work: (tx: Tx) => Promise<{ vm: Vm; snapshot: Snapshot }>,
   ): Promise<StoredResponse> {
-    return this.operations.accept(user.id, idem, async (manager) => {
-      const { vm, snapshot } = await work(manager);
-      const op = await this.operations.create(manager, {
+    return this.operations.accept(user.id, idem, async (tx) => {
+      const { vm, snapshot } = await work(tx);
+      const op = await this.operations.create(managerOf(tx), {
         kind,
         ownerId: vm.ownerId,
         vmId: vm.id,
@@ -128,16 +124,16 @@ export class SnapshotsService implements OnModuleInit {
     });
   }
 
-  private async usableVm(user: AuthUser, vmId: string, manager: EntityManager): Promise<Vm> {
-    const vm = await this.vms.visible(user, vmId, manager, true);
-    if (['provisioning', 'deleting', 'missing', 'error'].includes(vm.state)) {
+  private async usableVm(user: AuthUser, vmId: string, tx: Tx): Promise<Vm> {
+    const vm = await this.store.visible(user, vmId, tx, true);
+    if (UNUSABLE_STATES.includes(vm.state)) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
     }
     return vm;
   }
 
-  private async readySnapshot(manager: EntityManager, vmId: string, snapshotId: string): Promise<Snapshot> {
-    const snapshot = await manager.findOneBy(Snapshot, { id: snapshotId, vmId });
+  private async readySnapshot(tx: Tx, vmId: string, snapshotId: string): Promise<Snapshot> {
+    const snapshot = await this.snapshots.findOfVm(tx, vmId, snapshotId);
     if (!snapshot) throw AppException.notFound('Snapshot');
     if (snapshot.state !== 'ready')
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The snapshot is ${snapshot.state}`);
@@ -145,7 +141,7 @@ export class SnapshotsService implements OnModuleInit {
   }
 
   private async snapshotOf(op: Operation): Promise<Snapshot | null> {
-    return this.dataSource.manager.findOneBy(Snapshot, { id: String(op.params.snapshotId) });
+    return this.snapshots.find(String(op.params.snapshotId));
   }
 
   /** The hypervisor holding the snapshot's VM. */
@@ -176,10 +172,10 @@ export class SnapshotsService implements OnModuleInit {
       }
     } catch (error) {
       // Not taken: the row goes, and with it the quota it held.
-      await this.dataSource.manager.delete(Snapshot, { id: snapshot.id });
+      await this.snapshots.delete(snapshot.id);
       throw error;
     }
-    await this.dataSource.manager.update(Snapshot, { id: snapshot.id }, { state: 'ready', sizeMiB: snapshot.sizeMiB });
+    await this.snapshots.update(snapshot.id, { state: 'ready', sizeMiB: snapshot.sizeMiB });
     await this.events.publish({
       type: 'snapshot.created',
       ownerId: snapshot.ownerId,
@@ -203,13 +199,10 @@ export class SnapshotsService implements OnModuleInit {
       await port.setMemory(vm.id, vm.memoryMiB);
     }
     const domain = await port.getDomain(snapshot.vmId);
-    await this.vms.setState(
-      snapshot.vmId,
-      vmStateFromDomain(domain.state, domain.shutoffReason),
-      null,
-      [],
-      bootedSizesOf(domain),
-    );
+    await this.stateWriter.set(snapshot.vmId, {
+      state: vmStateFromDomain(domain.state, domain.shutoffReason),
+      booted: bootedSizesOf(domain),
+    });
     await this.events.publish({
       type: 'snapshot.reverted',
       ownerId: snapshot.ownerId,
@@ -226,11 +219,11 @@ export class SnapshotsService implements OnModuleInit {
       await (await this.portOf(snapshot)).deleteSnapshot(snapshot.vmId, snapshot.name);
     } catch (error) {
       if (!HypervisorError.is(error, 'SNAPSHOT_NOT_FOUND')) {
-        await this.dataSource.manager.update(Snapshot, { id: snapshot.id }, { state: 'ready' });
+        await this.snapshots.update(snapshot.id, { state: 'ready' });
         throw error;
       }
     }
-    await this.dataSource.manager.delete(Snapshot, { id: snapshot.id });
+    await this.snapshots.delete(snapshot.id);
     await this.events.publish({
       type: 'snapshot.deleted',
       ownerId: snapshot.ownerId,

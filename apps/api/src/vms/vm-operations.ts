@@ -192,14 +192,14 @@ export class VmOperations implements OnModuleInit {
     const vm = await this.requireVm(op);
     const iso = await this.images.get(String(op.params.imageId));
     await this.hostPorts.forVm(vm).insertCdrom(vm.id, iso.path);
-    await this.vms.manager.transaction((m) => this.store.update(m, vm.id, { mediaImageId: iso.id }));
+    await this.store.update(vm.id, { mediaImageId: iso.id });
     return { mediaImageId: iso.id };
   }
 
   private async ejectMedia(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     await this.hostPorts.forVm(vm).ejectCdrom(vm.id);
-    await this.vms.manager.transaction((m) => this.store.update(m, vm.id, { mediaImageId: null }));
+    await this.store.update(vm.id, { mediaImageId: null });
     return { mediaImageId: null };
   }
 

@@ -6,6 +6,7 @@ import { Subscription } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { LeaderElection } from '../database/leader-election';
+import { managerOf } from '../database/transaction';
 import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotencyService } from '../idempotency/idempotency.service';
@@ -203,8 +204,12 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     for (const vm of stalled) {
       this.logger.warn(`resuming the delete of VM ${vm.id} (${vm.failures} failed attempt(s))`);
       await this.operations
-        .accept(vm.owner_id, undefined, async (manager) => {
-          const op = await this.operations.create(manager, { kind: 'vm.delete', ownerId: vm.owner_id, vmId: vm.id });
+        .accept(vm.owner_id, undefined, async (tx) => {
+          const op = await this.operations.create(managerOf(tx), {
+            kind: 'vm.delete',
+            ownerId: vm.owner_id,
+            vmId: vm.id,
+          });
           return { op, response: { statusCode: 202, body: null } };
         })
         // The owner's own DELETE got there first (409 OPERATION_IN_PROGRESS): that one finishes it.

@@ -6,6 +6,7 @@ import { ImagesModule } from '../images/images.module';
 import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
 import { Vm } from './vm.entity';
+import { VmDataModule } from './vm-data.module';
 import { VmOperations } from './vm-operations';
 import { VmReconciler } from './vm-reconciler';
 import { VmStore } from './vm-store';
@@ -20,6 +21,7 @@ import { VmsService } from './vms.service';
     ImagesModule,
     OperationsModule,
     QuotasModule,
+    VmDataModule,
   ],
   controllers: [VmsController],
   providers: [VmsService, VmStore, VmOperations, VmReconciler],

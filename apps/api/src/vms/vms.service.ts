@@ -1,13 +1,11 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { DomainStats } from '@limen/libvirt';
 import { HostPorts } from '../hosts/host-ports';
 import { HostsService } from '../hosts/hosts.service';
 import { randomUUID } from 'node:crypto';
-import { EntityManager, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
-import { insertEntity } from '../database/entity-rows';
+import { managerOf, Tx } from '../database/transaction';
 import { NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { StoredResponse } from '../idempotency/idempotency.service';
@@ -23,7 +21,9 @@ import { UpdateVmDto } from './dto/update-vm.dto';
 import { MediaDto, VmActionDto } from './dto/vm-action.dto';
 import { VmDto } from './dto/vm.dto';
 import { Vm } from './vm.entity';
-import { assertActionAllowed, VmState } from './vm-state';
+import { VmRepository } from './vm.repository';
+import { assertActionAllowed, TRANSITIONAL_STATES } from './vm-state';
+import { vmStateEvent, VmStateWriter } from './vm-state-writer';
 import { VmStore } from './vm-store';
 
 export interface Accepted extends StoredResponse {
@@ -38,7 +38,6 @@ export interface VmStatsSample {
   sampledOverMs: number;
 }
 
-const BUSY_STATES: readonly VmState[] = ['provisioning', 'deleting'];
 const STATS_WINDOW_MS = 500;
 const GIB = 1024 ** 3;
 
@@ -77,7 +76,8 @@ export function newVmFields(
 @Injectable()
 export class VmsService {
   constructor(
-    @InjectRepository(Vm) private readonly vms: Repository<Vm>,
+    private readonly vms: VmRepository,
+    private readonly stateWriter: VmStateWriter,
     private readonly hostPorts: HostPorts,
     private readonly hosts: HostsService,
     private readonly store: VmStore,
@@ -86,9 +86,16 @@ export class VmsService {
     private readonly operations: OperationsService,
   ) {}
 
-  /** The page as its JSON body (see VmStore.pageJson). */
+  /** The page of the VMs `user` may see (admins: everyone's, or one owner's) as its JSON body (see VmRepository.pageJson). */
   listJson(user: AuthUser, query: ListVmsQueryDto): Promise<string> {
-    return this.store.pageJson(user, query);
+    const ownerId = user.role !== 'admin' ? user.id : query.ownerId;
+    return this.vms.pageJson({
+      ownerId,
+      state: query.state,
+      name: query.name,
+      cursor: query.cursor,
+      limit: query.limit,
+    });
   }
 
   get(user: AuthUser, id: string): Promise<Vm> {
@@ -112,17 +119,21 @@ export class VmsService {
         ? (await this.hostPorts.localPort.getVolume(image.path, image.format ?? 'qcow2')).virtualSizeBytes
         : 0;
     const diskGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
-    return this.accept(user, idem, async (manager) => {
-      await this.ledger.reserve(manager, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
-      const hostId = await this.hosts.place(manager, { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB }, dto.hostId);
+    return this.accept(user, idem, async (tx) => {
+      await this.ledger.reserve(tx, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
+      const request = { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB };
+      const hostId = await this.hosts.place(managerOf(tx), request, dto.hostId);
       await this.hosts.assertStorageRoom(hostId, diskGiB * GIB);
-      const vm = manager.create(Vm, { id: randomUUID(), ...newVmFields({ ...dto, diskGiB }, image, user.id, hostId) });
+      const vm = Object.assign(new Vm(), {
+        id: randomUUID(),
+        ...newVmFields({ ...dto, diskGiB }, image, user.id, hostId),
+      });
       // The (owner, name) key: skipped rather than caught, so the transaction stays usable without
       // a savepoint (see OperationsService.create). RETURNING fills in the timestamps.
-      if (!(await insertEntity(manager, vm, { ifNoConflict: true }))) {
+      if (!(await this.vms.insertIfNameFree(tx, vm))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      const op = await this.operations.create(manager, {
+      const op = await this.operations.create(managerOf(tx), {
         kind: 'vm.create',
         ownerId: user.id,
         vmId: vm.id,
@@ -144,10 +155,10 @@ export class VmsService {
   }
 
   async action(user: AuthUser, id: string, dto: VmActionDto, idem?: IdempotentRequest): Promise<StoredResponse> {
-    return this.accept(user, idem, async (manager) => {
-      const vm = await this.store.visible(user, id, manager, true);
+    return this.accept(user, idem, async (tx) => {
+      const vm = await this.store.visible(user, id, tx, true);
       assertActionAllowed(dto.action, vm.state);
-      const op = await this.operations.create(manager, {
+      const op = await this.operations.create(managerOf(tx), {
         kind: `vm.${dto.action}`,
         ownerId: vm.ownerId,
         vmId: vm.id,
@@ -158,14 +169,14 @@ export class VmsService {
   }
 
   async remove(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
-    return this.accept(user, idem, async (manager) => {
-      const vm = await this.store.visible(user, id, manager, true);
+    return this.accept(user, idem, async (tx) => {
+      const vm = await this.store.visible(user, id, tx, true);
       // A VM already `deleting` may be deleted again: a delete that failed half-way (libvirtd gone
       // mid-delete) leaves it so, and nothing else would ever finish it or free its quota. While a
       // delete still runs, the one-active-operation index refuses this one (409 OPERATION_IN_PROGRESS).
-      const op = await this.operations.create(manager, { kind: 'vm.delete', ownerId: vm.ownerId, vmId: vm.id });
-      const deleting = await this.setStateIn(manager, vm, 'deleting');
-      return { vm: deleting, op, events: [this.stateEvent(deleting)] };
+      const op = await this.operations.create(managerOf(tx), { kind: 'vm.delete', ownerId: vm.ownerId, vmId: vm.id });
+      const deleting = await this.stateWriter.setIn(tx, vm.id, { state: 'deleting' });
+      return { vm: deleting.vm, op, events: [deleting.event] };
     });
   }
 
@@ -177,8 +188,8 @@ export class VmsService {
    * says), and holds the larger of the two meanwhile (QuotaLedger.reserveResize).
    */
   async update(user: AuthUser, id: string, dto: UpdateVmDto, ifMatch: string | undefined): Promise<StoredResponse> {
-    return this.accept(user, undefined, async (manager) => {
-      const vm = await this.store.visible(user, id, manager, true);
+    return this.accept(user, undefined, async (tx) => {
+      const vm = await this.store.visible(user, id, tx, true);
       if (ifMatch !== undefined && ifMatch !== etagOf(vm) && ifMatch !== '*') {
         throw new AppException(
           HttpStatus.PRECONDITION_FAILED,
@@ -190,39 +201,39 @@ export class VmsService {
         (dto.vcpus !== undefined && dto.vcpus !== vm.vcpus) ||
         (dto.memoryMiB !== undefined && dto.memoryMiB !== vm.memoryMiB) ||
         (dto.bootOrder !== undefined && JSON.stringify(dto.bootOrder) !== JSON.stringify(vm.bootOrder));
-      if (hypervisorChange && BUSY_STATES.includes(vm.state)) {
+      if (hypervisorChange && TRANSITIONAL_STATES.includes(vm.state)) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, `The VM is ${vm.state}`);
       }
-      const growth = await this.ledger.reserveResize(manager, vm, {
+      const growth = await this.ledger.reserveResize(tx, vm, {
         vcpus: dto.vcpus ?? vm.vcpus,
         memoryMiB: dto.memoryMiB ?? vm.memoryMiB,
       });
-      await this.hosts.assertRoomToGrow(manager, vm.hostId, growth);
+      await this.hosts.assertRoomToGrow(managerOf(tx), vm.hostId, growth);
       const op = hypervisorChange
-        ? await this.operations.create(manager, {
+        ? await this.operations.create(managerOf(tx), {
             kind: 'vm.update',
             ownerId: vm.ownerId,
             vmId: vm.id,
             params: { vcpus: dto.vcpus ?? null, memoryMiB: dto.memoryMiB ?? null, bootOrder: dto.bootOrder ?? null },
           })
         : null;
-      const updated = await this.store.update(manager, vm.id, {
+      const updated = await this.vms.update(tx, vm.id, {
         vcpus: dto.vcpus,
         memoryMiB: dto.memoryMiB,
         description: dto.description,
         bootOrder: dto.bootOrder,
       });
-      return { vm: updated, op, events: [this.stateEvent(updated, 'vm.updated')] };
+      return { vm: updated, op, events: [vmStateEvent(updated, 'vm.updated')] };
     });
   }
 
   async insertMedia(user: AuthUser, id: string, dto: MediaDto, idem?: IdempotentRequest): Promise<StoredResponse> {
     await this.store.visible(user, id); // someone else's VM is 404 before anything about the body is said
     const iso = await this.images.usable(dto.imageId, ['iso'], 'imageId');
-    return this.accept(user, idem, async (manager) => {
-      const vm = await this.store.visible(user, id, manager, true);
+    return this.accept(user, idem, async (tx) => {
+      const vm = await this.store.visible(user, id, tx, true);
       this.assertNotBusy(vm);
-      const op = await this.operations.create(manager, {
+      const op = await this.operations.create(managerOf(tx), {
         kind: 'vm.media.insert',
         ownerId: vm.ownerId,
         vmId: vm.id,
@@ -233,10 +244,14 @@ export class VmsService {
   }
 
   async ejectMedia(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
-    return this.accept(user, idem, async (manager) => {
-      const vm = await this.store.visible(user, id, manager, true);
+    return this.accept(user, idem, async (tx) => {
+      const vm = await this.store.visible(user, id, tx, true);
       this.assertNotBusy(vm);
-      const op = await this.operations.create(manager, { kind: 'vm.media.eject', ownerId: vm.ownerId, vmId: vm.id });
+      const op = await this.operations.create(managerOf(tx), {
+        kind: 'vm.media.eject',
+        ownerId: vm.ownerId,
+        vmId: vm.id,
+      });
       return { vm, op };
     });
   }
@@ -293,10 +308,10 @@ export class VmsService {
   private accept(
     user: AuthUser,
     idem: IdempotentRequest | undefined,
-    work: (manager: EntityManager) => Promise<{ vm: Vm; op: Operation | null; events?: NewEvent[] }>,
+    work: (tx: Tx) => Promise<{ vm: Vm; op: Operation | null; events?: NewEvent[] }>,
   ): Promise<StoredResponse> {
-    return this.operations.accept(user.id, idem, async (manager) => {
-      const { vm, op, events } = await work(manager);
+    return this.operations.accept(user.id, idem, async (tx) => {
+      const { vm, op, events } = await work(tx);
       const body = op ? { vm: VmDto.from(vm), operation: OperationDto.from(op) } : VmDto.from(vm);
       return {
         op,
@@ -306,25 +321,8 @@ export class VmsService {
     });
   }
 
-  private async setStateIn(manager: EntityManager, vm: Vm, state: VmState): Promise<Vm> {
-    await manager.query(
-      `UPDATE vms SET state = $2, state_reason = NULL, version = version + 1, updated_at = now() WHERE id = $1`,
-      [vm.id, state],
-    );
-    return manager.findOneByOrFail(Vm, { id: vm.id });
-  }
-
-  private stateEvent(vm: Vm, type = 'vm.state') {
-    return {
-      type,
-      ownerId: vm.ownerId,
-      vmId: vm.id,
-      payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version },
-    };
-  }
-
   private assertNotBusy(vm: Vm): void {
-    if (BUSY_STATES.includes(vm.state))
+    if (TRANSITIONAL_STATES.includes(vm.state))
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
   }
 

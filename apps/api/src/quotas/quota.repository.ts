@@ -1,0 +1,80 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { QuotaLimits } from '../config/app-config';
+import { TableRepository } from '../database/table-repository';
+import { Tx } from '../database/transaction';
+import { Quota } from './quota.entity';
+
+/** computeCharge over a `vms` row, for sums in SQL (quota usage, host allocations). */
+export const CHARGED_VCPUS_SQL = 'greatest(vcpus, coalesce(running_vcpus, 0))';
+export const CHARGED_MEMORY_MIB_SQL = 'greatest(memory_mib, coalesce(running_memory_mib, 0))';
+
+/** A user's overrides as stored: null (or no row) means the configured default. */
+export type QuotaOverrides = Partial<Record<keyof QuotaLimits, number | null>>;
+
+/** What a user holds: their VMs (charged as computeCharge says) and their snapshots. */
+export interface QuotaHoldings {
+  vms: number;
+  vcpus: number;
+  memoryMiB: number;
+  vmDiskGiB: number;
+  snapshots: number;
+  snapshotMiB: number;
+}
+
+/** The one owner of the `quotas` table's SQL, and of the usage question (which reads `vms` and `snapshots`). */
+@Injectable()
+export class QuotaRepository extends TableRepository {
+  constructor(@InjectDataSource() dataSource: DataSource) {
+    super(dataSource);
+  }
+
+  overrides(userId: string, tx?: Tx): Promise<Quota | null> {
+    return this.manager(tx).findOneBy(Quota, { userId });
+  }
+
+  /** The user's overrides, their row created if missing and locked until `tx` ends: concurrent reservations queue here. */
+  async lockOverrides(tx: Tx, userId: string): Promise<QuotaOverrides> {
+    await this.insertIfMissing(tx, userId);
+    const [row] = await this.query<QuotaOverrides>(
+      tx,
+      `SELECT vms, vcpus, memory_mib AS "memoryMiB", disk_gib AS "diskGiB", snapshots FROM quotas WHERE user_id = $1 FOR UPDATE`,
+      [userId],
+    );
+    return row;
+  }
+
+  async holdings(userId: string, tx?: Tx): Promise<QuotaHoldings> {
+    const [vms] = await this.query<{ vms: number; vcpus: number; memory: number; disk: number }>(
+      tx,
+      `SELECT count(*)::int AS vms, coalesce(sum(${CHARGED_VCPUS_SQL}), 0)::int AS vcpus, coalesce(sum(${CHARGED_MEMORY_MIB_SQL}), 0)::int AS memory, coalesce(sum(disk_gib), 0)::int AS disk
+       FROM vms WHERE owner_id = $1`,
+      [userId],
+    );
+    const [snapshots] = await this.query<{ snapshots: number; mib: number }>(
+      tx,
+      `SELECT count(*)::int AS snapshots, coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`,
+      [userId],
+    );
+    return {
+      vms: vms.vms,
+      vcpus: vms.vcpus,
+      memoryMiB: vms.memory,
+      vmDiskGiB: vms.disk,
+      snapshots: snapshots.snapshots,
+      snapshotMiB: snapshots.mib,
+    };
+  }
+
+  /** Sets the given overrides (undefined members are left as they are). */
+  async setOverrides(tx: Tx, userId: string, changes: QuotaOverrides): Promise<void> {
+    await this.insertIfMissing(tx, userId);
+    const set = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
+    if (Object.keys(set).length) await this.manager(tx).update(Quota, { userId }, set);
+  }
+
+  private async insertIfMissing(tx: Tx, userId: string): Promise<void> {
+    await this.query(tx, `INSERT INTO quotas (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
+  }
+}
