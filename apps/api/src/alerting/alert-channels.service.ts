@@ -1,18 +1,13 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
-import { QueryFailedError, Repository } from 'typeorm';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
+import { isUniqueViolation } from '../database/pg-errors';
 import { AlertChannel, ChannelType } from './alert-channel.entity';
+import { AlertChannelRepository } from './alert-channel.repository';
 import { AlertNotifier } from './alert-notifier';
 import { EmailSender } from './channels/email.sender';
 import { ChannelTestResultDto, CreateAlertChannelDto, UpdateAlertChannelDto } from './dto/alert-channel.dto';
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505';
-}
 
 function invalid(field: string, message: string): AppException {
   return new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `Validation failed for ${field}`, {
@@ -31,17 +26,17 @@ const FIELDS_OF: Record<ChannelType, ReadonlyArray<'url' | 'secret' | 'recipient
 @Injectable()
 export class AlertChannelsService {
   constructor(
-    @InjectRepository(AlertChannel) private readonly channels: Repository<AlertChannel>,
+    private readonly channels: AlertChannelRepository,
     private readonly notifier: AlertNotifier,
     private readonly email: EmailSender,
   ) {}
 
   list(page: PageQueryDto): Promise<{ items: AlertChannel[]; nextCursor: string | null }> {
-    return paginate(this.channels.createQueryBuilder('channel'), page);
+    return this.channels.page(page);
   }
 
   async get(id: string): Promise<AlertChannel> {
-    const channel = await this.channels.findOneBy({ id });
+    const channel = await this.channels.find(id);
     if (!channel) throw AppException.notFound('Alert channel');
     return channel;
   }
@@ -55,17 +50,15 @@ export class AlertChannelsService {
     if (dto.type === 'email' && !this.email.configured)
       throw invalid('type', 'email channels need SMTP_URL to be configured');
     const generatedSecret = dto.type === 'webhook' && !dto.secret ? randomBytes(32).toString('base64url') : undefined;
-    const channel = await this.saveUnique(
-      this.channels.create({
-        name: dto.name,
-        type: dto.type,
-        url: dto.url ?? null,
-        secret: dto.secret ?? generatedSecret ?? null,
-        recipients: dto.recipients ?? [],
-        minSeverity: dto.minSeverity ?? 'info',
-        enabled: dto.enabled ?? true,
-      }),
-    );
+    const channel = await this.saveUnique({
+      name: dto.name,
+      type: dto.type,
+      url: dto.url ?? null,
+      secret: dto.secret ?? generatedSecret ?? null,
+      recipients: dto.recipients ?? [],
+      minSeverity: dto.minSeverity ?? 'info',
+      enabled: dto.enabled ?? true,
+    });
     return { channel: await this.get(channel.id), generatedSecret };
   }
 
@@ -78,8 +71,7 @@ export class AlertChannelsService {
   }
 
   async remove(id: string): Promise<void> {
-    const result = await this.channels.delete({ id });
-    if (!result.affected) throw AppException.notFound('Alert channel');
+    if (!(await this.channels.delete(id))) throw AppException.notFound('Alert channel');
   }
 
   async test(id: string): Promise<ChannelTestResultDto> {
@@ -94,7 +86,7 @@ export class AlertChannelsService {
     }
   }
 
-  private async saveUnique(channel: AlertChannel): Promise<AlertChannel> {
+  private async saveUnique(channel: Partial<AlertChannel>): Promise<AlertChannel> {
     try {
       return await this.channels.save(channel);
     } catch (error) {

@@ -1,21 +1,19 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, MoreThan } from 'typeorm';
 import { AppConfig } from '../config/app-config';
+import { managerOf, Transactions, Tx } from '../database/transaction';
 import { EventRecord } from '../events/event.entity';
 import { EventsService } from '../events/events.service';
 import { AlertMetric } from './alert-metrics';
-import { AlertRule } from './alert-rule.entity';
+import { AlertRuleRepository } from './alert-rule.repository';
 import { AlertSampler } from './alert-sampler';
-import { AlertSilence } from './alert-silence.entity';
+import { AlertSilenceRepository } from './alert-silence.repository';
 import { OpenAlert, planTransitions, Samples, Transition } from './alert-transitions';
 import { Alert } from './alert.entity';
+import { AlertRepository } from './alert.repository';
 import { AlertChange, AlertNotifier } from './alert-notifier';
 import { AlertDto } from './dto/alert.dto';
 
-/** Arbitrary but fixed, and distinct from the reconciler's: elects the one replica evaluating. */
-const EVALUATION_LOCK_KEY = 0x4c494d41;
 const INTERVAL_NAME = 'alert-evaluation';
 
 const silenceKey = (ruleId: string, subject: string) => `${ruleId}\u0000${subject}`;
@@ -41,7 +39,10 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
 
   constructor(
     private readonly config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly transactions: Transactions,
+    private readonly rules: AlertRuleRepository,
+    private readonly alerts: AlertRepository,
+    private readonly silences: AlertSilenceRepository,
     private readonly sampler: AlertSampler,
     private readonly notifier: AlertNotifier,
     private readonly events: EventsService,
@@ -74,14 +75,13 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async round(): Promise<boolean> {
-    const enabled = await this.dataSource.getRepository(AlertRule).findBy({ enabled: true });
+    const enabled = await this.rules.findEnabled();
     const needed = new Set<AlertMetric>(enabled.map((rule) => rule.metric));
     const host = await this.sampler.sampleHost(needed);
-    const outcome = await this.dataSource.transaction(async (m) => {
-      const [{ locked }] = await m.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [EVALUATION_LOCK_KEY]);
-      if (!locked) return undefined;
-      const samples: Samples = new Map([...host, ...(await this.sampler.sampleDatabase(m, needed))]);
-      return this.apply(m, samples, new Date());
+    const outcome = await this.transactions.run(async (tx) => {
+      if (!(await this.alerts.tryLockEvaluation(tx))) return undefined;
+      const samples: Samples = new Map([...host, ...(await this.sampler.sampleDatabase(tx, needed))]);
+      return this.apply(tx, samples, new Date());
     });
     if (!outcome) return false;
     this.events.announce(outcome.events);
@@ -89,14 +89,10 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
     return true;
   }
 
-  private async apply(
-    m: EntityManager,
-    samples: Samples,
-    now: Date,
-  ): Promise<{ events: EventRecord[]; changes: AlertChange[] }> {
+  private async apply(tx: Tx, samples: Samples, now: Date): Promise<{ events: EventRecord[]; changes: AlertChange[] }> {
     // Re-read under the lock: an admin may have changed rules while we sampled.
-    const rules = new Map((await m.find(AlertRule)).map((rule) => [rule.id, rule]));
-    const open = await m.find(Alert, { where: { state: In(['pending', 'firing']) } });
+    const rules = new Map((await this.rules.findAll(tx)).map((rule) => [rule.id, rule]));
+    const open = await this.alerts.findOpen(tx);
     const transitions = planTransitions(
       [...rules.values()].filter((rule) => rule.enabled),
       samples,
@@ -104,55 +100,50 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
       now,
     );
     const silences = new Map(
-      (await m.find(AlertSilence, { where: { until: MoreThan(now) } })).map((s) => [
-        silenceKey(s.ruleId, s.subject),
-        s.until,
-      ]),
+      (await this.silences.activeAt(now, { tx })).map((s) => [silenceKey(s.ruleId, s.subject), s.until]),
     );
     const openById = new Map(open.map((alert) => [alert.id, alert]));
     const events: EventRecord[] = [];
     const changes: AlertChange[] = [];
 
     for (const transition of transitions) {
-      const alert = await this.write(m, transition, openById, now);
+      const alert = await this.write(tx, transition, openById, now);
       const event = announcedAs(transition);
       if (!alert || !event) continue;
       const silencedUntil = silences.get(silenceKey(alert.ruleId, alert.subject)) ?? null;
       const dto = AlertDto.from(alert, rules.get(alert.ruleId)!, silencedUntil);
-      events.push(await this.events.append(m, { type: `alert.${event}`, ownerId: null, payload: { alert: dto } }));
+      events.push(
+        await this.events.append(managerOf(tx), { type: `alert.${event}`, ownerId: null, payload: { alert: dto } }),
+      );
       changes.push({ event, alert: dto, silenced: silencedUntil !== null });
     }
     return { events, changes };
   }
 
   /** Applies one transition; returns the instance as it now is (undefined when discarded). */
-  private async write(
-    m: EntityManager,
-    t: Transition,
-    open: Map<string, Alert>,
-    now: Date,
-  ): Promise<Alert | undefined> {
+  private async write(tx: Tx, t: Transition, open: Map<string, Alert>, now: Date): Promise<Alert | undefined> {
     switch (t.kind) {
       case 'open':
-        return m.save(
-          m.create(Alert, {
-            ruleId: t.ruleId,
-            subject: t.subject,
-            state: t.fire ? 'firing' : 'pending',
-            value: t.value,
-            pendingSince: now,
-            firedAt: t.fire ? now : null,
-          }),
-        );
+        return this.alerts.save(tx, {
+          ruleId: t.ruleId,
+          subject: t.subject,
+          state: t.fire ? 'firing' : 'pending',
+          value: t.value,
+          pendingSince: now,
+          firedAt: t.fire ? now : null,
+        });
       case 'discard':
-        await m.delete(Alert, { id: t.alertId });
+        await this.alerts.delete(tx, t.alertId);
         return undefined;
       case 'fire':
-        return m.save(Object.assign(open.get(t.alertId)!, { state: 'firing', value: t.value, firedAt: now }));
+        return this.alerts.save(
+          tx,
+          Object.assign(open.get(t.alertId)!, { state: 'firing', value: t.value, firedAt: now }),
+        );
       case 'observe':
-        return m.save(Object.assign(open.get(t.alertId)!, { value: t.value }));
+        return this.alerts.save(tx, Object.assign(open.get(t.alertId)!, { value: t.value }));
       case 'resolve':
-        return m.save(Object.assign(open.get(t.alertId)!, { state: 'resolved', resolvedAt: now }));
+        return this.alerts.save(tx, Object.assign(open.get(t.alertId)!, { state: 'resolved', resolvedAt: now }));
     }
   }
 }

@@ -1,10 +1,9 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Repository } from 'typeorm';
 import { severityAtLeast } from './alert-metrics';
 import { AlertChannel, ChannelType } from './alert-channel.entity';
+import { AlertChannelRepository } from './alert-channel.repository';
 import { EmailSender } from './channels/email.sender';
 import { LogSender } from './channels/log.sender';
 import { ChannelSender, DeliveryError, Notification, NotificationEvent } from './channels/notification';
@@ -36,7 +35,7 @@ export class AlertNotifier implements OnApplicationShutdown {
   private readonly senders: Record<ChannelType, ChannelSender>;
 
   constructor(
-    @InjectRepository(AlertChannel) private readonly channels: Repository<AlertChannel>,
+    private readonly channels: AlertChannelRepository,
     webhook: WebhookSender,
     email: EmailSender,
     log: LogSender,
@@ -48,8 +47,8 @@ export class AlertNotifier implements OnApplicationShutdown {
   dispatch(changes: AlertChange[]): void {
     const audible = changes.filter((change) => !change.silenced);
     if (audible.length === 0 || this.shutdown.signal.aborted) return;
-    const run = this.withSecrets(this.channels.createQueryBuilder('c').where('c.enabled'))
-      .getMany()
+    const run = this.channels
+      .enabledWithSecrets()
       .then((channels) => {
         for (const change of audible) {
           const timestamp = new Date().toISOString();
@@ -67,9 +66,7 @@ export class AlertNotifier implements OnApplicationShutdown {
 
   /** One test notification, one attempt, awaited: the answer says what happened. */
   async test(channelId: string): Promise<ChannelTestResultDto> {
-    const channel = await this.withSecrets(
-      this.channels.createQueryBuilder('c').where('c.id = :channelId', { channelId }),
-    ).getOneOrFail();
+    const channel = await this.channels.findWithSecret(channelId);
     const started = performance.now();
     const notification: Notification = {
       id: randomUUID(),
@@ -89,10 +86,6 @@ export class AlertNotifier implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.shutdown.abort();
     await Promise.allSettled([...this.inFlight]);
-  }
-
-  private withSecrets(query: ReturnType<Repository<AlertChannel>['createQueryBuilder']>) {
-    return query.addSelect('c.secret');
   }
 
   private track(promise: Promise<void>): void {

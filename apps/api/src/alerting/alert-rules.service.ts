@@ -1,10 +1,9 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { QueryFailedError, Repository } from 'typeorm';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
+import { isUniqueViolation } from '../database/pg-errors';
 import { AlertRule } from './alert-rule.entity';
+import { AlertRuleRepository } from './alert-rule.repository';
 import { CreateAlertRuleDto, UpdateAlertRuleDto } from './dto/alert-rule.dto';
 
 /** The DTO's given fields only: class-transformer leaves absent optional ones as explicit undefined. */
@@ -12,30 +11,24 @@ function given<T extends object>(dto: T): Partial<T> {
   return Object.fromEntries(Object.entries(dto).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === '23505';
-}
-
 /** CRUD for alert rules. The evaluator picks up every change at its next round. */
 @Injectable()
 export class AlertRulesService {
-  constructor(@InjectRepository(AlertRule) private readonly rules: Repository<AlertRule>) {}
+  constructor(private readonly rules: AlertRuleRepository) {}
 
   list(page: PageQueryDto): Promise<{ items: AlertRule[]; nextCursor: string | null }> {
-    return paginate(this.rules.createQueryBuilder('rule'), page);
+    return this.rules.page(page);
   }
 
   async get(id: string): Promise<AlertRule> {
-    const rule = await this.rules.findOneBy({ id });
+    const rule = await this.rules.find(id);
     if (!rule) throw AppException.notFound('Alert rule');
     return rule;
   }
 
   create(dto: CreateAlertRuleDto): Promise<AlertRule> {
     const { for: forSeconds, ...fields } = given(dto);
-    return this.saveUnique(
-      this.rules.create({ severity: 'warning', enabled: true, ...fields, forSeconds: forSeconds ?? 0 }),
-    );
+    return this.saveUnique({ severity: 'warning', enabled: true, ...fields, forSeconds: forSeconds ?? 0 });
   }
 
   async update(id: string, dto: UpdateAlertRuleDto): Promise<AlertRule> {
@@ -48,11 +41,10 @@ export class AlertRulesService {
 
   /** Its alert instances (open ones included) and silences go with it, without a resolved notification. */
   async remove(id: string): Promise<void> {
-    const result = await this.rules.delete({ id });
-    if (!result.affected) throw AppException.notFound('Alert rule');
+    if (!(await this.rules.delete(id))) throw AppException.notFound('Alert rule');
   }
 
-  private async saveUnique(rule: AlertRule): Promise<AlertRule> {
+  private async saveUnique(rule: Partial<AlertRule>): Promise<AlertRule> {
     try {
       return await this.rules.save(rule);
     } catch (error) {

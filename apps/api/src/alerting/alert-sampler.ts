@@ -1,20 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
-import { EntityManager } from 'typeorm';
 import { AgentClient } from '../agent-proxy/agent-client';
 import { AppConfig, QuotaLimits } from '../config/app-config';
-import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota-ledger';
+import { Tx } from '../database/transaction';
+import { VmRepository } from '../vms/vm.repository';
 import { AGENT_METRICS, AlertMetric } from './alert-metrics';
+import { AlertSampleRepository } from './alert-sample.repository';
 import { Samples } from './alert-transitions';
 
 const HYPERVISOR_TIMEOUT_MS = 3000;
 const HOST = '';
-
-interface QuotaUsageRow {
-  userId: string;
-  limits: Record<keyof QuotaLimits, number | null>;
-  used: Record<keyof QuotaLimits, number>;
-}
 
 /** used/limit as a percentage; a zero limit is 0 % while unused and 100 % once anything is used. */
 function percent(used: number, limit: number): number {
@@ -36,6 +31,8 @@ export class AlertSampler {
     private readonly config: AppConfig,
     private readonly agent: AgentClient,
     @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
+    private readonly vms: VmRepository,
+    private readonly sampleSources: AlertSampleRepository,
   ) {}
 
   /** Never throws: an unreachable source makes its `*.up` 0 and its other metrics unknown. */
@@ -50,19 +47,17 @@ export class AlertSampler {
     return samples;
   }
 
-  /** Samples the database holds, read with the evaluation's own transaction manager. */
-  async sampleDatabase(manager: EntityManager, needed: ReadonlySet<AlertMetric>): Promise<Samples> {
+  /** Samples the database holds, read in the evaluation's own transaction. */
+  async sampleDatabase(tx: Tx, needed: ReadonlySet<AlertMetric>): Promise<Samples> {
     const samples: Samples = new Map();
     if (needed.has('vm.crashed')) {
-      const vms: Array<{ id: string; state: string }> = await manager.query(`SELECT id, state FROM vms`);
+      const vms = await this.vms.idsAndStates(tx);
       samples.set('vm.crashed', new Map(vms.map((vm) => [vm.id, vm.state === 'crashed' ? 1 : 0])));
     }
-    if (needed.has('quota.usage.percent')) samples.set('quota.usage.percent', await this.quotaUsage(manager));
+    if (needed.has('quota.usage.percent')) samples.set('quota.usage.percent', await this.quotaUsage(tx));
     if (needed.has('host.up')) {
       // As the host monitor last saw them; a host not checked yet is left out rather than guessed.
-      const hosts: Array<{ name: string; status: string }> = await manager.query(
-        `SELECT name, status FROM hosts WHERE enabled AND status <> 'unknown'`,
-      );
+      const hosts = await this.sampleSources.checkedHostStatuses(tx);
       samples.set('host.up', new Map(hosts.map((h) => [h.name, h.status === 'up' ? 1 : 0])));
     }
     return samples;
@@ -104,15 +99,8 @@ export class AlertSampler {
   }
 
   /** Per user: the highest used/limit percentage over their quota resources, in one query. */
-  private async quotaUsage(manager: EntityManager): Promise<Map<string, number>> {
-    const rows: QuotaUsageRow[] = await manager.query(`
-      SELECT u.id AS "userId",
-        json_build_object('vms', q.vms, 'vcpus', q.vcpus, 'memoryMiB', q.memory_mib, 'diskGiB', q.disk_gib, 'snapshots', q.snapshots) AS limits,
-        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0) + coalesce(s.mib, 0) / 1024.0, 'snapshots', coalesce(s.snapshots, 0)) AS used
-      FROM users u
-      LEFT JOIN quotas q ON q.user_id = u.id
-      LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
-      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots, sum(size_mib)::bigint AS mib FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`);
+  private async quotaUsage(tx: Tx): Promise<Map<string, number>> {
+    const rows = await this.sampleSources.quotaUsage(tx);
     const defaults = this.config.defaultQuota;
     return new Map(
       rows.map((row) => {

@@ -1,18 +1,16 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { AgentProxyModule } from '../agent-proxy/agent-proxy.module';
 import { EventsModule } from '../events/events.module';
-import { AlertChannel } from './alert-channel.entity';
+import { VmDataModule } from '../vms/vm-data.module';
 import { AlertChannelsController } from './alert-channels.controller';
 import { AlertChannelsService } from './alert-channels.service';
+import { AlertDataModule } from './alert-data.module';
 import { AlertEvaluator } from './alert-evaluator';
 import { AlertNotifier } from './alert-notifier';
-import { AlertRule } from './alert-rule.entity';
 import { AlertRulesController } from './alert-rules.controller';
 import { AlertRulesService } from './alert-rules.service';
+import { AlertSampleRepository } from './alert-sample.repository';
 import { AlertSampler } from './alert-sampler';
-import { AlertSilence } from './alert-silence.entity';
-import { Alert } from './alert.entity';
 import { AlertsController } from './alerts.controller';
 import { AlertsService } from './alerts.service';
 import { EmailSender } from './channels/email.sender';
@@ -21,9 +19,10 @@ import { WebhookSender } from './channels/webhook.sender';
 
 /** Rules, their scheduled evaluation, alert instances and notification channels. */
 @Module({
-  imports: [TypeOrmModule.forFeature([AlertRule, AlertChannel, Alert, AlertSilence]), AgentProxyModule, EventsModule],
+  imports: [AlertDataModule, VmDataModule, AgentProxyModule, EventsModule],
   controllers: [AlertsController, AlertRulesController, AlertChannelsController],
   providers: [
+    AlertSampleRepository,
     AlertSampler,
     AlertEvaluator,
     AlertNotifier,

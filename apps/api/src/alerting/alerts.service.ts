@@ -1,13 +1,12 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager, In, MoreThan } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
+import { managerOf, Transactions, Tx } from '../database/transaction';
 import { EventsService } from '../events/events.service';
-import { AlertRule } from './alert-rule.entity';
-import { AlertSilence } from './alert-silence.entity';
+import { AlertRuleRepository } from './alert-rule.repository';
+import { AlertSilenceRepository } from './alert-silence.repository';
 import { Alert } from './alert.entity';
+import { AlertRepository } from './alert.repository';
 import { AlertDto, ListAlertsQueryDto, SilenceAlertDto } from './dto/alert.dto';
 
 const MAX_SILENCE_MS = 90 * 86400 * 1000;
@@ -16,38 +15,39 @@ const MAX_SILENCE_MS = 90 * 86400 * 1000;
 @Injectable()
 export class AlertsService {
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly transactions: Transactions,
+    private readonly alerts: AlertRepository,
+    private readonly rules: AlertRuleRepository,
+    private readonly silences: AlertSilenceRepository,
     private readonly events: EventsService,
   ) {}
 
   async list(query: ListAlertsQueryDto): Promise<{ items: AlertDto[]; nextCursor: string | null }> {
-    const builder = this.dataSource.getRepository(Alert).createQueryBuilder('alert');
-    if (query.state) builder.where('alert.state = :state', { state: query.state });
-    const page = await paginate(builder, query);
-    return { items: await this.present(this.dataSource.manager, page.items), nextCursor: page.nextCursor };
+    const page = await this.alerts.page(query, query.state);
+    return { items: await this.present(page.items), nextCursor: page.nextCursor };
   }
 
   async get(id: string): Promise<AlertDto> {
-    const [dto] = await this.present(this.dataSource.manager, [await this.find(this.dataSource.manager, id)]);
+    const [dto] = await this.present([await this.find(id)]);
     return dto;
   }
 
   /** Records who acknowledged a firing alert and when. Acknowledging again changes nothing. */
   async ack(user: AuthUser, id: string): Promise<AlertDto> {
-    const { dto, event } = await this.dataSource.transaction(async (m) => {
-      const alert = await this.find(m, id, true);
+    const { dto, event } = await this.transactions.run(async (tx) => {
+      const alert = await this.find(id, tx, true);
       if (alert.state !== 'firing')
         throw new AppException(
           HttpStatus.CONFLICT,
           ErrorCode.INVALID_STATE,
           `Only a firing alert can be acknowledged; this one is ${alert.state}`,
         );
-      if (alert.ackedAt) return { dto: (await this.present(m, [alert]))[0], event: undefined };
-      await m.update(Alert, { id }, { ackedBy: user.id, ackedAt: new Date() });
-      const [dto] = await this.present(m, [await this.find(m, id)]);
+      if (alert.ackedAt) return { dto: (await this.present([alert], tx))[0], event: undefined };
+      await this.alerts.recordAck(tx, id, user.id, new Date());
+      const [dto] = await this.present([await this.find(id, tx)], tx);
       return {
         dto,
-        event: await this.events.append(m, {
+        event: await this.events.append(managerOf(tx), {
           type: 'alert.acked',
           ownerId: null,
           payload: { alert: dto, by: { id: user.id, username: user.username } },
@@ -72,39 +72,33 @@ export class AlertsService {
         errors: [{ field: 'until', messages: ['until must be in the future and at most 90 days ahead'] }],
       });
     }
-    return this.dataSource.transaction(async (m) => {
-      const alert = await this.find(m, id);
-      await m.upsert(AlertSilence, { ruleId: alert.ruleId, subject: alert.subject, until: at, createdBy: user.id }, [
-        'ruleId',
-        'subject',
-      ]);
-      return (await this.present(m, [alert]))[0];
+    return this.transactions.run(async (tx) => {
+      const alert = await this.find(id, tx);
+      await this.silences.put(tx, { ruleId: alert.ruleId, subject: alert.subject, until: at, createdBy: user.id });
+      return (await this.present([alert], tx))[0];
     });
   }
 
   async unsilence(id: string): Promise<AlertDto> {
-    return this.dataSource.transaction(async (m) => {
-      const alert = await this.find(m, id);
-      await m.delete(AlertSilence, { ruleId: alert.ruleId, subject: alert.subject });
-      return (await this.present(m, [alert]))[0];
+    return this.transactions.run(async (tx) => {
+      const alert = await this.find(id, tx);
+      await this.silences.delete(tx, alert.ruleId, alert.subject);
+      return (await this.present([alert], tx))[0];
     });
   }
 
-  private async find(m: EntityManager, id: string, lock = false): Promise<Alert> {
-    const alert = await m.findOne(Alert, {
-      where: { id },
-      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
+  private async find(id: string, tx?: Tx, lock = false): Promise<Alert> {
+    const alert = await this.alerts.find(id, tx, { lock });
     if (!alert) throw AppException.notFound('Alert');
     return alert;
   }
 
   /** Adds each alert's rule fields and active silence. */
-  private async present(m: EntityManager, alerts: Alert[]): Promise<AlertDto[]> {
+  private async present(alerts: Alert[], tx?: Tx): Promise<AlertDto[]> {
     if (alerts.length === 0) return [];
     const ruleIds = [...new Set(alerts.map((a) => a.ruleId))];
-    const rules = new Map((await m.findBy(AlertRule, { id: In(ruleIds) })).map((rule) => [rule.id, rule]));
-    const silences = await m.findBy(AlertSilence, { ruleId: In(ruleIds), until: MoreThan(new Date()) });
+    const rules = new Map((await this.rules.findByIds(ruleIds, tx)).map((rule) => [rule.id, rule]));
+    const silences = await this.silences.activeAt(new Date(), { ruleIds, tx });
     const untilOf = (alert: Alert) =>
       silences.find((s) => s.ruleId === alert.ruleId && s.subject === alert.subject)?.until ?? null;
     return alerts.map((alert) => AlertDto.from(alert, rules.get(alert.ruleId)!, untilOf(alert)));

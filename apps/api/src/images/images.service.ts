@@ -1,5 +1,4 @@
 import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { HypervisorError, VIRTUALIZATION_PORT, VirtualizationPort, VolumeFormat, VolumeInfo } from '@limen/libvirt';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
@@ -7,13 +6,14 @@ import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DataSource, In, Not, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
 import { liftRequestDeadline } from '../common/request-deadline';
+import { Transactions } from '../database/transaction';
+import { VmRepository } from '../vms/vm.repository';
 import { Image, ImageKind } from './image.entity';
+import { ImageRepository } from './image.repository';
 import { diskFormatOf, scanImageDir } from './image-scanner';
 import { UploadTooSlowError, withMinimumProgress } from './upload-progress';
 import { UploadSlots } from './upload-slots';
@@ -24,8 +24,9 @@ export class ImagesService implements OnApplicationBootstrap {
 
   constructor(
     private readonly config: AppConfig,
-    @InjectRepository(Image) private readonly images: Repository<Image>,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly images: ImageRepository,
+    private readonly vms: VmRepository,
+    private readonly transactions: Transactions,
     /** This machine's: IMAGE_DIR is local to the api. */
     @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
     private readonly uploadSlots: UploadSlots,
@@ -44,29 +45,20 @@ export class ImagesService implements OnApplicationBootstrap {
   /** Brings the table in line with IMAGE_DIR: new files appear, vanished ones become unavailable. */
   async rescan(): Promise<{ items: Image[] }> {
     const found = scanImageDir(this.dir);
-    await this.dataSource.transaction(async (manager) => {
-      for (const image of found) {
-        await manager
-          .createQueryBuilder()
-          .insert()
-          .into(Image)
-          .values({ ...image, available: true })
-          .orUpdate(['kind', 'format', 'size_bytes', 'available', 'updated_at'], ['path'])
-          .execute();
-      }
-      const paths = found.map((f) => f.path);
-      const gone = manager.createQueryBuilder().update(Image).set({ available: false });
-      await (paths.length ? gone.where({ path: Not(In(paths)) }) : gone).execute();
+    const paths = found.map((f) => f.path);
+    await this.transactions.run(async (tx) => {
+      for (const image of found) await this.images.upsertFound(tx, image);
+      await this.images.markUnavailableExcept(tx, paths);
     });
-    return { items: await this.images.find({ order: { name: 'ASC' } }) };
+    return { items: await this.images.allByName() };
   }
 
   list(page: PageQueryDto): Promise<{ items: Image[]; nextCursor: string | null }> {
-    return paginate(this.images.createQueryBuilder('image'), page);
+    return this.images.page(page);
   }
 
   async get(id: string): Promise<Image> {
-    const image = await this.images.findOneBy({ id });
+    const image = await this.images.find(id);
     if (!image) throw AppException.notFound('Image');
     return image;
   }
@@ -76,7 +68,7 @@ export class ImagesService implements OnApplicationBootstrap {
    * is checked again here, since files can be placed in IMAGE_DIR by hand (see standaloneProblem).
    */
   async usable(id: string, kinds: readonly ImageKind[], field: string): Promise<Image> {
-    const image = await this.images.findOneBy({ id });
+    const image = await this.images.find(id);
     if (!image || !image.available || !kinds.includes(image.kind)) {
       throw new AppException(
         HttpStatus.BAD_REQUEST,
@@ -116,7 +108,7 @@ export class ImagesService implements OnApplicationBootstrap {
     const limit = this.config.hypervisor.maxImageUploadBytes;
     if (declaredLength !== undefined && declaredLength > limit) throw this.tooLarge(limit);
     const target = join(this.dir, name);
-    if (existsSync(target) || (await this.images.existsBy({ path: target }))) {
+    if (existsSync(target) || (await this.images.existsWithPath(target))) {
       throw new AppException(
         HttpStatus.CONFLICT,
         ErrorCode.CONFLICT,
@@ -173,22 +165,17 @@ export class ImagesService implements OnApplicationBootstrap {
       throw error;
     }
     const [found] = scanImageDir(this.dir).filter((f) => f.path === target);
-    return this.images.save(
-      this.images.create({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true }),
-    );
+    return this.images.save({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true });
   }
 
   /** Deletes the image and its file; refused while any VM boots from it or has it inserted. */
   async remove(id: string): Promise<void> {
     const image = await this.get(id);
-    const [{ count }] = await this.dataSource.query(
-      `SELECT count(*)::int AS count FROM vms WHERE image_id = $1 OR media_image_id = $1`,
-      [id],
-    );
+    const count = await this.vms.countUsingImage(id);
     if (count > 0) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.IMAGE_IN_USE, `The image is used by ${count} VM(s)`);
     }
-    await this.images.delete({ id });
+    await this.images.delete(id);
     await rm(image.path, { recursive: true, force: true });
   }
 

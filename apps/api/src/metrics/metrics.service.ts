@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DataSource } from 'typeorm';
+import { SEVERITIES } from '../alerting/alert-metrics';
+import { AlertRepository } from '../alerting/alert.repository';
 import { VM_STATES } from '../vms/vm-state';
+import { VmRepository } from '../vms/vm.repository';
 
 /**
  * The api's Prometheus metrics, on a registry of its own (not prom-client's
@@ -63,7 +64,7 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  constructor(vms: VmRepository, alerts: AlertRepository) {
     collectDefaultMetrics({ register: this.registry, prefix: 'limen_api_' });
     new Gauge({
       name: 'limen_vms',
@@ -71,29 +72,25 @@ export class MetricsService {
       labelNames: ['state'] as const,
       registers: [this.registry],
       async collect() {
-        const rows: Array<{ state: string; count: number }> = await dataSource.query(
-          `SELECT state, count(*)::int AS count FROM vms GROUP BY state`,
-        );
+        const rows = await vms.countByState();
         this.reset();
         for (const state of VM_STATES) this.set({ state }, rows.find((r) => r.state === state)?.count ?? 0);
       },
     });
-    this.firingAlertsGauge(dataSource);
+    this.firingAlertsGauge(alerts);
   }
 
   /** Registered here, counted from the alerts table at scrape time: right on every replica. */
-  private firingAlertsGauge(dataSource: DataSource): void {
+  private firingAlertsGauge(alerts: AlertRepository): void {
     new Gauge({
       name: 'limen_alerts_firing',
       help: 'Alerts currently firing, by severity',
       labelNames: ['severity'] as const,
       registers: [this.registry],
       async collect() {
-        const rows: Array<{ severity: string; count: number }> = await dataSource.query(
-          `SELECT r.severity, count(*)::int AS count FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.state = 'firing' GROUP BY r.severity`,
-        );
+        const rows = await alerts.firingCountsBySeverity();
         this.reset();
-        for (const severity of ['info', 'warning', 'critical'])
+        for (const severity of SEVERITIES)
           this.set({ severity }, rows.find((r) => r.severity === severity)?.count ?? 0);
       },
     });

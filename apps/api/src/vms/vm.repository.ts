@@ -176,4 +176,24 @@ export class VmRepository extends TableRepository {
         : null;
     return `{"items":${page.items},"nextCursor":${JSON.stringify(nextCursor)}}`;
   }
+
+  /** Every VM's id and state (the alert sampler's crashed-VM metric), in `tx`. */
+  idsAndStates(tx: Tx): Promise<Array<{ id: string; state: VmState }>> {
+    return this.query(tx, `SELECT id, state FROM vms`);
+  }
+
+  /** How many VMs there are in each state (states with none are absent). */
+  countByState(): Promise<Array<{ state: VmState; count: number }>> {
+    return this.query(undefined, `SELECT state, count(*)::int AS count FROM vms GROUP BY state`);
+  }
+
+  /** How many VMs boot from the image or have it inserted as media. */
+  async countUsingImage(imageId: string): Promise<number> {
+    const [{ count }] = await this.query<{ count: number }>(
+      undefined,
+      `SELECT count(*)::int AS count FROM vms WHERE image_id = $1 OR media_image_id = $1`,
+      [imageId],
+    );
+    return count;
+  }
 }

@@ -1,0 +1,60 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, DeepPartial, In, Not } from 'typeorm';
+import { PageQueryDto } from '../common/page-query.dto';
+import { paginate } from '../database/paginate';
+import { TableRepository } from '../database/table-repository';
+import { Tx } from '../database/transaction';
+import { Image } from './image.entity';
+import { FoundImage } from './image-scanner';
+
+/** The one owner of the `images` table's SQL. */
+@Injectable()
+export class ImageRepository extends TableRepository {
+  constructor(@InjectDataSource() dataSource: DataSource) {
+    super(dataSource);
+  }
+
+  /** Records a file found in IMAGE_DIR as available: a new row, or the one with its path updated. */
+  async upsertFound(tx: Tx, image: FoundImage): Promise<void> {
+    await this.manager(tx)
+      .createQueryBuilder()
+      .insert()
+      .into(Image)
+      .values({ ...image, available: true })
+      .orUpdate(['kind', 'format', 'size_bytes', 'available', 'updated_at'], ['path'])
+      .execute();
+  }
+
+  /** Every image whose path is not among `paths` becomes unavailable. */
+  async markUnavailableExcept(tx: Tx, paths: string[]): Promise<void> {
+    const gone = this.manager(tx).createQueryBuilder().update(Image).set({ available: false });
+    await (paths.length ? gone.where({ path: Not(In(paths)) }) : gone).execute();
+  }
+
+  allByName(): Promise<Image[]> {
+    return this.manager().find(Image, { order: { name: 'ASC' } });
+  }
+
+  page(page: PageQueryDto): Promise<{ items: Image[]; nextCursor: string | null }> {
+    return paginate(this.manager().createQueryBuilder(Image, 'image'), page);
+  }
+
+  find(id: string): Promise<Image | null> {
+    return this.manager().findOneBy(Image, { id });
+  }
+
+  existsWithPath(path: string): Promise<boolean> {
+    return this.manager().existsBy(Image, { path });
+  }
+
+  /** Inserts a new image; returns it as stored. */
+  save(image: DeepPartial<Image>): Promise<Image> {
+    const manager = this.manager();
+    return manager.save(manager.create(Image, image));
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.manager().delete(Image, { id });
+  }
+}
