@@ -61,6 +61,24 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', DATABASE_ACCESS] },
   },
   {
+    // The in-memory hypervisor is for specs: production code always talks to a real adapter.
+    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', 'libs/libvirt/src/testing/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@limen/libvirt/testing', '@limen/libvirt/testing/*', '**/testing', '**/testing/*'],
+              message: 'Test doubles (FakeVirtualizationPort) are for *.spec.ts files only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Small pieces: no function over 60 lines (blank lines and comments aside), no file over 400
     // lines except the two hypervisor adapters. Specs and migrations are exempt.
     files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],

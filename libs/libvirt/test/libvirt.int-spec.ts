@@ -8,10 +8,14 @@ import { VirshPool } from '../src/transport/virsh-pool';
 import { parseDomainXml } from '../src/xml/domain-xml-parser';
 import { makeIso, makeRunDir } from './guest-fixture';
 import { describePortContract } from './port-contract';
+import { realHarness } from './real-contract-harness';
 
 const URI = 'qemu:///system';
 
-describePortContract('libvirt', () => createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' }));
+describePortContract(
+  'libvirt',
+  realHarness('libvirt', () => createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' })),
+);
 
 function virsh(...args: string[]): string {
   return execFileSync('virsh', ['-c', URI, ...args], { encoding: 'utf8', stdio: 'pipe' });

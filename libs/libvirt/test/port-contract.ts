@@ -1,24 +1,51 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { Subscription } from 'rxjs';
-import { BootDevice, DomainEvent, DomainSpec, HypervisorError, VirtualizationPort } from '../src';
-import {
-  ensureTestGuest,
-  GUEST_MARKER,
-  isoinfo,
-  makeIso,
-  makeRunDir,
-  qemuIo,
-  TestGuest,
-  waitFor,
-} from './guest-fixture';
+import { HypervisorError } from '../src/errors/hypervisor-error';
+import { BootDevice, DomainEvent, DomainSpec } from '../src/models';
+import { VirtualizationPort } from '../src/port/virtualization-port';
+import { GUEST_MARKER, TestGuest, waitFor } from './guest-fixture';
 
-export interface ContractContext {
+/**
+ * What the contract looks at beside the port: the hypervisor's file system. The real adapters
+ * write real files (read with fs, qemu-io and isoinfo); the fake keeps them in memory.
+ */
+export interface ContractFiles {
+  exists(path: string): boolean;
+  /** Permission bits. */
+  mode(path: string): number;
+  size(path: string): number;
+  /** Names in a folder. */
+  list(folder: string): string[];
+  /** Writes `byte` over the first 64 KiB of a qcow2 disk, as a guest would. */
+  fillDisk(path: string, byte: number): void;
+  /** Whether the first 64 KiB of the qcow2 disk hold `byte`. */
+  diskHolds(path: string, byte: number): boolean;
+  seedLabel(path: string): string;
+  /** A document of a seed ISO as each of its directory flavours (Joliet, Rock Ridge) shows it. */
+  seedDocument(path: string, name: string): Buffer[];
+  /** A CD-ROM image with some content, in `folder`. */
+  makeIso(folder: string, name: string): string;
+}
+
+export interface ContractSetup {
   port: VirtualizationPort;
   /** Per-run folder QEMU can traverse. */
   runDir: string;
+  files: ContractFiles;
+  /** The tiny test guest: it prints GUEST_MARKER on its serial port at each boot. */
+  guest: TestGuest;
+  cleanup(): void;
+}
+
+export interface ContractHarness {
+  /**
+   * Whether a real guest runs behind the port. Without one (the fake), the cases that need a
+   * real pty or VNC server are skipped; everything else runs the same.
+   */
+  realGuest: boolean;
+  setUp(): Promise<ContractSetup>;
 }
 
 const HOSTILE_TITLE = `<title>&amp; "quoted" 'single' ]]> </domain><name>evil</name> ✓`;
@@ -33,45 +60,80 @@ const HOSTILE_USER_DATA = [
   'crlf: a\r\nb',
   '',
 ].join('\n');
-
-/** The first line a VNC server sends: its RFB protocol version. */
-function rfbGreeting(socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ path: socketPath });
-    socket.setTimeout(10_000, () => socket.destroy(new Error(`no RFB greeting on ${socketPath}`)));
-    socket.once('error', reject);
-    socket.once('data', (chunk: Buffer) => {
-      socket.destroy();
-      resolve(chunk.toString('latin1'));
-    });
-  });
-}
+const MIB = 1024 * 1024;
 
 function countMarkers(log: string): number {
   return log.split(GUEST_MARKER).length - 1;
 }
 
-/**
- * The VirtualizationPort contract, run unchanged against every adapter on the real hypervisor
- * with the tiny test guest (TCG). Steps run in order and share one VM.
- */
-export function describePortContract(
-  adapterName: string,
-  makePort: (runDir: string) => Promise<VirtualizationPort> | VirtualizationPort,
-): void {
-  describe(`VirtualizationPort contract: ${adapterName}`, () => {
-    const vmId = randomUUID();
-    let guest: TestGuest;
-    let run: { dir: string; cleanup: () => void };
-    let port: VirtualizationPort;
-    let diskPath: string;
-    let iso: string;
-    let seedPath: string;
-    const events: DomainEvent[] = [];
-    let subscription: Subscription;
+/** The first bytes a stream delivers. */
+function firstChunk(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no data on the console')), 10_000);
+    stream.once('error', reject);
+    stream.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      resolve(chunk);
+    });
+  });
+}
 
-    const spec = (): DomainSpec => ({
-      vmId,
+/** The state the steps of one contract run share: one main VM and one firmware-booted VM. */
+class ContractRun {
+  readonly vmId = randomUUID();
+  readonly firmwareVmId = randomUUID();
+  readonly firmwareOwner = `owner-${randomUUID()}`;
+  readonly events: DomainEvent[] = [];
+  setup!: ContractSetup;
+  diskPath!: string;
+  iso!: string;
+  seedPath!: string;
+  private subscription?: Subscription;
+
+  get port(): VirtualizationPort {
+    return this.setup.port;
+  }
+
+  get files(): ContractFiles {
+    return this.setup.files;
+  }
+
+  get dir(): string {
+    return this.setup.runDir;
+  }
+
+  async start(harness: ContractHarness): Promise<void> {
+    this.setup = await harness.setUp();
+    this.diskPath = join(this.dir, 'disk.qcow2');
+    this.iso = this.files.makeIso(this.dir, 'media');
+    this.seedPath = join(this.dir, 'seed.iso');
+    this.subscription = this.port.events().subscribe((event) => this.events.push(event));
+  }
+
+  /** Cleans up even after a failure in the middle of the sequence. */
+  async stop(): Promise<void> {
+    for (const id of [this.vmId, this.firmwareVmId]) {
+      await this.port.destroy(id).catch(() => undefined);
+      await this.port.undefineDomain(id, { removeVolumes: true }).catch(() => undefined);
+    }
+    this.subscription?.unsubscribe();
+    await this.port.close();
+    this.setup.cleanup();
+  }
+
+  async state(): Promise<string> {
+    return (await this.port.getDomain(this.vmId)).state;
+  }
+
+  async markers(): Promise<number> {
+    return countMarkers(await this.port.tailSerialLog(this.vmId));
+  }
+
+  /** The main VM: boots the test guest's kernel directly, with hostile user strings. */
+  spec(): DomainSpec {
+    const { guest } = this.setup;
+    return {
+      vmId: this.vmId,
       ownerId: `owner-${randomUUID()}`,
       title: HOSTILE_TITLE,
       description: HOSTILE_DESCRIPTION,
@@ -81,325 +143,394 @@ export function describePortContract(
       maxMemoryMiB: 384,
       virtType: 'qemu',
       machine: 'q35',
-      disks: [{ path: diskPath }],
+      disks: [{ path: this.diskPath }],
       cdrom: {},
-      seedIsoPath: seedPath,
+      seedIsoPath: this.seedPath,
       network: { mode: 'user' },
       vnc: { enabled: true, password: 'secret1' },
-      serialLogPath: join(run.dir, 'serial.log'),
+      serialLogPath: join(this.dir, 'serial.log'),
       kernel: { kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, cmdline: guest.cmdline },
-    });
+    };
+  }
 
-    const state = async (): Promise<string> => (await port.getDomain(vmId)).state;
-
-    // A second domain booting through the firmware (the main one boots a kernel directly, where
-    // the boot order does not apply), like a VM installed from an ISO.
-    const firmwareVmId = randomUUID();
-    const firmwareOwner = `owner-${randomUUID()}`;
-    const firmwareSpec = (bootOrder: BootDevice[], title = 'installer'): DomainSpec => ({
-      vmId: firmwareVmId,
-      ownerId: firmwareOwner,
+  /**
+   * A second domain booting through the firmware (the main one boots a kernel directly, where
+   * the boot order does not apply), like a VM installed from an ISO.
+   */
+  firmwareSpec(bootOrder: BootDevice[], title = 'installer'): DomainSpec {
+    return {
+      vmId: this.firmwareVmId,
+      ownerId: this.firmwareOwner,
       title,
       vcpus: 1,
       memoryMiB: 128,
       virtType: 'qemu',
       machine: 'q35',
-      disks: [{ path: join(run.dir, 'firmware-disk.qcow2') }],
-      cdrom: { isoPath: iso },
+      disks: [{ path: join(this.dir, 'firmware-disk.qcow2') }],
+      cdrom: { isoPath: this.iso },
       network: { mode: 'none' },
-      serialLogPath: join(run.dir, 'firmware-serial.log'),
+      serialLogPath: join(this.dir, 'firmware-serial.log'),
       bootOrder,
+    };
+  }
+}
+
+/**
+ * The VirtualizationPort contract, run unchanged against every adapter on the real hypervisor
+ * with the tiny test guest (TCG), and against the in-memory fake. Steps run in order and share
+ * one VM.
+ */
+export function describePortContract(adapterName: string, harness: ContractHarness): void {
+  describe(`VirtualizationPort contract: ${adapterName}`, () => {
+    const run = new ContractRun();
+    const withRealGuest = harness.realGuest ? it : it.skip;
+    beforeAll(() => run.start(harness));
+    afterAll(() => run.stop());
+
+    describeHostAndFiles(run);
+    describeDefinitions(run);
+    describeRedefinition(run);
+    describeOfflineSnapshot(run);
+    describeRunningGuest(run, adapterName, withRealGuest);
+    describeConsoles(run, withRealGuest);
+    describeLiveChanges(run);
+    describePowerOff(run);
+  });
+}
+
+function describeHostAndFiles(run: ContractRun): void {
+  it('reports host capabilities', async () => {
+    const caps = await run.port.getHostCapabilities();
+    expect(caps.cpus).toBeGreaterThan(0);
+    expect(caps.memoryMiB).toBeGreaterThan(0);
+    expect(caps.virtTypes).toContain('qemu');
+    expect(caps.qemuVersion).toMatch(/^\d+\.\d+/);
+    expect(caps.machines.some((machine) => machine.includes('q35'))).toBe(true);
+  });
+
+  it('creates, inspects, resizes and layers qcow2 volumes', async () => {
+    const { port, files, diskPath } = run;
+    const volume = await port.createVolume({ path: diskPath, sizeBytes: 64 * MIB });
+    expect(volume).toMatchObject({ format: 'qcow2', virtualSizeBytes: 64 * MIB });
+    await expect(port.createVolume({ path: diskPath, sizeBytes: MIB })).rejects.toMatchObject({
+      code: 'VOLUME_EXISTS',
     });
 
-    beforeAll(async () => {
-      guest = ensureTestGuest();
-      run = makeRunDir(adapterName);
-      diskPath = join(run.dir, 'disk.qcow2');
-      iso = makeIso(run.dir, 'media');
-      seedPath = join(run.dir, 'seed.iso');
-      port = await makePort(run.dir);
-      subscription = port.events().subscribe((event) => events.push(event));
+    const overlayPath = join(run.dir, 'overlay.qcow2');
+    const overlay = await port.createVolume({ path: overlayPath, backingPath: diskPath, backingFormat: 'qcow2' });
+    expect(overlay.backingPath).toBe(diskPath);
+    expect(overlay.virtualSizeBytes).toBe(64 * MIB);
+    const grown = await port.resizeVolume(overlayPath, 128 * MIB);
+    expect(grown.virtualSizeBytes).toBe(128 * MIB);
+    await port.deleteVolume(overlayPath);
+    expect(files.exists(overlayPath)).toBe(false);
+    await port.deleteVolume(overlayPath); // idempotent
+  });
+
+  it('creates a private VM folder and removes it with everything in it', async () => {
+    const { port, files } = run;
+    const folder = join(run.dir, 'vm-folder');
+    await port.createVmFolder(folder);
+    await port.createVmFolder(folder); // idempotent
+    // 0750 where it is given to QEMU's group (libvirt's DAC), 0700 where QEMU runs as the api.
+    expect([0o700, 0o750]).toContain(files.mode(folder));
+    await port.createVolume({ path: join(folder, 'disk.qcow2'), sizeBytes: MIB });
+    await port.removeVmFolder(folder);
+    expect(files.exists(folder)).toBe(false);
+    await port.removeVmFolder(folder); // idempotent
+    for (const unsafe of ['vm-folder', '/', `${run.dir}/../elsewhere`]) {
+      await expect(port.removeVmFolder(unsafe)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(files.exists(run.dir)).toBe(true);
+  });
+
+  it('writes a cloud-init NoCloud seed ISO whose documents come back byte for byte', async () => {
+    const { port, files, seedPath } = run;
+    const metaData = `instance-id: ${run.vmId}\nlocal-hostname: "a'b$(x)"\n`;
+    const networkConfig = 'version: 2\nethernets: {}\n';
+    // A second write replaces the first one (the api rewrites a VM's seed when its config changes).
+    await port.createSeedIso({ path: seedPath, metaData: 'instance-id: old\n', userData: 'old' });
+    const volume = await port.createSeedIso({ path: seedPath, metaData, userData: HOSTILE_USER_DATA, networkConfig });
+    expect(volume).toMatchObject({ path: seedPath, format: 'raw' });
+    expect(volume.virtualSizeBytes).toBe(files.size(seedPath));
+    expect(files.mode(seedPath)).toBe(0o600); // libvirt hands it to QEMU's user at start
+
+    expect(files.seedLabel(seedPath)).toBe('cidata');
+    const documents = (name: string) => files.seedDocument(seedPath, name).map((bytes) => bytes.toString('utf8'));
+    expect(documents('user-data')).not.toHaveLength(0);
+    for (const userData of files.seedDocument(seedPath, 'user-data')) {
+      expect(userData.equals(Buffer.from(HOSTILE_USER_DATA, 'utf8'))).toBe(true);
+    }
+    for (const text of documents('meta-data')) expect(text).toBe(metaData);
+    for (const text of documents('network-config')) expect(text).toBe(networkConfig);
+    expect(files.list(run.dir).filter((name) => name.includes('seed'))).toEqual(['seed.iso']);
+
+    await expect(port.createSeedIso({ path: 'seed.iso', metaData, userData: '' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(port.createSeedIso({ path: join(run.dir, 'seed.img'), metaData, userData: '' })).rejects.toMatchObject(
+      { code: 'INVALID_ARGUMENT' },
+    );
+  });
+}
+
+function describeDefinitions(run: ContractRun): void {
+  it('defines a domain named from the VM id, with metadata and escaped user strings', async () => {
+    const { port, vmId } = run;
+    const info = await port.defineDomain(run.spec());
+    expect(info.name).toBe(`limen-${vmId}`);
+    expect(info.vmId).toBe(vmId);
+    expect(info.ownerId).toMatch(/^owner-/);
+    expect(info.title).toBe(HOSTILE_TITLE);
+    expect(info.description).toBe(HOSTILE_DESCRIPTION);
+    expect(info.state).toBe('shutoff');
+    expect(info.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+    expect(info.disks.find((disk) => disk.device === 'disk')?.path).toBe(run.diskPath);
+    expect(info.disks.filter((disk) => disk.seed)).toEqual([
+      expect.objectContaining({ device: 'cdrom', path: run.seedPath, readonly: true }),
+    ]);
+    await expect(port.defineDomain(run.spec())).rejects.toMatchObject({ code: 'DOMAIN_EXISTS' });
+    const listed = await port.listDomains();
+    expect(listed.find((domain) => domain.vmId === vmId)?.state).toBe('shutoff');
+    await expect(port.getDomain(randomUUID())).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+  });
+
+  it('opens no console of a stopped or missing domain', async () => {
+    for (const type of ['serial', 'vnc'] as const) {
+      await expect(run.port.openConsole(run.vmId, type)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+      await expect(run.port.openConsole(randomUUID(), type)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+    }
+  });
+}
+
+function describeRedefinition(run: ContractRun): void {
+  it('redefines a stopped domain: new boot order, same UUID, snapshots kept', async () => {
+    const { port, firmwareVmId } = run;
+    await port.createVolume({ path: join(run.dir, 'firmware-disk.qcow2'), sizeBytes: 16 * MIB });
+    const defined = await port.defineDomain(run.firmwareSpec(['cdrom', 'hd']));
+    expect(defined.bootOrder).toEqual(['cdrom', 'hd']);
+    await port.createSnapshot(firmwareVmId, { name: 'before-redefine' });
+
+    const redefined = await port.redefineDomain(run.firmwareSpec(['hd'], 'installed'));
+    expect(redefined).toMatchObject({
+      vmId: firmwareVmId,
+      ownerId: run.firmwareOwner,
+      uuid: defined.uuid,
+      state: 'shutoff',
+      bootOrder: ['hd'],
+      title: 'installed',
+    });
+    const info = await port.getDomain(firmwareVmId);
+    expect(info).toMatchObject({ uuid: defined.uuid, bootOrder: ['hd'], title: 'installed' });
+    // Disks are the same files, media included.
+    expect(info.disks.map((disk) => [disk.device, disk.path])).toEqual(
+      defined.disks.map((disk) => [disk.device, disk.path]),
+    );
+    expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
+    expect((await port.listDomains()).filter((domain) => domain.vmId === firmwareVmId)).toHaveLength(1);
+    // The kernel-booted domain reports no firmware boot order.
+    expect((await port.getDomain(run.vmId)).bootOrder).toBeUndefined();
+  });
+
+  it('refuses to redefine a missing domain or to change its owner', async () => {
+    const { port } = run;
+    await expect(port.redefineDomain({ ...run.firmwareSpec(['hd']), vmId: randomUUID() })).rejects.toMatchObject({
+      code: 'DOMAIN_NOT_FOUND',
+    });
+    await expect(
+      port.redefineDomain({ ...run.firmwareSpec(['cdrom']), ownerId: 'someone-else' }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(port.redefineDomain({ ...run.firmwareSpec(['cdrom']), vcpus: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    expect(await port.getDomain(run.firmwareVmId)).toMatchObject({ ownerId: run.firmwareOwner, bootOrder: ['hd'] });
+  });
+
+  it('redefines a running domain without stopping it; the change applies at the next boot', async () => {
+    const { port, firmwareVmId } = run;
+    await port.start(firmwareVmId);
+    expect((await port.getDomain(firmwareVmId)).state).toBe('running');
+    const redefined = await port.redefineDomain(run.firmwareSpec(['cdrom', 'hd']));
+    // The result describes the new definition, whatever the running guest uses until then.
+    expect(redefined).toMatchObject({ state: 'running', bootOrder: ['cdrom', 'hd'] });
+    expect((await port.getDomain(firmwareVmId)).state).toBe('running');
+    await port.destroy(firmwareVmId);
+    expect(await port.getDomain(firmwareVmId)).toMatchObject({ state: 'shutoff', bootOrder: ['cdrom', 'hd'] });
+    expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
+    await port.undefineDomain(firmwareVmId, { removeVolumes: true });
+  });
+}
+
+function describeOfflineSnapshot(run: ContractRun): void {
+  it('reverts an internal snapshot so the disk content really comes back', async () => {
+    const { port, files, vmId, diskPath } = run;
+    files.fillDisk(diskPath, 0xab);
+    const snapshot = await port.createSnapshot(vmId, { name: 'pattern-ab', description: 'before <overwrite> & co' });
+    expect(snapshot).toMatchObject({
+      name: 'pattern-ab',
+      description: 'before <overwrite> & co',
+      domainState: 'shutoff',
+      current: true,
     });
 
-    afterAll(async () => {
-      // Clean up even after a failure in the middle of the sequence.
-      for (const id of [vmId, firmwareVmId]) {
-        await port.destroy(id).catch(() => undefined);
-        await port.undefineDomain(id, { removeVolumes: true }).catch(() => undefined);
-      }
-      subscription?.unsubscribe();
-      await port.close();
-      run.cleanup();
+    files.fillDisk(diskPath, 0xcd);
+    expect(files.diskHolds(diskPath, 0xab)).toBe(false);
+
+    await port.revertSnapshot(vmId, 'pattern-ab');
+    expect(files.diskHolds(diskPath, 0xab)).toBe(true);
+    expect(await run.state()).toBe('shutoff');
+
+    const snapshots = await port.listSnapshots(vmId);
+    expect(snapshots.map((s) => s.name)).toEqual(['pattern-ab']);
+    await expect(port.revertSnapshot(vmId, 'no-such-snapshot')).rejects.toBeInstanceOf(HypervisorError);
+    await expect(port.createSnapshot(vmId, { name: 'bad name; rm' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
     });
+  });
+}
 
-    it('reports host capabilities', async () => {
-      const caps = await port.getHostCapabilities();
-      expect(caps.cpus).toBeGreaterThan(0);
-      expect(caps.memoryMiB).toBeGreaterThan(0);
-      expect(caps.virtTypes).toContain('qemu');
-      expect(caps.qemuVersion).toMatch(/^\d+\.\d+/);
-      expect(caps.machines.some((machine) => machine.includes('q35'))).toBe(true);
-    });
+function describeRunningGuest(run: ContractRun, adapterName: string, withRealGuest: jest.It): void {
+  it('starts the guest and the marker appears in the serial log', async () => {
+    const { port, vmId } = run;
+    const started = Date.now();
+    await port.start(vmId);
+    expect(await run.state()).toBe('running');
+    await waitFor('guest marker', async () => (await run.markers()) >= 1, 60_000);
+    // Reported by the suite so boot time regressions are visible in CI logs.
+    process.stdout.write(`[${adapterName}] boot to ${GUEST_MARKER}: ${Date.now() - started} ms\n`);
 
-    it('creates, inspects, resizes and layers qcow2 volumes', async () => {
-      const volume = await port.createVolume({ path: diskPath, sizeBytes: 64 * 1024 * 1024 });
-      expect(volume).toMatchObject({ format: 'qcow2', virtualSizeBytes: 64 * 1024 * 1024 });
-      await expect(port.createVolume({ path: diskPath, sizeBytes: 1024 * 1024 })).rejects.toMatchObject({
-        code: 'VOLUME_EXISTS',
-      });
+    expect((await port.getSerialConsole(vmId)).logPath).toBe(join(run.dir, 'serial.log'));
+    await expect(port.start(vmId)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+  });
 
-      const overlayPath = join(run.dir, 'overlay.qcow2');
-      const overlay = await port.createVolume({ path: overlayPath, backingPath: diskPath, backingFormat: 'qcow2' });
-      expect(overlay.backingPath).toBe(diskPath);
-      expect(overlay.virtualSizeBytes).toBe(64 * 1024 * 1024);
-      const grown = await port.resizeVolume(overlayPath, 128 * 1024 * 1024);
-      expect(grown.virtualSizeBytes).toBe(128 * 1024 * 1024);
-      await port.deleteVolume(overlayPath);
-      expect(existsSync(overlayPath)).toBe(false);
-      await port.deleteVolume(overlayPath); // idempotent
-    });
+  it('takes a PNG screenshot and reports statistics of the running guest', async () => {
+    const { port, vmId } = run;
+    const png = await port.screenshot(vmId);
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
 
-    it('writes a cloud-init NoCloud seed ISO whose documents come back byte for byte', async () => {
-      const metaData = `instance-id: ${vmId}\nlocal-hostname: "a'b$(x)"\n`;
-      const networkConfig = 'version: 2\nethernets: {}\n';
-      // A second write replaces the first one (the api rewrites a VM's seed when its config changes).
-      await port.createSeedIso({ path: seedPath, metaData: 'instance-id: old\n', userData: 'old' });
-      const volume = await port.createSeedIso({ path: seedPath, metaData, userData: HOSTILE_USER_DATA, networkConfig });
-      expect(volume).toMatchObject({ path: seedPath, format: 'raw' });
-      expect(volume.virtualSizeBytes).toBe(statSync(seedPath).size);
-      expect(statSync(seedPath).mode & 0o777).toBe(0o600); // libvirt hands it to QEMU's user at start
+    const stats = await port.getStats(vmId);
+    expect(stats).toMatchObject({ vmId, state: 'running' });
+    expect(stats.cpuTimeNs).toBeGreaterThan(0);
+    expect(stats.memory.maxKiB).toBeGreaterThan(0);
+    expect(stats.block.map((b) => b.name)).toContain('vda');
+    const all = await port.getAllStats();
+    expect(all.find((s) => s.vmId === vmId)?.state).toBe('running');
+  });
 
-      expect(isoinfo(seedPath, ['-d']).toString('utf8')).toMatch(/^Volume id: cidata$/m);
-      for (const extension of ['-J', '-R']) {
-        expect(isoinfo(seedPath, [extension, '-x', '/user-data']).equals(Buffer.from(HOSTILE_USER_DATA, 'utf8'))).toBe(
-          true,
-        );
-        expect(isoinfo(seedPath, [extension, '-x', '/meta-data']).toString('utf8')).toBe(metaData);
-        expect(isoinfo(seedPath, [extension, '-x', '/network-config']).toString('utf8')).toBe(networkConfig);
-      }
-      expect(readdirSync(run.dir).filter((name) => name.includes('seed'))).toEqual(['seed.iso']);
+  it('suspends, resumes, resets and reboots with the state checked after each', async () => {
+    const { port, vmId } = run;
+    await port.suspend(vmId);
+    expect(await run.state()).toBe('paused');
+    await port.resume(vmId);
+    expect(await run.state()).toBe('running');
 
-      await expect(port.createSeedIso({ path: 'seed.iso', metaData, userData: '' })).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
-      });
-      await expect(
-        port.createSeedIso({ path: join(run.dir, 'seed.img'), metaData, userData: '' }),
-      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    });
+    const before = await run.markers();
+    await port.reset(vmId);
+    expect(await run.state()).toBe('running');
+    await waitFor('marker after reset', async () => (await run.markers()) > before, 60_000);
 
-    it('defines a domain named from the VM id, with metadata and escaped user strings', async () => {
-      const info = await port.defineDomain(spec());
-      expect(info.name).toBe(`limen-${vmId}`);
-      expect(info.vmId).toBe(vmId);
-      expect(info.ownerId).toMatch(/^owner-/);
-      expect(info.title).toBe(HOSTILE_TITLE);
-      expect(info.description).toBe(HOSTILE_DESCRIPTION);
-      expect(info.state).toBe('shutoff');
-      expect(info.mac).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
-      expect(info.disks.find((disk) => disk.device === 'disk')?.path).toBe(diskPath);
-      expect(info.disks.filter((disk) => disk.seed)).toEqual([
-        expect.objectContaining({ device: 'cdrom', path: seedPath, readonly: true }),
-      ]);
-      await expect(port.defineDomain(spec())).rejects.toMatchObject({ code: 'DOMAIN_EXISTS' });
-      const listed = await port.listDomains();
-      expect(listed.find((domain) => domain.vmId === vmId)?.state).toBe('shutoff');
-      await expect(port.getDomain(randomUUID())).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
-    });
+    const beforeReboot = await run.markers();
+    await port.reboot(vmId);
+    await waitFor('marker after reboot', async () => (await run.markers()) > beforeReboot, 60_000);
+    expect(await run.state()).toBe('running');
+  });
 
-    it('redefines a stopped domain: new boot order, same UUID, snapshots kept', async () => {
-      await port.createVolume({ path: join(run.dir, 'firmware-disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
-      const defined = await port.defineDomain(firmwareSpec(['cdrom', 'hd']));
-      expect(defined.bootOrder).toEqual(['cdrom', 'hd']);
-      await port.createSnapshot(firmwareVmId, { name: 'before-redefine' });
+  withRealGuest('relays the serial console both ways through openConsole (the pty of QEMU)', async () => {
+    const { port, vmId } = run;
+    expect((await port.getSerialConsole(vmId)).ptyPath).toMatch(/^\/dev\/pts\/\d+$/);
+    const serial = await port.openConsole(vmId, 'serial');
+    let received = '';
+    serial.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const word = `limen-echo-${Date.now()}`;
+    // The guest's tty echoes what is typed once its init holds the console.
+    const typing = setInterval(() => serial.write(`${word}\r`), 300);
+    try {
+      await waitFor('the tty echo', async () => received.includes(word), 30_000);
+    } finally {
+      clearInterval(typing);
+      serial.destroy();
+    }
+  });
+}
 
-      const redefined = await port.redefineDomain(firmwareSpec(['hd'], 'installed'));
-      expect(redefined).toMatchObject({
-        vmId: firmwareVmId,
-        ownerId: firmwareOwner,
-        uuid: defined.uuid,
-        state: 'shutoff',
-        bootOrder: ['hd'],
-        title: 'installed',
-      });
-      const info = await port.getDomain(firmwareVmId);
-      expect(info).toMatchObject({ uuid: defined.uuid, bootOrder: ['hd'], title: 'installed' });
-      // Disks are the same files, media included.
-      expect(info.disks.map((disk) => [disk.device, disk.path])).toEqual(
-        defined.disks.map((disk) => [disk.device, disk.path]),
-      );
-      expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
-      expect((await port.listDomains()).filter((domain) => domain.vmId === firmwareVmId)).toHaveLength(1);
-      // The kernel-booted domain reports no firmware boot order.
-      expect((await port.getDomain(vmId)).bootOrder).toBeUndefined();
-    });
+function describeConsoles(run: ContractRun, withRealGuest: jest.It): void {
+  withRealGuest('speaks RFB through openConsole (a VNC server on a unix socket, never a TCP port)', async () => {
+    const { port, vmId } = run;
+    const vnc = await port.getVncEndpoint(vmId);
+    expect(vnc?.socketPath).toMatch(/^\/.+\.sock$/);
+    const stream = await port.openConsole(vmId, 'vnc');
+    try {
+      expect((await firstChunk(stream)).toString('latin1')).toMatch(/^RFB 003\.00\d\n$/);
+    } finally {
+      stream.destroy();
+    }
+  });
+}
 
-    it('refuses to redefine a missing domain or to change its owner', async () => {
-      await expect(port.redefineDomain({ ...firmwareSpec(['hd']), vmId: randomUUID() })).rejects.toMatchObject({
-        code: 'DOMAIN_NOT_FOUND',
-      });
-      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), ownerId: 'someone-else' })).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
-      });
-      await expect(port.redefineDomain({ ...firmwareSpec(['cdrom']), vcpus: 0 })).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
-      });
-      expect(await port.getDomain(firmwareVmId)).toMatchObject({ ownerId: firmwareOwner, bootOrder: ['hd'] });
-    });
+function describeLiveChanges(run: ContractRun): void {
+  it('takes, lists, reverts and deletes a snapshot of the running guest', async () => {
+    const { port, vmId } = run;
+    const snapshot = await port.createSnapshot(vmId, { name: 'live-1' });
+    expect(snapshot.domainState).toBe('running');
+    expect((await port.listSnapshots(vmId)).find((s) => s.name === 'live-1')?.current).toBe(true);
+    await port.revertSnapshot(vmId, 'live-1');
+    expect(await run.state()).toBe('running');
+    await port.deleteSnapshot(vmId, 'live-1');
+    expect((await port.listSnapshots(vmId)).map((s) => s.name)).toEqual(['pattern-ab']);
+    await expect(port.deleteSnapshot(vmId, 'live-1')).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
+  });
 
-    it('redefines a running domain without stopping it; the change applies at the next boot', async () => {
-      await port.start(firmwareVmId);
-      expect((await port.getDomain(firmwareVmId)).state).toBe('running');
-      const redefined = await port.redefineDomain(firmwareSpec(['cdrom', 'hd']));
-      // The result describes the new definition, whatever the running guest uses until then.
-      expect(redefined).toMatchObject({ state: 'running', bootOrder: ['cdrom', 'hd'] });
-      expect((await port.getDomain(firmwareVmId)).state).toBe('running');
-      await port.destroy(firmwareVmId);
-      expect(await port.getDomain(firmwareVmId)).toMatchObject({ state: 'shutoff', bootOrder: ['cdrom', 'hd'] });
-      expect((await port.listSnapshots(firmwareVmId)).map((snapshot) => snapshot.name)).toEqual(['before-redefine']);
-      await port.undefineDomain(firmwareVmId, { removeVolumes: true });
-    });
+  it('inserts and ejects CD-ROM media', async () => {
+    const { port, vmId } = run;
+    const mediaDrive = async () => (await port.getDomain(vmId)).disks.find((d) => d.device === 'cdrom' && !d.seed);
+    await port.insertCdrom(vmId, run.iso);
+    expect((await mediaDrive())?.path).toBe(run.iso);
+    await port.ejectCdrom(vmId);
+    expect((await mediaDrive())?.path).toBeUndefined();
+    // The seed drive is a separate drive and stays attached.
+    expect((await port.getDomain(vmId)).disks.find((d) => d.seed)?.path).toBe(run.seedPath);
+  });
 
-    it('reverts an internal snapshot so the disk content really comes back', async () => {
-      expect(qemuIo(diskPath, 'write -P 0xAB 0 64k').ok).toBe(true);
-      const snapshot = await port.createSnapshot(vmId, { name: 'pattern-ab', description: 'before <overwrite> & co' });
-      expect(snapshot).toMatchObject({
-        name: 'pattern-ab',
-        description: 'before <overwrite> & co',
-        domainState: 'shutoff',
-        current: true,
-      });
+  // After the running snapshot: a snapshot taken with a hot-plugged vCPU cannot be restored
+  // into a QEMU started from the config (QEMU: "Unknown savevm section ... cpu_common").
+  it('changes memory and vCPUs, live where possible', async () => {
+    const { port, vmId } = run;
+    expect(await port.setMemory(vmId, 320)).toEqual({ config: true, live: true });
+    expect(await port.setMemory(vmId, 512)).toEqual({ config: true, live: false });
+    expect((await port.setVcpus(vmId, 2)).config).toBe(true);
+  });
+}
 
-      expect(qemuIo(diskPath, 'write -P 0xCD 0 64k').ok).toBe(true);
-      expect(qemuIo(diskPath, 'read -P 0xAB 0 64k').ok).toBe(false);
+function describePowerOff(run: ContractRun): void {
+  it('shuts the guest down through ACPI', async () => {
+    const { port, vmId } = run;
+    expect(await port.shutdown(vmId, { timeoutMs: 60_000 })).toEqual({ forced: false });
+    expect(await run.state()).toBe('shutoff');
+    await expect(port.suspend(vmId)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+    // Config changes made while running apply from the next boot.
+    const info = await port.getDomain(vmId);
+    expect(info.memoryMiB).toBe(512);
+    expect(info.vcpus).toBe(2);
+  });
 
-      await port.revertSnapshot(vmId, 'pattern-ab');
-      expect(qemuIo(diskPath, 'read -P 0xAB 0 64k').ok).toBe(true);
-      expect(await state()).toBe('shutoff');
+  it('destroys a running guest and reports lifecycle events', async () => {
+    const { port, vmId, events } = run;
+    await port.start(vmId);
+    expect(await run.state()).toBe('running');
+    await port.destroy(vmId);
+    expect(await run.state()).toBe('shutoff');
+    const seen = (type: string) => events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === type);
+    await waitFor('stopped event', async () => seen('stopped'), 5_000);
+    expect(seen('started')).toBe(true);
+  });
 
-      const snapshots = await port.listSnapshots(vmId);
-      expect(snapshots.map((s) => s.name)).toEqual(['pattern-ab']);
-      await expect(port.revertSnapshot(vmId, 'no-such-snapshot')).rejects.toBeInstanceOf(HypervisorError);
-      await expect(port.createSnapshot(vmId, { name: 'bad name; rm' })).rejects.toMatchObject({
-        code: 'INVALID_ARGUMENT',
-      });
-    });
-
-    it('starts the guest and the marker appears in the serial log', async () => {
-      const started = Date.now();
-      await port.start(vmId);
-      expect(await state()).toBe('running');
-      await waitFor('guest marker', async () => countMarkers(await port.tailSerialLog(vmId)) >= 1, 60_000);
-      // Reported by the suite so boot time regressions are visible in CI logs.
-      process.stdout.write(`[${adapterName}] boot to ${GUEST_MARKER}: ${Date.now() - started} ms\n`);
-
-      const serial = await port.getSerialConsole(vmId);
-      expect(serial.logPath).toBe(join(run.dir, 'serial.log'));
-      expect(serial.ptyPath).toMatch(/^\/dev\/pts\/\d+$/);
-      await expect(port.start(vmId)).rejects.toMatchObject({ code: 'INVALID_STATE' });
-    });
-
-    it('exposes VNC, a PNG screenshot and statistics of the running guest', async () => {
-      // VNC is a unix socket, never a TCP port any local user or guest could reach.
-      const vnc = await port.getVncEndpoint(vmId);
-      expect(vnc?.socketPath).toMatch(/^\/.+\.sock$/);
-      expect(await rfbGreeting(vnc!.socketPath)).toMatch(/^RFB 003\.00\d\n$/);
-
-      const png = await port.screenshot(vmId);
-      expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-
-      const stats = await port.getStats(vmId);
-      expect(stats).toMatchObject({ vmId, state: 'running' });
-      expect(stats.cpuTimeNs).toBeGreaterThan(0);
-      expect(stats.memory.maxKiB).toBeGreaterThan(0);
-      expect(stats.block.map((b) => b.name)).toContain('vda');
-      const all = await port.getAllStats();
-      expect(all.find((s) => s.vmId === vmId)?.state).toBe('running');
-    });
-
-    it('suspends, resumes, resets and reboots with the state checked after each', async () => {
-      await port.suspend(vmId);
-      expect(await state()).toBe('paused');
-      await port.resume(vmId);
-      expect(await state()).toBe('running');
-
-      const before = countMarkers(await port.tailSerialLog(vmId));
-      await port.reset(vmId);
-      expect(await state()).toBe('running');
-      await waitFor('marker after reset', async () => countMarkers(await port.tailSerialLog(vmId)) > before, 60_000);
-
-      const beforeReboot = countMarkers(await port.tailSerialLog(vmId));
-      await port.reboot(vmId);
-      await waitFor(
-        'marker after reboot',
-        async () => countMarkers(await port.tailSerialLog(vmId)) > beforeReboot,
-        60_000,
-      );
-      expect(await state()).toBe('running');
-    });
-
-    it('takes, lists, reverts and deletes a snapshot of the running guest', async () => {
-      const snapshot = await port.createSnapshot(vmId, { name: 'live-1' });
-      expect(snapshot.domainState).toBe('running');
-      expect((await port.listSnapshots(vmId)).find((s) => s.name === 'live-1')?.current).toBe(true);
-      await port.revertSnapshot(vmId, 'live-1');
-      expect(await state()).toBe('running');
-      await port.deleteSnapshot(vmId, 'live-1');
-      expect((await port.listSnapshots(vmId)).map((s) => s.name)).toEqual(['pattern-ab']);
-      await expect(port.deleteSnapshot(vmId, 'live-1')).rejects.toMatchObject({ code: 'SNAPSHOT_NOT_FOUND' });
-    });
-
-    it('inserts and ejects CD-ROM media', async () => {
-      const mediaDrive = async () => (await port.getDomain(vmId)).disks.find((d) => d.device === 'cdrom' && !d.seed);
-      await port.insertCdrom(vmId, iso);
-      expect((await mediaDrive())?.path).toBe(iso);
-      await port.ejectCdrom(vmId);
-      expect((await mediaDrive())?.path).toBeUndefined();
-      // The seed drive is a separate drive and stays attached.
-      expect((await port.getDomain(vmId)).disks.find((d) => d.seed)?.path).toBe(seedPath);
-    });
-
-    // After the running snapshot: a snapshot taken with a hot-plugged vCPU cannot be restored
-    // into a QEMU started from the config (QEMU: "Unknown savevm section ... cpu_common").
-    it('changes memory and vCPUs, live where possible', async () => {
-      const memory = await port.setMemory(vmId, 320);
-      expect(memory).toEqual({ config: true, live: true });
-      const beyondMax = await port.setMemory(vmId, 512);
-      expect(beyondMax).toEqual({ config: true, live: false });
-      const vcpus = await port.setVcpus(vmId, 2);
-      expect(vcpus.config).toBe(true);
-    });
-
-    it('shuts the guest down through ACPI', async () => {
-      const result = await port.shutdown(vmId, { timeoutMs: 60_000 });
-      expect(result).toEqual({ forced: false });
-      expect(await state()).toBe('shutoff');
-      await expect(port.suspend(vmId)).rejects.toMatchObject({ code: 'INVALID_STATE' });
-      // Config changes made while running apply from the next boot.
-      const info = await port.getDomain(vmId);
-      expect(info.memoryMiB).toBe(512);
-      expect(info.vcpus).toBe(2);
-    });
-
-    it('destroys a running guest and reports lifecycle events', async () => {
-      await port.start(vmId);
-      expect(await state()).toBe('running');
-      await port.destroy(vmId);
-      expect(await state()).toBe('shutoff');
-      await waitFor(
-        'stopped event',
-        async () => events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'stopped'),
-        5_000,
-      );
-      expect(events.some((e) => e.kind === 'lifecycle' && e.vmId === vmId && e.type === 'started')).toBe(true);
-    });
-
-    it('undefines the domain and removes its volumes and seed ISO', async () => {
-      await port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true });
-      await expect(port.getDomain(vmId)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
-      expect((await port.listDomains()).some((d) => d.vmId === vmId)).toBe(false);
-      expect(existsSync(diskPath)).toBe(false);
-      expect(existsSync(seedPath)).toBe(false);
-      expect(existsSync(iso)).toBe(true); // CD-ROM media is shared and never deleted with a VM
-    });
+  it('undefines the domain and removes its volumes and seed ISO', async () => {
+    const { port, files, vmId } = run;
+    await port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true });
+    await expect(port.getDomain(vmId)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+    expect((await port.listDomains()).some((d) => d.vmId === vmId)).toBe(false);
+    expect(files.exists(run.diskPath)).toBe(false);
+    expect(files.exists(run.seedPath)).toBe(false);
+    expect(files.exists(run.iso)).toBe(true); // CD-ROM media is shared and never deleted with a VM
   });
 }

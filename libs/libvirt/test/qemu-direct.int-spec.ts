@@ -4,9 +4,13 @@ import { firstValueFrom, filter, timeout } from 'rxjs';
 import { createVirtualizationPort, VirtualizationPort } from '../src';
 import { ensureTestGuest, GUEST_MARKER, makeRunDir, waitFor } from './guest-fixture';
 import { describePortContract } from './port-contract';
+import { realHarness } from './real-contract-harness';
 
-describePortContract('qemu-direct', (runDir) =>
-  createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(runDir, 'state'), virtType: 'qemu' }),
+describePortContract(
+  'qemu-direct',
+  realHarness('qemu-direct', (runDir) =>
+    createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(runDir, 'state'), virtType: 'qemu' }),
+  ),
 );
 
 describe('qemu-direct re-attachment', () => {

@@ -19,3 +19,6 @@ export interface SetResourceResult {
   /** Applied to the running guest now. */
   live: boolean;
 }
+
+/** A VM's consoles: its first serial port, or its display through VNC (RFB). */
+export type ConsoleType = 'serial' | 'vnc';

@@ -1,5 +1,7 @@
+import { Duplex } from 'node:stream';
 import { Observable } from 'rxjs';
 import {
+  ConsoleType,
   DomainEvent,
   DomainInfo,
   DomainSpec,
@@ -102,6 +104,21 @@ export interface VirtualizationPort {
   tailSerialLog(vmId: string, maxBytes?: number): Promise<string>;
   /** PNG image of the primary display. The domain must be running. */
   screenshot(vmId: string): Promise<Buffer>;
+  /**
+   * A byte stream to the running domain's console: its first serial port, or its VNC server
+   * (RFB, unauthenticated beyond the domain's VNC password). INVALID_STATE when the domain has
+   * no such console now (not running, VNC disabled). Destroying the stream closes the console.
+   */
+  openConsole(vmId: string, type: ConsoleType): Promise<Duplex>;
+
+  /**
+   * Creates the folder that holds a VM's files, private to the VM: 0700, or 0750 with QEMU's group
+   * where QEMU runs as another user (libvirt's DAC), whatever the umask. Missing parents are
+   * created 0755. Idempotent. createVolume and createSeedIso make their folder the same way.
+   */
+  createVmFolder(path: string): Promise<void>;
+  /** Removes a VM's folder and everything in it. Idempotent: a missing folder is fine. */
+  removeVmFolder(path: string): Promise<void>;
 
   createVolume(spec: VolumeSpec): Promise<VolumeInfo>;
   /**

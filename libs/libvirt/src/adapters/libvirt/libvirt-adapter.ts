@@ -1,14 +1,17 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { defer, finalize, Observable, share } from 'rxjs';
 import { HypervisorError } from '../../errors/hypervisor-error';
 import { VirshEventStream } from '../../events/virsh-event-stream';
 import { withScratchDir } from '../../host/scratch-dir';
 import { VirtTypeResolver } from '../../host/virt-type-resolver';
 import { screenshotToPng } from '../../image/screenshot-png';
+import { openConsoleStream } from '../../console/console-stream';
 import { tailFile } from '../../console/serial-log';
 import {
+  ConsoleType,
   DomainEvent,
   DomainInfo,
   DomainSpec,
@@ -31,6 +34,7 @@ import { LibLogger, silentLogger } from '../../transport/logger';
 import { VirshCommand } from '../../transport/virsh-command';
 import { VirshPool } from '../../transport/virsh-pool';
 import { availableBytes } from '../../volumes/filesystem-space';
+import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
@@ -374,6 +378,10 @@ export class LibvirtAdapter implements VirtualizationPort {
     return tailFile(parsed.serialLogPath, maxBytes);
   }
 
+  openConsole(vmId: string, type: ConsoleType): Promise<Duplex> {
+    return openConsoleStream(this, vmId, type);
+  }
+
   async screenshot(vmId: string): Promise<Buffer> {
     const name = domainNameFor(vmId);
     return withScratchDir(async (dir) => {
@@ -381,6 +389,14 @@ export class LibvirtAdapter implements VirtualizationPort {
       await this.pool.run({ name: 'screenshot', options: { domain: name, file, screen: 0 } });
       return screenshotToPng(await readFile(file));
     });
+  }
+
+  async createVmFolder(path: string): Promise<void> {
+    await makeVmFolder(path, await this.qemuGroupId());
+  }
+
+  removeVmFolder(path: string): Promise<void> {
+    return deleteVmFolder(path);
   }
 
   async createVolume(spec: VolumeSpec): Promise<VolumeInfo> {

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { defer, Observable, Subject } from 'rxjs';
+import { openConsoleStream } from '../../console/console-stream';
 import { tailFile } from '../../console/serial-log';
 import { HypervisorError } from '../../errors/hypervisor-error';
 import { withScratchDir } from '../../host/scratch-dir';
@@ -10,6 +12,7 @@ import { VirtTypeResolver } from '../../host/virt-type-resolver';
 import { screenshotToPng } from '../../image/screenshot-png';
 import {
   BlockStats,
+  ConsoleType,
   DomainDiskInfo,
   DomainEvent,
   DomainInfo,
@@ -34,6 +37,7 @@ import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { runProcess } from '../../transport/process-runner';
 import { availableBytes } from '../../volumes/filesystem-space';
+import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
@@ -452,6 +456,10 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return tailFile((await this.requireDomain(vmId)).spec.serialLogPath, maxBytes);
   }
 
+  openConsole(vmId: string, type: ConsoleType): Promise<Duplex> {
+    return openConsoleStream(this, vmId, type);
+  }
+
   async screenshot(vmId: string): Promise<Buffer> {
     const domain = await this.requireRunning(vmId);
     return withScratchDir(async (dir) => {
@@ -459,6 +467,15 @@ export class QemuDirectAdapter implements VirtualizationPort {
       await domain.qmp.execute('screendump', { filename: file });
       return screenshotToPng(await readFile(file));
     });
+  }
+
+  /** QEMU runs as the api's own user here: the folder is 0700. */
+  createVmFolder(path: string): Promise<void> {
+    return makeVmFolder(path);
+  }
+
+  removeVmFolder(path: string): Promise<void> {
+    return deleteVmFolder(path);
   }
 
   createVolume(spec: VolumeSpec): Promise<VolumeInfo> {

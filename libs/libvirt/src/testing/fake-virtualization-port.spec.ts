@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { GUEST_MARKER } from '../../test/guest-fixture';
+import { ContractFiles, describePortContract } from '../../test/port-contract';
+import { HypervisorError } from '../errors/hypervisor-error';
+import { DomainEvent, DomainSpec } from '../models';
+import { FakeVirtualizationPort } from '.';
+
+const PATTERN_BYTES = 64 * 1024;
+
+/** The fake's in-memory files, seen through the contract's eyes. */
+function fakeFiles(fake: FakeVirtualizationPort): ContractFiles {
+  const { files } = fake;
+  return {
+    exists: (path) => files.file(path) !== undefined || files.folder(path) !== undefined,
+    mode: (path) => (files.file(path) ?? files.folder(path))!.mode,
+    size: (path) => files.file(path)!.virtualSizeBytes,
+    list: (folder) => files.list(folder),
+    fillDisk: (path, byte) => files.write(path, Buffer.alloc(PATTERN_BYTES, byte)),
+    diskHolds: (path, byte) => files.read(path, 0, PATTERN_BYTES).equals(Buffer.alloc(PATTERN_BYTES, byte)),
+    seedLabel: (path) => files.file(path)?.label ?? '',
+    seedDocument: (path, name) => {
+      const text = files.file(path)?.documents?.[name];
+      return text === undefined ? [] : [Buffer.from(text, 'utf8')];
+    },
+    makeIso: (folder, name) => {
+      const path = join(folder, `${name}.iso`);
+      files.put(path, { format: 'raw', sizeBytes: 360 * 1024 });
+      return path;
+    },
+  };
+}
+
+// Skipped here: the two cases that need a real guest behind a real QEMU (the serial console's tty
+// echo through QEMU's pty, and the RFB greeting of QEMU's VNC server).
+describePortContract('in-memory fake', {
+  realGuest: false,
+  async setUp() {
+    const port = new FakeVirtualizationPort({ bootOutput: `${GUEST_MARKER}\n` });
+    const guest = { kernelPath: '/fake/test-guest/vmlinuz', initrdPath: '/fake/test-guest/initrd.img', cmdline: '' };
+    return { port, runDir: `/var/lib/limen/fake-runs/${randomUUID()}`, files: fakeFiles(port), guest, cleanup() {} };
+  },
+});
+
+describe('FakeVirtualizationPort test controls', () => {
+  const vmId = randomUUID();
+  const spec: DomainSpec = {
+    vmId,
+    ownerId: 'owner-1',
+    vcpus: 1,
+    memoryMiB: 128,
+    disks: [{ path: '/vms/a/disk.qcow2' }],
+    vnc: { enabled: true },
+    serialLogPath: '/vms/a/serial.log',
+  };
+  let fake: FakeVirtualizationPort;
+  let events: DomainEvent[];
+
+  beforeEach(async () => {
+    fake = new FakeVirtualizationPort();
+    events = [];
+    fake.events().subscribe((event) => events.push(event));
+    await fake.createVolume({ path: '/vms/a/disk.qcow2', sizeBytes: 1024 ** 3 });
+    await fake.defineDomain(spec);
+  });
+
+  it('relays consoles to the test playing the guest, and ends them when the VM stops', async () => {
+    await fake.start(vmId);
+    const serial = await fake.openConsole(vmId, 'serial');
+    const received: string[] = [];
+    serial.on('data', (chunk: Buffer) => received.push(chunk.toString()));
+    const guest = fake.consoles.guestSide(vmId, 'serial')!;
+    const typed = new Promise<string>((resolve) => guest.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    serial.write('ls\r');
+    expect(await typed).toBe('ls\r');
+    fake.guestOutput(vmId, 'hello\n');
+    const ended = new Promise((resolve) => serial.once('end', resolve));
+    await fake.destroy(vmId);
+    await ended;
+    expect(received.join('')).toBe('hello\n');
+    expect(await fake.tailSerialLog(vmId)).toBe('hello\n');
+  });
+
+  it('reports a crash as libvirt does: shut off with reason crashed, and a stopped/failed event', async () => {
+    await fake.start(vmId);
+    fake.crash(vmId);
+    expect(await fake.getDomain(vmId)).toMatchObject({ state: 'shutoff', shutoffReason: 'crashed' });
+    expect(events.at(-1)).toMatchObject({ kind: 'lifecycle', vmId, type: 'stopped', detail: 'failed' });
+  });
+
+  it('times out or forces a shutdown the guest ignores', async () => {
+    await fake.start(vmId);
+    fake.ignoreAcpi(vmId);
+    await expect(fake.shutdown(vmId, { timeoutMs: 10 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(await fake.shutdown(vmId, { forceAfterTimeout: true })).toEqual({ forced: true });
+    expect(await fake.getDomain(vmId)).toMatchObject({ state: 'shutoff', shutoffReason: 'destroyed' });
+  });
+
+  it('answers with injected failures, records calls, and goes down on request', async () => {
+    fake.failNext('start', new HypervisorError('OPERATION_FAILED', 'no'));
+    await expect(fake.start(vmId)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
+    await fake.start(vmId);
+    expect(fake.calls.filter((call) => call.method === 'start')).toEqual([
+      { method: 'start', args: [vmId] },
+      { method: 'start', args: [vmId] },
+    ]);
+    fake.setUnavailable(true);
+    await expect(fake.getDomain(vmId)).rejects.toMatchObject({ code: 'HYPERVISOR_UNAVAILABLE' });
+  });
+
+  it('refuses to start a domain whose storage is missing', async () => {
+    await fake.deleteVolume('/vms/a/disk.qcow2');
+    await expect(fake.start(vmId)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
+  });
+
+  it('charges the RAM of a running snapshot to the first disk', async () => {
+    const before = (await fake.getVolume('/vms/a/disk.qcow2')).actualSizeBytes;
+    await fake.start(vmId);
+    await fake.createSnapshot(vmId, { name: 's1' });
+    expect((await fake.getVolume('/vms/a/disk.qcow2')).actualSizeBytes - before).toBe(128 * 1024 * 1024);
+    await fake.deleteSnapshot(vmId, 's1');
+    expect((await fake.getVolume('/vms/a/disk.qcow2')).actualSizeBytes).toBe(before);
+  });
+});

@@ -1,0 +1,7 @@
+// Test doubles for unit specs (`@limen/libvirt/testing`). Never imported by production code:
+// ESLint refuses it outside *.spec.ts files.
+export { FakeVirtualizationPort } from './fake-virtualization-port';
+export type { FakeVirtualizationPortOptions } from './fake-virtualization-port';
+export type { FakeCall, FakePortMethod } from './fake-calls';
+export type { FakeFile, FakeFileOptions, FakeFolder, FakeFileSystem } from './fake-file-system';
+export type { FakeConsoles } from './fake-consoles';

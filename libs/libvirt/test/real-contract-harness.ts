@@ -1,0 +1,37 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { VirtualizationPort } from '../src';
+import { ensureTestGuest, isoinfo, makeIso, makeRunDir, qemuIo } from './guest-fixture';
+import { ContractFiles, ContractHarness } from './port-contract';
+
+const PATTERN_RANGE = '0 64k';
+
+/** The machine's own files, read the way QEMU and cloud-init would read them. */
+export const hostFiles: ContractFiles = {
+  exists: (path) => existsSync(path),
+  mode: (path) => statSync(path).mode & 0o777,
+  size: (path) => statSync(path).size,
+  list: (folder) => readdirSync(folder),
+  fillDisk(path, byte) {
+    const result = qemuIo(path, `write -P 0x${byte.toString(16)} ${PATTERN_RANGE}`);
+    if (!result.ok) throw new Error(`qemu-io write failed: ${result.output}`);
+  },
+  diskHolds: (path, byte) => qemuIo(path, `read -P 0x${byte.toString(16)} ${PATTERN_RANGE}`).ok,
+  seedLabel: (path) => /^Volume id: (.*)$/m.exec(isoinfo(path, ['-d']).toString('utf8'))?.[1] ?? '',
+  seedDocument: (path, name) => ['-J', '-R'].map((extension) => isoinfo(path, [extension, '-x', `/${name}`])),
+  makeIso,
+};
+
+/** The contract on the real hypervisor, with the tiny test guest (built on first use). */
+export function realHarness(
+  adapterName: string,
+  makePort: (runDir: string) => Promise<VirtualizationPort> | VirtualizationPort,
+): ContractHarness {
+  return {
+    realGuest: true,
+    async setUp() {
+      const guest = ensureTestGuest();
+      const run = makeRunDir(adapterName);
+      return { port: await makePort(run.dir), runDir: run.dir, files: hostFiles, guest, cleanup: run.cleanup };
+    },
+  };
+}
