@@ -1,13 +1,10 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
-import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
 import { initApp } from './app.setup';
 import { AppConfig, ConfigError, loadConfig } from './config/app-config';
-import { connectWithRetry } from './database/connect-with-retry';
-import { DatabaseEndpoint } from './database/database-endpoint';
-import { dataSourceOptions } from './database/data-source-options';
+import { migrate } from './database/migrate';
 
 function loadConfigOrExit(): AppConfig {
   try {
@@ -19,16 +16,6 @@ function loadConfigOrExit(): AppConfig {
     }
     throw error;
   }
-}
-
-/** `main.js migrate`: apply pending migrations and exit (also done at every start). */
-async function migrate(config: AppConfig): Promise<void> {
-  const endpoint = await DatabaseEndpoint.resolve(config);
-  const dataSource: DataSource = await connectWithRetry(dataSourceOptions(endpoint.url, endpoint.isEmbedded), 60_000);
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
-  process.stdout.write(`Applied ${applied.length} migration(s)${applied.map((m) => `\n  ${m.name}`).join('')}\n`);
-  await dataSource.destroy();
-  await endpoint.onApplicationShutdown();
 }
 
 async function serve(config: AppConfig): Promise<void> {

@@ -1,29 +1,27 @@
-import { getMetadataArgsStorage, Repository } from 'typeorm';
+import { getMetadataArgsStorage } from 'typeorm';
 import { AuditEntry } from './audit-entry.entity';
-import { AuditService, NewAuditEntry } from './audit.service';
+import type { AuditRepository, NewAuditEntry } from './audit.repository';
+import { AuditService } from './audit.service';
+import { ColumnShape, fitToColumns } from './storable';
 
-/** A repository that keeps what it is given, with the entity's real column definitions. */
-function capturingRepository(saved: NewAuditEntry[]): Repository<AuditEntry> {
-  const columns = getMetadataArgsStorage()
-    .columns.filter((c) => c.target === AuditEntry)
-    .map((c) => ({
-      propertyName: c.propertyName,
-      length: c.options.length === undefined ? '' : String(c.options.length),
-      type: c.options.type,
-    }));
-  // insertEntity's query builder chain: insert().into().values(entry).execute()
-  const insertBuilder = {
-    insert: () => insertBuilder,
-    into: () => insertBuilder,
-    values: (entry: NewAuditEntry) => (saved.push(entry), insertBuilder),
-    execute: async () => ({ raw: [{}] }),
-  };
-  const manager = { createQueryBuilder: () => insertBuilder };
-  return {
-    metadata: { columns },
-    manager,
-    create: (entry: NewAuditEntry) => entry,
-  } as unknown as Repository<AuditEntry>;
+/** The entity's real column definitions, as TypeORM's metadata would give them. */
+const AUDIT_COLUMNS: ColumnShape[] = getMetadataArgsStorage()
+  .columns.filter((c) => c.target === AuditEntry)
+  .map((c) => ({
+    propertyName: c.propertyName,
+    length: c.options.length === undefined ? '' : String(c.options.length),
+    type: c.options.type,
+  }));
+
+/** Keeps what it is given, or fails every append. */
+class FakeAuditRepository implements Pick<AuditRepository, 'append'> {
+  readonly saved: NewAuditEntry[] = [];
+  constructor(private readonly failure?: Error) {}
+
+  async append(entry: NewAuditEntry): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.saved.push(entry);
+  }
 }
 
 const entry: NewAuditEntry = {
@@ -45,24 +43,38 @@ const entry: NewAuditEntry = {
 
 // Found by test/reliability/property-http-surface.spec.ts: DELETE /api/v1/vms/<300 characters>, a
 // path id with %00, or a login whose username held a NUL left no audit record (the insert failed).
-describe('AuditService.record', () => {
-  it('fits request-derived values into their columns instead of losing the record', async () => {
-    const saved: NewAuditEntry[] = [];
-    const audit = new AuditService(capturingRepository(saved));
-    await audit.record({
-      ...entry,
-      targetId: `${'\u{1f600}'.repeat(40)}${'a'.repeat(300)}`,
-      actorUsername: 'ali\u0000ce',
-      userAgent: 'x'.repeat(600),
-      details: { name: ['a\u0000b', { 'k\u0000': '\ud800' }] },
-    });
-    expect(saved).toHaveLength(1);
-    const [stored] = saved;
+describe('fitToColumns (AuditRepository.append)', () => {
+  it('fits request-derived values into their columns instead of losing the record', () => {
+    const stored = fitToColumns(
+      {
+        ...entry,
+        targetId: `${'\u{1f600}'.repeat(40)}${'a'.repeat(300)}`,
+        actorUsername: 'ali\u0000ce',
+        userAgent: 'x'.repeat(600),
+        details: { name: ['a\u0000b', { 'k\u0000': '\ud800' }] },
+      },
+      AUDIT_COLUMNS,
+    );
     expect(Array.from(stored.targetId!)).toHaveLength(64);
     expect(stored.targetId!.startsWith('\u{1f600}'.repeat(40))).toBe(true);
     expect(stored.actorUsername).toBe('ali\ufffdce');
     expect(stored.userAgent).toHaveLength(512);
     expect(stored.details).toEqual({ name: ['a\ufffdb', { 'k\ufffd': '\ufffd' }] });
     expect(stored.action).toBe('vms.remove');
+  });
+});
+
+describe('AuditService.record', () => {
+  it('appends the record through the repository', async () => {
+    const entries = new FakeAuditRepository();
+    await new AuditService(entries as unknown as AuditRepository).record(entry);
+    expect(entries.saved).toEqual([entry]);
+  });
+
+  it('never fails the request it describes when the record cannot be written', async () => {
+    const audit = new AuditService(new FakeAuditRepository(new Error('database down')) as unknown as AuditRepository);
+    jest.spyOn(audit['logger'], 'error').mockImplementation(() => undefined);
+    await expect(audit.record(entry)).resolves.toBeUndefined();
+    expect(audit['logger'].error).toHaveBeenCalled();
   });
 });

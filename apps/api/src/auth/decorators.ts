@@ -1,7 +1,7 @@
 import { applyDecorators, createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
 import { ApiExtension } from '@nestjs/swagger';
 import { RATE_LIMITS_EXTENSION } from '../common/openapi-responses';
-import type { UserRole } from '../users/user.entity';
+import type { UserRole } from '../users/user-role';
 
 /** Who is calling, as established by the JWT guard from the database (not from token claims). */
 export interface AuthUser {

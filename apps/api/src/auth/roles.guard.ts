@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AppException, ErrorCode } from '../common/problem';
-import type { UserRole } from '../users/user.entity';
+import type { UserRole } from '../users/user-role';
 import { AuthUser, REQUIRED_ROLES } from './decorators';
 
 @Injectable()

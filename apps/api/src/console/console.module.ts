@@ -6,6 +6,7 @@ import { VmsModule } from '../vms/vms.module';
 import { ConsoleGateway } from './console-gateway';
 import { ConsolePageController } from './console-page.controller';
 import { ConsoleSessions } from './console-sessions';
+import { ConsoleTicketRepository } from './console-ticket.repository';
 import { ConsoleTickets } from './console-tickets';
 import { ConsoleController } from './console.controller';
 import { ConsoleService } from './console.service';
@@ -15,6 +16,13 @@ import { UpgradeRefusals } from './upgrade-refusals';
 @Module({
   imports: [TypeOrmModule.forFeature([Host]), UsersModule, VmsModule],
   controllers: [ConsoleController, ConsolePageController],
-  providers: [ConsoleService, ConsoleTickets, ConsoleSessions, ConsoleGateway, UpgradeRefusals],
+  providers: [
+    ConsoleService,
+    ConsoleTickets,
+    ConsoleTicketRepository,
+    ConsoleSessions,
+    ConsoleGateway,
+    UpgradeRefusals,
+  ],
 })
 export class ConsoleModule {}

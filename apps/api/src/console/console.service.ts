@@ -11,7 +11,8 @@ import { Vm } from '../vms/vm.entity';
 import { VmStore } from '../vms/vm-store';
 import { ConsoleSessions } from './console-sessions';
 import { connectVnc, openSerialPty } from './console-targets';
-import { ConsoleTickets, ConsoleType } from './console-tickets';
+import { ConsoleTickets } from './console-tickets';
+import { ConsoleType } from './console-type';
 import { ConsoleTicketDto } from './dto/console.dto';
 
 /** The WebSocket path for a VM's console; nginx and the k8s Ingress upgrade everything under /api/v1/console/ws/. */

@@ -5,7 +5,8 @@ import { DataSource } from 'typeorm';
 import { preparedQuery } from '../database/prepared-query';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { PgListener } from '../database/pg-listener';
-import type { UserRole, UserStatus } from './user.entity';
+import type { UserRole } from './user-role';
+import type { UserStatus } from './user.entity';
 
 /** What the JWT guard checks about a token's user on every request. */
 export interface UserAccess {

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Subscription } from 'rxjs';
 import { UserAccessCache } from './user-access-cache';
-import type { UserRole } from './user.entity';
+import type { UserRole } from './user-role';
 
 /**
  * How often every watched user is read again, whatever was notified: this bounds how long a change

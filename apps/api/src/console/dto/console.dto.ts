@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
-import { CONSOLE_TYPES, ConsoleType } from '../console-tickets';
+import { CONSOLE_TYPES, ConsoleType } from '../console-type';
 
 export class OpenConsoleDto {
   /** `vnc`: the VM's screen (RFB); `serial`: its first serial port. */

@@ -1,7 +1,8 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
-import { USER_ROLES, USER_STATUSES, UserRole, UserStatus } from '../user.entity';
+import { USER_STATUSES, UserStatus } from '../user.entity';
+import { USER_ROLES, UserRole } from '../user-role';
 import { IsPassword, IsUsername } from './credentials';
 
 export class CreateUserDto {

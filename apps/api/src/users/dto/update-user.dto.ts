@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsString, MaxLength, MinLength } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
-import { USER_ROLES, USER_STATUSES, UserRole, UserStatus } from '../user.entity';
+import { USER_STATUSES, UserStatus } from '../user.entity';
+import { USER_ROLES, UserRole } from '../user-role';
 
 export class UpdateUserDto {
   @ApiPropertyOptional({ enum: USER_ROLES })

@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { USER_ROLES, USER_STATUSES, User, UserRole, UserStatus } from '../user.entity';
+import { USER_STATUSES, User, UserStatus } from '../user.entity';
+import { USER_ROLES, UserRole } from '../user-role';
 
 /** A user as the API shows it: never the password hash or lock-out counters. */
 export class UserDto {
