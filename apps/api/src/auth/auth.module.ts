@@ -2,14 +2,13 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { AppConfig } from '../config/app-config';
 import { UsersModule } from '../users/users.module';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { JwtAuthGuard } from './jwt-auth.guard';
 import { RateLimitGuard, rateLimitOptions } from './rate-limit';
-import { RefreshToken } from './refresh-token.entity';
+import { RefreshTokenDataModule } from './refresh-token-data.module';
 import { RolesGuard } from './roles.guard';
 import { TokenService } from './token.service';
 
@@ -20,7 +19,7 @@ import { TokenService } from './token.service';
 @Module({
   imports: [
     UsersModule,
-    TypeOrmModule.forFeature([RefreshToken]),
+    RefreshTokenDataModule,
     JwtModule.registerAsync({
       inject: [AppConfig],
       useFactory: (config: AppConfig) => ({

@@ -7,7 +7,7 @@ describe('AuthService.me', () => {
   function serviceWhoseUserLookupThrows(error: unknown): AuthService {
     const users = { get: () => Promise.reject(error) } as unknown as UsersService;
     const unused = undefined as never;
-    return new AuthService(unused, users, unused, unused, unused, unused, unused, unused);
+    return new AuthService(unused, users, unused, unused, unused, unused, unused, unused, unused);
   }
 
   it('answers 401 UNAUTHENTICATED, not 404, when the token outlived its user (deleted on another replica)', async () => {

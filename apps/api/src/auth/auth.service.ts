@@ -1,7 +1,5 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
-import { Repository } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
@@ -9,10 +7,12 @@ import { lockoutClient, LoginLockout } from '../users/login-lockout';
 import { PasswordHasher } from '../users/password-hasher';
 import { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
+import { UserRepository } from '../users/user.repository';
 import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
 import { revokedToken } from './jwt-auth.guard';
+import { RefreshTokenRepository } from './refresh-token.repository';
 import { TokenService } from './token.service';
 
 @Injectable()
@@ -25,7 +25,8 @@ export class AuthService {
     private readonly usersService: UsersService,
     private readonly hasher: PasswordHasher,
     private readonly tokens: TokenService,
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UserRepository,
+    private readonly refreshTokens: RefreshTokenRepository,
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
     private readonly lockout: LoginLockout,
@@ -65,11 +66,7 @@ export class AuthService {
     const username = dto.username.toLowerCase();
     const client = lockoutClient(clientIp);
     this.assertNotLocked(await this.lockout.lockedUntil(username, client));
-    const user = await this.users
-      .createQueryBuilder('user')
-      .addSelect('user.passwordHash')
-      .where('user.username = :username', { username })
-      .getOne();
+    const user = await this.users.findWithPasswordHash(username);
     this.dummyHash ??= this.hasher.hash(randomBytes(16).toString('hex'));
     const verified = await this.hasher.verify(user?.passwordHash ?? (await this.dummyHash), dto.password);
     if (!user || !verified) {
@@ -99,11 +96,9 @@ export class AuthService {
 
   /** Signs the user out everywhere: every access and refresh token stops working. */
   async logoutEverywhere(userId: string): Promise<void> {
-    await this.users.increment({ id: userId }, 'tokenVersion', 1);
+    await this.users.bumpTokenVersion(userId);
     await this.access.changed(userId);
-    await this.users.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [
-      userId,
-    ]);
+    await this.refreshTokens.revokeAllOf(userId);
   }
 
   async me(userId: string): Promise<User> {

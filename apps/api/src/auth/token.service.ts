@@ -1,14 +1,15 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { createHash, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { DataSource, EntityManager, IsNull } from 'typeorm';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { Transactions, Tx } from '../database/transaction';
 import { User } from '../users/user.entity';
+import { UserRepository } from '../users/user.repository';
 import { TokenPairDto } from './dto/token-pair.dto';
 import { RefreshToken } from './refresh-token.entity';
+import { RefreshTokenRepository } from './refresh-token.repository';
 
 function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
@@ -41,7 +42,9 @@ export class TokenService {
   constructor(
     private readonly jwt: JwtService,
     private readonly config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly refreshTokens: RefreshTokenRepository,
+    private readonly users: UserRepository,
+    private readonly transactions: Transactions,
     private readonly audit: AuditService,
   ) {
     this.successorKey = Buffer.from(hkdfSync('sha256', config.jwtSecret, 'limen-refresh-tokens', 'successor', 32));
@@ -49,7 +52,7 @@ export class TokenService {
 
   async issuePair(user: User): Promise<TokenPairDto> {
     const refresh = await this.storeRefreshToken(
-      this.dataSource.manager,
+      undefined,
       user.id,
       randomUUID(),
       randomBytes(32).toString('base64url'),
@@ -63,28 +66,20 @@ export class TokenService {
    * its rotation, when it answers the very pair its rotation did (see `replayRotation`).
    */
   async rotate(presented: string): Promise<TokenPairDto> {
-    const outcome = await this.dataSource.transaction(async (manager): Promise<RotationOutcome> => {
-      const current = await manager.findOne(RefreshToken, {
-        where: { tokenHash: sha256(presented) },
-        lock: { mode: 'pessimistic_write' },
-      });
+    const outcome = await this.transactions.run(async (tx): Promise<RotationOutcome> => {
+      const current = await this.refreshTokens.findByHashForUpdate(tx, sha256(presented));
       if (!current) return { kind: 'invalid' };
       if (current.replacedById !== null) {
-        const replayed = await this.replayRotation(manager, current, presented);
+        const replayed = await this.replayRotation(tx, current, presented);
         if (replayed) return replayed;
-        await this.revokeFamily(manager, current.familyId);
+        await this.refreshTokens.revokeFamily(tx, current.familyId);
         return { kind: 'reused', userId: current.userId };
       }
       if (current.revokedAt !== null || current.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' };
-      const user = await manager.findOneBy(User, { id: current.userId });
+      const user = await this.users.find(current.userId, tx);
       if (!user || user.status !== 'active') return { kind: 'invalid' };
-      const refresh = await this.storeRefreshToken(
-        manager,
-        user.id,
-        current.familyId,
-        this.successorOf(presented),
-        current.id,
-      );
+      const refresh = await this.storeRefreshToken(tx, user.id, current.familyId, this.successorOf(presented));
+      await this.refreshTokens.markReplaced(tx, current.id, refresh.row.id);
       return { kind: 'rotated', user, refresh };
     });
     if (outcome.kind === 'reused') {
@@ -107,11 +102,7 @@ export class TokenService {
 
   /** Revokes one refresh token. Unknown tokens are ignored, so logout never reveals validity. */
   async revoke(presented: string): Promise<void> {
-    await this.dataSource.manager.update(
-      RefreshToken,
-      { tokenHash: sha256(presented), revokedAt: IsNull() },
-      { revokedAt: new Date() },
-    );
+    await this.refreshTokens.revokeByHash(sha256(presented));
   }
 
   /**
@@ -120,17 +111,10 @@ export class TokenService {
    * unspent and live, it gets the same pair back. Anything else is reuse. A rotated token's
    * `revokedAt` is the moment of its rotation.
    */
-  private async replayRotation(
-    manager: EntityManager,
-    rotated: RefreshToken,
-    presented: string,
-  ): Promise<RotationOutcome | undefined> {
+  private async replayRotation(tx: Tx, rotated: RefreshToken, presented: string): Promise<RotationOutcome | undefined> {
     const graceMs = this.config.refreshReuseGraceSeconds * 1000;
     if (rotated.revokedAt === null || rotated.revokedAt.getTime() + graceMs <= Date.now()) return undefined;
-    const successor = await manager.findOne(RefreshToken, {
-      where: { id: rotated.replacedById! },
-      lock: { mode: 'pessimistic_write' },
-    });
+    const successor = await this.refreshTokens.findForUpdate(tx, rotated.replacedById!);
     const token = this.successorOf(presented);
     // A successor derived under another JWT_SECRET (rotated in between) does not match: reuse.
     if (
@@ -141,7 +125,7 @@ export class TokenService {
     )
       return undefined;
     if (successor.expiresAt.getTime() <= Date.now()) return undefined;
-    const user = await manager.findOneBy(User, { id: successor.userId });
+    const user = await this.users.find(successor.userId, tx);
     if (!user || user.status !== 'active') return { kind: 'invalid' };
     return { kind: 'rotated', user, refresh: { token, row: successor } };
   }
@@ -173,30 +157,13 @@ export class TokenService {
   }
 
   private async storeRefreshToken(
-    manager: EntityManager,
+    tx: Tx | undefined,
     userId: string,
     familyId: string,
     token: string,
-    replaces?: string,
   ): Promise<IssuedRefreshToken> {
     const expiresAt = new Date(Date.now() + this.config.refreshTokenTtlDays * 86_400_000);
-    const row = await manager.save(
-      manager.create(RefreshToken, {
-        userId,
-        familyId,
-        tokenHash: sha256(token),
-        expiresAt,
-        revokedAt: null,
-        replacedById: null,
-      }),
-    );
-    if (replaces) await manager.update(RefreshToken, { id: replaces }, { replacedById: row.id, revokedAt: new Date() });
+    const row = await this.refreshTokens.add({ userId, familyId, tokenHash: sha256(token), expiresAt }, tx);
     return { token, row };
-  }
-
-  private async revokeFamily(manager: EntityManager, familyId: string): Promise<void> {
-    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`, [
-      familyId,
-    ]);
   }
 }

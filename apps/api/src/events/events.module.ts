@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { UsersModule } from '../users/users.module';
+import { UserAccessModule } from '../users/user-access.module';
 import { EventRecord } from './event.entity';
 import { EventStreams } from './event-streams';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([EventRecord]), UsersModule],
+  imports: [TypeOrmModule.forFeature([EventRecord]), UserAccessModule],
   controllers: [EventsController],
   providers: [EventsService, EventStreams],
   exports: [EventsService],

@@ -1,10 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes } from 'node:crypto';
-import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { AppException } from '../common/problem';
-import { User } from './user.entity';
+import { UserRepository } from './user.repository';
 import { UsersService } from './users.service';
 
 /**
@@ -18,11 +16,11 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
   constructor(
     private readonly config: AppConfig,
     private readonly usersService: UsersService,
-    @InjectRepository(User) private readonly users: Repository<User>,
+    private readonly users: UserRepository,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    if (await this.users.existsBy({ role: 'admin' })) return;
+    if (await this.users.hasAdmin()) return;
     const generated = this.config.adminPassword === undefined;
     const password = this.config.adminPassword ?? randomBytes(18).toString('base64url');
     try {
@@ -34,7 +32,7 @@ export class AdminBootstrapService implements OnApplicationBootstrap {
       });
     } catch (error) {
       // Another replica may have created it a moment ago; anything else is fatal.
-      if (error instanceof AppException && (await this.users.existsBy({ role: 'admin' }))) return;
+      if (error instanceof AppException && (await this.users.hasAdmin())) return;
       throw new Error(`Cannot create the bootstrap admin "${this.config.adminUsername}": ${(error as Error).message}`, {
         cause: error,
       });

@@ -1,21 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { Subject } from 'rxjs';
-import { DataSource } from 'typeorm';
-import { preparedQuery } from '../database/prepared-query';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { PgListener } from '../database/pg-listener';
-import type { UserRole } from './user-role';
-import type { UserStatus } from './user.entity';
-
-/** What the JWT guard checks about a token's user on every request. */
-export interface UserAccess {
-  id: string;
-  username: string;
-  role: UserRole;
-  status: UserStatus;
-  tokenVersion: number;
-}
+import { UserAccess, UserRepository } from './user.repository';
 
 const CHANNEL = 'limen_user_access';
 /** The LISTEN connection's application_name, to find it in pg_stat_activity. */
@@ -58,7 +45,7 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
   private listening: boolean;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly users: UserRepository,
     private readonly endpoint: DatabaseEndpoint,
   ) {
     this.listening = endpoint.isEmbedded;
@@ -100,18 +87,7 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
     const cached = this.entries.get(id);
     if (cached && this.listening && cached.expiresAt > Date.now()) return cached.access;
     const generation = this.generation;
-    const [row] = await preparedQuery<{
-      id: string;
-      username: string;
-      role: UserRole;
-      status: UserStatus;
-      token_version: number;
-    }>(this.dataSource, 'user_access', 'SELECT id, username, role, status, token_version FROM users WHERE id = $1', [
-      id,
-    ]);
-    const access = row
-      ? { id: row.id, username: row.username, role: row.role, status: row.status, tokenVersion: row.token_version }
-      : null;
+    const access = await this.users.access(id);
     // Unknown users are not cached: a token naming one is refused anyway.
     if (access && this.listening && generation === this.generation) {
       if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value as string);
@@ -125,7 +101,7 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
     this.drop(id);
     if (this.endpoint.isEmbedded) return;
     try {
-      await this.dataSource.query('SELECT pg_notify($1, $2)', [CHANNEL, id]);
+      await this.users.notify(CHANNEL, id);
     } catch (error) {
       // The write has committed, so its request must not fail now. Replicas that lost the
       // database too drop everything when their listener reconnects; MAX_AGE_MS bounds the rest.

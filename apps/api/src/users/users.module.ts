@@ -1,18 +1,18 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { RefreshTokenDataModule } from '../auth/refresh-token-data.module';
+import { VmDataModule } from '../vms/vm-data.module';
 import { AdminBootstrapService } from './admin-bootstrap.service';
+import { LoginFailureRepository } from './login-failure.repository';
 import { LoginLockout } from './login-lockout';
 import { PasswordHasher } from './password-hasher';
-import { UserAccessCache } from './user-access-cache';
-import { UserAccessWatch } from './user-access-watch';
-import { User } from './user.entity';
+import { UserAccessModule } from './user-access.module';
 import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([User])],
+  imports: [UserAccessModule, RefreshTokenDataModule, VmDataModule],
   controllers: [UsersController],
-  providers: [UsersService, PasswordHasher, AdminBootstrapService, UserAccessCache, UserAccessWatch, LoginLockout],
-  exports: [UsersService, PasswordHasher, UserAccessCache, UserAccessWatch, LoginLockout, TypeOrmModule],
+  providers: [UsersService, PasswordHasher, AdminBootstrapService, LoginLockout, LoginFailureRepository],
+  exports: [UsersService, PasswordHasher, LoginLockout, UserAccessModule],
 })
 export class UsersModule {}

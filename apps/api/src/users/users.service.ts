@@ -1,28 +1,26 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, EntityManager, QueryFailedError, Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service';
+import { RefreshTokenRepository } from '../auth/refresh-token.repository';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
+import { isUniqueViolation } from '../database/pg-errors';
+import { Transactions, Tx } from '../database/transaction';
+import { VmRepository } from '../vms/vm.repository';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
-import { AuditService } from '../audit/audit.service';
 import { LoginLockout } from './login-lockout';
 import { PasswordHasher } from './password-hasher';
 import { UserAccessCache } from './user-access-cache';
 import { User, UserStatus } from './user.entity';
-
-const UNIQUE_VIOLATION = '23505';
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION;
-}
+import { UserChanges, UserRepository } from './user.repository';
 
 @Injectable()
 export class UsersService {
   constructor(
-    @InjectRepository(User) private readonly users: Repository<User>,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly users: UserRepository,
+    private readonly refreshTokens: RefreshTokenRepository,
+    private readonly vms: VmRepository,
+    private readonly transactions: Transactions,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
@@ -39,14 +37,12 @@ export class UsersService {
   async createUnlessTaken(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User | null> {
     const passwordHash = await this.hasher.hash(dto.password);
     try {
-      return await this.users.save(
-        this.users.create({
-          username: dto.username.toLowerCase(),
-          passwordHash,
-          role: dto.role ?? 'user',
-          status: dto.status ?? defaultStatus,
-        }),
-      );
+      return await this.users.add({
+        username: dto.username.toLowerCase(),
+        passwordHash,
+        role: dto.role ?? 'user',
+        status: dto.status ?? defaultStatus,
+      });
     } catch (error) {
       if (isUniqueViolation(error)) return null;
       throw error;
@@ -54,13 +50,13 @@ export class UsersService {
   }
 
   async get(id: string): Promise<User> {
-    const user = await this.users.findOneBy({ id });
+    const user = await this.users.find(id);
     if (!user) throw AppException.notFound('User');
     return user;
   }
 
   list(page: PageQueryDto): Promise<{ items: User[]; nextCursor: string | null }> {
-    return paginate(this.users.createQueryBuilder('user'), page);
+    return this.users.page(page);
   }
 
   /**
@@ -68,11 +64,11 @@ export class UsersService {
    * outstanding access tokens stop working on their very next request.
    */
   update(id: string, dto: UpdateUserDto): Promise<User> {
-    return this.withAdminGuard(id, async (manager, user) => {
+    return this.withAdminGuard(id, async (tx, user) => {
       const demotes = dto.role !== undefined && dto.role !== 'admin';
       const deactivates = dto.status !== undefined && dto.status !== 'active';
-      await this.assertNotLastAdmin(manager, user, demotes || deactivates);
-      const changes: Partial<User> = {};
+      await this.assertNotLastAdmin(tx, user, demotes || deactivates);
+      const changes: UserChanges = {};
       if (dto.role !== undefined) changes.role = dto.role;
       if (dto.status !== undefined) changes.status = dto.status;
       if (dto.password !== undefined) changes.passwordHash = await this.hasher.hash(dto.password);
@@ -81,10 +77,9 @@ export class UsersService {
         (dto.status !== undefined && dto.status !== user.status) ||
         dto.password !== undefined;
       if (revokes) changes.tokenVersion = user.tokenVersion + 1;
-      if (dto.status === 'active') await this.lockout.clearAccount(user.username, manager);
-      if (Object.keys(changes).length > 0) await manager.update(User, { id }, changes);
-      if (dto.password !== undefined || deactivates) await this.revokeRefreshTokens(manager, id);
-      const after = await manager.findOneByOrFail(User, { id });
+      if (dto.status === 'active') await this.lockout.clearAccount(user.username, tx);
+      const after = await this.users.update(tx, id, changes);
+      if (dto.password !== undefined || deactivates) await this.refreshTokens.revokeAllOf(id, tx);
       this.audit.annotate({
         before: { role: user.role, status: user.status },
         after: { role: after.role, status: after.status, passwordChanged: dto.password !== undefined },
@@ -98,9 +93,9 @@ export class UsersService {
   }
 
   async remove(id: string): Promise<void> {
-    await this.withAdminGuard(id, async (manager, user) => {
-      await this.assertNotLastAdmin(manager, user, true);
-      const [{ count }] = await manager.query(`SELECT count(*)::int AS count FROM vms WHERE owner_id = $1`, [id]);
+    await this.withAdminGuard(id, async (tx, user) => {
+      await this.assertNotLastAdmin(tx, user, true);
+      const count = await this.vms.countOwnedBy(id, tx);
       if (count > 0)
         throw new AppException(
           HttpStatus.CONFLICT,
@@ -108,7 +103,7 @@ export class UsersService {
           `The user still owns ${count} VM(s); delete them first`,
         );
       this.audit.annotate({ before: { username: user.username, role: user.role, status: user.status } });
-      await manager.delete(User, { id });
+      await this.users.delete(tx, id);
     });
   }
 
@@ -118,20 +113,20 @@ export class UsersService {
    * Once it has committed, the JWT guard's cached copy of the user is dropped
    * (on every replica), so the change applies to the user's very next request.
    */
-  private async withAdminGuard<T>(id: string, work: (manager: EntityManager, user: User) => Promise<T>): Promise<T> {
-    const result = await this.dataSource.transaction(async (manager) => {
-      await manager.query(`SELECT id FROM users WHERE role = 'admin' AND status = 'active' ORDER BY id FOR UPDATE`);
-      const user = await manager.findOne(User, { where: { id }, lock: { mode: 'pessimistic_write' } });
+  private async withAdminGuard<T>(id: string, work: (tx: Tx, user: User) => Promise<T>): Promise<T> {
+    const result = await this.transactions.run(async (tx) => {
+      await this.users.lockActiveAdmins(tx);
+      const user = await this.users.find(id, tx, { lock: true });
       if (!user) throw AppException.notFound('User');
-      return work(manager, user);
+      return work(tx, user);
     });
     await this.access.changed(id);
     return result;
   }
 
-  private async assertNotLastAdmin(manager: EntityManager, user: User, removesAdmin: boolean): Promise<void> {
+  private async assertNotLastAdmin(tx: Tx, user: User, removesAdmin: boolean): Promise<void> {
     if (!removesAdmin || user.role !== 'admin' || user.status !== 'active') return;
-    const activeAdmins = await manager.count(User, { where: { role: 'admin', status: 'active' } });
+    const activeAdmins = await this.users.countActiveAdmins(tx);
     if (activeAdmins <= 1) {
       throw new AppException(
         HttpStatus.CONFLICT,
@@ -139,11 +134,5 @@ export class UsersService {
         'The last active admin cannot be demoted, disabled or deleted',
       );
     }
-  }
-
-  private async revokeRefreshTokens(manager: EntityManager, userId: string): Promise<void> {
-    await manager.query(`UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [
-      userId,
-    ]);
   }
 }

@@ -196,4 +196,14 @@ export class VmRepository extends TableRepository {
     );
     return count;
   }
+
+  /** How many VMs `ownerId` owns (a user who owns any cannot be deleted). */
+  async countOwnedBy(ownerId: string, tx?: Tx): Promise<number> {
+    const [{ count }] = await this.query<{ count: number }>(
+      tx,
+      `SELECT count(*)::int AS count FROM vms WHERE owner_id = $1`,
+      [ownerId],
+    );
+    return count;
+  }
 }
