@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
-import type { StoredResponse } from './idempotency.service';
+import type { StoredResponse } from './resource-response';
 
 /** Keys are kept this long; a replay after that runs the request again. */
 const RETENTION = '24 hours';

@@ -4,12 +4,7 @@ import { isUniqueViolation } from '../database/pg-errors';
 import { Transactions, Tx } from '../database/transaction';
 import { IdempotencyKeyRepository } from './idempotency-key.repository';
 import { IdempotentRequest } from './idempotency-key.decorator';
-
-export interface StoredResponse {
-  statusCode: number;
-  body: unknown;
-  location?: string;
-}
+import { IdempotentReplay, responseOf } from './resource-response';
 
 /**
  * Runs a creating or acting request at most once per (user, Idempotency-Key).
@@ -23,27 +18,25 @@ export class IdempotencyService {
     private readonly transactions: Transactions,
   ) {}
 
-  async execute(
-    ownerId: string,
-    request: IdempotentRequest | undefined,
-    work: (tx: Tx) => Promise<StoredResponse>,
-  ): Promise<StoredResponse> {
+  /**
+   * Runs `work` in one transaction and, with a key, records the response its result gets in that
+   * same transaction. A key seen before is not run again: the same request raises IdempotentReplay
+   * with the first response, a different one 422 IDEMPOTENCY_KEY_REUSED.
+   */
+  async execute<R>(ownerId: string, request: IdempotentRequest | undefined, work: (tx: Tx) => Promise<R>): Promise<R> {
     if (!request) return this.transactions.run(work);
     await this.keys.deleteExpired(ownerId, request.key);
-    const earlier = await this.find(ownerId, request);
-    if (earlier) return earlier;
+    await this.replayIfSeen(ownerId, request);
     try {
       return await this.transactions.run(async (tx) => {
         await this.keys.claim(tx, ownerId, request.key, request.fingerprint);
-        const response = await work(tx);
-        await this.keys.record(tx, ownerId, request.key, response);
-        return response;
+        const result = await work(tx);
+        await this.keys.record(tx, ownerId, request.key, responseOf(result));
+        return result;
       });
     } catch (error) {
-      if (isUniqueViolation(error, /idempotency_keys/)) {
-        const winner = await this.find(ownerId, request);
-        if (winner) return winner;
-      }
+      // A concurrent duplicate committed first: answer as it did.
+      if (isUniqueViolation(error, /idempotency_keys/)) await this.replayIfSeen(ownerId, request);
       throw error;
     }
   }
@@ -53,9 +46,9 @@ export class IdempotencyService {
     return this.keys.prune();
   }
 
-  private async find(ownerId: string, request: IdempotentRequest): Promise<StoredResponse | null> {
+  private async replayIfSeen(ownerId: string, request: IdempotentRequest): Promise<void> {
     const earlier = await this.keys.find(ownerId, request.key);
-    if (!earlier) return null;
+    if (!earlier) return;
     if (earlier.fingerprint !== request.fingerprint) {
       throw new AppException(
         HttpStatus.UNPROCESSABLE_ENTITY,
@@ -63,6 +56,6 @@ export class IdempotencyService {
         'This Idempotency-Key was used with a different request',
       );
     }
-    return earlier.response;
+    throw new IdempotentReplay(earlier.response);
   }
 }

@@ -6,7 +6,7 @@ import { managerOf, Tx } from '../database/transaction';
 import { EventRecord } from '../events/event.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { IdempotencyService, StoredResponse } from '../idempotency/idempotency.service';
+import { IdempotencyService } from '../idempotency/idempotency.service';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../database/paginate';
@@ -26,16 +26,17 @@ export class OperationsService {
   /**
    * The shape of every request that starts hypervisor work: one transaction for
    * the rule checks, the rows, the operation (if any), its events and the
-   * idempotency record; after commit the events go out and the operation starts.
+   * idempotency record; after commit the events go out and the operation starts. `result` is what
+   * the request answers (see ResourceResponse), recorded as such for a replay.
    */
-  async accept(
+  async accept<R>(
     ownerId: string,
     idem: IdempotentRequest | undefined,
-    work: (tx: Tx) => Promise<{ op: Operation | null; events?: NewEvent[]; response: StoredResponse }>,
-  ): Promise<StoredResponse> {
+    work: (tx: Tx) => Promise<{ op: Operation | null; events?: NewEvent[]; result: R }>,
+  ): Promise<R> {
     let committed: { op: Operation | null; records: EventRecord[] } | null = null;
-    const response = await this.idempotency.execute(ownerId, idem, async (tx) => {
-      const { op, events = [], response } = await work(tx);
+    const result = await this.idempotency.execute(ownerId, idem, async (tx) => {
+      const { op, events = [], result } = await work(tx);
       const all = op
         ? [
             ...events,
@@ -50,14 +51,14 @@ export class OperationsService {
       const records: EventRecord[] = [];
       for (const event of all) records.push(await this.events.append(managerOf(tx), event));
       committed = { op, records };
-      return response;
+      return result;
     });
     const done = committed as { op: Operation | null; records: EventRecord[] } | null;
     if (done) {
       this.events.announce(done.records);
       if (done.op) this.runner.submit(done.op.id);
     }
-    return response;
+    return result;
   }
 
   /**

@@ -1,21 +1,14 @@
-import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { StoredResponse } from '../idempotency/idempotency.service';
+import { ResourceResponse } from '../idempotency/resource-response';
 import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto, SnapshotPageDto } from './dto/snapshot.dto';
 import { SnapshotsService } from './snapshots.service';
 
 const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
-
-function accepted(res: Response, stored: StoredResponse): SnapshotAcceptedDto {
-  res.status(stored.statusCode);
-  if (stored.location) res.setHeader('Location', stored.location);
-  return stored.body as SnapshotAcceptedDto;
-}
 
 @ApiTags('snapshots')
 @ApiBearerAuth()
@@ -40,14 +33,14 @@ export class SnapshotsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
   @ApiProblems(403, 409, 422)
-  async create(
+  @ResourceResponse()
+  create(
     @CurrentUser() user: AuthUser,
     @Param('vmId', ParseUUIDPipe) vmId: string,
     @Body() dto: CreateSnapshotDto,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<SnapshotAcceptedDto> {
-    return accepted(res, await this.snapshots.create(user, vmId, dto, idem));
+    return this.snapshots.create(user, vmId, dto, idem);
   }
 
   /** Return the VM's disk (and memory, if taken running) to the snapshot. */
@@ -55,14 +48,14 @@ export class SnapshotsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
   @ApiProblems(409, 422)
-  async revert(
+  @ResourceResponse()
+  revert(
     @CurrentUser() user: AuthUser,
     @Param('vmId', ParseUUIDPipe) vmId: string,
     @Param('snapshotId', ParseUUIDPipe) snapshotId: string,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<SnapshotAcceptedDto> {
-    return accepted(res, await this.snapshots.revert(user, vmId, snapshotId, idem));
+    return this.snapshots.revert(user, vmId, snapshotId, idem);
   }
 
   /** Delete a snapshot; frees its quota. */
@@ -70,13 +63,13 @@ export class SnapshotsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: SnapshotAcceptedDto })
   @ApiProblems(409, 422)
-  async remove(
+  @ResourceResponse()
+  remove(
     @CurrentUser() user: AuthUser,
     @Param('vmId', ParseUUIDPipe) vmId: string,
     @Param('snapshotId', ParseUUIDPipe) snapshotId: string,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<SnapshotAcceptedDto> {
-    return accepted(res, await this.snapshots.remove(user, vmId, snapshotId, idem));
+    return this.snapshots.remove(user, vmId, snapshotId, idem);
   }
 }

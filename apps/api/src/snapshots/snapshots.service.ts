@@ -8,7 +8,6 @@ import { managerOf, Tx } from '../database/transaction';
 import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { StoredResponse } from '../idempotency/idempotency.service';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
@@ -20,7 +19,7 @@ import { vmPaths } from '../vms/vm-paths';
 import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from '../vms/vm-state';
 import { VmStateWriter } from '../vms/vm-state-writer';
 import { VmStore } from '../vms/vm-store';
-import { CreateSnapshotDto, SnapshotDto } from './dto/snapshot.dto';
+import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto } from './dto/snapshot.dto';
 import { Snapshot } from './snapshot.entity';
 import { SnapshotRepository } from './snapshot.repository';
 
@@ -58,7 +57,7 @@ export class SnapshotsService implements OnModuleInit {
     return this.snapshots.pageOfVm(vmId, page);
   }
 
-  create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+  create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
     return this.accept(user, idem, 'snapshot.create', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
       const sizeMiB = snapshotReservationMiB(vm);
@@ -83,14 +82,14 @@ export class SnapshotsService implements OnModuleInit {
     });
   }
 
-  revert(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<StoredResponse> {
+  revert(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
     return this.accept(user, idem, 'snapshot.revert', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
       return { vm, snapshot: await this.readySnapshot(tx, vmId, snapshotId) };
     });
   }
 
-  remove(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<StoredResponse> {
+  remove(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
     return this.accept(user, idem, 'snapshot.delete', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
       const snapshot = await this.readySnapshot(tx, vmId, snapshotId);
@@ -104,7 +103,7 @@ export class SnapshotsService implements OnModuleInit {
     idem: IdempotentRequest | undefined,
     kind: string,
     work: (tx: Tx) => Promise<{ vm: Vm; snapshot: Snapshot }>,
-  ): Promise<StoredResponse> {
+  ): Promise<SnapshotAcceptedDto> {
     return this.operations.accept(user.id, idem, async (tx) => {
       const { vm, snapshot } = await work(tx);
       const op = await this.operations.create(managerOf(tx), {
@@ -113,14 +112,7 @@ export class SnapshotsService implements OnModuleInit {
         vmId: vm.id,
         params: { snapshotId: snapshot.id },
       });
-      return {
-        op,
-        response: {
-          statusCode: 202,
-          body: { snapshot: SnapshotDto.from(snapshot), operation: OperationDto.from(op) },
-          location: `/api/v1/operations/${op.id}`,
-        },
-      };
+      return { op, result: { snapshot: SnapshotDto.from(snapshot), operation: OperationDto.from(op) } };
     });
   }
 

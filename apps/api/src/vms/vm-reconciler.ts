@@ -210,7 +210,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
             ownerId: vm.owner_id,
             vmId: vm.id,
           });
-          return { op, response: { statusCode: 202, body: null } };
+          return { op, result: null };
         })
         // The owner's own DELETE got there first (409 OPERATION_IN_PROGRESS): that one finishes it.
         .catch((error) => this.logger.warn(`delete of VM ${vm.id} not resumed: ${(error as Error).message}`));

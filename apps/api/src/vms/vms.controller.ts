@@ -10,7 +10,6 @@ import {
   Patch,
   Post,
   Query,
-  Res,
   StreamableFile,
 } from '@nestjs/common';
 import {
@@ -22,34 +21,23 @@ import {
   ApiProduces,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { StoredResponse } from '../idempotency/idempotency.service';
+import { ResourceResponse } from '../idempotency/resource-response';
 import { CREATE_VM_EXAMPLES, CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto, SerialQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
 import { MediaDto, VmActionDto } from './dto/vm-action.dto';
 import { VmAcceptedDto, VmDto, VmPageDto } from './dto/vm.dto';
 import { VmStatsDto } from './dto/vm-stats.dto';
-import { etagOf, VmsService } from './vms.service';
+import { VmsService } from './vms.service';
 
 const IDEMPOTENCY_HEADER = {
   name: 'Idempotency-Key',
   required: false,
   description: 'Repeat the request safely: the same key and body replay the first response for 24 h',
 };
-
-/** Writes a service answer: its status, Location for accepted work, and the VM's ETag. */
-function reply(res: Response, stored: StoredResponse): unknown {
-  res.status(stored.statusCode);
-  if (stored.location) res.setHeader('Location', stored.location);
-  const body = stored.body as { vm?: { version: number }; version?: number };
-  const version = body.vm?.version ?? body.version;
-  if (version !== undefined) res.setHeader('ETag', `"${version}"`);
-  return stored.body;
-}
 
 @ApiTags('vms')
 @ApiBearerAuth()
@@ -73,26 +61,21 @@ export class VmsController {
   @ApiBody({ type: CreateVmDto, examples: CREATE_VM_EXAMPLES })
   @ApiAcceptedResponse({ type: VmAcceptedDto, description: 'Accepted; Location names the operation' })
   @ApiProblems(403, 409, 422)
-  async create(
+  @ResourceResponse()
+  create(
     @CurrentUser() user: AuthUser,
     @Body() dto: CreateVmDto,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<VmAcceptedDto> {
-    return reply(res, await this.vms.create(user, dto, idem)) as VmAcceptedDto;
+    return this.vms.create(user, dto, idem);
   }
 
   /** One VM, with its ETag. */
   @Get(':id')
   @ApiProblems(404)
-  async get(
-    @CurrentUser() user: AuthUser,
-    @Param('id', ParseUUIDPipe) id: string,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<VmDto> {
-    const vm = await this.vms.get(user, id);
-    res.setHeader('ETag', etagOf(vm));
-    return VmDto.from(vm);
+  @ResourceResponse()
+  async get(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string): Promise<VmDto> {
+    return VmDto.from(await this.vms.get(user, id));
   }
 
   /** Change vCPUs, memory, description or boot order. A description alone answers 200; the rest 202 with an operation. */
@@ -101,14 +84,14 @@ export class VmsController {
   @ApiOkResponse({ type: VmDto })
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(403, 404, 409, 412)
-  async update(
+  @ResourceResponse()
+  update(
     @CurrentUser() user: AuthUser,
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: UpdateVmDto,
     @Headers('if-match') ifMatch: string | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<VmDto | VmAcceptedDto> {
-    return reply(res, await this.vms.update(user, id, dto, ifMatch)) as VmDto | VmAcceptedDto;
+    return this.vms.update(user, id, dto, ifMatch);
   }
 
   /** Delete the VM, its domain, disks and seed ISO; frees its quota. */
@@ -116,13 +99,13 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async remove(
+  @ResourceResponse()
+  remove(
     @CurrentUser() user: AuthUser,
     @Param('id', ParseUUIDPipe) id: string,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<VmAcceptedDto> {
-    return reply(res, await this.vms.remove(user, id, idem)) as VmAcceptedDto;
+    return this.vms.remove(user, id, idem);
   }
 
   /** start, shutdown (ACPI, optional force after timeoutSeconds), stop (power off), reboot, reset, suspend, resume. */
@@ -130,14 +113,14 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async action(
+  @ResourceResponse()
+  action(
     @CurrentUser() user: AuthUser,
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: VmActionDto,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<VmAcceptedDto> {
-    return reply(res, await this.vms.action(user, id, dto, idem)) as VmAcceptedDto;
+    return this.vms.action(user, id, dto, idem);
   }
 
   /** Insert an ISO image into the CD-ROM drive. */
@@ -156,14 +139,14 @@ export class VmsController {
   })
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async insertMedia(
+  @ResourceResponse()
+  insertMedia(
     @CurrentUser() user: AuthUser,
     @Param('id', ParseUUIDPipe) id: string,
     @Body() dto: MediaDto,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<VmAcceptedDto> {
-    return reply(res, await this.vms.insertMedia(user, id, dto, idem)) as VmAcceptedDto;
+    return this.vms.insertMedia(user, id, dto, idem);
   }
 
   /** Eject the CD-ROM media. */
@@ -171,13 +154,13 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: VmAcceptedDto })
   @ApiProblems(404, 409, 422)
-  async ejectMedia(
+  @ResourceResponse()
+  ejectMedia(
     @CurrentUser() user: AuthUser,
     @Param('id', ParseUUIDPipe) id: string,
     @Idempotency() idem: IdempotentRequest | undefined,
-    @Res({ passthrough: true }) res: Response,
   ): Promise<VmAcceptedDto> {
-    return reply(res, await this.vms.ejectMedia(user, id, idem)) as VmAcceptedDto;
+    return this.vms.ejectMedia(user, id, idem);
   }
 
   /** CPU %, memory, and disk and network rates of a running VM. */

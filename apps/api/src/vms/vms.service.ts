@@ -8,7 +8,7 @@ import { AppException, ErrorCode } from '../common/problem';
 import { managerOf, Tx } from '../database/transaction';
 import { NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
-import { StoredResponse } from '../idempotency/idempotency.service';
+import { versionTagOf } from '../idempotency/resource-response';
 import { Image } from '../images/image.entity';
 import { ImagesService } from '../images/images.service';
 import { OperationDto } from '../operations/dto/operation.dto';
@@ -19,16 +19,12 @@ import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
 import { MediaDto, VmActionDto } from './dto/vm-action.dto';
-import { VmDto } from './dto/vm.dto';
+import { VmAcceptedDto, VmDto } from './dto/vm.dto';
 import { Vm } from './vm.entity';
 import { VmRepository } from './vm.repository';
 import { assertActionAllowed, TRANSITIONAL_STATES } from './vm-state';
 import { vmStateEvent, VmStateWriter } from './vm-state-writer';
 import { VmStore } from './vm-store';
-
-export interface Accepted extends StoredResponse {
-  statusCode: 202;
-}
 
 export interface VmStatsSample {
   cpuPercent: number;
@@ -69,6 +65,17 @@ export function newVmFields(
 }
 
 /**
+ * What a VM request answers: the VM with the operation carrying the work out, or the VM alone when
+ * none was needed. Rendered here, not in the controller: the idempotency record keeps it, in the
+ * transaction of the work.
+ */
+function answer(vm: Vm, op: Operation): VmAcceptedDto;
+function answer(vm: Vm, op: Operation | null): VmAcceptedDto | VmDto;
+function answer(vm: Vm, op: Operation | null): VmAcceptedDto | VmDto {
+  return op ? { vm: VmDto.from(vm), operation: OperationDto.from(op) } : VmDto.from(vm);
+}
+
+/**
  * The rules of VMs: quota, ownership, the state machine, one operation at a
  * time. Everything that touches the hypervisor is written down as an operation
  * in the same transaction, and runs after commit (see VmOperations).
@@ -102,7 +109,7 @@ export class VmsService {
     return this.store.visible(user, id);
   }
 
-  async create(user: AuthUser, dto: CreateVmDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+  async create(user: AuthUser, dto: CreateVmDto, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     const image = await this.images.usable(dto.imageId, ['iso', 'disk', 'kernel'], 'imageId');
     if (dto.cloudInit && image.kind !== 'disk') {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cloudInit needs a disk image', {
@@ -154,7 +161,7 @@ export class VmsService {
     });
   }
 
-  async action(user: AuthUser, id: string, dto: VmActionDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+  async action(user: AuthUser, id: string, dto: VmActionDto, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       assertActionAllowed(dto.action, vm.state);
@@ -168,7 +175,7 @@ export class VmsService {
     });
   }
 
-  async remove(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
+  async remove(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       // A VM already `deleting` may be deleted again: a delete that failed half-way (libvirtd gone
@@ -187,14 +194,19 @@ export class VmsService {
    * (within that, vCPUs and memory change live where the hypervisor can; the operation's result
    * says), and holds the larger of the two meanwhile (QuotaLedger.reserveResize).
    */
-  async update(user: AuthUser, id: string, dto: UpdateVmDto, ifMatch: string | undefined): Promise<StoredResponse> {
-    return this.accept(user, undefined, async (tx) => {
+  async update(
+    user: AuthUser,
+    id: string,
+    dto: UpdateVmDto,
+    ifMatch: string | undefined,
+  ): Promise<VmAcceptedDto | VmDto> {
+    return this.operations.accept(user.id, undefined, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
-      if (ifMatch !== undefined && ifMatch !== etagOf(vm) && ifMatch !== '*') {
+      if (ifMatch !== undefined && ifMatch !== versionTagOf(vm) && ifMatch !== '*') {
         throw new AppException(
           HttpStatus.PRECONDITION_FAILED,
           ErrorCode.PRECONDITION_FAILED,
-          `The VM changed (now ${etagOf(vm)}); re-read it and retry`,
+          `The VM changed (now ${versionTagOf(vm)}); re-read it and retry`,
         );
       }
       const hypervisorChange =
@@ -223,11 +235,11 @@ export class VmsService {
         description: dto.description,
         bootOrder: dto.bootOrder,
       });
-      return { vm: updated, op, events: [vmStateEvent(updated, 'vm.updated')] };
+      return { op, events: [vmStateEvent(updated, 'vm.updated')], result: answer(updated, op) };
     });
   }
 
-  async insertMedia(user: AuthUser, id: string, dto: MediaDto, idem?: IdempotentRequest): Promise<StoredResponse> {
+  async insertMedia(user: AuthUser, id: string, dto: MediaDto, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     await this.store.visible(user, id); // someone else's VM is 404 before anything about the body is said
     const iso = await this.images.usable(dto.imageId, ['iso'], 'imageId');
     return this.accept(user, idem, async (tx) => {
@@ -243,7 +255,7 @@ export class VmsService {
     });
   }
 
-  async ejectMedia(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<StoredResponse> {
+  async ejectMedia(user: AuthUser, id: string, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       this.assertNotBusy(vm);
@@ -304,20 +316,15 @@ export class VmsService {
     };
   }
 
-  /** Every accepted VM request answers `{vm, operation}` (202), or the VM alone when no operation was needed (200). */
+  /** Work on a VM that an operation carries out: answers `{vm, operation}`. */
   private accept(
     user: AuthUser,
     idem: IdempotentRequest | undefined,
-    work: (tx: Tx) => Promise<{ vm: Vm; op: Operation | null; events?: NewEvent[] }>,
-  ): Promise<StoredResponse> {
+    work: (tx: Tx) => Promise<{ vm: Vm; op: Operation; events?: NewEvent[] }>,
+  ): Promise<VmAcceptedDto> {
     return this.operations.accept(user.id, idem, async (tx) => {
       const { vm, op, events } = await work(tx);
-      const body = op ? { vm: VmDto.from(vm), operation: OperationDto.from(op) } : VmDto.from(vm);
-      return {
-        op,
-        events,
-        response: { statusCode: op ? 202 : 200, body, location: op ? `/api/v1/operations/${op.id}` : undefined },
-      };
+      return { op, events, result: answer(vm, op) };
     });
   }
 
@@ -330,8 +337,4 @@ export class VmsService {
     if (vm.state !== 'running')
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}, not running`);
   }
-}
-
-export function etagOf(vm: Vm): string {
-  return `"${vm.version}"`;
 }
