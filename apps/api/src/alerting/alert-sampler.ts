@@ -3,6 +3,7 @@ import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
 import { AgentClient } from '../agent-proxy/agent-client';
 import { AppConfig, QuotaLimits } from '../config/app-config';
 import { Tx } from '../database/transaction';
+import { QuotaRepository } from '../quotas/quota.repository';
 import { VmRepository } from '../vms/vm.repository';
 import { AGENT_METRICS, AlertMetric } from './alert-metrics';
 import { AlertSampleRepository } from './alert-sample.repository';
@@ -32,6 +33,7 @@ export class AlertSampler {
     private readonly agent: AgentClient,
     @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
     private readonly vms: VmRepository,
+    private readonly quotas: QuotaRepository,
     private readonly sampleSources: AlertSampleRepository,
   ) {}
 
@@ -100,7 +102,7 @@ export class AlertSampler {
 
   /** Per user: the highest used/limit percentage over their quota resources, in one query. */
   private async quotaUsage(tx: Tx): Promise<Map<string, number>> {
-    const rows = await this.sampleSources.quotaUsage(tx);
+    const rows = await this.quotas.usageOfEveryUser(tx);
     const defaults = this.config.defaultQuota;
     return new Map(
       rows.map((row) => {

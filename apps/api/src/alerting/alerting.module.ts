@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AgentProxyModule } from '../agent-proxy/agent-proxy.module';
 import { EventsModule } from '../events/events.module';
+import { QuotasModule } from '../quotas/quotas.module';
 import { VmDataModule } from '../vms/vm-data.module';
 import { AlertChannelsController } from './alert-channels.controller';
 import { AlertChannelsService } from './alert-channels.service';
@@ -19,7 +20,7 @@ import { WebhookSender } from './channels/webhook.sender';
 
 /** Rules, their scheduled evaluation, alert instances and notification channels. */
 @Module({
-  imports: [AlertDataModule, VmDataModule, AgentProxyModule, EventsModule],
+  imports: [AlertDataModule, VmDataModule, QuotasModule, AgentProxyModule, EventsModule],
   controllers: [AlertsController, AlertRulesController, AlertChannelsController],
   providers: [
     AlertSampleRepository,

@@ -13,6 +13,14 @@ export const CHARGED_MEMORY_MIB_SQL = 'greatest(memory_mib, coalesce(running_mem
 /** A user's overrides as stored: null (or no row) means the configured default. */
 export type QuotaOverrides = Partial<Record<keyof QuotaLimits, number | null>>;
 
+/** One user's quota overrides and usage, per resource (QuotaLimits' keys), as the alert sampler reads them. */
+export interface QuotaUsageRow {
+  userId: string;
+  /** null: no override (or no quota row); the default applies. */
+  limits: Record<keyof QuotaLimits, number | null>;
+  used: Record<keyof QuotaLimits, number>;
+}
+
 /** What a user holds: their VMs (charged as computeCharge says) and their snapshots. */
 export interface QuotaHoldings {
   vms: number;
@@ -76,5 +84,20 @@ export class QuotaRepository extends TableRepository {
 
   private async insertIfMissing(tx: Tx, userId: string): Promise<void> {
     await this.query(tx, `INSERT INTO quotas (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING`, [userId]);
+  }
+
+  /** Every user's overrides and usage in one statement (the alert sampler's quota metric), in `tx`. */
+  usageOfEveryUser(tx: Tx): Promise<QuotaUsageRow[]> {
+    return this.query(
+      tx,
+      `
+      SELECT u.id AS "userId",
+        json_build_object('vms', q.vms, 'vcpus', q.vcpus, 'memoryMiB', q.memory_mib, 'diskGiB', q.disk_gib, 'snapshots', q.snapshots) AS limits,
+        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0) + coalesce(s.mib, 0) / 1024.0, 'snapshots', coalesce(s.snapshots, 0)) AS used
+      FROM users u
+      LEFT JOIN quotas q ON q.user_id = u.id
+      LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
+      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots, sum(size_mib)::bigint AS mib FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`,
+    );
   }
 }

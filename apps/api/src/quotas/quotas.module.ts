@@ -11,6 +11,6 @@ import { QuotasService } from './quotas.service';
   imports: [TypeOrmModule.forFeature([Quota]), UsersModule],
   controllers: [QuotasController],
   providers: [QuotaRepository, QuotaLedger, QuotasService],
-  exports: [QuotaLedger],
+  exports: [QuotaLedger, QuotaRepository],
 })
 export class QuotasModule {}
