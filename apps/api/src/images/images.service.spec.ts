@@ -1,0 +1,87 @@
+import { HttpException } from '@nestjs/common';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VmRepository } from '../vms/vm.repository';
+import { Image } from './image.entity';
+import { ImageRepository } from './image.repository';
+import { ImagesService } from './images.service';
+
+const refusal = (call: Promise<unknown>) =>
+  call.then(
+    () => 'accepted',
+    (error: HttpException & { code: string }) => `${error.getStatus()} ${error.code}`,
+  );
+
+class FakeImageRepository implements Partial<ImageRepository> {
+  readonly rows = new Map<string, Image>();
+
+  async find(id: string) {
+    return this.rows.get(id) ?? null;
+  }
+
+  async delete(id: string) {
+    this.rows.delete(id);
+  }
+}
+
+/** VMs as the images they boot from or have inserted. */
+class FakeVmRepository implements Partial<VmRepository> {
+  readonly vms: Array<{ imageId: string | null; mediaImageId: string | null }> = [];
+
+  async countUsingImage(imageId: string) {
+    return this.vms.filter((vm) => vm.imageId === imageId || vm.mediaImageId === imageId).length;
+  }
+}
+
+describe('ImagesService.remove', () => {
+  let dir: string;
+  let images: FakeImageRepository;
+  let vms: FakeVmRepository;
+  let service: ImagesService;
+  let image: Image;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'limen-images-'));
+    images = new FakeImageRepository();
+    vms = new FakeVmRepository();
+    service = new ImagesService(
+      { hypervisor: { imageDir: dir } } as never,
+      images as unknown as ImageRepository,
+      vms as unknown as VmRepository,
+      {} as never,
+      {} as never,
+      {} as never,
+    );
+    image = Object.assign(new Image(), {
+      id: 'img-1',
+      name: 'debian.qcow2',
+      kind: 'disk',
+      path: join(dir, 'debian.qcow2'),
+    });
+    writeFileSync(image.path, 'qcow2');
+    images.rows.set(image.id, image);
+  });
+
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is refused with 409 IMAGE_IN_USE while a VM boots from the image or has it inserted, keeping row and file', async () => {
+    vms.vms.push({ imageId: 'img-1', mediaImageId: null });
+    expect(await refusal(service.remove('img-1'))).toBe('409 IMAGE_IN_USE');
+    vms.vms.splice(0, 1, { imageId: 'other', mediaImageId: 'img-1' });
+    expect(await refusal(service.remove('img-1'))).toBe('409 IMAGE_IN_USE');
+    expect(images.rows.has('img-1')).toBe(true);
+    expect(existsSync(image.path)).toBe(true);
+  });
+
+  it('deletes the row and the file once no VM uses it', async () => {
+    vms.vms.push({ imageId: 'other', mediaImageId: null });
+    expect(await refusal(service.remove('img-1'))).toBe('accepted');
+    expect(images.rows.has('img-1')).toBe(false);
+    expect(existsSync(image.path)).toBe(false);
+  });
+
+  it('answers 404 for an image that does not exist', async () => {
+    expect(await refusal(service.remove('nope'))).toBe('404 NOT_FOUND');
+  });
+});
