@@ -246,6 +246,15 @@ describe('VMs on the real hypervisor (e2e)', () => {
       'IDEMPOTENCY_KEY_REUSED',
     );
     await waitOp(carol.accessToken, results[0].headers.location);
+    // A replay is the first answer as it was sent (status, Location, ETag, body), though the VM has moved on since.
+    expect(new Set(results.map((r) => r.headers.etag))).toEqual(new Set(['"1"']));
+    const replay = await as(carol.accessToken).post('/api/v1/vms').set('Idempotency-Key', 'create-idem-1').send(body);
+    expect(replay.status).toBe(202);
+    expect(replay.headers.location).toBe(results[0].headers.location);
+    expect(replay.headers.etag).toBe('"1"');
+    expect(replay.body).toEqual(results[0].body);
+    const now = await as(carol.accessToken).get(`/api/v1/vms/${results[0].body.vm.id}`).expect(200);
+    expect(now.headers.etag).not.toBe('"1"');
   });
 
   it('reflects an out-of-band virsh destroy within 1 s with an SSE event, and an undefine as missing after the sweep', async () => {

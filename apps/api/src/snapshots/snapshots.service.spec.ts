@@ -1,0 +1,222 @@
+import { FakeVirtualizationPort } from '@limen/libvirt/testing';
+import { AuthUser } from '../auth/decorators';
+import { AppConfig } from '../config/app-config';
+import { FakeTransactions } from '../database/testing/fake-transactions';
+import { EventsService, NewEvent } from '../events/events.service';
+import { HostPorts } from '../hosts/host-ports';
+import { IdempotencyService } from '../idempotency/idempotency.service';
+import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempotency-key-repository';
+import { MetricsService } from '../metrics/metrics.service';
+import { Operation } from '../operations/operation.entity';
+import { OperationHandler, OperationRunner } from '../operations/operation-runner';
+import { FakeOperationsService } from '../operations/testing/fake-operations-service';
+import { QuotaLedger } from '../quotas/quota-ledger';
+import { FakeQuotaRepository } from '../quotas/testing/fake-quota-repository';
+import { FakeVmRepository, vmRow } from '../vms/testing/fake-vm-repository';
+import { Vm } from '../vms/vm.entity';
+import { vmPaths } from '../vms/vm-paths';
+import { VmStateWriter } from '../vms/vm-state-writer';
+import { VmStore } from '../vms/vm-store';
+import { Snapshot } from './snapshot.entity';
+import { SnapshotsService } from './snapshots.service';
+import { FakeSnapshotRepository } from './testing/fake-snapshot-repository';
+
+const alice: AuthUser = { id: 'alice', username: 'alice', role: 'user' };
+const bob: AuthUser = { id: 'bob', username: 'bob', role: 'user' };
+
+function world(...vms: Vm[]) {
+  const rows = new FakeVmRepository(...vms);
+  const snapshots = new FakeSnapshotRepository();
+  const published: NewEvent[] = [];
+  const events = { publish: async (event: NewEvent) => void published.push(event) } as unknown as EventsService;
+  const keys = new FakeIdempotencyKeyRepository();
+  const transactions = new FakeTransactions(rows.rows, snapshots.rows, keys.rows);
+  const operations = new FakeOperationsService(new IdempotencyService(keys.asRepository, transactions.asTransactions));
+  transactions.track(operations.rows);
+  const quotas = new FakeQuotaRepository(rows, snapshots);
+  const config = {
+    hypervisor: { vmDir: '/vms' },
+    defaultQuota: { vms: 3, vcpus: 4, memoryMiB: 2048, diskGiB: 10, snapshots: 2 },
+  } as AppConfig;
+  const ledger = new QuotaLedger(
+    config,
+    { quotaDenials: { inc: () => 0 } } as unknown as MetricsService,
+    quotas.asRepository,
+  );
+  const port = new FakeVirtualizationPort();
+  const handlers = new Map<string, OperationHandler>();
+  const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
+  const stateWriter = new VmStateWriter(rows.asRepository, events);
+  const service = new SnapshotsService(
+    snapshots.asRepository,
+    config,
+    { forVm: () => port } as unknown as HostPorts,
+    new VmStore(rows.asRepository, stateWriter, events, transactions.asTransactions),
+    rows.asRepository,
+    stateWriter,
+    ledger,
+    operations.asService,
+    runner as unknown as OperationRunner,
+    events,
+  );
+  service.onModuleInit();
+  /** Runs the operation the way the runner would, by its kind's handler. */
+  const run = (op: { id: string }) => {
+    const operation = operations.rows.get(op.id) as Operation;
+    return handlers.get(operation.kind)!(operation);
+  };
+  return { service, rows, snapshots, operations, ledger, port, published, run };
+}
+
+/** A domain for `vm` on the fake hypervisor, with its disk, started if the VM runs. */
+async function defineDomain(port: FakeVirtualizationPort, vm: Vm): Promise<void> {
+  const disk = vmPaths('/vms', vm.id).disk;
+  await port.createVolume({ path: disk, sizeBytes: vm.diskGiB * 1024 ** 3 });
+  await port.defineDomain({
+    vmId: vm.id,
+    ownerId: vm.ownerId,
+    vcpus: vm.vcpus,
+    memoryMiB: vm.memoryMiB,
+    disks: [{ path: disk }],
+    vnc: { enabled: true },
+    serialLogPath: vmPaths('/vms', vm.id).serialLog,
+  });
+  if (vm.state === 'running') await port.start(vm.id);
+}
+
+function readySnapshot(vm: Vm, fields: Partial<Snapshot> = {}): Snapshot {
+  return Object.assign(new Snapshot(), {
+    id: `snap-${Math.random().toString(16).slice(2)}`,
+    vmId: vm.id,
+    ownerId: vm.ownerId,
+    name: 'before-upgrade',
+    description: '',
+    state: 'ready',
+    sizeMiB: 0,
+    createdAt: new Date(),
+    updatedAt: new Date(),
+    ...fields,
+  });
+}
+
+describe('SnapshotsService', () => {
+  describe('create', () => {
+    it('reserves a snapshot and, for a running VM, the RAM state it saves on the disk quota', async () => {
+      const vm = vmRow({ state: 'running', memoryMiB: 256, runningMemoryMiB: 512, diskGiB: 1 });
+      const { service, ledger, operations, snapshots } = world(vm);
+      const accepted = await service.create(alice, vm.id, { name: 'before-upgrade' });
+      expect(accepted.snapshot).toMatchObject({ vmId: vm.id, name: 'before-upgrade', state: 'creating' });
+      expect(snapshots.rows.get(accepted.snapshot.id)!.sizeMiB).toBe(512);
+      expect(operations.rows.get(accepted.operation.id)).toMatchObject({
+        kind: 'snapshot.create',
+        params: { snapshotId: accepted.snapshot.id },
+      });
+      expect(await ledger.usage('alice')).toMatchObject({ snapshots: 1, diskGiB: 1.5 });
+    });
+
+    it('refuses a second snapshot of that name on the VM (409 CONFLICT) and one over the quota (403)', async () => {
+      const vm = vmRow({ state: 'stopped' });
+      const { service, snapshots, operations } = world(vm);
+      operations.finish((await service.create(alice, vm.id, { name: 'a' })).operation.id);
+      await expect(service.create(alice, vm.id, { name: 'a' })).rejects.toMatchObject({
+        status: 409,
+        code: 'CONFLICT',
+      });
+      operations.finish((await service.create(alice, vm.id, { name: 'b' })).operation.id);
+      await expect(service.create(alice, vm.id, { name: 'c' })).rejects.toMatchObject({
+        status: 403,
+        code: 'QUOTA_EXCEEDED',
+        extra: { resource: 'snapshots' },
+      });
+      expect([...snapshots.rows.values()].map((s) => s.name)).toEqual(['a', 'b']);
+    });
+
+    it.each(['provisioning', 'deleting', 'missing', 'error'] as const)(
+      'refuses a VM that is %s (409 INVALID_STATE)',
+      async (state) => {
+        const vm = vmRow({ state });
+        const { service } = world(vm);
+        await expect(service.create(alice, vm.id, { name: 'a' })).rejects.toMatchObject({ code: 'INVALID_STATE' });
+      },
+    );
+
+    it('someone else’s VM is 404', async () => {
+      const vm = vmRow();
+      const { service } = world(vm);
+      await expect(service.create(bob, vm.id, { name: 'a' })).rejects.toMatchObject({ status: 404 });
+      await expect(service.list(bob, vm.id, { limit: 50 })).rejects.toMatchObject({ status: 404 });
+    });
+
+    it('once taken, the snapshot is ready and holds what the disk grew by, if more than reserved', async () => {
+      const vm = vmRow({ state: 'running', memoryMiB: 256 });
+      const { service, port, snapshots, published, run } = world(vm);
+      await defineDomain(port, vm);
+      const accepted = await service.create(alice, vm.id, { name: 'live' });
+      await run(accepted.operation);
+      expect(await port.listSnapshots(vm.id)).toEqual([expect.objectContaining({ name: 'live' })]);
+      const taken = snapshots.rows.get(accepted.snapshot.id)!;
+      expect(taken.state).toBe('ready');
+      expect(taken.sizeMiB).toBeGreaterThanOrEqual(256);
+      expect(published.map((e) => e.type)).toEqual(['snapshot.created']);
+    });
+
+    it('a snapshot the hypervisor refuses is removed, and with it the quota it held', async () => {
+      const vm = vmRow({ state: 'running' });
+      const { service, snapshots, ledger, run } = world(vm);
+      const accepted = await service.create(alice, vm.id, { name: 'doomed' });
+      await expect(run(accepted.operation)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
+      expect(snapshots.rows.size).toBe(0);
+      expect((await ledger.usage('alice')).snapshots).toBe(0);
+    });
+  });
+
+  describe('revert and delete', () => {
+    it('need a ready snapshot of that VM: 404 for another VM’s, 409 INVALID_STATE while it is being taken', async () => {
+      const vm = vmRow();
+      const other = vmRow({ name: 'other' });
+      const { service, snapshots } = world(vm, other);
+      const creating = readySnapshot(vm, { state: 'creating' });
+      const elsewhere = readySnapshot(other);
+      snapshots.rows.set(creating.id, creating).set(elsewhere.id, elsewhere);
+      await expect(service.revert(alice, vm.id, creating.id)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+      await expect(service.remove(alice, vm.id, elsewhere.id)).rejects.toMatchObject({ status: 404 });
+    });
+
+    it('delete marks the snapshot deleting at once, and its operation removes it from the hypervisor and the table', async () => {
+      const vm = vmRow({ state: 'stopped' });
+      const { service, snapshots, port, published, run } = world(vm);
+      await defineDomain(port, vm);
+      await port.createSnapshot(vm.id, { name: 'old' });
+      const snapshot = readySnapshot(vm, { name: 'old' });
+      snapshots.rows.set(snapshot.id, snapshot);
+      const accepted = await service.remove(alice, vm.id, snapshot.id);
+      expect(accepted.snapshot.state).toBe('deleting');
+      expect(snapshots.rows.get(snapshot.id)!.state).toBe('deleting');
+      await run(accepted.operation);
+      expect(snapshots.rows.size).toBe(0);
+      expect(await port.listSnapshots(vm.id)).toEqual([]);
+      expect(published.map((e) => e.type)).toEqual(['snapshot.deleted']);
+    });
+
+    it('a revert writes the state the domain came back in through the one state writer (vm.state with the version)', async () => {
+      const vm = vmRow({ state: 'stopped', version: 2 });
+      const { service, snapshots, port, rows, published, run } = world(vm);
+      await defineDomain(port, vm);
+      await port.createSnapshot(vm.id, { name: 'cold' });
+      const snapshot = readySnapshot(vm, { name: 'cold' });
+      snapshots.rows.set(snapshot.id, snapshot);
+      await port.start(vm.id);
+      await rows.writeState(vm.id, { state: 'running' });
+      const accepted = await service.revert(alice, vm.id, snapshot.id);
+      expect(await run(accepted.operation)).toEqual({ snapshotId: snapshot.id, state: 'stopped' });
+      expect(rows.rows.get(vm.id)).toMatchObject({ state: 'stopped', version: 4 });
+      expect(published).toContainEqual(
+        expect.objectContaining({
+          type: 'vm.state',
+          payload: expect.objectContaining({ state: 'stopped', version: 4 }),
+        }),
+      );
+      expect(published.at(-1)!.type).toBe('snapshot.reverted');
+    });
+  });
+});

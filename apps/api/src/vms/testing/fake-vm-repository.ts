@@ -1,0 +1,100 @@
+import { Tx } from '../../database/transaction';
+import { Vm } from '../vm.entity';
+import { VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
+import { DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES } from '../vm-state';
+
+/** A VM row with sensible defaults, for specs. */
+export function vmRow(fields: Partial<Vm> = {}): Vm {
+  const now = new Date('2026-11-26T08:00:00.000Z');
+  return Object.assign(new Vm(), {
+    id: fields.id ?? `vm-${Math.random().toString(16).slice(2)}`,
+    ownerId: 'alice',
+    hostId: 'host-1',
+    name: 'web-1',
+    description: '',
+    vcpus: 1,
+    memoryMiB: 256,
+    runningVcpus: null,
+    runningMemoryMiB: null,
+    diskGiB: 1,
+    imageId: 'image-1',
+    mediaImageId: null,
+    bootOrder: ['hd'],
+    state: 'stopped',
+    stateReason: null,
+    version: 1,
+    createdAt: now,
+    updatedAt: now,
+    ...fields,
+  });
+}
+
+/**
+ * VmRepository in memory, for unit specs: the (owner, name) key, version bumps and the state
+ * write's rules (unlessIn, no-op when unchanged, what a running domain booted with).
+ */
+export class FakeVmRepository {
+  readonly rows = new Map<string, Vm>();
+
+  constructor(...vms: Vm[]) {
+    for (const vm of vms) this.rows.set(vm.id, vm);
+  }
+
+  async find(id: string, _tx?: Tx, _options?: { lock?: boolean }): Promise<Vm | null> {
+    const vm = this.rows.get(id);
+    return vm ? Object.assign(new Vm(), vm) : null;
+  }
+
+  async insertIfNameFree(_tx: Tx, vm: Vm): Promise<boolean> {
+    if ([...this.rows.values()].some((row) => row.ownerId === vm.ownerId && row.name === vm.name)) return false;
+    vm.createdAt = vm.updatedAt = new Date();
+    this.rows.set(vm.id, Object.assign(new Vm(), vm));
+    return true;
+  }
+
+  async update(_tx: Tx, id: string, changes: VmColumnChanges): Promise<Vm> {
+    const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+    return this.replace(id, { ...defined, version: this.require(id).version + 1 });
+  }
+
+  async delete(id: string): Promise<void> {
+    this.rows.delete(id);
+  }
+
+  async writeState(id: string, change: VmStateChange, _tx?: Tx): Promise<Vm | null> {
+    const vm = this.rows.get(id);
+    const { state, reason = null, unlessIn = [], booted, always = false } = change;
+    if (!vm || unlessIn.includes(vm.state)) return null;
+    if (!always && vm.state === state && vm.stateReason === reason && !booted) return null;
+    const running = DOMAIN_RUNNING_STATES.includes(state);
+    const shutOff = DOMAIN_SHUT_OFF_STATES.includes(state);
+    return this.replace(id, {
+      state,
+      stateReason: reason,
+      version: vm.version + 1,
+      runningVcpus: running ? (booted?.vcpus ?? vm.runningVcpus ?? vm.vcpus) : shutOff ? null : vm.runningVcpus,
+      runningMemoryMiB: running
+        ? (booted?.memoryMiB ?? vm.runningMemoryMiB ?? vm.memoryMiB)
+        : shutOff
+          ? null
+          : vm.runningMemoryMiB,
+    });
+  }
+
+  /** Typed as the real one, for constructors. */
+  get asRepository(): VmRepository {
+    return this as unknown as VmRepository;
+  }
+
+  private require(id: string): Vm {
+    const vm = this.rows.get(id);
+    if (!vm) throw new Error(`no VM ${id}`);
+    return vm;
+  }
+
+  private replace(id: string, changes: Partial<Vm>): Vm {
+    const vm = Object.assign(new Vm(), this.require(id), changes, { updatedAt: new Date() });
+    this.rows.set(id, vm);
+    return Object.assign(new Vm(), vm);
+  }
+}

@@ -1,0 +1,275 @@
+import { FakeVirtualizationPort } from '@limen/libvirt/testing';
+import { AuthUser } from '../auth/decorators';
+import { AppConfig } from '../config/app-config';
+import { FakeTransactions } from '../database/testing/fake-transactions';
+import { EventsService, NewEvent } from '../events/events.service';
+import { HostPorts } from '../hosts/host-ports';
+import { HostsService } from '../hosts/hosts.service';
+import { IdempotencyService } from '../idempotency/idempotency.service';
+import { IdempotentReplay } from '../idempotency/resource-response';
+import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempotency-key-repository';
+import { Image } from '../images/image.entity';
+import { ImagesService } from '../images/images.service';
+import { MetricsService } from '../metrics/metrics.service';
+import { FakeOperationsService } from '../operations/testing/fake-operations-service';
+import { QuotaLedger } from '../quotas/quota-ledger';
+import { FakeQuotaRepository } from '../quotas/testing/fake-quota-repository';
+import { CreateVmDto } from './dto/create-vm.dto';
+import { VmAcceptedDto, VmDto } from './dto/vm.dto';
+import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
+import { Vm } from './vm.entity';
+import { VmStateWriter } from './vm-state-writer';
+import { VmStore } from './vm-store';
+import { VmsService } from './vms.service';
+
+const alice: AuthUser = { id: 'alice', username: 'alice', role: 'user' };
+const bob: AuthUser = { id: 'bob', username: 'bob', role: 'user' };
+const admin: AuthUser = { id: 'root', username: 'admin', role: 'admin' };
+const GIB = 1024 ** 3;
+
+const IMAGES: Record<string, Partial<Image>> = {
+  kernel: { id: 'kernel', kind: 'kernel', path: '/images/vmlinuz', format: null },
+  disk: { id: 'disk', kind: 'disk', path: '/images/cloud.qcow2', format: 'qcow2' },
+  iso: { id: 'iso', kind: 'iso', path: '/images/install.iso', format: 'raw' },
+};
+
+function world(...vms: Vm[]) {
+  const rows = new FakeVmRepository(...vms);
+  const published: NewEvent[] = [];
+  const events = { publish: async (event: NewEvent) => void published.push(event) } as unknown as EventsService;
+  const keys = new FakeIdempotencyKeyRepository();
+  const transactions = new FakeTransactions(rows.rows, keys.rows);
+  const operations = new FakeOperationsService(new IdempotencyService(keys.asRepository, transactions.asTransactions));
+  transactions.track(operations.rows);
+  const quotas = new FakeQuotaRepository(rows);
+  const config = { defaultQuota: { vms: 3, vcpus: 4, memoryMiB: 1024, diskGiB: 10, snapshots: 2 } } as AppConfig;
+  const metrics = { quotaDenials: { inc: () => undefined } } as unknown as MetricsService;
+  const port = new FakeVirtualizationPort();
+  port.files.put(IMAGES.disk.path!, { format: 'qcow2', sizeBytes: 3 * GIB });
+  const hosts = {
+    place: jest.fn(async () => 'host-1'),
+    assertStorageRoom: jest.fn(async () => undefined),
+    assertRoomToGrow: jest.fn(async () => undefined),
+  };
+  const images = { usable: async (id: string) => Object.assign(new Image(), IMAGES[id]) };
+  const stateWriter = new VmStateWriter(rows.asRepository, events);
+  const service = new VmsService(
+    rows.asRepository,
+    stateWriter,
+    { localPort: port, forVm: () => port } as unknown as HostPorts,
+    hosts as unknown as HostsService,
+    new VmStore(rows.asRepository, stateWriter, events, transactions.asTransactions),
+    new QuotaLedger(config, metrics, quotas.asRepository),
+    images as unknown as ImagesService,
+    operations.asService,
+  );
+  const ledger = new QuotaLedger(config, metrics, quotas.asRepository);
+  return { service, rows, operations, quotas, ledger, hosts, keys };
+}
+
+function createDto(fields: Partial<CreateVmDto> = {}): CreateVmDto {
+  return { name: 'web-1', vcpus: 1, memoryMiB: 256, diskGiB: 1, imageId: 'kernel', start: false, ...fields };
+}
+
+describe('VmsService', () => {
+  describe('create', () => {
+    it('writes a provisioning VM and its vm.create operation, and charges it to the quota under the owner’s lock', async () => {
+      const { service, operations, quotas, ledger } = world();
+      const accepted = await service.create(alice, createDto({ vcpus: 2, memoryMiB: 512, diskGiB: 2 }));
+      expect(accepted.vm).toMatchObject({ ownerId: 'alice', state: 'provisioning', version: 1, hostId: 'host-1' });
+      expect(accepted.operation).toMatchObject({ kind: 'vm.create', status: 'pending', vmId: accepted.vm.id });
+      expect(operations.submitted).toEqual([accepted.operation.id]);
+      expect(operations.announced.map((e) => e.type)).toEqual(['vm.created']);
+      expect(quotas.locked).toEqual(['alice']);
+      expect(await ledger.usage('alice')).toEqual({ vms: 1, vcpus: 2, memoryMiB: 512, diskGiB: 2, snapshots: 0 });
+    });
+
+    it('refuses what the quota cannot hold with 403 QUOTA_EXCEEDED, and writes nothing', async () => {
+      const { service, rows, operations } = world(vmRow({ vcpus: 3 }));
+      await expect(service.create(alice, createDto({ name: 'big', vcpus: 2 }))).rejects.toMatchObject({
+        status: 403,
+        code: 'QUOTA_EXCEEDED',
+        extra: { resource: 'vcpus', limit: 4, used: 3, requested: 2 },
+      });
+      expect(rows.rows.size).toBe(1);
+      expect(operations.rows.size).toBe(0);
+    });
+
+    it('refuses a second VM of the same name for the same owner with 409 CONFLICT; another owner may use it', async () => {
+      const { service, rows, operations } = world(vmRow({ name: 'web-1' }));
+      await expect(service.create(alice, createDto({ name: 'web-1' }))).rejects.toMatchObject({
+        status: 409,
+        code: 'CONFLICT',
+      });
+      expect(operations.rows.size).toBe(0);
+      await service.create(bob, createDto({ name: 'web-1' }));
+      expect(rows.rows.size).toBe(2);
+    });
+
+    it('charges a disk over a disk image at least the image’s virtual size', async () => {
+      const { service, ledger } = world();
+      const accepted = await service.create(alice, createDto({ imageId: 'disk', diskGiB: 1 }));
+      expect(accepted.vm.diskGiB).toBe(3);
+      expect((await ledger.usage('alice')).diskGiB).toBe(3);
+    });
+
+    it('refuses cloudInit without a disk image (400) and a chosen host from a non-admin (403)', async () => {
+      const { service, hosts } = world();
+      await expect(service.create(alice, createDto({ cloudInit: { hostname: 'x' } }))).rejects.toMatchObject({
+        status: 400,
+        code: 'VALIDATION_FAILED',
+      });
+      await expect(service.create(alice, createDto({ hostId: 'host-2' }))).rejects.toMatchObject({ status: 403 });
+      await service.create(admin, createDto({ hostId: 'host-2' }));
+      expect(hosts.place).toHaveBeenCalledWith(expect.anything(), { vcpus: 1, memoryMiB: 256 }, 'host-2');
+    });
+  });
+
+  describe('actions', () => {
+    it('are accepted only from the states they make sense in (409 INVALID_STATE otherwise)', async () => {
+      const vm = vmRow({ state: 'stopped' });
+      const { service, operations } = world(vm);
+      await expect(service.action(alice, vm.id, { action: 'shutdown' })).rejects.toMatchObject({
+        status: 409,
+        code: 'INVALID_STATE',
+        extra: { state: 'stopped', allowedFrom: ['running', 'paused'] },
+      });
+      const { vm: answered, operation } = await service.action(alice, vm.id, { action: 'start' });
+      expect(operations.rows.get(operation.id)).toMatchObject({
+        kind: 'vm.start',
+        params: { timeoutSeconds: 60, force: false },
+      });
+      expect(answered).toMatchObject({ id: vm.id, state: 'stopped', version: 1 });
+    });
+
+    it('run one at a time: a second operation on the VM is 409 OPERATION_IN_PROGRESS until the first ends', async () => {
+      const vm = vmRow({ state: 'running' });
+      const { service, operations } = world(vm);
+      const first = await service.action(alice, vm.id, { action: 'reboot' });
+      await expect(service.action(alice, vm.id, { action: 'reset' })).rejects.toMatchObject({
+        status: 409,
+        code: 'OPERATION_IN_PROGRESS',
+      });
+      operations.finish(first.operation.id);
+      await expect(service.action(alice, vm.id, { action: 'reset' })).resolves.toBeDefined();
+    });
+
+    it('someone else’s VM is 404, an admin may act on it', async () => {
+      const vm = vmRow({ state: 'running' });
+      const { service } = world(vm);
+      await expect(service.action(bob, vm.id, { action: 'stop' })).rejects.toMatchObject({ status: 404 });
+      await expect(service.action(admin, vm.id, { action: 'stop' })).resolves.toBeDefined();
+    });
+  });
+
+  describe('delete', () => {
+    it('marks the VM deleting (version bumped, vm.state announced) and starts vm.delete', async () => {
+      const vm = vmRow({ state: 'running', version: 4 });
+      const { service, operations, rows } = world(vm);
+      const accepted = await service.remove(alice, vm.id);
+      expect(accepted.vm).toMatchObject({ state: 'deleting', version: 5 });
+      expect(accepted.operation.kind).toBe('vm.delete');
+      expect(rows.rows.get(vm.id)).toMatchObject({ state: 'deleting', version: 5 });
+      expect(operations.announced).toEqual([
+        {
+          type: 'vm.state',
+          ownerId: 'alice',
+          vmId: vm.id,
+          payload: { vmId: vm.id, state: 'deleting', stateReason: null, version: 5 },
+        },
+      ]);
+    });
+
+    it('may be asked again once a delete failed half-way, not while one still runs', async () => {
+      const vm = vmRow({ state: 'running' });
+      const { service, operations } = world(vm);
+      const first = await service.remove(alice, vm.id);
+      await expect(service.remove(alice, vm.id)).rejects.toMatchObject({ code: 'OPERATION_IN_PROGRESS' });
+      operations.finish(first.operation.id, 'failed');
+      const again = await service.remove(alice, vm.id);
+      expect(again.vm).toMatchObject({ state: 'deleting' });
+    });
+  });
+
+  describe('update', () => {
+    it('refuses a stale If-Match with 412 and applies a fresh one (or *)', async () => {
+      const vm = vmRow({ version: 3 });
+      const { service } = world(vm);
+      await expect(service.update(alice, vm.id, { description: 'x' }, '"2"')).rejects.toMatchObject({
+        status: 412,
+        code: 'PRECONDITION_FAILED',
+      });
+      const fresh = (await service.update(alice, vm.id, { description: 'x' }, '"3"')) as VmDto;
+      expect(fresh).toMatchObject({ description: 'x', version: 4 });
+      expect(await service.update(alice, vm.id, { description: 'y' }, '*')).toMatchObject({ version: 5 });
+    });
+
+    it('answers the VM alone when nothing reaches the hypervisor, and {vm, operation} when it does', async () => {
+      const vm = vmRow({ vcpus: 1 });
+      const { service, operations, ledger } = world(vm);
+      const described = await service.update(alice, vm.id, { description: 'web' }, undefined);
+      expect(described).not.toHaveProperty('operation');
+      const resized = (await service.update(alice, vm.id, { vcpus: 2 }, undefined)) as VmAcceptedDto;
+      expect(operations.rows.get(resized.operation.id)).toMatchObject({ kind: 'vm.update', params: { vcpus: 2 } });
+      expect(resized.vm.vcpus).toBe(2);
+      expect(operations.announced.map((e) => e.type)).toEqual(['vm.updated', 'vm.updated']);
+      expect((await ledger.usage('alice')).vcpus).toBe(2);
+    });
+
+    it('refuses a hypervisor change while an operation owns the VM (409 OPERATION_IN_PROGRESS), not a description', async () => {
+      const vm = vmRow({ state: 'provisioning' });
+      const { service } = world(vm);
+      await expect(service.update(alice, vm.id, { memoryMiB: 512 }, undefined)).rejects.toMatchObject({
+        code: 'OPERATION_IN_PROGRESS',
+      });
+      await expect(service.update(alice, vm.id, { description: 'soon' }, undefined)).resolves.toBeDefined();
+    });
+
+    it('charges a resize of a running VM the larger of what it booted with and what it will boot with', async () => {
+      const vm = vmRow({ state: 'running', vcpus: 2, runningVcpus: 2, memoryMiB: 512, runningMemoryMiB: 512 });
+      const { service, ledger, hosts } = world(vm);
+      await service.update(alice, vm.id, { vcpus: 1, memoryMiB: 768 }, undefined);
+      // vCPUs: the domain keeps the 2 it booted with until it stops; memory grows by 256 MiB.
+      expect(hosts.assertRoomToGrow).toHaveBeenCalledWith(expect.anything(), 'host-1', { vcpus: 0, memoryMiB: 256 });
+      expect(await ledger.usage('alice')).toMatchObject({ vcpus: 2, memoryMiB: 768 });
+    });
+  });
+
+  it('media: refused while an operation owns the VM (409 INVALID_STATE)', async () => {
+    const vm = vmRow({ state: 'deleting' });
+    const { service } = world(vm);
+    await expect(service.insertMedia(alice, vm.id, { imageId: 'iso' })).rejects.toMatchObject({
+      code: 'INVALID_STATE',
+    });
+    await expect(service.ejectMedia(alice, vm.id)).rejects.toMatchObject({ code: 'INVALID_STATE' });
+  });
+
+  describe('Idempotency-Key', () => {
+    const idem = { key: 'create-1', fingerprint: 'POST /api/v1/vms {a}' };
+
+    it('replays the first answer to the same request and creates one VM', async () => {
+      const { service, rows } = world();
+      const first = await service.create(alice, createDto(), idem);
+      const replay = await service.create(alice, createDto(), idem).catch((error: unknown) => error);
+      expect(replay).toBeInstanceOf(IdempotentReplay);
+      expect((replay as IdempotentReplay).response).toEqual({
+        statusCode: 202,
+        body: first,
+        location: `/api/v1/operations/${first.operation.id}`,
+      });
+      expect(rows.rows.size).toBe(1);
+    });
+
+    it('refuses the key with a different request (422), and forgets a key whose request failed', async () => {
+      const { service, keys } = world(vmRow({ name: 'taken' }));
+      await expect(service.create(alice, createDto({ name: 'taken' }), idem)).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+      expect(keys.rows.size).toBe(0);
+      await service.create(alice, createDto(), idem);
+      await expect(
+        service.create(alice, createDto({ name: 'other' }), { ...idem, fingerprint: 'other body' }),
+      ).rejects.toMatchObject({ status: 422, code: 'IDEMPOTENCY_KEY_REUSED' });
+    });
+  });
+});
