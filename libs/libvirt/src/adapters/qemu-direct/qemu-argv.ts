@@ -40,8 +40,20 @@ function bootIndexes(spec: DomainSpec): Record<string, number> {
  */
 export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuLaunchPaths): string[] {
   validateDomainSpec(spec);
-  const name = domainNameFor(spec.vmId);
   const boot = bootIndexes(spec);
+  return [
+    ...machineArgv(spec, virtType, paths),
+    ...diskArgv(spec, boot),
+    ...cdromArgv(spec, boot),
+    ...networkArgv(spec, boot),
+    ...vncArgv(spec, paths),
+    ...kernelArgv(spec),
+  ];
+}
+
+/** The machine, its fixed devices, QMP and the serial port. */
+function machineArgv(spec: DomainSpec, virtType: VirtType, paths: QemuLaunchPaths): string[] {
+  const name = domainNameFor(spec.vmId);
   const maxVcpus = spec.maxVcpus ?? spec.vcpus;
   const argv = [
     '-name',
@@ -75,21 +87,30 @@ export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuL
     'chardev:serial0',
   ];
   if (virtType === 'kvm') argv.push('-cpu', 'host');
+  return argv;
+}
 
-  spec.disks.forEach((disk, index) => {
+function diskArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
+  return spec.disks.flatMap((disk, index) => {
     const target = virtioTarget(index);
-    argv.push(
+    const bootindex = index === 0 && boot.hd ? `,bootindex=${boot.hd}` : '';
+    return [
       '-drive',
       driveOptions({ file: disk.path, format: disk.format ?? 'qcow2', if: 'none', id: `drive-${target}` }),
-    );
-    const bootindex = index === 0 && boot.hd ? `,bootindex=${boot.hd}` : '';
-    argv.push('-device', `virtio-blk-pci,drive=drive-${target},id=${target}${bootindex}`);
+      '-device',
+      `virtio-blk-pci,drive=drive-${target},id=${target}${bootindex}`,
+    ];
   });
+}
+
+/** The CD-ROM drive (media optional) and the seed ISO, on the SATA controller. */
+function cdromArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
   const cdroms: Array<[string, string | undefined, number]> = [];
   if (spec.cdrom) cdroms.push([CDROM_TARGET, spec.cdrom.isoPath, 0]);
   if (spec.seedIsoPath) cdroms.push([SEED_TARGET, spec.seedIsoPath, 1]);
-  for (const [target, isoPath, port] of cdroms) {
-    argv.push(
+  return cdroms.flatMap(([target, isoPath, port]) => {
+    const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
+    return [
       '-drive',
       driveOptions({
         file: isoPath,
@@ -99,39 +120,43 @@ export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuL
         media: 'cdrom',
         readonly: 'on',
       }),
-    );
-    const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
-    argv.push('-device', `ide-cd,bus=sata0.${port},drive=drive-${target},id=${target}${bootindex}`);
-  }
+      '-device',
+      `ide-cd,bus=sata0.${port},drive=drive-${target},id=${target}${bootindex}`,
+    ];
+  });
+}
 
+function networkArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
   const network = spec.network ?? { mode: 'user' as const };
-  if (network.mode !== 'none') {
-    const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
-    // Without libvirt there are no libvirt networks: "network" names a host bridge, used
-    // through qemu-bridge-helper (which must allow it in /etc/qemu/bridge.conf).
-    // User-mode networking gets restrict=on: unrestricted slirp maps the guest's gateway to the
-    // host's 127.0.0.1, opening every loopback service of the host to the guest.
-    const netdev =
-      network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0,restrict=on';
-    const bootindex = boot.network ? `,bootindex=${boot.network}` : '';
-    argv.push('-netdev', netdev, '-device', `virtio-net-pci,netdev=net0,mac=${mac},id=net0${bootindex}`);
-  }
+  if (network.mode === 'none') return [];
+  const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
+  // Without libvirt there are no libvirt networks: "network" names a host bridge, used
+  // through qemu-bridge-helper (which must allow it in /etc/qemu/bridge.conf).
+  // User-mode networking gets restrict=on: unrestricted slirp maps the guest's gateway to the
+  // host's 127.0.0.1, opening every loopback service of the host to the guest.
+  const netdev =
+    network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0,restrict=on';
+  const bootindex = boot.network ? `,bootindex=${boot.network}` : '';
+  return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=net0,mac=${mac},id=net0${bootindex}`];
+}
 
-  if (spec.vnc?.enabled) {
-    if (!paths.vncSocket) throw new HypervisorError('INVALID_ARGUMENT', 'VNC needs a socket path');
-    // A unix socket in a 0700 folder, never a TCP port: a loopback port is open to every local user.
-    let vnc = `unix:${qemuOptionValue(paths.vncSocket)}`;
-    if (spec.vnc.password && paths.vncSecretFile) {
-      argv.push('-object', `secret,id=vncsecret,format=raw,file=${qemuOptionValue(paths.vncSecretFile)}`);
-      vnc += ',password-secret=vncsecret';
-    }
-    argv.push('-vnc', vnc);
+function vncArgv(spec: DomainSpec, paths: QemuLaunchPaths): string[] {
+  if (!spec.vnc?.enabled) return [];
+  if (!paths.vncSocket) throw new HypervisorError('INVALID_ARGUMENT', 'VNC needs a socket path');
+  const argv: string[] = [];
+  // A unix socket in a 0700 folder, never a TCP port: a loopback port is open to every local user.
+  let vnc = `unix:${qemuOptionValue(paths.vncSocket)}`;
+  if (spec.vnc.password && paths.vncSecretFile) {
+    argv.push('-object', `secret,id=vncsecret,format=raw,file=${qemuOptionValue(paths.vncSecretFile)}`);
+    vnc += ',password-secret=vncsecret';
   }
+  return [...argv, '-vnc', vnc];
+}
 
-  if (spec.kernel) {
-    argv.push('-kernel', spec.kernel.kernelPath);
-    if (spec.kernel.initrdPath) argv.push('-initrd', spec.kernel.initrdPath);
-    if (spec.kernel.cmdline) argv.push('-append', spec.kernel.cmdline);
-  }
+function kernelArgv(spec: DomainSpec): string[] {
+  if (!spec.kernel) return [];
+  const argv = ['-kernel', spec.kernel.kernelPath];
+  if (spec.kernel.initrdPath) argv.push('-initrd', spec.kernel.initrdPath);
+  if (spec.kernel.cmdline) argv.push('-append', spec.kernel.cmdline);
   return argv;
 }
