@@ -155,22 +155,7 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
     let toBrowser = 0;
     let toVm = 0;
     const idle = setTimeout(() => ws.close(CLOSE_IDLE, 'idle timeout'), this.config.console.idleTimeoutSeconds * 1000);
-    // Revoked or expired access ends the session at once: the VM side is cut before the close handshake.
-    const unwatch = this.access.watch(
-      {
-        userId: user.id,
-        role: user.role,
-        tokenVersion: connection.accessToken.version,
-        expiresAt: connection.accessToken.expiresAt,
-      },
-      (why) => {
-        ws.close(
-          why === 'expired' ? CLOSE_EXPIRED : CLOSE_REVOKED,
-          why === 'expired' ? 'access token expired' : 'access revoked',
-        );
-        this.end(connection);
-      },
-    );
+    const unwatch = this.endWhenAccessEnds(ws, connection);
     this.logger.log({ userId: user.id, vmId, type }, 'console session opened');
     this.recordConnect(connection.user, vmId, req, { type });
 
@@ -213,6 +198,21 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
         'console session closed',
       );
     });
+  }
+
+  /** Revoked or expired access ends the session at once: the VM side is cut before the close handshake. */
+  private endWhenAccessEnds(ws: WebSocket, connection: ConsoleConnection): () => void {
+    const { user, accessToken } = connection;
+    return this.access.watch(
+      { userId: user.id, role: user.role, tokenVersion: accessToken.version, expiresAt: accessToken.expiresAt },
+      (why) => {
+        ws.close(
+          why === 'expired' ? CLOSE_EXPIRED : CLOSE_REVOKED,
+          why === 'expired' ? 'access token expired' : 'access revoked',
+        );
+        this.end(connection);
+      },
+    );
   }
 
   private end(connection: ConsoleConnection): void {

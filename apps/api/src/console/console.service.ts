@@ -1,4 +1,5 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
+import { HypervisorError } from '@limen/libvirt';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Duplex } from 'node:stream';
 import { Repository } from 'typeorm';
@@ -10,7 +11,6 @@ import { UserAccessCache } from '../users/user-access-cache';
 import { Vm } from '../vms/vm.entity';
 import { VmStore } from '../vms/vm-store';
 import { ConsoleSessions } from './console-sessions';
-import { connectVnc, openSerialPty } from './console-targets';
 import { ConsoleTickets } from './console-tickets';
 import { ConsoleType } from './console-type';
 import { ConsoleTicketDto } from './dto/console.dto';
@@ -123,15 +123,14 @@ export class ConsoleService {
       throw this.unavailable(
         `The VM runs on host ${host.name}, whose console this api process cannot reach: it relays consoles of hypervisors on its own machine only`,
       );
-    const port = this.hosts.forVm(vm);
-    if (type === 'vnc') {
-      const endpoint = await port.getVncEndpoint(vm.id);
-      if (!endpoint) throw this.unavailable('The VM has no VNC display');
-      return connectVnc(endpoint);
+    try {
+      return await this.hosts.forVm(vm).openConsole(vm.id, type);
+    } catch (error) {
+      // The domain has no such console now (no VNC display, or no pty: it stopped meanwhile).
+      if (HypervisorError.is(error, 'INVALID_STATE'))
+        throw this.unavailable(type === 'vnc' ? 'The VM has no VNC display' : 'The VM has no serial console pty');
+      throw error;
     }
-    const { ptyPath } = await port.getSerialConsole(vm.id);
-    if (!ptyPath) throw this.unavailable('The VM has no serial console pty');
-    return openSerialPty(ptyPath);
   }
 
   private assertRunning(vm: Vm): void {

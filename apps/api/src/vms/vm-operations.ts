@@ -1,8 +1,6 @@
 import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { HypervisorError, isFilesystemFull, VirtualizationPort } from '@limen/libvirt';
-import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { Repository } from 'typeorm';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
@@ -95,7 +93,9 @@ export class VmOperations implements OnModuleInit {
     const cloudInit = op.params.cloudInit as CloudInitParams | null;
     const port = this.hostPorts.forVm(vm);
     try {
-      if (!existsSync(paths.disk)) await this.createDisk(port, vm, image, paths.disk);
+      await port.createVmFolder(paths.dir);
+      // A re-run after a crash keeps the disk it already made.
+      await unlessAlready(this.createDisk(port, vm, image, paths.disk), 'VOLUME_EXISTS');
       if (cloudInit)
         await port.createSeedIso({
           path: paths.seedIso,
@@ -152,8 +152,9 @@ export class VmOperations implements OnModuleInit {
   private async remove(op: Operation): Promise<Record<string, unknown>> {
     const vm = await this.vms.findOneBy({ id: op.vmId! });
     if (!vm) return { alreadyDeleted: true };
-    await this.destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
-    await rm(vmPaths(this.config.hypervisor.vmDir, vm.id).dir, { recursive: true, force: true });
+    const port = this.hostPorts.forVm(vm);
+    await this.destroyAndUndefine(port, vm.id);
+    await port.removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
     await this.store.remove(vm);
     return {};
   }
@@ -181,7 +182,7 @@ export class VmOperations implements OnModuleInit {
     if (Array.isArray(op.params.bootOrder)) {
       const image = await this.images.get(vm.imageId);
       const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
-      const hasSeed = existsSync(vmPaths(this.config.hypervisor.vmDir, vm.id).seedIso);
+      const hasSeed = (await port.getDomain(vm.id)).disks.some((disk) => disk.seed);
       await port.redefineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, hasSeed));
       result.bootOrder = { config: true, live: false };
     }
@@ -219,7 +220,7 @@ export class VmOperations implements OnModuleInit {
       // The sweep removes the orphan domain once the hypervisor answers again.
       this.logger.warn(`Could not remove the domain of failed VM ${vm.id}: ${(error as Error).message}`);
     }
-    await rm(vmPaths(this.config.hypervisor.vmDir, vm.id).dir, { recursive: true, force: true });
+    await this.hostPorts.forVm(vm).removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
     await this.store.remove(vm);
   }
 
