@@ -4,7 +4,7 @@ import { AddressInfo, createConnection, createServer, Server, Socket } from 'nod
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { HostsService } from '../apps/api/src/hosts/hosts.service';
+import { HostMonitor } from '../apps/api/src/hosts/host-monitor';
 import { startAgent } from './support/agent-process';
 import { domainExists, GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
@@ -162,7 +162,7 @@ describe('hosts and placement (e2e)', () => {
       .query(`INSERT INTO hosts (name, adapter, libvirt_uri) VALUES ('stored-hostile', 'libvirt', $1) RETURNING id`, [
         `qemu+ssh://root@127.0.0.1:1/system?command=${payload}`,
       ]);
-    await t.app.get(HostsService).monitor();
+    await t.app.get(HostMonitor).check();
     const stored = (await request(t.http).get(`/api/v1/hosts/${id}`).set(asAdmin()).expect(200)).body;
     expect(stored).toEqual(
       expect.objectContaining({
@@ -284,18 +284,15 @@ describe('hosts and placement (e2e)', () => {
       // Fits the host's memory by allocation, but not what its agent says is free.
       const tooMuch = Math.min(host.body.memoryMiB - 1, availableMiB + 256);
       expectProblem(
-        await request(t.http)
-          .post('/api/v1/vms')
-          .set(asAdmin())
-          .send({
-            name: 'greedy',
-            vcpus: 1,
-            memoryMiB: tooMuch,
-            diskGiB: 1,
-            imageId,
-            hostId: host.body.id,
-            start: false,
-          }),
+        await request(t.http).post('/api/v1/vms').set(asAdmin()).send({
+          name: 'greedy',
+          vcpus: 1,
+          memoryMiB: tooMuch,
+          diskGiB: 1,
+          imageId,
+          hostId: host.body.id,
+          start: false,
+        }),
         409,
         'INSUFFICIENT_CAPACITY',
       );
@@ -339,7 +336,7 @@ describe('hosts and placement (e2e)', () => {
       expect((await request(t.http).get(`/api/v1/hosts/${host.id}`).set(asAdmin())).body).toEqual(
         expect.objectContaining({ agentUrl: 'http://127.0.0.1:9', hasAgentToken: true }),
       );
-      await t.app.get(HostsService).monitor(); // what the periodic poll does
+      await t.app.get(HostMonitor).check(); // what the periodic poll does
       expect(seen.filter((header) => header.includes(stolen))).toEqual([]);
 
       // With the token sent again, the new URL is the agent: the listener hears from the api, with the new token only.
@@ -348,7 +345,7 @@ describe('hosts and placement (e2e)', () => {
         .set(asAdmin())
         .send({ agentUrl: listenerUrl, agentToken: 'the-new-agent-token' })
         .expect(200);
-      await t.app.get(HostsService).monitor();
+      await t.app.get(HostMonitor).check();
       expect(seen).toContain('Bearer the-new-agent-token');
       expect(seen.filter((header) => header.includes(stolen))).toEqual([]);
 

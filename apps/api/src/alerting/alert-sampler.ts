@@ -1,12 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
 import { AgentClient } from '../agent-proxy/agent-client';
+import { withTimeout } from '../common/with-timeout';
 import { AppConfig, QuotaLimits } from '../config/app-config';
 import { Tx } from '../database/transaction';
+import { HostRepository } from '../hosts/host.repository';
 import { QuotaRepository } from '../quotas/quota.repository';
 import { VmRepository } from '../vms/vm.repository';
 import { AGENT_METRICS, AlertMetric } from './alert-metrics';
-import { AlertSampleRepository } from './alert-sample.repository';
 import { Samples } from './alert-transitions';
 
 const HYPERVISOR_TIMEOUT_MS = 3000;
@@ -34,7 +35,7 @@ export class AlertSampler {
     @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
     private readonly vms: VmRepository,
     private readonly quotas: QuotaRepository,
-    private readonly sampleSources: AlertSampleRepository,
+    private readonly hostRows: HostRepository,
   ) {}
 
   /** Never throws: an unreachable source makes its `*.up` 0 and its other metrics unknown. */
@@ -59,7 +60,7 @@ export class AlertSampler {
     if (needed.has('quota.usage.percent')) samples.set('quota.usage.percent', await this.quotaUsage(tx));
     if (needed.has('host.up')) {
       // As the host monitor last saw them; a host not checked yet is left out rather than guessed.
-      const hosts = await this.sampleSources.checkedHostStatuses(tx);
+      const hosts = await this.hostRows.checkedStatuses(tx);
       samples.set('host.up', new Map(hosts.map((h) => [h.name, h.status === 'up' ? 1 : 0])));
     }
     return samples;
@@ -84,19 +85,11 @@ export class AlertSampler {
   }
 
   private async hypervisorUp(): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.port.getHostCapabilities(),
-        new Promise<never>(
-          (_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), HYPERVISOR_TIMEOUT_MS)),
-        ),
-      ]);
+      await withTimeout(this.port.getHostCapabilities(), HYPERVISOR_TIMEOUT_MS);
       return true;
     } catch {
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -10,7 +10,6 @@ import { AlertEvaluator } from './alert-evaluator';
 import { AlertNotifier } from './alert-notifier';
 import { AlertRulesController } from './alert-rules.controller';
 import { AlertRulesService } from './alert-rules.service';
-import { AlertSampleRepository } from './alert-sample.repository';
 import { AlertSampler } from './alert-sampler';
 import { AlertsController } from './alerts.controller';
 import { AlertsService } from './alerts.service';
@@ -23,7 +22,6 @@ import { WebhookSender } from './channels/webhook.sender';
   imports: [AlertDataModule, VmDataModule, QuotasModule, AgentProxyModule, EventsModule],
   controllers: [AlertsController, AlertRulesController, AlertChannelsController],
   providers: [
-    AlertSampleRepository,
     AlertSampler,
     AlertEvaluator,
     AlertNotifier,

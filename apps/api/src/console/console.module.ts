@@ -1,6 +1,4 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { Host } from '../hosts/host.entity';
 import { UsersModule } from '../users/users.module';
 import { VmsModule } from '../vms/vms.module';
 import { ConsoleGateway } from './console-gateway';
@@ -14,7 +12,7 @@ import { UpgradeRefusals } from './upgrade-refusals';
 
 /** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
 @Module({
-  imports: [TypeOrmModule.forFeature([Host]), UsersModule, VmsModule],
+  imports: [UsersModule, VmsModule],
   controllers: [ConsoleController, ConsolePageController],
   providers: [
     ConsoleService,

@@ -1,12 +1,11 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { HypervisorError } from '@limen/libvirt';
-import { InjectRepository } from '@nestjs/typeorm';
 import { Duplex } from 'node:stream';
-import { Repository } from 'typeorm';
 import { AccessTokenInfo, AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
 import { Host } from '../hosts/host.entity';
 import { HostPorts } from '../hosts/host-ports';
+import { HostRepository } from '../hosts/host.repository';
 import { UserAccessCache } from '../users/user-access-cache';
 import { Vm } from '../vms/vm.entity';
 import { VmStore } from '../vms/vm-store';
@@ -53,7 +52,7 @@ export class ConsoleService {
     private readonly sessions: ConsoleSessions,
     private readonly hosts: HostPorts,
     private readonly users: UserAccessCache,
-    @InjectRepository(Host) private readonly hostRows: Repository<Host>,
+    private readonly hostRows: HostRepository,
   ) {}
 
   async open(user: AuthUser, accessToken: AccessTokenInfo, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
@@ -118,7 +117,7 @@ export class ConsoleService {
 
   private async openTarget(vm: Vm, type: ConsoleType): Promise<Duplex> {
     // QEMU's VNC socket and pty live on the hypervisor's own file system.
-    const host = vm.hostId ? await this.hostRows.findOneBy({ id: vm.hostId }) : null;
+    const host = vm.hostId ? await this.hostRows.find(vm.hostId) : null;
     if (host && !runsOnThisMachine(host))
       throw this.unavailable(
         `The VM runs on host ${host.name}, whose console this api process cannot reach: it relays consoles of hypervisors on its own machine only`,

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { VIRTUALIZATION_PORT, VirtualizationPort } from '@limen/libvirt';
+import { withTimeout } from '../common/with-timeout';
 
 const TIMEOUT_MS = 3000;
 
@@ -15,12 +16,7 @@ export class HypervisorHealthIndicator {
   async check(key = 'hypervisor'): Promise<HealthIndicatorResult> {
     const session = this.indicator.check(key);
     try {
-      const capabilities = await Promise.race([
-        this.port.getHostCapabilities(),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error(`no answer within ${TIMEOUT_MS} ms`)), TIMEOUT_MS),
-        ),
-      ]);
+      const capabilities = await withTimeout(this.port.getHostCapabilities(), TIMEOUT_MS);
       return session.up({
         virtTypes: capabilities.virtTypes,
         adapter: capabilities.adapter,

@@ -4,6 +4,7 @@ import { ReplaySubject } from 'rxjs';
 import { AppConfig } from '../config/app-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { Host } from './host.entity';
+import { HostRepository } from './host.repository';
 
 export interface HostPort {
   host: Host;
@@ -14,7 +15,7 @@ export interface HostPort {
  * The way to reach the hypervisor that holds a VM. The local host uses the
  * port built from configuration (LibvirtModule); every other registered host
  * gets its own adapter, created on first use and kept until the host changes.
- * Host rows are cached here (HostsService refreshes them), so lookups are synchronous.
+ * Host rows are cached here (`reload` after every change), so lookups are synchronous.
  */
 @Injectable()
 export class HostPorts implements OnApplicationShutdown {
@@ -28,10 +29,17 @@ export class HostPorts implements OnApplicationShutdown {
     @Inject(VIRTUALIZATION_PORT) private readonly local: VirtualizationPort,
     private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly rows: HostRepository,
   ) {}
 
+  /** Reads the host rows again; the local host is the one named HOST_NAME. */
+  async reload(): Promise<void> {
+    const hosts = await this.rows.all();
+    this.refresh(hosts, hosts.find((h) => h.name === this.config.hostName)?.id ?? '');
+  }
+
   /** Replaces the cached host rows; ports of removed or reconfigured hosts are closed. */
-  refresh(hosts: Host[], localHostId: string): void {
+  private refresh(hosts: Host[], localHostId: string): void {
     this.localHostId = localHostId;
     this.hosts.clear();
     for (const host of hosts) this.hosts.set(host.id, host);

@@ -4,7 +4,7 @@ import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { CreateHostDto, HostDto, HostPageDto, UpdateHostDto } from './dto/host.dto';
-import { HostsService } from './hosts.service';
+import { HostRegistry } from './host-registry';
 
 /** Hypervisor hosts (admins only). Agent tokens are write-only and stored encrypted. */
 @ApiTags('hosts')
@@ -13,7 +13,7 @@ import { HostsService } from './hosts.service';
 @Roles('admin')
 @Controller({ path: 'hosts', version: '1' })
 export class HostsController {
-  constructor(private readonly hosts: HostsService) {}
+  constructor(private readonly hosts: HostRegistry) {}
 
   /** The hosts, newest first, with their status, capacity and what their VMs hold. */
   @Get()

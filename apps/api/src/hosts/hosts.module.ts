@@ -2,17 +2,23 @@ import { Global, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AgentProxyModule } from '../agent-proxy/agent-proxy.module';
 import { EventsModule } from '../events/events.module';
+import { VmDataModule } from '../vms/vm-data.module';
 import { Host } from './host.entity';
+import { HostAgents } from './host-agents';
+import { HostMonitor } from './host-monitor';
+import { HostPlacement } from './host-placement';
 import { HostPorts } from './host-ports';
+import { HostRegistry } from './host-registry';
 import { HostSecrets } from './host-secrets';
+import { HostRepository } from './host.repository';
 import { HostsController } from './hosts.controller';
-import { HostsService } from './hosts.service';
 
+/** Hypervisor hosts: the registry, the up/down monitor, placement, each host's port and agent. */
 @Global()
 @Module({
-  imports: [TypeOrmModule.forFeature([Host]), EventsModule, AgentProxyModule],
+  imports: [TypeOrmModule.forFeature([Host]), EventsModule, AgentProxyModule, VmDataModule],
   controllers: [HostsController],
-  providers: [HostPorts, HostSecrets, HostsService],
-  exports: [HostPorts, HostsService],
+  providers: [HostRepository, HostPorts, HostSecrets, HostAgents, HostRegistry, HostMonitor, HostPlacement],
+  exports: [HostRepository, HostPorts, HostRegistry, HostPlacement],
 })
 export class HostsModule {}

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { decodeCursor, encodeCursor } from '../common/pagination';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
+import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota.repository';
 import { Vm } from './vm.entity';
 import { BootedSizes, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
 
@@ -27,6 +28,13 @@ export interface VmStateChange {
   booted?: BootedSizes;
   /** Write (and bump the version) even when the state and reason are already these. */
   always?: boolean;
+}
+
+/** What the VMs on one host hold: vCPUs and memory as their owners' quotas charge them, and how many. */
+export interface HostAllocation {
+  vcpus: number;
+  memoryMiB: number;
+  vms: number;
 }
 
 export type VmColumnChanges = Partial<Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId'>>;
@@ -205,5 +213,29 @@ export class VmRepository extends TableRepository {
       [ownerId],
     );
     return count;
+  }
+
+  /** VMs from before hosts existed (no host) are on the local host. */
+  async assignUnplacedTo(hostId: string): Promise<void> {
+    await this.query(undefined, `UPDATE vms SET host_id = $1 WHERE host_id IS NULL`, [hostId]);
+  }
+
+  /** How many VMs a host holds. */
+  async countOnHost(hostId: string): Promise<number> {
+    const [{ count }] = await this.query<{ count: number }>(
+      undefined,
+      `SELECT count(*)::int AS count FROM vms WHERE host_id = $1`,
+      [hostId],
+    );
+    return count;
+  }
+
+  /** Per host id, what its VMs hold (hosts without VMs are absent), in `tx` when given. */
+  async allocationsByHost(tx?: Tx): Promise<Map<string, HostAllocation>> {
+    const rows = await this.query<{ host_id: string; vcpus: number; memory: number; vms: number }>(
+      tx,
+      `SELECT host_id, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::int AS memory, count(*)::int AS vms FROM vms WHERE host_id IS NOT NULL GROUP BY host_id`,
+    );
+    return new Map(rows.map((r) => [r.host_id, { vcpus: r.vcpus, memoryMiB: r.memory, vms: r.vms }]));
   }
 }

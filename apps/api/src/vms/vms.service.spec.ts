@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
-import { HostsService } from '../hosts/hosts.service';
+import { HostPlacement } from '../hosts/host-placement';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { IdempotentReplay } from '../idempotency/resource-response';
 import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempotency-key-repository';
@@ -57,7 +57,7 @@ function world(...vms: Vm[]) {
     rows.asRepository,
     stateWriter,
     { localPort: port, forVm: () => port } as unknown as HostPorts,
-    hosts as unknown as HostsService,
+    hosts as unknown as HostPlacement,
     new VmStore(rows.asRepository, stateWriter, events, transactions.asTransactions),
     new QuotaLedger(config, metrics, quotas.asRepository),
     images as unknown as ImagesService,

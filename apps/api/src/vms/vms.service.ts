@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { DomainStats } from '@limen/libvirt';
 import { HostPorts } from '../hosts/host-ports';
-import { HostsService } from '../hosts/hosts.service';
+import { HostPlacement } from '../hosts/host-placement';
 import { randomUUID } from 'node:crypto';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
@@ -86,7 +86,7 @@ export class VmsService {
     private readonly vms: VmRepository,
     private readonly stateWriter: VmStateWriter,
     private readonly hostPorts: HostPorts,
-    private readonly hosts: HostsService,
+    private readonly hosts: HostPlacement,
     private readonly store: VmStore,
     private readonly ledger: QuotaLedger,
     private readonly images: ImagesService,
@@ -129,7 +129,7 @@ export class VmsService {
     return this.accept(user, idem, async (tx) => {
       await this.ledger.reserve(tx, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
       const request = { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB };
-      const hostId = await this.hosts.place(managerOf(tx), request, dto.hostId);
+      const hostId = await this.hosts.place(tx, request, dto.hostId);
       await this.hosts.assertStorageRoom(hostId, diskGiB * GIB);
       const vm = Object.assign(new Vm(), {
         id: randomUUID(),
@@ -220,7 +220,7 @@ export class VmsService {
         vcpus: dto.vcpus ?? vm.vcpus,
         memoryMiB: dto.memoryMiB ?? vm.memoryMiB,
       });
-      await this.hosts.assertRoomToGrow(managerOf(tx), vm.hostId, growth);
+      await this.hosts.assertRoomToGrow(tx, vm.hostId, growth);
       const op = hypervisorChange
         ? await this.operations.create(managerOf(tx), {
             kind: 'vm.update',

@@ -69,7 +69,7 @@ export class CreateHostDto {
 
 /**
  * Enable, disable, maintenance, or a new agent; the adapter and its address are fixed. A new
- * agentUrl needs its agentToken in the same body (HostsService.update says why).
+ * agentUrl needs its agentToken in the same body (HostRegistry.update says why).
  */
 // skipNullProperties: false — PartialType's own @IsOptional would let `null` through again.
 export class UpdateHostDto extends PartialType(

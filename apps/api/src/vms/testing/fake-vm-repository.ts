@@ -1,6 +1,7 @@
 import { Tx } from '../../database/transaction';
+import { computeCharge } from '../../quotas/quota-ledger';
 import { Vm } from '../vm.entity';
-import { VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
+import { HostAllocation, VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
 import { DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES } from '../vm-state';
 
 /** A VM row with sensible defaults, for specs. */
@@ -79,6 +80,27 @@ export class FakeVmRepository {
           ? null
           : vm.runningMemoryMiB,
     });
+  }
+
+  async writeStateOnHost(hostId: string, change: Required<Pick<VmStateChange, 'state' | 'reason' | 'unlessIn'>>) {
+    return [...this.rows.values()]
+      .filter((vm) => vm.hostId === hostId && vm.state !== change.state && !change.unlessIn.includes(vm.state))
+      .map((vm) => this.replace(vm.id, { state: change.state, stateReason: change.reason, version: vm.version + 1 }));
+  }
+
+  async allocationsByHost(_tx?: Tx): Promise<Map<string, HostAllocation>> {
+    const allocations = new Map<string, HostAllocation>();
+    for (const vm of this.rows.values()) {
+      if (!vm.hostId) continue;
+      const held = allocations.get(vm.hostId) ?? { vcpus: 0, memoryMiB: 0, vms: 0 };
+      const charge = computeCharge(vm);
+      allocations.set(vm.hostId, {
+        vcpus: held.vcpus + charge.vcpus,
+        memoryMiB: held.memoryMiB + charge.memoryMiB,
+        vms: held.vms + 1,
+      });
+    }
+    return allocations;
   }
 
   /** Typed as the real one, for constructors. */

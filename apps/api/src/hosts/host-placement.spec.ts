@@ -1,0 +1,194 @@
+import { FakeVirtualizationPort } from '@limen/libvirt/testing';
+import { AgentClient } from '../agent-proxy/agent-client';
+import { AppException } from '../common/problem';
+import { AppConfig } from '../config/app-config';
+import { Tx } from '../database/transaction';
+import { FakeVmRepository, vmRow } from '../vms/testing/fake-vm-repository';
+import { HostAgents } from './host-agents';
+import { HostPlacement } from './host-placement';
+import { HostSecrets } from './host-secrets';
+import { FakeHostPorts, FakeHostRepository, hostRow } from './testing/fake-hosts';
+
+const GIB = 1024 ** 3;
+const TX = {} as Tx;
+
+const CONFIG = {
+  jwtSecret: 'unit-test-secret-unit-test-secret',
+  cpuOvercommitPercent: 400,
+  memoryOvercommitPercent: 100,
+  diskOvercommitPercent: 100,
+  hypervisor: { vmDir: '/var/lib/limen/vms' },
+} as AppConfig;
+
+/** The hosts table, the VMs on them and each host's hypervisor, as placement reads them. */
+class FakeFleet {
+  readonly hosts = new FakeHostRepository();
+  readonly vms = new FakeVmRepository();
+  readonly ports = new FakeHostPorts(this.hosts, () => new FakeVirtualizationPort());
+  readonly agents = new HostAgents({} as AgentClient, new HostSecrets(CONFIG));
+
+  add(...hosts: ReturnType<typeof hostRow>[]): void {
+    for (const host of hosts) this.hosts.rows.set(host.id, host);
+  }
+
+  /** A VM holding `vcpus` and `memoryMiB` on `hostId`. */
+  hold(hostId: string, vcpus: number, memoryMiB: number): void {
+    const vm = vmRow({ hostId, vcpus, memoryMiB });
+    this.vms.rows.set(vm.id, vm);
+  }
+
+  placement(config: AppConfig = CONFIG): HostPlacement {
+    return new HostPlacement(config, this.hosts.asRepository, this.vms.asRepository, this.ports.asPorts, this.agents);
+  }
+}
+
+async function refusal(work: Promise<unknown>): Promise<{ status: number; code: string; detail: string }> {
+  const error = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AppException);
+  const problem = error as AppException;
+  return { status: problem.getStatus(), code: String(problem.code), detail: problem.detail };
+}
+
+describe('HostPlacement', () => {
+  let fleet: FakeFleet;
+  let placement: HostPlacement;
+
+  beforeEach(() => {
+    fleet = new FakeFleet();
+    placement = fleet.placement();
+  });
+
+  describe('place', () => {
+    it('chooses the host with the most free memory among those with room, with the hosts locked', async () => {
+      fleet.add(
+        hostRow('a', { memoryMiB: 4096 }),
+        hostRow('b', { memoryMiB: 8192 }),
+        hostRow('c', { memoryMiB: 16384 }),
+      );
+      fleet.hold('id-c', 2, 14336);
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 1024 })).toBe('id-b');
+      expect(fleet.hosts.locks).toBe(1);
+    });
+
+    it('counts vCPUs with the overcommit ratio, minus what the VMs hold', async () => {
+      fleet.add(hostRow('a', { cpus: 1 }), hostRow('b', { cpus: 1, memoryMiB: 1024 }));
+      fleet.hold('id-a', 3, 0);
+      // a: 1 CPU × 400 % = 4 vCPUs, 3 held; b has less memory but the vCPUs.
+      expect(await placement.place(TX, { vcpus: 2, memoryMiB: 512 })).toBe('id-b');
+    });
+
+    it("charges a running VM what it booted with when that is more than its definition's sizes", async () => {
+      fleet.add(hostRow('a', { memoryMiB: 2048 }));
+      const vm = vmRow({ hostId: 'id-a', vcpus: 1, memoryMiB: 512, runningVcpus: 1, runningMemoryMiB: 1536 });
+      fleet.vms.rows.set(vm.id, vm);
+      expect((await refusal(placement.place(TX, { vcpus: 1, memoryMiB: 1024 }))).code).toBe('INSUFFICIENT_CAPACITY');
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 512 })).toBe('id-a');
+    });
+
+    it('skips hosts that are down, disabled or in maintenance', async () => {
+      fleet.add(
+        hostRow('down', { status: 'down', memoryMiB: 65536 }),
+        hostRow('disabled', { enabled: false, memoryMiB: 65536 }),
+        hostRow('maintenance', { maintenance: true, memoryMiB: 65536 }),
+        hostRow('small', { memoryMiB: 2048 }),
+      );
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 1024 })).toBe('id-small');
+    });
+
+    it('refuses 409 INSUFFICIENT_CAPACITY when no host has room', async () => {
+      fleet.add(hostRow('a', { memoryMiB: 2048 }), hostRow('b', { status: 'unknown' }));
+      fleet.hold('id-a', 1, 1536);
+      expect(await refusal(placement.place(TX, { vcpus: 1, memoryMiB: 1024 }))).toEqual({
+        status: 409,
+        code: 'INSUFFICIENT_CAPACITY',
+        detail: 'No enabled host has room for this VM',
+      });
+    });
+
+    it("never places more memory than the host's agent last reported available", async () => {
+      fleet.add(hostRow('a', { memoryMiB: 8192 }));
+      fleet.agents.noteAvailableMiB('id-a', 1000);
+      expect((await refusal(placement.place(TX, { vcpus: 1, memoryMiB: 1024 }))).code).toBe('INSUFFICIENT_CAPACITY');
+      fleet.agents.noteAvailableMiB('id-a', undefined); // the agent stopped answering: allocations alone decide
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 1024 })).toBe('id-a');
+    });
+
+    it('takes the host an admin names, even in maintenance, when it is up, enabled and has room', async () => {
+      fleet.add(hostRow('big', { memoryMiB: 65536 }), hostRow('chosen', { maintenance: true }));
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 1024 }, 'id-chosen')).toBe('id-chosen');
+    });
+
+    it('refuses an admin-chosen host that is down, disabled or full, and one that does not exist', async () => {
+      fleet.add(hostRow('down', { status: 'down' }), hostRow('off', { enabled: false }), hostRow('full'));
+      fleet.hold('id-full', 1, 8192);
+      const request = { vcpus: 1, memoryMiB: 1024 };
+      expect(await refusal(placement.place(TX, request, 'id-down'))).toEqual({
+        status: 409,
+        code: 'INSUFFICIENT_CAPACITY',
+        detail: 'Host down is down or lacks room for this VM',
+      });
+      expect((await refusal(placement.place(TX, request, 'id-off'))).detail).toBe(
+        'Host off is disabled or lacks room for this VM',
+      );
+      expect((await refusal(placement.place(TX, request, 'id-full'))).detail).toBe(
+        'Host full is up or lacks room for this VM',
+      );
+      expect(await refusal(placement.place(TX, request, 'id-nowhere'))).toEqual({
+        status: 400,
+        code: 'VALIDATION_FAILED',
+        detail: 'hostId does not name a registered host',
+      });
+    });
+  });
+
+  describe('assertRoomToGrow', () => {
+    it("checks only the resources that grow, on the VM's own host", async () => {
+      fleet.add(hostRow('a', { cpus: 1, memoryMiB: 2048 }));
+      fleet.hold('id-a', 4, 1024);
+      await placement.assertRoomToGrow(TX, 'id-a', { vcpus: 0, memoryMiB: 1024 });
+      await placement.assertRoomToGrow(TX, 'id-a', { vcpus: -2, memoryMiB: -512 });
+      expect((await refusal(placement.assertRoomToGrow(TX, 'id-a', { vcpus: 1, memoryMiB: 0 }))).detail).toBe(
+        "Host a is up or lacks room for this VM's new size",
+      );
+      expect((await refusal(placement.assertRoomToGrow(TX, 'id-a', { vcpus: 0, memoryMiB: 1025 }))).code).toBe(
+        'INSUFFICIENT_CAPACITY',
+      );
+    });
+
+    it('refuses growth on a host that is down, and for a VM without a host', async () => {
+      fleet.add(hostRow('a', { status: 'down' }));
+      expect((await refusal(placement.assertRoomToGrow(TX, 'id-a', { vcpus: 1, memoryMiB: 0 }))).detail).toBe(
+        "Host a is down or lacks room for this VM's new size",
+      );
+      expect((await refusal(placement.assertRoomToGrow(TX, null, { vcpus: 1, memoryMiB: 0 }))).detail).toBe(
+        'The VM has no host to grow on',
+      );
+    });
+  });
+
+  describe('assertStorageRoom', () => {
+    it("accepts a disk that fits the free bytes of the host's VM_DIR, and refuses 507 one that does not", async () => {
+      fleet.ports.forHost('id-a').availableBytes = 10 * GIB;
+      await placement.assertStorageRoom('id-a', 10 * GIB);
+      expect(await refusal(placement.assertStorageRoom('id-a', 10 * GIB + 1))).toEqual({
+        status: 507,
+        code: 'INSUFFICIENT_STORAGE',
+        detail: 'The host has no room for a disk of 11 GiB',
+      });
+      expect(fleet.ports.forHost('id-a').calls).toContainEqual({
+        method: 'getAvailableBytes',
+        args: ['/var/lib/limen/vms'],
+      });
+    });
+
+    it('lets DISK_OVERCOMMIT_PERCENT overcommit thin storage', async () => {
+      placement = fleet.placement({ ...CONFIG, diskOvercommitPercent: 300 } as AppConfig);
+      fleet.ports.forHost('id-a').availableBytes = 1 * GIB;
+      await placement.assertStorageRoom('id-a', 3 * GIB);
+      expect((await refusal(placement.assertStorageRoom('id-a', 3 * GIB + 1))).code).toBe('INSUFFICIENT_STORAGE');
+    });
+  });
+});
