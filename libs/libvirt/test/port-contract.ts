@@ -188,6 +188,7 @@ export function describePortContract(adapterName: string, harness: ContractHarne
     afterAll(() => run.stop());
 
     describeHostAndFiles(run);
+    describeSeedIso(run);
     describeDefinitions(run);
     describeRedefinition(run);
     describeOfflineSnapshot(run);
@@ -243,7 +244,9 @@ function describeHostAndFiles(run: ContractRun): void {
     }
     expect(files.exists(run.dir)).toBe(true);
   });
+}
 
+function describeSeedIso(run: ContractRun): void {
   it('writes a cloud-init NoCloud seed ISO whose documents come back byte for byte', async () => {
     const { port, files, seedPath } = run;
     const metaData = `instance-id: ${run.vmId}\nlocal-hostname: "a'b$(x)"\n`;
