@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { txOf } from '../apps/api/src/database/transaction';
 import { EventsService } from '../apps/api/src/events/events.service';
 import { openEventStream, SseEvent } from './support/hypervisor';
 import { sendRaw } from './support/raw-request';
@@ -25,7 +26,11 @@ describe('event streams (e2e)', () => {
   /** Persists and fans out one event, as the services do, and returns its id. */
   async function publish(ownerId: string, n: number): Promise<string> {
     const events = t.app.get(EventsService);
-    const record = await events.append(t.app.get(DataSource).manager, { type: 'vm.state', ownerId, payload: { n } });
+    const record = await events.append(txOf(t.app.get(DataSource).manager), {
+      type: 'vm.state',
+      ownerId,
+      payload: { vmId: randomUUID(), state: 'running', stateReason: null, version: n },
+    });
     events.announce([record]);
     return record.id;
   }

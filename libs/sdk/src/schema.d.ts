@@ -262,7 +262,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Server-Sent Events: vm.created, vm.state, vm.deleted, operation.updated, snapshot.*.
+         * Server-Sent Events: vm.*, operation.updated, snapshot.*, and for admins host.* and alert.*.
          *     You see events of your own resources (admins see all). Send Last-Event-ID to replay what you missed.
          *     A `heartbeat` event without id arrives on connect and every SSE_HEARTBEAT_SECONDS (30 s).
          *     Open streams are limited per user and per server (429 TOO_MANY_STREAMS, with Retry-After).
@@ -3458,6 +3458,22 @@ export interface operations {
                         data: {
                             /** @enum {unknown} */
                             type: "vm.state";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            state: string;
+                            stateReason?: string | null;
+                            version?: number;
+                        };
+                    } | {
+                        /** @enum {unknown} */
+                        event: "vm.updated";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.updated";
                             /** Format: date-time */
                             at: string;
                         } & {

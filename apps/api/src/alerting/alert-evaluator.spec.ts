@@ -96,7 +96,8 @@ describe('AlertEvaluator', () => {
     );
   });
 
-  const eventTypes = () => appended.map((e) => `${e.type} ${(e.payload.alert as { state: string }).state}`);
+  const alertOf = (e: NewEvent) => ('alert' in e.payload ? e.payload.alert : undefined);
+  const eventTypes = () => appended.map((e) => `${e.type} ${alertOf(e)?.state}`);
 
   it('records, announces and notifies a rule that fires at once, then its resolution', async () => {
     tables.rules = [rule()];
@@ -151,7 +152,7 @@ describe('AlertEvaluator', () => {
     disk.set('/', 90);
     await evaluator.evaluate();
     expect(eventTypes()).toEqual(['alert.firing firing']);
-    expect((appended[0].payload.alert as { silencedUntil: string | null }).silencedUntil).not.toBeNull();
+    expect(alertOf(appended[0])?.silencedUntil).not.toBeNull();
     expect(dispatched.flat().map((c) => c.silenced)).toEqual([true]);
   });
 

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { AppConfig } from '../config/app-config';
-import { managerOf, Transactions, Tx } from '../database/transaction';
+import { Transactions, Tx } from '../database/transaction';
 import { EventRecord } from '../events/event.entity';
 import { EventsService } from '../events/events.service';
 import { AlertMetric } from './alert-metrics';
@@ -112,9 +112,7 @@ export class AlertEvaluator implements OnApplicationBootstrap, OnApplicationShut
       if (!alert || !event) continue;
       const silencedUntil = silences.get(silenceKey(alert.ruleId, alert.subject)) ?? null;
       const dto = AlertDto.from(alert, rules.get(alert.ruleId)!, silencedUntil);
-      events.push(
-        await this.events.append(managerOf(tx), { type: `alert.${event}`, ownerId: null, payload: { alert: dto } }),
-      );
+      events.push(await this.events.append(tx, { type: `alert.${event}`, ownerId: null, payload: { alert: dto } }));
       changes.push({ event, alert: dto, silenced: silencedUntil !== null });
     }
     return { events, changes };

@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
-import { managerOf, Transactions, Tx } from '../database/transaction';
+import { Transactions, Tx } from '../database/transaction';
 import { EventsService } from '../events/events.service';
 import { AlertRuleRepository } from './alert-rule.repository';
 import { AlertSilenceRepository } from './alert-silence.repository';
@@ -47,7 +47,7 @@ export class AlertsService {
       const [dto] = await this.present([await this.find(id, tx)], tx);
       return {
         dto,
-        event: await this.events.append(managerOf(tx), {
+        event: await this.events.append(tx, {
           type: 'alert.acked',
           ownerId: null,
           payload: { alert: dto, by: { id: user.id, username: user.username } },

@@ -6,6 +6,7 @@ import { DatabaseEndpoint } from './database-endpoint';
 import { drainBeforeDestroy } from './drain-before-destroy';
 import { dataSourceOptions } from './data-source-options';
 import { LeaderElection } from './leader-election';
+import { LeaderJobs } from './leader-jobs';
 import { Transactions } from './transaction';
 
 @Global()
@@ -17,8 +18,9 @@ import { Transactions } from './transaction';
       useFactory: (config: AppConfig) => DatabaseEndpoint.resolve(config),
     },
     LeaderElection,
+    LeaderJobs,
   ],
-  exports: [DatabaseEndpoint, LeaderElection],
+  exports: [DatabaseEndpoint, LeaderElection, LeaderJobs],
 })
 class DatabaseEndpointModule {}
 

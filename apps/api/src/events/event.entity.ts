@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { EventPayloads, EventType } from './event-types';
 
 /** One entry of the persisted event log, replayed to SSE clients by Last-Event-ID. */
 @Entity('events')
@@ -6,9 +7,8 @@ export class EventRecord {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
-  /** vm.created, vm.state, vm.deleted, operation.updated, snapshot.created, ... */
   @Column({ type: 'varchar', length: 64 })
-  type: string;
+  type: EventType;
 
   /** Who may see it (admins see everything). Null: admins only. */
   @Column({ name: 'owner_id', type: 'uuid', nullable: true })
@@ -18,7 +18,7 @@ export class EventRecord {
   vmId: string | null;
 
   @Column({ type: 'jsonb' })
-  payload: Record<string, unknown>;
+  payload: EventPayloads[EventType];
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;

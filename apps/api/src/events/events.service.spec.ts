@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { FindOperator, Repository } from 'typeorm';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { EventRecord } from './event.entity';
+import { EventRepository } from './event.repository';
 import { EventsService } from './events.service';
 
 /** A stand-in for the listener's pg client: connects, LISTENs, and can be made to lose its connection. */
@@ -26,7 +26,7 @@ function record(id: string): EventRecord {
     type: 'vm.state',
     ownerId: 'u1',
     vmId: 'v1',
-    payload: {},
+    payload: { vmId: 'v1', state: 'running', stateReason: null, version: 1 },
     createdAt: new Date(),
   });
 }
@@ -34,21 +34,19 @@ function record(id: string): EventRecord {
 describe('EventsService with a shared database', () => {
   let log: EventRecord[];
   let service: EventsService;
-  let repository: { query: jest.Mock; find: jest.Mock; findOneBy: jest.Mock };
+  let repository: Pick<EventRepository, 'newestId' | 'page' | 'find'> & { page: jest.Mock };
 
   beforeEach(() => {
     jest.useFakeTimers();
     FakeListener.all = [];
     log = [record('1'), record('2')];
     repository = {
-      query: jest.fn(async () => [{ id: log[log.length - 1].id }]),
-      find: jest.fn(async ({ where }: { where: { id: FindOperator<string> } }) =>
-        log.filter((e) => BigInt(e.id) > BigInt(where.id.value as string)),
-      ),
-      findOneBy: jest.fn(async ({ id }: { id: string }) => log.find((e) => e.id === id) ?? null),
+      newestId: async () => log[log.length - 1].id,
+      page: jest.fn(async (afterId: string) => log.filter((e) => BigInt(e.id) > BigInt(afterId))),
+      find: async (id: string) => log.find((e) => e.id === id) ?? null,
     };
     service = new EventsService(
-      repository as unknown as Repository<EventRecord>,
+      repository as unknown as EventRepository,
       { isEmbedded: false, url: 'postgres://db' } as DatabaseEndpoint,
     );
   });
@@ -77,7 +75,7 @@ describe('EventsService with a shared database', () => {
 
     expect((await received).map((e) => e.id)).toEqual(['3', '4', '5']);
     // The first LISTEN only noted where the log ended: events 1 and 2 predate every stream.
-    expect(repository.find).toHaveBeenCalledTimes(1);
+    expect(repository.page).toHaveBeenCalledTimes(1);
     await service.onApplicationShutdown();
   });
 });

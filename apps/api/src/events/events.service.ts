@@ -1,23 +1,18 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { filter, Observable, Subject } from 'rxjs';
-import { EntityManager, LessThan, MoreThan, Repository } from 'typeorm';
 import { AuthUser } from '../auth/decorators';
 import { DatabaseEndpoint } from '../database/database-endpoint';
-import { insertEntity } from '../database/entity-rows';
 import { PgListener } from '../database/pg-listener';
+import { Tx } from '../database/transaction';
 import { EventRecord } from './event.entity';
+import { EventRepository } from './event.repository';
+import { EventType, NewEvent } from './event-types';
 
-export interface NewEvent {
-  type: string;
-  ownerId: string | null;
-  vmId?: string | null;
-  payload: Record<string, unknown>;
-}
+export type { NewEvent } from './event-types';
 
 export interface DeliveredEvent {
   id: string;
-  type: string;
+  type: EventType;
   data: Record<string, unknown>;
 }
 
@@ -47,7 +42,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   private deliveredUpTo: string | null = null;
 
   constructor(
-    @InjectRepository(EventRecord) private readonly events: Repository<EventRecord>,
+    private readonly events: EventRepository,
     private readonly endpoint: DatabaseEndpoint,
   ) {}
 
@@ -73,20 +68,12 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Persists and publishes one event outside any transaction. */
   async publish(event: NewEvent): Promise<void> {
-    this.announce([await this.append(this.events.manager, event)]);
+    this.announce([await this.events.append(undefined, event, this.shared ? CHANNEL : null)]);
   }
 
   /** Persists inside the caller's transaction; call `announce` with the result after it commits. */
-  async append(manager: EntityManager, event: NewEvent): Promise<EventRecord> {
-    const record = manager.create(EventRecord, {
-      type: event.type,
-      ownerId: event.ownerId,
-      vmId: event.vmId ?? null,
-      payload: event.payload,
-    });
-    await insertEntity(manager, record);
-    if (this.shared) await manager.query(`SELECT pg_notify($1, $2)`, [CHANNEL, record.id]);
-    return record;
+  append(tx: Tx, event: NewEvent): Promise<EventRecord> {
+    return this.events.append(tx, event, this.shared ? CHANNEL : null);
   }
 
   /** Delivers committed events to this replica's streams (with a shared database the listener does it). */
@@ -98,7 +85,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   /** Loads and delivers one notified event, after those before it (see `delivery`). */
   private load(id: string): void {
     this.delivery = this.delivery
-      .then(() => this.events.findOneBy({ id }))
+      .then(() => this.events.find(id))
       .then((record) => {
         if (record) this.deliver(record);
       })
@@ -123,15 +110,11 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
     this.delivery = this.delivery
       .then(async () => {
         if (this.deliveredUpTo === null) {
-          const [row] = await this.events.query(`SELECT coalesce(max(id), 0)::text AS id FROM events`);
-          this.deliveredUpTo ??= (row as { id: string }).id;
+          const newest = await this.events.newestId();
+          this.deliveredUpTo ??= newest;
           return;
         }
-        const missed = await this.events.find({
-          where: { id: MoreThan(this.deliveredUpTo) },
-          order: { id: 'ASC' },
-          take: REPLAY_PAGE,
-        });
+        const missed = await this.events.page(this.deliveredUpTo, REPLAY_PAGE);
         if (missed.length)
           this.logger.log(`delivered ${missed.length} event(s) committed while the event listener was reconnecting`);
         for (const record of missed) this.deliver(record);
@@ -186,8 +169,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
     stopped: () => boolean,
   ): Promise<void> {
     for (let from = after; !stopped();) {
-      const where = user.role === 'admin' ? { id: MoreThan(from) } : { id: MoreThan(from), ownerId: user.id };
-      const page = await this.events.find({ where, order: { id: 'ASC' }, take: REPLAY_PAGE });
+      const page = await this.events.page(from, REPLAY_PAGE, user.role === 'admin' ? undefined : user.id);
       if (stopped()) return;
       page.forEach(send);
       if (page.length < REPLAY_PAGE) return;
@@ -196,8 +178,7 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /** Bounded retention of the replay log. */
-  async prune(olderThanHours: number): Promise<number> {
-    const result = await this.events.delete({ createdAt: LessThan(new Date(Date.now() - olderThanHours * 3_600_000)) });
-    return result.affected ?? 0;
+  prune(olderThanHours: number): Promise<number> {
+    return this.events.prune(new Date(Date.now() - olderThanHours * 3_600_000));
   }
 }

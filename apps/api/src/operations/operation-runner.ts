@@ -1,20 +1,21 @@
 import { HttpStatus, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { HypervisorError } from '@limen/libvirt';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { filter, firstValueFrom, Subject, timeout as rxTimeout } from 'rxjs';
-import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { hypervisorLogText, userDetailOf } from '../common/hypervisor-details';
 import { AppException, ErrorCode } from '../common/problem';
-import { entityFromRow } from '../database/entity-rows';
-import { EventsService } from '../events/events.service';
+import { EventsService, NewEvent } from '../events/events.service';
 import { MetricsService } from '../metrics/metrics.service';
+import { OperationKind } from './operation-kinds';
 import { Operation, OperationError, OperationStatus } from './operation.entity';
+import { OperationRepository } from './operation.repository';
 
 /** Executes one kind of operation. Must be idempotent: after a crash it runs again from the start. */
-export type OperationHandler = (op: Operation) => Promise<Record<string, unknown> | void>;
+export type OperationHandler<K extends OperationKind = OperationKind> = (
+  op: Operation<K>,
+) => Promise<Record<string, unknown> | void>;
 
 const HEARTBEAT_MS = 5_000;
 /** An operation whose heartbeat is older than this belongs to a dead process and may be taken over. */
@@ -41,6 +42,17 @@ class Semaphore {
   }
 }
 
+/** The `operation.updated` event for an operation as it now is: the one builder of that payload. */
+export function operationUpdatedEvent(op: Operation): NewEvent {
+  return {
+    type: 'operation.updated',
+    ownerId: op.ownerId,
+    vmId: op.vmId,
+    // A freshly inserted operation has no error yet; the event always says it (null).
+    payload: { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: op.error ?? null },
+  };
+}
+
 /** What a failed operation records and shows its owner: a stable code, and never the hypervisor's own text. */
 export function operationErrorFrom(error: unknown): OperationError {
   if (error instanceof AppException) return { code: error.code, detail: error.detail };
@@ -56,7 +68,7 @@ export function operationErrorFrom(error: unknown): OperationError {
 export class OperationRunner implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Operations');
   readonly instanceId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  private readonly handlers = new Map<string, OperationHandler>();
+  private readonly handlers = new Map<OperationKind, OperationHandler>();
   private readonly semaphore: Semaphore;
   private readonly running = new Set<string>();
   private readonly finished$ = new Subject<Operation>();
@@ -64,15 +76,16 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
 
   constructor(
     config: AppConfig,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly operations: OperationRepository,
     private readonly events: EventsService,
     private readonly metrics: MetricsService,
   ) {
     this.semaphore = new Semaphore(config.operationConcurrencyPerHost);
   }
 
-  register(kind: string, handler: OperationHandler): void {
-    this.handlers.set(kind, handler);
+  register<K extends OperationKind>(kind: K, handler: OperationHandler<K>): void {
+    // Stored by kind and only ever called with an operation of that kind (see execute).
+    this.handlers.set(kind, handler as OperationHandler);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -100,11 +113,7 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
    * claimed by a process on this host that no longer exists.
    */
   async recover(atStartup = false): Promise<number> {
-    const rows: Array<{ id: string; claimed_by: string | null; stale: boolean }> = await this.dataSource.query(
-      `SELECT id, claimed_by, coalesce(heartbeat_at, created_at) < now() - make_interval(secs => $1) AS stale
-       FROM operations WHERE status IN ('pending', 'running')`,
-      [STALE_MS / 1000],
-    );
+    const rows = await this.operations.unfinished(STALE_MS / 1000);
     // A fresh pending operation belongs to the replica that just created it; only a stale one,
     // or (at start-up) one claimed by a dead process on this host, is taken over. One this process
     // already holds is not left unfinished: under load a pending operation waits here for a free
@@ -112,9 +121,9 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     const orphans = rows.filter(
       (row) =>
         !this.running.has(row.id) &&
-        (row.stale || (atStartup && row.claimed_by !== null && this.isAbandoned(row.claimed_by))),
+        (row.stale || (atStartup && row.claimedBy !== null && this.isAbandoned(row.claimedBy))),
     );
-    for (const row of orphans) this.submit(row.id, { claimedBy: row.claimed_by });
+    for (const row of orphans) this.submit(row.id, { claimedBy: row.claimedBy });
     if (orphans.length) this.logger.warn(`Resuming ${orphans.length} operation(s) left unfinished`);
     return orphans.length;
   }
@@ -141,8 +150,8 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
-      const [row] = await this.dataSource.query(`SELECT status FROM operations WHERE id = $1`, [operationId]);
-      if (!row || !['pending', 'running'].includes(row.status)) return;
+      const status = await this.operations.statusOf(operationId);
+      if (status !== 'pending' && status !== 'running') return;
     }
   }
 
@@ -167,14 +176,10 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       const op = await this.claim(operationId, takeOver);
       if (!op) return;
       const handler = this.handlers.get(op.kind);
-      heartbeat = setInterval(() => {
-        this.dataSource
-          .query(`UPDATE operations SET heartbeat_at = now() WHERE id = $1 AND claimed_by = $2`, [
-            op.id,
-            this.instanceId,
-          ])
-          .catch(() => undefined);
-      }, HEARTBEAT_MS);
+      heartbeat = setInterval(
+        () => void this.operations.heartbeat(op.id, this.instanceId).catch(() => undefined),
+        HEARTBEAT_MS,
+      );
       try {
         if (!handler)
           throw new AppException(
@@ -203,25 +208,11 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
-  /**
-   * Compare-and-swap: a pending operation, or (taking over) a running one still
-   * under the claim we saw. Two replicas can never both win the same operation.
-   */
+  /** Takes the operation (see OperationRepository.claim) and announces it running. */
   private async claim(operationId: string, takeOver?: { claimedBy: string | null }): Promise<Operation | null> {
-    const [rows] = await this.dataSource.query(
-      `UPDATE operations SET status = 'running', claimed_by = $2, heartbeat_at = now(), started_at = coalesce(started_at, now()), updated_at = now()
-       WHERE id = $1 AND (status = 'pending' OR ($3::boolean AND status = 'running' AND claimed_by IS NOT DISTINCT FROM $4))
-       RETURNING *`,
-      [operationId, this.instanceId, takeOver !== undefined, takeOver?.claimedBy ?? null],
-    );
-    if (!rows.length) return null;
-    const op = entityFromRow(this.dataSource, Operation, rows[0]);
-    await this.events.publish({
-      type: 'operation.updated',
-      ownerId: op.ownerId,
-      vmId: op.vmId,
-      payload: this.summary(op),
-    });
+    const op = await this.operations.claim(operationId, { claimedBy: this.instanceId, takeOver });
+    if (!op) return null;
+    await this.events.publish(operationUpdatedEvent(op));
     return op;
   }
 
@@ -231,12 +222,8 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
     result: Record<string, unknown> | null,
     error: OperationError | null,
   ): Promise<void> {
-    const [rows] = await this.dataSource.query(
-      `UPDATE operations SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(), claimed_by = NULL, heartbeat_at = NULL WHERE id = $1 RETURNING *`,
-      [op.id, status, result === null ? null : JSON.stringify(result), error === null ? null : JSON.stringify(error)],
-    );
-    if (!rows.length) throw new Error(`operation ${op.id} vanished while running`);
-    const done = entityFromRow(this.dataSource, Operation, rows[0]);
+    const done = await this.operations.finish(op.id, status, result, error);
+    if (!done) throw new Error(`operation ${op.id} vanished while running`);
     // Waiters first: the event and the metric are not what a long-poll is waiting for.
     this.finished$.next(done);
     this.metrics.observeOperation(
@@ -244,15 +231,6 @@ export class OperationRunner implements OnApplicationBootstrap, OnApplicationShu
       status,
       ((done.finishedAt ?? new Date()).getTime() - (done.startedAt ?? done.createdAt).getTime()) / 1000,
     );
-    await this.events.publish({
-      type: 'operation.updated',
-      ownerId: done.ownerId,
-      vmId: done.vmId,
-      payload: this.summary(done),
-    });
-  }
-
-  private summary(op: Operation): Record<string, unknown> {
-    return { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: op.error };
+    await this.events.publish(operationUpdatedEvent(done));
   }
 }

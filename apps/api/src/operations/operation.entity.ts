@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import type { OperationKind, OperationParams } from './operation-kinds';
 
 export const OPERATION_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type OperationStatus = (typeof OPERATION_STATUSES)[number];
@@ -9,15 +10,17 @@ export interface OperationError {
   detail: string;
 }
 
-/** Background work against a hypervisor. At most one pending or running per VM (a partial unique index). */
+/**
+ * Background work against a hypervisor. At most one pending or running per VM (a partial unique index).
+ * `Operation<'vm.create'>` is one of that kind, with its params typed (see OperationParams).
+ */
 @Entity('operations')
-export class Operation {
+export class Operation<K extends OperationKind = OperationKind> {
   @PrimaryGeneratedColumn('uuid')
   id: string;
 
-  /** e.g. vm.create, vm.start, vm.delete, snapshot.create */
   @Column({ type: 'varchar', length: 32 })
-  kind: string;
+  kind: K;
 
   @Column({ type: 'varchar', length: 16 })
   status: OperationStatus;
@@ -29,7 +32,7 @@ export class Operation {
   vmId: string | null;
 
   @Column({ type: 'jsonb', default: {} })
-  params: Record<string, unknown>;
+  params: OperationParams[K];
 
   @Column({ type: 'jsonb', nullable: true })
   result: Record<string, unknown> | null;

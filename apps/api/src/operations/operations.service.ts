@@ -1,23 +1,21 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository } from 'typeorm';
-import { insertEntity } from '../database/entity-rows';
-import { managerOf, Tx } from '../database/transaction';
 import { EventRecord } from '../events/event.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
-import { paginate } from '../database/paginate';
 import { AppException, ErrorCode } from '../common/problem';
+import { Tx } from '../database/transaction';
+import { NewOperation, OperationKind } from './operation-kinds';
 import { Operation } from './operation.entity';
-import { OperationRunner } from './operation-runner';
+import { OperationRepository } from './operation.repository';
+import { OperationRunner, operationUpdatedEvent } from './operation-runner';
 
 @Injectable()
 export class OperationsService {
   constructor(
-    @InjectRepository(Operation) private readonly operations: Repository<Operation>,
+    private readonly operations: OperationRepository,
     private readonly runner: OperationRunner,
     private readonly idempotency: IdempotencyService,
     private readonly events: EventsService,
@@ -37,19 +35,9 @@ export class OperationsService {
     let committed: { op: Operation | null; records: EventRecord[] } | null = null;
     const result = await this.idempotency.execute(ownerId, idem, async (tx) => {
       const { op, events = [], result } = await work(tx);
-      const all = op
-        ? [
-            ...events,
-            {
-              type: 'operation.updated',
-              ownerId: op.ownerId,
-              vmId: op.vmId,
-              payload: { id: op.id, kind: op.kind, status: op.status, vmId: op.vmId, error: null },
-            },
-          ]
-        : events;
+      const all = op ? [...events, operationUpdatedEvent(op)] : events;
       const records: EventRecord[] = [];
-      for (const event of all) records.push(await this.events.append(managerOf(tx), event));
+      for (const event of all) records.push(await this.events.append(tx, event));
       committed = { op, records };
       return result;
     });
@@ -65,35 +53,27 @@ export class OperationsService {
    * Inserts a pending operation in the caller's transaction. The partial unique
    * index refuses a second active operation on the same VM: 409 OPERATION_IN_PROGRESS.
    */
-  async create(
-    manager: EntityManager,
-    op: { kind: string; ownerId: string; vmId: string | null; params?: Record<string, unknown> },
-  ): Promise<Operation> {
-    const entity = manager.create(Operation, { ...op, params: op.params ?? {}, status: 'pending' });
-    // Skipping the conflict rather than catching it: the error would abort the surrounding
-    // transaction, and a savepoint around the insert costs two more round trips on every mutating
-    // request. The only other unique key is the generated primary key.
-    if (!(await insertEntity(manager, entity, { ifNoConflict: true }))) {
+  async create<K extends OperationKind>(tx: Tx, op: NewOperation<K>): Promise<Operation<K>> {
+    const created = await this.operations.insertUnlessActive(tx, op);
+    if (!created) {
       throw new AppException(
         HttpStatus.CONFLICT,
         ErrorCode.OPERATION_IN_PROGRESS,
         'Another operation on this VM is still in progress',
       );
     }
-    return entity;
+    return created;
   }
 
   /** Owner or admin; anyone else gets 404, as if it did not exist. */
   async get(user: AuthUser, id: string): Promise<Operation> {
-    const op = await this.operations.findOneBy({ id });
+    const op = await this.operations.find(id);
     if (!op || (user.role !== 'admin' && op.ownerId !== user.id)) throw AppException.notFound('Operation');
     return op;
   }
 
   list(user: AuthUser, page: PageQueryDto): Promise<{ items: Operation[]; nextCursor: string | null }> {
-    const query = this.operations.createQueryBuilder('op');
-    if (user.role !== 'admin') query.where('op.ownerId = :ownerId', { ownerId: user.id });
-    return paginate(query, page);
+    return this.operations.page(user.role === 'admin' ? undefined : user.id, page);
   }
 
   async wait(user: AuthUser, id: string, timeoutSeconds: number): Promise<Operation> {

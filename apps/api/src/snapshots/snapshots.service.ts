@@ -4,7 +4,7 @@ import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
-import { managerOf, Tx } from '../database/transaction';
+import { Tx } from '../database/transaction';
 import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -25,6 +25,8 @@ import { SnapshotRepository } from './snapshot.repository';
 
 /** A VM in one of these cannot be snapshotted, reverted or have a snapshot deleted. */
 const UNUSABLE_STATES: readonly VmState[] = [...TRANSITIONAL_STATES, 'missing', 'error'];
+
+type SnapshotKind = 'snapshot.create' | 'snapshot.revert' | 'snapshot.delete';
 
 /** Snapshots are operations on their VM: one at a time with any other VM operation, quota-checked on create. */
 @Injectable()
@@ -101,12 +103,12 @@ export class SnapshotsService implements OnModuleInit {
   private accept(
     user: AuthUser,
     idem: IdempotentRequest | undefined,
-    kind: string,
+    kind: SnapshotKind,
     work: (tx: Tx) => Promise<{ vm: Vm; snapshot: Snapshot }>,
   ): Promise<SnapshotAcceptedDto> {
     return this.operations.accept(user.id, idem, async (tx) => {
       const { vm, snapshot } = await work(tx);
-      const op = await this.operations.create(managerOf(tx), {
+      const op = await this.operations.create(tx, {
         kind,
         ownerId: vm.ownerId,
         vmId: vm.id,
@@ -132,8 +134,8 @@ export class SnapshotsService implements OnModuleInit {
     return snapshot;
   }
 
-  private async snapshotOf(op: Operation): Promise<Snapshot | null> {
-    return this.snapshots.find(String(op.params.snapshotId));
+  private async snapshotOf(op: Operation<SnapshotKind>): Promise<Snapshot | null> {
+    return this.snapshots.find(op.params.snapshotId);
   }
 
   /** The hypervisor holding the snapshot's VM. */
@@ -143,7 +145,7 @@ export class SnapshotsService implements OnModuleInit {
     return this.hostPorts.forVm(vm);
   }
 
-  private async runCreate(op: Operation): Promise<Record<string, unknown>> {
+  private async runCreate(op: Operation<'snapshot.create'>): Promise<Record<string, unknown>> {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) return { skipped: true };
     try {
@@ -177,7 +179,7 @@ export class SnapshotsService implements OnModuleInit {
     return { snapshotId: snapshot.id };
   }
 
-  private async runRevert(op: Operation): Promise<Record<string, unknown>> {
+  private async runRevert(op: Operation<'snapshot.revert'>): Promise<Record<string, unknown>> {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) throw AppException.notFound('Snapshot');
     const port = await this.portOf(snapshot);
@@ -199,12 +201,12 @@ export class SnapshotsService implements OnModuleInit {
       type: 'snapshot.reverted',
       ownerId: snapshot.ownerId,
       vmId: snapshot.vmId,
-      payload: SnapshotDto.from(snapshot) as unknown as Record<string, unknown>,
+      payload: SnapshotDto.from(snapshot),
     });
     return { snapshotId: snapshot.id, state: vmStateFromDomain(domain.state, domain.shutoffReason) };
   }
 
-  private async runDelete(op: Operation): Promise<Record<string, unknown>> {
+  private async runDelete(op: Operation<'snapshot.delete'>): Promise<Record<string, unknown>> {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) return { alreadyDeleted: true };
     try {

@@ -1,7 +1,5 @@
 import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { InjectRepository } from '@nestjs/typeorm';
 import { HypervisorError, isFilesystemFull, VirtualizationPort } from '@limen/libvirt';
-import { Repository } from 'typeorm';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { Image } from '../images/image.entity';
@@ -9,19 +7,15 @@ import { HostPorts } from '../hosts/host-ports';
 import { ImagesService } from '../images/images.service';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
+import { CloudInitParams } from '../operations/operation-kinds';
 import { Vm } from './vm.entity';
 import { domainSpecFor } from './vm-domain-spec';
 import { vmPaths } from './vm-paths';
 import { bootedSizesOf, vmStateFromDomain } from './vm-state';
+import { VmStateWriter } from './vm-state-writer';
 import { VmStore } from './vm-store';
 
 const GIB = 1024 ** 3;
-
-interface CloudInitParams {
-  hostname?: string;
-  sshAuthorizedKeys?: string[];
-  userData?: string;
-}
 
 /** Tolerates the "already done" answers, so an operation re-run after a crash converges instead of failing. */
 async function unlessAlready(work: Promise<unknown>, ...codes: Array<HypervisorError['code']>): Promise<void> {
@@ -45,8 +39,8 @@ export class VmOperations implements OnModuleInit {
     private readonly hostPorts: HostPorts,
     private readonly runner: OperationRunner,
     private readonly store: VmStore,
+    private readonly stateWriter: VmStateWriter,
     private readonly images: ImagesService,
-    @InjectRepository(Vm) private readonly vms: Repository<Vm>,
   ) {}
 
   onModuleInit(): void {
@@ -61,8 +55,8 @@ export class VmOperations implements OnModuleInit {
     this.runner.register('vm.shutdown', (op) =>
       this.lifecycle(op, async (port, id) => {
         const result = await port.shutdown(id, {
-          timeoutMs: Number(op.params.timeoutSeconds ?? 60) * 1000,
-          forceAfterTimeout: op.params.force === true,
+          timeoutMs: op.params.timeoutSeconds * 1000,
+          forceAfterTimeout: op.params.force,
         });
         return { forced: result.forced };
       }),
@@ -85,12 +79,12 @@ export class VmOperations implements OnModuleInit {
    * domain definition, and a start. On failure everything is taken down again
    * and the VM row removed, which releases its quota: no half-created VMs.
    */
-  private async create(op: Operation): Promise<Record<string, unknown>> {
+  private async create(op: Operation<'vm.create'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const image = await this.images.get(vm.imageId);
     const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
     const paths = vmPaths(this.config.hypervisor.vmDir, vm.id);
-    const cloudInit = op.params.cloudInit as CloudInitParams | null;
+    const { cloudInit } = op.params;
     const port = this.hostPorts.forVm(vm);
     try {
       await port.createVmFolder(paths.dir);
@@ -108,14 +102,9 @@ export class VmOperations implements OnModuleInit {
       );
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
-      await this.store.setState(
-        vm.id,
-        vmStateFromDomain(domain.state, domain.shutoffReason),
-        null,
-        [],
-        bootedSizesOf(domain),
-      );
-      return { state: vmStateFromDomain(domain.state, domain.shutoffReason) };
+      const state = vmStateFromDomain(domain.state, domain.shutoffReason);
+      await this.stateWriter.set(vm.id, { state, booted: bootedSizesOf(domain) });
+      return { state };
     } catch (error) {
       await this.tearDown(vm);
       // Everything written above lives in VM_DIR, so a full filesystem there is the cause; say so
@@ -149,8 +138,8 @@ export class VmOperations implements OnModuleInit {
     });
   }
 
-  private async remove(op: Operation): Promise<Record<string, unknown>> {
-    const vm = await this.vms.findOneBy({ id: op.vmId! });
+  private async remove(op: Operation<'vm.delete'>): Promise<Record<string, unknown>> {
+    const vm = await this.store.find(op.vmId!);
     if (!vm) return { alreadyDeleted: true };
     const port = this.hostPorts.forVm(vm);
     await this.destroyAndUndefine(port, vm.id);
@@ -168,18 +157,19 @@ export class VmOperations implements OnModuleInit {
     const outcome = await act(port, vm.id);
     const domain = await port.getDomain(vm.id);
     const state = vmStateFromDomain(domain.state, domain.shutoffReason);
-    await this.store.setState(vm.id, state, null, [], bootedSizesOf(domain));
+    await this.stateWriter.set(vm.id, { state, booted: bootedSizesOf(domain) });
     return { state, ...(outcome && typeof outcome === 'object' ? outcome : {}) };
   }
 
   /** vCPUs and memory: live when possible, always in the definition; boot order: the definition, next boot. */
-  private async update(op: Operation): Promise<Record<string, unknown>> {
+  private async update(op: Operation<'vm.update'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const port = this.hostPorts.forVm(vm);
+    const { vcpus, memoryMiB, bootOrder } = op.params;
     const result: Record<string, unknown> = {};
-    if (typeof op.params.vcpus === 'number') result.vcpus = await port.setVcpus(vm.id, op.params.vcpus);
-    if (typeof op.params.memoryMiB === 'number') result.memoryMiB = await port.setMemory(vm.id, op.params.memoryMiB);
-    if (Array.isArray(op.params.bootOrder)) {
+    if (vcpus !== null) result.vcpus = await port.setVcpus(vm.id, vcpus);
+    if (memoryMiB !== null) result.memoryMiB = await port.setMemory(vm.id, memoryMiB);
+    if (bootOrder !== null) {
       const image = await this.images.get(vm.imageId);
       const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
       const hasSeed = (await port.getDomain(vm.id)).disks.some((disk) => disk.seed);
@@ -189,15 +179,15 @@ export class VmOperations implements OnModuleInit {
     return result;
   }
 
-  private async insertMedia(op: Operation): Promise<Record<string, unknown>> {
+  private async insertMedia(op: Operation<'vm.media.insert'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
-    const iso = await this.images.get(String(op.params.imageId));
+    const iso = await this.images.get(op.params.imageId);
     await this.hostPorts.forVm(vm).insertCdrom(vm.id, iso.path);
     await this.store.update(vm.id, { mediaImageId: iso.id });
     return { mediaImageId: iso.id };
   }
 
-  private async ejectMedia(op: Operation): Promise<Record<string, unknown>> {
+  private async ejectMedia(op: Operation<'vm.media.eject'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     await this.hostPorts.forVm(vm).ejectCdrom(vm.id);
     await this.store.update(vm.id, { mediaImageId: null });
@@ -225,7 +215,7 @@ export class VmOperations implements OnModuleInit {
   }
 
   private async requireVm(op: Operation): Promise<Vm> {
-    const vm = await this.vms.findOneBy({ id: op.vmId! });
+    const vm = await this.store.find(op.vmId!);
     if (!vm) throw new HypervisorError('DOMAIN_NOT_FOUND', 'The VM no longer exists');
     return vm;
   }

@@ -6,12 +6,8 @@ import { Subscription } from 'rxjs';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
 import { LeaderElection } from '../database/leader-election';
-import { managerOf } from '../database/transaction';
-import { EventsService } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
-import { IdempotencyService } from '../idempotency/idempotency.service';
 import { MetricsService } from '../metrics/metrics.service';
-import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
 import { VmOperations } from './vm-operations';
 import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from './vm-state';
@@ -40,7 +36,7 @@ function stateFromLifecycle(event: LifecycleEvent): VmState | null {
  * Keeps VM state in line with the hypervisor, which owns it: hypervisor events
  * apply at once; a periodic sweep (one replica at a time) catches whatever an
  * event stream can miss, marks vanished domains `missing`, removes orphan
- * domains, and resumes abandoned operations. Only the elected leader sweeps.
+ * domains, and resumes stalled deletes. Only the elected leader sweeps.
  */
 @Injectable()
 export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -54,10 +50,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly store: VmStore,
     private readonly vmOperations: VmOperations,
-    private readonly runner: OperationRunner,
     private readonly operations: OperationsService,
-    private readonly events: EventsService,
-    private readonly idempotency: IdempotencyService,
     private readonly scheduler: SchedulerRegistry,
     private readonly metrics: MetricsService,
     private readonly leader: LeaderElection,
@@ -131,9 +124,6 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
         await this.apply(host.id, port, domains, listedAt);
         await this.resumeDeletes(host.id);
       }
-      await this.runner.recover();
-      await this.events.prune(this.config.eventRetentionHours);
-      await this.idempotency.prune();
       return true;
     } catch (error) {
       this.logger.warn(`sweep failed: ${(error as Error).message}`);
@@ -205,11 +195,7 @@ export class VmReconciler implements OnApplicationBootstrap, OnApplicationShutdo
       this.logger.warn(`resuming the delete of VM ${vm.id} (${vm.failures} failed attempt(s))`);
       await this.operations
         .accept(vm.owner_id, undefined, async (tx) => {
-          const op = await this.operations.create(managerOf(tx), {
-            kind: 'vm.delete',
-            ownerId: vm.owner_id,
-            vmId: vm.id,
-          });
+          const op = await this.operations.create(tx, { kind: 'vm.delete', ownerId: vm.owner_id, vmId: vm.id });
           return { op, result: null };
         })
         // The owner's own DELETE got there first (409 OPERATION_IN_PROGRESS): that one finishes it.

@@ -5,7 +5,7 @@ import { HostPlacement } from '../hosts/host-placement';
 import { randomUUID } from 'node:crypto';
 import { AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
-import { managerOf, Tx } from '../database/transaction';
+import { Tx } from '../database/transaction';
 import { NewEvent } from '../events/events.service';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { versionTagOf } from '../idempotency/resource-response';
@@ -140,7 +140,7 @@ export class VmsService {
       if (!(await this.vms.insertIfNameFree(tx, vm))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      const op = await this.operations.create(managerOf(tx), {
+      const op = await this.operations.create(tx, {
         kind: 'vm.create',
         ownerId: user.id,
         vmId: vm.id,
@@ -154,7 +154,7 @@ export class VmsService {
             type: 'vm.created',
             ownerId: user.id,
             vmId: vm.id,
-            payload: VmDto.from(vm) as unknown as Record<string, unknown>,
+            payload: VmDto.from(vm),
           },
         ],
       };
@@ -165,7 +165,7 @@ export class VmsService {
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       assertActionAllowed(dto.action, vm.state);
-      const op = await this.operations.create(managerOf(tx), {
+      const op = await this.operations.create(tx, {
         kind: `vm.${dto.action}`,
         ownerId: vm.ownerId,
         vmId: vm.id,
@@ -181,7 +181,7 @@ export class VmsService {
       // A VM already `deleting` may be deleted again: a delete that failed half-way (libvirtd gone
       // mid-delete) leaves it so, and nothing else would ever finish it or free its quota. While a
       // delete still runs, the one-active-operation index refuses this one (409 OPERATION_IN_PROGRESS).
-      const op = await this.operations.create(managerOf(tx), { kind: 'vm.delete', ownerId: vm.ownerId, vmId: vm.id });
+      const op = await this.operations.create(tx, { kind: 'vm.delete', ownerId: vm.ownerId, vmId: vm.id });
       const deleting = await this.stateWriter.setIn(tx, vm.id, { state: 'deleting' });
       return { vm: deleting.vm, op, events: [deleting.event] };
     });
@@ -222,7 +222,7 @@ export class VmsService {
       });
       await this.hosts.assertRoomToGrow(tx, vm.hostId, growth);
       const op = hypervisorChange
-        ? await this.operations.create(managerOf(tx), {
+        ? await this.operations.create(tx, {
             kind: 'vm.update',
             ownerId: vm.ownerId,
             vmId: vm.id,
@@ -245,7 +245,7 @@ export class VmsService {
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       this.assertNotBusy(vm);
-      const op = await this.operations.create(managerOf(tx), {
+      const op = await this.operations.create(tx, {
         kind: 'vm.media.insert',
         ownerId: vm.ownerId,
         vmId: vm.id,
@@ -259,7 +259,7 @@ export class VmsService {
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       this.assertNotBusy(vm);
-      const op = await this.operations.create(managerOf(tx), {
+      const op = await this.operations.create(tx, {
         kind: 'vm.media.eject',
         ownerId: vm.ownerId,
         vmId: vm.id,

@@ -1,0 +1,53 @@
+import type { AlertDto } from '../alerting/dto/alert.dto';
+import type { OperationKind } from '../operations/operation-kinds';
+import type { OperationError, OperationStatus } from '../operations/operation.entity';
+import type { SnapshotDto } from '../snapshots/dto/snapshot.dto';
+import type { VmDto } from '../vms/dto/vm.dto';
+import type { VmState } from '../vms/vm-state';
+
+/** `vm.state` and `vm.updated`: the VM's state as it now is, and the version that state has. */
+export interface VmStatePayload {
+  vmId: string;
+  state: VmState;
+  stateReason: string | null;
+  version: number;
+}
+
+/** An alert as the alerting API shows it. */
+interface AlertPayload {
+  alert: AlertDto;
+}
+
+/**
+ * The catalogue of logged events: each type and the payload it carries (SSE clients get the
+ * payload as `data`, with `type` and `at` added). The SSE stream's OpenAPI schema declares one
+ * entry per type (EVENT_DATA_SCHEMAS), and docs/api-guide.md lists them (event-types.spec.ts).
+ */
+export interface EventPayloads {
+  'vm.created': VmDto;
+  'vm.state': VmStatePayload;
+  'vm.updated': VmStatePayload;
+  'vm.deleted': { vmId: string; name: string };
+  'operation.updated': {
+    id: string;
+    kind: OperationKind;
+    status: OperationStatus;
+    vmId: string | null;
+    error: OperationError | null;
+  };
+  'snapshot.created': SnapshotDto;
+  'snapshot.reverted': SnapshotDto;
+  'snapshot.deleted': { id: string; vmId: string; name: string };
+  'host.up': { hostId: string; name: string };
+  'host.down': { hostId: string; name: string; reason: string };
+  'alert.firing': AlertPayload;
+  'alert.resolved': AlertPayload;
+  'alert.acked': AlertPayload & { by: { id: string; username: string } };
+}
+
+export type EventType = keyof EventPayloads;
+
+/** An event to log: its type decides its payload. `ownerId` null: admins only. */
+export type NewEvent = {
+  [T in EventType]: { type: T; ownerId: string | null; vmId?: string | null; payload: EventPayloads[T] };
+}[EventType];

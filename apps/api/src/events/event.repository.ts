@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, LessThan, MoreThan } from 'typeorm';
+import { TableRepository } from '../database/table-repository';
+import { Tx } from '../database/transaction';
+import { EventRecord } from './event.entity';
+import { NewEvent } from './event-types';
+
+/** The one owner of the `events` table (the replay log) and of its NOTIFYs. */
+@Injectable()
+export class EventRepository extends TableRepository {
+  constructor(@InjectDataSource() dataSource: DataSource) {
+    super(dataSource);
+  }
+
+  /**
+   * Logs an event in `tx` (or on its own); with `notifyChannel`, also NOTIFYs its id there, which
+   * PostgreSQL sends only if the transaction commits.
+   */
+  async append(tx: Tx | undefined, event: NewEvent, notifyChannel: string | null): Promise<EventRecord> {
+    const record = this.manager(tx).create(EventRecord, {
+      type: event.type,
+      ownerId: event.ownerId,
+      vmId: event.vmId ?? null,
+      payload: event.payload,
+    });
+    await this.insert(tx, record);
+    if (notifyChannel) await this.query(tx, `SELECT pg_notify($1, $2)`, [notifyChannel, record.id]);
+    return record;
+  }
+
+  find(id: string): Promise<EventRecord | null> {
+    return this.manager().findOneBy(EventRecord, { id });
+  }
+
+  /** The newest event's id, or '0' when the log is empty. */
+  async newestId(): Promise<string> {
+    const [row] = await this.query<{ id: string }>(undefined, `SELECT coalesce(max(id), 0)::text AS id FROM events`);
+    return row.id;
+  }
+
+  /** Up to `limit` events after `afterId`, oldest first; only `ownerId`'s when given. */
+  page(afterId: string, limit: number, ownerId?: string): Promise<EventRecord[]> {
+    const where = ownerId === undefined ? { id: MoreThan(afterId) } : { id: MoreThan(afterId), ownerId };
+    return this.manager().find(EventRecord, { where, order: { id: 'ASC' }, take: limit });
+  }
+
+  /** Deletes the events logged before `before`; returns how many. */
+  async prune(before: Date): Promise<number> {
+    const result = await this.manager().delete(EventRecord, { createdAt: LessThan(before) });
+    return result.affected ?? 0;
+  }
+}

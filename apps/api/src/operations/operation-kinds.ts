@@ -1,0 +1,48 @@
+import type { BootDevice } from '@limen/libvirt';
+
+/** What a create's cloud-init asks for (CreateVmDto.cloudInit as stored). */
+export interface CloudInitParams {
+  hostname?: string;
+  sshAuthorizedKeys?: string[];
+  userData?: string;
+}
+
+/** Every power action stores both; only `vm.shutdown` reads them. */
+export interface VmActionParams {
+  timeoutSeconds: number;
+  force: boolean;
+}
+
+type NoParams = Record<string, never>;
+
+/**
+ * The catalogue of operation kinds and the params each stores: what the request that creates an
+ * operation must give, and what its handler reads, both checked by the compiler.
+ */
+export interface OperationParams {
+  'vm.create': { start: boolean; cloudInit: CloudInitParams | null };
+  'vm.delete': NoParams;
+  'vm.start': VmActionParams;
+  'vm.stop': VmActionParams;
+  'vm.shutdown': VmActionParams;
+  'vm.reboot': VmActionParams;
+  'vm.reset': VmActionParams;
+  'vm.suspend': VmActionParams;
+  'vm.resume': VmActionParams;
+  /** Null: unchanged. */
+  'vm.update': { vcpus: number | null; memoryMiB: number | null; bootOrder: BootDevice[] | null };
+  'vm.media.insert': { imageId: string };
+  'vm.media.eject': NoParams;
+  'snapshot.create': { snapshotId: string };
+  'snapshot.revert': { snapshotId: string };
+  'snapshot.delete': { snapshotId: string };
+}
+
+export type OperationKind = keyof OperationParams;
+
+/** A new operation of kind `K`; `params` may be left out where the kind has none. */
+export type NewOperation<K extends OperationKind> = {
+  kind: K;
+  ownerId: string;
+  vmId: string | null;
+} & (NoParams extends OperationParams[K] ? { params?: OperationParams[K] } : { params: OperationParams[K] });
