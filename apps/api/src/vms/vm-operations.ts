@@ -26,6 +26,15 @@ async function unlessAlready(work: Promise<unknown>, ...codes: Array<HypervisorE
   }
 }
 
+/** Power off and remove the domain with its disks and seed ISO; a domain already gone is fine. */
+export async function destroyAndUndefine(port: VirtualizationPort, vmId: string): Promise<void> {
+  await unlessAlready(port.destroy(vmId), 'INVALID_STATE', 'DOMAIN_NOT_FOUND');
+  await unlessAlready(
+    port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true }),
+    'DOMAIN_NOT_FOUND',
+  );
+}
+
 /**
  * The hypervisor side of every VM operation. Each handler is idempotent:
  * the runner may execute it again from the start after an api restart.
@@ -142,7 +151,7 @@ export class VmOperations implements OnModuleInit {
     const vm = await this.store.find(op.vmId!);
     if (!vm) return { alreadyDeleted: true };
     const port = this.hostPorts.forVm(vm);
-    await this.destroyAndUndefine(port, vm.id);
+    await destroyAndUndefine(port, vm.id);
     await port.removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
     await this.store.remove(vm);
     return {};
@@ -194,18 +203,9 @@ export class VmOperations implements OnModuleInit {
     return { mediaImageId: null };
   }
 
-  /** Power off and remove the domain with its disks and seed ISO; a domain already gone is fine. */
-  async destroyAndUndefine(port: VirtualizationPort, vmId: string): Promise<void> {
-    await unlessAlready(port.destroy(vmId), 'INVALID_STATE', 'DOMAIN_NOT_FOUND');
-    await unlessAlready(
-      port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true }),
-      'DOMAIN_NOT_FOUND',
-    );
-  }
-
   private async tearDown(vm: Vm): Promise<void> {
     try {
-      await this.destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
+      await destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
     } catch (error) {
       // The sweep removes the orphan domain once the hypervisor answers again.
       this.logger.warn(`Could not remove the domain of failed VM ${vm.id}: ${(error as Error).message}`);

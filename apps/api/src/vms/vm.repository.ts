@@ -238,4 +238,46 @@ export class VmRepository extends TableRepository {
     );
     return new Map(rows.map((r) => [r.host_id, { vcpus: r.vcpus, memoryMiB: r.memory, vms: r.vms }]));
   }
+
+  /** The database's clock, which stamps `updated_at` (the reconciler compares rows against it). */
+  async clock(): Promise<Date> {
+    const [{ now }] = await this.query<{ now: Date }>(undefined, `SELECT clock_timestamp() AS now`);
+    return now;
+  }
+
+  /** The reconciler's candidates on a host: VMs unchanged since `unchangedSince` and with no active operation. */
+  sweepCandidates(hostId: string, unchangedSince: Date): Promise<Array<{ id: string; state: VmState }>> {
+    return this.query(
+      undefined,
+      `SELECT v.id, v.state FROM vms v
+       WHERE v.host_id = $1 AND v.updated_at < $2
+         AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
+      [hostId, unchangedSince],
+    );
+  }
+
+  /** Every VM's id. */
+  async ids(): Promise<string[]> {
+    return (await this.query<{ id: string }>(undefined, `SELECT id FROM vms`)).map((row) => row.id);
+  }
+
+  /**
+   * VMs on a host left `deleting` with no active operation whose last failed delete is older than
+   * `retrySeconds` doubled per failure (at most an hour), with how many deletes failed.
+   */
+  async stalledDeletes(
+    hostId: string,
+    retrySeconds: number,
+  ): Promise<Array<{ id: string; ownerId: string; failures: number }>> {
+    const rows = await this.query<{ id: string; owner_id: string; failures: number }>(
+      undefined,
+      `SELECT v.id, v.owner_id, d.failures FROM vms v
+       CROSS JOIN LATERAL (SELECT count(*)::int AS failures, max(o.finished_at) AS last FROM operations o WHERE o.vm_id = v.id AND o.kind = 'vm.delete' AND o.status = 'failed') d
+       WHERE v.host_id = $1 AND v.state = 'deleting'
+         AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))
+         AND (d.last IS NULL OR d.last < now() - make_interval(secs => least(3600, $2 * power(2, greatest(d.failures - 1, 0)))))`,
+      [hostId, retrySeconds],
+    );
+    return rows.map((row) => ({ id: row.id, ownerId: row.owner_id, failures: row.failures }));
+  }
 }

@@ -7,6 +7,7 @@ import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
 import { Vm } from './vm.entity';
 import { VmDataModule } from './vm-data.module';
+import { VmEventFollower } from './vm-event-follower';
 import { VmOperations } from './vm-operations';
 import { VmReconciler } from './vm-reconciler';
 import { VmStore } from './vm-store';
@@ -24,7 +25,7 @@ import { VmsService } from './vms.service';
     VmDataModule,
   ],
   controllers: [VmsController],
-  providers: [VmsService, VmStore, VmOperations, VmReconciler],
+  providers: [VmsService, VmStore, VmOperations, VmReconciler, VmEventFollower],
   exports: [VmStore, VmsService],
 })
 export class VmsModule {}

@@ -5,6 +5,7 @@ import { Tx } from '../../database/transaction';
 import { NewEvent } from '../../events/events.service';
 import { IdempotentRequest } from '../../idempotency/idempotency-key.decorator';
 import { IdempotencyService } from '../../idempotency/idempotency.service';
+import { NewOperation, OperationKind } from '../operation-kinds';
 import { Operation } from '../operation.entity';
 import { OperationsService } from '../operations.service';
 
@@ -39,19 +40,18 @@ export class FakeOperationsService {
     return result;
   }
 
-  async create(
-    _tx: Tx,
-    op: { kind: string; ownerId: string; vmId: string | null; params?: Record<string, unknown> },
-  ): Promise<Operation> {
+  async create<K extends OperationKind>(_tx: Tx, op: NewOperation<K>): Promise<Operation<K>> {
     const active = [...this.rows.values()].some(
       (row) => op.vmId && row.vmId === op.vmId && (row.status === 'pending' || row.status === 'running'),
     );
     if (active) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.OPERATION_IN_PROGRESS, 'Another operation is in progress');
     }
-    const created = Object.assign(new Operation(), {
+    const created = Object.assign(new Operation<K>(), {
       id: randomUUID(),
-      ...op,
+      kind: op.kind,
+      ownerId: op.ownerId,
+      vmId: op.vmId,
       params: op.params ?? {},
       status: 'pending',
       result: null,

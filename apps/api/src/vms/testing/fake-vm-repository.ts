@@ -2,7 +2,7 @@ import { Tx } from '../../database/transaction';
 import { computeCharge } from '../../quotas/quota-ledger';
 import { Vm } from '../vm.entity';
 import { HostAllocation, VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
-import { DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES } from '../vm-state';
+import { DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from '../vm-state';
 
 /** A VM row with sensible defaults, for specs. */
 export function vmRow(fields: Partial<Vm> = {}): Vm {
@@ -36,6 +36,8 @@ export function vmRow(fields: Partial<Vm> = {}): Vm {
  */
 export class FakeVmRepository {
   readonly rows = new Map<string, Vm>();
+  /** Ids of VMs with a pending or running operation (the operations table, as far as VM reads see it). */
+  readonly activeOperations = new Set<string>();
 
   constructor(...vms: Vm[]) {
     for (const vm of vms) this.rows.set(vm.id, vm);
@@ -101,6 +103,27 @@ export class FakeVmRepository {
       });
     }
     return allocations;
+  }
+
+  async clock(): Promise<Date> {
+    return new Date();
+  }
+
+  async sweepCandidates(hostId: string, unchangedSince: Date): Promise<Array<{ id: string; state: VmState }>> {
+    return [...this.rows.values()]
+      .filter((vm) => vm.hostId === hostId && vm.updatedAt < unchangedSince && !this.activeOperations.has(vm.id))
+      .map((vm) => ({ id: vm.id, state: vm.state }));
+  }
+
+  async ids(): Promise<string[]> {
+    return [...this.rows.keys()];
+  }
+
+  /** Without a failure history: every VM left `deleting` with no active operation is due. */
+  async stalledDeletes(hostId: string, _retrySeconds: number) {
+    return [...this.rows.values()]
+      .filter((vm) => vm.hostId === hostId && vm.state === 'deleting' && !this.activeOperations.has(vm.id))
+      .map((vm) => ({ id: vm.id, ownerId: vm.ownerId, failures: 0 }));
   }
 
   /** Typed as the real one, for constructors. */
