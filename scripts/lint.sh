@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Formatting and lint, as the test command runs them: Prettier (width 120), ESLint over the whole
-# tree, and a probe showing the table-ownership rule refuses a service that injects DataSource.
+# Formatting, types and lint, as the test command runs them: Prettier (width 120), tsc over the
+# whole tree (specs and e2e included: jest only transpiles), ESLint, and a probe showing the
+# table-ownership rule refuses a service that injects DataSource.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 npx prettier --check --log-level warn "**/*.{ts,js,mjs,cjs}" || exit 1
+npx tsc -p tsconfig.json --noEmit || exit 1
 npx eslint --max-warnings 0 . || exit 1
 
 probe='import { Injectable } from "@nestjs/common";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine or an already prepared one:
 #   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest, npm ci, build, then
-#   the API contract checks (the spec's lint, the typed client), unit tests, the libvirt contract suite, the e2e
+#   lint (format, types, ESLint), the API contract checks (the spec's lint, the typed client), unit tests, the libvirt contract suite, the e2e
 #   suite twice (embedded PGlite, real PostgreSQL), then the reliability suite (faults, load,
 #   properties) alone. Every stage runs even if an earlier one failed; the last line sums them up.
 set -uo pipefail
@@ -36,6 +36,8 @@ run_check() {
   printf '{"numPassedTests":%d,"numFailedTests":%d,"numPendingTests":0}\n' "$passed" "$((1 - passed))" > "$results/$name.json"
 }
 
+# Formatting, types, lint and the table-ownership rule (scripts/lint.sh).
+run_check lint bash scripts/lint.sh
 # The committed spec, by Redocly's recommended rules with warnings as errors (redocly.yaml).
 run_check openapi-lint npx redocly lint --format=stylish docs/openapi.json
 # The typed client: its schema regenerated from the spec matches the committed one, and the journey type-checks.
@@ -65,6 +67,6 @@ node -e '
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results"
-# Every stage must have left its result: 5 jest runs and 2 checks.
-[ "$(ls "$results" | wc -l)" -eq 7 ] || status=1
+# Every stage must have left its result: 5 jest runs and 3 checks.
+[ "$(ls "$results" | wc -l)" -eq 8 ] || status=1
 exit "$status"
