@@ -104,6 +104,11 @@ export class FakeHostPorts<P extends VirtualizationPort> {
     return port;
   }
 
+  /** The port of the VM's host; a VM without one is on the local host, as with HostPorts. */
+  forVm(vm: { hostId: string | null }): P {
+    return this.forHost(vm.hostId ?? this.localId ?? 'local');
+  }
+
   enabled(): HostPort[] {
     return this.cached.filter((h) => h.enabled).map((host) => ({ host, port: this.forHost(host.id) }));
   }

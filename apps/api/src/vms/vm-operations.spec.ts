@@ -1,0 +1,456 @@
+import { Logger } from '@nestjs/common';
+import { HypervisorError } from '@limen/libvirt';
+import { FakeVirtualizationPort } from '@limen/libvirt/testing';
+import { AppConfig } from '../config/app-config';
+import { FakeTransactions } from '../database/testing/fake-transactions';
+import { EventsService, NewEvent } from '../events/events.service';
+import { FakeHostPorts, FakeHostRepository, hostRow } from '../hosts/testing/fake-hosts';
+import { Image } from '../images/image.entity';
+import { ImageRepository } from '../images/image.repository';
+import { ImagesService } from '../images/images.service';
+import { OperationKind, OperationParams, VmActionParams } from '../operations/operation-kinds';
+import { Operation } from '../operations/operation.entity';
+import { OperationHandler, OperationRunner, operationErrorFrom } from '../operations/operation-runner';
+import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
+import { Vm } from './vm.entity';
+import { VmOperations } from './vm-operations';
+import { vmPaths } from './vm-paths';
+import { VmStateWriter } from './vm-state-writer';
+import { VmStore } from './vm-store';
+
+const VM_DIR = '/var/lib/limen/vms';
+const GIB = 1024 ** 3;
+const BOOT_OUTPUT = 'guest booted\n';
+const ACTION: VmActionParams = { timeoutSeconds: 60, force: false };
+
+const IMAGES: Image[] = [
+  { id: 'disk', kind: 'disk', path: '/images/cloud.qcow2', format: 'qcow2' },
+  { id: 'iso', kind: 'iso', path: '/images/install.iso', format: null },
+  { id: 'rescue', kind: 'iso', path: '/images/rescue.iso', format: null },
+].map((fields) => Object.assign(new Image(), fields));
+
+/** A host's hypervisor, holding the image files (a 3 GiB disk image and two ISOs). */
+function hypervisor(): FakeVirtualizationPort {
+  const port = new FakeVirtualizationPort({ bootOutput: BOOT_OUTPUT });
+  port.files.put('/images/cloud.qcow2', { format: 'qcow2', sizeBytes: 3 * GIB });
+  port.files.put('/images/install.iso', { sizeBytes: 300 * 1024 ** 2 });
+  port.files.put('/images/rescue.iso', { sizeBytes: 100 * 1024 ** 2 });
+  return port;
+}
+
+/** The images table, as ImagesService.get reads it. */
+function imagesService(): ImagesService {
+  const repository = { find: async (id: string) => IMAGES.find((image) => image.id === id) ?? null };
+  const unused = {} as never;
+  return new ImagesService(unused, repository as unknown as ImageRepository, unused, unused, unused, unused);
+}
+
+function world(...vms: Vm[]) {
+  const rows = new FakeVmRepository(...vms);
+  const published: NewEvent[] = [];
+  const events = { publish: async (event: NewEvent) => void published.push(event) } as unknown as EventsService;
+  const hostPorts = new FakeHostPorts(new FakeHostRepository(hostRow('one'), hostRow('two')), hypervisor);
+  const handlers = new Map<string, OperationHandler>();
+  const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
+  const stateWriter = new VmStateWriter(rows.asRepository, events);
+  const config = { hypervisor: { vmDir: VM_DIR, vmNetwork: 'user' } } as AppConfig;
+  new VmOperations(
+    config,
+    hostPorts.asPorts,
+    runner as unknown as OperationRunner,
+    new VmStore(rows.asRepository, stateWriter, events, new FakeTransactions(rows.rows).asTransactions),
+    stateWriter,
+    imagesService(),
+  ).onModuleInit();
+  /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
+  const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
+    handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
+  return { run, rows, published, port: hostPorts.forHost('id-one'), hostPorts };
+}
+
+type World = ReturnType<typeof world>;
+
+/** A VM as VmsService.create leaves it for its vm.create operation. */
+function newVm(fields: Partial<Vm> = {}): Vm {
+  return vmRow({ hostId: 'id-one', state: 'provisioning', imageId: 'disk', diskGiB: 5, vcpus: 2, ...fields });
+}
+
+/** A VM that vm.create has made (running or stopped), with the events so far forgotten. */
+async function madeVm(w: World, fields: Partial<Vm> = {}, start = true): Promise<Vm> {
+  const vm = newVm(fields);
+  w.rows.rows.set(vm.id, vm);
+  await w.run('vm.create', vm.id, { start, cloudInit: null });
+  w.published.length = 0;
+  return w.rows.rows.get(vm.id)!;
+}
+
+/** What the operation records when the handler fails (null: it succeeded). */
+const failureOf = (work: Promise<unknown>) =>
+  work.then(
+    () => null,
+    (error: unknown) => operationErrorFrom(error).code,
+  );
+
+const stateEvents = (published: NewEvent[]) =>
+  published.filter((event) => event.type === 'vm.state').map((event) => event.payload);
+
+describe('VmOperations', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  describe('vm.create', () => {
+    it('makes the folder and a qcow2 overlay of the disk image at the requested size, defines and starts the domain: the VM runs', async () => {
+      const vm = newVm();
+      const { run, port, rows, published } = world(vm);
+      const paths = vmPaths(VM_DIR, vm.id);
+
+      expect(await run('vm.create', vm.id, { start: true, cloudInit: null })).toEqual({ state: 'running' });
+
+      expect(port.files.folder(paths.dir)).toBeDefined();
+      expect(port.files.file(paths.disk)).toMatchObject({
+        format: 'qcow2',
+        backingPath: '/images/cloud.qcow2',
+        virtualSizeBytes: 5 * GIB,
+      });
+      const domain = await port.getDomain(vm.id);
+      expect(domain).toMatchObject({ state: 'running', vcpus: 2, memoryMiB: vm.memoryMiB, ownerId: 'alice' });
+      expect(domain.disks.map((disk) => [disk.device, disk.path ?? null])).toEqual([
+        ['disk', paths.disk],
+        ['cdrom', null],
+      ]);
+      expect(rows.rows.get(vm.id)).toMatchObject({ state: 'running', version: 2, runningVcpus: 2 });
+      expect(stateEvents(published)).toEqual([{ vmId: vm.id, state: 'running', stateReason: null, version: 2 }]);
+    });
+
+    it('never makes the overlay smaller than the image it covers', async () => {
+      const vm = newVm({ diskGiB: 1 });
+      const { run, port } = world(vm);
+      await run('vm.create', vm.id, { start: false, cloudInit: null });
+      expect(port.files.file(vmPaths(VM_DIR, vm.id).disk)!.virtualSizeBytes).toBe(3 * GIB);
+    });
+
+    it('with start false defines the domain and leaves it shut off: the VM is stopped', async () => {
+      const vm = newVm();
+      const { run, port, rows, published } = world(vm);
+      expect(await run('vm.create', vm.id, { start: false, cloudInit: null })).toEqual({ state: 'stopped' });
+      expect((await port.getDomain(vm.id)).state).toBe('shutoff');
+      expect(port.calls.some((call) => call.method === 'start')).toBe(false);
+      expect(rows.rows.get(vm.id)).toMatchObject({ state: 'stopped', version: 2, runningVcpus: null });
+      expect(stateEvents(published)).toEqual([{ vmId: vm.id, state: 'stopped', stateReason: null, version: 2 }]);
+    });
+
+    it('from an ISO: a blank disk of the requested size and the ISO in the CD-ROM drive, booted first', async () => {
+      const vm = newVm({ imageId: 'iso', mediaImageId: 'iso', bootOrder: ['cdrom', 'hd'] });
+      const { run, port } = world(vm);
+      await run('vm.create', vm.id, { start: true, cloudInit: null });
+      const disk = port.files.file(vmPaths(VM_DIR, vm.id).disk)!;
+      expect(disk.backingPath).toBeUndefined();
+      expect(disk.virtualSizeBytes).toBe(5 * GIB);
+      const domain = await port.getDomain(vm.id);
+      expect(domain.disks.find((d) => d.device === 'cdrom')?.path).toBe('/images/install.iso');
+      expect(domain.bootOrder).toEqual(['cdrom', 'hd']);
+    });
+
+    it('writes a seed ISO (instance id, hostname, keys) and attaches it only when cloudInit is given', async () => {
+      const [withSeed, without] = [newVm({ name: 'seeded' }), newVm({ name: 'plain' })];
+      const { run, port } = world(withSeed, without);
+      const cloudInit = { hostname: 'web', sshAuthorizedKeys: ['ssh-ed25519 AAAA alice'] };
+      await run('vm.create', withSeed.id, { start: true, cloudInit });
+      await run('vm.create', without.id, { start: true, cloudInit: null });
+
+      const seed = port.files.file(vmPaths(VM_DIR, withSeed.id).seedIso)!;
+      expect(seed.label).toBe('cidata');
+      expect(JSON.parse(seed.documents!['meta-data'])).toEqual({ 'instance-id': withSeed.id, 'local-hostname': 'web' });
+      expect(seed.documents!['user-data']).toBe(
+        '#cloud-config\nhostname: "web"\nssh_authorized_keys:\n  - "ssh-ed25519 AAAA alice"\n',
+      );
+      expect((await port.getDomain(withSeed.id)).disks.some((disk) => disk.seed)).toBe(true);
+      expect(port.files.file(vmPaths(VM_DIR, without.id).seedIso)).toBeUndefined();
+      expect((await port.getDomain(without.id)).disks.some((disk) => disk.seed)).toBe(false);
+    });
+
+    it("passes the caller's own user-data through unchanged", async () => {
+      const vm = newVm();
+      const { run, port } = world(vm);
+      await run('vm.create', vm.id, { start: false, cloudInit: { userData: '#!/bin/sh\necho hi\n' } });
+      expect(port.files.file(vmPaths(VM_DIR, vm.id).seedIso)!.documents!['user-data']).toBe('#!/bin/sh\necho hi\n');
+    });
+
+    it('re-run after a crash that left the disk behind: keeps that disk and succeeds', async () => {
+      const vm = newVm();
+      const { run, port, rows } = world(vm);
+      const { dir, disk } = vmPaths(VM_DIR, vm.id);
+      await port.createVmFolder(dir);
+      await port.createVolume({ path: disk, sizeBytes: 5 * GIB });
+      port.files.write(disk, Buffer.from('written before the crash'));
+
+      expect(await run('vm.create', vm.id, { start: true, cloudInit: null })).toEqual({ state: 'running' });
+      expect(port.files.read(disk, 0, 24).toString()).toBe('written before the crash');
+      expect(rows.rows.get(vm.id)!.state).toBe('running');
+    });
+
+    it('re-run after a crash once everything was made (domain defined and running): succeeds as well', async () => {
+      const vm = newVm();
+      const { run, port, rows } = world(vm);
+      const cloudInit = { hostname: 'web' };
+      await run('vm.create', vm.id, { start: true, cloudInit });
+      expect(await run('vm.create', vm.id, { start: true, cloudInit })).toEqual({ state: 'running' });
+      expect(await port.listDomains()).toHaveLength(1);
+      expect(rows.rows.get(vm.id)!.state).toBe('running');
+    });
+
+    it.each([
+      ['createVmFolder', 'HYPERVISOR_UNAVAILABLE'],
+      ['createVolume', 'OPERATION_FAILED'],
+      ['createSeedIso', 'OPERATION_FAILED'],
+      ['defineDomain', 'INVALID_ARGUMENT'],
+      ['start', 'OPERATION_FAILED'],
+    ] as const)(
+      'a failure of %s takes everything down (no domain, no folder, the row removed with vm.deleted) and fails with %s',
+      async (method, code) => {
+        const vm = newVm();
+        const { run, port, rows, published } = world(vm);
+        port.failNext(method, new HypervisorError(code, `injected ${code}`));
+
+        expect(await failureOf(run('vm.create', vm.id, { start: true, cloudInit: { hostname: 'web' } }))).toBe(code);
+
+        expect(await port.listDomains()).toEqual([]);
+        expect(port.files.folder(vmPaths(VM_DIR, vm.id).dir)).toBeUndefined();
+        expect(port.files.list(VM_DIR)).toEqual([]);
+        expect(rows.rows.has(vm.id)).toBe(false);
+        expect(published).toEqual([
+          { type: 'vm.deleted', ownerId: 'alice', vmId: vm.id, payload: { vmId: vm.id, name: vm.name } },
+        ]);
+      },
+    );
+
+    it('a full VM_DIR fails as 507 INSUFFICIENT_STORAGE without the host path, and the VM is removed', async () => {
+      const vm = newVm();
+      const { run, port, rows } = world(vm);
+      port.failNext('createVolume', new HypervisorError('INSUFFICIENT_STORAGE', `${VM_DIR}: No space left on device`));
+      const failure = run('vm.create', vm.id, { start: true, cloudInit: null });
+      await expect(failure).rejects.toMatchObject({ status: 507, code: 'INSUFFICIENT_STORAGE' });
+      await expect(failure).rejects.toMatchObject({ detail: expect.not.stringContaining(VM_DIR) });
+      expect(rows.rows.has(vm.id)).toBe(false);
+    });
+
+    it("happens on the VM's own host", async () => {
+      const vm = newVm({ hostId: 'id-two' });
+      const { run, port, hostPorts } = world(vm);
+      await run('vm.create', vm.id, { start: true, cloudInit: null });
+      expect((await hostPorts.forHost('id-two').getDomain(vm.id)).state).toBe('running');
+      expect(await port.listDomains()).toEqual([]);
+    });
+  });
+
+  describe('vm.delete', () => {
+    it('destroys and undefines the domain, removes the folder and the row, and announces vm.deleted', async () => {
+      const w = world();
+      const vm = await madeVm(w, {}, true);
+
+      expect(await w.run('vm.delete', vm.id, {})).toEqual({});
+
+      expect(await w.port.listDomains()).toEqual([]);
+      expect(w.port.files.list(VM_DIR)).toEqual([]);
+      expect(w.rows.rows.has(vm.id)).toBe(false);
+      expect(w.published).toEqual([
+        { type: 'vm.deleted', ownerId: 'alice', vmId: vm.id, payload: { vmId: vm.id, name: vm.name } },
+      ]);
+    });
+
+    it('succeeds when the domain is already gone', async () => {
+      const w = world();
+      const vm = await madeVm(w, {}, false);
+      await w.port.undefineDomain(vm.id);
+      expect(await w.run('vm.delete', vm.id, {})).toEqual({});
+      expect(w.port.files.list(VM_DIR)).toEqual([]);
+      expect(w.rows.rows.has(vm.id)).toBe(false);
+      expect(w.published.map((event) => event.type)).toEqual(['vm.deleted']);
+    });
+
+    it('of a VM whose row is already gone answers alreadyDeleted and announces nothing', async () => {
+      const { run, published } = world();
+      expect(await run('vm.delete', 'vm-gone', {})).toEqual({ alreadyDeleted: true });
+      expect(published).toEqual([]);
+    });
+
+    it('keeps the row when the hypervisor refuses, so a retry can finish the delete', async () => {
+      const w = world();
+      const vm = await madeVm(w, {}, true);
+      w.port.failNext('undefineDomain', new HypervisorError('OPERATION_FAILED', 'busy'));
+      expect(await failureOf(w.run('vm.delete', vm.id, {}))).toBe('OPERATION_FAILED');
+      expect(w.rows.rows.has(vm.id)).toBe(true);
+      expect(w.published).toEqual([]);
+
+      expect(await w.run('vm.delete', vm.id, {})).toEqual({});
+      expect(w.rows.rows.has(vm.id)).toBe(false);
+    });
+  });
+
+  describe('power actions', () => {
+    it.each([
+      ['vm.start', 'stopped', 'running', 'running'],
+      ['vm.stop', 'running', 'stopped', 'shutoff'],
+      ['vm.shutdown', 'running', 'stopped', 'shutoff'],
+      ['vm.suspend', 'running', 'paused', 'paused'],
+      ['vm.resume', 'paused', 'running', 'running'],
+      ['vm.reboot', 'running', 'running', 'running'],
+      ['vm.reset', 'running', 'running', 'running'],
+    ] as const)('%s: a VM that was %s ends %s (domain %s), its version bumped', async (kind, from, to, domainState) => {
+      const w = world();
+      const vm = await madeVm(w, {}, from !== 'stopped');
+      if (from === 'paused') await w.port.suspend(vm.id);
+
+      expect(await w.run(kind, vm.id, ACTION)).toMatchObject({ state: to });
+
+      expect((await w.port.getDomain(vm.id)).state).toBe(domainState);
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ state: to, version: vm.version + 1 });
+      expect(stateEvents(w.published)).toEqual([
+        { vmId: vm.id, state: to, stateReason: null, version: vm.version + 1 },
+      ]);
+    });
+
+    it('reboot and reset boot the guest again', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      await w.run('vm.reboot', vm.id, ACTION);
+      await w.run('vm.reset', vm.id, ACTION);
+      expect(await w.port.tailSerialLog(vm.id)).toBe(BOOT_OUTPUT.repeat(3));
+    });
+
+    it("start of a running VM and stop of a stopped one succeed: the hypervisor's INVALID_STATE means already done", async () => {
+      const w = world();
+      const running = await madeVm(w, { name: 'running' }, true);
+      const stopped = await madeVm(w, { name: 'stopped' }, false);
+      expect(await w.run('vm.start', running.id, ACTION)).toEqual({ state: 'running' });
+      expect(await w.run('vm.stop', stopped.id, ACTION)).toEqual({ state: 'stopped' });
+      expect(w.rows.rows.get(stopped.id)).toMatchObject({ state: 'stopped', version: stopped.version });
+    });
+
+    it('start of a crashed VM runs it again', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      w.port.crash(vm.id);
+      expect(await w.run('vm.start', vm.id, ACTION)).toEqual({ state: 'running' });
+      expect(w.rows.rows.get(vm.id)!.state).toBe('running');
+    });
+
+    it('shutdown of a guest that ignores ACPI: with force, powered off after the timeout (forced)', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      w.port.ignoreAcpi(vm.id);
+      expect(await w.run('vm.shutdown', vm.id, { timeoutSeconds: 5, force: true })).toEqual({
+        state: 'stopped',
+        forced: true,
+      });
+      expect(w.port.calls.find((call) => call.method === 'shutdown')!.args[1]).toEqual({
+        timeoutMs: 5000,
+        forceAfterTimeout: true,
+      });
+      expect(w.rows.rows.get(vm.id)!.state).toBe('stopped');
+    });
+
+    it('shutdown of a guest that ignores ACPI, without force: TIMEOUT, and the VM stays running as it was', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      w.port.ignoreAcpi(vm.id);
+      expect(await failureOf(w.run('vm.shutdown', vm.id, ACTION))).toBe('TIMEOUT');
+      expect((await w.port.getDomain(vm.id)).state).toBe('running');
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ state: 'running', version: vm.version });
+      expect(w.published).toEqual([]);
+    });
+
+    it('shutdown of a guest that honours ACPI is not forced', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      expect(await w.run('vm.shutdown', vm.id, { timeoutSeconds: 5, force: true })).toEqual({
+        state: 'stopped',
+        forced: false,
+      });
+    });
+
+    it("an action the hypervisor refuses fails with its code and leaves the VM's row alone", async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      w.port.failNext('suspend', new HypervisorError('OPERATION_FAILED', 'qemu says no'));
+      expect(await failureOf(w.run('vm.suspend', vm.id, ACTION))).toBe('OPERATION_FAILED');
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ state: 'running', version: vm.version });
+      expect(w.published).toEqual([]);
+    });
+
+    it('an action on a VM that no longer exists fails with DOMAIN_NOT_FOUND', async () => {
+      const { run } = world();
+      expect(await failureOf(run('vm.start', 'vm-gone', ACTION))).toBe('DOMAIN_NOT_FOUND');
+    });
+  });
+
+  describe('vm.update', () => {
+    // VmsService.update writes the new sizes and boot order to the row in the request; the operation follows.
+    const resized = { vcpus: 3, memoryMiB: 512, bootOrder: ['cdrom', 'hd'] as Vm['bootOrder'] };
+
+    it('puts new vCPUs, memory and boot order into the definition of a stopped VM', async () => {
+      const w = world();
+      const vm = await madeVm(w, {}, false);
+      w.rows.rows.set(vm.id, Object.assign(new Vm(), vm, resized));
+
+      expect(await w.run('vm.update', vm.id, resized)).toEqual({
+        vcpus: { config: true, live: false },
+        memoryMiB: { config: true, live: false },
+        bootOrder: { config: true, live: false },
+      });
+      expect(await w.port.getDomain(vm.id)).toMatchObject(resized);
+    });
+
+    it('of a running VM: the next boot has the new sizes', async () => {
+      const w = world();
+      const vm = await madeVm(w, {}, true);
+      w.rows.rows.set(vm.id, Object.assign(new Vm(), vm, { vcpus: 3, memoryMiB: 512 }));
+      await w.run('vm.update', vm.id, { vcpus: 3, memoryMiB: 512, bootOrder: null });
+      await w.port.destroy(vm.id);
+      expect(await w.port.getDomain(vm.id)).toMatchObject({ vcpus: 3, memoryMiB: 512 });
+    });
+
+    it('changes only what it is given, and a new boot order keeps the seed ISO attached', async () => {
+      const vm = newVm();
+      const { run, port, rows } = world(vm);
+      await run('vm.create', vm.id, { start: false, cloudInit: { hostname: 'web' } });
+      rows.rows.set(vm.id, Object.assign(new Vm(), rows.rows.get(vm.id), { bootOrder: ['network', 'hd'] }));
+
+      expect(await run('vm.update', vm.id, { vcpus: null, memoryMiB: null, bootOrder: ['network', 'hd'] })).toEqual({
+        bootOrder: { config: true, live: false },
+      });
+      expect(port.calls.filter((call) => call.method === 'setVcpus' || call.method === 'setMemory')).toEqual([]);
+      const domain = await port.getDomain(vm.id);
+      expect(domain.bootOrder).toEqual(['network', 'hd']);
+      expect(domain.disks.some((disk) => disk.seed)).toBe(true);
+    });
+  });
+
+  describe('media', () => {
+    const cdromOf = async (port: FakeVirtualizationPort, vmId: string) =>
+      (await port.getDomain(vmId)).disks.find((disk) => disk.device === 'cdrom' && !disk.seed)!.path ?? null;
+
+    it('insert puts the ISO into the CD-ROM drive and saves mediaImageId', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      expect(await w.run('vm.media.insert', vm.id, { imageId: 'rescue' })).toEqual({ mediaImageId: 'rescue' });
+      expect(await cdromOf(w.port, vm.id)).toBe('/images/rescue.iso');
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ mediaImageId: 'rescue', version: vm.version + 1 });
+    });
+
+    it('eject empties the drive and clears mediaImageId', async () => {
+      const w = world();
+      const vm = await madeVm(w, { imageId: 'iso', mediaImageId: 'iso', bootOrder: ['cdrom', 'hd'] }, false);
+      expect(await w.run('vm.media.eject', vm.id, {})).toEqual({ mediaImageId: null });
+      expect(await cdromOf(w.port, vm.id)).toBeNull();
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ mediaImageId: null, version: vm.version + 1 });
+    });
+
+    it('insert of an image that is gone fails NOT_FOUND and changes nothing', async () => {
+      const w = world();
+      const vm = await madeVm(w);
+      expect(await failureOf(w.run('vm.media.insert', vm.id, { imageId: 'gone' }))).toBe('NOT_FOUND');
+      expect(await cdromOf(w.port, vm.id)).toBeNull();
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ mediaImageId: null, version: vm.version });
+    });
+  });
+});
