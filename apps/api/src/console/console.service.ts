@@ -8,7 +8,7 @@ import { HostPorts } from '../hosts/host-ports';
 import { HostRepository } from '../hosts/host.repository';
 import { UserAccessCache } from '../users/user-access-cache';
 import { Vm } from '../vms/vm.entity';
-import { VmStore } from '../vms/vm-store';
+import { VmAccess } from '../vms/vm-access';
 import { ConsoleSessions } from './console-sessions';
 import { ConsoleTickets } from './console-tickets';
 import { ConsoleType } from './console-type';
@@ -47,7 +47,7 @@ export interface ConsoleConnection {
 @Injectable()
 export class ConsoleService {
   constructor(
-    private readonly store: VmStore,
+    private readonly store: VmAccess,
     private readonly tickets: ConsoleTickets,
     private readonly sessions: ConsoleSessions,
     private readonly hosts: HostPorts,

@@ -16,7 +16,7 @@ import { FakeVmRepository, vmRow } from '../vms/testing/fake-vm-repository';
 import { Vm } from '../vms/vm.entity';
 import { vmPaths } from '../vms/vm-paths';
 import { VmStateWriter } from '../vms/vm-state-writer';
-import { VmStore } from '../vms/vm-store';
+import { VmAccess } from '../vms/vm-access';
 import { Snapshot } from './snapshot.entity';
 import { SnapshotsService } from './snapshots.service';
 import { FakeSnapshotRepository } from './testing/fake-snapshot-repository';
@@ -51,7 +51,7 @@ function world(...vms: Vm[]) {
     snapshots.asRepository,
     config,
     { forVm: () => port } as unknown as HostPorts,
-    new VmStore(rows.asRepository, stateWriter, events, transactions.asTransactions),
+    new VmAccess(rows.asRepository),
     rows.asRepository,
     stateWriter,
     ledger,

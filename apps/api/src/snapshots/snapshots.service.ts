@@ -18,7 +18,7 @@ import { VmRepository } from '../vms/vm.repository';
 import { vmPaths } from '../vms/vm-paths';
 import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from '../vms/vm-state';
 import { VmStateWriter } from '../vms/vm-state-writer';
-import { VmStore } from '../vms/vm-store';
+import { VmAccess } from '../vms/vm-access';
 import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto } from './dto/snapshot.dto';
 import { Snapshot } from './snapshot.entity';
 import { SnapshotRepository } from './snapshot.repository';
@@ -35,7 +35,7 @@ export class SnapshotsService implements OnModuleInit {
     private readonly snapshots: SnapshotRepository,
     private readonly config: AppConfig,
     private readonly hostPorts: HostPorts,
-    private readonly store: VmStore,
+    private readonly store: VmAccess,
     private readonly vms: VmRepository,
     private readonly stateWriter: VmStateWriter,
     private readonly ledger: QuotaLedger,

@@ -2,7 +2,6 @@ import { Logger } from '@nestjs/common';
 import { HypervisorError } from '@limen/libvirt';
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
 import { AppConfig } from '../config/app-config';
-import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
 import { FakeHostPorts, FakeHostRepository, hostRow } from '../hosts/testing/fake-hosts';
 import { Image } from '../images/image.entity';
@@ -16,7 +15,6 @@ import { Vm } from './vm.entity';
 import { VmOperations } from './vm-operations';
 import { vmPaths } from './vm-paths';
 import { VmStateWriter } from './vm-state-writer';
-import { VmStore } from './vm-store';
 
 const VM_DIR = '/var/lib/limen/vms';
 const GIB = 1024 ** 3;
@@ -58,7 +56,7 @@ function world(...vms: Vm[]) {
     config,
     hostPorts.asPorts,
     runner as unknown as OperationRunner,
-    new VmStore(rows.asRepository, stateWriter, events, new FakeTransactions(rows.rows).asTransactions),
+    rows.asRepository,
     stateWriter,
     imagesService(),
   ).onModuleInit();

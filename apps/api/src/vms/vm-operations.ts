@@ -13,7 +13,7 @@ import { domainSpecFor } from './vm-domain-spec';
 import { vmPaths } from './vm-paths';
 import { bootedSizesOf, vmStateFromDomain } from './vm-state';
 import { VmStateWriter } from './vm-state-writer';
-import { VmStore } from './vm-store';
+import { VmRepository } from './vm.repository';
 
 const GIB = 1024 ** 3;
 
@@ -47,7 +47,7 @@ export class VmOperations implements OnModuleInit {
     private readonly config: AppConfig,
     private readonly hostPorts: HostPorts,
     private readonly runner: OperationRunner,
-    private readonly store: VmStore,
+    private readonly vms: VmRepository,
     private readonly stateWriter: VmStateWriter,
     private readonly images: ImagesService,
   ) {}
@@ -148,12 +148,12 @@ export class VmOperations implements OnModuleInit {
   }
 
   private async remove(op: Operation<'vm.delete'>): Promise<Record<string, unknown>> {
-    const vm = await this.store.find(op.vmId!);
+    const vm = await this.vms.find(op.vmId!);
     if (!vm) return { alreadyDeleted: true };
     const port = this.hostPorts.forVm(vm);
     await destroyAndUndefine(port, vm.id);
     await port.removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
-    await this.store.remove(vm);
+    await this.stateWriter.delete(vm);
     return {};
   }
 
@@ -192,14 +192,14 @@ export class VmOperations implements OnModuleInit {
     const vm = await this.requireVm(op);
     const iso = await this.images.get(op.params.imageId);
     await this.hostPorts.forVm(vm).insertCdrom(vm.id, iso.path);
-    await this.store.update(vm.id, { mediaImageId: iso.id });
+    await this.vms.update(vm.id, { mediaImageId: iso.id });
     return { mediaImageId: iso.id };
   }
 
   private async ejectMedia(op: Operation<'vm.media.eject'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     await this.hostPorts.forVm(vm).ejectCdrom(vm.id);
-    await this.store.update(vm.id, { mediaImageId: null });
+    await this.vms.update(vm.id, { mediaImageId: null });
     return { mediaImageId: null };
   }
 
@@ -211,11 +211,11 @@ export class VmOperations implements OnModuleInit {
       this.logger.warn(`Could not remove the domain of failed VM ${vm.id}: ${(error as Error).message}`);
     }
     await this.hostPorts.forVm(vm).removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
-    await this.store.remove(vm);
+    await this.stateWriter.delete(vm);
   }
 
   private async requireVm(op: Operation): Promise<Vm> {
-    const vm = await this.store.find(op.vmId!);
+    const vm = await this.vms.find(op.vmId!);
     if (!vm) throw new HypervisorError('DOMAIN_NOT_FOUND', 'The VM no longer exists');
     return vm;
   }

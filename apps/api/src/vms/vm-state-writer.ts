@@ -14,7 +14,10 @@ export function vmStateEvent(vm: Vm, type: 'vm.state' | 'vm.updated' = 'vm.state
   };
 }
 
-/** The one writer of `vms.state` and `version`: every state change goes through here and raises `vm.state`. */
+/**
+ * The one writer of `vms.state` and `version`: every state change goes through here and raises
+ * `vm.state`; and the one place a VM row is deleted, raising `vm.deleted`.
+ */
 @Injectable()
 export class VmStateWriter {
   constructor(
@@ -37,6 +40,17 @@ export class VmStateWriter {
     const vm = await this.vms.writeState(id, { ...change, always: true }, tx);
     if (!vm) throw new Error(`VM ${id} is gone`);
     return { vm, event: vmStateEvent(vm) };
+  }
+
+  /** The VM is gone (its domain and files already removed). */
+  async delete(vm: Vm): Promise<void> {
+    await this.vms.delete(vm.id);
+    await this.events.publish({
+      type: 'vm.deleted',
+      ownerId: vm.ownerId,
+      vmId: vm.id,
+      payload: { vmId: vm.id, name: vm.name },
+    });
   }
 
   /** Every VM on a host at once (the host went down), each announced. */

@@ -56,7 +56,7 @@ export class Vm {
   @Column({ name: 'state_reason', type: 'text', nullable: true })
   stateReason: string | null;
 
-  /** Bumped by every change (VmStore bumps it explicitly); the ETag. */
+  /** Bumped by every change (every write in VmRepository bumps it); the ETag. */
   @Column({ type: 'integer', default: 1 })
   version: number;
 

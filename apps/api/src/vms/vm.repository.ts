@@ -62,7 +62,7 @@ export class VmRepository extends TableRepository {
   }
 
   /** Applies column changes and bumps the version in one statement. */
-  async update(tx: Tx, id: string, changes: VmColumnChanges): Promise<Vm> {
+  async update(id: string, changes: VmColumnChanges, tx?: Tx): Promise<Vm> {
     await this.manager(tx)
       .createQueryBuilder()
       .update(Vm)

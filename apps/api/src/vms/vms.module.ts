@@ -10,7 +10,7 @@ import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
 import { VmOperations } from './vm-operations';
 import { VmReconciler } from './vm-reconciler';
-import { VmStore } from './vm-store';
+import { VmAccess } from './vm-access';
 import { VmsController } from './vms.controller';
 import { VmsService } from './vms.service';
 
@@ -25,7 +25,7 @@ import { VmsService } from './vms.service';
     VmDataModule,
   ],
   controllers: [VmsController],
-  providers: [VmsService, VmStore, VmOperations, VmReconciler, VmEventFollower],
-  exports: [VmStore, VmsService],
+  providers: [VmsService, VmAccess, VmOperations, VmReconciler, VmEventFollower],
+  exports: [VmAccess, VmsService],
 })
 export class VmsModule {}

@@ -19,7 +19,7 @@ import { VmAcceptedDto, VmDto } from './dto/vm.dto';
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
 import { VmStateWriter } from './vm-state-writer';
-import { VmStore } from './vm-store';
+import { VmAccess } from './vm-access';
 import { VmsService } from './vms.service';
 
 const alice: AuthUser = { id: 'alice', username: 'alice', role: 'user' };
@@ -58,7 +58,7 @@ function world(...vms: Vm[]) {
     stateWriter,
     { localPort: port, forVm: () => port } as unknown as HostPorts,
     hosts as unknown as HostPlacement,
-    new VmStore(rows.asRepository, stateWriter, events, transactions.asTransactions),
+    new VmAccess(rows.asRepository),
     new QuotaLedger(config, metrics, quotas.asRepository),
     images as unknown as ImagesService,
     operations.asService,

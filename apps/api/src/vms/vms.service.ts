@@ -24,7 +24,7 @@ import { Vm } from './vm.entity';
 import { VmRepository } from './vm.repository';
 import { assertActionAllowed, TRANSITIONAL_STATES } from './vm-state';
 import { vmStateEvent, VmStateWriter } from './vm-state-writer';
-import { VmStore } from './vm-store';
+import { VmAccess } from './vm-access';
 
 export interface VmStatsSample {
   cpuPercent: number;
@@ -87,7 +87,7 @@ export class VmsService {
     private readonly stateWriter: VmStateWriter,
     private readonly hostPorts: HostPorts,
     private readonly hosts: HostPlacement,
-    private readonly store: VmStore,
+    private readonly store: VmAccess,
     private readonly ledger: QuotaLedger,
     private readonly images: ImagesService,
     private readonly operations: OperationsService,
@@ -229,12 +229,11 @@ export class VmsService {
             params: { vcpus: dto.vcpus ?? null, memoryMiB: dto.memoryMiB ?? null, bootOrder: dto.bootOrder ?? null },
           })
         : null;
-      const updated = await this.vms.update(tx, vm.id, {
-        vcpus: dto.vcpus,
-        memoryMiB: dto.memoryMiB,
-        description: dto.description,
-        bootOrder: dto.bootOrder,
-      });
+      const updated = await this.vms.update(
+        vm.id,
+        { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, description: dto.description, bootOrder: dto.bootOrder },
+        tx,
+      );
       return { op, events: [vmStateEvent(updated, 'vm.updated')], result: answer(updated, op) };
     });
   }

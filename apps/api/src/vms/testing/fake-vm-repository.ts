@@ -55,7 +55,7 @@ export class FakeVmRepository {
     return true;
   }
 
-  async update(_tx: Tx, id: string, changes: VmColumnChanges): Promise<Vm> {
+  async update(id: string, changes: VmColumnChanges, _tx?: Tx): Promise<Vm> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
     return this.replace(id, { ...defined, version: this.require(id).version + 1 });
   }
