@@ -32,12 +32,13 @@ type Env = Record<string, string>;
 
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
 
-/** Names the config sources read: every `(env, 'NAME'` argument (readString, readInt, helpers…). */
-function namesReadBy(path: string): Set<string> {
-  return new Set([...read(path).matchAll(/\(\s*env\s*,\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1]));
+/** Names the config sources read: every `(env, 'NAME'` argument (readString, readInt, helpers…) in any of `paths`. */
+function namesReadBy(...paths: string[]): Set<string> {
+  const names = paths.flatMap((path) => [...read(path).matchAll(/\(\s*env\s*,\s*'([A-Z][A-Z0-9_]*)'/g)]);
+  return new Set(names.map((m) => m[1]));
 }
 const VARS: Record<App, Set<string>> = {
-  api: namesReadBy('apps/api/src/config/app-config.ts'),
+  api: namesReadBy('apps/api/src/config/app-config.ts', 'apps/api/src/config/env-values.ts'),
   agent: namesReadBy('apps/agent/src/config/agent-config.ts'),
 };
 const MAIN: Record<App, string> = { api: API_MAIN, agent: AGENT_MAIN };
