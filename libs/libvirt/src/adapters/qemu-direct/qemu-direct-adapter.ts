@@ -653,7 +653,9 @@ export class QemuDirectAdapter implements VirtualizationPort {
     } finally {
       if (paths.vncSecretFile) await rm(paths.vncSecretFile, { force: true });
     }
-    const domain = await this.runtime(vmId);
+    // An attach begun before QEMU daemonized (a state query or event racing this start) answers
+    // "not running"; once it has settled, a fresh one sees the new QEMU.
+    const domain = (await this.runtime(vmId)) ?? (await this.runtime(vmId));
     if (!domain)
       throw new HypervisorError('OPERATION_FAILED', `QEMU for ${domainNameFor(vmId)} exited right after start`);
     const maxMemoryMiB = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
