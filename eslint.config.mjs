@@ -21,6 +21,13 @@ const DATABASE_ACCESS = {
     },
     { name: 'pg', message: 'Only database/ talks to the pg driver.' },
   ],
+  patterns: [
+    {
+      group: ['**/database/transaction'],
+      importNames: ['managerOf', 'txOf'],
+      message: 'A Tx is opaque outside repositories: hand it to the owning repository.',
+    },
+  ],
 };
 
 export default tseslint.config(
