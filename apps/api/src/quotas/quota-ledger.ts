@@ -5,9 +5,6 @@ import { Tx } from '../database/transaction';
 import { MetricsService } from '../metrics/metrics.service';
 import { QuotaOverrides, QuotaRepository } from './quota.repository';
 
-// Where hosts and alerting have always imported them from.
-export { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from './quota.repository';
-
 export type QuotaResource = keyof QuotaLimits;
 export type QuotaRequest = Partial<Record<QuotaResource, number>>;
 
