@@ -164,6 +164,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       case 'INVALID_STATE':
       case 'DOMAIN_NOT_FOUND':
         return this.body(409, ErrorCode.INVALID_STATE, detail);
+      case 'NETWORK_CONFLICT':
+      case 'NETWORK_IN_USE':
+      case 'GUEST_AGENT_UNAVAILABLE':
+        return this.body(409, error.code, detail);
       case 'TIMEOUT':
         return this.body(504, error.code, detail);
       case 'INSUFFICIENT_STORAGE':

@@ -1,6 +1,16 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-import type { BootDevice } from '@limen/libvirt';
+import type { BootDevice, GuestAgentState, GuestOsInfo } from '@limen/libvirt';
 import type { VmState } from './vm-state';
+
+/** One address of a VM, as `source` reported it. */
+export interface VmAddress {
+  nicId: string;
+  mac: string;
+  ip: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+  source: 'lease' | 'agent' | 'arp' | 'user-mode';
+}
 
 @Entity('vms')
 export class Vm {
@@ -52,6 +62,17 @@ export class Vm {
 
   @Column({ type: 'varchar', length: 16 })
   state: VmState;
+
+  /** What the hypervisor and the guest agent last reported (see networks/vm-addresses). */
+  @Column({ type: 'jsonb', default: [] })
+  addresses: VmAddress[];
+
+  @Column({ name: 'guest_agent', type: 'varchar', length: 16, default: 'absent' })
+  guestAgent: GuestAgentState;
+
+  /** From the guest agent, once it has answered. */
+  @Column({ type: 'jsonb', nullable: true })
+  os: GuestOsInfo | null;
 
   @Column({ name: 'state_reason', type: 'text', nullable: true })
   stateReason: string | null;

@@ -60,6 +60,9 @@ export function newVmFields(
     bootOrder: image.kind === 'iso' ? ['cdrom', 'hd'] : ['hd'],
     state: 'provisioning',
     stateReason: null,
+    addresses: [],
+    guestAgent: 'absent',
+    os: null,
     version: 1,
   };
 }

@@ -16,6 +16,12 @@ export type HypervisorErrorCode =
   | 'TIMEOUT'
   /** The filesystem a volume, seed ISO or snapshot is written to is full (ENOSPC, EDQUOT). */
   | 'INSUFFICIENT_STORAGE'
+  /** A network's subnet or bridge clashes with one already on the host. */
+  | 'NETWORK_CONFLICT'
+  /** A network still has interfaces attached. */
+  | 'NETWORK_IN_USE'
+  /** The guest agent is not connected (no channel, guest not running it, or it did not answer). */
+  | 'GUEST_AGENT_UNAVAILABLE'
   | 'OPERATION_FAILED';
 
 export class HypervisorError extends Error {

@@ -8,3 +8,4 @@ export * from './host-capabilities';
 export * from './volume';
 export * from './console';
 export * from './seed-iso';
+export * from './network';

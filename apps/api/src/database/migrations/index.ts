@@ -8,6 +8,7 @@ import { VmRunningResources1764200000000 } from './1764200000000-vm-running-reso
 import { LoginFailures1764201300000 } from './1764201300000-login-failures';
 import { SnapshotStorage1764210000000 } from './1764210000000-snapshot-storage';
 import { ConsoleTicketAccess1764220000000 } from './1764220000000-console-ticket-access';
+import { Networks1764300000000 } from './1764300000000-networks';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   LoginFailures1764201300000,
   SnapshotStorage1764210000000,
   ConsoleTicketAccess1764220000000,
+  Networks1764300000000,
 ];
