@@ -15,6 +15,7 @@ import { HealthModule } from './health/health.module';
 import { HostsModule } from './hosts/hosts.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { NetworksModule } from './networks/networks.module';
 import { ImagesModule } from './images/images.module';
 import { OperationsModule } from './operations/operations.module';
 import { QuotasModule } from './quotas/quotas.module';
@@ -45,6 +46,7 @@ export class AppModule {
         OperationsModule,
         VmsModule,
         SnapshotsModule,
+        NetworksModule,
         AgentProxyModule,
         AlertingModule,
         ConsoleModule,

@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Network } from './network.entity';
+import { NetworkRepository } from './network.repository';
+import { PortForward } from './port-forward.entity';
+import { VmNic } from './vm-nic.entity';
+import { VmNicRepository } from './vm-nic.repository';
+
+/**
+ * The owner of the `networks`, `vm_nics` and `port_forwards` tables, apart from NetworksModule
+ * (routes, rules) so that VmsModule can read and write a VM's NICs without an import cycle.
+ */
+@Module({
+  imports: [TypeOrmModule.forFeature([Network, VmNic, PortForward])],
+  providers: [NetworkRepository, VmNicRepository],
+  exports: [NetworkRepository, VmNicRepository],
+})
+export class NetworkDataModule {}
