@@ -28,7 +28,7 @@ describe('libvirt adapter: events and QMP passthrough', () => {
       memoryMiB: 256,
       virtType: 'qemu',
       disks: [{ path: join(run.dir, 'disk.qcow2') }],
-      network: { mode: 'none' },
+      nics: [],
       serialLogPath: join(run.dir, 'serial.log'),
       kernel: { kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, cmdline: guest.cmdline },
     });

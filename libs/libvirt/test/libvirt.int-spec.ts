@@ -35,7 +35,7 @@ describe('libvirt redefineDomain of a running domain', () => {
     virtType: 'qemu',
     disks: [{ path: join(run.dir, 'disk.qcow2') }],
     cdrom: { isoPath: makeIso(run.dir, 'install') },
-    network: { mode: 'none' },
+    nics: [],
     serialLogPath: join(run.dir, 'serial.log'),
     bootOrder,
   });

@@ -146,7 +146,6 @@ class ContractRun {
       disks: [{ path: this.diskPath }],
       cdrom: {},
       seedIsoPath: this.seedPath,
-      network: { mode: 'user' },
       vnc: { enabled: true, password: 'secret1' },
       serialLogPath: join(this.dir, 'serial.log'),
       kernel: { kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, cmdline: guest.cmdline },
@@ -168,7 +167,7 @@ class ContractRun {
       machine: 'q35',
       disks: [{ path: join(this.dir, 'firmware-disk.qcow2') }],
       cdrom: { isoPath: this.iso },
-      network: { mode: 'none' },
+      nics: [],
       serialLogPath: join(this.dir, 'firmware-serial.log'),
       bootOrder,
     };

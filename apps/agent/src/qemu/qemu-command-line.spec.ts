@@ -73,7 +73,6 @@ describe('QEMU command line → domain', () => {
         vcpus: 2,
         memoryMiB: 256,
         disks: [{ path: '/var/lib/limen/vms/a,b.qcow2' }],
-        network: { mode: 'user' },
         serialLogPath: '/var/lib/limen/vms/serial.log',
       },
       'qemu',

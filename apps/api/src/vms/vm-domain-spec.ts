@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { DomainSpec } from '@limen/libvirt';
+import { macAddressFor, type DomainSpec } from '@limen/libvirt';
 import { HypervisorConfig } from '../config/app-config';
 import { Image } from '../images/image.entity';
 import { kernelFiles } from '../images/image-scanner';
@@ -29,7 +29,11 @@ export function domainSpecFor(
     disks: [{ path: paths.disk, format: 'qcow2' }],
     cdrom: { isoPath: media?.path },
     seedIsoPath: withSeed ? paths.seedIso : undefined,
-    network: config.vmNetwork === 'user' ? { mode: 'user' } : { mode: 'network', network: config.vmNetwork },
+    // Undefined: one user-mode NIC (id = VM id). The networks module replaces this with the VM's NICs.
+    nics:
+      config.vmNetwork === 'user'
+        ? undefined
+        : [{ id: vm.id, mac: macAddressFor(vm.id), attachment: { type: 'network', network: config.vmNetwork } }],
     vnc: { enabled: true },
     serialLogPath: paths.serialLog,
     kernel: kernel

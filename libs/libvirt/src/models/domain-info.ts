@@ -1,3 +1,4 @@
+import type { DomainNicInfo, GuestAgentState } from './network';
 import { DomainState, ShutoffReason } from './domain-state';
 import { BootDevice, MachineType, VirtType } from './domain-spec';
 
@@ -32,7 +33,11 @@ export interface DomainInfo {
   virtType: VirtType;
   machine?: MachineType | string;
   disks: DomainDiskInfo[];
+  /** MAC of the first NIC. */
   mac?: string;
+  nics: DomainNicInfo[];
+  /** From the live definition while running (libvirt reports the channel's state); `absent` without a channel. */
+  guestAgent: GuestAgentState;
   serialLogPath?: string;
   vncEnabled: boolean;
   /**

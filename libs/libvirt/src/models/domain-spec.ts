@@ -1,3 +1,5 @@
+import type { NicSpec } from './network';
+
 export type VirtType = 'kvm' | 'qemu';
 export type MachineType = 'q35' | 'pc';
 export type BootDevice = 'hd' | 'cdrom' | 'network';
@@ -7,13 +9,6 @@ export interface DiskSpec {
   path: string;
   format?: 'qcow2' | 'raw';
 }
-
-export type NetworkSpec =
-  /** virtio-net attached to a libvirt network (libvirt adapter) or a host bridge name (qemu-direct). */
-  | { mode: 'network'; network: string; mac?: string }
-  /** QEMU user-mode networking (slirp): no host setup needed. */
-  | { mode: 'user'; mac?: string }
-  | { mode: 'none' };
 
 export interface KernelBootSpec {
   kernelPath: string;
@@ -43,11 +38,17 @@ export interface DomainSpec {
   machine?: MachineType;
   /** Virtio disks, in order (vda, vdb, ...). */
   disks: DiskSpec[];
-  /** A SATA CD-ROM drive, optionally with media inserted. */
+  /** A CD-ROM drive on virtio-scsi (cloud kernels have no SATA driver), optionally with media inserted. */
   cdrom?: { isoPath?: string };
-  /** A cloud-init style seed ISO, attached read-only as a second SATA CD-ROM. */
+  /** A cloud-init NoCloud seed ISO, attached read-only as a second virtio-scsi CD-ROM. */
   seedIsoPath?: string;
-  network?: NetworkSpec;
+  /**
+   * The NICs, in order (at most 8). Undefined: one virtio user-mode NIC whose id is the vmId and
+   * whose MAC is macAddressFor(vmId). `[]`: no NIC.
+   */
+  nics?: NicSpec[];
+  /** Adds the `org.qemu.guest_agent.0` virtio-serial channel. Default true. */
+  guestAgent?: boolean;
   /** VNC on a unix socket the adapter chooses (see getVncEndpoint); never on a TCP port. */
   vnc?: { enabled: boolean; password?: string };
   /**

@@ -6,7 +6,16 @@ import {
   DomainInfo,
   DomainSpec,
   DomainStats,
+  AddressSource,
+  DhcpLease,
+  GuestExecResult,
+  GuestInfo,
   HostCapabilities,
+  InterfaceAddress,
+  NetworkDefinition,
+  NetworkInfo,
+  NicSpec,
+  PortForwardSpec,
   SeedIsoSpec,
   SerialConsoleInfo,
   SetResourceResult,
@@ -138,6 +147,58 @@ export interface VirtualizationPort {
    * any previous seed at that path atomically. Returns it as a raw volume.
    */
   createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo>;
+
+  /**
+   * Defines, starts and autostarts a LIMEN network (nat or isolated) unless an identical one is
+   * already active; resolves with it active. NETWORK_CONFLICT when its subnet or bridge clashes
+   * with something on the host, or a network of that name exists with another definition;
+   * UNSUPPORTED where the adapter has no managed networks (qemu-direct).
+   */
+  ensureNetwork(definition: NetworkDefinition): Promise<NetworkInfo>;
+  /** Stops and undefines a LIMEN network. Idempotent. NETWORK_IN_USE while a running domain uses it. */
+  removeNetwork(name: string): Promise<void>;
+  /** LIMEN networks (names starting `limen-net-`) defined on the host. */
+  listNetworks(): Promise<NetworkInfo[]>;
+  /** IPv4 subnets the host already reaches directly or routes (CIDR strings), for overlap checks. */
+  listHostRoutes(): Promise<string[]>;
+  /** Whether a host bridge of that name exists (for `bridge` attachments). */
+  hasBridge(name: string): Promise<boolean>;
+  /** Current DHCP leases of a LIMEN network. */
+  getDhcpLeases(network: string): Promise<DhcpLease[]>;
+
+  /**
+   * Adds a NIC to the definition and, when the domain runs, to the guest (hot-plug). A NIC that
+   * cannot be hot-plugged (user-mode NICs) on a running domain is INVALID_STATE with the reason,
+   * and nothing changes. DOMAIN_NOT_FOUND; INVALID_ARGUMENT for a duplicate id or MAC.
+   */
+  attachNic(vmId: string, nic: NicSpec): Promise<SetResourceResult>;
+  /** Removes a NIC by its LIMEN id, live too when running (same limits as attachNic). */
+  detachNic(vmId: string, nicId: string): Promise<SetResourceResult>;
+  /** Adds a forward to a user-mode NIC: in the definition, and live when the domain runs. */
+  addPortForward(vmId: string, nicId: string, forward: PortForwardSpec): Promise<SetResourceResult>;
+  /** Removes it again; removing a forward that is not there succeeds. */
+  removePortForward(vmId: string, nicId: string, forward: PortForwardSpec): Promise<SetResourceResult>;
+
+  /**
+   * The running guest's addresses as `source` knows them: `lease` (DHCP leases of libvirt
+   * networks), `agent` (the guest agent; GUEST_AGENT_UNAVAILABLE when not connected), `arp` (the host's
+   * ARP table). Empty when the domain is not running.
+   */
+  getInterfaceAddresses(vmId: string, source: AddressSource): Promise<InterfaceAddress[]>;
+  /** OS and hostname from the guest agent; GUEST_AGENT_UNAVAILABLE when it does not answer. */
+  getGuestInfo(vmId: string): Promise<GuestInfo>;
+  /**
+   * Runs a program in the guest through the agent and waits for it (default timeout 30 s; TIMEOUT
+   * after). `command[0]` is the program's path; nothing goes through a shell on the host.
+   */
+  guestExec(
+    vmId: string,
+    command: string[],
+    options?: { timeoutMs?: number; input?: string },
+  ): Promise<GuestExecResult>;
+  /** Freezes the guest's filesystems (for consistent snapshots); resolves with how many. */
+  freezeFilesystems(vmId: string): Promise<number>;
+  thawFilesystems(vmId: string): Promise<number>;
 
   /**
    * Hot stream of domain events; the event source starts with the first subscriber. After the

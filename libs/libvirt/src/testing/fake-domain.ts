@@ -2,6 +2,10 @@ import { HypervisorError } from '../errors/hypervisor-error';
 import {
   DomainDiskInfo,
   DomainInfo,
+  DomainNicInfo,
+  GuestExecResult,
+  GuestOsInfo,
+  InterfaceAddress,
   DomainSpec,
   DomainState,
   DomainStats,
@@ -9,7 +13,8 @@ import {
   SnapshotInfo,
   VirtType,
 } from '../models';
-import { domainNameFor, macAddressFor } from '../naming/domain-name';
+import { domainNameFor } from '../naming/domain-name';
+import { nicsOf } from '../networks/network-validation';
 import { CDROM_TARGET, SEED_TARGET, virtioTarget } from '../xml/spec-validation';
 
 export interface FakeSnapshot {
@@ -40,6 +45,36 @@ export interface FakeDomain {
   currentSnapshot?: string;
   /** False: the guest ignores the ACPI power button (shutdown times out, reboot does nothing). */
   acpi: boolean;
+  /** The QEMU guest agent the guest runs (setGuestAgent); it connects at each boot. */
+  agent?: FakeGuestAgent;
+  /** Whether the agent answers now (running, channel defined, agent started). */
+  agentConnected?: boolean;
+  /** Filesystems the agent froze (freezeFilesystems) and not yet thawed. */
+  frozenFilesystems?: number;
+}
+
+/** What the guest agent of a fake guest answers. */
+export interface FakeGuestAgent {
+  os: GuestOsInfo;
+  hostname?: string;
+  /** What guest-network-get-interfaces reports; default: one address per NIC (see getInterfaceAddresses). */
+  addresses?: InterfaceAddress[];
+  /** guest-exec: default exit code 0 and no output. */
+  exec?: (command: string[], input?: string) => GuestExecResult | Promise<GuestExecResult>;
+  /** How many filesystems a freeze reports. Default 1. */
+  filesystems?: number;
+}
+
+/** NICs as the adapters report them: libvirt's interfaces first, then the user-mode ones. */
+export function nicInfos(spec: DomainSpec): DomainNicInfo[] {
+  const nics = nicsOf(spec).map(({ id, mac, model, attachment }): DomainNicInfo => {
+    if (attachment.type !== 'user' || attachment.portForwards?.length) return { id, mac, model, attachment };
+    return { id, mac, model, attachment: { type: 'user' } };
+  });
+  return [
+    ...nics.filter((nic) => nic.attachment.type !== 'user'),
+    ...nics.filter((nic) => nic.attachment.type === 'user'),
+  ];
 }
 
 export function isActive(state: DomainState): boolean {
@@ -53,8 +88,10 @@ export function invalidState(vmId: string, why: string): HypervisorError {
 /** DomainInfo as the adapters report it: the live definition while QEMU runs (as libvirt does). */
 export function domainInfo(domain: FakeDomain): DomainInfo {
   const spec = domain.live ?? domain.config;
-  const network = spec.network ?? { mode: 'user' as const };
-  const mac = network.mode !== 'none' ? (network.mac ?? macAddressFor(spec.vmId)).toLowerCase() : undefined;
+  const nics = nicInfos(spec);
+  const mac = nics[0]?.mac;
+  const guestAgent =
+    spec.guestAgent === false ? 'absent' : domain.live && domain.agentConnected ? 'connected' : 'disconnected';
   return {
     name: domainNameFor(spec.vmId),
     uuid: domain.uuid,
@@ -73,6 +110,8 @@ export function domainInfo(domain: FakeDomain): DomainInfo {
     machine: spec.machine ?? 'q35',
     disks: disksOf(spec),
     ...(mac ? { mac } : {}),
+    nics,
+    guestAgent,
     serialLogPath: spec.serialLogPath,
     vncEnabled: spec.vnc?.enabled ?? false,
     // Direct kernel boot bypasses the firmware boot order.

@@ -35,6 +35,23 @@ export class FakePower {
     domain.startedAt = Date.now();
     this.lifecycle(spec.vmId, 'started', detail);
     this.guestWrites(domain, this.bootOutput);
+    if (domain.agent && spec.guestAgent !== false) this.agentConnects(domain, true);
+  }
+
+  /** The guest agent (dis)connects: libvirt reports it as an agent-lifecycle event. */
+  agentConnects(domain: FakeDomain, connected: boolean): void {
+    domain.agentConnected = connected;
+    domain.frozenFilesystems = undefined;
+    const { vmId } = domain.config;
+    const detail = connected ? 'connected' : 'disconnected';
+    this.events.next({
+      kind: 'other',
+      domainName: domainNameFor(vmId),
+      vmId,
+      name: 'agent-lifecycle',
+      detail,
+      timestamp: new Date(),
+    });
   }
 
   /** A reset or a guest reboot: same QEMU, the guest boots again. */
@@ -57,6 +74,8 @@ export class FakePower {
     domain.shutoffReason = reason;
     domain.live = undefined;
     domain.startedAt = undefined;
+    domain.agentConnected = false;
+    domain.frozenFilesystems = undefined;
     this.consoles.endAll(domain.config.vmId);
     this.lifecycle(domain.config.vmId, 'stopped', detail);
   }

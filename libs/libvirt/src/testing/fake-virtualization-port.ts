@@ -28,6 +28,7 @@ import { FakeConsoles } from './fake-consoles';
 import { domainInfo, domainStats, FakeDomain, invalidState, isActive } from './fake-domain';
 import { FakeFileSystem } from './fake-file-system';
 import { FakeCall, FakeCallLog, FakePortMethod } from './fake-calls';
+import { FakeNetworkingPort } from './fake-networking-port';
 import { FakePower } from './fake-power';
 import { FakeSnapshots } from './fake-snapshots';
 
@@ -51,10 +52,12 @@ const SCREENSHOT = ppmToPng(Buffer.concat([Buffer.from('P6\n1 1\n255\n', 'latin1
  * lifecycle events; run by the port contract suite), but nothing touches the machine. Guests are
  * simulated: they boot at once, honour ACPI unless told otherwise, and write `bootOutput` to
  * their serial log. Tests steer it through `files`, `consoles`, `guestOutput`, `crash`,
- * `ignoreAcpi`, `failNext`, `setUnavailable` and read what was asked of it in `calls`.
+ * `ignoreAcpi`, `failNext`, `setUnavailable`, and for networking `networks`, `setGuestAgent`,
+ * `setLeases`, `setHostRoutes`, `addBridge`, `setArpEntry` (see FakeNetworkingPort), and read
+ * what was asked of it in `calls`.
  * Never used by production code (ESLint refuses the import outside specs).
  */
-export class FakeVirtualizationPort implements VirtualizationPort {
+export class FakeVirtualizationPort extends FakeNetworkingPort implements VirtualizationPort {
   /** The hypervisor's files: put images and ISOs here, read disks and seed documents back. */
   readonly files: FakeFileSystem;
   /** Consoles handed out by openConsole; `guestSide` plays the guest's end. */
@@ -62,13 +65,13 @@ export class FakeVirtualizationPort implements VirtualizationPort {
   /** Every port call, in order, with its arguments. */
   readonly calls: FakeCall[];
   availableBytes: number;
-  private readonly domains = new Map<string, FakeDomain>();
   private readonly snapshots: FakeSnapshots;
-  private readonly power: FakePower;
+  protected readonly power: FakePower;
   private readonly callLog = new FakeCallLog();
   private readonly capabilities: HostCapabilities;
 
   constructor(options: FakeVirtualizationPortOptions = {}) {
+    super();
     const adapter = options.adapter ?? 'libvirt';
     this.files = new FakeFileSystem(adapter === 'libvirt');
     this.power = new FakePower(this.files, this.consoles, options.bootOutput ?? '');
@@ -375,18 +378,6 @@ export class FakeVirtualizationPort implements VirtualizationPort {
   async close(): Promise<void> {}
 
   // ---- internals ----
-
-  private require(vmId: string): FakeDomain {
-    const domain = this.domains.get(vmId);
-    if (!domain) throw new HypervisorError('DOMAIN_NOT_FOUND', `domain ${domainNameFor(vmId)} not found`);
-    return domain;
-  }
-
-  private requireRunning(vmId: string): FakeDomain {
-    const domain = this.require(vmId);
-    if (!isActive(domain.state)) throw invalidState(vmId, 'is not running');
-    return domain;
-  }
 
   private changeMedia(vmId: string, isoPath: string | undefined): void {
     const domain = this.require(vmId);

@@ -5,3 +5,5 @@ export type { FakeVirtualizationPortOptions } from './fake-virtualization-port';
 export type { FakeCall, FakePortMethod } from './fake-calls';
 export type { FakeFile, FakeFileOptions, FakeFolder, FakeFileSystem } from './fake-file-system';
 export type { FakeConsoles } from './fake-consoles';
+export type { FakeGuestAgent } from './fake-domain';
+export type { FakeNetworks } from './fake-networks';

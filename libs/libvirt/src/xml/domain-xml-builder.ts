@@ -1,8 +1,10 @@
 import { HypervisorError } from '../errors/hypervisor-error';
-import { DomainSpec, VirtType } from '../models';
-import { domainNameFor, macAddressFor } from '../naming/domain-name';
+import { DomainSpec, NicSpec, VirtType } from '../models';
+import { domainNameFor } from '../naming/domain-name';
+import { nicsOf } from '../networks/network-validation';
 import { LIMEN_PREFIX, LIMEN_XMLNS } from './limen-metadata';
-import { QEMU_PREFIX, QEMU_XMLNS, USER_NETDEV_ID } from './qemu-namespace';
+import { GUEST_AGENT_CHANNEL, QEMU_PREFIX, QEMU_XMLNS } from './qemu-namespace';
+import { interfaceNode, userNicArgs } from './nic-xml';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from './spec-validation';
 import { ATTR, buildXml, XmlNode } from './xml-codec';
 
@@ -37,60 +39,36 @@ function cdromNode(target: string, isoPath: string | undefined): XmlNode {
     [a('type')]: 'file',
     [a('device')]: 'cdrom',
     driver: { [a('name')]: 'qemu', [a('type')]: 'raw' },
-    target: { [a('dev')]: target, [a('bus')]: 'sata' },
+    // virtio-scsi, not SATA: cloud kernels (Debian's linux-image-cloud) have no AHCI driver.
+    target: { [a('dev')]: target, [a('bus')]: 'scsi' },
     readonly: '',
   };
   if (isoPath) disk.source = { [a('file')]: isoPath };
   return disk;
 }
 
-/** A libvirt network: an `<interface>`. User-mode networking is added by qemuCommandlineNode instead. */
-function interfaceNodes(spec: DomainSpec): XmlNode[] {
-  const network = spec.network ?? { mode: 'user' as const };
-  if (network.mode !== 'network') return [];
-  return [
-    {
-      [a('type')]: 'network',
-      source: { [a('network')]: network.network },
-      mac: { [a('address')]: (network.mac ?? macAddressFor(spec.vmId)).toLowerCase() },
-      model: { [a('type')]: 'virtio' },
-    },
-  ];
-}
-
 /**
- * User-mode networking (slirp) with restrict=on, as extra QEMU arguments. Unrestricted slirp
- * turns the guest's gateway (10.0.2.2) into the host's 127.0.0.1, so every guest could open
- * every loopback service of the host. restrict=on drops every connection the guest starts
- * towards the host or beyond (DHCP still answers), at the price of outbound internet.
- * libvirt 9.0's `<interface type='user'>` cannot set restrict, hence its QEMU namespace.
+ * User-mode networking (slirp) with restrict=on, as extra QEMU arguments: one -netdev/-device pair
+ * per user-mode NIC. Unrestricted slirp turns the guest's gateway (10.0.2.2) into the host's
+ * 127.0.0.1, so every guest could open every loopback service of the host. restrict=on drops
+ * every connection the guest starts towards the host or beyond (DHCP still answers, and hostfwd
+ * forwards still reach the guest), at the price of outbound internet. libvirt 9.0's
+ * `<interface type='user'>` cannot set restrict, hence its QEMU namespace.
  */
-function qemuCommandlineNode(spec: DomainSpec): XmlNode | undefined {
-  const network = spec.network ?? { mode: 'user' as const };
-  if (network.mode !== 'user') return undefined;
-  const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
+function qemuCommandlineNode(spec: DomainSpec, nics: NicSpec[]): XmlNode | undefined {
+  const userNics = nics.filter((nic) => nic.attachment.type === 'user');
+  if (userNics.length === 0) return undefined;
+  // libvirt numbers the other boot devices by their place in <os><boot> and gives network boot to
+  // its first <interface>; without one, the first user-mode NIC takes the network's place.
   const bootPosition = spec.kernel ? -1 : (spec.bootOrder ?? ['hd']).indexOf('network');
-  const device = {
-    driver: 'virtio-net-pci',
-    netdev: USER_NETDEV_ID,
-    id: USER_NETDEV_ID,
-    mac,
-    // libvirt numbers the other boot devices by their place in <os><boot>; the NIC takes its own place.
-    ...(bootPosition >= 0 ? { bootindex: bootPosition + 1 } : {}),
-  };
-  return {
-    [`${QEMU_PREFIX}:arg`]: [
-      '-netdev',
-      `user,id=${USER_NETDEV_ID},restrict=on`,
-      // JSON, like libvirt's own -device arguments: QEMU 7.2 creates JSON devices after the
-      // key=value ones, so a key=value NIC would take a PCI slot before libvirt's fixed addresses.
-      '-device',
-      JSON.stringify(device),
-    ].map((value) => ({ [a('value')]: value })),
-  };
+  const bootsUserNic = bootPosition >= 0 && userNics.length === nics.length;
+  const args = userNics.flatMap((nic, index) =>
+    userNicArgs(nic, bootsUserNic && index === 0 ? bootPosition + 1 : undefined),
+  );
+  return { [`${QEMU_PREFIX}:arg`]: args.map((value) => ({ [a('value')]: value })) };
 }
 
-function devicesNode(spec: DomainSpec): XmlNode {
+function devicesNode(spec: DomainSpec, nics: NicSpec[]): XmlNode {
   const disks: XmlNode[] = spec.disks.map((disk, index) => ({
     [a('type')]: 'file',
     [a('device')]: 'disk',
@@ -103,7 +81,10 @@ function devicesNode(spec: DomainSpec): XmlNode {
 
   const devices: XmlNode = {
     disk: disks,
-    interface: interfaceNodes(spec),
+    ...(spec.cdrom || spec.seedIsoPath
+      ? { controller: [{ [a('type')]: 'scsi', [a('index')]: '0', [a('model')]: 'virtio-scsi' }] }
+      : {}),
+    interface: nics.filter((nic) => nic.attachment.type !== 'user').map(interfaceNode),
     // A pty for interactive access plus a log file, so the output is recorded even when no one
     // is attached (QEMU writes the log regardless of the pty).
     serial: [
@@ -114,6 +95,10 @@ function devicesNode(spec: DomainSpec): XmlNode {
       },
     ],
     console: [{ [a('type')]: 'pty', target: { [a('type')]: 'serial', [a('port')]: '0' } }],
+    // The QEMU guest agent's virtio-serial port; libvirt picks the socket and reports its state.
+    ...(spec.guestAgent === false
+      ? {}
+      : { channel: [{ [a('type')]: 'unix', target: { [a('type')]: 'virtio', [a('name')]: GUEST_AGENT_CHANNEL } }] }),
     // A video device even without VNC, so screenshots always have a display to capture.
     video: [{ model: { [a('type')]: 'vga', [a('vram')]: '16384', [a('heads')]: '1' } }],
     memballoon: { [a('model')]: 'virtio' },
@@ -142,6 +127,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export function buildDomainXml(spec: DomainSpec, virtType: VirtType, options: BuildDomainXmlOptions = {}): string {
   validateDomainSpec(spec);
   const maxVcpus = spec.maxVcpus ?? spec.vcpus;
+  const nics = nicsOf(spec);
   if (options.uuid !== undefined && !UUID_RE.test(options.uuid)) {
     throw new HypervisorError('INVALID_ARGUMENT', `not a domain UUID: ${options.uuid}`);
   }
@@ -159,13 +145,13 @@ export function buildDomainXml(spec: DomainSpec, virtType: VirtType, options: Bu
     on_poweroff: 'destroy',
     on_reboot: 'restart',
     on_crash: 'destroy',
-    devices: devicesNode(spec),
+    devices: devicesNode(spec, nics),
   };
   if (spec.title !== undefined) domain.title = spec.title;
   if (spec.description !== undefined) domain.description = spec.description;
   // host-passthrough only makes sense with hardware virtualisation; TCG emulates its own CPU.
   if (virtType === 'kvm') domain.cpu = { [a('mode')]: 'host-passthrough' };
-  const commandline = qemuCommandlineNode(spec);
+  const commandline = qemuCommandlineNode(spec, nics);
   if (commandline) {
     domain[a(`xmlns:${QEMU_PREFIX}`)] = QEMU_XMLNS;
     domain[`${QEMU_PREFIX}:commandline`] = commandline;

@@ -1,7 +1,8 @@
 import { HypervisorError } from '../errors/hypervisor-error';
-import { BootDevice, DomainDiskInfo, VirtType } from '../models';
+import { BootDevice, DomainDiskInfo, DomainNicInfo, GuestAgentState, VirtType } from '../models';
 import { LIMEN_XMLNS, LimenMetadata } from './limen-metadata';
-import { QEMU_PREFIX, USER_NETDEV_ID } from './qemu-namespace';
+import { parseInterfaces, parseUserNics } from './nic-xml';
+import { GUEST_AGENT_CHANNEL } from './qemu-namespace';
 import { CDROM_TARGET, SEED_TARGET } from './spec-validation';
 import { ATTR, attrOf, childOf, childrenOf, parseXml, textOf, XmlNode } from './xml-codec';
 
@@ -20,6 +21,9 @@ export interface ParsedDomain {
   maxMemoryMiB: number;
   disks: DomainDiskInfo[];
   mac?: string;
+  /** libvirt's `<interface>`s first, then the user-mode NICs of the QEMU command line. */
+  nics: DomainNicInfo[];
+  guestAgent: GuestAgentState;
   serialLogPath?: string;
   /** Host pty of the first serial port (live XML of a running domain only). */
   serialPtyPath?: string;
@@ -117,19 +121,13 @@ function parseBootOrder(os: XmlNode | undefined, devices: XmlNode): BootDevice[]
   return unique.length > 0 ? unique : undefined;
 }
 
-/** The MAC of the user-mode NIC LIMEN adds as extra QEMU arguments (see the builder). */
-function userNetdevMac(domain: XmlNode): string | undefined {
-  for (const arg of childrenOf(childOf(domain, `${QEMU_PREFIX}:commandline`), `${QEMU_PREFIX}:arg`)) {
-    const value = attrOf(arg, 'value') ?? '';
-    if (!value.startsWith('{')) continue;
-    try {
-      const device = JSON.parse(value) as { netdev?: unknown; mac?: unknown };
-      if (device.netdev === USER_NETDEV_ID && typeof device.mac === 'string') return device.mac;
-    } catch {
-      // Not one of LIMEN's arguments: only the NIC's -device is JSON.
-    }
-  }
-  return undefined;
+/** The agent channel's state: libvirt writes `state='connected'` on its target in the live XML. */
+function parseGuestAgent(devices: XmlNode): GuestAgentState {
+  const channel = childrenOf(devices, 'channel').find(
+    (node) => attrOf(childOf(node, 'target'), 'name') === GUEST_AGENT_CHANNEL,
+  );
+  if (!channel) return 'absent';
+  return attrOf(childOf(channel, 'target'), 'state') === 'connected' ? 'connected' : 'disconnected';
 }
 
 export function parseDomainXml(xml: string): ParsedDomain {
@@ -148,7 +146,8 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const os = childOf(domain, 'os');
   const title = textOf(childOf(domain, 'title'));
   const description = textOf(childOf(domain, 'description'));
-  const mac = attrOf(childOf(childrenOf(devices, 'interface')[0], 'mac'), 'address') ?? userNetdevMac(domain);
+  const nics = [...parseInterfaces(devices), ...parseUserNics(domain)];
+  const mac = nics[0]?.mac;
   const serialLogPath = attrOf(childOf(serial, 'log'), 'file');
   const serialPtyPath = attrOf(serial, 'type') === 'pty' ? attrOf(childOf(serial, 'source'), 'path') : undefined;
   const kernelPath = textOf(childOf(os, 'kernel'));
@@ -168,6 +167,8 @@ export function parseDomainXml(xml: string): ParsedDomain {
     maxMemoryMiB: toMiB(childOf(domain, 'memory')),
     disks: childrenOf(devices, 'disk').map((disk) => parseDisk(disk, metadata?.seedIsoPath)),
     ...(mac ? { mac } : {}),
+    nics,
+    guestAgent: parseGuestAgent(devices),
     ...(serialLogPath ? { serialLogPath } : {}),
     ...(serialPtyPath ? { serialPtyPath } : {}),
     vncEnabled: vnc !== undefined,

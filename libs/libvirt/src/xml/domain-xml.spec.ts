@@ -16,7 +16,13 @@ const spec: DomainSpec = {
   disks: [{ path: '/var/lib/limen/vms/a b/"disk".qcow2' }, { path: '/var/lib/limen/vms/data.raw', format: 'raw' }],
   cdrom: { isoPath: "/isos/it's.iso" },
   seedIsoPath: '/var/lib/limen/vms/seed.iso',
-  network: { mode: 'network', network: 'default' },
+  nics: [
+    {
+      id: 'nic-1',
+      mac: macAddressFor('0d6b2c4e-1111-4222-8333-944455556666'),
+      attachment: { type: 'network', network: 'default' },
+    },
+  ],
   vnc: { enabled: true, password: 'p<w>"' },
   serialLogPath: '/var/log/limen/serial & co.log',
   bootOrder: ['cdrom', 'hd'],
@@ -68,23 +74,27 @@ describe('domain XML', () => {
   });
 
   it('security 11.1: gives user-mode guests a restricted slirp NIC (no way to the host loopback) and reads its MAC back', () => {
-    const userSpec: DomainSpec = { ...spec, network: { mode: 'user' } };
+    const userSpec: DomainSpec = { ...spec, nics: undefined };
     const userXml = buildDomainXml(userSpec, 'qemu');
     expect(userXml).not.toContain('<interface');
     expect(userXml).toContain('xmlns:qemu="http://libvirt.org/schemas/domain/qemu/1.0"');
-    expect(userXml).toContain('<qemu:arg value="user,id=limen-net0,restrict=on"/>');
+    expect(userXml).toContain(`<qemu:arg value="user,id=limen-user-${spec.vmId},restrict=on"/>`);
     expect(parseDomainXml(userXml).mac).toBe(macAddressFor(spec.vmId));
-    // As libvirt writes it back (single quotes, its own entity style).
+    expect(parseDomainXml(userXml).nics).toEqual([
+      { id: spec.vmId, mac: macAddressFor(spec.vmId), model: 'virtio', attachment: { type: 'user' } },
+    ]);
+    // As libvirt writes it back (single quotes, its own entity style), from before NICs had ids.
     const live =
       parseDomainXml(`<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'><name>limen-x</name>
   <qemu:commandline><qemu:arg value='-netdev'/><qemu:arg value='user,id=limen-net0,restrict=on'/><qemu:arg value='-device'/>
   <qemu:arg value='{&quot;driver&quot;:&quot;virtio-net-pci&quot;,&quot;netdev&quot;:&quot;limen-net0&quot;,&quot;id&quot;:&quot;limen-net0&quot;,&quot;mac&quot;:&quot;52:54:00:aa:bb:cc&quot;}'/>
   </qemu:commandline></domain>`);
     expect(live.mac).toBe('52:54:00:aa:bb:cc');
+    expect(live.nics).toEqual([{ mac: '52:54:00:aa:bb:cc', model: 'virtio', attachment: { type: 'user' } }]);
     // A NIC that boots from the network takes its place in the boot order.
     const netBoot = buildDomainXml({ ...userSpec, bootOrder: ['hd', 'network'] }, 'qemu');
     expect(netBoot).toContain('&quot;bootindex&quot;:2');
-    expect(buildDomainXml({ ...spec, network: { mode: 'none' } }, 'qemu')).not.toContain('qemu:');
+    expect(buildDomainXml({ ...spec, nics: [] }, 'qemu')).not.toContain('qemu:');
   });
 
   it('parses what libvirt writes back (KiB units, live pty and VNC socket, numeric entities)', () => {
@@ -112,9 +122,9 @@ describe('domain XML', () => {
     expect(() => buildDomainXml({ ...spec, vmId: '../etc' }, 'qemu')).toThrow(/invalid VM id/);
     expect(() => buildDomainXml({ ...spec, title: 'two\nlines' }, 'qemu')).toThrow(/single line/);
     expect(() => buildDomainXml({ ...spec, disks: [{ path: 'relative.qcow2' }] }, 'qemu')).toThrow(/absolute/);
-    expect(() => buildDomainXml({ ...spec, network: { mode: 'user', mac: '01:00:00:00:00:01' } }, 'qemu')).toThrow(
-      /multicast/,
-    );
+    expect(() =>
+      buildDomainXml({ ...spec, nics: [{ id: 'n', mac: '01:00:00:00:00:01', attachment: { type: 'user' } }] }, 'qemu'),
+    ).toThrow(/multicast/);
     expect(() => buildDomainXml({ ...spec, vcpus: 8 }, 'qemu')).toThrow(/maxVcpus/);
   });
 

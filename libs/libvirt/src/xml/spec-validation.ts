@@ -1,7 +1,8 @@
 import { isAbsolute } from 'node:path';
 import { HypervisorError } from '../errors/hypervisor-error';
 import { DomainSpec } from '../models';
-import { assertMac, assertVmId } from '../naming/domain-name';
+import { assertVmId } from '../naming/domain-name';
+import { validateNics } from '../networks/network-validation';
 
 function invalid(message: string): never {
   throw new HypervisorError('INVALID_ARGUMENT', message);
@@ -36,9 +37,8 @@ export function validateDomainSpec(spec: DomainSpec): void {
     assertAbsolutePath('kernel.kernelPath', spec.kernel.kernelPath);
     if (spec.kernel.initrdPath) assertAbsolutePath('kernel.initrdPath', spec.kernel.initrdPath);
   }
-  const network = spec.network;
-  if (network && network.mode !== 'none' && network.mac) assertMac(network.mac);
-  if (network?.mode === 'network' && !network.network) invalid('network.network is required');
+  validateNics(spec.nics);
+  if (spec.guestAgent !== undefined && typeof spec.guestAgent !== 'boolean') invalid('guestAgent must be a boolean');
   // VNC passwords are limited to 8 characters by the VNC protocol; longer ones are truncated.
   if (spec.vnc?.password !== undefined && (spec.vnc.password.length === 0 || spec.vnc.password.length > 8)) {
     invalid('vnc.password must be 1-8 characters');

@@ -11,13 +11,22 @@ import { screenshotToPng } from '../../image/screenshot-png';
 import { openConsoleStream } from '../../console/console-stream';
 import { tailFile } from '../../console/serial-log';
 import {
+  AddressSource,
   ConsoleType,
+  DhcpLease,
   DomainEvent,
   DomainInfo,
   DomainSpec,
   DomainState,
   DomainStats,
+  GuestExecResult,
+  GuestInfo,
   HostCapabilities,
+  InterfaceAddress,
+  NetworkDefinition,
+  NetworkInfo,
+  NicSpec,
+  PortForwardSpec,
   SeedIsoSpec,
   SerialConsoleInfo,
   SetResourceResult,
@@ -435,6 +444,72 @@ export class LibvirtAdapter implements VirtualizationPort {
     return this.qemuGroup;
   }
 
+  // ---- networks, NICs and the guest agent (issue 14: being implemented) ----
+
+  ensureNetwork(_definition: NetworkDefinition): Promise<NetworkInfo> {
+    return notYet();
+  }
+
+  removeNetwork(_name: string): Promise<void> {
+    return notYet();
+  }
+
+  listNetworks(): Promise<NetworkInfo[]> {
+    return notYet();
+  }
+
+  listHostRoutes(): Promise<string[]> {
+    return notYet();
+  }
+
+  hasBridge(_name: string): Promise<boolean> {
+    return notYet();
+  }
+
+  getDhcpLeases(_network: string): Promise<DhcpLease[]> {
+    return notYet();
+  }
+
+  attachNic(_vmId: string, _nic: NicSpec): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  detachNic(_vmId: string, _nicId: string): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  addPortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  removePortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  getInterfaceAddresses(_vmId: string, _source: AddressSource): Promise<InterfaceAddress[]> {
+    return notYet();
+  }
+
+  getGuestInfo(_vmId: string): Promise<GuestInfo> {
+    return notYet();
+  }
+
+  guestExec(
+    _vmId: string,
+    _command: string[],
+    _options?: { timeoutMs?: number; input?: string },
+  ): Promise<GuestExecResult> {
+    return notYet();
+  }
+
+  freezeFilesystems(_vmId: string): Promise<number> {
+    return notYet();
+  }
+
+  thawFilesystems(_vmId: string): Promise<number> {
+    return notYet();
+  }
+
   events(): Observable<DomainEvent> {
     return this.sharedEvents;
   }
@@ -500,6 +575,8 @@ export class LibvirtAdapter implements VirtualizationPort {
       machine: machineFamily(parsed.machine),
       disks: parsed.disks,
       ...(parsed.mac ? { mac: parsed.mac } : {}),
+      nics: parsed.nics,
+      guestAgent: parsed.guestAgent,
       ...(parsed.serialLogPath ? { serialLogPath: parsed.serialLogPath } : {}),
       vncEnabled: parsed.vncEnabled,
       ...(parsed.bootOrder ? { bootOrder: parsed.bootOrder } : {}),
@@ -562,6 +639,10 @@ function assertSameOwner(name: string, current: ParsedDomain, spec: DomainSpec):
 
 function isActive(state: DomainState): boolean {
   return state === 'running' || state === 'paused' || state === 'blocked' || state === 'pmsuspended';
+}
+
+function notYet(): Promise<never> {
+  return Promise.reject(new HypervisorError('UNSUPPORTED', 'not yet'));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -10,7 +10,6 @@ describe('buildQemuArgv', () => {
       memoryMiB: 256,
       disks: [{ path: '/vms/a,b.qcow2' }],
       cdrom: {},
-      network: { mode: 'user' },
       vnc: { enabled: true, password: 'pw' },
       serialLogPath: '/vms/serial.log',
       kernel: { kernelPath: '/k', initrdPath: '/i', cmdline: 'console=ttyS0' },

@@ -1,6 +1,8 @@
 import { HypervisorError } from '../../errors/hypervisor-error';
 import { DomainSpec, VirtType } from '../../models';
-import { domainNameFor, macAddressFor } from '../../naming/domain-name';
+import { domainNameFor } from '../../naming/domain-name';
+import { nicsOf } from '../../networks/network-validation';
+import { hostfwdOption } from '../../xml/nic-xml';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
 
 export interface QemuLaunchPaths {
@@ -127,17 +129,23 @@ function cdromArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
 }
 
 function networkArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
-  const network = spec.network ?? { mode: 'user' as const };
-  if (network.mode === 'none') return [];
-  const mac = (network.mac ?? macAddressFor(spec.vmId)).toLowerCase();
-  // Without libvirt there are no libvirt networks: "network" names a host bridge, used
-  // through qemu-bridge-helper (which must allow it in /etc/qemu/bridge.conf).
+  // Without libvirt there are no libvirt networks: a NIC uses a host bridge (through
+  // qemu-bridge-helper, which must allow it in /etc/qemu/bridge.conf) or user-mode networking.
   // User-mode networking gets restrict=on: unrestricted slirp maps the guest's gateway to the
   // host's 127.0.0.1, opening every loopback service of the host to the guest.
-  const netdev =
-    network.mode === 'network' ? `bridge,id=net0,br=${qemuOptionValue(network.network)}` : 'user,id=net0,restrict=on';
-  const bootindex = boot.network ? `,bootindex=${boot.network}` : '';
-  return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=net0,mac=${mac},id=net0${bootindex}`];
+  return nicsOf(spec).flatMap((nic, index) => {
+    const id = `net${index}`;
+    const { attachment } = nic;
+    if (attachment.type === 'network')
+      throw new HypervisorError('UNSUPPORTED', 'qemu-direct has no libvirt networks: use a bridge or user-mode NIC');
+    const netdev =
+      attachment.type === 'bridge'
+        ? `bridge,id=${id},br=${qemuOptionValue(attachment.bridge)}`
+        : [`user,id=${id},restrict=on`, ...(attachment.portForwards ?? []).map(hostfwdOption)].join(',');
+    const bootindex = index === 0 && boot.network ? `,bootindex=${boot.network}` : '';
+    const driver = nic.model === 'e1000e' || nic.model === 'rtl8139' ? nic.model : 'virtio-net-pci';
+    return ['-netdev', netdev, '-device', `${driver},netdev=${id},mac=${nic.mac},id=${id}${bootindex}`];
+  });
 }
 
 function vncArgv(spec: DomainSpec, paths: QemuLaunchPaths): string[] {

@@ -11,15 +11,24 @@ import { withScratchDir } from '../../host/scratch-dir';
 import { VirtTypeResolver } from '../../host/virt-type-resolver';
 import { screenshotToPng } from '../../image/screenshot-png';
 import {
+  AddressSource,
   BlockStats,
   ConsoleType,
+  DhcpLease,
   DomainDiskInfo,
   DomainEvent,
   DomainInfo,
   DomainSpec,
   DomainState,
   DomainStats,
+  GuestExecResult,
+  GuestInfo,
   HostCapabilities,
+  InterfaceAddress,
+  NetworkDefinition,
+  NetworkInfo,
+  NicSpec,
+  PortForwardSpec,
   SeedIsoSpec,
   LifecycleEventType,
   SerialConsoleInfo,
@@ -31,7 +40,8 @@ import {
   VolumeInfo,
   VolumeSpec,
 } from '../../models';
-import { assertSnapshotName, domainNameFor, macAddressFor } from '../../naming/domain-name';
+import { assertSnapshotName, domainNameFor } from '../../naming/domain-name';
+import { nicsOf } from '../../networks/network-validation';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';
 import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { LibLogger, silentLogger } from '../../transport/logger';
@@ -138,10 +148,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const virtType = spec.virtType ?? (await this.options.virtTypes.resolve());
     // Building the command line now rejects specs QEMU could not run, as libvirt's define would.
     buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
-    const mac =
-      spec.network && spec.network.mode !== 'none'
-        ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase()
-        : undefined;
+    const mac = nicsOf(spec)[0]?.mac;
     await this.store.write({
       spec,
       uuid: randomUUID(),
@@ -164,10 +171,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     }
     const virtType = spec.virtType ?? stored.virtType;
     buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
-    const mac =
-      spec.network && spec.network.mode !== 'none'
-        ? (spec.network.mac ?? macAddressFor(spec.vmId)).toLowerCase()
-        : undefined;
+    const mac = nicsOf(spec)[0]?.mac;
     // A running QEMU keeps the command line it was started with; the stored spec (written
     // through a rename, so never half-written) is what the next start uses. Snapshots live in
     // their own index and in the disks, neither of which is touched.
@@ -502,6 +506,72 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return this.seedIsoWriter.create(spec);
   }
 
+  // ---- networks, NICs and the guest agent (issue 14: not yet implemented here) ----
+
+  ensureNetwork(_definition: NetworkDefinition): Promise<NetworkInfo> {
+    return notYet();
+  }
+
+  removeNetwork(_name: string): Promise<void> {
+    return notYet();
+  }
+
+  listNetworks(): Promise<NetworkInfo[]> {
+    return notYet();
+  }
+
+  listHostRoutes(): Promise<string[]> {
+    return notYet();
+  }
+
+  hasBridge(_name: string): Promise<boolean> {
+    return notYet();
+  }
+
+  getDhcpLeases(_network: string): Promise<DhcpLease[]> {
+    return notYet();
+  }
+
+  attachNic(_vmId: string, _nic: NicSpec): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  detachNic(_vmId: string, _nicId: string): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  addPortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  removePortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
+    return notYet();
+  }
+
+  getInterfaceAddresses(_vmId: string, _source: AddressSource): Promise<InterfaceAddress[]> {
+    return notYet();
+  }
+
+  getGuestInfo(_vmId: string): Promise<GuestInfo> {
+    return notYet();
+  }
+
+  guestExec(
+    _vmId: string,
+    _command: string[],
+    _options?: { timeoutMs?: number; input?: string },
+  ): Promise<GuestExecResult> {
+    return notYet();
+  }
+
+  freezeFilesystems(_vmId: string): Promise<number> {
+    return notYet();
+  }
+
+  thawFilesystems(_vmId: string): Promise<number> {
+    return notYet();
+  }
+
   events(): Observable<DomainEvent> {
     // Attaching on first subscription makes events of QEMUs that outlived the api flow again.
     return defer(() => {
@@ -790,6 +860,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
       machine: spec.machine ?? 'q35',
       disks,
       ...(stored.mac ? { mac: stored.mac } : {}),
+      nics: nicsOf(spec).map(({ id, mac, model, attachment }) => ({ id, mac, model, attachment })),
+      guestAgent: 'absent',
       serialLogPath: spec.serialLogPath,
       vncEnabled: spec.vnc?.enabled ?? false,
       // Direct kernel boot bypasses the firmware boot order (see buildQemuArgv).
@@ -809,4 +881,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
   ): void {
     this.subject.next({ ...event, domainName: domainNameFor(vmId), vmId } as DomainEvent);
   }
+}
+
+function notYet(): Promise<never> {
+  return Promise.reject(new HypervisorError('UNSUPPORTED', 'not yet'));
 }
