@@ -5,6 +5,7 @@ import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { ImagesModule } from '../images/images.module';
 import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
+import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { Vm } from './vm.entity';
 import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
@@ -22,6 +23,7 @@ import { VmsService } from './vms.service';
     ImagesModule,
     OperationsModule,
     QuotasModule,
+    SshKeysModule,
     VmDataModule,
   ],
   controllers: [VmsController],

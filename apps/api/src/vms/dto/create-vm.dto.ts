@@ -108,6 +108,17 @@ export class CreateVmDto {
   @IsUUID()
   hostId?: string;
 
+  /**
+   * For disk images: ids of your SSH keys (GET /api/v1/ssh-keys), installed for the image's default
+   * user by cloud-init together with `cloudInit.sshAuthorizedKeys`. Up to 32; an id that is not one
+   * of your keys is 404.
+   */
+  @IsOptionalNotNull()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsUUID(undefined, { each: true })
+  sshKeyIds?: string[];
+
   /** For disk images: a NoCloud seed ISO is built from these. */
   @IsOptionalNotNull()
   @ValidateNested()
