@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Network } from './network.entity';
 import { NetworkRepository } from './network.repository';
 import { PortForward } from './port-forward.entity';
+import { PortForwardRepository } from './port-forward.repository';
 import { VmNic } from './vm-nic.entity';
 import { VmNicRepository } from './vm-nic.repository';
 
@@ -12,7 +13,7 @@ import { VmNicRepository } from './vm-nic.repository';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([Network, VmNic, PortForward])],
-  providers: [NetworkRepository, VmNicRepository],
-  exports: [NetworkRepository, VmNicRepository],
+  providers: [NetworkRepository, VmNicRepository, PortForwardRepository],
+  exports: [NetworkRepository, VmNicRepository, PortForwardRepository],
 })
 export class NetworkDataModule {}
