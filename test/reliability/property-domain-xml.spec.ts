@@ -498,7 +498,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
         try {
           const first = await defineAndReadBack(
             name,
-            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed), 'qemu'),
+            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed, undefined), 'qemu'),
           );
           expectDomainMatches(first, vm, image, withSeed, config.vmDir);
           if (update === undefined) return;
@@ -520,7 +520,9 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
           });
           const second = await defineAndReadBack(
             name,
-            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed), 'qemu', { uuid: first.parsed.uuid }),
+            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed, undefined), 'qemu', {
+              uuid: first.parsed.uuid,
+            }),
             true,
           );
           expectDomainMatches(second, vm, image, withSeed, config.vmDir, first.parsed.uuid);

@@ -595,37 +595,79 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/ssh-keys": {
+    "/api/v1/networks": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Your keys, newest first. */
-        get: operations["SshKeysController_list_v1"];
+        /** The networks you may attach VMs to (admins: all), newest first. */
+        get: operations["NetworksController_list_v1"];
         put?: never;
-        /** Add a key: one OpenSSH public key line; ed25519, ecdsa or rsa ≥ 2048 bits. A name or key you already have is 409. */
-        post: operations["SshKeysController_create_v1"];
+        /**
+         * Create a network (admins). A nat or isolated one is defined on every online host at once; if
+         *     any host refuses it, nothing is left anywhere. Its subnet may not overlap another network's or a
+         *     host's route (409 NETWORK_CONFLICT); a bridge network's bridge must exist on the hosts.
+         */
+        post: operations["NetworksController_create_v1"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/ssh-keys/{id}": {
+    "/api/v1/networks/{id}": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** One of your keys. */
-        get: operations["SshKeysController_get_v1"];
+        /** One network (a non-public one only to admins). */
+        get: operations["NetworksController_get_v1"];
         put?: never;
         post?: never;
-        /** Delete a key. VMs it was installed in keep it (it is in their guest); new VMs cannot name it. */
-        delete: operations["SshKeysController_remove_v1"];
+        /** Delete a network no NIC uses (admins); it is taken off every host. */
+        delete: operations["NetworksController_remove_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/nics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VM's NICs in order, with the addresses last reported for each and their port forwards. */
+        get: operations["VmNicsController_list_v1"];
+        put?: never;
+        /**
+         * Add a NIC (at most 8 per VM): hot-plugged when the VM runs. A user-mode NIC cannot be
+         *     hot-plugged: 409 INVALID_STATE while the VM runs. A MAC in use is 409 MAC_IN_USE.
+         */
+        post: operations["VmNicsController_add_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/nics/{nicId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a NIC (unplugged when the VM runs); a VM keeps at least one (409). */
+        delete: operations["VmNicsController_remove_v1"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1288,6 +1330,25 @@ export interface components {
             /** @example null */
             nextCursor: string | null;
         };
+        CreateNicDto: {
+            /**
+             * @description Default: `"virtio"`.
+             * @example virtio
+             * @enum {string}
+             */
+            model?: "virtio" | "e1000e" | "rtl8139";
+            /**
+             * Format: uuid
+             * @description A network from GET /api/v1/networks.
+             */
+            networkId: string;
+            /**
+             * @description Unicast, `xx:xx:xx:xx:xx:xx`, unique across the installation (409 MAC_IN_USE otherwise).
+             *     Default: a random locally administered address.
+             * @example 52:54:00:12:34:56
+             */
+            mac?: string;
+        };
         CloudInitDto: {
             /**
              * @description Guest hostname (RFC 1123 label).
@@ -1341,11 +1402,10 @@ export interface components {
              */
             hostId?: string;
             /**
-             * @description For disk images: ids of your SSH keys (GET /api/v1/ssh-keys), installed for the image's default
-             *     user by cloud-init together with `cloudInit.sshAuthorizedKeys`. Up to 32; an id that is not one
-             *     of your keys is 404.
+             * @description The VM's NICs in order, 1-8 (networks from GET /api/v1/networks). Default: one NIC on the
+             *     default network (VM_NETWORK, `user` unless configured).
              */
-            sshKeyIds?: string[];
+            nics?: components["schemas"]["CreateNicDto"][];
             /** @description For disk images: a NoCloud seed ISO is built from these. */
             cloudInit?: components["schemas"]["CloudInitDto"];
         };
@@ -1471,47 +1531,160 @@ export interface components {
             snapshot: components["schemas"]["SnapshotDto"];
             operation: components["schemas"]["OperationDto"];
         };
-        SshKeyDto: {
+        NetworkDto: {
             /** Format: uuid */
             id: string;
-            /** @example laptop */
+            /** @example lab */
             name: string;
             /**
-             * @description Normalised: `type base64 [comment]`.
-             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop
-             */
-            publicKey: string;
-            /**
-             * @example ed25519
+             * @example isolated
              * @enum {string}
              */
-            type: "ed25519" | "ecdsa" | "rsa";
-            /** @example 256 */
-            bits: number;
+            kind: "nat" | "isolated" | "bridge" | "user";
+            /** @example lab machines */
+            description: string;
+            /** @example 10.77.0.0/24 */
+            cidr: string | null;
+            /** @example 10.77.0.1 */
+            gateway: string | null;
+            /** @example 10.77.0.2 */
+            dhcpStart: string | null;
+            /** @example 10.77.0.254 */
+            dhcpEnd: string | null;
             /**
-             * @description As `ssh-keygen -l` prints it.
-             * @example SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8
+             * @description bridge: the host bridge; nat and isolated: the bridge libvirt made for it.
+             * @example lnbr-0a1b2c3d
              */
-            fingerprint: string;
+            bridge: string | null;
+            /** @example null */
+            vlan: number | null;
+            /** @example true */
+            public: boolean;
             /** @example 2026-11-26T08:00:00.000Z */
             createdAt: string;
         };
-        SshKeyPageDto: {
-            items: components["schemas"]["SshKeyDto"][];
+        NetworkPageDto: {
+            items: components["schemas"]["NetworkDto"][];
             /** @example null */
             nextCursor: string | null;
         };
-        CreateSshKeyDto: {
+        CreateNetworkDto: {
             /**
-             * @description Unique among your keys: 1-63 of A-Z a-z 0-9 . _ @ -, starting alphanumeric.
-             * @example laptop
+             * @description `nat`: own subnet, DHCP and NAT to the outside; `isolated`: own subnet and DHCP, no forwarding;
+             *     `bridge`: an existing host bridge; `user`: QEMU user-mode networking (reachable through port forwards).
+             * @example isolated
+             * @enum {string}
+             */
+            kind: "nat" | "isolated" | "bridge" | "user";
+            /**
+             * @description bridge only: the VLAN tag of its NICs, 1-4094.
+             * @example 42
+             */
+            vlan?: number;
+            /**
+             * @description Whether every user may attach VMs to it (otherwise admins only). Default: `true`.
+             * @example true
+             */
+            public?: boolean;
+            /**
+             * @description Unique: 1-63 of a-z 0-9 -, starting alphanumeric.
+             * @example lab
              */
             name: string;
             /**
-             * @description One OpenSSH public key line (the `.pub` file): ed25519, ecdsa, or rsa of at least 2048 bits.
-             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop
+             * @description Free text, up to 1 KiB.
+             * @example lab machines
              */
-            publicKey: string;
+            description?: string;
+            /**
+             * @description nat and isolated (required there): the IPv4 subnet, /16 to /29, given by its network address.
+             *     It may not overlap another network's or a route of a host.
+             * @example 10.77.0.0/24
+             */
+            cidr?: string;
+            /**
+             * @description nat and isolated: the host's address on the network (default: the first host address).
+             * @example 10.77.0.1
+             */
+            gateway?: string;
+            /**
+             * @description nat and isolated: first DHCP address (default: the one after the gateway).
+             * @example 10.77.0.2
+             */
+            dhcpStart?: string;
+            /**
+             * @description nat and isolated: last DHCP address (default: the last host address).
+             * @example 10.77.0.254
+             */
+            dhcpEnd?: string;
+            /**
+             * @description bridge (required there): an existing bridge on every host, 1-15 of A-Z a-z 0-9 _ . -.
+             * @example br0
+             */
+            bridge?: string;
+        };
+        VmAddressDto: {
+            /** Format: uuid */
+            nicId: string;
+            /** @example 52:54:00:12:34:56 */
+            mac: string;
+            /** @example 10.77.0.23 */
+            ip: string;
+            /** @example 24 */
+            prefix: number;
+            /**
+             * @example ipv4
+             * @enum {string}
+             */
+            family: "ipv4" | "ipv6";
+            /**
+             * @example lease
+             * @enum {string}
+             */
+            source: "lease" | "agent" | "arp" | "user-mode";
+        };
+        PortForwardDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            nicId: string;
+            /**
+             * @example tcp
+             * @enum {string}
+             */
+            protocol: "tcp" | "udp";
+            /** @example 22 */
+            guestPort: number;
+            /** @example 127.0.0.1 */
+            hostAddress: string;
+            /** @example 20022 */
+            hostPort: number;
+            /** @example 2026-11-26T08:00:00.000Z */
+            createdAt: string;
+        };
+        NicDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            networkId: string;
+            /** @example 52:54:00:12:34:56 */
+            mac: string;
+            /**
+             * @example virtio
+             * @enum {string}
+             */
+            model: "virtio" | "e1000e" | "rtl8139";
+            /** @description What the VM last reported for this NIC. */
+            addresses: components["schemas"]["VmAddressDto"][];
+            /** @description user-mode NICs: the host ports forwarded to the guest. */
+            portForwards: components["schemas"]["PortForwardDto"][];
+        };
+        NicListDto: {
+            items: components["schemas"]["NicDto"][];
+        };
+        NicAcceptedDto: {
+            nic: components["schemas"]["NicDto"];
+            operation: components["schemas"]["OperationDto"];
         };
         AgentHealthDto: {
             /** @enum {string} */
@@ -2364,6 +2537,19 @@ export interface components {
         };
         /** @description PRECONDITION_FAILED: If-Match does not match the current ETag */
         "Problem412-api-user": {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ProblemDto"];
+            };
+        };
+        /** @description Gateway Timeout */
+        "Problem504-api-user": {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
                 "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
@@ -3583,6 +3769,35 @@ export interface operations {
                         };
                     } | {
                         /** @enum {unknown} */
+                        event: "vm.nic.added";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.nic.added";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            nic: components["schemas"]["NicDto"];
+                        };
+                    } | {
+                        /** @enum {unknown} */
+                        event: "vm.nic.removed";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.nic.removed";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            /** Format: uuid */
+                            nicId: string;
+                        };
+                    } | {
+                        /** @enum {unknown} */
                         event: "operation.updated";
                         id: string;
                         data: {
@@ -4181,7 +4396,6 @@ export interface operations {
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
             403: components["responses"]["Problem403-api-user"];
-            404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
@@ -4785,7 +4999,7 @@ export interface operations {
             507: components["responses"]["Problem507-api-user"];
         };
     };
-    SshKeysController_list_v1: {
+    NetworksController_list_v1: {
         parameters: {
             query?: {
                 /** @description Page size, 1-500. */
@@ -4808,7 +5022,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SshKeyPageDto"];
+                    "application/json": components["schemas"]["NetworkPageDto"];
                 };
             };
             400: components["responses"]["Problem400-api-user"];
@@ -4818,7 +5032,7 @@ export interface operations {
             503: components["responses"]["Problem503-api-user"];
         };
     };
-    SshKeysController_create_v1: {
+    NetworksController_create_v1: {
         parameters: {
             query?: never;
             header?: never;
@@ -4827,7 +5041,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["CreateSshKeyDto"];
+                "application/json": components["schemas"]["CreateNetworkDto"];
             };
         };
         responses: {
@@ -4837,14 +5051,17 @@ export interface operations {
                     "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
                     "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
                     "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    /** @description The new network */
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SshKeyDto"];
+                    "application/json": components["schemas"]["NetworkDto"];
                 };
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
@@ -4862,10 +5079,12 @@ export interface operations {
             };
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
             503: components["responses"]["Problem503-api-user"];
+            504: components["responses"]["Problem504-api-user"];
         };
     };
-    SshKeysController_get_v1: {
+    NetworksController_get_v1: {
         parameters: {
             query?: never;
             header?: never;
@@ -4885,7 +5104,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SshKeyDto"];
+                    "application/json": components["schemas"]["NetworkDto"];
                 };
             };
             400: components["responses"]["Problem400-api-user"];
@@ -4896,7 +5115,7 @@ export interface operations {
             503: components["responses"]["Problem503-api-user"];
         };
     };
-    SshKeysController_remove_v1: {
+    NetworksController_remove_v1: {
         parameters: {
             query?: never;
             header?: never;
@@ -4919,10 +5138,142 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            504: components["responses"]["Problem504-api-user"];
+        };
+    };
+    VmNicsController_list_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NicListDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
             503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmNicsController_add_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateNicDto"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NicAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmNicsController_remove_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+                nicId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NicAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
         };
     };
     AgentProxyController_health: {

@@ -55,6 +55,8 @@ export const EVENT_DATA_SCHEMAS: { [T in EventType]: SchemaObject | ReferenceObj
   'vm.state': vmStateData,
   'vm.updated': vmStateData,
   'vm.deleted': { type: 'object', required: ['vmId', 'name'], properties: { vmId: uuid, name: text } },
+  'vm.nic.added': { type: 'object', required: ['vmId', 'nic'], properties: { vmId: uuid, nic: ref('NicDto') } },
+  'vm.nic.removed': { type: 'object', required: ['vmId', 'nicId'], properties: { vmId: uuid, nicId: uuid } },
   'operation.updated': {
     type: 'object',
     required: ['id', 'kind', 'status', 'vmId', 'error'],

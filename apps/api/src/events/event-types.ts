@@ -1,4 +1,5 @@
 import type { AlertDto } from '../alerting/dto/alert.dto';
+import type { NicDto } from '../networks/dto/nic.dto';
 import type { OperationKind } from '../operations/operation-kinds';
 import type { OperationError, OperationStatus } from '../operations/operation.entity';
 import type { SnapshotDto } from '../snapshots/dto/snapshot.dto';
@@ -28,6 +29,9 @@ export interface EventPayloads {
   'vm.state': VmStatePayload;
   'vm.updated': VmStatePayload;
   'vm.deleted': { vmId: string; name: string };
+  /** A NIC was added to the VM (its operation succeeded). */
+  'vm.nic.added': { vmId: string; nic: NicDto };
+  'vm.nic.removed': { vmId: string; nicId: string };
   'operation.updated': {
     id: string;
     kind: OperationKind;

@@ -3,9 +3,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Network } from './network.entity';
 import { NetworkRepository } from './network.repository';
 import { PortForward } from './port-forward.entity';
-import { PortForwardRepository } from './port-forward.repository';
 import { VmNic } from './vm-nic.entity';
 import { VmNicRepository } from './vm-nic.repository';
+import { VmNetworking } from './vm-networking';
 
 /**
  * The owner of the `networks`, `vm_nics` and `port_forwards` tables, apart from NetworksModule
@@ -13,7 +13,7 @@ import { VmNicRepository } from './vm-nic.repository';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([Network, VmNic, PortForward])],
-  providers: [NetworkRepository, VmNicRepository, PortForwardRepository],
-  exports: [NetworkRepository, VmNicRepository, PortForwardRepository],
+  providers: [NetworkRepository, VmNicRepository, VmNetworking],
+  exports: [NetworkRepository, VmNicRepository, VmNetworking],
 })
 export class NetworkDataModule {}

@@ -1,8 +1,19 @@
 import { Module } from '@nestjs/common';
+import { EventsModule } from '../events/events.module';
+import { IdempotencyModule } from '../idempotency/idempotency.module';
+import { OperationsModule } from '../operations/operations.module';
+import { VmDataModule } from '../vms/vm-data.module';
+import { VmsModule } from '../vms/vms.module';
 import { NetworkDataModule } from './network-data.module';
+import { NetworksController } from './networks.controller';
+import { NetworksService } from './networks.service';
+import { VmNicsController } from './vm-nics.controller';
+import { VmNicsService } from './vm-nics.service';
 
-/** Networks and NICs: `/api/v1/networks`, a VM's NICs, the hypervisor work they need. */
+/** Networks and NICs: `/api/v1/networks`, a VM's NICs (`/api/v1/vms/{id}/nics`), the hypervisor work they need. */
 @Module({
-  imports: [NetworkDataModule],
+  imports: [NetworkDataModule, EventsModule, IdempotencyModule, OperationsModule, VmsModule, VmDataModule],
+  controllers: [NetworksController, VmNicsController],
+  providers: [NetworksService, VmNicsService],
 })
 export class NetworksModule {}

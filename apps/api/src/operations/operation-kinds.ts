@@ -33,6 +33,8 @@ export interface OperationParams {
   'vm.update': { vcpus: number | null; memoryMiB: number | null; bootOrder: BootDevice[] | null };
   'vm.media.insert': { imageId: string };
   'vm.media.eject': NoParams;
+  'vm.nic.add': { nicId: string };
+  'vm.nic.remove': { nicId: string };
   'snapshot.create': { snapshotId: string };
   'snapshot.revert': { snapshotId: string };
   'snapshot.delete': { snapshotId: string };

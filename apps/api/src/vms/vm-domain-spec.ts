@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { macAddressFor, type DomainSpec } from '@limen/libvirt';
+import type { DomainSpec, NicSpec } from '@limen/libvirt';
 import { HypervisorConfig } from '../config/app-config';
 import { Image } from '../images/image.entity';
 import { kernelFiles } from '../images/image-scanner';
@@ -8,7 +8,8 @@ import { vmPaths } from './vm-paths';
 
 /**
  * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (holding
- * `media`, if any) so media can be inserted later, VNC on a unix socket, and a serial log.
+ * `media`, if any) so media can be inserted later, VNC on a unix socket, a serial log, the guest
+ * agent's channel, and its NICs (VmNetworking.nicSpecsFor).
  */
 export function domainSpecFor(
   vm: Vm,
@@ -16,6 +17,8 @@ export function domainSpecFor(
   media: Image | null,
   config: HypervisorConfig,
   withSeed: boolean,
+  /** Undefined: the port's default, one user-mode NIC whose id is the VM's. */
+  nics: NicSpec[] | undefined,
 ): DomainSpec {
   const paths = vmPaths(config.vmDir, vm.id);
   const kernel = image.kind === 'kernel' ? kernelFiles(image.path) : null;
@@ -29,11 +32,7 @@ export function domainSpecFor(
     disks: [{ path: paths.disk, format: 'qcow2' }],
     cdrom: { isoPath: media?.path },
     seedIsoPath: withSeed ? paths.seedIso : undefined,
-    // Undefined: one user-mode NIC (id = VM id). The networks module replaces this with the VM's NICs.
-    nics:
-      config.vmNetwork === 'user'
-        ? undefined
-        : [{ id: vm.id, mac: macAddressFor(vm.id), attachment: { type: 'network', network: config.vmNetwork } }],
+    nics,
     vnc: { enabled: true },
     serialLogPath: paths.serialLog,
     kernel: kernel

@@ -7,6 +7,11 @@ import { FakeHostPorts, FakeHostRepository, hostRow } from '../hosts/testing/fak
 import { Image } from '../images/image.entity';
 import { ImageRepository } from '../images/image.repository';
 import { ImagesService } from '../images/images.service';
+import { FakeNetworkRepository, FakeVmNicRepository } from '../networks/testing/fake-network-repositories';
+import { VmNetworking } from '../networks/vm-networking';
+import { VmNic } from '../networks/vm-nic.entity';
+import { Tx } from '../database/transaction';
+import { USER_NETWORK_ID } from '../database/migrations/1764300000000-networks';
 import { OperationKind, OperationParams, VmActionParams } from '../operations/operation-kinds';
 import { Operation } from '../operations/operation.entity';
 import { OperationHandler, OperationRunner, operationErrorFrom } from '../operations/operation-runner';
@@ -52,6 +57,8 @@ function world(...vms: Vm[]) {
   const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
   const stateWriter = new VmStateWriter(rows.asRepository, events);
   const config = { hypervisor: { vmDir: VM_DIR, vmNetwork: 'user' } } as AppConfig;
+  const networks = new FakeNetworkRepository();
+  const nics = new FakeVmNicRepository();
   new VmOperations(
     config,
     hostPorts.asPorts,
@@ -59,14 +66,20 @@ function world(...vms: Vm[]) {
     rows.asRepository,
     stateWriter,
     imagesService(),
+    new VmNetworking(config, networks.asRepository, nics.asRepository),
   ).onModuleInit();
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
     handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
-  return { run, rows, published, port: hostPorts.forHost('id-one'), hostPorts };
+  return { run, rows, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics };
 }
 
 type World = ReturnType<typeof world>;
+
+/** A NIC on the built-in user network. */
+function nicRow(vmId: string, mac: string, fields: Partial<VmNic> = {}): VmNic {
+  return Object.assign(new VmNic(), { vmId, networkId: USER_NETWORK_ID, mac, model: 'virtio', position: 0, ...fields });
+}
 
 /** A VM as VmsService.create leaves it for its vm.create operation. */
 function newVm(fields: Partial<Vm> = {}): Vm {
@@ -111,9 +124,11 @@ describe('VmOperations', () => {
       });
       const domain = await port.getDomain(vm.id);
       expect(domain).toMatchObject({ state: 'running', vcpus: 2, memoryMiB: vm.memoryMiB, ownerId: 'alice' });
+      // A disk image always gets its seed (hostname, network-config), cloudInit or not.
       expect(domain.disks.map((disk) => [disk.device, disk.path ?? null])).toEqual([
         ['disk', paths.disk],
         ['cdrom', null],
+        ['cdrom', paths.seedIso],
       ]);
       expect(rows.rows.get(vm.id)).toMatchObject({ state: 'running', version: 2, runningVcpus: 2 });
       expect(stateEvents(published)).toEqual([{ vmId: vm.id, state: 'running', stateReason: null, version: 2 }]);
@@ -148,12 +163,19 @@ describe('VmOperations', () => {
       expect(domain.bootOrder).toEqual(['cdrom', 'hd']);
     });
 
-    it('writes a seed ISO (instance id, hostname, keys) and attaches it only when cloudInit is given', async () => {
-      const [withSeed, without] = [newVm({ name: 'seeded' }), newVm({ name: 'plain' })];
-      const { run, port } = world(withSeed, without);
+    it('writes a seed ISO (instance id, hostname, keys, network-config of its NICs) for every disk image, none for an ISO', async () => {
+      const [withSeed, plain, iso] = [
+        newVm({ name: 'seeded' }),
+        newVm({ name: 'plain' }),
+        newVm({ name: 'installer', imageId: 'iso', mediaImageId: 'iso', bootOrder: ['cdrom', 'hd'] }),
+      ];
+      const { run, port, nics } = world(withSeed, plain, iso);
+      for (const [i, vm] of [withSeed, plain, iso].entries())
+        await nics.insertIfMacFree({} as Tx, nicRow(vm.id, `02:00:00:00:00:0${i}`));
       const cloudInit = { hostname: 'web', sshAuthorizedKeys: ['ssh-ed25519 AAAA alice'] };
       await run('vm.create', withSeed.id, { start: true, cloudInit });
-      await run('vm.create', without.id, { start: true, cloudInit: null });
+      await run('vm.create', plain.id, { start: true, cloudInit: null });
+      await run('vm.create', iso.id, { start: true, cloudInit: null });
 
       const seed = port.files.file(vmPaths(VM_DIR, withSeed.id).seedIso)!;
       expect(seed.label).toBe('cidata');
@@ -161,9 +183,20 @@ describe('VmOperations', () => {
       expect(seed.documents!['user-data']).toBe(
         '#cloud-config\nhostname: "web"\nssh_authorized_keys:\n  - "ssh-ed25519 AAAA alice"\n',
       );
+      expect(JSON.parse(seed.documents!['network-config'])).toEqual({
+        version: 2,
+        ethernets: { nic0: { match: { macaddress: '02:00:00:00:00:00' }, 'set-name': 'eth0', dhcp4: true } },
+      });
       expect((await port.getDomain(withSeed.id)).disks.some((disk) => disk.seed)).toBe(true);
-      expect(port.files.file(vmPaths(VM_DIR, without.id).seedIso)).toBeUndefined();
-      expect((await port.getDomain(without.id)).disks.some((disk) => disk.seed)).toBe(false);
+      const plainSeed = port.files.file(vmPaths(VM_DIR, plain.id).seedIso)!;
+      expect(JSON.parse(plainSeed.documents!['meta-data'])).toEqual({
+        'instance-id': plain.id,
+        'local-hostname': 'plain',
+      });
+      expect(plainSeed.documents!['network-config']).toContain('02:00:00:00:00:01');
+      expect((await port.getDomain(plain.id)).disks.some((disk) => disk.seed)).toBe(true);
+      expect(port.files.file(vmPaths(VM_DIR, iso.id).seedIso)).toBeUndefined();
+      expect((await port.getDomain(iso.id)).disks.some((disk) => disk.seed)).toBe(false);
     });
 
     it("passes the caller's own user-data through unchanged", async () => {

@@ -8,7 +8,8 @@ import { ImagesService } from '../images/images.service';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
 import { CloudInitParams } from '../operations/operation-kinds';
-import { cloudInitUserData } from './cloud-init-user-data';
+import { networkConfigFor } from '../networks/network-definition';
+import { VmNetworking } from '../networks/vm-networking';
 import { Vm } from './vm.entity';
 import { domainSpecFor } from './vm-domain-spec';
 import { vmPaths } from './vm-paths';
@@ -51,6 +52,7 @@ export class VmOperations implements OnModuleInit {
     private readonly vms: VmRepository,
     private readonly stateWriter: VmStateWriter,
     private readonly images: ImagesService,
+    private readonly networking: VmNetworking,
   ) {}
 
   onModuleInit(): void {
@@ -100,14 +102,19 @@ export class VmOperations implements OnModuleInit {
       await port.createVmFolder(paths.dir);
       // A re-run after a crash keeps the disk it already made.
       await unlessAlready(this.createDisk(port, vm, image, paths.disk), 'VOLUME_EXISTS');
-      if (cloudInit)
+      // Every disk image gets a seed: its hostname and network-config work without cloudInit too.
+      const nics = await this.networking.nicSpecsFor(vm.id);
+      const withSeed = image.kind === 'disk' || cloudInit !== null;
+      if (withSeed)
         await port.createSeedIso({
           path: paths.seedIso,
-          metaData: this.metaData(vm, cloudInit),
-          userData: cloudInitUserData(cloudInit),
+          metaData: this.metaData(vm, cloudInit ?? {}),
+          userData: this.userData(cloudInit ?? {}),
+          networkConfig: networkConfigFor(nics),
         });
+      await this.networking.ensureNetworksOnHost(port, vm.id);
       await unlessAlready(
-        port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, cloudInit !== null)),
+        port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, withSeed, nics)),
         'DOMAIN_EXISTS',
       );
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
@@ -183,7 +190,8 @@ export class VmOperations implements OnModuleInit {
       const image = await this.images.get(vm.imageId);
       const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
       const hasSeed = (await port.getDomain(vm.id)).disks.some((disk) => disk.seed);
-      await port.redefineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, hasSeed));
+      const nics = await this.networking.nicSpecsFor(vm.id);
+      await port.redefineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, hasSeed, nics));
       result.bootOrder = { config: true, live: false };
     }
     return result;
@@ -223,5 +231,16 @@ export class VmOperations implements OnModuleInit {
 
   private metaData(vm: Vm, cloudInit: CloudInitParams): string {
     return JSON.stringify({ 'instance-id': vm.id, 'local-hostname': cloudInit.hostname ?? vm.name });
+  }
+
+  /** The caller's user-data wins; otherwise a #cloud-config carrying the hostname and keys. */
+  private userData(cloudInit: CloudInitParams): string {
+    if (cloudInit.userData) return cloudInit.userData;
+    const lines = ['#cloud-config'];
+    if (cloudInit.hostname) lines.push(`hostname: ${JSON.stringify(cloudInit.hostname)}`);
+    if (cloudInit.sshAuthorizedKeys?.length) {
+      lines.push('ssh_authorized_keys:', ...cloudInit.sshAuthorizedKeys.map((key) => `  - ${JSON.stringify(key)}`));
+    }
+    return lines.join('\n') + '\n';
   }
 }

@@ -3,9 +3,9 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { ImagesModule } from '../images/images.module';
+import { NetworkDataModule } from '../networks/network-data.module';
 import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
-import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { Vm } from './vm.entity';
 import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
@@ -21,9 +21,9 @@ import { VmsService } from './vms.service';
     EventsModule,
     IdempotencyModule,
     ImagesModule,
+    NetworkDataModule,
     OperationsModule,
     QuotasModule,
-    SshKeysModule,
     VmDataModule,
   ],
   controllers: [VmsController],

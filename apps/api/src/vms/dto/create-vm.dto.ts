@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional, ExamplesObject } from '@nestjs/swagge
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  ArrayMinSize,
   IsArray,
   IsBoolean,
   IsInt,
@@ -15,6 +16,7 @@ import {
 } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
+import { CreateNicDto, MAX_NICS } from '../../networks/dto/nic.dto';
 
 export const VM_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -109,15 +111,16 @@ export class CreateVmDto {
   hostId?: string;
 
   /**
-   * For disk images: ids of your SSH keys (GET /api/v1/ssh-keys), installed for the image's default
-   * user by cloud-init together with `cloudInit.sshAuthorizedKeys`. Up to 32; an id that is not one
-   * of your keys is 404.
+   * The VM's NICs in order, 1-8 (networks from GET /api/v1/networks). Default: one NIC on the
+   * default network (VM_NETWORK, `user` unless configured).
    */
   @IsOptionalNotNull()
   @IsArray()
-  @ArrayMaxSize(32)
-  @IsUUID(undefined, { each: true })
-  sshKeyIds?: string[];
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_NICS)
+  @ValidateNested({ each: true })
+  @Type(() => CreateNicDto)
+  nics?: CreateNicDto[];
 
   /** For disk images: a NoCloud seed ISO is built from these. */
   @IsOptionalNotNull()
