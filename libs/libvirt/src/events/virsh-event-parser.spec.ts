@@ -33,6 +33,18 @@ describe('parseVirshEventLine', () => {
     expect(event).not.toHaveProperty('vmId');
   });
 
+  it('reports the guest agent connecting and disconnecting by its state alone', () => {
+    for (const state of ['connected', 'disconnected']) {
+      const line = `2026-11-26 08:50:15.370+0000: event 'agent-lifecycle' for domain 'limen-a': state: '${state}' reason: 'channel event'`;
+      expect(parseVirshEventLine(line)).toMatchObject({
+        kind: 'other',
+        name: 'agent-lifecycle',
+        vmId: 'a',
+        detail: state,
+      });
+    }
+  });
+
   it('honours the timezone offset', () => {
     expect(
       parseVirshEventLine("2026-01-01 10:00:00.000+0200: event 'lifecycle' for domain 'limen-a': Started Booted")

@@ -36,5 +36,10 @@ export function parseVirshEventLine(line: string): DomainEvent | undefined {
       return { kind: 'lifecycle', ...base, type, detail: (space < 0 ? '' : rest.slice(space + 1)).toLowerCase() };
     }
   }
+  if (name === 'agent-lifecycle') {
+    // `state: 'connected' reason: 'channel event'`: consumers want the state alone.
+    const state = /state: '([^']*)'/.exec(rest)?.[1];
+    if (state) return { kind: 'other', ...base, name, detail: state };
+  }
   return { kind: 'other', ...base, name, detail: rest };
 }

@@ -78,3 +78,8 @@ export function libvirtUriRefusal(uri: string): string | null {
   }
   return null;
 }
+
+/** Whether the URI is the libvirtd of this machine (qemu:///…, qemu+unix:///…): its host files and routes are ours to read. */
+export function isLocalLibvirtUri(uri: string): boolean {
+  return /^qemu(\+unix)?:\/\/\/(system|session)(\?|$)/.test(uri);
+}

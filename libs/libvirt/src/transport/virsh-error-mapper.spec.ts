@@ -31,6 +31,25 @@ describe('mapVirshError', () => {
     );
   });
 
+  it('maps network clashes, missing networks and a silent guest agent (libvirt 9.0 texts)', () => {
+    const map = (stderr: string) => mapVirshError(stderr, 'virsh x').code;
+    expect(
+      map(
+        'error: Failed to start network limen-net-a\nerror: internal error: Network is already in use by interface eth0\n',
+      ),
+    ).toBe('NETWORK_CONFLICT');
+    expect(map("error: internal error: bridge name 'lnbr-1' already in use.\n")).toBe('NETWORK_CONFLICT');
+    expect(
+      map(
+        "error: failed to get network 'limen-net-x'\nerror: Network not found: no network with matching name 'limen-net-x'\n",
+      ),
+    ).toBe('INVALID_ARGUMENT');
+    expect(map('error: Guest agent is not responding: QEMU guest agent is not connected\n')).toBe(
+      'GUEST_AGENT_UNAVAILABLE',
+    );
+    expect(map('error: argument unsupported: QEMU guest agent is not configured\n')).toBe('GUEST_AGENT_UNAVAILABLE');
+  });
+
   it('keeps the other codes and falls back to OPERATION_FAILED', () => {
     expect(mapVirshError("error: failed to get domain 'limen-x'\n", 'virsh dominfo').code).toBe('DOMAIN_NOT_FOUND');
     expect(

@@ -9,6 +9,17 @@ const PATTERNS: Array<[RegExp, HypervisorErrorCode]> = [
   ],
   // An internal snapshot (or a save) into a full filesystem; before the generic patterns, which its message may also match.
   [FILESYSTEM_FULL_TEXT, 'INSUFFICIENT_STORAGE'],
+  // Before INVALID_STATE and UNSUPPORTED: "Guest agent is not responding: QEMU guest agent is not
+  // connected", "argument unsupported: QEMU guest agent is not configured" (no channel).
+  [
+    /guest agent is not (responding|connected|configured|available)|QEMU guest agent|agent is not connected/i,
+    'GUEST_AGENT_UNAVAILABLE',
+  ],
+  // A subnet the host already routes ("Network is already in use by interface eth0") or a bridge
+  // another network has ("bridge name 'x' already in use").
+  [/Network is already in use by interface|bridge name .* already in use/i, 'NETWORK_CONFLICT'],
+  // "Network not found: no network with matching name 'x'": a NIC or lease asked of a network that is not there.
+  [/Network not found|no network with matching name|failed to get network/i, 'INVALID_ARGUMENT'],
   [/Domain snapshot not found|snapshot .* not found|no domain snapshot with matching name/i, 'SNAPSHOT_NOT_FOUND'],
   [/Domain not found|failed to get domain|no domain with matching (name|uuid)/i, 'DOMAIN_NOT_FOUND'],
   [/already exists|domain .* is already defined/i, 'DOMAIN_EXISTS'],

@@ -129,3 +129,42 @@ export function childrenOf(node: unknown, name: string): XmlNode[] {
   const list = Array.isArray(child) ? child : [child];
   return list.map((item) => (typeof item === 'string' ? { '#text': item } : (item as XmlNode)));
 }
+
+/**
+ * A document as fast-xml-parser's ordered form: every element is `{ [name]: children[], ':@'?: attributes }`
+ * and text is `{ '#text': value }`. Used to edit a document libvirt wrote without reordering or
+ * reformatting anything else in it.
+ */
+export type OrderedNode = Record<string, unknown>;
+
+const orderedParser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: ATTR,
+  textNodeName: '#text',
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  processEntities: true,
+  htmlEntities: true,
+  preserveOrder: true,
+});
+
+const orderedBuilder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: ATTR,
+  textNodeName: '#text',
+  format: false,
+  suppressEmptyNode: true,
+  processEntities: false,
+  preserveOrder: true,
+  tagValueProcessor: escapeValue,
+  attributeValueProcessor: escapeValue,
+});
+
+export function parseOrderedXml(xml: string): OrderedNode[] {
+  return orderedParser.parse(xml.replace(/\r/g, '&#13;')) as OrderedNode[];
+}
+
+export function buildOrderedXml(nodes: OrderedNode[]): string {
+  return orderedBuilder.build(nodes) as string;
+}

@@ -39,6 +39,7 @@ import {
 } from '../../models';
 import { assertSnapshotName, domainNameFor, DOMAIN_NAME_PREFIX } from '../../naming/domain-name';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';
+import { isLocalLibvirtUri } from '../../transport/libvirt-uri';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { VirshCommand } from '../../transport/virsh-command';
 import { VirshPool } from '../../transport/virsh-pool';
@@ -51,6 +52,9 @@ import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xm
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { parseDomstats, RuntimeState, runtimeStateOf, splitDomstats } from './domstats-parser';
 import { parseHostCapabilities, qemuGroupIdFrom } from './host-capabilities-parser';
+import { LibvirtGuestAgent } from './libvirt-guest-agent';
+import { LibvirtNetworks } from './libvirt-networks';
+import { LibvirtNics } from './libvirt-nics';
 import { LibvirtQmp } from './libvirt-qmp';
 import { buildSnapshotXml, parseSnapshotXml } from './snapshot-xml';
 
@@ -86,6 +90,9 @@ export class LibvirtAdapter implements VirtualizationPort {
   private readonly sharedEvents: Observable<DomainEvent>;
   /** QMP passthrough for what libvirt has no command of its own for. */
   readonly qmp: LibvirtQmp;
+  private readonly networks: LibvirtNetworks;
+  private readonly nics: LibvirtNics;
+  private readonly agent: LibvirtGuestAgent;
   /** QEMU's group on this host, read once from libvirt; see qemuGroupId. */
   private qemuGroup: Promise<number | undefined> | undefined;
 
@@ -98,6 +105,13 @@ export class LibvirtAdapter implements VirtualizationPort {
     this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
     this.qmp = new LibvirtQmp(this.pool);
+    this.networks = new LibvirtNetworks(this.pool, isLocalLibvirtUri(options.uri), this.logger);
+    this.nics = new LibvirtNics({
+      pool: this.pool,
+      isActive: async (name) => isActive(await this.state(name)),
+      pollIntervalMs: options.pollIntervalMs,
+    });
+    this.agent = new LibvirtGuestAgent(this.pool, options.pollIntervalMs);
     this.eventStream = new VirshEventStream({ uri: options.uri, virshPath: options.virshPath, logger: this.logger });
     // One virsh event process however many subscribers; it stops when the last one leaves.
     this.sharedEvents = defer(() => {
@@ -444,70 +458,70 @@ export class LibvirtAdapter implements VirtualizationPort {
     return this.qemuGroup;
   }
 
-  // ---- networks, NICs and the guest agent (issue 14: being implemented) ----
+  // ---- networks, NICs and the guest agent ----
 
-  ensureNetwork(_definition: NetworkDefinition): Promise<NetworkInfo> {
-    return notYet();
+  ensureNetwork(definition: NetworkDefinition): Promise<NetworkInfo> {
+    return this.networks.ensure(definition);
   }
 
-  removeNetwork(_name: string): Promise<void> {
-    return notYet();
+  removeNetwork(name: string): Promise<void> {
+    return this.networks.remove(name);
   }
 
   listNetworks(): Promise<NetworkInfo[]> {
-    return notYet();
+    return this.networks.list();
   }
 
   listHostRoutes(): Promise<string[]> {
-    return notYet();
+    return this.networks.hostRoutes();
   }
 
-  hasBridge(_name: string): Promise<boolean> {
-    return notYet();
+  hasBridge(name: string): Promise<boolean> {
+    return this.networks.hasBridge(name);
   }
 
-  getDhcpLeases(_network: string): Promise<DhcpLease[]> {
-    return notYet();
+  getDhcpLeases(network: string): Promise<DhcpLease[]> {
+    return this.networks.leases(network);
   }
 
-  attachNic(_vmId: string, _nic: NicSpec): Promise<SetResourceResult> {
-    return notYet();
+  attachNic(vmId: string, nic: NicSpec): Promise<SetResourceResult> {
+    return this.nics.attach(vmId, nic);
   }
 
-  detachNic(_vmId: string, _nicId: string): Promise<SetResourceResult> {
-    return notYet();
+  detachNic(vmId: string, nicId: string): Promise<SetResourceResult> {
+    return this.nics.detach(vmId, nicId);
   }
 
-  addPortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
-    return notYet();
+  addPortForward(vmId: string, nicId: string, forward: PortForwardSpec): Promise<SetResourceResult> {
+    return this.nics.addForward(vmId, nicId, forward);
   }
 
-  removePortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
-    return notYet();
+  removePortForward(vmId: string, nicId: string, forward: PortForwardSpec): Promise<SetResourceResult> {
+    return this.nics.removeForward(vmId, nicId, forward);
   }
 
-  getInterfaceAddresses(_vmId: string, _source: AddressSource): Promise<InterfaceAddress[]> {
-    return notYet();
+  getInterfaceAddresses(vmId: string, source: AddressSource): Promise<InterfaceAddress[]> {
+    return this.agent.interfaceAddresses(vmId, source);
   }
 
-  getGuestInfo(_vmId: string): Promise<GuestInfo> {
-    return notYet();
+  getGuestInfo(vmId: string): Promise<GuestInfo> {
+    return this.agent.guestInfo(vmId);
   }
 
   guestExec(
-    _vmId: string,
-    _command: string[],
-    _options?: { timeoutMs?: number; input?: string },
+    vmId: string,
+    command: string[],
+    options?: { timeoutMs?: number; input?: string },
   ): Promise<GuestExecResult> {
-    return notYet();
+    return this.agent.exec(vmId, command, options);
   }
 
-  freezeFilesystems(_vmId: string): Promise<number> {
-    return notYet();
+  freezeFilesystems(vmId: string): Promise<number> {
+    return this.agent.freeze(vmId, false);
   }
 
-  thawFilesystems(_vmId: string): Promise<number> {
-    return notYet();
+  thawFilesystems(vmId: string): Promise<number> {
+    return this.agent.freeze(vmId, true);
   }
 
   events(): Observable<DomainEvent> {
@@ -639,10 +653,6 @@ function assertSameOwner(name: string, current: ParsedDomain, spec: DomainSpec):
 
 function isActive(state: DomainState): boolean {
   return state === 'running' || state === 'paused' || state === 'blocked' || state === 'pmsuspended';
-}
-
-function notYet(): Promise<never> {
-  return Promise.reject(new HypervisorError('UNSUPPORTED', 'not yet'));
 }
 
 function sleep(ms: number): Promise<void> {
