@@ -6,6 +6,15 @@ import { HypervisorError } from '../src/errors/hypervisor-error';
 import { BootDevice, DomainEvent, DomainSpec } from '../src/models';
 import { VirtualizationPort } from '../src/port/virtualization-port';
 import { GUEST_MARKER, TestGuest, waitFor } from './guest-fixture';
+import {
+  contractNetwork,
+  describeNetworkRemoval,
+  describeNetworks,
+  describeNicDefinitions,
+  describeRunningNetworking,
+  NetworkingCapabilities,
+  NetworkingRun,
+} from './port-contract-networking';
 
 /**
  * What the contract looks at beside the port: the hypervisor's file system. The real adapters
@@ -45,6 +54,8 @@ export interface ContractHarness {
    * real pty or VNC server are skipped; everything else runs the same.
    */
   realGuest: boolean;
+  /** What the adapter supports of networking; the cases of the rest are skipped. Default: everything. */
+  networking?: Partial<NetworkingCapabilities>;
   setUp(): Promise<ContractSetup>;
 }
 
@@ -79,9 +90,11 @@ function firstChunk(stream: Readable): Promise<Buffer> {
 }
 
 /** The state the steps of one contract run share: one main VM and one firmware-booted VM. */
-class ContractRun {
+class ContractRun implements NetworkingRun {
   readonly vmId = randomUUID();
   readonly firmwareVmId = randomUUID();
+  readonly nicVmId = randomUUID();
+  readonly network = contractNetwork();
   readonly firmwareOwner = `owner-${randomUUID()}`;
   readonly events: DomainEvent[] = [];
   setup!: ContractSetup;
@@ -112,10 +125,11 @@ class ContractRun {
 
   /** Cleans up even after a failure in the middle of the sequence. */
   async stop(): Promise<void> {
-    for (const id of [this.vmId, this.firmwareVmId]) {
+    for (const id of [this.vmId, this.firmwareVmId, this.nicVmId]) {
       await this.port.destroy(id).catch(() => undefined);
       await this.port.undefineDomain(id, { removeVolumes: true }).catch(() => undefined);
     }
+    await this.port.removeNetwork(this.network.name).catch(() => undefined);
     this.subscription?.unsubscribe();
     await this.port.close();
     this.setup.cleanup();
@@ -183,6 +197,7 @@ export function describePortContract(adapterName: string, harness: ContractHarne
   describe(`VirtualizationPort contract: ${adapterName}`, () => {
     const run = new ContractRun();
     const withRealGuest = harness.realGuest ? it : it.skip;
+    const networking = { managedNetworks: true, nicChanges: true, guestAgent: true, ...harness.networking };
     beforeAll(() => run.start(harness));
     afterAll(() => run.stop());
 
@@ -190,11 +205,15 @@ export function describePortContract(adapterName: string, harness: ContractHarne
     describeSeedIso(run);
     describeDefinitions(run);
     describeRedefinition(run);
+    describeNetworks(() => run, networking);
+    describeNicDefinitions(() => run, networking);
     describeOfflineSnapshot(run);
     describeRunningGuest(run, adapterName, withRealGuest);
     describeConsoles(run, withRealGuest);
     describeLiveChanges(run);
+    describeRunningNetworking(() => run, networking);
     describePowerOff(run);
+    describeNetworkRemoval(() => run, networking);
   });
 }
 

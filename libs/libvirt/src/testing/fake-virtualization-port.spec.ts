@@ -37,6 +37,7 @@ describePortContract('in-memory fake', {
   realGuest: false,
   async setUp() {
     const port = new FakeVirtualizationPort({ bootOutput: `${GUEST_MARKER}\n` });
+    port.setHostRoutes(['192.0.2.0/24']); // as on a host with one LAN
     const guest = { kernelPath: '/fake/test-guest/vmlinuz', initrdPath: '/fake/test-guest/initrd.img', cmdline: '' };
     return { port, runDir: `/var/lib/limen/fake-runs/${randomUUID()}`, files: fakeFiles(port), guest, cleanup() {} };
   },

@@ -134,3 +134,14 @@ export function parseInterfaces(devices: XmlNode): DomainNicInfo[] {
     return [];
   });
 }
+
+/** `live` with the port forwards each user-mode NIC has in `config` (matched by id, else MAC). */
+export function withForwardsOf(live: DomainNicInfo[], config: DomainNicInfo[]): DomainNicInfo[] {
+  return live.map((nic) => {
+    if (nic.attachment.type !== 'user') return nic;
+    const defined = config.find((other) => (nic.id ? other.id === nic.id : other.mac === nic.mac));
+    if (defined?.attachment.type !== 'user') return nic;
+    const forwards = defined.attachment.portForwards;
+    return { ...nic, attachment: { type: 'user', ...(forwards?.length ? { portForwards: forwards } : {}) } };
+  });
+}

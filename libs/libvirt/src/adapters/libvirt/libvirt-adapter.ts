@@ -48,6 +48,7 @@ import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
+import { withForwardsOf } from '../../xml/nic-xml';
 import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { parseDomstats, RuntimeState, runtimeStateOf, splitDomstats } from './domstats-parser';
@@ -142,7 +143,8 @@ export class LibvirtAdapter implements VirtualizationPort {
     const domains = await Promise.all(
       names.map(async (name) => {
         try {
-          return this.toInfo(await this.dumpXml(name), states.get(name) ?? { state: 'nostate' });
+          const state = states.get(name) ?? { state: 'nostate' };
+          return this.toInfo(await this.currentXml(name, state.state), state);
         } catch (error) {
           // Undefined between the two calls: it is simply no longer there.
           if (HypervisorError.is(error, 'DOMAIN_NOT_FOUND')) return undefined;
@@ -155,8 +157,8 @@ export class LibvirtAdapter implements VirtualizationPort {
 
   async getDomain(vmId: string): Promise<DomainInfo> {
     const name = domainNameFor(vmId);
-    const [parsed, state] = await Promise.all([this.dumpXml(name), this.runtimeState(name)]);
-    return this.toInfo(parsed, state);
+    const state = await this.runtimeState(name);
+    return this.toInfo(await this.currentXml(name, state.state), state);
   }
 
   async defineDomain(spec: DomainSpec): Promise<DomainInfo> {
@@ -544,6 +546,17 @@ export class LibvirtAdapter implements VirtualizationPort {
       flags: inactive ? ['inactive'] : [],
     });
     return parseDomainXml(xml);
+  }
+
+  /**
+   * The live definition while QEMU runs, as libvirt reports it, except for the port forwards of
+   * user-mode NICs: QEMU's command line in the live XML never changes, while addPortForward and
+   * removePortForward change the running QEMU and the persistent definition together.
+   */
+  private async currentXml(name: string, state: DomainState): Promise<ParsedDomain> {
+    const live = await this.dumpXml(name);
+    if (!isActive(state) || !live.nics.some((nic) => nic.attachment.type === 'user')) return live;
+    return { ...live, nics: withForwardsOf(live.nics, (await this.dumpXml(name, true)).nics) };
   }
 
   private async state(name: string): Promise<DomainState> {

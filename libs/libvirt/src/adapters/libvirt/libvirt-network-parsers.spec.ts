@@ -1,5 +1,5 @@
 import { parseDomifaddr } from './libvirt-guest-agent';
-import { hostRouteCidrs, parseDhcpLeases } from './libvirt-networks';
+import { parseDhcpLeases } from './libvirt-networks';
 
 describe('libvirt network outputs', () => {
   it('parses net-dhcp-leases (hostname "-" is none, IPv6 leases left out)', () => {
@@ -32,31 +32,6 @@ describe('libvirt network outputs', () => {
     ]);
     expect(parseDomifaddr(' vnet3  52:54:00:12:34:56  ipv4  10.231.7.23/24\n', false)).toEqual([
       { mac: '52:54:00:12:34:56', ip: '10.231.7.23', prefix: 24, family: 'ipv4' },
-    ]);
-  });
-
-  it("turns ip -j route/addr into the host's CIDRs, without the default route and LIMEN's bridges", () => {
-    const routes = [
-      { dst: 'default', gateway: '192.0.2.1', dev: 'eth0' },
-      { dst: '192.0.2.0/24', dev: 'eth0' },
-      { dst: '10.231.99.0/24', dev: 'lnbr-0a1b2c3d' },
-      { dst: '198.51.100.7', dev: 'eth0' },
-    ];
-    const addresses = [
-      { ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8 }] },
-      {
-        ifname: 'eth0',
-        addr_info: [
-          { family: 'inet', local: '192.0.2.2', prefixlen: 24 },
-          { family: 'inet6', local: 'fe80::1', prefixlen: 64 },
-        ],
-      },
-      { ifname: 'lnbr-0a1b2c3d', addr_info: [{ family: 'inet', local: '10.231.99.1', prefixlen: 24 }] },
-    ];
-    expect(hostRouteCidrs(routes, addresses, (dev) => dev.startsWith('lnbr-'))).toEqual([
-      '127.0.0.0/8',
-      '192.0.2.0/24',
-      '198.51.100.7/32',
     ]);
   });
 });

@@ -10,10 +10,10 @@ import {
   LIMEN_BRIDGE_PREFIX,
   NETWORK_NAME_PREFIX,
 } from '../../naming/network-name';
-import { isIpv4, normaliseCidr } from '../../networks/ipv4';
+import { isIpv4 } from '../../networks/ipv4';
+import { readHostRoutes } from '../../host/host-routes';
 import { validateNetworkDefinition } from '../../networks/network-validation';
 import { LibLogger } from '../../transport/logger';
-import { runProcess } from '../../transport/process-runner';
 import { VirshPool } from '../../transport/virsh-pool';
 import { parseDomainXml } from '../../xml/domain-xml-parser';
 import { asNetworkDefinition, buildNetworkXml, ParsedNetwork, parseNetworkXml } from '../../xml/network-xml';
@@ -50,33 +50,6 @@ export function parseDhcpLeases(output: string): DhcpLease[] {
       },
     ];
   });
-}
-
-interface IpRoute {
-  dst?: string;
-  dev?: string;
-}
-interface IpAddr {
-  ifname?: string;
-  addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }>;
-}
-
-/** CIDRs of `ip -j -4 route show` and `ip -j -4 addr`, without the default route and `skipDevice`s. */
-export function hostRouteCidrs(routes: IpRoute[], addresses: IpAddr[], skipDevice: (dev: string) => boolean): string[] {
-  const cidrs = new Set<string>();
-  for (const route of routes) {
-    if (!route.dst || route.dst === 'default' || (route.dev && skipDevice(route.dev))) continue;
-    const [ip, prefix = '32'] = route.dst.split('/');
-    if (isIpv4(ip)) cidrs.add(normaliseCidr(ip, Number(prefix)));
-  }
-  for (const link of addresses) {
-    if (link.ifname && skipDevice(link.ifname)) continue;
-    for (const info of link.addr_info ?? []) {
-      if (info.family === 'inet' && isIpv4(info.local) && info.prefixlen !== undefined)
-        cidrs.add(normaliseCidr(info.local, info.prefixlen));
-    }
-  }
-  return [...cidrs].sort();
 }
 
 /** The libvirt networks LIMEN manages on one host, and what the host has around them. */
@@ -139,14 +112,8 @@ export class LibvirtNetworks {
   /** Local hosts: the kernel's IPv4 routes and interface subnets, LIMEN's own bridges left out. Remote: none. */
   async hostRoutes(): Promise<string[]> {
     if (!this.local) return [];
-    const [routes, addresses, networks] = await Promise.all([
-      runProcess('ip', ['-j', '-4', 'route', 'show']),
-      runProcess('ip', ['-j', '-4', 'addr', 'show']),
-      this.list(),
-    ]);
-    const own = new Set(networks.map((network) => network.bridge));
-    const skip = (dev: string) => own.has(dev) || dev.startsWith(LIMEN_BRIDGE_PREFIX);
-    return hostRouteCidrs(JSON.parse(routes.stdout || '[]'), JSON.parse(addresses.stdout || '[]'), skip);
+    const own = new Set((await this.list()).map((network) => network.bridge));
+    return readHostRoutes({ ignoreDevice: (dev) => own.has(dev) || dev.startsWith(LIMEN_BRIDGE_PREFIX) });
   }
 
   async hasBridge(name: string): Promise<boolean> {
