@@ -1,8 +1,34 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DomainSpec, DomainState, VirtType } from '../../models';
-import { assertVmId } from '../../naming/domain-name';
+import { DomainSpec, DomainState, NicSpec, VirtType } from '../../models';
+import { assertVmId, macAddressFor } from '../../naming/domain-name';
+
+/** The single NIC of domains defined before specs had `nics` (still read, never written). */
+type LegacyNetwork =
+  { mode: 'network'; network: string; mac?: string } | { mode: 'user'; mac?: string } | { mode: 'none' };
+
+/**
+ * A domain written before NICs had ids: its `network` becomes `nics` (the NIC takes the VM id, as
+ * a spec without nics does). A running QEMU of such a domain keeps its old device ids, so NIC
+ * and forward changes apply from its next start.
+ */
+function upgradeStoredDomain(stored: StoredDomain): StoredDomain {
+  const { network, ...spec } = stored.spec as DomainSpec & { network?: LegacyNetwork };
+  if (!network || spec.nics) return stored;
+  const mac = (('mac' in network && network.mac) || stored.mac || macAddressFor(spec.vmId)).toLowerCase();
+  const nics: NicSpec[] =
+    network.mode === 'none'
+      ? []
+      : [
+          {
+            id: spec.vmId,
+            mac,
+            attachment: network.mode === 'network' ? { type: 'bridge', bridge: network.network } : { type: 'user' },
+          },
+        ];
+  return { ...stored, spec: { ...spec, nics } };
+}
 
 /** A domain as qemu-direct persists it: the spec plus what libvirt would otherwise own. */
 export interface StoredDomain {
@@ -28,7 +54,8 @@ export interface SnapshotIndex {
 
 /**
  * One folder per domain under `<stateDir>/domains/<vmId>/`: domain.json, snapshots.json, and
- * while it runs the pidfile and VNC secret; QMP sockets live in `<stateDir>/qmp/`, VNC sockets in `<stateDir>/vnc/`. JSON writes go through a rename so a
+ * while it runs the pidfile and VNC secret; QMP sockets live in `<stateDir>/qmp/`, VNC sockets in
+ * `<stateDir>/vnc/`, guest agent sockets in `<stateDir>/qga/`. JSON writes go through a rename so a
  * crash never leaves a half-written file.
  */
 export class DomainStore {
@@ -54,6 +81,12 @@ export class DomainStore {
     return join(this.stateDir, 'vnc', `${vmId}.sock`);
   }
 
+  /** The guest agent's chardev socket (QEMU listens, the adapter connects), for the same reason here. */
+  qgaSocket(vmId: string): string {
+    assertVmId(vmId);
+    return join(this.stateDir, 'qga', `${vmId}.sock`);
+  }
+
   pidFile(vmId: string): string {
     return join(this.dir(vmId), 'qemu.pid');
   }
@@ -72,7 +105,8 @@ export class DomainStore {
   }
 
   async read(vmId: string): Promise<StoredDomain | undefined> {
-    return this.readJson<StoredDomain>(join(this.dir(vmId), 'domain.json'));
+    const stored = await this.readJson<StoredDomain>(join(this.dir(vmId), 'domain.json'));
+    return stored ? upgradeStoredDomain(stored) : undefined;
   }
 
   async write(domain: StoredDomain): Promise<void> {

@@ -71,8 +71,12 @@ export class GuestAgents {
     return this.changes.asObservable();
   }
 
-  /** The cached state; refreshes a stale one in the background (never waits for the guest). */
-  isConnected(vmId: string, socketPath: string): boolean {
+  /**
+   * The cached state; refreshes a stale one in the background (never waits for the guest) unless
+   * `refresh` is false (a paused guest cannot answer: asking would only mark it disconnected).
+   */
+  isConnected(vmId: string, socketPath: string, refresh = true): boolean {
+    if (!refresh) return this.known.get(vmId)?.connected ?? false;
     const known = this.known.get(vmId);
     if ((!known || Date.now() - known.at > this.staleAfterMs) && !this.refreshing.has(vmId)) {
       this.refreshing.add(vmId);

@@ -2,8 +2,9 @@ import { HypervisorError } from '../../errors/hypervisor-error';
 import { DomainSpec, VirtType } from '../../models';
 import { domainNameFor } from '../../naming/domain-name';
 import { nicsOf } from '../../networks/network-validation';
-import { hostfwdOption } from '../../xml/nic-xml';
+import { GUEST_AGENT_CHANNEL } from '../../xml/qemu-namespace';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
+import { assertNicsSupported, BridgeMode, nicArgv, nicPortArgv } from './nic-argv';
 
 export interface QemuLaunchPaths {
   qmpSocket: string;
@@ -12,7 +13,17 @@ export interface QemuLaunchPaths {
   vncSocket?: string;
   /** File holding the VNC password (QEMU reads it; it never appears on the command line). */
   vncSecretFile?: string;
+  /** The guest agent's chardev socket (required unless the spec turns the agent off). */
+  qgaSocket?: string;
 }
+
+export interface QemuLaunchOptions {
+  /** How bridge NICs reach their bridge (see BridgeAccess). Default `helper`. */
+  bridgeMode?: BridgeMode;
+}
+
+/** QEMU's device id of the guest agent's virtio-serial port (VSERPORT_CHANGE events name it). */
+export const GUEST_AGENT_PORT_ID = 'limen-qga0';
 
 /**
  * QEMU option values are comma-separated key=value lists; a literal comma is written as ",,".
@@ -40,14 +51,28 @@ function bootIndexes(spec: DomainSpec): Record<string, number> {
  * shell. QEMU daemonizes, keeps running after a guest power-off (-no-shutdown, so the adapter
  * can implement ACPI reboot), and talks QMP on a unix socket.
  */
-export function buildQemuArgv(spec: DomainSpec, virtType: VirtType, paths: QemuLaunchPaths): string[] {
+export function buildQemuArgv(
+  spec: DomainSpec,
+  virtType: VirtType,
+  paths: QemuLaunchPaths,
+  options: QemuLaunchOptions = {},
+): string[] {
   validateDomainSpec(spec);
+  const nics = nicsOf(spec);
+  assertNicsSupported(nics);
   const boot = bootIndexes(spec);
+  const machine = spec.machine ?? 'q35';
   return [
     ...machineArgv(spec, virtType, paths),
     ...diskArgv(spec, boot),
     ...cdromArgv(spec, boot),
-    ...networkArgv(spec, boot),
+    ...nicPortArgv(machine),
+    ...nicArgv(spec.vmId, nics, {
+      machine,
+      bridgeMode: options.bridgeMode ?? 'helper',
+      networkBootIndex: boot.network,
+    }),
+    ...guestAgentArgv(spec, paths),
     ...vncArgv(spec, paths),
     ...kernelArgv(spec),
   ];
@@ -80,8 +105,6 @@ function machineArgv(spec: DomainSpec, virtType: VirtType, paths: QemuLaunchPath
     'VGA',
     '-device',
     'virtio-balloon-pci,id=balloon0',
-    '-device',
-    'ich9-ahci,id=sata0',
     // The pty keeps interactive access possible; logfile records everything regardless.
     '-chardev',
     `pty,id=serial0,logfile=${qemuOptionValue(spec.serialLogPath)},logappend=on`,
@@ -105,47 +128,49 @@ function diskArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
   });
 }
 
-/** The CD-ROM drive (media optional) and the seed ISO, on the SATA controller. */
+/**
+ * The CD-ROM drive (media optional) and the seed ISO, on a virtio-scsi controller: cloud kernels
+ * (Debian's linux-image-cloud) have no AHCI driver, so a SATA seed would go unread.
+ */
 function cdromArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
   const cdroms: Array<[string, string | undefined, number]> = [];
   if (spec.cdrom) cdroms.push([CDROM_TARGET, spec.cdrom.isoPath, 0]);
   if (spec.seedIsoPath) cdroms.push([SEED_TARGET, spec.seedIsoPath, 1]);
-  return cdroms.flatMap(([target, isoPath, port]) => {
-    const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
-    return [
-      '-drive',
-      driveOptions({
-        file: isoPath,
-        format: isoPath ? 'raw' : undefined,
-        if: 'none',
-        id: `drive-${target}`,
-        media: 'cdrom',
-        readonly: 'on',
-      }),
-      '-device',
-      `ide-cd,bus=sata0.${port},drive=drive-${target},id=${target}${bootindex}`,
-    ];
-  });
+  if (cdroms.length === 0) return [];
+  return [
+    '-device',
+    'virtio-scsi-pci,id=scsi0',
+    ...cdroms.flatMap(([target, isoPath, scsiId]) => {
+      const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
+      return [
+        '-drive',
+        driveOptions({
+          file: isoPath,
+          format: isoPath ? 'raw' : undefined,
+          if: 'none',
+          id: `drive-${target}`,
+          media: 'cdrom',
+          readonly: 'on',
+        }),
+        '-device',
+        `scsi-cd,bus=scsi0.0,scsi-id=${scsiId},lun=0,drive=drive-${target},id=${target}${bootindex}`,
+      ];
+    }),
+  ];
 }
 
-function networkArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
-  // Without libvirt there are no libvirt networks: a NIC uses a host bridge (through
-  // qemu-bridge-helper, which must allow it in /etc/qemu/bridge.conf) or user-mode networking.
-  // User-mode networking gets restrict=on: unrestricted slirp maps the guest's gateway to the
-  // host's 127.0.0.1, opening every loopback service of the host to the guest.
-  return nicsOf(spec).flatMap((nic, index) => {
-    const id = `net${index}`;
-    const { attachment } = nic;
-    if (attachment.type === 'network')
-      throw new HypervisorError('UNSUPPORTED', 'qemu-direct has no libvirt networks: use a bridge or user-mode NIC');
-    const netdev =
-      attachment.type === 'bridge'
-        ? `bridge,id=${id},br=${qemuOptionValue(attachment.bridge)}`
-        : [`user,id=${id},restrict=on`, ...(attachment.portForwards ?? []).map(hostfwdOption)].join(',');
-    const bootindex = index === 0 && boot.network ? `,bootindex=${boot.network}` : '';
-    const driver = nic.model === 'e1000e' || nic.model === 'rtl8139' ? nic.model : 'virtio-net-pci';
-    return ['-netdev', netdev, '-device', `${driver},netdev=${id},mac=${nic.mac},id=${id}${bootindex}`];
-  });
+/** The org.qemu.guest_agent.0 virtio-serial port, its chardev a unix socket QEMU listens on. */
+function guestAgentArgv(spec: DomainSpec, paths: QemuLaunchPaths): string[] {
+  if (spec.guestAgent === false) return [];
+  if (!paths.qgaSocket) throw new HypervisorError('INVALID_ARGUMENT', 'the guest agent needs a socket path');
+  return [
+    '-chardev',
+    `socket,id=qga0,path=${qemuOptionValue(paths.qgaSocket)},server=on,wait=off`,
+    '-device',
+    'virtio-serial-pci,id=virtio-serial0',
+    '-device',
+    `virtserialport,bus=virtio-serial0.0,chardev=qga0,name=${GUEST_AGENT_CHANNEL},id=${GUEST_AGENT_PORT_ID}`,
+  ];
 }
 
 function vncArgv(spec: DomainSpec, paths: QemuLaunchPaths): string[] {

@@ -41,7 +41,9 @@ import {
   VolumeSpec,
 } from '../../models';
 import { assertSnapshotName, domainNameFor } from '../../naming/domain-name';
-import { nicsOf } from '../../networks/network-validation';
+import { assertNetworkName, nicIdFromAlias, userNetdevId } from '../../naming/network-name';
+import { nicsOf, validateNetworkDefinition } from '../../networks/network-validation';
+import { readHostRoutes } from '../../host/host-routes';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';
 import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { LibLogger, silentLogger } from '../../transport/logger';
@@ -51,8 +53,12 @@ import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
+import { BridgeAccess } from './bridge-access';
+import { DomainNics } from './domain-nics';
 import { DomainStore, StoredDomain } from './domain-store';
-import { buildQemuArgv } from './qemu-argv';
+import { GuestAgents } from './guest-agent';
+import { LIBVIRT_NETWORKS_UNSUPPORTED, tapNetdevId } from './nic-argv';
+import { buildQemuArgv, GUEST_AGENT_PORT_ID, QemuLaunchPaths } from './qemu-argv';
 import { isOurQemu, processCpuTimeNs, processRssKiB, readPid } from './qemu-process';
 
 export interface QemuDirectAdapterOptions {
@@ -64,6 +70,12 @@ export interface QemuDirectAdapterOptions {
   commandTimeoutMs?: number;
   logger?: LibLogger;
   pollIntervalMs?: number;
+  /** How long a guest agent gets to answer before it counts as unavailable. Default 3 s. */
+  guestAgentTimeoutMs?: number;
+  /** How long a guest gets to release a hot-unplugged NIC. Default 15 s. */
+  nicUnplugTimeoutMs?: number;
+  /** Bridge access of the host (tests replace it). */
+  bridges?: BridgeAccess;
 }
 
 /** A QEMU process this adapter is connected to. */
@@ -116,6 +128,9 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private readonly subject = new Subject<DomainEvent>();
   private attachedAll: Promise<void> | undefined;
   private capabilities: Promise<HostCapabilities> | undefined;
+  private readonly agents: GuestAgents;
+  private readonly bridges: BridgeAccess;
+  private readonly nics: DomainNics;
 
   constructor(private readonly options: QemuDirectAdapterOptions) {
     this.store = new DomainStore(options.stateDir);
@@ -123,6 +138,29 @@ export class QemuDirectAdapter implements VirtualizationPort {
     this.qemuImg = options.qemuImg ?? new QemuImg();
     this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
+    this.agents = new GuestAgents({ answerTimeoutMs: options.guestAgentTimeoutMs });
+    this.bridges = options.bridges ?? new BridgeAccess();
+    this.nics = new DomainNics({
+      store: this.store,
+      bridges: this.bridges,
+      requireDomain: (vmId) => this.requireDomain(vmId),
+      monitor: async (vmId) => {
+        const domain = await this.runtime(vmId);
+        return domain ? { qmp: domain.qmp, events$: domain.qmp.events$ } : undefined;
+      },
+      unplugTimeoutMs: options.nicUnplugTimeoutMs ?? 15_000,
+    });
+    this.agents.changes$.subscribe(({ vmId, connected }) =>
+      this.emit(
+        {
+          kind: 'other',
+          name: 'agent-lifecycle',
+          detail: connected ? 'connected' : 'disconnected',
+          timestamp: new Date(),
+        },
+        vmId,
+      ),
+    );
   }
 
   getHostCapabilities(): Promise<HostCapabilities> {
@@ -147,7 +185,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
       throw new HypervisorError('DOMAIN_EXISTS', `domain ${domainNameFor(spec.vmId)} already exists`);
     const virtType = spec.virtType ?? (await this.options.virtTypes.resolve());
     // Building the command line now rejects specs QEMU could not run, as libvirt's define would.
-    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
+    await this.checkLaunchable(spec, virtType);
     const mac = nicsOf(spec)[0]?.mac;
     await this.store.write({
       spec,
@@ -170,7 +208,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
       );
     }
     const virtType = spec.virtType ?? stored.virtType;
-    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x' });
+    await this.checkLaunchable(spec, virtType);
     const mac = nicsOf(spec)[0]?.mac;
     // A running QEMU keeps the command line it was started with; the stored spec (written
     // through a rename, so never half-written) is what the next start uses. Snapshots live in
@@ -506,70 +544,84 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return this.seedIsoWriter.create(spec);
   }
 
-  // ---- networks, NICs and the guest agent (issue 14: not yet implemented here) ----
+  // ---- networks: qemu-direct has no managed networks, only user-mode NICs and host bridges ----
 
-  ensureNetwork(_definition: NetworkDefinition): Promise<NetworkInfo> {
-    return notYet();
+  async ensureNetwork(definition: NetworkDefinition): Promise<NetworkInfo> {
+    validateNetworkDefinition(definition);
+    throw new HypervisorError('UNSUPPORTED', LIBVIRT_NETWORKS_UNSUPPORTED);
   }
 
-  removeNetwork(_name: string): Promise<void> {
-    return notYet();
+  async removeNetwork(name: string): Promise<void> {
+    assertNetworkName(name);
+    throw new HypervisorError('UNSUPPORTED', LIBVIRT_NETWORKS_UNSUPPORTED);
   }
 
-  listNetworks(): Promise<NetworkInfo[]> {
-    return notYet();
+  async listNetworks(): Promise<NetworkInfo[]> {
+    return [];
   }
 
   listHostRoutes(): Promise<string[]> {
-    return notYet();
+    return readHostRoutes();
   }
 
-  hasBridge(_name: string): Promise<boolean> {
-    return notYet();
+  hasBridge(name: string): Promise<boolean> {
+    return this.bridges.hasBridge(name);
   }
 
-  getDhcpLeases(_network: string): Promise<DhcpLease[]> {
-    return notYet();
+  /** No DHCP server of LIMEN's runs here (user-mode NICs get theirs inside QEMU). */
+  async getDhcpLeases(network: string): Promise<DhcpLease[]> {
+    assertNetworkName(network);
+    return [];
   }
 
-  attachNic(_vmId: string, _nic: NicSpec): Promise<SetResourceResult> {
-    return notYet();
+  // ---- NICs and port forwards (see DomainNics) ----
+
+  attachNic(vmId: string, nic: NicSpec): Promise<SetResourceResult> {
+    return this.nics.attach(vmId, nic);
   }
 
-  detachNic(_vmId: string, _nicId: string): Promise<SetResourceResult> {
-    return notYet();
+  detachNic(vmId: string, nicId: string): Promise<SetResourceResult> {
+    return this.nics.detach(vmId, nicId);
   }
 
-  addPortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
-    return notYet();
+  addPortForward(vmId: string, nicId: string, forward: PortForwardSpec): Promise<SetResourceResult> {
+    return this.nics.addForward(vmId, nicId, forward);
   }
 
-  removePortForward(_vmId: string, _nicId: string, _forward: PortForwardSpec): Promise<SetResourceResult> {
-    return notYet();
+  removePortForward(vmId: string, nicId: string, forward: PortForwardSpec): Promise<SetResourceResult> {
+    return this.nics.removeForward(vmId, nicId, forward);
   }
 
-  getInterfaceAddresses(_vmId: string, _source: AddressSource): Promise<InterfaceAddress[]> {
-    return notYet();
+  // ---- the guest agent (see GuestAgents) ----
+
+  async getInterfaceAddresses(vmId: string, source: AddressSource): Promise<InterfaceAddress[]> {
+    if (!['lease', 'agent', 'arp'].includes(source))
+      throw new HypervisorError('INVALID_ARGUMENT', 'source must be lease, agent or arp');
+    await this.requireDomain(vmId);
+    if (!(await this.runtime(vmId))) return [];
+    if (source === 'lease') return [];
+    if (source === 'arp') return this.nics.arpAddresses(vmId);
+    return this.agents.addresses(vmId, await this.agentSocket(vmId));
   }
 
-  getGuestInfo(_vmId: string): Promise<GuestInfo> {
-    return notYet();
+  async getGuestInfo(vmId: string): Promise<GuestInfo> {
+    return this.agents.info(vmId, await this.agentSocket(vmId));
   }
 
-  guestExec(
-    _vmId: string,
-    _command: string[],
-    _options?: { timeoutMs?: number; input?: string },
+  async guestExec(
+    vmId: string,
+    command: string[],
+    options?: { timeoutMs?: number; input?: string },
   ): Promise<GuestExecResult> {
-    return notYet();
+    return this.agents.exec(vmId, await this.agentSocket(vmId), command, options);
   }
 
-  freezeFilesystems(_vmId: string): Promise<number> {
-    return notYet();
+  async freezeFilesystems(vmId: string): Promise<number> {
+    return this.agents.freeze(vmId, await this.agentSocket(vmId));
   }
 
-  thawFilesystems(_vmId: string): Promise<number> {
-    return notYet();
+  async thawFilesystems(vmId: string): Promise<number> {
+    return this.agents.thaw(vmId, await this.agentSocket(vmId));
   }
 
   events(): Observable<DomainEvent> {
@@ -643,6 +695,22 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return domain;
   }
 
+  /** The agent socket of a running domain with an agent channel; GUEST_AGENT_UNAVAILABLE otherwise. */
+  private async agentSocket(vmId: string): Promise<string> {
+    const stored = await this.requireDomain(vmId);
+    if (stored.spec.guestAgent === false)
+      throw new HypervisorError('GUEST_AGENT_UNAVAILABLE', `domain ${domainNameFor(vmId)} has no guest agent channel`);
+    if (!(await this.runtime(vmId)))
+      throw new HypervisorError('GUEST_AGENT_UNAVAILABLE', `domain ${domainNameFor(vmId)} is not running`);
+    return this.store.qgaSocket(vmId);
+  }
+
+  /** Rejects what QEMU could not run, as libvirt's define would: the command line and the NICs' bridge access. */
+  private async checkLaunchable(spec: DomainSpec, virtType: DomainInfo['virtType']): Promise<void> {
+    buildQemuArgv(spec, virtType, { qmpSocket: '/x', pidFile: '/x', vncSocket: '/x', qgaSocket: '/x' });
+    await this.bridges.modeFor(nicsOf(spec));
+  }
+
   private async state(vmId: string): Promise<DomainState> {
     const domain = await this.runtime(vmId);
     if (!domain) return 'shutoff';
@@ -691,25 +759,11 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const stored = await this.requireDomain(vmId);
     if (await this.runtime(vmId))
       throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already running`);
-    const paths = {
-      qmpSocket: this.store.qmpSocket(vmId),
-      pidFile: this.store.pidFile(vmId),
-      vncSocket: this.store.vncSocket(vmId),
-      ...(stored.spec.vnc?.password ? { vncSecretFile: this.store.vncSecretFile(vmId) } : {}),
-    };
-    if (Buffer.byteLength(paths.qmpSocket) > MAX_UNIX_SOCKET_PATH) {
-      throw new HypervisorError(
-        'INVALID_ARGUMENT',
-        `state folder ${this.options.stateDir} is too long for a unix socket path (${paths.qmpSocket})`,
-      );
-    }
-    await mkdir(dirname(paths.qmpSocket), { recursive: true, mode: 0o700 });
-    await mkdir(dirname(paths.vncSocket), { recursive: true, mode: 0o700 });
-    await rm(paths.qmpSocket, { force: true });
-    await rm(paths.vncSocket, { force: true });
-    await rm(paths.pidFile, { force: true });
-    if (paths.vncSecretFile) await writeFile(paths.vncSecretFile, stored.spec.vnc?.password ?? '', { mode: 0o600 });
-    const argv = buildQemuArgv(stored.spec, stored.virtType, paths);
+    const paths = await this.prepareLaunchPaths(vmId, stored);
+    const nics = nicsOf(stored.spec);
+    const bridgeMode = await this.bridges.modeFor(nics);
+    await this.bridges.assertBridgesExist(nics);
+    const argv = buildQemuArgv(stored.spec, stored.virtType, paths, { bridgeMode });
     // -loadvm starts from a snapshot's RAM state; -S keeps it paused until revert decides.
     if (loadSnapshot) argv.push('-loadvm', loadSnapshot, '-S');
     try {
@@ -728,6 +782,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const domain = (await this.runtime(vmId)) ?? (await this.runtime(vmId));
     if (!domain)
       throw new HypervisorError('OPERATION_FAILED', `QEMU for ${domainNameFor(vmId)} exited right after start`);
+    if (bridgeMode === 'tap') await this.plugTapsOrStop(domain, nics);
     const maxMemoryMiB = stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB;
     if (stored.spec.memoryMiB < maxMemoryMiB) {
       await domain.qmp.execute('balloon', { value: stored.spec.memoryMiB * 1024 * 1024 }).catch(() => undefined);
@@ -736,8 +791,54 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return domain;
   }
 
+  /** Socket, pid and secret paths of a start, their folders made and stale files removed. */
+  private async prepareLaunchPaths(vmId: string, stored: StoredDomain): Promise<QemuLaunchPaths> {
+    const paths = {
+      qmpSocket: this.store.qmpSocket(vmId),
+      pidFile: this.store.pidFile(vmId),
+      vncSocket: this.store.vncSocket(vmId),
+      qgaSocket: this.store.qgaSocket(vmId),
+      ...(stored.spec.vnc?.password ? { vncSecretFile: this.store.vncSecretFile(vmId) } : {}),
+    };
+    const sockets = [paths.qmpSocket, paths.vncSocket, paths.qgaSocket];
+    const tooLong = sockets.find((socket) => Buffer.byteLength(socket) > MAX_UNIX_SOCKET_PATH);
+    if (tooLong) {
+      throw new HypervisorError(
+        'INVALID_ARGUMENT',
+        `state folder ${this.options.stateDir} is too long for a unix socket path (${tooLong})`,
+      );
+    }
+    for (const socket of sockets) {
+      await mkdir(dirname(socket), { recursive: true, mode: 0o700 });
+      await rm(socket, { force: true });
+    }
+    await rm(paths.pidFile, { force: true });
+    if (paths.vncSecretFile) await writeFile(paths.vncSecretFile, stored.spec.vnc?.password ?? '', { mode: 0o600 });
+    return paths;
+  }
+
+  /** Tap mode: QEMU opened the taps; they join their bridges now, or the start is undone. */
+  private async plugTapsOrStop(domain: RunningDomain, nics: NicSpec[]): Promise<void> {
+    try {
+      await this.bridges.plugTaps(domain.vmId, nics);
+    } catch (error) {
+      await this.destroy(domain.vmId).catch(() => undefined);
+      throw error;
+    }
+  }
+
   private async onQmpEvent(domain: RunningDomain, event: QmpEvent): Promise<void> {
     switch (event.event) {
+      case 'VSERPORT_CHANGE':
+        if (event.data?.id === GUEST_AGENT_PORT_ID) this.agents.portChanged(domain.vmId, event.data.open === true);
+        break;
+      case 'DEVICE_DELETED': {
+        // A NIC the guest released (maybe after detachNic gave up waiting): its backend goes too.
+        const nicId = nicIdFromAlias(typeof event.data?.device === 'string' ? event.data.device : undefined);
+        for (const id of nicId ? [userNetdevId(nicId), tapNetdevId(nicId)] : [])
+          await domain.qmp.execute('netdev_del', { id }).catch(() => undefined);
+        break;
+      }
       case 'STOP':
         this.emitLifecycle(domain.vmId, 'suspended', 'paused', event.timestamp);
         break;
@@ -780,6 +881,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
     await rm(this.store.pidFile(domain.vmId), { force: true }).catch(() => undefined);
     await rm(this.store.qmpSocket(domain.vmId), { force: true }).catch(() => undefined);
     await rm(this.store.vncSocket(domain.vmId), { force: true }).catch(() => undefined);
+    await rm(this.store.qgaSocket(domain.vmId), { force: true }).catch(() => undefined);
+    this.agents.forget(domain.vmId);
     const detail = domain.destroying ? 'destroyed' : domain.guestShutdown ? 'shutdown' : 'failed';
     if (detail === 'failed')
       this.logger.warn(`QEMU of ${domainNameFor(domain.vmId)} (pid ${domain.pid}) exited unexpectedly`);
@@ -814,8 +917,17 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return stored.spec.disks.filter((disk) => (disk.format ?? 'qcow2') === 'qcow2').map((disk) => disk.path);
   }
 
+  /** From the cache of GuestAgents (port events, call outcomes, a background guest-ping when stale). */
+  private guestAgentState(spec: DomainSpec, state: DomainState): DomainInfo['guestAgent'] {
+    if (spec.guestAgent === false) return 'absent';
+    if (state !== 'running' && state !== 'paused') return 'disconnected';
+    const connected = this.agents.isConnected(spec.vmId, this.store.qgaSocket(spec.vmId), state === 'running');
+    return connected ? 'connected' : 'disconnected';
+  }
+
   private toInfo(stored: StoredDomain, state: DomainState): DomainInfo {
     const { spec } = stored;
+    const nics = nicsOf(spec);
     const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
       target: virtioTarget(index),
       device: 'disk',
@@ -859,9 +971,9 @@ export class QemuDirectAdapter implements VirtualizationPort {
       virtType: stored.virtType,
       machine: spec.machine ?? 'q35',
       disks,
-      ...(stored.mac ? { mac: stored.mac } : {}),
-      nics: nicsOf(spec).map(({ id, mac, model, attachment }) => ({ id, mac, model, attachment })),
-      guestAgent: 'absent',
+      ...(nics[0] ? { mac: nics[0].mac } : {}),
+      nics: nics.map(({ id, mac, model, attachment }) => ({ id, mac, model, attachment })),
+      guestAgent: this.guestAgentState(spec, state),
       serialLogPath: spec.serialLogPath,
       vncEnabled: spec.vnc?.enabled ?? false,
       // Direct kernel boot bypasses the firmware boot order (see buildQemuArgv).
@@ -881,8 +993,4 @@ export class QemuDirectAdapter implements VirtualizationPort {
   ): void {
     this.subject.next({ ...event, domainName: domainNameFor(vmId), vmId } as DomainEvent);
   }
-}
-
-function notYet(): Promise<never> {
-  return Promise.reject(new HypervisorError('UNSUPPORTED', 'not yet'));
 }
