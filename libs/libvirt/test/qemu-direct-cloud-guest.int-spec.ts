@@ -12,6 +12,10 @@ const CLOUD_IMAGE = process.env.LIMEN_CLOUD_IMAGE ?? '/var/lib/limen/cloud-image
 const BOOT_TIMEOUT_MS = 300_000;
 const hasImage = existsSync(CLOUD_IMAGE);
 
+function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'disconnected'): boolean {
+  return event.kind === 'other' && event.vmId === vmId && event.name === 'agent-lifecycle' && event.detail === detail;
+}
+
 /** The first bytes a TCP server on 127.0.0.1:port sends (the SSH banner), loopback only. */
 function banner(port: number): Promise<string> {
   return new Promise((resolve) => {
@@ -92,9 +96,7 @@ function banner(port: number): Promise<string> {
       const started = Date.now();
       const connected = firstValueFrom(
         port.events().pipe(
-          filter(
-            (e) => e.vmId === vmId && e.kind === 'other' && e.name === 'agent-lifecycle' && e.detail === 'connected',
-          ),
+          filter((e) => agentEvent(e, vmId, 'connected')),
           timeout(BOOT_TIMEOUT_MS),
         ),
       );
@@ -194,9 +196,7 @@ function banner(port: number): Promise<string> {
     expect(await port.thawFilesystems(vmId)).toBe(frozen);
     const disconnected = firstValueFrom(
       port.events().pipe(
-        filter(
-          (e) => e.vmId === vmId && e.kind === 'other' && e.name === 'agent-lifecycle' && e.detail === 'disconnected',
-        ),
+        filter((e) => agentEvent(e, vmId, 'disconnected')),
         timeout(30_000),
       ),
     );
