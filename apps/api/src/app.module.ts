@@ -20,6 +20,7 @@ import { ImagesModule } from './images/images.module';
 import { OperationsModule } from './operations/operations.module';
 import { QuotasModule } from './quotas/quotas.module';
 import { SnapshotsModule } from './snapshots/snapshots.module';
+import { SshKeysModule } from './ssh-keys/ssh-keys.module';
 import { VmsModule } from './vms/vms.module';
 import { UsersModule } from './users/users.module';
 
@@ -47,6 +48,7 @@ export class AppModule {
         VmsModule,
         SnapshotsModule,
         NetworksModule,
+        SshKeysModule,
         AgentProxyModule,
         AlertingModule,
         ConsoleModule,

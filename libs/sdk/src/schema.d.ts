@@ -673,6 +673,42 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ssh-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your keys, newest first. */
+        get: operations["SshKeysController_list_v1"];
+        put?: never;
+        /** Add a key: one OpenSSH public key line; ed25519, ecdsa or rsa ≥ 2048 bits. A name or key you already have is 409. */
+        post: operations["SshKeysController_create_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/ssh-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of your keys. */
+        get: operations["SshKeysController_get_v1"];
+        put?: never;
+        post?: never;
+        /** Delete a key. VMs it was installed in keep it (it is in their guest); new VMs cannot name it. */
+        delete: operations["SshKeysController_remove_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agent/health": {
         parameters: {
             query?: never;
@@ -1402,6 +1438,12 @@ export interface components {
              */
             hostId?: string;
             /**
+             * @description For disk images: ids of your SSH keys (GET /api/v1/ssh-keys), installed for the image's default
+             *     user by cloud-init together with `cloudInit.sshAuthorizedKeys`. Up to 32; an id that is not one
+             *     of your keys is 404.
+             */
+            sshKeyIds?: string[];
+            /**
              * @description The VM's NICs in order, 1-8 (networks from GET /api/v1/networks). Default: one NIC on the
              *     default network (VM_NETWORK, `user` unless configured).
              */
@@ -1685,6 +1727,48 @@ export interface components {
         NicAcceptedDto: {
             nic: components["schemas"]["NicDto"];
             operation: components["schemas"]["OperationDto"];
+        };
+        SshKeyDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example laptop */
+            name: string;
+            /**
+             * @description Normalised: `type base64 [comment]`.
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop
+             */
+            publicKey: string;
+            /**
+             * @example ed25519
+             * @enum {string}
+             */
+            type: "ed25519" | "ecdsa" | "rsa";
+            /** @example 256 */
+            bits: number;
+            /**
+             * @description As `ssh-keygen -l` prints it.
+             * @example SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8
+             */
+            fingerprint: string;
+            /** @example 2026-11-26T08:00:00.000Z */
+            createdAt: string;
+        };
+        SshKeyPageDto: {
+            items: components["schemas"]["SshKeyDto"][];
+            /** @example null */
+            nextCursor: string | null;
+        };
+        CreateSshKeyDto: {
+            /**
+             * @description Unique among your keys: 1-63 of A-Z a-z 0-9 . _ @ -, starting alphanumeric.
+             * @example laptop
+             */
+            name: string;
+            /**
+             * @description One OpenSSH public key line (the `.pub` file): ed25519, ecdsa, or rsa of at least 2048 bits.
+             * @example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG4TBbD5b18q921po0anOiIGyC5nqcL7cFFtdx0f1DDe alice@laptop
+             */
+            publicKey: string;
         };
         AgentHealthDto: {
             /** @enum {string} */
@@ -4396,6 +4480,7 @@ export interface operations {
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
             403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
@@ -5274,6 +5359,146 @@ export interface operations {
             502: components["responses"]["Problem502-api-user"];
             503: components["responses"]["Problem503-api-user"];
             507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    SshKeysController_list_v1: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-500. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyPageDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SshKeysController_create_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateSshKeyDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SshKeysController_get_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SshKeyDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SshKeysController_remove_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
         };
     };
     AgentProxyController_health: {

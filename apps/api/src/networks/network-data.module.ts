@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Network } from './network.entity';
 import { NetworkRepository } from './network.repository';
 import { PortForward } from './port-forward.entity';
+import { PortForwardRepository } from './port-forward.repository';
 import { VmNic } from './vm-nic.entity';
 import { VmNicRepository } from './vm-nic.repository';
 import { VmNetworking } from './vm-networking';
@@ -13,7 +14,7 @@ import { VmNetworking } from './vm-networking';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([Network, VmNic, PortForward])],
-  providers: [NetworkRepository, VmNicRepository, VmNetworking],
-  exports: [NetworkRepository, VmNicRepository, VmNetworking],
+  providers: [NetworkRepository, VmNicRepository, PortForwardRepository, VmNetworking],
+  exports: [NetworkRepository, VmNicRepository, PortForwardRepository, VmNetworking],
 })
 export class NetworkDataModule {}

@@ -8,6 +8,7 @@ import { ImagesService } from '../images/images.service';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
 import { CloudInitParams } from '../operations/operation-kinds';
+import { cloudInitUserData } from './cloud-init-user-data';
 import { networkConfigFor } from '../networks/network-definition';
 import { VmNetworking } from '../networks/vm-networking';
 import { Vm } from './vm.entity';
@@ -109,7 +110,7 @@ export class VmOperations implements OnModuleInit {
         await port.createSeedIso({
           path: paths.seedIso,
           metaData: this.metaData(vm, cloudInit ?? {}),
-          userData: this.userData(cloudInit ?? {}),
+          userData: cloudInitUserData(cloudInit ?? {}),
           networkConfig: networkConfigFor(nics),
         });
       await this.networking.ensureNetworksOnHost(port, vm.id);
@@ -231,16 +232,5 @@ export class VmOperations implements OnModuleInit {
 
   private metaData(vm: Vm, cloudInit: CloudInitParams): string {
     return JSON.stringify({ 'instance-id': vm.id, 'local-hostname': cloudInit.hostname ?? vm.name });
-  }
-
-  /** The caller's user-data wins; otherwise a #cloud-config carrying the hostname and keys. */
-  private userData(cloudInit: CloudInitParams): string {
-    if (cloudInit.userData) return cloudInit.userData;
-    const lines = ['#cloud-config'];
-    if (cloudInit.hostname) lines.push(`hostname: ${JSON.stringify(cloudInit.hostname)}`);
-    if (cloudInit.sshAuthorizedKeys?.length) {
-      lines.push('ssh_authorized_keys:', ...cloudInit.sshAuthorizedKeys.map((key) => `  - ${JSON.stringify(key)}`));
-    }
-    return lines.join('\n') + '\n';
   }
 }

@@ -60,7 +60,7 @@ export class VmsController {
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiBody({ type: CreateVmDto, examples: CREATE_VM_EXAMPLES })
   @ApiAcceptedResponse({ type: VmAcceptedDto, description: 'Accepted; Location names the operation' })
-  @ApiProblems(403, 409, 422)
+  @ApiProblems(403, 404, 409, 422)
   @ResourceResponse()
   create(
     @CurrentUser() user: AuthUser,

@@ -6,6 +6,7 @@ import { ImagesModule } from '../images/images.module';
 import { NetworkDataModule } from '../networks/network-data.module';
 import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
+import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { Vm } from './vm.entity';
 import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
@@ -24,6 +25,7 @@ import { VmsService } from './vms.service';
     NetworkDataModule,
     OperationsModule,
     QuotasModule,
+    SshKeysModule,
     VmDataModule,
   ],
   controllers: [VmsController],

@@ -11,11 +11,15 @@ import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempo
 import { Image } from '../images/image.entity';
 import { ImagesService } from '../images/images.service';
 import { MetricsService } from '../metrics/metrics.service';
+import { Operation } from '../operations/operation.entity';
 import { FakeNetworkRepository, FakeVmNicRepository } from '../networks/testing/fake-network-repositories';
 import { VmNetworking } from '../networks/vm-networking';
 import { FakeOperationsService } from '../operations/testing/fake-operations-service';
 import { QuotaLedger } from '../quotas/quota-ledger';
 import { FakeQuotaRepository } from '../quotas/testing/fake-quota-repository';
+import { SshKey } from '../ssh-keys/ssh-key.entity';
+import { SshKeysService } from '../ssh-keys/ssh-keys.service';
+import { FakeSshKeyRepository } from '../ssh-keys/testing/fake-ssh-key-repository';
 import { CreateVmDto } from './dto/create-vm.dto';
 import { VmAcceptedDto, VmDto } from './dto/vm.dto';
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
@@ -61,6 +65,7 @@ function world(...vms: Vm[]) {
   };
   const images = { usable: async (id: string) => Object.assign(new Image(), IMAGES[id]) };
   const stateWriter = new VmStateWriter(rows.asRepository, events);
+  const sshKeys = new FakeSshKeyRepository();
   const service = new VmsService(
     rows.asRepository,
     stateWriter,
@@ -70,10 +75,11 @@ function world(...vms: Vm[]) {
     new QuotaLedger(config, metrics, quotas.asRepository),
     images as unknown as ImagesService,
     operations.asService,
+    new SshKeysService(sshKeys.asRepository),
     new VmNetworking(config, networks.asRepository, nics.asRepository),
   );
   const ledger = new QuotaLedger(config, metrics, quotas.asRepository);
-  return { service, rows, operations, quotas, ledger, hosts, keys, networks, nics };
+  return { service, rows, operations, quotas, ledger, hosts, keys, sshKeys, networks, nics };
 }
 
 function createDto(fields: Partial<CreateVmDto> = {}): CreateVmDto {
@@ -131,6 +137,75 @@ describe('VmsService', () => {
       await expect(service.create(alice, createDto({ hostId: 'host-2' }))).rejects.toMatchObject({ status: 403 });
       await service.create(admin, createDto({ hostId: 'host-2' }));
       expect(hosts.place).toHaveBeenCalledWith(expect.anything(), { vcpus: 1, memoryMiB: 256 }, 'host-2');
+    });
+  });
+
+  describe('create with SSH keys', () => {
+    const createParams = (operations: FakeOperationsService, id: string) =>
+      (operations.rows.get(id) as Operation<'vm.create'>).params;
+
+    async function keyOf(sshKeys: FakeSshKeyRepository, ownerId: string, publicKey: string): Promise<string> {
+      const key = Object.assign(new SshKey(), {
+        ownerId,
+        name: publicKey.slice(-6),
+        publicKey,
+        fingerprint: publicKey,
+      });
+      await sshKeys.insertIfFree(key);
+      return key.id;
+    }
+
+    it('stores the keys of sshKeyIds in the operation, after the inline ones and each once', async () => {
+      const { service, operations, sshKeys } = world();
+      const a = await keyOf(sshKeys, 'alice', 'ssh-ed25519 AAAAa alice-a');
+      const b = await keyOf(sshKeys, 'alice', 'ssh-ed25519 AAAAb alice-b');
+      const accepted = await service.create(
+        alice,
+        createDto({
+          imageId: 'disk',
+          sshKeyIds: [b, a, b],
+          cloudInit: { hostname: 'web', sshAuthorizedKeys: ['ssh-ed25519 AAAAb alice-b', 'ssh-ed25519 AAAAc inline'] },
+        }),
+      );
+      expect(operations.rows.get(accepted.operation.id)!.params).toEqual({
+        start: false,
+        cloudInit: {
+          hostname: 'web',
+          sshAuthorizedKeys: ['ssh-ed25519 AAAAb alice-b', 'ssh-ed25519 AAAAc inline', 'ssh-ed25519 AAAAa alice-a'],
+        },
+      });
+      // Deleting a key afterwards does not change what a re-run of the operation installs.
+      sshKeys.rows.clear();
+      expect(createParams(operations, accepted.operation.id).cloudInit!.sshAuthorizedKeys).toHaveLength(3);
+    });
+
+    it('makes a seed for sshKeyIds alone, and none without keys or cloudInit', async () => {
+      const { service, operations, sshKeys } = world();
+      const a = await keyOf(sshKeys, 'alice', 'ssh-ed25519 AAAAa alice-a');
+      const withKey = await service.create(alice, createDto({ name: 'k', imageId: 'disk', sshKeyIds: [a] }));
+      const without = await service.create(alice, createDto({ name: 'n', imageId: 'disk', sshKeyIds: [] }));
+      expect(createParams(operations, withKey.operation.id).cloudInit).toEqual({
+        sshAuthorizedKeys: ['ssh-ed25519 AAAAa alice-a'],
+      });
+      expect(createParams(operations, without.operation.id).cloudInit).toBeNull();
+    });
+
+    it("refuses someone else's or an unknown key with 404 and writes nothing; keys need a disk image (400)", async () => {
+      const { service, rows, operations, sshKeys, ledger } = world();
+      const bobs = await keyOf(sshKeys, 'bob', 'ssh-ed25519 AAAAz bob');
+      for (const ids of [[bobs], ['5d2f1a8e-7c3b-4e9a-9f1d-2b6c8e4a7f30']]) {
+        await expect(service.create(alice, createDto({ imageId: 'disk', sshKeyIds: ids }))).rejects.toMatchObject({
+          status: 404,
+          code: 'NOT_FOUND',
+        });
+      }
+      await expect(service.create(bob, createDto({ imageId: 'kernel', sshKeyIds: [bobs] }))).rejects.toMatchObject({
+        status: 400,
+        extra: { errors: [{ field: 'sshKeyIds', messages: ['sshKeyIds is only supported with disk images'] }] },
+      });
+      expect(rows.rows.size).toBe(0);
+      expect(operations.rows.size).toBe(0);
+      expect((await ledger.usage('alice')).vms).toBe(0);
     });
   });
 

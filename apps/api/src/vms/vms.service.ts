@@ -15,7 +15,9 @@ import { VmNetworking } from '../networks/vm-networking';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
 import { OperationsService } from '../operations/operations.service';
+import { CloudInitParams } from '../operations/operation-kinds';
 import { QuotaLedger } from '../quotas/quota-ledger';
+import { SshKeysService } from '../ssh-keys/ssh-keys.service';
 import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
@@ -68,6 +70,18 @@ export function newVmFields(
   };
 }
 
+/** What a create's seed carries: `cloudInit` as given, its inline keys and those of `sshKeyIds` (once each); null: no seed. */
+export function cloudInitParams(dto: CreateVmDto, keys: readonly string[]): CloudInitParams | null {
+  if (!dto.cloudInit && !keys.length) return null;
+  const { hostname, userData, sshAuthorizedKeys = [] } = dto.cloudInit ?? {};
+  const merged = [...new Set([...sshAuthorizedKeys, ...keys])];
+  return {
+    ...(hostname !== undefined ? { hostname } : {}),
+    ...(userData !== undefined ? { userData } : {}),
+    ...(merged.length ? { sshAuthorizedKeys: merged } : {}),
+  };
+}
+
 /**
  * What a VM request answers: the VM with the operation carrying the work out, or the VM alone when
  * none was needed. Rendered here, not in the controller: the idempotency record keeps it, in the
@@ -95,6 +109,7 @@ export class VmsService {
     private readonly ledger: QuotaLedger,
     private readonly images: ImagesService,
     private readonly operations: OperationsService,
+    private readonly sshKeys: SshKeysService,
     private readonly networking: VmNetworking,
   ) {}
 
@@ -116,10 +131,12 @@ export class VmsService {
 
   async create(user: AuthUser, dto: CreateVmDto, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     const image = await this.images.usable(dto.imageId, ['iso', 'disk', 'kernel'], 'imageId');
-    if (dto.cloudInit && image.kind !== 'disk') {
-      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'cloudInit needs a disk image', {
-        errors: [{ field: 'cloudInit', messages: ['cloudInit is only supported with disk images'] }],
-      });
+    for (const field of ['cloudInit', 'sshKeyIds'] as const) {
+      if (dto[field] && image.kind !== 'disk') {
+        throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} needs a disk image`, {
+          errors: [{ field, messages: [`${field} is only supported with disk images`] }],
+        });
+      }
     }
     if (dto.hostId && user.role !== 'admin') {
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.FORBIDDEN, 'Only admins choose the host of a VM');
@@ -132,6 +149,8 @@ export class VmsService {
         : 0;
     const diskGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
     return this.accept(user, idem, async (tx) => {
+      // Read now and stored in the operation: a key deleted later does not change a re-run.
+      const keys = await this.sshKeys.publicKeysOf(user, dto.sshKeyIds ?? [], tx);
       await this.ledger.reserve(tx, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
       const request = { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB };
       const hostId = await this.hosts.place(tx, request, dto.hostId);
@@ -150,7 +169,7 @@ export class VmsService {
         kind: 'vm.create',
         ownerId: user.id,
         vmId: vm.id,
-        params: { start: dto.start ?? true, cloudInit: dto.cloudInit ?? null },
+        params: { start: dto.start ?? true, cloudInit: cloudInitParams(dto, keys) },
       });
       return {
         vm,

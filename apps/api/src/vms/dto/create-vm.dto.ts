@@ -111,6 +111,17 @@ export class CreateVmDto {
   hostId?: string;
 
   /**
+   * For disk images: ids of your SSH keys (GET /api/v1/ssh-keys), installed for the image's default
+   * user by cloud-init together with `cloudInit.sshAuthorizedKeys`. Up to 32; an id that is not one
+   * of your keys is 404.
+   */
+  @IsOptionalNotNull()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsUUID(undefined, { each: true })
+  sshKeyIds?: string[];
+
+  /**
    * The VM's NICs in order, 1-8 (networks from GET /api/v1/networks). Default: one NIC on the
    * default network (VM_NETWORK, `user` unless configured).
    */
