@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createVirtualizationPort, DomainSpec, NetworkDefinition, VirtualizationPort } from '../src';
+import { buildDomainXml } from '../src/xml/domain-xml-builder';
 import { ensureTestGuest, GUEST_MARKER, makeRunDir, TestGuest, waitFor } from './guest-fixture';
 import { contractNetwork } from './port-contract-networking';
 
@@ -16,6 +18,7 @@ describe('libvirt networking as libvirt and QEMU see it', () => {
   const run = makeRunDir('libvirt-net');
   const vmId = randomUUID();
   const name = `limen-${vmId}`;
+  const legacyVmId = randomUUID();
   const isolated: NetworkDefinition = contractNetwork();
   const nat: NetworkDefinition = { ...contractNetwork(), kind: 'nat' };
   let port: VirtualizationPort;
@@ -39,8 +42,10 @@ describe('libvirt networking as libvirt and QEMU see it', () => {
   });
 
   afterAll(async () => {
-    await port.destroy(vmId).catch(() => undefined);
-    await port.undefineDomain(vmId).catch(() => undefined);
+    for (const id of [vmId, legacyVmId]) {
+      await port.destroy(id).catch(() => undefined);
+      await port.undefineDomain(id).catch(() => undefined);
+    }
     for (const network of [isolated, nat]) await port.removeNetwork(network.name).catch(() => undefined);
     await port.close();
     run.cleanup();
@@ -115,5 +120,30 @@ describe('libvirt networking as libvirt and QEMU see it', () => {
     await port.start(vmId);
     expect((await port.getDomain(vmId)).nics.map((info) => info.id)).toEqual([vmId, nic.id]);
     expect((await port.getDomain(vmId)).guestAgent).toBe('disconnected');
+  });
+
+  it('forwards ports of a domain defined before NICs had ids (netdev limen-net0), which its NIC adopts', async () => {
+    const xml = buildDomainXml(
+      { ...spec(), vmId: legacyVmId, vnc: { enabled: false }, serialLogPath: join(run.dir, 'legacy-serial.log') },
+      'qemu',
+    )
+      .replaceAll(`limen-user-${legacyVmId}`, 'limen-net0')
+      .replaceAll(`ua-nic-${legacyVmId}`, 'limen-net0');
+    const file = join(run.dir, 'legacy.xml');
+    writeFileSync(file, xml);
+    virsh('define', file);
+    await port.start(legacyVmId);
+    expect((await port.getDomain(legacyVmId)).nics).toEqual([
+      { mac: expect.any(String), model: 'virtio', attachment: { type: 'user' } },
+    ]);
+    const nicId = randomUUID();
+    const hostPort = 20800 + Math.floor(Math.random() * 99);
+    const forward = { protocol: 'tcp' as const, hostAddress: '127.0.0.1', hostPort, guestPort: 22 };
+    expect(await port.addPortForward(legacyVmId, nicId, forward)).toEqual({ config: true, live: true });
+    const usernet = virsh('qemu-monitor-command', `limen-${legacyVmId}`, '--hmp', 'info usernet');
+    expect(usernet).toMatch(new RegExp(`limen-net0[\\s\\S]*127\\.0\\.0\\.1\\s+${hostPort}\\s`));
+    expect(virsh('dumpxml', '--inactive', `limen-${legacyVmId}`)).toContain(`user,id=limen-user-${nicId},restrict=on`);
+    expect((await port.getDomain(legacyVmId)).nics[0].attachment).toEqual({ type: 'user', portForwards: [forward] });
+    expect(await port.removePortForward(legacyVmId, nicId, forward)).toEqual({ config: true, live: true });
   });
 });

@@ -197,7 +197,13 @@ export function describePortContract(adapterName: string, harness: ContractHarne
   describe(`VirtualizationPort contract: ${adapterName}`, () => {
     const run = new ContractRun();
     const withRealGuest = harness.realGuest ? it : it.skip;
-    const networking = { managedNetworks: true, nicChanges: true, guestAgent: true, ...harness.networking };
+    const networking = {
+      managedNetworks: true,
+      nicChanges: true,
+      guestAgent: true,
+      userNicHotPlug: false,
+      ...harness.networking,
+    };
     beforeAll(() => run.start(harness));
     afterAll(() => run.stop());
 

@@ -11,7 +11,7 @@ describePortContract('qemu-direct', {
     createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(runDir, 'state'), virtType: 'qemu' }),
   ),
   // No libvirt networks here; NIC changes and the guest agent are being built (switch them on as they land).
-  networking: { managedNetworks: false, nicChanges: false, guestAgent: false },
+  networking: { managedNetworks: false, nicChanges: false, guestAgent: false, userNicHotPlug: true },
 });
 
 describe('qemu-direct re-attachment', () => {

@@ -10,6 +10,7 @@ import { VirshPool } from '../../transport/virsh-pool';
 import { replaceUserNics } from '../../xml/domain-xml-edit';
 import { parseDomainXml } from '../../xml/domain-xml-parser';
 import { interfaceNode } from '../../xml/nic-xml';
+import { USER_NETDEV_ID } from '../../xml/qemu-namespace';
 import { buildXml } from '../../xml/xml-codec';
 
 export const USER_NIC_HOT_PLUG = 'a user-mode NIC can only be added to or removed from a stopped VM';
@@ -30,6 +31,17 @@ function asSpec(nic: DomainNicInfo, index: number): NicSpec {
     model: (nic.model as NicSpec['model']) ?? 'virtio',
     attachment: nic.attachment,
   };
+}
+
+/**
+ * The user-mode NIC `nicId` names: by id, else the one id-less user-mode NIC of a definition made
+ * before NICs had ids (its netdev is `limen-net0`), which takes the id from now on.
+ */
+function findUserNic(nics: DomainNicInfo[], nicId: string): DomainNicInfo | undefined {
+  const byId = nics.find((nic) => nic.id === nicId);
+  if (byId) return byId;
+  const legacy = nics.filter((nic) => nic.id === undefined && nic.attachment.type === 'user');
+  return legacy.length === 1 ? legacy[0] : undefined;
 }
 
 export interface LibvirtNicsOptions {
@@ -131,7 +143,7 @@ export class LibvirtNics {
     assertNicId(nicId);
     const name = domainNameFor(vmId);
     const { xml, nics } = await this.definition(name);
-    const nic = nics.find((candidate) => candidate.id === nicId);
+    const nic = findUserNic(nics, nicId);
     if (!nic) throw invalid(`domain ${name} has no NIC ${nicId}`);
     if (nic.attachment.type !== 'user')
       throw invalid(`NIC ${nicId} is not a user-mode NIC: only those have port forwards`);
@@ -139,7 +151,7 @@ export class LibvirtNics {
     const adding = forwards.some((other) => sameForward(other, forward));
     const updated = nics.map((other, index) =>
       other === nic
-        ? { ...asSpec(other, index), attachment: { type: 'user' as const, portForwards: forwards } }
+        ? { ...asSpec(other, index), id: nicId, attachment: { type: 'user' as const, portForwards: forwards } }
         : asSpec(other, index),
     );
     await this.redefineUserNics(name, xml, updated);
@@ -149,11 +161,11 @@ export class LibvirtNics {
 
   /** hostfwd_add / hostfwd_remove on the running QEMU, unless the live netdev already is as wanted. */
   private async applyLive(name: string, nicId: string, forward: PortForwardSpec, adding: boolean): Promise<boolean> {
-    const liveNic = parseDomainXml(await this.pool.run({ name: 'dumpxml', options: { domain: name } })).nics.find(
-      (nic) => nic.id === nicId && nic.attachment.type === 'user',
-    );
-    if (!liveNic) return false; // added to the definition after this QEMU started: applies at the next boot
-    const netdev = userNetdevId(nicId);
+    const liveNics = parseDomainXml(await this.pool.run({ name: 'dumpxml', options: { domain: name } })).nics;
+    const liveNic = findUserNic(liveNics, nicId);
+    // Not in this QEMU (added to the definition after it started): applies at the next boot.
+    if (liveNic?.attachment.type !== 'user') return false;
+    const netdev = liveNic.id ? userNetdevId(liveNic.id) : USER_NETDEV_ID;
     const present = await this.liveForwardPresent(name, netdev, forward);
     if (present === adding) return true;
     const rule = `${forward.protocol}:${forward.hostAddress}:${forward.hostPort}`;
