@@ -10,8 +10,8 @@ describePortContract('qemu-direct', {
   ...realHarness('qemu-direct', (runDir) =>
     createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(runDir, 'state'), virtType: 'qemu' }),
   ),
-  // No libvirt networks here; NIC changes and the guest agent are being built (switch them on as they land).
-  networking: { managedNetworks: false, nicChanges: false, guestAgent: false, userNicHotPlug: true },
+  // No libvirt networks (nat/isolated) here; user-mode NICs hot-plug (netdev_add).
+  networking: { managedNetworks: false, nicChanges: true, guestAgent: true, userNicHotPlug: true },
 });
 
 describe('qemu-direct re-attachment', () => {
