@@ -125,7 +125,9 @@ export class DomainNics {
     forward: PortForwardSpec,
     change: (
       forwards: PortForwardSpec[],
-      live?: (apply: (qmp: QmpClient, nic: NicSpec, forward: PortForwardSpec) => Promise<void>) => Promise<void>,
+      live?: (
+        apply: (qmp: QmpClient, nic: NicSpec, forward: PortForwardSpec, vmId: string) => Promise<void>,
+      ) => Promise<void>,
     ) => Promise<PortForwardSpec[]>,
   ): Promise<SetResourceResult> {
     assertNicId(nicId);
@@ -135,7 +137,7 @@ export class DomainNics {
     if (!nic) invalid(`domain ${domainNameFor(vmId)} has no NIC ${nicId}`);
     if (nic.attachment.type !== 'user') invalid(`NIC ${nicId} is not a user-mode NIC: only those have port forwards`);
     const monitor = await this.host.monitor(vmId);
-    const live = monitor ? (apply: typeof addLiveForward) => apply(monitor.qmp, nic, forward) : undefined;
+    const live = monitor ? (apply: typeof addLiveForward) => apply(monitor.qmp, nic, forward, vmId) : undefined;
     const forwards = await change(nic.attachment.portForwards ?? [], live);
     const changed = nics.map((other) =>
       other.id === nicId ? { ...other, attachment: { type: 'user' as const, portForwards: forwards } } : other,

@@ -90,9 +90,22 @@ export async function removeNetdev(qmp: QmpClient, nic: NicSpec): Promise<void> 
   });
 }
 
+/**
+ * The netdev id of QEMUs started before NICs had ids: their single NIC (the one whose id is the
+ * VM id now) is `net0` until the domain restarts.
+ */
+export const LEGACY_NETDEV_ID = 'net0';
+
+/** An HMP command on a NIC's netdev, or on the legacy `net0` where QEMU does not know the new id. */
+async function hmpOnNetdev(qmp: QmpClient, nic: NicSpec, vmId: string, command: (netdev: string) => string) {
+  const output = (await qmp.humanMonitor(command(netdevIdOf(nic)))).trim();
+  if (nic.id !== vmId || !/unrecognized netdev id/i.test(output)) return output;
+  return (await qmp.humanMonitor(command(LEGACY_NETDEV_ID))).trim();
+}
+
 /** hostfwd_add on a running user-mode NIC; HMP answers failures as text. */
-export async function addLiveForward(qmp: QmpClient, nic: NicSpec, forward: PortForwardSpec): Promise<void> {
-  const output = (await qmp.humanMonitor(`hostfwd_add ${netdevIdOf(nic)} ${hostfwdRule(forward)}`)).trim();
+export async function addLiveForward(qmp: QmpClient, nic: NicSpec, forward: PortForwardSpec, vmId: string) {
+  const output = await hmpOnNetdev(qmp, nic, vmId, (netdev) => `hostfwd_add ${netdev} ${hostfwdRule(forward)}`);
   if (output)
     throw new HypervisorError(
       'OPERATION_FAILED',
@@ -102,8 +115,8 @@ export async function addLiveForward(qmp: QmpClient, nic: NicSpec, forward: Port
 }
 
 /** hostfwd_remove; a rule that is not there is no error. */
-export async function removeLiveForward(qmp: QmpClient, nic: NicSpec, forward: PortForwardSpec): Promise<void> {
-  const output = (await qmp.humanMonitor(`hostfwd_remove ${netdevIdOf(nic)} ${hostfwdKey(forward)}`)).trim();
+export async function removeLiveForward(qmp: QmpClient, nic: NicSpec, forward: PortForwardSpec, vmId: string) {
+  const output = await hmpOnNetdev(qmp, nic, vmId, (netdev) => `hostfwd_remove ${netdev} ${hostfwdKey(forward)}`);
   if (output && !/removed|not found/i.test(output))
     throw new HypervisorError('OPERATION_FAILED', `cannot remove forward ${hostfwdKey(forward)}: ${output}`, output);
 }
