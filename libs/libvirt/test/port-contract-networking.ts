@@ -151,6 +151,30 @@ export function describeNicDefinitions(run: () => NetworkingRun, caps: Networkin
 export function describeNetworks(run: () => NetworkingRun, caps: NetworkingCapabilities): void {
   const maybe = caps.managedNetworks ? it : it.skip;
 
+  (caps.managedNetworks ? it.skip : it)(
+    'answers UNSUPPORTED for managed networks, lists none, and still checks names and bridges',
+    async () => {
+      const { port, network } = run();
+      await expect(port.ensureNetwork(network)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+      await expect(port.removeNetwork(network.name)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+      expect(await port.listNetworks()).toEqual([]);
+      expect(await port.getDhcpLeases(network.name)).toEqual([]);
+      await expect(port.ensureNetwork({ ...network, name: `limen-net-a'"<x>` })).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+      await expect(port.hasBridge('br0/../../x')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      expect(await port.hasBridge('no-such-br0')).toBe(false);
+      for (const cidr of await port.listHostRoutes()) expect(cidr).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
+      const onNetwork: NicSpec = {
+        id: randomUUID(),
+        mac: mac(),
+        attachment: { type: 'network', network: network.name },
+      };
+      // The main VM is defined (stopped) by now: a NIC on a network is refused for what it is.
+      await expect(port.attachNic(run().vmId, onNetwork)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    },
+  );
+
   maybe('defines an isolated network once: idempotent, listed, active, without leases', async () => {
     const { port, network } = run();
     expect(await port.ensureNetwork(network)).toEqual({ ...network, active: true });
