@@ -1,5 +1,6 @@
-import type { NetworkDefinition, NicAttachment, NicSpec } from '@limen/libvirt';
+import type { NetworkDefinition, NicAttachment, NicSpec, PortForwardSpec } from '@limen/libvirt';
 import { Network } from './network.entity';
+import { PortForward } from './port-forward.entity';
 import { VmNic } from './vm-nic.entity';
 
 /** The libvirt network a nat or isolated row stands for on every host. */
@@ -15,8 +16,18 @@ export function networkDefinitionOf(network: Network): NetworkDefinition {
   };
 }
 
-/** The hypervisor attachment of a NIC on `network`. */
-export function attachmentOf(network: Network): NicAttachment {
+/** A forward as the hypervisor takes it. */
+export function portForwardSpecOf(forward: PortForward): PortForwardSpec {
+  return {
+    protocol: forward.protocol,
+    hostAddress: forward.hostAddress,
+    hostPort: forward.hostPort,
+    guestPort: forward.guestPort,
+  };
+}
+
+/** The hypervisor attachment of a NIC on `network`; a user-mode one carries the NIC's forwards. */
+export function attachmentOf(network: Network, forwards: PortForward[] = []): NicAttachment {
   switch (network.kind) {
     case 'nat':
     case 'isolated':
@@ -24,12 +35,14 @@ export function attachmentOf(network: Network): NicAttachment {
     case 'bridge':
       return { type: 'bridge', bridge: network.bridge!, ...(network.vlan ? { vlan: network.vlan } : {}) };
     case 'user':
-      return { type: 'user', portForwards: [] };
+      return { type: 'user', portForwards: forwards.map(portForwardSpecOf) };
   }
 }
 
-export function nicSpecOf(nic: VmNic, network: Network): NicSpec {
-  return { id: nic.id, mac: nic.mac, model: nic.model, attachment: attachmentOf(network) };
+/** `forwards`: the VM's (those of other NICs are left out). */
+export function nicSpecOf(nic: VmNic, network: Network, forwards: PortForward[] = []): NicSpec {
+  const own = forwards.filter((forward) => forward.nicId === nic.id);
+  return { id: nic.id, mac: nic.mac, model: nic.model, attachment: attachmentOf(network, own) };
 }
 
 /**

@@ -6,9 +6,11 @@ import { USER_NETWORK_ID } from '../database/migrations/1764300000000-networks';
 import { FakeTransactions } from '../database/testing/fake-transactions';
 import { Tx } from '../database/transaction';
 import { Network } from './network.entity';
+import { PortForward } from './port-forward.entity';
 import { networkConfigFor } from './network-definition';
 import { FakeNetworkRepository, FakeVmNicRepository, userNetworkRow } from './testing/fake-network-repositories';
 import { VmNetworking } from './vm-networking';
+import { FakePortForwardRepository } from './testing/fake-port-forward-repository';
 
 const alice: AuthUser = { id: 'alice', username: 'alice', role: 'user' };
 const admin: AuthUser = { id: 'root', username: 'admin', role: 'admin' };
@@ -35,9 +37,10 @@ function world(vmNetwork = 'user') {
   const networks = new FakeNetworkRepository(userNetworkRow(), LAB, HIDDEN);
   const nics = new FakeVmNicRepository();
   const config = { hypervisor: { vmNetwork } } as AppConfig;
-  const networking = new VmNetworking(config, networks.asRepository, nics.asRepository);
+  const forwards = new FakePortForwardRepository();
+  const networking = new VmNetworking(config, networks.asRepository, nics.asRepository, forwards.asRepository);
   const transactions = new FakeTransactions(nics.rows);
-  return { networking, nics, networks, transactions };
+  return { networking, nics, networks, transactions, forwards };
 }
 
 async function problem(work: Promise<unknown>): Promise<{ status: number; code: string }> {
@@ -115,16 +118,18 @@ describe('VmNetworking', () => {
   });
 
   it('builds the domain NICs by network kind, and defines only the libvirt networks on the host, once each', async () => {
-    const { networking } = world();
-    await networking.attachAtCreate(tx, admin, 'vm-1', [
+    const { networking, forwards } = world();
+    const [user] = await networking.attachAtCreate(tx, admin, 'vm-1', [
       { networkId: USER_NETWORK_ID },
       { networkId: LAB.id },
       { networkId: HIDDEN.id },
       { networkId: LAB.id },
     ]);
+    const forward = { vmId: 'vm-1', nicId: user.id, protocol: 'tcp', guestPort: 22, hostAddress: '127.0.0.1' };
+    await forwards.insertIfFree(tx, Object.assign(new PortForward(), forward, { hostPort: 20022 }));
     const specs = await networking.nicSpecsFor('vm-1');
     expect(specs.map((s) => s.attachment)).toEqual([
-      { type: 'user', portForwards: [] },
+      { type: 'user', portForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 20022, guestPort: 22 }] },
       { type: 'network', network: 'limen-net-0a1b2c3d' },
       { type: 'bridge', bridge: 'br0', vlan: 42 },
       { type: 'network', network: 'limen-net-0a1b2c3d' },

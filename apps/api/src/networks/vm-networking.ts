@@ -8,6 +8,7 @@ import { invalidField } from '../hosts/invalid-field';
 import { Network } from './network.entity';
 import { normalizeMac, randomMac } from './network-addresses';
 import { NetworkRepository } from './network.repository';
+import { PortForwardRepository } from './port-forward.repository';
 import { networkDefinitionOf, nicSpecOf } from './network-definition';
 import { VmNic } from './vm-nic.entity';
 import { VmNicRepository } from './vm-nic.repository';
@@ -37,6 +38,7 @@ export class VmNetworking {
     private readonly config: AppConfig,
     private readonly networks: NetworkRepository,
     private readonly nics: VmNicRepository,
+    private readonly forwards: PortForwardRepository,
   ) {}
 
   /**
@@ -91,9 +93,10 @@ export class VmNetworking {
     return nics.map((nic) => ({ nic, network: networks.get(nic.networkId)! }));
   }
 
-  /** DomainSpec.nics of the VM. */
+  /** DomainSpec.nics of the VM, its user-mode NICs with their port forwards. */
   async nicSpecsFor(vmId: string): Promise<NicSpec[]> {
-    return (await this.nicsWithNetworks(vmId)).map(({ nic, network }) => nicSpecOf(nic, network));
+    const forwards = await this.forwards.ofVm(vmId);
+    return (await this.nicsWithNetworks(vmId)).map(({ nic, network }) => nicSpecOf(nic, network, forwards));
   }
 
   /** Defines (if needed) on the VM's host each nat or isolated network its NICs use. */

@@ -19,6 +19,8 @@ import { CreateNicDto, MAX_NICS, NicAcceptedDto, NicDto } from './dto/nic.dto';
 import { Network } from './network.entity';
 import { networkDefinitionOf, nicSpecOf } from './network-definition';
 import { NetworkRepository } from './network.repository';
+import { PortForwardRepository } from './port-forward.repository';
+import { PortForwardDto } from './dto/port-forward.dto';
 import { VmNic } from './vm-nic.entity';
 import { VmNicRepository } from './vm-nic.repository';
 import { VmNetworking } from './vm-networking';
@@ -38,6 +40,7 @@ export class VmNicsService implements OnModuleInit {
   constructor(
     private readonly nics: VmNicRepository,
     private readonly networks: NetworkRepository,
+    private readonly forwards: PortForwardRepository,
     private readonly networking: VmNetworking,
     private readonly access: VmAccess,
     private readonly vms: VmRepository,
@@ -54,7 +57,8 @@ export class VmNicsService implements OnModuleInit {
 
   async list(user: AuthUser, vmId: string): Promise<NicDto[]> {
     const vm = await this.access.visible(user, vmId);
-    return (await this.nics.ofVm(vmId)).map((nic) => NicDto.from(nic, vm.addresses));
+    const forwards = (await this.forwards.ofVm(vmId)).map(PortForwardDto.from);
+    return (await this.nics.ofVm(vmId)).map((nic) => NicDto.from(nic, vm.addresses, forwards));
   }
 
   add(user: AuthUser, vmId: string, dto: CreateNicDto, idem?: IdempotentRequest): Promise<NicAcceptedDto> {

@@ -9,6 +9,7 @@ import { ImageRepository } from '../images/image.repository';
 import { ImagesService } from '../images/images.service';
 import { FakeNetworkRepository, FakeVmNicRepository } from '../networks/testing/fake-network-repositories';
 import { VmNetworking } from '../networks/vm-networking';
+import { FakePortForwardRepository } from '../networks/testing/fake-port-forward-repository';
 import { VmNic } from '../networks/vm-nic.entity';
 import { Tx } from '../database/transaction';
 import { USER_NETWORK_ID } from '../database/migrations/1764300000000-networks';
@@ -66,7 +67,7 @@ function world(...vms: Vm[]) {
     rows.asRepository,
     stateWriter,
     imagesService(),
-    new VmNetworking(config, networks.asRepository, nics.asRepository),
+    new VmNetworking(config, networks.asRepository, nics.asRepository, new FakePortForwardRepository().asRepository),
   ).onModuleInit();
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>

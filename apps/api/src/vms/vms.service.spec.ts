@@ -14,6 +14,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { Operation } from '../operations/operation.entity';
 import { FakeNetworkRepository, FakeVmNicRepository } from '../networks/testing/fake-network-repositories';
 import { VmNetworking } from '../networks/vm-networking';
+import { FakePortForwardRepository } from '../networks/testing/fake-port-forward-repository';
 import { FakeOperationsService } from '../operations/testing/fake-operations-service';
 import { QuotaLedger } from '../quotas/quota-ledger';
 import { FakeQuotaRepository } from '../quotas/testing/fake-quota-repository';
@@ -76,7 +77,7 @@ function world(...vms: Vm[]) {
     images as unknown as ImagesService,
     operations.asService,
     new SshKeysService(sshKeys.asRepository),
-    new VmNetworking(config, networks.asRepository, nics.asRepository),
+    new VmNetworking(config, networks.asRepository, nics.asRepository, new FakePortForwardRepository().asRepository),
   );
   const ledger = new QuotaLedger(config, metrics, quotas.asRepository);
   return { service, rows, operations, quotas, ledger, hosts, keys, sshKeys, networks, nics };
