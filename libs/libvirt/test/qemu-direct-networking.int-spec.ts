@@ -215,6 +215,9 @@ describe('qemu-direct networking: user-mode and bridge NICs, forwards, guest age
     const tap = tapNameOf(vmId, nic.id);
     expect(basename(readlinkSync(`/sys/class/net/${tap}/master`))).toBe(bridge);
     expect(await listening(basePort + 1)).toBe(true);
+    expect((await port.getStats(vmId)).net).toEqual([
+      expect.objectContaining({ name: tap, rxBytes: expect.any(Number), txPackets: expect.any(Number) }),
+    ]);
     await port.destroy(vmId);
     expect(existsSync(`/sys/class/net/${tap}`)).toBe(false);
     expect(await port.detachNic(vmId, nic.id)).toEqual({ config: true, live: false });

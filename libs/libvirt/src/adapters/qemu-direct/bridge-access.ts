@@ -1,7 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { HypervisorError } from '../../errors/hypervisor-error';
-import { NicSpec } from '../../models';
+import { NetStats, NicSpec } from '../../models';
 import { assertHostBridgeName } from '../../naming/network-name';
 import { runProcess } from '../../transport/process-runner';
 import { BridgeMode, tapNameOf } from './nic-argv';
@@ -91,6 +91,42 @@ export class BridgeAccess {
       await ip(['vlan', 'add', 'dev', tap, 'vid', String(vlan), 'pvid', 'untagged'], `cannot tag ${tap}`, 'bridge');
       await ip(['vlan', 'del', 'dev', tap, 'vid', '1'], `cannot untag ${tap}`, 'bridge').catch(() => undefined);
     }
+  }
+
+  /**
+   * Traffic of the taps of a running domain's bridge NICs (tap mode; qemu-bridge-helper names its
+   * taps itself). The tap's counters are the host's view: what it receives, the guest sent, so they
+   * are swapped to the guest's view, as libvirt reports them.
+   */
+  async tapStats(vmId: string, nics: NicSpec[]): Promise<NetStats[]> {
+    if (!this.isRoot) return [];
+    const stats = await Promise.all(
+      nics
+        .filter((nic) => nic.attachment.type === 'bridge')
+        .map(async (nic) => {
+          const tap = tapNameOf(vmId, nic.id);
+          const read = async (counter: string) =>
+            Number((await readFile(join(this.sysNet, tap, 'statistics', counter), 'utf8')).trim());
+          try {
+            const [rxBytes, txBytes, rxPackets, txPackets, rxErrors, txErrors, rxDrops, txDrops] = await Promise.all(
+              [
+                'tx_bytes',
+                'rx_bytes',
+                'tx_packets',
+                'rx_packets',
+                'tx_errors',
+                'rx_errors',
+                'tx_dropped',
+                'rx_dropped',
+              ].map(read),
+            );
+            return [{ name: tap, rxBytes, txBytes, rxPackets, txPackets, rxErrors, txErrors, rxDrops, txDrops }];
+          } catch {
+            return [];
+          }
+        }),
+    );
+    return stats.flat();
   }
 
   /** Before a start or hot-plug: the bridges must exist (QEMU's own error would be obscure). */

@@ -434,17 +434,18 @@ export class QemuDirectAdapter implements VirtualizationPort {
         maxKiB: (stored.spec.maxMemoryMiB ?? stored.spec.memoryMiB) * 1024,
       },
       block: [],
-      // user-mode networking has no host interface to count on; bridge taps belong to QEMU's helper.
+      // User-mode NICs have no host interface to count on; bridge NICs have their taps (see below).
       net: [],
       collectedAt: new Date(),
     };
     if (!domain) return base;
-    const [balloon, blockstats, cpusFast, cpuTimeNs, rssKiB] = await Promise.all([
+    const [balloon, blockstats, cpusFast, cpuTimeNs, rssKiB, net] = await Promise.all([
       domain.qmp.execute<{ actual: number }>('query-balloon').catch(() => undefined),
       domain.qmp.execute<Array<{ device: string; qdev?: string; stats: Record<string, number> }>>('query-blockstats'),
       domain.qmp.execute<unknown[]>('query-cpus-fast'),
       processCpuTimeNs(domain.pid),
       processRssKiB(domain.pid),
+      this.bridges.tapStats(vmId, nicsOf(stored.spec)),
     ]);
     const block: BlockStats[] = blockstats
       .filter((entry) => entry.device.startsWith('drive-'))
@@ -465,6 +466,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
         ...(rssKiB !== undefined ? { rssKiB } : {}),
       },
       block,
+      net,
     };
   }
 
