@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Prepares a host for LIMEN's hypervisor tests: installs QEMU, libvirt and the tools the
-# test-guest builder needs, then starts virtlogd and libvirtd without systemd (CI machines and
-# containers have none). dnsmasq-base: libvirt runs it for the DHCP of nat and isolated networks
-# ("Unable to find 'dnsmasq' binary" otherwise). Idempotent: re-running it on a ready host only checks and returns.
+# test-guest and cloud-image builders need (scripts/build-test-guest.sh, build-cloud-image.sh),
+# then starts virtlogd and libvirtd without systemd (CI machines and containers have none).
+# dnsmasq-base: libvirt runs it for the DHCP of nat and isolated networks ("Unable to find
+# 'dnsmasq' binary" otherwise). Idempotent: re-running it on a ready host only checks and returns.
 set -euo pipefail
 
 PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients dnsmasq-base
-          busybox-static genisoimage xorriso cpio jq chromium)
+          busybox-static genisoimage xorriso cpio jq chromium openssh-client
+          debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs)
 LIBVIRT_URI="${LIBVIRT_URI:-qemu:///system}"
 
 log() { printf '[setup-host] %s\n' "$*" >&2; }

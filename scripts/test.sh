@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine or an already prepared one:
-#   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest, npm ci, build, then
+#   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest and the Debian cloud image
+#   (both cached), npm ci, build, then
 #   lint (format, types, ESLint), the API contract checks (the spec's lint, the typed client), unit tests, the libvirt contract suite, the e2e
 #   suite twice (embedded PGlite, real PostgreSQL), then the reliability suite (faults, load,
 #   properties) alone. Every stage runs even if an earlier one failed; the last line sums them up.
@@ -14,6 +15,7 @@ step "host setup"
 bash scripts/setup-host.sh || fail "host setup failed"
 bash scripts/ensure-postgres.sh || fail "PostgreSQL setup failed"
 bash scripts/build-test-guest.sh || fail "test guest build failed"
+bash scripts/build-cloud-image.sh || fail "cloud image build failed (scripts/build-cloud-image.sh)"
 
 step "npm ci and build"
 npm ci --no-audit --no-fund --loglevel=error || fail "npm ci failed"
