@@ -11,7 +11,8 @@
 # cloud-init's default user is `debian` (passwordless sudo, SSH keys only). The image has no SSH
 # host keys: cloud-init generates them on each new instance, so every clone gets its own.
 # Boot: BIOS, an MBR disk with syslinux. Partition 1 is a 64 MiB FAT16 partition (active) with
-# syslinux, Debian's cloud kernel and a small initramfs (MODULES=list: virtio blk/scsi/net, ext4);
+# syslinux, Debian's cloud kernel and a small initramfs (MODULES=list: virtio_pci, virtio_blk,
+# virtio_scsi, sd_mod; ext4 is built into the kernel);
 # partition 2, the last one, is the ext4 root. The kernel command line has console=ttyS0, so the
 # serial log shows the boot. syslinux waits for nothing (TIMEOUT 0). The kernel on the FAT
 # partition is the one built in: kernel upgrades inside a guest do not reach it.
@@ -34,7 +35,7 @@ SCRIPT="$(readlink -f "${BASH_SOURCE[0]}")"
 PACKAGES=(linux-image-cloud-amd64 systemd-sysv udev dbus cloud-init cloud-guest-utils openssh-server
           qemu-guest-agent ifupdown isc-dhcp-client iproute2 iputils-ping sudo e2fsprogs netbase)
 # The packages whose versions decide whether a cached image is stale.
-STAMP_PACKAGES=(cloud-init openssh-server qemu-guest-agent systemd initramfs-tools ifupdown)
+STAMP_PACKAGES=(linux-image-cloud-amd64 cloud-init openssh-server qemu-guest-agent systemd initramfs-tools ifupdown)
 # Masked, not just disabled: systemd applies presets on a first boot (empty machine-id).
 MASKED_UNITS=(apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service
               fstrim.timer dpkg-db-backup.timer)
@@ -71,20 +72,23 @@ MIRROR="${MIRROR:-$(mirror_for "$SUITE")}"
 SECURITY_MIRROR="${SECURITY_MIRROR:-$(mirror_for "$SUITE-security")}"
 [ -n "$MIRROR" ] || die "no Debian mirror for $SUITE in /etc/apt/sources*; set MIRROR=http://..."
 
-# awk reads to the end: an early exit would fail the pipe under pipefail (SIGPIPE).
-candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ && !n++ { print $2 }'; }
-kernel_package() {
-  apt-cache depends linux-image-cloud-amd64 2>/dev/null \
-    | awk '/Depends: linux-image-[0-9].*-cloud-amd64/ && !n++ { print $2 }'
+# One apt-cache call (each costs seconds on a busy machine): "package=candidate" for each. The
+# linux-image-cloud-amd64 metapackage is built with the kernel, so its version follows it.
+candidates() {
+  apt-cache policy "${STAMP_PACKAGES[@]}" 2>/dev/null \
+    | awk '/^[^ ].*:$/ { pkg = substr($0, 1, length($0) - 1) } /^  Candidate:/ { printf " %s=%s", pkg, $2 }'
 }
-if [ -z "$(kernel_package)" ]; then
+# Complete when every package has a candidate (apt says nothing of a package it does not know).
+complete() { [ "$(wc -w <<<"$1")" -eq "${#STAMP_PACKAGES[@]}" ] && [[ "$1" != *"=(none)"* ]]; }
+versions="$(candidates)"
+if ! complete "$versions"; then
+  # A fresh machine may have no package lists yet.
   log "refreshing apt package lists"
   apt-get update -qq
+  versions="$(candidates)"
+  complete "$versions" || die "apt has no candidate for some of ${STAMP_PACKAGES[*]}:$versions"
 fi
-kernel="$(kernel_package)"
-[ -n "$kernel" ] || die "cannot resolve the kernel package of linux-image-cloud-amd64"
-stamp="$(sha256sum "$SCRIPT" | cut -d' ' -f1) $SUITE $MIRROR $kernel=$(candidate "$kernel")"
-for pkg in "${STAMP_PACKAGES[@]}"; do stamp+=" $pkg=$(candidate "$pkg")"; done
+stamp="$(sha256sum "$SCRIPT" | cut -d' ' -f1) $SUITE $MIRROR$versions"
 
 if [ -f "$OUT_DIR/.build-stamp" ] && [ "$(cat "$OUT_DIR/.build-stamp")" = "$stamp" ] && [ -s "$OUT_DIR/$IMAGE" ]; then
   log "up to date in $OUT_DIR"
@@ -260,4 +264,4 @@ rm -f "$OUT_DIR/.build-stamp"
 # Rename last so a half-finished build is never mistaken for a complete one.
 mv "$OUT_DIR/.$IMAGE.tmp" "$OUT_DIR/$IMAGE"
 printf '%s' "$stamp" >"$OUT_DIR/.build-stamp"
-log "built $OUT_DIR/$IMAGE ($kernel, $(du -m "$OUT_DIR/$IMAGE" | cut -f1) MiB) in $((SECONDS - started)) s"
+log "built $OUT_DIR/$IMAGE (linux-image-$kver, $(du -m "$OUT_DIR/$IMAGE" | cut -f1) MiB) in $((SECONDS - started)) s"
