@@ -92,7 +92,7 @@ export function hostName(env: Env): string {
 export function vmNetwork(env: Env): string {
   const raw = readString(env, 'VM_NETWORK') ?? 'user';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw))
-    throw new ConfigError(`VM_NETWORK must be "user" or a libvirt network name (got "${raw}")`);
+    throw new ConfigError(`VM_NETWORK must name a LIMEN network (default "user") (got "${raw}")`);
   return raw;
 }
 
