@@ -143,3 +143,29 @@ describe('TRUST_PROXY', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), TRUST_PROXY: 'everyone; rm -rf /' })).toThrow(/TRUST_PROXY/);
   });
 });
+
+describe('PORT_FORWARD_RANGE and PORT_FORWARD_ADDRESS', () => {
+  const dataDir = () => mkdtempSync(join(tmpdir(), 'limen-config-'));
+  it('default to 20000-20999 on 127.0.0.1', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).portForwards).toEqual({ from: 20000, to: 20999, address: '127.0.0.1' });
+  });
+
+  it('take a range of unprivileged ports and an IPv4 address', () => {
+    const config = loadConfig({
+      DATA_DIR: dataDir(),
+      PORT_FORWARD_RANGE: '40000-40000',
+      PORT_FORWARD_ADDRESS: '0.0.0.0',
+    });
+    expect(config.portForwards).toEqual({ from: 40000, to: 40000, address: '0.0.0.0' });
+  });
+
+  it.each(['80-90', '30000-20000', '20000-70000', '20000', 'a-b', '20000-20999;x'])('refuse the range %s', (range) => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), PORT_FORWARD_RANGE: range })).toThrow(/^PORT_FORWARD_RANGE must be/);
+  });
+
+  it.each(['localhost', '::1', '127.0.0.256', '127.0.0.1:22'])('refuse the address %s', (address) => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), PORT_FORWARD_ADDRESS: address })).toThrow(
+      /^PORT_FORWARD_ADDRESS must be an IPv4 address/,
+    );
+  });
+});

@@ -10,6 +10,8 @@ import {
   trustProxy,
   hostName,
   vmNetwork,
+  portForwardRange,
+  portForwardAddress,
   bearerToken,
   agentClient,
   smtpUrl,
@@ -74,10 +76,18 @@ export class AppConfig {
   eventRetentionHours: number;
   agent: AgentClientConfig;
   alerting: AlertingConfig;
+  portForwards: PortForwardConfig;
   /** When set, GET /metrics (Prometheus) requires `Authorization: Bearer METRICS_TOKEN`. */
   metricsToken?: string;
   console: ConsoleConfig;
   eventStreams: EventStreamConfig;
+}
+
+/** Host ports forwarded to user-mode NICs: allocated lowest first from [from, to], listening on `address`. */
+export interface PortForwardConfig {
+  from: number;
+  to: number;
+  address: string;
 }
 
 export interface EventStreamConfig {
@@ -180,6 +190,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     ...fleetSettings(env),
     agent: agentClient(env, nodeEnv, dataDir),
     alerting: alertingSettings(env),
+    portForwards: { ...portForwardRange(env), address: portForwardAddress(env) },
     metricsToken: bearerToken(env, 'METRICS_TOKEN'),
   });
   return config;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { libvirtUriRefusal } from '@limen/libvirt';
@@ -93,6 +94,23 @@ export function vmNetwork(env: Env): string {
   const raw = readString(env, 'VM_NETWORK') ?? 'user';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw))
     throw new ConfigError(`VM_NETWORK must name a LIMEN network (default "user") (got "${raw}")`);
+  return raw;
+}
+
+/** PORT_FORWARD_RANGE: `FROM-TO`, unprivileged ports (QEMU binds them as its own user). */
+export function portForwardRange(env: Env): { from: number; to: number } {
+  const raw = readString(env, 'PORT_FORWARD_RANGE') ?? '20000-20999';
+  const match = /^(\d{1,5})-(\d{1,5})$/.exec(raw);
+  const [from, to] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
+  if (!(from >= 1024 && from <= to && to <= 65535))
+    throw new ConfigError(`PORT_FORWARD_RANGE must be FROM-TO with 1024 <= FROM <= TO <= 65535 (got "${raw}")`);
+  return { from, to };
+}
+
+/** PORT_FORWARD_ADDRESS: the IPv4 address forwarded host ports listen on (QEMU user-mode forwards are IPv4). */
+export function portForwardAddress(env: Env): string {
+  const raw = readString(env, 'PORT_FORWARD_ADDRESS') ?? '127.0.0.1';
+  if (!isIPv4(raw)) throw new ConfigError(`PORT_FORWARD_ADDRESS must be an IPv4 address (got "${raw}")`);
   return raw;
 }
 

@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { HostPortProbe } from './host-port-probe';
 import { Network } from './network.entity';
 import { NetworkRepository } from './network.repository';
 import { PortForward } from './port-forward.entity';
 import { PortForwardRepository } from './port-forward.repository';
+import { PortForwardAllocator } from './port-forward-allocator';
 import { VmNic } from './vm-nic.entity';
 import { VmNicRepository } from './vm-nic.repository';
 import { VmNetworking } from './vm-networking';
@@ -14,7 +16,14 @@ import { VmNetworking } from './vm-networking';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([Network, VmNic, PortForward])],
-  providers: [NetworkRepository, VmNicRepository, PortForwardRepository, VmNetworking],
-  exports: [NetworkRepository, VmNicRepository, PortForwardRepository, VmNetworking],
+  providers: [
+    NetworkRepository,
+    VmNicRepository,
+    PortForwardRepository,
+    VmNetworking,
+    HostPortProbe,
+    PortForwardAllocator,
+  ],
+  exports: [NetworkRepository, VmNicRepository, PortForwardRepository, VmNetworking, PortForwardAllocator],
 })
 export class NetworkDataModule {}

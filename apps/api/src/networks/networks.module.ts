@@ -7,13 +7,19 @@ import { VmsModule } from '../vms/vms.module';
 import { NetworkDataModule } from './network-data.module';
 import { NetworksController } from './networks.controller';
 import { NetworksService } from './networks.service';
+import { PortForwardOperations } from './port-forward-operations';
+import { PortForwardsService } from './port-forwards.service';
 import { VmNicsController } from './vm-nics.controller';
 import { VmNicsService } from './vm-nics.service';
+import { VmPortForwardsController } from './vm-port-forwards.controller';
 
-/** Networks and NICs: `/api/v1/networks`, a VM's NICs (`/api/v1/vms/{id}/nics`), the hypervisor work they need. */
+/**
+ * Networks, NICs and port forwards: `/api/v1/networks`, a VM's NICs (`/api/v1/vms/{id}/nics`) and
+ * port forwards (`/api/v1/vms/{id}/port-forwards`), the hypervisor work they need.
+ */
 @Module({
   imports: [NetworkDataModule, EventsModule, IdempotencyModule, OperationsModule, VmsModule, VmDataModule],
-  controllers: [NetworksController, VmNicsController],
-  providers: [NetworksService, VmNicsService],
+  controllers: [NetworksController, VmNicsController, VmPortForwardsController],
+  providers: [NetworksService, VmNicsService, PortForwardsService, PortForwardOperations],
 })
 export class NetworksModule {}

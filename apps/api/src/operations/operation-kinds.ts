@@ -1,4 +1,4 @@
-import type { BootDevice } from '@limen/libvirt';
+import type { BootDevice, PortForwardSpec } from '@limen/libvirt';
 
 /** What a create's cloud-init asks for (CreateVmDto.cloudInit as stored). */
 export interface CloudInitParams {
@@ -11,6 +11,12 @@ export interface CloudInitParams {
 export interface VmActionParams {
   timeoutSeconds: number;
   force: boolean;
+}
+
+/** A port forward as allocated in the request: the handler applies exactly this, whatever happens to the row. */
+export interface PortForwardParams extends PortForwardSpec {
+  forwardId: string;
+  nicId: string;
 }
 
 type NoParams = Record<string, never>;
@@ -35,6 +41,8 @@ export interface OperationParams {
   'vm.media.eject': NoParams;
   'vm.nic.add': { nicId: string };
   'vm.nic.remove': { nicId: string };
+  'vm.port-forward.add': PortForwardParams;
+  'vm.port-forward.remove': PortForwardParams;
   'snapshot.create': { snapshotId: string };
   'snapshot.revert': { snapshotId: string };
   'snapshot.delete': { snapshotId: string };

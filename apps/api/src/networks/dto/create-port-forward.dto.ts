@@ -1,0 +1,44 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsInt, IsUUID, Max, Min } from 'class-validator';
+import type { PortProtocol } from '@limen/libvirt';
+import { IsOptionalNotNull } from '../../common/validation';
+import { OperationDto } from '../../operations/dto/operation.dto';
+import { PortForwardDto } from './port-forward.dto';
+
+export const PORT_PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp'];
+
+/** A guest port to reach from the host: a host port is allocated for it (PORT_FORWARD_RANGE). */
+export class NewPortForwardDto {
+  /** @example 22 */
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  @ApiProperty({ type: 'integer' })
+  guestPort: number;
+
+  @ApiPropertyOptional({ enum: PORT_PROTOCOLS, default: 'tcp' })
+  @IsOptionalNotNull()
+  @IsIn(PORT_PROTOCOLS)
+  protocol?: PortProtocol;
+}
+
+export class CreatePortForwardDto extends NewPortForwardDto {
+  /** A user-mode NIC of the VM (GET /api/v1/vms/{id}/nics). Default: its first user-mode NIC. */
+  @IsOptionalNotNull()
+  @IsUUID()
+  nicId?: string;
+}
+
+export class PortForwardListDto {
+  @ApiProperty({ type: [PortForwardDto] })
+  items: PortForwardDto[];
+}
+
+/** 202 body of a port forward add or remove: the forward (its host port allocated already) and the operation. */
+export class PortForwardAcceptedDto {
+  @ApiProperty({ type: PortForwardDto })
+  portForward: PortForwardDto;
+
+  @ApiProperty({ type: OperationDto })
+  operation: OperationDto;
+}
