@@ -57,6 +57,17 @@ export const EVENT_DATA_SCHEMAS: { [T in EventType]: SchemaObject | ReferenceObj
   'vm.deleted': { type: 'object', required: ['vmId', 'name'], properties: { vmId: uuid, name: text } },
   'vm.nic.added': { type: 'object', required: ['vmId', 'nic'], properties: { vmId: uuid, nic: ref('NicDto') } },
   'vm.nic.removed': { type: 'object', required: ['vmId', 'nicId'], properties: { vmId: uuid, nicId: uuid } },
+  'vm.addresses': {
+    type: 'object',
+    required: ['vmId', 'addresses', 'guestAgent', 'os', 'version'],
+    properties: {
+      vmId: uuid,
+      addresses: { type: 'array', items: ref('VmAddressDto') },
+      guestAgent: { enum: ['connected', 'disconnected', 'absent'] },
+      os: { anyOf: [ref('GuestOsDto'), { type: 'null' }] },
+      version: { type: 'integer' },
+    },
+  },
   'operation.updated': {
     type: 'object',
     required: ['id', 'kind', 'status', 'vmId', 'error'],

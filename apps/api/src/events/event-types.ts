@@ -3,7 +3,9 @@ import type { NicDto } from '../networks/dto/nic.dto';
 import type { OperationKind } from '../operations/operation-kinds';
 import type { OperationError, OperationStatus } from '../operations/operation.entity';
 import type { SnapshotDto } from '../snapshots/dto/snapshot.dto';
-import type { VmDto } from '../vms/dto/vm.dto';
+import type { GuestOsDto, VmDto } from '../vms/dto/vm.dto';
+import type { VmAddressDto } from '../networks/dto/nic.dto';
+import type { GuestAgentState } from '@limen/libvirt';
 import type { VmState } from '../vms/vm-state';
 
 /** `vm.state` and `vm.updated`: the VM's state as it now is, and the version that state has. */
@@ -11,6 +13,15 @@ export interface VmStatePayload {
   vmId: string;
   state: VmState;
   stateReason: string | null;
+  version: number;
+}
+
+/** `vm.addresses`: what the VM now shows of its guest (VmDto's fields of that name), and the version it has. */
+export interface VmAddressesPayload {
+  vmId: string;
+  addresses: VmAddressDto[];
+  guestAgent: GuestAgentState;
+  os: GuestOsDto | null;
   version: number;
 }
 
@@ -32,6 +43,7 @@ export interface EventPayloads {
   /** A NIC was added to the VM (its operation succeeded). */
   'vm.nic.added': { vmId: string; nic: NicDto };
   'vm.nic.removed': { vmId: string; nicId: string };
+  'vm.addresses': VmAddressesPayload;
   'operation.updated': {
     id: string;
     kind: OperationKind;

@@ -10,6 +10,7 @@ import { NetworksService } from './networks.service';
 import { PortForwardOperations } from './port-forward-operations';
 import { PortForwardsService } from './port-forwards.service';
 import { VmNicsController } from './vm-nics.controller';
+import { VmAddressWatcher } from './vm-address-watcher';
 import { VmNicsService } from './vm-nics.service';
 import { VmPortForwardsController } from './vm-port-forwards.controller';
 
@@ -20,6 +21,6 @@ import { VmPortForwardsController } from './vm-port-forwards.controller';
 @Module({
   imports: [NetworkDataModule, EventsModule, IdempotencyModule, OperationsModule, VmsModule, VmDataModule],
   controllers: [NetworksController, VmNicsController, VmPortForwardsController],
-  providers: [NetworksService, VmNicsService, PortForwardsService, PortForwardOperations],
+  providers: [NetworksService, VmNicsService, PortForwardsService, PortForwardOperations, VmAddressWatcher],
 })
 export class NetworksModule {}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
 import { VmNic } from './vm-nic.entity';
@@ -15,6 +15,15 @@ export class VmNicRepository extends TableRepository {
   /** A VM's NICs in domain order. */
   ofVm(vmId: string, tx?: Tx): Promise<VmNic[]> {
     return this.manager(tx).find(VmNic, { where: { vmId }, order: { position: 'ASC', createdAt: 'ASC' } });
+  }
+
+  /** The NICs of several VMs at once, each VM's in domain order (the address watcher's sweep). */
+  ofVms(vmIds: string[], tx?: Tx): Promise<VmNic[]> {
+    if (!vmIds.length) return Promise.resolve([]);
+    return this.manager(tx).find(VmNic, {
+      where: { vmId: In(vmIds) },
+      order: { vmId: 'ASC', position: 'ASC', createdAt: 'ASC' },
+    });
   }
 
   find(id: string, tx?: Tx): Promise<VmNic | null> {

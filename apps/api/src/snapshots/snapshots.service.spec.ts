@@ -160,6 +160,34 @@ describe('SnapshotsService', () => {
       expect(published.map((e) => e.type)).toEqual(['snapshot.created']);
     });
 
+    it('freezes the guest’s filesystems around the snapshot when its agent is connected, and thaws them on failure too', async () => {
+      const vm = vmRow({ state: 'running', guestAgent: 'connected' });
+      const { service, port, run, operations } = world(vm);
+      await defineDomain(port, vm);
+      port.setGuestAgent(vm.id, { filesystems: 2 });
+      const accepted = await service.create(alice, vm.id, { name: 'frozen' });
+      await run(accepted.operation);
+      const methods = port.calls.map((c) => c.method);
+      const at = (m: string) => methods.indexOf(m as (typeof methods)[number]);
+      expect(at('freezeFilesystems')).toBeGreaterThan(-1);
+      expect(at('freezeFilesystems')).toBeLessThan(at('createSnapshot'));
+      expect(at('thawFilesystems')).toBeGreaterThan(at('createSnapshot'));
+      expect(port.frozenFilesystems(vm.id)).toBe(0);
+      operations.finish(accepted.operation.id);
+
+      port.failNext('createSnapshot');
+      const failing = await service.create(alice, vm.id, { name: 'fails' });
+      await expect(run(failing.operation)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
+      expect(port.frozenFilesystems(vm.id)).toBe(0);
+      operations.finish(failing.operation.id);
+
+      // The agent went away since the row said connected: the snapshot is taken without a freeze.
+      port.setGuestAgent(vm.id, null);
+      const unfrozen = await service.create(alice, vm.id, { name: 'no-agent' });
+      await run(unfrozen.operation);
+      expect(await port.listSnapshots(vm.id)).toHaveLength(2);
+    });
+
     it('a snapshot the hypervisor refuses is removed, and with it the quota it held', async () => {
       const vm = vmRow({ state: 'running' });
       const { service, snapshots, ledger, run } = world(vm);

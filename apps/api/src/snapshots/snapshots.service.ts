@@ -23,6 +23,33 @@ import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto } from './dto/snaps
 import { Snapshot } from './snapshot.entity';
 import { SnapshotRepository } from './snapshot.repository';
 
+/** The guest agent did not answer: the snapshot is taken all the same, as it would be without an agent. */
+async function unlessAgentAway(work: Promise<unknown>): Promise<void> {
+  try {
+    await work;
+  } catch (error) {
+    if (!HypervisorError.is(error, 'GUEST_AGENT_UNAVAILABLE')) throw error;
+  }
+}
+
+/**
+ * Runs `work` with the guest's filesystems frozen when its agent is connected (consistent on disk,
+ * as the guest would see them after a clean sync), thawed again whatever happens.
+ */
+export async function withFrozenFilesystems(
+  port: VirtualizationPort,
+  vm: Pick<Vm, 'id' | 'guestAgent' | 'state'> | null,
+  work: () => Promise<unknown>,
+): Promise<void> {
+  const freeze = vm?.state === 'running' && vm.guestAgent === 'connected';
+  if (freeze) await unlessAgentAway(port.freezeFilesystems(vm.id));
+  try {
+    await work();
+  } finally {
+    if (freeze) await unlessAgentAway(port.thawFilesystems(vm.id));
+  }
+}
+
 /** A VM in one of these cannot be snapshotted, reverted or have a snapshot deleted. */
 const UNUSABLE_STATES: readonly VmState[] = [...TRANSITIONAL_STATES, 'missing', 'error'];
 
@@ -155,10 +182,12 @@ export class SnapshotsService implements OnModuleInit {
         // The RAM state lands in the disk file, and so may more than was reserved: what it grew by is charged.
         const disk = vmPaths(this.config.hypervisor.vmDir, snapshot.vmId).disk;
         const before = (await port.getVolume(disk, 'qcow2')).actualSizeBytes;
-        await port.createSnapshot(snapshot.vmId, {
-          name: snapshot.name,
-          description: snapshot.description || undefined,
-        });
+        await withFrozenFilesystems(port, await this.vms.find(snapshot.vmId), () =>
+          port.createSnapshot(snapshot.vmId, {
+            name: snapshot.name,
+            description: snapshot.description || undefined,
+          }),
+        );
         snapshot.sizeMiB = snapshotSizeMiB(
           snapshot.sizeMiB,
           (await port.getVolume(disk, 'qcow2')).actualSizeBytes - before,

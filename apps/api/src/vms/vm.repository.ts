@@ -5,7 +5,8 @@ import { decodeCursor, encodeCursor } from '../common/pagination';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
 import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota.repository';
-import { Vm } from './vm.entity';
+import type { GuestAgentState, GuestOsInfo } from '@limen/libvirt';
+import { Vm, VmAddress } from './vm.entity';
 import { BootedSizes, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
 
 /** A timestamptz(3) column as Date.toISOString() renders it: 2026-11-26T08:00:00.000Z. */
@@ -28,6 +29,13 @@ export interface VmStateChange {
   booted?: BootedSizes;
   /** Write (and bump the version) even when the state and reason are already these. */
   always?: boolean;
+}
+
+/** What a VM shows of its guest: addresses, whether its agent answers, its OS (the address watcher writes it). */
+export interface GuestView {
+  addresses: VmAddress[];
+  guestAgent: GuestAgentState;
+  os: GuestOsInfo | null;
 }
 
 /** What the VMs on one host hold: vCPUs and memory as their owners' quotas charge them, and how many. */
@@ -74,6 +82,55 @@ export class VmRepository extends TableRepository {
 
   async delete(id: string): Promise<void> {
     await this.manager().delete(Vm, { id });
+  }
+
+  /**
+   * Writes what the VM shows of its guest when it differs from what the row has, bumping the
+   * version; returns the changed row, or null when nothing changed (or the VM is gone or being
+   * deleted). With `whileRunning`, only if the VM is running: a refresh that read a guest which has
+   * stopped since must not put its addresses back after the stop cleared them.
+   */
+  async writeGuestView(id: string, view: GuestView, options: { whileRunning: boolean }): Promise<Vm | null> {
+    const [rows] = await this.manager().query(
+      `UPDATE vms SET addresses = $2::jsonb, guest_agent = $3, os = $4::jsonb, version = version + 1, updated_at = now()
+       WHERE id = $1 AND state <> 'deleting' AND (NOT $5 OR state = 'running')
+         AND (addresses IS DISTINCT FROM $2::jsonb OR guest_agent IS DISTINCT FROM $3 OR os IS DISTINCT FROM $4::jsonb)
+       RETURNING *`,
+      [
+        id,
+        JSON.stringify(view.addresses),
+        view.guestAgent,
+        view.os ? JSON.stringify(view.os) : null,
+        options.whileRunning,
+      ],
+    );
+    return rows.length ? this.fromRow(Vm, rows[0]) : null;
+  }
+
+  /** The running VMs on a host with their guest view (the address watcher's sweep). */
+  async runningOnHost(hostId: string): Promise<Array<GuestView & { id: string; ownerId: string }>> {
+    const rows = await this.query<GuestView & { id: string; owner_id: string; guest_agent: GuestAgentState }>(
+      undefined,
+      `SELECT id, owner_id, addresses, guest_agent, os FROM vms WHERE host_id = $1 AND state = 'running'`,
+      [hostId],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      ownerId: r.owner_id,
+      addresses: r.addresses,
+      guestAgent: r.guest_agent,
+      os: r.os,
+    }));
+  }
+
+  /** VMs that are not running yet still show addresses or a connected agent (a stop went unseen). */
+  async staleGuestViews(): Promise<Array<{ id: string; hostId: string | null }>> {
+    const rows = await this.query<{ id: string; host_id: string | null }>(
+      undefined,
+      `SELECT id, host_id FROM vms
+       WHERE state NOT IN ('running', 'deleting') AND (addresses <> '[]'::jsonb OR guest_agent = 'connected')`,
+    );
+    return rows.map((r) => ({ id: r.id, hostId: r.host_id }));
   }
 
   /**
@@ -175,7 +232,7 @@ export class VmRepository extends TableRepository {
                    LIMIT ${limit} + 1) p) w,
             LATERAL (SELECT w.id, w.name, w.description, w.owner_id AS "ownerId", w.host_id AS "hostId", w.vcpus, w.memory_mib AS "memoryMiB",
                             w.disk_gib AS "diskGiB", w.image_id AS "imageId", w.media_image_id AS "mediaImageId", w.boot_order AS "bootOrder",
-                            w.state, w.state_reason AS "stateReason", w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
+                            w.state, w.state_reason AS "stateReason", w.addresses, w.guest_agent AS "guestAgent", w.os, w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
       values,
     );
     const nextCursor =

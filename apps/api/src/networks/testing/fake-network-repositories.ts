@@ -103,6 +103,10 @@ export class FakeVmNicRepository {
       .map((nic) => this.copy(nic));
   }
 
+  async ofVms(vmIds: string[], _tx?: Tx): Promise<VmNic[]> {
+    return (await Promise.all(vmIds.map((id) => this.ofVm(id)))).flat();
+  }
+
   async find(id: string, _tx?: Tx): Promise<VmNic | null> {
     const nic = this.rows.get(id);
     return nic ? this.copy(nic) : null;

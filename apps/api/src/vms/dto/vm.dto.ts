@@ -1,8 +1,25 @@
 import { ApiProperty } from '@nestjs/swagger';
+import type { GuestAgentState } from '@limen/libvirt';
+import { VmAddressDto } from '../../networks/dto/nic.dto';
 import { OperationDto } from '../../operations/dto/operation.dto';
 import { Vm } from '../vm.entity';
 import { VM_STATES, VmState } from '../vm-state';
 import { BOOT_DEVICES } from './update-vm.dto';
+
+/** What the guest agent says of the guest's OS. */
+export class GuestOsDto {
+  @ApiProperty({ example: 'Debian GNU/Linux' })
+  name: string;
+
+  @ApiProperty({ example: '12 (bookworm)' })
+  version: string;
+
+  /** Kernel release. */
+  @ApiProperty({ example: '6.1.0-28-cloud-amd64' })
+  kernel: string;
+}
+
+export const GUEST_AGENT_STATES: readonly GuestAgentState[] = ['connected', 'disconnected', 'absent'];
 
 export class VmDto {
   @ApiProperty({ format: 'uuid' })
@@ -45,6 +62,22 @@ export class VmDto {
   @ApiProperty({ type: String, nullable: true, example: null })
   stateReason: string | null;
 
+  /**
+   * The guest's addresses per NIC, as LIMEN last saw them (DHCP leases of LIMEN networks, the guest
+   * agent, the host's ARP table); empty while the VM is not running. Kept current by the address
+   * watcher: the `vm.addresses` event says when they change.
+   */
+  @ApiProperty({ type: [VmAddressDto] })
+  addresses: VmAddressDto[];
+
+  /** `connected`: the QEMU guest agent answers; `disconnected`: the VM has its channel but no agent answers; `absent`: no channel. */
+  @ApiProperty({ enum: GUEST_AGENT_STATES, example: 'connected' })
+  guestAgent: GuestAgentState;
+
+  /** From the guest agent, once it has answered; null before. */
+  @ApiProperty({ type: GuestOsDto, nullable: true })
+  os: GuestOsDto | null;
+
   /** Also the ETag: `"<version>"`. */
   @ApiProperty({ type: 'integer', example: 3 })
   version: number;
@@ -70,6 +103,16 @@ export class VmDto {
       bootOrder: vm.bootOrder,
       state: vm.state,
       stateReason: vm.stateReason,
+      addresses: vm.addresses.map((a) => ({
+        nicId: a.nicId,
+        mac: a.mac,
+        ip: a.ip,
+        prefix: a.prefix,
+        family: a.family,
+        source: a.source,
+      })),
+      guestAgent: vm.guestAgent,
+      os: vm.os ? { name: vm.os.name, version: vm.os.version, kernel: vm.os.kernel } : null,
       version: vm.version,
       createdAt: vm.createdAt.toISOString(),
       updatedAt: vm.updatedAt.toISOString(),

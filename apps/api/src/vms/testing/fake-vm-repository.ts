@@ -1,7 +1,7 @@
 import { Tx } from '../../database/transaction';
 import { computeCharge } from '../../quotas/quota-ledger';
 import { Vm } from '../vm.entity';
-import { HostAllocation, VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
+import { GuestView, HostAllocation, VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
 import { DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from '../vm-state';
 
 /** A VM row with sensible defaults, for specs. */
@@ -23,6 +23,9 @@ export function vmRow(fields: Partial<Vm> = {}): Vm {
     bootOrder: ['hd'],
     state: 'stopped',
     stateReason: null,
+    addresses: [],
+    guestAgent: 'absent',
+    os: null,
     version: 1,
     createdAt: now,
     updatedAt: now,
@@ -124,6 +127,33 @@ export class FakeVmRepository {
     return [...this.rows.values()]
       .filter((vm) => vm.hostId === hostId && vm.state === 'deleting' && !this.activeOperations.has(vm.id))
       .map((vm) => ({ id: vm.id, ownerId: vm.ownerId, failures: 0 }));
+  }
+
+  async writeGuestView(id: string, view: GuestView, options: { whileRunning: boolean }): Promise<Vm | null> {
+    const vm = this.rows.get(id);
+    if (!vm || vm.state === 'deleting' || (options.whileRunning && vm.state !== 'running')) return null;
+    const same =
+      JSON.stringify(vm.addresses.map((a) => [a.nicId, a.mac, a.ip, a.prefix, a.family, a.source])) ===
+        JSON.stringify(view.addresses.map((a) => [a.nicId, a.mac, a.ip, a.prefix, a.family, a.source])) &&
+      vm.guestAgent === view.guestAgent &&
+      JSON.stringify(vm.os) === JSON.stringify(view.os);
+    if (same) return null;
+    return this.replace(id, { ...structuredClone(view), version: vm.version + 1 });
+  }
+
+  async runningOnHost(hostId: string): Promise<Array<GuestView & { id: string; ownerId: string }>> {
+    return [...this.rows.values()]
+      .filter((vm) => vm.hostId === hostId && vm.state === 'running')
+      .map(({ id, ownerId, addresses, guestAgent, os }) => structuredClone({ id, ownerId, addresses, guestAgent, os }));
+  }
+
+  async staleGuestViews(): Promise<Array<{ id: string; hostId: string | null }>> {
+    return [...this.rows.values()]
+      .filter(
+        (vm) =>
+          !['running', 'deleting'].includes(vm.state) && (vm.addresses.length > 0 || vm.guestAgent === 'connected'),
+      )
+      .map((vm) => ({ id: vm.id, hostId: vm.hostId }));
   }
 
   /** Typed as the real one, for constructors. */
