@@ -673,6 +673,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vms/{vmId}/port-forwards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VM's port forwards, oldest first. */
+        get: operations["VmPortForwardsController_list_v1"];
+        put?: never;
+        /**
+         * Forward a host port to `guestPort` of a user-mode NIC. The answer names the host port and
+         *     address at once (connect to `hostAddress:hostPort`); the operation applies it to the VM, live
+         *     when it runs. A full PORT_FORWARD_RANGE is 409 PORT_RANGE_EXHAUSTED.
+         */
+        post: operations["VmPortForwardsController_add_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/port-forwards/{forwardId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a forward; its host port is free once the operation has taken it off the VM. */
+        delete: operations["VmPortForwardsController_remove_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ssh-keys": {
         parameters: {
             query?: never;
@@ -1314,6 +1353,37 @@ export interface components {
             /** @example null */
             nextCursor: string | null;
         };
+        VmAddressDto: {
+            /** Format: uuid */
+            nicId: string;
+            /** @example 52:54:00:12:34:56 */
+            mac: string;
+            /** @example 10.77.0.23 */
+            ip: string;
+            /** @example 24 */
+            prefix: number;
+            /**
+             * @example ipv4
+             * @enum {string}
+             */
+            family: "ipv4" | "ipv6";
+            /**
+             * @example lease
+             * @enum {string}
+             */
+            source: "lease" | "agent" | "arp" | "user-mode";
+        };
+        GuestOsDto: {
+            /** @example Debian GNU/Linux */
+            name: string;
+            /** @example 12 (bookworm) */
+            version: string;
+            /**
+             * @description Kernel release.
+             * @example 6.1.0-28-cloud-amd64
+             */
+            kernel: string;
+        };
         VmDto: {
             /** Format: uuid */
             id: string;
@@ -1352,6 +1422,20 @@ export interface components {
             /** @example null */
             stateReason: string | null;
             /**
+             * @description The guest's addresses per NIC, as LIMEN last saw them (DHCP leases of LIMEN networks, the guest
+             *     agent, the host's ARP table); empty while the VM is not running. Kept current by the address
+             *     watcher: the `vm.addresses` event says when they change.
+             */
+            addresses: components["schemas"]["VmAddressDto"][];
+            /**
+             * @description `connected`: the QEMU guest agent answers; `disconnected`: the VM has its channel but no agent answers; `absent`: no channel.
+             * @example connected
+             * @enum {string}
+             */
+            guestAgent: "connected" | "disconnected" | "absent";
+            /** @description From the guest agent, once it has answered; null before. */
+            os: components["schemas"]["GuestOsDto"] | null;
+            /**
              * @description Also the ETag: `"<version>"`.
              * @example 3
              */
@@ -1366,13 +1450,33 @@ export interface components {
             /** @example null */
             nextCursor: string | null;
         };
-        CreateNicDto: {
+        NewPortForwardDto: {
+            /** @example 22 */
+            guestPort: number;
+            /**
+             * @description Default: `"tcp"`.
+             * @example tcp
+             * @enum {string}
+             */
+            protocol?: "tcp" | "udp";
+        };
+        CreateVmNicDto: {
             /**
              * @description Default: `"virtio"`.
              * @example virtio
              * @enum {string}
              */
             model?: "virtio" | "e1000e" | "rtl8139";
+            /**
+             * @description NICs on a user-mode network only: guest ports reachable from the start, each with a host port
+             *     allocated as by POST /api/v1/vms/{id}/port-forwards (see GET /api/v1/vms/{id}/port-forwards).
+             * @example [
+             *       {
+             *         "guestPort": 22
+             *       }
+             *     ]
+             */
+            portForwards?: components["schemas"]["NewPortForwardDto"][];
             /**
              * Format: uuid
              * @description A network from GET /api/v1/networks.
@@ -1445,9 +1549,9 @@ export interface components {
             sshKeyIds?: string[];
             /**
              * @description The VM's NICs in order, 1-8 (networks from GET /api/v1/networks). Default: one NIC on the
-             *     default network (VM_NETWORK, `user` unless configured).
+             *     default network (VM_NETWORK, `user` unless configured). A user-mode NIC may bring `portForwards`.
              */
-            nics?: components["schemas"]["CreateNicDto"][];
+            nics?: components["schemas"]["CreateVmNicDto"][];
             /** @description For disk images: a NoCloud seed ISO is built from these. */
             cloudInit?: components["schemas"]["CloudInitDto"];
         };
@@ -1665,26 +1769,6 @@ export interface components {
              */
             bridge?: string;
         };
-        VmAddressDto: {
-            /** Format: uuid */
-            nicId: string;
-            /** @example 52:54:00:12:34:56 */
-            mac: string;
-            /** @example 10.77.0.23 */
-            ip: string;
-            /** @example 24 */
-            prefix: number;
-            /**
-             * @example ipv4
-             * @enum {string}
-             */
-            family: "ipv4" | "ipv6";
-            /**
-             * @example lease
-             * @enum {string}
-             */
-            source: "lease" | "agent" | "arp" | "user-mode";
-        };
         PortForwardDto: {
             /** Format: uuid */
             id: string;
@@ -1724,8 +1808,49 @@ export interface components {
         NicListDto: {
             items: components["schemas"]["NicDto"][];
         };
+        CreateNicDto: {
+            /**
+             * @description Default: `"virtio"`.
+             * @example virtio
+             * @enum {string}
+             */
+            model?: "virtio" | "e1000e" | "rtl8139";
+            /**
+             * Format: uuid
+             * @description A network from GET /api/v1/networks.
+             */
+            networkId: string;
+            /**
+             * @description Unicast, `xx:xx:xx:xx:xx:xx`, unique across the installation (409 MAC_IN_USE otherwise).
+             *     Default: a random locally administered address.
+             * @example 52:54:00:12:34:56
+             */
+            mac?: string;
+        };
         NicAcceptedDto: {
             nic: components["schemas"]["NicDto"];
+            operation: components["schemas"]["OperationDto"];
+        };
+        PortForwardListDto: {
+            items: components["schemas"]["PortForwardDto"][];
+        };
+        CreatePortForwardDto: {
+            /** @example 22 */
+            guestPort: number;
+            /**
+             * @description Default: `"tcp"`.
+             * @example tcp
+             * @enum {string}
+             */
+            protocol?: "tcp" | "udp";
+            /**
+             * Format: uuid
+             * @description A user-mode NIC of the VM (GET /api/v1/vms/{id}/nics). Default: its first user-mode NIC.
+             */
+            nicId?: string;
+        };
+        PortForwardAcceptedDto: {
+            portForward: components["schemas"]["PortForwardDto"];
             operation: components["schemas"]["OperationDto"];
         };
         SshKeyDto: {
@@ -3882,6 +4007,24 @@ export interface operations {
                         };
                     } | {
                         /** @enum {unknown} */
+                        event: "vm.addresses";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.addresses";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            addresses: components["schemas"]["VmAddressDto"][];
+                            /** @enum {unknown} */
+                            guestAgent: "connected" | "disconnected" | "absent";
+                            os: components["schemas"]["GuestOsDto"] | null;
+                            version: number;
+                        };
+                    } | {
+                        /** @enum {unknown} */
                         event: "operation.updated";
                         id: string;
                         data: {
@@ -5347,6 +5490,136 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NicAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmPortForwardsController_list_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortForwardListDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmPortForwardsController_add_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreatePortForwardDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the operation */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortForwardAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmPortForwardsController_remove_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+                forwardId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted; Location names the operation */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortForwardAcceptedDto"];
                 };
             };
             400: components["responses"]["Problem400-api-user"];

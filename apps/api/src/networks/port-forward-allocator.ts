@@ -4,8 +4,10 @@ import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { Tx } from '../database/transaction';
 import { HostPorts } from '../hosts/host-ports';
+import { invalidField } from '../hosts/invalid-field';
 import { Vm } from '../vms/vm.entity';
 import { HostPortProbe } from './host-port-probe';
+import { NetworkRepository } from './network.repository';
 import { PortForward } from './port-forward.entity';
 import { PortForwardRepository } from './port-forward.repository';
 import { VmNic } from './vm-nic.entity';
@@ -32,7 +34,30 @@ export class PortForwardAllocator {
     private readonly hostPorts: HostPorts,
     private readonly probe: HostPortProbe,
     private readonly forwards: PortForwardRepository,
+    private readonly networks: NetworkRepository,
   ) {}
+
+  /**
+   * The forwards a VM create asks for with its NICs (`nics[i].portForwards`; `nics` is the rows
+   * made for `requested`, in its order), allocated in the create's transaction. Only NICs on a
+   * user-mode network take forwards (400 otherwise).
+   */
+  async allocateAtCreate(
+    tx: Tx,
+    vm: Vm,
+    nics: VmNic[],
+    requested: Array<{ portForwards?: PortForwardRequest[] }> | undefined,
+  ): Promise<PortForward[]> {
+    const allocated: PortForward[] = [];
+    for (const [i, request] of (requested ?? []).entries()) {
+      if (!request.portForwards?.length) continue;
+      if ((await this.networks.find(nics[i].networkId, tx))?.kind !== 'user') {
+        throw invalidField(`nics.${i}.portForwards`, 'port forwards need a NIC on a user-mode network');
+      }
+      for (const forward of request.portForwards) allocated.push(await this.allocate(tx, vm, nics[i], forward));
+    }
+    return allocated;
+  }
 
   /**
    * A forward of a free host port to `request.guestPort` on `nic`, inserted in `tx`: the lowest port

@@ -50,7 +50,7 @@ function world(options: { range?: [number, number]; busy?: number[]; vms?: Vm[] 
   const probe = {
     isFree: async (_address: string, hostPort: number) => (probed.push(hostPort), !options.busy?.includes(hostPort)),
   } as HostPortProbe;
-  const allocator = new PortForwardAllocator(config, hostPorts, probe, forwards.asRepository);
+  const allocator = new PortForwardAllocator(config, hostPorts, probe, forwards.asRepository, networks.asRepository);
   const audit = { annotate: jest.fn() } as unknown as AuditService;
   const service = new PortForwardsService(
     allocator,

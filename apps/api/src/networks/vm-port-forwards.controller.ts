@@ -13,7 +13,7 @@ const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
 /** Host ports forwarded to a VM's user-mode NICs: how a VM without a routed address is reached (SSH on 22, …). */
 @ApiTags('networks')
 @ApiBearerAuth()
-@ApiProblems(400, 401, 404, 429)
+@ApiProblems(400, 401, 404, 429, 502, 507)
 @Controller({ path: 'vms/:vmId/port-forwards', version: '1' })
 export class VmPortForwardsController {
   constructor(private readonly forwards: PortForwardsService) {}
@@ -32,7 +32,7 @@ export class VmPortForwardsController {
   @Post()
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: PortForwardAcceptedDto, description: 'Accepted; Location names the operation' })
-  @ApiProblems(409, 502, 503)
+  @ApiProblems(409, 422)
   @ResourceResponse()
   add(
     @CurrentUser() user: AuthUser,
@@ -47,7 +47,7 @@ export class VmPortForwardsController {
   @Delete(':forwardId')
   @ApiHeader(IDEMPOTENCY_HEADER)
   @ApiAcceptedResponse({ type: PortForwardAcceptedDto, description: 'Accepted; Location names the operation' })
-  @ApiProblems(409, 502, 503)
+  @ApiProblems(409, 422)
   @ResourceResponse()
   remove(
     @CurrentUser() user: AuthUser,

@@ -1,6 +1,7 @@
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
 import { AuthUser } from '../auth/decorators';
 import { AppConfig } from '../config/app-config';
+import { USER_NETWORK_ID } from '../database/migrations/1764300000000-networks';
 import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
@@ -12,9 +13,15 @@ import { Image } from '../images/image.entity';
 import { ImagesService } from '../images/images.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { Operation } from '../operations/operation.entity';
-import { FakeNetworkRepository, FakeVmNicRepository } from '../networks/testing/fake-network-repositories';
-import { VmNetworking } from '../networks/vm-networking';
+import {
+  FakeNetworkRepository,
+  FakeVmNicRepository,
+  userNetworkRow,
+} from '../networks/testing/fake-network-repositories';
+import { HostPortProbe } from '../networks/host-port-probe';
+import { PortForwardAllocator } from '../networks/port-forward-allocator';
 import { FakePortForwardRepository } from '../networks/testing/fake-port-forward-repository';
+import { VmNetworking } from '../networks/vm-networking';
 import { FakeOperationsService } from '../operations/testing/fake-operations-service';
 import { QuotaLedger } from '../quotas/quota-ledger';
 import { FakeQuotaRepository } from '../quotas/testing/fake-quota-repository';
@@ -51,10 +58,13 @@ function world(...vms: Vm[]) {
   const networks = new FakeNetworkRepository();
   const nics = new FakeVmNicRepository();
   transactions.track(nics.rows);
+  const forwards = new FakePortForwardRepository();
+  transactions.track(forwards.rows);
   const quotas = new FakeQuotaRepository(rows);
   const config = {
     defaultQuota: { vms: 3, vcpus: 4, memoryMiB: 1024, diskGiB: 10, snapshots: 2 },
     hypervisor: { vmNetwork: 'user' },
+    portForwards: { from: 20000, to: 20001, address: '127.0.0.1' },
   } as AppConfig;
   const metrics = { quotaDenials: { inc: () => undefined } } as unknown as MetricsService;
   const port = new FakeVirtualizationPort();
@@ -77,10 +87,17 @@ function world(...vms: Vm[]) {
     images as unknown as ImagesService,
     operations.asService,
     new SshKeysService(sshKeys.asRepository),
-    new VmNetworking(config, networks.asRepository, nics.asRepository, new FakePortForwardRepository().asRepository),
+    new VmNetworking(config, networks.asRepository, nics.asRepository, forwards.asRepository),
+    new PortForwardAllocator(
+      config,
+      { localId: 'host-1' } as unknown as HostPorts,
+      { isFree: async () => true } as unknown as HostPortProbe,
+      forwards.asRepository,
+      networks.asRepository,
+    ),
   );
   const ledger = new QuotaLedger(config, metrics, quotas.asRepository);
-  return { service, rows, operations, quotas, ledger, hosts, keys, sshKeys, networks, nics };
+  return { service, rows, operations, quotas, ledger, hosts, keys, sshKeys, networks, nics, forwards };
 }
 
 function createDto(fields: Partial<CreateVmDto> = {}): CreateVmDto {
@@ -138,6 +155,44 @@ describe('VmsService', () => {
       await expect(service.create(alice, createDto({ hostId: 'host-2' }))).rejects.toMatchObject({ status: 403 });
       await service.create(admin, createDto({ hostId: 'host-2' }));
       expect(hosts.place).toHaveBeenCalledWith(expect.anything(), { vcpus: 1, memoryMiB: 256 }, 'host-2');
+    });
+  });
+
+  describe('create with port forwards', () => {
+    const LAN_ID = '7b0e4a55-8e8f-4c3a-9a57-0e2f6d1c0a01';
+    const withLan = (w: ReturnType<typeof world>) =>
+      w.networks.rows.set(LAN_ID, Object.assign(userNetworkRow(), { id: LAN_ID, name: 'lan', kind: 'isolated' }));
+
+    it("allocates the forwards of a user-mode NIC in the create's transaction", async () => {
+      const w = world();
+      withLan(w);
+      const accepted = await w.service.create(
+        alice,
+        createDto({
+          nics: [
+            { networkId: LAN_ID },
+            { networkId: USER_NETWORK_ID, portForwards: [{ guestPort: 22 }, { guestPort: 53, protocol: 'udp' }] },
+          ],
+        }),
+      );
+      const userNic = [...w.nics.rows.values()].find((n) => n.networkId === USER_NETWORK_ID)!;
+      expect([...w.forwards.rows.values()].map((f) => [f.vmId, f.nicId, f.protocol, f.guestPort, f.hostPort])).toEqual([
+        [accepted.vm.id, userNic.id, 'tcp', 22, 20000],
+        [accepted.vm.id, userNic.id, 'udp', 53, 20000],
+      ]);
+    });
+
+    it('refuses forwards on a NIC that is not user-mode (400) and a full range (409), and then writes nothing', async () => {
+      const w = world();
+      withLan(w);
+      await expect(
+        w.service.create(alice, createDto({ nics: [{ networkId: LAN_ID, portForwards: [{ guestPort: 22 }] }] })),
+      ).rejects.toMatchObject({ status: 400, extra: { errors: [{ field: 'nics.0.portForwards' }] } });
+      const three = [{ guestPort: 22 }, { guestPort: 80 }, { guestPort: 443 }];
+      await expect(
+        w.service.create(alice, createDto({ nics: [{ networkId: USER_NETWORK_ID, portForwards: three }] })),
+      ).rejects.toMatchObject({ status: 409, code: 'PORT_RANGE_EXHAUSTED' });
+      expect([w.rows.rows.size, w.nics.rows.size, w.forwards.rows.size, w.operations.rows.size]).toEqual([0, 0, 0, 0]);
     });
   });
 

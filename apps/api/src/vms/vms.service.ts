@@ -11,6 +11,7 @@ import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { versionTagOf } from '../idempotency/resource-response';
 import { Image } from '../images/image.entity';
 import { ImagesService } from '../images/images.service';
+import { PortForwardAllocator } from '../networks/port-forward-allocator';
 import { VmNetworking } from '../networks/vm-networking';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
@@ -111,6 +112,7 @@ export class VmsService {
     private readonly operations: OperationsService,
     private readonly sshKeys: SshKeysService,
     private readonly networking: VmNetworking,
+    private readonly forwards: PortForwardAllocator,
   ) {}
 
   /** The page of the VMs `user` may see (admins: everyone's, or one owner's) as its JSON body (see VmRepository.pageJson). */
@@ -164,7 +166,8 @@ export class VmsService {
       if (!(await this.vms.insertIfNameFree(tx, vm))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      await this.networking.attachAtCreate(tx, user, vm.id, dto.nics);
+      const nics = await this.networking.attachAtCreate(tx, user, vm.id, dto.nics);
+      await this.forwards.allocateAtCreate(tx, vm, nics, dto.nics);
       const op = await this.operations.create(tx, {
         kind: 'vm.create',
         ownerId: user.id,

@@ -1,8 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsUUID, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsUUID, Max, Min, ValidateNested } from 'class-validator';
 import type { PortProtocol } from '@limen/libvirt';
 import { IsOptionalNotNull } from '../../common/validation';
 import { OperationDto } from '../../operations/dto/operation.dto';
+import { CreateNicDto } from './nic.dto';
 import { PortForwardDto } from './port-forward.dto';
 
 export const PORT_PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp'];
@@ -27,6 +29,21 @@ export class CreatePortForwardDto extends NewPortForwardDto {
   @IsOptionalNotNull()
   @IsUUID()
   nicId?: string;
+}
+
+/** A NIC of a new VM (CreateVmDto.nics): a user-mode one may come with its port forwards. */
+export class CreateVmNicDto extends CreateNicDto {
+  /**
+   * NICs on a user-mode network only: guest ports reachable from the start, each with a host port
+   * allocated as by POST /api/v1/vms/{id}/port-forwards (see GET /api/v1/vms/{id}/port-forwards).
+   * @example [{"guestPort": 22}]
+   */
+  @IsOptionalNotNull()
+  @IsArray()
+  @ArrayMaxSize(16)
+  @ValidateNested({ each: true })
+  @Type(() => NewPortForwardDto)
+  portForwards?: NewPortForwardDto[];
 }
 
 export class PortForwardListDto {

@@ -16,7 +16,8 @@ import {
 } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
-import { CreateNicDto, MAX_NICS } from '../../networks/dto/nic.dto';
+import { CreateVmNicDto } from '../../networks/dto/create-port-forward.dto';
+import { MAX_NICS } from '../../networks/dto/nic.dto';
 
 export const VM_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -123,15 +124,15 @@ export class CreateVmDto {
 
   /**
    * The VM's NICs in order, 1-8 (networks from GET /api/v1/networks). Default: one NIC on the
-   * default network (VM_NETWORK, `user` unless configured).
+   * default network (VM_NETWORK, `user` unless configured). A user-mode NIC may bring `portForwards`.
    */
   @IsOptionalNotNull()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_NICS)
   @ValidateNested({ each: true })
-  @Type(() => CreateNicDto)
-  nics?: CreateNicDto[];
+  @Type(() => CreateVmNicDto)
+  nics?: CreateVmNicDto[];
 
   /** For disk images: a NoCloud seed ISO is built from these. */
   @IsOptionalNotNull()
