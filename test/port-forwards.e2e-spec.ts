@@ -100,6 +100,8 @@ describe('Port forwards on the real hypervisor (e2e)', () => {
     expect(list.body.items.map((f: { protocol: string; guestPort: number }) => `${f.protocol}/${f.guestPort}`)).toEqual(
       ['tcp/22', 'tcp/80', 'udp/53'],
     );
+    const nicList = (await as(alice.accessToken).get(`/api/v1/vms/${vmId}/nics`).expect(200)).body.items;
+    expect(nicList[0].portForwards).toEqual(list.body.items);
   });
 
   it('refuses a guest port forwarded twice (409) and bad bodies (400)', async () => {
@@ -151,7 +153,7 @@ describe('Port forwards on the real hypervisor (e2e)', () => {
     for (const port of [BASE, BASE + 1, BASE + 2]) expect(await bound(port)).toBe(false);
   });
 
-  it('takes forwards with a NIC at create, allocated in the create request', async () => {
+  it('takes forwards with a NIC at create: allocated in the request, the VM boots with them', async () => {
     const id = await createVm(alice.accessToken, 'born-forwarded', {
       nics: [{ networkId: USER_NETWORK_ID, portForwards: [{ guestPort: 22 }] }],
     });
@@ -159,5 +161,7 @@ describe('Port forwards on the real hypervisor (e2e)', () => {
     expect(list.body.items).toEqual([
       expect.objectContaining({ guestPort: 22, hostPort: BASE, hostAddress: '127.0.0.1' }),
     ]);
+    // The domain was defined with it: QEMU listens on the port from its first boot.
+    expect(await bound(BASE)).toBe(true);
   });
 });
