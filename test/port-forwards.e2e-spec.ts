@@ -164,4 +164,18 @@ describe('Port forwards on the real hypervisor (e2e)', () => {
     // The domain was defined with it: QEMU listens on the port from its first boot.
     expect(await bound(BASE)).toBe(true);
   });
+
+  it('gives requests at the same moment different ports', async () => {
+    const [a, b] = [
+      await createVm(alice.accessToken, 'race-a', { start: false }),
+      await createVm(alice.accessToken, 'race-b', { start: false }),
+    ];
+    const answers = await Promise.all(
+      [a, b].map((id) => as(alice.accessToken).post(`/api/v1/vms/${id}/port-forwards`).send({ guestPort: 22 })),
+    );
+    expect(answers.map((res) => res.status)).toEqual([202, 202]);
+    expect(answers.map((res) => res.body.portForward.hostPort).sort()).toEqual([BASE + 1, BASE + 2]);
+    for (const res of answers)
+      expect(await waitOp(alice.accessToken, res.headers.location)).toMatchObject({ status: 'succeeded' });
+  });
 });

@@ -31,6 +31,8 @@ interface RefreshHints {
   guestAgent?: GuestAgentState;
   /** Ask the agent for the OS again (it has just connected: the guest may have booted another kernel). */
   readOs?: boolean;
+  /** Read the agent's state from the domain first (it has just started). */
+  agentFromDomain?: boolean;
 }
 
 /**
@@ -103,9 +105,7 @@ export class VmAddressWatcher implements OnApplicationBootstrap, OnApplicationSh
       );
     }
     if (event.type === 'started' || event.type === 'resumed') {
-      return this.enqueue(vmId, async () =>
-        this.refreshOne(port, vmId, { guestAgent: await this.agentOfDomain(port, vmId) }),
-      );
+      return this.enqueue(vmId, () => this.refreshOne(port, vmId, { agentFromDomain: true }));
     }
     if (event.type === 'stopped' || event.type === 'crashed' || event.type === 'undefined') {
       if (event.type === 'undefined') this.refreshedAt.delete(vmId);
@@ -163,7 +163,8 @@ export class VmAddressWatcher implements OnApplicationBootstrap, OnApplicationSh
     const vm = await this.vms.find(vmId);
     if (!vm || vm.state !== 'running') return;
     const nics = (await this.nicsOf([vmId])).get(vmId) ?? [];
-    await this.refresh(port, vm, nics, await this.leasesOf(port, nics), hints);
+    const guestAgent = hints.agentFromDomain ? await this.agentOfDomain(port, vmId) : hints.guestAgent;
+    await this.refresh(port, vm, nics, await this.leasesOf(port, nics), { ...hints, guestAgent });
   }
 
   /** What the sources say of a running VM now, written when it differs from the row. */
