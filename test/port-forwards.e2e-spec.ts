@@ -178,4 +178,25 @@ describe('Port forwards on the real hypervisor (e2e)', () => {
     for (const res of answers)
       expect(await waitOp(alice.accessToken, res.headers.location)).toMatchObject({ status: 'succeeded' });
   });
+
+  it("frees a NIC's forwards with the NIC, and a VM's with the VM", async () => {
+    const [raceA] = (await t.app.get(DataSource).query(`SELECT id FROM vms WHERE name = 'race-a'`)) as Array<{
+      id: string;
+    }>;
+    const gone = await as(alice.accessToken).delete(`/api/v1/vms/${raceA.id}`).expect(202);
+    expect(await waitOp(alice.accessToken, gone.headers.location)).toMatchObject({ status: 'succeeded' });
+    const id = await createVm(alice.accessToken, 'two-nics', {
+      start: false,
+      nics: [{ networkId: USER_NETWORK_ID }, { networkId: USER_NETWORK_ID, portForwards: [{ guestPort: 22 }] }],
+    });
+    const [forwarded] = (await as(alice.accessToken).get(`/api/v1/vms/${id}/port-forwards`).expect(200)).body.items;
+    const nics = (await as(alice.accessToken).get(`/api/v1/vms/${id}/nics`).expect(200)).body.items;
+    expect(forwarded).toMatchObject({ nicId: nics[1].id });
+    const unplug = await as(alice.accessToken).delete(`/api/v1/vms/${id}/nics/${nics[1].id}`).expect(202);
+    expect(await waitOp(alice.accessToken, unplug.headers.location)).toMatchObject({ status: 'succeeded' });
+    expect((await as(alice.accessToken).get(`/api/v1/vms/${id}/port-forwards`).expect(200)).body.items).toEqual([]);
+    // Its port is free for the next forward.
+    const next = await forward(alice.accessToken, id, { guestPort: 80 });
+    expect(next.body.portForward.hostPort).toBe(forwarded.hostPort);
+  });
 });
