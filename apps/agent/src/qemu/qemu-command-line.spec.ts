@@ -76,7 +76,7 @@ describe('QEMU command line → domain', () => {
         serialLogPath: '/var/lib/limen/vms/serial.log',
       },
       'qemu',
-      { qmpSocket: '/run/limen/q.sock', pidFile: '/run/limen/q.pid' },
+      { qmpSocket: '/run/limen/q.sock', pidFile: '/run/limen/q.pid', qgaSocket: '/run/limen/qga.sock' },
     );
     expect(qemuIdentity(['/usr/bin/qemu-system-x86_64', ...argv])).toEqual({ domain: `limen-${VM_ID}`, vmId: VM_ID });
   });
