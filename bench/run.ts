@@ -16,7 +16,15 @@ import { join } from 'node:path';
 import { BenchResult, renderChart, renderMarkdown } from './lib/report';
 
 /** In this order: the cheap and the hypervisor-only ones first, the long load tests last. */
-const FILES = ['virsh-transport', 'vm-lifecycle', 'event-latency', 'bulk-create', 'read-throughput', 'agent-rss'];
+const FILES = [
+  'virsh-transport',
+  'vm-lifecycle',
+  'event-latency',
+  'bulk-create',
+  'read-throughput',
+  'agent-rss',
+  'reachability',
+];
 
 const ROOT = join(__dirname, '..');
 

@@ -3,11 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { provideCloudImage } from './support/cloud-image';
 import { virsh } from './support/hypervisor';
-import { ADMIN, startTestApp, TestApp } from './support/test-app';
+import { ADMIN, login, startTestApp, TestApp } from './support/test-app';
 
-jest.setTimeout(240_000);
+// "Reach your VM" boots the Debian cloud image and waits for SSH (up to 300 s under TCG on a busy machine).
+jest.setTimeout(660_000);
 
 const ROOT = resolve(__dirname, '..');
 const GUIDE = join(ROOT, 'docs', 'api-guide.md');
@@ -59,7 +62,13 @@ describe('docs', () => {
     beforeAll(async () => {
       const blocks = runnableBlocks(readFileSync(GUIDE, 'utf8'));
       expect(blocks.length).toBeGreaterThan(5);
-      t = await startTestApp();
+      // A port-forward range of its own, so a concurrent suite's forwards never take the same host port.
+      const ports = 23000 + Math.floor(Math.random() * 50) * 100;
+      t = await startTestApp({ PORT_FORWARD_RANGE: `${ports}-${ports + 99}` });
+      // The guide's "Reach your VM" boots the Debian cloud image: an admin put it in IMAGE_DIR.
+      provideCloudImage(t.data.sandbox.imageDir);
+      const { accessToken } = await login(t.http, ADMIN.username, ADMIN.password);
+      await request(t.http).post('/api/v1/images/rescan').auth(accessToken, { type: 'bearer' }).expect(200);
       await t.app.listen(0, '127.0.0.1');
       const base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
       scratch = mkdtempSync(join(tmpdir(), 'limen-docs-'));
@@ -68,7 +77,7 @@ describe('docs', () => {
       result = await run(
         script,
         { BASE: base, ADMIN_USER: ADMIN.username, ADMIN_PASSWORD: ADMIN.password, TMPDIR: scratch },
-        200_000,
+        600_000,
       );
     });
 
@@ -141,11 +150,21 @@ describe('docs', () => {
       expect(result.stdout).toContain('{"status":401,"code":"UNAUTHENTICATED"}');
     });
 
+    it('reach a VM over SSH: a key from /ssh-keys, a port forward for 22, the hostname set by cloud-init', () => {
+      expect(result.stdout).toMatch(/^\{"name":"laptop","type":"ed25519","fingerprint":"SHA256:[A-Za-z0-9+/]+"\}$/m);
+      expect(result.stdout).toContain('vm.create operation (demo-ssh): succeeded');
+      expect(result.stdout).toMatch(
+        /^\{"protocol":"tcp","guestPort":22,"hostAddress":"127\.0\.0\.1","hostPort":\d+\}$/m,
+      );
+      expect(result.stdout).toMatch(/^ssh debian@127\.0\.0\.1 -p \d+: hostname demo-ssh$/m);
+      expect(result.stdout).toMatch(/^\{"guestAgent":"connected","os":"Debian[^"]*","addresses":\[/m);
+    });
+
     it('read events, then only the newer ones with Last-Event-ID', () => {
       expect(result.stdout).toMatch(/^\s+\d+ event: vm\.created$/m);
       expect(result.stdout).toMatch(/^last event id: \d+$/m);
       expect(result.stdout).toContain('vm.delete operation: succeeded');
-      expect(result.stdout).toMatch(/^\s+2 event: vm\.deleted$/m);
+      expect(result.stdout).toMatch(/^\s+3 event: vm\.deleted$/m);
       expect(result.stdout).not.toMatch(/event types so far:[\s\S]*vm\.deleted[\s\S]*last event id/);
       expect(result.stdout).toContain('{"type":"vm.deleted","name":"demo-1"}');
       expect(result.stdout).toContain('logout-all: HTTP 204');

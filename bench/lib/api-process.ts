@@ -15,6 +15,8 @@ export interface BenchApi {
   accessToken: string;
   imageId: string;
   vmDir: string;
+  /** The api's IMAGE_DIR (a bench may add images, then POST /api/v1/images/rescan). */
+  imageDir: string;
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; location: string | null }>;
   /** Waits for the operation behind a 202's Location to end; throws unless it succeeded. */
   settle(location: string | null): Promise<void>;
@@ -102,6 +104,7 @@ export async function startBenchApi(extraEnv: Record<string, string> = {}): Prom
     accessToken,
     imageId,
     vmDir: sandbox.vmDir,
+    imageDir: sandbox.imageDir,
     call,
     settle: async (location) => {
       const op = await call('GET', `${location}/wait?timeout=60`);

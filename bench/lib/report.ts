@@ -54,6 +54,10 @@ const RULES: Array<[RegExp, TargetRule]> = [
     { on: 'ratio', better: 'higher', baseline: 'one virsh process per command (ratio = baseline / value)' },
   ],
   [/^vm-start-overhead/, { on: 'ratio', better: 'lower', baseline: 'raw `virsh start` of an identical domain' }],
+  [
+    /^reachability/,
+    { on: 'ratio', better: 'lower', baseline: 'raw virsh script booting the same image, same SSH wait' },
+  ],
   [/^bulk-create/, { on: 'ratio', better: 'lower', baseline: 'raw sequential virsh script' }],
   [
     /^event-latency-added/,
