@@ -44,7 +44,15 @@ function seedIso(dir: string, hostname: string, mac: string, publicKey: string):
   return iso;
 }
 
-function domainXml(name: string, disk: string, iso: string, serialLog: string, mac: string, hostPort: number): string {
+function domainXml(
+  name: string,
+  disk: string,
+  iso: string,
+  serialLog: string,
+  mac: string,
+  hostPort: number,
+  guestAgent: boolean,
+): string {
   const netdev = `user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:${hostPort}-:22`;
   const device = JSON.stringify({ driver: 'virtio-net-pci', netdev: 'net0', id: 'net0', mac });
   return `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
@@ -62,7 +70,12 @@ function domainXml(name: string, disk: string, iso: string, serialLog: string, m
     <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'/><source file='${iso}'/><target dev='sda' bus='scsi'/><readonly/>
     </disk>
-    <serial type='pty'><log file='${serialLog}'/><target port='0'/></serial>
+    <serial type='pty'><log file='${serialLog}'/><target port='0'/></serial>${
+      guestAgent
+        ? `
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>`
+        : ''
+    }
   </devices>
   <qemu:commandline>
     <qemu:arg value='-netdev'/><qemu:arg value='${netdev}'/>
@@ -81,19 +94,19 @@ export function startRawCloudVm(
   image: string,
   publicKey: string,
   hostPort: number,
-  diskGiB = 2,
+  options: { diskGiB?: number; guestAgent?: boolean } = {},
 ): RawCloudVm {
   const name = `rawreach-${randomUUID().slice(0, 8)}`;
   const dir = join(workDir, name);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const disk = join(dir, 'disk.qcow2');
-  run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, disk, `${diskGiB}G`]);
+  run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image, disk, `${options.diskGiB ?? 2}G`]);
   const bytes = randomBytes(3);
   const mac = `52:54:00:${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
   const iso = seedIso(dir, name, mac, publicKey);
   const serialLog = join(dir, 'serial.log');
   const file = join(dir, 'domain.xml');
-  writeFileSync(file, domainXml(name, disk, iso, serialLog, mac, hostPort));
+  writeFileSync(file, domainXml(name, disk, iso, serialLog, mac, hostPort, options.guestAgent ?? false));
   const remove = () => {
     virsh('destroy', name);
     virsh('undefine', name);
