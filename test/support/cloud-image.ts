@@ -6,7 +6,8 @@ import { join } from 'node:path';
 /** Built by scripts/build-cloud-image.sh (Debian 12, cloud-init NoCloud, sshd, qemu-guest-agent). */
 export const CLOUD_IMAGE_DIR = '/var/lib/limen/cloud-image';
 export const CLOUD_IMAGE_NAME = 'debian-12-cloud.qcow2';
-export const CLOUD_IMAGE_PATH = join(CLOUD_IMAGE_DIR, CLOUD_IMAGE_NAME);
+/** LIMEN_CLOUD_IMAGE points at another build (as in the libvirt int specs). */
+export const CLOUD_IMAGE_PATH = process.env.LIMEN_CLOUD_IMAGE ?? join(CLOUD_IMAGE_DIR, CLOUD_IMAGE_NAME);
 /** cloud-init's default user in that image (SSH keys only, passwordless sudo). */
 export const CLOUD_USER = 'debian';
 
