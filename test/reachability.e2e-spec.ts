@@ -161,6 +161,7 @@ describe('Reachability (e2e, real libvirt, the Debian cloud image)', () => {
   let sshKeyId: string;
 
   beforeAll(async () => {
+    const setupStarted = Date.now();
     t = await startTestApp({
       // A range of its own, so a concurrent suite's forwards never take the same host ports.
       PORT_FORWARD_RANGE: (() => {
@@ -207,6 +208,9 @@ describe('Reachability (e2e, real libvirt, the Debian cloud image)', () => {
         error: null,
       });
     }
+    console.log(
+      `reachability: setup ${Date.now() - setupStarted} ms (the last create operation ended ${Date.now() - vms.ssh.requestedAt} ms after the first create request)`,
+    );
   });
 
   afterAll(async () => {
@@ -275,7 +279,13 @@ describe('Reachability (e2e, real libvirt, the Debian cloud image)', () => {
 
   it('two VMs on an isolated network get leases the api reports and the agent confirms; they ping each other, the outsider cannot', async () => {
     const peers = [vms.peer1, vms.peer2];
-    await Promise.all([...peers, vms.ssh].map((vm) => waitForAgent(vm.id, SSH_DEADLINE_MS)));
+    const agentTimes = await Promise.all(
+      [...peers, vms.ssh].map(async (vm) => {
+        await waitForAgent(vm.id, SSH_DEADLINE_MS);
+        return `${vm.name} ${Date.now() - vm.requestedAt} ms`;
+      }),
+    );
+    console.log(`reachability: guest agents answer (since each create request): ${agentTimes.join(', ')}`);
     const addresses: string[] = [];
     for (const vm of peers) {
       const reported = await reportedAddress(vm, inside);
