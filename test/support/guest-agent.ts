@@ -46,11 +46,11 @@ export function agentCommand<T = unknown>(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves once the guest's agent answers `guest-ping`; throws after `timeoutMs` with the last error. */
-export async function waitForAgent(vmId: string, timeoutMs: number): Promise<number> {
+/** Resolves once the guest's agent answers `guest-ping`; throws after `timeoutMs` (or once `signal` aborts). */
+export async function waitForAgent(vmId: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
   const started = Date.now();
   let last = '';
-  while (Date.now() - started < timeoutMs) {
+  while (Date.now() - started < timeoutMs && !signal?.aborted) {
     try {
       await agentCommand(vmId, { execute: 'guest-ping' }, 5);
       return Date.now() - started;
