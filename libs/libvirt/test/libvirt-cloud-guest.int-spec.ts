@@ -133,7 +133,17 @@ function banner(port: number): Promise<string> {
     expect(await port.getInterfaceAddresses(vmId, 'lease')).toEqual([
       { mac: isolated.mac, ip: lease.ip, prefix: 24, family: 'ipv4' },
     ]);
-    const agent = await port.getInterfaceAddresses(vmId, 'agent');
+    // The lease is granted a moment before the guest's DHCP client configures it (and the user NIC's).
+    const agent = await waitFor(
+      'the agent to report both addresses',
+      async () => {
+        const addresses = await port.getInterfaceAddresses(vmId, 'agent');
+        const has = (mac: string) => addresses.some((address) => address.mac === mac && address.family === 'ipv4');
+        return has(isolated.mac) && has(user.mac) ? addresses : undefined;
+      },
+      60_000,
+      1_000,
+    );
     expect(agent).toContainEqual(expect.objectContaining({ mac: isolated.mac, ip: lease.ip, family: 'ipv4' }));
     expect(agent).toContainEqual(expect.objectContaining({ mac: user.mac, ip: '10.0.2.15', family: 'ipv4' }));
     expect(agent.some((address) => address.ip === '127.0.0.1' || address.ip.startsWith('fe80'))).toBe(false);

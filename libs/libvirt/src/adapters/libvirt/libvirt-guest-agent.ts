@@ -112,11 +112,12 @@ export class LibvirtGuestAgent {
     }
   }
 
-  /** `Froze 2 filesystem(s)` / `Thawed 2 filesystem(s)`. */
-  async freeze(vmId: string, thaw: boolean): Promise<number> {
-    const output = await this.agentCall(vmId, thaw ? 'domfsthaw' : 'domfsfreeze', {});
-    const match = /(\d+)\s+filesystem/i.exec(output);
-    return match ? Number(match[1]) : 0;
+  /**
+   * The agent's own fsfreeze commands, which answer with the number of filesystems as JSON: virsh
+   * domfsfreeze prints a sentence whose count read 0 through the interactive session in CI.
+   */
+  freeze(vmId: string, thaw: boolean): Promise<number> {
+    return this.command<number>(vmId, thaw ? 'guest-fsfreeze-thaw' : 'guest-fsfreeze-freeze');
   }
 
   /** A stopped domain has no agent to answer: GUEST_AGENT_UNAVAILABLE, as when its agent is silent. */
