@@ -23,12 +23,17 @@ interface NetworkBody {
 }
 
 /** The LIMEN networks libvirt has (names starting limen-net-), defined or running. */
+/**
+ * LIMEN's libvirt networks on this suite's subnets (10.231–10.233): other suites running beside it
+ * (vm-addresses, the libvirt specs) define networks of their own elsewhere.
+ */
 function libvirtNetworks(): string[] {
   const out = virsh('net-list', '--all', '--name').stdout;
   return out
     .split('\n')
     .map((line) => line.trim())
     .filter((name) => name.startsWith('limen-net-'))
+    .filter((name) => /<ip address='10\.23[1-3]\./.test(virsh('net-dumpxml', name).stdout))
     .sort();
 }
 
