@@ -169,6 +169,8 @@ describe('Reachability (e2e, real libvirt, the Debian cloud image)', () => {
   beforeAll(async () => {
     const setupStarted = Date.now();
     t = await startTestApp({
+      // REACH_LOG_LEVEL=warn shows the api's warnings (e.g. the address watcher's) while investigating.
+      ...(process.env.REACH_LOG_LEVEL ? { LOG_LEVEL: process.env.REACH_LOG_LEVEL } : {}),
       // A range of its own, so a concurrent suite's forwards never take the same host ports.
       PORT_FORWARD_RANGE: (() => {
         const base = 21000 + Math.floor(Math.random() * 80) * 100;
@@ -274,14 +276,18 @@ describe('Reachability (e2e, real libvirt, the Debian cloud image)', () => {
     );
     expect(stdout.trim()).toBe(vm.name);
 
+    let seen: unknown;
     const shown = await until(
       'guestAgent connected and the OS through the api',
       async () => {
         const body = (await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`).expect(200)).body;
+        seen = { guestAgent: body.guestAgent, os: body.os, addresses: body.addresses };
         return body.guestAgent === 'connected' && body.os ? body : undefined;
       },
       AGENT_DEADLINE_MS,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; the api showed ${JSON.stringify(seen)}`);
+    });
     expect(shown.os).toEqual(
       expect.objectContaining({ name: expect.stringMatching(/Debian/), version: expect.stringMatching(/^12/) }),
     );
