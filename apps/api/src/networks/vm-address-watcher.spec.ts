@@ -226,6 +226,32 @@ describe('VmAddressWatcher', () => {
     expect(w.port.calls.filter((c) => c.method === 'getDhcpLeases')).toHaveLength(1);
   });
 
+  it('a sweep never writes back a view an event’s refresh replaced after the sweep read its VMs (the agent stays connected)', async () => {
+    const vm = vmRow({ state: 'running', hostId: 'host-1' });
+    const w = world(vm);
+    await boot(w, vm, { agent: true });
+    await w.watcher.sweep(); // the resync: the agent state from the domain
+    w.rows.rows.set(vm.id, Object.assign(new Vm(), w.rows.rows.get(vm.id)!, { guestAgent: 'absent', os: null }));
+    // As in CI: the sweep reads its running VMs (guestAgent still `absent`, as a VM that was not yet
+    // running at its `started` event keeps), then the agent connects before the sweep refreshes them.
+    const read = w.rows.runningOnHost.bind(w.rows);
+    w.rows.runningOnHost = async (hostId: string) => {
+      const snapshot = await read(hostId);
+      await w.watcher.onEvent(w.port, {
+        kind: 'other',
+        domainName: 'x',
+        vmId: vm.id,
+        name: 'agent-lifecycle',
+        detail: 'connected',
+        timestamp: new Date(),
+      });
+      expect(w.rows.rows.get(vm.id)).toMatchObject({ guestAgent: 'connected', os: { name: 'Debian GNU/Linux' } });
+      return snapshot;
+    };
+    await w.watcher.sweep(Date.now() + FULL_REFRESH_SECONDS * 1000);
+    expect(w.rows.rows.get(vm.id)).toMatchObject({ guestAgent: 'connected', os: { name: 'Debian GNU/Linux' } });
+  });
+
   it('marks the agent disconnected when it stops answering, and clears stale VMs that are not running', async () => {
     const vm = vmRow({ state: 'running', hostId: 'host-1' });
     const stale = vmRow({

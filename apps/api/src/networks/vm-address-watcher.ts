@@ -146,9 +146,14 @@ export class VmAddressWatcher implements OnApplicationBootstrap, OnApplicationSh
     const nics = await this.nicsOf(due.map((vm) => vm.id));
     const leases = await this.leasesOf(port, [...nics.values()].flat());
     for (const vm of due) {
-      await this.enqueue(vm.id, () =>
-        this.refresh(port, vm, nics.get(vm.id) ?? [], leases, { guestAgent: agents?.get(vm.id) }),
-      );
+      await this.enqueue(vm.id, async () => {
+        // The row again, when its turn comes: an event's refresh queued before this one (the agent
+        // connected) may have changed it since `running` was read, and that older view would be
+        // written back (guestAgent `absent` for good: only events and a resync read the agent's state).
+        const current = await this.vms.find(vm.id);
+        if (!current || current.state !== 'running') return;
+        await this.refresh(port, current, nics.get(vm.id) ?? [], leases, { guestAgent: agents?.get(vm.id) });
+      });
     }
     return running.map((vm) => vm.id);
   }
