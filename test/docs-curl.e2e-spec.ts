@@ -9,8 +9,8 @@ import { provideCloudImage } from './support/cloud-image';
 import { virsh } from './support/hypervisor';
 import { ADMIN, login, startTestApp, TestApp } from './support/test-app';
 
-// "Reach your VM" boots the Debian cloud image and waits for SSH (up to 300 s under TCG on a busy machine).
-jest.setTimeout(660_000);
+// "Reach your VM" boots the Debian cloud image and waits for SSH (up to 420 s under TCG on a busy machine).
+jest.setTimeout(900_000);
 
 const ROOT = resolve(__dirname, '..');
 const GUIDE = join(ROOT, 'docs', 'api-guide.md');
@@ -77,7 +77,7 @@ describe('docs', () => {
       result = await run(
         script,
         { BASE: base, ADMIN_USER: ADMIN.username, ADMIN_PASSWORD: ADMIN.password, TMPDIR: scratch },
-        600_000,
+        780_000,
       );
     });
 
