@@ -32,7 +32,7 @@ export class Networks1764300000000 implements MigrationInterface {
       )`);
     await q.query(`INSERT INTO networks (id, name, kind, description) VALUES ($1, 'user', 'user', $2)`, [
       USER_NETWORK_ID,
-      'QEMU user-mode networking: outbound only, reachable through port forwards',
+      'QEMU user-mode networking, isolated (restrict=on: no traffic out of the guest); reachable through port forwards',
     ]);
     await q.query(`
       CREATE TABLE vm_nics (
