@@ -223,6 +223,9 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
         .get(DataSource)
         .query(`SELECT state_dir AS "stateDir" FROM hosts WHERE adapter = 'qemu-direct'`))
         rmSync(stateDir, { recursive: true, force: true });
+      // The network example defines a libvirt network on this machine.
+      for (const { id } of await t.app.get(DataSource).query(`SELECT id FROM networks WHERE kind = 'isolated'`))
+        await request(t.http).delete(`/api/v1/networks/${id}`).set('Authorization', `Bearer ${token}`);
       for (const { id } of await t.app.get(DataSource).query(`SELECT id FROM vms`)) {
         virsh('destroy', `limen-${id}`);
         virsh('undefine', `limen-${id}`, '--snapshots-metadata');

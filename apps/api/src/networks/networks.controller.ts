@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
@@ -36,6 +36,17 @@ export class NetworksController {
    */
   @Post()
   @Roles('admin')
+  @ApiBody({
+    type: CreateNetworkDto,
+    examples: {
+      isolated: {
+        summary: 'An isolated network with DHCP',
+        description:
+          'Gateway and DHCP range are derived from `cidr`. Refused with `NETWORK_CONFLICT` when the subnet overlaps another network or a route of a host.',
+        value: { name: 'lab', kind: 'isolated', description: 'lab machines', cidr: '10.77.0.0/24' },
+      },
+    },
+  })
   @ApiCreatedResponse({
     type: NetworkDto,
     headers: {

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiTags } from '@nestjs/swagger';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -28,6 +28,17 @@ export class VmNicsController {
    */
   @Post()
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({
+    type: CreateNicDto,
+    examples: {
+      user: {
+        summary: 'A NIC on the built-in user network',
+        description:
+          'The built-in `user` network has this fixed id. A user-mode NIC is added to a stopped VM only: on a running one it is refused with `INVALID_STATE`.',
+        value: { networkId: '00000000-0000-4000-8000-000000000001', model: 'virtio' },
+      },
+    },
+  })
   @ApiAcceptedResponse({ type: NicAcceptedDto })
   @ApiProblems(409, 422)
   @ResourceResponse()

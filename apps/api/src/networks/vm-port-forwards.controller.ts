@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiTags } from '@nestjs/swagger';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -31,6 +31,17 @@ export class VmPortForwardsController {
    */
   @Post()
   @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiBody({
+    type: CreatePortForwardDto,
+    examples: {
+      ssh: {
+        summary: "Forward a host port to the guest's SSH port",
+        description:
+          'On the first user-mode NIC of the VM. Refused with `PORT_RANGE_EXHAUSTED` when no port of the range is free.',
+        value: { guestPort: 22, protocol: 'tcp' },
+      },
+    },
+  })
   @ApiAcceptedResponse({ type: PortForwardAcceptedDto, description: 'Accepted; Location names the operation' })
   @ApiProblems(409, 422)
   @ResourceResponse()
