@@ -181,6 +181,9 @@ export class VmAddressWatcher implements OnApplicationBootstrap, OnApplicationSh
     hints: RefreshHints,
   ): Promise<void> {
     let guestAgent = hints.guestAgent ?? vm.guestAgent;
+    // A new VM's row says `absent` until told otherwise, and the refresh on `started` may come before
+    // the row is `running`: ask the domain once, so a VM with an agent channel shows `disconnected`.
+    if (guestAgent === 'absent') guestAgent = await this.agentOfDomain(port, vm.id);
     let agent: InterfaceAddress[] | null = null;
     let os = vm.os;
     if (guestAgent === 'connected') {
