@@ -5,7 +5,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { macAddressFor } from '@limen/libvirt';
 import { buildDomainXml } from '@limen/libvirt/xml/domain-xml-builder';
 import { machineFamily, ParsedDomain, parseDomainXml } from '@limen/libvirt/xml/domain-xml-parser';
 import { childOf, parseXml, textOf } from '@limen/libvirt/xml/xml-codec';
@@ -440,7 +439,10 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
           ]
         : []),
     ]);
-    expect(parsed.mac).toBe(macAddressFor(vm.id));
+    // The VM's one NIC has a random locally administered unicast MAC (its vm_nics row), not one derived from the id.
+    expect(parsed.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    expect(parseInt(parsed.mac!.slice(0, 2), 16) & 0b11).toBe(0b10);
+    expect(parsed.nics.map((nic) => nic.mac)).toEqual([parsed.mac]);
     expect(parsed.serialLogPath).toBe(join(folder, 'serial.log'));
     expect(parsed.vncEnabled).toBe(true);
     const os = childOf(childOf(parseXml(got.xml), 'domain'), 'os');
@@ -482,6 +484,8 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
               'start',
               'hostId',
               'cloudInit',
+              'nics',
+              'sshKeyIds',
             ].includes(k),
           ),
         ).toBe(true);
@@ -598,7 +602,8 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
             { parsed: parseDomainXml(dumped.stdout), xml: dumped.stdout },
             row,
             images[image],
-            false,
+            // Every disk-image VM gets a cloud-init seed (hostname, network-config), cloudInit or not.
+            images[image].kind === 'disk',
             t.vmDir,
           );
         } finally {
