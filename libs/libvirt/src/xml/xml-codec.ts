@@ -49,7 +49,8 @@ const builder = new XMLBuilder({
   attributeValueProcessor: escapeValue,
 });
 
-const parser = new XMLParser({
+/** How both parsers read libvirt's XML. */
+const PARSE_OPTIONS = {
   ignoreAttributes: false,
   attributeNamePrefix: ATTR,
   textNodeName: '#text',
@@ -61,6 +62,10 @@ const parser = new XMLParser({
   processEntities: true,
   // libxml2 writes characters such as \r as numeric references (&#13;); decode those too.
   htmlEntities: true,
+} as const;
+
+const parser = new XMLParser({
+  ...PARSE_OPTIONS,
   isArray: (_name, jpath) => ARRAY_PATHS.has(String(jpath)),
 });
 
@@ -137,17 +142,7 @@ export function childrenOf(node: unknown, name: string): XmlNode[] {
  */
 export type OrderedNode = Record<string, unknown>;
 
-const orderedParser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: ATTR,
-  textNodeName: '#text',
-  parseTagValue: false,
-  parseAttributeValue: false,
-  trimValues: false,
-  processEntities: true,
-  htmlEntities: true,
-  preserveOrder: true,
-});
+const orderedParser = new XMLParser({ ...PARSE_OPTIONS, preserveOrder: true });
 
 const orderedBuilder = new XMLBuilder({
   ignoreAttributes: false,
