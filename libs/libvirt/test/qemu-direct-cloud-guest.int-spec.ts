@@ -1,34 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { createVirtualizationPort, DomainEvent, NicSpec, VirtualizationPort } from '../src';
+import { banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
 import { makeRunDir, waitFor } from './guest-fixture';
-
-/** The Debian cloud image of scripts/build-cloud-image.sh (qemu-guest-agent, sshd, cloud-init). */
-const CLOUD_IMAGE = process.env.LIMEN_CLOUD_IMAGE ?? '/var/lib/limen/cloud-image/debian-12-cloud.qcow2';
-const BOOT_TIMEOUT_MS = 300_000;
-const hasImage = existsSync(CLOUD_IMAGE);
 
 function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'disconnected'): boolean {
   return event.kind === 'other' && event.vmId === vmId && event.name === 'agent-lifecycle' && event.detail === detail;
-}
-
-/** The first bytes a TCP server on 127.0.0.1:port sends (the SSH banner), loopback only. */
-function banner(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const done = (text: string) => {
-      socket.destroy();
-      resolve(text);
-    };
-    socket.setTimeout(5_000, () => done(''));
-    socket.once('data', (chunk: Buffer) => done(chunk.toString('latin1')));
-    socket.once('error', () => done(''));
-    socket.once('close', () => done(''));
-  });
 }
 
 /**
@@ -36,7 +16,7 @@ function banner(port: number): Promise<string> {
  * its NoCloud seed from virtio-scsi, and runs qemu-ga on the virtio-serial port. Traffic goes to
  * 127.0.0.1 (the port forward) and through the agent only.
  */
-(hasImage ? describe : describe.skip)('qemu-direct with the Debian cloud image and its guest agent', () => {
+(hasCloudImage ? describe : describe.skip)('qemu-direct with the Debian cloud image and its guest agent', () => {
   const run = makeRunDir('qd-cloud');
   const vmId = randomUUID();
   const hostname = `qd-${vmId.slice(0, 8)}`;
@@ -97,7 +77,7 @@ function banner(port: number): Promise<string> {
       const connected = firstValueFrom(
         port.events().pipe(
           filter((e) => agentEvent(e, vmId, 'connected')),
-          timeout(BOOT_TIMEOUT_MS),
+          timeout(CLOUD_BOOT_TIMEOUT_MS),
         ),
       );
       await port.start(vmId);
@@ -109,7 +89,7 @@ function banner(port: number): Promise<string> {
           const guest = await port.getGuestInfo(vmId).catch(() => undefined);
           return guest?.hostname === hostname ? guest : undefined;
         },
-        BOOT_TIMEOUT_MS,
+        CLOUD_BOOT_TIMEOUT_MS,
         2_000,
       );
       process.stdout.write(`[qemu-direct] cloud image: agent and hostname after ${Date.now() - started} ms\n`);
@@ -129,7 +109,7 @@ function banner(port: number): Promise<string> {
       );
       expect(addresses.some((a) => a.ip === '127.0.0.1')).toBe(false);
     },
-    BOOT_TIMEOUT_MS + 60_000,
+    CLOUD_BOOT_TIMEOUT_MS + 60_000,
   );
 
   it('runs programs in the guest with input and exit codes; SSH with the seeded key through the forward on 127.0.0.1', async () => {
