@@ -13,3 +13,13 @@ export { QmpClient } from './qmp/qmp-client';
 export { VirshPool } from './transport/virsh-pool';
 export { libvirtUriRefusal } from './transport/libvirt-uri';
 export type { CommandObserver } from './transport/virsh-pool';
+export {
+  VM_POOL_NAME,
+  IMAGE_POOL_NAME,
+  assertPoolName,
+  assertVolumeName,
+  diskVolumeName,
+  seedVolumeName,
+  serialLogName,
+  imageVolumeName,
+} from './naming/storage-name';

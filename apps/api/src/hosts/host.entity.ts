@@ -24,6 +24,10 @@ export class Host {
   @Column({ name: 'state_dir', type: 'text', nullable: true })
   stateDir: string | null;
 
+  /** Folder of the host's VM pool (limen-vms); null: VM_DIR on the local host, the default root elsewhere. */
+  @Column({ name: 'storage_path', type: 'text', nullable: true })
+  storagePath: string | null;
+
   @Column({ name: 'agent_url', type: 'text', nullable: true })
   agentUrl: string | null;
 

@@ -47,6 +47,7 @@ export class Vm {
   @Column({ name: 'running_memory_mib', type: 'integer', nullable: true })
   runningMemoryMiB: number | null;
 
+  /** The sum of its disks' sizes (vm_disks), kept here for quota sums. */
   @Column({ name: 'disk_gib', type: 'integer' })
   diskGiB: number;
 
@@ -73,6 +74,24 @@ export class Vm {
   /** From the guest agent, once it has answered. */
   @Column({ type: 'jsonb', nullable: true })
   os: GuestOsInfo | null;
+
+  /** Started again by the sweep when its host comes back and the domain is not running. */
+  @Column({ type: 'boolean', default: false })
+  autostart: boolean;
+
+  /** What the user last asked for (start/create → running; stop/shutdown → stopped). */
+  @Column({ name: 'desired_state', type: 'varchar', length: 16, default: 'stopped' })
+  desiredState: 'running' | 'stopped';
+
+  /** Failed autostart attempts in a row, and when the next may happen (backoff). */
+  @Column({ name: 'start_attempts', type: 'integer', default: 0 })
+  startAttempts: number;
+
+  @Column({ name: 'next_start_at', type: 'timestamptz', precision: 3, nullable: true })
+  nextStartAt: Date | null;
+
+  @Column({ name: 'last_start_error', type: 'text', nullable: true })
+  lastStartError: string | null;
 
   @Column({ name: 'state_reason', type: 'text', nullable: true })
   stateReason: string | null;

@@ -67,6 +67,12 @@ export function newVmFields(
     addresses: [],
     guestAgent: 'absent',
     os: null,
+    // Autostart and desired state are set by the autostart work (issue 15 point 4).
+    autostart: false,
+    desiredState: 'stopped',
+    startAttempts: 0,
+    nextStartAt: null,
+    lastStartError: null,
     version: 1,
   };
 }

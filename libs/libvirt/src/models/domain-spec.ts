@@ -4,10 +4,20 @@ export type VirtType = 'kvm' | 'qemu';
 export type MachineType = 'q35' | 'pc';
 export type BootDevice = 'hd' | 'cdrom' | 'network';
 
+export type DiskBus = 'virtio' | 'scsi';
+
 export interface DiskSpec {
-  /** Absolute path of the image (qcow2 unless `format` says otherwise). */
+  /** LIMEN disk id (a UUID): the device alias `ua-disk-<id>`, so it can be unplugged or resized by id. */
+  id?: string;
+  /** Absolute path of the image on the host (a pool volume's path; qcow2 unless `format` says otherwise). */
   path: string;
   format?: 'qcow2' | 'raw';
+  /** Default virtio. */
+  bus?: DiskBus;
+  /** Shown to the guest (/dev/disk/by-id/virtio-<serial>); at most 20 characters of [A-Za-z0-9-]. */
+  serial?: string;
+  /** Per-device boot order; only the boot disk has one. */
+  bootIndex?: number;
 }
 
 export interface KernelBootSpec {

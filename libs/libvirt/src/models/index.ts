@@ -9,3 +9,4 @@ export * from './volume';
 export * from './console';
 export * from './seed-iso';
 export * from './network';
+export * from './storage';

@@ -9,6 +9,7 @@ import { LoginFailures1764201300000 } from './1764201300000-login-failures';
 import { SnapshotStorage1764210000000 } from './1764210000000-snapshot-storage';
 import { ConsoleTicketAccess1764220000000 } from './1764220000000-console-ticket-access';
 import { Networks1764300000000 } from './1764300000000-networks';
+import { Storage1764400000000 } from './1764400000000-storage';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   SnapshotStorage1764210000000,
   ConsoleTicketAccess1764220000000,
   Networks1764300000000,
+  Storage1764400000000,
 ];
