@@ -45,7 +45,11 @@ export function serialLogName(vmId: string): string {
  * An image cached on a remote host: by content, so a changed image is a new volume. `file` tells
  * the files of a kernel image apart (`kernel`, `initrd`); `ext` is the image's own extension.
  */
-export function imageVolumeName(sha256: string, ext: 'qcow2' | 'raw' | 'iso' | 'img', file?: 'kernel' | 'initrd'): string {
+export function imageVolumeName(
+  sha256: string,
+  ext: 'qcow2' | 'raw' | 'iso' | 'img',
+  file?: 'kernel' | 'initrd',
+): string {
   if (!/^[0-9a-f]{64}$/.test(sha256)) invalid('not a sha256 digest');
   return `image-${sha256.slice(0, 32)}${file ? `-${file}` : ''}.${ext}`;
 }

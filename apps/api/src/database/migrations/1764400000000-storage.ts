@@ -47,9 +47,7 @@ export class Storage1764400000000 implements MigrationInterface {
         ADD COLUMN start_attempts integer NOT NULL DEFAULT 0,
         ADD COLUMN next_start_at timestamptz(3),
         ADD COLUMN last_start_error text`);
-    await q.query(
-      `UPDATE vms SET desired_state = 'running', autostart = true WHERE state IN ('running', 'paused')`,
-    );
+    await q.query(`UPDATE vms SET desired_state = 'running', autostart = true WHERE state IN ('running', 'paused')`);
   }
 
   async down(q: QueryRunner): Promise<void> {
