@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DiskDataModule } from '../disks/disk-data.module';
 import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { ImagesModule } from '../images/images.module';
@@ -19,6 +20,7 @@ import { VmsService } from './vms.service';
 @Module({
   imports: [
     TypeOrmModule.forFeature([Vm]),
+    DiskDataModule,
     EventsModule,
     IdempotencyModule,
     ImagesModule,

@@ -1,6 +1,7 @@
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
 import { AuthUser } from '../auth/decorators';
 import { AppConfig } from '../config/app-config';
+import { FakeVmDiskRepository } from '../disks/testing/fake-vm-disk-repository';
 import { USER_NETWORK_ID } from '../database/migrations/1764300000000-networks';
 import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
@@ -60,6 +61,8 @@ function world(...vms: Vm[]) {
   transactions.track(nics.rows);
   const forwards = new FakePortForwardRepository();
   transactions.track(forwards.rows);
+  const disks = new FakeVmDiskRepository();
+  transactions.track(disks.rows);
   const quotas = new FakeQuotaRepository(rows);
   const config = {
     defaultQuota: { vms: 3, vcpus: 4, memoryMiB: 1024, diskGiB: 10, snapshots: 2 },
@@ -95,9 +98,10 @@ function world(...vms: Vm[]) {
       forwards.asRepository,
       networks.asRepository,
     ),
+    disks.asRepository,
   );
   const ledger = new QuotaLedger(config, metrics, quotas.asRepository);
-  return { service, rows, operations, quotas, ledger, hosts, keys, sshKeys, networks, nics, forwards };
+  return { service, rows, operations, quotas, ledger, hosts, keys, sshKeys, networks, nics, forwards, disks };
 }
 
 function createDto(fields: Partial<CreateVmDto> = {}): CreateVmDto {
@@ -115,6 +119,15 @@ describe('VmsService', () => {
       expect(operations.announced.map((e) => e.type)).toEqual(['vm.created']);
       expect(quotas.locked).toEqual(['alice']);
       expect(await ledger.usage('alice')).toEqual({ vms: 1, vcpus: 2, memoryMiB: 512, diskGiB: 2, snapshots: 0 });
+    });
+
+    it('writes the boot disk row with the VM: position 0, the disk size, boot index 1, a serial from its id', async () => {
+      const { service, disks } = world();
+      const accepted = await service.create(alice, createDto({ diskGiB: 2 }));
+      const [boot, ...others] = await disks.ofVm(accepted.vm.id);
+      expect(others).toEqual([]);
+      expect(boot).toMatchObject({ vmId: accepted.vm.id, position: 0, sizeGiB: 2, bus: 'virtio', bootIndex: 1 });
+      expect(boot.serial).toBe(boot.id.replace(/-/g, '').slice(0, 20));
     });
 
     it('refuses what the quota cannot hold with 403 QUOTA_EXCEEDED, and writes nothing', async () => {

@@ -19,6 +19,8 @@ import { OperationsService } from '../operations/operations.service';
 import { CloudInitParams } from '../operations/operation-kinds';
 import { QuotaLedger } from '../quotas/quota-ledger';
 import { SshKeysService } from '../ssh-keys/ssh-keys.service';
+import { newVmDisk } from '../disks/vm-disk-fields';
+import { VmDiskRepository } from '../disks/vm-disk.repository';
 import { CreateVmDto } from './dto/create-vm.dto';
 import { ListVmsQueryDto } from './dto/list-vms-query.dto';
 import { UpdateVmDto } from './dto/update-vm.dto';
@@ -119,6 +121,7 @@ export class VmsService {
     private readonly sshKeys: SshKeysService,
     private readonly networking: VmNetworking,
     private readonly forwards: PortForwardAllocator,
+    private readonly disks: VmDiskRepository,
   ) {}
 
   /** The page of the VMs `user` may see (admins: everyone's, or one owner's) as its JSON body (see VmRepository.pageJson). */
@@ -172,6 +175,11 @@ export class VmsService {
       if (!(await this.vms.insertIfNameFree(tx, vm))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
+      // The boot disk, where VmOperations.create makes its volume (VM_DIR/<vm id>/disk.qcow2).
+      await this.disks.add(
+        tx,
+        newVmDisk({ vmId: vm.id, position: 0, sizeGiB: diskGiB, bootIndex: 1 }, () => `${vm.id}/disk.qcow2`),
+      );
       const nics = await this.networking.attachAtCreate(tx, user, vm.id, dto.nics);
       await this.forwards.allocateAtCreate(tx, vm, nics, dto.nics);
       const op = await this.operations.create(tx, {
