@@ -20,6 +20,7 @@ const USER_DETAILS: Record<HypervisorErrorCode, string> = {
   INSUFFICIENT_STORAGE: 'The host has no space left for this; an operator must free some',
   NETWORK_CONFLICT: "The network's subnet or bridge clashes with one already on the host",
   NETWORK_IN_USE: 'The network is still used by a VM on the host',
+  STORAGE_CONFLICT: "The storage pool's name or folder clashes with a pool already on the host",
   GUEST_AGENT_UNAVAILABLE: "The VM's guest agent is not connected",
   OPERATION_FAILED: 'The hypervisor could not complete the operation; an operator can find the cause in the api log',
 };

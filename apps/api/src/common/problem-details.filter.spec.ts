@@ -103,6 +103,12 @@ describe('ProblemDetailsFilter', () => {
     ['INVALID_STATE', 409, 'INVALID_STATE', 'volume /var/lib/limen/vms/5f0c/disk.qcow2 is in use by a running VM'],
     ['DOMAIN_NOT_FOUND', 409, 'INVALID_STATE', "virsh dominfo: failed to get domain 'limen-5f0c'"],
     [
+      'STORAGE_CONFLICT',
+      409,
+      'STORAGE_CONFLICT',
+      "virsh pool-define: operation failed: Storage source conflict with pool: 'limen-5f0c'",
+    ],
+    [
       'HYPERVISOR_UNAVAILABLE',
       503,
       'HYPERVISOR_UNAVAILABLE',

@@ -166,6 +166,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         return this.body(409, ErrorCode.INVALID_STATE, detail);
       case 'NETWORK_CONFLICT':
       case 'NETWORK_IN_USE':
+      case 'STORAGE_CONFLICT':
       case 'GUEST_AGENT_UNAVAILABLE':
         return this.body(409, error.code, detail);
       case 'TIMEOUT':

@@ -20,6 +20,8 @@ export type HypervisorErrorCode =
   | 'NETWORK_CONFLICT'
   /** A network still has interfaces attached. */
   | 'NETWORK_IN_USE'
+  /** A storage pool of that name has another folder, or another pool already uses the folder. */
+  | 'STORAGE_CONFLICT'
   /** The guest agent is not connected (no channel, guest not running it, or it did not answer). */
   | 'GUEST_AGENT_UNAVAILABLE'
   | 'OPERATION_FAILED';
