@@ -13,24 +13,20 @@ export interface AgentExecResult {
   stderr: string;
 }
 
-/** Sends one agent command to `limen-<vmId>` and resolves with its `return` value. */
+/**
+ * Sends one agent command to `limen-<vmId>` and resolves with its `return` value. `uri`: the
+ * libvirtd holding the domain (a remote host's qemu+tcp:// works too: libvirt relays the agent).
+ */
 export function agentCommand<T = unknown>(
   vmId: string,
   command: { execute: string; arguments?: Record<string, unknown> },
   timeoutSeconds = 10,
+  uri = LIBVIRT_URI,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     execFile(
       'virsh',
-      [
-        '-c',
-        LIBVIRT_URI,
-        'qemu-agent-command',
-        '--timeout',
-        String(timeoutSeconds),
-        `limen-${vmId}`,
-        JSON.stringify(command),
-      ],
+      ['-c', uri, 'qemu-agent-command', '--timeout', String(timeoutSeconds), `limen-${vmId}`, JSON.stringify(command)],
       { encoding: 'utf8', timeout: (timeoutSeconds + 10) * 1000 },
       (error, stdout, stderr) => {
         if (error) return reject(new Error(`${command.execute} on limen-${vmId}: ${stderr.trim() || error.message}`));
@@ -47,12 +43,17 @@ export function agentCommand<T = unknown>(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once the guest's agent answers `guest-ping`; throws after `timeoutMs` (or once `signal` aborts). */
-export async function waitForAgent(vmId: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+export async function waitForAgent(
+  vmId: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  uri = LIBVIRT_URI,
+): Promise<number> {
   const started = Date.now();
   let last = '';
   while (Date.now() - started < timeoutMs && !signal?.aborted) {
     try {
-      await agentCommand(vmId, { execute: 'guest-ping' }, 5);
+      await agentCommand(vmId, { execute: 'guest-ping' }, 5, uri);
       return Date.now() - started;
     } catch (error) {
       last = (error as Error).message;
@@ -71,11 +72,14 @@ export async function guestExec(
   path: string,
   args: string[],
   timeoutMs = 30_000,
+  uri = LIBVIRT_URI,
 ): Promise<AgentExecResult> {
-  const { pid } = await agentCommand<{ pid: number }>(vmId, {
-    execute: 'guest-exec',
-    arguments: { path, arg: args, 'capture-output': true },
-  });
+  const { pid } = await agentCommand<{ pid: number }>(
+    vmId,
+    { execute: 'guest-exec', arguments: { path, arg: args, 'capture-output': true } },
+    10,
+    uri,
+  );
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await agentCommand<{
@@ -84,7 +88,7 @@ export async function guestExec(
       signal?: number;
       'out-data'?: string;
       'err-data'?: string;
-    }>(vmId, { execute: 'guest-exec-status', arguments: { pid } });
+    }>(vmId, { execute: 'guest-exec-status', arguments: { pid } }, 10, uri);
     if (status.exited)
       return {
         exitCode: status.exitcode ?? 128 + (status.signal ?? 0),
