@@ -424,6 +424,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
         format: 'qcow2',
         readonly: false,
         seed: false,
+        bus: 'virtio',
       },
       { target: 'sda', device: 'cdrom', ...(iso ? { path: iso } : {}), format: 'raw', readonly: true, seed: false },
       ...(withSeed

@@ -1,6 +1,6 @@
 import type { DomainNicInfo, GuestAgentState } from './network';
 import { DomainState, ShutoffReason } from './domain-state';
-import { BootDevice, MachineType, VirtType } from './domain-spec';
+import { BootDevice, DiskBus, MachineType, VirtType } from './domain-spec';
 
 export interface DomainDiskInfo {
   target: string;
@@ -11,6 +11,11 @@ export interface DomainDiskInfo {
   readonly: boolean;
   /** True for the seed ISO drive (removed by undefine when asked). */
   seed: boolean;
+  /** LIMEN disk id, from the device alias `ua-disk-<id>` (disks LIMEN added with an id). */
+  id?: string;
+  /** The bus of a disk (not of a CD-ROM drive). */
+  bus?: DiskBus;
+  serial?: string;
 }
 
 export interface DomainInfo {

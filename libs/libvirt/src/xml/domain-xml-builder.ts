@@ -5,7 +5,9 @@ import { nicsOf } from '../networks/network-validation';
 import { LIMEN_PREFIX, LIMEN_XMLNS } from './limen-metadata';
 import { GUEST_AGENT_CHANNEL, QEMU_PREFIX, QEMU_XMLNS } from './qemu-namespace';
 import { interfaceNode, userNicArgs } from './nic-xml';
-import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from './spec-validation';
+import { BootPlan, bootPlan } from './boot-plan';
+import { diskNode } from './disk-xml';
+import { CDROM_TARGET, diskTargets, SEED_TARGET, validateDomainSpec } from './spec-validation';
 import { ATTR, buildXml, XmlNode } from './xml-codec';
 
 const a = (name: string): string => ATTR + name;
@@ -20,7 +22,7 @@ function metadataNode(spec: DomainSpec): XmlNode {
   return { [`${LIMEN_PREFIX}:instance`]: instance };
 }
 
-function osNode(spec: DomainSpec): XmlNode {
+function osNode(spec: DomainSpec, boot: BootPlan): XmlNode {
   const os: XmlNode = {
     type: { [a('arch')]: 'x86_64', [a('machine')]: spec.machine ?? 'q35', '#text': 'hvm' },
   };
@@ -28,13 +30,13 @@ function osNode(spec: DomainSpec): XmlNode {
     os.kernel = spec.kernel.kernelPath;
     if (spec.kernel.initrdPath) os.initrd = spec.kernel.initrdPath;
     if (spec.kernel.cmdline) os.cmdline = spec.kernel.cmdline;
-  } else {
-    os.boot = (spec.bootOrder ?? ['hd']).map((dev) => ({ [a('dev')]: dev }));
+  } else if (boot.os) {
+    os.boot = boot.os.map((dev) => ({ [a('dev')]: dev }));
   }
   return os;
 }
 
-function cdromNode(target: string, isoPath: string | undefined): XmlNode {
+function cdromNode(target: string, isoPath: string | undefined, bootOrder?: number): XmlNode {
   const disk: XmlNode = {
     [a('type')]: 'file',
     [a('device')]: 'cdrom',
@@ -44,6 +46,7 @@ function cdromNode(target: string, isoPath: string | undefined): XmlNode {
     readonly: '',
   };
   if (isoPath) disk.source = { [a('file')]: isoPath };
+  if (bootOrder !== undefined) disk.boot = { [a('order')]: String(bootOrder) };
   return disk;
 }
 
@@ -55,36 +58,57 @@ function cdromNode(target: string, isoPath: string | undefined): XmlNode {
  * forwards still reach the guest), at the price of outbound internet. libvirt 9.0's
  * `<interface type='user'>` cannot set restrict, hence its QEMU namespace.
  */
-function qemuCommandlineNode(spec: DomainSpec, nics: NicSpec[]): XmlNode | undefined {
+function qemuCommandlineNode(nics: NicSpec[], boot: BootPlan): XmlNode | undefined {
   const userNics = nics.filter((nic) => nic.attachment.type === 'user');
   if (userNics.length === 0) return undefined;
-  // libvirt numbers the other boot devices by their place in <os><boot> and gives network boot to
-  // its first <interface>; without one, the first user-mode NIC takes the network's place.
-  const bootPosition = spec.kernel ? -1 : (spec.bootOrder ?? ['hd']).indexOf('network');
-  const bootsUserNic = bootPosition >= 0 && userNics.length === nics.length;
+  // Network boot goes to the first <interface>; without one, the first user-mode NIC takes the
+  // network's number (see BootPlan).
+  const bootsUserNic = boot.network !== undefined && userNics.length === nics.length;
   const args = userNics.flatMap((nic, index) =>
-    userNicArgs(nic, bootsUserNic && index === 0 ? bootPosition + 1 : undefined),
+    userNicArgs(nic, bootsUserNic && index === 0 ? boot.network : undefined),
   );
   return { [`${QEMU_PREFIX}:arg`]: args.map((value) => ({ [a('value')]: value })) };
 }
 
-function devicesNode(spec: DomainSpec, nics: NicSpec[]): XmlNode {
-  const disks: XmlNode[] = spec.disks.map((disk, index) => ({
-    [a('type')]: 'file',
-    [a('device')]: 'disk',
-    driver: { [a('name')]: 'qemu', [a('type')]: disk.format ?? 'qcow2' },
-    source: { [a('file')]: disk.path },
-    target: { [a('dev')]: virtioTarget(index), [a('bus')]: 'virtio' },
-  }));
-  if (spec.cdrom) disks.push(cdromNode(CDROM_TARGET, spec.cdrom.isoPath));
+/**
+ * On q35 the root bus takes no hot-plugged device: each PCI Express device needs a root port, and
+ * libvirt only adds the ports the defined devices use plus one. The ports declared here are that
+ * many (an upper bound of what libvirt places behind ports) plus HOTPLUG_PORTS spare ones for disks
+ * and NICs plugged into the running domain; beyond those, a plug applies from the next start.
+ */
+export const HOTPLUG_PORTS = 4;
+
+function pciControllers(spec: DomainSpec, interfaces: number, scsi: boolean): XmlNode[] {
+  if ((spec.machine ?? 'q35') !== 'q35') return [];
+  const virtioDisks = spec.disks.filter((disk) => disk.bus !== 'scsi').length;
+  // USB (qemu-xhci, libvirt's default) and the balloon always; the agent's virtio-serial; the SCSI controller.
+  const placed = virtioDisks + interfaces + 2 + (spec.guestAgent === false ? 0 : 1) + (scsi ? 1 : 0);
+  return [
+    { [a('type')]: 'pci', [a('index')]: '0', [a('model')]: 'pcie-root' },
+    ...Array.from({ length: placed + HOTPLUG_PORTS }, () => ({ [a('type')]: 'pci', [a('model')]: 'pcie-root-port' })),
+  ];
+}
+
+function devicesNode(spec: DomainSpec, nics: NicSpec[], boot: BootPlan): XmlNode {
+  const order = (number: number | undefined) => (boot.perDevice ? number : undefined);
+  const targets = diskTargets(spec.disks);
+  const disks: XmlNode[] = spec.disks.map((disk, index) =>
+    diskNode(disk, targets[index], order(boot.disks.get(index))),
+  );
+  if (spec.cdrom) disks.push(cdromNode(CDROM_TARGET, spec.cdrom.isoPath, order(boot.cdrom)));
   if (spec.seedIsoPath) disks.push(cdromNode(SEED_TARGET, spec.seedIsoPath));
+  const scsi = !!spec.cdrom || !!spec.seedIsoPath || spec.disks.some((disk) => disk.bus === 'scsi');
+  const interfaces = nics.filter((nic) => nic.attachment.type !== 'user').map(interfaceNode);
+  if (interfaces.length > 0 && order(boot.network) !== undefined)
+    interfaces[0].boot = { [a('order')]: String(boot.network) };
 
   const devices: XmlNode = {
     disk: disks,
-    ...(spec.cdrom || spec.seedIsoPath
-      ? { controller: [{ [a('type')]: 'scsi', [a('index')]: '0', [a('model')]: 'virtio-scsi' }] }
-      : {}),
-    interface: nics.filter((nic) => nic.attachment.type !== 'user').map(interfaceNode),
+    controller: [
+      ...(scsi ? [{ [a('type')]: 'scsi', [a('index')]: '0', [a('model')]: 'virtio-scsi' }] : []),
+      ...pciControllers(spec, interfaces.length, scsi),
+    ],
+    interface: interfaces,
     // A pty for interactive access plus a log file, so the output is recorded even when no one
     // is attached (QEMU writes the log regardless of the pty).
     serial: [
@@ -128,6 +152,7 @@ export function buildDomainXml(spec: DomainSpec, virtType: VirtType, options: Bu
   validateDomainSpec(spec);
   const maxVcpus = spec.maxVcpus ?? spec.vcpus;
   const nics = nicsOf(spec);
+  const boot = bootPlan(spec);
   if (options.uuid !== undefined && !UUID_RE.test(options.uuid)) {
     throw new HypervisorError('INVALID_ARGUMENT', `not a domain UUID: ${options.uuid}`);
   }
@@ -139,19 +164,19 @@ export function buildDomainXml(spec: DomainSpec, virtType: VirtType, options: Bu
     memory: { [a('unit')]: 'MiB', '#text': String(spec.maxMemoryMiB ?? spec.memoryMiB) },
     currentMemory: { [a('unit')]: 'MiB', '#text': String(spec.memoryMiB) },
     vcpu: { [a('placement')]: 'static', [a('current')]: String(spec.vcpus), '#text': String(maxVcpus) },
-    os: osNode(spec),
+    os: osNode(spec, boot),
     features: { acpi: '', apic: '' },
     clock: { [a('offset')]: 'utc' },
     on_poweroff: 'destroy',
     on_reboot: 'restart',
     on_crash: 'destroy',
-    devices: devicesNode(spec, nics),
+    devices: devicesNode(spec, nics, boot),
   };
   if (spec.title !== undefined) domain.title = spec.title;
   if (spec.description !== undefined) domain.description = spec.description;
   // host-passthrough only makes sense with hardware virtualisation; TCG emulates its own CPU.
   if (virtType === 'kvm') domain.cpu = { [a('mode')]: 'host-passthrough' };
-  const commandline = qemuCommandlineNode(spec, nics);
+  const commandline = qemuCommandlineNode(nics, boot);
   if (commandline) {
     domain[a(`xmlns:${QEMU_PREFIX}`)] = QEMU_XMLNS;
     domain[`${QEMU_PREFIX}:commandline`] = commandline;

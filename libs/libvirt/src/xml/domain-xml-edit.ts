@@ -1,5 +1,6 @@
 import { HypervisorError } from '../errors/hypervisor-error';
 import { BootDevice, NicSpec } from '../models';
+import { perDeviceBootNumbers } from './boot-plan';
 import { userNicArgs } from './nic-xml';
 import { QEMU_PREFIX, QEMU_XMLNS } from './qemu-namespace';
 import { ATTR, buildOrderedXml, OrderedNode, parseOrderedXml } from './xml-codec';
@@ -23,11 +24,10 @@ export function replaceUserNics(domainXml: string, nics: NicSpec[], layout: User
   const domain = document.find((node) => 'domain' in node);
   if (!domain) throw new HypervisorError('OPERATION_FAILED', 'not a libvirt domain XML document');
   const children = (domain.domain as OrderedNode[]).filter((node) => !(COMMANDLINE in node));
-  const bootPosition = layout.bootOrder?.indexOf('network') ?? -1;
-  const bootsUserNic = bootPosition >= 0 && !layout.hasInterfaces;
+  const bootIndex = networkBootIndex(children, layout);
   const args = nics
     .filter((nic) => nic.attachment.type === 'user')
-    .flatMap((nic, index) => userNicArgs(nic, bootsUserNic && index === 0 ? bootPosition + 1 : undefined));
+    .flatMap((nic, index) => userNicArgs(nic, index === 0 ? bootIndex : undefined));
   if (args.length > 0) {
     children.push({
       [COMMANDLINE]: args.map((value) => ({ [`${QEMU_PREFIX}:arg`]: [], ':@': { [`${ATTR}value`]: value } })),
@@ -36,4 +36,15 @@ export function replaceUserNics(domainXml: string, nics: NicSpec[], layout: User
   }
   domain.domain = children;
   return buildOrderedXml(document);
+}
+
+/**
+ * The number network boot has (see BootPlan): its place in `<os><boot>`, or in per-device mode (no
+ * `<os><boot>`) its kind's block. Undefined when no user-mode NIC boots.
+ */
+function networkBootIndex(children: OrderedNode[], layout: UserNicLayout): number | undefined {
+  if (!layout.bootOrder || layout.hasInterfaces || !layout.bootOrder.includes('network')) return undefined;
+  const os = children.find((node) => 'os' in node)?.os as OrderedNode[] | undefined;
+  const perDevice = !(os ?? []).some((node) => 'boot' in node);
+  return perDevice ? perDeviceBootNumbers(layout.bootOrder).network : layout.bootOrder.indexOf('network') + 1;
 }

@@ -1,7 +1,8 @@
 import { HypervisorError } from '../errors/hypervisor-error';
 import { BootDevice, DomainDiskInfo, DomainNicInfo, GuestAgentState, VirtType } from '../models';
 import { LIMEN_XMLNS, LimenMetadata } from './limen-metadata';
-import { parseInterfaces, parseUserNics } from './nic-xml';
+import { diskIdFromAlias } from '../naming/disk-name';
+import { parseInterfaces, parseUserNics, userNicBootIndexes } from './nic-xml';
 import { GUEST_AGENT_CHANNEL } from './qemu-namespace';
 import { CDROM_TARGET, SEED_TARGET } from './spec-validation';
 import { ATTR, attrOf, childOf, childrenOf, parseXml, textOf, XmlNode } from './xml-codec';
@@ -85,6 +86,9 @@ function parseDisk(disk: XmlNode, seedIsoPath: string | undefined): DomainDiskIn
   const isSeed =
     device === 'cdrom' &&
     (target === SEED_TARGET || (!!seedIsoPath && path === seedIsoPath && target !== CDROM_TARGET));
+  const id = diskIdFromAlias(attrOf(childOf(disk, 'alias'), 'name'));
+  const bus = attrOf(childOf(disk, 'target'), 'bus');
+  const serial = textOf(childOf(disk, 'serial'));
   return {
     target,
     device,
@@ -92,16 +96,20 @@ function parseDisk(disk: XmlNode, seedIsoPath: string | undefined): DomainDiskIn
     ...(attrOf(childOf(disk, 'driver'), 'type') ? { format: attrOf(childOf(disk, 'driver'), 'type') } : {}),
     readonly: childOf(disk, 'readonly') !== undefined,
     seed: isSeed,
+    ...(id ? { id } : {}),
+    ...(device === 'disk' && (bus === 'virtio' || bus === 'scsi') ? { bus } : {}),
+    ...(serial ? { serial } : {}),
   };
 }
 
 const BOOT_DEVICES: Record<string, BootDevice> = { hd: 'hd', cdrom: 'cdrom', network: 'network' };
 
 /**
- * The firmware boot order: `<os><boot dev=.../>` as LIMEN writes it, else per-device
- * `<boot order='N'/>` elements (which libvirt allows instead). Undefined with direct kernel boot.
+ * The firmware boot order: `<os><boot dev=.../>`, else per-device `<boot order='N'/>` elements
+ * (LIMEN writes those when a disk has a bootIndex, see BootPlan) and the `bootindex` of a
+ * user-mode NIC. Undefined with direct kernel boot.
  */
-function parseBootOrder(os: XmlNode | undefined, devices: XmlNode): BootDevice[] | undefined {
+function parseBootOrder(domain: XmlNode, os: XmlNode | undefined, devices: XmlNode): BootDevice[] | undefined {
   if (textOf(childOf(os, 'kernel'))) return undefined;
   const global = childrenOf(os, 'boot')
     .map((boot) => BOOT_DEVICES[attrOf(boot, 'dev') ?? ''])
@@ -116,6 +124,7 @@ function parseBootOrder(os: XmlNode | undefined, devices: XmlNode): BootDevice[]
     const order = Number(attrOf(childOf(nic, 'boot'), 'order'));
     if (order > 0) perDevice.push([order, 'network']);
   }
+  for (const order of userNicBootIndexes(domain)) perDevice.push([order, 'network']);
   const ordered = perDevice.sort(([a], [b]) => a - b).map(([, dev]) => dev);
   const unique = ordered.filter((dev, index) => ordered.indexOf(dev) === index);
   return unique.length > 0 ? unique : undefined;
@@ -151,7 +160,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const serialLogPath = attrOf(childOf(serial, 'log'), 'file');
   const serialPtyPath = attrOf(serial, 'type') === 'pty' ? attrOf(childOf(serial, 'source'), 'path') : undefined;
   const kernelPath = textOf(childOf(os, 'kernel'));
-  const bootOrder = parseBootOrder(os, devices);
+  const bootOrder = parseBootOrder(domain, os, devices);
 
   return {
     name: textOf(childOf(domain, 'name')) ?? '',

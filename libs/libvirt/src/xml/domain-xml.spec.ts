@@ -1,7 +1,10 @@
 import { DomainSpec } from '../models';
 import { macAddressFor } from '../naming/domain-name';
-import { buildDomainXml } from './domain-xml-builder';
+import { buildDomainXml, HOTPLUG_PORTS } from './domain-xml-builder';
+import { replaceUserNics } from './domain-xml-edit';
 import { parseDomainXml } from './domain-xml-parser';
+import { diskTargets, freeDiskTarget } from './spec-validation';
+import { childOf, childrenOf, parseXml } from './xml-codec';
 
 const spec: DomainSpec = {
   vmId: '0d6b2c4e-1111-4222-8333-944455556666',
@@ -182,5 +185,145 @@ describe('domain XML', () => {
     const macs = new Set(Array.from({ length: 200 }, (_, i) => macAddressFor(`vm-${i}`)));
     expect(macs.size).toBe(200);
     for (const mac of macs) expect(mac).toMatch(/^52:54:00:/);
+  });
+});
+
+describe('domain XML with several disks', () => {
+  const ids = ['7a1c0000-0000-4000-8000-000000000001', '7a1c0000-0000-4000-8000-000000000002'];
+  const disks: DomainSpec['disks'] = [
+    { id: ids[0], path: '/pool/boot.qcow2', serial: 'boot-1', bootIndex: 1 },
+    { id: ids[1], path: '/pool/data.qcow2', bus: 'scsi', serial: 'data-2' },
+    { path: '/pool/legacy.raw', format: 'raw' },
+    { id: 'third', path: '/pool/third.qcow2', bus: 'scsi' },
+  ];
+  const multi: DomainSpec = { ...spec, machine: undefined, nics: [], disks, bootOrder: undefined };
+  const devicesOf = (xml: string) => childOf(childOf(parseXml(xml), 'domain'), 'devices');
+  const diskNodes = (xml: string) => childrenOf(devicesOf(xml), 'disk');
+
+  it('gives each disk its alias, serial and target: virtio vdX, SCSI sdX after the CD-ROM and the seed', () => {
+    const xml = buildDomainXml(multi, 'qemu');
+    const parsed = parseDomainXml(xml);
+    expect(
+      parsed.disks.map(({ target, device, id, bus, serial, seed }) => ({ target, device, id, bus, serial, seed })),
+    ).toEqual([
+      { target: 'vda', device: 'disk', id: ids[0], bus: 'virtio', serial: 'boot-1', seed: false },
+      { target: 'sdc', device: 'disk', id: ids[1], bus: 'scsi', serial: 'data-2', seed: false },
+      { target: 'vdb', device: 'disk', id: undefined, bus: 'virtio', serial: undefined, seed: false },
+      { target: 'sdd', device: 'disk', id: 'third', bus: 'scsi', serial: undefined, seed: false },
+      { target: 'sda', device: 'cdrom', id: undefined, bus: undefined, serial: undefined, seed: false },
+      { target: 'sdb', device: 'cdrom', id: undefined, bus: undefined, serial: undefined, seed: true },
+    ]);
+    expect(xml).toContain(`<alias name="ua-disk-${ids[1]}"/>`);
+    // SCSI disks sit on the virtio-scsi controller at their target's unit, clear of units 0 and 1.
+    const units = diskNodes(xml).map((node) => childOf(node, 'address')?.['@_unit']);
+    expect(units).toEqual([undefined, '2', undefined, '3', undefined, undefined]);
+    expect(childrenOf(devicesOf(xml), 'controller').filter((c) => c['@_type'] === 'scsi')).toEqual([
+      { '@_type': 'scsi', '@_index': '0', '@_model': 'virtio-scsi' },
+    ]);
+    // No CD-ROM and no seed: a SCSI disk still brings its controller (else libvirt adds an LSI one).
+    const bare = buildDomainXml({ ...multi, cdrom: undefined, seedIsoPath: undefined }, 'qemu');
+    expect(childrenOf(devicesOf(bare), 'controller').map((c) => c['@_model'])).toContain('virtio-scsi');
+    expect(parseDomainXml(bare).disks.map((d) => d.target)).toEqual(['vda', 'sdc', 'vdb', 'sdd']);
+    expect(diskTargets(disks)).toEqual(['vda', 'sdc', 'vdb', 'sdd']);
+    expect(freeDiskTarget('scsi', new Set(['sda', 'sdb', 'sdc']))).toBe('sdd');
+    expect(freeDiskTarget('virtio', new Set(['vdb']))).toBe('vda');
+  });
+
+  it('declares spare PCI Express root ports on q35 for hot-plug, none on pc', () => {
+    const ports = (xml: string) =>
+      childrenOf(devicesOf(xml), 'controller').filter((c) => c['@_model'] === 'pcie-root-port').length;
+    // 2 virtio disks, USB, balloon, agent channel, SCSI controller: 6 placed by libvirt.
+    expect(ports(buildDomainXml(multi, 'qemu'))).toBe(6 + HOTPLUG_PORTS);
+    expect(ports(buildDomainXml({ ...multi, machine: 'pc' }, 'qemu'))).toBe(0);
+  });
+
+  it('keeps <os><boot> when no disk has a boot index', () => {
+    const plain = {
+      ...multi,
+      disks: disks.map(({ bootIndex: _b, ...disk }) => disk),
+      bootOrder: ['cdrom', 'hd'] as const,
+    };
+    const xml = buildDomainXml({ ...plain, bootOrder: [...plain.bootOrder] }, 'qemu');
+    expect(xml).toContain('<boot dev="cdrom"/>');
+    expect(xml).not.toContain('<boot order=');
+    expect(parseDomainXml(xml).bootOrder).toEqual(['cdrom', 'hd']);
+  });
+
+  it('with boot indexes, writes per-device boot numbers only, in bootOrder order, disks ranked by bootIndex', () => {
+    const ranked: DomainSpec = {
+      ...multi,
+      nics: undefined,
+      disks: [{ ...disks[0], bootIndex: 7 }, { ...disks[1], bootIndex: 3 }, disks[2]],
+      bootOrder: ['cdrom', 'hd', 'network'],
+    };
+    const xml = buildDomainXml(ranked, 'qemu');
+    const os = childOf(childOf(parseXml(xml), 'domain'), 'os');
+    expect(childrenOf(os, 'boot')).toEqual([]);
+    // cdrom owns 1, hd owns 2-17 (16 disks at most), network 18.
+    expect(diskNodes(xml).map((node) => childOf(node, 'boot')?.['@_order'])).toEqual([
+      '3',
+      '2',
+      undefined,
+      '1',
+      undefined,
+    ]);
+    expect(xml).toContain('&quot;bootindex&quot;:18');
+    expect(parseDomainXml(xml).bootOrder).toEqual(['cdrom', 'hd', 'network']);
+    // An <interface> takes network boot before any user-mode NIC.
+    const bridged = buildDomainXml(
+      {
+        ...ranked,
+        nics: [{ id: 'n1', mac: '52:54:00:00:00:09', attachment: { type: 'network', network: 'default' } }],
+      },
+      'qemu',
+    );
+    expect(childOf(childrenOf(devicesOf(bridged), 'interface')[0], 'boot')).toEqual({ '@_order': '18' });
+    expect(parseDomainXml(bridged).bootOrder).toEqual(['cdrom', 'hd', 'network']);
+    // Direct kernel boot: no firmware boot order at all.
+    const kernel = buildDomainXml({ ...ranked, kernel: { kernelPath: '/boot/vmlinuz' } }, 'qemu');
+    expect(kernel).not.toMatch(/<boot |bootindex/);
+  });
+
+  it('gives a user-mode NIC plugged later the network number of the boot mode the definition uses', () => {
+    const ranked = buildDomainXml({ ...multi, nics: [], bootOrder: ['hd', 'network'] }, 'qemu');
+    const nic = { id: 'n3', mac: '52:54:00:00:00:03', attachment: { type: 'user' as const } };
+    const edited = replaceUserNics(ranked, [nic], { bootOrder: ['hd', 'network'], hasInterfaces: false });
+    expect(edited).toContain('&quot;bootindex&quot;:17');
+    expect(parseDomainXml(edited).bootOrder).toEqual(['hd', 'network']);
+    const plain = buildDomainXml({ ...multi, disks: [disks[2]], nics: [], bootOrder: ['hd', 'network'] }, 'qemu');
+    const editedPlain = replaceUserNics(plain, [nic], { bootOrder: ['hd', 'network'], hasInterfaces: false });
+    expect(editedPlain).toContain('&quot;bootindex&quot;:2');
+  });
+
+  it.each([
+    ['a serial over 20 characters', { serial: 'x'.repeat(21) }, /serial/],
+    ['a serial with markup', { serial: '</serial><x>' }, /serial/],
+    ['a serial with a comma (a QEMU option separator)', { serial: 'a,b' }, /serial/],
+    ['an empty serial', { serial: '' }, /serial/],
+    ['an id with a quote', { id: "x'y" }, /disk id/],
+    ['an id with a slash', { id: '../x' }, /disk id/],
+    ['an id with a space', { id: 'a b' }, /disk id/],
+    ['an unknown bus', { bus: 'ide' }, /bus/],
+    ['a negative boot index', { bootIndex: -1 }, /bootIndex/],
+    ['a fractional boot index', { bootIndex: 1.5 }, /bootIndex/],
+    ['a relative path', { path: 'disk.qcow2' }, /absolute/],
+    ['an unknown format', { format: 'vmdk' }, /format/],
+  ])('refuses %s as INVALID_ARGUMENT', (_label, change, message) => {
+    const bad = { ...multi, disks: [{ ...disks[0], ...change } as DomainSpec['disks'][number]] };
+    expect(() => buildDomainXml(bad, 'qemu')).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(message) }),
+    );
+  });
+
+  it('refuses a 17th disk and two disks with the same id, serial or boot index', () => {
+    const many = Array.from({ length: 17 }, (_, i) => ({ path: `/pool/d${i}.qcow2` }));
+    expect(() => buildDomainXml({ ...multi, disks: many }, 'qemu')).toThrow(/at most 16 disks/);
+    expect(() => buildDomainXml({ ...multi, disks: many.slice(0, 16) }, 'qemu')).not.toThrow();
+    for (const key of ['id', 'serial', 'bootIndex'] as const) {
+      const twice = [disks[0], { ...disks[1], [key]: disks[0][key] }];
+      expect(() => buildDomainXml({ ...multi, disks: twice }, 'qemu')).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: `two disks have the same ${key}` }),
+      );
+    }
   });
 });

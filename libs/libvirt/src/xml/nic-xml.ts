@@ -77,27 +77,44 @@ function modelOfDriver(driver: unknown): string | undefined {
   return entry ? entry[0] : typeof driver === 'string' ? driver : undefined;
 }
 
-/** The user-mode NICs LIMEN put into `<qemu:commandline>` (and the single NIC of older definitions). */
-export function parseUserNics(domain: XmlNode): DomainNicInfo[] {
-  const values = childrenOf(childOf(domain, `${QEMU_PREFIX}:commandline`), `${QEMU_PREFIX}:arg`).map(
+function commandlineValues(domain: XmlNode): string[] {
+  return childrenOf(childOf(domain, `${QEMU_PREFIX}:commandline`), `${QEMU_PREFIX}:arg`).map(
     (arg) => attrOf(arg, 'value') ?? '',
   );
-  const netdevs = new Map<string, PortForwardSpec[]>();
+}
+
+/** The JSON `-device` arguments of `<qemu:commandline>`. */
+function commandlineDevices(values: string[]): Array<Record<string, unknown>> {
   const devices: Array<Record<string, unknown>> = [];
   values.forEach((value, index) => {
     const next = values[index + 1] ?? '';
-    if (value === '-netdev') {
-      const netdev = parseNetdev(next);
-      if (netdev) netdevs.set(netdev.id, netdev.forwards);
-    } else if (value === '-device' && next.startsWith('{')) {
-      try {
-        devices.push(JSON.parse(next) as Record<string, unknown>);
-      } catch {
-        // Not one of LIMEN's arguments.
-      }
+    if (value !== '-device' || !next.startsWith('{')) return;
+    try {
+      devices.push(JSON.parse(next) as Record<string, unknown>);
+    } catch {
+      // Not one of LIMEN's arguments.
     }
   });
-  return devices.flatMap((device) => {
+  return devices;
+}
+
+/** The `bootindex` of each user-mode NIC device that has one. */
+export function userNicBootIndexes(domain: XmlNode): number[] {
+  return commandlineDevices(commandlineValues(domain))
+    .map((device) => device.bootindex)
+    .filter((index): index is number => typeof index === 'number' && index > 0);
+}
+
+/** The user-mode NICs LIMEN put into `<qemu:commandline>` (and the single NIC of older definitions). */
+export function parseUserNics(domain: XmlNode): DomainNicInfo[] {
+  const values = commandlineValues(domain);
+  const netdevs = new Map<string, PortForwardSpec[]>();
+  values.forEach((value, index) => {
+    if (value !== '-netdev') return;
+    const netdev = parseNetdev(values[index + 1] ?? '');
+    if (netdev) netdevs.set(netdev.id, netdev.forwards);
+  });
+  return commandlineDevices(values).flatMap((device) => {
     const netdev = typeof device.netdev === 'string' ? device.netdev : '';
     const forwards = netdevs.get(netdev);
     if (!forwards || typeof device.mac !== 'string') return [];
