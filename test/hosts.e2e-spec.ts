@@ -174,6 +174,68 @@ describe('hosts and placement (e2e)', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('refuses a storagePath outside STORAGE_ROOTS, and a qemu-direct host elsewhere, storing nothing', async () => {
+    const hostCount = async () =>
+      (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM hosts`))[0].n as number;
+    const before = await hostCount();
+    const remote = { adapter: 'libvirt', libvirtUri: 'qemu+tls://hv-9.invalid/system' };
+    for (const storagePath of [
+      '/etc',
+      '/var/lib/limen/../../etc',
+      'relative/pool',
+      '/var/lib/limenx/pool',
+      "/var/lib/limen/p'/><source dir='/etc",
+      `/var/lib/limen/${'a'.repeat(5000)}`,
+    ]) {
+      const res = await request(t.http)
+        .post('/api/v1/hosts')
+        .set(asAdmin())
+        .send({ name: 'outside', ...remote, storagePath });
+      expectProblem(res, 400, 'VALIDATION_FAILED');
+      expect(res.body.errors).toEqual([expect.objectContaining({ field: 'storagePath' })]);
+    }
+    // Fixed once registered: not a field of PATCH.
+    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items[0];
+    expectProblem(
+      await request(t.http).patch(`/api/v1/hosts/${local.id}`).set(asAdmin()).send({ storagePath: '/var/lib/limen/x' }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expect(local.storagePath).toBe(t.data.sandbox.vmDir);
+
+    const elsewhere = await request(t.http)
+      .post('/api/v1/hosts')
+      .set(asAdmin())
+      .send({
+        name: 'direct-elsewhere',
+        adapter: 'qemu-direct',
+        stateDir: join(workDir, 'qemu-elsewhere'),
+        agentUrl: 'http://192.0.2.7:9000',
+        agentToken: 'a-token-for-this-host',
+      });
+    expectProblem(elsewhere, 400, 'VALIDATION_FAILED');
+    expect(elsewhere.body.errors).toEqual([
+      { field: 'agentUrl', messages: [expect.stringMatching(/qemu\+ssh:\/\/ or qemu\+tls:\/\//)] },
+    ]);
+    expect(await hostCount()).toBe(before);
+
+    // Inside a root: stored as given; without one, the default under the first root.
+    const inside = await request(t.http)
+      .post('/api/v1/hosts')
+      .set(asAdmin())
+      .send({ name: 'inside', ...remote, storagePath: '/var/lib/limen/pools/hv-9', enabled: false })
+      .expect(201);
+    expect(inside.body.storagePath).toBe('/var/lib/limen/pools/hv-9');
+    const defaulted = await request(t.http)
+      .post('/api/v1/hosts')
+      .set(asAdmin())
+      .send({ name: 'defaulted', ...remote, enabled: false })
+      .expect(201);
+    expect(defaulted.body.storagePath).toBe('/var/lib/limen/pool');
+    for (const id of [inside.body.id, defaulted.body.id])
+      await request(t.http).delete(`/api/v1/hosts/${id}`).set(asAdmin()).expect(204);
+  });
+
   it('places VMs on a libvirt host and a qemu-direct host: by admin choice, and by the scheduler around maintenance', async () => {
     const direct = await request(t.http)
       .post('/api/v1/hosts')

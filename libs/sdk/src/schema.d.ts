@@ -31,7 +31,11 @@ export interface paths {
         /** The hosts, newest first, with their status, capacity and what their VMs hold. */
         get: operations["HostsController_list_v1"];
         put?: never;
-        /** Register a host (libvirt: a libvirt URI; qemu-direct: a state folder). It is checked at once. */
+        /**
+         * Register a host (libvirt: a libvirt URI; qemu-direct: a state folder on this machine). It is
+         *     checked at once. `storagePath` outside STORAGE_ROOTS, or a qemu-direct host whose `agentUrl`
+         *     is not this machine, is 400 and nothing is stored.
+         */
         post: operations["HostsController_create_v1"];
         delete?: never;
         options?: never;
@@ -46,7 +50,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One host. */
+        /** One host, with its storage pools read from it now (as last recorded when it does not answer within 3 s). */
         get: operations["HostsController_get_v1"];
         put?: never;
         post?: never;
@@ -1034,6 +1038,37 @@ export interface components {
             /** @example null */
             nextCursor: string | null;
         };
+        StoragePoolDto: {
+            /** @example limen-vms */
+            name: string;
+            /**
+             * @description dir (what LIMEN creates); logical or netfs when an admin defined it so.
+             * @example dir
+             */
+            type: string;
+            /**
+             * @description Its folder on the host.
+             * @example /var/lib/limen/vms
+             */
+            path: string;
+            /** @example true */
+            active: boolean;
+            /**
+             * Format: int64
+             * @example 107374182400
+             */
+            capacityBytes: number;
+            /**
+             * Format: int64
+             * @example 21474836480
+             */
+            allocationBytes: number;
+            /**
+             * Format: int64
+             * @example 85899345920
+             */
+            availableBytes: number;
+        };
         HostDto: {
             /** Format: uuid */
             id: string;
@@ -1047,6 +1082,24 @@ export interface components {
             stateDir: string | null;
             /** @example http://127.0.0.1:9000 */
             agentUrl: string | null;
+            /**
+             * @description Folder of the host's VM pool on that host (VM_DIR for a host on the api's machine unless set).
+             * @example /var/lib/limen/vms
+             */
+            storagePath: string;
+            /**
+             * @description The host's LIMEN storage pools: read from the host on GET /hosts/{id} (when it answers within
+             *     3 s), otherwise (and in the list) as the host monitor last read them, at `storageCheckedAt`.
+             *     Empty when never read.
+             */
+            storagePools: components["schemas"]["StoragePoolDto"][];
+            /** @example 2025-01-01T00:00:00.000Z */
+            storageCheckedAt: string | null;
+            /**
+             * @description Why the host's VM pool could not be set up or read at the last reading (no VM can be created there then).
+             * @example null
+             */
+            storageProblem: string | null;
             /** @example true */
             hasAgentToken: boolean;
             /** @example true */
@@ -1104,7 +1157,18 @@ export interface components {
              * @example /var/lib/limen/qemu-direct
              */
             stateDir?: string;
-            /** @example http://hv-2:9000 */
+            /**
+             * @description Folder of the host's VM pool (`limen-vms`) on that host: an absolute, normalised path inside
+             *     one of STORAGE_ROOTS (400 otherwise). Default: VM_DIR for a host on this machine (qemu-direct,
+             *     qemu:///…), `<first STORAGE_ROOT>/pool` for any other. Fixed once registered.
+             * @example /var/lib/limen/pool
+             */
+            storagePath?: string;
+            /**
+             * @description The host's metrics agent. A qemu-direct host runs on this machine, so its agent must too
+             *     (a loopback address or one of this machine's).
+             * @example http://hv-2:9000
+             */
             agentUrl?: string;
             /** @description Write-only; stored encrypted. */
             agentToken?: string;
@@ -1116,7 +1180,11 @@ export interface components {
             enabled?: boolean;
             /** @description No new VMs are placed on a host in maintenance. */
             maintenance?: boolean;
-            /** @example http://hv-2:9000 */
+            /**
+             * @description The host's metrics agent. A qemu-direct host runs on this machine, so its agent must too
+             *     (a loopback address or one of this machine's).
+             * @example http://hv-2:9000
+             */
             agentUrl?: string;
             /** @description Write-only; stored encrypted. */
             agentToken?: string;

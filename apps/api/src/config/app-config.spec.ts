@@ -169,3 +169,21 @@ describe('PORT_FORWARD_RANGE and PORT_FORWARD_ADDRESS', () => {
     );
   });
 });
+
+describe('STORAGE_ROOTS', () => {
+  const dataDir = () => mkdtempSync(join(tmpdir(), 'limen-config-'));
+  it('defaults to /var/lib/limen, and takes a comma list of absolute folders, normalised and once each', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).hypervisor.storageRoots).toEqual(['/var/lib/limen']);
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), STORAGE_ROOTS: ' /srv/limen/, /data/pools ,/srv/limen' }).hypervisor
+        .storageRoots,
+    ).toEqual(['/srv/limen', '/data/pools']);
+  });
+
+  it.each(['relative/pools', '/', '//', '/srv/../etc', '/srv/./x', '/srv/lim en', "/srv/<pool'>", ','])(
+    'refuses %j',
+    (roots) => {
+      expect(() => loadConfig({ DATA_DIR: dataDir(), STORAGE_ROOTS: roots })).toThrow(/^STORAGE_ROOTS /);
+    },
+  );
+});

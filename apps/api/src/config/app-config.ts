@@ -13,6 +13,7 @@ import {
   portForwardRange,
   portForwardAddress,
   bearerToken,
+  storageRoots,
   agentClient,
   smtpUrl,
   emailFrom,
@@ -68,7 +69,7 @@ export class AppConfig {
   /** Placement capacity: a host offers cpus × this / 100 vCPUs and memory × memoryOvercommitPercent / 100. */
   cpuOvercommitPercent: number;
   memoryOvercommitPercent: number;
-  /** A new disk's virtual size may be at most VM_DIR's free space × this / 100 (disks are thin). */
+  /** A new disk's virtual size may be at most its host's VM pool's free space × this / 100 (disks are thin). */
   diskOvercommitPercent: number;
   /** Hypervisor operations that may run at once on one host. */
   operationConcurrencyPerHost: number;
@@ -146,8 +147,13 @@ export interface HypervisorConfig {
   virtType: 'auto' | 'kvm' | 'qemu';
   /** Scanned for images; must be traversable by QEMU's user. */
   imageDir: string;
-  /** One folder per VM: disk, seed ISO, serial log. Must be traversable by QEMU's user. */
+  /** The local host's VM pool (limen-vms): disks, seed ISOs, serial logs. Must be traversable by QEMU's user. */
   vmDir: string;
+  /**
+   * STORAGE_ROOTS: where another host's VM pool may be (hosts.storagePath), normalised; the
+   * default storagePath is `<first root>/pool`. VM_DIR is allowed besides for hosts on this machine.
+   */
+  storageRoots: string[];
   /** qemu-direct only: specs, QMP sockets and pidfiles. */
   qemuStateDir: string;
   /** `user` (QEMU user-mode networking) or the name of a libvirt network. */
@@ -264,6 +270,7 @@ function hypervisorSettings(env: Env): AppConfig['hypervisor'] {
     virtType: readOneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
     imageDir: absolutePath(env, 'IMAGE_DIR', '/var/lib/limen/images'),
     vmDir: absolutePath(env, 'VM_DIR', '/var/lib/limen/vms'),
+    storageRoots: storageRoots(env),
     qemuStateDir: absolutePath(env, 'QEMU_STATE_DIR', '/var/lib/limen/qemu-direct'),
     vmNetwork: vmNetwork(env),
     maxImageUploadBytes: readInt(env, 'MAX_IMAGE_UPLOAD_MIB', 10240, 1, 1_048_576) * 1024 * 1024,

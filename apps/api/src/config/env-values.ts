@@ -49,6 +49,26 @@ export function absolutePath(env: Env, name: string, fallback: string): string {
   return resolve(raw);
 }
 
+/**
+ * STORAGE_ROOTS: the folders a host's VM pool may be in (hosts.storagePath), comma-separated
+ * absolute paths. The same character set as a storage path, since each root is a prefix of one.
+ */
+export function storageRoots(env: Env): string[] {
+  const raw = readString(env, 'STORAGE_ROOTS') ?? '/var/lib/limen';
+  const roots = raw
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
+  if (!roots.length) throw new ConfigError('STORAGE_ROOTS must name at least one folder');
+  for (const root of roots) {
+    if (!/^\/[A-Za-z0-9._/-]{1,200}$/.test(root) || resolve(root) === '/' || /(^|\/)\.\.?(\/|$)/.test(root))
+      throw new ConfigError(
+        `STORAGE_ROOTS entries must be absolute folders below / of A-Z a-z 0-9 . _ - without . or .. segments (got "${root}")`,
+      );
+  }
+  return [...new Set(roots.map((r) => resolve(r)))];
+}
+
 export function password(env: Env, name: string): string | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;

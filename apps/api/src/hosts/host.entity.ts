@@ -1,8 +1,18 @@
+import type { StoragePoolInfo } from '@limen/libvirt';
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
 export const HOST_ADAPTERS = ['libvirt', 'qemu-direct'] as const;
 export type HostAdapter = (typeof HOST_ADAPTERS)[number];
 export type HostStatus = 'up' | 'down' | 'unknown';
+
+/** A host's storage as the monitor last read it (hosts.storage). */
+export interface HostStorageRecord {
+  pools: StoragePoolInfo[];
+  /** ISO time of the reading. */
+  checkedAt: string;
+  /** Why the host's VM pool could not be set up or read, if it could not. */
+  problem: string | null;
+}
 
 /** A hypervisor host LIMEN places VMs on. */
 @Entity('hosts')
@@ -24,9 +34,16 @@ export class Host {
   @Column({ name: 'state_dir', type: 'text', nullable: true })
   stateDir: string | null;
 
-  /** Folder of the host's VM pool (limen-vms); null: VM_DIR on the local host, the default root elsewhere. */
+  /**
+   * Folder of the host's VM pool (limen-vms), checked against STORAGE_ROOTS at registration and
+   * fixed from then on; null: VM_DIR (hosts on this machine, see effectiveStoragePath).
+   */
   @Column({ name: 'storage_path', type: 'text', nullable: true })
   storagePath: string | null;
+
+  /** Owned by the hosts module: written by the host monitor only. */
+  @Column({ type: 'jsonb', nullable: true })
+  storage: HostStorageRecord | null;
 
   @Column({ name: 'agent_url', type: 'text', nullable: true })
   agentUrl: string | null;

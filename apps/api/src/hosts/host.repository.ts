@@ -5,15 +5,26 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../database/paginate';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
-import { Host } from './host.entity';
+import { Host, HostStorageRecord } from './host.entity';
 
 /** What placement reads of a host. */
-export type CapacityHost = Pick<Host, 'id' | 'name' | 'enabled' | 'maintenance' | 'status' | 'cpus' | 'memoryMiB'>;
+export type CapacityHost = Pick<
+  Host,
+  'id' | 'name' | 'enabled' | 'maintenance' | 'status' | 'cpus' | 'memoryMiB' | 'storage'
+>;
 
 /** A host as configured (not as monitored). */
 export type HostFields = Pick<
   Host,
-  'name' | 'adapter' | 'libvirtUri' | 'stateDir' | 'agentUrl' | 'agentTokenEncrypted' | 'enabled' | 'maintenance'
+  | 'name'
+  | 'adapter'
+  | 'libvirtUri'
+  | 'stateDir'
+  | 'storagePath'
+  | 'agentUrl'
+  | 'agentTokenEncrypted'
+  | 'enabled'
+  | 'maintenance'
 >;
 
 export type HostChanges = Partial<Pick<Host, 'enabled' | 'maintenance' | 'agentUrl' | 'agentTokenEncrypted'>>;
@@ -26,7 +37,7 @@ export class HostRepository extends TableRepository {
   }
 
   /** Inserts the host unless one of that name exists (whose row then stays as it is); returns the stored row. */
-  async registerIfAbsent(host: Omit<HostFields, 'enabled' | 'maintenance'>): Promise<Host> {
+  async registerIfAbsent(host: Omit<HostFields, 'enabled' | 'maintenance' | 'storagePath'>): Promise<Host> {
     await this.query(
       undefined,
       `INSERT INTO hosts (name, adapter, libvirt_uri, state_dir, agent_url, agent_token_encrypted) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
@@ -70,6 +81,11 @@ export class HostRepository extends TableRepository {
     );
   }
 
+  /** What the host's storage pools held when the monitor last read them. */
+  async recordStorage(id: string, storage: HostStorageRecord): Promise<void> {
+    await this.query(undefined, `UPDATE hosts SET storage = $2 WHERE id = $1`, [id, JSON.stringify(storage)]);
+  }
+
   async markDown(id: string, reason: string): Promise<void> {
     await this.query(
       undefined,
@@ -82,7 +98,7 @@ export class HostRepository extends TableRepository {
   lockForPlacement(tx: Tx): Promise<CapacityHost[]> {
     return this.query<CapacityHost>(
       tx,
-      `SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB" FROM hosts ORDER BY name FOR UPDATE`,
+      `SELECT id, name, enabled, maintenance, status, cpus, memory_mib AS "memoryMiB", storage FROM hosts ORDER BY name FOR UPDATE`,
     );
   }
 

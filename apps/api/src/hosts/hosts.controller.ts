@@ -20,24 +20,39 @@ export class HostsController {
   async list(@Query() page: PageQueryDto): Promise<HostPageDto> {
     const result = await this.hosts.list(page);
     return {
-      items: result.items.map(({ host, allocated }) => HostDto.from(host, allocated)),
+      items: result.items.map((item) => HostDto.from(item, item.allocated)),
       nextCursor: result.nextCursor,
     };
   }
 
-  /** One host. */
+  /** One host, with its storage pools read from it now (as last recorded when it does not answer within 3 s). */
   @Get(':id')
   @ApiProblems(404)
   async get(@Param('id', ParseUUIDPipe) id: string): Promise<HostDto> {
-    return HostDto.from(await this.hosts.get(id));
+    return HostDto.from(await this.hosts.describe(id));
   }
 
-  /** Register a host (libvirt: a libvirt URI; qemu-direct: a state folder). It is checked at once. */
+  /**
+   * Register a host (libvirt: a libvirt URI; qemu-direct: a state folder on this machine). It is
+   * checked at once. `storagePath` outside STORAGE_ROOTS, or a qemu-direct host whose `agentUrl`
+   * is not this machine, is 400 and nothing is stored.
+   */
   @Post()
   @ApiProblems(409)
   @ApiBody({
     type: CreateHostDto,
     examples: {
+      remote: {
+        summary:
+          'A libvirt host on another machine, its VM pool in a folder of its own, registered disabled until it is ready',
+        value: {
+          name: 'hv-2',
+          adapter: 'libvirt',
+          libvirtUri: 'qemu+ssh://limen@hv-2/system',
+          storagePath: '/var/lib/limen/pool',
+          enabled: false,
+        },
+      },
       qemuDirect: {
         summary: 'A qemu-direct host on this machine (QEMU run without libvirt)',
         value: { name: 'qemu-2', adapter: 'qemu-direct', stateDir: '/var/lib/limen/qemu-2', enabled: true },

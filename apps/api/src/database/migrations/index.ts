@@ -10,6 +10,7 @@ import { SnapshotStorage1764210000000 } from './1764210000000-snapshot-storage';
 import { ConsoleTicketAccess1764220000000 } from './1764220000000-console-ticket-access';
 import { Networks1764300000000 } from './1764300000000-networks';
 import { Storage1764400000000 } from './1764400000000-storage';
+import { HostStoragePools1764405000000 } from './1764405000000-host-storage-pools';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   ConsoleTicketAccess1764220000000,
   Networks1764300000000,
   Storage1764400000000,
+  HostStoragePools1764405000000,
 ];

@@ -2,7 +2,8 @@ import { ApiProperty, ApiPropertyOptional, PartialType, PickType } from '@nestjs
 import { libvirtUriRefusal } from '@limen/libvirt';
 import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateBy } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
-import { Host, HOST_ADAPTERS, HostAdapter } from '../host.entity';
+import { HOST_ADAPTERS, HostAdapter } from '../host.entity';
+import type { HostView } from '../host-registry';
 
 // Absolute, with no `.` or `..` segment: the folder named is the folder used (no /../../etc).
 const ABSOLUTE_PATH = /^(?!.*\/\.{1,2}(\/|$))\/[A-Za-z0-9._/-]{0,255}$/;
@@ -44,7 +45,21 @@ export class CreateHostDto {
   @Matches(ABSOLUTE_PATH, { message: 'stateDir must be an absolute path without . or .. segments' })
   stateDir?: string;
 
-  /** @example "http://hv-2:9000" */
+  /**
+   * Folder of the host's VM pool (`limen-vms`) on that host: an absolute, normalised path inside
+   * one of STORAGE_ROOTS (400 otherwise). Default: VM_DIR for a host on this machine (qemu-direct,
+   * qemu:///…), `<first STORAGE_ROOT>/pool` for any other. Fixed once registered.
+   * @example "/var/lib/limen/pool"
+   */
+  @IsOptional()
+  @IsString()
+  storagePath?: string;
+
+  /**
+   * The host's metrics agent. A qemu-direct host runs on this machine, so its agent must too
+   * (a loopback address or one of this machine's).
+   * @example "http://hv-2:9000"
+   */
   @IsOptional()
   @Matches(HTTP_URL, { message: 'agentUrl must be an http(s) URL' })
   agentUrl?: string;
@@ -77,6 +92,31 @@ export class UpdateHostDto extends PartialType(
   { skipNullProperties: false },
 ) {}
 
+export class StoragePoolDto {
+  @ApiProperty({ example: 'limen-vms' })
+  name: string;
+
+  /** dir (what LIMEN creates); logical or netfs when an admin defined it so. */
+  @ApiProperty({ example: 'dir' })
+  type: string;
+
+  /** Its folder on the host. */
+  @ApiProperty({ example: '/var/lib/limen/vms' })
+  path: string;
+
+  @ApiProperty({ example: true })
+  active: boolean;
+
+  @ApiProperty({ type: 'integer', format: 'int64', example: 107374182400 })
+  capacityBytes: number;
+
+  @ApiProperty({ type: 'integer', format: 'int64', example: 21474836480 })
+  allocationBytes: number;
+
+  @ApiProperty({ type: 'integer', format: 'int64', example: 85899345920 })
+  availableBytes: number;
+}
+
 export class HostDto {
   @ApiProperty({ format: 'uuid' })
   id: string;
@@ -95,6 +135,25 @@ export class HostDto {
 
   @ApiProperty({ type: String, nullable: true, example: 'http://127.0.0.1:9000' })
   agentUrl: string | null;
+
+  /** Folder of the host's VM pool on that host (VM_DIR for a host on the api's machine unless set). */
+  @ApiProperty({ example: '/var/lib/limen/vms' })
+  storagePath: string;
+
+  /**
+   * The host's LIMEN storage pools: read from the host on GET /hosts/{id} (when it answers within
+   * 3 s), otherwise (and in the list) as the host monitor last read them, at `storageCheckedAt`.
+   * Empty when never read.
+   */
+  @ApiProperty({ type: [StoragePoolDto] })
+  storagePools: StoragePoolDto[];
+
+  @ApiProperty({ type: String, nullable: true, example: '2025-01-01T00:00:00.000Z' })
+  storageCheckedAt: string | null;
+
+  /** Why the host's VM pool could not be set up or read at the last reading (no VM can be created there then). */
+  @ApiProperty({ type: String, nullable: true, example: null })
+  storageProblem: string | null;
 
   @ApiProperty({ example: true })
   hasAgentToken: boolean;
@@ -129,7 +188,9 @@ export class HostDto {
   @ApiProperty({ type: String, nullable: true })
   lastSeenAt: string | null;
 
-  static from(host: Host, allocated?: { vcpus: number; memoryMiB: number; vms: number }): HostDto {
+  /** `view.storage`: a live reading where there is one, else what the monitor recorded. */
+  static from(view: HostView, allocated?: { vcpus: number; memoryMiB: number; vms: number }): HostDto {
+    const { host, storagePath, storage } = view;
     return {
       id: host.id,
       name: host.name,
@@ -137,6 +198,20 @@ export class HostDto {
       libvirtUri: host.libvirtUri,
       stateDir: host.stateDir,
       agentUrl: host.agentUrl,
+      storagePath,
+      storagePools: (storage?.pools ?? []).map(
+        ({ name, type, path, active, capacityBytes, allocationBytes, availableBytes }) => ({
+          name,
+          type,
+          path,
+          active,
+          capacityBytes,
+          allocationBytes,
+          availableBytes,
+        }),
+      ),
+      storageCheckedAt: storage?.checkedAt ?? null,
+      storageProblem: storage?.problem ?? null,
       hasAgentToken: host.agentTokenEncrypted !== null,
       enabled: host.enabled,
       maintenance: host.maintenance,

@@ -12,6 +12,8 @@ export function hostRow(name: string, fields: Partial<Host> = {}): Host {
     adapter: 'libvirt',
     libvirtUri: 'qemu:///system',
     stateDir: null,
+    storagePath: null,
+    storage: null,
     agentUrl: null,
     agentTokenEncrypted: null,
     enabled: true,
@@ -53,7 +55,7 @@ export class FakeHostRepository {
 
   async lockForPlacement(_tx: Tx): Promise<CapacityHost[]> {
     this.locks++;
-    return (await this.all()).map(({ id, name, enabled, maintenance, status, cpus, memoryMiB }) => ({
+    return (await this.all()).map(({ id, name, enabled, maintenance, status, cpus, memoryMiB, storage }) => ({
       id,
       name,
       enabled,
@@ -61,6 +63,7 @@ export class FakeHostRepository {
       status,
       cpus,
       memoryMiB,
+      storage,
     }));
   }
 
