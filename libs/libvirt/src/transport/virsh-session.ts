@@ -11,9 +11,10 @@ export interface VirshSessionOptions {
 /**
  * Environment for the interactive session. readline must not apply personal key bindings
  * (INPUTRC), must treat UTF-8 bytes as text rather than Meta-key chords (a UTF-8 locale turns
- * off convert-meta), and must not wrap long lines with cursor movements (dumb terminal).
+ * off convert-meta), and must not wrap long lines with cursor movements (dumb terminal). One-shot
+ * virsh processes use it too: the C locale keeps libvirt's messages in the English the error mapper reads.
  */
-function sessionEnvironment(): NodeJS.ProcessEnv {
+export function sessionEnvironment(): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     HOME: process.env.HOME ?? '/',
