@@ -24,6 +24,15 @@ export class QemuImg {
    * starts), in a private folder: see ensurePrivateFolder for `qemuGroupId`.
    */
   async create(spec: VolumeSpec, qemuGroupId?: number): Promise<VolumeInfo> {
+    return this.createFile({ ...spec, format: 'qcow2' }, () => ensurePrivateFolder(dirname(spec.path), qemuGroupId));
+  }
+
+  /**
+   * A new image file (owner-only, 0600) in a folder that exists and is left as it is (a storage
+   * pool's): empty qcow2 or raw of `sizeBytes`, or a qcow2 overlay over a standalone backing image.
+   * `prepare` runs once the spec passed every check, before anything is written.
+   */
+  async createFile(spec: VolumeSpec & { format: VolumeFormat }, prepare?: () => Promise<void>): Promise<VolumeInfo> {
     assertAbsolutePath('volume path', spec.path);
     if (spec.backingPath) assertAbsolutePath('backing path', spec.backingPath);
     if (!spec.backingPath && !spec.sizeBytes)
@@ -31,18 +40,22 @@ export class QemuImg {
     if (spec.sizeBytes !== undefined && (!Number.isSafeInteger(spec.sizeBytes) || spec.sizeBytes <= 0)) {
       throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
     }
+    if (spec.format !== 'qcow2' && spec.format !== 'raw')
+      throw new HypervisorError('INVALID_ARGUMENT', 'format must be qcow2 or raw');
+    if (spec.backingPath && spec.format !== 'qcow2')
+      throw new HypervisorError('INVALID_ARGUMENT', 'only a qcow2 volume can have a backing image');
     if (await exists(spec.path)) throw new HypervisorError('VOLUME_EXISTS', `volume ${spec.path} already exists`);
     if (spec.backingPath) await this.assertStandalone(spec.backingPath, spec.backingFormat);
-    await ensurePrivateFolder(dirname(spec.path), qemuGroupId);
+    await prepare?.();
 
-    const args = ['create', '-q', '-f', 'qcow2'];
+    const args = ['create', '-q', '-f', spec.format];
     // -F pins the backing format in the overlay, so QEMU never probes it either.
     if (spec.backingPath && spec.backingFormat) args.push('-b', spec.backingPath, '-F', spec.backingFormat);
     args.push(spec.path);
     if (spec.sizeBytes) args.push(String(spec.sizeBytes));
     await runProcess(this.binary, args);
     await chmod(spec.path, 0o600);
-    return this.info(spec.path, 'qcow2');
+    return this.info(spec.path, spec.format);
   }
 
   /**
@@ -117,6 +130,19 @@ export class QemuImg {
       throw error;
     }
     return this.info(path);
+  }
+
+  /**
+   * A full copy of `source` (read as `sourceFormat`, its backing chain included) into the new file
+   * `target` as a standalone image of `targetFormat`.
+   */
+  async convert(source: string, sourceFormat: string, target: string, targetFormat: VolumeFormat): Promise<void> {
+    assertAbsolutePath('volume path', source);
+    assertAbsolutePath('volume path', target);
+    // An hour: a multi-GiB image on a slow disk.
+    await runProcess(this.binary, ['convert', '-q', '-f', sourceFormat, '-O', targetFormat, source, target], {
+      timeoutMs: 3_600_000,
+    });
   }
 
   async delete(path: string): Promise<void> {
