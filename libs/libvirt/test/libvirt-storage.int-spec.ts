@@ -38,10 +38,20 @@ function qemuImgInfo(
   };
 }
 
-/** Holds an image's write lock the way a running VM's QEMU does, until killed. */
-function holdImage(path: string): Promise<ChildProcess> {
+/** Holds an image's write lock the way a running VM's QEMU does, until killed; resolves once the lock is taken. */
+async function holdImage(path: string): Promise<ChildProcess> {
   const child = spawn('qemu-io', ['-f', 'qcow2', '-c', 'sleep 600000', path], { stdio: 'ignore' });
-  return new Promise((resolve) => setTimeout(() => resolve(child), 500));
+  for (let waited = 0; waited < 20_000; waited += 100) {
+    try {
+      // Without -U, qemu-img wants the lock a writer holds: it fails once qemu-io has it.
+      execFileSync('qemu-img', ['info', path], { stdio: 'pipe' });
+    } catch {
+      return child;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`qemu-io did not lock ${path}`);
 }
 
 /** The LIMEN storage of the local libvirtd through pools in fresh folders under /var/lib/limen/test-pools. */
