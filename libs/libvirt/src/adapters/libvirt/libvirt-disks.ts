@@ -6,6 +6,7 @@ import { DiskSpec, DomainDiskInfo, SetResourceResult } from '../../models';
 import { assertDiskId, diskAlias } from '../../naming/disk-name';
 import { domainNameFor } from '../../naming/domain-name';
 import { VirshPool } from '../../transport/virsh-pool';
+import { assertSizeBytes, checkGrowth } from '../../volumes/disk-size';
 import { diskNode } from '../../xml/disk-xml';
 import { parseDomainXml } from '../../xml/domain-xml-parser';
 import { freeDiskTarget, MAX_DISKS, validateDisk } from '../../xml/spec-validation';
@@ -17,17 +18,6 @@ function invalid(message: string): HypervisorError {
 
 /** libvirt's answer when a q35 domain has no free PCI Express root port left for a hot-plugged device. */
 const NO_FREE_SLOT = /No more available PCI slots/i;
-
-export function assertSizeBytes(sizeBytes: number): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw invalid('sizeBytes must be a positive integer');
-}
-
-/** A refused shrink, or nothing to do (the same size: a retried grow). */
-export function checkGrowth(name: string, diskId: string, current: number, sizeBytes: number): boolean {
-  if (sizeBytes < current)
-    throw invalid(`disk ${diskId} of ${name} is ${current} bytes: shrinking it to ${sizeBytes} would lose data`);
-  return sizeBytes > current;
-}
 
 /** `Capacity:       1073741824` (domblkinfo) or `Capacity:       1073741824 bytes` (vol-info --bytes). */
 function capacityOf(output: string, context: string): number {
@@ -152,7 +142,7 @@ export class LibvirtDisks {
     const running = live.find((disk) => disk.id === diskId);
     if (running) {
       const info = await this.pool.run({ name: 'domblkinfo', options: { domain: name, device: running.target } });
-      if (checkGrowth(name, diskId, capacityOf(info, `domblkinfo ${running.target}`), sizeBytes))
+      if (checkGrowth(`disk ${diskId} of ${name}`, capacityOf(info, `domblkinfo ${running.target}`), sizeBytes))
         await this.pool.run({
           name: 'blockresize',
           options: { domain: name, path: running.target, size: `${sizeBytes}B` },
@@ -163,7 +153,7 @@ export class LibvirtDisks {
     if (!disk) throw invalid(`domain ${name} has no disk ${diskId}`);
     if (!disk.path) throw new HypervisorError('INVALID_STATE', `disk ${diskId} of ${name} has no volume`);
     const info = await this.pool.run({ name: 'vol-info', options: { vol: disk.path }, flags: ['bytes'] });
-    if (checkGrowth(name, diskId, capacityOf(info, `vol-info ${disk.path}`), sizeBytes))
+    if (checkGrowth(`disk ${diskId} of ${name}`, capacityOf(info, `vol-info ${disk.path}`), sizeBytes))
       await this.pool.run({ name: 'vol-resize', options: { vol: disk.path, capacity: sizeBytes } });
     return { config: true, live: false };
   }

@@ -1,5 +1,7 @@
 import { DomainSpec, NicSpec } from '../../models';
 import { buildQemuArgv, qemuOptionValue, QemuLaunchOptions } from './qemu-argv';
+import { macAddressFor } from '../../naming/domain-name';
+import { diskNodeName } from './disk-argv';
 import { tapNameOf } from './nic-argv';
 
 const PATHS = {
@@ -123,7 +125,8 @@ describe('buildQemuArgv NICs', () => {
   });
 
   it('reserves eight hot-pluggable PCI Express ports on q35, none on pc', () => {
-    const ports = (argv: string[]) => valuesOf(argv, '-device').filter((device) => device.startsWith('pcie-root-port'));
+    const ports = (argv: string[]) =>
+      valuesOf(argv, '-device').filter((device) => device.startsWith('pcie-root-port,id=limen-nicport'));
     expect(ports(argvOf({ nics: [] }))).toHaveLength(8);
     expect(ports(argvOf({ nics: [] }))[0]).toBe('pcie-root-port,id=limen-nicport0,bus=pcie.0,chassis=1');
     const pc = argvOf({ machine: 'pc', nics: [USER_NIC] });
@@ -182,5 +185,99 @@ describe('buildQemuArgv NICs', () => {
     ];
     for (const nic of hostile)
       expect(() => argvOf({ nics: [nic] })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('buildQemuArgv disks', () => {
+  const ids = ['7a1c0000-0000-4000-8000-000000000001', '7a1c0000-0000-4000-8000-000000000002'];
+  const disks: DomainSpec['disks'] = [
+    { id: ids[0], path: '/pool/boot,1.qcow2', serial: 'boot-1', bootIndex: 1 },
+    { id: ids[1], path: '/pool/data.raw', format: 'raw', bus: 'scsi', serial: 'data-2' },
+    { path: '/pool/legacy.qcow2' },
+    { id: 'third', path: '/pool/third.qcow2' },
+  ];
+  const json = (argv: string[], flag: string) =>
+    valuesOf(argv, flag)
+      .filter((value) => value.startsWith('{'))
+      .map((value) => JSON.parse(value) as Record<string, unknown>);
+
+  it('gives a disk with an id a block node and a device named after it, with its serial, bus and boot rank', () => {
+    const argv = argvOf({ disks, kernel: undefined, bootOrder: ['cdrom', 'hd', 'network'] });
+    expect(json(argv, '-blockdev')).toEqual([
+      { driver: 'qcow2', 'node-name': diskNodeName(ids[0]), file: { driver: 'file', filename: '/pool/boot,1.qcow2' } },
+      { driver: 'raw', 'node-name': diskNodeName(ids[1]), file: { driver: 'file', filename: '/pool/data.raw' } },
+      { driver: 'qcow2', 'node-name': diskNodeName('third'), file: { driver: 'file', filename: '/pool/third.qcow2' } },
+    ]);
+    expect(diskNodeName(ids[0]).length).toBeLessThanOrEqual(31);
+    expect(json(argv, '-device').filter((device) => String(device.id).startsWith('ua-disk-'))).toEqual([
+      {
+        driver: 'virtio-blk-pci',
+        bus: 'limen-diskport0',
+        drive: diskNodeName(ids[0]),
+        id: `ua-disk-${ids[0]}`,
+        serial: 'boot-1',
+        // cdrom owns boot number 1, hd 2-17.
+        bootindex: 2,
+      },
+      {
+        driver: 'scsi-hd',
+        bus: 'scsi0.0',
+        'scsi-id': 2,
+        lun: 0,
+        drive: diskNodeName(ids[1]),
+        id: `ua-disk-${ids[1]}`,
+        serial: 'data-2',
+      },
+      { driver: 'virtio-blk-pci', bus: 'limen-diskport1', drive: diskNodeName('third'), id: 'ua-disk-third' },
+    ]);
+    // The disk without an id keeps the -drive of older specs (and does not boot: it has no rank).
+    expect(valuesOf(argv, '-drive')[0]).toBe('file=/pool/legacy.qcow2,format=qcow2,if=none,id=drive-vdb');
+    expect(valuesOf(argv, '-device')).toContain('virtio-blk-pci,drive=drive-vdb,id=vdb');
+    expect(valuesOf(argv, '-device')).toContain(
+      'scsi-cd,bus=scsi0.0,scsi-id=0,lun=0,drive=drive-sda,id=sda,bootindex=1',
+    );
+    expect(valuesOf(argv, '-device')).toContain(
+      `virtio-net-pci,netdev=limen-user-vm-1,mac=${macAddressFor('vm-1')},id=ua-nic-vm-1,bus=limen-nicport0,bootindex=18`,
+    );
+  });
+
+  it('keeps the boot order of older specs without boot ranks: the first disk boots at the place of hd', () => {
+    const argv = argvOf({
+      disks: [{ path: '/pool/a.qcow2' }, { path: '/pool/b.qcow2' }],
+      kernel: undefined,
+      bootOrder: ['cdrom', 'hd'],
+    });
+    expect(valuesOf(argv, '-device')).toEqual(
+      expect.arrayContaining([
+        'virtio-blk-pci,drive=drive-vda,id=vda,bootindex=2',
+        'virtio-blk-pci,drive=drive-vdb,id=vdb',
+      ]),
+    );
+  });
+
+  it('reserves sixteen disk ports in two slots of their own on q35, none on pc', () => {
+    const ports = (argv: string[]) =>
+      valuesOf(argv, '-device').filter((device) => device.startsWith('pcie-root-port,id=limen-diskport'));
+    const q35 = ports(argvOf({ disks }));
+    expect(q35).toHaveLength(16);
+    expect(q35[0]).toBe('pcie-root-port,id=limen-diskport0,bus=pcie.0,chassis=9,addr=0x10.0,multifunction=on');
+    expect(q35[15]).toBe('pcie-root-port,id=limen-diskport15,bus=pcie.0,chassis=24,addr=0x11.7');
+    const pc = argvOf({ disks, machine: 'pc' });
+    expect(ports(pc)).toEqual([]);
+    expect(json(pc, '-device')[0]).not.toHaveProperty('bus');
+  });
+
+  it('adds the virtio-scsi controller for a SCSI disk even without CD-ROM or seed', () => {
+    expect(valuesOf(argvOf({ disks: [disks[1]], cdrom: undefined }), '-device')).toContain('virtio-scsi-pci,id=scsi0');
+    expect(valuesOf(argvOf({ disks: [disks[0]], cdrom: undefined }), '-device')).not.toContain(
+      'virtio-scsi-pci,id=scsi0',
+    );
+  });
+
+  it('refuses hostile serials and ids before they reach QEMU', () => {
+    for (const change of [{ serial: 'a,b' }, { serial: 'x'.repeat(21) }, { id: 'a,b' }, { id: '"}' }])
+      expect(() => argvOf({ disks: [{ ...disks[0], ...change }] })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+      );
   });
 });

@@ -3,7 +3,9 @@ import { DomainSpec, VirtType } from '../../models';
 import { domainNameFor } from '../../naming/domain-name';
 import { nicsOf } from '../../networks/network-validation';
 import { GUEST_AGENT_CHANNEL } from '../../xml/qemu-namespace';
-import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
+import { BootPlan, bootPlan } from '../../xml/boot-plan';
+import { CDROM_TARGET, diskTargets, SEED_TARGET, scsiUnitOf, validateDomainSpec } from '../../xml/spec-validation';
+import { diskBlockdev, diskDeviceProps, diskPortArgv, diskPortId, SCSI_CONTROLLER_ID } from './disk-argv';
 import { assertNicsSupported, BridgeMode, nicArgv, nicPortArgv } from './nic-argv';
 
 export interface QemuLaunchPaths {
@@ -40,12 +42,6 @@ function driveOptions(parts: Record<string, string | undefined>): string {
     .join(',');
 }
 
-/** Boot priority of each device kind for firmware boot (lower boots first). */
-function bootIndexes(spec: DomainSpec): Record<string, number> {
-  const order = spec.kernel ? [] : (spec.bootOrder ?? ['hd']);
-  return Object.fromEntries(order.map((device, index) => [device, index + 1]));
-}
-
 /**
  * The qemu-system-x86_64 command line for a spec. argv only: it is passed to spawn without a
  * shell. QEMU daemonizes, keeps running after a guest power-off (-no-shutdown, so the adapter
@@ -60,10 +56,13 @@ export function buildQemuArgv(
   validateDomainSpec(spec);
   const nics = nicsOf(spec);
   assertNicsSupported(nics);
-  const boot = bootIndexes(spec);
+  const boot = bootPlan(spec);
   const machine = spec.machine ?? 'q35';
   return [
     ...machineArgv(spec, virtType, paths),
+    // Before any device QEMU places itself: the ports' fixed slots must still be free.
+    ...diskPortArgv(machine),
+    ...scsiControllerArgv(spec),
     ...diskArgv(spec, boot),
     ...cdromArgv(spec, boot),
     ...nicPortArgv(machine),
@@ -115,48 +114,71 @@ function machineArgv(spec: DomainSpec, virtType: VirtType, paths: QemuLaunchPath
   return argv;
 }
 
-function diskArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
+/** Whether the domain needs the virtio-scsi controller: a CD-ROM, a seed or a SCSI disk. */
+export function needsScsiController(spec: DomainSpec): boolean {
+  return !!spec.cdrom || !!spec.seedIsoPath || spec.disks.some((disk) => disk.bus === 'scsi');
+}
+
+/** virtio-scsi, not SATA: cloud kernels (Debian's linux-image-cloud) have no AHCI driver, so a SATA seed would go unread. */
+function scsiControllerArgv(spec: DomainSpec): string[] {
+  return needsScsiController(spec) ? ['-device', `virtio-scsi-pci,id=${SCSI_CONTROLLER_ID}`] : [];
+}
+
+/**
+ * Disks with an id: a -blockdev node and a JSON -device named after the id (`ua-disk-<id>`), a
+ * virtio one on a disk port of its own (q35), so each can be unplugged, grown (block_resize of its
+ * node) and told apart by the guest (serial). Disks without one keep the -drive of older specs.
+ */
+function diskArgv(spec: DomainSpec, boot: BootPlan): string[] {
+  const targets = diskTargets(spec.disks);
+  let port = 0;
   return spec.disks.flatMap((disk, index) => {
-    const target = virtioTarget(index);
-    const bootindex = index === 0 && boot.hd ? `,bootindex=${boot.hd}` : '';
+    const target = targets[index];
+    const bootindex = boot.disks.get(index);
+    const { id } = disk;
+    if (id !== undefined) {
+      const onPort = disk.bus !== 'scsi' && (spec.machine ?? 'q35') === 'q35';
+      const device = diskDeviceProps(
+        { ...disk, id },
+        disk.bus === 'scsi' ? { scsiTarget: target } : onPort ? { port: diskPortId(port++) } : {},
+        bootindex,
+      );
+      return ['-blockdev', JSON.stringify(diskBlockdev({ ...disk, id })), '-device', JSON.stringify(device)];
+    }
+    const placement =
+      disk.bus === 'scsi'
+        ? `scsi-hd,bus=${SCSI_CONTROLLER_ID}.0,scsi-id=${scsiUnitOf(target)},lun=0`
+        : 'virtio-blk-pci';
     return [
       '-drive',
       driveOptions({ file: disk.path, format: disk.format ?? 'qcow2', if: 'none', id: `drive-${target}` }),
       '-device',
-      `virtio-blk-pci,drive=drive-${target},id=${target}${bootindex}`,
+      `${placement},drive=drive-${target},id=${target}${bootindex !== undefined ? `,bootindex=${bootindex}` : ''}`,
     ];
   });
 }
 
-/**
- * The CD-ROM drive (media optional) and the seed ISO, on a virtio-scsi controller: cloud kernels
- * (Debian's linux-image-cloud) have no AHCI driver, so a SATA seed would go unread.
- */
-function cdromArgv(spec: DomainSpec, boot: Record<string, number>): string[] {
+/** The CD-ROM drive (media optional) and the seed ISO, on the virtio-scsi controller. */
+function cdromArgv(spec: DomainSpec, boot: BootPlan): string[] {
   const cdroms: Array<[string, string | undefined, number]> = [];
   if (spec.cdrom) cdroms.push([CDROM_TARGET, spec.cdrom.isoPath, 0]);
   if (spec.seedIsoPath) cdroms.push([SEED_TARGET, spec.seedIsoPath, 1]);
-  if (cdroms.length === 0) return [];
-  return [
-    '-device',
-    'virtio-scsi-pci,id=scsi0',
-    ...cdroms.flatMap(([target, isoPath, scsiId]) => {
-      const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
-      return [
-        '-drive',
-        driveOptions({
-          file: isoPath,
-          format: isoPath ? 'raw' : undefined,
-          if: 'none',
-          id: `drive-${target}`,
-          media: 'cdrom',
-          readonly: 'on',
-        }),
-        '-device',
-        `scsi-cd,bus=scsi0.0,scsi-id=${scsiId},lun=0,drive=drive-${target},id=${target}${bootindex}`,
-      ];
-    }),
-  ];
+  return cdroms.flatMap(([target, isoPath, scsiId]) => {
+    const bootindex = target === CDROM_TARGET && boot.cdrom ? `,bootindex=${boot.cdrom}` : '';
+    return [
+      '-drive',
+      driveOptions({
+        file: isoPath,
+        format: isoPath ? 'raw' : undefined,
+        if: 'none',
+        id: `drive-${target}`,
+        media: 'cdrom',
+        readonly: 'on',
+      }),
+      '-device',
+      `scsi-cd,bus=${SCSI_CONTROLLER_ID}.0,scsi-id=${scsiId},lun=0,drive=drive-${target},id=${target}${bootindex}`,
+    ];
+  });
 }
 
 /** The org.qemu.guest_agent.0 virtio-serial port, its chardev a unix socket QEMU listens on. */

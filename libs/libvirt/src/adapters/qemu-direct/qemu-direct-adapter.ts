@@ -15,7 +15,6 @@ import {
   BlockStats,
   ConsoleType,
   DhcpLease,
-  DomainDiskInfo,
   DomainEvent,
   DomainInfo,
   DomainSpec,
@@ -40,6 +39,7 @@ import {
   VolumeInfo,
   VolumeSpec,
 } from '../../models';
+import { diskIdFromAlias } from '../../naming/disk-name';
 import { assertSnapshotName, domainNameFor } from '../../naming/domain-name';
 import { assertNetworkName, nicIdFromAlias, userNetdevId } from '../../naming/network-name';
 import { nicsOf, validateNetworkDefinition } from '../../networks/network-validation';
@@ -52,8 +52,9 @@ import { availableBytes } from '../../volumes/filesystem-space';
 import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
-import { CDROM_TARGET, SEED_TARGET, validateDomainSpec, virtioTarget } from '../../xml/spec-validation';
+import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { BridgeAccess } from './bridge-access';
+import { blockStatsTarget, diskInfosOf, removeDiskNode } from './disk-hotplug';
 import { DomainNics } from './domain-nics';
 import { DomainStore, StoredDomain } from './domain-store';
 import { GuestAgents } from './guest-agent';
@@ -447,15 +448,19 @@ export class QemuDirectAdapter implements VirtualizationPort {
       processRssKiB(domain.pid),
       this.bridges.tapStats(vmId, nicsOf(stored.spec)),
     ]);
-    const block: BlockStats[] = blockstats
-      .filter((entry) => entry.device.startsWith('drive-'))
-      .map((entry) => ({
-        name: entry.device.slice('drive-'.length),
-        readBytes: entry.stats.rd_bytes ?? 0,
-        writeBytes: entry.stats.wr_bytes ?? 0,
-        readRequests: entry.stats.rd_operations ?? 0,
-        writeRequests: entry.stats.wr_operations ?? 0,
-      }));
+    const block: BlockStats[] = blockstats.flatMap((entry) => {
+      const name = blockStatsTarget(entry, stored.spec);
+      if (name === undefined) return [];
+      return [
+        {
+          name,
+          readBytes: entry.stats.rd_bytes ?? 0,
+          writeBytes: entry.stats.wr_bytes ?? 0,
+          readRequests: entry.stats.rd_operations ?? 0,
+          writeRequests: entry.stats.wr_operations ?? 0,
+        },
+      ];
+    });
     return {
       ...base,
       cpuTimeNs,
@@ -835,10 +840,13 @@ export class QemuDirectAdapter implements VirtualizationPort {
         if (event.data?.id === GUEST_AGENT_PORT_ID) this.agents.portChanged(domain.vmId, event.data.open === true);
         break;
       case 'DEVICE_DELETED': {
-        // A NIC the guest released (maybe after detachNic gave up waiting): its backend goes too.
-        const nicId = nicIdFromAlias(typeof event.data?.device === 'string' ? event.data.device : undefined);
+        // A NIC or disk the guest released (maybe after a detach gave up waiting): its backend goes too.
+        const device = typeof event.data?.device === 'string' ? event.data.device : undefined;
+        const nicId = nicIdFromAlias(device);
         for (const id of nicId ? [userNetdevId(nicId), tapNetdevId(nicId)] : [])
           await domain.qmp.execute('netdev_del', { id }).catch(() => undefined);
+        const diskId = diskIdFromAlias(device);
+        if (diskId) await removeDiskNode(domain.qmp, diskId).catch(() => undefined);
         break;
       }
       case 'STOP':
@@ -930,33 +938,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private toInfo(stored: StoredDomain, state: DomainState): DomainInfo {
     const { spec } = stored;
     const nics = nicsOf(spec);
-    const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
-      target: virtioTarget(index),
-      device: 'disk',
-      path: disk.path,
-      format: disk.format ?? 'qcow2',
-      readonly: false,
-      seed: false,
-    }));
-    if (spec.cdrom) {
-      disks.push({
-        target: CDROM_TARGET,
-        device: 'cdrom',
-        ...(spec.cdrom.isoPath ? { path: spec.cdrom.isoPath } : {}),
-        format: 'raw',
-        readonly: true,
-        seed: false,
-      });
-    }
-    if (spec.seedIsoPath)
-      disks.push({
-        target: SEED_TARGET,
-        device: 'cdrom',
-        path: spec.seedIsoPath,
-        format: 'raw',
-        readonly: true,
-        seed: true,
-      });
+    const disks = diskInfosOf(spec);
     return {
       name: domainNameFor(spec.vmId),
       uuid: stored.uuid,
