@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 
@@ -40,6 +40,41 @@ export function hypervisorSandbox(): {
 export function virsh(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync('virsh', ['-c', LIBVIRT_URI, ...args], { encoding: 'utf8', timeout: 30_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Where `libvirtd -d` (scripts/setup-host.sh) writes its pid; test/reliability reads it too. */
+const LIBVIRTD_PIDFILE = '/run/libvirtd.pid';
+
+function runningLibvirtd(): number | undefined {
+  try {
+    const pid = Number(readFileSync(LIBVIRTD_PIDFILE, 'utf8').trim());
+    return pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'libvirtd' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Restarts this machine's libvirtd (SIGTERM to the pid in its pid file, then `libvirtd -d`) and
+ * waits until `virsh version` answers again; returns how long it took. Domains that still run keep
+ * running. Every test sharing this libvirtd sees the outage: call it once per suite at most.
+ */
+export async function restartLibvirtd(): Promise<number> {
+  const started = Date.now();
+  const pid = runningLibvirtd();
+  if (!pid) throw new Error(`no running libvirtd in ${LIBVIRTD_PIDFILE}`);
+  process.kill(pid, 'SIGTERM');
+  while (existsSync(`/proc/${pid}`)) {
+    if (Date.now() - started > 30_000) throw new Error(`libvirtd (pid ${pid}) did not exit on SIGTERM`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const daemon = spawnSync('libvirtd', ['-d'], { encoding: 'utf8', timeout: 30_000 });
+  if (daemon.status !== 0 && !runningLibvirtd()) throw new Error(`libvirtd -d failed: ${daemon.stderr}`);
+  while (virsh('version').status !== 0) {
+    if (Date.now() - started > 120_000) throw new Error('libvirtd did not answer `virsh version` within 120 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return Date.now() - started;
 }
 
 export function domainExists(vmId: string): boolean {

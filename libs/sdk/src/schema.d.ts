@@ -457,7 +457,7 @@ export interface paths {
         delete: operations["VmsController_remove_v1"];
         options?: never;
         head?: never;
-        /** Change vCPUs, memory, description or boot order. A description alone answers 200; the rest 202 with an operation. */
+        /** Change vCPUs, memory, description, boot order or autostart. Description and autostart alone answer 200; the rest 202 with an operation. */
         patch: operations["VmsController_update_v1"];
         trace?: never;
     };
@@ -1452,6 +1452,25 @@ export interface components {
              */
             kernel: string;
         };
+        AutostartAttemptsDto: {
+            /**
+             * @description Starts the sweep made in a row that did not keep the VM running: a start that failed, or one
+             *     after which the VM went down again before `nextAt`. Back to 0 once the VM has run past
+             *     `nextAt`, and whenever you start, stop or shut it down yourself.
+             * @example 0
+             */
+            count: number;
+            /**
+             * @description The sweep starts the VM again no sooner than this; null when no attempt is pending.
+             * @example null
+             */
+            nextAt: string | null;
+            /**
+             * @description Why the last attempt failed; null when it did not.
+             * @example null
+             */
+            lastError: string | null;
+        };
         VmDto: {
             /** Format: uuid */
             id: string;
@@ -1503,6 +1522,21 @@ export interface components {
             guestAgent: "connected" | "disconnected" | "absent";
             /** @description From the guest agent, once it has answered; null before. */
             os: components["schemas"]["GuestOsDto"] | null;
+            /**
+             * @description Started again by the reconcile sweep when its domain is found not running (after libvirtd or
+             *     the host restarted, or QEMU crashed) while `desiredState` is `running`. Set at create
+             *     (default: true when the VM is created running) and with PATCH.
+             * @example true
+             */
+            autostart: boolean;
+            /**
+             * @description What was last asked of the VM: `running` (create, `start`, `resume`) or `stopped` (create with
+             *     `start: false`, `stop`, `shutdown`, or a power-off from inside the guest). Read-only.
+             * @example running
+             * @enum {string}
+             */
+            desiredState: "running" | "stopped";
+            autostartAttempts: components["schemas"]["AutostartAttemptsDto"];
             /**
              * @description Also the ETag: `"<version>"`.
              * @example 3
@@ -1605,6 +1639,11 @@ export interface components {
              */
             description?: string;
             /**
+             * @description Start the VM again whenever the reconcile sweep finds its domain not running while you want
+             *     it running (after libvirtd or the host restarted, or QEMU crashed). Default: the value of `start`.
+             */
+            autostart?: boolean;
+            /**
              * Format: uuid
              * @description Admins only: the host to place the VM on; otherwise the scheduler chooses.
              */
@@ -1641,6 +1680,8 @@ export interface components {
             bootOrder?: ("hd" | "cdrom" | "network")[];
             /** @description Free text, up to 1 KiB; no control characters other than tab and line breaks. */
             description?: string;
+            /** @description Whether the reconcile sweep starts the VM again when it finds it down while wanted running (see VmDto.autostart). Applies at once. */
+            autostart?: boolean;
         };
         VmActionDto: {
             /**

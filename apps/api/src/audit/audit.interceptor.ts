@@ -20,6 +20,7 @@ const RECORDED_FIELDS = [
   'timeoutSeconds',
   'bootOrder',
   'start',
+  'autostart',
   'type',
 ];
 

@@ -109,6 +109,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), ...env })).toThrow(message);
   });
 
+  it('reads the autostart backoff and attempt limit (0 turns the autostart sweep off), within bounds', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).autostart).toEqual({ backoffSeconds: 30, maxAttempts: 5 });
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), AUTOSTART_BACKOFF_SECONDS: '2', AUTOSTART_MAX_ATTEMPTS: '0' }).autostart,
+    ).toEqual({ backoffSeconds: 2, maxAttempts: 0 });
+    expect(() => loadConfig({ DATA_DIR: dataDir(), AUTOSTART_BACKOFF_SECONDS: '0' })).toThrow(
+      /AUTOSTART_BACKOFF_SECONDS must be an integer/,
+    );
+    expect(() => loadConfig({ DATA_DIR: dataDir(), AUTOSTART_MAX_ATTEMPTS: '-1' })).toThrow(/AUTOSTART_MAX_ATTEMPTS/);
+  });
+
   it.each([
     'qemu+ssh://root@127.0.0.1/system?command=/bin/sh',
     'qemu:///system?socket=/tmp/other.sock',

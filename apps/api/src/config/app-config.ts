@@ -64,6 +64,8 @@ export class AppConfig {
   defaultQuota: QuotaLimits;
   /** How often the reconciler sweeps every domain against the database. */
   reconcileIntervalSeconds: number;
+  /** How the sweep starts VMs found down while wanted running (see VmAutostart). */
+  autostart: AutostartConfig;
   /** This machine's name in the hosts table (the local host, registered on first start). */
   hostName: string;
   /** Placement capacity: a host offers cpus × this / 100 vCPUs and memory × memoryOvercommitPercent / 100. */
@@ -130,6 +132,13 @@ export interface AgentClientConfig {
    * it shares DATA_DIR. Read when needed (not only at start), since the agent may start later.
    */
   tokenFile?: string;
+}
+
+export interface AutostartConfig {
+  /** The wait after a start attempt, doubling with each attempt in a row (capped at an hour). */
+  backoffSeconds: number;
+  /** Attempts in a row after which the sweep stops trying until the owner starts the VM; 0: it never starts VMs. */
+  maxAttempts: number;
 }
 
 export interface AlertingConfig {
@@ -287,10 +296,14 @@ function defaultQuota(env: Env): AppConfig['defaultQuota'] {
   };
 }
 
-/** Hosts, placement, the reconcile sweep and operations. */
+/** Hosts, placement, the reconcile sweep (and its autostart) and operations. */
 function fleetSettings(env: Env) {
   return {
     reconcileIntervalSeconds: readInt(env, 'RECONCILE_INTERVAL_SECONDS', 30, 1, 86400),
+    autostart: {
+      backoffSeconds: readInt(env, 'AUTOSTART_BACKOFF_SECONDS', 30, 1, 3600),
+      maxAttempts: readInt(env, 'AUTOSTART_MAX_ATTEMPTS', 5, 0, 100),
+    },
     operationConcurrencyPerHost: readInt(env, 'OPERATION_CONCURRENCY_PER_HOST', 4, 1, 256),
     hostName: hostName(env),
     cpuOvercommitPercent: readInt(env, 'CPU_OVERCOMMIT_PERCENT', 400, 10, 10_000),

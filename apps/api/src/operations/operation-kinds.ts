@@ -35,6 +35,8 @@ export interface OperationParams {
   'vm.reset': VmActionParams;
   'vm.suspend': VmActionParams;
   'vm.resume': VmActionParams;
+  /** A start by the reconcile sweep's autostart (VmAutostart), not by a request. */
+  'vm.autostart': NoParams;
   /** Null: unchanged. */
   'vm.update': { vcpus: number | null; memoryMiB: number | null; bootOrder: BootDevice[] | null };
   'vm.media.insert': { imageId: string };

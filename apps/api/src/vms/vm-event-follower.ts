@@ -72,6 +72,8 @@ export class VmEventFollower implements OnApplicationBootstrap, OnApplicationShu
       return;
     }
     if (event.kind !== 'lifecycle' || !event.vmId) return;
+    // A crash, a destroy (by LIMEN, an admin or libvirtd) or a host going down is no such wish.
+    if (event.type === 'stopped' && event.detail === 'shutdown') await this.stateWriter.poweredOffByGuest(event.vmId);
     const state = stateFromLifecycle(event);
     if (state)
       await this.stateWriter.set(event.vmId, {

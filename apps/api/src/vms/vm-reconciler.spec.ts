@@ -1,5 +1,10 @@
+import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { HypervisorError } from '@limen/libvirt';
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
+import { EMPTY } from 'rxjs';
+import { AuditService } from '../audit/audit.service';
+import { NewAuditEntry } from '../audit/audit.repository';
 import { AppConfig } from '../config/app-config';
 import { LeaderElection } from '../database/leader-election';
 import { LeaderJobs } from '../database/leader-jobs';
@@ -7,12 +12,16 @@ import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
 import { IdempotencyService } from '../idempotency/idempotency.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempotency-key-repository';
 import { FakeOperationsService } from '../operations/testing/fake-operations-service';
+import { OperationHandler, OperationRunner, operationErrorFrom } from '../operations/operation-runner';
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
+import { VmAutostart } from './vm-autostart';
 import { vmPaths } from './vm-paths';
 import { VmReconciler } from './vm-reconciler';
+import { VmEventFollower } from './vm-event-follower';
 import { VmStateWriter } from './vm-state-writer';
 
 const VM_DIR = '/var/lib/limen/vms';
@@ -33,7 +42,7 @@ async function defineDomain(port: FakeVirtualizationPort, vm: Vm, running: boole
   if (running) await port.start(vm.id);
 }
 
-function world(options: { leader?: boolean } = {}, ...vms: Vm[]) {
+function world(options: { leader?: boolean; maxAttempts?: number } = {}, ...vms: Vm[]) {
   const rows = new FakeVmRepository(...vms);
   const published: NewEvent[] = [];
   const events = { publish: async (event: NewEvent) => void published.push(event) } as unknown as EventsService;
@@ -41,19 +50,63 @@ function world(options: { leader?: boolean } = {}, ...vms: Vm[]) {
   const transactions = new FakeTransactions(rows.rows, keys.rows);
   const operations = new FakeOperationsService(new IdempotencyService(keys.asRepository, transactions.asTransactions));
   const port = new FakeVirtualizationPort();
-  const hostPorts = { enabled: () => [{ host: { id: 'host-1', name: 'local' }, port }] } as unknown as HostPorts;
+  const hostPorts = {
+    enabled: () => [{ host: { id: 'host-1', name: 'local' }, port }],
+    forVm: () => port,
+  } as unknown as HostPorts;
   const scheduler = { addInterval: () => undefined } as unknown as SchedulerRegistry;
   const jobs = new LeaderJobs(scheduler, { isLeader: options.leader ?? true } as LeaderElection);
+  const config = {
+    hypervisor: { vmDir: VM_DIR },
+    reconcileIntervalSeconds: 30,
+    autostart: { backoffSeconds: 30, maxAttempts: options.maxAttempts ?? 3 },
+    alerting: { evalIntervalSeconds: 20 },
+  } as AppConfig;
+  const stateWriter = new VmStateWriter(rows.asRepository, events);
+  const handlers = new Map<string, OperationHandler>();
+  const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
+  const audited: NewAuditEntry[] = [];
+  const autostart = new VmAutostart(
+    config,
+    hostPorts,
+    runner as unknown as OperationRunner,
+    operations.asService,
+    rows.asRepository,
+    stateWriter,
+    events,
+    { record: async (entry: NewAuditEntry) => void audited.push(entry) } as unknown as AuditService,
+  );
+  autostart.onModuleInit();
   const reconciler = new VmReconciler(
-    { hypervisor: { vmDir: VM_DIR }, reconcileIntervalSeconds: 30 } as AppConfig,
+    config,
     hostPorts,
     rows.asRepository,
-    new VmStateWriter(rows.asRepository, events),
+    stateWriter,
     operations.asService,
     jobs,
+    autostart,
   );
-  return { reconciler, rows, port, published, operations };
+  /** Runs the pending operations as the runner would, each by its kind's handler; returns their outcomes. */
+  const runOperations = async () => {
+    const outcomes: Array<{ kind: string; vmId: string | null; error?: string }> = [];
+    for (const op of [...operations.rows.values()].filter((o) => o.status === 'pending')) {
+      const error = await handlers.get(op.kind)!(op).then(
+        () => undefined,
+        (e: unknown) => operationErrorFrom(e).code,
+      );
+      operations.finish(op.id, error ? 'failed' : 'succeeded');
+      outcomes.push({ kind: op.kind, vmId: op.vmId, ...(error ? { error } : {}) });
+    }
+    return outcomes;
+  };
+  return { reconciler, rows, port, published, operations, runOperations, audited, stateWriter };
 }
+
+/** A VM whose owner wants it running, with autostart on. */
+const wantedRunning = (fields: Partial<Vm> = {}) =>
+  vmRow({ state: 'running', autostart: true, desiredState: 'running', ...fields });
+
+const SECOND = 1000;
 
 describe('VmReconciler.sweep', () => {
   it('marks a VM whose domain is gone missing, and gives the others their domain’s state', async () => {
@@ -133,5 +186,226 @@ describe('VmReconciler.sweep', () => {
     const { reconciler, rows } = world({ leader: false }, gone);
     expect(await reconciler.sweep()).toBe(false);
     expect(rows.rows.get(gone.id)!.state).toBe('running');
+  });
+});
+
+describe('VmReconciler.sweep: autostart', () => {
+  const T0 = new Date('2026-12-01T00:00:00.000Z').getTime();
+  /** Database time passes (FakeVmRepository's clock and its updated_at stamps); nothing else is faked. */
+  const advance = (seconds: number) => jest.setSystemTime(Date.now() + seconds * SECOND);
+  const at = (seconds: number) => new Date(T0 + seconds * SECOND);
+  const autostarts = (ops: FakeOperationsService) => [...ops.rows.values()].filter((o) => o.kind === 'vm.autostart');
+
+  beforeAll(() => Logger.overrideLogger(false));
+  beforeEach(() =>
+    jest.useFakeTimers({
+      now: T0,
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+    }),
+  );
+  afterEach(() => jest.useRealTimers());
+
+  it('starts, within one sweep, a VM found shut off while wanted running (one vm.autostart, audited); not one with autostart off, wanted stopped, or owned by an operation', async () => {
+    const down = wantedRunning({ name: 'down' });
+    const off = wantedRunning({ name: 'off', autostart: false });
+    const stopped = wantedRunning({ name: 'stopped', desiredState: 'stopped' });
+    const busy = wantedRunning({ name: 'busy' });
+    const { reconciler, rows, port, operations, runOperations, published, audited } = world(
+      {},
+      down,
+      off,
+      stopped,
+      busy,
+    );
+    // The host went down under all four: every domain is shut off.
+    for (const vm of [down, off, stopped, busy]) {
+      await defineDomain(port, vm, true);
+      await port.destroy(vm.id);
+    }
+    rows.activeOperations.add(busy.id);
+
+    expect(await reconciler.sweep()).toBe(true);
+
+    expect(autostarts(operations).map((op) => op.vmId)).toEqual([down.id]);
+    expect(await runOperations()).toEqual([{ kind: 'vm.autostart', vmId: down.id }]);
+    expect((await port.getDomain(down.id)).state).toBe('running');
+    expect(rows.rows.get(down.id)).toMatchObject({
+      state: 'running',
+      startAttempts: 1,
+      nextStartAt: at(30),
+      lastStartError: null,
+    });
+    for (const vm of [off, stopped, busy]) expect((await port.getDomain(vm.id)).state).toBe('shutoff');
+    expect(rows.rows.get(off.id)).toMatchObject({ state: 'stopped', startAttempts: 0 });
+    expect(rows.rows.get(stopped.id)).toMatchObject({ state: 'stopped', startAttempts: 0 });
+    expect(audited).toEqual([
+      expect.objectContaining({ action: 'vms.autostart', targetId: down.id, result: 'success', actorId: null }),
+    ]);
+    expect(published).toContainEqual(
+      expect.objectContaining({
+        type: 'vm.state',
+        vmId: down.id,
+        payload: expect.objectContaining({ state: 'running' }),
+      }),
+    );
+
+    // Sweeps while it runs within its backoff window leave its record alone.
+    advance(10);
+    await reconciler.sweep();
+    expect(autostarts(operations)).toHaveLength(1);
+    expect(rows.rows.get(down.id)).toMatchObject({ startAttempts: 1, nextStartAt: at(30) });
+  });
+
+  it('starts nothing with AUTOSTART_MAX_ATTEMPTS 0', async () => {
+    const down = wantedRunning();
+    const { reconciler, port, operations } = world({ maxAttempts: 0 }, down);
+    await defineDomain(port, down, false);
+    expect(await reconciler.sweep()).toBe(true);
+    expect(operations.rows.size).toBe(0);
+  });
+
+  it('backs off a VM whose start keeps failing: each attempt recorded, the wait doubling, no operation or write while it waits, and after the last attempt it gives up and says so', async () => {
+    const failing = wantedRunning({ name: 'failing' });
+    const { reconciler, rows, port, operations, runOperations, audited } = world({ maxAttempts: 3 }, failing);
+    await defineDomain(port, failing, false);
+    const row = () => rows.rows.get(failing.id)!;
+    const sweepWithFailingStart = async () => {
+      port.failNext('start', new HypervisorError('VOLUME_NOT_FOUND', "Cannot access storage file '/gone.qcow2'"));
+      expect(await reconciler.sweep()).toBe(true);
+      expect(await runOperations()).toEqual([{ kind: 'vm.autostart', vmId: failing.id, error: 'VOLUME_NOT_FOUND' }]);
+    };
+    const lastError = 'VOLUME_NOT_FOUND: A disk or image file the VM needs is missing on its host';
+
+    await sweepWithFailingStart();
+    expect(row()).toMatchObject({ state: 'stopped', startAttempts: 1, nextStartAt: at(30), lastStartError: lastError });
+    expect(row().stateReason).toBeNull();
+
+    let version = row().version;
+    advance(29);
+    await reconciler.sweep();
+    expect(autostarts(operations)).toHaveLength(1);
+    expect(row().version).toBe(version);
+
+    advance(1);
+    await sweepWithFailingStart();
+    expect(row()).toMatchObject({ startAttempts: 2, nextStartAt: at(30 + 60) });
+    advance(59);
+    await reconciler.sweep();
+    expect(autostarts(operations)).toHaveLength(2);
+
+    advance(1);
+    await sweepWithFailingStart();
+    expect(row()).toMatchObject({ state: 'stopped', startAttempts: 3, nextStartAt: at(90 + 120) });
+    expect(row().stateReason).toBe(
+      `autostart gave up after 3 attempts in a row that did not keep the VM running (last error: ${lastError}); start it to try again`,
+    );
+
+    // Given up: hours of sweeps make no operation, and keep the reason without rewriting it.
+    version = row().version;
+    for (let i = 0; i < 5; i++) {
+      advance(3600);
+      await reconciler.sweep();
+    }
+    expect(autostarts(operations)).toHaveLength(3);
+    expect(row().version).toBe(version);
+    expect(audited.map((entry) => [entry.result, entry.errorCode])).toEqual([
+      ['failure', 'VOLUME_NOT_FOUND'],
+      ['failure', 'VOLUME_NOT_FOUND'],
+      ['failure', 'VOLUME_NOT_FOUND'],
+    ]);
+  });
+
+  it('holds a crashed VM one alert evaluation interval, then starts it; one that crashes again within its backoff waits it out; one that runs past it starts afresh', async () => {
+    const vm = wantedRunning({ name: 'crashy' });
+    const { reconciler, rows, port, operations, runOperations, published } = world({}, vm);
+    await defineDomain(port, vm, true);
+    const row = () => rows.rows.get(vm.id)!;
+
+    port.crash(vm.id);
+    await reconciler.sweep();
+    expect(row().state).toBe('crashed');
+    expect(autostarts(operations)).toHaveLength(0);
+    advance(19);
+    await reconciler.sweep();
+    expect(autostarts(operations)).toHaveLength(0);
+
+    advance(1);
+    await reconciler.sweep();
+    await runOperations();
+    expect(row()).toMatchObject({ state: 'running', startAttempts: 1, nextStartAt: at(20 + 30) });
+
+    // Down again 5 s later: the backoff of the attempt that brought it up holds it.
+    advance(5);
+    port.crash(vm.id);
+    await reconciler.sweep();
+    advance(24);
+    await reconciler.sweep();
+    expect(autostarts(operations)).toHaveLength(1);
+    advance(1);
+    await reconciler.sweep();
+    await runOperations();
+    expect(row()).toMatchObject({ state: 'running', startAttempts: 2, nextStartAt: at(50 + 60) });
+
+    // Up for the whole of its backoff: the record starts afresh, and says so.
+    advance(60);
+    published.length = 0;
+    await reconciler.sweep();
+    expect(row()).toMatchObject({ startAttempts: 0, nextStartAt: null, lastStartError: null });
+    expect(published).toContainEqual(
+      expect.objectContaining({
+        type: 'vm.updated',
+        vmId: vm.id,
+        payload: expect.objectContaining({ state: 'running' }),
+      }),
+    );
+    expect(autostarts(operations)).toHaveLength(2);
+  });
+
+  it('a guest that powers itself off is wanted stopped, by the event or by the sweep, and stays off; a destroyed one is started', async () => {
+    const poweredOff = wantedRunning({ name: 'powered-off' });
+    const missedEvent = wantedRunning({ name: 'missed-event' });
+    const destroyed = wantedRunning({ name: 'destroyed' });
+    const { reconciler, rows, port, operations, runOperations, stateWriter } = world(
+      {},
+      poweredOff,
+      missedEvent,
+      destroyed,
+    );
+    for (const vm of [poweredOff, missedEvent, destroyed]) await defineDomain(port, vm, true);
+    await port.shutdown(missedEvent.id);
+    const follower = new VmEventFollower(
+      { localPort: port, opened$: EMPTY } as unknown as HostPorts,
+      stateWriter,
+      reconciler,
+      { eventStreamRestarts: { inc: () => undefined } } as unknown as MetricsService,
+    );
+    follower.onApplicationBootstrap();
+    try {
+      await port.shutdown(poweredOff.id);
+      await port.destroy(destroyed.id);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(rows.rows.get(poweredOff.id)).toMatchObject({ state: 'stopped', desiredState: 'stopped' });
+      expect(rows.rows.get(destroyed.id)).toMatchObject({ state: 'stopped', desiredState: 'running' });
+
+      await reconciler.sweep();
+      expect(rows.rows.get(missedEvent.id)).toMatchObject({ state: 'stopped', desiredState: 'stopped' });
+      expect(autostarts(operations).map((op) => op.vmId)).toEqual([destroyed.id]);
+      await runOperations();
+      expect((await port.getDomain(destroyed.id)).state).toBe('running');
+      expect((await port.getDomain(poweredOff.id)).state).toBe('shutoff');
+    } finally {
+      follower.onApplicationShutdown();
+    }
   });
 });

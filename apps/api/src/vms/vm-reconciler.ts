@@ -5,6 +5,7 @@ import { LeaderJobs } from '../database/leader-jobs';
 import { HostPorts } from '../hosts/host-ports';
 import { OperationsService } from '../operations/operations.service';
 import { VmRepository } from './vm.repository';
+import { autostartGaveUpReason, VmAutostart } from './vm-autostart';
 import { destroyAndUndefine } from './vm-operations';
 import { bootedSizesOf, TRANSITIONAL_STATES, vmStateFromDomain } from './vm-state';
 import { VmStateWriter } from './vm-state-writer';
@@ -14,8 +15,9 @@ const SWEEP = 'reconcile-sweep';
 /**
  * Keeps VM rows in line with the hypervisor, which owns VM state: every reconcile interval (and
  * when hypervisor events may have been missed, see VmEventFollower) the leader compares each
- * host's domains with its rows, marks vanished domains `missing`, removes orphan domains, and
- * resumes stalled deletes. VMs an operation owns are left to it.
+ * host's domains with its rows, marks vanished domains `missing`, starts VMs found down while
+ * wanted running (VmAutostart), removes orphan domains, and resumes stalled deletes. VMs an
+ * operation owns are left to it.
  */
 @Injectable()
 export class VmReconciler implements OnApplicationBootstrap {
@@ -28,6 +30,7 @@ export class VmReconciler implements OnApplicationBootstrap {
     private readonly stateWriter: VmStateWriter,
     private readonly operations: OperationsService,
     private readonly jobs: LeaderJobs,
+    private readonly autostart: VmAutostart,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -53,6 +56,7 @@ export class VmReconciler implements OnApplicationBootstrap {
         continue;
       }
       await this.apply(host.id, domains, listedAt);
+      await this.autostart.sweepHost(host.id, domains);
       await this.removeOrphans(port, domains);
       await this.resumeDeletes(host.id);
     }
@@ -67,11 +71,14 @@ export class VmReconciler implements OnApplicationBootstrap {
     const byVm = new Map(domains.filter((d) => d.vmId).map((d) => [d.vmId!, d]));
     for (const vm of await this.vms.sweepCandidates(hostId, listedAt)) {
       const domain = byVm.get(vm.id);
+      const state = domain && vmStateFromDomain(domain.state, domain.shutoffReason);
       await this.stateWriter.set(
         vm.id,
-        domain
+        domain && state
           ? {
-              state: vmStateFromDomain(domain.state, domain.shutoffReason),
+              state,
+              // Kept while it holds, or the next sweep would clear what the last attempt said.
+              reason: autostartGaveUpReason(vm, state, this.config.autostart.maxAttempts),
               unlessIn: TRANSITIONAL_STATES,
               booted: bootedSizesOf(domain),
             }

@@ -42,6 +42,15 @@ export class VmStateWriter {
     return { vm, event: vmStateEvent(vm) };
   }
 
+  /**
+   * The guest powered itself off (`poweroff` inside it): its user wants it stopped, so the
+   * autostart sweep leaves it. Announced as `vm.updated` when that changes the row.
+   */
+  async poweredOffByGuest(id: string): Promise<void> {
+    const vm = await this.vms.writeDesiredState(id, 'stopped');
+    if (vm) await this.events.publish(vmStateEvent(vm, 'vm.updated'));
+  }
+
   /** The VM is gone (its domain and files already removed). */
   async delete(vm: Vm): Promise<void> {
     await this.vms.delete(vm.id);

@@ -16,8 +16,20 @@ export const VM_STATES = [
 ] as const;
 export type VmState = (typeof VM_STATES)[number];
 
+/** What the user last asked a VM to be (Vm.desiredState): the autostart sweep starts only `running` ones. */
+export const DESIRED_STATES = ['running', 'stopped'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
 export const VM_ACTIONS = ['start', 'shutdown', 'stop', 'reboot', 'reset', 'suspend', 'resume'] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];
+
+/** The desired state an action asks for; undefined: it leaves it as it is. */
+export const DESIRED_BY_ACTION: Partial<Record<VmAction, DesiredState>> = {
+  start: 'running',
+  resume: 'running',
+  stop: 'stopped',
+  shutdown: 'stopped',
+};
 
 /** The states from which each action makes sense. `stop` is a hard power-off. */
 const ALLOWED_FROM: Record<VmAction, readonly VmState[]> = {

@@ -1,6 +1,6 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 import type { BootDevice, GuestAgentState, GuestOsInfo } from '@limen/libvirt';
-import type { VmState } from './vm-state';
+import type { DesiredState, VmState } from './vm-state';
 
 /** One address of a VM, as `source` reported it. */
 export interface VmAddress {
@@ -79,9 +79,9 @@ export class Vm {
   @Column({ type: 'boolean', default: false })
   autostart: boolean;
 
-  /** What the user last asked for (start/create → running; stop/shutdown → stopped). */
+  /** What the user last asked for (create/start/resume → running; stop/shutdown/guest power-off → stopped). */
   @Column({ name: 'desired_state', type: 'varchar', length: 16, default: 'stopped' })
-  desiredState: 'running' | 'stopped';
+  desiredState: DesiredState;
 
   /** Failed autostart attempts in a row, and when the next may happen (backoff). */
   @Column({ name: 'start_attempts', type: 'integer', default: 0 })

@@ -7,7 +7,8 @@ import { Tx } from '../database/transaction';
 import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota.repository';
 import type { GuestAgentState, GuestOsInfo } from '@limen/libvirt';
 import { Vm, VmAddress } from './vm.entity';
-import { BootedSizes, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
+import type { SweepCandidate } from './vm-autostart';
+import { BootedSizes, DesiredState, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
 
 /** A timestamptz(3) column as Date.toISOString() renders it: 2026-11-26T08:00:00.000Z. */
 const ISO_MS = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
@@ -45,7 +46,9 @@ export interface HostAllocation {
   vms: number;
 }
 
-export type VmColumnChanges = Partial<Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId'>>;
+export type VmColumnChanges = Partial<
+  Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId' | 'autostart'>
+>;
 
 /**
  * The one owner of the `vms` table's SQL. State and version change only through VmStateWriter,
@@ -78,6 +81,11 @@ export class VmRepository extends TableRepository {
       .where('id = :id', { id })
       .execute();
     return this.manager(tx).findOneByOrFail(Vm, { id });
+  }
+
+  /** What the VM should be, as its owner (or its guest, powering off) last said; its autostart record starts afresh. */
+  writeDesiredState(id: string, desired: DesiredState, tx?: Tx): Promise<Vm | null> {
+    return this.clearStartAttempts(id, desired, tx);
   }
 
   async delete(id: string): Promise<void> {
@@ -232,7 +240,10 @@ export class VmRepository extends TableRepository {
                    LIMIT ${limit} + 1) p) w,
             LATERAL (SELECT w.id, w.name, w.description, w.owner_id AS "ownerId", w.host_id AS "hostId", w.vcpus, w.memory_mib AS "memoryMiB",
                             w.disk_gib AS "diskGiB", w.image_id AS "imageId", w.media_image_id AS "mediaImageId", w.boot_order AS "bootOrder",
-                            w.state, w.state_reason AS "stateReason", w.addresses, w.guest_agent AS "guestAgent", w.os, w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
+                            w.state, w.state_reason AS "stateReason", w.addresses, w.guest_agent AS "guestAgent", w.os,
+                            w.autostart, w.desired_state AS "desiredState",
+                            (SELECT row_to_json(a) FROM (SELECT w.start_attempts AS count, ${ISO_MS('w.next_start_at')} AS "nextAt", w.last_start_error AS "lastError") a) AS "autostartAttempts",
+                            w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
       values,
     );
     const nextCursor =
@@ -302,15 +313,61 @@ export class VmRepository extends TableRepository {
     return now;
   }
 
-  /** The reconciler's candidates on a host: VMs unchanged since `unchangedSince` and with no active operation. */
-  sweepCandidates(hostId: string, unchangedSince: Date): Promise<Array<{ id: string; state: VmState }>> {
+  /**
+   * The reconciler's candidates on a host: VMs unchanged since `unchangedSince` and with no active
+   * operation, with what their state reason depends on (see autostartGaveUpReason).
+   */
+  sweepCandidates(hostId: string, unchangedSince: Date): Promise<SweepCandidate[]> {
     return this.query(
       undefined,
-      `SELECT v.id, v.state FROM vms v
+      `SELECT v.id, v.state, v.autostart, v.desired_state AS "desiredState", v.start_attempts AS "startAttempts",
+              v.last_start_error AS "lastStartError" FROM vms v
        WHERE v.host_id = $1 AND v.updated_at < $2
          AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
       [hostId, unchangedSince],
     );
+  }
+
+  /** VMs on a host with autostart on and wanted running that no operation owns (VmAutostart's sweep). */
+  async autostartCandidates(hostId: string): Promise<Vm[]> {
+    const rows = await this.query<Record<string, unknown>>(
+      undefined,
+      `SELECT v.* FROM vms v
+       WHERE v.host_id = $1 AND v.autostart AND v.desired_state = 'running' AND v.state NOT IN ('provisioning', 'deleting')
+         AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
+      [hostId],
+    );
+    return rows.map((row) => this.fromRow(Vm, row));
+  }
+
+  /** Counts an autostart attempt and its error (null: it started); the next waits backoff · 2^(attempts - 1) s, ≤ 1 h. */
+  async recordStartAttempt(id: string, attempt: { error: string | null; backoffSeconds: number }): Promise<Vm | null> {
+    const [rows] = await this.manager().query(
+      `UPDATE vms SET start_attempts = start_attempts + 1,
+         next_start_at = now() + make_interval(secs => least(3600, $3 * power(2, start_attempts))),
+         last_start_error = $2, version = version + 1, updated_at = now()
+       WHERE id = $1 RETURNING *`,
+      [id, attempt.error, attempt.backoffSeconds],
+    );
+    return rows.length ? this.fromRow(Vm, rows[0]) : null;
+  }
+
+  /** The VM ran past its backoff: its attempt record starts afresh. Returns the changed row, or null. */
+  resetStartAttempts(id: string): Promise<Vm | null> {
+    return this.clearStartAttempts(id, null);
+  }
+
+  /** Forgets the autostart attempts, and sets the desired state unless null; null when nothing changed. */
+  private async clearStartAttempts(id: string, desired: DesiredState | null, tx?: Tx): Promise<Vm | null> {
+    const [rows] = await this.manager(tx).query(
+      `UPDATE vms SET desired_state = coalesce($2, desired_state), start_attempts = 0, next_start_at = NULL,
+         last_start_error = NULL, version = version + 1, updated_at = now()
+       WHERE id = $1 AND (desired_state <> coalesce($2, desired_state) OR start_attempts <> 0
+                          OR next_start_at IS NOT NULL OR last_start_error IS NOT NULL)
+       RETURNING *`,
+      [id, desired],
+    );
+    return rows.length ? this.fromRow(Vm, rows[0]) : null;
   }
 
   /** Every VM's id. */

@@ -78,7 +78,7 @@ export class VmsController {
     return VmDto.from(await this.vms.get(user, id));
   }
 
-  /** Change vCPUs, memory, description or boot order. A description alone answers 200; the rest 202 with an operation. */
+  /** Change vCPUs, memory, description, boot order or autostart. Description and autostart alone answer 200; the rest 202 with an operation. */
   @Patch(':id')
   @ApiHeader({ name: 'If-Match', required: false, description: 'The ETag you last read; a stale one gets 412' })
   @ApiOkResponse({ type: VmDto })

@@ -9,6 +9,7 @@ import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
 import { SshKeysModule } from '../ssh-keys/ssh-keys.module';
 import { Vm } from './vm.entity';
+import { VmAutostart } from './vm-autostart';
 import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
 import { VmOperations } from './vm-operations';
@@ -31,7 +32,7 @@ import { VmsService } from './vms.service';
     VmDataModule,
   ],
   controllers: [VmsController],
-  providers: [VmsService, VmAccess, VmOperations, VmReconciler, VmEventFollower],
+  providers: [VmsService, VmAccess, VmOperations, VmAutostart, VmReconciler, VmEventFollower],
   exports: [VmAccess, VmsService],
 })
 export class VmsModule {}

@@ -130,6 +130,20 @@ describe('VmsService', () => {
       expect(boot.serial).toBe(boot.id.replace(/-/g, '').slice(0, 20));
     });
 
+    it('sets autostart and the desired state from `start`: running and on by default, stopped and off with start false; autostart as given wins', async () => {
+      const { service } = world();
+      const byDefault = await service.create(alice, createDto({ name: 'default', start: undefined }));
+      expect(byDefault.vm).toMatchObject({
+        autostart: true,
+        desiredState: 'running',
+        autostartAttempts: { count: 0, nextAt: null, lastError: null },
+      });
+      const stopped = await service.create(alice, createDto({ name: 'off', start: false }));
+      expect(stopped.vm).toMatchObject({ autostart: false, desiredState: 'stopped' });
+      const chosen = await service.create(alice, createDto({ name: 'chosen', start: true, autostart: false }));
+      expect(chosen.vm).toMatchObject({ autostart: false, desiredState: 'running' });
+    });
+
     it('refuses what the quota cannot hold with 403 QUOTA_EXCEEDED, and writes nothing', async () => {
       const { service, rows, operations } = world(vmRow({ vcpus: 3 }));
       await expect(service.create(alice, createDto({ name: 'big', vcpus: 2 }))).rejects.toMatchObject({
@@ -292,7 +306,35 @@ describe('VmsService', () => {
         kind: 'vm.start',
         params: { timeoutSeconds: 60, force: false },
       });
-      expect(answered).toMatchObject({ id: vm.id, state: 'stopped', version: 1 });
+      expect(answered).toMatchObject({ id: vm.id, state: 'stopped', desiredState: 'running', version: 2 });
+    });
+
+    it('record what the owner wants: start and resume → running, stop and shutdown → stopped, each forgetting the autostart record; reboot leaves it', async () => {
+      const backingOff = { startAttempts: 3, nextStartAt: new Date(), lastStartError: 'Cannot access storage file' };
+      const crashed = vmRow({
+        name: 'crashed',
+        state: 'crashed',
+        autostart: true,
+        desiredState: 'running',
+        ...backingOff,
+      });
+      const running = vmRow({ name: 'running', state: 'running', autostart: true, desiredState: 'running' });
+      const paused = vmRow({ name: 'paused', state: 'paused', autostart: true, desiredState: 'stopped' });
+      const { service, rows, operations } = world(crashed, running, paused);
+
+      const started = await service.action(alice, crashed.id, { action: 'start' });
+      expect(started.vm).toMatchObject({
+        desiredState: 'running',
+        autostartAttempts: { count: 0, nextAt: null, lastError: null },
+        version: 2,
+      });
+      const rebooted = await service.action(alice, running.id, { action: 'reboot' });
+      expect(rebooted.vm).toMatchObject({ desiredState: 'running', version: 1 });
+      operations.finish(rebooted.operation.id);
+      await service.action(alice, running.id, { action: 'shutdown' });
+      expect(rows.rows.get(running.id)).toMatchObject({ desiredState: 'stopped', version: 2 });
+      await service.action(alice, paused.id, { action: 'resume' });
+      expect(rows.rows.get(paused.id)).toMatchObject({ desiredState: 'running', version: 2 });
     });
 
     it('run one at a time: a second operation on the VM is 409 OPERATION_IN_PROGRESS until the first ends', async () => {
@@ -367,6 +409,18 @@ describe('VmsService', () => {
       expect(resized.vm.vcpus).toBe(2);
       expect(operations.announced.map((e) => e.type)).toEqual(['vm.updated', 'vm.updated']);
       expect((await ledger.usage('alice')).vcpus).toBe(2);
+    });
+
+    it('turns autostart on and off at once (200, vm.updated); the desired state stays what it was', async () => {
+      const vm = vmRow({ version: 2, autostart: true, desiredState: 'running' });
+      const { service, operations, rows } = world(vm);
+      const off = await service.update(alice, vm.id, { autostart: false }, '"2"');
+      expect(off).not.toHaveProperty('operation');
+      expect(off).toMatchObject({ autostart: false, desiredState: 'running', version: 3 });
+      expect(operations.rows.size).toBe(0);
+      expect(operations.announced.map((e) => e.type)).toEqual(['vm.updated']);
+      await service.update(alice, vm.id, { autostart: true }, undefined);
+      expect(rows.rows.get(vm.id)).toMatchObject({ autostart: true, version: 4 });
     });
 
     it('refuses a hypervisor change while an operation owns the VM (409 OPERATION_IN_PROGRESS), not a description', async () => {

@@ -28,7 +28,7 @@ import { MediaDto, VmActionDto } from './dto/vm-action.dto';
 import { VmAcceptedDto, VmDto } from './dto/vm.dto';
 import { Vm } from './vm.entity';
 import { VmRepository } from './vm.repository';
-import { assertActionAllowed, TRANSITIONAL_STATES } from './vm-state';
+import { assertActionAllowed, DESIRED_BY_ACTION, TRANSITIONAL_STATES } from './vm-state';
 import { vmStateEvent, VmStateWriter } from './vm-state-writer';
 import { VmAccess } from './vm-access';
 
@@ -69,9 +69,9 @@ export function newVmFields(
     addresses: [],
     guestAgent: 'absent',
     os: null,
-    // Autostart and desired state are set by the autostart work (issue 15 point 4).
-    autostart: false,
-    desiredState: 'stopped',
+    // A VM created stopped is not one its owner wants brought back by default.
+    autostart: dto.autostart ?? dto.start ?? true,
+    desiredState: (dto.start ?? true) ? 'running' : 'stopped',
     startAttempts: 0,
     nextStartAt: null,
     lastStartError: null,
@@ -213,7 +213,9 @@ export class VmsService {
         vmId: vm.id,
         params: { timeoutSeconds: dto.timeoutSeconds ?? 60, force: dto.force ?? false },
       });
-      return { vm, op };
+      // The owner's word, recorded with the request: the autostart sweep follows it from now on.
+      const desired = DESIRED_BY_ACTION[dto.action];
+      return { vm: (desired && (await this.vms.writeDesiredState(vm.id, desired, tx))) || vm, op };
     });
   }
 
@@ -230,7 +232,7 @@ export class VmsService {
   }
 
   /**
-   * Description applies at once (200). vCPU, memory and boot order changes are
+   * Description and autostart apply at once (200). vCPU, memory and boot order changes are
    * quota- and capacity-checked like a create, saved, and applied by an operation to the
    * definition the next boot uses (202). A running VM keeps what it booted with until it stops
    * (within that, vCPUs and memory change live where the hypervisor can; the operation's result
@@ -273,7 +275,13 @@ export class VmsService {
         : null;
       const updated = await this.vms.update(
         vm.id,
-        { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, description: dto.description, bootOrder: dto.bootOrder },
+        {
+          vcpus: dto.vcpus,
+          memoryMiB: dto.memoryMiB,
+          description: dto.description,
+          bootOrder: dto.bootOrder,
+          autostart: dto.autostart,
+        },
         tx,
       );
       return { op, events: [vmStateEvent(updated, 'vm.updated')], result: answer(updated, op) };

@@ -106,6 +106,14 @@ export class CreateVmDto {
   @IsBoolean()
   start?: boolean;
 
+  /**
+   * Start the VM again whenever the reconcile sweep finds its domain not running while you want
+   * it running (after libvirtd or the host restarted, or QEMU crashed). Default: the value of `start`.
+   */
+  @IsOptionalNotNull()
+  @IsBoolean()
+  autostart?: boolean;
+
   /** Admins only: the host to place the VM on; otherwise the scheduler chooses. */
   @IsOptionalNotNull()
   @IsUUID()

@@ -1,5 +1,16 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, ArrayUnique, IsIn, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
 
@@ -28,6 +39,11 @@ export class UpdateVmDto {
   @MaxLength(1024)
   @IsFreeText()
   description?: string;
+
+  /** Whether the reconcile sweep starts the VM again when it finds it down while wanted running (see VmDto.autostart). Applies at once. */
+  @IsOptionalNotNull()
+  @IsBoolean()
+  autostart?: boolean;
 
   /** Firmware boot order, e.g. ["hd"] after an ISO install. Applies at the next boot. */
   @ApiPropertyOptional({ enum: BOOT_DEVICES, isArray: true, example: ['hd'] })

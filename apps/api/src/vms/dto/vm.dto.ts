@@ -3,7 +3,7 @@ import type { GuestAgentState } from '@limen/libvirt';
 import { VmAddressDto } from '../../networks/dto/nic.dto';
 import { OperationDto } from '../../operations/dto/operation.dto';
 import { Vm } from '../vm.entity';
-import { VM_STATES, VmState } from '../vm-state';
+import { DESIRED_STATES, DesiredState, VM_STATES, VmState } from '../vm-state';
 import { BOOT_DEVICES } from './update-vm.dto';
 
 /** What the guest agent says of the guest's OS. */
@@ -20,6 +20,30 @@ export class GuestOsDto {
 }
 
 export const GUEST_AGENT_STATES: readonly GuestAgentState[] = ['connected', 'disconnected', 'absent'];
+
+/**
+ * What the reconcile sweep did about starting the VM again (see `autostart`). Every start it makes
+ * is a `vm.autostart` operation; after a failed one it waits AUTOSTART_BACKOFF_SECONDS, doubling
+ * per attempt up to an hour, and after AUTOSTART_MAX_ATTEMPTS in a row it stops trying (and says
+ * so in `stateReason`) until you start the VM yourself.
+ */
+export class AutostartAttemptsDto {
+  /**
+   * Starts the sweep made in a row that did not keep the VM running: a start that failed, or one
+   * after which the VM went down again before `nextAt`. Back to 0 once the VM has run past
+   * `nextAt`, and whenever you start, stop or shut it down yourself.
+   */
+  @ApiProperty({ type: 'integer', example: 0 })
+  count: number;
+
+  /** The sweep starts the VM again no sooner than this; null when no attempt is pending. */
+  @ApiProperty({ type: String, nullable: true, example: null })
+  nextAt: string | null;
+
+  /** Why the last attempt failed; null when it did not. */
+  @ApiProperty({ type: String, nullable: true, example: null })
+  lastError: string | null;
+}
 
 export class VmDto {
   @ApiProperty({ format: 'uuid' })
@@ -78,6 +102,24 @@ export class VmDto {
   @ApiProperty({ type: GuestOsDto, nullable: true })
   os: GuestOsDto | null;
 
+  /**
+   * Started again by the reconcile sweep when its domain is found not running (after libvirtd or
+   * the host restarted, or QEMU crashed) while `desiredState` is `running`. Set at create
+   * (default: true when the VM is created running) and with PATCH.
+   */
+  @ApiProperty({ example: true })
+  autostart: boolean;
+
+  /**
+   * What was last asked of the VM: `running` (create, `start`, `resume`) or `stopped` (create with
+   * `start: false`, `stop`, `shutdown`, or a power-off from inside the guest). Read-only.
+   */
+  @ApiProperty({ enum: DESIRED_STATES, example: 'running' })
+  desiredState: DesiredState;
+
+  @ApiProperty({ type: AutostartAttemptsDto })
+  autostartAttempts: AutostartAttemptsDto;
+
   /** Also the ETag: `"<version>"`. */
   @ApiProperty({ type: 'integer', example: 3 })
   version: number;
@@ -113,6 +155,13 @@ export class VmDto {
       })),
       guestAgent: vm.guestAgent,
       os: vm.os ? { name: vm.os.name, version: vm.os.version, kernel: vm.os.kernel } : null,
+      autostart: vm.autostart,
+      desiredState: vm.desiredState,
+      autostartAttempts: {
+        count: vm.startAttempts,
+        nextAt: vm.nextStartAt?.toISOString() ?? null,
+        lastError: vm.lastStartError,
+      },
       version: vm.version,
       createdAt: vm.createdAt.toISOString(),
       updatedAt: vm.updatedAt.toISOString(),

@@ -1,8 +1,9 @@
 import { Tx } from '../../database/transaction';
 import { computeCharge } from '../../quotas/quota-ledger';
 import { Vm } from '../vm.entity';
+import { SweepCandidate } from '../vm-autostart';
 import { GuestView, HostAllocation, VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
-import { DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from '../vm-state';
+import { DesiredState, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES } from '../vm-state';
 
 /** A VM row with sensible defaults, for specs. */
 export function vmRow(fields: Partial<Vm> = {}): Vm {
@@ -26,6 +27,11 @@ export function vmRow(fields: Partial<Vm> = {}): Vm {
     addresses: [],
     guestAgent: 'absent',
     os: null,
+    autostart: false,
+    desiredState: 'stopped',
+    startAttempts: 0,
+    nextStartAt: null,
+    lastStartError: null,
     version: 1,
     createdAt: now,
     updatedAt: now,
@@ -61,6 +67,20 @@ export class FakeVmRepository {
   async update(id: string, changes: VmColumnChanges, _tx?: Tx): Promise<Vm> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
     return this.replace(id, { ...defined, version: this.require(id).version + 1 });
+  }
+
+  async writeDesiredState(id: string, desired: DesiredState, _tx?: Tx): Promise<Vm | null> {
+    const vm = this.rows.get(id);
+    if (!vm) return null;
+    const clean = vm.startAttempts === 0 && vm.nextStartAt === null && vm.lastStartError === null;
+    if (vm.desiredState === desired && clean) return null;
+    return this.replace(id, {
+      desiredState: desired,
+      startAttempts: 0,
+      nextStartAt: null,
+      lastStartError: null,
+      version: vm.version + 1,
+    });
   }
 
   async delete(id: string): Promise<void> {
@@ -112,10 +132,48 @@ export class FakeVmRepository {
     return new Date();
   }
 
-  async sweepCandidates(hostId: string, unchangedSince: Date): Promise<Array<{ id: string; state: VmState }>> {
+  async sweepCandidates(hostId: string, unchangedSince: Date): Promise<SweepCandidate[]> {
     return [...this.rows.values()]
       .filter((vm) => vm.hostId === hostId && vm.updatedAt < unchangedSince && !this.activeOperations.has(vm.id))
-      .map((vm) => ({ id: vm.id, state: vm.state }));
+      .map(({ id, state, autostart, desiredState, startAttempts, lastStartError }) => ({
+        id,
+        state,
+        autostart,
+        desiredState,
+        startAttempts,
+        lastStartError,
+      }));
+  }
+
+  async autostartCandidates(hostId: string): Promise<Vm[]> {
+    return [...this.rows.values()]
+      .filter(
+        (vm) =>
+          vm.hostId === hostId &&
+          vm.autostart &&
+          vm.desiredState === 'running' &&
+          !['provisioning', 'deleting'].includes(vm.state) &&
+          !this.activeOperations.has(vm.id),
+      )
+      .map((vm) => Object.assign(new Vm(), vm));
+  }
+
+  async recordStartAttempt(id: string, attempt: { error: string | null; backoffSeconds: number }): Promise<Vm | null> {
+    const vm = this.rows.get(id);
+    if (!vm) return null;
+    const waitSeconds = Math.min(3600, attempt.backoffSeconds * 2 ** vm.startAttempts);
+    return this.replace(id, {
+      startAttempts: vm.startAttempts + 1,
+      nextStartAt: new Date(Date.now() + waitSeconds * 1000),
+      lastStartError: attempt.error,
+      version: vm.version + 1,
+    });
+  }
+
+  async resetStartAttempts(id: string): Promise<Vm | null> {
+    const vm = this.rows.get(id);
+    if (!vm || (vm.startAttempts === 0 && vm.nextStartAt === null && vm.lastStartError === null)) return null;
+    return this.replace(id, { startAttempts: 0, nextStartAt: null, lastStartError: null, version: vm.version + 1 });
   }
 
   async ids(): Promise<string[]> {
