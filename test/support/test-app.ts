@@ -80,7 +80,7 @@ export async function startTestApp(
   const config = loadConfig({
     ...sandbox.env,
     RECONCILE_INTERVAL_SECONDS: '2',
-    // Suites destroy, undefine and kill domains out of band on purpose; only test/autostart.e2e-spec.ts
+    // Suites destroy, undefine and kill domains out of band on purpose; only test/reliability/autostart-host-reboot.spec.ts
     // lets the sweep start them again.
     AUTOSTART_MAX_ATTEMPTS: '0',
     NODE_ENV: 'test',
