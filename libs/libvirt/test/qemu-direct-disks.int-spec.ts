@@ -8,6 +8,7 @@ import { DomainStore } from '../src/adapters/qemu-direct/domain-store';
 import { QemuDirectStorage } from '../src/adapters/qemu-direct/qemu-direct-storage';
 import { QmpClient } from '../src/qmp/qmp-client';
 import { QemuImg } from '../src/volumes/qemu-img';
+import { HOTPLUG_PORTS } from '../src/xml/domain-xml-builder';
 import { ensureTestGuest, GUEST_MARKER, makeRunDir, TestGuest, waitFor } from './guest-fixture';
 
 const MiB = 1024 * 1024;
@@ -143,6 +144,24 @@ describe('qemu-direct disk hot-plug and growth', () => {
     expect((await storage.getVolume({ pool: 'limen-vms', name: 'data.qcow2' })).virtualSizeBytes).toBe(96 * MiB);
     await expect(disks.detachDisk(vmId, dataId)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(disks.detachDisk(vmId, '../x')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it('once the spare disk ports are used up, puts a further disk into the definition only', async () => {
+    const results: Array<{ id: string; live: boolean }> = [];
+    for (let index = 0; index <= HOTPLUG_PORTS; index++) {
+      const id = randomUUID();
+      const { live } = await disks.attachDisk(vmId, { id, path: await volume(`extra-${index}.qcow2`, 16) });
+      results.push({ id, live });
+    }
+    const firstConfigOnly = results.findIndex((result) => !result.live);
+    expect(firstConfigOnly).toBeGreaterThan(0);
+    expect(results.slice(firstConfigOnly).every((result) => !result.live)).toBe(true);
+    const last = results[results.length - 1].id;
+    expect(await peripherals()).not.toContain(`ua-disk-${last}`);
+    expect((await store.read(vmId))!.spec.disks.map((disk) => disk.id)).toContain(last);
+    // Taken out again, the plugged ones and the ones only the definition had alike.
+    for (const { id } of results) expect(await disks.detachDisk(vmId, id)).toEqual({ config: true, live: true });
+    expect((await store.read(vmId))!.spec.disks.map((disk) => disk.id)).toEqual([bootId, scsiId]);
   });
 
   it('grows a stopped domain disk through its image, and starts with every disk of the definition', async () => {

@@ -3,25 +3,32 @@ import { HypervisorError } from '../../errors/hypervisor-error';
 import { DiskSpec, MachineType } from '../../models';
 import { diskAlias } from '../../naming/disk-name';
 import { MAX_NICS } from '../../networks/network-validation';
+import { HOTPLUG_PORTS } from '../../xml/domain-xml-builder';
 import { MAX_DISKS, scsiUnitOf } from '../../xml/spec-validation';
 
 /** QEMU's id of the virtio-scsi controller the CD-ROM, the seed and SCSI disks sit on. */
 export const SCSI_CONTROLLER_ID = 'scsi0';
 
 /**
- * On q35, PCI Express root ports reserved for disks with an id (the root bus takes no hot-plugged
- * device, and a device on it cannot be unplugged either): one per disk, free ones for hot-plug.
+ * On q35, PCI Express root ports for disks with an id (the root bus takes no hot-plugged device,
+ * and a device on it cannot be unplugged either): one per such virtio disk plus HOTPLUG_PORTS
+ * spare ones, as many as libvirt domains get. Each port costs the guest kernel some 30 ms at boot
+ * under TCG, so there are not MAX_DISKS of them; beyond the spare ones a disk plugs at the next start.
  */
 export function diskPortId(index: number): string {
   return `limen-diskport${index}`;
 }
 
-/** The disk ports sit as eight functions of two slots of their own, so they cost two of the root bus's 32 slots. */
+/** The disk ports sit as functions of two slots of their own, so they cost at most two of the root bus's 32 slots. */
 const DISK_PORT_SLOT = 0x10;
 
-export function diskPortArgv(machine: MachineType): string[] {
+export function diskPortArgv(machine: MachineType, disks: DiskSpec[]): string[] {
   if (machine !== 'q35') return [];
-  return Array.from({ length: MAX_DISKS }, (_, index) => {
+  const count = Math.min(
+    MAX_DISKS,
+    disks.filter((disk) => disk.id !== undefined && disk.bus !== 'scsi').length + HOTPLUG_PORTS,
+  );
+  return Array.from({ length: count }, (_, index) => {
     const slot = (DISK_PORT_SLOT + Math.floor(index / 8)).toString(16);
     const fn = index % 8;
     // Chassis numbers follow the NIC ports' (1..MAX_NICS): each port needs its own.

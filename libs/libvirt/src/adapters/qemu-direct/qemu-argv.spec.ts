@@ -1,6 +1,7 @@
 import { DomainSpec, NicSpec } from '../../models';
 import { buildQemuArgv, qemuOptionValue, QemuLaunchOptions } from './qemu-argv';
 import { macAddressFor } from '../../naming/domain-name';
+import { HOTPLUG_PORTS } from '../../xml/domain-xml-builder';
 import { diskNodeName } from './disk-argv';
 import { tapNameOf } from './nic-argv';
 
@@ -255,13 +256,17 @@ describe('buildQemuArgv disks', () => {
     );
   });
 
-  it('reserves sixteen disk ports in two slots of their own on q35, none on pc', () => {
+  it('gives each virtio disk with an id a disk port and adds spare ones on q35, in two slots of their own; none on pc', () => {
     const ports = (argv: string[]) =>
       valuesOf(argv, '-device').filter((device) => device.startsWith('pcie-root-port,id=limen-diskport'));
+    // Two virtio disks with an id (the SCSI one and the one without id need none).
     const q35 = ports(argvOf({ disks }));
-    expect(q35).toHaveLength(16);
+    expect(q35).toHaveLength(2 + HOTPLUG_PORTS);
     expect(q35[0]).toBe('pcie-root-port,id=limen-diskport0,bus=pcie.0,chassis=9,addr=0x10.0,multifunction=on');
-    expect(q35[15]).toBe('pcie-root-port,id=limen-diskport15,bus=pcie.0,chassis=24,addr=0x11.7');
+    const many = Array.from({ length: 16 }, (_, i) => ({ id: `d${i}`, path: `/pool/d${i}.qcow2` }));
+    const full = ports(argvOf({ disks: many }));
+    expect(full).toHaveLength(16);
+    expect(full[15]).toBe('pcie-root-port,id=limen-diskport15,bus=pcie.0,chassis=24,addr=0x11.7');
     const pc = argvOf({ disks, machine: 'pc' });
     expect(ports(pc)).toEqual([]);
     expect(json(pc, '-device')[0]).not.toHaveProperty('bus');

@@ -61,7 +61,7 @@ export function buildQemuArgv(
   return [
     ...machineArgv(spec, virtType, paths),
     // Before any device QEMU places itself: the ports' fixed slots must still be free.
-    ...diskPortArgv(machine),
+    ...diskPortArgv(machine, spec.disks),
     ...scsiControllerArgv(spec),
     ...diskArgv(spec, boot),
     ...cdromArgv(spec, boot),
