@@ -53,11 +53,13 @@ describe('qemu-direct disk hot-plug and growth', () => {
     ).find((node) => node['node-name'] === diskNodeName(diskId))?.image['virtual-size'];
 
   afterAll(async () => {
+    // QEMU takes one QMP client at a time: every earlier one lets go before the last adapter stops it.
     qmp?.close();
+    for (const p of ports) await p.close();
     const port = open();
     await port.destroy(vmId).catch(() => undefined);
     await port.undefineDomain(vmId).catch(() => undefined);
-    for (const p of ports) await p.close();
+    await port.close();
     run.cleanup();
   });
 
