@@ -51,7 +51,12 @@ if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
   chmod 0660 /dev/kvm
 fi
 
-daemon_running() { pgrep -x "$1" >/dev/null 2>&1; }
+# By the pid file the daemon writes by default, not by name: scripts/remote-libvirtd.sh runs more
+# libvirtd and virtlogd processes (with pid files of their own) that are not this machine's.
+daemon_running() {
+  local pid
+  pid="$(cat "/run/$1.pid" 2>/dev/null)" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+}
 
 if ! daemon_running virtlogd; then
   log "starting virtlogd"
