@@ -7,7 +7,7 @@ import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { WebSocket } from 'ws';
-import { GUEST_DIR, GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { GUEST_DIR, GUEST_MARKER, KERNEL_IMAGE_NAME, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(240_000);
@@ -193,7 +193,7 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
       ).body.status,
     ).toBe('succeeded');
     flooder = created.body.vm.id as string;
-    const serialLog = join(t.vmDir, flooder, 'serial.log');
+    const serialLog = vmFiles(t.vmDir, flooder).serialLog;
     const markers = () =>
       existsSync(serialLog) ? readFileSync(serialLog, 'latin1').split(GUEST_MARKER).length - 1 : 0;
     const until = async (what: string, done: () => boolean, timeoutMs: number) => {

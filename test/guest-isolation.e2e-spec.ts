@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { DatabaseEndpoint } from '../apps/api/src/database/database-endpoint';
-import { GUEST_DIR, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { GUEST_DIR, KERNEL_IMAGE_NAME, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(300_000);
@@ -130,7 +130,7 @@ describe('Guest isolation (e2e, real guests on the default user network)', () =>
     await post(admin.accessToken, '/api/v1/images/rescan').expect(200);
 
     const prober = await createVm('prober', PROBE_IMAGE_NAME);
-    const log = await waitForLog(join(t.vmDir, prober, 'serial.log'), /^LIMEN-PROBE-DONE/m, 120_000);
+    const log = await waitForLog(vmFiles(t.vmDir, prober).serialLog, /^LIMEN-PROBE-DONE/m, 120_000);
     const probe = parseProbeLog(log);
     console.log(
       `guest probe: lease ${probe.lease}; ${probe.results.map((r) => `${r.target} -> ${r.outcome}`).join('; ')}`,

@@ -429,15 +429,27 @@ describe('hosts and placement (e2e)', () => {
     const host = await request(t.http)
       .post('/api/v1/hosts')
       .set(asAdmin())
-      .send({ name: 'relayed', adapter: 'libvirt', libvirtUri: `qemu+tcp://127.0.0.1:${relay.port}/system` })
+      .send({
+        name: 'relayed',
+        adapter: 'libvirt',
+        libvirtUri: `qemu+tcp://127.0.0.1:${relay.port}/system`,
+        // The relay leads to this machine's libvirtd, where the VM pool already is.
+        storagePath: t.data.sandbox.vmDir,
+      })
       .expect(201);
     expect(host.body.status).toBe('up');
+    // Made on the local host and moved behind the relay (the same libvirtd): this case is about a
+    // host that stops answering, not about images reaching a remote one.
+    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items.find(
+      (h: { name: string; libvirtUri: string | null }) => h.libvirtUri === 'qemu:///system',
+    );
     const vm = await request(t.http)
       .post('/api/v1/vms')
       .set(asAdmin())
-      .send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: host.body.id, start: false })
+      .send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: local.id, start: false })
       .expect(202);
     expect((await waitOp(vm.headers.location)).status).toBe('succeeded');
+    await t.app.get(DataSource).query(`UPDATE vms SET host_id = $1 WHERE id = $2`, [host.body.id, vm.body.vm.id]);
 
     await relay.cut();
     await until(

@@ -1,7 +1,6 @@
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import request from 'supertest';
-import { KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { KERNEL_IMAGE_NAME, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -33,7 +32,7 @@ describe('hypervisor failures as users see them (e2e)', () => {
       (await request(t.http).get(`${created.headers.location}/wait?timeout=60`).set(auth()).expect(200)).body.status,
     ).toBe('succeeded');
     const vmId = created.body.vm.id as string;
-    rmSync(join(t.vmDir, vmId, 'disk.qcow2'));
+    rmSync(vmFiles(t.vmDir, vmId).disk);
 
     const started = await request(t.http)
       .post(`/api/v1/vms/${vmId}/actions`)
@@ -50,7 +49,7 @@ describe('hypervisor failures as users see them (e2e)', () => {
       (await request(t.http).get(started.headers.location).set(auth()).expect(200)).body,
     ]);
     expect(shown).not.toContain(t.vmDir);
-    expect(shown).not.toMatch(/\/var\/lib|disk\.qcow2|uid|gid|virsh|limen-/);
+    expect(shown).not.toMatch(/\/var\/lib|\.qcow2|uid|gid|virsh|limen-/);
 
     virsh('undefine', `limen-${vmId}`);
   });

@@ -1,19 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { virsh } from './support/hypervisor';
+import { virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -49,8 +41,7 @@ describe('image chains (e2e)', () => {
     user = await createUser(t.http, admin, 'chained');
     work = mkdtempSync(join(tmpdir(), 'limen-chains-'));
     // Stands for another tenant's file: a VM's seed ISO holding its cloud-init password.
-    mkdirSync(join(t.vmDir, 'another-vm'), { recursive: true });
-    victim = join(t.vmDir, 'another-vm', 'seed.iso');
+    victim = join(t.vmDir, `${randomUUID()}-seed.iso`);
     writeFileSync(victim, Buffer.alloc(1024 * 1024, 7));
   });
   afterAll(async () => {
@@ -89,7 +80,7 @@ describe('image chains (e2e)', () => {
       (await request(t.http).get(`${vm.headers.location}/wait?timeout=60`).set(bearer(user.accessToken)).expect(200))
         .body.status,
     ).toBe('succeeded');
-    const disk = join(t.vmDir, vm.body.vm.id, 'disk.qcow2');
+    const { disk } = vmFiles(t.vmDir, vm.body.vm.id);
     const chain = JSON.parse(
       execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', disk], { encoding: 'utf8' }),
     ) as Array<{ filename: string; format: string }>;

@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { domainExists, virsh } from './support/hypervisor';
+import { domainExists, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -129,7 +129,9 @@ describe('images, ISO installs, media and cloud-init (e2e)', () => {
       expect.objectContaining({ status: 'succeeded', result: { bootOrder: { config: true, live: false } } }),
     );
     const xml = virsh('dumpxml', '--inactive', `limen-${vmId}`).stdout;
-    expect(xml.match(/<boot dev='(\w+)'\/>/g)).toEqual(["<boot dev='hd'/>"]);
+    // The boot disk carries its boot rank (per-device numbers): only it boots now, not the CD-ROM.
+    expect(xml.match(/<boot [^>]*\/>/g)).toEqual(["<boot order='1'/>"]);
+    expect(/<disk type='file' device='disk'>(?:(?!<\/disk>)[\s\S])*<boot order='1'\/>/.test(xml)).toBe(true);
     expect(xml).not.toContain('installer.iso');
     const vm = (await request(t.http).get(`/api/v1/vms/${vmId}`).set(bearer(user.accessToken)).expect(200)).body;
     expect(vm).toEqual(expect.objectContaining({ bootOrder: ['hd'], mediaImageId: null }));
@@ -179,23 +181,19 @@ describe('images, ISO installs, media and cloud-init (e2e)', () => {
       })
       .expect(202);
     expect((await waitOp(created.headers.location)).status).toBe('succeeded');
-    const dir = join(t.vmDir, created.body.vm.id);
-    const info = JSON.parse(
-      execFileSync('qemu-img', ['info', '--output=json', join(dir, 'disk.qcow2')], { encoding: 'utf8' }),
-    );
+    const files = vmFiles(t.vmDir, created.body.vm.id);
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', files.disk], { encoding: 'utf8' }));
     expect(info['backing-filename']).toBe(join(t.data.sandbox.imageDir, 'base.qcow2'));
     expect(info['virtual-size']).toBe(2 * 1024 ** 3);
-    const extracted = execFileSync('isoinfo', ['-i', join(dir, 'seed.iso'), '-R', '-x', '/user-data']);
+    const extracted = execFileSync('isoinfo', ['-i', files.seed, '-R', '-x', '/user-data']);
     expect(extracted.toString()).toBe(userData);
-    expect(execFileSync('isoinfo', ['-i', join(dir, 'seed.iso'), '-R', '-x', '/meta-data']).toString()).toContain(
-      'cloudy-1',
-    );
+    expect(execFileSync('isoinfo', ['-i', files.seed, '-R', '-x', '/meta-data']).toString()).toContain('cloudy-1');
     const del = await request(t.http)
       .delete(`/api/v1/vms/${created.body.vm.id}`)
       .set(bearer(user.accessToken))
       .expect(202);
     await waitOp(del.headers.location);
-    expect(existsSync(dir)).toBe(false);
+    expect(vmFiles(t.vmDir, created.body.vm.id).all).toEqual([]);
     expect(existsSync(join(t.data.sandbox.imageDir, 'base.qcow2'))).toBe(true);
   });
 

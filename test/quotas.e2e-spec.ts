@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { HostStorage } from '../apps/api/src/hosts/host-storage';
+import { KERNEL_IMAGE_NAME, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(240_000);
@@ -171,11 +172,13 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
 
   const GIB = 1024 ** 3;
 
-  it('security 11.8: a disk larger than what VM_DIR has free is refused with 507 INSUFFICIENT_STORAGE, and nothing is created', async () => {
+  it("security 11.8: a disk larger than what the host's VM pool (VM_DIR) has available is refused with 507 INSUFFICIENT_STORAGE, and nothing is created", async () => {
     const user = await createUser(t.http, admin, 'hoarder');
     await as(admin).put(`/api/v1/users/${user.id}/quota`).send({ diskGiB: 1_000_000 }).expect(200);
-    const stats = statfsSync(t.vmDir);
-    const beyond = Math.ceil((stats.bavail * stats.bsize) / GIB) + 1;
+    // What libvirt reports for the pool (what root may still write there: statfs's f_bfree, not f_bavail).
+    await t.app.get(HostStorage).vmPool(null);
+    const info = virsh('pool-info', '--bytes', t.data.sandbox.pools[0]).stdout;
+    const beyond = Math.ceil(Number(/^Available:\s+(\d+)/m.exec(info)![1]) / GIB) + 1;
     const domains = ourDomains();
     const folders = readdirSync(t.vmDir).sort();
 
@@ -213,7 +216,7 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
     await succeeded(user.accessToken, created);
     expect(created.body.vm.diskGiB).toBe(3);
     const virtualSize = JSON.parse(
-      execFileSync('qemu-img', ['info', '-U', '--output=json', join(t.vmDir, created.body.vm.id, 'disk.qcow2')], {
+      execFileSync('qemu-img', ['info', '-U', '--output=json', vmFiles(t.vmDir, created.body.vm.id).disk], {
         encoding: 'utf8',
       }),
     )['virtual-size'];
@@ -230,7 +233,7 @@ describe('Quotas and host capacity on the real hypervisor (e2e)', () => {
       .send({ name: 'snapped', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId });
     await succeeded(token, created);
     const vmId = created.body.vm.id as string;
-    const disk = join(t.vmDir, vmId, 'disk.qcow2');
+    const { disk } = vmFiles(t.vmDir, vmId);
     const allocated = () =>
       JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', disk], { encoding: 'utf8' }))[
         'actual-size'

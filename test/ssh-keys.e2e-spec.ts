@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { virsh } from './support/hypervisor';
+import { virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -196,7 +196,7 @@ describe('SSH keys (e2e)', () => {
     await as(alice.accessToken).delete(`/api/v1/ssh-keys/${created.body.id}`).expect(204);
     const op = await as(alice.accessToken).get(`${res.headers.location}/wait?timeout=60`).expect(200);
     expect(op.body).toMatchObject({ status: 'succeeded' });
-    const seed = join(t.vmDir, res.body.vm.id, 'seed.iso');
+    const { seed } = vmFiles(t.vmDir, res.body.vm.id);
     const userData = execFileSync('isoinfo', ['-i', seed, '-J', '-x', '/user-data'], { encoding: 'utf8' });
     expect(userData).toBe(
       `#cloud-config\nssh_authorized_keys:\n  - ${JSON.stringify(inline.publicKey.trim())}\n  - ${JSON.stringify(key.publicKey.trim())}\n`,

@@ -1,14 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { GUEST_MARKER, KERNEL_IMAGE_NAME, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
 
-/** A VM's folder and files on the host, as other local users would find them. */
+/** A VM's files on the host, as other local users would find them. */
 describe('VM files on the host (e2e)', () => {
   let t: TestApp;
   let admin: string;
@@ -28,12 +28,16 @@ describe('VM files on the host (e2e)', () => {
     );
     return res.body.vm.id as string;
   };
-  /** Mode bits other local users have on the VM folder and on everything in it. */
+  /**
+   * Mode bits other local users have on the VM's files in the VM pool (VM_DIR), and on the pool's
+   * folder itself: they may traverse it (QEMU's user must) but not list it.
+   */
   const otherBits = (vmId: string) => {
-    const folder = join(t.vmDir, vmId);
+    const files = vmFiles(t.vmDir, vmId).all;
+    expect(files.length).toBeGreaterThan(0);
     return [
-      [folder, statSync(folder).mode & 0o007],
-      ...readdirSync(folder).map((name) => [name, statSync(join(folder, name)).mode & 0o007]),
+      [t.vmDir, statSync(t.vmDir).mode & 0o006],
+      ...files.map((name) => [name, statSync(join(t.vmDir, name)).mode & 0o007]),
     ];
   };
 
@@ -56,15 +60,18 @@ describe('VM files on the host (e2e)', () => {
     await t.close();
   });
 
-  it("security 11.5: a VM's folder, disk and seed ISO (with its cloud-init password) are closed to other local users, and the VM still runs", async () => {
+  it("security 11.5: a VM's disk, seed ISO (with its cloud-init password) and serial log are closed to other local users, and the VM still runs", async () => {
     const seeded = await create({
       name: 'seeded',
       imageId: await imageId('blank.qcow2'),
       cloudInit: { userData: '#cloud-config\npassword: hunter2-secret\nchpasswd: { expire: false }\n' },
     });
-    expect(readdirSync(join(t.vmDir, seeded)).sort()).toEqual(expect.arrayContaining(['disk.qcow2', 'seed.iso']));
+    const { disk, seed } = vmFiles(t.vmDir, seeded);
+    expect(vmFiles(t.vmDir, seeded).all.map((name) => join(t.vmDir, name))).toEqual(
+      expect.arrayContaining([disk, seed]),
+    );
     expect(otherBits(seeded)).toEqual(otherBits(seeded).map(([name]) => [name, 0]));
-    // QEMU (libvirt-qemu) still opens both through the folder: the domain runs.
+    // QEMU (libvirt-qemu) still opens both: the domain runs.
     expect((await request(t.http).get(`/api/v1/vms/${seeded}`).set(auth()).expect(200)).body.state).toBe('running');
 
     const tiny = await create({ name: 'tiny', imageId: await imageId(KERNEL_IMAGE_NAME) });

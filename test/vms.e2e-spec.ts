@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { domainExists, GUEST_MARKER, KERNEL_IMAGE_NAME, openEventStream, virsh } from './support/hypervisor';
+import { domainExists, GUEST_MARKER, KERNEL_IMAGE_NAME, openEventStream, virsh, vmFiles } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -128,7 +127,7 @@ describe('VMs on the real hypervisor (e2e)', () => {
     expect((await waitOp(alice.accessToken, del.headers.location)).status).toBe('succeeded');
     expectProblem(await as(alice.accessToken).get(`/api/v1/vms/${vm.id}`), 404, 'NOT_FOUND');
     expect(domainExists(vm.id)).toBe(false);
-    expect(existsSync(join(t.vmDir, vm.id))).toBe(false);
+    expect(vmFiles(t.vmDir, vm.id).all).toEqual([]);
     expect((await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage).toEqual(
       expect.objectContaining({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 }),
     );
@@ -308,7 +307,7 @@ describe('VMs on the real hypervisor (e2e)', () => {
 
   it('restores disk content on snapshot revert (pattern written with qemu-io)', async () => {
     const vm = await createVm(alice.accessToken, 'snappy', { start: false });
-    const disk = join(t.vmDir, vm.id, 'disk.qcow2');
+    const { disk } = vmFiles(t.vmDir, vm.id);
     const io = (cmd: string) => execFileSync('qemu-io', ['-f', 'qcow2', '-c', cmd, disk], { encoding: 'utf8' });
     io('write -P 0xab 0 64k');
     const snap = await as(alice.accessToken)
@@ -369,8 +368,8 @@ describe('VMs on the real hypervisor (e2e)', () => {
     const usage = async () => (await as(alice.accessToken).get('/api/v1/quota').expect(200)).body.usage.vms as number;
     const before = await usage();
     const vm = await createVm(alice.accessToken, 'half-deleted', { start: false });
-    // A mount point inside the VM's folder: the domain goes, but the folder cannot be removed.
-    const pin = join(t.vmDir, vm.id, 'pinned');
+    // A mount point where the VM's serial log goes: the domain goes, but that volume cannot be removed.
+    const pin = vmFiles(t.vmDir, vm.id).serialLog;
     mkdirSync(pin);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1M', 'tmpfs', pin]);
     try {
@@ -390,7 +389,7 @@ describe('VMs on the real hypervisor (e2e)', () => {
       20_000,
     );
     expect(domainExists(vm.id)).toBe(false);
-    expect(existsSync(join(t.vmDir, vm.id))).toBe(false);
+    expect(vmFiles(t.vmDir, vm.id).all).toEqual([]);
     expect(await usage()).toBe(before);
   });
 

@@ -16,6 +16,7 @@ import { Image } from '../../apps/api/src/images/image.entity';
 import { CreateVmDto, VM_NAME } from '../../apps/api/src/vms/dto/create-vm.dto';
 import { BOOT_DEVICES, UpdateVmDto } from '../../apps/api/src/vms/dto/update-vm.dto';
 import { domainSpecFor } from '../../apps/api/src/vms/vm-domain-spec';
+import { VmFiles } from '../../apps/api/src/vms/vm-files';
 import { Vm } from '../../apps/api/src/vms/vm.entity';
 import { newVmFields } from '../../apps/api/src/vms/vms.service';
 import { asJsonBody, hostileKey, hostileString, wrongTypeValue } from '../support/hostile-input';
@@ -377,6 +378,16 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
   }
 
   /** The row VmsService.create writes for an accepted request. */
+  /** One disk, its seed and its serial log in a folder of the VM's own (ids here are not UUIDs, so no pool names). */
+  function filesOf(vm: Vm): VmFiles {
+    const folder = join(config.vmDir, vm.id);
+    return {
+      disks: [{ path: join(folder, 'disk.qcow2'), format: 'qcow2' }],
+      seedIsoPath: join(folder, 'seed.iso'),
+      serialLogPath: join(folder, 'serial.log'),
+    };
+  }
+
   function vmRowFor(dto: CreateVmDto, image: Image, id: string): Vm {
     return Object.assign(new Vm(), { id, ...newVmFields(dto, image, ownerId, null) });
   }
@@ -503,7 +514,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
         try {
           const first = await defineAndReadBack(
             name,
-            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed, undefined), 'qemu'),
+            buildDomainXml(domainSpecFor(vm, image, media, filesOf(vm), withSeed, undefined), 'qemu'),
           );
           expectDomainMatches(first, vm, image, withSeed, config.vmDir);
           if (update === undefined) return;
@@ -525,7 +536,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
           });
           const second = await defineAndReadBack(
             name,
-            buildDomainXml(domainSpecFor(vm, image, media, config, withSeed, undefined), 'qemu', {
+            buildDomainXml(domainSpecFor(vm, image, media, filesOf(vm), withSeed, undefined), 'qemu', {
               uuid: first.parsed.uuid,
             }),
             true,

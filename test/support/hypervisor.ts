@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpRequest, IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 
@@ -18,11 +18,16 @@ export function hypervisorSandbox(): {
   env: Record<string, string>;
   vmDir: string;
   imageDir: string;
+  /** The app's storage pools (STORAGE_POOL_PREFIX): VM pool, image pool. */
+  pools: string[];
   cleanup: () => void;
 } {
   if (!existsSync(join(GUEST_DIR, 'vmlinuz')))
     execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'build-test-guest.sh')], { stdio: 'inherit' });
-  const root = join('/var/lib/limen/e2e', `${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const tag = Math.random().toString(36).slice(2, 8);
+  const root = join('/var/lib/limen/e2e', `${process.pid}-${tag}`);
+  // Pools are libvirtd's, shared by every test app: each app names its own.
+  const poolPrefix = `limen-e2e${process.pid}${tag}`.slice(0, 30);
   const imageDir = join(root, 'images');
   const vmDir = join(root, 'vms');
   const guest = join(imageDir, KERNEL_IMAGE_NAME);
@@ -30,10 +35,44 @@ export function hypervisorSandbox(): {
   mkdirSync(vmDir, { recursive: true, mode: 0o755 });
   for (const file of ['vmlinuz', 'initrd.img', 'cmdline']) copyFileSync(join(GUEST_DIR, file), join(guest, file));
   return {
-    env: { IMAGE_DIR: imageDir, VM_DIR: vmDir, LIBVIRT_URI, LIMEN_VIRT_TYPE: 'qemu', HYPERVISOR_ADAPTER: 'libvirt' },
+    env: {
+      IMAGE_DIR: imageDir,
+      VM_DIR: vmDir,
+      STORAGE_POOL_PREFIX: poolPrefix,
+      LIBVIRT_URI,
+      LIMEN_VIRT_TYPE: 'qemu',
+      HYPERVISOR_ADAPTER: 'libvirt',
+    },
     vmDir,
     imageDir,
-    cleanup: () => rmSync(root, { recursive: true, force: true }),
+    pools: [`${poolPrefix}-vms`, `${poolPrefix}-images`],
+    cleanup: () => {
+      for (const pool of [`${poolPrefix}-vms`, `${poolPrefix}-images`]) {
+        virsh('pool-destroy', pool);
+        virsh('pool-undefine', pool);
+      }
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A VM's files in its host's VM pool (VM_DIR for the local host), flat and named by its id: its
+ * boot disk (the one disk volume when it has one), seed ISO and serial log; `all` lists every file
+ * of the VM there.
+ */
+export function vmFiles(vmDir: string, vmId: string): { disk: string; seed: string; serialLog: string; all: string[] } {
+  const all = existsSync(vmDir)
+    ? readdirSync(vmDir)
+        .filter((name) => name.startsWith(`${vmId}-`))
+        .sort()
+    : [];
+  const disks = all.filter((name) => name.startsWith(`${vmId}-disk-`));
+  return {
+    disk: join(vmDir, disks.length === 1 ? disks[0] : `${vmId}-disk-(${disks.length} disks)`),
+    seed: join(vmDir, `${vmId}-seed.iso`),
+    serialLog: join(vmDir, `${vmId}-serial.log`),
+    all,
   };
 }
 

@@ -12,6 +12,8 @@ export { QemuDirectAdapter } from './adapters/qemu-direct/qemu-direct-adapter';
 export { QmpClient } from './qmp/qmp-client';
 export { VirshPool } from './transport/virsh-pool';
 export { libvirtUriRefusal } from './transport/libvirt-uri';
+export { inspectImageFile } from './volumes/image-file';
+export type { ImageFileInspection } from './volumes/image-file';
 export type { CommandObserver } from './transport/virsh-pool';
 export {
   VM_POOL_NAME,

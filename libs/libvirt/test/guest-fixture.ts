@@ -38,6 +38,16 @@ export function makeRunDir(label: string): { dir: string; cleanup: () => void } 
   return { dir, cleanup: () => existsSync(dir) && rmSync(dir, { recursive: true, force: true }) };
 }
 
+/**
+ * A qcow2 disk written by qemu-img itself (mode 0644 in a 0755 folder, which libvirt relabels for
+ * QEMU), for specs about something other than storage: empty of `size` (`16M`), or over `backing`.
+ */
+export function makeDisk(path: string, size: string | { backing: string }): string {
+  const args = typeof size === 'string' ? [path, size] : ['-b', size.backing, '-F', 'qcow2', path];
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ...args], { stdio: 'pipe' });
+  return path;
+}
+
 export function qemuIo(image: string, command: string): { ok: boolean; output: string } {
   try {
     const output = execFileSync('qemu-io', ['-f', 'qcow2', '-c', command, image], { encoding: 'utf8', stdio: 'pipe' });

@@ -3,8 +3,11 @@ import { join } from 'node:path';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { createVirtualizationPort, DomainEvent, NicSpec, VirtualizationPort } from '../src';
 import { banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
-import { makeRunDir, waitFor } from './guest-fixture';
+import { diskVolumeName, seedVolumeName, serialLogName } from '../src/naming/storage-name';
+import { makeDisk, makeRunDir, waitFor } from './guest-fixture';
 import { contractNetwork } from './port-contract-networking';
+import { contractPools } from './port-contract-storage';
+import { removeLibvirtPools } from './real-contract-harness';
 
 /**
  * libvirt with a real guest agent and a real DHCP server: the Debian cloud image with a user-mode
@@ -19,6 +22,7 @@ import { contractNetwork } from './port-contract-networking';
     const hostname = `lv-${vmId.slice(0, 8)}`;
     const sshPort = 21_600 + Math.floor(Math.random() * 190);
     const network = contractNetwork();
+    const { pool } = contractPools(run.dir);
     const user: NicSpec = {
       id: randomUUID(),
       mac: '52:54:00:7c:00:01',
@@ -39,13 +43,15 @@ import { contractNetwork } from './port-contract-networking';
       port = createVirtualizationPort({ adapter: 'libvirt', uri: 'qemu:///system', virtType: 'qemu' });
       port.events().subscribe((event) => events.push(event));
       await port.ensureNetwork(network);
-      const disk = join(run.dir, 'disk.qcow2');
-      await port.createVolume({ path: disk, backingPath: CLOUD_IMAGE, backingFormat: 'qcow2' });
+      await port.ensureStoragePool(pool);
+      // The overlay straight from qemu-img: the cloud image is in no pool of this run.
+      const disk = makeDisk(join(pool.path, diskVolumeName(vmId, vmId)), { backing: CLOUD_IMAGE });
       const ethernets = [user, isolated]
         .map((nic, i) => `  nic${i}:\n    match: {macaddress: "${nic.mac}"}\n    dhcp4: true\n`)
         .join('');
-      await port.createSeedIso({
-        path: join(run.dir, 'seed.iso'),
+      const seed = await port.createSeedIso({
+        pool: pool.name,
+        name: seedVolumeName(vmId),
         metaData: `instance-id: ${vmId}\nlocal-hostname: ${hostname}\n`,
         userData: '#cloud-config\n',
         networkConfig: `version: 2\nethernets:\n${ethernets}`,
@@ -57,9 +63,9 @@ import { contractNetwork } from './port-contract-networking';
         memoryMiB: 512,
         virtType: 'qemu',
         disks: [{ path: disk }],
-        seedIsoPath: join(run.dir, 'seed.iso'),
+        seedIsoPath: seed.path,
         nics: [user, isolated],
-        serialLogPath: join(run.dir, 'serial.log'),
+        serialLogPath: join(pool.path, serialLogName(vmId)),
         bootOrder: ['hd'],
       });
     }, 60_000);
@@ -69,6 +75,7 @@ import { contractNetwork } from './port-contract-networking';
       await port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true }).catch(() => undefined);
       await port.removeNetwork(network.name).catch(() => undefined);
       await port.close();
+      removeLibvirtPools('qemu:///system', [pool.name]);
       run.cleanup();
     });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { firstValueFrom, filter, Subscription, timeout } from 'rxjs';
 import { DomainEvent, LibvirtAdapter } from '../src';
 import { createVirtualizationPort } from '../src/port/create-virtualization-port';
-import { ensureTestGuest, GUEST_MARKER, makeRunDir, waitFor } from './guest-fixture';
+import { ensureTestGuest, GUEST_MARKER, makeDisk, makeRunDir, waitFor } from './guest-fixture';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,7 +20,7 @@ describe('libvirt adapter: events and QMP passthrough', () => {
   beforeAll(async () => {
     const guest = ensureTestGuest();
     subscription = adapter.events().subscribe((event) => events.push({ ...event, receivedAt: Date.now() }));
-    await adapter.createVolume({ path: join(run.dir, 'disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
+    makeDisk(join(run.dir, 'disk.qcow2'), '16M');
     await adapter.defineDomain({
       vmId,
       ownerId: 'owner-events',

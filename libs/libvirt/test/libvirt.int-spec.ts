@@ -6,7 +6,7 @@ import { LibvirtAdapter } from '../src/adapters/libvirt/libvirt-adapter';
 import { VirtTypeResolver } from '../src/host/virt-type-resolver';
 import { VirshPool } from '../src/transport/virsh-pool';
 import { parseDomainXml } from '../src/xml/domain-xml-parser';
-import { makeIso, makeRunDir } from './guest-fixture';
+import { makeDisk, makeIso, makeRunDir } from './guest-fixture';
 import { describePortContract } from './port-contract';
 import { realHarness } from './real-contract-harness';
 
@@ -52,7 +52,7 @@ describe('libvirt redefineDomain of a running domain', () => {
   });
 
   it('rewrites only the persistent config: the same QEMU keeps running on the live definition', async () => {
-    await port.createVolume({ path: join(run.dir, 'disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
+    makeDisk(join(run.dir, 'disk.qcow2'), '16M');
     await port.defineDomain(spec(['cdrom', 'hd']));
     await port.createSnapshot(vmId, { name: 'installed' });
     await port.start(vmId);

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Subscription } from 'rxjs';
 import { HypervisorError } from '../src/errors/hypervisor-error';
-import { BootDevice, DomainEvent, DomainSpec } from '../src/models';
+import { BootDevice, DomainEvent, DomainSpec, StoragePoolDefinition } from '../src/models';
+import { diskVolumeName, seedVolumeName, serialLogName } from '../src/naming/storage-name';
 import { VirtualizationPort } from '../src/port/virtualization-port';
 import { GUEST_MARKER, TestGuest, waitFor } from './guest-fixture';
 import {
@@ -15,37 +16,30 @@ import {
   NetworkingCapabilities,
   NetworkingRun,
 } from './port-contract-networking';
+import {
+  ContractFiles,
+  contractPools,
+  describeRunningDisks,
+  describeStoppedDisks,
+  describeStoragePools,
+  describeVolumes,
+  StorageCapabilities,
+  StorageRun,
+} from './port-contract-storage';
 
-/**
- * What the contract looks at beside the port: the hypervisor's file system. The real adapters
- * write real files (read with fs, qemu-io and isoinfo); the fake keeps them in memory.
- */
-export interface ContractFiles {
-  exists(path: string): boolean;
-  /** Permission bits. */
-  mode(path: string): number;
-  size(path: string): number;
-  /** Names in a folder. */
-  list(folder: string): string[];
-  /** Writes `byte` over the first 64 KiB of a qcow2 disk, as a guest would. */
-  fillDisk(path: string, byte: number): void;
-  /** Whether the first 64 KiB of the qcow2 disk hold `byte`. */
-  diskHolds(path: string, byte: number): boolean;
-  seedLabel(path: string): string;
-  /** A document of a seed ISO as each of its directory flavours (Joliet, Rock Ridge) shows it. */
-  seedDocument(path: string, name: string): Buffer[];
-  /** A CD-ROM image with some content, in `folder`. */
-  makeIso(folder: string, name: string): string;
-}
+export type { ContractFiles } from './port-contract-storage';
 
 export interface ContractSetup {
   port: VirtualizationPort;
-  /** Per-run folder QEMU can traverse. */
+  /** Per-run folder QEMU can traverse, on the hypervisor's side (the run's pools are folders in it). */
   runDir: string;
+  /** A folder of the machine running the suite, for the local side of uploads and downloads. */
+  localDir: string;
   files: ContractFiles;
   /** The tiny test guest: it prints GUEST_MARKER on its serial port at each boot. */
   guest: TestGuest;
-  cleanup(): void;
+  /** Removes what is left of the run, its storage pools (by name) included. */
+  cleanup(pools: string[]): void;
 }
 
 export interface ContractHarness {
@@ -56,21 +50,13 @@ export interface ContractHarness {
   realGuest: boolean;
   /** What the adapter supports of networking; the cases of the rest are skipped. Default: everything. */
   networking?: Partial<NetworkingCapabilities>;
+  /** What the adapter supports of disk changes; the cases of the rest are skipped. Default: everything. */
+  storage?: Partial<StorageCapabilities>;
   setUp(): Promise<ContractSetup>;
 }
 
 const HOSTILE_TITLE = `<title>&amp; "quoted" 'single' ]]> </domain><name>evil</name> ✓`;
 const HOSTILE_DESCRIPTION = `line1 <script>alert(1)</script>\nline2 & ; $(rm -rf /) \`id\` \\ --destroy`;
-/** Seed documents carry user text (hostname, SSH keys, user-data); it must reach the ISO unchanged. */
-const HOSTILE_USER_DATA = [
-  '#cloud-config',
-  `hostname: "it's \\"quoted\\"" ; $(touch /tmp/limen-pwned) \`id\` && echo 'x'`,
-  'ssh_authorized_keys: ["ssh-ed25519 AAAA== user@host -output /etc/passwd"]',
-  'runcmd: [echo </xml></domain> <![CDATA[ ]]> &amp;]',
-  'unicode: ✓ 한국어 émoji 🚀 \u202e',
-  'crlf: a\r\nb',
-  '',
-].join('\n');
 const MIB = 1024 * 1024;
 
 function countMarkers(log: string): number {
@@ -90,17 +76,18 @@ function firstChunk(stream: Readable): Promise<Buffer> {
 }
 
 /** The state the steps of one contract run share: one main VM and one firmware-booted VM. */
-class ContractRun implements NetworkingRun {
+class ContractRun implements NetworkingRun, StorageRun {
   readonly vmId = randomUUID();
   readonly firmwareVmId = randomUUID();
   readonly nicVmId = randomUUID();
+  readonly bootDiskId = randomUUID();
   readonly network = contractNetwork();
   readonly firmwareOwner = `owner-${randomUUID()}`;
   readonly events: DomainEvent[] = [];
   setup!: ContractSetup;
-  diskPath!: string;
+  pool!: StoragePoolDefinition;
+  otherPool!: StoragePoolDefinition;
   iso!: string;
-  seedPath!: string;
   private subscription?: Subscription;
 
   get port(): VirtualizationPort {
@@ -115,11 +102,26 @@ class ContractRun implements NetworkingRun {
     return this.setup.runDir;
   }
 
+  get localDir(): string {
+    return this.setup.localDir;
+  }
+
+  get diskPath(): string {
+    return join(this.pool.path, diskVolumeName(this.vmId, this.bootDiskId));
+  }
+
+  get seedPath(): string {
+    return join(this.pool.path, seedVolumeName(this.vmId));
+  }
+
+  get serialLogPath(): string {
+    return join(this.pool.path, serialLogName(this.vmId));
+  }
+
   async start(harness: ContractHarness): Promise<void> {
     this.setup = await harness.setUp();
-    this.diskPath = join(this.dir, 'disk.qcow2');
+    ({ pool: this.pool, otherPool: this.otherPool } = contractPools(this.dir));
     this.iso = this.files.makeIso(this.dir, 'media');
-    this.seedPath = join(this.dir, 'seed.iso');
     this.subscription = this.port.events().subscribe((event) => this.events.push(event));
   }
 
@@ -127,12 +129,12 @@ class ContractRun implements NetworkingRun {
   async stop(): Promise<void> {
     for (const id of [this.vmId, this.firmwareVmId, this.nicVmId]) {
       await this.port.destroy(id).catch(() => undefined);
-      await this.port.undefineDomain(id, { removeVolumes: true }).catch(() => undefined);
+      await this.port.undefineDomain(id, { removeVolumes: true, removeSeedIso: true }).catch(() => undefined);
     }
     await this.port.removeNetwork(this.network.name).catch(() => undefined);
     this.subscription?.unsubscribe();
     await this.port.close();
-    this.setup.cleanup();
+    this.setup.cleanup([this.pool.name, this.otherPool.name]);
   }
 
   async state(): Promise<string> {
@@ -157,13 +159,17 @@ class ContractRun implements NetworkingRun {
       maxMemoryMiB: 384,
       virtType: 'qemu',
       machine: 'q35',
-      disks: [{ path: this.diskPath }],
+      disks: [{ id: this.bootDiskId, path: this.diskPath, serial: 'limen-boot' }],
       cdrom: {},
       seedIsoPath: this.seedPath,
       vnc: { enabled: true, password: 'secret1' },
-      serialLogPath: join(this.dir, 'serial.log'),
+      serialLogPath: this.serialLogPath,
       kernel: { kernelPath: guest.kernelPath, initrdPath: guest.initrdPath, cmdline: guest.cmdline },
     };
+  }
+
+  get firmwareDiskPath(): string {
+    return join(this.pool.path, diskVolumeName(this.firmwareVmId, this.bootDiskId));
   }
 
   /**
@@ -179,10 +185,10 @@ class ContractRun implements NetworkingRun {
       memoryMiB: 128,
       virtType: 'qemu',
       machine: 'q35',
-      disks: [{ path: join(this.dir, 'firmware-disk.qcow2') }],
+      disks: [{ path: this.firmwareDiskPath }],
       cdrom: { isoPath: this.iso },
       nics: [],
-      serialLogPath: join(this.dir, 'firmware-serial.log'),
+      serialLogPath: join(this.pool.path, serialLogName(this.firmwareVmId)),
       bootOrder,
     };
   }
@@ -204,13 +210,16 @@ export function describePortContract(adapterName: string, harness: ContractHarne
       userNicHotPlug: false,
       ...harness.networking,
     };
+    const storage = { diskChanges: true, diskHotPlug: true, scsiHotPlug: true, ...harness.storage };
     beforeAll(() => run.start(harness));
     afterAll(() => run.stop());
 
-    describeHostAndFiles(run);
-    describeSeedIso(run);
+    describeHost(run);
+    describeStoragePools(() => run);
+    describeVolumes(() => run);
     describeDefinitions(run);
     describeRedefinition(run);
+    describeStoppedDisks(() => run, storage);
     describeNetworks(() => run, networking);
     describeNicDefinitions(() => run, networking);
     describeOfflineSnapshot(run);
@@ -218,12 +227,13 @@ export function describePortContract(adapterName: string, harness: ContractHarne
     describeConsoles(run, withRealGuest);
     describeLiveChanges(run);
     describeRunningNetworking(() => run, networking);
+    describeRunningDisks(() => run, storage);
     describePowerOff(run);
     describeNetworkRemoval(() => run, networking);
   });
 }
 
-function describeHostAndFiles(run: ContractRun): void {
+function describeHost(run: ContractRun): void {
   it('reports host capabilities', async () => {
     const caps = await run.port.getHostCapabilities();
     expect(caps.cpus).toBeGreaterThan(0);
@@ -231,73 +241,6 @@ function describeHostAndFiles(run: ContractRun): void {
     expect(caps.virtTypes).toContain('qemu');
     expect(caps.qemuVersion).toMatch(/^\d+\.\d+/);
     expect(caps.machines.some((machine) => machine.includes('q35'))).toBe(true);
-  });
-
-  it('creates, inspects, resizes and layers qcow2 volumes', async () => {
-    const { port, files, diskPath } = run;
-    const volume = await port.createVolume({ path: diskPath, sizeBytes: 64 * MIB });
-    expect(volume).toMatchObject({ format: 'qcow2', virtualSizeBytes: 64 * MIB });
-    await expect(port.createVolume({ path: diskPath, sizeBytes: MIB })).rejects.toMatchObject({
-      code: 'VOLUME_EXISTS',
-    });
-
-    const overlayPath = join(run.dir, 'overlay.qcow2');
-    const overlay = await port.createVolume({ path: overlayPath, backingPath: diskPath, backingFormat: 'qcow2' });
-    expect(overlay.backingPath).toBe(diskPath);
-    expect(overlay.virtualSizeBytes).toBe(64 * MIB);
-    const grown = await port.resizeVolume(overlayPath, 128 * MIB);
-    expect(grown.virtualSizeBytes).toBe(128 * MIB);
-    await port.deleteVolume(overlayPath);
-    expect(files.exists(overlayPath)).toBe(false);
-    await port.deleteVolume(overlayPath); // idempotent
-  });
-
-  it('creates a private VM folder and removes it with everything in it', async () => {
-    const { port, files } = run;
-    const folder = join(run.dir, 'vm-folder');
-    await port.createVmFolder(folder);
-    await port.createVmFolder(folder); // idempotent
-    // 0750 where it is given to QEMU's group (libvirt's DAC), 0700 where QEMU runs as the api.
-    expect([0o700, 0o750]).toContain(files.mode(folder));
-    await port.createVolume({ path: join(folder, 'disk.qcow2'), sizeBytes: MIB });
-    await port.removeVmFolder(folder);
-    expect(files.exists(folder)).toBe(false);
-    await port.removeVmFolder(folder); // idempotent
-    for (const unsafe of ['vm-folder', '/', `${run.dir}/../elsewhere`]) {
-      await expect(port.removeVmFolder(unsafe)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    }
-    expect(files.exists(run.dir)).toBe(true);
-  });
-}
-
-function describeSeedIso(run: ContractRun): void {
-  it('writes a cloud-init NoCloud seed ISO whose documents come back byte for byte', async () => {
-    const { port, files, seedPath } = run;
-    const metaData = `instance-id: ${run.vmId}\nlocal-hostname: "a'b$(x)"\n`;
-    const networkConfig = 'version: 2\nethernets: {}\n';
-    // A second write replaces the first one (the api rewrites a VM's seed when its config changes).
-    await port.createSeedIso({ path: seedPath, metaData: 'instance-id: old\n', userData: 'old' });
-    const volume = await port.createSeedIso({ path: seedPath, metaData, userData: HOSTILE_USER_DATA, networkConfig });
-    expect(volume).toMatchObject({ path: seedPath, format: 'raw' });
-    expect(volume.virtualSizeBytes).toBe(files.size(seedPath));
-    expect(files.mode(seedPath)).toBe(0o600); // libvirt hands it to QEMU's user at start
-
-    expect(files.seedLabel(seedPath)).toBe('cidata');
-    const documents = (name: string) => files.seedDocument(seedPath, name).map((bytes) => bytes.toString('utf8'));
-    expect(documents('user-data')).not.toHaveLength(0);
-    for (const userData of files.seedDocument(seedPath, 'user-data')) {
-      expect(userData.equals(Buffer.from(HOSTILE_USER_DATA, 'utf8'))).toBe(true);
-    }
-    for (const text of documents('meta-data')) expect(text).toBe(metaData);
-    for (const text of documents('network-config')) expect(text).toBe(networkConfig);
-    expect(files.list(run.dir).filter((name) => name.includes('seed'))).toEqual(['seed.iso']);
-
-    await expect(port.createSeedIso({ path: 'seed.iso', metaData, userData: '' })).rejects.toMatchObject({
-      code: 'INVALID_ARGUMENT',
-    });
-    await expect(port.createSeedIso({ path: join(run.dir, 'seed.img'), metaData, userData: '' })).rejects.toMatchObject(
-      { code: 'INVALID_ARGUMENT' },
-    );
   });
 }
 
@@ -333,7 +276,11 @@ function describeDefinitions(run: ContractRun): void {
 function describeRedefinition(run: ContractRun): void {
   it('redefines a stopped domain: new boot order, same UUID, snapshots kept', async () => {
     const { port, firmwareVmId } = run;
-    await port.createVolume({ path: join(run.dir, 'firmware-disk.qcow2'), sizeBytes: 16 * MIB });
+    await port.createVolume({
+      pool: run.pool.name,
+      name: diskVolumeName(firmwareVmId, run.bootDiskId),
+      sizeBytes: 16 * MIB,
+    });
     const defined = await port.defineDomain(run.firmwareSpec(['cdrom', 'hd']));
     expect(defined.bootOrder).toEqual(['cdrom', 'hd']);
     await port.createSnapshot(firmwareVmId, { name: 'before-redefine' });
@@ -426,7 +373,7 @@ function describeRunningGuest(run: ContractRun, adapterName: string, withRealGue
     // Reported by the suite so boot time regressions are visible in CI logs.
     process.stdout.write(`[${adapterName}] boot to ${GUEST_MARKER}: ${Date.now() - started} ms\n`);
 
-    expect((await port.getSerialConsole(vmId)).logPath).toBe(join(run.dir, 'serial.log'));
+    expect((await port.getSerialConsole(vmId)).logPath).toBe(run.serialLogPath);
     await expect(port.start(vmId)).rejects.toMatchObject({ code: 'INVALID_STATE' });
   });
 
@@ -551,13 +498,17 @@ function describePowerOff(run: ContractRun): void {
     expect(seen('started')).toBe(true);
   });
 
-  it('undefines the domain and removes its volumes and seed ISO', async () => {
+  it('undefines the domain and removes its volumes, seed ISO and serial log through the pool', async () => {
     const { port, files, vmId } = run;
+    expect(files.exists(run.serialLogPath)).toBe(true);
     await port.undefineDomain(vmId, { removeVolumes: true, removeSeedIso: true, removeNvram: true });
     await expect(port.getDomain(vmId)).rejects.toMatchObject({ code: 'DOMAIN_NOT_FOUND' });
     expect((await port.listDomains()).some((d) => d.vmId === vmId)).toBe(false);
     expect(files.exists(run.diskPath)).toBe(false);
     expect(files.exists(run.seedPath)).toBe(false);
+    expect(files.exists(run.serialLogPath)).toBe(false);
+    // Data disks went with it; nothing of the VM is left in the pool.
+    expect(files.list(run.pool.path).filter((name) => name.startsWith(vmId))).toEqual([]);
     expect(files.exists(run.iso)).toBe(true); // CD-ROM media is shared and never deleted with a VM
   });
 }

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { createVirtualizationPort, DomainEvent, NicSpec, VirtualizationPort } from '../src';
 import { banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
-import { makeRunDir, waitFor } from './guest-fixture';
+import { diskVolumeName, seedVolumeName, serialLogName } from '../src/naming/storage-name';
+import { makeDisk, makeRunDir, waitFor } from './guest-fixture';
+import { contractPools } from './port-contract-storage';
 
 function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'disconnected'): boolean {
   return event.kind === 'other' && event.vmId === vmId && event.name === 'agent-lifecycle' && event.detail === detail;
@@ -19,6 +21,7 @@ function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'dis
 (hasCloudImage ? describe : describe.skip)('qemu-direct with the Debian cloud image and its guest agent', () => {
   const run = makeRunDir('qd-cloud');
   const vmId = randomUUID();
+  const { pool } = contractPools(run.dir);
   const hostname = `qd-${vmId.slice(0, 8)}`;
   const sshPort = 21_800 + Math.floor(Math.random() * 190);
   const nic: NicSpec = {
@@ -41,10 +44,12 @@ function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'dis
   beforeAll(async () => {
     port = createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(run.dir, 'state'), virtType: 'qemu' });
     port.events().subscribe((event) => events.push(event));
-    const disk = join(run.dir, 'disk.qcow2');
-    await port.createVolume({ path: disk, backingPath: CLOUD_IMAGE, backingFormat: 'qcow2' });
-    await port.createSeedIso({
-      path: join(run.dir, 'seed.iso'),
+    await port.ensureStoragePool(pool);
+    // The overlay straight from qemu-img: the cloud image is in no pool of this run.
+    const disk = makeDisk(join(pool.path, diskVolumeName(vmId, vmId)), { backing: CLOUD_IMAGE });
+    const seed = await port.createSeedIso({
+      pool: pool.name,
+      name: seedVolumeName(vmId),
       metaData: `instance-id: ${vmId}\nlocal-hostname: ${hostname}\n`,
       userData: `#cloud-config\nssh_authorized_keys:\n  - ${sshKey()}\n`,
       networkConfig: `version: 2\nethernets:\n  nic0:\n    match: {macaddress: "${nic.mac}"}\n    dhcp4: true\n`,
@@ -56,9 +61,9 @@ function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'dis
       memoryMiB: 512,
       virtType: 'qemu',
       disks: [{ path: disk }],
-      seedIsoPath: join(run.dir, 'seed.iso'),
+      seedIsoPath: seed.path,
       nics: [nic],
-      serialLogPath: join(run.dir, 'serial.log'),
+      serialLogPath: join(pool.path, serialLogName(vmId)),
       bootOrder: ['hd'],
     });
   }, 60_000);

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { createVirtualizationPort, NicSpec, PortForwardSpec, VirtualizationPort } from '../src';
 import { tapNameOf } from '../src/adapters/qemu-direct/nic-argv';
-import { ensureTestGuest, GUEST_MARKER, makeRunDir, waitFor } from './guest-fixture';
+import { ensureTestGuest, GUEST_MARKER, makeDisk, makeRunDir, waitFor } from './guest-fixture';
 
 /** Whether something accepts TCP connections on 127.0.0.1:port (only loopback traffic, by the rule). */
 function listening(port: number): Promise<boolean> {
@@ -54,7 +54,7 @@ describe('qemu-direct networking: user-mode and bridge NICs, forwards, guest age
   beforeAll(async () => {
     port = createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(run.dir, 'state'), virtType: 'qemu' });
     const guest = ensureTestGuest();
-    await port.createVolume({ path: join(run.dir, 'disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
+    makeDisk(join(run.dir, 'disk.qcow2'), '16M');
     await port.defineDomain({
       vmId,
       ownerId: 'owner-1',

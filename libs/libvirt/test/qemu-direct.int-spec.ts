@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { firstValueFrom, filter, timeout } from 'rxjs';
 import { createVirtualizationPort, VirtualizationPort } from '../src';
-import { ensureTestGuest, GUEST_MARKER, makeRunDir, waitFor } from './guest-fixture';
+import { ensureTestGuest, GUEST_MARKER, makeDisk, makeRunDir, waitFor } from './guest-fixture';
 import { describePortContract } from './port-contract';
 import { realHarness } from './real-contract-harness';
 
@@ -36,7 +36,7 @@ describe('qemu-direct re-attachment', () => {
   it('keeps the guest running across an adapter restart and re-attaches to it', async () => {
     const guest = ensureTestGuest();
     const first = open();
-    await first.createVolume({ path: join(run.dir, 'disk.qcow2'), sizeBytes: 16 * 1024 * 1024 });
+    makeDisk(join(run.dir, 'disk.qcow2'), '16M');
     await first.defineDomain({
       vmId,
       ownerId: 'owner-1',

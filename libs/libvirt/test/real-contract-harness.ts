@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { VirtualizationPort } from '../src';
 import { ensureTestGuest, isoinfo, makeIso, makeRunDir, qemuIo } from './guest-fixture';
@@ -21,17 +22,43 @@ export const hostFiles: ContractFiles = {
   makeIso,
 };
 
-/** The contract on the real hypervisor, with the tiny test guest (built on first use). */
+/** Stops and undefines a run's libvirt storage pools (the port has no call for it: pools outlive VMs). */
+export function removeLibvirtPools(uri: string, names: string[]): void {
+  for (const name of names)
+    for (const command of ['pool-destroy', 'pool-undefine'])
+      try {
+        execFileSync('virsh', ['-c', uri, command, name], { stdio: 'pipe' });
+      } catch {
+        // Not defined (the run failed before) or not active: nothing to remove.
+      }
+}
+
+/**
+ * The contract on the real hypervisor, with the tiny test guest (built on first use). The run's
+ * folder is the local side of uploads and downloads too. `removePools` takes away the run's
+ * storage pools where they outlive the run's folder (libvirt's definitions).
+ */
 export function realHarness(
   adapterName: string,
   makePort: (runDir: string) => Promise<VirtualizationPort> | VirtualizationPort,
+  removePools: (names: string[]) => void = () => undefined,
 ): ContractHarness {
   return {
     realGuest: true,
     async setUp() {
       const guest = ensureTestGuest();
       const run = makeRunDir(adapterName);
-      return { port: await makePort(run.dir), runDir: run.dir, files: hostFiles, guest, cleanup: run.cleanup };
+      return {
+        port: await makePort(run.dir),
+        runDir: run.dir,
+        localDir: run.dir,
+        files: hostFiles,
+        guest,
+        cleanup: (pools) => {
+          removePools(pools);
+          run.cleanup();
+        },
+      };
     },
   };
 }

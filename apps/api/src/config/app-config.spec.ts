@@ -198,3 +198,21 @@ describe('STORAGE_ROOTS', () => {
     },
   );
 });
+
+describe('STORAGE_POOL_PREFIX', () => {
+  const dataDir = () => mkdtempSync(join(tmpdir(), 'limen-config-'));
+  it('names the VM and image pools, limen-vms and limen-images by default', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).hypervisor).toMatchObject({
+      vmPool: 'limen-vms',
+      imagePool: 'limen-images',
+    });
+    expect(loadConfig({ DATA_DIR: dataDir(), STORAGE_POOL_PREFIX: 'limen-e2e1' }).hypervisor).toMatchObject({
+      vmPool: 'limen-e2e1-vms',
+      imagePool: 'limen-e2e1-images',
+    });
+  });
+
+  it.each(['other', 'limen-', 'limen-A', "limen-a'b", `limen-${'a'.repeat(25)}`])('refuses %j', (prefix) => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), STORAGE_POOL_PREFIX: prefix })).toThrow(/^STORAGE_POOL_PREFIX /);
+  });
+});

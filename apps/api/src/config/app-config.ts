@@ -14,6 +14,7 @@ import {
   portForwardAddress,
   bearerToken,
   storageRoots,
+  storagePoolNames,
   agentClient,
   smtpUrl,
   emailFrom,
@@ -158,6 +159,10 @@ export interface HypervisorConfig {
   imageDir: string;
   /** The local host's VM pool (limen-vms): disks, seed ISOs, serial logs. Must be traversable by QEMU's user. */
   vmDir: string;
+  /** Every host's VM pool's name (STORAGE_POOL_PREFIX + `-vms`, default limen-vms). */
+  vmPool: string;
+  /** The name of the pool over IMAGE_DIR on hosts of this machine (default limen-images). */
+  imagePool: string;
   /**
    * STORAGE_ROOTS: where another host's VM pool may be (hosts.storagePath), normalised; the
    * default storagePath is `<first root>/pool`. VM_DIR is allowed besides for hosts on this machine.
@@ -279,6 +284,7 @@ function hypervisorSettings(env: Env): AppConfig['hypervisor'] {
     virtType: readOneOf(env, 'LIMEN_VIRT_TYPE', ['auto', 'kvm', 'qemu'] as const, 'auto'),
     imageDir: absolutePath(env, 'IMAGE_DIR', '/var/lib/limen/images'),
     vmDir: absolutePath(env, 'VM_DIR', '/var/lib/limen/vms'),
+    ...storagePoolNames(env),
     storageRoots: storageRoots(env),
     qemuStateDir: absolutePath(env, 'QEMU_STATE_DIR', '/var/lib/limen/qemu-direct'),
     vmNetwork: vmNetwork(env),

@@ -110,6 +110,18 @@ export function hostName(env: Env): string {
   return name;
 }
 
+/**
+ * STORAGE_POOL_PREFIX: the names of this installation's storage pools, `<prefix>-vms` and
+ * `<prefix>-images` (default `limen`: limen-vms, limen-images). Pools are per libvirtd, so two
+ * installations (or test apps) sharing one need prefixes of their own.
+ */
+export function storagePoolNames(env: Env): { vmPool: string; imagePool: string } {
+  const prefix = readString(env, 'STORAGE_POOL_PREFIX') ?? 'limen';
+  if (!/^limen(-[a-z0-9]{1,24})?$/.test(prefix))
+    throw new ConfigError(`STORAGE_POOL_PREFIX must be limen or limen-<1-24 of a-z 0-9> (got "${prefix}")`);
+  return { vmPool: `${prefix}-vms`, imagePool: `${prefix}-images` };
+}
+
 export function vmNetwork(env: Env): string {
   const raw = readString(env, 'VM_NETWORK') ?? 'user';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw))

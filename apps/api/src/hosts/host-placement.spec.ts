@@ -7,6 +7,7 @@ import { FakeVmRepository, vmRow } from '../vms/testing/fake-vm-repository';
 import { HostAgents } from './host-agents';
 import { HostPlacement } from './host-placement';
 import { HostSecrets } from './host-secrets';
+import { HostStorage } from './host-storage';
 import { FakeHostPorts, FakeHostRepository, hostRow } from './testing/fake-hosts';
 
 const GIB = 1024 ** 3;
@@ -17,7 +18,13 @@ const CONFIG = {
   cpuOvercommitPercent: 400,
   memoryOvercommitPercent: 100,
   diskOvercommitPercent: 100,
-  hypervisor: { vmDir: '/var/lib/limen/vms' },
+  hostName: 'a',
+  hypervisor: {
+    vmDir: '/var/lib/limen/vms',
+    vmPool: 'limen-vms',
+    imagePool: 'limen-images',
+    storageRoots: ['/var/lib/limen'],
+  },
 } as AppConfig;
 
 /** The hosts table, the VMs on them and each host's hypervisor, as placement reads them. */
@@ -38,7 +45,13 @@ class FakeFleet {
   }
 
   placement(config: AppConfig = CONFIG): HostPlacement {
-    return new HostPlacement(config, this.hosts.asRepository, this.vms.asRepository, this.ports.asPorts, this.agents);
+    return new HostPlacement(
+      config,
+      this.hosts.asRepository,
+      this.vms.asRepository,
+      new HostStorage(config, this.ports.asPorts),
+      this.agents,
+    );
   }
 }
 
@@ -170,23 +183,41 @@ describe('HostPlacement', () => {
   });
 
   describe('assertStorageRoom', () => {
-    it("accepts a disk that fits the free bytes of the host's VM_DIR, and refuses 507 one that does not", async () => {
-      fleet.ports.forHost('id-a').availableBytes = 10 * GIB;
+    it("accepts a disk that fits what the host's VM pool has available, and refuses 507 one that does not", async () => {
+      fleet.add(hostRow('a'));
+      fleet.ports.forHost('id-a').storage.capacityBytes = 10 * GIB;
       await placement.assertStorageRoom('id-a', 10 * GIB);
       expect(await refusal(placement.assertStorageRoom('id-a', 10 * GIB + 1))).toEqual({
         status: 507,
         code: 'INSUFFICIENT_STORAGE',
         detail: 'The host has no room for a disk of 11 GiB',
       });
-      expect(fleet.ports.forHost('id-a').calls).toContainEqual({
-        method: 'getAvailableBytes',
-        args: ['/var/lib/limen/vms'],
-      });
+      // The pool over VM_DIR is defined once, then read as the host reports it now.
+      const calls = fleet.ports.forHost('id-a').calls.map((call) => call.method);
+      expect(calls.filter((method) => method === 'ensureStoragePool')).toHaveLength(1);
+      expect(calls.filter((method) => method === 'listStoragePools')).toHaveLength(2);
+      expect(await fleet.ports.forHost('id-a').listStoragePools()).toEqual([
+        expect.objectContaining({ name: 'limen-vms', path: '/var/lib/limen/vms' }),
+      ]);
+    });
+
+    it('counts the pool of a remote host at its storage path, defined there again when it went missing', async () => {
+      fleet.add(hostRow('far', { libvirtUri: 'qemu+tcp://192.0.2.10/system', storagePath: '/srv/limen' }));
+      const far = fleet.ports.forHost('id-far');
+      far.storage.capacityBytes = 2 * GIB;
+      await placement.assertStorageRoom('id-far', 2 * GIB);
+      expect((await far.listStoragePools()).map((pool) => pool.path)).toEqual(['/srv/limen']);
+      // The same fake host again, without its pool (libvirtd lost its definitions).
+      fleet.ports.ports.set('id-far', new FakeVirtualizationPort());
+      fleet.ports.forHost('id-far').storage.capacityBytes = GIB;
+      expect((await refusal(placement.assertStorageRoom('id-far', 2 * GIB))).code).toBe('INSUFFICIENT_STORAGE');
+      expect((await fleet.ports.forHost('id-far').listStoragePools()).map((pool) => pool.path)).toEqual(['/srv/limen']);
     });
 
     it('lets DISK_OVERCOMMIT_PERCENT overcommit thin storage', async () => {
       placement = fleet.placement({ ...CONFIG, diskOvercommitPercent: 300 } as AppConfig);
-      fleet.ports.forHost('id-a').availableBytes = 1 * GIB;
+      fleet.add(hostRow('a'));
+      fleet.ports.forHost('id-a').storage.capacityBytes = 1 * GIB;
       await placement.assertStorageRoom('id-a', 3 * GIB);
       expect((await refusal(placement.assertStorageRoom('id-a', 3 * GIB + 1))).code).toBe('INSUFFICIENT_STORAGE');
     });

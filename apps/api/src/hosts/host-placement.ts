@@ -4,7 +4,7 @@ import { AppConfig } from '../config/app-config';
 import { Tx } from '../database/transaction';
 import { VmRepository } from '../vms/vm.repository';
 import { HostAgents } from './host-agents';
-import { HostPorts } from './host-ports';
+import { HostStorage } from './host-storage';
 import { CapacityHost, HostRepository } from './host.repository';
 import { invalidField } from './invalid-field';
 
@@ -26,7 +26,7 @@ export class HostPlacement {
     private readonly config: AppConfig,
     private readonly hosts: HostRepository,
     private readonly vms: VmRepository,
-    private readonly ports: HostPorts,
+    private readonly storage: HostStorage,
     private readonly agents: HostAgents,
   ) {}
 
@@ -92,13 +92,13 @@ export class HostPlacement {
   }
 
   /**
-   * A new disk must fit in what the filesystem of the host's VM_DIR has free now, at its full
-   * virtual size times DISK_OVERCOMMIT_PERCENT / 100 (507 INSUFFICIENT_STORAGE otherwise). Disks
-   * are thin and nothing is set aside: this refuses what the host could never hold, it does not
-   * promise room for what others write.
+   * A new disk must fit in what the host's VM pool has available now, at its full virtual size
+   * times DISK_OVERCOMMIT_PERCENT / 100 (507 INSUFFICIENT_STORAGE otherwise). Disks are thin and
+   * nothing is set aside: this refuses what the host could never hold, it does not promise room
+   * for what others write.
    */
   async assertStorageRoom(hostId: string, diskBytes: number): Promise<void> {
-    const available = await this.ports.forHost(hostId).getAvailableBytes(this.config.hypervisor.vmDir);
+    const available = (await this.storage.vmPoolNow(hostId)).availableBytes;
     if (diskBytes * 100 > available * this.config.diskOvercommitPercent) {
       throw new AppException(
         HttpStatus.INSUFFICIENT_STORAGE,

@@ -52,6 +52,11 @@ export class HostPorts implements OnApplicationShutdown {
     }
   }
 
+  /** The cached row of a host. */
+  host(hostId: string): Host | undefined {
+    return this.hosts.get(hostId);
+  }
+
   get localId(): string | null {
     return this.localHostId;
   }

@@ -10,6 +10,7 @@ import { HostPlacement } from './host-placement';
 import { HostPorts } from './host-ports';
 import { HostRegistry } from './host-registry';
 import { HostSecrets } from './host-secrets';
+import { HostStorage } from './host-storage';
 import { HostRepository } from './host.repository';
 import { HostsController } from './hosts.controller';
 
@@ -18,7 +19,16 @@ import { HostsController } from './hosts.controller';
 @Module({
   imports: [TypeOrmModule.forFeature([Host]), EventsModule, AgentProxyModule, VmDataModule],
   controllers: [HostsController],
-  providers: [HostRepository, HostPorts, HostSecrets, HostAgents, HostRegistry, HostMonitor, HostPlacement],
-  exports: [HostRepository, HostPorts, HostRegistry, HostPlacement],
+  providers: [
+    HostRepository,
+    HostPorts,
+    HostSecrets,
+    HostAgents,
+    HostRegistry,
+    HostMonitor,
+    HostPlacement,
+    HostStorage,
+  ],
+  exports: [HostRepository, HostPorts, HostRegistry, HostPlacement, HostStorage],
 })
 export class HostsModule {}

@@ -51,7 +51,6 @@ describe('ImagesService.remove', () => {
       vms as unknown as VmRepository,
       {} as never,
       {} as never,
-      {} as never,
     );
     image = Object.assign(new Image(), {
       id: 'img-1',

@@ -1,5 +1,5 @@
-import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { HypervisorError, VIRTUALIZATION_PORT, VirtualizationPort, VolumeFormat, VolumeInfo } from '@limen/libvirt';
+import { HttpStatus, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { HypervisorError, ImageFileInspection, inspectImageFile, VolumeFormat } from '@limen/libvirt';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -27,8 +27,6 @@ export class ImagesService implements OnApplicationBootstrap {
     private readonly images: ImageRepository,
     private readonly vms: VmRepository,
     private readonly transactions: Transactions,
-    /** This machine's: IMAGE_DIR is local to the api. */
-    @Inject(VIRTUALIZATION_PORT) private readonly port: VirtualizationPort,
     private readonly uploadSlots: UploadSlots,
   ) {}
 
@@ -61,6 +59,11 @@ export class ImagesService implements OnApplicationBootstrap {
     const image = await this.images.find(id);
     if (!image) throw AppException.notFound('Image');
     return image;
+  }
+
+  /** A disk image's virtual size, read as the format its name gives (never probed). */
+  async virtualSizeOf(image: Image): Promise<number> {
+    return (await inspectImageFile(image.path, image.format ?? 'qcow2')).virtualSizeBytes;
   }
 
   /**
@@ -186,15 +189,16 @@ export class ImagesService implements OnApplicationBootstrap {
    * or seed ISO, for every VM made from it.
    */
   private async standaloneProblem(path: string, format: VolumeFormat): Promise<string | null> {
-    let info: VolumeInfo;
+    let info: ImageFileInspection;
     try {
-      info = await this.port.getVolume(path, format);
+      // IMAGE_DIR is the api's own folder, whichever host a VM runs on.
+      info = await inspectImageFile(path, format);
     } catch (error) {
       if (HypervisorError.is(error, 'OPERATION_FAILED')) return `is not a valid ${format} file`;
       if (HypervisorError.is(error, 'VOLUME_NOT_FOUND')) return 'is missing from IMAGE_DIR';
       throw error;
     }
-    if (info.backingPath || info.dataFilePath) {
+    if (!info.standalone) {
       return 'depends on another file (a backing file or an external data file); flatten it first, e.g. qemu-img convert -O qcow2 in.qcow2 out.qcow2';
     }
     return null;

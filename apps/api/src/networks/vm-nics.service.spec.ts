@@ -75,14 +75,15 @@ async function world(vm: Vm) {
   service.onModuleInit();
   // The VM as a create leaves it: one user-mode NIC, the domain defined (and running if the VM runs).
   await networking.attachAtCreate(tx, alice, vm.id, [{ networkId: USER_NETWORK_ID, mac: '02:00:00:00:00:01' }]);
-  await port.createVolume({ path: `/vms/${vm.id}/disk.qcow2`, sizeBytes: 1024 ** 3 });
+  await port.ensureStoragePool({ name: 'limen-vms', type: 'dir', path: '/vms' });
+  const disk = await port.createVolume({ pool: 'limen-vms', name: `${vm.id}-disk.qcow2`, sizeBytes: 1024 ** 3 });
   await port.defineDomain({
     vmId: vm.id,
     ownerId: vm.ownerId,
     vcpus: 1,
     memoryMiB: 256,
-    disks: [{ path: `/vms/${vm.id}/disk.qcow2` }],
-    serialLogPath: `/vms/${vm.id}/serial.log`,
+    disks: [{ path: disk.path }],
+    serialLogPath: `/vms/${vm.id}-serial.log`,
     nics: await networking.nicSpecsFor(vm.id),
   });
   if (vm.state === 'running') await port.start(vm.id);

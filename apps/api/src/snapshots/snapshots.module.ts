@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DiskDataModule } from '../disks/disk-data.module';
 import { EventsModule } from '../events/events.module';
 import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { OperationsModule } from '../operations/operations.module';
@@ -14,6 +15,7 @@ import { SnapshotsService } from './snapshots.service';
 @Module({
   imports: [
     TypeOrmModule.forFeature([Snapshot]),
+    DiskDataModule,
     EventsModule,
     IdempotencyModule,
     OperationsModule,

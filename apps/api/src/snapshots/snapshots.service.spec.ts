@@ -3,7 +3,11 @@ import { AuthUser } from '../auth/decorators';
 import { AppConfig } from '../config/app-config';
 import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
+import { Tx } from '../database/transaction';
+import { FakeVmDiskRepository } from '../disks/testing/fake-vm-disk-repository';
+import { newVmDisk } from '../disks/vm-disk-fields';
 import { HostPorts } from '../hosts/host-ports';
+import { HostStorage } from '../hosts/host-storage';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempotency-key-repository';
 import { MetricsService } from '../metrics/metrics.service';
@@ -14,7 +18,6 @@ import { QuotaLedger } from '../quotas/quota-ledger';
 import { FakeQuotaRepository } from '../quotas/testing/fake-quota-repository';
 import { FakeVmRepository, vmRow } from '../vms/testing/fake-vm-repository';
 import { Vm } from '../vms/vm.entity';
-import { vmPaths } from '../vms/vm-paths';
 import { VmStateWriter } from '../vms/vm-state-writer';
 import { VmAccess } from '../vms/vm-access';
 import { Snapshot } from './snapshot.entity';
@@ -35,7 +38,7 @@ function world(...vms: Vm[]) {
   transactions.track(operations.rows);
   const quotas = new FakeQuotaRepository(rows, snapshots);
   const config = {
-    hypervisor: { vmDir: '/vms' },
+    hypervisor: { vmDir: '/vms', vmPool: 'limen-vms', imagePool: 'limen-images' },
     defaultQuota: { vms: 3, vcpus: 4, memoryMiB: 2048, diskGiB: 10, snapshots: 2 },
   } as AppConfig;
   const ledger = new QuotaLedger(
@@ -47,10 +50,12 @@ function world(...vms: Vm[]) {
   const handlers = new Map<string, OperationHandler>();
   const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
   const stateWriter = new VmStateWriter(rows.asRepository, events);
+  const disks = new FakeVmDiskRepository();
+  const hostPorts = { forVm: () => port, host: () => undefined, localId: 'host-1' } as unknown as HostPorts;
   const service = new SnapshotsService(
     snapshots.asRepository,
-    config,
-    { forVm: () => port } as unknown as HostPorts,
+    new HostStorage(config, hostPorts),
+    hostPorts,
     new VmAccess(rows.asRepository),
     rows.asRepository,
     stateWriter,
@@ -58,6 +63,7 @@ function world(...vms: Vm[]) {
     operations.asService,
     runner as unknown as OperationRunner,
     events,
+    disks.asRepository,
   );
   service.onModuleInit();
   /** Runs the operation the way the runner would, by its kind's handler. */
@@ -65,21 +71,26 @@ function world(...vms: Vm[]) {
     const operation = operations.rows.get(op.id) as Operation;
     return handlers.get(operation.kind)!(operation);
   };
-  return { service, rows, snapshots, operations, ledger, port, published, run };
+  return { service, rows, snapshots, operations, ledger, port, published, run, disks };
 }
 
-/** A domain for `vm` on the fake hypervisor, with its disk, started if the VM runs. */
-async function defineDomain(port: FakeVirtualizationPort, vm: Vm): Promise<void> {
-  const disk = vmPaths('/vms', vm.id).disk;
-  await port.createVolume({ path: disk, sizeBytes: vm.diskGiB * 1024 ** 3 });
+/** A domain for `vm` on the fake hypervisor, with its boot disk in the VM pool, started if the VM runs. */
+async function defineDomain(port: FakeVirtualizationPort, vm: Vm, disks?: FakeVmDiskRepository): Promise<void> {
+  const name = `${vm.id}-disk.qcow2`;
+  await port.ensureStoragePool({ name: 'limen-vms', type: 'dir', path: '/vms' });
+  await port.createVolume({ pool: 'limen-vms', name, sizeBytes: vm.diskGiB * 1024 ** 3 });
+  await disks?.add(
+    {} as Tx,
+    newVmDisk({ vmId: vm.id, position: 0, sizeGiB: vm.diskGiB }, () => name),
+  );
   await port.defineDomain({
     vmId: vm.id,
     ownerId: vm.ownerId,
     vcpus: vm.vcpus,
     memoryMiB: vm.memoryMiB,
-    disks: [{ path: disk }],
+    disks: [{ path: `/vms/${name}` }],
     vnc: { enabled: true },
-    serialLogPath: vmPaths('/vms', vm.id).serialLog,
+    serialLogPath: `/vms/${vm.id}-serial.log`,
   });
   if (vm.state === 'running') await port.start(vm.id);
 }
@@ -147,23 +158,38 @@ describe('SnapshotsService', () => {
       await expect(service.list(bob, vm.id, { limit: 50 })).rejects.toMatchObject({ status: 404 });
     });
 
-    it('once taken, the snapshot is ready and holds what the disk grew by, if more than reserved', async () => {
+    it('once taken, the snapshot is ready and holds what the boot disk volume grew by, if more than reserved', async () => {
       const vm = vmRow({ state: 'running', memoryMiB: 256 });
-      const { service, port, snapshots, published, run } = world(vm);
-      await defineDomain(port, vm);
+      const { service, port, snapshots, published, run, disks } = world(vm);
+      // The guest runs with more memory than the row says: its RAM state outgrows the reservation.
+      await defineDomain(port, Object.assign(new Vm(), vm, { memoryMiB: 512 }), disks);
       const accepted = await service.create(alice, vm.id, { name: 'live' });
+      expect(snapshots.rows.get(accepted.snapshot.id)!.sizeMiB).toBe(256);
       await run(accepted.operation);
       expect(await port.listSnapshots(vm.id)).toEqual([expect.objectContaining({ name: 'live' })]);
       const taken = snapshots.rows.get(accepted.snapshot.id)!;
       expect(taken.state).toBe('ready');
-      expect(taken.sizeMiB).toBeGreaterThanOrEqual(256);
+      expect(taken.sizeMiB).toBe(512);
       expect(published.map((e) => e.type)).toEqual(['snapshot.created']);
+    });
+
+    it('of a VM made before storage pools (its disk is no pool volume) holds what was reserved', async () => {
+      const vm = vmRow({ state: 'running', memoryMiB: 256 });
+      const { service, port, snapshots, run, disks } = world(vm);
+      await defineDomain(port, Object.assign(new Vm(), vm, { memoryMiB: 512 }));
+      await disks.add(
+        {} as Tx,
+        newVmDisk({ vmId: vm.id, position: 0, sizeGiB: 1 }, () => `${vm.id}/disk.qcow2`),
+      );
+      const accepted = await service.create(alice, vm.id, { name: 'legacy' });
+      await run(accepted.operation);
+      expect(snapshots.rows.get(accepted.snapshot.id)).toMatchObject({ state: 'ready', sizeMiB: 256 });
     });
 
     it('freezes the guest’s filesystems around the snapshot when its agent is connected, and thaws them on failure too', async () => {
       const vm = vmRow({ state: 'running', guestAgent: 'connected' });
-      const { service, port, run, operations } = world(vm);
-      await defineDomain(port, vm);
+      const { service, port, run, operations, disks } = world(vm);
+      await defineDomain(port, vm, disks);
       port.setGuestAgent(vm.id, { filesystems: 2 });
       const accepted = await service.create(alice, vm.id, { name: 'frozen' });
       await run(accepted.operation);
@@ -212,8 +238,8 @@ describe('SnapshotsService', () => {
 
     it('delete marks the snapshot deleting at once, and its operation removes it from the hypervisor and the table', async () => {
       const vm = vmRow({ state: 'stopped' });
-      const { service, snapshots, port, published, run } = world(vm);
-      await defineDomain(port, vm);
+      const { service, snapshots, port, published, run, disks } = world(vm);
+      await defineDomain(port, vm, disks);
       await port.createSnapshot(vm.id, { name: 'old' });
       const snapshot = readySnapshot(vm, { name: 'old' });
       snapshots.rows.set(snapshot.id, snapshot);
@@ -228,8 +254,8 @@ describe('SnapshotsService', () => {
 
     it('a revert writes the state the domain came back in through the one state writer (vm.state with the version)', async () => {
       const vm = vmRow({ state: 'stopped', version: 2 });
-      const { service, snapshots, port, rows, published, run } = world(vm);
-      await defineDomain(port, vm);
+      const { service, snapshots, port, rows, published, run, disks } = world(vm);
+      await defineDomain(port, vm, disks);
       await port.createSnapshot(vm.id, { name: 'cold' });
       const snapshot = readySnapshot(vm, { name: 'cold' });
       snapshots.rows.set(snapshot.id, snapshot);

@@ -1,12 +1,13 @@
 import { HttpStatus, Injectable, OnModuleInit } from '@nestjs/common';
-import { HypervisorError, VirtualizationPort } from '@limen/libvirt';
+import { HypervisorError, VirtualizationPort, VolumeRef } from '@limen/libvirt';
 import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AppException, ErrorCode } from '../common/problem';
-import { AppConfig } from '../config/app-config';
 import { Tx } from '../database/transaction';
 import { EventsService } from '../events/events.service';
+import { VmDiskRepository } from '../disks/vm-disk.repository';
 import { HostPorts } from '../hosts/host-ports';
+import { HostStorage } from '../hosts/host-storage';
 import { IdempotentRequest } from '../idempotency/idempotency-key.decorator';
 import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
@@ -15,7 +16,7 @@ import { OperationsService } from '../operations/operations.service';
 import { QuotaLedger, snapshotReservationMiB, snapshotSizeMiB } from '../quotas/quota-ledger';
 import { Vm } from '../vms/vm.entity';
 import { VmRepository } from '../vms/vm.repository';
-import { vmPaths } from '../vms/vm-paths';
+import { isLegacyVolume } from '../vms/vm-files';
 import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from '../vms/vm-state';
 import { VmStateWriter } from '../vms/vm-state-writer';
 import { VmAccess } from '../vms/vm-access';
@@ -60,7 +61,7 @@ type SnapshotKind = 'snapshot.create' | 'snapshot.revert' | 'snapshot.delete';
 export class SnapshotsService implements OnModuleInit {
   constructor(
     private readonly snapshots: SnapshotRepository,
-    private readonly config: AppConfig,
+    private readonly storage: HostStorage,
     private readonly hostPorts: HostPorts,
     private readonly store: VmAccess,
     private readonly vms: VmRepository,
@@ -69,6 +70,7 @@ export class SnapshotsService implements OnModuleInit {
     private readonly operations: OperationsService,
     private readonly runner: OperationRunner,
     private readonly events: EventsService,
+    private readonly vmDisks: VmDiskRepository,
   ) {}
 
   onModuleInit(): void {
@@ -172,6 +174,17 @@ export class SnapshotsService implements OnModuleInit {
     return this.hostPorts.forVm(vm);
   }
 
+  /**
+   * The boot disk's volume in its host's VM pool. Null for a VM made before pools, whose disk is
+   * no pool volume: its snapshots are charged what was reserved for them.
+   */
+  private async bootVolumeOf(vmId: string): Promise<VolumeRef | null> {
+    const vm = await this.vms.find(vmId);
+    const [boot] = await this.vmDisks.ofVm(vmId);
+    if (!vm || !boot || isLegacyVolume(boot.volume)) return null;
+    return { pool: (await this.storage.vmPool(vm.hostId)).name, name: boot.volume };
+  }
+
   private async runCreate(op: Operation<'snapshot.create'>): Promise<Record<string, unknown>> {
     const snapshot = await this.snapshotOf(op);
     if (!snapshot) return { skipped: true };
@@ -179,19 +192,17 @@ export class SnapshotsService implements OnModuleInit {
       const port = await this.portOf(snapshot);
       const existing = (await port.listSnapshots(snapshot.vmId)).some((s) => s.name === snapshot.name);
       if (!existing) {
-        // The RAM state lands in the disk file, and so may more than was reserved: what it grew by is charged.
-        const disk = vmPaths(this.config.hypervisor.vmDir, snapshot.vmId).disk;
-        const before = (await port.getVolume(disk, 'qcow2')).actualSizeBytes;
+        // The RAM state lands in the boot disk, and so may more than was reserved: what it grew by is charged.
+        const disk = await this.bootVolumeOf(snapshot.vmId);
+        const measure = async () => (disk ? (await port.getVolume(disk, 'qcow2')).actualSizeBytes : 0);
+        const before = await measure();
         await withFrozenFilesystems(port, await this.vms.find(snapshot.vmId), () =>
           port.createSnapshot(snapshot.vmId, {
             name: snapshot.name,
             description: snapshot.description || undefined,
           }),
         );
-        snapshot.sizeMiB = snapshotSizeMiB(
-          snapshot.sizeMiB,
-          (await port.getVolume(disk, 'qcow2')).actualSizeBytes - before,
-        );
+        snapshot.sizeMiB = snapshotSizeMiB(snapshot.sizeMiB, (await measure()) - before);
       }
     } catch (error) {
       // Not taken: the row goes, and with it the quota it held.

@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { DomainSpec, NicSpec } from '@limen/libvirt';
-import { HypervisorConfig } from '../config/app-config';
 import { Image } from '../images/image.entity';
 import { kernelFiles } from '../images/image-scanner';
 import { Vm } from './vm.entity';
-import { vmPaths } from './vm-paths';
+import { VmFiles } from './vm-files';
 
 /**
  * The hypervisor definition of a VM. Every VM gets a CD-ROM drive (holding
@@ -15,12 +14,12 @@ export function domainSpecFor(
   vm: Vm,
   image: Image,
   media: Image | null,
-  config: HypervisorConfig,
+  /** Its disks, seed and serial log on the host (see vmFiles). */
+  files: VmFiles,
   withSeed: boolean,
   /** Undefined: the port's default, one user-mode NIC whose id is the VM's. */
   nics: NicSpec[] | undefined,
 ): DomainSpec {
-  const paths = vmPaths(config.vmDir, vm.id);
   const kernel = image.kind === 'kernel' ? kernelFiles(image.path) : null;
   return {
     vmId: vm.id,
@@ -29,12 +28,12 @@ export function domainSpecFor(
     description: vm.description,
     vcpus: vm.vcpus,
     memoryMiB: vm.memoryMiB,
-    disks: [{ path: paths.disk, format: 'qcow2' }],
+    disks: files.disks,
     cdrom: { isoPath: media?.path },
-    seedIsoPath: withSeed ? paths.seedIso : undefined,
+    seedIsoPath: withSeed ? files.seedIsoPath : undefined,
     nics,
     vnc: { enabled: true },
-    serialLogPath: paths.serialLog,
+    serialLogPath: files.serialLogPath,
     kernel: kernel
       ? {
           kernelPath: kernel.kernel,

@@ -1,8 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { HypervisorError } from '@limen/libvirt';
+import { diskVolumeName, HypervisorError, seedVolumeName, serialLogName } from '@limen/libvirt';
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
 import { AppConfig } from '../config/app-config';
+import { FakeVmDiskRepository } from '../disks/testing/fake-vm-disk-repository';
+import { newVmDisk } from '../disks/vm-disk-fields';
+import { VmDisk } from '../disks/vm-disk.entity';
 import { EventsService, NewEvent } from '../events/events.service';
+import { HostStorage } from '../hosts/host-storage';
 import { FakeHostPorts, FakeHostRepository, hostRow } from '../hosts/testing/fake-hosts';
 import { Image } from '../images/image.entity';
 import { ImageRepository } from '../images/image.repository';
@@ -19,10 +24,10 @@ import { OperationHandler, OperationRunner, operationErrorFrom } from '../operat
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
 import { VmOperations } from './vm-operations';
-import { vmPaths } from './vm-paths';
 import { VmStateWriter } from './vm-state-writer';
 
 const VM_DIR = '/var/lib/limen/vms';
+const POOLS = { vmPool: 'limen-vms', imagePool: 'limen-images' };
 const GIB = 1024 ** 3;
 const BOOT_OUTPUT = 'guest booted\n';
 const ACTION: VmActionParams = { timeoutSeconds: 60, force: false };
@@ -46,18 +51,38 @@ function hypervisor(): FakeVirtualizationPort {
 function imagesService(): ImagesService {
   const repository = { find: async (id: string) => IMAGES.find((image) => image.id === id) ?? null };
   const unused = {} as never;
-  return new ImagesService(unused, repository as unknown as ImageRepository, unused, unused, unused, unused);
+  return new ImagesService(unused, repository as unknown as ImageRepository, unused, unused, unused);
+}
+
+/** The boot disk row VmsService.create writes with a VM. */
+function bootDisk(vm: Vm): VmDisk {
+  return newVmDisk({ vmId: vm.id, position: 0, sizeGiB: vm.diskGiB, bootIndex: 1 }, (id) => diskVolumeName(vm.id, id));
+}
+
+/** Where the VM's files are: flat in the host's VM pool over VM_DIR. */
+function filesOf(w: World, vmId: string) {
+  const [disk] = [...w.disks.rows.values()].filter((row) => row.vmId === vmId);
+  return {
+    disk: `${VM_DIR}/${disk.volume}`,
+    seedIso: `${VM_DIR}/${seedVolumeName(vmId)}`,
+    serialLog: `${VM_DIR}/${serialLogName(vmId)}`,
+  };
 }
 
 function world(...vms: Vm[]) {
   const rows = new FakeVmRepository(...vms);
+  const disks = new FakeVmDiskRepository(...vms.map(bootDisk));
   const published: NewEvent[] = [];
   const events = { publish: async (event: NewEvent) => void published.push(event) } as unknown as EventsService;
-  const hostPorts = new FakeHostPorts(new FakeHostRepository(hostRow('one'), hostRow('two')), hypervisor);
+  const far = hostRow('far', { libvirtUri: 'qemu+tcp://192.0.2.10/system' });
+  const hostPorts = new FakeHostPorts(new FakeHostRepository(hostRow('one'), hostRow('two'), far), hypervisor);
   const handlers = new Map<string, OperationHandler>();
   const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
   const stateWriter = new VmStateWriter(rows.asRepository, events);
-  const config = { hypervisor: { vmDir: VM_DIR, vmNetwork: 'user' } } as AppConfig;
+  const config = {
+    hostName: 'one',
+    hypervisor: { ...POOLS, vmDir: VM_DIR, imageDir: '/images', storageRoots: ['/var/lib/limen'], vmNetwork: 'user' },
+  } as AppConfig;
   const networks = new FakeNetworkRepository();
   const nics = new FakeVmNicRepository();
   new VmOperations(
@@ -68,11 +93,13 @@ function world(...vms: Vm[]) {
     stateWriter,
     imagesService(),
     new VmNetworking(config, networks.asRepository, nics.asRepository, new FakePortForwardRepository().asRepository),
+    new HostStorage(config, hostPorts.asPorts),
+    disks.asRepository,
   ).onModuleInit();
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
     handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
-  return { run, rows, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics };
+  return { run, rows, disks, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics };
 }
 
 type World = ReturnType<typeof world>;
@@ -84,13 +111,22 @@ function nicRow(vmId: string, mac: string, fields: Partial<VmNic> = {}): VmNic {
 
 /** A VM as VmsService.create leaves it for its vm.create operation. */
 function newVm(fields: Partial<Vm> = {}): Vm {
-  return vmRow({ hostId: 'id-one', state: 'provisioning', imageId: 'disk', diskGiB: 5, vcpus: 2, ...fields });
+  return vmRow({
+    id: randomUUID(),
+    hostId: 'id-one',
+    state: 'provisioning',
+    imageId: 'disk',
+    diskGiB: 5,
+    vcpus: 2,
+    ...fields,
+  });
 }
 
 /** A VM that vm.create has made (running or stopped), with the events so far forgotten. */
 async function madeVm(w: World, fields: Partial<Vm> = {}, start = true): Promise<Vm> {
   const vm = newVm(fields);
   w.rows.rows.set(vm.id, vm);
+  await w.disks.add({} as Tx, bootDisk(vm));
   await w.run('vm.create', vm.id, { start, cloudInit: null });
   w.published.length = 0;
   return w.rows.rows.get(vm.id)!;
@@ -110,14 +146,21 @@ describe('VmOperations', () => {
   beforeAll(() => Logger.overrideLogger(false));
 
   describe('vm.create', () => {
-    it('makes the folder and a qcow2 overlay of the disk image at the requested size, defines and starts the domain: the VM runs', async () => {
+    it('makes a qcow2 overlay of the disk image in the VM pool at the requested size, defines and starts the domain: the VM runs', async () => {
       const vm = newVm();
-      const { run, port, rows, published } = world(vm);
-      const paths = vmPaths(VM_DIR, vm.id);
+      const w = world(vm);
+      const { run, port, rows, published } = w;
 
       expect(await run('vm.create', vm.id, { start: true, cloudInit: null })).toEqual({ state: 'running' });
 
-      expect(port.files.folder(paths.dir)).toBeDefined();
+      const paths = filesOf(w, vm.id);
+      expect((await port.listStoragePools()).map((pool) => [pool.name, pool.path])).toEqual([
+        ['limen-images', '/images'],
+        ['limen-vms', VM_DIR],
+      ]);
+      expect(port.files.list(VM_DIR)).toEqual(
+        [paths.disk, paths.seedIso, paths.serialLog].map((path) => path.slice(VM_DIR.length + 1)).sort(),
+      );
       expect(port.files.file(paths.disk)).toMatchObject({
         format: 'qcow2',
         backingPath: '/images/cloud.qcow2',
@@ -131,15 +174,19 @@ describe('VmOperations', () => {
         ['cdrom', null],
         ['cdrom', paths.seedIso],
       ]);
+      // The disk is the vm_disks row's: its id, serial and boot rank.
+      const [row] = await w.disks.ofVm(vm.id);
+      expect(domain.disks[0]).toMatchObject({ id: row.id, serial: row.serial });
+      expect(domain.serialLogPath).toBe(paths.serialLog);
       expect(rows.rows.get(vm.id)).toMatchObject({ state: 'running', version: 2, runningVcpus: 2 });
       expect(stateEvents(published)).toEqual([{ vmId: vm.id, state: 'running', stateReason: null, version: 2 }]);
     });
 
     it('never makes the overlay smaller than the image it covers', async () => {
       const vm = newVm({ diskGiB: 1 });
-      const { run, port } = world(vm);
-      await run('vm.create', vm.id, { start: false, cloudInit: null });
-      expect(port.files.file(vmPaths(VM_DIR, vm.id).disk)!.virtualSizeBytes).toBe(3 * GIB);
+      const w = world(vm);
+      await w.run('vm.create', vm.id, { start: false, cloudInit: null });
+      expect(w.port.files.file(filesOf(w, vm.id).disk)!.virtualSizeBytes).toBe(3 * GIB);
     });
 
     it('with start false defines the domain and leaves it shut off: the VM is stopped', async () => {
@@ -154,9 +201,10 @@ describe('VmOperations', () => {
 
     it('from an ISO: a blank disk of the requested size and the ISO in the CD-ROM drive, booted first', async () => {
       const vm = newVm({ imageId: 'iso', mediaImageId: 'iso', bootOrder: ['cdrom', 'hd'] });
-      const { run, port } = world(vm);
+      const w = world(vm);
+      const { run, port } = w;
       await run('vm.create', vm.id, { start: true, cloudInit: null });
-      const disk = port.files.file(vmPaths(VM_DIR, vm.id).disk)!;
+      const disk = port.files.file(filesOf(w, vm.id).disk)!;
       expect(disk.backingPath).toBeUndefined();
       expect(disk.virtualSizeBytes).toBe(5 * GIB);
       const domain = await port.getDomain(vm.id);
@@ -170,7 +218,8 @@ describe('VmOperations', () => {
         newVm({ name: 'plain' }),
         newVm({ name: 'installer', imageId: 'iso', mediaImageId: 'iso', bootOrder: ['cdrom', 'hd'] }),
       ];
-      const { run, port, nics } = world(withSeed, plain, iso);
+      const w = world(withSeed, plain, iso);
+      const { run, port, nics } = w;
       for (const [i, vm] of [withSeed, plain, iso].entries())
         await nics.insertIfMacFree({} as Tx, nicRow(vm.id, `02:00:00:00:00:0${i}`));
       const cloudInit = { hostname: 'web', sshAuthorizedKeys: ['ssh-ed25519 AAAA alice'] };
@@ -178,7 +227,7 @@ describe('VmOperations', () => {
       await run('vm.create', plain.id, { start: true, cloudInit: null });
       await run('vm.create', iso.id, { start: true, cloudInit: null });
 
-      const seed = port.files.file(vmPaths(VM_DIR, withSeed.id).seedIso)!;
+      const seed = port.files.file(filesOf(w, withSeed.id).seedIso)!;
       expect(seed.label).toBe('cidata');
       expect(JSON.parse(seed.documents!['meta-data'])).toEqual({ 'instance-id': withSeed.id, 'local-hostname': 'web' });
       expect(seed.documents!['user-data']).toBe(
@@ -189,30 +238,32 @@ describe('VmOperations', () => {
         ethernets: { nic0: { match: { macaddress: '02:00:00:00:00:00' }, 'set-name': 'eth0', dhcp4: true } },
       });
       expect((await port.getDomain(withSeed.id)).disks.some((disk) => disk.seed)).toBe(true);
-      const plainSeed = port.files.file(vmPaths(VM_DIR, plain.id).seedIso)!;
+      const plainSeed = port.files.file(filesOf(w, plain.id).seedIso)!;
       expect(JSON.parse(plainSeed.documents!['meta-data'])).toEqual({
         'instance-id': plain.id,
         'local-hostname': 'plain',
       });
       expect(plainSeed.documents!['network-config']).toContain('02:00:00:00:00:01');
       expect((await port.getDomain(plain.id)).disks.some((disk) => disk.seed)).toBe(true);
-      expect(port.files.file(vmPaths(VM_DIR, iso.id).seedIso)).toBeUndefined();
+      expect(port.files.file(filesOf(w, iso.id).seedIso)).toBeUndefined();
       expect((await port.getDomain(iso.id)).disks.some((disk) => disk.seed)).toBe(false);
     });
 
     it("passes the caller's own user-data through unchanged", async () => {
       const vm = newVm();
-      const { run, port } = world(vm);
-      await run('vm.create', vm.id, { start: false, cloudInit: { userData: '#!/bin/sh\necho hi\n' } });
-      expect(port.files.file(vmPaths(VM_DIR, vm.id).seedIso)!.documents!['user-data']).toBe('#!/bin/sh\necho hi\n');
+      const w = world(vm);
+      await w.run('vm.create', vm.id, { start: false, cloudInit: { userData: '#!/bin/sh\necho hi\n' } });
+      expect(w.port.files.file(filesOf(w, vm.id).seedIso)!.documents!['user-data']).toBe('#!/bin/sh\necho hi\n');
     });
 
     it('re-run after a crash that left the disk behind: keeps that disk and succeeds', async () => {
       const vm = newVm();
-      const { run, port, rows } = world(vm);
-      const { dir, disk } = vmPaths(VM_DIR, vm.id);
-      await port.createVmFolder(dir);
-      await port.createVolume({ path: disk, sizeBytes: 5 * GIB });
+      const w = world(vm);
+      const { run, port, rows } = w;
+      const [row] = await w.disks.ofVm(vm.id);
+      await port.ensureStoragePool({ name: 'limen-vms', type: 'dir', path: VM_DIR });
+      await port.createVolume({ pool: 'limen-vms', name: row.volume, sizeBytes: 5 * GIB });
+      const { disk } = filesOf(w, vm.id);
       port.files.write(disk, Buffer.from('written before the crash'));
 
       expect(await run('vm.create', vm.id, { start: true, cloudInit: null })).toEqual({ state: 'running' });
@@ -231,13 +282,13 @@ describe('VmOperations', () => {
     });
 
     it.each([
-      ['createVmFolder', 'HYPERVISOR_UNAVAILABLE'],
+      ['ensureStoragePool', 'HYPERVISOR_UNAVAILABLE'],
       ['createVolume', 'OPERATION_FAILED'],
       ['createSeedIso', 'OPERATION_FAILED'],
       ['defineDomain', 'INVALID_ARGUMENT'],
       ['start', 'OPERATION_FAILED'],
     ] as const)(
-      'a failure of %s takes everything down (no domain, no folder, the row removed with vm.deleted) and fails with %s',
+      'a failure of %s takes everything down (no domain, no volume, the row removed with vm.deleted) and fails with %s',
       async (method, code) => {
         const vm = newVm();
         const { run, port, rows, published } = world(vm);
@@ -246,7 +297,6 @@ describe('VmOperations', () => {
         expect(await failureOf(run('vm.create', vm.id, { start: true, cloudInit: { hostname: 'web' } }))).toBe(code);
 
         expect(await port.listDomains()).toEqual([]);
-        expect(port.files.folder(vmPaths(VM_DIR, vm.id).dir)).toBeUndefined();
         expect(port.files.list(VM_DIR)).toEqual([]);
         expect(rows.rows.has(vm.id)).toBe(false);
         expect(published).toEqual([
@@ -265,6 +315,17 @@ describe('VmOperations', () => {
       expect(rows.rows.has(vm.id)).toBe(false);
     });
 
+    it('refuses a host that cannot see IMAGE_DIR (a remote libvirt) with 409 until images reach it, leaving nothing', async () => {
+      const vm = newVm({ hostId: 'id-far' });
+      const w = world(vm);
+      const far = w.hostPorts.forHost('id-far');
+      const failure = w.run('vm.create', vm.id, { start: true, cloudInit: null });
+      await expect(failure).rejects.toMatchObject({ status: 409, code: 'CONFLICT' });
+      expect(await far.listDomains()).toEqual([]);
+      expect(far.files.list('/var/lib/limen/pool')).toEqual([]);
+      expect(w.rows.rows.has(vm.id)).toBe(false);
+    });
+
     it("happens on the VM's own host", async () => {
       const vm = newVm({ hostId: 'id-two' });
       const { run, port, hostPorts } = world(vm);
@@ -275,7 +336,7 @@ describe('VmOperations', () => {
   });
 
   describe('vm.delete', () => {
-    it('destroys and undefines the domain, removes the folder and the row, and announces vm.deleted', async () => {
+    it('destroys and undefines the domain, removes its volumes and the row, and announces vm.deleted', async () => {
       const w = world();
       const vm = await madeVm(w, {}, true);
 
@@ -297,6 +358,38 @@ describe('VmOperations', () => {
       expect(w.port.files.list(VM_DIR)).toEqual([]);
       expect(w.rows.rows.has(vm.id)).toBe(false);
       expect(w.published.map((event) => event.type)).toEqual(['vm.deleted']);
+    });
+
+    it('of a VM made before storage pools removes its own folder under VM_DIR with its files', async () => {
+      const w = world();
+      const vm = newVm({ state: 'stopped' });
+      w.rows.rows.set(vm.id, vm);
+      const legacy = Object.assign(bootDisk(vm), { volume: `${vm.id}/disk.qcow2` });
+      await w.disks.add({} as Tx, legacy);
+      const folder = `${VM_DIR}/${vm.id}`;
+      for (const name of ['disk.qcow2', 'seed.iso', 'serial.log']) w.port.files.put(`${folder}/${name}`);
+      await w.port.defineDomain({
+        vmId: vm.id,
+        ownerId: vm.ownerId,
+        vcpus: 1,
+        memoryMiB: 256,
+        disks: [{ id: legacy.id, path: `${folder}/disk.qcow2` }],
+        seedIsoPath: `${folder}/seed.iso`,
+        serialLogPath: `${folder}/serial.log`,
+      });
+      // Its definition keeps naming the old files when it is rewritten.
+      w.rows.rows.set(vm.id, Object.assign(new Vm(), vm, { bootOrder: ['cdrom', 'hd'] }));
+      await w.run('vm.update', vm.id, { vcpus: null, memoryMiB: null, bootOrder: ['cdrom', 'hd'] });
+      const domain = await w.port.getDomain(vm.id);
+      expect(domain.disks.filter((d) => d.path?.startsWith(folder)).map((d) => d.path)).toEqual([
+        `${folder}/disk.qcow2`,
+        `${folder}/seed.iso`,
+      ]);
+      expect(domain.serialLogPath).toBe(`${folder}/serial.log`);
+
+      expect(await w.run('vm.delete', vm.id, {})).toEqual({});
+      expect(w.port.files.list(VM_DIR)).toEqual([]);
+      expect(w.port.files.folder(folder)).toBeUndefined();
     });
 
     it('of a VM whose row is already gone answers alreadyDeleted and announces nothing', async () => {

@@ -1,9 +1,20 @@
+import { basename } from 'node:path';
 import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { HypervisorError, isFilesystemFull, VirtualizationPort } from '@limen/libvirt';
+import {
+  HypervisorError,
+  isFilesystemFull,
+  seedVolumeName,
+  serialLogName,
+  StoragePoolInfo,
+  VirtualizationPort,
+} from '@limen/libvirt';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
+import { VmDisk } from '../disks/vm-disk.entity';
+import { VmDiskRepository } from '../disks/vm-disk.repository';
 import { Image } from '../images/image.entity';
 import { HostPorts } from '../hosts/host-ports';
+import { HostStorage } from '../hosts/host-storage';
 import { ImagesService } from '../images/images.service';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
@@ -13,7 +24,7 @@ import { networkConfigFor } from '../networks/network-definition';
 import { VmNetworking } from '../networks/vm-networking';
 import { Vm } from './vm.entity';
 import { domainSpecFor } from './vm-domain-spec';
-import { vmPaths } from './vm-paths';
+import { isLegacyVolume, vmFiles, VmFiles } from './vm-files';
 import { bootedSizesOf, vmStateFromDomain } from './vm-state';
 import { VmStateWriter } from './vm-state-writer';
 import { VmRepository } from './vm.repository';
@@ -54,6 +65,8 @@ export class VmOperations implements OnModuleInit {
     private readonly stateWriter: VmStateWriter,
     private readonly images: ImagesService,
     private readonly networking: VmNetworking,
+    private readonly storage: HostStorage,
+    private readonly vmDisks: VmDiskRepository,
   ) {}
 
   onModuleInit(): void {
@@ -88,36 +101,36 @@ export class VmOperations implements OnModuleInit {
   }
 
   /**
-   * Disk (copy-on-write over a disk image, or blank), optional seed ISO, the
-   * domain definition, and a start. On failure everything is taken down again
-   * and the VM row removed, which releases its quota: no half-created VMs.
+   * Disk volume (copy-on-write over a disk image, or blank) in the host's VM pool, optional seed
+   * ISO volume, the domain definition, and a start. On failure everything is taken down again and
+   * the VM row removed, which releases its quota: no half-created VMs.
    */
   private async create(op: Operation<'vm.create'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const image = await this.images.get(vm.imageId);
     const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
-    const paths = vmPaths(this.config.hypervisor.vmDir, vm.id);
     const { cloudInit } = op.params;
     const port = this.hostPorts.forVm(vm);
     try {
-      await port.createVmFolder(paths.dir);
-      // A re-run after a crash keeps the disk it already made.
-      await unlessAlready(this.createDisk(port, vm, image, paths.disk), 'VOLUME_EXISTS');
+      const disks = await this.vmDisks.ofVm(vm.id);
       // Every disk image gets a seed: its hostname and network-config work without cloudInit too.
       const nics = await this.networking.nicSpecsFor(vm.id);
       const withSeed = image.kind === 'disk' || cloudInit !== null;
-      if (withSeed)
-        await port.createSeedIso({
-          path: paths.seedIso,
-          metaData: this.metaData(vm, cloudInit ?? {}),
-          userData: cloudInitUserData(cloudInit ?? {}),
-          networkConfig: networkConfigFor(nics),
-        });
+      const files = await this.storage.withVmPool(vm.hostId, async (pool) => {
+        // A re-run after a crash keeps the disk it already made.
+        await unlessAlready(this.createBootDisk(port, vm, image, pool, disks[0]), 'VOLUME_EXISTS');
+        if (withSeed)
+          await port.createSeedIso({
+            pool: pool.name,
+            name: seedVolumeName(vm.id),
+            metaData: this.metaData(vm, cloudInit ?? {}),
+            userData: cloudInitUserData(cloudInit ?? {}),
+            networkConfig: networkConfigFor(nics),
+          });
+        return vmFiles(vm.id, disks, pool.path, this.config.hypervisor.vmDir);
+      });
       await this.networking.ensureNetworksOnHost(port, vm.id);
-      await unlessAlready(
-        port.defineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, withSeed, nics)),
-        'DOMAIN_EXISTS',
-      );
+      await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, files, withSeed, nics)), 'DOMAIN_EXISTS');
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
       const state = vmStateFromDomain(domain.state, domain.shutoffReason);
@@ -125,10 +138,10 @@ export class VmOperations implements OnModuleInit {
       return { state };
     } catch (error) {
       await this.tearDown(vm);
-      // Everything written above lives in VM_DIR, so a full filesystem there is the cause; say so
-      // (without the host path) rather than pass on qemu-img's or the ISO writer's message.
+      // Everything written above lives in the host's VM pool, so a full filesystem there is the
+      // cause; say so (without the host path) rather than pass on the hypervisor's message.
       if (HypervisorError.is(error, 'INSUFFICIENT_STORAGE') || isFilesystemFull(error)) {
-        this.logger.warn(`create of VM ${vm.id} found VM_DIR full: ${(error as Error).message}`);
+        this.logger.warn(`create of VM ${vm.id} found the VM pool full: ${(error as Error).message}`);
         throw new AppException(
           HttpStatus.INSUFFICIENT_STORAGE,
           ErrorCode.INSUFFICIENT_STORAGE,
@@ -139,31 +152,57 @@ export class VmOperations implements OnModuleInit {
     }
   }
 
-  private async createDisk(port: VirtualizationPort, vm: Vm, image: Image, path: string): Promise<void> {
-    const wanted = vm.diskGiB * GIB;
+  /** The boot disk's volume: blank, or an overlay over the disk image (never smaller than it). */
+  private async createBootDisk(
+    port: VirtualizationPort,
+    vm: Vm,
+    image: Image,
+    pool: StoragePoolInfo,
+    disk: VmDisk | undefined,
+  ): Promise<void> {
+    if (!disk) throw new HypervisorError('OPERATION_FAILED', `VM ${vm.id} has no boot disk`);
+    // Images are IMAGE_DIR's files: a host that cannot see them has none to make a VM from.
+    const imagePool = await this.storage.imagePool(vm.hostId);
+    const target = { pool: pool.name, name: disk.volume };
+    const wanted = disk.sizeGiB * GIB;
     if (image.kind !== 'disk') {
-      await port.createVolume({ path, sizeBytes: wanted });
+      await port.createVolume({ ...target, sizeBytes: wanted });
       return;
     }
-    // The overlay may not be smaller than the image it covers. Read as the format its name gives, never probed.
-    const format = image.format ?? 'qcow2';
-    const backing = await port.getVolume(image.path, format);
-    await port.createVolume({
-      path,
-      sizeBytes: Math.max(wanted, backing.virtualSizeBytes),
-      backingPath: image.path,
-      backingFormat: format,
-    });
+    // Read as the format its name gives, never probed.
+    const backing = { pool: imagePool.name, name: basename(image.path), format: image.format ?? 'qcow2' };
+    const { virtualSizeBytes } = await port.getVolume(backing, backing.format);
+    await port.createVolume({ ...target, sizeBytes: Math.max(wanted, virtualSizeBytes), backing });
   }
 
   private async remove(op: Operation<'vm.delete'>): Promise<Record<string, unknown>> {
     const vm = await this.vms.find(op.vmId!);
     if (!vm) return { alreadyDeleted: true };
-    const port = this.hostPorts.forVm(vm);
-    await destroyAndUndefine(port, vm.id);
-    await port.removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
+    await this.removeFromHost(vm);
     await this.stateWriter.delete(vm);
     return {};
+  }
+
+  /**
+   * The domain with every volume of the VM: its disks, seed and serial log go with the undefine,
+   * and are deleted from the pool again in case the domain was already gone (a create that failed
+   * before the definition, a domain removed by hand). A VM made before pools keeps its files in its
+   * own folder under VM_DIR, which the adapter removes with the undefine.
+   */
+  private async removeFromHost(vm: Vm): Promise<void> {
+    await destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
+    await this.deleteVolumes(vm);
+  }
+
+  private async deleteVolumes(vm: Vm): Promise<void> {
+    const port = this.hostPorts.forVm(vm);
+    const volumes = (await this.vmDisks.ofVm(vm.id))
+      .map((disk) => disk.volume)
+      .filter((volume) => !isLegacyVolume(volume));
+    await this.storage.withVmPool(vm.hostId, async (pool) => {
+      for (const name of [...volumes, seedVolumeName(vm.id), serialLogName(vm.id)])
+        await port.deleteVolume({ pool: pool.name, name });
+    });
   }
 
   private async lifecycle(
@@ -192,7 +231,8 @@ export class VmOperations implements OnModuleInit {
       const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
       const hasSeed = (await port.getDomain(vm.id)).disks.some((disk) => disk.seed);
       const nics = await this.networking.nicSpecsFor(vm.id);
-      await port.redefineDomain(domainSpecFor(vm, image, media, this.config.hypervisor, hasSeed, nics));
+      const files = await this.filesOf(vm);
+      await port.redefineDomain(domainSpecFor(vm, image, media, files, hasSeed, nics));
       result.bootOrder = { config: true, live: false };
     }
     return result;
@@ -220,8 +260,14 @@ export class VmOperations implements OnModuleInit {
       // The sweep removes the orphan domain once the hypervisor answers again.
       this.logger.warn(`Could not remove the domain of failed VM ${vm.id}: ${(error as Error).message}`);
     }
-    await this.hostPorts.forVm(vm).removeVmFolder(vmPaths(this.config.hypervisor.vmDir, vm.id).dir);
+    await this.deleteVolumes(vm);
     await this.stateWriter.delete(vm);
+  }
+
+  /** The VM's files on its host as they are now. */
+  private async filesOf(vm: Vm): Promise<VmFiles> {
+    const [pool, disks] = await Promise.all([this.storage.vmPool(vm.hostId), this.vmDisks.ofVm(vm.id)]);
+    return vmFiles(vm.id, disks, pool.path, this.config.hypervisor.vmDir);
   }
 
   private async requireVm(op: Operation): Promise<Vm> {

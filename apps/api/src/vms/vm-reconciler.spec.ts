@@ -11,6 +11,7 @@ import { LeaderJobs } from '../database/leader-jobs';
 import { FakeTransactions } from '../database/testing/fake-transactions';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostPorts } from '../hosts/host-ports';
+import { HostStorage } from '../hosts/host-storage';
 import { IdempotencyService } from '../idempotency/idempotency.service';
 import { MetricsService } from '../metrics/metrics.service';
 import { FakeIdempotencyKeyRepository } from '../idempotency/testing/fake-idempotency-key-repository';
@@ -19,17 +20,30 @@ import { OperationHandler, OperationRunner, operationErrorFrom } from '../operat
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
 import { VmAutostart } from './vm-autostart';
-import { vmPaths } from './vm-paths';
 import { VmReconciler } from './vm-reconciler';
 import { VmEventFollower } from './vm-event-follower';
 import { VmStateWriter } from './vm-state-writer';
 
 const VM_DIR = '/var/lib/limen/vms';
 
-/** A domain for `vmId` with its disk under `vmDir`, started when `running`. */
-async function defineDomain(port: FakeVirtualizationPort, vm: Vm, running: boolean, vmDir = VM_DIR): Promise<void> {
-  const disk = vmPaths(vmDir, vm.id).disk;
-  await port.createVolume({ path: disk, sizeBytes: vm.diskGiB * 1024 ** 3 });
+/**
+ * A domain for `vm` with its disk and serial log as volumes of a pool over `vmDir`, or (`legacy`)
+ * in a folder of its own under it as before pools; started when `running`.
+ */
+async function defineDomain(
+  port: FakeVirtualizationPort,
+  vm: Vm,
+  running: boolean,
+  vmDir = VM_DIR,
+  legacy = false,
+): Promise<string> {
+  const disk = legacy ? `${vmDir}/${vm.id}/disk.qcow2` : `${vmDir}/${vm.id}-disk.qcow2`;
+  if (legacy) port.files.put(disk, { format: 'qcow2' });
+  else {
+    const pool = vmDir === VM_DIR ? 'limen-vms' : 'limen-other';
+    await port.ensureStoragePool({ name: pool, type: 'dir', path: vmDir });
+    await port.createVolume({ pool, name: `${vm.id}-disk.qcow2`, sizeBytes: vm.diskGiB * 1024 ** 3 });
+  }
   await port.defineDomain({
     vmId: vm.id,
     ownerId: vm.ownerId,
@@ -37,9 +51,10 @@ async function defineDomain(port: FakeVirtualizationPort, vm: Vm, running: boole
     memoryMiB: vm.memoryMiB,
     disks: [{ path: disk }],
     vnc: { enabled: true },
-    serialLogPath: vmPaths(vmDir, vm.id).serialLog,
+    serialLogPath: legacy ? `${vmDir}/${vm.id}/serial.log` : `${vmDir}/${vm.id}-serial.log`,
   });
   if (running) await port.start(vm.id);
+  return disk;
 }
 
 function world(options: { leader?: boolean; maxAttempts?: number } = {}, ...vms: Vm[]) {
@@ -53,11 +68,13 @@ function world(options: { leader?: boolean; maxAttempts?: number } = {}, ...vms:
   const hostPorts = {
     enabled: () => [{ host: { id: 'host-1', name: 'local' }, port }],
     forVm: () => port,
+    host: () => undefined,
+    localId: 'host-1',
   } as unknown as HostPorts;
   const scheduler = { addInterval: () => undefined } as unknown as SchedulerRegistry;
   const jobs = new LeaderJobs(scheduler, { isLeader: options.leader ?? true } as LeaderElection);
   const config = {
-    hypervisor: { vmDir: VM_DIR },
+    hypervisor: { vmDir: VM_DIR, vmPool: 'limen-vms', imagePool: 'limen-images' },
     reconcileIntervalSeconds: 30,
     autostart: { backoffSeconds: 30, maxAttempts: options.maxAttempts ?? 3 },
     alerting: { evalIntervalSeconds: 20 },
@@ -80,6 +97,7 @@ function world(options: { leader?: boolean; maxAttempts?: number } = {}, ...vms:
   const reconciler = new VmReconciler(
     config,
     hostPorts,
+    new HostStorage(config, hostPorts),
     rows.asRepository,
     stateWriter,
     operations.asService,
@@ -152,12 +170,14 @@ describe('VmReconciler.sweep', () => {
     expect(operations.rows.size).toBe(0);
   });
 
-  it('removes an orphan domain only when its disk is under VM_DIR (another installation may share the hypervisor)', async () => {
+  it("removes an orphan domain only when its disk is the installation's: in the host's VM pool, or under VM_DIR as before pools", async () => {
     const known = vmRow({ name: 'known', state: 'running' });
     const { reconciler, port } = world({}, known);
     await defineDomain(port, known, true);
     const orphan = vmRow({ name: 'orphan' });
-    await defineDomain(port, orphan, true);
+    const orphanDisk = await defineDomain(port, orphan, true);
+    const legacy = vmRow({ name: 'legacy' });
+    const legacyDisk = await defineDomain(port, legacy, false, VM_DIR, true);
     const foreign = vmRow({ name: 'foreign' });
     await defineDomain(port, foreign, true, '/srv/other-limen/vms');
 
@@ -166,7 +186,10 @@ describe('VmReconciler.sweep', () => {
     const left = (await port.listDomains()).map((d) => d.vmId);
     expect(left).toEqual(expect.arrayContaining([known.id, foreign.id]));
     expect(left).not.toContain(orphan.id);
-    expect(port.files.file(vmPaths(VM_DIR, orphan.id).disk)).toBeUndefined();
+    expect(left).not.toContain(legacy.id);
+    expect(port.files.file(orphanDisk)).toBeUndefined();
+    expect(port.files.file(legacyDisk)).toBeUndefined();
+    expect(port.files.file(`${VM_DIR}/${orphan.id}-serial.log`)).toBeUndefined();
   });
 
   it('asks again for a delete left half-done: a VM deleting with no operation gets a vm.delete', async () => {

@@ -3,6 +3,7 @@ import { DomainInfo, VirtualizationPort } from '@limen/libvirt';
 import { AppConfig } from '../config/app-config';
 import { LeaderJobs } from '../database/leader-jobs';
 import { HostPorts } from '../hosts/host-ports';
+import { HostStorage } from '../hosts/host-storage';
 import { OperationsService } from '../operations/operations.service';
 import { VmRepository } from './vm.repository';
 import { autostartGaveUpReason, VmAutostart } from './vm-autostart';
@@ -26,6 +27,7 @@ export class VmReconciler implements OnApplicationBootstrap {
   constructor(
     private readonly config: AppConfig,
     private readonly hostPorts: HostPorts,
+    private readonly storage: HostStorage,
     private readonly vms: VmRepository,
     private readonly stateWriter: VmStateWriter,
     private readonly operations: OperationsService,
@@ -57,7 +59,7 @@ export class VmReconciler implements OnApplicationBootstrap {
       }
       await this.apply(host.id, domains, listedAt);
       await this.autostart.sweepHost(host.id, domains);
-      await this.removeOrphans(port, domains);
+      await this.removeOrphans(host.id, port, domains);
       await this.resumeDeletes(host.id);
     }
   }
@@ -92,12 +94,18 @@ export class VmReconciler implements OnApplicationBootstrap {
   }
 
   /**
-   * Domains of VMs LIMEN no longer knows. Only those whose disks live in this installation's
-   * VM_DIR are ours to remove: another LIMEN (or a test) may share the same libvirtd.
+   * Domains of VMs LIMEN no longer knows. Only those whose disks are this installation's are ours
+   * to remove: volumes of the VM in the host's VM pool, or (VMs made before pools) files under
+   * VM_DIR. Another LIMEN (or a test) may share the same libvirtd.
    */
-  private async removeOrphans(port: VirtualizationPort, domains: DomainInfo[]): Promise<void> {
+  private async removeOrphans(hostId: string, port: VirtualizationPort, domains: DomainInfo[]): Promise<void> {
     const known = new Set(await this.vms.ids());
-    const ours = (d: DomainInfo) => d.disks.some((disk) => disk.path?.startsWith(`${this.config.hypervisor.vmDir}/`));
+    const pool = this.storage.vmPoolDefinition(hostId).path;
+    const ours = (d: DomainInfo) =>
+      d.disks.some(
+        (disk) =>
+          disk.path?.startsWith(`${pool}/${d.vmId}-`) || disk.path?.startsWith(`${this.config.hypervisor.vmDir}/`),
+      );
     for (const domain of domains) {
       const vmId = domain.vmId;
       if (!vmId || known.has(vmId) || !ours(domain)) continue;

@@ -71,13 +71,15 @@ function world(...vms: Vm[]) {
   } as AppConfig;
   const metrics = { quotaDenials: { inc: () => undefined } } as unknown as MetricsService;
   const port = new FakeVirtualizationPort();
-  port.files.put(IMAGES.disk.path!, { format: 'qcow2', sizeBytes: 3 * GIB });
   const hosts = {
     place: jest.fn(async () => 'host-1'),
     assertStorageRoom: jest.fn(async () => undefined),
     assertRoomToGrow: jest.fn(async () => undefined),
   };
-  const images = { usable: async (id: string) => Object.assign(new Image(), IMAGES[id]) };
+  const images = {
+    usable: async (id: string) => Object.assign(new Image(), IMAGES[id]),
+    virtualSizeOf: async (image: Image) => (image.id === 'disk' ? 3 * GIB : 0),
+  };
   const stateWriter = new VmStateWriter(rows.asRepository, events);
   const sshKeys = new FakeSshKeyRepository();
   const service = new VmsService(

@@ -1,5 +1,5 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { DomainStats } from '@limen/libvirt';
+import { diskVolumeName, DomainStats } from '@limen/libvirt';
 import { HostPorts } from '../hosts/host-ports';
 import { HostPlacement } from '../hosts/host-placement';
 import { randomUUID } from 'node:crypto';
@@ -153,11 +153,8 @@ export class VmsService {
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.FORBIDDEN, 'Only admins choose the host of a VM');
     }
     // The disk covering a disk image is never smaller than the image: that is what it holds, and is
-    // charged. The image is read as the format its name gives, never probed (as in VmOperations).
-    const imageBytes =
-      image.kind === 'disk'
-        ? (await this.hostPorts.localPort.getVolume(image.path, image.format ?? 'qcow2')).virtualSizeBytes
-        : 0;
+    // charged.
+    const imageBytes = image.kind === 'disk' ? await this.images.virtualSizeOf(image) : 0;
     const diskGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
     return this.accept(user, idem, async (tx) => {
       // Read now and stored in the operation: a key deleted later does not change a re-run.
@@ -175,10 +172,12 @@ export class VmsService {
       if (!(await this.vms.insertIfNameFree(tx, vm))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      // The boot disk, where VmOperations.create makes its volume (VM_DIR/<vm id>/disk.qcow2).
+      // The boot disk: VmOperations.create makes its volume in the host's VM pool.
       await this.disks.add(
         tx,
-        newVmDisk({ vmId: vm.id, position: 0, sizeGiB: diskGiB, bootIndex: 1 }, () => `${vm.id}/disk.qcow2`),
+        newVmDisk({ vmId: vm.id, position: 0, sizeGiB: diskGiB, bootIndex: 1 }, (diskId) =>
+          diskVolumeName(vm.id, diskId),
+        ),
       );
       const nics = await this.networking.attachAtCreate(tx, user, vm.id, dto.nics);
       await this.forwards.allocateAtCreate(tx, vm, nics, dto.nics);

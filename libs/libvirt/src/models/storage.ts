@@ -1,4 +1,4 @@
-import type { SeedIsoSpec } from './seed-iso';
+import type { SeedIsoDocuments } from './seed-iso';
 import type { VolumeFormat } from './volume';
 
 /**
@@ -56,5 +56,5 @@ export interface PoolVolumeInfo extends VolumeRef {
   backingPath?: string;
 }
 
-/** A cloud-init seed written as a volume: the documents of SeedIsoSpec, without a host path. */
-export type SeedIsoVolumeSpec = VolumeRef & Omit<SeedIsoSpec, 'path'>;
+/** A cloud-init seed written as a volume. */
+export type SeedIsoVolumeSpec = VolumeRef & SeedIsoDocuments;

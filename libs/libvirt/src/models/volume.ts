@@ -1,20 +1,7 @@
-export interface VolumeSpec {
-  /** Absolute path of the qcow2 file to create. */
-  path: string;
-  /** Virtual size. Required without a backing image; with one, defaults to the backing size. */
-  sizeBytes?: number;
-  /** Copy-on-write over this image; it is never written to. */
-  backingPath?: string;
-  /**
-   * Required with backingPath: the backing image is read as this format, never probed from its
-   * content (a raw image whose bytes look like a qcow2 header could otherwise name other files).
-   */
-  backingFormat?: VolumeFormat;
-}
-
 export type VolumeFormat = 'qcow2' | 'raw';
 
-export interface VolumeInfo {
+/** What qemu-img reads from an image file on the api's own machine (see inspectImageFile). */
+export interface ImageFileInfo {
   path: string;
   format: string;
   virtualSizeBytes: number;

@@ -12,13 +12,12 @@ export const DEFAULT_QEMU_DIRECT_STATE_DIR = '/var/lib/limen/qemu-direct';
 export function createVirtualizationPort(options: VirtualizationPortOptions = {}): VirtualizationPort {
   const qemuBinary = options.qemuBinary ?? 'qemu-system-x86_64';
   const virtTypes = new VirtTypeResolver(options.virtType ?? 'auto', qemuBinary);
-  const qemuImg = new QemuImg(options.qemuImgPath);
   if (options.adapter === 'qemu-direct') {
     return new QemuDirectAdapter({
       stateDir: options.stateDir ?? DEFAULT_QEMU_DIRECT_STATE_DIR,
       qemuBinary,
       virtTypes,
-      qemuImg,
+      qemuImg: new QemuImg(options.qemuImgPath),
       commandTimeoutMs: options.commandTimeoutMs,
       logger: options.logger,
     });
@@ -46,7 +45,6 @@ export function createVirtualizationPort(options: VirtualizationPortOptions = {}
     probePool,
     uri,
     virtTypes,
-    qemuImg,
     virshPath: options.virshPath,
     logger: options.logger,
   });

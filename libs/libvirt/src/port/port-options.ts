@@ -19,6 +19,7 @@ export interface VirtualizationPortOptions {
   commandTimeoutMs?: number;
   virshPath?: string;
   qemuBinary?: string;
+  /** qemu-direct only: its volumes are files it makes with qemu-img (libvirt makes its own). */
   qemuImgPath?: string;
   /** libvirt only: observes every virsh command's latency (e.g. for a Prometheus histogram). */
   onCommand?: CommandObserver;

@@ -16,24 +16,31 @@ import {
   NetworkInfo,
   NicSpec,
   PortForwardSpec,
-  SeedIsoSpec,
+  DiskSpec,
+  PoolVolumeInfo,
+  PoolVolumeSpec,
+  SeedIsoVolumeSpec,
   SerialConsoleInfo,
   SetResourceResult,
   SnapshotCreateSpec,
   SnapshotInfo,
+  StoragePoolDefinition,
+  StoragePoolInfo,
   VncEndpoint,
   VolumeFormat,
-  VolumeInfo,
-  VolumeSpec,
+  VolumeRef,
 } from '../models';
 
 /** DI token under which LibvirtModule provides the configured adapter. */
 export const VIRTUALIZATION_PORT = Symbol('VIRTUALIZATION_PORT');
 
 export interface UndefineOptions {
-  /** Delete the domain's disk images (not CD-ROM media, which may be shared images). */
+  /**
+   * Delete the domain's disk volumes and its serial log (not CD-ROM media, which may be shared
+   * images), through the host's storage pools, so a remote host is cleaned up too.
+   */
   removeVolumes?: boolean;
-  /** Delete the seed ISO attached with `seedIsoPath`. */
+  /** Delete the seed ISO volume attached with `seedIsoPath`. */
   removeSeedIso?: boolean;
   /** Delete the UEFI variable store, if any. */
   removeNvram?: boolean;
@@ -109,7 +116,10 @@ export interface VirtualizationPort {
   /** null when the domain has no VNC or is not running. */
   getVncEndpoint(vmId: string): Promise<VncEndpoint | null>;
   getSerialConsole(vmId: string): Promise<SerialConsoleInfo>;
-  /** The last `maxBytes` (default 64 KiB) of the serial log, decoded as UTF-8. */
+  /**
+   * The last `maxBytes` (default 64 KiB) of the serial log, decoded as UTF-8: the local file, or
+   * through the storage pool holding it when the host is remote.
+   */
   tailSerialLog(vmId: string, maxBytes?: number): Promise<string>;
   /** PNG image of the primary display. The domain must be running. */
   screenshot(vmId: string): Promise<Buffer>;
@@ -121,32 +131,56 @@ export interface VirtualizationPort {
   openConsole(vmId: string, type: ConsoleType): Promise<Duplex>;
 
   /**
-   * Creates the folder that holds a VM's files, private to the VM: 0700, or 0750 with QEMU's group
-   * where QEMU runs as another user (libvirt's DAC), whatever the umask. Missing parents are
-   * created 0755. Idempotent. createVolume and createSeedIso make their folder the same way.
+   * Defines, builds (mkdir), starts and autostarts a `dir` pool unless an identical one is already
+   * active; resolves with it active. STORAGE_CONFLICT when a pool of that name has another path,
+   * or another pool already uses the path.
    */
-  createVmFolder(path: string): Promise<void>;
-  /** Removes a VM's folder and everything in it. Idempotent: a missing folder is fine. */
-  removeVmFolder(path: string): Promise<void>;
-
-  createVolume(spec: VolumeSpec): Promise<VolumeInfo>;
+  ensureStoragePool(definition: StoragePoolDefinition): Promise<StoragePoolInfo>;
+  /** LIMEN pools (names starting `limen-`) with capacity, allocation and available bytes (refreshed). */
+  listStoragePools(): Promise<StoragePoolInfo[]>;
   /**
-   * What qemu-img reads from the file. With `format` the file is opened as that format only (a
-   * file that is not one fails); without it qemu-img probes the content, so pass it for any file
-   * LIMEN did not write itself.
+   * An empty volume of `sizeBytes` (qcow2 unless `format` says raw), or a copy-on-write qcow2
+   * overlay over `backing` (a volume of the same host, read as its given format only).
+   * VOLUME_EXISTS; VOLUME_NOT_FOUND when the pool or the backing volume is missing.
    */
-  getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo>;
-  /** Bytes still free for volumes on the filesystem holding the folder `path`. */
-  getAvailableBytes(path: string): Promise<number>;
-  /** Grows (or, with `allowShrink`, shrinks) the virtual size. */
-  resizeVolume(path: string, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<VolumeInfo>;
+  createVolume(spec: PoolVolumeSpec): Promise<PoolVolumeInfo>;
+  /** VOLUME_NOT_FOUND. With `format` the volume is read as that format only, never probed. */
+  getVolume(ref: VolumeRef, format?: VolumeFormat): Promise<PoolVolumeInfo>;
+  /**
+   * Grows (or, with `allowShrink`, shrinks) the virtual size of a volume no running domain uses
+   * (INVALID_STATE otherwise: growDisk is the way for a running one).
+   */
+  resizeVolume(ref: VolumeRef, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<PoolVolumeInfo>;
   /** Idempotent: deleting a missing volume succeeds. */
-  deleteVolume(path: string): Promise<void>;
+  deleteVolume(ref: VolumeRef): Promise<void>;
+  /** A full copy of `source` as `target`, in the same pool (virsh vol-clone). VOLUME_EXISTS. */
+  cloneVolume(source: VolumeRef, target: VolumeRef): Promise<PoolVolumeInfo>;
   /**
-   * Writes a cloud-init NoCloud seed ISO (label `cidata`) for `DomainSpec.seedIsoPath`, replacing
-   * any previous seed at that path atomically. Returns it as a raw volume.
+   * Creates `ref` and fills it with the bytes of the local file `localPath` (virsh vol-upload), of
+   * the given format. VOLUME_EXISTS. On failure nothing is left behind.
    */
-  createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo>;
+  uploadVolume(ref: VolumeRef, localPath: string, options: { format: VolumeFormat }): Promise<PoolVolumeInfo>;
+  /** Writes the volume's bytes to the local file `localPath` (virsh vol-download). VOLUME_NOT_FOUND. */
+  downloadVolume(ref: VolumeRef, localPath: string): Promise<void>;
+  /**
+   * Writes a cloud-init NoCloud seed ISO (label `cidata`) locally, in a scratch folder, and
+   * uploads it as the raw volume `ref`, replacing any previous one (for `DomainSpec.seedIsoPath`).
+   */
+  createSeedIso(spec: SeedIsoVolumeSpec): Promise<PoolVolumeInfo>;
+
+  /**
+   * Adds a disk (a DiskSpec with `id`) to the definition and, when the domain runs, to the guest
+   * (hot-plug; virtio and scsi). DOMAIN_NOT_FOUND; INVALID_ARGUMENT for a missing or duplicate
+   * id, a duplicate path, or one disk too many.
+   */
+  attachDisk(vmId: string, disk: DiskSpec): Promise<SetResourceResult>;
+  /** Removes a disk by its LIMEN id, live too when running; the volume itself is not deleted. */
+  detachDisk(vmId: string, diskId: string): Promise<SetResourceResult>;
+  /**
+   * Grows a disk by its LIMEN id to `sizeBytes`: live (blockresize, QMP block_resize) when the
+   * domain runs, otherwise its volume. INVALID_ARGUMENT for a smaller size.
+   */
+  growDisk(vmId: string, diskId: string, sizeBytes: number): Promise<SetResourceResult>;
 
   /**
    * Defines, starts and autostarts a LIMEN network (nat or isolated) unless an identical one is

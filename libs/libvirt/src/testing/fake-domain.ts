@@ -15,7 +15,7 @@ import {
 } from '../models';
 import { domainNameFor } from '../naming/domain-name';
 import { nicsOf } from '../networks/network-validation';
-import { CDROM_TARGET, SEED_TARGET, virtioTarget } from '../xml/spec-validation';
+import { CDROM_TARGET, diskTargets, SEED_TARGET } from '../xml/spec-validation';
 
 export interface FakeSnapshot {
   name: string;
@@ -120,13 +120,17 @@ export function domainInfo(domain: FakeDomain): DomainInfo {
 }
 
 function disksOf(spec: DomainSpec): DomainDiskInfo[] {
+  const targets = diskTargets(spec.disks);
   const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
-    target: virtioTarget(index),
+    target: targets[index],
     device: 'disk',
     path: disk.path,
     format: disk.format ?? 'qcow2',
     readonly: false,
     seed: false,
+    ...(disk.id ? { id: disk.id } : {}),
+    bus: disk.bus ?? 'virtio',
+    ...(disk.serial ? { serial: disk.serial } : {}),
   }));
   const cdrom = (target: string, path: string | undefined, seed: boolean): DomainDiskInfo => ({
     target,
@@ -154,7 +158,7 @@ export function domainStats(domain: FakeDomain, now = Date.now()): DomainStats {
     memory: { currentKiB: spec.memoryMiB * 1024, maxKiB: (spec.maxMemoryMiB ?? spec.memoryMiB) * 1024 },
     block: active
       ? spec.disks.map((disk, index) => ({
-          name: virtioTarget(index),
+          name: diskTargets(spec.disks)[index],
           path: disk.path,
           readBytes: 0,
           writeBytes: 0,

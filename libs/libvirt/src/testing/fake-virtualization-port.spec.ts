@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_MARKER } from '../../test/guest-fixture';
 import { ContractFiles, describePortContract } from '../../test/port-contract';
@@ -39,20 +41,30 @@ describePortContract('in-memory fake', {
     const port = new FakeVirtualizationPort({ bootOutput: `${GUEST_MARKER}\n` });
     port.setHostRoutes(['192.0.2.0/24']); // as on a host with one LAN
     const guest = { kernelPath: '/fake/test-guest/vmlinuz', initrdPath: '/fake/test-guest/initrd.img', cmdline: '' };
-    return { port, runDir: `/var/lib/limen/fake-runs/${randomUUID()}`, files: fakeFiles(port), guest, cleanup() {} };
+    // Uploads and downloads read and write real local files.
+    const localDir = mkdtempSync(join(tmpdir(), 'limen-fake-contract-'));
+    return {
+      port,
+      runDir: `/var/lib/limen/fake-runs/${randomUUID()}`,
+      localDir,
+      files: fakeFiles(port),
+      guest,
+      cleanup: () => rmSync(localDir, { recursive: true, force: true }),
+    };
   },
 });
 
 describe('FakeVirtualizationPort test controls', () => {
   const vmId = randomUUID();
+  const disk = { pool: 'limen-vms', name: 'disk.qcow2' };
   const spec: DomainSpec = {
     vmId,
     ownerId: 'owner-1',
     vcpus: 1,
     memoryMiB: 128,
-    disks: [{ path: '/vms/a/disk.qcow2' }],
+    disks: [{ path: '/vms/disk.qcow2' }],
     vnc: { enabled: true },
-    serialLogPath: '/vms/a/serial.log',
+    serialLogPath: '/vms/serial.log',
   };
   let fake: FakeVirtualizationPort;
   let events: DomainEvent[];
@@ -61,7 +73,8 @@ describe('FakeVirtualizationPort test controls', () => {
     fake = new FakeVirtualizationPort();
     events = [];
     fake.events().subscribe((event) => events.push(event));
-    await fake.createVolume({ path: '/vms/a/disk.qcow2', sizeBytes: 1024 ** 3 });
+    await fake.ensureStoragePool({ name: 'limen-vms', type: 'dir', path: '/vms' });
+    await fake.createVolume({ ...disk, sizeBytes: 1024 ** 3 });
     await fake.defineDomain(spec);
   });
 
@@ -110,16 +123,27 @@ describe('FakeVirtualizationPort test controls', () => {
   });
 
   it('refuses to start a domain whose storage is missing', async () => {
-    await fake.deleteVolume('/vms/a/disk.qcow2');
+    await fake.deleteVolume(disk);
     await expect(fake.start(vmId)).rejects.toMatchObject({ code: 'OPERATION_FAILED' });
   });
 
+  it('shares one filesystem among its pools: a test lowers its capacity to run out of space', async () => {
+    const [pool] = await fake.listStoragePools();
+    fake.storage.capacityBytes = pool.allocationBytes + 100_000;
+    expect((await fake.listStoragePools())[0]).toMatchObject({ availableBytes: 100_000 });
+    await expect(fake.createVolume({ ...disk, name: 'big.qcow2', sizeBytes: 1024 ** 3 })).rejects.toMatchObject({
+      code: 'INSUFFICIENT_STORAGE',
+    });
+    expect(fake.files.file('/vms/big.qcow2')).toBeUndefined();
+    await fake.createVolume({ ...disk, name: 'raw.img', sizeBytes: 1024 ** 3, format: 'raw' }); // sparse
+  });
+
   it('charges the RAM of a running snapshot to the first disk', async () => {
-    const before = (await fake.getVolume('/vms/a/disk.qcow2')).actualSizeBytes;
+    const before = (await fake.getVolume(disk)).actualSizeBytes;
     await fake.start(vmId);
     await fake.createSnapshot(vmId, { name: 's1' });
-    expect((await fake.getVolume('/vms/a/disk.qcow2')).actualSizeBytes - before).toBe(128 * 1024 * 1024);
+    expect((await fake.getVolume(disk)).actualSizeBytes - before).toBe(128 * 1024 * 1024);
     await fake.deleteSnapshot(vmId, 's1');
-    expect((await fake.getVolume('/vms/a/disk.qcow2')).actualSizeBytes).toBe(before);
+    expect((await fake.getVolume(disk)).actualSizeBytes).toBe(before);
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { basename, dirname } from 'node:path';
 import { Duplex } from 'node:stream';
 import { Observable } from 'rxjs';
 import { HypervisorError } from '../errors/hypervisor-error';
@@ -10,74 +11,63 @@ import {
   DomainSpec,
   DomainStats,
   HostCapabilities,
-  SeedIsoSpec,
   SerialConsoleInfo,
   SetResourceResult,
   SnapshotCreateSpec,
   SnapshotInfo,
   VncEndpoint,
-  VolumeFormat,
-  VolumeInfo,
-  VolumeSpec,
 } from '../models';
 import { assertSnapshotName, domainNameFor } from '../naming/domain-name';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../port/virtualization-port';
-import { assertVmFolderPath } from '../volumes/private-folder';
-import { assertAbsolutePath, validateDomainSpec } from '../xml/spec-validation';
+import { validateDomainSpec } from '../xml/spec-validation';
 import { FakeConsoles } from './fake-consoles';
 import { domainInfo, domainStats, FakeDomain, invalidState, isActive } from './fake-domain';
-import { FakeFileSystem } from './fake-file-system';
 import { FakeCall, FakeCallLog, FakePortMethod } from './fake-calls';
-import { FakeNetworkingPort } from './fake-networking-port';
+import { FakeStoragePort } from './fake-storage-port';
 import { FakePower } from './fake-power';
 import { FakeSnapshots } from './fake-snapshots';
 
 export interface FakeVirtualizationPortOptions {
-  /** Which adapter it stands for: libvirt gives VM folders to QEMU's group (0750), qemu-direct does not (0700). */
+  /** Which adapter it stands for (what getHostCapabilities reports). */
   adapter?: 'libvirt' | 'qemu-direct';
   /** Overrides of what getHostCapabilities reports. */
   capabilities?: Partial<HostCapabilities>;
   /** What the guest writes to its serial port each time it boots (start, reset, reboot). */
   bootOutput?: string;
-  /** What getAvailableBytes answers. Default 100 GiB. */
-  availableBytes?: number;
+  /** Size of the filesystem all storage pools share (see FakeStorage). Default 100 GiB. */
+  storageCapacityBytes?: number;
 }
 
 /** A 1x1 black PNG: what screenshot() returns. */
 const SCREENSHOT = ppmToPng(Buffer.concat([Buffer.from('P6\n1 1\n255\n', 'latin1'), Buffer.alloc(3)]));
 
 /**
- * An in-memory VirtualizationPort for unit specs: domains, volumes, snapshots, folders, consoles
- * and events behave as with the real adapters (same HypervisorError codes, state transitions and
+ * An in-memory VirtualizationPort for unit specs: domains, storage pools and volumes, disks,
+ * snapshots, consoles and events behave as with the real adapters (same HypervisorError codes, state transitions and
  * lifecycle events; run by the port contract suite), but nothing touches the machine. Guests are
  * simulated: they boot at once, honour ACPI unless told otherwise, and write `bootOutput` to
- * their serial log. Tests steer it through `files`, `consoles`, `guestOutput`, `crash`,
+ * their serial log. Tests steer it through `files`, `storage` (its capacity), `consoles`, `guestOutput`, `crash`,
  * `ignoreAcpi`, `failNext`, `setUnavailable`, and for networking `networks`, `setGuestAgent`,
  * `setLeases`, `setHostRoutes`, `addBridge`, `setArpEntry` (see FakeNetworkingPort), and read
  * what was asked of it in `calls`.
  * Never used by production code (ESLint refuses the import outside specs).
  */
-export class FakeVirtualizationPort extends FakeNetworkingPort implements VirtualizationPort {
-  /** The hypervisor's files: put images and ISOs here, read disks and seed documents back. */
-  readonly files: FakeFileSystem;
+export class FakeVirtualizationPort extends FakeStoragePort implements VirtualizationPort {
   /** Consoles handed out by openConsole; `guestSide` plays the guest's end. */
   readonly consoles = new FakeConsoles();
   /** Every port call, in order, with its arguments. */
   readonly calls: FakeCall[];
-  availableBytes: number;
   private readonly snapshots: FakeSnapshots;
   protected readonly power: FakePower;
   private readonly callLog = new FakeCallLog();
   private readonly capabilities: HostCapabilities;
 
   constructor(options: FakeVirtualizationPortOptions = {}) {
-    super();
+    super(options.storageCapacityBytes ?? 100 * 1024 ** 3);
     const adapter = options.adapter ?? 'libvirt';
-    this.files = new FakeFileSystem(adapter === 'libvirt');
     this.power = new FakePower(this.files, this.consoles, options.bootOutput ?? '');
     this.snapshots = new FakeSnapshots(this.files, this.power);
     this.calls = this.callLog.calls;
-    this.availableBytes = options.availableBytes ?? 100 * 1024 ** 3;
     this.capabilities = {
       adapter,
       hostname: 'fake-host',
@@ -134,11 +124,6 @@ export class FakeVirtualizationPort extends FakeNetworkingPort implements Virtua
     return structuredClone(this.capabilities);
   }
 
-  async getAvailableBytes(path: string): Promise<number> {
-    assertAbsolutePath('path', path);
-    return this.availableBytes;
-  }
-
   // ---- definitions ----
 
   async listDomains(): Promise<DomainInfo[]> {
@@ -185,8 +170,14 @@ export class FakeVirtualizationPort extends FakeNetworkingPort implements Virtua
     const domain = this.require(vmId);
     if (domain.state !== 'shutoff') throw invalidState(vmId, `must be stopped to be deleted (it is ${domain.state})`);
     this.domains.delete(vmId);
-    if (options.removeVolumes) for (const disk of domain.config.disks) this.files.remove(disk.path);
-    if (options.removeSeedIso && domain.config.seedIsoPath) this.files.remove(domain.config.seedIsoPath);
+    const { disks, seedIsoPath, serialLogPath } = domain.config;
+    const removed = [
+      ...(options.removeVolumes ? [...disks.map((disk) => disk.path), serialLogPath] : []),
+      ...(options.removeSeedIso && seedIsoPath ? [seedIsoPath] : []),
+    ];
+    for (const path of removed) this.files.remove(path);
+    // A VM of the layout before storage pools kept its files in a folder named after it.
+    for (const folder of new Set(removed.map(dirname))) if (basename(folder) === vmId) this.files.removeTree(folder);
     this.power.lifecycle(vmId, 'undefined', 'removed');
   }
 
@@ -336,39 +327,6 @@ export class FakeVirtualizationPort extends FakeNetworkingPort implements Virtua
       throw invalidState(vmId, `has no ${type === 'vnc' ? 'VNC display' : 'serial console pty'} now`);
     if (type === 'vnc' && !domain.live?.vnc?.enabled) throw invalidState(vmId, 'has no VNC display now');
     return this.consoles.connect(vmId, type);
-  }
-
-  // ---- files ----
-
-  async createVmFolder(path: string): Promise<void> {
-    assertVmFolderPath(path);
-    this.files.makePrivateFolder(path);
-  }
-
-  async removeVmFolder(path: string): Promise<void> {
-    assertVmFolderPath(path);
-    this.files.removeTree(path);
-  }
-
-  async createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
-    return this.files.createVolume(spec);
-  }
-
-  async getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
-    return this.files.info(path, format);
-  }
-
-  async resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
-    const inUse = [...this.domains.values()].some((domain) => domain.live?.disks.some((disk) => disk.path === path));
-    return this.files.resize(path, sizeBytes, options.allowShrink ?? false, inUse);
-  }
-
-  async deleteVolume(path: string): Promise<void> {
-    this.files.delete(path);
-  }
-
-  async createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
-    return this.files.createSeedIso(spec);
   }
 
   events(): Observable<DomainEvent> {

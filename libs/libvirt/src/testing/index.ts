@@ -5,5 +5,6 @@ export type { FakeVirtualizationPortOptions } from './fake-virtualization-port';
 export type { FakeCall, FakePortMethod } from './fake-calls';
 export type { FakeFile, FakeFileOptions, FakeFolder, FakeFileSystem } from './fake-file-system';
 export type { FakeConsoles } from './fake-consoles';
+export type { FakeStorage } from './fake-storage';
 export type { FakeGuestAgent } from './fake-domain';
 export type { FakeNetworks } from './fake-networks';

@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deleteVmFolder, ensurePrivateFolder, makeVmFolder } from './private-folder';
+import { ensurePrivateFolder } from './private-folder';
 
 describe('ensurePrivateFolder', () => {
   const base = () => mkdtempSync(join(tmpdir(), 'limen-private-'));
@@ -22,23 +22,5 @@ describe('ensurePrivateFolder', () => {
     mkdirSync(folder, { mode: 0o755 });
     await ensurePrivateFolder(folder);
     expect(statSync(folder).mode & 0o777).toBe(0o700);
-  });
-});
-
-describe('makeVmFolder and deleteVmFolder', () => {
-  it('make a private folder and remove it with its files, idempotently', async () => {
-    const folder = join(mkdtempSync(join(tmpdir(), 'limen-vmfolder-')), 'vm-3');
-    await makeVmFolder(folder);
-    await makeVmFolder(folder);
-    expect(statSync(folder).mode & 0o777).toBe(0o700);
-    writeFileSync(join(folder, 'disk.qcow2'), 'x');
-    await deleteVmFolder(folder);
-    expect(existsSync(folder)).toBe(false);
-    await deleteVmFolder(folder);
-  });
-
-  it.each(['relative/vm', '/', '/var/lib/limen/vms/../../etc', '/var//lib'])('refuse %s', async (folder) => {
-    await expect(deleteVmFolder(folder)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(makeVmFolder(folder)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });

@@ -1,7 +1,6 @@
-import { chmod, chown, mkdir, rm } from 'node:fs/promises';
-import { dirname, normalize } from 'node:path';
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { HypervisorError } from '../errors/hypervisor-error';
-import { assertAbsolutePath } from '../xml/spec-validation';
 
 /**
  * Makes the folder that holds a VM's files private. Its disk and its seed ISO (the user's
@@ -26,24 +25,4 @@ export async function ensurePrivateFolder(folder: string, qemuGroupId?: number):
   }
   // Explicitly: the process umask must not decide who may read a VM's files.
   await chmod(folder, qemuGroupId === undefined ? 0o700 : 0o750);
-}
-
-/** Creates a VM's own folder (see ensurePrivateFolder), given by the caller as a normalized absolute path. */
-export async function makeVmFolder(folder: string, qemuGroupId?: number): Promise<void> {
-  assertVmFolderPath(folder);
-  await ensurePrivateFolder(folder, qemuGroupId);
-}
-
-/** Removes a VM's folder with everything in it; a missing folder is fine. */
-export async function deleteVmFolder(folder: string): Promise<void> {
-  assertVmFolderPath(folder);
-  await rm(folder, { recursive: true, force: true });
-}
-
-/** A recursive remove must name exactly the folder meant: absolute, normalized, never `/`. */
-export function assertVmFolderPath(folder: string): void {
-  assertAbsolutePath('VM folder', folder);
-  if (normalize(folder) !== folder || dirname(folder) === folder) {
-    throw new HypervisorError('INVALID_ARGUMENT', 'VM folder must be a normalized absolute path below /');
-  }
 }

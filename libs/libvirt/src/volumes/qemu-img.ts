@@ -1,9 +1,7 @@
-import { chmod, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chmod, stat } from 'node:fs/promises';
 import { HypervisorError } from '../errors/hypervisor-error';
-import { VolumeFormat, VolumeInfo, VolumeSpec } from '../models';
+import { ImageFileInfo, VolumeFormat } from '../models';
 import { runProcess } from '../transport/process-runner';
-import { ensurePrivateFolder } from './private-folder';
 import { assertAbsolutePath } from '../xml/spec-validation';
 
 interface QemuImgInfo {
@@ -15,24 +13,31 @@ interface QemuImgInfo {
   'format-specific'?: { type: string; data?: { 'data-file'?: string } };
 }
 
+/** An image file to create (qemu-direct's volumes are files in the folders its pools are). */
+export interface VolumeSpec {
+  /** Absolute path of the qcow2 file to create. */
+  path: string;
+  /** Virtual size. Required without a backing image; with one, defaults to the backing size. */
+  sizeBytes?: number;
+  /** Copy-on-write over this image; it is never written to. */
+  backingPath?: string;
+  /**
+   * Required with backingPath: the backing image is read as this format, never probed from its
+   * content (a raw image whose bytes look like a qcow2 header could otherwise name other files).
+   */
+  backingFormat?: VolumeFormat;
+}
+
 /** Disk images through qemu-img (argv, no shell). Shared by both adapters. */
 export class QemuImg {
   constructor(private readonly binary = 'qemu-img') {}
-
-  /**
-   * A qcow2 volume, readable by its owner only (libvirt hands it to QEMU's user when a domain
-   * starts), in a private folder: see ensurePrivateFolder for `qemuGroupId`.
-   */
-  async create(spec: VolumeSpec, qemuGroupId?: number): Promise<VolumeInfo> {
-    return this.createFile({ ...spec, format: 'qcow2' }, () => ensurePrivateFolder(dirname(spec.path), qemuGroupId));
-  }
 
   /**
    * A new image file (owner-only, 0600) in a folder that exists and is left as it is (a storage
    * pool's): empty qcow2 or raw of `sizeBytes`, or a qcow2 overlay over a standalone backing image.
    * `prepare` runs once the spec passed every check, before anything is written.
    */
-  async createFile(spec: VolumeSpec & { format: VolumeFormat }, prepare?: () => Promise<void>): Promise<VolumeInfo> {
+  async createFile(spec: VolumeSpec & { format: VolumeFormat }, prepare?: () => Promise<void>): Promise<ImageFileInfo> {
     assertAbsolutePath('volume path', spec.path);
     if (spec.backingPath) assertAbsolutePath('backing path', spec.backingPath);
     if (!spec.backingPath && !spec.sizeBytes)
@@ -63,7 +68,7 @@ export class QemuImg {
    * file that is not one); without it qemu-img probes the content, which is safe only for files
    * LIMEN wrote itself.
    */
-  async info(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
+  async info(path: string, format?: VolumeFormat): Promise<ImageFileInfo> {
     assertAbsolutePath('volume path', path);
     if (!(await exists(path))) throw new HypervisorError('VOLUME_NOT_FOUND', `volume ${path} does not exist`);
     // -U (force share): reading metadata must work while a running VM holds the image lock.
@@ -107,7 +112,7 @@ export class QemuImg {
     }
   }
 
-  async resize(path: string, sizeBytes: number, allowShrink = false): Promise<VolumeInfo> {
+  async resize(path: string, sizeBytes: number, allowShrink = false): Promise<ImageFileInfo> {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0)
       throw new HypervisorError('INVALID_ARGUMENT', 'sizeBytes must be a positive integer');
     const current = await this.info(path);
@@ -143,11 +148,6 @@ export class QemuImg {
     await runProcess(this.binary, ['convert', '-q', '-f', sourceFormat, '-O', targetFormat, source, target], {
       timeoutMs: 3_600_000,
     });
-  }
-
-  async delete(path: string): Promise<void> {
-    assertAbsolutePath('volume path', path);
-    await rm(path, { force: true });
   }
 }
 

@@ -1,8 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SeedIsoSpec } from '../models';
-import { IsoWriterProgram, SeedIsoWriter, validateSeedIsoSpec } from './seed-iso';
+import { IsoWriterProgram, SeedIsoSpec, SeedIsoWriter, validateSeedIsoSpec } from './seed-iso';
 
 /**
  * A fake genisoimage (node -e): writes to its `-output` a JSON record of its argv and of the

@@ -3,9 +3,15 @@ import { chmod, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { HypervisorError, isFilesystemFull } from '../errors/hypervisor-error';
 import { withScratchDir } from '../host/scratch-dir';
-import { SeedIsoSpec, VolumeInfo } from '../models';
+import { ImageFileInfo, SeedIsoDocuments } from '../models';
 import { runProcess } from '../transport/process-runner';
 import { ensurePrivateFolder } from './private-folder';
+
+/** A seed ISO to write at `path`. */
+export interface SeedIsoSpec extends SeedIsoDocuments {
+  /** Absolute path of the ISO to write, ending in `.iso`. An existing file is replaced atomically. */
+  path: string;
+}
 
 /** A program that writes ISO 9660 images and understands genisoimage's options. */
 export interface IsoWriterProgram {
@@ -51,7 +57,7 @@ export class SeedIsoWriter {
   constructor(private readonly writers: readonly IsoWriterProgram[] = DEFAULT_ISO_WRITERS) {}
 
   /** `qemuGroupId`: see ensurePrivateFolder. */
-  async create(spec: SeedIsoSpec, qemuGroupId?: number): Promise<VolumeInfo> {
+  async create(spec: SeedIsoSpec, qemuGroupId?: number): Promise<ImageFileInfo> {
     validateSeedIsoSpec(spec);
     const folder = dirname(spec.path);
     const partial = join(folder, `.${basename(spec.path)}.${randomBytes(6).toString('hex')}.partial`);

@@ -101,6 +101,10 @@ export class FakeHostPorts<P extends VirtualizationPort> {
     this.cached = await this.rows.all();
   }
 
+  host(hostId: string): Host | undefined {
+    return this.rows.rows.get(hostId);
+  }
+
   forHost(hostId: string): P {
     let port = this.ports.get(hostId);
     if (!port) this.ports.set(hostId, (port = this.newPort()));

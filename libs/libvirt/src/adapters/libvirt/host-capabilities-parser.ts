@@ -44,15 +44,3 @@ export function parseHostCapabilities(sources: HostCapabilitiesSources): HostCap
     machines: machines(sources.capabilities),
   };
 }
-
-/**
- * The gid QEMU runs with, from the DAC security model's base label (`+64055:+64055`, uid:gid).
- * Undefined when libvirt does not use DAC (then QEMU keeps libvirtd's own identity).
- */
-export function qemuGroupIdFrom(capabilitiesXml: string): number | undefined {
-  const host = childOf(childOf(parseXml(capabilitiesXml), 'capabilities'), 'host');
-  const dac = childrenOf(host, 'secmodel').find((model) => textOf(childOf(model, 'model')) === 'dac');
-  const label = textOf(childrenOf(dac, 'baselabel')[0]);
-  const gid = /^\+?\d+:\+?(\d+)$/.exec(label?.trim() ?? '')?.[1];
-  return gid === undefined ? undefined : Number(gid);
-}

@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { defer, finalize, Observable, share } from 'rxjs';
 import { HypervisorError } from '../../errors/hypervisor-error';
@@ -19,6 +19,7 @@ import {
   DomainSpec,
   DomainState,
   DomainStats,
+  DiskSpec,
   GuestExecResult,
   GuestInfo,
   HostCapabilities,
@@ -26,16 +27,19 @@ import {
   NetworkDefinition,
   NetworkInfo,
   NicSpec,
+  PoolVolumeInfo,
+  PoolVolumeSpec,
   PortForwardSpec,
-  SeedIsoSpec,
+  SeedIsoVolumeSpec,
   SerialConsoleInfo,
   SetResourceResult,
   SnapshotCreateSpec,
   SnapshotInfo,
+  StoragePoolDefinition,
+  StoragePoolInfo,
   VncEndpoint,
   VolumeFormat,
-  VolumeInfo,
-  VolumeSpec,
+  VolumeRef,
 } from '../../models';
 import { assertSnapshotName, domainNameFor, DOMAIN_NAME_PREFIX } from '../../naming/domain-name';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../../port/virtualization-port';
@@ -43,20 +47,19 @@ import { isLocalLibvirtUri } from '../../transport/libvirt-uri';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { VirshCommand } from '../../transport/virsh-command';
 import { VirshPool } from '../../transport/virsh-pool';
-import { availableBytes } from '../../volumes/filesystem-space';
-import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
-import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
 import { withForwardsOf } from '../../xml/nic-xml';
 import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xml-parser';
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { parseDomstats, RuntimeState, runtimeStateOf, splitDomstats } from './domstats-parser';
-import { parseHostCapabilities, qemuGroupIdFrom } from './host-capabilities-parser';
+import { parseHostCapabilities } from './host-capabilities-parser';
+import { LibvirtDisks } from './libvirt-disks';
 import { LibvirtGuestAgent } from './libvirt-guest-agent';
 import { LibvirtNetworks } from './libvirt-networks';
 import { LibvirtNics } from './libvirt-nics';
 import { LibvirtQmp } from './libvirt-qmp';
+import { LibvirtStorage } from './libvirt-storage';
 import { buildSnapshotXml, parseSnapshotXml } from './snapshot-xml';
 
 export interface LibvirtAdapterOptions {
@@ -71,7 +74,6 @@ export interface LibvirtAdapterOptions {
   virtTypes: VirtTypeResolver;
   uri: string;
   virshPath?: string;
-  qemuImg?: QemuImg;
   seedIsoWriter?: SeedIsoWriter;
   logger?: LibLogger;
   /** How often shutdown() polls the state while waiting for the guest. */
@@ -84,9 +86,9 @@ const STATS_GROUPS = ['state', 'cpu-total', 'balloon', 'vcpu', 'interface', 'blo
 export class LibvirtAdapter implements VirtualizationPort {
   private readonly pool: VirshPool;
   private readonly probePool: VirshPool;
-  private readonly qemuImg: QemuImg;
-  private readonly seedIsoWriter: SeedIsoWriter;
   private readonly logger: LibLogger;
+  /** Whether the URI reaches this machine's libvirtd, whose files the api may read and remove itself. */
+  private readonly local: boolean;
   private readonly eventStream: VirshEventStream;
   private readonly sharedEvents: Observable<DomainEvent>;
   /** QMP passthrough for what libvirt has no command of its own for. */
@@ -94,17 +96,16 @@ export class LibvirtAdapter implements VirtualizationPort {
   private readonly networks: LibvirtNetworks;
   private readonly nics: LibvirtNics;
   private readonly agent: LibvirtGuestAgent;
-  /** QEMU's group on this host, read once from libvirt; see qemuGroupId. */
-  private qemuGroup: Promise<number | undefined> | undefined;
+  private readonly storage: LibvirtStorage;
+  private readonly disks: LibvirtDisks;
 
   constructor(private readonly options: LibvirtAdapterOptions) {
     this.pool = options.pool;
     this.probePool =
       options.probePool ??
       new VirshPool({ uri: options.uri, size: 1, virshPath: options.virshPath, logger: options.logger });
-    this.qemuImg = options.qemuImg ?? new QemuImg();
-    this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
     this.logger = options.logger ?? silentLogger;
+    this.local = isLocalLibvirtUri(options.uri);
     this.qmp = new LibvirtQmp(this.pool);
     this.networks = new LibvirtNetworks(this.pool, isLocalLibvirtUri(options.uri), this.logger);
     this.nics = new LibvirtNics({
@@ -113,6 +114,17 @@ export class LibvirtAdapter implements VirtualizationPort {
       pollIntervalMs: options.pollIntervalMs,
     });
     this.agent = new LibvirtGuestAgent(this.pool, options.pollIntervalMs);
+    this.storage = new LibvirtStorage({
+      pool: this.pool,
+      virshPath: options.virshPath,
+      seedIsoWriter: options.seedIsoWriter,
+      logger: this.logger,
+    });
+    this.disks = new LibvirtDisks({
+      pool: this.pool,
+      isActive: async (name) => isActive(await this.state(name)),
+      pollIntervalMs: options.pollIntervalMs,
+    });
     this.eventStream = new VirshEventStream({ uri: options.uri, virshPath: options.virshPath, logger: this.logger });
     // One virsh event process however many subscribers; it stops when the last one leaves.
     this.sharedEvents = defer(() => {
@@ -205,16 +217,20 @@ export class LibvirtAdapter implements VirtualizationPort {
       options: { domain: name },
       flags: ['snapshots-metadata', options.removeNvram ? 'nvram' : 'keep-nvram'],
     });
-    const files: string[] = [];
+    const files = new Set<string>();
     for (const disk of parsed.disks) {
       if (!disk.path) continue;
-      if (disk.device === 'disk' && options.removeVolumes) files.push(disk.path);
-      if (disk.seed && options.removeSeedIso) files.push(disk.path);
+      if (disk.device === 'disk' && options.removeVolumes) files.add(disk.path);
+      if (disk.seed && options.removeSeedIso) files.add(disk.path);
     }
-    if (options.removeSeedIso && parsed.metadata?.seedIsoPath && !files.includes(parsed.metadata.seedIsoPath)) {
-      files.push(parsed.metadata.seedIsoPath);
-    }
-    await Promise.all(files.map((file) => rm(file, { force: true })));
+    if (options.removeVolumes && parsed.serialLogPath) files.add(parsed.serialLogPath);
+    if (options.removeSeedIso && parsed.metadata?.seedIsoPath) files.add(parsed.metadata.seedIsoPath);
+    // Through the pools holding them, so a remote host is cleaned up too.
+    for (const file of files) await this.storage.deleteVolumeByPath(file);
+    // A VM made before storage pools kept its files in a folder named after it, under VM_DIR on
+    // this machine (remote hosts had to share that folder then): it goes with them.
+    const folders = new Set([...files].map(dirname).filter((folder) => basename(folder) === vmId));
+    if (this.local) for (const folder of folders) await rm(folder, { recursive: true, force: true });
   }
 
   async start(vmId: string): Promise<void> {
@@ -400,7 +416,10 @@ export class LibvirtAdapter implements VirtualizationPort {
   async tailSerialLog(vmId: string, maxBytes?: number): Promise<string> {
     const parsed = await this.dumpXml(domainNameFor(vmId), true);
     if (!parsed.serialLogPath) return '';
-    return tailFile(parsed.serialLogPath, maxBytes);
+    // A remote host's log is no file of this machine: it is read through the pool holding it.
+    return this.local
+      ? tailFile(parsed.serialLogPath, maxBytes)
+      : this.storage.tailFile(parsed.serialLogPath, maxBytes);
   }
 
   openConsole(vmId: string, type: ConsoleType): Promise<Duplex> {
@@ -416,48 +435,56 @@ export class LibvirtAdapter implements VirtualizationPort {
     });
   }
 
-  async createVmFolder(path: string): Promise<void> {
-    await makeVmFolder(path, await this.qemuGroupId());
+  ensureStoragePool(definition: StoragePoolDefinition): Promise<StoragePoolInfo> {
+    return this.storage.ensureStoragePool(definition);
   }
 
-  removeVmFolder(path: string): Promise<void> {
-    return deleteVmFolder(path);
+  listStoragePools(): Promise<StoragePoolInfo[]> {
+    return this.storage.listStoragePools();
   }
 
-  async createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
-    return this.qemuImg.create(spec, await this.qemuGroupId());
+  createVolume(spec: PoolVolumeSpec): Promise<PoolVolumeInfo> {
+    return this.storage.createVolume(spec);
   }
 
-  getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
-    return this.qemuImg.info(path, format);
+  getVolume(ref: VolumeRef, format?: VolumeFormat): Promise<PoolVolumeInfo> {
+    return this.storage.getVolume(ref, format);
   }
 
-  getAvailableBytes(path: string): Promise<number> {
-    return availableBytes(path);
+  resizeVolume(ref: VolumeRef, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<PoolVolumeInfo> {
+    return this.storage.resizeVolume(ref, sizeBytes, options);
   }
 
-  resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
-    return this.qemuImg.resize(path, sizeBytes, options.allowShrink);
+  deleteVolume(ref: VolumeRef): Promise<void> {
+    return this.storage.deleteVolume(ref);
   }
 
-  deleteVolume(path: string): Promise<void> {
-    return this.qemuImg.delete(path);
+  cloneVolume(source: VolumeRef, target: VolumeRef): Promise<PoolVolumeInfo> {
+    return this.storage.cloneVolume(source, target);
   }
 
-  async createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
-    return this.seedIsoWriter.create(spec, await this.qemuGroupId());
+  uploadVolume(ref: VolumeRef, localPath: string, options: { format: VolumeFormat }): Promise<PoolVolumeInfo> {
+    return this.storage.uploadVolume(ref, localPath, options);
   }
 
-  /**
-   * The group QEMU runs as (libvirt's DAC base label, e.g. libvirt-qemu): VM folders are given to
-   * it so QEMU can reach their files while other local users cannot. Undefined without DAC.
-   */
-  private qemuGroupId(): Promise<number | undefined> {
-    this.qemuGroup ??= this.probePool.run({ name: 'capabilities' }).then(qemuGroupIdFrom, (error: unknown) => {
-      this.qemuGroup = undefined; // not cached: ask again next time
-      throw error;
-    });
-    return this.qemuGroup;
+  downloadVolume(ref: VolumeRef, localPath: string): Promise<void> {
+    return this.storage.downloadVolume(ref, localPath);
+  }
+
+  createSeedIso(spec: SeedIsoVolumeSpec): Promise<PoolVolumeInfo> {
+    return this.storage.createSeedIso(spec);
+  }
+
+  attachDisk(vmId: string, disk: DiskSpec): Promise<SetResourceResult> {
+    return this.disks.attachDisk(vmId, disk);
+  }
+
+  detachDisk(vmId: string, diskId: string): Promise<SetResourceResult> {
+    return this.disks.detachDisk(vmId, diskId);
+  }
+
+  growDisk(vmId: string, diskId: string, sizeBytes: number): Promise<SetResourceResult> {
+    return this.disks.growDisk(vmId, diskId, sizeBytes);
   }
 
   // ---- networks, NICs and the guest agent ----

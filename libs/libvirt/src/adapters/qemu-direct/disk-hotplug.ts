@@ -112,7 +112,8 @@ async function freeScsiTarget(qmp: QmpClient, ids: Set<string>): Promise<string>
 /** Removes a disk's block node once its device is gone; a node that is not there is no error. */
 export async function removeDiskNode(qmp: QmpClient, diskId: string): Promise<void> {
   await qmp.execute('blockdev-del', { 'node-name': diskNodeName(diskId) }).catch((error: Error) => {
-    if (!/not found|cannot find/i.test(error.message)) throw error;
+    // Gone already: the adapter's DEVICE_DELETED handler may have removed it first.
+    if (!/not found|cannot find|failed to find/i.test(error.message)) throw error;
   });
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { defer, Observable, Subject } from 'rxjs';
 import { openConsoleStream } from '../../console/console-stream';
@@ -15,6 +15,7 @@ import {
   BlockStats,
   ConsoleType,
   DhcpLease,
+  DiskSpec,
   DomainEvent,
   DomainInfo,
   DomainSpec,
@@ -27,17 +28,20 @@ import {
   NetworkDefinition,
   NetworkInfo,
   NicSpec,
+  PoolVolumeInfo,
+  PoolVolumeSpec,
   PortForwardSpec,
-  SeedIsoSpec,
+  SeedIsoVolumeSpec,
   LifecycleEventType,
   SerialConsoleInfo,
   SetResourceResult,
   SnapshotCreateSpec,
   SnapshotInfo,
+  StoragePoolDefinition,
+  StoragePoolInfo,
   VncEndpoint,
   VolumeFormat,
-  VolumeInfo,
-  VolumeSpec,
+  VolumeRef,
 } from '../../models';
 import { diskIdFromAlias } from '../../naming/disk-name';
 import { assertSnapshotName, domainNameFor } from '../../naming/domain-name';
@@ -48,16 +52,15 @@ import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } 
 import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { runProcess } from '../../transport/process-runner';
-import { availableBytes } from '../../volumes/filesystem-space';
-import { deleteVmFolder, makeVmFolder } from '../../volumes/private-folder';
 import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { BridgeAccess } from './bridge-access';
-import { blockStatsTarget, diskInfosOf, removeDiskNode } from './disk-hotplug';
+import { blockStatsTarget, diskInfosOf, QemuDirectDisks, removeDiskNode } from './disk-hotplug';
 import { DomainNics } from './domain-nics';
 import { DomainStore, StoredDomain } from './domain-store';
 import { GuestAgents } from './guest-agent';
+import { QemuDirectStorage } from './qemu-direct-storage';
 import { LIBVIRT_NETWORKS_UNSUPPORTED, tapNetdevId } from './nic-argv';
 import { buildQemuArgv, GUEST_AGENT_PORT_ID, QemuLaunchPaths } from './qemu-argv';
 import { isOurQemu, processCpuTimeNs, processRssKiB, readPid } from './qemu-process';
@@ -75,6 +78,8 @@ export interface QemuDirectAdapterOptions {
   guestAgentTimeoutMs?: number;
   /** How long a guest gets to release a hot-unplugged NIC. Default 15 s. */
   nicUnplugTimeoutMs?: number;
+  /** How long a guest gets to release a hot-unplugged disk. Default 30 s. */
+  diskUnplugTimeoutMs?: number;
   /** Bridge access of the host (tests replace it). */
   bridges?: BridgeAccess;
 }
@@ -121,8 +126,7 @@ const QMP_STATUS: Record<string, DomainState> = {
 export class QemuDirectAdapter implements VirtualizationPort {
   private readonly store: DomainStore;
   private readonly qemuBinary: string;
-  private readonly qemuImg: QemuImg;
-  private readonly seedIsoWriter: SeedIsoWriter;
+  private readonly storage: QemuDirectStorage;
   private readonly logger: LibLogger;
   private readonly running = new Map<string, RunningDomain>();
   private readonly attaching = new Map<string, Promise<RunningDomain | undefined>>();
@@ -132,24 +136,36 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private readonly agents: GuestAgents;
   private readonly bridges: BridgeAccess;
   private readonly nics: DomainNics;
+  private readonly disks: QemuDirectDisks;
 
   constructor(private readonly options: QemuDirectAdapterOptions) {
     this.store = new DomainStore(options.stateDir);
     this.qemuBinary = options.qemuBinary ?? 'qemu-system-x86_64';
-    this.qemuImg = options.qemuImg ?? new QemuImg();
-    this.seedIsoWriter = options.seedIsoWriter ?? new SeedIsoWriter();
+    this.storage = new QemuDirectStorage({
+      stateDir: options.stateDir,
+      qemuImg: options.qemuImg,
+      seedIsoWriter: options.seedIsoWriter,
+    });
     this.logger = options.logger ?? silentLogger;
     this.agents = new GuestAgents({ answerTimeoutMs: options.guestAgentTimeoutMs });
     this.bridges = options.bridges ?? new BridgeAccess();
+    const monitor = async (vmId: string) => {
+      const domain = await this.runtime(vmId);
+      return domain ? { qmp: domain.qmp, events$: domain.qmp.events$ } : undefined;
+    };
     this.nics = new DomainNics({
       store: this.store,
       bridges: this.bridges,
       requireDomain: (vmId) => this.requireDomain(vmId),
-      monitor: async (vmId) => {
-        const domain = await this.runtime(vmId);
-        return domain ? { qmp: domain.qmp, events$: domain.qmp.events$ } : undefined;
-      },
+      monitor,
       unplugTimeoutMs: options.nicUnplugTimeoutMs ?? 15_000,
+    });
+    this.disks = new QemuDirectDisks({
+      store: this.store,
+      requireDomain: (vmId) => this.requireDomain(vmId),
+      monitor,
+      unplugTimeoutMs: options.diskUnplugTimeoutMs ?? 30_000,
+      qemuImg: options.qemuImg ?? new QemuImg(),
     });
     this.agents.changes$.subscribe(({ vmId, connected }) =>
       this.emit(
@@ -227,12 +243,17 @@ export class QemuDirectAdapter implements VirtualizationPort {
         'INVALID_STATE',
         `domain ${domainNameFor(vmId)} must be stopped to be deleted (it is ${state})`,
       );
+    const { disks, serialLogPath, seedIsoPath } = stored.spec;
     const files: string[] = [];
-    if (options.removeVolumes) files.push(...stored.spec.disks.map((disk) => disk.path));
-    if (options.removeSeedIso && stored.spec.seedIsoPath) files.push(stored.spec.seedIsoPath);
+    if (options.removeVolumes) files.push(...disks.map((disk) => disk.path), serialLogPath);
+    if (options.removeSeedIso && seedIsoPath) files.push(seedIsoPath);
     // qemu-direct boots SeaBIOS only, so there is never an NVRAM file to remove.
     await this.store.remove(vmId);
+    // Its pools are folders of this machine: the files go directly, and so does the folder named
+    // after the VM that held them before storage pools.
     await Promise.all(files.map((file) => rm(file, { force: true })));
+    for (const folder of new Set(files.map(dirname).filter((folder) => basename(folder) === vmId)))
+      await rm(folder, { recursive: true, force: true });
     this.emitLifecycle(vmId, 'undefined', 'removed');
   }
 
@@ -518,37 +539,56 @@ export class QemuDirectAdapter implements VirtualizationPort {
     });
   }
 
-  /** QEMU runs as the api's own user here: the folder is 0700. */
-  createVmFolder(path: string): Promise<void> {
-    return makeVmFolder(path);
+  ensureStoragePool(definition: StoragePoolDefinition): Promise<StoragePoolInfo> {
+    return this.storage.ensureStoragePool(definition);
   }
 
-  removeVmFolder(path: string): Promise<void> {
-    return deleteVmFolder(path);
+  listStoragePools(): Promise<StoragePoolInfo[]> {
+    return this.storage.listStoragePools();
   }
 
-  createVolume(spec: VolumeSpec): Promise<VolumeInfo> {
-    return this.qemuImg.create(spec);
+  createVolume(spec: PoolVolumeSpec): Promise<PoolVolumeInfo> {
+    return this.storage.createVolume(spec);
   }
 
-  getVolume(path: string, format?: VolumeFormat): Promise<VolumeInfo> {
-    return this.qemuImg.info(path, format);
+  getVolume(ref: VolumeRef, format?: VolumeFormat): Promise<PoolVolumeInfo> {
+    return this.storage.getVolume(ref, format);
   }
 
-  getAvailableBytes(path: string): Promise<number> {
-    return availableBytes(path);
+  resizeVolume(ref: VolumeRef, sizeBytes: number, options?: { allowShrink?: boolean }): Promise<PoolVolumeInfo> {
+    return this.storage.resizeVolume(ref, sizeBytes, options);
   }
 
-  resizeVolume(path: string, sizeBytes: number, options: { allowShrink?: boolean } = {}): Promise<VolumeInfo> {
-    return this.qemuImg.resize(path, sizeBytes, options.allowShrink);
+  deleteVolume(ref: VolumeRef): Promise<void> {
+    return this.storage.deleteVolume(ref);
   }
 
-  deleteVolume(path: string): Promise<void> {
-    return this.qemuImg.delete(path);
+  cloneVolume(source: VolumeRef, target: VolumeRef): Promise<PoolVolumeInfo> {
+    return this.storage.cloneVolume(source, target);
   }
 
-  createSeedIso(spec: SeedIsoSpec): Promise<VolumeInfo> {
-    return this.seedIsoWriter.create(spec);
+  uploadVolume(ref: VolumeRef, localPath: string, options: { format: VolumeFormat }): Promise<PoolVolumeInfo> {
+    return this.storage.uploadVolume(ref, localPath, options);
+  }
+
+  downloadVolume(ref: VolumeRef, localPath: string): Promise<void> {
+    return this.storage.downloadVolume(ref, localPath);
+  }
+
+  createSeedIso(spec: SeedIsoVolumeSpec): Promise<PoolVolumeInfo> {
+    return this.storage.createSeedIso(spec);
+  }
+
+  attachDisk(vmId: string, disk: DiskSpec): Promise<SetResourceResult> {
+    return this.disks.attachDisk(vmId, disk);
+  }
+
+  detachDisk(vmId: string, diskId: string): Promise<SetResourceResult> {
+    return this.disks.detachDisk(vmId, diskId);
+  }
+
+  growDisk(vmId: string, diskId: string, sizeBytes: number): Promise<SetResourceResult> {
+    return this.disks.growDisk(vmId, diskId, sizeBytes);
   }
 
   // ---- networks: qemu-direct has no managed networks, only user-mode NICs and host bridges ----

@@ -4,13 +4,13 @@ import { basename, dirname, join, normalize } from 'node:path';
 import { HypervisorError, isFilesystemFull } from '../../errors/hypervisor-error';
 import { withScratchDir } from '../../host/scratch-dir';
 import {
+  ImageFileInfo,
   PoolVolumeInfo,
   PoolVolumeSpec,
   SeedIsoVolumeSpec,
   StoragePoolDefinition,
   StoragePoolInfo,
   VolumeFormat,
-  VolumeInfo,
   VolumeRef,
 } from '../../models';
 import { assertPoolName, assertVolumeName } from '../../naming/storage-name';
@@ -92,6 +92,8 @@ export class QemuDirectStorage {
     assertPoolName(definition.name);
     if (definition.type !== 'dir') invalid('only dir pools can be created');
     assertAbsolutePath('pool path', definition.path);
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(definition.path)) invalid('pool path must not contain control characters');
     if (normalize(definition.path) !== definition.path || definition.path === '/')
       invalid('pool path must be a normalized absolute path below /');
     return this.changeRecords(async (records) => {
@@ -229,7 +231,7 @@ export class QemuDirectStorage {
     return join(record.path, ref.name);
   }
 
-  private asPoolVolume(ref: VolumeRef, info: VolumeInfo): PoolVolumeInfo {
+  private asPoolVolume(ref: VolumeRef, info: ImageFileInfo): PoolVolumeInfo {
     return {
       pool: ref.pool,
       name: ref.name,
