@@ -18,6 +18,7 @@ import { BenchResult, renderChart, renderMarkdown } from './lib/report';
 /** In this order: the cheap and the hypervisor-only ones first, the long load tests last. */
 const FILES = [
   'virsh-transport',
+  'storage',
   'vm-lifecycle',
   'event-latency',
   'bulk-create',

@@ -60,6 +60,14 @@ const RULES: Array<[RegExp, TargetRule]> = [
   ],
   [/^bulk-create/, { on: 'ratio', better: 'lower', baseline: 'raw sequential virsh script' }],
   [
+    /^disk-create/,
+    { on: 'ratio', better: 'lower', baseline: 'raw `virsh vol-create-as` on the same remote host (qemu+tcp)' },
+  ],
+  [
+    /^image-upload/,
+    { on: 'ratio', better: 'lower', baseline: 'raw `virsh vol-create-as` + `vol-upload` of the same image file' },
+  ],
+  [
     /^event-latency-added/,
     {
       on: 'value',
