@@ -112,7 +112,8 @@ start() {
     # A port already taken (by anything) would only show up as a libvirtd that exits at once.
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "127.0.0.1:$port is already in use"; fi
     [ -d /var/lib/limen ] || install -d -m 0755 /var/lib/limen
-    rm -rf "$state"
+    # What is left of an instance whose libvirtd died (its QEMU, virtlogd) goes first.
+    [ -d "$state" ] && stop
     mkdir -p "$state"
     prepare_config
     unshare -m --propagation private bash "$0" _inside "$port"
