@@ -8,13 +8,17 @@ import { VirshPool } from '../src/transport/virsh-pool';
 import { parseDomainXml } from '../src/xml/domain-xml-parser';
 import { makeDisk, makeIso, makeRunDir } from './guest-fixture';
 import { describePortContract } from './port-contract';
-import { realHarness } from './real-contract-harness';
+import { realHarness, removeLibvirtPools } from './real-contract-harness';
 
 const URI = 'qemu:///system';
 
 describePortContract(
   'libvirt',
-  realHarness('libvirt', () => createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' })),
+  realHarness(
+    'libvirt',
+    () => createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' }),
+    (pools) => removeLibvirtPools(URI, pools),
+  ),
 );
 
 function virsh(...args: string[]): string {
