@@ -174,6 +174,28 @@ describe('hosts and placement (e2e)', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it("shows each host's storage pools: read live on GET /hosts/{id}, as last recorded in the list", async () => {
+    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items[0];
+    const live = (await request(t.http).get(`/api/v1/hosts/${local.id}`).set(asAdmin()).expect(200)).body;
+    const vmPool = live.storagePools.find((p: { path: string }) => p.path === t.data.sandbox.vmDir);
+    expect(vmPool).toEqual({
+      name: expect.stringMatching(/^limen-/),
+      type: 'dir',
+      path: t.data.sandbox.vmDir,
+      active: true,
+      capacityBytes: expect.any(Number),
+      allocationBytes: expect.any(Number),
+      availableBytes: expect.any(Number),
+    });
+    expect(vmPool.capacityBytes).toBeGreaterThan(0);
+    expect(vmPool.availableBytes).toBeGreaterThan(0);
+    expect(vmPool.availableBytes).toBeLessThanOrEqual(vmPool.capacityBytes);
+    expect(live).toEqual(expect.objectContaining({ storagePath: t.data.sandbox.vmDir, storageProblem: null }));
+    expect(Date.parse(live.storageCheckedAt)).toBeGreaterThan(Date.now() - 10_000);
+    // The monitor's reading, in the list.
+    expect(local.storagePools.map((p: { path: string }) => p.path)).toContain(t.data.sandbox.vmDir);
+  });
+
   it('refuses a storagePath outside STORAGE_ROOTS, and a qemu-direct host elsewhere, storing nothing', async () => {
     const hostCount = async () =>
       (await t.app.get(DataSource).query(`SELECT count(*)::int AS n FROM hosts`))[0].n as number;
@@ -438,18 +460,28 @@ describe('hosts and placement (e2e)', () => {
       })
       .expect(201);
     expect(host.body.status).toBe('up');
-    // Made on the local host and moved behind the relay (the same libvirtd): this case is about a
-    // host that stops answering, not about images reaching a remote one.
-    const local = (await request(t.http).get('/api/v1/hosts').set(asAdmin())).body.items.find(
-      (h: { name: string; libvirtUri: string | null }) => h.libvirtUri === 'qemu:///system',
-    );
+    // A host reached over the network gets the image through libvirt, checked and recorded.
     const vm = await request(t.http)
       .post('/api/v1/vms')
       .set(asAdmin())
-      .send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: local.id, start: false })
+      .send({ name: 'behind-relay', vcpus: 1, memoryMiB: 64, diskGiB: 1, imageId, hostId: host.body.id, start: false })
       .expect(202);
     expect((await waitOp(vm.headers.location)).status).toBe('succeeded');
-    await t.app.get(DataSource).query(`UPDATE vms SET host_id = $1 WHERE id = $2`, [host.body.id, vm.body.vm.id]);
+    const [copy] = await t.app
+      .get(DataSource)
+      .query(`SELECT volume, state, sha256 FROM host_images WHERE host_id = $1 AND image_id = $2`, [
+        host.body.id,
+        imageId,
+      ]);
+    expect(copy).toEqual({
+      volume: expect.stringMatching(/^image-[0-9a-f]{32}-kernel\.img$/),
+      state: 'ready',
+      sha256: expect.any(String),
+    });
+    for (const volume of [copy.volume, copy.volume.replace('-kernel.', '-initrd.')])
+      expect(existsSync(join(t.data.sandbox.vmDir, volume))).toBe(true);
+    const [{ sha256 }] = await t.app.get(DataSource).query(`SELECT sha256 FROM images WHERE id = $1`, [imageId]);
+    expect(sha256).toBe(copy.sha256);
 
     await relay.cut();
     await until(

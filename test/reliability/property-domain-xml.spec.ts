@@ -13,9 +13,10 @@ import { AppException, ErrorCode } from '../../apps/api/src/common/problem';
 import { FREE_TEXT } from '../../apps/api/src/common/free-text';
 import { createValidationPipe } from '../../apps/api/src/common/validation';
 import { Image } from '../../apps/api/src/images/image.entity';
+import { kernelFiles } from '../../apps/api/src/images/image-scanner';
 import { CreateVmDto, VM_NAME } from '../../apps/api/src/vms/dto/create-vm.dto';
 import { BOOT_DEVICES, UpdateVmDto } from '../../apps/api/src/vms/dto/update-vm.dto';
-import { domainSpecFor } from '../../apps/api/src/vms/vm-domain-spec';
+import { domainSpecFor, ImagesOnHost } from '../../apps/api/src/vms/vm-domain-spec';
 import { VmFiles } from '../../apps/api/src/vms/vm-files';
 import { Vm } from '../../apps/api/src/vms/vm.entity';
 import { newVmFields } from '../../apps/api/src/vms/vms.service';
@@ -509,12 +510,17 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
         }
         const vm = vmRowFor(dto, image, `${RUN}-${++sequence}`);
         const name = `limen-${vm.id}`;
-        const media = image.kind === 'iso' ? image : null;
+        // The local host: IMAGE_DIR's files in place (what HostImageCache answers there).
+        const files = image.kind === 'kernel' ? kernelFiles(image.path) : null;
+        const onHost: ImagesOnHost = {
+          kernel: files ? { kernel: files.kernel, initrd: files.initrd } : undefined,
+          isoPath: image.kind === 'iso' ? image.path : undefined,
+        };
         const withSeed = dto.cloudInit !== undefined;
         try {
           const first = await defineAndReadBack(
             name,
-            buildDomainXml(domainSpecFor(vm, image, media, filesOf(vm), withSeed, undefined), 'qemu'),
+            buildDomainXml(domainSpecFor(vm, image, onHost, filesOf(vm), withSeed, undefined), 'qemu'),
           );
           expectDomainMatches(first, vm, image, withSeed, config.vmDir);
           if (update === undefined) return;
@@ -536,7 +542,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
           });
           const second = await defineAndReadBack(
             name,
-            buildDomainXml(domainSpecFor(vm, image, media, filesOf(vm), withSeed, undefined), 'qemu', {
+            buildDomainXml(domainSpecFor(vm, image, onHost, filesOf(vm), withSeed, undefined), 'qemu', {
               uuid: first.parsed.uuid,
             }),
             true,

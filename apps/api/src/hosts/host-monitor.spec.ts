@@ -11,15 +11,24 @@ import { VmStateWriter } from '../vms/vm-state-writer';
 import { HostAgents } from './host-agents';
 import { HostMonitor } from './host-monitor';
 import { HostSecrets } from './host-secrets';
+import { HostStorage } from './host-storage';
 import { FakeHostPorts, FakeHostRepository, hostRow } from './testing/fake-hosts';
 
-const CONFIG = { jwtSecret: 'unit-test-secret-unit-test-secret', reconcileIntervalSeconds: 60 } as AppConfig;
+const CONFIG = {
+  jwtSecret: 'unit-test-secret-unit-test-secret',
+  reconcileIntervalSeconds: 60,
+  hostName: 'local',
+  hypervisor: { vmDir: '/var/lib/limen/vms', vmPool: 'limen-vms', storageRoots: ['/var/lib/limen'] },
+} as AppConfig;
 const MIB = 1024 * 1024;
 const DOWN = 'the fake hypervisor is down';
 
 /** Two hosts (the local one, not checked yet, and a remote one that was up), the VMs on them, and the events raised. */
 class FakeWorld {
-  readonly hosts = new FakeHostRepository(hostRow('local', { status: 'unknown' }), hostRow('remote'));
+  readonly hosts = new FakeHostRepository(
+    hostRow('local', { status: 'unknown' }),
+    hostRow('remote', { libvirtUri: 'qemu+tls://remote/system', storagePath: '/var/lib/limen/pool' }),
+  );
   readonly vms = new FakeVmRepository();
   readonly ports = new FakeHostPorts(
     this.hosts,
@@ -41,6 +50,7 @@ class FakeWorld {
       CONFIG,
       this.hosts.asRepository,
       this.ports.asPorts,
+      new HostStorage(CONFIG, this.ports.asPorts),
       agents,
       { isLeader: options.leader ?? true } as LeaderElection,
       this.eventsService,
@@ -120,6 +130,42 @@ describe('HostMonitor', () => {
     expect(world.events).toEqual([
       { type: 'host.up', ownerId: null, payload: { hostId: 'id-remote', name: 'remote' } },
     ]);
+  });
+
+  it("defines each host's VM pool and records its pools as the host reports them, keeping the last reading while it is down", async () => {
+    const { monitor } = world.monitor();
+    await monitor.check();
+    const reading = world.hosts.rows.get('id-remote')!.storage!;
+    expect(reading).toEqual({
+      pools: [expect.objectContaining({ name: 'limen-vms', path: '/var/lib/limen/pool', active: true })],
+      checkedAt: expect.any(String),
+      problem: null,
+    });
+    expect(reading.pools[0].capacityBytes).toBeGreaterThan(0);
+    expect(reading.pools[0].availableBytes).toBeGreaterThan(0);
+    expect(world.hosts.rows.get('id-local')!.storage!.pools).toEqual([
+      expect.objectContaining({ name: 'limen-vms', path: '/var/lib/limen/vms' }),
+    ]);
+
+    remote().setUnavailable(true);
+    await monitor.check();
+    expect(world.hosts.rows.get('id-remote')!.storage).toEqual(reading);
+  });
+
+  it('records why a VM pool could not be set up (a pool of that name elsewhere on the host)', async () => {
+    await remote().ensureStoragePool({ name: 'limen-vms', type: 'dir', path: '/var/lib/limen/other' });
+    await world.monitor().monitor.check();
+    expect(world.hosts.rows.get('id-remote')!.storage).toEqual(
+      expect.objectContaining({
+        pools: [expect.objectContaining({ path: '/var/lib/limen/other' })],
+        problem: expect.stringMatching(/^the VM pool could not be set up: /),
+      }),
+    );
+  });
+
+  it('leaves pool readings to the leader too', async () => {
+    await world.monitor({ leader: false }).monitor.check();
+    expect(world.hosts.rows.get('id-remote')!.storage).toBeNull();
   });
 
   it('asks disabled hosts nothing', async () => {

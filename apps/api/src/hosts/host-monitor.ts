@@ -1,14 +1,16 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { VirtualizationPort } from '@limen/libvirt';
 import { withTimeout } from '../common/with-timeout';
 import { AppConfig } from '../config/app-config';
 import { LeaderElection } from '../database/leader-election';
 import { EventsService } from '../events/events.service';
 import { TRANSITIONAL_STATES } from '../vms/vm-state';
 import { VmStateWriter } from '../vms/vm-state-writer';
-import { Host } from './host.entity';
+import { Host, HostStorageRecord } from './host.entity';
 import { HostAgents } from './host-agents';
 import { HostPorts } from './host-ports';
+import { HostStorage } from './host-storage';
 import { HostRepository } from './host.repository';
 
 const CHECK_TIMEOUT_MS = 5_000;
@@ -16,9 +18,11 @@ const AGENT_TIMEOUT_MS = 3_000;
 const INTERVAL_NAME = 'host-monitor';
 
 /**
- * Marks hosts up or down by asking each enabled one for its capabilities, and reads each host's
- * agent for the memory it has available. Every replica refreshes its own caches; only the leader
- * records status changes (and their VMs' states), so events are raised once.
+ * Marks hosts up or down by asking each enabled one for its capabilities, reads the storage pools
+ * of each host that answers (its VM pool defined first, so it is there before the first VM), and
+ * reads each host's agent for the memory it has available. Every replica refreshes its own
+ * caches; only the leader records status changes (and their VMs' states) and pool readings, so
+ * events are raised once.
  */
 @Injectable()
 export class HostMonitor implements OnApplicationShutdown {
@@ -28,6 +32,7 @@ export class HostMonitor implements OnApplicationShutdown {
     private readonly config: AppConfig,
     private readonly hosts: HostRepository,
     private readonly ports: HostPorts,
+    private readonly storage: HostStorage,
     private readonly agents: HostAgents,
     private readonly leader: LeaderElection,
     private readonly events: EventsService,
@@ -55,15 +60,40 @@ export class HostMonitor implements OnApplicationShutdown {
   async check(): Promise<void> {
     await this.ports.reload();
     for (const { host, port } of this.ports.enabled()) {
+      let up = false;
       try {
         const caps = await withTimeout(port.getHostCapabilities(), CHECK_TIMEOUT_MS);
+        up = true;
         if (this.leader.isLeader) await this.markUp(host, caps.cpus, caps.memoryMiB);
       } catch (error) {
         if (this.leader.isLeader) await this.markDown(host, (error as Error).message);
       }
+      if (up && this.leader.isLeader) await this.readStorage(host, port);
       await this.readAgent(host);
     }
     await this.ports.reload();
+  }
+
+  /**
+   * Records the host's LIMEN pools as it reports them, after making sure its VM pool exists; why
+   * that failed is recorded with them. A host that stops answering keeps its last reading.
+   */
+  private async readStorage(host: Host, port: VirtualizationPort): Promise<void> {
+    let problem: string | null = null;
+    try {
+      await withTimeout(this.storage.vmPool(host.id), CHECK_TIMEOUT_MS);
+    } catch (error) {
+      problem = `the VM pool could not be set up: ${(error as Error).message}`;
+    }
+    let record: HostStorageRecord;
+    try {
+      const pools = await withTimeout(port.listStoragePools(), CHECK_TIMEOUT_MS);
+      record = { pools, checkedAt: new Date().toISOString(), problem };
+    } catch (error) {
+      this.logger.warn(`host ${host.name}: its storage pools could not be read: ${(error as Error).message}`);
+      return;
+    }
+    await this.hosts.recordStorage(host.id, record);
   }
 
   /**

@@ -157,6 +157,71 @@ describe('HostPlacement', () => {
     });
   });
 
+  describe('place, counting disk space', () => {
+    /** The host monitor's last reading of the host's pools: its VM pool with `availableGiB` left. */
+    const storage = (availableGiB: number) => ({
+      pools: [
+        {
+          name: 'limen-vms',
+          type: 'dir',
+          path: '/var/lib/limen/vms',
+          active: true,
+          autostart: true,
+          capacityBytes: 100 * GIB,
+          allocationBytes: (100 - availableGiB) * GIB,
+          availableBytes: availableGiB * GIB,
+        },
+        // Another pool's room is not the VM pool's.
+        {
+          name: 'limen-images',
+          type: 'dir',
+          path: '/i',
+          active: true,
+          autostart: true,
+          capacityBytes: 0,
+          allocationBytes: 0,
+          availableBytes: 500 * GIB,
+        },
+      ],
+      checkedAt: new Date().toISOString(),
+      problem: null,
+    });
+
+    it('skips a host whose VM pool is full, even with the most free memory', async () => {
+      fleet.add(
+        hostRow('full', { memoryMiB: 65536, storage: storage(1) }),
+        hostRow('roomy', { memoryMiB: 4096, storage: storage(50) }),
+      );
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 1024, diskBytes: 10 * GIB })).toBe('id-roomy');
+      // Not asked for disk room: memory decides.
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 1024 })).toBe('id-full');
+    });
+
+    it('counts the overcommit ratio, and a host whose pool was never read as having room', async () => {
+      placement = fleet.placement({ ...CONFIG, diskOvercommitPercent: 300 } as AppConfig);
+      fleet.add(hostRow('thin', { memoryMiB: 65536, storage: storage(4) }), hostRow('unread', { memoryMiB: 1024 }));
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 512, diskBytes: 12 * GIB })).toBe('id-thin');
+      expect(await placement.place(TX, { vcpus: 1, memoryMiB: 512, diskBytes: 12 * GIB + 1 })).toBe('id-unread');
+    });
+
+    it('refuses 507 when hosts have CPUs and memory but no pool has room, 409 when none has memory', async () => {
+      fleet.add(hostRow('a', { storage: storage(5) }), hostRow('b', { storage: storage(2) }));
+      expect(await refusal(placement.place(TX, { vcpus: 1, memoryMiB: 1024, diskBytes: 6 * GIB }))).toEqual({
+        status: 507,
+        code: 'INSUFFICIENT_STORAGE',
+        detail: 'No enabled host has room for a disk of 6 GiB',
+      });
+      expect(await refusal(placement.place(TX, { vcpus: 1, memoryMiB: 1024, diskBytes: 6 * GIB }, 'id-a'))).toEqual({
+        status: 507,
+        code: 'INSUFFICIENT_STORAGE',
+        detail: 'Host a has no room for a disk of 6 GiB',
+      });
+      expect((await refusal(placement.place(TX, { vcpus: 1, memoryMiB: 65536, diskBytes: GIB }))).code).toBe(
+        'INSUFFICIENT_CAPACITY',
+      );
+    });
+  });
+
   describe('assertRoomToGrow', () => {
     it("checks only the resources that grow, on the VM's own host", async () => {
       fleet.add(hostRow('a', { cpus: 1, memoryMiB: 2048 }));

@@ -15,6 +15,11 @@ export interface Room {
   memoryMiB: number;
 }
 
+/** What a new VM needs of its host: CPUs, memory, and room for its disks in the host's VM pool. */
+export interface PlacementRequest extends Room {
+  diskBytes?: number;
+}
+
 /**
  * Where new VMs go and whether a host has room for more: a host's capacity is its CPUs and memory
  * times the overcommit ratios, minus what its VMs already hold, and never more memory than its
@@ -32,10 +37,12 @@ export class HostPlacement {
 
   /**
    * Chooses the host for a new VM inside the caller's transaction; the host with the most free
-   * memory wins, hosts in maintenance are skipped. An admin may name one, which must be enabled,
-   * up and have room (maintenance aside).
+   * memory wins, hosts in maintenance are skipped, and so are hosts whose VM pool had no room for
+   * `diskBytes` when the monitor last read it (507 INSUFFICIENT_STORAGE when that leaves none; a
+   * pool never read yet is left to assertStorageRoom). An admin may name one, which must be
+   * enabled, up and have room (maintenance aside).
    */
-  async place(tx: Tx, request: Room, requestedHostId?: string): Promise<string> {
+  async place(tx: Tx, request: PlacementRequest, requestedHostId?: string): Promise<string> {
     const { hosts, free } = await this.capacity(tx);
     const fits = (host: CapacityHost) =>
       host.enabled &&
@@ -51,17 +58,22 @@ export class HostPlacement {
           ErrorCode.INSUFFICIENT_CAPACITY,
           `Host ${host.name} is ${host.enabled ? host.status : 'disabled'} or lacks room for this VM`,
         );
+      if (!this.hadDiskRoom(host, request.diskBytes))
+        throw this.noDiskRoom(`Host ${host.name} has no`, request.diskBytes!);
       return host.id;
     }
-    const candidates = hosts
-      .filter((h) => !h.maintenance && fits(h))
+    const roomy = hosts.filter((h) => !h.maintenance && fits(h));
+    const candidates = roomy
+      .filter((h) => this.hadDiskRoom(h, request.diskBytes))
       .sort((a, b) => free(b).memoryMiB - free(a).memoryMiB);
-    if (!candidates.length)
+    if (!candidates.length) {
+      if (roomy.length) throw this.noDiskRoom('No enabled host has', request.diskBytes!);
       throw new AppException(
         HttpStatus.CONFLICT,
         ErrorCode.INSUFFICIENT_CAPACITY,
         'No enabled host has room for this VM',
       );
+    }
     return candidates[0].id;
   }
 
@@ -99,13 +111,27 @@ export class HostPlacement {
    */
   async assertStorageRoom(hostId: string, diskBytes: number): Promise<void> {
     const available = (await this.storage.vmPoolNow(hostId)).availableBytes;
-    if (diskBytes * 100 > available * this.config.diskOvercommitPercent) {
-      throw new AppException(
-        HttpStatus.INSUFFICIENT_STORAGE,
-        ErrorCode.INSUFFICIENT_STORAGE,
-        `The host has no room for a disk of ${Math.ceil(diskBytes / GIB)} GiB`,
-      );
-    }
+    if (!this.diskFits(diskBytes, available)) throw this.noDiskRoom('The host has no', diskBytes);
+  }
+
+  /** Whether the host's VM pool had room for the disks at the monitor's last reading; never read counts as room. */
+  private hadDiskRoom(host: CapacityHost, diskBytes: number | undefined): boolean {
+    if (diskBytes === undefined) return true;
+    const pool = host.storage?.pools.find((p) => p.name === this.config.hypervisor.vmPool);
+    return !pool || this.diskFits(diskBytes, pool.availableBytes);
+  }
+
+  private diskFits(diskBytes: number, availableBytes: number): boolean {
+    return diskBytes * 100 <= availableBytes * this.config.diskOvercommitPercent;
+  }
+
+  /** 507, its detail `${lacking} room for a disk of N GiB`. */
+  private noDiskRoom(lacking: string, diskBytes: number): AppException {
+    return new AppException(
+      HttpStatus.INSUFFICIENT_STORAGE,
+      ErrorCode.INSUFFICIENT_STORAGE,
+      `${lacking} room for a disk of ${Math.ceil(diskBytes / GIB)} GiB`,
+    );
   }
 
   /** The hosts, locked until `tx` ends so concurrent placements see each other's allocations, and what each has free. */

@@ -3,6 +3,7 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { isUniqueViolation } from '../database/pg-errors';
+import { withTimeout } from '../common/with-timeout';
 import { HostAllocation, VmRepository } from '../vms/vm.repository';
 import { CreateHostDto, UpdateHostDto } from './dto/host.dto';
 import { Host, HostStorageRecord } from './host.entity';
@@ -15,6 +16,8 @@ import { invalidField } from './invalid-field';
 import { storagePathProblem, symlinkProblem } from './storage-path';
 
 const NOTHING_ALLOCATED: HostAllocation = { vcpus: 0, memoryMiB: 0, vms: 0 };
+/** GET /hosts/{id} reads the pools live, but never waits longer than this for a host that is slow or down. */
+const LIVE_STORAGE_TIMEOUT_MS = 3_000;
 
 /** A host as shown: its effective VM pool folder and its storage, live or as last recorded. */
 export interface HostView {
@@ -72,8 +75,22 @@ export class HostRegistry implements OnApplicationBootstrap {
     };
   }
 
+  /**
+   * One host with its pools read from it now; a host that does not answer in time shows what the
+   * monitor last recorded (its status says why it is down), a disabled one too (it is not asked).
+   */
   async describe(id: string): Promise<HostView> {
-    return this.view(await this.get(id));
+    const view = this.view(await this.get(id));
+    if (!view.host.enabled) return view;
+    try {
+      const pools = await withTimeout(this.ports.forHost(id).listStoragePools(), LIVE_STORAGE_TIMEOUT_MS);
+      return {
+        ...view,
+        storage: { pools, checkedAt: new Date().toISOString(), problem: view.storage?.problem ?? null },
+      };
+    } catch {
+      return view;
+    }
   }
 
   view(host: Host): HostView {

@@ -13,7 +13,7 @@ export class HostImage {
   @Column({ type: 'text' })
   volume: string;
 
-  /** Of the bytes sent, checked against the image's own digest. */
+  /** The image's digest the volume is named by; the bytes sent were checked against it before `ready`. */
   @Column({ type: 'char', length: 64, nullable: true })
   sha256: string | null;
 
@@ -26,4 +26,8 @@ export class HostImage {
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;
+
+  /** Touched while an upload runs: an `uploading` row whose heartbeat stopped was left by a process that died. */
+  @Column({ name: 'heartbeat_at', type: 'timestamptz', precision: 3 })
+  heartbeatAt: Date;
 }

@@ -27,7 +27,10 @@ export class Image {
   @Column({ name: 'size_bytes', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } })
   sizeBytes: number;
 
-  /** Known for uploaded images. */
+  /**
+   * Of the file's bytes (a kernel image: its kernel's, then its initrd's). Uploads record it; for a
+   * file found in IMAGE_DIR it is computed when a remote host first needs the image (HostImageCache).
+   */
   @Column({ type: 'char', length: 64, nullable: true })
   sha256: string | null;
 

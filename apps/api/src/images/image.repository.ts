@@ -15,15 +15,24 @@ export class ImageRepository extends TableRepository {
     super(dataSource);
   }
 
-  /** Records a file found in IMAGE_DIR as available: a new row, or the one with its path updated. */
+  /**
+   * Records a file found in IMAGE_DIR as available: a new row, or the one with its path updated.
+   * A file whose size changed is another file: its digest is forgotten, to be computed again.
+   */
   async upsertFound(tx: Tx, image: FoundImage): Promise<void> {
-    await this.manager(tx)
-      .createQueryBuilder()
-      .insert()
-      .into(Image)
-      .values({ ...image, available: true })
-      .orUpdate(['kind', 'format', 'size_bytes', 'available', 'updated_at'], ['path'])
-      .execute();
+    await this.query(
+      tx,
+      `INSERT INTO images (name, kind, path, format, size_bytes, available) VALUES ($1, $2, $3, $4, $5, true)
+       ON CONFLICT (path) DO UPDATE SET kind = EXCLUDED.kind, format = EXCLUDED.format, size_bytes = EXCLUDED.size_bytes,
+         available = true, updated_at = now(),
+         sha256 = CASE WHEN images.size_bytes = EXCLUDED.size_bytes THEN images.sha256 END`,
+      [image.name, image.kind, image.path, image.format, image.sizeBytes],
+    );
+  }
+
+  /** The digest of the image's bytes, once computed (HostImageCache); a digest already recorded stays. */
+  async recordSha256(id: string, sha256: string): Promise<void> {
+    await this.query(undefined, `UPDATE images SET sha256 = $2 WHERE id = $1 AND sha256 IS NULL`, [id, sha256]);
   }
 
   /** Every image whose path is not among `paths` becomes unavailable. */

@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { VmDataModule } from '../vms/vm-data.module';
+import { HostImage } from './host-image.entity';
+import { HostImageCache } from './host-image-cache';
+import { HostImageRepository } from './host-image.repository';
 import { Image } from './image.entity';
 import { ImageRepository } from './image.repository';
 import { ImagesController } from './images.controller';
@@ -8,9 +11,9 @@ import { ImagesService } from './images.service';
 import { UploadSlots } from './upload-slots';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([Image]), VmDataModule],
+  imports: [TypeOrmModule.forFeature([Image, HostImage]), VmDataModule],
   controllers: [ImagesController],
-  providers: [ImageRepository, ImagesService, UploadSlots],
-  exports: [ImagesService],
+  providers: [ImageRepository, HostImageRepository, ImagesService, HostImageCache, UploadSlots],
+  exports: [ImagesService, HostImageCache],
 })
 export class ImagesModule {}

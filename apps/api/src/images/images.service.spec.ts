@@ -40,8 +40,10 @@ describe('ImagesService.remove', () => {
   let vms: FakeVmRepository;
   let service: ImagesService;
   let image: Image;
+  let forgotten: string[];
 
   beforeEach(() => {
+    forgotten = [];
     dir = mkdtempSync(join(tmpdir(), 'limen-images-'));
     images = new FakeImageRepository();
     vms = new FakeVmRepository();
@@ -51,6 +53,7 @@ describe('ImagesService.remove', () => {
       vms as unknown as VmRepository,
       {} as never,
       {} as never,
+      { forget: async (id: string) => void forgotten.push(id) } as never,
     );
     image = Object.assign(new Image(), {
       id: 'img-1',
@@ -71,13 +74,15 @@ describe('ImagesService.remove', () => {
     expect(await refusal(service.remove('img-1'))).toBe('409 IMAGE_IN_USE');
     expect(images.rows.has('img-1')).toBe(true);
     expect(existsSync(image.path)).toBe(true);
+    expect(forgotten).toEqual([]);
   });
 
-  it('deletes the row and the file once no VM uses it', async () => {
+  it("deletes the row, the file and the image's copies on other hosts once no VM uses it", async () => {
     vms.vms.push({ imageId: 'other', mediaImageId: null });
     expect(await refusal(service.remove('img-1'))).toBe('accepted');
     expect(images.rows.has('img-1')).toBe(false);
     expect(existsSync(image.path)).toBe(false);
+    expect(forgotten).toEqual(['img-1']);
   });
 
   it('answers 404 for an image that does not exist', async () => {

@@ -12,6 +12,7 @@ import { AppException, ErrorCode } from '../common/problem';
 import { liftRequestDeadline } from '../common/request-deadline';
 import { Transactions } from '../database/transaction';
 import { VmRepository } from '../vms/vm.repository';
+import { HostImageCache } from './host-image-cache';
 import { Image, ImageKind } from './image.entity';
 import { ImageRepository } from './image.repository';
 import { diskFormatOf, scanImageDir } from './image-scanner';
@@ -28,6 +29,7 @@ export class ImagesService implements OnApplicationBootstrap {
     private readonly vms: VmRepository,
     private readonly transactions: Transactions,
     private readonly uploadSlots: UploadSlots,
+    private readonly hostCopies: HostImageCache,
   ) {}
 
   private get dir(): string {
@@ -171,7 +173,10 @@ export class ImagesService implements OnApplicationBootstrap {
     return this.images.save({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true });
   }
 
-  /** Deletes the image and its file; refused while any VM boots from it or has it inserted. */
+  /**
+   * Deletes the image, its file and its copies on other hosts (those down keep theirs until the
+   * cache's sweep reaches them); refused while any VM boots from it or has it inserted.
+   */
   async remove(id: string): Promise<void> {
     const image = await this.get(id);
     const count = await this.vms.countUsingImage(id);
@@ -180,6 +185,7 @@ export class ImagesService implements OnApplicationBootstrap {
     }
     await this.images.delete(id);
     await rm(image.path, { recursive: true, force: true });
+    await this.hostCopies.forget(id);
   }
 
   /**

@@ -1,6 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import { diskVolumeName, HypervisorError, seedVolumeName, serialLogName } from '@limen/libvirt';
+import { diskVolumeName, HypervisorError, imageVolumeName, seedVolumeName, serialLogName } from '@limen/libvirt';
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
 import { AppConfig } from '../config/app-config';
 import { FakeVmDiskRepository } from '../disks/testing/fake-vm-disk-repository';
@@ -9,6 +12,9 @@ import { VmDisk } from '../disks/vm-disk.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostStorage } from '../hosts/host-storage';
 import { FakeHostPorts, FakeHostRepository, hostRow } from '../hosts/testing/fake-hosts';
+import { LeaderJobs } from '../database/leader-jobs';
+import { HostImageCache } from '../images/host-image-cache';
+import { FakeHostImageRepository } from '../images/testing/fake-host-images';
 import { Image } from '../images/image.entity';
 import { ImageRepository } from '../images/image.repository';
 import { ImagesService } from '../images/images.service';
@@ -32,10 +38,27 @@ const GIB = 1024 ** 3;
 const BOOT_OUTPUT = 'guest booted\n';
 const ACTION: VmActionParams = { timeoutSeconds: 60, force: false };
 
+/**
+ * A qcow2 file of 2 GiB virtual size on the api's machine, with the header qemu-img (and the fake
+ * port's upload) reads: what a remote host gets a copy of.
+ */
+function localQcow2(): { path: string; sha256: string; sizeBytes: number } {
+  const header = Buffer.alloc(104);
+  header.writeUInt32BE(0x514649fb, 0);
+  header.writeUInt32BE(3, 4);
+  header.writeUInt32BE(16, 20);
+  header.writeBigUInt64BE(BigInt(2 * 1024 ** 3), 24);
+  header.writeUInt32BE(104, 100);
+  const path = join(mkdtempSync(join(tmpdir(), 'limen-vm-ops-')), 'remote.qcow2');
+  writeFileSync(path, header);
+  return { path, sha256: createHash('sha256').update(header).digest('hex'), sizeBytes: header.length };
+}
+
 const IMAGES: Image[] = [
   { id: 'disk', kind: 'disk', path: '/images/cloud.qcow2', format: 'qcow2' },
   { id: 'iso', kind: 'iso', path: '/images/install.iso', format: null },
   { id: 'rescue', kind: 'iso', path: '/images/rescue.iso', format: null },
+  { id: 'local-file', kind: 'disk', format: 'qcow2', available: true, ...localQcow2() },
 ].map((fields) => Object.assign(new Image(), fields));
 
 /** A host's hypervisor, holding the image files (a 3 GiB disk image and two ISOs). */
@@ -51,7 +74,7 @@ function hypervisor(): FakeVirtualizationPort {
 function imagesService(): ImagesService {
   const repository = { find: async (id: string) => IMAGES.find((image) => image.id === id) ?? null };
   const unused = {} as never;
-  return new ImagesService(unused, repository as unknown as ImageRepository, unused, unused, unused);
+  return new ImagesService(unused, repository as unknown as ImageRepository, unused, unused, unused, unused);
 }
 
 /** The boot disk row VmsService.create writes with a VM. */
@@ -85,6 +108,17 @@ function world(...vms: Vm[]) {
   } as AppConfig;
   const networks = new FakeNetworkRepository();
   const nics = new FakeVmNicRepository();
+  const storage = new HostStorage(config, hostPorts.asPorts);
+  const hostImages = new FakeHostImageRepository();
+  const imageCopies = new HostImageCache(
+    config,
+    hostImages.asRepository,
+    {} as ImageRepository,
+    rows.asRepository,
+    hostPorts.asPorts,
+    storage,
+    {} as LeaderJobs,
+  );
   new VmOperations(
     config,
     hostPorts.asPorts,
@@ -93,13 +127,14 @@ function world(...vms: Vm[]) {
     stateWriter,
     imagesService(),
     new VmNetworking(config, networks.asRepository, nics.asRepository, new FakePortForwardRepository().asRepository),
-    new HostStorage(config, hostPorts.asPorts),
+    storage,
     disks.asRepository,
+    imageCopies,
   ).onModuleInit();
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
     handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
-  return { run, rows, disks, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics };
+  return { run, rows, disks, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics, hostImages };
 }
 
 type World = ReturnType<typeof world>;
@@ -315,15 +350,21 @@ describe('VmOperations', () => {
       expect(rows.rows.has(vm.id)).toBe(false);
     });
 
-    it('refuses a host that cannot see IMAGE_DIR (a remote libvirt) with 409 until images reach it, leaving nothing', async () => {
-      const vm = newVm({ hostId: 'id-far' });
+    it("on a host that cannot see IMAGE_DIR (a remote libvirt), layers the disk over a copy of the image uploaded into the host's VM pool", async () => {
+      const vm = newVm({ hostId: 'id-far', imageId: 'local-file' });
       const w = world(vm);
       const far = w.hostPorts.forHost('id-far');
-      const failure = w.run('vm.create', vm.id, { start: true, cloudInit: null });
-      await expect(failure).rejects.toMatchObject({ status: 409, code: 'CONFLICT' });
-      expect(await far.listDomains()).toEqual([]);
-      expect(far.files.list('/var/lib/limen/pool')).toEqual([]);
-      expect(w.rows.rows.has(vm.id)).toBe(false);
+      await w.run('vm.create', vm.id, { start: true, cloudInit: null });
+
+      const image = IMAGES.find((i) => i.id === 'local-file')!;
+      const copy = `/var/lib/limen/pool/${imageVolumeName(image.sha256!, 'qcow2')}`;
+      expect((await far.getDomain(vm.id)).state).toBe('running');
+      expect(far.files.file(`/var/lib/limen/pool/${[...w.disks.rows.values()][0].volume}`)).toEqual(
+        expect.objectContaining({ backingPath: copy }),
+      );
+      expect(await w.hostImages.find('id-far', 'local-file')).toEqual(expect.objectContaining({ state: 'ready' }));
+      // The api's own machine never needs a copy.
+      expect(w.port.calls.filter((c) => c.method === 'uploadVolume')).toEqual([]);
     });
 
     it("happens on the VM's own host", async () => {

@@ -1,4 +1,3 @@
-import { basename } from 'node:path';
 import { HttpStatus, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import {
   HypervisorError,
@@ -12,6 +11,7 @@ import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
 import { VmDisk } from '../disks/vm-disk.entity';
 import { VmDiskRepository } from '../disks/vm-disk.repository';
+import { HostImageCache } from '../images/host-image-cache';
 import { Image } from '../images/image.entity';
 import { HostPorts } from '../hosts/host-ports';
 import { HostStorage } from '../hosts/host-storage';
@@ -23,7 +23,7 @@ import { cloudInitUserData } from './cloud-init-user-data';
 import { networkConfigFor } from '../networks/network-definition';
 import { VmNetworking } from '../networks/vm-networking';
 import { Vm } from './vm.entity';
-import { domainSpecFor } from './vm-domain-spec';
+import { domainSpecFor, ImagesOnHost } from './vm-domain-spec';
 import { isLegacyVolume, vmFiles, VmFiles } from './vm-files';
 import { bootedSizesOf, vmStateFromDomain } from './vm-state';
 import { VmStateWriter } from './vm-state-writer';
@@ -67,6 +67,7 @@ export class VmOperations implements OnModuleInit {
     private readonly networking: VmNetworking,
     private readonly storage: HostStorage,
     private readonly vmDisks: VmDiskRepository,
+    private readonly imageCopies: HostImageCache,
   ) {}
 
   onModuleInit(): void {
@@ -130,7 +131,8 @@ export class VmOperations implements OnModuleInit {
         return vmFiles(vm.id, disks, pool.path, this.config.hypervisor.vmDir);
       });
       await this.networking.ensureNetworksOnHost(port, vm.id);
-      await unlessAlready(port.defineDomain(domainSpecFor(vm, image, media, files, withSeed, nics)), 'DOMAIN_EXISTS');
+      const images = await this.imagesOnHost(vm, image, media);
+      await unlessAlready(port.defineDomain(domainSpecFor(vm, image, images, files, withSeed, nics)), 'DOMAIN_EXISTS');
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
       const state = vmStateFromDomain(domain.state, domain.shutoffReason);
@@ -161,16 +163,15 @@ export class VmOperations implements OnModuleInit {
     disk: VmDisk | undefined,
   ): Promise<void> {
     if (!disk) throw new HypervisorError('OPERATION_FAILED', `VM ${vm.id} has no boot disk`);
-    // Images are IMAGE_DIR's files: a host that cannot see them has none to make a VM from.
-    const imagePool = await this.storage.imagePool(vm.hostId);
     const target = { pool: pool.name, name: disk.volume };
     const wanted = disk.sizeGiB * GIB;
     if (image.kind !== 'disk') {
       await port.createVolume({ ...target, sizeBytes: wanted });
       return;
     }
-    // Read as the format its name gives, never probed.
-    const backing = { pool: imagePool.name, name: basename(image.path), format: image.format ?? 'qcow2' };
+    // IMAGE_DIR's file on the api's machine, a copy uploaded on first use elsewhere. Read as the format its name gives, never probed.
+    const { pool: imagePool, name } = await this.imageCopies.volumeFor(vm.hostId, image);
+    const backing = { pool: imagePool, name, format: image.format ?? 'qcow2' };
     const { virtualSizeBytes } = await port.getVolume(backing, backing.format);
     await port.createVolume({ ...target, sizeBytes: Math.max(wanted, virtualSizeBytes), backing });
   }
@@ -232,7 +233,8 @@ export class VmOperations implements OnModuleInit {
       const hasSeed = (await port.getDomain(vm.id)).disks.some((disk) => disk.seed);
       const nics = await this.networking.nicSpecsFor(vm.id);
       const files = await this.filesOf(vm);
-      await port.redefineDomain(domainSpecFor(vm, image, media, files, hasSeed, nics));
+      const images = await this.imagesOnHost(vm, image, media);
+      await port.redefineDomain(domainSpecFor(vm, image, images, files, hasSeed, nics));
       result.bootOrder = { config: true, live: false };
     }
     return result;
@@ -241,7 +243,7 @@ export class VmOperations implements OnModuleInit {
   private async insertMedia(op: Operation<'vm.media.insert'>): Promise<Record<string, unknown>> {
     const vm = await this.requireVm(op);
     const iso = await this.images.get(op.params.imageId);
-    await this.hostPorts.forVm(vm).insertCdrom(vm.id, iso.path);
+    await this.hostPorts.forVm(vm).insertCdrom(vm.id, (await this.imageCopies.volumeFor(vm.hostId, iso)).path);
     await this.vms.update(vm.id, { mediaImageId: iso.id });
     return { mediaImageId: iso.id };
   }
@@ -262,6 +264,14 @@ export class VmOperations implements OnModuleInit {
     }
     await this.deleteVolumes(vm);
     await this.stateWriter.delete(vm);
+  }
+
+  /** The kernel image's files and the inserted ISO on the VM's host (copied there first if need be). */
+  private async imagesOnHost(vm: Vm, image: Image, media: Image | null): Promise<ImagesOnHost> {
+    return {
+      kernel: image.kind === 'kernel' ? await this.imageCopies.kernelFor(vm.hostId, image) : undefined,
+      isoPath: media ? (await this.imageCopies.volumeFor(vm.hostId, media)).path : undefined,
+    };
   }
 
   /** The VM's files on its host as they are now. */

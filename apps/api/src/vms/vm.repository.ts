@@ -263,12 +263,12 @@ export class VmRepository extends TableRepository {
     return this.query(undefined, `SELECT state, count(*)::int AS count FROM vms GROUP BY state`);
   }
 
-  /** How many VMs boot from the image or have it inserted as media. */
-  async countUsingImage(imageId: string): Promise<number> {
+  /** How many VMs boot from the image or have it inserted as media; with `hostId`, on that host only. */
+  async countUsingImage(imageId: string, hostId?: string): Promise<number> {
     const [{ count }] = await this.query<{ count: number }>(
       undefined,
-      `SELECT count(*)::int AS count FROM vms WHERE image_id = $1 OR media_image_id = $1`,
-      [imageId],
+      `SELECT count(*)::int AS count FROM vms WHERE (image_id = $1 OR media_image_id = $1) AND ($2::uuid IS NULL OR host_id = $2)`,
+      [imageId, hostId ?? null],
     );
     return count;
   }

@@ -183,7 +183,11 @@ describe('VmsService', () => {
       });
       await expect(service.create(alice, createDto({ hostId: 'host-2' }))).rejects.toMatchObject({ status: 403 });
       await service.create(admin, createDto({ hostId: 'host-2' }));
-      expect(hosts.place).toHaveBeenCalledWith(expect.anything(), { vcpus: 1, memoryMiB: 256 }, 'host-2');
+      expect(hosts.place).toHaveBeenCalledWith(
+        expect.anything(),
+        { vcpus: 1, memoryMiB: 256, diskBytes: 1024 ** 3 },
+        'host-2',
+      );
     });
   });
 

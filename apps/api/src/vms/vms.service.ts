@@ -160,9 +160,9 @@ export class VmsService {
       // Read now and stored in the operation: a key deleted later does not change a re-run.
       const keys = await this.sshKeys.publicKeysOf(user, dto.sshKeyIds ?? [], tx);
       await this.ledger.reserve(tx, user.id, { vms: 1, vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskGiB });
-      const request = { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB };
+      const request = { vcpus: dto.vcpus, memoryMiB: dto.memoryMiB, diskBytes: diskGiB * GIB };
       const hostId = await this.hosts.place(tx, request, dto.hostId);
-      await this.hosts.assertStorageRoom(hostId, diskGiB * GIB);
+      await this.hosts.assertStorageRoom(hostId, request.diskBytes);
       const vm = Object.assign(new Vm(), {
         id: randomUUID(),
         ...newVmFields({ ...dto, diskGiB }, image, user.id, hostId),

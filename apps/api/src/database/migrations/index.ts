@@ -11,6 +11,7 @@ import { ConsoleTicketAccess1764220000000 } from './1764220000000-console-ticket
 import { Networks1764300000000 } from './1764300000000-networks';
 import { Storage1764400000000 } from './1764400000000-storage';
 import { HostStoragePools1764405000000 } from './1764405000000-host-storage-pools';
+import { HostImageUploads1764406000000 } from './1764406000000-host-image-uploads';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   Networks1764300000000,
   Storage1764400000000,
   HostStoragePools1764405000000,
+  HostImageUploads1764406000000,
 ];

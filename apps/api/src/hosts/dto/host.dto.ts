@@ -51,7 +51,7 @@ export class CreateHostDto {
    * qemu:///…), `<first STORAGE_ROOT>/pool` for any other. Fixed once registered.
    * @example "/var/lib/limen/pool"
    */
-  @IsOptional()
+  @IsOptionalNotNull()
   @IsString()
   storagePath?: string;
 

@@ -1,6 +1,6 @@
 import { VirtualizationPort } from '@limen/libvirt';
 import { Tx } from '../../database/transaction';
-import { Host } from '../host.entity';
+import { Host, HostStorageRecord } from '../host.entity';
 import { HostPort, HostPorts } from '../host-ports';
 import { CapacityHost, HostRepository } from '../host.repository';
 
@@ -47,6 +47,10 @@ export class FakeHostRepository {
 
   async markUp(id: string, cpus: number, memoryMiB: number): Promise<void> {
     this.change(id, { status: 'up', statusReason: null, cpus, memoryMiB, lastSeenAt: new Date() });
+  }
+
+  async recordStorage(id: string, storage: HostStorageRecord): Promise<void> {
+    this.change(id, { storage });
   }
 
   async markDown(id: string, reason: string): Promise<void> {
