@@ -10,6 +10,7 @@ import { ConfigModule } from './config/config.module';
 import { ConsoleModule } from './console/console.module';
 import { loggerParams } from './common/logging';
 import { DatabaseModule } from './database/database.module';
+import { DisksModule } from './disks/disks.module';
 import { EventsModule } from './events/events.module';
 import { HealthModule } from './health/health.module';
 import { HostsModule } from './hosts/hosts.module';
@@ -48,6 +49,7 @@ export class AppModule {
         VmsModule,
         SnapshotsModule,
         NetworksModule,
+        DisksModule,
         SshKeysModule,
         AgentProxyModule,
         AlertingModule,

@@ -17,8 +17,37 @@ export class VmDiskRepository extends TableRepository {
     return this.manager(tx).find(VmDisk, { where: { vmId }, order: { position: 'ASC' } });
   }
 
+  find(id: string, tx?: Tx): Promise<VmDisk | null> {
+    return this.manager(tx).findOneBy(VmDisk, { id });
+  }
+
   /** Inserts a disk; its id is the caller's, since the volume name is derived from it. */
   async add(tx: Tx, disk: VmDisk): Promise<void> {
     await this.insert(tx, disk);
+  }
+
+  /** Sets a disk's size, only if it still is `from` (a failed resize puts back only its own change); whether it did. */
+  async resize(id: string, from: number, to: number, tx?: Tx): Promise<boolean> {
+    const [rows] = await this.manager(tx).query(
+      `UPDATE vm_disks SET size_gib = $3 WHERE id = $1 AND size_gib = $2 RETURNING id`,
+      [id, from, to],
+    );
+    return rows.length > 0;
+  }
+
+  /** Whether a row went. */
+  async delete(id: string, tx?: Tx): Promise<boolean> {
+    const result = await this.manager(tx).delete(VmDisk, { id });
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** The sum of a VM's disk sizes: what `vms.disk_gib` holds for the quota sums. */
+  async totalGiB(vmId: string, tx?: Tx): Promise<number> {
+    const [{ total }] = await this.query<{ total: number }>(
+      tx,
+      `SELECT coalesce(sum(size_gib), 0)::int AS total FROM vm_disks WHERE vm_id = $1`,
+      [vmId],
+    );
+    return total;
   }
 }

@@ -57,6 +57,9 @@ export const EVENT_DATA_SCHEMAS: { [T in EventType]: SchemaObject | ReferenceObj
   'vm.deleted': { type: 'object', required: ['vmId', 'name'], properties: { vmId: uuid, name: text } },
   'vm.nic.added': { type: 'object', required: ['vmId', 'nic'], properties: { vmId: uuid, nic: ref('NicDto') } },
   'vm.nic.removed': { type: 'object', required: ['vmId', 'nicId'], properties: { vmId: uuid, nicId: uuid } },
+  'vm.disk.added': { type: 'object', required: ['vmId', 'disk'], properties: { vmId: uuid, disk: ref('DiskDto') } },
+  'vm.disk.removed': { type: 'object', required: ['vmId', 'diskId'], properties: { vmId: uuid, diskId: uuid } },
+  'vm.disk.resized': { type: 'object', required: ['vmId', 'disk'], properties: { vmId: uuid, disk: ref('DiskDto') } },
   'vm.addresses': {
     type: 'object',
     required: ['vmId', 'addresses', 'guestAgent', 'os', 'version'],

@@ -1,4 +1,5 @@
 import type { AlertDto } from '../alerting/dto/alert.dto';
+import type { DiskDto } from '../disks/dto/disk.dto';
 import type { NicDto } from '../networks/dto/nic.dto';
 import type { OperationKind } from '../operations/operation-kinds';
 import type { OperationError, OperationStatus } from '../operations/operation.entity';
@@ -43,6 +44,11 @@ export interface EventPayloads {
   /** A NIC was added to the VM (its operation succeeded). */
   'vm.nic.added': { vmId: string; nic: NicDto };
   'vm.nic.removed': { vmId: string; nicId: string };
+  /** A disk was added to the VM (its operation succeeded: created, and hot-plugged if the VM runs). */
+  'vm.disk.added': { vmId: string; disk: DiskDto };
+  'vm.disk.removed': { vmId: string; diskId: string };
+  /** A disk grew (live if the VM runs); `disk` has its new size. */
+  'vm.disk.resized': { vmId: string; disk: DiskDto };
   'vm.addresses': VmAddressesPayload;
   'operation.updated': {
     id: string;

@@ -43,6 +43,10 @@ export interface OperationParams {
   'vm.media.eject': NoParams;
   'vm.nic.add': { nicId: string };
   'vm.nic.remove': { nicId: string };
+  'vm.disk.add': { diskId: string };
+  'vm.disk.remove': { diskId: string };
+  /** The size before and after: a failed resize puts the row back to `fromGiB`. */
+  'vm.disk.resize': { diskId: string; fromGiB: number; sizeGiB: number };
   'vm.port-forward.add': PortForwardParams;
   'vm.port-forward.remove': PortForwardParams;
   'snapshot.create': { snapshotId: string };

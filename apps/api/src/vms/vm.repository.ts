@@ -46,8 +46,9 @@ export interface HostAllocation {
   vms: number;
 }
 
+/** `diskGiB`: the sum of the VM's disks, which the disks module keeps it at. */
 export type VmColumnChanges = Partial<
-  Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId' | 'autostart'>
+  Pick<Vm, 'vcpus' | 'memoryMiB' | 'description' | 'bootOrder' | 'mediaImageId' | 'autostart' | 'diskGiB'>
 >;
 
 /**

@@ -24,6 +24,26 @@ export class FakeVmDiskRepository {
     this.rows.set(disk.id, this.copy(disk));
   }
 
+  async find(id: string, _tx?: Tx): Promise<VmDisk | null> {
+    const disk = this.rows.get(id);
+    return disk ? this.copy(disk) : null;
+  }
+
+  async resize(id: string, from: number, to: number, _tx?: Tx): Promise<boolean> {
+    const disk = this.rows.get(id);
+    if (disk?.sizeGiB !== from) return false;
+    this.rows.set(id, Object.assign(this.copy(disk), { sizeGiB: to }));
+    return true;
+  }
+
+  async delete(id: string, _tx?: Tx): Promise<boolean> {
+    return this.rows.delete(id);
+  }
+
+  async totalGiB(vmId: string, _tx?: Tx): Promise<number> {
+    return (await this.ofVm(vmId)).reduce((total, disk) => total + disk.sizeGiB, 0);
+  }
+
   /** Typed as the real one, for constructors. */
   get asRepository(): VmDiskRepository {
     return this as unknown as VmDiskRepository;
