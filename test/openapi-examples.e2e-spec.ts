@@ -188,6 +188,7 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
       .expect(202);
     await api().get(`${vm.headers.location}/wait?timeout=60`).set(auth).expect(200);
     ids.vm = vm.body.vm.id;
+    ids.disk = (await api().get(`/api/v1/vms/${ids.vm}/disks`).set(auth).expect(200)).body.items[0].id;
     ids.user = (
       await api()
         .post('/api/v1/users')
@@ -234,12 +235,13 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     }
   });
 
-  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/snapshots → the VM. */
+  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk. */
   function fill(path: string): string {
     return path.replace(/\/([a-z-]+)\/\{(\w+)\}/g, (_, collection: string) => {
       const kind = (
         {
           vms: 'vm',
+          disks: 'disk',
           users: 'user',
           hosts: 'host',
           'alert-rules': 'rule',

@@ -15,6 +15,7 @@ import { Vm } from '../vms/vm.entity';
 import { VmAccess } from '../vms/vm-access';
 import { VmState } from '../vms/vm-state';
 import { FakeVmDiskRepository } from './testing/fake-vm-disk-repository';
+import { VmDisk } from './vm-disk.entity';
 import { diskSerial, newVmDisk } from './vm-disk-fields';
 import { VmDisksService } from './vm-disks.service';
 
@@ -23,6 +24,15 @@ const bob: AuthUser = { id: 'bob', username: 'bob', role: 'user' };
 const root: AuthUser = { id: 'root', username: 'root', role: 'admin' };
 const GIB = 1024 ** 3;
 
+/** A disk row as read back from the table. */
+function diskRow(vmId: string, position: number, sizeGiB: number): VmDisk {
+  const fields = { vmId, position, sizeGiB, bootIndex: position === 0 ? 1 : null };
+  return Object.assign(
+    newVmDisk(fields, (id) => `${vmId}-disk-${id}.qcow2`),
+    { createdAt: new Date() },
+  );
+}
+
 /** Alice's VM with its boot disk (`bootGiB`) and `data` data disks of 1 GiB, under a disk quota of `quotaGiB`. */
 function world(options: { state?: VmState; bootGiB?: number; data?: number; quotaGiB?: number } = {}) {
   const { state = 'stopped', bootGiB = 2, data = 0, quotaGiB = 20 } = options;
@@ -30,18 +40,18 @@ function world(options: { state?: VmState; bootGiB?: number; data?: number; quot
   const other = vmRow({ id: randomUUID(), name: 'other', state: 'stopped', diskGiB: 1 });
   const rows = new FakeVmRepository(vm, other);
   const disks = new FakeVmDiskRepository(
-    newVmDisk({ vmId: vm.id, position: 0, sizeGiB: bootGiB, bootIndex: 1 }, (id) => `${vm.id}-disk-${id}.qcow2`),
-    ...Array.from({ length: data }, (_, i) =>
-      newVmDisk({ vmId: vm.id, position: i + 1, sizeGiB: 1 }, (id) => `${vm.id}-disk-${id}.qcow2`),
-    ),
-    newVmDisk({ vmId: other.id, position: 0, sizeGiB: 1, bootIndex: 1 }, (id) => `${other.id}-disk-${id}.qcow2`),
+    diskRow(vm.id, 0, bootGiB),
+    ...Array.from({ length: data }, (_, i) => diskRow(vm.id, i + 1, 1)),
+    diskRow(other.id, 0, 1),
   );
   const keys = new FakeIdempotencyKeyRepository();
   const transactions = new FakeTransactions(rows.rows, disks.rows, keys.rows);
   const operations = new FakeOperationsService(new IdempotencyService(keys.asRepository, transactions.asTransactions));
   transactions.track(operations.rows);
   const quotas = new FakeQuotaRepository(rows);
-  const config = { defaultQuota: { vms: 10, vcpus: 10, memoryMiB: 4096, diskGiB: quotaGiB, snapshots: 2 } } as AppConfig;
+  const config = {
+    defaultQuota: { vms: 10, vcpus: 10, memoryMiB: 4096, diskGiB: quotaGiB, snapshots: 2 },
+  } as AppConfig;
   const metrics = { quotaDenials: { inc: () => undefined } } as unknown as MetricsService;
   const placement = { assertStorageRoom: jest.fn(async () => undefined) };
   const service = new VmDisksService(
@@ -115,7 +125,9 @@ describe('VmDisksService', () => {
         expect.objectContaining({ type: 'vm.updated', payload: expect.objectContaining({ version: vm.version + 1 }) }),
       ]);
       expect(placement.assertStorageRoom).toHaveBeenCalledWith(vm.hostId, 5 * GIB);
-      expect((await service.add(alice, vm.id, { sizeGiB: 1 })).disk).toBeDefined();
+      // Once that has run, the next goes after the last.
+      operations.finish(accepted.operation.id);
+      expect((await service.add(alice, vm.id, { sizeGiB: 1 })).disk.position).toBe(4);
     });
 
     it('defaults to virtio; hot-plugs into a running or paused VM too (the operation does it)', async () => {
