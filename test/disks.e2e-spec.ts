@@ -44,6 +44,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     get: (path: string) => request(t.http).get(path).auth(token, { type: 'bearer' }),
     post: (path: string) => request(t.http).post(path).auth(token, { type: 'bearer' }),
     delete: (path: string) => request(t.http).delete(path).auth(token, { type: 'bearer' }),
+    put: (path: string) => request(t.http).put(path).auth(token, { type: 'bearer' }),
   });
 
   async function waitOp(token: string, location: string) {

@@ -34,6 +34,19 @@ function refusal(error: unknown, what: string): unknown {
 }
 
 /**
+ * A running guest that did not let go of the disk (one without PCI hot-unplug never does): the
+ * definition no longer has it, so it is gone at the next stop, and the removal can be repeated.
+ */
+function notReleased(error: unknown): unknown {
+  if (!HypervisorError.is(error, 'TIMEOUT')) return refusal(error, 'remove the disk');
+  return new AppException(
+    HttpStatus.CONFLICT,
+    ErrorCode.INVALID_STATE,
+    'The guest did not release the disk in time; it is detached from the next boot on: stop the VM and remove it again',
+  );
+}
+
+/**
  * The hypervisor side of a VM's disks: each handler is idempotent (the runner may run it again
  * from the start after an api restart), and a failed add or resize puts the rows and the quota
  * back as they were: nothing half-created.
@@ -90,7 +103,7 @@ export class VmDiskOperations implements OnModuleInit {
     try {
       if (await this.attached(port, vm.id, disk.id)) live = (await port.detachDisk(vm.id, disk.id)).live;
     } catch (error) {
-      throw refusal(error, 'remove the disk');
+      throw notReleased(error);
     }
     await port.deleteVolume(await this.volumeOf(vm, disk));
     await this.drop(vm, disk.id);
