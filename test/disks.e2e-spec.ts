@@ -38,7 +38,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
   let bob: { id: string; accessToken: string };
   let imageId: string;
   let baseUrl: string;
-  /** The libvirt storage pool over this app's VM_DIR (the local host's VM pool). */
+  /** This app's VM pool on the local host (over its VM_DIR). */
   let pool: string;
   const as = (token: string) => ({
     get: (path: string) => request(t.http).get(path).auth(token, { type: 'bearer' }),
@@ -84,7 +84,10 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
       .filter(Boolean)
       .sort();
   };
+  /** A VM's disk volumes in the pool (its boot disk's too). */
   const volumesOf = (vmId: string) => poolVolumes().filter((name) => name.startsWith(`${vmId}-disk-`));
+  const volumeNames = (vmId: string, disks: Array<{ id: string }>) =>
+    disks.map((disk) => `${vmId}-disk-${disk.id}.qcow2`).sort();
   const virtualSize = (vmId: string, diskId: string): number => {
     const info = virsh('vol-info', '--pool', pool, '--bytes', `${vmId}-disk-${diskId}.qcow2`).stdout;
     return Number(/Capacity:\s+(\d+)/.exec(info)?.[1]);
@@ -104,10 +107,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     bob = await createUser(t.http, admin.accessToken, 'bob');
     const images = await as(alice.accessToken).get('/api/v1/images').expect(200);
     imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
-    const pools = virsh('pool-list', '--all', '--name')
-      .stdout.split('\n')
-      .map((name) => name.trim());
-    pool = pools.find((name) => name && virsh('pool-dumpxml', name).stdout.includes(`<path>${t.vmDir}</path>`))!;
+    pool = t.data.sandbox.pools[0];
   });
 
   afterAll(async () => {
@@ -115,10 +115,6 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     for (const { id } of await db.query(`SELECT id FROM vms`)) {
       virsh('destroy', `limen-${id}`);
       virsh('undefine', `limen-${id}`, '--nvram');
-    }
-    if (pool) {
-      virsh('pool-destroy', pool);
-      virsh('pool-undefine', pool);
     }
     await t.close();
   });
@@ -150,7 +146,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
       expect(addOp.result).toEqual({ diskId: cold.id, live: false });
       expect(await disksOf(stopped)).toEqual([boot, cold]);
       expect(await vmDiskGiB(stopped)).toBe(3);
-      expect(volumesOf(stopped)).toEqual([`${stopped}-disk-${cold.id}.qcow2`]);
+      expect(volumesOf(stopped)).toEqual(volumeNames(stopped, [boot, cold]));
       expect(virtualSize(stopped, cold.id)).toBe(2 * GIB);
       expect(domainDisks(stopped, false).get(cold.serial)).toMatchObject({ bus: 'virtio', target: 'vdb' });
 
@@ -191,7 +187,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
       await succeeded(alice.accessToken, await as(alice.accessToken).delete(`/api/v1/vms/${stopped}/disks/${cold.id}`));
       expect(await disksOf(stopped)).toEqual([expect.objectContaining({ id: boot.id })]);
       expect(domainDisks(stopped, false).has(cold.serial)).toBe(false);
-      expect(volumesOf(stopped)).toEqual([]);
+      expect(volumesOf(stopped)).toEqual(volumeNames(stopped, [boot]));
       expect(await vmDiskGiB(stopped)).toBe(2);
       const removed = await events.waitFor((e) => e.type === 'vm.disk.removed' && e.data.vmId === stopped, 10_000);
       expect(removed.data).toMatchObject({ vmId: stopped, diskId: cold.id });
@@ -234,7 +230,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     const full = await snapshot();
     expect(full.disks.map((d) => d.position)).toEqual([...Array(16).keys()]);
     expect(full).toMatchObject({ diskGiB: 16, rows: 16 });
-    expect(full.volumes).toHaveLength(15);
+    expect(full.volumes).toEqual(volumeNames(vm, full.disks));
     expectProblem(await addDisk(vm, { sizeGiB: 1 }), 400, 'VALIDATION_FAILED');
     expect(await snapshot()).toEqual(full);
 
@@ -251,7 +247,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     expectProblem(await addDisk(vm, { sizeGiB: 1 }), 400, 'VALIDATION_FAILED');
     const refilled = await snapshot();
     expect(refilled).toMatchObject({ diskGiB: 16, rows: 16 });
-    expect(refilled.volumes).toHaveLength(15);
+    expect(refilled.volumes).toEqual(volumeNames(vm, refilled.disks));
 
     // Shrinking or keeping the size: 400 on sizeGiB; the boot disk stays: 409.
     const data = refilled.disks[1];
@@ -319,7 +315,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     expectProblem(await as(alice.accessToken).delete(`/api/v1/vms/${vm}/disks/not-a-uuid`), 400, 'VALIDATION_FAILED');
     expect(await snapshot()).toEqual(before);
     expect(await disksOf(other)).toEqual([otherBoot]);
-    expect(volumesOf(other)).toEqual([]);
+    expect(volumesOf(other)).toEqual(volumeNames(other, [otherBoot]));
 
     // Concurrent adds across VMs against the quota: room for exactly one more 5 GiB disk.
     const spare = await createVm('disks-spare', false, 1);
@@ -337,8 +333,9 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     const winner = quotaRace.find((res) => res.status === 202)!;
     await succeeded(alice.accessToken, winner);
     const loser = [other, spare][quotaRace.indexOf(quotaRace.find((res) => res.status === 403)!)];
-    expect(await disksOf(loser)).toHaveLength(1);
-    expect(volumesOf(loser)).toEqual([]);
+    const loserDisks = await disksOf(loser);
+    expect(loserDisks).toHaveLength(1);
+    expect(volumesOf(loser)).toEqual(volumeNames(loser, loserDisks));
     const rows = await db.query(
       `SELECT v.id, v.disk_gib AS "diskGiB", coalesce(sum(d.size_gib), 0)::int AS sum FROM vms v LEFT JOIN vm_disks d ON d.vm_id = v.id GROUP BY v.id`,
     );
@@ -347,7 +344,7 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     await as(admin.accessToken).put(`/api/v1/users/${alice.id}/quota`).send({ diskGiB: 60 }).expect(200);
   });
 
-  it('an Idempotency-Key replays the add: one disk, one volume', async () => {
+  it('an Idempotency-Key replays the add: one disk more, one volume more', async () => {
     const vm = await createVm('disks-idem', false, 1);
     const send = () => addDisk(vm, { sizeGiB: 1 }).set('Idempotency-Key', 'disk-add-1');
     const first = await send();
@@ -355,6 +352,6 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     const again = await send();
     expect({ status: again.status, body: again.body }).toEqual({ status: 202, body: first.body });
     expect(await disksOf(vm)).toHaveLength(2);
-    expect(volumesOf(vm)).toHaveLength(1);
+    expect(volumesOf(vm)).toEqual(volumeNames(vm, await disksOf(vm)));
   });
 });

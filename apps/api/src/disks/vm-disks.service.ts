@@ -78,9 +78,7 @@ export class VmDisksService {
       const vm = await this.usableVm(user, vmId, tx);
       const disk = await this.diskOf(vm, diskId, tx);
       if (disk.position === 0)
-        throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'The boot disk cannot be removed', {
-          diskId: disk.id,
-        });
+        throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, 'The boot disk cannot be removed');
       return { vm, disk, charged: false, op: { kind: 'vm.disk.remove', params: { diskId: disk.id } } };
     });
   }
