@@ -120,15 +120,17 @@ describe('Disks inside the guest (e2e, real libvirt, the Debian cloud image)', (
     expect((await succeeded(plugged)).result).toMatchObject({ live: true });
     const disk = plugged.body.disk as { id: string; serial: string };
     const seen = await untilGuest(`a disk with serial ${disk.serial}`, (disks) => !!withSerial(disks, disk.serial));
+    console.log(`disks-guest: hot-plugged: ${JSON.stringify(withSerial(seen, disk.serial))}`);
     expect(Number(withSerial(seen, disk.serial)!.size)).toBe(GIB);
     expect(withSerial(seen, disk.serial)!.name).toMatch(/^vd[b-z]$/);
 
     const grown = await as(alice.accessToken).post(`/api/v1/vms/${vmId}/disks/${disk.id}/resize`).send({ sizeGiB: 2 });
     expect((await succeeded(grown)).result).toMatchObject({ live: true, sizeGiB: 2 });
-    await untilGuest(
+    const grownSeen = await untilGuest(
       `disk ${disk.serial} at 2 GiB`,
       (disks) => Number(withSerial(disks, disk.serial)?.size) === 2 * GIB,
     );
+    console.log(`disks-guest: grown live: ${JSON.stringify(withSerial(grownSeen, disk.serial))}`);
 
     // A SCSI disk shows its serial too (the SCSI unit serial number page).
     const scsi = await as(alice.accessToken).post(`/api/v1/vms/${vmId}/disks`).send({ sizeGiB: 1, bus: 'scsi' });
