@@ -344,6 +344,48 @@ describe('Disks (e2e, real libvirt, the tiny guest)', () => {
     await as(admin.accessToken).put(`/api/v1/users/${alice.id}/quota`).send({ diskGiB: 60 }).expect(200);
   });
 
+  it('a create brings data disks: made empty beside the boot disk, all charged; 16 data disks or more than the quota are refused with nothing made', async () => {
+    const res = await as(alice.accessToken)
+      .post('/api/v1/vms')
+      .send({
+        name: 'disks-at-create',
+        vcpus: 1,
+        memoryMiB: 128,
+        diskGiB: 1,
+        imageId,
+        start: false,
+        disks: [{ sizeGiB: 2 }, { sizeGiB: 1, bus: 'scsi' }],
+      });
+    await succeeded(alice.accessToken, res);
+    expect(res.body.vm.diskGiB).toBe(4);
+    const vm = res.body.vm.id as string;
+    const disks = await disksOf(vm);
+    expect(disks.map((d) => [d.position, d.sizeGiB, d.bus, d.bootIndex])).toEqual([
+      [0, 1, 'virtio', 1],
+      [1, 2, 'virtio', null],
+      [2, 1, 'scsi', null],
+    ]);
+    expect(volumesOf(vm)).toEqual(volumeNames(vm, disks));
+    expect(virtualSize(vm, disks[1].id)).toBe(2 * GIB);
+    const defined = domainDisks(vm, false);
+    expect(disks.map((d) => defined.get(d.serial)?.bus)).toEqual(['virtio', 'virtio', 'scsi']);
+
+    const vmCount = async () => Number((await db.query(`SELECT count(*)::int AS n FROM vms`))[0].n);
+    const before = { vms: await vmCount(), volumes: poolVolumes() };
+    const refused = (extra: Record<string, unknown>) =>
+      as(alice.accessToken)
+        .post('/api/v1/vms')
+        .send({ name: 'disks-refused', vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start: false, ...extra });
+    expectProblem(
+      await refused({ disks: Array.from({ length: 16 }, () => ({ sizeGiB: 1 })) }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(await refused({ disks: [{ sizeGiB: 1, bus: "scsi'/>" }] }), 400, 'VALIDATION_FAILED');
+    expectProblem(await refused({ disks: [{ sizeGiB: 1000 }] }), 403, 'QUOTA_EXCEEDED');
+    expect({ vms: await vmCount(), volumes: poolVolumes() }).toEqual(before);
+  });
+
   it('an Idempotency-Key replays the add: one disk more, one volume more', async () => {
     const vm = await createVm('disks-idem', false, 1);
     const send = () => addDisk(vm, { sizeGiB: 1 }).set('Idempotency-Key', 'disk-add-1');

@@ -217,6 +217,41 @@ describe('VmOperations', () => {
       expect(stateEvents(published)).toEqual([{ vmId: vm.id, state: 'running', stateReason: null, version: 2 }]);
     });
 
+    it('makes an empty volume for each data disk and defines the domain with every disk (ids, serials, buses); a failure deletes them all', async () => {
+      const vm = newVm({ diskGiB: 8 });
+      const w = world(vm);
+      const data = [
+        newVmDisk({ vmId: vm.id, position: 1, sizeGiB: 2 }, (id) => diskVolumeName(vm.id, id)),
+        newVmDisk({ vmId: vm.id, position: 2, sizeGiB: 1, bus: 'scsi' }, (id) => diskVolumeName(vm.id, id)),
+      ];
+      for (const disk of data) await w.disks.add({} as Tx, disk);
+      await w.run('vm.create', vm.id, { start: true, cloudInit: null });
+      for (const disk of data) {
+        const file = w.port.files.file(`${VM_DIR}/${disk.volume}`)!;
+        expect([file.format, file.virtualSizeBytes, file.backingPath]).toEqual([
+          'qcow2',
+          disk.sizeGiB * GIB,
+          undefined,
+        ]);
+      }
+      const rows = await w.disks.ofVm(vm.id);
+      const domain = await w.port.getDomain(vm.id);
+      expect(
+        domain.disks.filter((disk) => disk.device === 'disk').map((disk) => [disk.id, disk.serial, disk.bus]),
+      ).toEqual(rows.map((disk) => [disk.id, disk.serial, disk.bus]));
+
+      const failed = newVm({ name: 'failed', diskGiB: 6 });
+      w.rows.rows.set(failed.id, failed);
+      await w.disks.add({} as Tx, bootDisk(failed));
+      await w.disks.add(
+        {} as Tx,
+        newVmDisk({ vmId: failed.id, position: 1, sizeGiB: 1 }, (id) => diskVolumeName(failed.id, id)),
+      );
+      w.port.failNext('defineDomain', new HypervisorError('INVALID_ARGUMENT', 'injected'));
+      expect(await failureOf(w.run('vm.create', failed.id, { start: true, cloudInit: null }))).toBe('INVALID_ARGUMENT');
+      expect(w.port.files.list(VM_DIR).filter((name) => name.startsWith(failed.id))).toEqual([]);
+    });
+
     it('never makes the overlay smaller than the image it covers', async () => {
       const vm = newVm({ diskGiB: 1 });
       const w = world(vm);

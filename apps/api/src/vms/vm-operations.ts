@@ -120,6 +120,11 @@ export class VmOperations implements OnModuleInit {
       const files = await this.storage.withVmPool(vm.hostId, async (pool) => {
         // A re-run after a crash keeps the disk it already made.
         await unlessAlready(this.createBootDisk(port, vm, image, pool, disks[0]), 'VOLUME_EXISTS');
+        for (const data of disks.slice(1))
+          await unlessAlready(
+            port.createVolume({ pool: pool.name, name: data.volume, sizeBytes: data.sizeGiB * GIB }),
+            'VOLUME_EXISTS',
+          );
         if (withSeed)
           await port.createSeedIso({
             pool: pool.name,

@@ -132,6 +132,34 @@ describe('VmsService', () => {
       expect(boot.serial).toBe(boot.id.replace(/-/g, '').slice(0, 20));
     });
 
+    it('writes data disks after the boot disk (positions 1, 2, …) and charges every disk: diskGiB is their sum', async () => {
+      const { service, disks, ledger, hosts } = world();
+      const accepted = await service.create(
+        alice,
+        createDto({ imageId: 'disk', diskGiB: 1, disks: [{ sizeGiB: 2 }, { sizeGiB: 1, bus: 'scsi' }] }),
+      );
+      const rows = await disks.ofVm(accepted.vm.id);
+      // The boot disk covers the 3 GiB image.
+      expect(rows.map((disk) => [disk.position, disk.sizeGiB, disk.bus, disk.bootIndex])).toEqual([
+        [0, 3, 'virtio', 1],
+        [1, 2, 'virtio', null],
+        [2, 1, 'scsi', null],
+      ]);
+      expect(new Set(rows.map((disk) => disk.serial)).size).toBe(3);
+      expect(accepted.vm.diskGiB).toBe(6);
+      expect((await ledger.usage('alice')).diskGiB).toBe(6);
+      expect(hosts.assertStorageRoom).toHaveBeenCalledWith('host-1', 6 * GIB);
+    });
+
+    it('refuses data disks beyond the disk quota (403), writing no VM and no disk', async () => {
+      const { service, disks, rows } = world();
+      await expect(
+        service.create(alice, createDto({ diskGiB: 1, disks: [{ sizeGiB: 5 }, { sizeGiB: 5 }] })),
+      ).rejects.toMatchObject({ status: 403, code: 'QUOTA_EXCEEDED', extra: { resource: 'diskGiB', requested: 11 } });
+      expect(rows.rows.size).toBe(0);
+      expect(disks.rows.size).toBe(0);
+    });
+
     it('sets autostart and the desired state from `start`: running and on by default, stopped and off with start false; autostart as given wins', async () => {
       const { service } = world();
       const byDefault = await service.create(alice, createDto({ name: 'default', start: undefined }));

@@ -155,7 +155,10 @@ export class VmsService {
     // The disk covering a disk image is never smaller than the image: that is what it holds, and is
     // charged.
     const imageBytes = image.kind === 'disk' ? await this.images.virtualSizeOf(image) : 0;
-    const diskGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
+    const bootGiB = Math.max(dto.diskGiB, Math.ceil(imageBytes / GIB));
+    const dataDisks = dto.disks ?? [];
+    // Every disk is charged: the VM's diskGiB is their sum.
+    const diskGiB = dataDisks.reduce((total, disk) => total + disk.sizeGiB, bootGiB);
     return this.accept(user, idem, async (tx) => {
       // Read now and stored in the operation: a key deleted later does not change a re-run.
       const keys = await this.sshKeys.publicKeysOf(user, dto.sshKeyIds ?? [], tx);
@@ -172,13 +175,13 @@ export class VmsService {
       if (!(await this.vms.insertIfNameFree(tx, vm))) {
         throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `You already have a VM named ${dto.name}`);
       }
-      // The boot disk: VmOperations.create makes its volume in the host's VM pool.
-      await this.disks.add(
-        tx,
-        newVmDisk({ vmId: vm.id, position: 0, sizeGiB: diskGiB, bootIndex: 1 }, (diskId) =>
-          diskVolumeName(vm.id, diskId),
-        ),
-      );
+      // The boot disk, then the data disks: VmOperations.create makes their volumes in the host's VM pool.
+      const disks = [{ sizeGiB: bootGiB, bootIndex: 1 }, ...dataDisks];
+      for (const [position, disk] of disks.entries())
+        await this.disks.add(
+          tx,
+          newVmDisk({ vmId: vm.id, position, ...disk }, (diskId) => diskVolumeName(vm.id, diskId)),
+        );
       const nics = await this.networking.attachAtCreate(tx, user, vm.id, dto.nics);
       await this.forwards.allocateAtCreate(tx, vm, nics, dto.nics);
       const op = await this.operations.create(tx, {

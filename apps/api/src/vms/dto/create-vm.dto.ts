@@ -16,6 +16,7 @@ import {
 } from 'class-validator';
 import { IsOptionalNotNull } from '../../common/validation';
 import { IsFreeText } from '../../common/free-text';
+import { CreateDiskDto, MAX_DISKS } from '../../disks/dto/disk.dto';
 import { CreateVmNicDto } from '../../networks/dto/create-port-forward.dto';
 import { MAX_NICS } from '../../networks/dto/nic.dto';
 
@@ -79,12 +80,28 @@ export class CreateVmDto {
   @ApiProperty({ type: 'integer' })
   memoryMiB: number;
 
-  /** @example 1 */
+  /**
+   * The boot disk's size (over a disk image, never smaller than the image). The VM's `diskGiB` in
+   * answers is the sum of all its disks.
+   * @example 1
+   */
   @IsInt()
   @Min(1)
   @Max(65536)
   @ApiProperty({ type: 'integer' })
   diskGiB: number;
+
+  /**
+   * Empty data disks besides the boot disk, at positions 1, 2, … (at most 15: a VM has at most
+   * 16 disks). Each counts against your disk quota; see GET /api/v1/vms/{id}/disks.
+   * @example [{"sizeGiB": 10}]
+   */
+  @IsOptionalNotNull()
+  @IsArray()
+  @ArrayMaxSize(MAX_DISKS - 1)
+  @ValidateNested({ each: true })
+  @Type(() => CreateDiskDto)
+  disks?: CreateDiskDto[];
 
   /** An image id from GET /api/v1/images. */
   @IsUUID()
