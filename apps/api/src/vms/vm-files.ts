@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { DiskSpec, seedVolumeName, serialLogName } from '@limen/libvirt';
+import { diskSpecOf } from '../disks/disk-layout';
 import type { VmDisk } from '../disks/vm-disk.entity';
 
 /** Where the hypervisor finds a VM's files: its disks (in domain order), its seed ISO and its serial log. */
@@ -26,14 +27,9 @@ export function vmFiles(vmId: string, disks: readonly VmDisk[], poolPath: string
   const legacy = disks.some((disk) => isLegacyVolume(disk.volume));
   const folder = legacy ? join(vmDir, vmId) : poolPath;
   return {
-    disks: disks.map((disk) => ({
-      id: disk.id,
-      path: isLegacyVolume(disk.volume) ? join(vmDir, disk.volume) : join(poolPath, disk.volume),
-      format: 'qcow2',
-      bus: disk.bus,
-      serial: disk.serial,
-      ...(disk.bootIndex !== null ? { bootIndex: disk.bootIndex } : {}),
-    })),
+    disks: disks.map((disk) =>
+      diskSpecOf(disk, isLegacyVolume(disk.volume) ? join(vmDir, disk.volume) : join(poolPath, disk.volume)),
+    ),
     seedIsoPath: join(folder, legacy ? 'seed.iso' : seedVolumeName(vmId)),
     serialLogPath: join(folder, legacy ? 'serial.log' : serialLogName(vmId)),
   };
