@@ -716,6 +716,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vms/{vmId}/disks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VM's disks in order: the boot disk (position 0), then its data disks. */
+        get: operations["VmDisksController_list_v1"];
+        put?: never;
+        /**
+         * Add an empty data disk (a VM has at most 16 disks: a 17th is 400 `VALIDATION_FAILED`); it is
+         *     hot-plugged when the VM runs. Its size counts against your disk quota at once (403
+         *     `QUOTA_EXCEEDED`); a VM that is provisioning, deleting or in error is 409 `INVALID_STATE`. A
+         *     hot-plug the hypervisor refuses fails the operation with `INVALID_STATE`, and nothing of the disk
+         *     is left.
+         */
+        post: operations["VmDisksController_add_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/disks/{diskId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a data disk and delete its volume (unplugged first when the VM runs); the boot disk stays: 409 `CONFLICT`. */
+        delete: operations["VmDisksController_remove_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/disks/{diskId}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Grow a disk, live when the VM runs (the guest sees the new size at once; growing its partition
+         *     and filesystem is the guest's business). Disks only grow: a size not larger than the current
+         *     one is 400 `VALIDATION_FAILED`; the growth counts against your disk quota (403 `QUOTA_EXCEEDED`).
+         */
+        post: operations["VmDisksController_resize_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ssh-keys": {
         parameters: {
             query?: never;
@@ -1552,6 +1614,16 @@ export interface components {
             /** @example null */
             nextCursor: string | null;
         };
+        CreateDiskDto: {
+            /** @example 10 */
+            sizeGiB: number;
+            /**
+             * @description `virtio`: /dev/vdX in the guest; `scsi`: /dev/sdX on the VM's virtio-scsi controller. Default: `"virtio"`.
+             * @example virtio
+             * @enum {string}
+             */
+            bus?: "virtio" | "scsi";
+        };
         NewPortForwardDto: {
             /** @example 22 */
             guestPort: number;
@@ -1616,7 +1688,11 @@ export interface components {
             vcpus: number;
             /** @example 256 */
             memoryMiB: number;
-            /** @example 1 */
+            /**
+             * @description The boot disk's size (over a disk image, never smaller than the image). The VM's `diskGiB` in
+             *     answers is the sum of all its disks.
+             * @example 1
+             */
             diskGiB: number;
             /**
              * @description Start the VM once it is created. Default: `true`.
@@ -1628,6 +1704,16 @@ export interface components {
              * @example web-1
              */
             name: string;
+            /**
+             * @description Empty data disks besides the boot disk, at positions 1, 2, … (at most 15: a VM has at most
+             *     16 disks). Each counts against your disk quota; see GET /api/v1/vms/{id}/disks.
+             * @example [
+             *       {
+             *         "sizeGiB": 10
+             *       }
+             *     ]
+             */
+            disks?: components["schemas"]["CreateDiskDto"][];
             /**
              * Format: uuid
              * @description An image id from GET /api/v1/images.
@@ -1961,6 +2047,48 @@ export interface components {
         PortForwardAcceptedDto: {
             portForward: components["schemas"]["PortForwardDto"];
             operation: components["schemas"]["OperationDto"];
+        };
+        DiskDto: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * @description Order in the VM: 0 is the boot disk (never removed), data disks take the lowest free of 1–15.
+             * @example 1
+             */
+            position: number;
+            /** @example 10 */
+            sizeGiB: number;
+            /**
+             * @example virtio
+             * @enum {string}
+             */
+            bus: "virtio" | "scsi";
+            /**
+             * @description The boot disk's boot order (1); null for data disks.
+             * @example null
+             */
+            bootIndex: number | null;
+            /**
+             * @description What the guest sees as the disk's serial (`lsblk -o SERIAL`, /dev/disk/by-id/virtio-<serial>): the id's first 20 hex digits.
+             * @example 3f2a9c41d7e84b0a9c11
+             */
+            serial: string;
+            /** @example 2026-11-26T08:00:00.000Z */
+            createdAt: string;
+        };
+        DiskListDto: {
+            items: components["schemas"]["DiskDto"][];
+        };
+        DiskAcceptedDto: {
+            disk: components["schemas"]["DiskDto"];
+            operation: components["schemas"]["OperationDto"];
+        };
+        ResizeDiskDto: {
+            /**
+             * @description The new size: larger than the current one (disks only grow).
+             * @example 20
+             */
+            sizeGiB: number;
         };
         SshKeyDto: {
             /** Format: uuid */
@@ -4116,6 +4244,49 @@ export interface operations {
                         };
                     } | {
                         /** @enum {unknown} */
+                        event: "vm.disk.added";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.disk.added";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            disk: components["schemas"]["DiskDto"];
+                        };
+                    } | {
+                        /** @enum {unknown} */
+                        event: "vm.disk.removed";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.disk.removed";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            /** Format: uuid */
+                            diskId: string;
+                        };
+                    } | {
+                        /** @enum {unknown} */
+                        event: "vm.disk.resized";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "vm.disk.resized";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            vmId: string;
+                            disk: components["schemas"]["DiskDto"];
+                        };
+                    } | {
+                        /** @enum {unknown} */
                         event: "vm.addresses";
                         id: string;
                         data: {
@@ -5735,6 +5906,193 @@ export interface operations {
             401: components["responses"]["Problem401-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmDisksController_list_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskListDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmDisksController_add_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateDiskDto"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmDisksController_remove_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+                diskId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmDisksController_resize_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+                diskId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResizeDiskDto"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiskAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             422: components["responses"]["Problem422-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
