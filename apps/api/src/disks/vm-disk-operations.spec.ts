@@ -9,20 +9,13 @@ import { Tx } from '../database/transaction';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostStorage } from '../hosts/host-storage';
 import { FakeHostPorts, FakeHostRepository, hostRow } from '../hosts/testing/fake-hosts';
-import { Image } from '../images/image.entity';
-import { ImageRepository } from '../images/image.repository';
-import { ImagesService } from '../images/images.service';
-import { FakeNetworkRepository, FakeVmNicRepository } from '../networks/testing/fake-network-repositories';
-import { FakePortForwardRepository } from '../networks/testing/fake-port-forward-repository';
-import { VmNetworking } from '../networks/vm-networking';
 import { OperationKind, OperationParams } from '../operations/operation-kinds';
 import { Operation } from '../operations/operation.entity';
 import { OperationHandler, OperationRunner, operationErrorFrom } from '../operations/operation-runner';
 import { FakeVmRepository, vmRow } from '../vms/testing/fake-vm-repository';
 import { Vm } from '../vms/vm.entity';
-import { VmOperations } from '../vms/vm-operations';
-import { VmStateWriter } from '../vms/vm-state-writer';
 import { FakeVmDiskRepository } from './testing/fake-vm-disk-repository';
+import { diskSpecOf } from './disk-layout';
 import { VmDiskOperations } from './vm-disk-operations';
 import { newVmDisk } from './vm-disk-fields';
 import { VmDisk } from './vm-disk.entity';
@@ -31,61 +24,21 @@ const VM_DIR = '/var/lib/limen/vms';
 const GIB = 1024 ** 3;
 const tx = {} as Tx;
 
-/** A kernel-image VM's host: the kernel files the create needs. */
-function hypervisor(): FakeVirtualizationPort {
-  const port = new FakeVirtualizationPort();
-  port.files.put('/images/tiny/vmlinuz', { sizeBytes: 1024 });
-  port.files.put('/images/tiny/initrd.img', { sizeBytes: 1024 });
-  return port;
-}
-
-/** VmOperations makes the VMs (with their boot disk) as a create would; VmDiskOperations is under test. */
+/** VmDiskOperations on one host's fake hypervisor, with VMs set up there as a create leaves them. */
 function world() {
   const rows = new FakeVmRepository();
   const disks = new FakeVmDiskRepository();
   const published: NewEvent[] = [];
   const events = { publish: async (event: NewEvent) => void published.push(event) } as unknown as EventsService;
-  const hostPorts = new FakeHostPorts(new FakeHostRepository(hostRow('one')), hypervisor);
+  const hostPorts = new FakeHostPorts(new FakeHostRepository(hostRow('one')), () => new FakeVirtualizationPort());
   const handlers = new Map<string, OperationHandler>();
   const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
   const config = {
     hostName: 'one',
-    hypervisor: {
-      vmPool: 'limen-vms',
-      imagePool: 'limen-images',
-      vmDir: VM_DIR,
-      imageDir: '/images',
-      storageRoots: ['/var/lib/limen'],
-      vmNetwork: 'user',
-    },
+    hypervisor: { vmPool: 'limen-vms', imagePool: 'limen-images', vmDir: VM_DIR, storageRoots: ['/var/lib/limen'] },
   } as AppConfig;
   const storage = new HostStorage(config, hostPorts.asPorts);
-  const image = Object.assign(new Image(), { id: 'tiny', kind: 'disk', path: '/images/tiny.qcow2', format: 'qcow2' });
-  const images = new ImagesService(
-    {} as never,
-    { find: async () => image } as unknown as ImageRepository,
-    {} as never,
-    {} as never,
-    {} as never,
-  );
   const port = hostPorts.forHost('id-one') as FakeVirtualizationPort;
-  port.files.put('/images/tiny.qcow2', { format: 'qcow2', sizeBytes: GIB });
-  new VmOperations(
-    config,
-    hostPorts.asPorts,
-    runner as unknown as OperationRunner,
-    rows.asRepository,
-    new VmStateWriter(rows.asRepository, events),
-    images,
-    new VmNetworking(
-      config,
-      new FakeNetworkRepository().asRepository,
-      new FakeVmNicRepository().asRepository,
-      new FakePortForwardRepository().asRepository,
-    ),
-    storage,
-    disks.asRepository,
-  ).onModuleInit();
   new VmDiskOperations(
     disks.asRepository,
     rows.asRepository,
@@ -98,14 +51,24 @@ function world() {
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
     handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
 
-  /** A VM with its boot disk, made by vm.create (running or not), the events so far forgotten. */
+  /** A VM with its 2 GiB boot disk in the VM pool and its domain defined (and running, if asked). */
   async function madeVm(start: boolean): Promise<Vm> {
-    const vm = vmRow({ id: randomUUID(), hostId: 'id-one', state: 'provisioning', imageId: 'tiny', diskGiB: 2 });
+    const vm = vmRow({ id: randomUUID(), hostId: 'id-one', state: start ? 'running' : 'stopped', diskGiB: 2 });
     rows.rows.set(vm.id, vm);
-    await disks.add(tx, diskRow(vm.id, 0, 2));
-    await run('vm.create', vm.id, { start, cloudInit: null });
-    published.length = 0;
-    return rows.rows.get(vm.id)!;
+    const boot = diskRow(vm.id, 0, 2);
+    await disks.add(tx, boot);
+    const pool = await storage.vmPool(vm.hostId);
+    const volume = await port.createVolume({ pool: pool.name, name: boot.volume, sizeBytes: 2 * GIB });
+    await port.defineDomain({
+      vmId: vm.id,
+      ownerId: vm.ownerId,
+      vcpus: 1,
+      memoryMiB: 256,
+      disks: [diskSpecOf(boot, volume.path)],
+      serialLogPath: `${VM_DIR}/${vm.id}-serial.log`,
+    });
+    if (start) await port.start(vm.id);
+    return vm;
   }
 
   /** What VmDisksService leaves for a vm.disk.add: the row, and the VM's total grown by it. */
