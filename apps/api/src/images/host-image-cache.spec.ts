@@ -16,6 +16,19 @@ import { Image } from './image.entity';
 import { ImageRepository } from './image.repository';
 import { FakeHostImageRepository } from './testing/fake-host-images';
 
+/** Every local file HostImageCache opened to hash: hashing is the only reader of streams here. */
+const mockHashed: string[] = [];
+jest.mock('node:fs', () => {
+  const actual = jest.requireActual<typeof import('node:fs')>('node:fs');
+  return {
+    ...actual,
+    createReadStream: (path: string, options?: object) => {
+      mockHashed.push(path);
+      return actual.createReadStream(path, options);
+    },
+  };
+});
+
 const sha256 = (...parts: string[]) => createHash('sha256').update(parts.join('')).digest('hex');
 const POOL_PATH = '/var/lib/limen/pool';
 
@@ -36,12 +49,13 @@ class World {
   readonly hosts = new FakeHostRepository(
     hostRow('hv-1'),
     hostRow('hv-2', { libvirtUri: 'qemu+tls://hv-2/system', storagePath: POOL_PATH }),
+    hostRow('hv-3', { libvirtUri: 'qemu+tls://hv-3/system', storagePath: POOL_PATH }),
   );
   readonly ports = new FakeHostPorts(this.hosts, () => new FakeVirtualizationPort(), 'id-hv-1');
   readonly rows = new FakeHostImageRepository();
   /** VMs using an image, by `${hostId}/${imageId}`. */
   readonly users = new Map<string, number>();
-  readonly recorded: Array<{ id: string; sha256: string }> = [];
+  readonly recorded: Array<{ id: string; sha256: string; stamp: string | null }> = [];
 
   readonly remote = this.ports.forHost('id-hv-2');
 
@@ -57,6 +71,7 @@ class World {
       format: 'raw',
       sizeBytes: content.length,
       sha256: sha256(content),
+      sha256Stamp: null,
       available: true,
       ...fields,
     });
@@ -77,6 +92,7 @@ class World {
       format: null,
       sizeBytes: kernel.length + initrd.length,
       sha256: null,
+      sha256Stamp: null,
       available: true,
     });
     this.rows.images.set(image.id, image);
@@ -86,7 +102,10 @@ class World {
   cache(): HostImageCache {
     const storage = new HostStorage(this.config, this.ports.asPorts);
     const images = {
-      recordSha256: async (id: string, digest: string) => void this.recorded.push({ id, sha256: digest }),
+      recordSha256: async (id: string, digest: string, stamp: string | null) => {
+        this.recorded.push({ id, sha256: digest, stamp });
+        Object.assign(this.rows.images.get(id)!, { sha256: digest, sha256Stamp: stamp });
+      },
     } as unknown as ImageRepository;
     const vms = {
       countUsingImage: async (imageId: string, hostId: string) => this.users.get(`${hostId}/${imageId}`) ?? 0,
@@ -155,11 +174,35 @@ describe('HostImageCache', () => {
     expect(world.uploads()).toHaveLength(1);
   });
 
-  it('hashes a file found in IMAGE_DIR once, records its digest, and names the copy by it', async () => {
+  it('hashes a file found in IMAGE_DIR once, records its digest with the file stamp, and names the copy by it', async () => {
     const image = world.image('found.raw', 'found bytes', { sha256: null });
+    mockHashed.length = 0;
     const volume = await world.cache().volumeFor(world.host('hv-2'), image);
-    expect(world.recorded).toEqual([{ id: image.id, sha256: sha256('found bytes') }]);
+    expect(world.recorded).toEqual([{ id: image.id, sha256: sha256('found bytes'), stamp: expect.any(String) }]);
     expect(volume.name).toBe(imageVolumeName(sha256('found bytes'), 'raw'));
+    // Hashed once; the upload then trusts the digest, the file being unchanged.
+    expect(mockHashed).toEqual([image.path]);
+  });
+
+  it('hashes the bytes as they are sent while the file is not known unchanged, and reads it only to upload once it is', async () => {
+    const image = world.image('uploaded.raw', 'uploaded bytes');
+    mockHashed.length = 0;
+    await world.cache().volumeFor(world.host('hv-2'), image);
+    expect(mockHashed).toEqual([image.path]);
+    expect(world.recorded).toEqual([{ id: image.id, sha256: image.sha256, stamp: expect.any(String) }]);
+    mockHashed.length = 0;
+    await world.cache().volumeFor(world.host('hv-3'), image);
+    expect(mockHashed).toEqual([]);
+    expect(world.ports.forHost('id-hv-3').calls.filter((c) => c.method === 'uploadVolume')).toHaveLength(1);
+
+    // Written again (same bytes, a later change time): hashed while sent again, never trusted blindly.
+    await new Promise((resolve) => setTimeout(resolve, 20)); // past the file system's timestamp granularity
+    writeFileSync(image.path, 'uploaded bytes');
+    world.rows.rows.delete(`id-hv-3/${image.id}`);
+    const copy = { pool: VM_POOL_NAME, name: imageVolumeName(image.sha256!, 'raw') };
+    await world.ports.forHost('id-hv-3').deleteVolume(copy);
+    await world.cache().volumeFor(world.host('hv-3'), image);
+    expect(mockHashed).toEqual([image.path]);
   });
 
   it('refuses a copy whose bytes do not match the digest, and keeps neither volume nor row', async () => {

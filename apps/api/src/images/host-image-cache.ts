@@ -13,6 +13,7 @@ import { HostImage } from './host-image.entity';
 import { HostImageRepository } from './host-image.repository';
 import { Image } from './image.entity';
 import { ImageRepository } from './image.repository';
+import { fileStamp } from './file-stamp';
 import { kernelFiles } from './image-scanner';
 
 /** A volume on a host, with the path its domain definitions name. */
@@ -148,9 +149,11 @@ export class HostImageCache implements OnApplicationBootstrap {
   }
 
   /**
-   * Uploads the image's files into the host's VM pool while hashing the same files, and marks the
-   * copy ready only when the digest matches. On any failure the volumes and the row go again. An
-   * identical image (same digest) already on the host is shared, not uploaded twice.
+   * Uploads the image's files into the host's VM pool and marks the copy ready only when they are
+   * known to have the digest it is named by: the files' stamp is the one recorded with the digest
+   * before and after the upload (then they are read once, by the upload), or else they are hashed
+   * while they are sent and the digest compared. On any failure the volumes and the row go again.
+   * An identical image (same digest) already on the host is shared, not uploaded twice.
    */
   private async upload(hostId: string, image: Image, expected: string, files: UploadedFile[]): Promise<HostImage> {
     const port = this.ports.forHost(hostId);
@@ -164,18 +167,23 @@ export class HostImageCache implements OnApplicationBootstrap {
       const shared = await this.rows.readySibling(hostId, image.id, files[0].ref.name);
       if (!shared) {
         await this.storage.vmPool(hostId);
-        const hash = createHash('sha256');
+        const paths = files.map((file) => file.path);
+        const before = await fileStamp(...paths);
+        const trusted = image.sha256 === expected && image.sha256Stamp === before;
+        const hash = trusted ? null : createHash('sha256');
         for (const file of files) {
           created = true;
-          await settleBoth(this.uploadFile(port, hostId, image, file), hashInto(hash, file.path));
+          await settleBoth(this.uploadFile(port, hostId, image, file), hash ? hashInto(hash, file.path) : null);
         }
-        const digest = hash.digest('hex');
-        if (digest !== expected)
+        const after = await fileStamp(...paths);
+        const digest = hash?.digest('hex');
+        if (hash ? digest !== expected : after !== before)
           throw new AppException(
             HttpStatus.CONFLICT,
             ErrorCode.CONFLICT,
-            `The image ${image.name} no longer matches its sha256 ${expected} (its file in IMAGE_DIR changed since): nothing was kept on host ${hostName}. Put the original file back, or delete the image and add it again`,
+            `The image ${image.name} no longer matches its sha256 ${expected} (its file in IMAGE_DIR changed since it was recorded, or while it was sent): nothing was kept on host ${hostName}. Put the original file back, or delete the image and add it again`,
           );
+        if (hash && after === before) await this.images.recordSha256(image.id, expected, after);
       }
       await this.rows.markReady(hostId, image.id);
       this.logger.log(
@@ -207,13 +215,19 @@ export class HostImageCache implements OnApplicationBootstrap {
     }
   }
 
-  /** The image's digest: recorded once, here when a file found in IMAGE_DIR is first needed on a remote host. */
+  /**
+   * The image's digest: computed once, here when a file found in IMAGE_DIR is first needed on a
+   * remote host, and recorded with the files' stamp (none if they changed while being read).
+   */
   private async digestOf(image: Image): Promise<string> {
+    const paths = this.localFiles(image);
+    const before = await fileStamp(...paths);
     const hash = createHash('sha256');
-    for (const path of this.localFiles(image)) await hashInto(hash, path);
+    for (const path of paths) await hashInto(hash, path);
     const digest = hash.digest('hex');
-    await this.images.recordSha256(image.id, digest);
-    image.sha256 = digest;
+    const stamp = (await fileStamp(...paths)) === before ? before : null;
+    await this.images.recordSha256(image.id, digest, stamp);
+    Object.assign(image, { sha256: digest, sha256Stamp: stamp });
     return digest;
   }
 
@@ -274,7 +288,7 @@ async function hashInto(hash: Hash, path: string): Promise<void> {
 }
 
 /** Both, to the end (no read left running after a failed upload); the first failure is thrown. */
-async function settleBoth(a: Promise<unknown>, b: Promise<unknown>): Promise<void> {
+async function settleBoth(a: Promise<unknown>, b: Promise<unknown> | null): Promise<void> {
   const [first, second] = await Promise.allSettled([a, b]);
   if (first.status === 'rejected') throw first.reason;
   if (second.status === 'rejected') throw second.reason;

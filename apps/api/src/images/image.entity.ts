@@ -34,6 +34,10 @@ export class Image {
   @Column({ type: 'char', length: 64, nullable: true })
   sha256: string | null;
 
+  /** The file's fileStamp when `sha256` was computed: while it is the same, the digest holds without reading the file. */
+  @Column({ name: 'sha256_stamp', type: 'text', nullable: true })
+  sha256Stamp: string | null;
+
   /** False once a rescan no longer finds it (kept while VMs still reference it). */
   @Column({ type: 'boolean', default: true })
   available: boolean;

@@ -25,14 +25,22 @@ export class ImageRepository extends TableRepository {
       `INSERT INTO images (name, kind, path, format, size_bytes, available) VALUES ($1, $2, $3, $4, $5, true)
        ON CONFLICT (path) DO UPDATE SET kind = EXCLUDED.kind, format = EXCLUDED.format, size_bytes = EXCLUDED.size_bytes,
          available = true, updated_at = now(),
-         sha256 = CASE WHEN images.size_bytes = EXCLUDED.size_bytes THEN images.sha256 END`,
+         sha256 = CASE WHEN images.size_bytes = EXCLUDED.size_bytes THEN images.sha256 END,
+         sha256_stamp = CASE WHEN images.size_bytes = EXCLUDED.size_bytes THEN images.sha256_stamp END`,
       [image.name, image.kind, image.path, image.format, image.sizeBytes],
     );
   }
 
-  /** The digest of the image's bytes, once computed (HostImageCache); a digest already recorded stays. */
-  async recordSha256(id: string, sha256: string): Promise<void> {
-    await this.query(undefined, `UPDATE images SET sha256 = $2 WHERE id = $1 AND sha256 IS NULL`, [id, sha256]);
+  /**
+   * The digest of the image's bytes as computed under the file's `stamp` (HostImageCache): a new
+   * one, or a new stamp for the digest already recorded; a different digest never replaces it.
+   */
+  async recordSha256(id: string, sha256: string, stamp: string | null): Promise<void> {
+    await this.query(
+      undefined,
+      `UPDATE images SET sha256 = $2, sha256_stamp = $3 WHERE id = $1 AND (sha256 IS NULL OR sha256 = $2)`,
+      [id, sha256, stamp],
+    );
   }
 
   /** Every image whose path is not among `paths` becomes unavailable. */

@@ -12,6 +12,7 @@ import { AppException, ErrorCode } from '../common/problem';
 import { liftRequestDeadline } from '../common/request-deadline';
 import { Transactions } from '../database/transaction';
 import { VmRepository } from '../vms/vm.repository';
+import { fileStamp } from './file-stamp';
 import { HostImageCache } from './host-image-cache';
 import { Image, ImageKind } from './image.entity';
 import { ImageRepository } from './image.repository';
@@ -170,7 +171,13 @@ export class ImagesService implements OnApplicationBootstrap {
       throw error;
     }
     const [found] = scanImageDir(this.dir).filter((f) => f.path === target);
-    return this.images.save({ ...found, sizeBytes: size, sha256: hash.digest('hex'), available: true });
+    return this.images.save({
+      ...found,
+      sizeBytes: size,
+      sha256: hash.digest('hex'),
+      sha256Stamp: await fileStamp(target),
+      available: true,
+    });
   }
 
   /**

@@ -113,7 +113,7 @@ function world(...vms: Vm[]) {
   const imageCopies = new HostImageCache(
     config,
     hostImages.asRepository,
-    {} as ImageRepository,
+    { recordSha256: async () => undefined } as unknown as ImageRepository,
     rows.asRepository,
     hostPorts.asPorts,
     storage,

@@ -12,6 +12,7 @@ import { Networks1764300000000 } from './1764300000000-networks';
 import { Storage1764400000000 } from './1764400000000-storage';
 import { HostStoragePools1764405000000 } from './1764405000000-host-storage-pools';
 import { HostImageUploads1764406000000 } from './1764406000000-host-image-uploads';
+import { ImageDigestStamp1764407000000 } from './1764407000000-image-digest-stamp';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   Storage1764400000000,
   HostStoragePools1764405000000,
   HostImageUploads1764406000000,
+  ImageDigestStamp1764407000000,
 ];
