@@ -2,10 +2,11 @@
 # The whole test suite, on a fresh Debian 12 machine or an already prepared one:
 #   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest and the Debian cloud image
 #   (both cached), npm ci, build, then lint (format, types, ESLint) and the API contract checks
-#   (the spec's lint, the typed client) with the reachability suite (Debian guests, SSH) in the
-#   background beside them, unit tests, the libvirt contract suite, the e2e suite twice (embedded
-#   PGlite, real PostgreSQL), then the reliability suite (faults, load, properties) alone. Every
-#   stage runs even if an earlier one failed; the last line sums them up.
+#   (the spec's lint, the typed client) with the Debian-guest suites (reachability: SSH; the
+#   remote host without shared storage) in the background beside them, unit tests, the libvirt
+#   contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL), then the reliability
+#   suite (faults, load, properties) alone. Every stage runs even if an earlier one failed; the
+#   last line sums them up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,15 +42,17 @@ run_check() {
 
 pg_url="postgres://root@127.0.0.1:5432/test"
 
-# The reachability suite (issue 14: SSH through a port forward, isolated networks, NIC hot-plug)
-# boots three Debian cloud guests under TCG and spends minutes waiting for them. It shares nothing
-# with the static checks below (no database, no libvirt, no ports: they read files), so it runs in
-# the background beside them, once, on the real PostgreSQL (the e2e passes skip it); its output
-# follows theirs.
+# The Debian-guest suites boot Debian cloud guests under TCG and spend minutes waiting for them:
+# reachability (issue 14: SSH through a port forward, isolated networks, NIC hot-plug) and the
+# remote host (issue 15: a second libvirtd in a private mount namespace, storage the api cannot
+# see, disks hot-plugged and grown). They share nothing with the static checks below (no database,
+# no libvirt, no ports: they read files), so they run in the background beside them, once, one
+# after the other, on the real PostgreSQL (the e2e passes skip them); their output follows theirs.
+guest_suites=(test/reachability.e2e-spec.ts test/remote-host.e2e-spec.ts)
 reach_log="$(mktemp)"
-step "reachability (started in the background; its output follows the checks)"
+step "Debian guests (started in the background; their output follows the checks)"
 TEST_DATABASE_URL="$pg_url" npx jest --config jest.e2e.config.js --runInBand --json \
-  --outputFile="$results/reachability.json" test/reachability.e2e-spec.ts >"$reach_log" 2>&1 &
+  --outputFile="$results/debian-guests.json" "${guest_suites[@]}" >"$reach_log" 2>&1 &
 reach_pid=$!
 
 # Formatting, types, lint and the table-ownership rule (scripts/lint.sh).
@@ -59,7 +62,7 @@ run_check openapi-lint npx redocly lint --format=stylish docs/openapi.json
 # The typed client: its schema regenerated from the spec matches the committed one, and the journey type-checks.
 run_check sdk bash scripts/check-sdk.sh
 
-step "reachability"
+step "Debian guests"
 wait "$reach_pid" || status=1
 cat "$reach_log"
 rm -f "$reach_log"
@@ -72,9 +75,10 @@ if [ -z "${FC_SEED:-}" ] && commit="$(git rev-parse HEAD 2>/dev/null)"; then
 fi
 run_jest unit --config jest.unit.config.js
 run_jest libvirt --config jest.int.config.js --runInBand
-run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2 --testPathIgnorePatterns reachability.e2e-spec.ts
+run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2 \
+  --testPathIgnorePatterns reachability.e2e-spec.ts remote-host.e2e-spec.ts
 TEST_DATABASE_URL="$pg_url" run_jest e2e-postgres --config jest.e2e.config.js --maxWorkers=2 \
-  --testPathIgnorePatterns process.e2e-spec.ts reachability.e2e-spec.ts
+  --testPathIgnorePatterns process.e2e-spec.ts reachability.e2e-spec.ts remote-host.e2e-spec.ts
 TEST_DATABASE_URL="$pg_url" run_jest reliability --config jest.reliability.config.js --runInBand
 
 step "summary"
