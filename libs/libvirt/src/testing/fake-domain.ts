@@ -1,6 +1,5 @@
 import { HypervisorError } from '../errors/hypervisor-error';
 import {
-  DomainDiskInfo,
   DomainInfo,
   DomainNicInfo,
   GuestExecResult,
@@ -15,7 +14,7 @@ import {
 } from '../models';
 import { domainNameFor } from '../naming/domain-name';
 import { nicsOf } from '../networks/network-validation';
-import { CDROM_TARGET, diskTargets, SEED_TARGET } from '../xml/spec-validation';
+import { diskInfosOf, diskTargets } from '../xml/spec-validation';
 
 export interface FakeSnapshot {
   name: string;
@@ -108,7 +107,7 @@ export function domainInfo(domain: FakeDomain): DomainInfo {
     maxMemoryMiB: spec.maxMemoryMiB ?? spec.memoryMiB,
     virtType: domain.virtType,
     machine: spec.machine ?? 'q35',
-    disks: disksOf(spec),
+    disks: diskInfosOf(spec),
     ...(mac ? { mac } : {}),
     nics,
     guestAgent,
@@ -117,32 +116,6 @@ export function domainInfo(domain: FakeDomain): DomainInfo {
     // Direct kernel boot bypasses the firmware boot order.
     ...(spec.kernel ? {} : { bootOrder: spec.bootOrder ?? ['hd'] }),
   };
-}
-
-function disksOf(spec: DomainSpec): DomainDiskInfo[] {
-  const targets = diskTargets(spec.disks);
-  const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
-    target: targets[index],
-    device: 'disk',
-    path: disk.path,
-    format: disk.format ?? 'qcow2',
-    readonly: false,
-    seed: false,
-    ...(disk.id ? { id: disk.id } : {}),
-    bus: disk.bus ?? 'virtio',
-    ...(disk.serial ? { serial: disk.serial } : {}),
-  }));
-  const cdrom = (target: string, path: string | undefined, seed: boolean): DomainDiskInfo => ({
-    target,
-    device: 'cdrom',
-    ...(path ? { path } : {}),
-    format: 'raw',
-    readonly: true,
-    seed,
-  });
-  if (spec.cdrom) disks.push(cdrom(CDROM_TARGET, spec.cdrom.isoPath, false));
-  if (spec.seedIsoPath) disks.push(cdrom(SEED_TARGET, spec.seedIsoPath, true));
-  return disks;
 }
 
 export function domainStats(domain: FakeDomain, now = Date.now()): DomainStats {

@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { HypervisorError } from '../errors/hypervisor-error';
-import { DiskBus, DiskSpec, DomainSpec } from '../models';
+import { DiskBus, DiskSpec, DomainDiskInfo, DomainSpec } from '../models';
 import { assertDiskId } from '../naming/disk-name';
 import { assertVmId } from '../naming/domain-name';
 import { validateNics } from '../networks/network-validation';
@@ -118,4 +118,34 @@ export function freeDiskTarget(bus: DiskBus, used: ReadonlySet<string>): string 
   const free = candidates.find((target) => !used.has(target));
   if (!free) invalid(`no free ${bus} disk target`);
   return free;
+}
+
+/**
+ * What a spec's disks look like as DomainInfo.disks where no hypervisor reports them (qemu-direct, the
+ * fake): the targets the definition gives them, ids, buses, serials, then the CD-ROM and the seed.
+ */
+export function diskInfosOf(spec: DomainSpec): DomainDiskInfo[] {
+  const targets = diskTargets(spec.disks);
+  const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
+    target: targets[index],
+    device: 'disk',
+    path: disk.path,
+    format: disk.format ?? 'qcow2',
+    readonly: false,
+    seed: false,
+    ...(disk.id !== undefined ? { id: disk.id } : {}),
+    bus: disk.bus ?? 'virtio',
+    ...(disk.serial !== undefined ? { serial: disk.serial } : {}),
+  }));
+  const cdrom = (target: string, path: string | undefined, seed: boolean): DomainDiskInfo => ({
+    target,
+    device: 'cdrom',
+    ...(path ? { path } : {}),
+    format: 'raw',
+    readonly: true,
+    seed,
+  });
+  if (spec.cdrom) disks.push(cdrom(CDROM_TARGET, spec.cdrom.isoPath, false));
+  if (spec.seedIsoPath) disks.push(cdrom(SEED_TARGET, spec.seedIsoPath, true));
+  return disks;
 }

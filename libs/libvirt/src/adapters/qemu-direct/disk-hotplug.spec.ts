@@ -1,5 +1,6 @@
 import { DomainSpec } from '../../models';
-import { blockStatsTarget, diskInfosOf } from './disk-hotplug';
+import { diskInfosOf } from '../../xml/spec-validation';
+import { blockStatsTarget } from './disk-hotplug';
 
 const spec: DomainSpec = {
   vmId: 'vm-1',

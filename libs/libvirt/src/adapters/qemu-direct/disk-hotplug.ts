@@ -1,20 +1,12 @@
 import { filter, firstValueFrom, map, merge, Observable, take, timer } from 'rxjs';
 import { HypervisorError } from '../../errors/hypervisor-error';
-import { DiskSpec, DomainDiskInfo, DomainSpec, SetResourceResult } from '../../models';
+import { DiskSpec, DomainSpec, SetResourceResult } from '../../models';
 import { assertDiskId, diskAlias, diskIdFromAlias } from '../../naming/disk-name';
 import { domainNameFor } from '../../naming/domain-name';
 import { QmpClient, QmpEvent } from '../../qmp/qmp-client';
 import { assertSizeBytes, checkGrowth } from '../../volumes/disk-size';
 import { QemuImg } from '../../volumes/qemu-img';
-import {
-  CDROM_TARGET,
-  diskTargets,
-  MAX_DISKS,
-  scsiDiskTarget,
-  scsiUnitOf,
-  SEED_TARGET,
-  validateDisk,
-} from '../../xml/spec-validation';
+import { diskTargets, MAX_DISKS, scsiDiskTarget, scsiUnitOf, validateDisk } from '../../xml/spec-validation';
 import {
   diskBlockdev,
   diskDeviceProps,
@@ -29,33 +21,6 @@ type IdDisk = DiskSpec & { id: string };
 
 function invalid(message: string): never {
   throw new HypervisorError('INVALID_ARGUMENT', message);
-}
-
-/** What a stored spec's disks look like to the api: targets as buildQemuArgv gives them, ids, buses, serials. */
-export function diskInfosOf(spec: DomainSpec): DomainDiskInfo[] {
-  const targets = diskTargets(spec.disks);
-  const disks: DomainDiskInfo[] = spec.disks.map((disk, index) => ({
-    target: targets[index],
-    device: 'disk',
-    path: disk.path,
-    format: disk.format ?? 'qcow2',
-    readonly: false,
-    seed: false,
-    ...(disk.id !== undefined ? { id: disk.id } : {}),
-    bus: disk.bus ?? 'virtio',
-    ...(disk.serial !== undefined ? { serial: disk.serial } : {}),
-  }));
-  const cdrom = (target: string, path: string | undefined, seed: boolean): DomainDiskInfo => ({
-    target,
-    device: 'cdrom',
-    ...(path ? { path } : {}),
-    format: 'raw',
-    readonly: true,
-    seed,
-  });
-  if (spec.cdrom) disks.push(cdrom(CDROM_TARGET, spec.cdrom.isoPath, false));
-  if (spec.seedIsoPath) disks.push(cdrom(SEED_TARGET, spec.seedIsoPath, true));
-  return disks;
 }
 
 /**
