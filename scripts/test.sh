@@ -3,9 +3,9 @@
 #   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest and the Debian cloud image
 #   (both cached), npm ci, build, then lint (format, types, ESLint) and the API contract checks
 #   (the spec's lint, the typed client) with the Debian-guest suites (reachability: SSH; the
-#   remote host without shared storage) in the background beside them, unit tests, the libvirt
-#   contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL), then the reliability
-#   suite (faults, load, properties) alone. Every stage runs even if an earlier one failed; the
+#   remote host without shared storage; disks in the guest) in the background beside them, unit
+#   tests, the libvirt contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL),
+#   then the reliability suite (faults, load, properties, a simulated host reboot) alone. Every stage runs even if an earlier one failed; the
 #   last line sums them up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,10 +45,10 @@ pg_url="postgres://root@127.0.0.1:5432/test"
 # The Debian-guest suites boot Debian cloud guests under TCG and spend minutes waiting for them:
 # reachability (issue 14: SSH through a port forward, isolated networks, NIC hot-plug) and the
 # remote host (issue 15: a second libvirtd in a private mount namespace, storage the api cannot
-# see, disks hot-plugged and grown). They share nothing with the static checks below (no database,
-# no libvirt, no ports: they read files), so they run in the background beside them, once, one
-# after the other, on the real PostgreSQL (the e2e passes skip them); their output follows theirs.
-guest_suites=(test/reachability.e2e-spec.ts test/remote-host.e2e-spec.ts)
+# see, disks hot-plugged and grown), and disks as the guest sees them (lsblk after hot-plug, live
+# growth and unplug). They share nothing with the static checks below (no database, no libvirt,
+# no ports: they read files), so they run in the background beside them, once, one after the other, on the real PostgreSQL (the e2e passes skip them); their output follows theirs.
+guest_suites=(test/reachability.e2e-spec.ts test/remote-host.e2e-spec.ts test/disks-guest.e2e-spec.ts)
 reach_log="$(mktemp)"
 step "Debian guests (started in the background; their output follows the checks)"
 TEST_DATABASE_URL="$pg_url" npx jest --config jest.e2e.config.js --runInBand --json \
@@ -76,9 +76,10 @@ fi
 run_jest unit --config jest.unit.config.js
 run_jest libvirt --config jest.int.config.js --runInBand
 run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2 \
-  --testPathIgnorePatterns reachability.e2e-spec.ts remote-host.e2e-spec.ts
+  --testPathIgnorePatterns reachability.e2e-spec.ts remote-host.e2e-spec.ts disks-guest.e2e-spec.ts
 TEST_DATABASE_URL="$pg_url" run_jest e2e-postgres --config jest.e2e.config.js --maxWorkers=2 \
-  --testPathIgnorePatterns process.e2e-spec.ts reachability.e2e-spec.ts remote-host.e2e-spec.ts
+  --testPathIgnorePatterns process.e2e-spec.ts reachability.e2e-spec.ts remote-host.e2e-spec.ts \
+  disks-guest.e2e-spec.ts
 TEST_DATABASE_URL="$pg_url" run_jest reliability --config jest.reliability.config.js --runInBand
 
 step "summary"
