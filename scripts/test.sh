@@ -5,8 +5,8 @@
 #   (the spec's lint, the typed client) with the Debian-guest suites (reachability: SSH; the
 #   remote host without shared storage; disks in the guest) in the background beside them, unit
 #   tests, the libvirt contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL),
-#   then the reliability suite (faults, load, properties, a simulated host reboot) alone. Every stage runs even if an earlier one failed; the
-#   last line sums them up.
+#   then the reliability suite (faults, load, properties, a simulated host reboot) alone. Every
+#   stage runs even if an earlier one failed; the last line sums them up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
