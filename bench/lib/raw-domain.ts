@@ -32,8 +32,12 @@ export function defineRawTwin(
     .replace(/<uuid>[^<]*<\/uuid>/, '')
     .replace(/<mac address=[^/]*\/>/, '')
     .replace(/<metadata>[\s\S]*<\/metadata>/, '')
-    .replace(new RegExp(`/[^'"<>]*/${templateVmId}/disk\\.qcow2`, 'g'), disk)
-    .replace(new RegExp(`/[^'"<>]*/${templateVmId}/serial\\.log`, 'g'), serialLog);
+    // The template's files in its host's VM pool (diskVolumeName, serialLogName).
+    .replace(new RegExp(`/[^'"<>]*/${templateVmId}-disk-[0-9a-f-]+\\.qcow2`, 'g'), disk)
+    .replace(new RegExp(`/[^'"<>]*/${templateVmId}-serial\\.log`, 'g'), serialLog);
+  // A twin writing the template's disk or serial log would measure nothing honest: fail instead.
+  if (twin.includes(`${templateVmId}-disk-`) || twin.includes(`${templateVmId}-serial`))
+    throw new Error('the raw twin still names files of its template');
   const file = join(dir, 'domain.xml');
   writeFileSync(file, twin);
   const defined = virsh('define', file);
