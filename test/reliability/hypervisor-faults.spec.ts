@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   rmSync,
   statfsSync,
@@ -17,7 +16,7 @@ import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { KERNEL_IMAGE_NAME, LIBVIRT_URI, openEventStream } from '../support/hypervisor';
+import { KERNEL_IMAGE_NAME, LIBVIRT_URI, openEventStream, poolEntriesByVm } from '../support/hypervisor';
 import { ADMIN, createUser, login, startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -328,7 +327,7 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
   async function expectNoOrphans(extraFiles: string[] = []): Promise<void> {
     const rows = await vmRowIds();
     expect(await domainsIn(vmDir)).toEqual(rows);
-    expect(readdirSync(vmDir).sort()).toEqual([...rows, ...extraFiles].sort());
+    expect(poolEntriesByVm(vmDir)).toEqual([...rows, ...extraFiles].sort());
   }
 
   beforeAll(async () => {
@@ -420,7 +419,7 @@ describe('hypervisor faults (reliability: libvirtd, QEMU and VM_DIR really fail)
       expect(op.error?.code).toBe('HYPERVISOR_UNAVAILABLE');
       // A failed create removes its VM and releases its quota at once, even while libvirtd is down.
       expect((await api().get(`/api/v1/vms/${doomed}`)).status).toBe(404);
-      expect(readdirSync(vmDir).sort()).toEqual([survivor, victim].sort());
+      expect(poolEntriesByVm(vmDir)).toEqual([survivor, victim].sort());
 
       expect(libvirtdPid()).toBeUndefined();
       // The failed create could not undefine its domain: libvirtd will load it again, an orphan.

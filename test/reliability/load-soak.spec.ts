@@ -1,8 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Client } from 'pg';
-import { KERNEL_IMAGE_NAME, virsh } from '../support/hypervisor';
+import { KERNEL_IMAGE_NAME, poolEntriesByVm, virsh } from '../support/hypervisor';
 import { ADMIN, REAL_POSTGRES, startTestApp, TestApp } from '../support/test-app';
 
 /**
@@ -377,8 +376,8 @@ describe('load and soak: 100 clients for 60 s (reliability)', () => {
     const known = new Set(rows.map((r) => r.id));
     for (const id of domains.keys())
       if (!known.has(id)) problems.push(`domain limen-${id} has disks in VM_DIR but no VM row`);
-    for (const entry of existsSync(t.vmDir) ? readdirSync(t.vmDir) : [])
-      if (!known.has(entry)) problems.push(`VM_DIR/${entry} is left over without a VM row`);
+    for (const owner of poolEntriesByVm(t.vmDir))
+      if (!known.has(owner)) problems.push(`VM_DIR has files of ${owner} but no VM row`);
     return problems;
   }
 

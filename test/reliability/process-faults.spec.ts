@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { Client } from 'pg';
 import request from 'supertest';
 import { LeaderElection } from '../../apps/api/src/database/leader-election';
 import { freePort } from '../support/agent-process';
-import { hypervisorSandbox, KERNEL_IMAGE_NAME, openEventStream, virsh } from '../support/hypervisor';
+import { hypervisorSandbox, KERNEL_IMAGE_NAME, openEventStream, poolEntriesByVm, virsh } from '../support/hypervisor';
 import { childPids } from '../support/processes';
 import { TcpProxy } from '../support/tcp-proxy';
 import { ADMIN, createUser, expectProblem, login, REAL_POSTGRES, startTestApp, TestApp } from '../support/test-app';
@@ -618,7 +618,7 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
 
       // No orphans: every limen-* domain with a disk in this VM_DIR has a VM row and vice versa (above),
       // and every entry of VM_DIR is the folder of a surviving VM.
-      expect(readdirSync(sandbox.vmDir).sort()).toEqual(agreed.vms.map((vm) => vm.id).sort());
+      expect(poolEntriesByVm(sandbox.vmDir)).toEqual(agreed.vms.map((vm) => vm.id).sort());
       const rows = (await db.query<{ id: string }>(`SELECT id FROM vms`)).rows.map((r) => r.id).sort();
       expect(rows).toEqual(agreed.vms.map((vm) => vm.id).sort());
 

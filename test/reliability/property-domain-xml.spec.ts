@@ -400,17 +400,34 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
     image: Image,
     withSeed: boolean,
     vmDir: string,
+    /** `pool`: the api's layout (files flat in the VM pool, named by ids); `folder`: filesOf's, for rows whose ids are not UUIDs. */
+    layout: 'pool' | 'folder',
     expectedUuid?: string,
   ): void {
     const { parsed } = got;
+    // In the pool layout the boot disk's id (its alias) names its volume and gives its serial.
+    const bootDiskId = parsed.disks[0]?.id ?? '';
+    if (layout === 'pool') expect(bootDiskId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     const folder = join(vmDir, vm.id);
+    const files =
+      layout === 'pool'
+        ? {
+            disk: join(vmDir, `${vm.id}-disk-${bootDiskId}.qcow2`),
+            seedIso: join(vmDir, `${vm.id}-seed.iso`),
+            serialLog: join(vmDir, `${vm.id}-serial.log`),
+          }
+        : {
+            disk: join(folder, 'disk.qcow2'),
+            seedIso: join(folder, 'seed.iso'),
+            serialLog: join(folder, 'serial.log'),
+          };
     const iso = image.kind === 'iso' ? image.path : undefined;
     expect(parsed.name).toBe(`limen-${vm.id}`);
     if (expectedUuid) expect(parsed.uuid).toBe(expectedUuid);
     expect(parsed.metadata).toEqual({
       vmId: vm.id,
       ownerId: vm.ownerId,
-      ...(withSeed ? { seedIsoPath: join(folder, 'seed.iso') } : {}),
+      ...(withSeed ? { seedIsoPath: files.seedIso } : {}),
     });
     expect(parsed.title).toBe(vm.name);
     // An empty description is no description at all in libvirt.
@@ -432,11 +449,12 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
       {
         target: 'vda',
         device: 'disk',
-        path: join(folder, 'disk.qcow2'),
+        path: files.disk,
         format: 'qcow2',
         readonly: false,
         seed: false,
         bus: 'virtio',
+        ...(layout === 'pool' ? { id: bootDiskId, serial: bootDiskId.replace(/-/g, '').slice(0, 20) } : {}),
       },
       { target: 'sda', device: 'cdrom', ...(iso ? { path: iso } : {}), format: 'raw', readonly: true, seed: false },
       ...(withSeed
@@ -444,7 +462,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
             {
               target: 'sdb',
               device: 'cdrom',
-              path: join(folder, 'seed.iso'),
+              path: files.seedIso,
               format: 'raw',
               readonly: true,
               seed: true,
@@ -456,7 +474,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
     expect(parsed.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
     expect(parseInt(parsed.mac!.slice(0, 2), 16) & 0b11).toBe(0b10);
     expect(parsed.nics.map((nic) => nic.mac)).toEqual([parsed.mac]);
-    expect(parsed.serialLogPath).toBe(join(folder, 'serial.log'));
+    expect(parsed.serialLogPath).toBe(files.serialLog);
     expect(parsed.vncEnabled).toBe(true);
     const os = childOf(childOf(parseXml(got.xml), 'domain'), 'os');
     if (image.kind === 'kernel') {
@@ -499,6 +517,8 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
               'cloudInit',
               'nics',
               'sshKeyIds',
+              'autostart',
+              'disks',
             ].includes(k),
           ),
         ).toBe(true);
@@ -522,7 +542,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
             name,
             buildDomainXml(domainSpecFor(vm, image, onHost, filesOf(vm), withSeed, undefined), 'qemu'),
           );
-          expectDomainMatches(first, vm, image, withSeed, config.vmDir);
+          expectDomainMatches(first, vm, image, withSeed, config.vmDir, 'folder');
           if (update === undefined) return;
           // Updates reach the XML when the boot order changes: VmOperations.update redefines the
           // domain from the updated row, keeping its uuid (what redefineDomain does).
@@ -547,7 +567,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
             }),
             true,
           );
-          expectDomainMatches(second, vm, image, withSeed, config.vmDir, first.parsed.uuid);
+          expectDomainMatches(second, vm, image, withSeed, config.vmDir, 'folder', first.parsed.uuid);
           stats.updatesRedefined++;
         } finally {
           await undefine(name);
@@ -623,6 +643,7 @@ describe('property: accepted VM requests become domain XML libvirt accepts and t
             // Every disk-image VM gets a cloud-init seed (hostname, network-config), cloudInit or not.
             images[image].kind === 'disk',
             t.vmDir,
+            'pool',
           );
         } finally {
           const del = await request(t.http).delete(`/api/v1/vms/${vmId}`).auth(alice.accessToken, { type: 'bearer' });

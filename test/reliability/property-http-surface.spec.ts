@@ -8,7 +8,7 @@ import request from 'supertest';
 import { DataSource, Repository } from 'typeorm';
 import { AuditEntry } from '../../apps/api/src/audit/audit-entry.entity';
 import { hostileKey, hostileString, wrongTypeValue } from '../support/hostile-input';
-import { KERNEL_IMAGE_NAME, virsh } from '../support/hypervisor';
+import { KERNEL_IMAGE_NAME, poolEntriesByVm, virsh } from '../support/hypervisor';
 import { RawRequest, RawResponse, sendRaw } from '../support/raw-request';
 import { ADMIN, createUser, login, startTestApp, TestApp } from '../support/test-app';
 
@@ -841,15 +841,18 @@ describe('property: no HTTP input crashes the api or yields a 500', () => {
     // ...no VM is left half-created or half-deleted...
     for (const vm of vms)
       expect([vm.id, vm.state]).toEqual([vm.id, expect.not.stringMatching(/^(provisioning|deleting)$/)]);
-    // ...each VM row has its domain and folder, and no domain or folder lacks its row...
+    // ...each VM row has its domain and its disk volumes, and no domain or file of the VM pool lacks its row...
     const domains = virsh('list', '--all', '--name')
       .stdout.split('\n')
       .map((l) => l.trim())
       .filter((n) => n.startsWith('limen-'));
     const ours = domains.filter((name) => virsh('domblklist', name).stdout.includes(`${t.vmDir}/`));
     expect(ours.sort()).toEqual(vms.map((vm) => `limen-${vm.id}`).sort());
-    const folders = existsSync(t.vmDir) ? readdirSync(t.vmDir) : [];
-    expect(folders.sort()).toEqual(vms.map((vm) => vm.id).sort());
+    // A VM's files lie flat in the VM pool (VM_DIR here), each named after its VM's id first.
+    const files = existsSync(t.vmDir) ? readdirSync(t.vmDir) : [];
+    expect(poolEntriesByVm(t.vmDir)).toEqual(vms.map((vm) => vm.id).sort());
+    const volumes: Array<{ volume: string }> = await db.query(`SELECT volume FROM vm_disks`);
+    expect(volumes.filter(({ volume }) => !files.includes(volume))).toEqual([]);
     // ...and each owner's quota usage is the sum of their VMs and snapshots (charged to the MiB), within its limits.
     for (const owner of new Set([alice.id, ...vms.map((vm) => vm.owner_id)])) {
       const quota = (await as(tokens.admin).get(`/api/v1/users/${owner}/quota`).expect(200)).body;

@@ -195,3 +195,14 @@ export function openEventStream(
     req.end();
   });
 }
+
+/**
+ * What a VM pool folder holds, by owner: a VM's files lie flat in it, each named after its VM's
+ * id first (`<vmId>-disk-<diskId>.qcow2`, `<vmId>-seed.iso`, `<vmId>-serial.log`); any other
+ * entry is listed as it is. Sorted, each once.
+ */
+export function poolEntriesByVm(dir: string): string[] {
+  const entries = existsSync(dir) ? readdirSync(dir) : [];
+  const owner = (entry: string) => (/^[0-9a-f-]{36}-/.test(entry) ? entry.slice(0, 36) : entry);
+  return [...new Set(entries.map(owner))].sort();
+}

@@ -267,7 +267,13 @@ export class VmOperations implements OnModuleInit {
       // The sweep removes the orphan domain once the hypervisor answers again.
       this.logger.warn(`Could not remove the domain of failed VM ${vm.id}: ${(error as Error).message}`);
     }
-    await this.deleteVolumes(vm);
+    try {
+      await this.deleteVolumes(vm);
+    } catch (error) {
+      // The row goes anyway (a failed create releases its quota at once); its volumes stay in the
+      // pool until deleted by hand (no volume sweep yet).
+      this.logger.warn(`Could not remove the volumes of failed VM ${vm.id}: ${(error as Error).message}`);
+    }
     await this.stateWriter.delete(vm);
   }
 
