@@ -1,4 +1,4 @@
-import { filter, firstValueFrom, map, merge, Observable, take, timer } from 'rxjs';
+import { Observable } from 'rxjs';
 import { HypervisorError } from '../../errors/hypervisor-error';
 import { DiskSpec, DomainSpec, SetResourceResult } from '../../models';
 import { assertDiskId, diskAlias, diskIdFromAlias } from '../../naming/disk-name';
@@ -15,6 +15,7 @@ import {
   diskPortId,
   SCSI_CONTROLLER_ID,
 } from './disk-argv';
+import { deviceDeleted } from './device-deleted';
 import { DomainStore, StoredDomain } from './domain-store';
 
 type IdDisk = DiskSpec & { id: string };
@@ -105,16 +106,7 @@ async function unplugDisk(
   timeoutMs: number,
 ): Promise<boolean> {
   const alias = diskAlias(diskId);
-  const deleted = firstValueFrom(
-    merge(
-      events$.pipe(
-        filter((event) => event.event === 'DEVICE_DELETED' && event.data?.device === alias),
-        map(() => true),
-      ),
-      timer(timeoutMs).pipe(map(() => false)),
-    ).pipe(take(1)),
-    { defaultValue: false },
-  );
+  const deleted = deviceDeleted(events$, alias, timeoutMs);
   try {
     await qmp.execute('device_del', { id: alias });
   } catch (error) {

@@ -1,9 +1,10 @@
-import { filter, firstValueFrom, map, merge, Observable, take, timer } from 'rxjs';
+import { Observable } from 'rxjs';
 import { HypervisorError } from '../../errors/hypervisor-error';
 import { MachineType, NicSpec, PortForwardSpec } from '../../models';
 import { nicAlias } from '../../naming/network-name';
 import { MAX_NICS } from '../../networks/network-validation';
 import { QmpClient } from '../../qmp/qmp-client';
+import { deviceDeleted } from './device-deleted';
 import { BridgeMode, hostfwdKey, hostfwdRule, netdevAddArgs, netdevIdOf, nicDeviceProps, nicPortId } from './nic-argv';
 
 interface PciDevice {
@@ -61,16 +62,7 @@ export async function unplugNic(
   timeoutMs: number,
 ): Promise<boolean> {
   const alias = nicAlias(nic.id);
-  const deleted = firstValueFrom(
-    merge(
-      events$.pipe(
-        filter((event) => event.event === 'DEVICE_DELETED' && event.data?.device === alias),
-        map(() => true),
-      ),
-      timer(timeoutMs).pipe(map(() => false)),
-    ).pipe(take(1)),
-    { defaultValue: false },
-  );
+  const deleted = deviceDeleted(events$, alias, timeoutMs);
   try {
     await qmp.execute('device_del', { id: alias });
   } catch (error) {
