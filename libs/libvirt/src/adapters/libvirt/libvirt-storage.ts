@@ -34,28 +34,6 @@ import {
   toVolumeInfo,
 } from './storage-support';
 
-/**
- * The storage methods of VirtualizationPort that LibvirtStorage implements with the port's exact
- * names and signatures; the adapter delegates each (`createVolume(spec) { return this.storage.createVolume(spec); }`).
- */
-export const LIBVIRT_STORAGE_PORT_METHODS = [
-  'ensureStoragePool',
-  'listStoragePools',
-  'createVolume',
-  'getVolume',
-  'resizeVolume',
-  'deleteVolume',
-  'cloneVolume',
-  'uploadVolume',
-  'downloadVolume',
-  'createSeedIso',
-] as const satisfies ReadonlyArray<keyof LibvirtStorage>;
-
-/** What the adapter itself uses: undefineDomain's file removal and tailSerialLog on a remote host. */
-export const LIBVIRT_STORAGE_HELPERS = ['deleteVolumeByPath', 'tailFile'] as const satisfies ReadonlyArray<
-  keyof LibvirtStorage
->;
-
 export interface LibvirtStorageOptions {
   /** The shared virsh sessions: every short command. */
   pool: VirshPool;
