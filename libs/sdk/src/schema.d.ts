@@ -1419,6 +1419,11 @@ export interface components {
             diskGiB: number;
             /** @example 10 */
             snapshots: number;
+            /**
+             * @description Backups and templates in their stores (compressed bytes); usage may be fractional.
+             * @example 50
+             */
+            backupGiB: number;
         };
         QuotaDto: {
             /** Format: uuid */
@@ -1442,6 +1447,8 @@ export interface components {
             diskGiB?: number | null;
             /** @description null restores the configured default */
             snapshots?: number | null;
+            /** @description null restores the configured default */
+            backupGiB?: number | null;
         };
         OperationErrorDto: {
             /** @example HYPERVISOR_UNAVAILABLE */

@@ -85,6 +85,17 @@ export class AppConfig {
   metricsToken?: string;
   console: ConsoleConfig;
   eventStreams: EventStreamConfig;
+  copies: CopiesConfig;
+}
+
+/** Backups, templates and schedules (issue 16). */
+export interface CopiesConfig {
+  /** The backup store: a local or mounted folder; each backup is a folder of its own in it. */
+  backupDir: string;
+  /** A schedule's cron expression may not fire more often than this (400 otherwise). */
+  scheduleMinIntervalSeconds: number;
+  /** How often the leader looks for due schedules. */
+  scheduleTickSeconds: number;
 }
 
 /** Host ports forwarded to user-mode NICs: allocated lowest first from [from, to], listening on `address`. */
@@ -182,6 +193,8 @@ export interface QuotaLimits {
   memoryMiB: number;
   diskGiB: number;
   snapshots: number;
+  /** Backups and templates together, in the store's (compressed) bytes. */
+  backupGiB: number;
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -210,6 +223,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     ...fleetSettings(env),
     agent: agentClient(env, nodeEnv, dataDir),
     alerting: alertingSettings(env),
+    copies: copiesSettings(env, dataDir),
     portForwards: { ...portForwardRange(env), address: portForwardAddress(env) },
     metricsToken: bearerToken(env, 'METRICS_TOKEN'),
   });
@@ -299,6 +313,7 @@ function defaultQuota(env: Env): AppConfig['defaultQuota'] {
     memoryMiB: readInt(env, 'DEFAULT_QUOTA_MEMORY_MIB', 32768, 0, 100_000_000),
     diskGiB: readInt(env, 'DEFAULT_QUOTA_DISK_GIB', 200, 0, 1_000_000),
     snapshots: readInt(env, 'DEFAULT_QUOTA_SNAPSHOTS', 20, 0, 100000),
+    backupGiB: readInt(env, 'DEFAULT_QUOTA_BACKUP_GIB', 100, 0, 1_000_000),
   };
 }
 
@@ -316,6 +331,14 @@ function fleetSettings(env: Env) {
     memoryOvercommitPercent: readInt(env, 'MEMORY_OVERCOMMIT_PERCENT', 100, 10, 1_000),
     diskOvercommitPercent: readInt(env, 'DISK_OVERCOMMIT_PERCENT', 100, 10, 1_000_000),
     eventRetentionHours: readInt(env, 'EVENT_RETENTION_HOURS', 24, 1, 8760),
+  };
+}
+
+function copiesSettings(env: Env, dataDir: string): CopiesConfig {
+  return {
+    backupDir: absolutePath(env, 'BACKUP_DIR', resolve(dataDir, 'backups')),
+    scheduleMinIntervalSeconds: readInt(env, 'SCHEDULE_MIN_INTERVAL_SECONDS', 60, 1, 86400),
+    scheduleTickSeconds: readInt(env, 'SCHEDULE_TICK_SECONDS', 15, 1, 3600),
   };
 }
 

@@ -31,6 +31,10 @@ export class VmDisk {
   @Column({ type: 'text' })
   volume: string;
 
+  /** A linked clone's disk: the read-only volume (same pool) it is an overlay of; deleted with the last disk over it. */
+  @Column({ name: 'base_volume', type: 'text', nullable: true })
+  baseVolume: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;
 }

@@ -3,6 +3,12 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateCol
 export const IMAGE_KINDS = ['iso', 'disk', 'kernel'] as const;
 export type ImageKind = (typeof IMAGE_KINDS)[number];
 
+export const IMAGE_VISIBILITIES = ['private', 'public'] as const;
+export type ImageVisibility = (typeof IMAGE_VISIBILITIES)[number];
+
+export const IMAGE_STATES = ['creating', 'ready'] as const;
+export type ImageState = (typeof IMAGE_STATES)[number];
+
 /** A bootable image found in IMAGE_DIR. Clients see its id, never its path. */
 @Entity('images')
 export class Image {
@@ -41,6 +47,22 @@ export class Image {
   /** False once a rescan no longer finds it (kept while VMs still reference it). */
   @Column({ type: 'boolean', default: true })
   available: boolean;
+
+  /** Who made it (a template); null: found in IMAGE_DIR or uploaded by an admin. */
+  @Column({ name: 'owner_id', type: 'uuid', nullable: true })
+  ownerId: string | null;
+
+  /** The VM a template was made from (kept after that VM is deleted). */
+  @Column({ name: 'source_vm_id', type: 'uuid', nullable: true })
+  sourceVmId: string | null;
+
+  /** `private`: its owner (and admins) only; `public`: every user. Admins publish. */
+  @Column({ type: 'varchar', length: 8, default: 'public' })
+  visibility: ImageVisibility;
+
+  /** `creating` while a template is written: not usable, not listed to others. */
+  @Column({ type: 'varchar', length: 16, default: 'ready' })
+  state: ImageState;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;

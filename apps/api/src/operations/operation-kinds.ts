@@ -19,6 +19,15 @@ export interface PortForwardParams extends PortForwardSpec {
   nicId: string;
 }
 
+/**
+ * Where a new VM's disks come from when not from its image: a copy of another VM's disks (a clone,
+ * by position; `snapshotName`: as they were in that snapshot), or a backup's files (a restore into
+ * a new VM).
+ */
+export type VmCreateSource =
+  | { kind: 'clone'; vmId: string; linked: boolean; snapshotName: string | null }
+  | { kind: 'backup'; backupId: string };
+
 type NoParams = Record<string, never>;
 
 /**
@@ -26,7 +35,8 @@ type NoParams = Record<string, never>;
  * operation must give, and what its handler reads, both checked by the compiler.
  */
 export interface OperationParams {
-  'vm.create': { start: boolean; cloudInit: CloudInitParams | null };
+  /** `source` absent or null: the disks come from the VM's image. */
+  'vm.create': { start: boolean; cloudInit: CloudInitParams | null; source?: VmCreateSource | null };
   'vm.delete': NoParams;
   'vm.start': VmActionParams;
   'vm.stop': VmActionParams;
@@ -52,6 +62,12 @@ export interface OperationParams {
   'snapshot.create': { snapshotId: string };
   'snapshot.revert': { snapshotId: string };
   'snapshot.delete': { snapshotId: string };
+  /** A template: the VM's boot disk written as the image `imageId` (vmId: the source VM). */
+  'image.create': { imageId: string };
+  'backup.create': { backupId: string };
+  /** Over the original VM (vmId), which is stopped; a restore into a new VM is a `vm.create` with a backup source. */
+  'backup.restore': { backupId: string };
+  'backup.delete': { backupId: string };
 }
 
 export type OperationKind = keyof OperationParams;

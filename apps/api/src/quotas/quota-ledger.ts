@@ -32,6 +32,7 @@ export function computeCharge(vm: ComputeSizes): ComputeCharge {
 }
 
 const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
 
 /**
  * The disk quota a snapshot reserves when asked for: the RAM state it will save, which is the
@@ -80,6 +81,7 @@ export class QuotaLedger {
       memoryMiB: held.memoryMiB,
       diskGiB: diskUsageGiB(held.vmDiskGiB, held.snapshotMiB),
       snapshots: held.snapshots,
+      backupGiB: held.backupBytes / GIB,
     };
   }
 
@@ -124,6 +126,7 @@ export class QuotaLedger {
       memoryMiB: row?.memoryMiB ?? defaults.memoryMiB,
       diskGiB: row?.diskGiB ?? defaults.diskGiB,
       snapshots: row?.snapshots ?? defaults.snapshots,
+      backupGiB: row?.backupGiB ?? defaults.backupGiB,
     };
   }
 }

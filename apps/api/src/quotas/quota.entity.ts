@@ -21,6 +21,9 @@ export class Quota {
   @Column({ type: 'integer', nullable: true })
   snapshots: number | null;
 
+  @Column({ name: 'backup_gib', type: 'integer', nullable: true })
+  backupGiB: number | null;
+
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
   updatedAt: Date;
 }

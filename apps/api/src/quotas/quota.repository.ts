@@ -10,6 +10,10 @@ import { Quota } from './quota.entity';
 export const CHARGED_VCPUS_SQL = 'greatest(vcpus, coalesce(running_vcpus, 0))';
 export const CHARGED_MEMORY_MIB_SQL = 'greatest(memory_mib, coalesce(running_memory_mib, 0))';
 
+/** The bytes a user ($1) holds in backups (any not failed) and templates: what `backupGiB` counts. */
+const BACKUP_BYTES_SQL = `(SELECT coalesce(sum(size_bytes), 0) FROM backups WHERE owner_id = $1 AND state <> 'failed')
+  + (SELECT coalesce(sum(size_bytes), 0) FROM images WHERE owner_id = $1)`;
+
 /** A user's overrides as stored: null (or no row) means the configured default. */
 export type QuotaOverrides = Partial<Record<keyof QuotaLimits, number | null>>;
 
@@ -29,6 +33,8 @@ export interface QuotaHoldings {
   vmDiskGiB: number;
   snapshots: number;
   snapshotMiB: number;
+  /** Bytes of their backups (any not failed) and templates in the stores. */
+  backupBytes: number;
 }
 
 /** The one owner of the `quotas` table's SQL, and of the usage question (which reads `vms` and `snapshots`). */
@@ -47,7 +53,7 @@ export class QuotaRepository extends TableRepository {
     await this.insertIfMissing(tx, userId);
     const [row] = await this.query<QuotaOverrides>(
       tx,
-      `SELECT vms, vcpus, memory_mib AS "memoryMiB", disk_gib AS "diskGiB", snapshots FROM quotas WHERE user_id = $1 FOR UPDATE`,
+      `SELECT vms, vcpus, memory_mib AS "memoryMiB", disk_gib AS "diskGiB", snapshots, backup_gib AS "backupGiB" FROM quotas WHERE user_id = $1 FOR UPDATE`,
       [userId],
     );
     return row;
@@ -65,6 +71,7 @@ export class QuotaRepository extends TableRepository {
       `SELECT count(*)::int AS snapshots, coalesce(sum(size_mib), 0)::int AS mib FROM snapshots WHERE owner_id = $1`,
       [userId],
     );
+    const [copies] = await this.query<{ bytes: string }>(tx, `SELECT ${BACKUP_BYTES_SQL} AS bytes`, [userId]);
     return {
       vms: vms.vms,
       vcpus: vms.vcpus,
@@ -72,6 +79,7 @@ export class QuotaRepository extends TableRepository {
       vmDiskGiB: vms.disk,
       snapshots: snapshots.snapshots,
       snapshotMiB: snapshots.mib,
+      backupBytes: Number(copies.bytes),
     };
   }
 
@@ -92,12 +100,14 @@ export class QuotaRepository extends TableRepository {
       tx,
       `
       SELECT u.id AS "userId",
-        json_build_object('vms', q.vms, 'vcpus', q.vcpus, 'memoryMiB', q.memory_mib, 'diskGiB', q.disk_gib, 'snapshots', q.snapshots) AS limits,
-        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0) + coalesce(s.mib, 0) / 1024.0, 'snapshots', coalesce(s.snapshots, 0)) AS used
+        json_build_object('vms', q.vms, 'vcpus', q.vcpus, 'memoryMiB', q.memory_mib, 'diskGiB', q.disk_gib, 'snapshots', q.snapshots, 'backupGiB', q.backup_gib) AS limits,
+        json_build_object('vms', coalesce(v.vms, 0), 'vcpus', coalesce(v.vcpus, 0), 'memoryMiB', coalesce(v.memory, 0), 'diskGiB', coalesce(v.disk, 0) + coalesce(s.mib, 0) / 1024.0, 'snapshots', coalesce(s.snapshots, 0), 'backupGiB', (coalesce(b.bytes, 0) + coalesce(i.bytes, 0)) / 1073741824.0) AS used
       FROM users u
       LEFT JOIN quotas q ON q.user_id = u.id
       LEFT JOIN (SELECT owner_id, count(*)::int AS vms, sum(${CHARGED_VCPUS_SQL})::int AS vcpus, sum(${CHARGED_MEMORY_MIB_SQL})::bigint AS memory, sum(disk_gib)::int AS disk FROM vms GROUP BY owner_id) v ON v.owner_id = u.id
-      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots, sum(size_mib)::bigint AS mib FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id`,
+      LEFT JOIN (SELECT owner_id, count(*)::int AS snapshots, sum(size_mib)::bigint AS mib FROM snapshots GROUP BY owner_id) s ON s.owner_id = u.id
+      LEFT JOIN (SELECT owner_id, sum(size_bytes) AS bytes FROM backups WHERE state <> 'failed' GROUP BY owner_id) b ON b.owner_id = u.id
+      LEFT JOIN (SELECT owner_id, sum(size_bytes) AS bytes FROM images WHERE owner_id IS NOT NULL GROUP BY owner_id) i ON i.owner_id = u.id`,
     );
   }
 }

@@ -32,6 +32,10 @@ export class Snapshot {
   @Column({ name: 'size_mib', type: 'integer', default: 0 })
   sizeMiB: number;
 
+  /** The schedule that took it (its retention applies to those only). */
+  @Column({ name: 'schedule_id', type: 'uuid', nullable: true })
+  scheduleId: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;
 

@@ -29,6 +29,7 @@ import { Operation } from '../operations/operation.entity';
 import { OperationHandler, OperationRunner, operationErrorFrom } from '../operations/operation-runner';
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
+import { VmDiskSources } from './vm-disk-sources';
 import { VmOperations } from './vm-operations';
 import { VmStateWriter } from './vm-state-writer';
 
@@ -119,6 +120,7 @@ function world(...vms: Vm[]) {
     storage,
     {} as LeaderJobs,
   );
+  const diskSources = new VmDiskSources();
   new VmOperations(
     config,
     hostPorts.asPorts,
@@ -130,11 +132,12 @@ function world(...vms: Vm[]) {
     storage,
     disks.asRepository,
     imageCopies,
+    diskSources,
   ).onModuleInit();
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
     handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
-  return { run, rows, disks, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics, hostImages };
+  return { run, rows, disks, diskSources, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics, hostImages };
 }
 
 type World = ReturnType<typeof world>;

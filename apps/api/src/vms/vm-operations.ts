@@ -28,6 +28,7 @@ import { isLegacyVolume, vmFiles, VmFiles } from './vm-files';
 import { bootedSizesOf, vmStateFromDomain } from './vm-state';
 import { VmStateWriter } from './vm-state-writer';
 import { VmRepository } from './vm.repository';
+import { VmDiskSources } from './vm-disk-sources';
 
 const GIB = 1024 ** 3;
 
@@ -68,6 +69,7 @@ export class VmOperations implements OnModuleInit {
     private readonly storage: HostStorage,
     private readonly vmDisks: VmDiskRepository,
     private readonly imageCopies: HostImageCache,
+    private readonly diskSources: VmDiskSources,
   ) {}
 
   onModuleInit(): void {
@@ -118,13 +120,8 @@ export class VmOperations implements OnModuleInit {
       const nics = await this.networking.nicSpecsFor(vm.id);
       const withSeed = image.kind === 'disk' || cloudInit !== null;
       const files = await this.storage.withVmPool(vm.hostId, async (pool) => {
-        // A re-run after a crash keeps the disk it already made.
-        await unlessAlready(this.createBootDisk(port, vm, image, pool, disks[0]), 'VOLUME_EXISTS');
-        for (const data of disks.slice(1))
-          await unlessAlready(
-            port.createVolume({ pool: pool.name, name: data.volume, sizeBytes: data.sizeGiB * GIB }),
-            'VOLUME_EXISTS',
-          );
+        if (op.params.source) await this.diskSources.fill(op.params.source, { port, vm, pool, disks });
+        else await this.createDisksFromImage(port, vm, image, pool, disks);
         if (withSeed)
           await port.createSeedIso({
             pool: pool.name,
@@ -157,6 +154,22 @@ export class VmOperations implements OnModuleInit {
       }
       throw error;
     }
+  }
+
+  private async createDisksFromImage(
+    port: VirtualizationPort,
+    vm: Vm,
+    image: Image,
+    pool: StoragePoolInfo,
+    disks: VmDisk[],
+  ): Promise<void> {
+    // A re-run after a crash keeps the disk it already made.
+    await unlessAlready(this.createBootDisk(port, vm, image, pool, disks[0]), 'VOLUME_EXISTS');
+    for (const data of disks.slice(1))
+      await unlessAlready(
+        port.createVolume({ pool: pool.name, name: data.volume, sizeBytes: data.sizeGiB * GIB }),
+        'VOLUME_EXISTS',
+      );
   }
 
   /** The boot disk's volume: blank, or an overlay over the disk image (never smaller than it). */

@@ -13,6 +13,7 @@ import { VmAutostart } from './vm-autostart';
 import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
 import { VmOperations } from './vm-operations';
+import { VmDiskSources } from './vm-disk-sources';
 import { VmReconciler } from './vm-reconciler';
 import { VmAccess } from './vm-access';
 import { VmsController } from './vms.controller';
@@ -32,7 +33,7 @@ import { VmsService } from './vms.service';
     VmDataModule,
   ],
   controllers: [VmsController],
-  providers: [VmsService, VmAccess, VmOperations, VmAutostart, VmReconciler, VmEventFollower],
-  exports: [VmAccess, VmsService],
+  providers: [VmsService, VmAccess, VmOperations, VmAutostart, VmReconciler, VmEventFollower, VmDiskSources],
+  exports: [VmAccess, VmsService, VmDiskSources],
 })
 export class VmsModule {}

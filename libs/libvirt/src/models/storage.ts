@@ -58,3 +58,26 @@ export interface PoolVolumeInfo extends VolumeRef {
 
 /** A cloud-init seed written as a volume. */
 export type SeedIsoVolumeSpec = VolumeRef & SeedIsoDocuments;
+
+/** One disk of a running domain, copied by a disk backup into a new qcow2 volume of its host. */
+export interface DiskBackupTarget {
+  /** The disk's LIMEN id (DiskSpec.id). */
+  diskId: string;
+  /** Created by the backup in one of the host's pools; must not exist yet (VOLUME_EXISTS). */
+  target: VolumeRef;
+}
+
+export interface VolumeExportOptions {
+  /** Write compressed clusters (`qemu-img convert -c`): what a backup stores. */
+  compress: boolean;
+  /** The state of this internal snapshot instead of the current one; readable while the domain runs. */
+  snapshot?: string;
+}
+
+/** The standalone qcow2 file exportVolume wrote. */
+export interface VolumeExportInfo {
+  /** The file's size in bytes. */
+  sizeBytes: number;
+  /** The disk's size as the guest sees it. */
+  virtualSizeBytes: number;
+}

@@ -16,6 +16,7 @@ import {
   NetworkInfo,
   NicSpec,
   PortForwardSpec,
+  DiskBackupTarget,
   DiskSpec,
   PoolVolumeInfo,
   PoolVolumeSpec,
@@ -27,6 +28,8 @@ import {
   StoragePoolDefinition,
   StoragePoolInfo,
   VncEndpoint,
+  VolumeExportInfo,
+  VolumeExportOptions,
   VolumeFormat,
   VolumeRef,
 } from '../models';
@@ -108,6 +111,24 @@ export interface VirtualizationPort {
   revertSnapshot(vmId: string, name: string): Promise<void>;
   deleteSnapshot(vmId: string, name: string): Promise<void>;
 
+  /**
+   * Starts a point-in-time copy of a running or paused domain's disks into new qcow2 volumes of its
+   * host (libvirt: backup-begin in push mode; qemu-direct: QMP blockdev-backup, sync full, in one
+   * transaction). Resolves once the point in time is fixed: a guest frozen for the backup may be
+   * thawed then, while the copy goes on. INVALID_STATE when the domain does not run, BUSY while
+   * another backup of it runs, VOLUME_EXISTS for an existing target, INVALID_ARGUMENT for an
+   * unknown disk id.
+   */
+  beginDiskBackup(vmId: string, targets: DiskBackupTarget[]): Promise<void>;
+  /**
+   * Resolves when the domain's disk backup has completed and its targets hold the whole copy;
+   * rejects with OPERATION_FAILED when it failed, was aborted or is not known (after a restart of
+   * the hypervisor: the caller starts over), TIMEOUT after `timeoutMs` (default: none).
+   */
+  waitDiskBackup(vmId: string, options?: { timeoutMs?: number }): Promise<void>;
+  /** Stops a running disk backup (its targets are left for the caller to delete); none running is fine. */
+  abortDiskBackup(vmId: string): Promise<void>;
+
   /** Stats of one domain. */
   getStats(vmId: string): Promise<DomainStats>;
   /** Stats of all LIMEN domains in one hypervisor call. */
@@ -162,6 +183,15 @@ export interface VirtualizationPort {
   uploadVolume(ref: VolumeRef, localPath: string, options: { format: VolumeFormat }): Promise<PoolVolumeInfo>;
   /** Writes the volume's bytes to the local file `localPath` (virsh vol-download). VOLUME_NOT_FOUND. */
   downloadVolume(ref: VolumeRef, localPath: string): Promise<void>;
+  /**
+   * Writes a standalone qcow2 of the volume (its backing chain merged in; optionally compressed, or
+   * the state of one internal snapshot) to the local file `localPath`, mode 0600, replacing it only
+   * once complete (a failure leaves no partial file there). A volume in use by a running domain is
+   * readable only through `snapshot` (INVALID_STATE otherwise: beginDiskBackup is the way).
+   * VOLUME_NOT_FOUND, SNAPSHOT_NOT_FOUND; UNSUPPORTED for `snapshot` on a host the api cannot read
+   * directly.
+   */
+  exportVolume(source: VolumeRef, localPath: string, options: VolumeExportOptions): Promise<VolumeExportInfo>;
   /**
    * Writes a cloud-init NoCloud seed ISO (label `cidata`) locally, in a scratch folder, and
    * uploads it as the raw volume `ref`, replacing any previous one (for `DomainSpec.seedIsoPath`).

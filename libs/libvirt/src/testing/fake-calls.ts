@@ -40,6 +40,7 @@ const PORT_METHODS = [
   'cloneVolume',
   'uploadVolume',
   'downloadVolume',
+  'exportVolume',
   'createSeedIso',
   'attachDisk',
   'detachDisk',
@@ -59,6 +60,9 @@ const PORT_METHODS = [
   'guestExec',
   'freezeFilesystems',
   'thawFilesystems',
+  'beginDiskBackup',
+  'waitDiskBackup',
+  'abortDiskBackup',
   'close',
 ] as const;
 

@@ -16,6 +16,7 @@ import {
   SnapshotCreateSpec,
   SnapshotInfo,
   VncEndpoint,
+  VolumeExportInfo,
 } from '../models';
 import { assertSnapshotName, domainNameFor } from '../naming/domain-name';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../port/virtualization-port';
@@ -342,5 +343,23 @@ export class FakeVirtualizationPort extends FakeStoragePort implements Virtualiz
     if (!domain.config.cdrom) throw invalidState(vmId, 'has no CD-ROM drive');
     domain.config = { ...domain.config, cdrom: { ...(isoPath ? { isoPath } : {}) } };
     if (domain.live) domain.live = { ...domain.live, cdrom: { ...(isoPath ? { isoPath } : {}) } };
+  }
+
+  // ---- copies (issue 16): replaced by the real implementations ----
+
+  beginDiskBackup(): Promise<void> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  }
+
+  waitDiskBackup(): Promise<void> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  }
+
+  abortDiskBackup(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  exportVolume(): Promise<VolumeExportInfo> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'volume export is not implemented yet'));
   }
 }

@@ -13,6 +13,7 @@ import { Storage1764400000000 } from './1764400000000-storage';
 import { HostStoragePools1764405000000 } from './1764405000000-host-storage-pools';
 import { HostImageUploads1764406000000 } from './1764406000000-host-image-uploads';
 import { ImageDigestStamp1764407000000 } from './1764407000000-image-digest-stamp';
+import { Copies1764500000000 } from './1764500000000-copies';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   HostStoragePools1764405000000,
   HostImageUploads1764406000000,
   ImageDigestStamp1764407000000,
+  Copies1764500000000,
 ];

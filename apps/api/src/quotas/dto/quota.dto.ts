@@ -17,6 +17,10 @@ export class QuotaAmountsDto {
 
   @ApiProperty({ type: 'integer', example: 10 })
   snapshots: number;
+
+  /** Backups and templates in their stores (compressed bytes); usage may be fractional. */
+  @ApiProperty({ example: 50 })
+  backupGiB: number;
 }
 
 export class QuotaDto {
@@ -67,4 +71,7 @@ export class SetQuotaDto {
 
   @Limit()
   snapshots?: number | null;
+
+  @Limit()
+  backupGiB?: number | null;
 }

@@ -9,6 +9,8 @@ export class FakeQuotaRepository {
   readonly overridesByUser = new Map<string, QuotaOverrides>();
   /** Users whose row a reservation locked. */
   readonly locked: string[] = [];
+  /** Bytes each user holds in backups and templates (set by specs of those). */
+  readonly backupBytesByUser = new Map<string, number>();
 
   constructor(
     private readonly vms: { rows: Map<string, Vm> },
@@ -35,6 +37,7 @@ export class FakeQuotaRepository {
       vmDiskGiB: sum(vms, (vm) => vm.diskGiB),
       snapshots: snapshots.length,
       snapshotMiB: sum(snapshots, (snapshot) => snapshot.sizeMiB),
+      backupBytes: this.backupBytesByUser.get(userId) ?? 0,
     };
   }
 

@@ -39,6 +39,7 @@ import {
   StoragePoolInfo,
   VncEndpoint,
   VolumeFormat,
+  VolumeExportInfo,
   VolumeRef,
 } from '../../models';
 import { assertSnapshotName, domainNameFor, DOMAIN_NAME_PREFIX } from '../../naming/domain-name';
@@ -675,6 +676,24 @@ export class LibvirtAdapter implements VirtualizationPort {
   private async snapshotInfo(domain: string, snapshot: string, current: string | undefined): Promise<SnapshotInfo> {
     const xml = await this.pool.run({ name: 'snapshot-dumpxml', options: { domain, snapshotname: snapshot } });
     return parseSnapshotXml(xml, current);
+  }
+
+  // ---- copies (issue 16): replaced by the real implementations ----
+
+  beginDiskBackup(): Promise<void> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  }
+
+  waitDiskBackup(): Promise<void> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  }
+
+  abortDiskBackup(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  exportVolume(): Promise<VolumeExportInfo> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'volume export is not implemented yet'));
   }
 }
 

@@ -41,6 +41,7 @@ import {
   StoragePoolInfo,
   VncEndpoint,
   VolumeFormat,
+  VolumeExportInfo,
   VolumeRef,
 } from '../../models';
 import { diskIdFromAlias } from '../../naming/disk-name';
@@ -1016,5 +1017,23 @@ export class QemuDirectAdapter implements VirtualizationPort {
     vmId: string,
   ): void {
     this.subject.next({ ...event, domainName: domainNameFor(vmId), vmId } as DomainEvent);
+  }
+
+  // ---- copies (issue 16): replaced by the real implementations ----
+
+  beginDiskBackup(): Promise<void> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  }
+
+  waitDiskBackup(): Promise<void> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  }
+
+  abortDiskBackup(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  exportVolume(): Promise<VolumeExportInfo> {
+    return Promise.reject(new HypervisorError('UNSUPPORTED', 'volume export is not implemented yet'));
   }
 }
