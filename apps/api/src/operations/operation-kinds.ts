@@ -67,7 +67,6 @@ export interface OperationParams {
   'backup.create': { backupId: string };
   /** Over the original VM (vmId), which is stopped; a restore into a new VM is a `vm.create` with a backup source. */
   'backup.restore': { backupId: string };
-  'backup.delete': { backupId: string };
 }
 
 export type OperationKind = keyof OperationParams;
