@@ -46,9 +46,10 @@ pg_url="postgres://root@127.0.0.1:5432/test"
 # reachability (issue 14: SSH through a port forward, isolated networks, NIC hot-plug) and the
 # remote host (issue 15: a second libvirtd in a private mount namespace, storage the api cannot
 # see, disks hot-plugged and grown), and disks as the guest sees them (lsblk after hot-plug, live
-# growth and unplug). They share nothing with the static checks below (no database, no libvirt,
+# growth and unplug), and copies (issue 16: a marker through backup and restore, clones' identities). They share nothing with the static checks below (no database, no libvirt,
 # no ports: they read files), so they run in the background beside them, once, one after the other, on the real PostgreSQL (the e2e passes skip them); their output follows theirs.
-guest_suites=(test/reachability.e2e-spec.ts test/remote-host.e2e-spec.ts test/disks-guest.e2e-spec.ts)
+guest_suites=(test/reachability.e2e-spec.ts test/remote-host.e2e-spec.ts test/disks-guest.e2e-spec.ts
+  test/copies-guest.e2e-spec.ts)
 reach_log="$(mktemp)"
 step "Debian guests (started in the background; their output follows the checks)"
 TEST_DATABASE_URL="$pg_url" npx jest --config jest.e2e.config.js --runInBand --json \
@@ -76,10 +77,11 @@ fi
 run_jest unit --config jest.unit.config.js
 run_jest libvirt --config jest.int.config.js --runInBand
 run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2 \
-  --testPathIgnorePatterns reachability.e2e-spec.ts remote-host.e2e-spec.ts disks-guest.e2e-spec.ts
+  --testPathIgnorePatterns reachability.e2e-spec.ts remote-host.e2e-spec.ts disks-guest.e2e-spec.ts \
+  copies-guest.e2e-spec.ts
 TEST_DATABASE_URL="$pg_url" run_jest e2e-postgres --config jest.e2e.config.js --maxWorkers=2 \
   --testPathIgnorePatterns process.e2e-spec.ts reachability.e2e-spec.ts remote-host.e2e-spec.ts \
-  disks-guest.e2e-spec.ts
+  disks-guest.e2e-spec.ts copies-guest.e2e-spec.ts
 TEST_DATABASE_URL="$pg_url" run_jest reliability --config jest.reliability.config.js --runInBand
 
 step "summary"
