@@ -20,6 +20,7 @@ import { NetworksModule } from './networks/networks.module';
 import { ImagesModule } from './images/images.module';
 import { OperationsModule } from './operations/operations.module';
 import { QuotasModule } from './quotas/quotas.module';
+import { SchedulesModule } from './schedules/schedules.module';
 import { SnapshotsModule } from './snapshots/snapshots.module';
 import { SshKeysModule } from './ssh-keys/ssh-keys.module';
 import { VmsModule } from './vms/vms.module';
@@ -48,6 +49,7 @@ export class AppModule {
         OperationsModule,
         VmsModule,
         SnapshotsModule,
+        SchedulesModule,
         NetworksModule,
         DisksModule,
         SshKeysModule,
