@@ -1,4 +1,4 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,56 +6,25 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
 import { LeaderElection } from '../../apps/api/src/database/leader-election';
-import { freePort } from '../support/agent-process';
+import {
+  ApiProcess,
+  createDatabase,
+  exited,
+  MAIN,
+  onServer,
+  SERVER,
+  startApiProcess,
+  until,
+} from '../support/api-process';
 import { hypervisorSandbox, KERNEL_IMAGE_NAME, openEventStream, poolEntriesByVm, virsh } from '../support/hypervisor';
 import { childPids } from '../support/processes';
 import { TcpProxy } from '../support/tcp-proxy';
-import { ADMIN, createUser, expectProblem, login, REAL_POSTGRES, startTestApp, TestApp } from '../support/test-app';
+import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from '../support/test-app';
 
 jest.setTimeout(300_000);
 
-/** The shared PostgreSQL server: never stopped here; faults go through a proxy or a killed api. */
-const SERVER = process.env.TEST_DATABASE_URL ?? REAL_POSTGRES;
 /** LeaderElection's advisory lock key (0x4c494d45), as pg_locks shows it. */
 const LEADER_LOCK_KEY = 0x4c494d45;
-
-/** A query straight to the server (never through the proxy), on its default database or `url`. */
-async function onServer<T>(sql: string, params: unknown[] = [], url = SERVER): Promise<T[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(sql, params)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
-
-async function createDatabase(): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
-  const name = `limen_faults_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  await onServer(`CREATE DATABASE ${name}`);
-  const url = new URL(SERVER);
-  url.pathname = `/${name}`;
-  return {
-    name,
-    url: url.toString(),
-    drop: async () => void (await onServer(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
-  };
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false | null>,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** The database's status in a /health/ready answer: `details` when 200, the problem's `checks` when 503. */
 function databaseCheck(body: {
@@ -302,15 +271,6 @@ describe('database lost: real PostgreSQL cut off behind a proxy, the api keeps r
   });
 });
 
-/** The built artifact, as an operator runs it (`npm run build`). */
-const MAIN = join(__dirname, '..', '..', 'dist', 'apps', 'api', 'main.js');
-
-interface ApiProcess {
-  child: ChildProcess;
-  base: string;
-  output: () => string;
-}
-
 /** libvirt's words for a domain's state, as LIMEN names them (see vmStateFromDomain). */
 const VM_STATE_OF_DOMSTATE: Record<string, string> = {
   running: 'running',
@@ -331,49 +291,21 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
 
   /** Nothing inherited but PATH/HOME: the same configuration every start, so a restart is a restart. */
   async function startApi(): Promise<ApiProcess> {
-    const port = await freePort();
-    const child = spawn(process.execPath, [MAIN], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        ...sandbox.env,
-        PORT: String(port),
-        DATA_DIR: dataDir,
-        DATABASE_URL: database.url,
-        ADMIN_USERNAME: ADMIN.username,
-        ADMIN_PASSWORD: ADMIN.password,
-        LOG_LEVEL: 'warn',
-        RECONCILE_INTERVAL_SECONDS: '2',
-        RATE_LIMIT_PER_MINUTE: '100000',
-        AUTH_RATE_LIMIT_PER_MINUTE: '100000',
-        DEFAULT_QUOTA_VMS: '10',
-        OPERATION_CONCURRENCY_PER_HOST: '4',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const api = await startApiProcess({
+      ...sandbox.env,
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+      LOG_LEVEL: 'warn',
+      RECONCILE_INTERVAL_SECONDS: '2',
+      RATE_LIMIT_PER_MINUTE: '100000',
+      AUTH_RATE_LIMIT_PER_MINUTE: '100000',
+      DEFAULT_QUOTA_VMS: '10',
+      OPERATION_CONCURRENCY_PER_HOST: '4',
     });
-    started.push(child);
-    let text = '';
-    child.stdout!.on('data', (chunk) => (text += chunk));
-    child.stderr!.on('data', (chunk) => (text += chunk));
-    const base = `http://127.0.0.1:${port}`;
-    await until(
-      'the api to answer ready',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`api exited early: ${text}`);
-        return (await fetch(`${base}/health/ready`)).status === 200;
-      },
-      120_000,
-      250,
-    ).catch((error) => {
-      throw new Error(`${(error as Error).message}; output: ${text.slice(-2000)}`);
-    });
-    return { child, base, output: () => text };
-  }
-
-  function exited(child: ChildProcess): Promise<void> {
-    return new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
-    );
+    started.push(api.child);
+    return api;
   }
 
   async function call(
