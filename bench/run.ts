@@ -19,6 +19,7 @@ import { BenchResult, renderChart, renderMarkdown } from './lib/report';
 const FILES = [
   'virsh-transport',
   'storage',
+  'backup',
   'vm-lifecycle',
   'event-latency',
   'bulk-create',

@@ -75,6 +75,18 @@ const RULES: Array<[RegExp, TargetRule]> = [
       baseline: 'libvirt’s own `virsh event` after the destroy (ratio = api / raw, end to end)',
     },
   ],
+  [
+    /^backup-throughput/,
+    { on: 'ratio', better: 'higher', baseline: '`qemu-img convert -c -O qcow2` of the same disk (ratio = api / raw)' },
+  ],
+  [
+    /^restore-throughput/,
+    {
+      on: 'ratio',
+      better: 'higher',
+      baseline: 'a plain copy of the backup file into the VM folder (ratio = api / raw)',
+    },
+  ],
   [/^read-throughput-bare-node/, { on: 'ratio', better: 'higher', baseline: 'minimal Nest app (for information)' }],
   [/^read-throughput/, { on: 'ratio', better: 'higher', baseline: 'minimal Nest app, same JSON from memory' }],
   [/^read-p99/, { on: 'value', better: 'lower', baseline: 'minimal Nest app’s p99' }],
