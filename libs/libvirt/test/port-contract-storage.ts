@@ -34,6 +34,13 @@ export interface ContractFiles {
   fillDisk(path: string, byte: number): void;
   /** Whether the first 64 KiB of the qcow2 disk hold `byte`. */
   diskHolds(path: string, byte: number): boolean;
+  /**
+   * Writes `byte` over the first `mib` MiB of a qcow2 disk: data that takes a real copy some time
+   * (the fake, whose copies take none, may skip it).
+   */
+  writeBulk(path: string, byte: number, mib: number): void;
+  /** Whether two qcow2 disks show a guest the same data (qemu-img compare; the first may be in use). */
+  sameGuestData(a: string, b: string): boolean;
   seedLabel(path: string): string;
   /** A document of a seed ISO as each of its directory flavours (Joliet, Rock Ridge) shows it. */
   seedDocument(path: string, name: string): Buffer[];

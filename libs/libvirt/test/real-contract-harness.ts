@@ -17,6 +17,23 @@ export const hostFiles: ContractFiles = {
     if (!result.ok) throw new Error(`qemu-io write failed: ${result.output}`);
   },
   diskHolds: (path, byte) => qemuIo(path, `read -P 0x${byte.toString(16)} ${PATTERN_RANGE}`).ok,
+  writeBulk(path, byte, mib) {
+    // In 64 MiB requests: qemu-io holds one request's buffer in memory.
+    const commands = Array.from({ length: Math.ceil(mib / 64) }, (_, index) => [
+      '-c',
+      `write -P 0x${byte.toString(16)} ${index * 64}M ${Math.min(64, mib - index * 64)}M`,
+    ]).flat();
+    execFileSync('qemu-io', ['-f', 'qcow2', ...commands, path], { stdio: 'pipe' });
+  },
+  sameGuestData(a, b) {
+    try {
+      // -U: the first may be the disk of a running guest.
+      execFileSync('qemu-img', ['compare', '-U', '-q', '-f', 'qcow2', '-F', 'qcow2', a, b], { stdio: 'pipe' });
+      return true;
+    } catch {
+      return false;
+    }
+  },
   seedLabel: (path) => /^Volume id: (.*)$/m.exec(isoinfo(path, ['-d']).toString('utf8'))?.[1] ?? '',
   seedDocument: (path, name) => ['-J', '-R'].map((extension) => isoinfo(path, [extension, '-x', `/${name}`])),
   makeIso,

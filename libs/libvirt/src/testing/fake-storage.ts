@@ -12,8 +12,7 @@ import {
 } from '../models';
 import { assertPoolName, assertVolumeName } from '../naming/storage-name';
 import { FakeFile, FakeFileSystem, QCOW2_OVERHEAD_BYTES } from './fake-file-system';
-
-const QCOW2_MAGIC = 0x514649fb;
+import { qcow2Bytes, qcow2Content, qcow2Header } from './fake-qcow2';
 
 function invalid(message: string): HypervisorError {
   return new HypervisorError('INVALID_ARGUMENT', message);
@@ -21,28 +20,6 @@ function invalid(message: string): HypervisorError {
 
 function assertSize(sizeBytes: number): void {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw invalid('sizeBytes must be a positive integer');
-}
-
-/** The header qemu-img would read: a qcow2 file's virtual size and backing file name. */
-function qcow2Header(bytes: Buffer): { virtualSizeBytes: number; backingPath?: string } | undefined {
-  if (bytes.length < 72 || bytes.readUInt32BE(0) !== QCOW2_MAGIC) return undefined;
-  const backingOffset = Number(bytes.readBigUInt64BE(8));
-  const backingSize = bytes.readUInt32BE(16);
-  const backingPath = backingOffset
-    ? bytes.subarray(backingOffset, backingOffset + backingSize).toString('utf8')
-    : undefined;
-  return { virtualSizeBytes: Number(bytes.readBigUInt64BE(24)), ...(backingPath ? { backingPath } : {}) };
-}
-
-/** A qcow2 header (version 3, no backing file) for a volume the fake created: what a download of it gives. */
-function qcow2Bytes(virtualSizeBytes: number): Buffer {
-  const header = Buffer.alloc(104);
-  header.writeUInt32BE(QCOW2_MAGIC, 0);
-  header.writeUInt32BE(3, 4);
-  header.writeBigUInt64BE(BigInt(virtualSizeBytes), 24);
-  header.writeUInt32BE(16, 20); // cluster bits
-  header.writeUInt32BE(104, 100); // header length
-  return header;
 }
 
 /**
@@ -187,7 +164,7 @@ export class FakeStorage {
       virtualSizeBytes: header?.virtualSizeBytes ?? bytes.length,
       actualSizeBytes: bytes.length,
       ...(header?.backingPath ? { backingPath: header.backingPath } : {}),
-      content: format === 'raw' ? Buffer.from(bytes) : Buffer.alloc(0),
+      content: format === 'raw' ? Buffer.from(bytes) : qcow2Content(bytes),
       bytes,
     });
     return this.info(ref);

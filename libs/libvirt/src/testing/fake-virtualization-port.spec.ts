@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GUEST_MARKER } from '../../test/guest-fixture';
-import { ContractFiles, describePortContract } from '../../test/port-contract';
+import { ContractFiles, ContractHarness, describePortContract } from '../../test/port-contract';
+import { describeCopiesContract } from '../../test/port-contract-copies';
 import { HypervisorError } from '../errors/hypervisor-error';
 import { DomainEvent, DomainSpec } from '../models';
 import { FakeVirtualizationPort } from '.';
@@ -20,6 +21,9 @@ function fakeFiles(fake: FakeVirtualizationPort): ContractFiles {
     list: (folder) => files.list(folder),
     fillDisk: (path, byte) => files.write(path, Buffer.alloc(PATTERN_BYTES, byte)),
     diskHolds: (path, byte) => files.read(path, 0, PATTERN_BYTES).equals(Buffer.alloc(PATTERN_BYTES, byte)),
+    // The fake's copies take no time whatever the data: nothing to add.
+    writeBulk: () => undefined,
+    sameGuestData: (a, b) => files.require(a).content.equals(files.require(b).content),
     seedLabel: (path) => files.file(path)?.label ?? '',
     seedDocument: (path, name) => {
       const text = files.file(path)?.documents?.[name];
@@ -33,9 +37,7 @@ function fakeFiles(fake: FakeVirtualizationPort): ContractFiles {
   };
 }
 
-// Skipped here: the two cases that need a real guest behind a real QEMU (the serial console's tty
-// echo through QEMU's pty, and the RFB greeting of QEMU's VNC server).
-describePortContract('in-memory fake', {
+const fakeHarness: ContractHarness = {
   realGuest: false,
   async setUp() {
     const port = new FakeVirtualizationPort({ bootOutput: `${GUEST_MARKER}\n` });
@@ -52,7 +54,12 @@ describePortContract('in-memory fake', {
       cleanup: () => rmSync(localDir, { recursive: true, force: true }),
     };
   },
-});
+};
+
+// Skipped here: the two cases that need a real guest behind a real QEMU (the serial console's tty
+// echo through QEMU's pty, and the RFB greeting of QEMU's VNC server).
+describePortContract('in-memory fake', fakeHarness);
+describeCopiesContract('in-memory fake', fakeHarness);
 
 describe('FakeVirtualizationPort test controls', () => {
   const vmId = randomUUID();

@@ -16,12 +16,16 @@ import {
   SnapshotCreateSpec,
   SnapshotInfo,
   VncEndpoint,
+  DiskBackupTarget,
   VolumeExportInfo,
+  VolumeExportOptions,
+  VolumeRef,
 } from '../models';
 import { assertSnapshotName, domainNameFor } from '../naming/domain-name';
 import { ShutdownOptions, ShutdownResult, UndefineOptions, VirtualizationPort } from '../port/virtualization-port';
 import { validateDomainSpec } from '../xml/spec-validation';
 import { FakeConsoles } from './fake-consoles';
+import { FakeCopies } from './fake-copies';
 import { domainInfo, domainStats, FakeDomain, invalidState, isActive } from './fake-domain';
 import { FakeCall, FakeCallLog, FakePortMethod } from './fake-calls';
 import { FakeStoragePort } from './fake-storage-port';
@@ -48,6 +52,7 @@ const SCREENSHOT = ppmToPng(Buffer.concat([Buffer.from('P6\n1 1\n255\n', 'latin1
  * lifecycle events; run by the port contract suite), but nothing touches the machine. Guests are
  * simulated: they boot at once, honour ACPI unless told otherwise, and write `bootOutput` to
  * their serial log. Tests steer it through `files`, `storage` (its capacity), `consoles`, `guestOutput`, `crash`,
+ * `failDiskBackup`,
  * `ignoreAcpi`, `failNext`, `setUnavailable`, and for networking `networks`, `setGuestAgent`,
  * `setLeases`, `setHostRoutes`, `addBridge`, `setArpEntry` (see FakeNetworkingPort), and read
  * what was asked of it in `calls`.
@@ -62,12 +67,14 @@ export class FakeVirtualizationPort extends FakeStoragePort implements Virtualiz
   protected readonly power: FakePower;
   private readonly callLog = new FakeCallLog();
   private readonly capabilities: HostCapabilities;
+  private readonly copies: FakeCopies;
 
   constructor(options: FakeVirtualizationPortOptions = {}) {
     super(options.storageCapacityBytes ?? 100 * 1024 ** 3);
     const adapter = options.adapter ?? 'libvirt';
     this.power = new FakePower(this.files, this.consoles, options.bootOutput ?? '');
     this.snapshots = new FakeSnapshots(this.files, this.power);
+    this.copies = new FakeCopies(this.files, this.storage, this.domains);
     this.calls = this.callLog.calls;
     this.capabilities = {
       adapter,
@@ -100,6 +107,11 @@ export class FakeVirtualizationPort extends FakeStoragePort implements Virtualiz
   /** The guest writes to its serial port: the log and every open serial console get it. */
   guestOutput(vmId: string, text: string): void {
     this.power.guestWrites(this.require(vmId), text);
+  }
+
+  /** The running disk backup of the domain fails: its waitDiskBackup rejects with `error`. */
+  failDiskBackup(vmId: string, error = new HypervisorError('OPERATION_FAILED', 'injected disk backup failure')): void {
+    this.copies.failDiskBackup(vmId, error);
   }
 
   /** The guest ignores (or again honours) the ACPI power button. */
@@ -345,21 +357,22 @@ export class FakeVirtualizationPort extends FakeStoragePort implements Virtualiz
     if (domain.live) domain.live = { ...domain.live, cdrom: { ...(isoPath ? { isoPath } : {}) } };
   }
 
-  // ---- copies (issue 16): replaced by the real implementations ----
+  // ---- copies ----
 
-  beginDiskBackup(): Promise<void> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  async beginDiskBackup(vmId: string, targets: DiskBackupTarget[]): Promise<void> {
+    this.copies.beginDiskBackup(vmId, this.require(vmId), targets);
   }
 
-  waitDiskBackup(): Promise<void> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  async waitDiskBackup(vmId: string, _options?: { timeoutMs?: number }): Promise<void> {
+    this.copies.waitDiskBackup(vmId, this.require(vmId));
   }
 
-  abortDiskBackup(): Promise<void> {
-    return Promise.resolve();
+  async abortDiskBackup(vmId: string): Promise<void> {
+    this.require(vmId);
+    this.copies.abortDiskBackup(vmId);
   }
 
-  exportVolume(): Promise<VolumeExportInfo> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'volume export is not implemented yet'));
+  async exportVolume(source: VolumeRef, localPath: string, options: VolumeExportOptions): Promise<VolumeExportInfo> {
+    return this.copies.exportVolume(source, localPath, options);
   }
 }

@@ -1,6 +1,9 @@
-import { chmod, stat } from 'node:fs/promises';
-import { HypervisorError } from '../errors/hypervisor-error';
-import { ImageFileInfo, VolumeFormat } from '../models';
+import { randomBytes } from 'node:crypto';
+import { chmod, open, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, normalize } from 'node:path';
+import { HypervisorError, isFilesystemFull } from '../errors/hypervisor-error';
+import { ImageFileInfo, VolumeExportInfo, VolumeFormat } from '../models';
+import { assertSnapshotName } from '../naming/domain-name';
 import { runProcess } from '../transport/process-runner';
 import { assertAbsolutePath } from '../xml/spec-validation';
 
@@ -27,6 +30,17 @@ export interface VolumeSpec {
    */
   backingFormat?: VolumeFormat;
 }
+
+export interface ImageExportOptions {
+  /** Compressed clusters (`-c`). */
+  compress: boolean;
+  /** Read the state of this internal snapshot (`-l snapshot.name=…`) instead of the current one. */
+  snapshot?: string;
+}
+
+/** qemu-img's words for an image a running QEMU holds (it takes the image's lock before reading). */
+const IMAGE_LOCKED = /Failed to get ".*" lock|Is another process using the image/i;
+const SNAPSHOT_MISSING = /Can't find snapshot|Failed to load snapshot/i;
 
 /** Disk images through qemu-img (argv, no shell). Shared by both adapters. */
 export class QemuImg {
@@ -149,6 +163,63 @@ export class QemuImg {
       timeoutMs: 3_600_000,
     });
   }
+
+  /**
+   * A standalone qcow2 of `source` (read as `sourceFormat`, its backing chain merged in) written to
+   * the local file `target`: into a hidden temporary file beside it (0600), flushed, then renamed
+   * over `target`, so a failure or crash never leaves a partial file under that name. With
+   * `snapshot`, the state of that internal snapshot, read with the lock shared (`-U`): a snapshot's
+   * clusters never change while it exists, so a running QEMU may hold the image meanwhile.
+   * INVALID_STATE when a running QEMU holds the image (without `snapshot`), SNAPSHOT_NOT_FOUND,
+   * INVALID_ARGUMENT for a target folder that does not exist.
+   */
+  async exportImage(
+    source: string,
+    sourceFormat: string,
+    target: string,
+    options: ImageExportOptions,
+  ): Promise<VolumeExportInfo> {
+    assertAbsolutePath('volume path', source);
+    assertAbsolutePath('local path', target);
+    if (normalize(target) !== target || target.endsWith('/'))
+      throw new HypervisorError('INVALID_ARGUMENT', 'local path must be a normalised absolute file path');
+    if (options.snapshot !== undefined) assertSnapshotName(options.snapshot);
+    const args = ['convert', '-q', '-f', sourceFormat, '-O', 'qcow2'];
+    if (options.compress) args.push('-c');
+    if (options.snapshot !== undefined) args.push('-U', '-l', `snapshot.name=${options.snapshot}`);
+    const partial = partialPathFor(target);
+    try {
+      // Created private before qemu-img writes a byte of the guest's data into it.
+      await (await open(partial, 'wx', 0o600)).close();
+      await runProcess(this.binary, [...args, source, partial], { timeoutMs: 3_600_000 });
+      await chmod(partial, 0o600);
+      await syncFile(partial);
+      const [written, info] = await Promise.all([stat(partial), this.info(partial, 'qcow2')]);
+      await rename(partial, target);
+      return { sizeBytes: written.size, virtualSizeBytes: info.virtualSizeBytes };
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw exportError(error, source, target);
+    }
+  }
+}
+
+/**
+ * A hidden temporary name beside `path` (same folder, so the final rename is atomic; a leading dot
+ * keeps it out of volume listings).
+ */
+export function partialPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.partial`);
+}
+
+/** A file's bytes reach the disk before it takes its final name: a crash never leaves a short file there. */
+export async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -158,4 +229,23 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+function exportError(error: unknown, source: string, target: string): HypervisorError {
+  if (error instanceof HypervisorError) {
+    const text = error.detail ?? error.message;
+    if (IMAGE_LOCKED.test(text))
+      return new HypervisorError('INVALID_STATE', `${source} is in use by a running VM`, error.detail);
+    if (SNAPSHOT_MISSING.test(text))
+      return new HypervisorError('SNAPSHOT_NOT_FOUND', `${source} has no such snapshot`, error.detail);
+    return error;
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  // The caller's folder is not there (or not writable): the caller's mistake, not the host's.
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EACCES')
+    return new HypervisorError('INVALID_ARGUMENT', `cannot write ${target}: ${code}`);
+  return new HypervisorError(
+    isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED',
+    `cannot write ${target}: ${(error as Error).message}`,
+  );
 }

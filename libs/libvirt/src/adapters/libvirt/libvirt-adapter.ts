@@ -40,6 +40,7 @@ import {
   VncEndpoint,
   VolumeFormat,
   VolumeExportInfo,
+  VolumeExportOptions,
   VolumeRef,
 } from '../../models';
 import { assertSnapshotName, domainNameFor, DOMAIN_NAME_PREFIX } from '../../naming/domain-name';
@@ -48,6 +49,7 @@ import { isLocalLibvirtUri } from '../../transport/libvirt-uri';
 import { LibLogger, silentLogger } from '../../transport/logger';
 import { VirshCommand } from '../../transport/virsh-command';
 import { VirshPool } from '../../transport/virsh-pool';
+import { QemuImg } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { buildDomainXml } from '../../xml/domain-xml-builder';
 import { withForwardsOf } from '../../xml/nic-xml';
@@ -55,6 +57,7 @@ import { machineFamily, ParsedDomain, parseDomainXml } from '../../xml/domain-xm
 import { CDROM_TARGET, validateDomainSpec } from '../../xml/spec-validation';
 import { parseDomstats, RuntimeState, runtimeStateOf, splitDomstats } from './domstats-parser';
 import { parseHostCapabilities } from './host-capabilities-parser';
+import { LibvirtCopies } from './libvirt-copies';
 import { LibvirtDisks } from './libvirt-disks';
 import { LibvirtGuestAgent } from './libvirt-guest-agent';
 import { LibvirtNetworks } from './libvirt-networks';
@@ -99,6 +102,7 @@ export class LibvirtAdapter implements VirtualizationPort {
   private readonly agent: LibvirtGuestAgent;
   private readonly storage: LibvirtStorage;
   private readonly disks: LibvirtDisks;
+  private readonly copies: LibvirtCopies;
 
   constructor(private readonly options: LibvirtAdapterOptions) {
     this.pool = options.pool;
@@ -125,6 +129,12 @@ export class LibvirtAdapter implements VirtualizationPort {
       pool: this.pool,
       isActive: async (name) => isActive(await this.state(name)),
       pollIntervalMs: options.pollIntervalMs,
+    });
+    this.copies = new LibvirtCopies({
+      storage: this.storage,
+      local: this.local,
+      qemuImg: new QemuImg(),
+      logger: this.logger,
     });
     this.eventStream = new VirshEventStream({ uri: options.uri, virshPath: options.virshPath, logger: this.logger });
     // One virsh event process however many subscribers; it stops when the last one leaves.
@@ -692,8 +702,8 @@ export class LibvirtAdapter implements VirtualizationPort {
     return Promise.resolve();
   }
 
-  exportVolume(): Promise<VolumeExportInfo> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'volume export is not implemented yet'));
+  exportVolume(source: VolumeRef, localPath: string, options: VolumeExportOptions): Promise<VolumeExportInfo> {
+    return this.copies.exportVolume(source, localPath, options);
   }
 }
 

@@ -357,7 +357,7 @@ export class LibvirtStorage {
   }
 
   /** A backing file LIMEN made: a volume of a LIMEN pool without a backing file of its own. */
-  private async assertOwnBacking(path: string): Promise<void> {
+  async assertOwnBacking(path: string): Promise<void> {
     const pool = await this.lookup({ name: 'vol-pool', options: { vol: path } });
     const backing = pool?.trim().startsWith(LIMEN_POOL_PREFIX) ? await this.volumeAt(path) : undefined;
     if (!backing || backing.backing)

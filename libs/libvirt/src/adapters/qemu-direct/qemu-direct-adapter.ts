@@ -42,6 +42,7 @@ import {
   VncEndpoint,
   VolumeFormat,
   VolumeExportInfo,
+  VolumeExportOptions,
   VolumeRef,
 } from '../../models';
 import { diskIdFromAlias } from '../../naming/disk-name';
@@ -61,6 +62,7 @@ import { blockStatsTarget, QemuDirectDisks, removeDiskNode } from './disk-hotplu
 import { DomainNics } from './domain-nics';
 import { DomainStore, StoredDomain } from './domain-store';
 import { GuestAgents } from './guest-agent';
+import { QemuDirectCopies } from './qemu-direct-copies';
 import { QemuDirectStorage } from './qemu-direct-storage';
 import { LIBVIRT_NETWORKS_UNSUPPORTED, tapNetdevId } from './nic-argv';
 import { buildQemuArgv, GUEST_AGENT_PORT_ID, QemuLaunchPaths } from './qemu-argv';
@@ -138,6 +140,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private readonly bridges: BridgeAccess;
   private readonly nics: DomainNics;
   private readonly disks: QemuDirectDisks;
+  private readonly copies: QemuDirectCopies;
 
   constructor(private readonly options: QemuDirectAdapterOptions) {
     this.store = new DomainStore(options.stateDir);
@@ -147,6 +150,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
       qemuImg: options.qemuImg,
       seedIsoWriter: options.seedIsoWriter,
     });
+    this.copies = new QemuDirectCopies({ storage: this.storage, qemuImg: options.qemuImg ?? new QemuImg() });
     this.logger = options.logger ?? silentLogger;
     this.agents = new GuestAgents({ answerTimeoutMs: options.guestAgentTimeoutMs });
     this.bridges = options.bridges ?? new BridgeAccess();
@@ -1033,7 +1037,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     return Promise.resolve();
   }
 
-  exportVolume(): Promise<VolumeExportInfo> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'volume export is not implemented yet'));
+  exportVolume(source: VolumeRef, localPath: string, options: VolumeExportOptions): Promise<VolumeExportInfo> {
+    return this.copies.exportVolume(source, localPath, options);
   }
 }

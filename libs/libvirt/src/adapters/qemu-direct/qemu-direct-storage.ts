@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { chmod, constants, copyFile, mkdir, open, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
-import { basename, dirname, join, normalize } from 'node:path';
+import { dirname, join, normalize } from 'node:path';
 import { HypervisorError, isFilesystemFull } from '../../errors/hypervisor-error';
 import { withScratchDir } from '../../host/scratch-dir';
 import {
@@ -14,7 +13,7 @@ import {
   VolumeRef,
 } from '../../models';
 import { assertPoolName, assertVolumeName } from '../../naming/storage-name';
-import { QemuImg } from '../../volumes/qemu-img';
+import { partialPathFor, QemuImg, syncFile } from '../../volumes/qemu-img';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
 import { assertAbsolutePath } from '../../xml/spec-validation';
 
@@ -46,21 +45,6 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** A file's bytes are on the disk before it takes its final name (a crash never leaves a short file there). */
-async function flush(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** A temporary name beside `path`, hidden (a leading dot is no valid volume name, so no listing shows it). */
-function partialName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.partial`);
 }
 
 /**
@@ -222,8 +206,13 @@ export class QemuDirectStorage {
     }
   }
 
-  /** The file of a volume; VOLUME_NOT_FOUND for a pool that is not recorded. */
-  private async volumePath(ref: VolumeRef): Promise<string> {
+  /** Whether `path` is a file directly in the folder of a recorded pool (a volume LIMEN made). */
+  async isPoolFile(path: string): Promise<boolean> {
+    return (await this.readRecords()).some((record) => record.path === dirname(path));
+  }
+
+  /** The file of a volume (which may not exist); VOLUME_NOT_FOUND for a pool that is not recorded. */
+  async volumePath(ref: VolumeRef): Promise<string> {
     assertPoolName(ref.pool);
     assertVolumeName(ref.name);
     const record = (await this.readRecords()).find((candidate) => candidate.name === ref.pool);
@@ -257,11 +246,11 @@ export class QemuDirectStorage {
    * existing file only with `replace`. On failure nothing is left.
    */
   private async writeInPlace(path: string, write: (partial: string) => Promise<void>, replace = false): Promise<void> {
-    const partial = partialName(path);
+    const partial = partialPathFor(path);
     try {
       await write(partial);
       await chmod(partial, 0o600);
-      await flush(partial);
+      await syncFile(partial);
       if (!replace) await this.assertAbsent(path);
       await rename(partial, path);
     } catch (error) {
