@@ -599,6 +599,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vms/{vmId}/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VM's schedules, newest first. */
+        get: operations["SchedulesController_list_v1"];
+        put?: never;
+        /**
+         * Take snapshots or backups of the VM on a cron schedule, with retention over the copies it made.
+         *     Each run is an operation of the VM's owner (counted against their quota like a request) and an
+         *     audit entry (`schedule.run`); a slot missed while the api was down runs once when it is back.
+         */
+        post: operations["SchedulesController_create_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/schedules/{scheduleId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One schedule, with its ETag. */
+        get: operations["SchedulesController_get_v1"];
+        put?: never;
+        post?: never;
+        /** Delete the schedule; the copies it made stay, outside any retention. */
+        delete: operations["SchedulesController_remove_v1"];
+        options?: never;
+        head?: never;
+        /** Change the timing, retention or enabled flag; absent fields stay as they are. */
+        patch: operations["SchedulesController_update_v1"];
+        trace?: never;
+    };
     "/api/v1/networks": {
         parameters: {
             query?: never;
@@ -1879,6 +1920,110 @@ export interface components {
             snapshot: components["schemas"]["SnapshotDto"];
             operation: components["schemas"]["OperationDto"];
         };
+        ScheduleDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            vmId: string;
+            /**
+             * Format: uuid
+             * @description The VM's owner: runs are made, and copies charged, as this user.
+             */
+            ownerId: string;
+            /**
+             * @example snapshot
+             * @enum {string}
+             */
+            kind: "snapshot" | "backup";
+            /** @example 0 3 * * * */
+            cron: string;
+            /** @example UTC */
+            timeZone: string;
+            /** @example 7 */
+            keepLast: number | null;
+            /** @example null */
+            keepDays: number | null;
+            /** @example true */
+            enabled: boolean;
+            /**
+             * @description The next slot; a run happens within SCHEDULE_TICK_SECONDS of it.
+             * @example 2026-12-08T03:00:00.000Z
+             */
+            nextRunAt: string;
+            /** @example null */
+            lastRunAt: string | null;
+            /**
+             * Format: uuid
+             * @description The operation the last run started (its copy's snapshot.create or backup.create).
+             * @example null
+             */
+            lastOperationId: string | null;
+            /**
+             * @description Why the last run could not start (the problem's code and detail); null when it did.
+             * @example null
+             */
+            lastError: string | null;
+            /**
+             * @description Bumped by every change, including each run; send it back as If-Match.
+             * @example 1
+             */
+            version: number;
+            /** @example 2026-12-07T08:00:00.000Z */
+            createdAt: string;
+            /** @example 2026-12-07T08:00:00.000Z */
+            updatedAt: string;
+        };
+        SchedulePageDto: {
+            items: components["schemas"]["ScheduleDto"][];
+            /** @example null */
+            nextCursor: string | null;
+        };
+        CreateScheduleDto: {
+            /**
+             * @description What it takes: an internal snapshot or a backup of the VM.
+             * @example snapshot
+             * @enum {string}
+             */
+            kind: "snapshot" | "backup";
+            /**
+             * @description An IANA time zone name. Default: `"UTC"`.
+             * @example Europe/Berlin
+             */
+            timeZone?: string;
+            /**
+             * @description Keep at most this many of the copies it made (null or absent: no count limit).
+             * @example 7
+             */
+            keepLast?: number | null;
+            /**
+             * @description Delete its copies older than this many days (null or absent: no age limit). The newest good copy always stays.
+             * @example 30
+             */
+            keepDays?: number | null;
+            /**
+             * @description Default: `true`.
+             * @example true
+             */
+            enabled?: boolean;
+            /**
+             * @description Five fields, minute hour day-of-month month day-of-week, read in `timeZone`. Refused when it
+             *     would fire more often than the server's minimum interval (SCHEDULE_MIN_INTERVAL_SECONDS).
+             * @example 0 3 * * *
+             */
+            cron: string;
+        };
+        UpdateScheduleDto: {
+            /** @description null removes the count limit. */
+            keepLast?: number | null;
+            /** @description null removes the age limit. */
+            keepDays?: number | null;
+            /** @example 30 2 * * * */
+            cron?: string;
+            /** @example UTC */
+            timeZone?: string;
+            /** @description A schedule enabled again next runs at its next slot from now (missed slots are not made up). */
+            enabled?: boolean;
+        };
         NetworkDto: {
             /** Format: uuid */
             id: string;
@@ -3063,7 +3208,7 @@ export interface components {
         "X-Request-Id": string;
         /** @description The operation that carries the accepted work out: GET it, or GET its /wait */
         Location: string;
-        /** @description The VM's version, for If-Match */
+        /** @description The resource's version (a VM's, a schedule's), for If-Match */
         ETag: string;
         /** @description Seconds to wait before trying again: sent with RATE_LIMITED, ACCOUNT_LOCKED and TOO_MANY_STREAMS; not with UPLOAD_LIMIT or CONSOLE_SESSION_LIMIT, which end when an upload or a session does */
         "Retry-After": number;
@@ -5512,6 +5657,213 @@ export interface operations {
             502: components["responses"]["Problem502-api-user"];
             503: components["responses"]["Problem503-api-user"];
             507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    SchedulesController_list_v1: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-500. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SchedulePageDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SchedulesController_create_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateScheduleDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    /** @description The new schedule */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SchedulesController_get_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vmId: string;
+                scheduleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SchedulesController_remove_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                vmId: string;
+                scheduleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    SchedulesController_update_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag you last read; a stale one gets 412 */
+                "If-Match"?: string;
+            };
+            path: {
+                vmId: string;
+                scheduleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateScheduleDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            412: components["responses"]["Problem412-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
         };
     };
     NetworksController_list_v1: {

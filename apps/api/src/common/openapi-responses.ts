@@ -27,7 +27,7 @@ const HEADERS: Record<string, HeaderObject> = {
     schema: { type: 'string', format: 'uri-reference' },
   },
   ETag: {
-    description: "The VM's version, for If-Match",
+    description: "The resource's version (a VM's, a schedule's), for If-Match",
     required: true,
     schema: { type: 'string', pattern: '^"\\d+"$' },
   },
@@ -74,8 +74,12 @@ function schemaRefOf(response: ResponseObject): string | undefined {
 const EVERY_ROUTE = [500, 503];
 /** Bodies over the JSON limit are refused before a handler runs. */
 const JSON_BODY = [413];
-/** Bodies that carry a VM carry its version as ETag. */
-const CARRIES_VM = new Set(['#/components/schemas/VmDto', '#/components/schemas/VmAcceptedDto']);
+/** Bodies that carry a VM carry its version as ETag; a schedule's carry the schedule's. */
+const CARRIES_VERSION = new Set([
+  '#/components/schemas/VmDto',
+  '#/components/schemas/VmAcceptedDto',
+  '#/components/schemas/ScheduleDto',
+]);
 
 /**
  * Completes what the decorators cannot say per route: the response headers every answer carries
@@ -104,7 +108,7 @@ export function completeResponses(document: OpenAPIObject): void {
       for (const [status, response] of Object.entries(operation.responses) as [string, ResponseObject][]) {
         const headers: Record<string, HeaderObject | ReferenceObject> = { 'X-Request-Id': headerRef('X-Request-Id') };
         if (status === '202') headers.Location = headerRef('Location');
-        if (CARRIES_VM.has(schemaRefOf(response) ?? '')) headers.ETag = headerRef('ETag');
+        if (CARRIES_VERSION.has(schemaRefOf(response) ?? '')) headers.ETag = headerRef('ETag');
         if (status === '429') headers['Retry-After'] = headerRef('Retry-After');
         if (status === '401') headers['WWW-Authenticate'] = headerRef('WWW-Authenticate');
         if (rateLimited) {

@@ -26,6 +26,11 @@ export class SnapshotRepository extends TableRepository {
     return this.manager().findOneBy(Snapshot, { id });
   }
 
+  /** The snapshots a schedule took, in any state. */
+  ofSchedule(scheduleId: string): Promise<Snapshot[]> {
+    return this.manager().findBy(Snapshot, { scheduleId });
+  }
+
   findOfVm(tx: Tx, vmId: string, id: string): Promise<Snapshot | null> {
     return this.manager(tx).findOneBy(Snapshot, { id, vmId });
   }

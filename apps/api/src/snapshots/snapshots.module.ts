@@ -6,9 +6,11 @@ import { IdempotencyModule } from '../idempotency/idempotency.module';
 import { OperationsModule } from '../operations/operations.module';
 import { QuotasModule } from '../quotas/quotas.module';
 import { VmDataModule } from '../vms/vm-data.module';
+import { SchedulesModule } from '../schedules/schedules.module';
 import { VmsModule } from '../vms/vms.module';
 import { Snapshot } from './snapshot.entity';
 import { SnapshotRepository } from './snapshot.repository';
+import { SnapshotScheduleRunner } from './snapshot-schedule-runner';
 import { SnapshotsController } from './snapshots.controller';
 import { SnapshotsService } from './snapshots.service';
 
@@ -20,10 +22,11 @@ import { SnapshotsService } from './snapshots.service';
     IdempotencyModule,
     OperationsModule,
     QuotasModule,
+    SchedulesModule,
     VmsModule,
     VmDataModule,
   ],
   controllers: [SnapshotsController],
-  providers: [SnapshotRepository, SnapshotsService],
+  providers: [SnapshotRepository, SnapshotsService, SnapshotScheduleRunner],
 })
 export class SnapshotsModule {}

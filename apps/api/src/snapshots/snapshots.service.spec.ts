@@ -48,7 +48,26 @@ function world(...vms: Vm[]) {
   );
   const port = new FakeVirtualizationPort();
   const handlers = new Map<string, OperationHandler>();
-  const runner = { register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler) };
+  /** Runs an operation the way the runner would, by its kind's handler, and marks it as the runner would. */
+  const run = async (op: { id: string }) => {
+    const operation = operations.rows.get(op.id) as Operation;
+    try {
+      const result = await handlers.get(operation.kind)!(operation);
+      operations.finish(op.id);
+      return result;
+    } catch (error) {
+      operations.finish(op.id, 'failed');
+      throw error;
+    }
+  };
+  const runner = {
+    register: (kind: string, handler: OperationHandler) => handlers.set(kind, handler),
+    // Operations run as soon as they are waited for.
+    waitForEnd: async (id: string) => {
+      await run({ id }).catch(() => undefined);
+      return operations.rows.get(id);
+    },
+  };
   const stateWriter = new VmStateWriter(rows.asRepository, events);
   const disks = new FakeVmDiskRepository();
   const hostPorts = { forVm: () => port, host: () => undefined, localId: 'host-1' } as unknown as HostPorts;
@@ -66,11 +85,6 @@ function world(...vms: Vm[]) {
     disks.asRepository,
   );
   service.onModuleInit();
-  /** Runs the operation the way the runner would, by its kind's handler. */
-  const run = (op: { id: string }) => {
-    const operation = operations.rows.get(op.id) as Operation;
-    return handlers.get(operation.kind)!(operation);
-  };
   return { service, rows, snapshots, operations, ledger, port, published, run, disks };
 }
 
@@ -271,6 +285,63 @@ describe('SnapshotsService', () => {
         }),
       );
       expect(published.at(-1)!.type).toBe('snapshot.reverted');
+    });
+  });
+
+  describe('schedules', () => {
+    const schedule = { id: 'schedule-1', vmId: '', ownerId: 'alice' };
+
+    it("takes the slot's snapshot as the schedule's owner: named after the slot in UTC, marked with the schedule, quota-checked", async () => {
+      const vm = vmRow({ state: 'stopped' });
+      const { service, operations, snapshots, ledger } = world(vm);
+      const slot = new Date('2026-12-07T03:04:05.678Z');
+      const accepted = await service.createForSchedule({ ...schedule, vmId: vm.id }, slot);
+      expect(accepted.snapshot).toMatchObject({ name: 'auto-20261207-030405', state: 'creating' });
+      expect(snapshots.rows.get(accepted.snapshot.id)).toMatchObject({ scheduleId: 'schedule-1', ownerId: 'alice' });
+      expect(operations.rows.get(accepted.operation.id)).toMatchObject({ kind: 'snapshot.create', ownerId: 'alice' });
+      expect(await ledger.usage('alice')).toMatchObject({ snapshots: 1 });
+      expect((await service.ofSchedule('schedule-1')).map((s) => s.id)).toEqual([accepted.snapshot.id]);
+      operations.finish(accepted.operation.id);
+      // Quota 2: a third scheduled snapshot is refused like a request would be.
+      operations.finish(
+        (await service.createForSchedule({ ...schedule, vmId: vm.id }, new Date(slot.getTime() + 60_000))).operation.id,
+      );
+      await expect(
+        service.createForSchedule({ ...schedule, vmId: vm.id }, new Date(slot.getTime() + 120_000)),
+      ).rejects.toMatchObject({ status: 403, code: 'QUOTA_EXCEEDED' });
+    });
+
+    it("refuses when the VM is no longer its owner's (404) or cannot be snapshotted now (409)", async () => {
+      const vm = vmRow({ state: 'stopped' });
+      const busy = vmRow({ state: 'deleting' });
+      const { service } = world(vm, busy);
+      await expect(
+        service.createForSchedule({ ...schedule, vmId: vm.id, ownerId: bob.id }, new Date()),
+      ).rejects.toMatchObject({ status: 404 });
+      await expect(service.createForSchedule({ ...schedule, vmId: busy.id }, new Date())).rejects.toMatchObject({
+        status: 409,
+        code: 'INVALID_STATE',
+      });
+    });
+
+    it("removes one of the schedule's snapshots by a snapshot.delete and waits for it; never another's", async () => {
+      const vm = vmRow({ state: 'stopped' });
+      const { service, snapshots, port, disks, operations } = world(vm);
+      await defineDomain(port, vm, disks);
+      await port.createSnapshot(vm.id, { name: 'auto-1' });
+      const mine = readySnapshot(vm, { name: 'auto-1', scheduleId: 'schedule-1' });
+      const other = readySnapshot(vm, { name: 'by-hand', scheduleId: null });
+      snapshots.rows.set(mine.id, mine);
+      snapshots.rows.set(other.id, other);
+      await service.removeForSchedule({ ...schedule, vmId: vm.id }, mine.id, 1000);
+      expect([...snapshots.rows.keys()]).toEqual([other.id]);
+      expect([...operations.rows.values()].map((op) => [op.kind, op.status])).toEqual([
+        ['snapshot.delete', 'succeeded'],
+      ]);
+      await expect(service.removeForSchedule({ ...schedule, vmId: vm.id }, other.id, 1000)).rejects.toMatchObject({
+        status: 404,
+      });
+      expect(snapshots.rows.get(other.id)!.state).toBe('ready');
     });
   });
 });

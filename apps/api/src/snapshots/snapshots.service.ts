@@ -13,6 +13,7 @@ import { OperationDto } from '../operations/dto/operation.dto';
 import { Operation } from '../operations/operation.entity';
 import { OperationRunner } from '../operations/operation-runner';
 import { OperationsService } from '../operations/operations.service';
+import { Schedule } from '../schedules/schedule.entity';
 import { QuotaLedger, snapshotReservationMiB, snapshotSizeMiB } from '../quotas/quota-ledger';
 import { Vm } from '../vms/vm.entity';
 import { VmRepository } from '../vms/vm.repository';
@@ -56,6 +57,16 @@ const UNUSABLE_STATES: readonly VmState[] = [...TRANSITIONAL_STATES, 'missing', 
 
 type SnapshotKind = 'snapshot.create' | 'snapshot.revert' | 'snapshot.delete';
 
+/** What the snapshots of a schedule need to know of it. */
+export type ScheduleOfSnapshots = Pick<Schedule, 'id' | 'vmId' | 'ownerId'>;
+
+function assertUsable(vm: Vm): Vm {
+  if (UNUSABLE_STATES.includes(vm.state)) {
+    throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
+  }
+  return vm;
+}
+
 /** Snapshots are operations on their VM: one at a time with any other VM operation, quota-checked on create. */
 @Injectable()
 export class SnapshotsService implements OnModuleInit {
@@ -89,53 +100,100 @@ export class SnapshotsService implements OnModuleInit {
   }
 
   create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
-    return this.accept(user, idem, 'snapshot.create', async (tx) => {
+    return this.accept(user.id, idem, 'snapshot.create', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
-      const sizeMiB = snapshotReservationMiB(vm);
-      await this.ledger.reserve(tx, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
-      const snapshot = Object.assign(new Snapshot(), {
-        vmId,
-        ownerId: vm.ownerId,
-        name: dto.name,
-        description: dto.description ?? '',
-        state: 'creating',
-        sizeMiB,
-      });
-      // The (VM, name) key: skipped rather than caught, so the transaction stays usable without a savepoint.
-      if (!(await this.snapshots.insertIfNameFree(tx, snapshot))) {
-        throw new AppException(
-          HttpStatus.CONFLICT,
-          ErrorCode.CONFLICT,
-          `The VM already has a snapshot named ${dto.name}`,
-        );
-      }
-      return { vm, snapshot };
+      return { vm, snapshot: await this.insertSnapshot(tx, vm, dto.name, dto.description ?? '', null) };
     });
   }
 
+  /**
+   * A schedule's snapshot of its slot, accepted as the schedule's owner (who must still own the VM)
+   * under the same quota and state rules as a request. Named after the slot in UTC.
+   */
+  createForSchedule(schedule: ScheduleOfSnapshots, slot: Date): Promise<SnapshotAcceptedDto> {
+    return this.accept(schedule.ownerId, undefined, 'snapshot.create', async (tx) => {
+      const vm = await this.ownedUsableVm(schedule, tx);
+      const name = `auto-${slot.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+      return { vm, snapshot: await this.insertSnapshot(tx, vm, name, 'taken by a schedule', schedule.id) };
+    });
+  }
+
+  /** The snapshots a schedule took (its retention's copies). */
+  ofSchedule(scheduleId: string): Promise<Snapshot[]> {
+    return this.snapshots.ofSchedule(scheduleId);
+  }
+
+  /**
+   * Deletes one of a schedule's snapshots by the path a request takes (a snapshot.delete operation,
+   * as the schedule's owner) and waits for it to end: the VM is free for the schedule's next
+   * operation afterwards. Throws when the operation fails or does not end within `timeoutMs`.
+   */
+  async removeForSchedule(schedule: ScheduleOfSnapshots, snapshotId: string, timeoutMs: number): Promise<void> {
+    const accepted = await this.accept(schedule.ownerId, undefined, 'snapshot.delete', async (tx) => {
+      const vm = await this.ownedUsableVm(schedule, tx);
+      const snapshot = await this.readySnapshot(tx, vm.id, snapshotId);
+      if (snapshot.scheduleId !== schedule.id) throw AppException.notFound('Snapshot');
+      return { vm, snapshot: await this.markDeleting(tx, snapshot) };
+    });
+    const ended = await this.runner.waitForEnd(accepted.operation.id, timeoutMs);
+    if (!ended) throw new Error(`snapshot.delete ${accepted.operation.id} did not end within ${timeoutMs} ms`);
+    if (ended.status !== 'succeeded') {
+      throw new Error(`snapshot.delete ${ended.id} ended ${ended.status}: ${ended.error?.detail ?? ''}`);
+    }
+  }
+
   revert(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
-    return this.accept(user, idem, 'snapshot.revert', async (tx) => {
+    return this.accept(user.id, idem, 'snapshot.revert', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
       return { vm, snapshot: await this.readySnapshot(tx, vmId, snapshotId) };
     });
   }
 
   remove(user: AuthUser, vmId: string, snapshotId: string, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
-    return this.accept(user, idem, 'snapshot.delete', async (tx) => {
+    return this.accept(user.id, idem, 'snapshot.delete', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
-      const snapshot = await this.readySnapshot(tx, vmId, snapshotId);
-      await this.snapshots.update(snapshot.id, { state: 'deleting' }, tx);
-      return { vm, snapshot: { ...snapshot, state: 'deleting' as const } };
+      return { vm, snapshot: await this.markDeleting(tx, await this.readySnapshot(tx, vmId, snapshotId)) };
     });
   }
 
+  /** Reserves its quota and writes the row (creating); 409 when the VM has a snapshot of that name. */
+  private async insertSnapshot(
+    tx: Tx,
+    vm: Vm,
+    name: string,
+    description: string,
+    scheduleId: string | null,
+  ): Promise<Snapshot> {
+    const sizeMiB = snapshotReservationMiB(vm);
+    await this.ledger.reserve(tx, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
+    const snapshot = Object.assign(new Snapshot(), {
+      vmId: vm.id,
+      ownerId: vm.ownerId,
+      name,
+      description,
+      state: 'creating',
+      sizeMiB,
+      scheduleId,
+    });
+    // The (VM, name) key: skipped rather than caught, so the transaction stays usable without a savepoint.
+    if (!(await this.snapshots.insertIfNameFree(tx, snapshot))) {
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The VM already has a snapshot named ${name}`);
+    }
+    return snapshot;
+  }
+
+  private async markDeleting(tx: Tx, snapshot: Snapshot): Promise<Snapshot> {
+    await this.snapshots.update(snapshot.id, { state: 'deleting' }, tx);
+    return { ...snapshot, state: 'deleting' as const };
+  }
+
   private accept(
-    user: AuthUser,
+    callerId: string,
     idem: IdempotentRequest | undefined,
     kind: SnapshotKind,
     work: (tx: Tx) => Promise<{ vm: Vm; snapshot: Snapshot }>,
   ): Promise<SnapshotAcceptedDto> {
-    return this.operations.accept(user.id, idem, async (tx) => {
+    return this.operations.accept(callerId, idem, async (tx) => {
       const { vm, snapshot } = await work(tx);
       const op = await this.operations.create(tx, {
         kind,
@@ -148,11 +206,14 @@ export class SnapshotsService implements OnModuleInit {
   }
 
   private async usableVm(user: AuthUser, vmId: string, tx: Tx): Promise<Vm> {
-    const vm = await this.store.visible(user, vmId, tx, true);
-    if (UNUSABLE_STATES.includes(vm.state)) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, `The VM is ${vm.state}`);
-    }
-    return vm;
+    return assertUsable(await this.store.visible(user, vmId, tx, true));
+  }
+
+  /** The schedule's VM, locked, while its owner still owns it (404 otherwise, as for a request of theirs). */
+  private async ownedUsableVm(schedule: ScheduleOfSnapshots, tx: Tx): Promise<Vm> {
+    const vm = await this.vms.find(schedule.vmId, tx, { lock: true });
+    if (!vm || vm.ownerId !== schedule.ownerId) throw AppException.notFound('VM');
+    return assertUsable(vm);
   }
 
   private async readySnapshot(tx: Tx, vmId: string, snapshotId: string): Promise<Snapshot> {

@@ -29,6 +29,12 @@ export class FakeSnapshotRepository {
     if (snapshot) this.rows.set(id, Object.assign(new Snapshot(), snapshot, changes));
   }
 
+  async ofSchedule(scheduleId: string): Promise<Snapshot[]> {
+    return [...this.rows.values()]
+      .filter((row) => row.scheduleId === scheduleId)
+      .map((row) => Object.assign(new Snapshot(), row));
+  }
+
   async delete(id: string): Promise<void> {
     this.rows.delete(id);
   }
