@@ -24,6 +24,7 @@ import { SchedulesModule } from './schedules/schedules.module';
 import { SnapshotsModule } from './snapshots/snapshots.module';
 import { SshKeysModule } from './ssh-keys/ssh-keys.module';
 import { VmsModule } from './vms/vms.module';
+import { VmClonesModule } from './vms/vm-clones.module';
 import { UsersModule } from './users/users.module';
 
 @Module({})
@@ -48,6 +49,7 @@ export class AppModule {
         QuotasModule,
         OperationsModule,
         VmsModule,
+        VmClonesModule,
         SnapshotsModule,
         SchedulesModule,
         NetworksModule,

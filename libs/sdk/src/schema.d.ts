@@ -547,6 +547,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/vms/{id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clone a stopped VM (or a running one from a snapshot) into a new VM of yours on the same host:
+         *     same vCPUs, memory, boot order, disks and networks; new disk ids, MACs, cloud-init instance id,
+         *     hostname (its name) and machine id. Linked clones share a read-only base copy of each disk.
+         *     Counts against your quota like a create; the returned operation makes its disks.
+         */
+        post: operations["VmClonesController_clone_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/vms/{vmId}/snapshots": {
         parameters: {
             query?: never;
@@ -1881,6 +1903,35 @@ export interface components {
             network: components["schemas"]["VmNetworkStatsDto"];
             /** @example 500 */
             sampledOverMs: number;
+        };
+        CloneVmDto: {
+            /**
+             * @description true: each disk is a copy-on-write overlay over a read-only base copy of the source disk
+             *     (deleted with the last clone disk over it); false: each disk a standalone copy. Default: `false`.
+             * @example false
+             */
+            linked?: boolean;
+            /**
+             * @description Start the clone once it is created. Default: `true`.
+             * @example true
+             */
+            start?: boolean;
+            /**
+             * @description The clone's name, unique among your VMs, and its hostname: 1-63 of a-z 0-9 -, starting alphanumeric.
+             * @example web-1-copy
+             */
+            name: string;
+            /**
+             * Format: uuid
+             * @description Copy the disks as they were in this ready snapshot of the source VM (GET
+             *     /api/v1/vms/{id}/snapshots); the source may then be running. Without it the source must be stopped.
+             */
+            snapshotId?: string;
+            /**
+             * @description Free text, up to 1 KiB; no control characters other than tab and line breaks. Default: the source's.
+             * @example copy of web-1
+             */
+            description?: string;
         };
         SnapshotDto: {
             /** Format: uuid */
@@ -5479,6 +5530,66 @@ export interface operations {
             401: components["responses"]["Problem401-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    VmClonesController_clone_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat the request safely: the same key and body replay the first response for 24 h */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloneVmDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the operation */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             502: components["responses"]["Problem502-api-user"];

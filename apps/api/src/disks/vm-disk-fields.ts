@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DiskBus } from '@limen/libvirt';
+import { DiskBus, diskVolumeName } from '@limen/libvirt';
 import { VmDisk } from './vm-disk.entity';
 
 /** What the guest sees as the disk's serial: its id's first 20 hex digits (virtio-blk's limit). */
@@ -26,4 +26,13 @@ export function newVmDisk(
     serial: diskSerial(id),
     volume: volumeFor(id),
   });
+}
+
+/**
+ * A linked clone disk's base: a standalone copy of the source disk in the clone's VM pool, named
+ * after the clone and its disk (like the disk's own volume, from ids only), made once per clone
+ * request and deleted with the last disk over it.
+ */
+export function baseVolumeName(vmId: string, diskId: string): string {
+  return diskVolumeName(vmId, diskId).replace('-disk-', '-base-');
 }

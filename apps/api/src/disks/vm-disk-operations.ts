@@ -105,8 +105,12 @@ export class VmDiskOperations implements OnModuleInit {
     } catch (error) {
       throw notReleased(error);
     }
-    await port.deleteVolume(await this.volumeOf(vm, disk));
+    const volume = await this.volumeOf(vm, disk);
+    await port.deleteVolume(volume);
     await this.drop(vm, disk.id);
+    // A linked clone's disk: its base goes with the last disk over it (asked once this row is gone).
+    if (disk.baseVolume && (await this.disks.unusedBases([disk.baseVolume])).length)
+      await port.deleteVolume({ pool: volume.pool, name: disk.baseVolume });
     await this.events.publish({
       type: 'vm.disk.removed',
       ownerId: vm.ownerId,

@@ -41,6 +41,23 @@ export class VmDiskRepository extends TableRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /**
+   * Of the linked-clone bases `bases`, those no disk is an overlay of any more (the disks of
+   * `goneVmId`, being deleted, aside): asked after the rows went, so of two disks over one base
+   * removed at once, at least the later one finds it unused.
+   */
+  async unusedBases(bases: string[], goneVmId?: string, tx?: Tx): Promise<string[]> {
+    if (!bases.length) return [];
+    const rows = await this.query<{ base: string }>(
+      tx,
+      `SELECT base FROM unnest($1::text[]) AS base
+       WHERE NOT EXISTS (
+         SELECT 1 FROM vm_disks WHERE base_volume = base AND ($2::uuid IS NULL OR vm_id <> $2::uuid))`,
+      [[...new Set(bases)], goneVmId ?? null],
+    );
+    return rows.map((row) => row.base);
+  }
+
   /** The sum of a VM's disk sizes: what `vms.disk_gib` holds for the quota sums. */
   async totalGiB(vmId: string, tx?: Tx): Promise<number> {
     const [{ total }] = await this.query<{ total: number }>(

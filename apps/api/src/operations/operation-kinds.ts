@@ -5,6 +5,12 @@ export interface CloudInitParams {
   hostname?: string;
   sshAuthorizedKeys?: string[];
   userData?: string;
+  /**
+   * A clone's: /etc/machine-id made anew at the first boot of this instance (cloud-init-per
+   * instance, keyed by the instance id, which is the VM's id), so DHCP and journald see a new
+   * machine rather than the source's.
+   */
+  regenerateMachineId?: boolean;
 }
 
 /** Every power action stores both; only `vm.shutdown` reads them. */
@@ -25,8 +31,7 @@ export interface PortForwardParams extends PortForwardSpec {
  * a new VM).
  */
 export type VmCreateSource =
-  | { kind: 'clone'; vmId: string; linked: boolean; snapshotName: string | null }
-  | { kind: 'backup'; backupId: string };
+  { kind: 'clone'; vmId: string; linked: boolean; snapshotName: string | null } | { kind: 'backup'; backupId: string };
 
 type NoParams = Record<string, never>;
 

@@ -50,6 +50,14 @@ export class OperationRepository extends TableRepository {
     return this.manager().findOneBy(Operation, { id });
   }
 
+  /** The first operation of `kind` on a VM (its `vm.create`, say), or null. */
+  firstOfVm<K extends OperationKind>(vmId: string, kind: K, tx?: Tx): Promise<Operation<K> | null> {
+    return this.manager(tx).findOne(Operation, {
+      where: { vmId, kind },
+      order: { createdAt: 'ASC' },
+    }) as Promise<Operation<K> | null>;
+  }
+
   /** One page, newest first: `ownerId`'s operations, or everyone's. */
   page(ownerId: string | undefined, page: PageQueryDto): Promise<{ items: Operation[]; nextCursor: string | null }> {
     const query = this.manager().createQueryBuilder(Operation, 'op');

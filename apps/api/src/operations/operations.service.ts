@@ -7,7 +7,7 @@ import { AuthUser } from '../auth/decorators';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AppException, ErrorCode } from '../common/problem';
 import { Tx } from '../database/transaction';
-import { NewOperation, OperationKind } from './operation-kinds';
+import { NewOperation, OperationKind, OperationParams } from './operation-kinds';
 import { Operation } from './operation.entity';
 import { OperationRepository } from './operation.repository';
 import { OperationRunner, operationUpdatedEvent } from './operation-runner';
@@ -63,6 +63,11 @@ export class OperationsService {
       );
     }
     return created;
+  }
+
+  /** The params a VM was created with (its `vm.create`), or null when that operation is gone. */
+  async createParamsOf(vmId: string, tx?: Tx): Promise<OperationParams['vm.create'] | null> {
+    return (await this.operations.firstOfVm(vmId, 'vm.create', tx))?.params ?? null;
   }
 
   /** Owner or admin; anyone else gets 404, as if it did not exist. */

@@ -28,5 +28,7 @@ import { SnapshotsService } from './snapshots.service';
   ],
   controllers: [SnapshotsController],
   providers: [SnapshotRepository, SnapshotsService, SnapshotScheduleRunner],
+  // Clones copy a snapshot's state (VmClonesModule).
+  exports: [SnapshotRepository],
 })
 export class SnapshotsModule {}

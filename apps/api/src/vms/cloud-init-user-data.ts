@@ -1,11 +1,26 @@
 import { createHash } from 'node:crypto';
 import type { CloudInitParams } from '../operations/operation-kinds';
 
-/** The #cloud-config LIMEN writes itself: the hostname and the keys, as JSON strings (valid YAML scalars). */
-function cloudConfig(hostname: string | undefined, keys: readonly string[]): string {
+/**
+ * A clone's first boot: its copied /etc/machine-id (and D-Bus's) removed and made again, once per
+ * instance id. systemd-machine-id-setup derives the new one from the VM's SMBIOS UUID where it
+ * can; dbus-uuidgen covers guests without systemd.
+ */
+export const REGENERATE_MACHINE_ID = [
+  'cloud-init-per',
+  'instance',
+  'limen-machine-id',
+  'sh',
+  '-c',
+  'rm -f /etc/machine-id /var/lib/dbus/machine-id && (systemd-machine-id-setup || dbus-uuidgen --ensure=/etc/machine-id)',
+];
+
+/** The #cloud-config LIMEN writes itself: the hostname, the keys and its boot commands, as JSON strings (valid YAML scalars). */
+function cloudConfig(hostname: string | undefined, keys: readonly string[], bootcmd: ReadonlyArray<string[]>): string {
   const lines = ['#cloud-config'];
   if (hostname) lines.push(`hostname: ${JSON.stringify(hostname)}`);
   if (keys.length) lines.push('ssh_authorized_keys:', ...keys.map((key) => `  - ${JSON.stringify(key)}`));
+  if (bootcmd.length) lines.push('bootcmd:', ...bootcmd.map((command) => `  - ${JSON.stringify(command)}`));
   return lines.join('\n') + '\n';
 }
 
@@ -24,13 +39,15 @@ function boundaryFor(...parts: string[]): string {
  * `sshAuthorizedKeys` beside a raw `userData`): a MIME multipart that cloud-init reads part by
  * part: the caller's (a script, a #cloud-config, anything cloud-init recognises by its first
  * line, hence text/plain) and then LIMEN's keys, merged into the caller's cloud-config with
- * lists appended, so neither side's `ssh_authorized_keys` replaces the other's.
+ * lists appended, so neither side's `ssh_authorized_keys` replaces the other's. A clone's machine-id
+ * step (`regenerateMachineId`) travels with the keys, its `bootcmd` appended the same way.
  */
 export function cloudInitUserData(cloudInit: CloudInitParams): string {
   const keys = cloudInit.sshAuthorizedKeys ?? [];
-  if (!cloudInit.userData) return cloudConfig(cloudInit.hostname, keys);
-  if (!keys.length) return cloudInit.userData;
-  const ours = cloudConfig(undefined, keys);
+  const bootcmd = cloudInit.regenerateMachineId ? [REGENERATE_MACHINE_ID] : [];
+  if (!cloudInit.userData) return cloudConfig(cloudInit.hostname, keys, bootcmd);
+  if (!keys.length && !bootcmd.length) return cloudInit.userData;
+  const ours = cloudConfig(undefined, keys, bootcmd);
   const boundary = boundaryFor(cloudInit.userData, ours);
   const userData = cloudInit.userData.endsWith('\n') ? cloudInit.userData : `${cloudInit.userData}\n`;
   return [

@@ -7,7 +7,7 @@ import { diskVolumeName, HypervisorError, imageVolumeName, seedVolumeName, seria
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
 import { AppConfig } from '../config/app-config';
 import { FakeVmDiskRepository } from '../disks/testing/fake-vm-disk-repository';
-import { newVmDisk } from '../disks/vm-disk-fields';
+import { baseVolumeName, newVmDisk } from '../disks/vm-disk-fields';
 import { VmDisk } from '../disks/vm-disk.entity';
 import { EventsService, NewEvent } from '../events/events.service';
 import { HostStorage } from '../hosts/host-storage';
@@ -29,6 +29,7 @@ import { Operation } from '../operations/operation.entity';
 import { OperationHandler, OperationRunner, operationErrorFrom } from '../operations/operation-runner';
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
+import { VmCloneDisks } from './vm-clone-disks';
 import { VmDiskSources } from './vm-disk-sources';
 import { VmOperations } from './vm-operations';
 import { VmStateWriter } from './vm-state-writer';
@@ -137,7 +138,19 @@ function world(...vms: Vm[]) {
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>
     handlers.get(kind)!(Object.assign(new Operation<K>(), { id: `op-${kind}`, kind, ownerId: 'alice', vmId, params }));
-  return { run, rows, disks, diskSources, published, port: hostPorts.forHost('id-one'), hostPorts, networks, nics, hostImages };
+  return {
+    run,
+    rows,
+    rowsRepository: rows.asRepository,
+    disks,
+    diskSources,
+    published,
+    port: hostPorts.forHost('id-one'),
+    hostPorts,
+    networks,
+    nics,
+    hostImages,
+  };
 }
 
 type World = ReturnType<typeof world>;
@@ -655,6 +668,118 @@ describe('VmOperations', () => {
       expect(await failureOf(w.run('vm.media.insert', vm.id, { imageId: 'gone' }))).toBe('NOT_FOUND');
       expect(await cdromOf(w.port, vm.id)).toBeNull();
       expect(w.rows.rows.get(vm.id)).toMatchObject({ mediaImageId: null, version: vm.version });
+    });
+  });
+
+  describe('vm.create from a clone source', () => {
+    /** The clone's row and disk rows as VmClonesService writes them: the source's disks by position. */
+    async function cloneOf(w: World, source: Vm, linked: boolean): Promise<Vm> {
+      new VmCloneDisks(
+        { dataDir: mkdtempSync(join(tmpdir(), 'limen-clone-')) } as AppConfig,
+        w.diskSources,
+        w.rowsRepository,
+        w.disks.asRepository,
+      ).onModuleInit();
+      const clone = newVm({ diskGiB: source.diskGiB });
+      w.rows.rows.set(clone.id, clone);
+      for (const from of await w.disks.ofVm(source.id)) {
+        const disk = newVmDisk(
+          { vmId: clone.id, position: from.position, sizeGiB: from.sizeGiB, bootIndex: from.bootIndex },
+          (id) => diskVolumeName(clone.id, id),
+        );
+        disk.baseVolume = linked ? baseVolumeName(clone.id, disk.id) : null;
+        await w.disks.add({} as Tx, disk);
+      }
+      return clone;
+    }
+    const source = (vmId: string, linked: boolean, snapshotName: string | null = null) => ({
+      kind: 'clone' as const,
+      vmId,
+      linked,
+      snapshotName,
+    });
+    const volume = (w: World, name: string) => w.port.getVolume({ pool: 'limen-vms', name }).catch(() => null);
+
+    it('full: each disk a standalone copy of the source disk at its position; the clone runs', async () => {
+      const w = world();
+      const original = await madeVm(w, {}, false);
+      const clone = await cloneOf(w, original, false);
+      expect(
+        await w.run('vm.create', clone.id, { start: true, cloudInit: null, source: source(original.id, false) }),
+      ).toEqual({ state: 'running' });
+      const [disk] = await w.disks.ofVm(clone.id);
+      const copy = await volume(w, disk.volume);
+      expect(copy).toMatchObject({ virtualSizeBytes: 5 * GIB });
+      expect(copy!.backingPath).toBeUndefined();
+      expect(w.port.files.list(VM_DIR).filter((name) => name.includes('-base-'))).toEqual([]);
+    });
+
+    it('linked: each disk an overlay over a base copy of its own; the base goes with the VM, not with the source', async () => {
+      const w = world();
+      const original = await madeVm(w, {}, false);
+      const clone = await cloneOf(w, original, true);
+      await w.run('vm.create', clone.id, { start: false, cloudInit: null, source: source(original.id, true) });
+      const [disk] = await w.disks.ofVm(clone.id);
+      const base = await volume(w, disk.baseVolume!);
+      expect(base!.backingPath).toBeUndefined();
+      expect((await volume(w, disk.volume))!.backingPath).toBe(`${VM_DIR}/${disk.baseVolume}`);
+
+      await w.run('vm.delete', original.id, {});
+      expect(await volume(w, disk.baseVolume!)).not.toBeNull();
+      await w.run('vm.delete', clone.id, {});
+      expect(await volume(w, disk.baseVolume!)).toBeNull();
+    });
+
+    it('a base another disk is still an overlay of stays when a VM over it is deleted', async () => {
+      const w = world();
+      const original = await madeVm(w, {}, false);
+      const clone = await cloneOf(w, original, true);
+      await w.run('vm.create', clone.id, { start: false, cloudInit: null, source: source(original.id, true) });
+      const [disk] = await w.disks.ofVm(clone.id);
+      const other = newVmDisk({ vmId: 'other-vm', position: 0, sizeGiB: 1 }, () => 'other.qcow2');
+      other.baseVolume = disk.baseVolume;
+      await w.disks.add({} as Tx, other);
+      await w.run('vm.delete', clone.id, {});
+      expect(await volume(w, disk.baseVolume!)).not.toBeNull();
+    });
+
+    it('a re-run after a crash makes the disks again and converges', async () => {
+      const w = world();
+      const original = await madeVm(w, {}, false);
+      const clone = await cloneOf(w, original, true);
+      const params = { start: false, cloudInit: null, source: source(original.id, true) };
+      await w.run('vm.create', clone.id, params);
+      expect(await w.run('vm.create', clone.id, params)).toEqual({ state: 'stopped' });
+      const [disk] = await w.disks.ofVm(clone.id);
+      expect((await volume(w, disk.volume))!.backingPath).toBe(`${VM_DIR}/${disk.baseVolume}`);
+    });
+
+    it('a source started since the request: INVALID_STATE, the clone torn down with its bases', async () => {
+      const w = world();
+      const original = await madeVm(w, {}, true);
+      const clone = await cloneOf(w, original, true);
+      const [disk] = await w.disks.ofVm(clone.id);
+      expect(
+        await failureOf(
+          w.run('vm.create', clone.id, { start: true, cloudInit: null, source: source(original.id, true) }),
+        ),
+      ).toBe('INVALID_STATE');
+      expect(w.rows.rows.has(clone.id)).toBe(false);
+      expect(await volume(w, disk.baseVolume!)).toBeNull();
+      expect(await volume(w, disk.volume)).toBeNull();
+    });
+
+    it('a source gone since the request fails the create and leaves nothing', async () => {
+      const w = world();
+      const original = await madeVm(w, {}, false);
+      const clone = await cloneOf(w, original, false);
+      await w.run('vm.delete', original.id, {});
+      expect(
+        await failureOf(
+          w.run('vm.create', clone.id, { start: true, cloudInit: null, source: source(original.id, false) }),
+        ),
+      ).toBe('DOMAIN_NOT_FOUND');
+      expect(w.rows.rows.has(clone.id)).toBe(false);
     });
   });
 });

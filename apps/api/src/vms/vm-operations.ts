@@ -197,9 +197,34 @@ export class VmOperations implements OnModuleInit {
   private async remove(op: Operation<'vm.delete'>): Promise<Record<string, unknown>> {
     const vm = await this.vms.find(op.vmId!);
     if (!vm) return { alreadyDeleted: true };
+    const bases = await this.basesOf(vm);
     await this.removeFromHost(vm);
     await this.stateWriter.delete(vm);
+    await this.deleteUnusedBases(vm, bases);
     return {};
+  }
+
+  /** The linked-clone bases the VM's disks are overlays of. */
+  private async basesOf(vm: Vm): Promise<string[]> {
+    return (await this.vmDisks.ofVm(vm.id)).flatMap((disk) => (disk.baseVolume ? [disk.baseVolume] : []));
+  }
+
+  /**
+   * The bases of a deleted VM's disks that no other disk is an overlay of: gone with the last one
+   * over them, never before (other clones of the same request may still read them). Asked once the
+   * VM's rows are gone; one left behind (its host down) is logged, since nothing refers to it.
+   */
+  private async deleteUnusedBases(vm: Vm, bases: string[]): Promise<void> {
+    const unused = await this.vmDisks.unusedBases(bases, vm.id);
+    if (!unused.length) return;
+    try {
+      const port = this.hostPorts.forVm(vm);
+      await this.storage.withVmPool(vm.hostId, async (pool) => {
+        for (const name of unused) await port.deleteVolume({ pool: pool.name, name });
+      });
+    } catch (error) {
+      this.logger.warn(`Could not delete the bases ${unused.join(', ')} of VM ${vm.id}: ${(error as Error).message}`);
+    }
   }
 
   /**
@@ -274,6 +299,7 @@ export class VmOperations implements OnModuleInit {
   }
 
   private async tearDown(vm: Vm): Promise<void> {
+    const bases = await this.basesOf(vm);
     try {
       await destroyAndUndefine(this.hostPorts.forVm(vm), vm.id);
     } catch (error) {
@@ -288,6 +314,7 @@ export class VmOperations implements OnModuleInit {
       this.logger.warn(`Could not remove the volumes of failed VM ${vm.id}: ${(error as Error).message}`);
     }
     await this.stateWriter.delete(vm);
+    await this.deleteUnusedBases(vm, bases);
   }
 
   /** The kernel image's files and the inserted ISO on the VM's host (copied there first if need be). */

@@ -44,6 +44,11 @@ export class FakeVmDiskRepository {
     return (await this.ofVm(vmId)).reduce((total, disk) => total + disk.sizeGiB, 0);
   }
 
+  async unusedBases(bases: string[], goneVmId?: string, _tx?: Tx): Promise<string[]> {
+    const used = [...this.rows.values()].filter((disk) => disk.vmId !== goneVmId).map((disk) => disk.baseVolume);
+    return [...new Set(bases)].filter((base) => !used.includes(base));
+  }
+
   /** Typed as the real one, for constructors. */
   get asRepository(): VmDiskRepository {
     return this as unknown as VmDiskRepository;

@@ -5,7 +5,7 @@ import { Tx } from '../../database/transaction';
 import { NewEvent } from '../../events/events.service';
 import { IdempotentRequest } from '../../idempotency/idempotency-key.decorator';
 import { IdempotencyService } from '../../idempotency/idempotency.service';
-import { NewOperation, OperationKind } from '../operation-kinds';
+import { NewOperation, OperationKind, OperationParams } from '../operation-kinds';
 import { Operation } from '../operation.entity';
 import { OperationsService } from '../operations.service';
 
@@ -65,6 +65,11 @@ export class FakeOperationsService {
     });
     this.rows.set(created.id, created);
     return created;
+  }
+
+  async createParamsOf(vmId: string, _tx?: Tx): Promise<OperationParams['vm.create'] | null> {
+    const op = [...this.rows.values()].find((row) => row.vmId === vmId && row.kind === 'vm.create');
+    return (op?.params as OperationParams['vm.create'] | undefined) ?? null;
   }
 
   /** Ends an operation as the runner would. */
