@@ -173,6 +173,27 @@ describe('Clones (e2e, real libvirt, the tiny guest)', () => {
     await succeeded(await api().delete(`/api/v1/vms/${sourceId}`));
   });
 
+  it('a running VM cloned from its snapshot: the clone boots; its bases go with it', async () => {
+    const sourceId = await createVm('clone-snapped', true);
+    const snap = await api().post(`/api/v1/vms/${sourceId}/snapshots`).send({ name: 'before' });
+    await succeeded(snap);
+    for (const linked of [false, true]) {
+      const clone = await api()
+        .post(`/api/v1/vms/${sourceId}/clone`)
+        .send({ name: `clone-of-snap-${linked}`, snapshotId: snap.body.snapshot.id, linked });
+      await succeeded(clone);
+      const cloneId: string = clone.body.vm.id;
+      const op = await db.query(`SELECT params FROM operations WHERE vm_id = $1 AND kind = 'vm.create'`, [cloneId]);
+      expect(op[0].params.source).toEqual({ kind: 'clone', vmId: sourceId, linked, snapshotName: 'before' });
+      await booted(cloneId);
+      expect(basesOf(cloneId)).toHaveLength(linked ? 2 : 0);
+      await succeeded(await api().delete(`/api/v1/vms/${cloneId}`));
+      expect(poolVolumes().filter((name) => name.startsWith(cloneId))).toEqual([]);
+    }
+    expect((await api().get(`/api/v1/vms/${sourceId}`).expect(200)).body.state).toBe('running');
+    await succeeded(await api().delete(`/api/v1/vms/${sourceId}`));
+  });
+
   it("quota, names and ownership: 403 beyond the quota, 409 for a taken name, 404 for another user's VM; nothing half-made", async () => {
     const sourceId = await createVm('clone-rules', false);
     const before = poolVolumes();
