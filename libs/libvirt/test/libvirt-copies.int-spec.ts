@@ -11,7 +11,4 @@ describeCopiesContract(
     () => createVirtualizationPort({ adapter: 'libvirt', uri: URI, virtType: 'qemu' }),
     (pools) => removeLibvirtPools(URI, pools),
   ),
-
-  // Disk backups of this adapter land next.
-  { diskBackups: false },
 );

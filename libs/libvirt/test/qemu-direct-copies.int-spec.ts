@@ -8,7 +8,4 @@ describeCopiesContract(
   realHarness('qd-copies', (runDir) =>
     createVirtualizationPort({ adapter: 'qemu-direct', stateDir: join(runDir, 'state'), virtType: 'qemu' }),
   ),
-
-  // Disk backups of this adapter land next.
-  { diskBackups: false },
 );

@@ -1,8 +1,8 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { HypervisorError } from '../errors/hypervisor-error';
 import { DiskBackupTarget, VolumeExportInfo, VolumeExportOptions, VolumeRef } from '../models';
-import { assertDiskId } from '../naming/disk-name';
 import { domainNameFor } from '../naming/domain-name';
+import { assertBackupTargets } from '../volumes/backup-targets';
 import { assertExportRequest } from '../volumes/export-options';
 import { partialPathFor } from '../volumes/qemu-img';
 import { FakeDomain, invalidState, isActive } from './fake-domain';
@@ -73,14 +73,8 @@ export class FakeCopies {
   }
 
   beginDiskBackup(vmId: string, domain: FakeDomain, targets: DiskBackupTarget[]): void {
-    if (!Array.isArray(targets) || targets.length === 0) throw invalid('a disk backup needs at least one target');
-    const paths = targets.map(({ diskId, target }) => {
-      assertDiskId(diskId);
-      return this.storage.pathOf(target);
-    });
-    if (new Set(targets.map((target) => target.diskId)).size !== targets.length)
-      throw invalid('a disk is backed up once');
-    if (new Set(paths).size !== paths.length) throw invalid('every disk needs a target of its own');
+    assertBackupTargets(targets);
+    const paths = targets.map(({ target }) => this.storage.pathOf(target));
     if (!isActive(domain.state)) throw invalidState(vmId, 'is not running');
     if (this.jobs.get(vmId)?.state === 'running')
       throw new HypervisorError('BUSY', `domain ${domainNameFor(vmId)} already runs a disk backup`);

@@ -19,6 +19,7 @@ import {
   DomainSpec,
   DomainState,
   DomainStats,
+  DiskBackupTarget,
   DiskSpec,
   GuestExecResult,
   GuestInfo,
@@ -131,6 +132,9 @@ export class LibvirtAdapter implements VirtualizationPort {
       pollIntervalMs: options.pollIntervalMs,
     });
     this.copies = new LibvirtCopies({
+      pool: this.pool,
+      state: (name) => this.state(name),
+      pollIntervalMs: options.pollIntervalMs,
       storage: this.storage,
       local: this.local,
       qemuImg: new QemuImg(),
@@ -688,18 +692,18 @@ export class LibvirtAdapter implements VirtualizationPort {
     return parseSnapshotXml(xml, current);
   }
 
-  // ---- copies (issue 16): replaced by the real implementations ----
+  // ---- copies ----
 
-  beginDiskBackup(): Promise<void> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  beginDiskBackup(vmId: string, targets: DiskBackupTarget[]): Promise<void> {
+    return this.copies.beginDiskBackup(vmId, targets);
   }
 
-  waitDiskBackup(): Promise<void> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  waitDiskBackup(vmId: string, options?: { timeoutMs?: number }): Promise<void> {
+    return this.copies.waitDiskBackup(vmId, options);
   }
 
-  abortDiskBackup(): Promise<void> {
-    return Promise.resolve();
+  abortDiskBackup(vmId: string): Promise<void> {
+    return this.copies.abortDiskBackup(vmId);
   }
 
   exportVolume(source: VolumeRef, localPath: string, options: VolumeExportOptions): Promise<VolumeExportInfo> {

@@ -19,7 +19,8 @@ import { mapVirshError } from '../../transport/virsh-error-mapper';
 import { VirshPool } from '../../transport/virsh-pool';
 import { sessionEnvironment } from '../../transport/virsh-session';
 import { SeedIsoWriter } from '../../volumes/seed-iso';
-import { buildVolumeXml, ParsedVolume, parseVolumeXml } from '../../xml/storage-xml';
+import { buildVolumeXml, ParsedVolume, parsePoolXml, parseVolumeXml } from '../../xml/storage-xml';
+import { assertPoolName } from '../../naming/storage-name';
 import { LibvirtStoragePools } from './libvirt-storage-pools';
 import {
   assertFormat,
@@ -79,6 +80,18 @@ export class LibvirtStorage {
   /** LIMEN pools (names starting `limen-`) with their sizes, refreshed first. */
   listStoragePools(): Promise<StoragePoolInfo[]> {
     return this.pools.list();
+  }
+
+  /** The folder of an active pool on its host; VOLUME_NOT_FOUND when there is no such pool. */
+  async poolPath(name: string): Promise<string> {
+    assertPoolName(name);
+    return parsePoolXml(await this.run({ name: 'pool-dumpxml', options: { pool: name } })).path;
+  }
+
+  /** Re-lists a pool's folder so files libvirt did not write through it become volumes. False without the pool. */
+  refreshPool(name: string): Promise<boolean> {
+    assertPoolName(name);
+    return this.pools.refresh(name);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   BlockStats,
   ConsoleType,
   DhcpLease,
+  DiskBackupTarget,
   DiskSpec,
   DomainEvent,
   DomainInfo,
@@ -150,7 +151,13 @@ export class QemuDirectAdapter implements VirtualizationPort {
       qemuImg: options.qemuImg,
       seedIsoWriter: options.seedIsoWriter,
     });
-    this.copies = new QemuDirectCopies({ storage: this.storage, qemuImg: options.qemuImg ?? new QemuImg() });
+    this.copies = new QemuDirectCopies({
+      storage: this.storage,
+      qemuImg: options.qemuImg ?? new QemuImg(),
+      requireDomain: (vmId) => this.requireDomain(vmId),
+      qmp: async (vmId) => (await this.runtime(vmId))?.qmp,
+      pollIntervalMs: options.pollIntervalMs,
+    });
     this.logger = options.logger ?? silentLogger;
     this.agents = new GuestAgents({ answerTimeoutMs: options.guestAgentTimeoutMs });
     this.bridges = options.bridges ?? new BridgeAccess();
@@ -1023,18 +1030,18 @@ export class QemuDirectAdapter implements VirtualizationPort {
     this.subject.next({ ...event, domainName: domainNameFor(vmId), vmId } as DomainEvent);
   }
 
-  // ---- copies (issue 16): replaced by the real implementations ----
+  // ---- copies ----
 
-  beginDiskBackup(): Promise<void> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  beginDiskBackup(vmId: string, targets: DiskBackupTarget[]): Promise<void> {
+    return this.copies.beginDiskBackup(vmId, targets);
   }
 
-  waitDiskBackup(): Promise<void> {
-    return Promise.reject(new HypervisorError('UNSUPPORTED', 'disk backups are not implemented yet'));
+  waitDiskBackup(vmId: string, options?: { timeoutMs?: number }): Promise<void> {
+    return this.copies.waitDiskBackup(vmId, options);
   }
 
-  abortDiskBackup(): Promise<void> {
-    return Promise.resolve();
+  abortDiskBackup(vmId: string): Promise<void> {
+    return this.copies.abortDiskBackup(vmId);
   }
 
   exportVolume(source: VolumeRef, localPath: string, options: VolumeExportOptions): Promise<VolumeExportInfo> {
