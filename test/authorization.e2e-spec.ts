@@ -15,6 +15,7 @@ describe('authorization matrix (e2e)', () => {
   const tokens: Partial<Record<Actor, string>> = {};
   let vmId: string;
   let snapshotId: string;
+  let scheduleId: string;
   let operationId: string;
 
   const send = (actor: Actor, method: 'get' | 'post' | 'patch' | 'delete', path: string, body?: object) => {
@@ -51,6 +52,13 @@ describe('authorization matrix (e2e)', () => {
     const snap = await send('owner', 'post', `/api/v1/vms/${vmId}/snapshots`, { name: 'base' }).expect(202);
     snapshotId = snap.body.snapshot.id;
     await settle(snap);
+    scheduleId = (
+      await send('owner', 'post', `/api/v1/vms/${vmId}/schedules`, {
+        kind: 'snapshot',
+        cron: '0 3 * * *',
+        enabled: false,
+      })
+    ).body.id;
   });
   afterAll(async () => {
     const del = await send('admin', 'delete', `/api/v1/vms/${vmId}`);
@@ -71,6 +79,16 @@ describe('authorization matrix (e2e)', () => {
     ['create snapshot', 'post', `/api/v1/vms/${vmId}/snapshots`, { name: 'probe' }],
     ['revert snapshot', 'post', `/api/v1/vms/${vmId}/snapshots/${snapshotId}/revert`, undefined],
     ['delete snapshot', 'delete', `/api/v1/vms/${vmId}/snapshots/${snapshotId}`, undefined],
+    ['list schedules', 'get', `/api/v1/vms/${vmId}/schedules`, undefined],
+    [
+      'create schedule',
+      'post',
+      `/api/v1/vms/${vmId}/schedules`,
+      { kind: 'snapshot', cron: '0 4 * * *', enabled: false },
+    ],
+    ['read schedule', 'get', `/api/v1/vms/${vmId}/schedules/${scheduleId}`, undefined],
+    ['update schedule', 'patch', `/api/v1/vms/${vmId}/schedules/${scheduleId}`, { keepLast: 2 }],
+    ['delete schedule', 'delete', `/api/v1/vms/${vmId}/schedules/${scheduleId}`, undefined],
     ['read operation', 'get', `/api/v1/operations/${operationId}`, undefined],
     ['wait operation', 'get', `/api/v1/operations/${operationId}/wait?timeout=0`, undefined],
     ['delete VM', 'delete', `/api/v1/vms/${vmId}`, undefined],
@@ -100,7 +118,9 @@ describe('authorization matrix (e2e)', () => {
   });
 
   it.each<Actor>(['owner', 'admin'])('lets the %s through on every route (never 401/403/404)', async (actor) => {
-    for (const [name, method, path, body] of routes().filter(([n]) => n !== 'delete VM' && n !== 'delete snapshot')) {
+    for (const [name, method, path, body] of routes().filter(
+      ([n]) => !['delete VM', 'delete snapshot', 'delete schedule'].includes(n),
+    )) {
       const res = await send(actor, method, path, name === 'create snapshot' ? { name: `probe-${actor}` } : body);
       expect([name, [401, 403, 404].includes(res.status)]).toEqual([name, false]);
       await settle(res);

@@ -189,6 +189,13 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     await api().get(`${vm.headers.location}/wait?timeout=60`).set(auth).expect(200);
     ids.vm = vm.body.vm.id;
     ids.disk = (await api().get(`/api/v1/vms/${ids.vm}/disks`).set(auth).expect(200)).body.items[0].id;
+    ids.schedule = (
+      await api()
+        .post(`/api/v1/vms/${ids.vm}/schedules`)
+        .set(auth)
+        .send({ kind: 'snapshot', cron: '0 3 * * *', enabled: false })
+        .expect(201)
+    ).body.id;
     ids.user = (
       await api()
         .post('/api/v1/users')
@@ -235,13 +242,14 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     }
   });
 
-  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk. */
+  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk, …/schedules/{scheduleId} → its schedule. */
   function fill(path: string): string {
     return path.replace(/\/([a-z-]+)\/\{(\w+)\}/g, (_, collection: string) => {
       const kind = (
         {
           vms: 'vm',
           disks: 'disk',
+          schedules: 'schedule',
           users: 'user',
           hosts: 'host',
           'alert-rules': 'rule',

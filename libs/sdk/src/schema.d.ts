@@ -2064,9 +2064,15 @@ export interface components {
             cron: string;
         };
         UpdateScheduleDto: {
-            /** @description null removes the count limit. */
+            /**
+             * @description null removes the count limit.
+             * @example 14
+             */
             keepLast?: number | null;
-            /** @description null removes the age limit. */
+            /**
+             * @description null removes the age limit.
+             * @example 60
+             */
             keepDays?: number | null;
             /** @example 30 2 * * * */
             cron?: string;

@@ -92,13 +92,13 @@ export class ScheduleRepository extends TableRepository {
    * slot, it was disabled, re-timed or deleted in between.
    */
   async claim(id: string, due: Date, next: Date): Promise<Schedule | null> {
-    const rows = await this.query(
-      undefined,
+    // An UPDATE answers [rows, count] through TypeORM's query().
+    const [rows] = await this.manager().query(
       `UPDATE schedules SET next_run_at = $3, last_run_at = now(), version = version + 1, updated_at = now()
        WHERE id = $1 AND next_run_at = $2 AND enabled RETURNING *`,
       [id, due, next],
     );
-    return rows.length ? this.fromRow(Schedule, rows[0]) : null;
+    return rows.length ? this.fromRow(Schedule, rows[0] as Record<string, unknown>) : null;
   }
 
   /** Records how the run of a claimed slot went. */

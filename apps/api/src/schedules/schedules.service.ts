@@ -66,6 +66,9 @@ export class SchedulesService {
         keepDays: dto.keepDays ?? null,
         enabled: dto.enabled ?? true,
         nextRunAt: nextSlotAfter(dto.cron, timeZone, now),
+        lastRunAt: null,
+        lastOperationId: null,
+        lastError: null,
         version: 1,
       }),
     );

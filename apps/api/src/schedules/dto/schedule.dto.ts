@@ -70,7 +70,7 @@ export class UpdateScheduleDto {
   timeZone?: string;
 
   /** null removes the count limit. */
-  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: MAX_KEEP_LAST })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: MAX_KEEP_LAST, example: 14 })
   @IsOptional()
   @IsInt()
   @Min(1)
@@ -78,7 +78,7 @@ export class UpdateScheduleDto {
   keepLast?: number | null;
 
   /** null removes the age limit. */
-  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: MAX_KEEP_DAYS })
+  @ApiPropertyOptional({ type: 'integer', nullable: true, minimum: 1, maximum: MAX_KEEP_DAYS, example: 60 })
   @IsOptional()
   @IsInt()
   @Min(1)
