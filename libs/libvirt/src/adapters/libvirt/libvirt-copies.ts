@@ -26,14 +26,14 @@ const STORE_EXISTS = /store '.*' for backup of '.*' exists/i;
 const JOB_RUNNING = /another backup job|job is already active|cannot acquire state change lock/i;
 const NO_JOB = /no job is active|no domain backup job/i;
 
-interface JobStats {
+export interface JobStats {
   type: number;
   operation?: number;
   errmsg?: string;
 }
 
 /** `domjobinfo --rawstats`: "Job type: 2", then "key: value" lines. */
-function parseJobStats(output: string): JobStats {
+export function parseJobStats(output: string): JobStats {
   const fields = new Map<string, string>();
   for (const line of output.split('\n')) {
     const match = /^\s*([A-Za-z_ ]+):\s*(.*)$/.exec(line);
