@@ -305,6 +305,44 @@ describe('Schedules (e2e, real PostgreSQL and libvirt, two replicas)', () => {
     expect((await snapshotsOf(vmId)).ready).toHaveLength(1);
   });
 
+  it("two schedules of one VM due in the same slot both run: the second waits for the first's operation", async () => {
+    const vmId = await createVm('sched-together');
+    const schedules: ScheduleBody[] = [];
+    for (const cron of ['* * * * *', '*/5 * * * *']) {
+      const s = (await as(alice.accessToken).post(schedulesOf(vmId)).send({ kind: 'snapshot', cron }).expect(201))
+        .body as ScheduleBody;
+      await holdOff(s.id, s.nextRunAt);
+      schedules.push(s);
+    }
+    await awayFromTheMinute();
+    // This minute: due for both, and each has until the slot after it (15 s away at least) to run.
+    const slot = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+    for (const s of schedules) await db.query(`UPDATE schedules SET next_run_at = $2 WHERE id = $1`, [s.id, slot]);
+    const ran: ScheduleBody[] = [];
+    for (const s of schedules) {
+      let now = await getSchedule(vmId, s.id);
+      for (const deadline = Date.now() + 30_000; !now.lastOperationId && !now.lastError && Date.now() < deadline;) {
+        await sleep(100);
+        now = await getSchedule(vmId, s.id);
+      }
+      await holdOff(s.id, now.nextRunAt);
+      ran.push(now);
+    }
+    expect(ran.map((s) => s.lastError)).toEqual([null, null]);
+    // A claim and a record each (+2), and for the one that met the VM busy a give-back and a claim
+    // more per tick it found the VM busy (+2 each).
+    const bumps = ran.map((s, i) => s.version - schedules[i].version).sort((x, y) => x - y);
+    expect(bumps[0]).toBe(2);
+    expect(bumps[1]).toBeGreaterThanOrEqual(4);
+    for (const s of ran)
+      expect(await waitOp(alice.accessToken, s.lastOperationId!)).toMatchObject({ status: 'succeeded' });
+    const name = `auto-${slot.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+    const names = (await snapshotsOf(vmId)).ready;
+    expect(names).toHaveLength(2);
+    expect(names).toContain(name);
+    expect(names.find((n) => n !== name)).toMatch(new RegExp(`^${name}-[0-9a-f]{8}$`));
+  });
+
   it('two replicas ticking at once never run the same slot twice', async () => {
     const vmIds = [await createVm('sched-replica-1'), await createVm('sched-replica-2')];
     const schedules: ScheduleBody[] = [];

@@ -39,18 +39,30 @@ class FakeCopies implements ScheduleRunner {
   readonly copiesMade: (ScheduledCopy & { slot: Date })[] = [];
   readonly log: string[] = [];
   refuse: AppException | null = null;
+  /** VMs with a copy being made: one operation per VM at a time, as the real runners meet it. */
+  readonly busy = new Set<string>();
   private made = 0;
 
-  async run(_schedule: Schedule, slot: Date): Promise<{ operationId: string }> {
+  async run(schedule: Schedule, slot: Date): Promise<{ operationId: string }> {
     if (this.refuse) throw this.refuse;
+    if (this.busy.has(schedule.vmId)) {
+      throw new AppException(
+        HttpStatus.CONFLICT,
+        ErrorCode.OPERATION_IN_PROGRESS,
+        'Another operation on this VM is still in progress',
+      );
+    }
+    this.busy.add(schedule.vmId);
     const id = `copy-${++this.made}`;
     this.copiesMade.push({ id, createdAt: slot, ready: false, slot });
-    this.log.push(`run ${id}`);
+    this.log.push(`run ${id} of ${schedule.id}`);
     return { operationId: `op-${id}` };
   }
 
+  /** The copies' operations end. */
   settle(): void {
     for (const copy of this.copiesMade) copy.ready = true;
+    this.busy.clear();
   }
 
   async copies(): Promise<ScheduledCopy[]> {
@@ -84,7 +96,7 @@ describe('ScheduleRunnerJob', () => {
     const s = schedule();
     const { job, repository, copies, audited } = world(s);
     await job.tick(new Date(T0.getTime() + 5_000));
-    expect(copies.log).toEqual(['run copy-1']);
+    expect(copies.log).toEqual([`run copy-1 of ${s.id}`]);
     expect(copies.copiesMade[0].slot).toEqual(T0);
     expect(repository.rows.get(s.id)).toMatchObject({
       nextRunAt: minutes(1),
@@ -107,7 +119,7 @@ describe('ScheduleRunnerJob', () => {
       }),
     ]);
     await job.tick(new Date(T0.getTime() + 20_000));
-    expect(copies.log).toEqual(['run copy-1']);
+    expect(copies.log).toHaveLength(1);
   });
 
   it('leaves schedules alone before their slot and while disabled', async () => {
@@ -121,8 +133,9 @@ describe('ScheduleRunnerJob', () => {
     const { job, repository, copies } = world(s);
     const now = new Date(T0.getTime() + 10_000);
     await job.tick(now);
+    copies.settle();
     await job.tick(now);
-    expect(copies.log).toEqual(['run copy-1']);
+    expect(copies.log).toEqual([`run copy-1 of ${s.id}`]);
     expect(repository.rows.get(s.id)!.nextRunAt).toEqual(minutes(1));
   });
 
@@ -134,6 +147,7 @@ describe('ScheduleRunnerJob', () => {
     for (let minute = 0; minute < 3; minute++) {
       const now = new Date(minutes(minute).getTime() + 1_000);
       await Promise.all([a.tick(now), b.tick(now), a.tick(now)]);
+      copies.settle();
     }
     expect(copies.log).toHaveLength(15);
     const slots = copies.copiesMade.map((c) => c.slot.toISOString());
@@ -159,7 +173,7 @@ describe('ScheduleRunnerJob', () => {
     const { job, repository, copies } = world(backup, snapshot);
     await job.tick(T0);
     expect(repository.rows.get(backup.id)!.lastError).toMatch(/no schedule runner registered for backup/);
-    expect(copies.log).toEqual(['run copy-1']);
+    expect(copies.log).toEqual([`run copy-1 of ${snapshot.id}`]);
   });
 
   it('every minute with keepLast 3: after 5 minutes exactly the newest 3 copies, trimmed before each run', async () => {
@@ -172,7 +186,7 @@ describe('ScheduleRunnerJob', () => {
     }
     expect(copies.copiesMade.map((c) => c.id)).toEqual(['copy-3', 'copy-4', 'copy-5']);
     // Retention runs every tick, so each new copy was trimmed within a tick of being ready.
-    expect(copies.log).toEqual([
+    expect(copies.log.map((line) => line.replace(` of ${s.id}`, ''))).toEqual([
       'run copy-1',
       'run copy-2',
       'run copy-3',
@@ -199,5 +213,42 @@ describe('ScheduleRunnerJob', () => {
     await job.tick(T0);
     expect(copies.log).toEqual(['remove old-1', 'remove old-2']);
     expect(copies.copiesMade.map((c) => c.id)).toEqual(['old-3', 'making']);
+  });
+
+  it('two schedules of one VM due at the same slot both run: the one finding the VM busy gives the slot back for the next tick', async () => {
+    const hourly = schedule({ cron: '0 * * * *' });
+    const daily = schedule({ cron: '0 3 * * *' });
+    const { job, repository, copies, audited } = world(hourly, daily);
+    await job.tick(new Date(T0.getTime() + 1_000));
+    expect(copies.log).toHaveLength(1);
+    const [first, second] = copies.log[0].endsWith(hourly.id) ? [hourly, daily] : [daily, hourly];
+    expect(repository.rows.get(second.id)).toMatchObject({ nextRunAt: T0, lastError: null });
+    expect(audited).toHaveLength(1);
+    // Still busy at the next tick: given back again.
+    await job.tick(new Date(T0.getTime() + 16_000));
+    expect(copies.log).toHaveLength(1);
+    copies.settle();
+    await job.tick(new Date(T0.getTime() + 31_000));
+    expect(copies.log).toEqual([`run copy-1 of ${first.id}`, `run copy-2 of ${second.id}`]);
+    expect(copies.copiesMade.map((c) => c.slot)).toEqual([T0, T0]);
+    expect(repository.rows.get(second.id)).toMatchObject({ lastOperationId: 'op-copy-2', lastError: null });
+    expect(audited.map((e) => e.result)).toEqual(['success', 'success']);
+  });
+
+  it('a VM busy past the retry window (or the next slot) spends the slot and records why', async () => {
+    const everyMinute = schedule();
+    const { job, repository, copies, audited } = world(everyMinute);
+    copies.busy.add('vm-1');
+    await job.tick(new Date(T0.getTime() + 30_000));
+    expect(repository.rows.get(everyMinute.id)!.nextRunAt).toEqual(T0);
+    // The next slot (T0 + 1 min) has come: this one is given up, and the next one is due from now.
+    await job.tick(new Date(T0.getTime() + 61_000));
+    expect(repository.rows.get(everyMinute.id)).toMatchObject({
+      nextRunAt: minutes(2),
+      lastOperationId: null,
+      lastError: expect.stringMatching(/^OPERATION_IN_PROGRESS/),
+    });
+    expect(audited).toEqual([expect.objectContaining({ result: 'failure', errorCode: 'OPERATION_IN_PROGRESS' })]);
+    expect(copies.log).toEqual([]);
   });
 });

@@ -15,6 +15,13 @@ const DUE_PER_TICK = 200;
 /** VMs served at once in a tick; one VM's schedules go one after another (one operation per VM at a time). */
 const VMS_AT_ONCE = 8;
 
+/**
+ * A run the VM refuses for now (busy with another operation, say another schedule's of the same
+ * slot) gives its slot back and is tried again by later ticks for this long after the slot, or
+ * until the slot after it, whichever is sooner; after that the slot is spent and the refusal recorded.
+ */
+const BUSY_RETRY_MS = 10 * 60_000;
+
 /** The problem code and detail of why a run or a removal could not start. */
 function failureOf(error: unknown): { code: string; text: string } {
   if (error instanceof AppException) return { code: String(error.code), text: `${error.code}: ${error.detail}` };
@@ -87,19 +94,27 @@ export class ScheduleRunnerJob implements OnApplicationBootstrap {
       );
       if (!claimed) return; // another replica took the slot, or the schedule changed under us
       await this.retain(claimed, now);
-      await this.run(claimed, slot);
+      await this.run(claimed, slot, now);
     } catch (error) {
       this.logger.warn(`schedule ${schedule.id}: ${(error as Error).message}`);
     }
   }
 
-  /** Starts the slot's copy and records how that went, on the schedule and in the audit log. */
-  private async run(schedule: Schedule, slot: Date): Promise<void> {
+  /**
+   * Starts the slot's copy and records how that went, on the schedule and in the audit log; or,
+   * refused for now within BUSY_RETRY_MS of the slot, gives the slot back for a later tick.
+   */
+  private async run(schedule: Schedule, slot: Date, now: Date): Promise<void> {
     let operationId: string | null = null;
     let failure: { code: string; text: string } | null = null;
     try {
       operationId = (await this.runners.of(schedule.kind).run(schedule, slot)).operationId;
     } catch (error) {
+      const followingSlot = nextSlotAfter(schedule.cron, schedule.timeZone, slot);
+      const retryUntil = Math.min(slot.getTime() + BUSY_RETRY_MS, followingSlot.getTime());
+      if (isNotNow(error) && now.getTime() < retryUntil) {
+        if (await this.schedules.release(schedule.id, slot, schedule.nextRunAt)) return;
+      }
       failure = failureOf(error);
     }
     await this.schedules.recordRun(schedule.id, { lastOperationId: operationId, lastError: failure?.text ?? null });

@@ -101,6 +101,19 @@ export class ScheduleRepository extends TableRepository {
     return rows.length ? this.fromRow(Schedule, rows[0] as Record<string, unknown>) : null;
   }
 
+  /**
+   * Gives a claimed slot back (its run found the VM busy), so a later tick claims it again: only
+   * if the schedule still waits for the `next` slot the claim set.
+   */
+  async release(id: string, slot: Date, next: Date): Promise<boolean> {
+    const [, count] = await this.manager().query(
+      `UPDATE schedules SET next_run_at = $2, version = version + 1, updated_at = now()
+       WHERE id = $1 AND next_run_at = $3 AND enabled`,
+      [id, slot, next],
+    );
+    return count > 0;
+  }
+
   /** Records how the run of a claimed slot went. */
   async recordRun(id: string, record: RunRecord): Promise<void> {
     await this.query(

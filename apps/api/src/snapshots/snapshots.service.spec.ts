@@ -302,6 +302,11 @@ describe('SnapshotsService', () => {
       expect(await ledger.usage('alice')).toMatchObject({ snapshots: 1 });
       expect((await service.ofSchedule('schedule-1')).map((s) => s.id)).toEqual([accepted.snapshot.id]);
       operations.finish(accepted.operation.id);
+      // Another schedule of the VM in the same slot: the name gets that schedule's id.
+      const other = await service.createForSchedule({ id: '9f3c2a1b-other', vmId: vm.id, ownerId: 'alice' }, slot);
+      expect(other.snapshot.name).toBe('auto-20261207-030405-9f3c2a1b');
+      operations.finish(other.operation.id);
+      snapshots.rows.delete(other.snapshot.id); // as if its creation failed: back to one snapshot held
       // Quota 2: a third scheduled snapshot is refused like a request would be.
       operations.finish(
         (await service.createForSchedule({ ...schedule, vmId: vm.id }, new Date(slot.getTime() + 60_000))).operation.id,

@@ -102,19 +102,21 @@ export class SnapshotsService implements OnModuleInit {
   create(user: AuthUser, vmId: string, dto: CreateSnapshotDto, idem?: IdempotentRequest): Promise<SnapshotAcceptedDto> {
     return this.accept(user.id, idem, 'snapshot.create', async (tx) => {
       const vm = await this.usableVm(user, vmId, tx);
-      return { vm, snapshot: await this.insertSnapshot(tx, vm, dto.name, dto.description ?? '', null) };
+      return { vm, snapshot: await this.insertSnapshot(tx, vm, [dto.name], dto.description ?? '', null) };
     });
   }
 
   /**
    * A schedule's snapshot of its slot, accepted as the schedule's owner (who must still own the VM)
-   * under the same quota and state rules as a request. Named after the slot in UTC.
+   * under the same quota and state rules as a request. Named after the slot in UTC; when another
+   * schedule of the VM took that name in the same slot, with this schedule's id after it.
    */
   createForSchedule(schedule: ScheduleOfSnapshots, slot: Date): Promise<SnapshotAcceptedDto> {
     return this.accept(schedule.ownerId, undefined, 'snapshot.create', async (tx) => {
       const vm = await this.ownedUsableVm(schedule, tx);
       const name = `auto-${slot.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
-      return { vm, snapshot: await this.insertSnapshot(tx, vm, name, 'taken by a schedule', schedule.id) };
+      const names = [name, `${name}-${schedule.id.slice(0, 8)}`];
+      return { vm, snapshot: await this.insertSnapshot(tx, vm, names, 'taken by a schedule', schedule.id) };
     });
   }
 
@@ -156,30 +158,33 @@ export class SnapshotsService implements OnModuleInit {
     });
   }
 
-  /** Reserves its quota and writes the row (creating); 409 when the VM has a snapshot of that name. */
+  /**
+   * Reserves its quota and writes the row (creating) under the first of `names` the VM has no
+   * snapshot of; 409 when it has all.
+   */
   private async insertSnapshot(
     tx: Tx,
     vm: Vm,
-    name: string,
+    names: string[],
     description: string,
     scheduleId: string | null,
   ): Promise<Snapshot> {
     const sizeMiB = snapshotReservationMiB(vm);
     await this.ledger.reserve(tx, vm.ownerId, { snapshots: 1, diskGiB: sizeMiB / 1024 });
-    const snapshot = Object.assign(new Snapshot(), {
-      vmId: vm.id,
-      ownerId: vm.ownerId,
-      name,
-      description,
-      state: 'creating',
-      sizeMiB,
-      scheduleId,
-    });
-    // The (VM, name) key: skipped rather than caught, so the transaction stays usable without a savepoint.
-    if (!(await this.snapshots.insertIfNameFree(tx, snapshot))) {
-      throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The VM already has a snapshot named ${name}`);
+    for (const name of names) {
+      const snapshot = Object.assign(new Snapshot(), {
+        vmId: vm.id,
+        ownerId: vm.ownerId,
+        name,
+        description,
+        state: 'creating',
+        sizeMiB,
+        scheduleId,
+      });
+      // The (VM, name) key: skipped rather than caught, so the transaction stays usable without a savepoint.
+      if (await this.snapshots.insertIfNameFree(tx, snapshot)) return snapshot;
     }
-    return snapshot;
+    throw new AppException(HttpStatus.CONFLICT, ErrorCode.CONFLICT, `The VM already has a snapshot named ${names[0]}`);
   }
 
   private async markDeleting(tx: Tx, snapshot: Snapshot): Promise<Snapshot> {

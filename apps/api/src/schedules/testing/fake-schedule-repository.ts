@@ -76,6 +76,13 @@ export class FakeScheduleRepository {
     return this.copy(schedule);
   }
 
+  async release(id: string, slot: Date, next: Date): Promise<boolean> {
+    const schedule = this.rows.get(id);
+    if (!schedule || !schedule.enabled || schedule.nextRunAt.getTime() !== next.getTime()) return false;
+    Object.assign(schedule, { nextRunAt: slot, version: schedule.version + 1 });
+    return true;
+  }
+
   async recordRun(id: string, record: RunRecord): Promise<void> {
     const schedule = this.rows.get(id);
     if (schedule) Object.assign(schedule, record, { version: schedule.version + 1 });
