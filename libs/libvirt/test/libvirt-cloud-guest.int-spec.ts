@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { createVirtualizationPort, DomainEvent, NicSpec, VirtualizationPort } from '../src';
-import { banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
+import { backupWhileTheGuestWrites, banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
 import { diskVolumeName, seedVolumeName, serialLogName } from '../src/naming/storage-name';
 import { makeDisk, makeRunDir, waitFor } from './guest-fixture';
 import { contractNetwork } from './port-contract-networking';
@@ -62,7 +62,7 @@ import { removeLibvirtPools } from './real-contract-harness';
         vcpus: 1,
         memoryMiB: 512,
         virtType: 'qemu',
-        disks: [{ path: disk }],
+        disks: [{ id: vmId, path: disk }],
         seedIsoPath: seed.path,
         nics: [user, isolated],
         serialLogPath: join(pool.path, serialLogName(vmId)),
@@ -173,6 +173,15 @@ import { removeLibvirtPools } from './real-contract-harness';
       expect(await port.detachNic(vmId, extra.id)).toEqual({ config: true, live: true });
       expect(await links()).not.toContain(extra.mac);
     }, 180_000);
+
+    it('backs the disk up at the point it began: frozen, begun, thawed; later guest writes stay out', async () => {
+      await backupWhileTheGuestWrites(
+        port,
+        vmId,
+        { id: vmId, path: join(pool.path, diskVolumeName(vmId, vmId)) },
+        { pool: pool.name, name: `${vmId}-backup.qcow2` },
+      );
+    }, 660_000);
 
     it('freezes and thaws the filesystems through the agent', async () => {
       const frozen = await port.freezeFilesystems(vmId);

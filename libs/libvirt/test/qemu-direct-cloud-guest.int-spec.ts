@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { createVirtualizationPort, DomainEvent, NicSpec, VirtualizationPort } from '../src';
-import { banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
+import { backupWhileTheGuestWrites, banner, CLOUD_BOOT_TIMEOUT_MS, CLOUD_IMAGE, hasCloudImage } from './cloud-guest';
 import { diskVolumeName, seedVolumeName, serialLogName } from '../src/naming/storage-name';
 import { makeDisk, makeRunDir, waitFor } from './guest-fixture';
 import { contractPools } from './port-contract-storage';
@@ -60,7 +60,7 @@ function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'dis
       vcpus: 1,
       memoryMiB: 512,
       virtType: 'qemu',
-      disks: [{ path: disk }],
+      disks: [{ id: vmId, path: disk }],
       seedIsoPath: seed.path,
       nics: [nic],
       serialLogPath: join(pool.path, serialLogName(vmId)),
@@ -174,6 +174,15 @@ function agentEvent(event: DomainEvent, vmId: string, detail: 'connected' | 'dis
     await waitFor('the NIC gone from the guest', async () => !(await links()).includes(extra.mac), 60_000, 1_000);
     expect((await links()).includes(nic.mac)).toBe(true);
   }, 180_000);
+
+  it('backs the disk up at the point it began: frozen, begun, thawed; later guest writes stay out', async () => {
+    await backupWhileTheGuestWrites(
+      port,
+      vmId,
+      { id: vmId, path: join(pool.path, diskVolumeName(vmId, vmId)) },
+      { pool: pool.name, name: `${vmId}-backup.qcow2` },
+    );
+  }, 660_000);
 
   it('freezes and thaws the filesystems; the agent disconnects when the guest stops', async () => {
     const frozen = await port.freezeFilesystems(vmId);
