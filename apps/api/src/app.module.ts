@@ -5,6 +5,7 @@ import { AgentProxyModule } from './agent-proxy/agent-proxy.module';
 import { AlertingModule } from './alerting/alerting.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { BackupsModule } from './backups/backups.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { ConsoleModule } from './console/console.module';
@@ -52,6 +53,7 @@ export class AppModule {
         VmClonesModule,
         SnapshotsModule,
         SchedulesModule,
+        BackupsModule,
         NetworksModule,
         DisksModule,
         SshKeysModule,

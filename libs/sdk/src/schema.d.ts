@@ -266,7 +266,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Server-Sent Events: vm.*, operation.updated, snapshot.*, and for admins host.* and alert.*.
+         * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, and for admins host.* and alert.*.
          *     You see events of your own resources (admins see all). Send Last-Event-ID to replay what you missed.
          *     A `heartbeat` event without id arrives on connect and every SSE_HEARTBEAT_SECONDS (30 s).
          *     Open streams are limited per user and per server (429 TOO_MANY_STREAMS, with Retry-After).
@@ -660,6 +660,119 @@ export interface paths {
         head?: never;
         /** Change the timing, retention or enabled flag; absent fields stay as they are. */
         patch: operations["SchedulesController_update_v1"];
+        trace?: never;
+    };
+    "/api/v1/vms/{vmId}/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The VM's ready backups, newest first. */
+        get: operations["BackupsController_listOfVm_v1"];
+        put?: never;
+        /**
+         * Back up every disk of the VM (running, paused or stopped) into the backup store: frozen
+         *     through the guest agent when it is connected, otherwise crash-consistent. Counts against your
+         *     `backupGiB` quota.
+         */
+        post: operations["BackupsController_create_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your ready backups (admins: everyone's, or one owner's with `ownerId`), newest first; they outlive their VM. */
+        get: operations["BackupsController_list_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One backup, in any state. */
+        get: operations["BackupsController_get_v1"];
+        put?: never;
+        post?: never;
+        /** Delete the backup's files; frees its quota. 409 while it is being made or restored from. */
+        delete: operations["BackupsController_remove_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the backup holds: the VM's spec, and each disk file's size and SHA-256. */
+        get: operations["BackupsController_manifest_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}/disks/{position}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One disk of the backup: a compressed standalone qcow2, streamed; one byte range with `Range`. */
+        get: operations["BackupsController_disk_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore into a new VM of yours (`new`: it boots from the backup's disks; quota as a create), or
+         *     over the backed-up VM (`original`: it must be stopped; its disks and snapshots are replaced).
+         *     Every file's checksum is verified before anything changes: a damaged backup fails with
+         *     BACKUP_CORRUPT.
+         */
+        post: operations["BackupsController_restore_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/networks": {
@@ -2081,6 +2194,145 @@ export interface components {
             /** @description A schedule enabled again next runs at its next slot from now (missed slots are not made up). */
             enabled?: boolean;
         };
+        CreateBackupDto: Record<string, never>;
+        BackupDto: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The VM it was taken of; it may have been deleted since.
+             */
+            vmId: string | null;
+            /**
+             * @description That VM's name when the backup was taken.
+             * @example web-1
+             */
+            vmName: string;
+            /** Format: uuid */
+            ownerId: string;
+            /**
+             * Format: uuid
+             * @description Set when a schedule made it (its retention may delete it).
+             * @example null
+             */
+            scheduleId: string | null;
+            /**
+             * @description `creating` until every file is written and verified; only `ready` ones can be restored or downloaded.
+             * @example ready
+             * @enum {string}
+             */
+            state: "creating" | "ready" | "restoring" | "deleting" | "failed";
+            /**
+             * @description `filesystem`: taken with the guest's filesystems frozen through its agent, or of a stopped
+             *     VM; `crash`: as after a power cut (a running guest without its agent). Null until taken.
+             * @example filesystem
+             * @enum {string|null}
+             */
+            consistency: "filesystem" | "crash" | null;
+            /**
+             * @description Bytes in the backup store (an estimate while creating): what your `backupGiB` quota counts.
+             * @example 187695104
+             */
+            sizeBytes: number;
+            /** @example 2026-11-26T08:00:00.000Z */
+            createdAt: string;
+            /** @example 2026-11-26T08:01:12.000Z */
+            completedAt: string | null;
+        };
+        BackupAcceptedDto: {
+            backup: components["schemas"]["BackupDto"];
+            operation: components["schemas"]["OperationDto"];
+        };
+        BackupPageDto: {
+            items: components["schemas"]["BackupDto"][];
+            /** @example null */
+            nextCursor: string | null;
+        };
+        BackupManifestNicDto: {
+            /** Format: uuid */
+            networkId: string | null;
+            /** @example virtio */
+            model?: string;
+        };
+        BackupManifestVmDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example web-1 */
+            name: string;
+            /** @example  */
+            description: string;
+            /** @example 2 */
+            vcpus: number;
+            /** @example 2048 */
+            memoryMiB: number;
+            /** Format: uuid */
+            imageId: string;
+            /**
+             * @example [
+             *       "hd"
+             *     ]
+             */
+            bootOrder: string[];
+            nics: components["schemas"]["BackupManifestNicDto"][];
+        };
+        BackupDiskManifestDto: {
+            /**
+             * @description The disk's position in the VM (0: the boot disk).
+             * @example 0
+             */
+            position: number;
+            /**
+             * @description The file's name in the backup (GET …/disks/{position} serves it).
+             * @example disk-0.qcow2
+             */
+            file: string;
+            /** @example 10 */
+            sizeGiB: number;
+            /** @example virtio */
+            bus: string;
+            /** @example 3f0e9c1a2b7d4e5f8a9b */
+            serial: string;
+            /** @example 1 */
+            bootIndex: number | null;
+            /**
+             * @description The file's size: a compressed standalone qcow2.
+             * @example 187695104
+             */
+            sizeBytes: number;
+            /** @example 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 */
+            sha256: string;
+            /**
+             * @description The disk's size as the guest sees it.
+             * @example 10737418240
+             */
+            virtualSizeBytes: number;
+        };
+        BackupManifestDto: {
+            /** @enum {number} */
+            formatVersion: 1;
+            vm: components["schemas"]["BackupManifestVmDto"];
+            /** @enum {string} */
+            consistency: "filesystem" | "crash";
+            disks: components["schemas"]["BackupDiskManifestDto"][];
+            /** @example 2026-11-26T08:01:12.000Z */
+            createdAt: string;
+        };
+        RestoreBackupDto: {
+            /**
+             * @description `new`: a new VM of yours made from the backup; `original`: the backed-up VM, which must exist
+             *     and be stopped, gets the backup's disks (its current disks and snapshots are replaced).
+             * @example new
+             * @enum {string}
+             */
+            target: "new" | "original";
+            /**
+             * @description `new` only: the new VM's name (default `<vmName>-restore-<first 8 of the backup id>`).
+             * @example web-1-restored
+             */
+            name?: string;
+            /** @description `new` only: start the new VM once made (default true). */
+            start?: boolean;
+        };
         NetworkDto: {
             /** Format: uuid */
             id: string;
@@ -2754,7 +3006,7 @@ export interface components {
          * @description Stable machine-readable error code.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "REQUEST_TIMEOUT" | "HEADERS_TOO_LARGE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "NOT_FOUND" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "INVALID_CREDENTIALS" | "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "ACCOUNT_PENDING" | "ACCOUNT_DISABLED" | "ACCOUNT_LOCKED" | "REGISTRATION_CLOSED" | "FORBIDDEN" | "CONFLICT" | "USERNAME_TAKEN" | "LAST_ADMIN" | "IMAGE_IN_USE" | "NETWORK_CONFLICT" | "NETWORK_IN_USE" | "STORAGE_CONFLICT" | "MAC_IN_USE" | "PORT_RANGE_EXHAUSTED" | "GUEST_AGENT_UNAVAILABLE" | "QUOTA_EXCEEDED" | "INSUFFICIENT_CAPACITY" | "INSUFFICIENT_STORAGE" | "OPERATION_IN_PROGRESS" | "INVALID_STATE" | "PRECONDITION_FAILED" | "PRECONDITION_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "HYPERVISOR_UNAVAILABLE" | "HYPERVISOR_ERROR" | "AGENT_UNAVAILABLE" | "CONSOLE_TICKET_INVALID" | "CONSOLE_SESSION_LIMIT" | "UPLOAD_LIMIT" | "CONSOLE_UNAVAILABLE" | "ORIGIN_NOT_ALLOWED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "INTERNAL_ERROR";
+        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "REQUEST_TIMEOUT" | "HEADERS_TOO_LARGE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "NOT_FOUND" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "INVALID_CREDENTIALS" | "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "ACCOUNT_PENDING" | "ACCOUNT_DISABLED" | "ACCOUNT_LOCKED" | "REGISTRATION_CLOSED" | "FORBIDDEN" | "CONFLICT" | "USERNAME_TAKEN" | "LAST_ADMIN" | "IMAGE_IN_USE" | "NETWORK_CONFLICT" | "NETWORK_IN_USE" | "STORAGE_CONFLICT" | "MAC_IN_USE" | "PORT_RANGE_EXHAUSTED" | "GUEST_AGENT_UNAVAILABLE" | "QUOTA_EXCEEDED" | "INSUFFICIENT_CAPACITY" | "INSUFFICIENT_STORAGE" | "OPERATION_IN_PROGRESS" | "INVALID_STATE" | "BACKUP_CORRUPT" | "RANGE_NOT_SATISFIABLE" | "PRECONDITION_FAILED" | "PRECONDITION_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "HYPERVISOR_UNAVAILABLE" | "HYPERVISOR_ERROR" | "AGENT_UNAVAILABLE" | "CONSOLE_TICKET_INVALID" | "CONSOLE_SESSION_LIMIT" | "UPLOAD_LIMIT" | "CONSOLE_UNAVAILABLE" | "ORIGIN_NOT_ALLOWED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "INTERNAL_ERROR";
         FieldErrorDto: {
             /** @example username */
             field: string;
@@ -2806,7 +3058,7 @@ export interface components {
              * @example vcpus
              * @enum {string}
              */
-            resource?: "vms" | "vcpus" | "memoryMiB" | "diskGiB" | "snapshots";
+            resource?: "vms" | "vcpus" | "memoryMiB" | "diskGiB" | "snapshots" | "backupGiB";
             /**
              * @description On QUOTA_EXCEEDED: the quota's limit; on TOO_MANY_STREAMS and CONSOLE_SESSION_LIMIT: how many may be open.
              * @example 8
@@ -4568,6 +4820,46 @@ export interface operations {
                         };
                     } | {
                         /** @enum {unknown} */
+                        event: "backup.created";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "backup.created";
+                            /** Format: date-time */
+                            at: string;
+                        } & components["schemas"]["BackupDto"];
+                    } | {
+                        /** @enum {unknown} */
+                        event: "backup.deleted";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "backup.deleted";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            id: string;
+                            /** Format: uuid */
+                            vmId: string | null;
+                        };
+                    } | {
+                        /** @enum {unknown} */
+                        event: "backup.restored";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "backup.restored";
+                            /** Format: date-time */
+                            at: string;
+                        } & {
+                            /** Format: uuid */
+                            backupId: string;
+                            /** Format: uuid */
+                            vmId: string;
+                        };
+                    } | {
+                        /** @enum {unknown} */
                         event: "host.up";
                         id: string;
                         data: {
@@ -5981,6 +6273,369 @@ export interface operations {
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    BackupsController_listOfVm_v1: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-500. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupPageDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    BackupsController_create_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat the request safely: the same key and body replay the first response for 24 h */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                vmId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateBackupDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the operation */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
+        };
+    };
+    BackupsController_list_v1: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-500. */
+                limit?: number;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Admins only: one owner's backups. */
+                ownerId?: string;
+                /** @description Backups of one VM (which may no longer exist). */
+                vmId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupPageDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    BackupsController_get_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    BackupsController_remove_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    BackupsController_manifest_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupManifestDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    BackupsController_disk_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description One byte range, `bytes=start-end`, `bytes=start-` or `bytes=-suffix` */
+                Range?: string;
+            };
+            path: {
+                id: string;
+                position: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    /** @description Byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description The file's SHA-256, quoted */
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The byte range asked for */
+            206: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    /** @description Byte ranges are served */
+                    "Accept-Ranges": "bytes";
+                    /** @description The file's SHA-256, quoted */
+                    ETag: string;
+                    /** @description `bytes start-end/size` */
+                    "Content-Range": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            /** @description RANGE_NOT_SATISFIABLE: the range starts past the end of the file */
+            416: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    /** @description `bytes *\/size` */
+                    "Content-Range": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    BackupsController_restore_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat the request safely: the same key and body replay the first response for 24 h */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestoreBackupDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the operation */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VmAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
         };
     };
     NetworksController_list_v1: {

@@ -47,7 +47,7 @@ export class ProblemDto {
   allowedFrom?: string[];
 
   /** On QUOTA_EXCEEDED: the quota that would be exceeded. */
-  @ApiPropertyOptional({ enum: ['vms', 'vcpus', 'memoryMiB', 'diskGiB', 'snapshots'], example: 'vcpus' })
+  @ApiPropertyOptional({ enum: ['vms', 'vcpus', 'memoryMiB', 'diskGiB', 'snapshots', 'backupGiB'], example: 'vcpus' })
   resource?: string;
 
   /** On QUOTA_EXCEEDED: the quota's limit; on TOO_MANY_STREAMS and CONSOLE_SESSION_LIMIT: how many may be open. */

@@ -36,7 +36,7 @@ const BODY_DTOS: Array<[new () => object, string[]]> = [
   [UpdateAlertChannelDto, []],
   [SilenceAlertDto, []],
   // null restores the configured default
-  [SetQuotaDto, ['vms', 'vcpus', 'memoryMiB', 'diskGiB', 'snapshots']],
+  [SetQuotaDto, ['vms', 'vcpus', 'memoryMiB', 'diskGiB', 'snapshots', 'backupGiB']],
   // nullable columns: a host without an agent, an adapter without a URI or a state folder
   [CreateHostDto, ['libvirtUri', 'stateDir', 'agentUrl']],
   [UpdateHostDto, ['agentUrl']],

@@ -89,6 +89,13 @@ export const EVENT_DATA_SCHEMAS: { [T in EventType]: SchemaObject | ReferenceObj
     required: ['id', 'vmId', 'name'],
     properties: { id: uuid, vmId: uuid, name: text },
   },
+  'backup.created': ref('BackupDto'),
+  'backup.deleted': {
+    type: 'object',
+    required: ['id', 'vmId'],
+    properties: { id: uuid, vmId: { type: ['string', 'null'], format: 'uuid' } },
+  },
+  'backup.restored': { type: 'object', required: ['backupId', 'vmId'], properties: { backupId: uuid, vmId: uuid } },
   'host.up': { type: 'object', required: ['hostId', 'name'], properties: { hostId: uuid, name: text } },
   'host.down': {
     type: 'object',

@@ -1,4 +1,5 @@
 import type { AlertDto } from '../alerting/dto/alert.dto';
+import type { BackupDto } from '../backups/dto/backup.dto';
 import type { DiskDto } from '../disks/dto/disk.dto';
 import type { NicDto } from '../networks/dto/nic.dto';
 import type { OperationKind } from '../operations/operation-kinds';
@@ -60,6 +61,12 @@ export interface EventPayloads {
   'snapshot.created': SnapshotDto;
   'snapshot.reverted': SnapshotDto;
   'snapshot.deleted': { id: string; vmId: string; name: string };
+  /** A backup's files are written and verified: it is ready. */
+  'backup.created': BackupDto;
+  /** `vmId`: the VM it was taken of. */
+  'backup.deleted': { id: string; vmId: string | null };
+  /** A VM got a backup's disks: restored over, or made from it. */
+  'backup.restored': { backupId: string; vmId: string };
   'host.up': { hostId: string; name: string };
   'host.down': { hostId: string; name: string; reason: string };
   'alert.firing': AlertPayload;

@@ -75,7 +75,14 @@ describe('QuotaLedger', () => {
       { id: 'c', ownerId: 'bob', vcpus: 4 },
     );
     snapshots.rows.set('s', Object.assign(new Snapshot(), { id: 's', ownerId: 'alice', sizeMiB: 512 }));
-    expect(await ledger.usage('alice')).toEqual({ vms: 2, vcpus: 3, memoryMiB: 384, diskGiB: 3.5, snapshots: 1, backupGiB: 0 });
+    expect(await ledger.usage('alice')).toEqual({
+      vms: 2,
+      vcpus: 3,
+      memoryMiB: 384,
+      diskGiB: 3.5,
+      snapshots: 1,
+      backupGiB: 0,
+    });
   });
 
   it('reserve locks the owner’s row, admits up to the limit, and refuses beyond it with 403 QUOTA_EXCEEDED', async () => {

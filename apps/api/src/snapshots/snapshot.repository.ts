@@ -47,4 +47,9 @@ export class SnapshotRepository extends TableRepository {
   async delete(id: string): Promise<void> {
     await this.manager().delete(Snapshot, { id });
   }
+
+  /** Every snapshot row of a VM (their data lived in disks that were replaced: a restore). */
+  async deleteOfVm(vmId: string, tx?: Tx): Promise<void> {
+    await this.manager(tx).delete(Snapshot, { vmId });
+  }
 }

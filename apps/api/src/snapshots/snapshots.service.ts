@@ -21,36 +21,10 @@ import { isLegacyVolume } from '../vms/vm-files';
 import { bootedSizesOf, TRANSITIONAL_STATES, VmState, vmStateFromDomain } from '../vms/vm-state';
 import { VmStateWriter } from '../vms/vm-state-writer';
 import { VmAccess } from '../vms/vm-access';
+import { withFrozenFilesystems } from '../vms/frozen-filesystems';
 import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto } from './dto/snapshot.dto';
 import { Snapshot } from './snapshot.entity';
 import { SnapshotRepository } from './snapshot.repository';
-
-/** The guest agent did not answer: the snapshot is taken all the same, as it would be without an agent. */
-async function unlessAgentAway(work: Promise<unknown>): Promise<void> {
-  try {
-    await work;
-  } catch (error) {
-    if (!HypervisorError.is(error, 'GUEST_AGENT_UNAVAILABLE')) throw error;
-  }
-}
-
-/**
- * Runs `work` with the guest's filesystems frozen when its agent is connected (consistent on disk,
- * as the guest would see them after a clean sync), thawed again whatever happens.
- */
-export async function withFrozenFilesystems(
-  port: VirtualizationPort,
-  vm: Pick<Vm, 'id' | 'guestAgent' | 'state'> | null,
-  work: () => Promise<unknown>,
-): Promise<void> {
-  const freeze = vm?.state === 'running' && vm.guestAgent === 'connected';
-  if (freeze) await unlessAgentAway(port.freezeFilesystems(vm.id));
-  try {
-    await work();
-  } finally {
-    if (freeze) await unlessAgentAway(port.thawFilesystems(vm.id));
-  }
-}
 
 /** A VM in one of these cannot be snapshotted, reverted or have a snapshot deleted. */
 const UNUSABLE_STATES: readonly VmState[] = [...TRANSITIONAL_STATES, 'missing', 'error'];

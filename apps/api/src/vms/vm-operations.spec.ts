@@ -30,6 +30,7 @@ import { OperationHandler, OperationRunner, operationErrorFrom } from '../operat
 import { FakeVmRepository, vmRow } from './testing/fake-vm-repository';
 import { Vm } from './vm.entity';
 import { VmCloneDisks } from './vm-clone-disks';
+import { VmDefinitions } from './vm-definitions';
 import { VmDiskSources } from './vm-disk-sources';
 import { VmOperations } from './vm-operations';
 import { VmStateWriter } from './vm-state-writer';
@@ -122,18 +123,26 @@ function world(...vms: Vm[]) {
     {} as LeaderJobs,
   );
   const diskSources = new VmDiskSources();
+  const images = imagesService();
+  const networking = new VmNetworking(
+    config,
+    networks.asRepository,
+    nics.asRepository,
+    new FakePortForwardRepository().asRepository,
+  );
   new VmOperations(
     config,
     hostPorts.asPorts,
     runner as unknown as OperationRunner,
     rows.asRepository,
     stateWriter,
-    imagesService(),
-    new VmNetworking(config, networks.asRepository, nics.asRepository, new FakePortForwardRepository().asRepository),
+    images,
+    networking,
     storage,
     disks.asRepository,
     imageCopies,
     diskSources,
+    new VmDefinitions(config, hostPorts.asPorts, images, networking, storage, disks.asRepository, imageCopies),
   ).onModuleInit();
   /** Executes an operation of `kind` on `vmId` as the runner would, by its kind's handler. */
   const run = <K extends OperationKind>(kind: K, vmId: string, params: OperationParams[K]) =>

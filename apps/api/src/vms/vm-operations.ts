@@ -23,8 +23,9 @@ import { cloudInitUserData } from './cloud-init-user-data';
 import { networkConfigFor } from '../networks/network-definition';
 import { VmNetworking } from '../networks/vm-networking';
 import { Vm } from './vm.entity';
-import { domainSpecFor, ImagesOnHost } from './vm-domain-spec';
-import { isLegacyVolume, vmFiles, VmFiles } from './vm-files';
+import { domainSpecFor } from './vm-domain-spec';
+import { isLegacyVolume, vmFiles } from './vm-files';
+import { VmDefinitions } from './vm-definitions';
 import { bootedSizesOf, vmStateFromDomain } from './vm-state';
 import { VmStateWriter } from './vm-state-writer';
 import { VmRepository } from './vm.repository';
@@ -70,6 +71,7 @@ export class VmOperations implements OnModuleInit {
     private readonly vmDisks: VmDiskRepository,
     private readonly imageCopies: HostImageCache,
     private readonly diskSources: VmDiskSources,
+    private readonly definitions: VmDefinitions,
   ) {}
 
   onModuleInit(): void {
@@ -133,7 +135,7 @@ export class VmOperations implements OnModuleInit {
         return vmFiles(vm.id, disks, pool.path, this.config.hypervisor.vmDir);
       });
       await this.networking.ensureNetworksOnHost(port, vm.id);
-      const images = await this.imagesOnHost(vm, image, media);
+      const images = await this.definitions.imagesOnHost(vm, image, media);
       await unlessAlready(port.defineDomain(domainSpecFor(vm, image, images, files, withSeed, nics)), 'DOMAIN_EXISTS');
       if (op.params.start !== false) await unlessAlready(port.start(vm.id), 'INVALID_STATE');
       const domain = await port.getDomain(vm.id);
@@ -271,13 +273,7 @@ export class VmOperations implements OnModuleInit {
     if (vcpus !== null) result.vcpus = await port.setVcpus(vm.id, vcpus);
     if (memoryMiB !== null) result.memoryMiB = await port.setMemory(vm.id, memoryMiB);
     if (bootOrder !== null) {
-      const image = await this.images.get(vm.imageId);
-      const media = vm.mediaImageId ? await this.images.get(vm.mediaImageId) : null;
-      const hasSeed = (await port.getDomain(vm.id)).disks.some((disk) => disk.seed);
-      const nics = await this.networking.nicSpecsFor(vm.id);
-      const files = await this.filesOf(vm);
-      const images = await this.imagesOnHost(vm, image, media);
-      await port.redefineDomain(domainSpecFor(vm, image, images, files, hasSeed, nics));
+      await this.definitions.redefine(vm);
       result.bootOrder = { config: true, live: false };
     }
     return result;
@@ -315,20 +311,6 @@ export class VmOperations implements OnModuleInit {
     }
     await this.stateWriter.delete(vm);
     await this.deleteUnusedBases(vm, bases);
-  }
-
-  /** The kernel image's files and the inserted ISO on the VM's host (copied there first if need be). */
-  private async imagesOnHost(vm: Vm, image: Image, media: Image | null): Promise<ImagesOnHost> {
-    return {
-      kernel: image.kind === 'kernel' ? await this.imageCopies.kernelFor(vm.hostId, image) : undefined,
-      isoPath: media ? (await this.imageCopies.volumeFor(vm.hostId, media)).path : undefined,
-    };
-  }
-
-  /** The VM's files on its host as they are now. */
-  private async filesOf(vm: Vm): Promise<VmFiles> {
-    const [pool, disks] = await Promise.all([this.storage.vmPool(vm.hostId), this.vmDisks.ofVm(vm.id)]);
-    return vmFiles(vm.id, disks, pool.path, this.config.hypervisor.vmDir);
   }
 
   private async requireVm(op: Operation): Promise<Vm> {

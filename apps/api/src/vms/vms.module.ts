@@ -13,10 +13,12 @@ import { VmAutostart } from './vm-autostart';
 import { VmDataModule } from './vm-data.module';
 import { VmEventFollower } from './vm-event-follower';
 import { VmOperations } from './vm-operations';
+import { VmDefinitions } from './vm-definitions';
 import { VmDiskSources } from './vm-disk-sources';
 import { VmReconciler } from './vm-reconciler';
 import { VmAccess } from './vm-access';
 import { VmsController } from './vms.controller';
+import { VmsFromSource } from './vms-from-source';
 import { VmsService } from './vms.service';
 
 @Module({
@@ -33,7 +35,17 @@ import { VmsService } from './vms.service';
     VmDataModule,
   ],
   controllers: [VmsController],
-  providers: [VmsService, VmAccess, VmOperations, VmAutostart, VmReconciler, VmEventFollower, VmDiskSources],
-  exports: [VmAccess, VmsService, VmDiskSources],
+  providers: [
+    VmsService,
+    VmAccess,
+    VmOperations,
+    VmAutostart,
+    VmReconciler,
+    VmEventFollower,
+    VmDiskSources,
+    VmDefinitions,
+    VmsFromSource,
+  ],
+  exports: [VmAccess, VmsService, VmDiskSources, VmDefinitions, VmsFromSource],
 })
 export class VmsModule {}

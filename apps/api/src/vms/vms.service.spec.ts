@@ -120,7 +120,14 @@ describe('VmsService', () => {
       expect(operations.submitted).toEqual([accepted.operation.id]);
       expect(operations.announced.map((e) => e.type)).toEqual(['vm.created']);
       expect(quotas.locked).toEqual(['alice']);
-      expect(await ledger.usage('alice')).toEqual({ vms: 1, vcpus: 2, memoryMiB: 512, diskGiB: 2, snapshots: 0 });
+      expect(await ledger.usage('alice')).toEqual({
+        vms: 1,
+        vcpus: 2,
+        memoryMiB: 512,
+        diskGiB: 2,
+        snapshots: 0,
+        backupGiB: 0,
+      });
     });
 
     it('writes the boot disk row with the VM: position 0, the disk size, boot index 1, a serial from its id', async () => {

@@ -39,6 +39,10 @@ export class FakeSnapshotRepository {
     this.rows.delete(id);
   }
 
+  async deleteOfVm(vmId: string, _tx?: Tx): Promise<void> {
+    for (const [id, row] of this.rows) if (row.vmId === vmId) this.rows.delete(id);
+  }
+
   /** Typed as the real one, for constructors. */
   get asRepository(): SnapshotRepository {
     return this as unknown as SnapshotRepository;
