@@ -84,22 +84,32 @@ describe('Schedules (e2e, real PostgreSQL and libvirt, two replicas)', () => {
   }
 
   /**
-   * Makes `slot` the schedule's due slot (as if its time had come), waits until a replica claimed and
-   * ran it (the claim and the record each bump the version), then holds the schedule's natural
-   * next slot off, so only the slots the test makes run.
+   * Waits for a replica to claim the schedule's due slot (the claim bumps `version`), holds the
+   * schedule's natural next slot off at once (so only the slots the test makes run), then waits for
+   * the run's record (a second bump). The answer carries the next slot the claim chose.
    */
+  async function claimedAndRan(vmId: string, id: string, version: number): Promise<ScheduleBody> {
+    const bumped = async (by: number) => {
+      let s = await getSchedule(vmId, id);
+      for (const deadline = Date.now() + 30_000; s.version < version + by && Date.now() < deadline;) {
+        await sleep(100);
+        s = await getSchedule(vmId, id);
+      }
+      return s;
+    };
+    const claimed = await bumped(1);
+    await holdOff(id, claimed.nextRunAt);
+    const ran = await bumped(2);
+    expect(ran.version).toBe(version + 2);
+    return { ...ran, nextRunAt: claimed.nextRunAt };
+  }
+
+  /** Makes `slot` the schedule's due slot (as if its time had come) and waits for its run. */
   async function runSlot(vmId: string, id: string, slot: Date): Promise<ScheduleBody> {
     await awayFromTheMinute();
     const before = await getSchedule(vmId, id);
     await db.query(`UPDATE schedules SET next_run_at = $2 WHERE id = $1`, [id, slot]);
-    let after = before;
-    for (const deadline = Date.now() + 30_000; after.version < before.version + 2 && Date.now() < deadline;) {
-      await sleep(100);
-      after = await getSchedule(vmId, id);
-    }
-    expect(after.version).toBe(before.version + 2);
-    await holdOff(id, after.nextRunAt);
-    return after;
+    return claimedAndRan(vmId, id, before.version);
   }
 
   /** Moves a claimed schedule's next slot a day on (unless something else moved it meanwhile). */
@@ -363,16 +373,10 @@ describe('Schedules (e2e, real PostgreSQL and libvirt, two replicas)', () => {
       // Both replicas (and the leader's own interval, every second) go for the same slots at once.
       await Promise.all([...jobs, ...jobs].map((job) => job.tick()));
       for (const [i, s] of schedules.entries()) {
-        let now = await getSchedule(s.vmId, s.id);
         // The leader's interval may have won the claim and still be recording its run.
-        for (const deadline = Date.now() + 10_000; now.version < versions[i] + 2 && Date.now() < deadline;) {
-          await sleep(100);
-          now = await getSchedule(s.vmId, s.id);
-        }
-        expect(now.version).toBe(versions[i] + 2);
-        expect(new Date(now.nextRunAt).getTime()).toBeGreaterThan(Date.now());
-        await holdOff(s.id, now.nextRunAt);
-        expect(await waitOp(alice.accessToken, now.lastOperationId!)).toMatchObject({ status: 'succeeded' });
+        const ran = await claimedAndRan(s.vmId, s.id, versions[i]);
+        expect(new Date(ran.nextRunAt).getTime()).toBeGreaterThan(slot.getTime());
+        expect(await waitOp(alice.accessToken, ran.lastOperationId!)).toMatchObject({ status: 'succeeded' });
       }
     }
     for (const [i, vmId] of vmIds.entries()) {
