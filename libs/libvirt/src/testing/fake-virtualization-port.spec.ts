@@ -145,6 +145,20 @@ describe('FakeVirtualizationPort test controls', () => {
     await fake.createVolume({ ...disk, name: 'raw.img', sizeBytes: 1024 ** 3, format: 'raw' }); // sparse
   });
 
+  it('fails a disk backup on request: its wait rejects with that error, and the next backup may start', async () => {
+    const diskId = randomUUID();
+    await fake.redefineDomain({ ...spec, disks: [{ id: diskId, path: '/vms/disk.qcow2' }] });
+    await fake.start(vmId);
+    const target = { pool: 'limen-vms', name: 'copy.qcow2' };
+    await fake.beginDiskBackup(vmId, [{ diskId, target }]);
+    fake.failDiskBackup(vmId, new HypervisorError('OPERATION_FAILED', 'the target disk broke'));
+    await expect(fake.waitDiskBackup(vmId)).rejects.toThrow('the target disk broke');
+    await fake.deleteVolume(target);
+    await fake.beginDiskBackup(vmId, [{ diskId, target }]);
+    await fake.waitDiskBackup(vmId);
+    expect((await fake.getVolume(target, 'qcow2')).virtualSizeBytes).toBe(1024 ** 3);
+  });
+
   it('charges the RAM of a running snapshot to the first disk', async () => {
     const before = (await fake.getVolume(disk)).actualSizeBytes;
     await fake.start(vmId);
