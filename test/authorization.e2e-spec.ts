@@ -16,6 +16,7 @@ describe('authorization matrix (e2e)', () => {
   let vmId: string;
   let snapshotId: string;
   let scheduleId: string;
+  let backupId: string;
   let operationId: string;
 
   const send = (actor: Actor, method: 'get' | 'post' | 'patch' | 'delete', path: string, body?: object) => {
@@ -59,10 +60,14 @@ describe('authorization matrix (e2e)', () => {
         enabled: false,
       })
     ).body.id;
+    const backup = await send('owner', 'post', `/api/v1/vms/${vmId}/backups`, {}).expect(202);
+    backupId = backup.body.backup.id;
+    await settle(backup);
   });
   afterAll(async () => {
-    const del = await send('admin', 'delete', `/api/v1/vms/${vmId}`);
-    await settle(del);
+    // The VM, and those the owner's and the admin's restores made.
+    for (const vm of (await send('admin', 'get', '/api/v1/vms').expect(200)).body.items as Array<{ id: string }>)
+      await settle(await send('admin', 'delete', `/api/v1/vms/${vm.id}`));
     await t.close();
   });
 
@@ -89,6 +94,13 @@ describe('authorization matrix (e2e)', () => {
     ['read schedule', 'get', `/api/v1/vms/${vmId}/schedules/${scheduleId}`, undefined],
     ['update schedule', 'patch', `/api/v1/vms/${vmId}/schedules/${scheduleId}`, { keepLast: 2 }],
     ['delete schedule', 'delete', `/api/v1/vms/${vmId}/schedules/${scheduleId}`, undefined],
+    ['list backups', 'get', `/api/v1/vms/${vmId}/backups`, undefined],
+    ['create backup', 'post', `/api/v1/vms/${vmId}/backups`, {}],
+    ['read backup', 'get', `/api/v1/backups/${backupId}`, undefined],
+    ['read backup manifest', 'get', `/api/v1/backups/${backupId}/manifest`, undefined],
+    ['download backup disk', 'get', `/api/v1/backups/${backupId}/disks/0`, undefined],
+    ['restore backup', 'post', `/api/v1/backups/${backupId}/restore`, { target: 'new', start: false }],
+    ['delete backup', 'delete', `/api/v1/backups/${backupId}`, undefined],
     ['read operation', 'get', `/api/v1/operations/${operationId}`, undefined],
     ['wait operation', 'get', `/api/v1/operations/${operationId}/wait?timeout=0`, undefined],
     ['delete VM', 'delete', `/api/v1/vms/${vmId}`, undefined],
@@ -119,18 +131,20 @@ describe('authorization matrix (e2e)', () => {
 
   it.each<Actor>(['owner', 'admin'])('lets the %s through on every route (never 401/403/404)', async (actor) => {
     for (const [name, method, path, body] of routes().filter(
-      ([n]) => !['delete VM', 'delete snapshot', 'delete schedule'].includes(n),
+      ([n]) => !['delete VM', 'delete snapshot', 'delete schedule', 'delete backup'].includes(n),
     )) {
-      const res = await send(actor, method, path, name === 'create snapshot' ? { name: `probe-${actor}` } : body);
+      const named = {
+        'create snapshot': { name: `probe-${actor}` },
+        'restore backup': { target: 'new', name: `restored-${actor}`, start: false },
+      };
+      const res = await send(actor, method, path, named[name as keyof typeof named] ?? body);
       expect([name, [401, 403, 404].includes(res.status)]).toEqual([name, false]);
       await settle(res);
     }
-    const listed = await send(
-      'admin',
-      'get',
-      `/api/v1/vms?ownerId=${(await send('owner', 'get', '/api/v1/auth/me')).body.id}`,
-    ).expect(200);
-    expect(listed.body.items.map((v: { id: string }) => v.id)).toEqual([vmId]);
+    const ownerId = (await send('owner', 'get', '/api/v1/auth/me')).body.id;
+    const listed = await send('admin', 'get', `/api/v1/vms?ownerId=${ownerId}`).expect(200);
+    // The VM, and the one the owner's restore of its backup made (the admin's restore is the admin's).
+    expect(listed.body.items.map((v: { name: string }) => v.name).sort()).toEqual(['guarded', 'restored-owner']);
   });
 
   it('keeps admin-only image management away from users', async () => {

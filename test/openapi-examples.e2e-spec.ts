@@ -196,6 +196,9 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
         .send({ kind: 'snapshot', cron: '0 3 * * *', enabled: false })
         .expect(201)
     ).body.id;
+    const backup = await api().post(`/api/v1/vms/${ids.vm}/backups`).set(auth).send({}).expect(202);
+    await api().get(`${backup.headers.location}/wait?timeout=60`).set(auth).expect(200);
+    ids.backup = backup.body.backup.id;
     ids.user = (
       await api()
         .post('/api/v1/users')
@@ -242,7 +245,7 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     }
   });
 
-  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk, …/schedules/{scheduleId} → its schedule. */
+  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk, …/schedules/{scheduleId} → its schedule, /backups/{id} → its backup. */
   function fill(path: string): string {
     return path.replace(/\/([a-z-]+)\/\{(\w+)\}/g, (_, collection: string) => {
       const kind = (
@@ -250,6 +253,7 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
           vms: 'vm',
           disks: 'disk',
           schedules: 'schedule',
+          backups: 'backup',
           users: 'user',
           hosts: 'host',
           'alert-rules': 'rule',
