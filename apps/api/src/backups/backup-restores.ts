@@ -121,8 +121,7 @@ export class BackupRestores implements OnModuleInit {
       if (!swapped) {
         await this.swapDisks(vm, old, planned);
         swapped = true;
-        for (const disk of old.filter((d) => !isLegacyVolume(d.volume)))
-          await port.deleteVolume({ pool: pool.name, name: disk.volume });
+        await this.deleteOldVolumes(port, pool, old);
       }
       await this.events.publish({
         type: 'backup.restored',
@@ -148,6 +147,17 @@ export class BackupRestores implements OnModuleInit {
       return this.vms.update(vm.id, { diskGiB: await this.vmDisks.totalGiB(vm.id, tx) }, tx);
     });
     await this.events.publish(vmStateEvent(updated, 'vm.updated'));
+  }
+
+  /**
+   * The replaced disks' volumes, then the linked-clone bases they were overlays of that no disk
+   * uses any more (a base goes with the last disk over it, never before).
+   */
+  private async deleteOldVolumes(port: VirtualizationPort, pool: StoragePoolInfo, old: VmDisk[]): Promise<void> {
+    for (const disk of old.filter((d) => !isLegacyVolume(d.volume)))
+      await port.deleteVolume({ pool: pool.name, name: disk.volume });
+    const bases = old.flatMap((disk) => (disk.baseVolume ? [disk.baseVolume] : []));
+    for (const name of await this.vmDisks.unusedBases(bases)) await port.deleteVolume({ pool: pool.name, name });
   }
 
   /** A restore that failed before the swap: the domain as it was, the uploaded volumes go, the VM is charged for the disks it still has. */

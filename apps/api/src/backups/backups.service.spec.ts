@@ -408,6 +408,11 @@ describe('BackupsService and BackupOperations', () => {
       w = world(vm);
       await defineDomain(w, vm, 2);
       const backup = await backUp(w, vm);
+      // The VM is a linked clone: its boot disk is an overlay of a base no other disk uses.
+      const base = `${vm.id}-base-probe.qcow2`;
+      await w.port.createVolume({ pool: POOL, name: base, sizeBytes: GIB });
+      const [boot] = await w.disks.ofVm(vm.id);
+      w.disks.rows.set(boot.id, Object.assign(boot, { baseVolume: base }));
       const before = await w.disks.ofVm(vm.id);
       w.snapshots.rows.set('s1', Object.assign({}, { id: 's1', vmId: vm.id, ownerId: 'alice', sizeMiB: 0 }) as never);
       const accepted = await w.service.restore(alice, backup.id, { target: 'original' });
@@ -427,6 +432,7 @@ describe('BackupsService and BackupOperations', () => {
         after.map((d) => `/vms/${d.volume}`),
       );
       expect(w.snapshots.rows.size).toBe(0);
+      await expect(w.port.getVolume({ pool: POOL, name: base })).rejects.toMatchObject({ code: 'VOLUME_NOT_FOUND' });
       expect((await w.backups.find(backup.id))!.state).toBe('ready');
       expect(w.published.find((e) => e.type === 'backup.restored')).toMatchObject({
         payload: { backupId: backup.id, vmId: vm.id },
