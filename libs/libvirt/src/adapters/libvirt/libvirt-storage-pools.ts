@@ -16,9 +16,12 @@ import {
 } from './storage-support';
 
 const POOL_EXISTS = /pool '.*' already exists/i;
-/** How often a refresh refused while a volume is being built is tried again, and how long apart. */
-const REFRESH_ATTEMPTS = 10;
-const REFRESH_RETRY_MS = 200;
+/**
+ * How long a refresh refused while libvirt builds a volume in the pool (a clone, an upload: they
+ * may take minutes) is tried again, and at most how long apart.
+ */
+const REFRESH_PATIENCE_MS = 15 * 60 * 1000;
+const REFRESH_RETRY_MAX_MS = 2000;
 
 interface PoolState {
   active: boolean;
@@ -108,18 +111,21 @@ export class LibvirtStoragePools {
 
   /**
    * Re-lists a pool's folder, so files written outside libvirt appear (a serial log). False when the
-   * pool is not there. libvirt refuses while it builds a volume in the pool: tried again shortly.
+   * pool is not there. libvirt refuses (BUSY) while it builds a volume in the pool, for as long as
+   * that takes: a `patient` refresh waits for it (a delete must see the files), others give up at
+   * once (a listing's sizes can do without).
    */
-  async refresh(name: string): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+  async refresh(name: string, options: { patient: boolean } = { patient: true }): Promise<boolean> {
+    const deadline = Date.now() + (options.patient ? REFRESH_PATIENCE_MS : 0);
+    for (let wait = 200; ; wait = Math.min(wait * 2, REFRESH_RETRY_MAX_MS)) {
       try {
         await this.run({ name: 'pool-refresh', options: { pool: name } });
         return true;
       } catch (error) {
         if (POOL_MISSING.test(errorText(error))) return false;
-        if (!HypervisorError.is(error, 'BUSY') || attempt >= REFRESH_ATTEMPTS) throw error;
+        if (!HypervisorError.is(error, 'BUSY') || Date.now() + wait > deadline) throw error;
       }
-      await new Promise((resolve) => setTimeout(resolve, REFRESH_RETRY_MS));
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
@@ -169,8 +175,10 @@ export class LibvirtStoragePools {
   /** A pool's sizes beside its known state; with `refresh`, an active pool is re-read from its folder first. */
   private async info(name: string, state: PoolState, refresh = false): Promise<StoragePoolInfo | undefined> {
     if (refresh && state.active) {
-      // Still refused after the retries (a long clone in the pool): its last sizes then.
-      await this.refresh(name).catch((error: unknown) => this.logger.warn(`pool-refresh ${name}: ${errorText(error)}`));
+      // Refused while a volume is being built in the pool (a long clone): its last sizes then.
+      await this.refresh(name, { patient: false }).catch((error: unknown) =>
+        this.logger.warn(`pool-refresh ${name}: ${errorText(error)}`),
+      );
     }
     const pool = await this.read(name, false);
     if (!pool) return undefined;
