@@ -122,7 +122,13 @@ describe('Schedules (e2e, real PostgreSQL and libvirt, two replicas)', () => {
   }
 
   beforeAll(async () => {
-    const env = { SCHEDULE_TICK_SECONDS: '1', DEFAULT_QUOTA_SNAPSHOTS: '50', DEFAULT_QUOTA_DISK_GIB: '60' };
+    const env = {
+      SCHEDULE_TICK_SECONDS: '1',
+      DEFAULT_QUOTA_SNAPSHOTS: '50',
+      DEFAULT_QUOTA_DISK_GIB: '60',
+      // A stopped VM holds its vCPU on the host too: the suite's ten VMs on a two-CPU machine.
+      CPU_OVERCOMMIT_PERCENT: '1000',
+    };
     a = await startTestApp(env, undefined, REAL_POSTGRES);
     b = await startTestApp({ ...env, SCHEDULE_MIN_INTERVAL_SECONDS: '300' }, a.data);
     db = a.app.get(DataSource);
@@ -351,6 +357,39 @@ describe('Schedules (e2e, real PostgreSQL and libvirt, two replicas)', () => {
     expect(names).toHaveLength(2);
     expect(names).toContain(name);
     expect(names.find((n) => n !== name)).toMatch(new RegExp(`^${name}-[0-9a-f]{8}$`));
+  });
+
+  it('a backup schedule takes its backups as backup.create operations, and keepLast 1 leaves the newest', async () => {
+    const vmId = await createVm('sched-backup');
+    const schedule = (
+      await as(alice.accessToken)
+        .post(schedulesOf(vmId))
+        .send({ kind: 'backup', cron: '* * * * *', keepLast: 1 })
+        .expect(201)
+    ).body as ScheduleBody;
+    await holdOff(schedule.id, schedule.nextRunAt);
+    const base = Math.floor(Date.now() / 60_000) * 60_000 - 20 * 60_000;
+    for (const slot of [new Date(base), new Date(base + 60_000)]) {
+      const ran = await runSlot(vmId, schedule.id, slot);
+      expect(ran.lastError).toBeNull();
+      expect(await waitOp(alice.accessToken, ran.lastOperationId!)).toMatchObject({
+        kind: 'backup.create',
+        status: 'succeeded',
+      });
+    }
+    type Backup = { id: string; scheduleId: string | null; state: string; createdAt: string };
+    let backups: Backup[] = [];
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(250)) {
+      backups = (await as(alice.accessToken).get(`/api/v1/vms/${vmId}/backups`).expect(200)).body.items;
+      if (backups.length === 1) break;
+    }
+    expect(backups).toEqual([expect.objectContaining({ scheduleId: schedule.id, state: 'ready' })]);
+    const created = await db.query(
+      `SELECT params->>'backupId' AS id FROM operations WHERE vm_id = $1 AND kind = 'backup.create' ORDER BY created_at`,
+      [vmId],
+    );
+    expect(created.map((op: { id: string }) => op.id)).toHaveLength(2);
+    expect(backups[0].id).toBe(created[1].id);
   });
 
   it('two replicas ticking at once never run the same slot twice', async () => {
