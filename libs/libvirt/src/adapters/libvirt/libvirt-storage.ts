@@ -1,6 +1,8 @@
+import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
-import { HypervisorError } from '../../errors/hypervisor-error';
+import { HypervisorError, isFilesystemFull } from '../../errors/hypervisor-error';
 import { withScratchDir } from '../../host/scratch-dir';
 import {
   PoolVolumeInfo,
@@ -215,7 +217,7 @@ export class LibvirtStorage {
   }
 
   /**
-   * Creates `ref` and fills it with the local file's bytes (virsh vol-upload: one pass over the
+   * Creates `ref` and fills it with the local file's bytes (copied on this machine, virsh vol-upload to another host: one pass over the
    * data, nothing hashed or converted here), returned as read in `format`. VOLUME_EXISTS; on any
    * other failure the new volume is deleted again.
    */
@@ -230,7 +232,14 @@ export class LibvirtStorage {
     // Created raw and sparse: the upload replaces every byte, so libvirt has nothing to format first.
     await this.defineVolume(ref.pool, buildVolumeXml({ name: ref.name, format: 'raw', capacityBytes: file.size }));
     try {
-      await this.runTransfer({ name: 'vol-upload', options: { pool: ref.pool, vol: ref.name, file: localPath } });
+      if (this.local) {
+        // On this machine the bytes go straight into the file libvirt made: several times faster
+        // than streaming them through libvirtd. The refresh re-reads the format, as vol-upload's does.
+        await this.copyIntoVolume(localPath, (await this.getVolume(ref, 'raw')).path);
+        await this.pools.refresh(ref.pool);
+      } else {
+        await this.runTransfer({ name: 'vol-upload', options: { pool: ref.pool, vol: ref.name, file: localPath } });
+      }
       return await this.getVolume(ref, options.format);
     } catch (error) {
       await this.discard(ref);
@@ -331,6 +340,23 @@ export class LibvirtStorage {
       throw storageError(error);
     });
     if (result.exitCode !== 0) throw storageError(mapVirshError(result.stderr, `virsh ${command.name}`));
+  }
+
+  /** The local file's bytes into the volume's file (which stays as libvirt made it: root, 0600), within the transfer timeout. */
+  private async copyIntoVolume(localPath: string, volumePath: string): Promise<void> {
+    try {
+      await pipeline(createReadStream(localPath), createWriteStream(volumePath, { flags: 'r+' }), {
+        signal: AbortSignal.timeout(this.transferTimeoutMs),
+      });
+    } catch (error) {
+      if ((error as Error).name === 'AbortError')
+        throw new HypervisorError(
+          'TIMEOUT',
+          `copying ${localPath} into the volume took over ${this.transferTimeoutMs} ms`,
+        );
+      const code = isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED';
+      throw new HypervisorError(code, `cannot copy ${localPath} into the volume: ${(error as Error).message}`);
+    }
   }
 
   private async defineVolume(pool: string, xml: string): Promise<void> {
