@@ -229,11 +229,13 @@ export class BackupOperations implements OnModuleInit, OnApplicationBootstrap {
     await this.store.remove(backup.id);
     await this.backups.delete(backup.id);
   }
+
   /**
    * Backups that work left behind: failed and interrupted creates are cleaned up (the guest
    * thawed, temporary volumes and partial folders deleted) and their rows deleted, which releases
    * their quota; interrupted deletes are finished; restores that ended leave the backup ready
-   * again. A row whose cleanup fails (the hypervisor is down) is tried again next time.
+   * again; folders of backups without a row go. A row whose cleanup fails (the hypervisor is down)
+   * is tried again next time.
    */
   async sweep(): Promise<void> {
     for (const backup of await this.backups.stuck()) {
@@ -247,5 +249,10 @@ export class BackupOperations implements OnModuleInit, OnApplicationBootstrap {
         );
       }
     }
+    // Folders no row speaks for (their owner was deleted, which deletes the rows): a folder is
+    // made only once its row exists, and its row goes only once it is removed, so none is in use.
+    const ids = await this.store.folderIds();
+    const known = await this.backups.existing(ids);
+    for (const id of ids.filter((id) => !known.has(id))) await this.store.remove(id);
   }
 }

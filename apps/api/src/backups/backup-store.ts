@@ -1,7 +1,7 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { createReadStream, ReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { AppException, ErrorCode } from '../common/problem';
@@ -125,6 +125,16 @@ export class BackupStore {
   /** Reads a disk file, or the bytes of `range` of it. */
   read(id: string, disk: BackupDiskManifest, range?: ByteRange): ReadStream {
     return createReadStream(this.filePath(id, disk.file), range ? { start: range.start, end: range.end } : {});
+  }
+
+  /** The ids of the backups that have a folder in the store, complete or partial. */
+  async folderIds(): Promise<string[]> {
+    const names = await readdir(this.root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [] as string[];
+      throw error;
+    });
+    const ids = names.map((name) => name.replace(/^\.partial-/, '')).filter((id) => UUID.test(id));
+    return [...new Set(ids)];
   }
 
   /** The backup's folder and any partial one; nothing there is fine. */

@@ -86,6 +86,15 @@ export class BackupRepository extends TableRepository {
     await this.manager(tx).delete(Backup, { id });
   }
 
+  /** Of `ids`, those that have a row. */
+  async existing(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows = await this.query<{ id: string }>(undefined, `SELECT id FROM backups WHERE id = ANY($1::uuid[])`, [
+      ids,
+    ]);
+    return new Set(rows.map((row) => row.id));
+  }
+
   /**
    * Rows left behind by work that ended without finishing them: `failed` and `deleting` ones (a
    * delete runs within its request; the sweep finishing one still running removes nothing twice),

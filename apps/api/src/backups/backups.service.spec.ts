@@ -567,6 +567,11 @@ describe('BackupsService and BackupOperations', () => {
       expect(readdirSync(w.backupDir)).toEqual([ready.id]);
       expect(w.port.calls.filter((c) => c.method === 'thawFilesystems').length).toBe(thaws + 1);
       expect((await w.backups.find(ready.id))!.state).toBe('ready');
+      // Folders whose rows went with their owner go too.
+      const orphan = randomUUID();
+      await w.store.startPartial(orphan);
+      await w.ops.sweep();
+      expect(readdirSync(w.backupDir)).toEqual([ready.id]);
     });
 
     it('the sweep keeps a row it cannot clean up while the hypervisor is down, and cleans it once it answers', async () => {

@@ -56,6 +56,10 @@ export class FakeBackupRepository {
     this.rows.delete(id);
   }
 
+  async existing(ids: string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.rows.has(id)));
+  }
+
   async stuck(): Promise<Backup[]> {
     return [...this.rows.values()]
       .filter(
