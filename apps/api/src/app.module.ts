@@ -19,6 +19,7 @@ import { HypervisorModule } from './hypervisor/hypervisor.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NetworksModule } from './networks/networks.module';
 import { ImagesModule } from './images/images.module';
+import { TemplatesModule } from './images/templates.module';
 import { OperationsModule } from './operations/operations.module';
 import { QuotasModule } from './quotas/quotas.module';
 import { SchedulesModule } from './schedules/schedules.module';
@@ -47,6 +48,7 @@ export class AppModule {
         HealthModule,
         EventsModule,
         ImagesModule,
+        TemplatesModule,
         QuotasModule,
         OperationsModule,
         VmsModule,

@@ -96,6 +96,7 @@ export const EVENT_DATA_SCHEMAS: { [T in EventType]: SchemaObject | ReferenceObj
     properties: { id: uuid, vmId: { type: ['string', 'null'], format: 'uuid' } },
   },
   'backup.restored': { type: 'object', required: ['backupId', 'vmId'], properties: { backupId: uuid, vmId: uuid } },
+  'image.created': ref('ImageDto'),
   'host.up': { type: 'object', required: ['hostId', 'name'], properties: { hostId: uuid, name: text } },
   'host.down': {
     type: 'object',

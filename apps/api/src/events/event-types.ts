@@ -1,6 +1,7 @@
 import type { AlertDto } from '../alerting/dto/alert.dto';
 import type { BackupDto } from '../backups/dto/backup.dto';
 import type { DiskDto } from '../disks/dto/disk.dto';
+import type { ImageDto } from '../images/dto/image.dto';
 import type { NicDto } from '../networks/dto/nic.dto';
 import type { OperationKind } from '../operations/operation-kinds';
 import type { OperationError, OperationStatus } from '../operations/operation.entity';
@@ -67,6 +68,8 @@ export interface EventPayloads {
   'backup.deleted': { id: string; vmId: string | null };
   /** A VM got a backup's disks: restored over, or made from it. */
   'backup.restored': { backupId: string; vmId: string };
+  /** A template was written from a VM's boot disk and is ready to use (its owner and admins see it). */
+  'image.created': ImageDto;
   'host.up': { hostId: string; name: string };
   'host.down': { hostId: string; name: string; reason: string };
   'alert.firing': AlertPayload;

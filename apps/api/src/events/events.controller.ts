@@ -21,7 +21,7 @@ export class EventsController {
   ) {}
 
   /**
-   * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, and for admins host.* and alert.*.
+   * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, image.created, and for admins host.* and alert.*.
    * You see events of your own resources (admins see all). Send Last-Event-ID to replay what you missed.
    * A `heartbeat` event without id arrives on connect and every SSE_HEARTBEAT_SECONDS (30 s).
    * Open streams are limited per user and per server (429 TOO_MANY_STREAMS, with Retry-After).

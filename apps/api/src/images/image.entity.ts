@@ -48,6 +48,10 @@ export class Image {
   @Column({ type: 'boolean', default: true })
   available: boolean;
 
+  /** What a template's maker says it is; empty for files in IMAGE_DIR. */
+  @Column({ type: 'text', default: '' })
+  description: string;
+
   /** Who made it (a template); null: found in IMAGE_DIR or uploaded by an admin. */
   @Column({ name: 'owner_id', type: 'uuid', nullable: true })
   ownerId: string | null;

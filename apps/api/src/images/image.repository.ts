@@ -5,7 +5,7 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { paginate } from '../database/paginate';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
-import { Image } from './image.entity';
+import { Image, ImageVisibility } from './image.entity';
 import { FoundImage } from './image-scanner';
 
 /** The one owner of the `images` table's SQL. */
@@ -53,8 +53,37 @@ export class ImageRepository extends TableRepository {
     return this.manager().find(Image, { order: { name: 'ASC' } });
   }
 
-  page(page: PageQueryDto): Promise<{ items: Image[]; nextCursor: string | null }> {
-    return paginate(this.manager().createQueryBuilder(Image, 'image'), page);
+  /**
+   * One page, newest first: every image (`viewerId` undefined: an admin), or those `viewerId` may
+   * see: its own templates, and images that are public and ready (see imageVisibleTo).
+   */
+  page(page: PageQueryDto, viewerId?: string): Promise<{ items: Image[]; nextCursor: string | null }> {
+    const query = this.manager().createQueryBuilder(Image, 'image');
+    if (viewerId !== undefined)
+      query.where(`(image.ownerId = :viewerId OR (image.visibility = 'public' AND image.state = 'ready'))`, {
+        viewerId,
+      });
+    return paginate(query, page);
+  }
+
+  /** Whether any image (a template or a file) has this name, case aside. */
+  async nameTaken(tx: Tx, name: string): Promise<boolean> {
+    const rows = await this.query(tx, `SELECT 1 FROM images WHERE lower(name) = lower($1) LIMIT 1`, [name]);
+    return rows.length > 0;
+  }
+
+  /** Inserts a template being made; false when a template of that name (case aside) got there first (skipped, so `tx` stays usable). */
+  insertTemplateIfNameFree(tx: Tx, image: Image): Promise<boolean> {
+    return this.insert(tx, image, { ifNoConflict: true });
+  }
+
+  /** A template written: its file's size and digest, ready and available. */
+  async markTemplateReady(id: string, fields: { sizeBytes: number; sha256: string; sha256Stamp: string | null }) {
+    await this.manager().update(Image, { id }, { ...fields, state: 'ready', available: true });
+  }
+
+  async setVisibility(id: string, visibility: ImageVisibility): Promise<void> {
+    await this.manager().update(Image, { id }, { visibility });
   }
 
   find(id: string): Promise<Image | null> {

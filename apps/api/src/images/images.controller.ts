@@ -1,10 +1,10 @@
-import { Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
-import { ImageDto, ImageListDto, ImagePageDto, UploadImageQueryDto } from './dto/image.dto';
+import { ImageDto, ImageListDto, ImagePageDto, UpdateImageDto, UploadImageQueryDto } from './dto/image.dto';
 import { ImagesService } from './images.service';
 
 @ApiTags('images')
@@ -14,19 +14,37 @@ import { ImagesService } from './images.service';
 export class ImagesController {
   constructor(private readonly images: ImagesService) {}
 
-  /** The images any user may boot from, newest first. */
+  /** The images you may boot from (public ones, and your own templates; admins: all), newest first. */
   @Get()
   @ApiProblems(400)
-  async list(@Query() page: PageQueryDto): Promise<ImagePageDto> {
-    const result = await this.images.list(page);
+  async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto): Promise<ImagePageDto> {
+    const result = await this.images.list(user, page);
     return { items: result.items.map(ImageDto.from), nextCursor: result.nextCursor };
   }
 
-  /** One image. */
+  /** One image (another user's private template is 404). */
   @Get(':id')
   @ApiProblems(400, 404)
-  async get(@Param('id', ParseUUIDPipe) id: string): Promise<ImageDto> {
-    return ImageDto.from(await this.images.get(id));
+  async get(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string): Promise<ImageDto> {
+    return ImageDto.from(await this.images.visible(user, id));
+  }
+
+  /** Publish a template to every user, or make an image private again (admin). */
+  @Patch(':id')
+  @Roles('admin')
+  @ApiBody({
+    type: UpdateImageDto,
+    examples: {
+      publish: {
+        summary: 'Publish a template to every user',
+        description: 'The id must name an image (else `NOT_FOUND`).',
+        value: { visibility: 'public' },
+      },
+    },
+  })
+  @ApiProblems(400, 403, 404)
+  async update(@Param('id', ParseUUIDPipe) id: string, @Body() dto: UpdateImageDto): Promise<ImageDto> {
+    return ImageDto.from(await this.images.setVisibility(id, dto.visibility));
   }
 
   /** Re-read IMAGE_DIR (admin). */
@@ -57,12 +75,11 @@ export class ImagesController {
     return ImageDto.from(await this.images.upload(query.name, req, length, user.id));
   }
 
-  /** Delete an image and its file (admin); refused while a VM uses it. */
+  /** Delete an image and its file (admins; users their own templates); refused while a VM uses it. */
   @Delete(':id')
   @HttpCode(204)
-  @Roles('admin')
   @ApiProblems(400, 403, 404, 409)
-  async remove(@Param('id', ParseUUIDPipe) id: string): Promise<void> {
-    await this.images.remove(id);
+  async remove(@CurrentUser() user: AuthUser, @Param('id', ParseUUIDPipe) id: string): Promise<void> {
+    await this.images.remove(user, id);
   }
 }

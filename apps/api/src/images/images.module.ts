@@ -14,6 +14,7 @@ import { UploadSlots } from './upload-slots';
   imports: [TypeOrmModule.forFeature([Image, HostImage]), VmDataModule],
   controllers: [ImagesController],
   providers: [ImageRepository, HostImageRepository, ImagesService, HostImageCache, UploadSlots],
-  exports: [ImagesService, HostImageCache],
+  // ImageRepository: templates (TemplatesModule) write their rows.
+  exports: [ImagesService, HostImageCache, ImageRepository],
 })
 export class ImagesModule {}

@@ -14,11 +14,25 @@ import { Transactions } from '../database/transaction';
 import { VmRepository } from '../vms/vm.repository';
 import { fileStamp } from './file-stamp';
 import { HostImageCache } from './host-image-cache';
-import { Image, ImageKind } from './image.entity';
+import { AuthUser } from '../auth/decorators';
+import { Image, ImageKind, ImageVisibility } from './image.entity';
 import { ImageRepository } from './image.repository';
 import { diskFormatOf, scanImageDir } from './image-scanner';
 import { UploadTooSlowError, withMinimumProgress } from './upload-progress';
 import { UploadSlots } from './upload-slots';
+
+/**
+ * Who may see and use an image: admins any; others their own templates (being written or not),
+ * and public images once ready (files in IMAGE_DIR and uploads are public; templates are private
+ * until an admin publishes them).
+ */
+export function imageVisibleTo(image: Image, user: AuthUser): boolean {
+  return (
+    user.role === 'admin' ||
+    (image.ownerId !== null && image.ownerId === user.id) ||
+    (image.visibility === 'public' && image.state === 'ready')
+  );
+}
 
 @Injectable()
 export class ImagesService implements OnApplicationBootstrap {
@@ -54,14 +68,30 @@ export class ImagesService implements OnApplicationBootstrap {
     return { items: await this.images.allByName() };
   }
 
-  list(page: PageQueryDto): Promise<{ items: Image[]; nextCursor: string | null }> {
-    return this.images.page(page);
+  /** The images `user` may see (imageVisibleTo), newest first. */
+  list(user: AuthUser, page: PageQueryDto): Promise<{ items: Image[]; nextCursor: string | null }> {
+    return this.images.page(page, user.role === 'admin' ? undefined : user.id);
   }
 
+  /** Any image by id, whoever may see it: for the work on VMs that already use it. */
   async get(id: string): Promise<Image> {
     const image = await this.images.find(id);
     if (!image) throw AppException.notFound('Image');
     return image;
+  }
+
+  /** An image `user` may see; anyone else gets 404, so a private template's existence does not leak. */
+  async visible(user: AuthUser, id: string): Promise<Image> {
+    const image = await this.images.find(id);
+    if (!image || !imageVisibleTo(image, user)) throw AppException.notFound('Image');
+    return image;
+  }
+
+  /** Publishes a template to every user, or makes an image private again (admins). */
+  async setVisibility(id: string, visibility: ImageVisibility): Promise<Image> {
+    await this.get(id);
+    await this.images.setVisibility(id, visibility);
+    return this.get(id);
   }
 
   /** A disk image's virtual size, read as the format its name gives (never probed). */
@@ -73,9 +103,16 @@ export class ImagesService implements OnApplicationBootstrap {
    * An available image of one of the given kinds; otherwise a 400 naming the field. A disk image
    * is checked again here, since files can be placed in IMAGE_DIR by hand (see standaloneProblem).
    */
-  async usable(id: string, kinds: readonly ImageKind[], field: string): Promise<Image> {
+  async usable(user: AuthUser, id: string, kinds: readonly ImageKind[], field: string): Promise<Image> {
     const image = await this.images.find(id);
-    if (!image || !image.available || !kinds.includes(image.kind)) {
+    // An image `user` may not see is answered as one that does not exist.
+    if (
+      !image ||
+      !imageVisibleTo(image, user) ||
+      image.state !== 'ready' ||
+      !image.available ||
+      !kinds.includes(image.kind)
+    ) {
       throw new AppException(
         HttpStatus.BAD_REQUEST,
         ErrorCode.VALIDATION_FAILED,
@@ -182,10 +219,16 @@ export class ImagesService implements OnApplicationBootstrap {
 
   /**
    * Deletes the image, its file and its copies on other hosts (those down keep theirs until the
-   * cache's sweep reaches them); refused while any VM boots from it or has it inserted.
+   * cache's sweep reaches them); refused while any VM boots from it or has it inserted, and while a
+   * template is still being written. Admins delete any image, users their own templates (403 for
+   * another image they can see); the row's going releases a template's `backupGiB`.
    */
-  async remove(id: string): Promise<void> {
-    const image = await this.get(id);
+  async remove(user: AuthUser, id: string): Promise<void> {
+    const image = await this.visible(user, id);
+    if (user.role !== 'admin' && image.ownerId !== user.id)
+      throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.FORBIDDEN, 'Only admins delete images they did not make');
+    if (image.state !== 'ready')
+      throw new AppException(HttpStatus.CONFLICT, ErrorCode.INVALID_STATE, 'The template is still being written');
     const count = await this.vms.countUsingImage(id);
     if (count > 0) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.IMAGE_IN_USE, `The image is used by ${count} VM(s)`);

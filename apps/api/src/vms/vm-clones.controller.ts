@@ -1,5 +1,5 @@
 import { Body, Controller, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiHeader, ApiTags } from '@nestjs/swagger';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.decorator';
@@ -26,6 +26,17 @@ export class VmClonesController {
     name: 'Idempotency-Key',
     required: false,
     description: 'Repeat the request safely: the same key and body replay the first response for 24 h',
+  })
+  @ApiBody({
+    type: CloneVmDto,
+    examples: {
+      linked: {
+        summary: 'A linked clone of a stopped VM',
+        description:
+          'The VM must be stopped (else `INVALID_STATE`); the name must be free among your VMs (else `CONFLICT`).',
+        value: { name: 'web-1-copy', linked: true },
+      },
+    },
   })
   @ApiAcceptedResponse({ type: VmAcceptedDto, description: 'Accepted; Location names the operation' })
   @ApiProblems(403, 404, 409, 422)

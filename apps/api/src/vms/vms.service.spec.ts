@@ -77,7 +77,7 @@ function world(...vms: Vm[]) {
     assertRoomToGrow: jest.fn(async () => undefined),
   };
   const images = {
-    usable: async (id: string) => Object.assign(new Image(), IMAGES[id]),
+    usable: async (_user: AuthUser, id: string) => Object.assign(new Image(), IMAGES[id]),
     virtualSizeOf: async (image: Image) => (image.id === 'disk' ? 3 * GIB : 0),
   };
   const stateWriter = new VmStateWriter(rows.asRepository, events);

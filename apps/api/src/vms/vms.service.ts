@@ -141,7 +141,7 @@ export class VmsService {
   }
 
   async create(user: AuthUser, dto: CreateVmDto, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
-    const image = await this.images.usable(dto.imageId, ['iso', 'disk', 'kernel'], 'imageId');
+    const image = await this.images.usable(user, dto.imageId, ['iso', 'disk', 'kernel'], 'imageId');
     for (const field of ['cloudInit', 'sshKeyIds'] as const) {
       if (dto[field] && image.kind !== 'disk') {
         throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${field} needs a disk image`, {
@@ -292,7 +292,7 @@ export class VmsService {
 
   async insertMedia(user: AuthUser, id: string, dto: MediaDto, idem?: IdempotentRequest): Promise<VmAcceptedDto> {
     await this.store.visible(user, id); // someone else's VM is 404 before anything about the body is said
-    const iso = await this.images.usable(dto.imageId, ['iso'], 'imageId');
+    const iso = await this.images.usable(user, dto.imageId, ['iso'], 'imageId');
     return this.accept(user, idem, async (tx) => {
       const vm = await this.store.visible(user, id, tx, true);
       this.assertNotBusy(vm);

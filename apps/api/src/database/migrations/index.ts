@@ -14,6 +14,7 @@ import { HostStoragePools1764405000000 } from './1764405000000-host-storage-pool
 import { HostImageUploads1764406000000 } from './1764406000000-host-image-uploads';
 import { ImageDigestStamp1764407000000 } from './1764407000000-image-digest-stamp';
 import { Copies1764500000000 } from './1764500000000-copies';
+import { ImageDescription1764510000000 } from './1764510000000-image-description';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   HostImageUploads1764406000000,
   ImageDigestStamp1764407000000,
   Copies1764500000000,
+  ImageDescription1764510000000,
 ];

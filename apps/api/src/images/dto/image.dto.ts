@@ -1,6 +1,18 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Matches } from 'class-validator';
-import { IMAGE_KINDS, Image, ImageKind } from '../image.entity';
+import { IsIn, IsString, Matches, MaxLength } from 'class-validator';
+import { IsFreeText } from '../../common/free-text';
+import { IsOptionalNotNull } from '../../common/validation';
+import { OperationDto } from '../../operations/dto/operation.dto';
+import {
+  IMAGE_KINDS,
+  IMAGE_STATES,
+  IMAGE_VISIBILITIES,
+  Image,
+  ImageKind,
+  ImageState,
+  ImageVisibility,
+} from '../image.entity';
+import { IMAGE_NAME } from '../image-scanner';
 
 export class ImageDto {
   @ApiProperty({ format: 'uuid' })
@@ -22,6 +34,26 @@ export class ImageDto {
   @ApiProperty({ example: true })
   available: boolean;
 
+  /** What a template's maker says it is; empty for files in IMAGE_DIR. */
+  @ApiProperty({ example: '' })
+  description: string;
+
+  /** Who made it (a template of a VM); null: a file in IMAGE_DIR or an admin's upload. */
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, example: null })
+  ownerId: string | null;
+
+  /** The VM a template was made from (it may since have been deleted). */
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, example: null })
+  sourceVmId: string | null;
+
+  /** private: its owner and admins see and use it; public: every user. Admins publish. */
+  @ApiProperty({ enum: IMAGE_VISIBILITIES, example: 'public' })
+  visibility: ImageVisibility;
+
+  /** creating: a template still being written (not usable yet). */
+  @ApiProperty({ enum: IMAGE_STATES, example: 'ready' })
+  state: ImageState;
+
   @ApiProperty({ example: '2026-11-26T08:00:00.000Z' })
   createdAt: string;
 
@@ -33,9 +65,55 @@ export class ImageDto {
       sizeBytes: image.sizeBytes,
       sha256: image.sha256,
       available: image.available,
+      description: image.description,
+      ownerId: image.ownerId,
+      sourceVmId: image.sourceVmId,
+      visibility: image.visibility,
+      state: image.state,
       createdAt: image.createdAt.toISOString(),
     };
   }
+}
+
+/** A template being written from a VM's boot disk, and the operation writing it. */
+export class ImageAcceptedDto {
+  @ApiProperty({ type: ImageDto })
+  image: ImageDto;
+
+  @ApiProperty({ type: OperationDto })
+  operation: OperationDto;
+}
+
+export class CreateTemplateDto {
+  /**
+   * The image's name, unique among all images (case aside): a plain file-like name of 1-128
+   * characters, letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+   * @example "web-base-2026-12"
+   */
+  @ApiProperty({ pattern: IMAGE_NAME.source })
+  @IsString()
+  @Matches(IMAGE_NAME, {
+    message: 'name must be 1-128 characters of letters, digits, . _ -, starting with a letter or digit',
+  })
+  @Matches(/^(?!.*\.\.)/, { message: 'name must not contain ..' })
+  name: string;
+
+  /**
+   * Free text, up to 1 KiB; no control characters other than tab and line breaks.
+   * @example "web server, patched 2026-12-07"
+   */
+  @IsOptionalNotNull()
+  @IsString()
+  @MaxLength(1024)
+  @IsFreeText()
+  description?: string;
+}
+
+export class UpdateImageDto {
+  /** public: every user may see and use the image; private: its owner and admins only. */
+  @ApiProperty({ enum: IMAGE_VISIBILITIES })
+  @IsIn(IMAGE_VISIBILITIES)
+  visibility: ImageVisibility;
 }
 
 /** Every image, as a rescan leaves them. */
