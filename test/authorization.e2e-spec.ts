@@ -149,10 +149,18 @@ describe('authorization matrix (e2e)', () => {
 
   it('keeps admin-only image management away from users', async () => {
     expectProblem(await send('owner', 'post', '/api/v1/images/rescan'), 403, 'FORBIDDEN');
+    // Users delete only templates of their own: an image they see but did not make is 403, one they cannot see 404.
+    const [image] = (await send('owner', 'get', '/api/v1/images').expect(200)).body.items;
+    expectProblem(await send('owner', 'delete', `/api/v1/images/${image.id}`), 403, 'FORBIDDEN');
     expectProblem(
-      await send('owner', 'delete', '/api/v1/images/00000000-0000-4000-8000-000000000000'),
+      await send('owner', 'patch', `/api/v1/images/${image.id}`, { visibility: 'private' }),
       403,
       'FORBIDDEN',
+    );
+    expectProblem(
+      await send('owner', 'delete', '/api/v1/images/00000000-0000-4000-8000-000000000000'),
+      404,
+      'NOT_FOUND',
     );
     expectProblem(
       await send('owner', 'get', `/api/v1/users/00000000-0000-4000-8000-000000000000/quota`),

@@ -189,6 +189,7 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     await api().get(`${vm.headers.location}/wait?timeout=60`).set(auth).expect(200);
     ids.vm = vm.body.vm.id;
     ids.disk = (await api().get(`/api/v1/vms/${ids.vm}/disks`).set(auth).expect(200)).body.items[0].id;
+    ids.image = imageId;
     ids.schedule = (
       await api()
         .post(`/api/v1/vms/${ids.vm}/schedules`)
@@ -245,13 +246,14 @@ describe('contract 12.12: request examples sent as they are (e2e)', () => {
     }
   });
 
-  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk, …/schedules/{scheduleId} → its schedule, /backups/{id} → its backup. */
+  /** The fixture a path parameter names: /vms/{id} → the VM, /users/{id}/quota → the user, /vms/{vmId}/disks/{diskId} → the VM's boot disk, …/schedules/{scheduleId} → its schedule, /backups/{id} → its backup, /images/{id} → the kernel image. */
   function fill(path: string): string {
     return path.replace(/\/([a-z-]+)\/\{(\w+)\}/g, (_, collection: string) => {
       const kind = (
         {
           vms: 'vm',
           disks: 'disk',
+          images: 'image',
           schedules: 'schedule',
           backups: 'backup',
           users: 'user',

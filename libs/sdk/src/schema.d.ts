@@ -266,7 +266,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, and for admins host.* and alert.*.
+         * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, image.created, and for admins host.* and alert.*.
          *     You see events of your own resources (admins see all). Send Last-Event-ID to replay what you missed.
          *     A `heartbeat` event without id arrives on connect and every SSE_HEARTBEAT_SECONDS (30 s).
          *     Open streams are limited per user and per server (429 TOO_MANY_STREAMS, with Retry-After).
@@ -288,7 +288,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The images any user may boot from, newest first. */
+        /** The images you may boot from (public ones, and your own templates; admins: all), newest first. */
         get: operations["ImagesController_list_v1"];
         put?: never;
         /**
@@ -310,15 +310,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One image. */
+        /** One image (another user's private template is 404). */
         get: operations["ImagesController_get_v1"];
         put?: never;
         post?: never;
-        /** Delete an image and its file (admin); refused while a VM uses it. */
+        /** Delete an image and its file (admins; users their own templates); refused while a VM uses it. */
         delete: operations["ImagesController_remove_v1"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Publish a template to every user, or make an image private again (admin). */
+        patch: operations["ImagesController_update_v1"];
         trace?: never;
     };
     "/api/v1/images/rescan": {
@@ -332,6 +333,27 @@ export interface paths {
         put?: never;
         /** Re-read IMAGE_DIR (admin). */
         post: operations["ImagesController_rescan_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/vms/{id}/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an image (a template) of a stopped VM's boot disk: a standalone compressed qcow2, usable
+         *     as a create source (`imageId`) by you and admins until an admin publishes it (PATCH
+         *     /api/v1/images/{id}). Counts against your `backupGiB` quota; the returned operation writes it.
+         */
+        post: operations["TemplatesController_create_v1"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1570,6 +1592,35 @@ export interface components {
             sha256: string | null;
             /** @example true */
             available: boolean;
+            /**
+             * @description What a template's maker says it is; empty for files in IMAGE_DIR.
+             * @example
+             */
+            description: string;
+            /**
+             * Format: uuid
+             * @description Who made it (a template of a VM); null: a file in IMAGE_DIR or an admin's upload.
+             * @example null
+             */
+            ownerId: string | null;
+            /**
+             * Format: uuid
+             * @description The VM a template was made from (it may since have been deleted).
+             * @example null
+             */
+            sourceVmId: string | null;
+            /**
+             * @description private: its owner and admins see and use it; public: every user. Admins publish.
+             * @example public
+             * @enum {string}
+             */
+            visibility: "private" | "public";
+            /**
+             * @description creating: a template still being written (not usable yet).
+             * @example ready
+             * @enum {string}
+             */
+            state: "creating" | "ready";
             /** @example 2026-11-26T08:00:00.000Z */
             createdAt: string;
         };
@@ -1578,8 +1629,67 @@ export interface components {
             /** @example null */
             nextCursor: string | null;
         };
+        UpdateImageDto: {
+            /**
+             * @description public: every user may see and use the image; private: its owner and admins only.
+             * @enum {string}
+             */
+            visibility: "private" | "public";
+        };
         ImageListDto: {
             items: components["schemas"]["ImageDto"][];
+        };
+        CreateTemplateDto: {
+            /**
+             * @description The image's name, unique among all images (case aside): a plain file-like name of 1-128
+             *     characters, letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+             * @example web-base-2026-12
+             */
+            name: string;
+            /**
+             * @description Free text, up to 1 KiB; no control characters other than tab and line breaks.
+             * @example web server, patched 2026-12-07
+             */
+            description?: string;
+        };
+        OperationErrorDto: {
+            /** @example HYPERVISOR_UNAVAILABLE */
+            code: string;
+            /** @example libvirtd does not answer */
+            detail: string;
+        };
+        OperationDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example vm.create */
+            kind: string;
+            /**
+             * @example running
+             * @enum {string}
+             */
+            status: "pending" | "running" | "succeeded" | "failed" | "cancelled";
+            /** Format: uuid */
+            vmId: string | null;
+            /** Format: uuid */
+            ownerId: string;
+            /**
+             * @description Kind-specific outcome, e.g. `{vcpus: {config: true, live: false}}` for an update.
+             * @example null
+             */
+            result: {
+                [key: string]: unknown;
+            } | null;
+            error: components["schemas"]["OperationErrorDto"] | null;
+            /** @example 2026-11-26T08:00:00.000Z */
+            createdAt: string;
+            /** @example null */
+            startedAt: string | null;
+            /** @example null */
+            finishedAt: string | null;
+        };
+        ImageAcceptedDto: {
+            image: components["schemas"]["ImageDto"];
+            operation: components["schemas"]["OperationDto"];
         };
         QuotaAmountsDto: {
             /** @example 3 */
@@ -1625,41 +1735,6 @@ export interface components {
             snapshots?: number | null;
             /** @description null restores the configured default */
             backupGiB?: number | null;
-        };
-        OperationErrorDto: {
-            /** @example HYPERVISOR_UNAVAILABLE */
-            code: string;
-            /** @example libvirtd does not answer */
-            detail: string;
-        };
-        OperationDto: {
-            /** Format: uuid */
-            id: string;
-            /** @example vm.create */
-            kind: string;
-            /**
-             * @example running
-             * @enum {string}
-             */
-            status: "pending" | "running" | "succeeded" | "failed" | "cancelled";
-            /** Format: uuid */
-            vmId: string | null;
-            /** Format: uuid */
-            ownerId: string;
-            /**
-             * @description Kind-specific outcome, e.g. `{vcpus: {config: true, live: false}}` for an update.
-             * @example null
-             */
-            result: {
-                [key: string]: unknown;
-            } | null;
-            error: components["schemas"]["OperationErrorDto"] | null;
-            /** @example 2026-11-26T08:00:00.000Z */
-            createdAt: string;
-            /** @example null */
-            startedAt: string | null;
-            /** @example null */
-            finishedAt: string | null;
         };
         OperationPageDto: {
             items: components["schemas"]["OperationDto"][];
@@ -3403,6 +3478,19 @@ export interface components {
                 "application/problem+json": components["schemas"]["ProblemDto"];
             };
         };
+        /** @description IDEMPOTENCY_KEY_REUSED */
+        "Problem422-api-user": {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ProblemDto"];
+            };
+        };
         /** @description HYPERVISOR_ERROR or AGENT_UNAVAILABLE */
         "Problem502-api-user": {
             headers: {
@@ -3418,19 +3506,6 @@ export interface components {
         };
         /** @description INSUFFICIENT_STORAGE: the host's VM directory is full */
         "Problem507-api-user": {
-            headers: {
-                "X-Request-Id": components["headers"]["X-Request-Id"];
-                "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
-                "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
-                "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["ProblemDto"];
-            };
-        };
-        /** @description IDEMPOTENCY_KEY_REUSED */
-        "Problem422-api-user": {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
                 "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
@@ -4860,6 +4935,16 @@ export interface operations {
                         };
                     } | {
                         /** @enum {unknown} */
+                        event: "image.created";
+                        id: string;
+                        data: {
+                            /** @enum {unknown} */
+                            type: "image.created";
+                            /** Format: date-time */
+                            at: string;
+                        } & components["schemas"]["ImageDto"];
+                    } | {
+                        /** @enum {unknown} */
                         event: "host.up";
                         id: string;
                         data: {
@@ -5095,6 +5180,56 @@ export interface operations {
             503: components["responses"]["Problem503-api-user"];
         };
     };
+    ImagesController_update_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateImageDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
     ImagesController_rescan_v1: {
         parameters: {
             query?: never;
@@ -5121,6 +5256,65 @@ export interface operations {
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TemplatesController_create_v1: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeat the request safely: the same key and body replay the first response for 24 h */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTemplateDto"];
+            };
+        };
+        responses: {
+            /** @description Accepted; Location names the operation */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    Location: components["headers"]["Location"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImageAcceptedDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            422: components["responses"]["Problem422-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+            507: components["responses"]["Problem507-api-user"];
         };
     };
     QuotasController_mine_v1: {
