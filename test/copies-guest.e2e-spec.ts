@@ -56,6 +56,15 @@ describe('Backups and clones inside the guest (e2e, real libvirt, the Debian clo
     return result.stdout.trim();
   }
 
+  /** The guest agent answers, and cloud-init has finished its boot (hostname and machine id are set by then). */
+  async function booted(vmId: string): Promise<void> {
+    await waitForAgent(vmId, AGENT_DEADLINE_MS);
+    const done = await guestExec(vmId, '/usr/bin/cloud-init', ['status', '--wait'], AGENT_DEADLINE_MS);
+    // 2: done with recoverable errors (degraded), which does not concern this test.
+    if (done.exitCode !== 0 && done.exitCode !== 2)
+      throw new Error(`cloud-init in ${vmId}: ${done.stdout} ${done.stderr}`);
+  }
+
   const hostname = (vmId: string) => agentCommand<{ 'host-name': string }>(vmId, { execute: 'guest-get-host-name' });
   const macsOf = async (vmId: string) =>
     ((await api().get(`/api/v1/vms/${vmId}/nics`).expect(200)).body.items as Nic[]).map((n) => n.mac);
@@ -92,7 +101,7 @@ describe('Backups and clones inside the guest (e2e, real libvirt, the Debian clo
       .send({ name: 'copies-src', vcpus: 1, memoryMiB: 512, diskGiB: 3, imageId });
     const sourceId: string = created.body.vm.id;
     await succeeded(created);
-    await waitForAgent(sourceId, AGENT_DEADLINE_MS);
+    await booted(sourceId);
     await sh(sourceId, `echo ${marker} > /root/marker && sync`);
     const sourceMachineId = await sh(sourceId, 'cat /etc/machine-id');
 
@@ -110,7 +119,7 @@ describe('Backups and clones inside the guest (e2e, real libvirt, the Debian clo
     const linked = await api().post(`/api/v1/vms/${sourceId}/clone`).send({ name: 'copies-linked', linked: true });
     await Promise.all([succeeded(full), succeeded(linked)]);
     const clones: string[] = [full.body.vm.id, linked.body.vm.id];
-    await Promise.all(clones.map((id) => waitForAgent(id, AGENT_DEADLINE_MS)));
+    await Promise.all(clones.map((id) => booted(id)));
     const sourceMacs = await macsOf(sourceId);
     const seen = new Set<string>([...sourceMacs]);
     for (const [index, id] of clones.entries()) {
@@ -157,7 +166,7 @@ describe('Backups and clones inside the guest (e2e, real libvirt, the Debian clo
       .send({ target: 'new', name: 'copies-restored' });
     await succeeded(restored);
     const restoredId: string = restored.body.vm.id;
-    await waitForAgent(restoredId, AGENT_DEADLINE_MS);
+    await booted(restoredId);
     expect(await sh(restoredId, 'cat /root/marker')).toBe(marker);
   });
 });
