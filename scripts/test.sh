@@ -43,11 +43,13 @@ run_check() {
 pg_url="postgres://root@127.0.0.1:5432/test"
 
 # The Debian-guest suites boot Debian cloud guests under TCG and spend minutes waiting for them:
-# reachability (issue 14: SSH through a port forward, isolated networks, NIC hot-plug) and the
-# remote host (issue 15: a second libvirtd in a private mount namespace, storage the api cannot
-# see, disks hot-plugged and grown), and disks as the guest sees them (lsblk after hot-plug, live
-# growth and unplug), and copies (issue 16: a marker through backup and restore, clones' identities). They share nothing with the static checks below (no database, no libvirt,
-# no ports: they read files), so they run in the background beside them, once, one after the other, on the real PostgreSQL (the e2e passes skip them); their output follows theirs.
+# reachability (issue 14: SSH through a port forward, isolated networks, NIC hot-plug), the remote
+# host (issue 15: a second libvirtd in a private mount namespace, storage the api cannot see, disks
+# hot-plugged and grown), disks as the guest sees them (lsblk after hot-plug, live growth and
+# unplug) and copies (issue 16: a marker through backup and restore, clones' identities). They
+# share nothing with the static checks and the unit tests below (no database, no libvirt, no
+# ports), so they run in the background beside those, once, one after the other, on the real
+# PostgreSQL (the e2e passes skip them); their output follows the unit tests'.
 guest_suites=(test/reachability.e2e-spec.ts test/remote-host.e2e-spec.ts test/disks-guest.e2e-spec.ts
   test/copies-guest.e2e-spec.ts)
 reach_log="$(mktemp)"
@@ -63,11 +65,6 @@ run_check openapi-lint npx redocly lint --format=stylish docs/openapi.json
 # The typed client: its schema regenerated from the spec matches the committed one, and the journey type-checks.
 run_check sdk bash scripts/check-sdk.sh
 
-step "Debian guests"
-wait "$reach_pid" || status=1
-cat "$reach_log"
-rm -f "$reach_log"
-
 # The property suites (fast-check) take their seed from the commit under test: every commit
 # explores new inputs, yet a run repeats exactly, and a failure replays with the FC_SEED it prints.
 if [ -z "${FC_SEED:-}" ] && commit="$(git rev-parse HEAD 2>/dev/null)"; then
@@ -75,6 +72,12 @@ if [ -z "${FC_SEED:-}" ] && commit="$(git rev-parse HEAD 2>/dev/null)"; then
   printf '[test] property seed FC_SEED=%s (commit %s)\n' "$FC_SEED" "${commit:0:7}"
 fi
 run_jest unit --config jest.unit.config.js
+
+step "Debian guests"
+wait "$reach_pid" || status=1
+cat "$reach_log"
+rm -f "$reach_log"
+
 run_jest libvirt --config jest.int.config.js --runInBand
 run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2 \
   --testPathIgnorePatterns reachability.e2e-spec.ts remote-host.e2e-spec.ts disks-guest.e2e-spec.ts \
