@@ -60,8 +60,8 @@ async function unlessAlready(work: Promise<unknown>, ...codes: Array<HypervisorE
 
 /**
  * Restores: `backup.restore` over the original VM, and the `backup` disk filler of a `vm.create`
- * (a restore into a new VM). Both verify every file's checksum before they change anything, and
- * run again from the start after an api restart.
+ * (a restore into a new VM). Neither changes an existing VM before every file's checksum is
+ * verified, and both run again from the start after an api restart.
  */
 @Injectable()
 export class BackupRestores implements OnModuleInit {
@@ -191,13 +191,20 @@ export class BackupRestores implements OnModuleInit {
     }
   }
 
-  /** The `backup` disk filler of a `vm.create`: checksums first, then each file as the new VM's disk volume. */
+  /** The `backup` disk filler of a `vm.create`: each file as the new VM's disk volume, its checksum verified meanwhile. */
   private async fillNewVm(backupId: string, { port, vm, pool, disks }: DiskFillContext): Promise<void> {
     const backup = await this.backups.find(backupId);
     if (!backup?.manifest) throw AppException.notFound('Backup');
     try {
-      await this.store.verify(backup.id, backup.manifest);
-      await this.upload(port, backup, pool, disks);
+      // The new VM's own volumes, which nothing uses yet: the digests are checked while the files
+      // are copied (one read's time, not two), and a mismatch fails the create, whose tear-down
+      // deletes them. Both are awaited, so nothing is still writing when that happens.
+      const [verified, uploaded] = await Promise.allSettled([
+        this.store.verify(backup.id, backup.manifest),
+        this.upload(port, backup, pool, disks),
+      ]);
+      if (verified.status === 'rejected') throw verified.reason;
+      if (uploaded.status === 'rejected') throw uploaded.reason;
     } finally {
       await this.backups.setStateIf(backup.id, 'restoring', 'ready');
     }
