@@ -1,8 +1,9 @@
 import { FakeVirtualizationPort } from '@limen/libvirt/testing';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { diskVolumeName } from '@limen/libvirt';
 import { AuthUser } from '../auth/decorators';
 import { AppConfig } from '../config/app-config';
@@ -369,12 +370,14 @@ describe('BackupsService and BackupOperations', () => {
       await expect(w.service.readDisk(bob, backup.id, 0)).rejects.toMatchObject({ status: 404 });
       await expect(w.service.readDisk(alice, backup.id, 3)).rejects.toMatchObject({ status: 404 });
       const size = backup.manifest!.disks[0].sizeBytes;
+      // Read to the end: a stream left opening would outlive the test's folder.
       const whole = await w.service.readDisk(alice, backup.id, 0);
-      whole.stream.destroy();
+      const wholeBytes = await buffer(whole.stream);
       expect(whole).toMatchObject({ sizeBytes: size, range: null, sha256: backup.manifest!.disks[0].sha256 });
+      expect(createHash('sha256').update(wholeBytes).digest('hex')).toBe(backup.manifest!.disks[0].sha256);
       const part = await w.service.readDisk(alice, backup.id, 0, 'bytes=2-5');
-      part.stream.destroy();
       expect(part.range).toEqual({ start: 2, end: 5 });
+      expect(await buffer(part.stream)).toEqual(wholeBytes.subarray(2, 6));
       await expect(w.service.readDisk(alice, backup.id, 0, `bytes=${size}-`)).rejects.toMatchObject({
         status: 416,
         headers: { 'Content-Range': `bytes */${size}` },
