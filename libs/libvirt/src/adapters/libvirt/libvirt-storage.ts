@@ -1,8 +1,6 @@
-import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { dirname, join } from 'node:path';
-import { HypervisorError, isFilesystemFull } from '../../errors/hypervisor-error';
+import { HypervisorError } from '../../errors/hypervisor-error';
 import { withScratchDir } from '../../host/scratch-dir';
 import {
   PoolVolumeInfo,
@@ -33,6 +31,7 @@ import {
   invalid,
   LIMEN_POOL_PREFIX,
   POOL_MISSING,
+  copyIntoFile,
   storageError,
   toVolumeInfo,
 } from './storage-support';
@@ -235,7 +234,7 @@ export class LibvirtStorage {
       if (this.local) {
         // On this machine the bytes go straight into the file libvirt made: several times faster
         // than streaming them through libvirtd. The refresh re-reads the format, as vol-upload's does.
-        await this.copyIntoVolume(localPath, (await this.getVolume(ref, 'raw')).path);
+        await copyIntoFile(localPath, (await this.getVolume(ref, 'raw')).path, this.transferTimeoutMs);
         await this.pools.refresh(ref.pool);
       } else {
         await this.runTransfer({ name: 'vol-upload', options: { pool: ref.pool, vol: ref.name, file: localPath } });
@@ -340,23 +339,6 @@ export class LibvirtStorage {
       throw storageError(error);
     });
     if (result.exitCode !== 0) throw storageError(mapVirshError(result.stderr, `virsh ${command.name}`));
-  }
-
-  /** The local file's bytes into the volume's file (which stays as libvirt made it: root, 0600), within the transfer timeout. */
-  private async copyIntoVolume(localPath: string, volumePath: string): Promise<void> {
-    try {
-      await pipeline(createReadStream(localPath), createWriteStream(volumePath, { flags: 'r+' }), {
-        signal: AbortSignal.timeout(this.transferTimeoutMs),
-      });
-    } catch (error) {
-      if ((error as Error).name === 'AbortError')
-        throw new HypervisorError(
-          'TIMEOUT',
-          `copying ${localPath} into the volume took over ${this.transferTimeoutMs} ms`,
-        );
-      const code = isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED';
-      throw new HypervisorError(code, `cannot copy ${localPath} into the volume: ${(error as Error).message}`);
-    }
   }
 
   private async defineVolume(pool: string, xml: string): Promise<void> {

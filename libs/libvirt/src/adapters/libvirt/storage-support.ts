@@ -1,5 +1,7 @@
+import { createReadStream, createWriteStream } from 'node:fs';
 import { isAbsolute, normalize } from 'node:path';
-import { HypervisorError, HypervisorErrorCode } from '../../errors/hypervisor-error';
+import { pipeline } from 'node:stream/promises';
+import { HypervisorError, HypervisorErrorCode, isFilesystemFull } from '../../errors/hypervisor-error';
 import { PoolVolumeInfo, VolumeFormat, VolumeRef } from '../../models';
 import { assertPoolName, assertVolumeName } from '../../naming/storage-name';
 import { VirshCommand } from '../../transport/virsh-command';
@@ -93,4 +95,21 @@ export function toVolumeInfo(ref: VolumeRef, parsed: ParsedVolume, format?: Volu
     virtualSizeBytes: parsed.capacityBytes,
     ...(parsed.backing ? { backingPath: parsed.backing.path } : {}),
   };
+}
+
+/**
+ * The local file's bytes into an existing file on this machine (a volume libvirt made, which keeps
+ * its owner and mode), within `timeoutMs` (TIMEOUT); a full filesystem is INSUFFICIENT_STORAGE.
+ */
+export async function copyIntoFile(localPath: string, path: string, timeoutMs: number): Promise<void> {
+  try {
+    await pipeline(createReadStream(localPath), createWriteStream(path, { flags: 'r+' }), {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    if ((error as Error).name === 'AbortError')
+      throw new HypervisorError('TIMEOUT', `copying ${localPath} took over ${timeoutMs} ms`);
+    const code = isFilesystemFull(error) ? 'INSUFFICIENT_STORAGE' : 'OPERATION_FAILED';
+    throw new HypervisorError(code, `cannot copy ${localPath}: ${(error as Error).message}`);
+  }
 }
