@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { GUEST_MARKER, KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
+import { KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
+import { operationHelpers } from './support/operations';
 
 jest.setTimeout(600_000);
 
@@ -50,39 +51,8 @@ describe('Backups (e2e, real libvirt, the tiny guest)', () => {
     put: (path: string) => request(t.http).put(path).auth(token, { type: 'bearer' }),
   });
   const api = () => as(alice.accessToken);
+  const { settle, succeeded, createVm, booted } = operationHelpers(api, () => imageId);
   const backupDir = () => join(t.dataDir, 'backups');
-
-  async function settle(location: string) {
-    for (;;) {
-      const op = (await api().get(`${location}/wait?timeout=60`).expect(200)).body;
-      if (op.status === 'succeeded' || op.status === 'failed') return op;
-    }
-  }
-
-  async function succeeded(res: request.Response) {
-    expect({ status: res.status, body: res.body }).toEqual({ status: 202, body: expect.anything() });
-    const op = await settle(res.headers.location);
-    expect(op).toMatchObject({ status: 'succeeded', error: null });
-    return op;
-  }
-
-  async function createVm(name: string, start: boolean): Promise<string> {
-    const res = await api()
-      .post('/api/v1/vms')
-      .send({ name, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start, disks: [{ sizeGiB: 1 }] });
-    await succeeded(res);
-    return res.body.vm.id;
-  }
-
-  async function booted(vmId: string): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const serial = await api().get(`/api/v1/vms/${vmId}/serial?bytes=65536`);
-      if (serial.status === 200 && serial.text.includes(GUEST_MARKER)) return;
-      if (Date.now() > deadline) throw new Error(`VM ${vmId} did not reach ${GUEST_MARKER}: ${serial.text}`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  }
 
   async function backUp(vmId: string): Promise<{ id: string; state: string; consistency: string; sizeBytes: number }> {
     const res = await api().post(`/api/v1/vms/${vmId}/backups`).send({});

@@ -6,6 +6,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { KERNEL_IMAGE_NAME, virsh } from './support/hypervisor';
 import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
+import { operationHelpers } from './support/operations';
 
 jest.setTimeout(600_000);
 
@@ -29,20 +30,7 @@ describe('Templates (e2e, real libvirt, the tiny guest)', () => {
     put: (path: string) => request(t.http).put(path).auth(token, { type: 'bearer' }),
   });
   const api = () => as(alice.accessToken);
-
-  async function settle(location: string) {
-    for (;;) {
-      const op = (await api().get(`${location}/wait?timeout=60`).expect(200)).body;
-      if (op.status === 'succeeded' || op.status === 'failed') return op;
-    }
-  }
-
-  async function succeeded(res: request.Response) {
-    expect({ status: res.status, body: res.body }).toEqual({ status: 202, body: expect.anything() });
-    const op = await settle(res.headers.location);
-    expect(op).toMatchObject({ status: 'succeeded', error: null });
-    return op;
-  }
+  const { succeeded } = operationHelpers(api);
 
   async function createVm(name: string, imageId: string, start: boolean): Promise<string> {
     const res = await api().post('/api/v1/vms').send({ name, vcpus: 1, memoryMiB: 128, diskGiB: 1, imageId, start });
