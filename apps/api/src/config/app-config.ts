@@ -18,6 +18,7 @@ import {
   agentClient,
   smtpUrl,
   emailFrom,
+  httpUrl,
 } from './env-values';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
@@ -86,6 +87,32 @@ export class AppConfig {
   console: ConsoleConfig;
   eventStreams: EventStreamConfig;
   copies: CopiesConfig;
+  identity: IdentityConfig;
+}
+
+/** API tokens, second factors and single sign-on (issue 17). */
+export interface IdentityConfig {
+  /** REQUIRE_2FA: whose sign-in must pass a TOTP second factor (they enrol at their next sign-in). */
+  require2fa: 'none' | 'admins' | 'all';
+  /** The issuer name an authenticator app shows next to the code. */
+  totpIssuer: string;
+  /** Live (unrevoked, unexpired) API tokens one user may hold. */
+  maxApiTokensPerUser: number;
+  /** Present when OIDC_ISSUER is set: sign-in through that OpenID provider. */
+  oidc?: OidcConfig;
+}
+
+export interface OidcConfig {
+  /** OIDC_ISSUER: the provider's issuer URL (discovery at /.well-known/openid-configuration). */
+  issuer: string;
+  clientId: string;
+  clientSecret?: string;
+  /** OIDC_REDIRECT_URI: where the provider sends the browser back; default PUBLIC_URL/api/v1/auth/oidc/callback. */
+  redirectUri: string;
+  /** Members of this group (the `groups` claim) sign in as admins; everyone else as users. */
+  adminGroup?: string;
+  /** OIDC_SCOPES, space-separated; `openid` is always included. */
+  scopes: string;
 }
 
 /** Backups, templates and schedules (issue 16). */
@@ -224,6 +251,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     agent: agentClient(env, nodeEnv, dataDir),
     alerting: alertingSettings(env),
     copies: copiesSettings(env, dataDir),
+    identity: identityProviders(env),
     portForwards: { ...portForwardRange(env), address: portForwardAddress(env) },
     metricsToken: bearerToken(env, 'METRICS_TOKEN'),
   });
@@ -266,6 +294,30 @@ function identitySettings(env: Env, nodeEnv: NodeEnv, dataDir: string) {
     registration: readOneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
     lockoutThreshold: readInt(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
     lockoutMinutes: readInt(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
+  };
+}
+
+function identityProviders(env: Env): IdentityConfig {
+  const issuer = readString(env, 'OIDC_ISSUER');
+  let oidc: OidcConfig | undefined;
+  if (issuer !== undefined) {
+    const clientId = readString(env, 'OIDC_CLIENT_ID');
+    if (!clientId) throw new ConfigError('OIDC_CLIENT_ID is required when OIDC_ISSUER is set');
+    const publicUrl = httpUrl(env, 'PUBLIC_URL', `http://127.0.0.1:${readInt(env, 'PORT', 18443, 0, 65535)}`);
+    oidc = {
+      issuer: httpUrl(env, 'OIDC_ISSUER', issuer),
+      clientId,
+      clientSecret: readString(env, 'OIDC_CLIENT_SECRET'),
+      redirectUri: httpUrl(env, 'OIDC_REDIRECT_URI', `${publicUrl}/api/v1/auth/oidc/callback`),
+      adminGroup: readString(env, 'OIDC_ADMIN_GROUP'),
+      scopes: readString(env, 'OIDC_SCOPES') ?? 'openid profile email groups',
+    };
+  }
+  return {
+    require2fa: readOneOf(env, 'REQUIRE_2FA', ['none', 'admins', 'all'] as const, 'none'),
+    totpIssuer: readString(env, 'TOTP_ISSUER') ?? 'LIMEN',
+    maxApiTokensPerUser: readInt(env, 'API_TOKENS_MAX_PER_USER', 50, 1, 10_000),
+    oidc,
   };
 }
 
