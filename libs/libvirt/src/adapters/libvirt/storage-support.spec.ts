@@ -1,6 +1,9 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HypervisorError } from '../../errors/hypervisor-error';
 import { mapVirshError } from '../../transport/virsh-error-mapper';
-import { assertStoragePath, storageError, toVolumeInfo } from './storage-support';
+import { assertStoragePath, copyIntoFile, storageError, toVolumeInfo } from './storage-support';
 
 /** A virsh failure as the session pool reports it, then as LibvirtStorage maps it. */
 function mapped(stderr: string): unknown {
@@ -92,5 +95,31 @@ describe('volume info in a given format', () => {
     expect(() => toVolumeInfo(ref, { ...parsed, format: 'raw' }, 'qcow2')).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
     );
+  });
+});
+
+describe('copyIntoFile', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'limen-copy-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('replaces every byte of the existing file and keeps its mode', async () => {
+    const source = join(dir, 'source');
+    const target = join(dir, 'volume');
+    writeFileSync(source, 'new bytes');
+    chmodSync(source, 0o644);
+    writeFileSync(target, 'older and longer content');
+    chmodSync(target, 0o600);
+    await copyIntoFile(source, target, 10_000);
+    expect(readFileSync(target, 'utf8')).toBe('new bytes');
+    expect(statSync(target).mode & 0o777).toBe(0o600);
+  });
+
+  it('reports a missing source as a failed operation', async () => {
+    const target = join(dir, 'volume');
+    writeFileSync(target, '');
+    await expect(copyIntoFile(join(dir, 'missing'), target, 10_000)).rejects.toMatchObject({
+      code: 'OPERATION_FAILED',
+    });
   });
 });
