@@ -110,6 +110,16 @@ describe('HTTP conventions (e2e)', () => {
     await request(t.http).get('/health/live').expect(200);
   });
 
+  it('keeps idle connections open longer than the clients and proxies in front, and says so', async () => {
+    const server = t.app.getHttpServer() as Server;
+    if (!server.listening) await t.app.listen(0, '127.0.0.1');
+    const { port } = server.address() as AddressInfo;
+    // Node's fetch keeps a socket for the server's hint minus a second; a proxy for 60 s.
+    const res = await fetch(`http://127.0.0.1:${port}/health/live`);
+    expect(res.headers.get('keep-alive')).toBe('timeout=65');
+    expect(server.headersTimeout).toBeGreaterThan(server.keepAliveTimeout);
+  });
+
   it('answers unknown routes with a 404 problem, authenticated or not', async () => {
     expectProblem(await request(t.http).get('/api/v1/no-such-thing'), 404, 'ROUTE_NOT_FOUND');
     expectProblem(await request(t.http).get('/api/v2/users').auth(token, { type: 'bearer' }), 404, 'ROUTE_NOT_FOUND');

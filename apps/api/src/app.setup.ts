@@ -34,6 +34,9 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   app.use(requestIdMiddleware);
   const problems = new ProblemDetailsFilter();
   const server = app.getHttpServer() as Server;
+  server.keepAliveTimeout = config.keepAliveTimeoutSeconds * 1000;
+  // Node's advice: headersTimeout above keepAliveTimeout, so an idle socket is never cut as a slow request.
+  server.headersTimeout = server.keepAliveTimeout + 1000;
   server.on('clientError', (error: Error, socket: Duplex) => problems.answerClientError(error, socket));
   app.use(
     installRequestDeadline(server, config.requestTimeoutSeconds * 1000, (error, socket) =>

@@ -61,6 +61,13 @@ export class AppConfig {
   shutdownTimeoutMs: number;
   /** How long a request's headers and body may take to arrive (image uploads have their own rule). */
   requestTimeoutSeconds: number;
+  /**
+   * How long an idle keep-alive connection stays open. Longer than the idle timeout of the
+   * clients and proxies in front (60 s for nginx, HAProxy and cloud load balancers; 4 s for
+   * Node's fetch), so they always close it first: a server that closes first races a request the
+   * client sends on the closing socket (`fetch failed`, 502 at the proxy).
+   */
+  keepAliveTimeoutSeconds: number;
   imageUploads: ImageUploadConfig;
   hypervisor: HypervisorConfig;
   defaultQuota: QuotaLimits;
@@ -276,6 +283,7 @@ function serverSettings(env: Env) {
     trustProxy: trustProxy(env),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10000, 0, 600000),
     requestTimeoutSeconds: readInt(env, 'REQUEST_TIMEOUT_SECONDS', 300, 1, 86400),
+    keepAliveTimeoutSeconds: readInt(env, 'KEEP_ALIVE_TIMEOUT_SECONDS', 65, 1, 3600),
   };
 }
 
