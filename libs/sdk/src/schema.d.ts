@@ -221,6 +221,61 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your password. A wrong `currentPassword` is 401 `INVALID_CREDENTIALS` and counts in the
+         *     login lock-out (429 `ACCOUNT_LOCKED`). On success every other session and every access token
+         *     issued so far are revoked, and the answer is a fresh pair: the only session left.
+         */
+        post: operations["AccountController_changePassword_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your live sessions (one per sign-in, until it signs out, is revoked or expires), most recently used first. */
+        get: operations["AccountController_sessions_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End one of your sessions: its refresh token stops working at once. Not yours, or already over: 404. */
+        delete: operations["AccountController_revokeSession_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -1574,6 +1629,51 @@ export interface components {
         RefreshTokenDto: {
             /** @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA */
             refreshToken: string;
+        };
+        ChangePasswordDto: {
+            /**
+             * Format: password
+             * @description Any length is accepted here so a wrong guess is just a wrong password.
+             * @example correct horse battery staple
+             */
+            currentPassword: string;
+            /**
+             * Format: password
+             * @example correct horse battery staple
+             */
+            newPassword: string;
+        };
+        SessionDto: {
+            /**
+             * Format: uuid
+             * @description The family's id; DELETE /auth/sessions/{id} ends it.
+             * @example 8c1f4a2e-5b3d-4e6f-9a7b-0c1d2e3f4a5b
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The sign-in.
+             * @example 2026-12-01T08:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description The latest refresh (or the sign-in, if the session never refreshed).
+             * @example 2026-12-01T09:45:00.000Z
+             */
+            lastUsedAt: string;
+            /**
+             * @description The address the sign-in came from, as the api saw it (behind a proxy, the hops TRUST_PROXY trusts decide).
+             * @example 198.51.100.2
+             */
+            createdIp: string | null;
+            /** @example limen-cli/1.0 */
+            userAgent: string | null;
+            /**
+             * @description The session of the access token this request carries.
+             * @example true
+             */
+            current: boolean;
         };
         ImageDto: {
             /** Format: uuid */
@@ -3081,7 +3181,7 @@ export interface components {
          * @description Stable machine-readable error code.
          * @enum {string}
          */
-        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "REQUEST_TIMEOUT" | "HEADERS_TOO_LARGE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "NOT_FOUND" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "INVALID_CREDENTIALS" | "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "ACCOUNT_PENDING" | "ACCOUNT_DISABLED" | "ACCOUNT_LOCKED" | "REGISTRATION_CLOSED" | "FORBIDDEN" | "CONFLICT" | "USERNAME_TAKEN" | "LAST_ADMIN" | "IMAGE_IN_USE" | "NETWORK_CONFLICT" | "NETWORK_IN_USE" | "STORAGE_CONFLICT" | "MAC_IN_USE" | "PORT_RANGE_EXHAUSTED" | "GUEST_AGENT_UNAVAILABLE" | "QUOTA_EXCEEDED" | "INSUFFICIENT_CAPACITY" | "INSUFFICIENT_STORAGE" | "OPERATION_IN_PROGRESS" | "INVALID_STATE" | "BACKUP_CORRUPT" | "RANGE_NOT_SATISFIABLE" | "PRECONDITION_FAILED" | "PRECONDITION_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "HYPERVISOR_UNAVAILABLE" | "HYPERVISOR_ERROR" | "AGENT_UNAVAILABLE" | "CONSOLE_TICKET_INVALID" | "CONSOLE_SESSION_LIMIT" | "UPLOAD_LIMIT" | "CONSOLE_UNAVAILABLE" | "ORIGIN_NOT_ALLOWED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "INTERNAL_ERROR";
+        ErrorCode: "VALIDATION_FAILED" | "MALFORMED_JSON" | "MALFORMED_REQUEST" | "REQUEST_TIMEOUT" | "HEADERS_TOO_LARGE" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "NOT_FOUND" | "ROUTE_NOT_FOUND" | "UNAUTHENTICATED" | "INVALID_CREDENTIALS" | "INVALID_REFRESH_TOKEN" | "REFRESH_TOKEN_REUSED" | "ACCOUNT_PENDING" | "ACCOUNT_DISABLED" | "ACCOUNT_LOCKED" | "REGISTRATION_CLOSED" | "INSUFFICIENT_SCOPE" | "SECOND_FACTOR_REQUIRED" | "INVALID_SECOND_FACTOR" | "INVALID_CHALLENGE" | "OIDC_NOT_CONFIGURED" | "OIDC_LOGIN_FAILED" | "FORBIDDEN" | "CONFLICT" | "USERNAME_TAKEN" | "LAST_ADMIN" | "IMAGE_IN_USE" | "NETWORK_CONFLICT" | "NETWORK_IN_USE" | "STORAGE_CONFLICT" | "MAC_IN_USE" | "PORT_RANGE_EXHAUSTED" | "GUEST_AGENT_UNAVAILABLE" | "QUOTA_EXCEEDED" | "INSUFFICIENT_CAPACITY" | "INSUFFICIENT_STORAGE" | "OPERATION_IN_PROGRESS" | "INVALID_STATE" | "BACKUP_CORRUPT" | "RANGE_NOT_SATISFIABLE" | "PRECONDITION_FAILED" | "PRECONDITION_REQUIRED" | "IDEMPOTENCY_KEY_REUSED" | "HYPERVISOR_UNAVAILABLE" | "HYPERVISOR_ERROR" | "AGENT_UNAVAILABLE" | "CONSOLE_TICKET_INVALID" | "CONSOLE_SESSION_LIMIT" | "UPLOAD_LIMIT" | "CONSOLE_UNAVAILABLE" | "ORIGIN_NOT_ALLOWED" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "METHOD_NOT_ALLOWED" | "SERVICE_UNAVAILABLE" | "DATABASE_UNAVAILABLE" | "INTERNAL_ERROR";
         FieldErrorDto: {
             /** @example username */
             field: string;
@@ -4348,6 +4448,109 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    AccountController_changePassword_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPairDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    AccountController_sessions_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionDto"][];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    AccountController_revokeSession_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];

@@ -1,11 +1,13 @@
-import { Body, Controller, Get, HttpCode, Ip, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { UserDto } from '../users/dto/user.dto';
 import { AuthService } from './auth.service';
+import { RequestOrigin } from './client-context';
 import { AuthRoute, AuthUser, CurrentUser, Public } from './decorators';
 import { LoginDto, RefreshTokenDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
+import type { ClientOrigin } from './token.service';
 
 @ApiTags('auth')
 @ApiProblems(400, 429)
@@ -37,8 +39,8 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(401, 403)
-  login(@Body() dto: LoginDto, @Ip() ip: string): Promise<TokenPairDto> {
-    return this.auth.login(dto, ip);
+  login(@Body() dto: LoginDto, @RequestOrigin() origin: ClientOrigin): Promise<TokenPairDto> {
+    return this.auth.login(dto, origin);
   }
 
   /** Rotate a refresh token: it is spent, and a new pair is returned. Reusing a spent one revokes its whole session. */

@@ -4,8 +4,11 @@ import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config';
 import { UsersModule } from '../users/users.module';
+import { AccountController } from './account.controller';
+import { AccountService } from './account.service';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
+import { CredentialChecks } from './credential-checks';
 import { JwtAuthGuard } from './jwt-auth.guard';
 import { RateLimitGuard, rateLimitOptions } from './rate-limit';
 import { RefreshTokenDataModule } from './refresh-token-data.module';
@@ -30,9 +33,11 @@ import { TokenService } from './token.service';
     }),
     ThrottlerModule.forRootAsync({ inject: [AppConfig], useFactory: rateLimitOptions }),
   ],
-  controllers: [AuthController],
+  controllers: [AuthController, AccountController],
   providers: [
     AuthService,
+    AccountService,
+    CredentialChecks,
     TokenService,
     { provide: APP_GUARD, useClass: JwtAuthGuard },
     { provide: APP_GUARD, useClass: RolesGuard },

@@ -11,6 +11,7 @@ import { User } from '../users/user.entity';
 import type { UserRepository } from '../users/user.repository';
 import type { UsersService } from '../users/users.service';
 import { AuthService } from './auth.service';
+import { CredentialChecks } from './credential-checks';
 import type { RefreshTokenRepository } from './refresh-token.repository';
 import type { TokenService } from './token.service';
 
@@ -18,7 +19,7 @@ describe('AuthService.me', () => {
   function serviceWhoseUserLookupThrows(error: unknown): AuthService {
     const users = { get: () => Promise.reject(error) } as unknown as UsersService;
     const unused = undefined as never;
-    return new AuthService(unused, users, unused, unused, unused, unused, unused, unused, unused);
+    return new AuthService(unused, users, unused, unused, unused, unused, unused, unused);
   }
 
   it('answers 401 UNAUTHENTICATED, not 404, when the token outlived its user (deleted on another replica)', async () => {
@@ -92,18 +93,17 @@ describe('AuthService.login and the lock-out', () => {
     auth = new AuthService(
       config,
       unused,
-      hasher,
       tokens,
       userRows,
       unused,
       new AuditService({} as AuditRepository),
       unused,
-      lockout,
+      new CredentialChecks(hasher, userRows, lockout),
     );
   });
   afterEach(() => jest.useRealTimers());
 
-  const login = (username: string, password: string, ip: string) => auth.login({ username, password }, ip);
+  const login = (username: string, password: string, ip: string) => auth.login({ username, password }, { ip });
   const failure = (code: string) => expect.objectContaining({ code });
 
   it('security 11.13: failures from one address lock that name for that address only, even for the right password', async () => {
@@ -151,17 +151,7 @@ describe('AuthService.logoutEverywhere', () => {
       revokeAllOf: async (id: string) => void calls.push(`revoke ${id}`),
     } as unknown as RefreshTokenRepository;
     const unused = undefined as never;
-    await new AuthService(
-      unused,
-      unused,
-      unused,
-      unused,
-      users,
-      refreshTokens,
-      unused,
-      access,
-      unused,
-    ).logoutEverywhere('u1');
+    await new AuthService(unused, unused, unused, users, refreshTokens, unused, access, unused).logoutEverywhere('u1');
     expect(calls).toEqual(['bump u1', 'changed u1', 'revoke u1']);
   });
 });

@@ -1,35 +1,30 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
-import { lockoutClient, LoginLockout } from '../users/login-lockout';
-import { PasswordHasher } from '../users/password-hasher';
+import { lockoutClient } from '../users/login-lockout';
 import { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
 import { UserRepository } from '../users/user.repository';
 import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
+import { CredentialChecks } from './credential-checks';
 import { revokedToken } from './jwt-auth.guard';
 import { RefreshTokenRepository } from './refresh-token.repository';
-import { TokenService } from './token.service';
+import { ClientOrigin, TokenService } from './token.service';
 
 @Injectable()
 export class AuthService {
-  /** Verified against when the username is unknown, so both paths cost one argon2 verify. */
-  private dummyHash?: Promise<string>;
-
   constructor(
     private readonly config: AppConfig,
     private readonly usersService: UsersService,
-    private readonly hasher: PasswordHasher,
     private readonly tokens: TokenService,
     private readonly users: UserRepository,
     private readonly refreshTokens: RefreshTokenRepository,
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
-    private readonly lockout: LoginLockout,
+    private readonly checks: CredentialChecks,
   ) {}
 
   /**
@@ -62,18 +57,11 @@ export class AuthService {
    * pending/disabled only to someone who knows the password. A name that belongs to no account
    * goes through the same steps (a dummy hash, the same lock-out), so it answers alike.
    */
-  async login(dto: LoginDto, clientIp: string | undefined): Promise<TokenPairDto> {
+  async login(dto: LoginDto, origin: ClientOrigin): Promise<TokenPairDto> {
     const username = dto.username.toLowerCase();
-    const client = lockoutClient(clientIp);
-    this.assertNotLocked(await this.lockout.lockedUntil(username, client));
-    const user = await this.users.findWithPasswordHash(username);
-    this.dummyHash ??= this.hasher.hash(randomBytes(16).toString('hex'));
-    const verified = await this.hasher.verify(user?.passwordHash ?? (await this.dummyHash), dto.password);
-    if (!user || !verified) {
-      this.assertNotLocked(await this.lockout.recordFailure(username, client));
-      throw this.invalidCredentials();
-    }
-    await this.lockout.clear(username, client);
+    const client = lockoutClient(origin.ip ?? undefined);
+    const user = await this.checks.verifyPassword(username, dto.password, client);
+    await this.checks.clear(username, client);
     if (user.status === 'pending')
       throw new AppException(
         HttpStatus.FORBIDDEN,
@@ -83,7 +71,7 @@ export class AuthService {
     if (user.status === 'disabled')
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
     this.audit.annotate({ targetId: user.id });
-    return this.tokens.issuePair(user);
+    return this.tokens.issuePair(user, origin);
   }
 
   refresh(refreshToken: string): Promise<TokenPairDto> {
@@ -107,22 +95,5 @@ export class AuthService {
     return this.usersService.get(userId).catch((error: unknown) => {
       throw error instanceof AppException && error.getStatus() === HttpStatus.NOT_FOUND ? revokedToken() : error;
     });
-  }
-
-  private assertNotLocked(lockedUntil: Date | null): void {
-    const remainingMs = lockedUntil ? lockedUntil.getTime() - Date.now() : 0;
-    if (remainingMs <= 0) return;
-    const retryAfter = String(Math.ceil(remainingMs / 1000));
-    throw new AppException(
-      HttpStatus.TOO_MANY_REQUESTS,
-      ErrorCode.ACCOUNT_LOCKED,
-      `Too many failed logins for this name from this address; try again in ${retryAfter} s`,
-      {},
-      { 'Retry-After': retryAfter },
-    );
-  }
-
-  private invalidCredentials(): AppException {
-    return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_CREDENTIALS, 'Wrong username or password');
   }
 }

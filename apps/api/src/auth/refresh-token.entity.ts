@@ -30,6 +30,13 @@ export class RefreshToken {
   @Column({ name: 'replaced_by_id', type: 'uuid', nullable: true })
   replacedById: string | null;
 
+  /** Where the family's sign-in came from; a rotation copies it, so each live token shows its session's origin. */
+  @Column({ name: 'created_ip', type: 'varchar', length: 64, nullable: true })
+  createdIp: string | null;
+
+  @Column({ name: 'user_agent', type: 'varchar', length: 512, nullable: true })
+  userAgent: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;
 }

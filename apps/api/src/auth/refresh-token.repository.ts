@@ -5,7 +5,19 @@ import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
 import { RefreshToken } from './refresh-token.entity';
 
-export type NewRefreshToken = Pick<RefreshToken, 'userId' | 'familyId' | 'tokenHash' | 'expiresAt'>;
+export type NewRefreshToken = Pick<RefreshToken, 'userId' | 'familyId' | 'tokenHash' | 'expiresAt'> &
+  Partial<Pick<RefreshToken, 'createdIp' | 'userAgent'>>;
+
+/** One live session: a refresh-token family with a live (unspent, unrevoked, unexpired) token. */
+export interface LiveSession {
+  familyId: string;
+  /** The sign-in. */
+  createdAt: Date;
+  /** The last rotation (or the sign-in, if never refreshed). */
+  lastUsedAt: Date;
+  createdIp: string | null;
+  userAgent: string | null;
+}
 
 /** The one owner (and writer) of `refresh_tokens`; auth and users both revoke through it. */
 @Injectable()
@@ -16,7 +28,13 @@ export class RefreshTokenRepository extends TableRepository {
 
   /** Stores a live token (not revoked, not replaced) and returns its row, with id and createdAt. */
   async add(token: NewRefreshToken, tx?: Tx): Promise<RefreshToken> {
-    const row = this.manager(tx).create(RefreshToken, { ...token, revokedAt: null, replacedById: null });
+    const row = this.manager(tx).create(RefreshToken, {
+      createdIp: null,
+      userAgent: null,
+      ...token,
+      revokedAt: null,
+      replacedById: null,
+    });
     await this.insert(tx, row);
     return row;
   }
@@ -53,5 +71,55 @@ export class RefreshTokenRepository extends TableRepository {
     await this.query(tx, `UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, [
       userId,
     ]);
+  }
+
+  /** The user's live sessions, most recently used first. */
+  async liveSessionsOf(userId: string): Promise<LiveSession[]> {
+    const rows = await this.query<{
+      family_id: string;
+      created_at: Date;
+      last_used_at: Date;
+      created_ip: string | null;
+      user_agent: string | null;
+    }>(
+      undefined,
+      `SELECT DISTINCT ON (h.family_id) h.family_id, h.created_ip, h.user_agent, h.created_at AS last_used_at,
+         (SELECT min(f.created_at) FROM refresh_tokens f WHERE f.family_id = h.family_id) AS created_at
+       FROM refresh_tokens h
+       WHERE h.user_id = $1 AND h.revoked_at IS NULL AND h.expires_at > now()
+       ORDER BY h.family_id, h.created_at DESC`,
+      [userId],
+    );
+    return rows
+      .map((row) => ({
+        familyId: row.family_id,
+        createdAt: new Date(row.created_at),
+        lastUsedAt: new Date(row.last_used_at),
+        createdIp: row.created_ip,
+        userAgent: row.user_agent,
+      }))
+      .sort((a, b) => b.lastUsedAt.getTime() - a.lastUsedAt.getTime());
+  }
+
+  /** The family of the token with this id (an access token's `jti`), if the token exists. */
+  async familyOf(tokenId: string): Promise<string | null> {
+    const rows = await this.query<{ family_id: string }>(
+      undefined,
+      `SELECT family_id FROM refresh_tokens WHERE id = $1`,
+      [tokenId],
+    );
+    return rows[0]?.family_id ?? null;
+  }
+
+  /** Revokes the user's family if it has a live token; false when it has none (not theirs, or over). */
+  async revokeLiveFamilyOf(userId: string, familyId: string): Promise<boolean> {
+    // TypeORM's postgres driver answers an UPDATE ... RETURNING with [rows, rowCount].
+    const [rows] = await this.query<{ id: string }[]>(
+      undefined,
+      `UPDATE refresh_tokens SET revoked_at = now()
+       WHERE user_id = $1 AND family_id = $2 AND revoked_at IS NULL AND expires_at > now() RETURNING id`,
+      [userId, familyId],
+    );
+    return rows.length > 0;
   }
 }

@@ -21,6 +21,12 @@ interface IssuedRefreshToken {
   row: RefreshToken;
 }
 
+/** Where a sign-in came from, kept with its session (GET /auth/sessions). */
+export interface ClientOrigin {
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
 type RotationOutcome =
   | { kind: 'rotated'; user: User; refresh: IssuedRefreshToken }
   | { kind: 'reused'; userId: string }
@@ -50,14 +56,24 @@ export class TokenService {
     this.successorKey = Buffer.from(hkdfSync('sha256', config.jwtSecret, 'limen-refresh-tokens', 'successor', 32));
   }
 
-  async issuePair(user: User): Promise<TokenPairDto> {
+  /** A new session (refresh-token family) and its first pair. */
+  async issuePair(user: User, origin: ClientOrigin = {}): Promise<TokenPairDto> {
+    return (await this.startSession(user, origin)).pair;
+  }
+
+  /** Like issuePair, with the new session's id (its family) too. */
+  async startSession(user: User, origin: ClientOrigin = {}): Promise<{ pair: TokenPairDto; sessionId: string }> {
     const refresh = await this.storeRefreshToken(
       undefined,
       user.id,
       randomUUID(),
       randomBytes(32).toString('base64url'),
+      {
+        createdIp: origin.ip?.slice(0, 64) ?? null,
+        userAgent: origin.userAgent?.slice(0, 512) ?? null,
+      },
     );
-    return this.pair(user, refresh);
+    return { pair: this.pair(user, refresh), sessionId: refresh.row.familyId };
   }
 
   /**
@@ -78,7 +94,10 @@ export class TokenService {
       if (current.revokedAt !== null || current.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' };
       const user = await this.users.find(current.userId, tx);
       if (!user || user.status !== 'active') return { kind: 'invalid' };
-      const refresh = await this.storeRefreshToken(tx, user.id, current.familyId, this.successorOf(presented));
+      const refresh = await this.storeRefreshToken(tx, user.id, current.familyId, this.successorOf(presented), {
+        createdIp: current.createdIp,
+        userAgent: current.userAgent,
+      });
       await this.refreshTokens.markReplaced(tx, current.id, refresh.row.id);
       return { kind: 'rotated', user, refresh };
     });
@@ -161,9 +180,10 @@ export class TokenService {
     userId: string,
     familyId: string,
     token: string,
+    origin: Pick<RefreshToken, 'createdIp' | 'userAgent'>,
   ): Promise<IssuedRefreshToken> {
     const expiresAt = new Date(Date.now() + this.config.refreshTokenTtlDays * 86_400_000);
-    const row = await this.refreshTokens.add({ userId, familyId, tokenHash: sha256(token), expiresAt }, tx);
+    const row = await this.refreshTokens.add({ userId, familyId, tokenHash: sha256(token), expiresAt, ...origin }, tx);
     return { token, row };
   }
 }
