@@ -17,7 +17,7 @@ const esmPackages = [
 module.exports = {
   rootDir: '.',
   moduleFileExtensions: ['js', 'json', 'ts'],
-  moduleNameMapper: { '^@limen/(libvirt|env|agent-contract)(|/.*)$': '<rootDir>/libs/$1/src$2' },
+  moduleNameMapper: { '^@limen/(libvirt|env|agent-contract|sdk)(|/.*)$': '<rootDir>/libs/$1/src$2' },
   testEnvironment: 'node',
   transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
   esmJsTransform: [
