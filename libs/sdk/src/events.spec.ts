@@ -73,7 +73,7 @@ describe('streamEvents against a local server', () => {
       got.push(e);
       if (got.length === 5) stop.abort();
     }
-    expect(got.map((e) => `${e.event}:${e.id ?? '-'}`)).toEqual([
+    expect(got.map((e) => `${e.event}:${'id' in e ? e.id : '-'}`)).toEqual([
       'heartbeat:-',
       'vm.deleted:5',
       'vm.deleted:6',
