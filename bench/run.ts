@@ -26,6 +26,7 @@ const FILES = [
   'read-throughput',
   'agent-rss',
   'reachability',
+  'scale',
 ];
 
 const ROOT = join(__dirname, '..');
@@ -51,7 +52,9 @@ function runOne(name: string): Promise<{ results: BenchResult[]; exitCode: numbe
         const text = buffer.slice(0, end);
         buffer = buffer.slice(end + 1);
         process.stdout.write(`${text}\n`);
-        if (text.startsWith('{')) results.push({ ...(JSON.parse(text) as Omit<BenchResult, 'file'>), file: name });
+        // A result line, not a log line of an api a benchmark runs in its own process.
+        if (text.startsWith('{"bench":'))
+          results.push({ ...(JSON.parse(text) as Omit<BenchResult, 'file'>), file: name });
       }
     });
     child.once('exit', (exitCode) =>

@@ -92,6 +92,13 @@ const RULES: Array<[RegExp, TargetRule]> = [
   [/^read-p99/, { on: 'value', better: 'lower', baseline: 'minimal Nest app’s p99' }],
   [/^api-rss/, { on: 'value', better: 'lower', baseline: '—' }],
   [/^agent-rss/, { on: 'value', better: 'lower', baseline: 'the 80 MiB budget' }],
+  [/^scale-list-.*-p99/, { on: 'ratio', better: 'lower', baseline: 'p99 at the smallest size' }],
+  [
+    /^scale-reconcile-.*-per-domain/,
+    { on: 'ratio', better: 'lower', baseline: 'per-domain cost at the smallest size' },
+  ],
+  [/^scale-replicas-list-rps/, { on: 'ratio', better: 'higher', baseline: 'one replica (ratio = scaling factor)' }],
+  [/^scale-pipeline-overcommitted/, { on: 'value', better: 'lower', baseline: '—' }],
 ];
 
 export function ruleFor(bench: string): TargetRule {
@@ -125,10 +132,12 @@ function verdict(result: BenchResult): string {
 const cell = (n: number | null) => (n === null ? '—' : String(n));
 
 export function renderMarkdown(results: BenchResult[], failures: string[], measuredOn: string): string {
-  const rows = results.map(
-    (r) =>
-      `| \`${r.bench}\` | ${cell(r.value)} ${r.unit} | ${cell(r.baseline)} | ${ruleFor(r.bench).baseline} | ${cell(r.ratio)} | ${targetText(r)} | ${verdict(r)} |`,
-  );
+  const rows = results
+    .filter((r) => !isScale(r))
+    .map(
+      (r) =>
+        `| \`${r.bench}\` | ${cell(r.value)} ${r.unit} | ${cell(r.baseline)} | ${ruleFor(r.bench).baseline} | ${cell(r.ratio)} | ${targetText(r)} | ${verdict(r)} |`,
+    );
   return [
     '# Benchmarks',
     '',
@@ -142,10 +151,48 @@ export function renderMarkdown(results: BenchResult[], failures: string[], measu
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    ...renderScaleCurves(results.filter(isScale)),
     ...(failures.length ? [`Did not run to the end: ${failures.join(', ')}.`, ''] : []),
     '![Share of each target used (1 = on target; bars past the line miss it)](benchmarks.svg)',
     '',
   ].join('\n');
+}
+
+const isScale = (r: BenchResult) => r.bench.startsWith('scale-');
+
+/**
+ * bench/scale.bench.ts's curves: one table per curve (list, reconcile, sse, pipeline, replicas),
+ * a row per point, the series name without its size and the size (the name's trailing number).
+ */
+export function renderScaleCurves(results: BenchResult[]): string[] {
+  if (!results.length) return [];
+  const curves = new Map<string, BenchResult[]>();
+  for (const r of results) {
+    const curve = r.bench.split('-')[1];
+    curves.set(curve, [...(curves.get(curve) ?? []), r]);
+  }
+  const out = [
+    '## Scale curves',
+    '',
+    'From `bench/scale.bench.ts`: how each cost grows with the fleet (how to read them: docs/operations.md, "Sizing").',
+    '',
+  ];
+  for (const [curve, lines] of curves) {
+    out.push(
+      `### ${curve}`,
+      '',
+      '| series | size | value | ratio | ratio is | target | |',
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const r of lines) {
+      const [, series, size] = /^scale-(.*?)(?:-(\d+))?$/.exec(r.bench)!;
+      out.push(
+        `| ${series} | ${size ?? '—'} | ${cell(r.value)} ${r.unit} | ${cell(r.ratio)} | ${ruleFor(r.bench).baseline} | ${targetText(r)} | ${verdict(r)} |`,
+      );
+    }
+    out.push('');
+  }
+  return out;
 }
 
 const escapeXml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
