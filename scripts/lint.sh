@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Formatting, types and lint, as the test command runs them: Prettier (width 120), tsc over the
-# whole tree (specs and e2e included: jest only transpiles), ESLint, and a probe showing the
-# table-ownership rule refuses a service that injects DataSource.
+# whole tree (specs and e2e included: jest only transpiles) and over the dashboard, ESLint, and a
+# probe showing the table-ownership rule refuses a service that injects DataSource.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-npx prettier --check --log-level warn "**/*.{ts,js,mjs,cjs}" || exit 1
+npx prettier --check --log-level warn "**/*.{ts,tsx,mts,js,mjs,cjs}" || exit 1
 npx tsc -p tsconfig.json --noEmit || exit 1
+# The dashboard (apps/web) is browser code: its own settings (DOM, JSX, bundler resolution).
+npx tsc -p apps/web/tsconfig.json || exit 1
 npx eslint --max-warnings 0 . || exit 1
 
 probe='import { Injectable } from "@nestjs/common";

@@ -16,6 +16,7 @@ import { securityHeaders } from './common/security-headers';
 import { createValidationPipe } from './common/validation';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware';
 import { MetricsService } from './metrics/metrics.service';
+import { dashboard, findWebBuild } from './web/dashboard';
 
 export const BODY_LIMIT = '1mb';
 
@@ -68,6 +69,8 @@ export async function initApp(app: NestExpressApplication): Promise<INestApplica
   app.useGlobalFilters(problems);
   setupSwagger(app);
   await app.init();
+  // The dashboard (apps/web) at /, after every api route so it can never shadow one.
+  app.use(dashboard(findWebBuild()));
   // Nest's own 404 handler covers only /api; this answers every other unknown path alike.
   app.use((req: Request, res: Response) => problems.send(new NotFoundException(), req, res));
   return app;

@@ -1,0 +1,61 @@
+import { useQuery } from '@tanstack/react-query';
+import type { components } from '@limen/sdk';
+import { api } from '../auth/session';
+import { unwrap } from './problem';
+
+export type Vm = components['schemas']['VmDto'];
+export type Operation = components['schemas']['OperationDto'];
+export type User = components['schemas']['UserDto'];
+
+const PAGE = 500;
+
+/** Every page of a cursor-paginated list (`{items, nextCursor}`), up to `max` items. */
+async function allPages<T>(
+  page: (cursor?: string) => Promise<{ items: T[]; nextCursor?: string | null }>,
+  max = 10_000,
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const next = await page(cursor);
+    items.push(...next.items);
+    cursor = next.nextCursor ?? undefined;
+  } while (cursor && items.length < max);
+  return items;
+}
+
+/** All VMs the caller may see (admins: everyone's), kept current by the event stream (api/live.ts). */
+export const useVms = () =>
+  useQuery({
+    queryKey: ['vms'],
+    queryFn: () =>
+      allPages(async (cursor) => unwrap(await api.GET('/api/v1/vms', { params: { query: { limit: PAGE, cursor } } }))),
+  });
+
+export const useVm = (id: string) =>
+  useQuery({
+    queryKey: ['vm', id],
+    queryFn: async () => unwrap(await api.GET('/api/v1/vms/{id}', { params: { path: { id } } })),
+  });
+
+export const useUsers = (enabled = true) =>
+  useQuery({
+    queryKey: ['users'],
+    enabled,
+    queryFn: () =>
+      allPages(async (cursor) =>
+        unwrap(await api.GET('/api/v1/users', { params: { query: { limit: PAGE, cursor } } })),
+      ),
+  });
+
+/** An operation, refetched every 2 s until it has ended (events also refresh it at once). */
+export const useOperation = (id: string | undefined) =>
+  useQuery({
+    queryKey: ['operation', id],
+    enabled: Boolean(id),
+    queryFn: async () => unwrap(await api.GET('/api/v1/operations/{id}', { params: { path: { id: id! } } })),
+    refetchInterval: (query) => {
+      const status = query.state.data?.status;
+      return status === 'pending' || status === 'running' || !status ? 2000 : false;
+    },
+  });

@@ -1,0 +1,62 @@
+import { lazy, Suspense, type ReactNode } from 'react';
+import { createBrowserRouter, Navigate } from 'react-router';
+import { RequireSession } from './auth/RequireSession';
+import { Shell } from './layout/Shell';
+import { AlertsPage } from './pages/admin/AlertsPage';
+import { UsersPage } from './pages/admin/UsersPage';
+import { RegisterPage } from './pages/RegisterPage';
+import { SignInPage } from './pages/SignInPage';
+import { CreateVmPage } from './pages/vms/CreateVmPage';
+import { VmDetailPage, VmOverview } from './pages/vms/VmDetailPage';
+import { VmListPage } from './pages/vms/VmListPage';
+import { VmSnapshots } from './pages/vms/VmSnapshots';
+import { Loading } from './ui/Status';
+
+// xterm.js and noVNC are large: they load only when a console tab opens.
+const SerialConsole = lazy(() => import('./pages/vms/SerialConsole'));
+const VncConsole = lazy(() => import('./pages/vms/VncConsole'));
+const later = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}</Suspense>;
+
+export const router = createBrowserRouter([
+  { path: '/signin', element: <SignInPage /> },
+  { path: '/register', element: <RegisterPage /> },
+  {
+    element: (
+      <RequireSession>
+        <Shell />
+      </RequireSession>
+    ),
+    children: [
+      { index: true, element: <Navigate to="/vms" replace /> },
+      { path: 'vms', element: <VmListPage /> },
+      { path: 'vms/new', element: <CreateVmPage /> },
+      {
+        path: 'vms/:id',
+        element: <VmDetailPage />,
+        children: [
+          { index: true, element: <VmOverview /> },
+          { path: 'snapshots', element: <VmSnapshots /> },
+          { path: 'serial', element: later(<SerialConsole />) },
+          { path: 'vnc', element: later(<VncConsole />) },
+        ],
+      },
+      {
+        path: 'admin/users',
+        element: (
+          <RequireSession admin>
+            <UsersPage />
+          </RequireSession>
+        ),
+      },
+      {
+        path: 'admin/alerts',
+        element: (
+          <RequireSession admin>
+            <AlertsPage />
+          </RequireSession>
+        ),
+      },
+      { path: '*', element: <Navigate to="/vms" replace /> },
+    ],
+  },
+]);
