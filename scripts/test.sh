@@ -3,7 +3,8 @@
 #   host setup (QEMU, libvirt, daemons), PostgreSQL, the test guest and the Debian cloud image
 #   (both cached), npm ci, build, then lint (format, types, ESLint) and the API contract checks
 #   (the spec's lint, the typed client) with the Debian-guest suites (reachability: SSH; the
-#   remote host without shared storage; disks in the guest) in the background beside them, unit
+#   remote host without shared storage; disks in the guest) and the dashboard's Playwright suite
+#   (test/web) in the background beside them, unit
 #   tests, the libvirt contract suite, the e2e suite twice (embedded PGlite, real PostgreSQL),
 #   then the reliability suite (faults, load, properties, a simulated host reboot) alone. Every
 #   stage runs even if an earlier one failed; the last line sums them up.
@@ -58,6 +59,15 @@ TEST_DATABASE_URL="$pg_url" npx jest --config jest.e2e.config.js --runInBand --j
   --outputFile="$results/debian-guests.json" "${guest_suites[@]}" >"$reach_log" 2>&1 &
 reach_pid=$!
 
+# The dashboard in Debian's Chromium (Playwright, test/web): its own api process, database and
+# libvirt pools, so it too runs in the background beside the checks; its summary is converted to
+# the jest shape the summary below reads.
+web_log="$(mktemp)"
+step "dashboard (started in the background; its output follows the checks)"
+PLAYWRIGHT_JSON_OUTPUT_NAME="$results/web.playwright" TEST_DATABASE_URL="$pg_url" \
+  npx playwright test --config test/web/playwright.config.ts >"$web_log" 2>&1 &
+web_pid=$!
+
 # Formatting, types, lint and the table-ownership rule (scripts/lint.sh).
 run_check lint bash scripts/lint.sh
 # The committed spec, by Redocly's recommended rules with warnings as errors (redocly.yaml).
@@ -77,6 +87,19 @@ step "Debian guests"
 wait "$reach_pid" || status=1
 cat "$reach_log"
 rm -f "$reach_log"
+
+step "dashboard"
+wait "$web_pid" || status=1
+cat "$web_log"
+rm -f "$web_log"
+node -e '
+  const fs = require("fs");
+  let s = { expected: 0, unexpected: 1, skipped: 0, flaky: 0 };
+  try { s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).stats; } catch {}
+  fs.writeFileSync(process.argv[2], JSON.stringify({ numPassedTests: s.expected + s.flaky,
+    numFailedTests: s.unexpected, numPendingTests: s.skipped }));
+' "$results/web.playwright" "$results/web.json"
+rm -f "$results/web.playwright"
 
 run_jest libvirt --config jest.int.config.js --runInBand
 run_jest e2e-pglite --config jest.e2e.config.js --maxWorkers=2 \
@@ -98,6 +121,6 @@ node -e '
   }
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results"
-# Every stage must have left its result: 6 jest runs and 3 checks.
-[ "$(ls "$results" | wc -l)" -eq 9 ] || status=1
+# Every stage must have left its result: 6 jest runs, 3 checks and the dashboard's suite.
+[ "$(ls "$results" | wc -l)" -eq 10 ] || status=1
 exit "$status"

@@ -37,13 +37,15 @@ export function CreateVmPage() {
     const form = new FormData(event.currentTarget);
     const networkIds = form.getAll('networks').map(String);
     const userData = String(form.get('userData') ?? '').trim();
+    const sshKeyIds = form.getAll('sshKeyIds').map(String);
     create.mutate({
       name: String(form.get('name')),
       imageId: String(form.get('imageId')),
       ...size,
       start: form.get('start') === 'on',
       nics: networkIds.length > 0 ? networkIds.map((networkId) => ({ networkId })) : undefined,
-      sshKeyIds: form.getAll('sshKeyIds').map(String),
+      // Keys and user-data apply to disk images only: sent when given, so a kernel image is accepted.
+      sshKeyIds: sshKeyIds.length > 0 ? sshKeyIds : undefined,
       cloudInit: userData ? { userData: `${userData}\n` } : undefined,
     });
   };

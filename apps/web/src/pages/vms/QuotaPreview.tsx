@@ -38,7 +38,12 @@ export function QuotaPreview({ request }: { request: Request }) {
               <th scope="row">{t(`create.resource.${r}`)}</th>
               <td>{t('create.used', { used: formatNumber(usage[r]), limit: formatNumber(limits[r]) })}</td>
               <td>
-                <meter min={0} max={limits[r]} value={usage[r] + adds[r]} aria-label={t(`create.resource.${r}`)} />{' '}
+                <meter
+                  min={0}
+                  max={limits[r]}
+                  value={usage[r] + adds[r]}
+                  aria-label={`${t('create.after')}: ${t(`create.resource.${r}`)}`}
+                />{' '}
                 {formatNumber(usage[r] + adds[r])}
               </td>
             </tr>

@@ -1,0 +1,56 @@
+import { ADMIN, expect, expectAccessible, signIn, test } from './api';
+
+test.describe('serving the dashboard', () => {
+  test('hashed assets are cached for a year, index.html revalidated, client routes fall back, api paths never', async ({
+    request,
+  }) => {
+    const index = await request.get('/vms/some-client-route');
+    expect(index.status()).toBe(200);
+    expect(index.headers()['cache-control']).toBe('no-cache');
+    const csp = index.headers()['content-security-policy'];
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain("unsafe-inline';script"); // no inline scripts allowed ...
+    expect(csp).not.toContain('upgrade-insecure-requests'); // ... and plain HTTP keeps working
+    const html = await index.text();
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/); // ... and the page has none
+    const asset = html.match(/src="(\/assets\/[^"]+\.js)"/)![1];
+    const script = await request.get(asset);
+    expect(script.headers()['cache-control']).toBe('public, max-age=31536000, immutable');
+    for (const path of ['/api/v1/nope', '/health/nope', '/console/nope', '/metrics/nope', '/agent/nope', '/x.js']) {
+      const res = await request.get(path);
+      expect(res.status(), path).toBeGreaterThanOrEqual(400); // the api's own answer (404, or 400 for a bad id)
+      expect(res.status(), path).toBeLessThan(500);
+      expect(res.headers()['content-type'], path).toContain('application/problem+json');
+    }
+  });
+});
+
+test.describe('at a phone’s size (390×844), in English and Korean', () => {
+  test.use({ viewport: { width: 390, height: 844 } });
+
+  for (const language of ['en', 'ko'] as const) {
+    test(`every screen fits and passes axe (${language})`, async ({ page }) => {
+      await signIn(page, ADMIN.username, ADMIN.password);
+      if (language === 'ko') {
+        await page.getByLabel('Language').selectOption('ko');
+        await expect(page.getByRole('heading', { name: '가상 머신' })).toBeVisible();
+        await expect(page.locator('html')).toHaveAttribute('lang', 'ko');
+      }
+      const screens: Array<[string, string]> = [
+        ['/vms', 'VM list'],
+        ['/vms/new', 'create VM'],
+        ['/admin/users', 'users'],
+        ['/admin/alerts', 'alerts'],
+      ];
+      for (const [path, name] of screens) {
+        // Client-side navigation: a reload would drop the in-memory session.
+        await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
+        await expect(page).toHaveURL(path);
+        await expect(page.locator('main h1')).toBeVisible();
+        await expectAccessible(page, `${name} (${language}, phone)`);
+        const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+        expect(overflow, `${name} scrolls sideways`).toBeLessThanOrEqual(0);
+      }
+    });
+  }
+});
