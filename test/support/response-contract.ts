@@ -87,6 +87,8 @@ const CORS_HEADER = /^access-control-/;
  * browser console page with its scripts.
  */
 const OUTSIDE_THE_SPEC = [/^\/docs(-json)?(\/|$)/, /^\/metrics$/, /^\/console\//];
+/** The dashboard (apps/web/, apps/api/src/web/dashboard.ts): its files and index.html, GET only, beside the api's paths. */
+const DASHBOARD = /^\/(?!(api|health|metrics|console|agent|docs)(\/|-|$))/;
 
 /** A path no operation serves (or a method a path lacks) must be refused like this. */
 const NO_ROUTE_STATUSES = new Set([404, 405]);
@@ -139,6 +141,7 @@ export class ResponseContract {
     const operation = route ? this.spec.paths[route.template][method] : undefined;
     if (!route || !operation) {
       if (!route && OUTSIDE_THE_SPEC.some((p) => p.test(path))) return [];
+      if (!route && method === 'get' && exchange.status === 200 && DASHBOARD.test(path)) return [];
       return this.checkNoRoute(where, exchange);
     }
     const key = String(exchange.status);
