@@ -25,6 +25,7 @@ import { QuotasModule } from './quotas/quotas.module';
 import { SchedulesModule } from './schedules/schedules.module';
 import { SnapshotsModule } from './snapshots/snapshots.module';
 import { SshKeysModule } from './ssh-keys/ssh-keys.module';
+import { TokensModule } from './tokens/tokens.module';
 import { VmsModule } from './vms/vms.module';
 import { VmClonesModule } from './vms/vm-clones.module';
 import { UsersModule } from './users/users.module';
@@ -45,6 +46,7 @@ export class AppModule {
         HostsModule,
         UsersModule,
         AuthModule,
+        TokensModule,
         HealthModule,
         EventsModule,
         ImagesModule,

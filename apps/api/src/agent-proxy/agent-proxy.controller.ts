@@ -10,6 +10,7 @@ import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
 import { AppException, ErrorCode } from '../common/problem';
 import { AgentHealthDto, AgentHostMetricsDto } from './dto/agent-metrics.dto';
 import { AgentClient, AgentUnavailableError } from './agent-client';
+import { ScopeResource } from '../auth/scopes';
 
 /** The headers of the agent's answer worth passing on; hop-by-hop and framing headers are not. */
 const FORWARDED_HEADERS = ['content-type', 'cache-control', 'www-authenticate', 'allow'];
@@ -40,6 +41,7 @@ function AgentUnavailable(): MethodDecorator {
 @ApiBearerAuth()
 @ApiProblems(401, 403, 404)
 @Roles('admin')
+@ScopeResource('hosts')
 @Controller({ path: 'agent', version: VERSION_NEUTRAL })
 export class AgentProxyController {
   constructor(private readonly agent: AgentClient) {}

@@ -12,6 +12,7 @@ import {
   CreatedAlertChannelDto,
   UpdateAlertChannelDto,
 } from './dto/alert-channel.dto';
+import { ScopeResource } from '../auth/scopes';
 
 /**
  * Where alert notifications go, for admins: webhook (signed JSON POST), email (SMTP_URL) or log.
@@ -21,6 +22,7 @@ import {
 @ApiBearerAuth()
 @ApiProblems(400, 401, 403, 429)
 @Roles('admin')
+@ScopeResource('alerts')
 @Controller({ path: 'alert-channels', version: '1' })
 export class AlertChannelsController {
   constructor(private readonly channels: AlertChannelsService) {}

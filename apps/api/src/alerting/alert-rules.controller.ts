@@ -5,12 +5,14 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { AlertRulesService } from './alert-rules.service';
 import { AlertRuleDto, AlertRulePageDto, CreateAlertRuleDto, UpdateAlertRuleDto } from './dto/alert-rule.dto';
+import { ScopeResource } from '../auth/scopes';
 
 /** Alert rules, for admins. Four defaults are seeded: disk ≥ 85 %, memory ≥ 90 %, hypervisor down, agent down. */
 @ApiTags('alerts')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 403, 429)
 @Roles('admin')
+@ScopeResource('alerts')
 @Controller({ path: 'alert-rules', version: '1' })
 export class AlertRulesController {
   constructor(private readonly rules: AlertRulesService) {}

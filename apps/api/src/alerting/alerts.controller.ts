@@ -4,12 +4,14 @@ import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { AlertsService } from './alerts.service';
 import { AlertDto, AlertPageDto, ListAlertsQueryDto, SilenceAlertDto } from './dto/alert.dto';
+import { ScopeResource } from '../auth/scopes';
 
 /** Alert instances raised by the alert rules, for admins. */
 @ApiTags('alerts')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 403, 429)
 @Roles('admin')
+@ScopeResource('alerts')
 @Controller({ path: 'alerts', version: '1' })
 export class AlertsController {
   constructor(private readonly alerts: AlertsService) {}

@@ -4,11 +4,13 @@ import { Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { AuditService } from './audit.service';
 import { AuditEntryDto, AuditPageDto, AuditQueryDto } from './dto/audit.dto';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('audit')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 403, 429)
 @Roles('admin')
+@ScopeResource('audit')
 @Controller({ path: 'audit', version: '1' })
 export class AuditController {
   constructor(private readonly audit: AuditService) {}

@@ -7,11 +7,13 @@ import { ChangePasswordDto, SessionDto } from './dto/account.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
 import type { ClientOrigin } from './token.service';
 import { CurrentSessionTokenId, RequestOrigin } from './client-context';
+import { ScopeResource } from './scopes';
 
 /** Self-service: the signed-in user's password and sessions. */
 @ApiTags('auth')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429)
+@ScopeResource('account')
 @Controller({ path: 'auth', version: '1' })
 export class AccountController {
   constructor(private readonly account: AccountService) {}

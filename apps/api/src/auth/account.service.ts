@@ -9,7 +9,7 @@ import { UserRepository } from '../users/user.repository';
 import { CredentialChecks } from './credential-checks';
 import { ChangePasswordDto, SessionDto } from './dto/account.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
-import { revokedToken } from './jwt-auth.guard';
+import { revokedToken } from './auth-errors';
 import { RefreshTokenRepository } from './refresh-token.repository';
 import { ClientOrigin, TokenService } from './token.service';
 

@@ -8,9 +8,11 @@ import { AuthRoute, AuthUser, CurrentUser, Public } from './decorators';
 import { LoginDto, RefreshTokenDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
 import type { ClientOrigin } from './token.service';
+import { ScopeResource } from './scopes';
 
 @ApiTags('auth')
 @ApiProblems(400, 429)
+@ScopeResource('account')
 @Controller({ path: 'auth', version: '1' })
 export class AuthController {
   constructor(private readonly auth: AuthService) {}

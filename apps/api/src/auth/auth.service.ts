@@ -9,8 +9,8 @@ import { UserRepository } from '../users/user.repository';
 import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
+import { revokedToken } from './auth-errors';
 import { CredentialChecks } from './credential-checks';
-import { revokedToken } from './jwt-auth.guard';
 import { RefreshTokenRepository } from './refresh-token.repository';
 import { ClientOrigin, TokenService } from './token.service';
 

@@ -3,17 +3,28 @@ import { ApiExtension } from '@nestjs/swagger';
 import { RATE_LIMITS_EXTENSION } from '../common/openapi-responses';
 import type { UserRole } from '../users/user-role';
 
-/** Who is calling, as established by the JWT guard from the database (not from token claims). */
+/** Who is calling, as established by the authentication guard from the database (not from token claims). */
 export interface AuthUser {
   id: string;
   username: string;
   role: UserRole;
+  /**
+   * How: an access token of a sign-in session, or a personal API token (limited to its scopes).
+   * The guard always sets it; absent (the api acting for a user itself, e.g. a schedule) counts as a session.
+   */
+  via?: 'session' | 'token';
+  /** An API token's scopes; undefined for sessions, which carry every scope. */
+  scopes?: readonly string[];
 }
 
-/** The access token a request was authenticated with, as the JWT guard verified it. */
+/**
+ * The credential a request was authenticated with, as the guard verified it: what long-lived
+ * connections (UserAccessWatch) recheck.
+ */
 export interface AccessTokenInfo {
-  /** The user's token version it was issued with. */
+  /** The user's token version it was issued with (for an API token: the owner's, when it was checked). */
   version: number;
+  /** When it stops working (an API token without an expiry: far in the future). */
   expiresAt: Date;
 }
 

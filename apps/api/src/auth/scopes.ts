@@ -20,8 +20,17 @@ export const SCOPE_RESOURCES = [
   'events',
   // The caller's own API tokens (creating one needs tokens:write).
   'tokens',
-  // The caller's own account: profile, password, second factor, sessions.
+  // The caller's own account: profile, password, second factor, sessions, quota.
   'account',
+  // Admin areas: each also needs the `admin` scope (and an admin owner).
+  // Users, their roles, status and quotas.
+  'users',
+  // Hypervisor hosts and the host metrics agent behind /agent.
+  'hosts',
+  // Alerts, alert rules and alert channels.
+  'alerts',
+  // The audit log (read only).
+  'audit',
 ] as const;
 export type ScopeResource = (typeof SCOPE_RESOURCES)[number];
 

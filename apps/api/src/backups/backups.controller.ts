@@ -41,6 +41,7 @@ import {
   ListBackupsQueryDto,
   RestoreBackupDto,
 } from './dto/backup.dto';
+import { ScopeResource } from '../auth/scopes';
 
 const IDEMPOTENCY_HEADER = {
   name: 'Idempotency-Key',
@@ -64,6 +65,7 @@ const DISK_HEADERS = {
 @ApiTags('backups')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 404, 429)
+@ScopeResource('vms')
 @Controller({ version: '1' })
 export class BackupsController {
   constructor(private readonly backups: BackupsService) {}

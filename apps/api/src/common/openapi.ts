@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { PROBLEM_CONTENT_TYPE } from './problem';
+import { problemResponse } from './api-problems.decorator';
 import { completeResponses } from './openapi-responses';
 import { ProblemDto } from './problem.dto';
 
@@ -18,11 +19,18 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setLicense('MIT', 'https://opensource.org/licenses/MIT')
     // Relative: the spec describes whichever server serves it (/docs-json), behind any proxy.
     .addServer('/', 'This LIMEN server')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .addBearerAuth({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT or API token',
+      description: "A session's access token (POST /api/v1/auth/login) or a personal API token (`limen_pat_…`, POST /api/v1/tokens)",
+    })
     .build();
   const document = describeRequestDefaults(
-    declarePublicRoutes(
-      declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] })),
+    declareInsufficientScope(
+      declarePublicRoutes(
+        declareUnsupportedMediaType(SwaggerModule.createDocument(app, config, { extraModels: [ProblemDto] })),
+      ),
     ),
   );
   completeResponses(document);
@@ -38,6 +46,19 @@ function declarePublicRoutes(document: OpenAPIObject): OpenAPIObject {
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
       if (operation && !operation.security) operation.security = [];
+    }
+  }
+  return document;
+}
+
+/**
+ * Every route that takes a bearer credential may answer 403 INSUFFICIENT_SCOPE (ScopeGuard): an
+ * API token lacks the route's scope, or the route is closed to tokens.
+ */
+function declareInsufficientScope(document: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
+      if (operation?.security?.length) operation.responses['403'] ??= problemResponse(403);
     }
   }
   return document;

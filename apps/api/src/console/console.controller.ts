@@ -4,10 +4,12 @@ import { AccessTokenInfo, AuthUser, CurrentAccessToken, CurrentUser } from '../a
 import { ApiProblems } from '../common/api-problems.decorator';
 import { ConsoleService } from './console.service';
 import { ConsoleTicketDto, OpenConsoleDto } from './dto/console.dto';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('consoles')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429)
+@ScopeResource('vms')
 @Controller({ path: 'vms', version: '1' })
 export class ConsoleController {
   constructor(private readonly consoles: ConsoleService) {}

@@ -6,12 +6,14 @@ import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.d
 import { ResourceResponse } from '../idempotency/resource-response';
 import { CreateDiskDto, DiskAcceptedDto, DiskListDto, ResizeDiskDto } from './dto/disk.dto';
 import { VmDisksService } from './vm-disks.service';
+import { ScopeResource } from '../auth/scopes';
 
 const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
 
 @ApiTags('disks')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 404, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms/:vmId/disks', version: '1' })
 export class VmDisksController {
   constructor(private readonly disks: VmDisksService) {}

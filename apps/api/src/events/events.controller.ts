@@ -9,10 +9,12 @@ import { RATE_LIMITS_EXTENSION } from '../common/openapi-responses';
 import { AppConfig } from '../config/app-config';
 import { EVENT_STREAM_SCHEMA, sendEventStream } from './event-stream-response';
 import { EventStreams } from './event-streams';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('events')
 @ApiBearerAuth()
 @ApiProblems(400, 401)
+@ScopeResource('events')
 @Controller({ path: 'events', version: '1' })
 export class EventsController {
   constructor(

@@ -5,12 +5,14 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { CreateHostDto, HostDto, HostPageDto, UpdateHostDto } from './dto/host.dto';
 import { HostRegistry } from './host-registry';
+import { ScopeResource } from '../auth/scopes';
 
 /** Hypervisor hosts (admins only). Agent tokens are write-only and stored encrypted. */
 @ApiTags('hosts')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 403, 429)
 @Roles('admin')
+@ScopeResource('hosts')
 @Controller({ path: 'hosts', version: '1' })
 export class HostsController {
   constructor(private readonly hosts: HostRegistry) {}

@@ -6,10 +6,12 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { ImageDto, ImageListDto, ImagePageDto, UpdateImageDto, UploadImageQueryDto } from './dto/image.dto';
 import { ImagesService } from './images.service';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('images')
 @ApiBearerAuth()
 @ApiProblems(401, 429)
+@ScopeResource('images')
 @Controller({ path: 'images', version: '1' })
 export class ImagesController {
   constructor(private readonly images: ImagesService) {}

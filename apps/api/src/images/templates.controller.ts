@@ -6,10 +6,12 @@ import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.d
 import { ResourceResponse } from '../idempotency/resource-response';
 import { CreateTemplateDto, ImageAcceptedDto } from './dto/image.dto';
 import { TemplatesService } from './templates.service';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('images')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms', version: '1' })
 export class TemplatesController {
   constructor(private readonly templates: TemplatesService) {}

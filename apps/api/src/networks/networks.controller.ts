@@ -6,11 +6,13 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { CreateNetworkDto, NetworkDto, NetworkPageDto } from './dto/network.dto';
 import { NetworksService } from './networks.service';
+import { ScopeResource } from '../auth/scopes';
 
 /** Networks VMs attach NICs to: admins create and delete them, everyone sees the public ones. */
 @ApiTags('networks')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429)
+@ScopeResource('networks')
 @Controller({ path: 'networks', version: '1' })
 export class NetworksController {
   constructor(private readonly networks: NetworksService) {}

@@ -6,12 +6,14 @@ import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.d
 import { ResourceResponse } from '../idempotency/resource-response';
 import { CreateNicDto, NicAcceptedDto, NicListDto } from './dto/nic.dto';
 import { VmNicsService } from './vm-nics.service';
+import { ScopeResource } from '../auth/scopes';
 
 const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
 
 @ApiTags('networks')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 404, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms/:vmId/nics', version: '1' })
 export class VmNicsController {
   constructor(private readonly nics: VmNicsService) {}

@@ -7,6 +7,7 @@ import { ResourceResponse } from '../idempotency/resource-response';
 import { CreatePortForwardDto, PortForwardAcceptedDto, PortForwardListDto } from './dto/create-port-forward.dto';
 import { PortForwardDto } from './dto/port-forward.dto';
 import { PortForwardsService } from './port-forwards.service';
+import { ScopeResource } from '../auth/scopes';
 
 const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
 
@@ -14,6 +15,7 @@ const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
 @ApiTags('networks')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 404, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms/:vmId/port-forwards', version: '1' })
 export class VmPortForwardsController {
   constructor(private readonly forwards: PortForwardsService) {}

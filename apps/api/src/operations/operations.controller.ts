@@ -6,10 +6,12 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { OperationDto, OperationPageDto } from './dto/operation.dto';
 import { WaitQueryDto } from './dto/wait-query.dto';
 import { OperationsService } from './operations.service';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('operations')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429)
+@ScopeResource('events')
 @Controller({ path: 'operations', version: '1' })
 export class OperationsController {
   constructor(private readonly operations: OperationsService) {}

@@ -4,10 +4,12 @@ import { AuthUser, CurrentUser, Roles } from '../auth/decorators';
 import { ApiProblems } from '../common/api-problems.decorator';
 import { QuotaDto, SetQuotaDto } from './dto/quota.dto';
 import { QuotasService } from './quotas.service';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('quotas')
 @ApiBearerAuth()
 @ApiProblems(401, 429)
+@ScopeResource('account')
 @Controller({ version: '1' })
 export class QuotasController {
   constructor(private readonly quotas: QuotasService) {}
@@ -21,6 +23,7 @@ export class QuotasController {
   /** A user's limits and usage (admin). */
   @Get('users/:id/quota')
   @Roles('admin')
+  @ScopeResource('users')
   @ApiProblems(400, 403, 404)
   get(@Param('id', ParseUUIDPipe) id: string): Promise<QuotaDto> {
     return this.quotas.get(id);
@@ -29,6 +32,7 @@ export class QuotasController {
   /** Override a user's limits (admin). */
   @Put('users/:id/quota')
   @Roles('admin')
+  @ScopeResource('users')
   @ApiProblems(400, 403, 404)
   set(@Param('id', ParseUUIDPipe) id: string, @Body() dto: SetQuotaDto): Promise<QuotaDto> {
     return this.quotas.set(id, dto);

@@ -20,10 +20,12 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { ResourceResponse } from '../idempotency/resource-response';
 import { CreateScheduleDto, ScheduleDto, SchedulePageDto, UpdateScheduleDto } from './dto/schedule.dto';
 import { SchedulesService } from './schedules.service';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('schedules')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 404, 429)
+@ScopeResource('vms')
 @Controller({ path: 'vms/:vmId/schedules', version: '1' })
 export class SchedulesController {
   constructor(private readonly schedules: SchedulesService) {}

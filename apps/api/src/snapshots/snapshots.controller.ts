@@ -7,12 +7,14 @@ import { Idempotency, IdempotentRequest } from '../idempotency/idempotency-key.d
 import { ResourceResponse } from '../idempotency/resource-response';
 import { CreateSnapshotDto, SnapshotAcceptedDto, SnapshotDto, SnapshotPageDto } from './dto/snapshot.dto';
 import { SnapshotsService } from './snapshots.service';
+import { ScopeResource } from '../auth/scopes';
 
 const IDEMPOTENCY_HEADER = { name: 'Idempotency-Key', required: false };
 
 @ApiTags('snapshots')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 404, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms/:vmId/snapshots', version: '1' })
 export class SnapshotsController {
   constructor(private readonly snapshots: SnapshotsService) {}

@@ -5,11 +5,13 @@ import { ApiProblems } from '../common/api-problems.decorator';
 import { PageQueryDto } from '../common/page-query.dto';
 import { CreateSshKeyDto, SshKeyDto, SshKeyPageDto } from './dto/ssh-key.dto';
 import { SshKeysService } from './ssh-keys.service';
+import { ScopeResource } from '../auth/scopes';
 
 /** Your SSH public keys. Give their ids as `sshKeyIds` when creating a VM from a cloud image: cloud-init installs them. */
 @ApiTags('ssh-keys')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429)
+@ScopeResource('ssh-keys')
 @Controller({ path: 'ssh-keys', version: '1' })
 export class SshKeysController {
   constructor(private readonly keys: SshKeysService) {}

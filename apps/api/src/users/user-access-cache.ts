@@ -82,6 +82,11 @@ export class UserAccessCache implements OnApplicationBootstrap, OnApplicationShu
     await this.listener?.stop();
   }
 
+  /** Whether caches invalidated through `changes` may keep entries now (see `listening`). */
+  get trusted(): boolean {
+    return this.listening;
+  }
+
   /** The user as the database has it now (or as it was cached, when no write has happened since). */
   async get(id: string): Promise<UserAccess | null> {
     const cached = this.entries.get(id);

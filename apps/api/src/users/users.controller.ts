@@ -7,12 +7,14 @@ import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
 import { UserDto, UserPageDto } from './dto/user.dto';
 import { UsersService } from './users.service';
+import { ScopeResource } from '../auth/scopes';
 
 /** User management, for admins only. */
 @ApiTags('users')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 403, 429)
 @Roles('admin')
+@ScopeResource('users')
 @Controller({ path: 'users', version: '1' })
 export class UsersController {
   constructor(private readonly users: UsersService) {}

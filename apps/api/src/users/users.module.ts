@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { RefreshTokenDataModule } from '../auth/refresh-token-data.module';
+import { ApiTokenDataModule } from '../tokens/api-token-data.module';
 import { VmDataModule } from '../vms/vm-data.module';
 import { AdminBootstrapService } from './admin-bootstrap.service';
 import { LoginFailureRepository } from './login-failure.repository';
@@ -10,7 +11,7 @@ import { UsersController } from './users.controller';
 import { UsersService } from './users.service';
 
 @Module({
-  imports: [UserAccessModule, RefreshTokenDataModule, VmDataModule],
+  imports: [UserAccessModule, RefreshTokenDataModule, VmDataModule, ApiTokenDataModule],
   controllers: [UsersController],
   providers: [UsersService, PasswordHasher, AdminBootstrapService, LoginLockout, LoginFailureRepository],
   exports: [UsersService, PasswordHasher, LoginLockout, UserAccessModule],

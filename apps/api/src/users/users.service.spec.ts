@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/app-config';
 import { ErrorCode } from '../common/problem';
 import type { Transactions, Tx } from '../database/transaction';
 import type { VmRepository } from '../vms/vm.repository';
+import type { ApiTokenRepository } from '../tokens/api-token.repository';
 import type { LoginFailureRepository } from './login-failure.repository';
 import { LoginLockout } from './login-lockout';
 import type { PasswordHasher } from './password-hasher';
@@ -89,6 +90,17 @@ class FakeVms implements Pick<VmRepository, 'countOwnedBy'> {
   }
 }
 
+/** Live API tokens per user; revokeAllOf forgets them. */
+class FakeApiTokens implements Pick<ApiTokenRepository, 'revokeAllOf'> {
+  readonly live = new Map<string, number>();
+
+  async revokeAllOf(userId: string): Promise<number> {
+    const count = this.live.get(userId) ?? 0;
+    this.live.delete(userId);
+    return count;
+  }
+}
+
 /** Locked names per username (any client); clearAll lifts them. */
 class FakeLoginFailures implements Pick<LoginFailureRepository, 'clearAll'> {
   readonly locked = new Set<string>();
@@ -103,6 +115,7 @@ describe('UsersService', () => {
   let refreshTokens: FakeRefreshTokens;
   let vms: FakeVms;
   let failures: FakeLoginFailures;
+  let apiTokens: FakeApiTokens;
   let changed: string[];
   let service: UsersService;
 
@@ -111,6 +124,7 @@ describe('UsersService', () => {
     refreshTokens = new FakeRefreshTokens();
     vms = new FakeVms();
     failures = new FakeLoginFailures();
+    apiTokens = new FakeApiTokens();
     changed = [];
     const transactions = { run: (work: (tx: Tx) => Promise<unknown>) => work({} as Tx) } as Transactions;
     const hasher = { hash: async (password: string) => `hash:${password}` } as PasswordHasher;
@@ -125,6 +139,7 @@ describe('UsersService', () => {
       new AuditService({} as AuditRepository),
       access,
       lockout,
+      apiTokens as unknown as ApiTokenRepository,
     );
     users.seed({ username: 'admin', role: 'admin' });
   });
@@ -157,12 +172,14 @@ describe('UsersService', () => {
   });
 
   describe('update', () => {
-    it('disabling revokes every access and refresh token and drops the cached access once committed', async () => {
+    it('disabling revokes every access, refresh and API token and drops the cached access once committed', async () => {
       const bob = users.seed({ username: 'bob' });
       refreshTokens.live.set(bob.id, 2);
+      apiTokens.live.set(bob.id, 3);
       const after = await service.update(bob.id, { status: 'disabled' });
       expect(after).toMatchObject({ status: 'disabled', tokenVersion: 1 });
       expect(refreshTokens.live.has(bob.id)).toBe(false);
+      expect(apiTokens.live.has(bob.id)).toBe(false);
       expect(changed).toEqual([bob.id]);
     });
 
@@ -175,13 +192,15 @@ describe('UsersService', () => {
       expect(changed).toEqual([carol.id]);
     });
 
-    it('a new password revokes every access and refresh token', async () => {
+    it('a new password revokes every access and refresh token (API tokens stay)', async () => {
       const bob = users.seed({ username: 'bob' });
       refreshTokens.live.set(bob.id, 1);
+      apiTokens.live.set(bob.id, 1);
       const after = await service.update(bob.id, { password: 'a new long password' });
       expect(after.tokenVersion).toBe(1);
       expect(users.rows.get(bob.id)!.passwordHash).toBe('hash:a new long password');
       expect(refreshTokens.live.has(bob.id)).toBe(false);
+      expect(apiTokens.live.get(bob.id)).toBe(1);
     });
 
     it('a role change revokes access tokens but keeps refresh tokens; setting what is already there revokes nothing', async () => {

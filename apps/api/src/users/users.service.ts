@@ -5,6 +5,7 @@ import { PageQueryDto } from '../common/page-query.dto';
 import { AppException, ErrorCode } from '../common/problem';
 import { isUniqueViolation } from '../database/pg-errors';
 import { Transactions, Tx } from '../database/transaction';
+import { ApiTokenRepository } from '../tokens/api-token.repository';
 import { VmRepository } from '../vms/vm.repository';
 import { CreateUserDto } from './dto/create-user.dto';
 import { UpdateUserDto } from './dto/update-user.dto';
@@ -25,6 +26,7 @@ export class UsersService {
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
     private readonly lockout: LoginLockout,
+    private readonly apiTokens: ApiTokenRepository,
   ) {}
 
   async create(dto: CreateUserDto, defaultStatus: UserStatus = 'active'): Promise<User> {
@@ -61,7 +63,8 @@ export class UsersService {
 
   /**
    * Role, status and password changes bump the token version, so the user's
-   * outstanding access tokens stop working on their very next request.
+   * outstanding access tokens stop working on their very next request. Disabling (or sending
+   * back to pending) also revokes the user's API tokens for good.
    */
   update(id: string, dto: UpdateUserDto): Promise<User> {
     return this.withAdminGuard(id, async (tx, user) => {
@@ -80,6 +83,7 @@ export class UsersService {
       if (dto.status === 'active') await this.lockout.clearAccount(user.username, tx);
       const after = await this.users.update(tx, id, changes);
       if (dto.password !== undefined || deactivates) await this.refreshTokens.revokeAllOf(id, tx);
+      if (deactivates && user.status === 'active') await this.apiTokens.revokeAllOf(id, tx);
       this.audit.annotate({
         before: { role: user.role, status: user.status },
         after: { role: after.role, status: after.status, passwordChanged: dto.password !== undefined },

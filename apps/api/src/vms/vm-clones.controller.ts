@@ -7,10 +7,12 @@ import { ResourceResponse } from '../idempotency/resource-response';
 import { CloneVmDto } from './dto/clone-vm.dto';
 import { VmAcceptedDto } from './dto/vm.dto';
 import { VmClonesService } from './vm-clones.service';
+import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('vms')
 @ApiBearerAuth()
 @ApiProblems(400, 401, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms', version: '1' })
 export class VmClonesController {
   constructor(private readonly clones: VmClonesService) {}

@@ -32,6 +32,7 @@ import { MediaDto, VmActionDto } from './dto/vm-action.dto';
 import { VmAcceptedDto, VmDto, VmPageDto } from './dto/vm.dto';
 import { VmStatsDto } from './dto/vm-stats.dto';
 import { VmsService } from './vms.service';
+import { ScopeResource } from '../auth/scopes';
 
 const IDEMPOTENCY_HEADER = {
   name: 'Idempotency-Key',
@@ -43,6 +44,7 @@ const IDEMPOTENCY_HEADER = {
 @ApiBearerAuth()
 // 502 and 507: the hypervisor refused, or the VM directory is full (docs/api-guide.md).
 @ApiProblems(400, 401, 429, 502, 507)
+@ScopeResource('vms')
 @Controller({ path: 'vms', version: '1' })
 export class VmsController {
   constructor(private readonly vms: VmsService) {}

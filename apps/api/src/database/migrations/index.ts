@@ -15,6 +15,7 @@ import { HostImageUploads1764406000000 } from './1764406000000-host-image-upload
 import { ImageDigestStamp1764407000000 } from './1764407000000-image-digest-stamp';
 import { Copies1764500000000 } from './1764500000000-copies';
 import { ImageDescription1764510000000 } from './1764510000000-image-description';
+import { ApiTokens1764600000000 } from './1764600000000-api-tokens';
 import { SecondFactor1764610000000 } from './1764610000000-second-factor';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
@@ -36,5 +37,6 @@ export const MIGRATIONS = [
   ImageDigestStamp1764407000000,
   Copies1764500000000,
   ImageDescription1764510000000,
+  ApiTokens1764600000000,
   SecondFactor1764610000000,
 ];
