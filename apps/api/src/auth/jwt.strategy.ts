@@ -50,7 +50,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     });
   }
 
-  async validate(req: Request & { accessToken?: AccessTokenInfo }, claims: Partial<AccessTokenClaims>): Promise<AuthUser> {
+  async validate(
+    req: Request & { accessToken?: AccessTokenInfo },
+    claims: Partial<AccessTokenClaims>,
+  ): Promise<AuthUser> {
     if (
       typeof claims.sub !== 'string' ||
       !UUID.test(claims.sub) ||

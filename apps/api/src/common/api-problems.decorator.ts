@@ -27,7 +27,8 @@ const PROBLEMS: Record<number, { description: string; examples: ProblemExample[]
     examples: [{ code: ErrorCode.UNAUTHENTICATED, detail: 'A valid access token is required' }],
   },
   403: {
-    description: 'FORBIDDEN (the caller lacks the role), INSUFFICIENT_SCOPE (an API token lacks the scope) or QUOTA_EXCEEDED',
+    description:
+      'FORBIDDEN (the caller lacks the role), INSUFFICIENT_SCOPE (an API token lacks the scope) or QUOTA_EXCEEDED',
     examples: [
       { code: ErrorCode.FORBIDDEN, detail: 'This route needs the admin role' },
       { code: ErrorCode.INSUFFICIENT_SCOPE, detail: 'This route needs the vms:write scope' },

@@ -23,7 +23,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       type: 'http',
       scheme: 'bearer',
       bearerFormat: 'JWT or API token',
-      description: "A session's access token (POST /api/v1/auth/login) or a personal API token (`limen_pat_…`, POST /api/v1/tokens)",
+      description:
+        "A session's access token (POST /api/v1/auth/login) or a personal API token (`limen_pat_…`, POST /api/v1/tokens)",
     })
     .build();
   const document = describeRequestDefaults(

@@ -61,11 +61,9 @@ export class ApiTokenRepository extends TableRepository {
       scopes: string[];
       expires_at: Date | null;
       revoked_at: Date | null;
-    }>(
-      'api_token_access',
-      'SELECT id, user_id, scopes, expires_at, revoked_at FROM api_tokens WHERE token_hash = $1',
-      [tokenHash],
-    );
+    }>('api_token_access', 'SELECT id, user_id, scopes, expires_at, revoked_at FROM api_tokens WHERE token_hash = $1', [
+      tokenHash,
+    ]);
     return row
       ? { id: row.id, userId: row.user_id, scopes: row.scopes, expiresAt: row.expires_at, revokedAt: row.revoked_at }
       : null;

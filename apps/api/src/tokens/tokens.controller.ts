@@ -3,7 +3,13 @@ import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
 import { AuthUser, CurrentUser } from '../auth/decorators';
 import { ScopeResource } from '../auth/scopes';
 import { ApiProblems } from '../common/api-problems.decorator';
-import { ApiTokenDto, ApiTokenPageDto, ApiTokenQueryDto, CreateApiTokenDto, CreatedApiTokenDto } from './dto/api-token.dto';
+import {
+  ApiTokenDto,
+  ApiTokenPageDto,
+  ApiTokenQueryDto,
+  CreateApiTokenDto,
+  CreatedApiTokenDto,
+} from './dto/api-token.dto';
 import { TokensService } from './tokens.service';
 
 /** Personal API tokens: bearer credentials for automation, limited to their scopes. */
@@ -24,10 +30,17 @@ export class TokensController {
   @ApiBody({
     type: CreateApiTokenDto,
     examples: {
-      readOnly: { summary: 'Read VMs for 90 days', value: { name: 'dashboard', scopes: ['vms:read'], expiresInDays: 90 } },
+      readOnly: {
+        summary: 'Read VMs for 90 days',
+        value: { name: 'dashboard', scopes: ['vms:read'], expiresInDays: 90 },
+      },
       deploy: {
         summary: 'Manage VMs and follow their operations until a date',
-        value: { name: 'ci-deploy', scopes: ['vms:write', 'images:read', 'events:read'], expiresAt: '2027-06-30T00:00:00Z' },
+        value: {
+          name: 'ci-deploy',
+          scopes: ['vms:write', 'images:read', 'events:read'],
+          expiresAt: '2027-06-30T00:00:00Z',
+        },
       },
     },
   })

@@ -122,7 +122,10 @@ export class CreatedApiTokenDto {
   token: ApiTokenDto;
 
   /** The bearer secret: shown here only, never again. */
-  @ApiProperty({ pattern: '^limen_pat_[A-Za-z0-9_-]{43}$', example: 'limen_pat_q8Xv3nJ0cS1mZrYkT5wB2hE7uA9dL4gF6pN0sV3xW1o' })
+  @ApiProperty({
+    pattern: '^limen_pat_[A-Za-z0-9_-]{43}$',
+    example: 'limen_pat_q8Xv3nJ0cS1mZrYkT5wB2hE7uA9dL4gF6pN0sV3xW1o',
+  })
   secret: string;
 }
 
