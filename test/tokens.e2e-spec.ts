@@ -11,6 +11,7 @@ jest.setTimeout(180_000);
 
 const SECRET = /^limen_pat_[A-Za-z0-9_-]{43}$/;
 const MAX_TOKENS = 4;
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /**
  * Personal API tokens over HTTP, on two replicas (two Nest apps) sharing one real PostgreSQL
@@ -25,7 +26,6 @@ describe('API tokens (e2e)', () => {
   /** Every response body and header block seen, to look for secrets afterwards. */
   const seen: string[] = [];
 
-  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const record = (res: request.Response) => {
     seen.push(JSON.stringify(res.headers), res.text ?? '');
     return res;
