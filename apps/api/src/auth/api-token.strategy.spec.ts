@@ -32,7 +32,11 @@ function world() {
   };
   const cache = new ApiTokenCache(tokens as unknown as ApiTokenRepository, access as unknown as UserAccessCache);
   cache.onApplicationBootstrap();
-  const strategy = new ApiTokenStrategy(cache, tokens as unknown as ApiTokenRepository, access as unknown as UserAccessCache);
+  const strategy = new ApiTokenStrategy(
+    cache,
+    tokens as unknown as ApiTokenRepository,
+    access as unknown as UserAccessCache,
+  );
   const secret = newSecret();
   const row: ApiTokenAccess = { id: 't1', userId: 'owner', scopes: ['vms:read'], expiresAt: null, revokedAt: null };
   tokens.rows.set(hashSecret(secret), row);
