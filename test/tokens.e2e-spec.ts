@@ -243,10 +243,11 @@ describe('API token secrets in the log (e2e, built api)', () => {
           headers: { 'content-type': 'application/json', ...(token ? bearer(token) : {}) },
           body: body ? JSON.stringify(body) : undefined,
         });
-      const session = (await (await call('POST', '/api/v1/auth/login', undefined, ADMIN)).json()).accessToken;
-      const created = await (
-        await call('POST', '/api/v1/tokens', session, { name: 'logged', scopes: ['vms:read'] })
-      ).json();
+      const session = (
+        (await (await call('POST', '/api/v1/auth/login', undefined, ADMIN)).json()) as { accessToken: string }
+      ).accessToken;
+      const res = await call('POST', '/api/v1/tokens', session, { name: 'logged', scopes: ['vms:read'] });
+      const created = (await res.json()) as { secret: string; token: { id: string } };
       const secret: string = created.secret;
       expect(secret).toMatch(SECRET);
       expect((await call('GET', '/api/v1/vms', secret)).status).toBe(200);
