@@ -276,6 +276,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your tokens (revoked ones too), newest first; admins may ask for another user's with `userId`. */
+        get: operations["TokensController_list_v1"];
+        put?: never;
+        /**
+         * Create a token. Its secret is in this response only: store it now. A token cannot grant
+         *     scopes it lacks; only admins can grant `admin`. 409 when you hold the most live tokens allowed.
+         */
+        post: operations["TokensController_create_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One token (yours, or any for admins). */
+        get: operations["TokensController_get_v1"];
+        put?: never;
+        post?: never;
+        /** Revoke a token (yours, or any for admins): refused from the next request on, on every replica. The row stays, revoked. */
+        delete: operations["TokensController_revoke_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -1674,6 +1713,89 @@ export interface components {
              * @example true
              */
             current: boolean;
+        };
+        CreateApiTokenDto: {
+            /**
+             * @description What the token may do (see the API guide's scope list); at least one.
+             * @example [
+             *       "vms:read"
+             *     ]
+             */
+            scopes: ("vms:read" | "vms:write" | "images:read" | "images:write" | "networks:read" | "networks:write" | "ssh-keys:read" | "ssh-keys:write" | "events:read" | "events:write" | "tokens:read" | "tokens:write" | "account:read" | "account:write" | "users:read" | "users:write" | "hosts:read" | "hosts:write" | "alerts:read" | "alerts:write" | "audit:read" | "audit:write" | "admin")[];
+            /**
+             * Format: date-time
+             * @description When the token stops working: a future date-time (at most 10 years ahead). Default: never (unless expiresInDays).
+             * @example 2027-06-30T00:00:00Z
+             */
+            expiresAt?: string;
+            /**
+             * @description Instead of expiresAt: the token stops working this many days from now.
+             * @example 90
+             */
+            expiresInDays?: number;
+            /**
+             * @description What the token is for: 1-64 letters, digits, spaces and `. _ : @ / ( ) + , # -`.
+             * @example ci-deploy
+             */
+            name: string;
+        };
+        ApiTokenDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example ci-deploy */
+            name: string;
+            /**
+             * @example [
+             *       "vms:read"
+             *     ]
+             */
+            scopes: ("vms:read" | "vms:write" | "images:read" | "images:write" | "networks:read" | "networks:write" | "ssh-keys:read" | "ssh-keys:write" | "events:read" | "events:write" | "tokens:read" | "tokens:write" | "account:read" | "account:write" | "users:read" | "users:write" | "hosts:read" | "hosts:write" | "alerts:read" | "alerts:write" | "audit:read" | "audit:write" | "admin")[];
+            /**
+             * Format: uuid
+             * @description The owner.
+             */
+            userId: string;
+            /**
+             * Format: date-time
+             * @example 2026-12-07T08:00:00.000Z
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @example 2027-06-30T00:00:00.000Z
+             */
+            expiresAt: string | null;
+            /**
+             * Format: date-time
+             * @description Recorded at most once a minute.
+             * @example null
+             */
+            lastUsedAt: string | null;
+            /** @example null */
+            lastUsedIp: string | null;
+            /**
+             * Format: date-time
+             * @example null
+             */
+            revokedAt: string | null;
+            /**
+             * @description The secret's last 4 characters.
+             * @example x9Qk
+             */
+            hint: string;
+        };
+        CreatedApiTokenDto: {
+            token: components["schemas"]["ApiTokenDto"];
+            /**
+             * @description The bearer secret: shown here only, never again.
+             * @example limen_pat_q8Xv3nJ0cS1mZrYkT5wB2hE7uA9dL4gF6pN0sV3xW1o
+             */
+            secret: string;
+        };
+        ApiTokenPageDto: {
+            items: components["schemas"]["ApiTokenDto"][];
+            /** @example null */
+            nextCursor: string | null;
         };
         ImageDto: {
             /** Format: uuid */
@@ -3279,7 +3401,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ProblemDto"];
             };
         };
-        /** @description FORBIDDEN (the caller lacks the role) or QUOTA_EXCEEDED */
+        /** @description FORBIDDEN (the caller lacks the role), INSUFFICIENT_SCOPE (an API token lacks the scope) or QUOTA_EXCEEDED */
         "Problem403-api-user": {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3388,7 +3510,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ProblemDto"];
             };
         };
-        /** @description FORBIDDEN (the caller lacks the role) or QUOTA_EXCEEDED */
+        /** @description FORBIDDEN (the caller lacks the role), INSUFFICIENT_SCOPE (an API token lacks the scope) or QUOTA_EXCEEDED */
         "Problem403-auth-ip-auth-user": {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3545,6 +3667,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["ProblemDto"];
             };
         };
+        /** @description FORBIDDEN (the caller lacks the role), INSUFFICIENT_SCOPE (an API token lacks the scope) or QUOTA_EXCEEDED */
+        "Problem403-": {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ProblemDto"];
+            };
+        };
         /** @description INTERNAL_ERROR: a bug; the log line with the same requestId has the details */
         "Problem500-": {
             headers: {
@@ -3654,7 +3786,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["ProblemDto"];
             };
         };
-        /** @description FORBIDDEN (the caller lacks the role) or QUOTA_EXCEEDED */
+        /** @description FORBIDDEN (the caller lacks the role), INSUFFICIENT_SCOPE (an API token lacks the scope) or QUOTA_EXCEEDED */
         Problem403: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4420,6 +4552,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -4448,6 +4581,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -4480,6 +4614,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
             415: {
@@ -4522,6 +4657,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -4550,6 +4686,153 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TokensController_list_v1: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1-500. */
+                limit?: number;
+                /** @description Admins only: another user's tokens (default: your own). */
+                userId?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenPageDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TokensController_create_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiTokenDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiTokenDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TokensController_get_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TokensController_revoke_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -5221,6 +5504,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-"];
             401: components["responses"]["Problem401-"];
+            403: components["responses"]["Problem403-"];
             /** @description TOO_MANY_STREAMS; see Retry-After */
             429: {
                 headers: {
@@ -5264,6 +5548,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -5346,6 +5631,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -5542,6 +5828,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -5657,6 +5944,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -5687,6 +5975,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -5721,6 +6010,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -5760,6 +6050,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             502: components["responses"]["Problem502-api-user"];
@@ -5851,6 +6142,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -5889,6 +6181,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -6005,6 +6298,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
@@ -6063,6 +6357,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
@@ -6117,6 +6412,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -6152,6 +6448,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             429: components["responses"]["Problem429-api-user"];
@@ -6189,6 +6486,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             429: components["responses"]["Problem429-api-user"];
@@ -6223,6 +6521,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             429: components["responses"]["Problem429-api-user"];
@@ -6322,6 +6621,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6416,6 +6716,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -6455,6 +6756,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -6495,6 +6797,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6533,6 +6836,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
@@ -6581,6 +6885,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6611,6 +6916,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6651,6 +6957,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             412: components["responses"]["Problem412-api-user"];
             413: components["responses"]["Problem413-api-user"];
@@ -6702,6 +7009,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6801,6 +7109,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6832,6 +7141,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -6862,6 +7172,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             429: components["responses"]["Problem429-api-user"];
@@ -6894,6 +7205,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             429: components["responses"]["Problem429-api-user"];
@@ -6953,6 +7265,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             /** @description RANGE_NOT_SATISFIABLE: the range starts past the end of the file */
@@ -7063,6 +7376,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -7145,6 +7459,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -7209,6 +7524,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -7249,6 +7565,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
@@ -7302,6 +7619,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -7337,6 +7655,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -7378,6 +7697,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
@@ -7432,6 +7752,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -7467,6 +7788,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -7561,6 +7883,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             422: components["responses"]["Problem422-api-user"];
@@ -7657,6 +7980,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
@@ -7689,6 +8013,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
@@ -7734,6 +8059,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -7763,6 +8089,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -8510,6 +8837,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             404: components["responses"]["Problem404-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
