@@ -216,3 +216,73 @@ describe('STORAGE_POOL_PREFIX', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), STORAGE_POOL_PREFIX: prefix })).toThrow(/^STORAGE_POOL_PREFIX /);
   });
 });
+
+describe('OIDC settings', () => {
+  const dataDir = () => mkdtempSync(join(tmpdir(), 'limen-config-'));
+  const oidc = (env: Record<string, string>) =>
+    loadConfig({ DATA_DIR: dataDir(), OIDC_CLIENT_ID: 'limen', ...env }).identity.oidc;
+
+  it('is off without OIDC_ISSUER', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).identity.oidc).toBeUndefined();
+  });
+
+  it('keeps the issuer exactly as written, a trailing slash included (issuers compare exactly)', () => {
+    expect(oidc({ OIDC_ISSUER: 'https://auth.example.com/application/o/limen/' })?.issuer).toBe(
+      'https://auth.example.com/application/o/limen/',
+    );
+    expect(oidc({ OIDC_ISSUER: 'https://kc.example.com/realms/main' })?.issuer).toBe(
+      'https://kc.example.com/realms/main',
+    );
+  });
+
+  it('defaults the redirect URI to PUBLIC_URL (or the local port) and always asks for openid', () => {
+    expect(oidc({ OIDC_ISSUER: 'https://idp.example.com', PORT: '8080' })).toEqual({
+      issuer: 'https://idp.example.com',
+      clientId: 'limen',
+      clientSecret: undefined,
+      redirectUri: 'http://127.0.0.1:8080/api/v1/auth/oidc/callback',
+      adminGroup: undefined,
+      scopes: 'openid profile email groups',
+    });
+    expect(
+      oidc({
+        OIDC_ISSUER: 'https://idp.example.com',
+        PUBLIC_URL: 'https://limen.example.com/',
+        OIDC_SCOPES: 'profile  groups',
+        OIDC_ADMIN_GROUP: 'limen-admins',
+        OIDC_CLIENT_SECRET: 's3cret',
+      }),
+    ).toMatchObject({
+      redirectUri: 'https://limen.example.com/api/v1/auth/oidc/callback',
+      scopes: 'openid profile groups',
+      adminGroup: 'limen-admins',
+      clientSecret: 's3cret',
+    });
+  });
+
+  it('needs a client id', () => {
+    expect(() => loadConfig({ DATA_DIR: dataDir(), OIDC_ISSUER: 'https://idp.example.com' })).toThrow(
+      'OIDC_CLIENT_ID is required when OIDC_ISSUER is set',
+    );
+  });
+
+  it('accepts plain http only on a loopback address', () => {
+    expect(oidc({ OIDC_ISSUER: 'http://127.0.0.1:9999' })?.issuer).toBe('http://127.0.0.1:9999');
+    expect(oidc({ OIDC_ISSUER: 'http://localhost:9999/realms/x' })?.issuer).toBe('http://localhost:9999/realms/x');
+  });
+
+  it.each([
+    'http://idp.example.com',
+    'ftp://idp.example.com',
+    'not a url',
+    'https://idp.example.com/?tenant=1',
+    'https://idp.example.com/#x',
+    'https://user:pw@idp.example.com',
+  ])('refuses the issuer %j', (issuer) => {
+    expect(() => oidc({ OIDC_ISSUER: issuer })).toThrow(/^OIDC_ISSUER must be/);
+  });
+
+  it('refuses a scope list with a quote or backslash', () => {
+    expect(() => oidc({ OIDC_ISSUER: 'https://idp.example.com', OIDC_SCOPES: 'openid "x"' })).toThrow(/^OIDC_SCOPES/);
+  });
+});

@@ -18,8 +18,8 @@ import {
   agentClient,
   smtpUrl,
   emailFrom,
-  httpUrl,
 } from './env-values';
+import { identityProviders } from './identity-config';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
 export { ConfigError };
@@ -302,30 +302,6 @@ function identitySettings(env: Env, nodeEnv: NodeEnv, dataDir: string) {
     registration: readOneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
     lockoutThreshold: readInt(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
     lockoutMinutes: readInt(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
-  };
-}
-
-function identityProviders(env: Env): IdentityConfig {
-  const issuer = readString(env, 'OIDC_ISSUER');
-  let oidc: OidcConfig | undefined;
-  if (issuer !== undefined) {
-    const clientId = readString(env, 'OIDC_CLIENT_ID');
-    if (!clientId) throw new ConfigError('OIDC_CLIENT_ID is required when OIDC_ISSUER is set');
-    const publicUrl = httpUrl(env, 'PUBLIC_URL', `http://127.0.0.1:${readInt(env, 'PORT', 18443, 0, 65535)}`);
-    oidc = {
-      issuer: httpUrl(env, 'OIDC_ISSUER', issuer),
-      clientId,
-      clientSecret: readString(env, 'OIDC_CLIENT_SECRET'),
-      redirectUri: httpUrl(env, 'OIDC_REDIRECT_URI', `${publicUrl}/api/v1/auth/oidc/callback`),
-      adminGroup: readString(env, 'OIDC_ADMIN_GROUP'),
-      scopes: readString(env, 'OIDC_SCOPES') ?? 'openid profile email groups',
-    };
-  }
-  return {
-    require2fa: readOneOf(env, 'REQUIRE_2FA', ['none', 'admins', 'all'] as const, 'none'),
-    totpIssuer: readString(env, 'TOTP_ISSUER') ?? 'LIMEN',
-    maxApiTokensPerUser: readInt(env, 'API_TOKENS_MAX_PER_USER', 50, 1, 10_000),
-    oidc,
   };
 }
 
