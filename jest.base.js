@@ -12,6 +12,9 @@ const esmPackages = [
   'strtok3',
   '@tokenizer',
   'load-esm',
+  'openid-client',
+  'oauth4webapi',
+  'jose',
 ];
 
 module.exports = {

@@ -5,6 +5,7 @@ import { AgentProxyModule } from './agent-proxy/agent-proxy.module';
 import { AlertingModule } from './alerting/alerting.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
+import { OidcModule } from './oidc/oidc.module';
 import { BackupsModule } from './backups/backups.module';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
@@ -47,6 +48,7 @@ export class AppModule {
         UsersModule,
         AuthModule,
         TokensModule,
+        OidcModule,
         HealthModule,
         EventsModule,
         ImagesModule,

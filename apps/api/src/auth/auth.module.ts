@@ -52,5 +52,6 @@ import { TokenService } from './token.service';
     { provide: APP_GUARD, useClass: RolesGuard },
     { provide: APP_GUARD, useClass: RateLimitGuard },
   ],
+  exports: [TokenService],
 })
 export class AuthModule {}

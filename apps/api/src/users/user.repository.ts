@@ -45,9 +45,9 @@ export class UserRepository extends TableRepository {
   }
 
   /** Inserts the user; a taken username fails with a unique violation (see isUniqueViolation). */
-  async add(fields: NewUser): Promise<User> {
-    const user = this.manager().create(User, fields);
-    await this.insert(undefined, user);
+  async add(fields: NewUser, tx?: Tx): Promise<User> {
+    const user = this.manager(tx).create(User, fields);
+    await this.insert(tx, user);
     return user;
   }
 

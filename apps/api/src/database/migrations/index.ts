@@ -17,6 +17,7 @@ import { Copies1764500000000 } from './1764500000000-copies';
 import { ImageDescription1764510000000 } from './1764510000000-image-description';
 import { ApiTokens1764600000000 } from './1764600000000-api-tokens';
 import { SecondFactor1764610000000 } from './1764610000000-second-factor';
+import { OidcIdentities1764620000000 } from './1764620000000-oidc-identities';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -39,4 +40,5 @@ export const MIGRATIONS = [
   ImageDescription1764510000000,
   ApiTokens1764600000000,
   SecondFactor1764610000000,
+  OidcIdentities1764620000000,
 ];

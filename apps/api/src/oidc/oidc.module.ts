@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { PassportModule } from '@nestjs/passport';
+import { AuthModule } from '../auth/auth.module';
+import { UsersModule } from '../users/users.module';
+import { OidcAccounts } from './oidc-accounts';
+import { OidcClient } from './oidc-client';
+import { OidcIdentityRepository } from './oidc-identity.repository';
+import { OidcLoginStateRepository } from './oidc-login-state.repository';
+import { OidcController } from './oidc.controller';
+import { OidcService } from './oidc.service';
+import { OidcCallbackGuard, OidcStrategy } from './oidc.strategy';
+
+/** Single sign-on through an OpenID provider (OIDC_ISSUER): /api/v1/auth/oidc. Owns oidc_identities and oidc_login_states. */
+@Module({
+  imports: [AuthModule, UsersModule, PassportModule],
+  controllers: [OidcController],
+  providers: [
+    OidcService,
+    OidcClient,
+    OidcAccounts,
+    OidcStrategy,
+    OidcCallbackGuard,
+    OidcIdentityRepository,
+    OidcLoginStateRepository,
+  ],
+})
+export class OidcModule {}
