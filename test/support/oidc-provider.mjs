@@ -4,6 +4,7 @@
 // Prints one JSON line {"issuer": "..."} once it listens. Its development interactions sign in
 // any account below by its subject (the password is not checked) and ask for consent once.
 import { createServer } from 'node:http';
+import process from 'node:process';
 import Provider from 'oidc-provider';
 
 /** Accounts by subject; the subjects are opaque on purpose (LIMEN links by issuer and subject only). */

@@ -84,7 +84,12 @@ export class ProviderBrowser {
       const form = formOf(res.text);
       const fields =
         form.prompt === 'login' ? { prompt: 'login', login: subject, password: 'any' } : { prompt: form.prompt };
-      const posted = await this.agent.post(form.action).type('form').send(fields).redirects(0);
+      const action = new URL(form.action, url);
+      const posted = await this.agent
+        .post(action.pathname + action.search)
+        .type('form')
+        .send(fields)
+        .redirects(0);
       if (posted.status < 300 || posted.status >= 400)
         throw new Error(`posting ${form.prompt} answered ${posted.status}`);
       url = new URL(posted.headers.location, url);

@@ -36,8 +36,6 @@ function providerUnavailable(): AppException {
     HttpStatus.SERVICE_UNAVAILABLE,
     ErrorCode.SERVICE_UNAVAILABLE,
     'The OpenID provider did not answer; retry shortly',
-    {},
-    { 'Retry-After': '5' },
   );
 }
 

@@ -13,7 +13,8 @@ export class OidcIdentityRepository extends TableRepository {
 
   /** The linked account's id, and notes the sign-in; null when the pair is not linked yet. */
   async touch(issuer: string, subject: string): Promise<string | null> {
-    const rows = await this.query<{ user_id: string }>(
+    // An UPDATE … RETURNING comes back from TypeORM as [rows, count].
+    const [rows] = await this.query<{ user_id: string }[]>(
       undefined,
       `UPDATE oidc_identities SET last_login_at = now() WHERE issuer = $1 AND subject = $2 RETURNING user_id`,
       [issuer, subject],

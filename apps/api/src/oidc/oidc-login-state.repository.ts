@@ -28,7 +28,8 @@ export class OidcLoginStateRepository extends TableRepository {
 
   /** Spends the state: one DELETE … RETURNING, so of two concurrent callbacks only one gets it. Null when unknown, spent or expired. */
   async take(stateHash: string): Promise<OidcLoginState | null> {
-    const rows = await this.query<{ code_verifier: string; nonce: string; live: boolean }>(
+    // A DELETE … RETURNING comes back from TypeORM as [rows, count].
+    const [rows] = await this.query<{ code_verifier: string; nonce: string; live: boolean }[]>(
       undefined,
       `DELETE FROM oidc_login_states WHERE state_hash = $1 RETURNING code_verifier, nonce, expires_at > now() AS live`,
       [stateHash],

@@ -1,6 +1,6 @@
 import { USERNAME_PATTERN } from '../users/dto/credentials';
 
-/** The base of a new account's name: preferred_username folded into a-z 0-9 . _ - (3-28 chars, room for a suffix). */
+/** The base of a new account's name: preferred_username folded into a-z 0-9 . _ - (3-25 chars, room for a suffix). */
 export function usernameBase(preferred: unknown): string {
   const folded = (typeof preferred === 'string' ? preferred : '')
     .normalize('NFKD')
@@ -9,7 +9,7 @@ export function usernameBase(preferred: unknown): string {
     .replace(/@.*$/, '')
     .replace(/[^a-z0-9._-]+/g, '-')
     .replace(/^[-.]+|[-.]+$/g, '')
-    .slice(0, 28);
+    .slice(0, 25);
   return folded.length >= 3 ? folded : `sso-${folded}`.replace(/-$/, '-user');
 }
 

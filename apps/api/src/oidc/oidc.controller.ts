@@ -1,13 +1,16 @@
-import { Controller, Get, Redirect, Req, UseGuards } from '@nestjs/common';
+import { Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { AuthRoute, Public } from '../auth/decorators';
 import { TokenPairDto } from '../auth/dto/token-pair.dto';
-import { ApiProblems } from '../common/api-problems.decorator';
+import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
 import { User } from '../users/user.entity';
 import { OidcStatusDto } from './dto/oidc-status.dto';
 import { OidcService } from './oidc.service';
 import { OIDC_ACCOUNT, OidcCallbackGuard, requestMeta } from './oidc.strategy';
+
+const NOT_CONFIGURED = 'OIDC_NOT_CONFIGURED: OIDC_ISSUER is unset';
+const PROVIDER_DOWN = 'SERVICE_UNAVAILABLE: the OpenID provider could not be reached; retry shortly';
 
 @ApiTags('auth')
 @ApiProblems(429)
@@ -26,17 +29,19 @@ export class OidcController {
   @Get('login')
   @Public()
   @AuthRoute()
-  @Redirect()
   @ApiResponse({
     status: 302,
-    description: "To the provider's authorization endpoint",
+    description: "To the provider's authorization endpoint (no body)",
     headers: {
       Location: { description: 'The authorization request', required: true, schema: { type: 'string', format: 'uri' } },
     },
   })
-  @ApiProblems(404, 503)
-  async login(): Promise<{ url: string; statusCode: number }> {
-    return { url: (await this.oidc.start()).href, statusCode: 302 };
+  @ApiResponse({ status: 404, ...problemResponse(404, NOT_CONFIGURED) })
+  @ApiResponse({ status: 503, ...problemResponse(503, PROVIDER_DOWN) })
+  async login(@Res() res: Response): Promise<void> {
+    const url = await this.oidc.start();
+    // No body: a browser follows the Location, and a script reads it.
+    res.status(302).location(url.href).end();
   }
 
   /** Where the provider sends the browser back: exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */
@@ -47,7 +52,16 @@ export class OidcController {
   @ApiQuery({ name: 'code', required: false, type: String, description: 'The authorization code' })
   @ApiQuery({ name: 'state', required: false, type: String, description: 'The state /auth/oidc/login sent' })
   @ApiQuery({ name: 'iss', required: false, type: String, description: "The provider's issuer (RFC 9207)" })
-  @ApiProblems(401, 403, 404, 503)
+  @ApiResponse({
+    status: 401,
+    ...problemResponse(401, 'OIDC_LOGIN_FAILED: an unknown, spent or expired state, a refused code, a foreign issuer'),
+  })
+  @ApiResponse({
+    status: 403,
+    ...problemResponse(403, 'REGISTRATION_CLOSED (a first sign-in), ACCOUNT_PENDING or ACCOUNT_DISABLED'),
+  })
+  @ApiResponse({ status: 404, ...problemResponse(404, NOT_CONFIGURED) })
+  @ApiResponse({ status: 503, ...problemResponse(503, PROVIDER_DOWN) })
   callback(@Req() req: Request & { [OIDC_ACCOUNT]: User }): Promise<TokenPairDto> {
     return this.oidc.signIn(req[OIDC_ACCOUNT], requestMeta(req));
   }
