@@ -82,7 +82,7 @@ export class OidcService {
   }
 
   async signIn(user: User, meta: RequestMeta): Promise<TokenPairDto> {
-    const pair = await this.tokens.issuePair(user);
+    const pair = await this.tokens.issuePair(user, { ip: meta.ip, userAgent: meta.userAgent });
     this.record(meta, {
       action: 'auth.oidc-login',
       result: 'success',
