@@ -83,6 +83,12 @@ describe('OIDC sign-in against a real OpenID provider (e2e)', () => {
       }),
     );
     for (const name of ['state', 'nonce', 'code_challenge']) expect(url.searchParams.get(name)).toMatch(/^.{32,}$/);
+
+    // A page that calls fetch asks for JSON: the same kind of URL, in a body; each call starts its own sign-in.
+    const json = await request(t.http).get('/api/v1/auth/oidc/login').set('Accept', 'application/json').expect(200);
+    const fromJson = new URL(json.body.authorizationUrl);
+    expect(fromJson.origin + fromJson.pathname).toBe(`${provider.issuer}/auth`);
+    expect(fromJson.searchParams.get('state')).not.toBe(url.searchParams.get('state'));
   });
 
   it('creates the account on the first sign-in (admin group → admin) and links the second to it', async () => {

@@ -1,11 +1,11 @@
 import { Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AuthRoute, Public } from '../auth/decorators';
 import { TokenPairDto } from '../auth/dto/token-pair.dto';
 import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
 import { User } from '../users/user.entity';
-import { OidcStatusDto } from './dto/oidc-status.dto';
+import { OidcLoginDto, OidcStatusDto } from './dto/oidc-status.dto';
 import { OidcService } from './oidc.service';
 import { OIDC_ACCOUNT, OidcCallbackGuard, requestMeta } from './oidc.strategy';
 
@@ -25,23 +25,31 @@ export class OidcController {
     return this.oidc.status();
   }
 
-  /** Start an OIDC sign-in: redirects the browser to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes). */
+  /** Start an OIDC sign-in: redirects the browser (or answers the URL as JSON) to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes). */
   @Get('login')
   @Public()
   @AuthRoute()
   @ApiResponse({
     status: 302,
-    description: "To the provider's authorization endpoint (no body)",
+    description: "To the provider's authorization endpoint (no body): what a browser gets",
     headers: {
       Location: { description: 'The authorization request', required: true, schema: { type: 'string', format: 'uri' } },
     },
   })
+  @ApiOkResponse({
+    type: OidcLoginDto,
+    description:
+      'With `Accept: application/json` (and not text/html): the same URL as JSON, for a page that calls fetch (which cannot read a redirect) and then navigates to it',
+  })
   @ApiResponse({ status: 404, ...problemResponse(404, NOT_CONFIGURED) })
   @ApiResponse({ status: 503, ...problemResponse(503, PROVIDER_DOWN) })
-  async login(@Res() res: Response): Promise<void> {
-    const url = await this.oidc.start();
-    // No body: a browser follows the Location, and a script reads it.
-    res.status(302).location(url.href).end();
+  async login(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const url = (await this.oidc.start()).href;
+    if (req.accepts(['text/html', 'application/json']) === 'application/json') {
+      res.status(200).json({ authorizationUrl: url } satisfies OidcLoginDto);
+      return;
+    }
+    res.status(302).location(url).end();
   }
 
   /** Where the provider sends the browser back: exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */

@@ -9,3 +9,13 @@ export class OidcStatusDto {
   @ApiPropertyOptional({ example: 'https://auth.example.com/realms/limen' })
   issuer?: string;
 }
+
+export class OidcLoginDto {
+  /** The provider's authorization request (PKCE S256, state and nonce); navigate the browser to it within 10 minutes. */
+  @ApiProperty({
+    format: 'uri',
+    example:
+      'https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=…',
+  })
+  authorizationUrl: string;
+}
