@@ -315,6 +315,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/oidc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Whether single sign-on through an OpenID provider is configured, and which. */
+        get: operations["OidcController_status_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start an OIDC sign-in: redirects the browser (or answers the URL as JSON) to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes). */
+        get: operations["OidcController_login_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the provider sends the browser back: exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */
+        get: operations["OidcController_callback_v1"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health/live": {
         parameters: {
             query?: never;
@@ -1796,6 +1847,26 @@ export interface components {
             items: components["schemas"]["ApiTokenDto"][];
             /** @example null */
             nextCursor: string | null;
+        };
+        OidcStatusDto: {
+            /**
+             * @description Whether single sign-on is configured (OIDC_ISSUER); when false, /auth/oidc/login answers 404.
+             * @example true
+             */
+            enabled: boolean;
+            /**
+             * @description The OpenID provider's issuer identifier, when enabled.
+             * @example https://auth.example.com/realms/limen
+             */
+            issuer?: string;
+        };
+        OidcLoginDto: {
+            /**
+             * Format: uri
+             * @description The provider's authorization request (PKCE S256, state and nonce); navigate the browser to it within 10 minutes.
+             * @example https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=…
+             */
+            authorizationUrl: string;
         };
         ImageDto: {
             /** Format: uuid */
@@ -4837,6 +4908,209 @@ export interface operations {
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    OidcController_status_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OidcStatusDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    OidcController_login_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description With `Accept: application/json` (and not text/html): the same URL as JSON, for a page that calls fetch (which cannot read a redirect) and then navigates to it */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OidcLoginDto"];
+                };
+            };
+            /** @description To the provider's authorization endpoint (no body): what a browser gets */
+            302: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description The authorization request */
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description OIDC_NOT_CONFIGURED: OIDC_ISSUER is unset */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-auth-ip-auth-user"];
+            500: components["responses"]["Problem500-auth-ip-auth-user"];
+            /** @description SERVICE_UNAVAILABLE: the OpenID provider could not be reached; retry shortly */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+        };
+    };
+    OidcController_callback_v1: {
+        parameters: {
+            query?: {
+                /** @description The provider's issuer (RFC 9207) */
+                iss?: string;
+                /** @description The state /auth/oidc/login sent */
+                state?: string;
+                /** @description The authorization code */
+                code?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPairDto"];
+                };
+            };
+            /** @description OIDC_LOGIN_FAILED: an unknown, spent or expired state, a refused code, a foreign issuer */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description REGISTRATION_CLOSED (a first sign-in), ACCOUNT_PENDING or ACCOUNT_DISABLED */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            /** @description OIDC_NOT_CONFIGURED: OIDC_ISSUER is unset */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-auth-ip-auth-user"];
+            500: components["responses"]["Problem500-auth-ip-auth-user"];
+            /** @description SERVICE_UNAVAILABLE: the OpenID provider could not be reached; retry shortly */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
         };
     };
     HealthController_live: {

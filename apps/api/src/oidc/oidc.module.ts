@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { PassportModule } from '@nestjs/passport';
 import { AuthModule } from '../auth/auth.module';
 import { UsersModule } from '../users/users.module';
 import { OidcAccounts } from './oidc-accounts';
@@ -12,7 +11,7 @@ import { OidcCallbackGuard, OidcStrategy } from './oidc.strategy';
 
 /** Single sign-on through an OpenID provider (OIDC_ISSUER): /api/v1/auth/oidc. Owns oidc_identities and oidc_login_states. */
 @Module({
-  imports: [AuthModule, UsersModule, PassportModule],
+  imports: [AuthModule, UsersModule],
   controllers: [OidcController],
   providers: [
     OidcService,

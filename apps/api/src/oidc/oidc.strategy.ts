@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
-import { AuthGuard, PassportStrategy } from '@nestjs/passport';
-import type { Request } from 'express';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import type { Request, Response } from 'express';
+import { Authenticator } from 'passport';
 import { Strategy } from 'passport-custom';
 import { User } from '../users/user.entity';
+import { oidcLoginFailed } from './oidc-client';
 import { OidcService, RequestMeta } from './oidc.service';
 
 /** Where the strategy puts the signed-in account on the request (not `user`: that is the caller of a guarded route). */
@@ -37,10 +39,29 @@ export class OidcStrategy extends PassportStrategy(Strategy, 'oidc') {
   }
 }
 
-/** Runs OidcStrategy; its problems (401, 403, 503) reach the client as they are. */
+/**
+ * Runs OidcStrategy on this app's own passport Authenticator (as AuthenticationGuard does), not the
+ * process-wide one @nestjs/passport's AuthGuard uses: two apps in one process keep their own
+ * strategy. Its problems (401, 403, 503) reach the client as they are.
+ */
 @Injectable()
-export class OidcCallbackGuard extends AuthGuard('oidc') {
-  override getAuthenticateOptions() {
-    return { session: false, property: OIDC_ACCOUNT };
+export class OidcCallbackGuard implements CanActivate {
+  private readonly passport = new Authenticator();
+
+  constructor(strategy: OidcStrategy) {
+    this.passport.use('oidc', strategy);
+  }
+
+  canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<Request & { [OIDC_ACCOUNT]?: User }>();
+    const res = context.switchToHttp().getResponse<Response>();
+    return new Promise<boolean>((resolve, reject) =>
+      this.passport.authenticate('oidc', { session: false }, (error: unknown, user: User | false) => {
+        if (error) return reject(error);
+        if (!user) return reject(oidcLoginFailed());
+        req[OIDC_ACCOUNT] = user;
+        resolve(true);
+      })(req, res, reject),
+    );
   }
 }
