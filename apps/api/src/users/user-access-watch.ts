@@ -8,6 +8,8 @@ import type { UserRole } from './user-role';
  * nobody was told about (a lost notification, SQL by hand once the cache entry ages out) goes unseen.
  */
 export const RECHECK_INTERVAL_MS = 5_000;
+/** setTimeout's longest delay (about 24.8 days); a longer one fires at once. API tokens may live for years. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The credential a long-lived connection was opened with. */
 export interface WatchedAccess {
@@ -26,7 +28,7 @@ export type AccessEnd = 'revoked' | 'role-changed' | 'expired';
 interface Watcher {
   access: WatchedAccess;
   end: (why: AccessEnd) => void;
-  expiry: NodeJS.Timeout;
+  expiry?: NodeJS.Timeout;
 }
 
 /**
@@ -63,15 +65,21 @@ export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShu
 
   /** Calls `end` once, when `access` stops holding; the returned function stops watching (idempotent). */
   watch(access: WatchedAccess, end: (why: AccessEnd) => void): () => void {
-    const watcher: Watcher = {
-      access,
-      end,
-      expiry: setTimeout(() => this.finish(watcher, 'expired'), Math.max(0, access.expiresAt.getTime() - Date.now())),
-    };
+    const watcher: Watcher = { access, end };
+    this.scheduleExpiry(watcher);
     let set = this.watchers.get(access.userId);
     if (!set) this.watchers.set(access.userId, (set = new Set()));
     set.add(watcher);
     return () => this.unwatch(watcher);
+  }
+
+  /** Ends the connection at the credential's expiry, in steps setTimeout can take. */
+  private scheduleExpiry(watcher: Watcher): void {
+    const left = watcher.access.expiresAt.getTime() - Date.now();
+    watcher.expiry = setTimeout(
+      () => (left > MAX_TIMER_MS ? this.scheduleExpiry(watcher) : this.finish(watcher, 'expired')),
+      Math.max(0, Math.min(left, MAX_TIMER_MS)),
+    );
   }
 
   private recheckAll(): void {
