@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
+import { registerAccount } from './commands/account';
 import { registerAuth } from './commands/auth';
 import { registerCompletion } from './commands/completion';
 import { registerImage } from './commands/image';
 import { registerSnapshot } from './commands/snapshot';
+import { registerToken } from './commands/token';
 import { registerVm } from './commands/vm';
 import { Context, type GlobalOptions } from './context';
 import { CliError, describeError, EXIT, EXIT_CODE_HELP } from './exit-codes';
@@ -22,7 +24,7 @@ export function buildProgram(): Command {
   const program = new Command('limen');
   const context = new Context(() => program.opts<GlobalOptions>());
   program
-    .description('the LIMEN command line: VMs, images, snapshots and tokens over the LIMEN api')
+    .description('the LIMEN command line: VMs, images, snapshots, tokens and your account over the LIMEN api')
     .version(process.env.LIMEN_CLI_VERSION ?? '0.1.0')
     .addOption(new Option('--api <url>', 'the api to talk to (also LIMEN_API_URL)'))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerVm(program, context);
   registerImage(program, context);
   registerSnapshot(program, context);
+  registerToken(program, context);
+  registerAccount(program, context);
   registerCompletion(program);
   for (const command of allCommands(program)) command.exitOverride();
   return program;

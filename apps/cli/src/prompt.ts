@@ -3,12 +3,20 @@ import { CliError, EXIT } from './exit-codes';
 
 /** Reads one line from stdin when it is not a terminal (`--password-stdin`, a pipe in a script). */
 export async function readStdinLine(): Promise<string> {
+  return (await readStdinLines(1))[0];
+}
+
+/** The first `count` lines of stdin (one reader: a second one would miss what the first buffered); '' for missing ones. */
+export async function readStdinLines(count: number): Promise<string[]> {
+  const read: string[] = [];
   const lines = createInterface({ input: process.stdin, terminal: false });
   for await (const line of lines) {
-    lines.close();
-    return line;
+    read.push(line);
+    if (read.length === count) break;
   }
-  return '';
+  lines.close();
+  while (read.length < count) read.push('');
+  return read;
 }
 
 /**

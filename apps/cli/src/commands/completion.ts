@@ -22,7 +22,7 @@ _limen() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" path="" words="" i w
   case "$prev" in
     --output|-o) COMPREPLY=( $(compgen -W "json table" -- "$cur") ); return ;;
-    --api|--image|-i|--name|--token|--username|-u|--description|--timeout|--vcpus|--memory|--disk) return ;;
+    --api|--image|-i|--name|--token|--username|-u|--description|--timeout|--vcpus|--memory|--disk|--scope|-s|--expires-in-days|--expires-at|--user|--totp|--recovery-code) return ;;
   esac
   for ((i = 1; i < COMP_CWORD; i++)); do
     w="\${COMP_WORDS[i]}"
