@@ -20,7 +20,11 @@ async function passwords(stdin: boolean): Promise<{ currentPassword: string; new
   if (stdin) {
     const [currentPassword, newPassword] = await readStdinLines(2);
     if (!newPassword)
-      throw new CliError('USAGE', '--password-stdin reads two lines: the current password, then the new one', EXIT.USAGE);
+      throw new CliError(
+        'USAGE',
+        '--password-stdin reads two lines: the current password, then the new one',
+        EXIT.USAGE,
+      );
     return { currentPassword, newPassword };
   }
   const currentPassword = await ask('Current password: ', true, '--password-stdin');

@@ -75,7 +75,11 @@ export function registerToken(program: Command, context: Context): void {
   token
     .command('create <name>')
     .description('create a token; its secret is printed once, store it now')
-    .requiredOption('-s, --scope <scopes>', 'a scope (repeat it, or a comma list): vms:read, vms:write, …', collectScopes)
+    .requiredOption(
+      '-s, --scope <scopes>',
+      'a scope (repeat it, or a comma list): vms:read, vms:write, …',
+      collectScopes,
+    )
     .addOption(
       new Option('--expires-in-days <days>', 'it stops working this many days from now (1-3650)')
         .argParser(parseInteger('--expires-in-days', 1, 3650))
