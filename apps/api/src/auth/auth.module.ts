@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config';
+import { LimitsModule, RATE_LIMIT_STORAGE } from '../limits/limits.module';
 import { ApiTokenDataModule } from '../tokens/api-token-data.module';
 import { UsersModule } from '../users/users.module';
 import { AccountController } from './account.controller';
@@ -37,7 +38,11 @@ import { TokenService } from './token.service';
         verifyOptions: { algorithms: ['HS256'] },
       }),
     }),
-    ThrottlerModule.forRootAsync({ inject: [AppConfig], useFactory: rateLimitOptions }),
+    ThrottlerModule.forRootAsync({
+      imports: [LimitsModule],
+      inject: [AppConfig, RATE_LIMIT_STORAGE],
+      useFactory: rateLimitOptions,
+    }),
   ],
   controllers: [AuthController, AccountController],
   providers: [

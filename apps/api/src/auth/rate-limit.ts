@@ -1,11 +1,10 @@
 import { ExecutionContext, HttpStatus, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerModuleOptions } from '@nestjs/throttler';
-import type { ThrottlerLimitDetail } from '@nestjs/throttler';
+import type { ThrottlerLimitDetail, ThrottlerStorage } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
 import { AuthUser, IS_AUTH_ROUTE } from './decorators';
-import { FixedWindowThrottlerStorage } from './fixed-window-throttler-storage';
 
 const MINUTE_MS = 60_000;
 
@@ -25,10 +24,11 @@ function bodyUsername(context: ExecutionContext): string | undefined {
  * - `auth-ip`: credential routes, per client IP;
  * - `auth-user`: credential routes, per username in the body (slows a spray from many IPs);
  * - `api-user`: every other /api route, per authenticated user.
+ * Counted in `storage`: per replica or shared by all of them (LimitsModule, LIMITS_STORE).
  */
-export function rateLimitOptions(config: AppConfig): ThrottlerModuleOptions {
+export function rateLimitOptions(config: AppConfig, storage: ThrottlerStorage): ThrottlerModuleOptions {
   return {
-    storage: new FixedWindowThrottlerStorage(),
+    storage,
     generateKey: (_context, tracker, name) => `${name}:${tracker}`,
     throttlers: [
       {

@@ -20,10 +20,19 @@ import {
   emailFrom,
 } from './env-values';
 import { identityProviders } from './identity-config';
+import {
+  ConsoleConfig,
+  EventStreamConfig,
+  ImageUploadConfig,
+  limitSettings,
+  SharedLimitsConfig,
+  sharedLimitsSettings,
+} from './limits-config';
 
 export type RegistrationMode = 'closed' | 'approval' | 'open';
 export { ConfigError };
 export type { LogLevel, NodeEnv };
+export type { ConsoleConfig, EventStreamConfig, ImageUploadConfig, SharedLimitsConfig };
 
 /**
  * The whole typed configuration of the api. `loadConfig` is the only reader of
@@ -95,6 +104,8 @@ export class AppConfig {
   eventStreams: EventStreamConfig;
   copies: CopiesConfig;
   identity: IdentityConfig;
+  /** Rate limits and per-user slots: per replica or shared (limits-config.ts). */
+  sharedLimits: SharedLimitsConfig;
 }
 
 /** API tokens, second factors and single sign-on (issue 17). */
@@ -137,35 +148,6 @@ export interface PortForwardConfig {
   from: number;
   to: number;
   address: string;
-}
-
-export interface EventStreamConfig {
-  /** Open SSE streams one user may hold on one api replica. */
-  maxStreamsPerUser: number;
-  /** Open SSE streams of all users together on one api replica. */
-  maxStreams: number;
-  /** How often an idle stream gets a heartbeat event. */
-  heartbeatSeconds: number;
-}
-
-/**
- * Image uploads may take hours, so instead of REQUEST_TIMEOUT_SECONDS they must keep moving:
- * at least minBytesPerSecond on average over every progressWindowSeconds. And only so many run
- * at once, so slow ones cannot pile up.
- */
-export interface ImageUploadConfig {
-  minBytesPerSecond: number;
-  progressWindowSeconds: number;
-  /** Uploads running at once on one api replica, in all and per user. */
-  maxConcurrent: number;
-  maxConcurrentPerUser: number;
-}
-
-export interface ConsoleConfig {
-  /** Open console WebSockets one user may hold on one api replica. */
-  maxSessionsPerUser: number;
-  /** A console session with no traffic either way for this long is closed. */
-  idleTimeoutSeconds: number;
 }
 
 export interface AgentClientConfig {
@@ -259,6 +241,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     alerting: alertingSettings(env),
     copies: copiesSettings(env, dataDir),
     identity: identityProviders(env),
+    sharedLimits: sharedLimitsSettings(env, url),
     portForwards: { ...portForwardRange(env), address: portForwardAddress(env) },
     metricsToken: bearerToken(env, 'METRICS_TOKEN'),
   });
@@ -302,28 +285,6 @@ function identitySettings(env: Env, nodeEnv: NodeEnv, dataDir: string) {
     registration: readOneOf<RegistrationMode>(env, 'REGISTRATION', ['closed', 'approval', 'open'], 'approval'),
     lockoutThreshold: readInt(env, 'LOCKOUT_THRESHOLD', 5, 1, 1000),
     lockoutMinutes: readInt(env, 'LOCKOUT_MINUTES', 15, 1, 10080),
-  };
-}
-
-function limitSettings(env: Env) {
-  return {
-    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
-    authRateLimitPerMinute: readInt(env, 'AUTH_RATE_LIMIT_PER_MINUTE', 20, 1, 1_000_000),
-    imageUploads: {
-      minBytesPerSecond: readInt(env, 'UPLOAD_MIN_BYTES_PER_SECOND', 32768, 1, 1_073_741_824),
-      progressWindowSeconds: readInt(env, 'UPLOAD_PROGRESS_WINDOW_SECONDS', 30, 1, 3600),
-      maxConcurrent: readInt(env, 'UPLOAD_MAX_CONCURRENT', 4, 1, 1000),
-      maxConcurrentPerUser: readInt(env, 'UPLOAD_MAX_CONCURRENT_PER_USER', 2, 1, 1000),
-    },
-    console: {
-      maxSessionsPerUser: readInt(env, 'CONSOLE_MAX_SESSIONS_PER_USER', 4, 1, 1000),
-      idleTimeoutSeconds: readInt(env, 'CONSOLE_IDLE_TIMEOUT_SECONDS', 600, 1, 86400),
-    },
-    eventStreams: {
-      maxStreamsPerUser: readInt(env, 'SSE_MAX_STREAMS_PER_USER', 10, 1, 10_000),
-      maxStreams: readInt(env, 'SSE_MAX_STREAMS', 1000, 1, 1_000_000),
-      heartbeatSeconds: readInt(env, 'SSE_HEARTBEAT_SECONDS', 30, 1, 3600),
-    },
   };
 }
 

@@ -2,11 +2,12 @@ import { Injectable } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 import { UserSlots } from '../common/user-slots';
+import { SlotLedger } from '../limits/slot-ledger';
 import { MetricsService } from '../metrics/metrics.service';
 
 /**
- * Counts the console sessions of each user on this replica and enforces
- * CONSOLE_MAX_SESSIONS_PER_USER. A slot is taken before the (slow) connection
+ * Enforces CONSOLE_MAX_SESSIONS_PER_USER, across replicas when limits are shared (SlotLedger),
+ * and counts this replica's sessions for the gauge. A slot is taken before the (slow) connection
  * to the VM is made, so concurrent connects cannot overshoot the limit.
  */
 @Injectable()
@@ -15,6 +16,7 @@ export class ConsoleSessions {
 
   constructor(
     private readonly config: AppConfig,
+    private readonly ledger: SlotLedger,
     metrics: MetricsService,
   ) {
     const { slots } = this;
@@ -32,12 +34,18 @@ export class ConsoleSessions {
     return this.config.console.maxSessionsPerUser;
   }
 
-  hasRoom(userId: string): boolean {
-    return this.slots.heldBy(userId) < this.limit;
+  async hasRoom(userId: string): Promise<boolean> {
+    return (await this.ledger.held('console', userId)) < this.limit;
   }
 
   /** Takes a slot; the returned release is idempotent. null when the user is at the limit. */
-  acquire(userId: string): (() => void) | null {
-    return this.hasRoom(userId) ? this.slots.take(userId) : null;
+  async acquire(userId: string): Promise<(() => void) | null> {
+    const releaseShared = await this.ledger.take('console', userId, this.limit);
+    if (!releaseShared) return null;
+    const releaseLocal = this.slots.take(userId);
+    return () => {
+      releaseLocal();
+      releaseShared();
+    };
   }
 }

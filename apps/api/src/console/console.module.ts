@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { LimitsModule } from '../limits/limits.module';
 import { UsersModule } from '../users/users.module';
 import { VmsModule } from '../vms/vms.module';
 import { ConsoleGateway } from './console-gateway';
@@ -12,7 +13,7 @@ import { UpgradeRefusals } from './upgrade-refusals';
 
 /** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
 @Module({
-  imports: [UsersModule, VmsModule],
+  imports: [UsersModule, VmsModule, LimitsModule],
   controllers: [ConsoleController, ConsolePageController],
   providers: [
     ConsoleService,

@@ -58,7 +58,7 @@ export class ConsoleService {
   async open(user: AuthUser, accessToken: AccessTokenInfo, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
     const vm = await this.store.visible(user, vmId);
     this.assertRunning(vm);
-    if (!this.sessions.hasRoom(user.id)) throw this.sessionLimit();
+    if (!(await this.sessions.hasRoom(user.id))) throw this.sessionLimit();
     const { ticket, expiresAt } = await this.tickets.issue(user.id, accessToken, vm.id, type);
     return { ticket, url: `${CONSOLE_SOCKET_PREFIX}${vm.id}?ticket=${ticket}`, expiresAt, type };
   }
@@ -98,7 +98,7 @@ export class ConsoleService {
     const user: AuthUser = { id: account.id, username: account.username, role: account.role };
     const vm = await this.store.visible(user, vmId);
     this.assertRunning(vm);
-    const release = this.sessions.acquire(user.id);
+    const release = await this.sessions.acquire(user.id);
     if (!release) throw this.sessionLimit();
     try {
       return {

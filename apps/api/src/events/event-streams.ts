@@ -5,6 +5,7 @@ import { AccessTokenInfo, AuthUser } from '../auth/decorators';
 import { AppException, ErrorCode } from '../common/problem';
 import { UserSlots } from '../common/user-slots';
 import { AppConfig } from '../config/app-config';
+import { SlotLedger } from '../limits/slot-ledger';
 import { MetricsService } from '../metrics/metrics.service';
 import { UserAccessWatch } from '../users/user-access-watch';
 import { DeliveredEvent, EventsService } from './events.service';
@@ -16,7 +17,8 @@ const RETRY_AFTER_SECONDS = 5;
  * The SSE streams open on this replica. Each holds a socket and a subscription for as long as the
  * client keeps it, so they are counted and capped, per user and in total
  * (SSE_MAX_STREAMS_PER_USER, SSE_MAX_STREAMS): one user could otherwise open streams until the
- * process ran out of file descriptors. A stream ends (the client sees the response end) when the
+ * process ran out of file descriptors. The per-user cap holds across replicas when limits are
+ * shared (SlotLedger); the total is this replica's own (its sockets and memory). A stream ends (the client sees the response end) when the
  * access token it was opened with would be refused, or its user's role changes (its scope was
  * computed with the old one), or the token expires: see UserAccessWatch. At shutdown every stream
  * is ended, so the HTTP server can close.
@@ -30,6 +32,7 @@ export class EventStreams implements BeforeApplicationShutdown {
     private readonly events: EventsService,
     private readonly config: AppConfig,
     private readonly access: UserAccessWatch,
+    private readonly ledger: SlotLedger,
     metrics: MetricsService,
   ) {
     const { slots } = this;
@@ -47,17 +50,21 @@ export class EventStreams implements BeforeApplicationShutdown {
    * Takes a slot for `user` and returns their events from `lastEventId` on; the slot is freed when
    * the subscription ends. Subscribe at once: an unsubscribed stream keeps its slot.
    */
-  open(user: AuthUser, token: AccessTokenInfo, lastEventId?: string): Observable<DeliveredEvent> {
+  async open(user: AuthUser, token: AccessTokenInfo, lastEventId?: string): Promise<Observable<DeliveredEvent>> {
     const { maxStreamsPerUser, maxStreams } = this.config.eventStreams;
-    const held = this.slots.heldBy(user.id);
-    if (held >= maxStreamsPerUser)
+    if (this.slots.total >= maxStreams)
+      throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
+    const releaseShared = await this.ledger.take('sse', user.id, maxStreamsPerUser);
+    if (!releaseShared)
       throw this.tooMany(
         `At most ${maxStreamsPerUser} open event streams per user; close one first`,
         maxStreamsPerUser,
       );
-    if (this.slots.total >= maxStreams)
-      throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
-    const release = this.slots.take(user.id);
+    const releaseLocal = this.slots.take(user.id);
+    const release = () => {
+      releaseLocal();
+      releaseShared();
+    };
     const accessEnded = new Subject<void>();
     const unwatch = this.access.watch(
       { userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt },

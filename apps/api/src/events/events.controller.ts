@@ -50,12 +50,12 @@ export class EventsController {
       },
     },
   })
-  stream(
+  async stream(
     @CurrentUser() user: AuthUser,
     @CurrentAccessToken() token: AccessTokenInfo,
     @Req() req: Request,
     @Res() res: Response,
-  ): void {
+  ): Promise<void> {
     // Read here rather than with @Headers(), which would declare a second, required header in the spec.
     const lastEventId = req.header('last-event-id');
     if (lastEventId !== undefined && !/^\d{1,18}$/.test(lastEventId)) {
@@ -64,7 +64,7 @@ export class EventsController {
     sendEventStream(
       req,
       res,
-      this.streams.open(user, token, lastEventId),
+      await this.streams.open(user, token, lastEventId),
       this.config.eventStreams.heartbeatSeconds * 1000,
     );
   }

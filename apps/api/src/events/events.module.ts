@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { LimitsModule } from '../limits/limits.module';
 import { UserAccessModule } from '../users/user-access.module';
 import { EventRecord } from './event.entity';
 import { EventPruningJob } from './event-pruning.job';
@@ -9,7 +10,7 @@ import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([EventRecord]), UserAccessModule],
+  imports: [TypeOrmModule.forFeature([EventRecord]), UserAccessModule, LimitsModule],
   controllers: [EventsController],
   providers: [EventRepository, EventsService, EventStreams, EventPruningJob],
   exports: [EventsService],

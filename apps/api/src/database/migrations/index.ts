@@ -18,6 +18,7 @@ import { ImageDescription1764510000000 } from './1764510000000-image-description
 import { ApiTokens1764600000000 } from './1764600000000-api-tokens';
 import { SecondFactor1764610000000 } from './1764610000000-second-factor';
 import { OidcIdentities1764620000000 } from './1764620000000-oidc-identities';
+import { SharedLimits1764700000000 } from './1764700000000-shared-limits';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -41,4 +42,5 @@ export const MIGRATIONS = [
   ApiTokens1764600000000,
   SecondFactor1764610000000,
   OidcIdentities1764620000000,
+  SharedLimits1764700000000,
 ];
