@@ -24,7 +24,8 @@ export class LimitSlotRepository extends TableRepository {
       );
       const rows: Array<{ id: string }> = await m.query(
         `INSERT INTO limit_slots (kind, user_id, holder, seen_at)
-         SELECT $1, $2, $3, now() WHERE (SELECT count(*) FROM limit_slots WHERE kind = $1 AND user_id = $2) < $4
+         SELECT $1::varchar, $2::uuid, $3::varchar, now()
+         WHERE (SELECT count(*) FROM limit_slots WHERE kind = $1::varchar AND user_id = $2::uuid) < $4::int
          RETURNING id`,
         [kind, userId, holder, limit],
       );
