@@ -125,7 +125,7 @@ describe('limits shared by two replicas (e2e)', () => {
     expect(first.status).toBe(200);
     const refused = await open(bases[1]);
     expect(refused.status).toBe(429);
-    expect((await refused.json()).code).toBe('TOO_MANY_STREAMS');
+    expect(((await refused.json()) as { code: string }).code).toBe('TOO_MANY_STREAMS');
     held.abort();
     const again = new AbortController();
     const reopened = await until(
