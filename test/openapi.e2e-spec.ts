@@ -40,10 +40,13 @@ describe('OpenAPI spec (e2e)', () => {
     }
     expect(spec.components?.schemas?.ProblemDto).toBeDefined();
     const login = spec.paths['/api/v1/auth/login'].post!;
-    const unauthorized = login.responses['401'] as { $ref: string };
-    expect(JSON.stringify(spec.components!.responses![unauthorized.$ref.split('/').pop()!])).toContain(
-      'application/problem+json',
-    );
+    // Shared responses are $refs; the login's 401 has examples of its own (SECOND_FACTOR_REQUIRED), so it is inline.
+    const unauthorized = login.responses['401'] as { $ref?: string };
+    const resolved = unauthorized.$ref
+      ? spec.components!.responses![unauthorized.$ref.split('/').pop()!]
+      : unauthorized;
+    expect(JSON.stringify(resolved)).toContain('application/problem+json');
+    expect(JSON.stringify(resolved)).toContain('SECOND_FACTOR_REQUIRED');
     expect((spec.components!.schemas!.LoginDto as { properties: Record<string, unknown> }).properties.username).toEqual(
       expect.objectContaining({ example: 'alice' }),
     );
@@ -68,6 +71,8 @@ describe('OpenAPI spec (e2e)', () => {
         'GET /api/v1/auth/oidc/login',
         'GET /api/v1/auth/oidc/callback',
         'POST /api/v1/auth/login',
+        'POST /api/v1/auth/login/second-factor',
+        'POST /api/v1/auth/login/totp-enrolment',
         'POST /api/v1/auth/logout',
         'POST /api/v1/auth/refresh',
         'POST /api/v1/auth/register',

@@ -145,8 +145,51 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Exchange a username and password for an access and a refresh token. */
+        /**
+         * Exchange a username and password for an access and a refresh token. With a second factor on
+         *     (or demanded by REQUIRE_2FA) a right password answers 401 `SECOND_FACTOR_REQUIRED` with a
+         *     `challenge` for POST /auth/login/second-factor (and `enrolment: true` when a factor must be set up first).
+         */
         post: operations["AuthController_login_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/second-factor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a sign-in with a code from your authenticator app or a recovery code (each accepted
+         *     once; a code must be of a later 30 s step than the last one accepted). Wrong ones are 401
+         *     `INVALID_SECOND_FACTOR` and count in the login lock-out (429 `ACCOUNT_LOCKED`). A challenge that
+         *     demanded an enrolment takes a code from the new secret and answers your recovery codes too.
+         */
+        post: operations["AuthController_completeSecondFactor_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/totp-enrolment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** When REQUIRE_2FA demands a factor you have not set up: a secret for your app; confirm it through POST /auth/login/second-factor. */
+        post: operations["AuthController_startEnrolment_v1"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1394,6 +1437,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start an enrolment: a new secret for your authenticator app (its otpauth:// URI and a QR code).
+         *     It takes effect once confirmed with a code; an enabled factor must be disabled first (409).
+         */
+        post: operations["TotpController_enrol_v1"];
+        /** Turn the second factor off, with a current code or a recovery code. Wrong ones count in the login lock-out. */
+        delete: operations["TotpController_disable_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Confirm the enrolment with a code from the app: the factor is on, and here are your ten recovery codes. */
+        post: operations["TotpController_confirm_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/totp/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ten new recovery codes (the old ones stop working), with a current code or a recovery code. Wrong ones count in the login lock-out. */
+        post: operations["TotpController_renewRecoveryCodes_v1"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove the user's TOTP factor and recovery codes (audited). Under REQUIRE_2FA their next sign-in enrols again. */
+        delete: operations["UserTotpController_resetTotp_v1"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1612,6 +1727,11 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "active" | "disabled";
+            /**
+             * @description Whether the user signs in with a TOTP second factor.
+             * @example false
+             */
+            totpEnabled: boolean;
             /** @example 2026-11-26T08:00:00.000Z */
             createdAt: string;
             /** @example 2026-11-26T08:00:00.000Z */
@@ -1715,6 +1835,71 @@ export interface components {
              * @example 900
              */
             expiresIn: number;
+        };
+        SecondFactorLoginRequestDto: {
+            /**
+             * @description Or send `recoveryCode` instead.
+             * @example 123456
+             */
+            code?: string;
+            /** @example k7mq2-x4dfr */
+            recoveryCode?: string;
+            /**
+             * @description The `challenge` of the 401 `SECOND_FACTOR_REQUIRED` your sign-in answered.
+             * @example Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ
+             */
+            challenge: string;
+        };
+        SecondFactorLoginDto: {
+            /**
+             * @description JWT (HS256) for `Authorization: Bearer`; lives `expiresIn` seconds.
+             * @example eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...
+             */
+            accessToken: string;
+            /**
+             * @description Opaque, single-use; exchange it at /auth/refresh for a new pair.
+             * @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA
+             */
+            refreshToken: string;
+            /**
+             * @example Bearer
+             * @enum {string}
+             */
+            tokenType: "Bearer";
+            /**
+             * @description Access token lifetime in seconds.
+             * @example 900
+             */
+            expiresIn: number;
+            /**
+             * @description Only when this sign-in completed an enrolment that REQUIRE_2FA demanded: your ten recovery codes.
+             * @example [
+             *       "k7mq2-x4dfr",
+             *       "p3wzt-a6nhe"
+             *     ]
+             */
+            recoveryCodes?: string[];
+        };
+        ChallengeDto: {
+            /**
+             * @description The `challenge` of the 401 `SECOND_FACTOR_REQUIRED` your sign-in answered.
+             * @example Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ
+             */
+            challenge: string;
+        };
+        TotpEnrolmentDto: {
+            /**
+             * @description Base32; type it into the app if you cannot scan the QR code. Shown only now.
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /** @example otpauth://totp/LIMEN:alice?issuer=LIMEN&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30 */
+            otpauthUri: string;
+            /**
+             * @description The URI as a QR code, an SVG document.
+             * @example <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 37 37">…</svg>
+             */
+            qrSvg: string;
         };
         RefreshTokenDto: {
             /** @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA */
@@ -3370,6 +3555,32 @@ export interface components {
              */
             type: "vnc" | "serial";
         };
+        TotpCodeDto: {
+            /**
+             * @description The 6 digits your authenticator app shows now.
+             * @example 123456
+             */
+            code: string;
+        };
+        RecoveryCodesDto: {
+            /**
+             * @description Ten codes, each usable once in place of a code; stored only as hashes, shown only now.
+             * @example [
+             *       "k7mq2-x4dfr",
+             *       "p3wzt-a6nhe"
+             *     ]
+             */
+            recoveryCodes: string[];
+        };
+        SecondFactorProofDto: {
+            /**
+             * @description Or send `recoveryCode` instead.
+             * @example 123456
+             */
+            code?: string;
+            /** @example k7mq2-x4dfr */
+            recoveryCode?: string;
+        };
         /**
          * @description Stable machine-readable error code.
          * @enum {string}
@@ -3442,6 +3653,16 @@ export interface components {
              * @example 4
              */
             requested?: number;
+            /**
+             * @description On SECOND_FACTOR_REQUIRED: the sign-in's challenge (opaque, single use, 5 minutes) for POST /auth/login/second-factor.
+             * @example Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ
+             */
+            challenge?: string;
+            /**
+             * @description On SECOND_FACTOR_REQUIRED: true when REQUIRE_2FA demands a factor not set up yet (POST /auth/login/totp-enrolment first).
+             * @example false
+             */
+            enrolment?: boolean;
         };
     };
     responses: {
@@ -4477,8 +4698,162 @@ export interface operations {
                 };
             };
             400: components["responses"]["Problem400-auth-ip-auth-user"];
-            401: components["responses"]["Problem401-auth-ip-auth-user"];
+            /** @description INVALID_CREDENTIALS, or SECOND_FACTOR_REQUIRED (with `challenge` and `enrolment`) */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
             403: components["responses"]["Problem403-auth-ip-auth-user"];
+            413: components["responses"]["Problem413-auth-ip-auth-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-auth-ip-auth-user"];
+            500: components["responses"]["Problem500-auth-ip-auth-user"];
+            503: components["responses"]["Problem503-auth-ip-auth-user"];
+        };
+    };
+    AuthController_completeSecondFactor_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactorLoginRequestDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecondFactorLoginDto"];
+                };
+            };
+            400: components["responses"]["Problem400-auth-ip-auth-user"];
+            /** @description INVALID_SECOND_FACTOR, or INVALID_CHALLENGE (unknown, used or expired) */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            409: components["responses"]["Problem409-auth-ip-auth-user"];
+            413: components["responses"]["Problem413-auth-ip-auth-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-auth-ip-auth-user"];
+            500: components["responses"]["Problem500-auth-ip-auth-user"];
+            503: components["responses"]["Problem503-auth-ip-auth-user"];
+        };
+    };
+    AuthController_startEnrolment_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChallengeDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolmentDto"];
+                };
+            };
+            400: components["responses"]["Problem400-auth-ip-auth-user"];
+            /** @description INVALID_CHALLENGE: unknown, used, expired, or not an enrolment */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    "X-RateLimit-Limit-auth-ip": components["headers"]["X-RateLimit-Limit-auth-ip"];
+                    "X-RateLimit-Remaining-auth-ip": components["headers"]["X-RateLimit-Remaining-auth-ip"];
+                    "X-RateLimit-Reset-auth-ip": components["headers"]["X-RateLimit-Reset-auth-ip"];
+                    "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
+                    "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
+                    "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            409: components["responses"]["Problem409-auth-ip-auth-user"];
             413: components["responses"]["Problem413-auth-ip-auth-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
             415: {
@@ -9131,6 +9506,204 @@ export interface operations {
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
             502: components["responses"]["Problem502-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TotpController_enrol_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolmentDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TotpController_disable_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactorProofDto"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TotpController_confirm_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpCodeDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    TotpController_renewRecoveryCodes_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecondFactorProofDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesDto"];
+                };
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            409: components["responses"]["Problem409-api-user"];
+            413: components["responses"]["Problem413-api-user"];
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDto"];
+                };
+            };
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
+            503: components["responses"]["Problem503-api-user"];
+        };
+    };
+    UserTotpController_resetTotp_v1: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
+                    "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
+                    "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["Problem400-api-user"];
+            401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
+            404: components["responses"]["Problem404-api-user"];
+            429: components["responses"]["Problem429-api-user"];
+            500: components["responses"]["Problem500-api-user"];
             503: components["responses"]["Problem503-api-user"];
         };
     };

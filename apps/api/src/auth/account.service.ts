@@ -6,7 +6,7 @@ import { lockoutClient } from '../users/login-lockout';
 import { PasswordHasher } from '../users/password-hasher';
 import { UserAccessCache } from '../users/user-access-cache';
 import { UserRepository } from '../users/user.repository';
-import { CredentialChecks } from './credential-checks';
+import { CredentialChecks } from '../users/credential-checks';
 import { ChangePasswordDto, SessionDto } from './dto/account.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
 import { revokedToken } from './auth-errors';

@@ -1,6 +1,13 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiTags } from '@nestjs/swagger';
-import { ApiProblems } from '../common/api-problems.decorator';
+import { ApiProblemExamples, ApiProblems } from '../common/api-problems.decorator';
+import { ErrorCode } from '../common/problem';
+import {
+  ChallengeDto,
+  SecondFactorLoginDto,
+  SecondFactorLoginRequestDto,
+  TotpEnrolmentDto,
+} from '../second-factor/dto/second-factor.dto';
 import { UserDto } from '../users/dto/user.dto';
 import { AuthService } from './auth.service';
 import { RequestOrigin } from './client-context';
@@ -35,14 +42,95 @@ export class AuthController {
     return this.auth.register(dto);
   }
 
-  /** Exchange a username and password for an access and a refresh token. */
+  /**
+   * Exchange a username and password for an access and a refresh token. With a second factor on
+   * (or demanded by REQUIRE_2FA) a right password answers 401 `SECOND_FACTOR_REQUIRED` with a
+   * `challenge` for POST /auth/login/second-factor (and `enrolment: true` when a factor must be set up first).
+   */
   @Post('login')
   @HttpCode(200)
   @Public()
   @AuthRoute()
-  @ApiProblems(401, 403)
+  @ApiProblems(403)
+  @ApiProblemExamples(401, 'INVALID_CREDENTIALS, or SECOND_FACTOR_REQUIRED (with `challenge` and `enrolment`)', [
+    { code: ErrorCode.INVALID_CREDENTIALS, detail: 'Wrong username or password' },
+    {
+      code: ErrorCode.SECOND_FACTOR_REQUIRED,
+      detail: 'Send a code from your authenticator app (or a recovery code) with this challenge',
+      extra: { challenge: 'Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ', enrolment: false },
+    },
+  ])
   login(@Body() dto: LoginDto, @RequestOrigin() origin: ClientOrigin): Promise<TokenPairDto> {
     return this.auth.login(dto, origin);
+  }
+
+  /**
+   * Complete a sign-in with a code from your authenticator app or a recovery code (each accepted
+   * once; a code must be of a later 30 s step than the last one accepted). Wrong ones are 401
+   * `INVALID_SECOND_FACTOR` and count in the login lock-out (429 `ACCOUNT_LOCKED`). A challenge that
+   * demanded an enrolment takes a code from the new secret and answers your recovery codes too.
+   */
+  @Post('login/second-factor')
+  @HttpCode(200)
+  @Public()
+  @AuthRoute()
+  @ApiProblems(409)
+  @ApiProblemExamples(401, 'INVALID_SECOND_FACTOR, or INVALID_CHALLENGE (unknown, used or expired)', [
+    { code: ErrorCode.INVALID_SECOND_FACTOR, detail: 'The code or recovery code is wrong, already used or expired' },
+    {
+      code: ErrorCode.INVALID_CHALLENGE,
+      detail: 'The sign-in challenge is unknown, used or expired; sign in with your password again',
+    },
+  ])
+  @ApiBody({
+    type: SecondFactorLoginRequestDto,
+    examples: {
+      code: {
+        summary: 'With a code from your app',
+        description:
+          'Send the `challenge` your sign-in answered; this one is a placeholder, refused as `INVALID_CHALLENGE`.',
+        value: { challenge: 'Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ', code: '123456' },
+      },
+      recoveryCode: {
+        summary: 'With a recovery code',
+        description:
+          'Send the `challenge` your sign-in answered; this one is a placeholder, refused as `INVALID_CHALLENGE`.',
+        value: { challenge: 'Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ', recoveryCode: 'k7mq2-x4dfr' },
+      },
+    },
+  })
+  completeSecondFactor(
+    @Body() dto: SecondFactorLoginRequestDto,
+    @RequestOrigin() origin: ClientOrigin,
+  ): Promise<SecondFactorLoginDto> {
+    return this.auth.completeSecondFactor(dto, origin);
+  }
+
+  /** When REQUIRE_2FA demands a factor you have not set up: a secret for your app; confirm it through POST /auth/login/second-factor. */
+  @Post('login/totp-enrolment')
+  @HttpCode(200)
+  @Public()
+  @AuthRoute()
+  @ApiProblems(409)
+  @ApiProblemExamples(401, 'INVALID_CHALLENGE: unknown, used, expired, or not an enrolment', [
+    {
+      code: ErrorCode.INVALID_CHALLENGE,
+      detail: 'The sign-in challenge is unknown, used or expired; sign in with your password again',
+    },
+  ])
+  @ApiBody({
+    type: ChallengeDto,
+    examples: {
+      enrol: {
+        summary: 'Enrol during sign-in',
+        description:
+          'Send the `challenge` your sign-in answered; this one is a placeholder, refused as `INVALID_CHALLENGE`.',
+        value: { challenge: 'Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ' },
+      },
+    },
+  })
+  startEnrolment(@Body() dto: ChallengeDto): Promise<TotpEnrolmentDto> {
+    return this.auth.startEnrolment(dto.challenge);
   }
 
   /** Rotate a refresh token: it is spent, and a new pair is returned. Reusing a spent one revokes its whole session. */

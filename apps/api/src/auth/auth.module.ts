@@ -4,6 +4,7 @@ import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig } from '../config/app-config';
 import { LimitsModule, RATE_LIMIT_STORAGE } from '../limits/limits.module';
+import { SecondFactorModule } from '../second-factor/second-factor.module';
 import { ApiTokenDataModule } from '../tokens/api-token-data.module';
 import { UsersModule } from '../users/users.module';
 import { AccountController } from './account.controller';
@@ -12,7 +13,6 @@ import { ApiTokenStrategy } from './api-token.strategy';
 import { AuthController } from './auth.controller';
 import { AuthService } from './auth.service';
 import { AuthenticationGuard } from './authentication.guard';
-import { CredentialChecks } from './credential-checks';
 import { JwtStrategy } from './jwt.strategy';
 import { RateLimitGuard, rateLimitOptions } from './rate-limit';
 import { RefreshTokenDataModule } from './refresh-token-data.module';
@@ -28,6 +28,7 @@ import { TokenService } from './token.service';
 @Module({
   imports: [
     UsersModule,
+    SecondFactorModule,
     RefreshTokenDataModule,
     ApiTokenDataModule,
     JwtModule.registerAsync({
@@ -48,7 +49,6 @@ import { TokenService } from './token.service';
   providers: [
     AuthService,
     AccountService,
-    CredentialChecks,
     TokenService,
     JwtStrategy,
     ApiTokenStrategy,

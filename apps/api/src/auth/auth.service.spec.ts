@@ -10,8 +10,9 @@ import type { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
 import type { UserRepository } from '../users/user.repository';
 import type { UsersService } from '../users/users.service';
+import type { LoginChallenges } from '../second-factor/login-challenges';
 import { AuthService } from './auth.service';
-import { CredentialChecks } from './credential-checks';
+import { CredentialChecks } from '../users/credential-checks';
 import type { RefreshTokenRepository } from './refresh-token.repository';
 import type { TokenService } from './token.service';
 
@@ -19,7 +20,7 @@ describe('AuthService.me', () => {
   function serviceWhoseUserLookupThrows(error: unknown): AuthService {
     const users = { get: () => Promise.reject(error) } as unknown as UsersService;
     const unused = undefined as never;
-    return new AuthService(unused, users, unused, unused, unused, unused, unused, unused);
+    return new AuthService(unused, users, unused, unused, unused, unused, unused, unused, unused);
   }
 
   it('answers 401 UNAUTHENTICATED, not 404, when the token outlived its user (deleted on another replica)', async () => {
@@ -99,6 +100,7 @@ describe('AuthService.login and the lock-out', () => {
       new AuditService({} as AuditRepository),
       unused,
       new CredentialChecks(hasher, userRows, lockout),
+      { demandSecondFactor: async () => undefined } as unknown as LoginChallenges,
     );
   });
   afterEach(() => jest.useRealTimers());
@@ -151,7 +153,17 @@ describe('AuthService.logoutEverywhere', () => {
       revokeAllOf: async (id: string) => void calls.push(`revoke ${id}`),
     } as unknown as RefreshTokenRepository;
     const unused = undefined as never;
-    await new AuthService(unused, unused, unused, users, refreshTokens, unused, access, unused).logoutEverywhere('u1');
+    await new AuthService(
+      unused,
+      unused,
+      unused,
+      users,
+      refreshTokens,
+      unused,
+      access,
+      unused,
+      unused,
+    ).logoutEverywhere('u1');
     expect(calls).toEqual(['bump u1', 'changed u1', 'revoke u1']);
   });
 });

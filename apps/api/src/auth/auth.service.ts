@@ -2,6 +2,10 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { LoginChallenges } from '../second-factor/login-challenges';
+import { SecondFactorLoginDto, SecondFactorLoginRequestDto } from '../second-factor/dto/second-factor.dto';
+import { TotpProvisioning } from '../second-factor/totp-codes';
+import { CredentialChecks } from '../users/credential-checks';
 import { lockoutClient } from '../users/login-lockout';
 import { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
@@ -10,7 +14,6 @@ import { UsersService } from '../users/users.service';
 import { LoginDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
 import { revokedToken } from './auth-errors';
-import { CredentialChecks } from './credential-checks';
 import { RefreshTokenRepository } from './refresh-token.repository';
 import { ClientOrigin, TokenService } from './token.service';
 
@@ -25,6 +28,7 @@ export class AuthService {
     private readonly audit: AuditService,
     private readonly access: UserAccessCache,
     private readonly checks: CredentialChecks,
+    private readonly challenges: LoginChallenges,
   ) {}
 
   /**
@@ -61,7 +65,6 @@ export class AuthService {
     const username = dto.username.toLowerCase();
     const client = lockoutClient(origin.ip ?? undefined);
     const user = await this.checks.verifyPassword(username, dto.password, client);
-    await this.checks.clear(username, client);
     if (user.status === 'pending')
       throw new AppException(
         HttpStatus.FORBIDDEN,
@@ -71,7 +74,23 @@ export class AuthService {
     if (user.status === 'disabled')
       throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
     this.audit.annotate({ targetId: user.id });
+    // The password alone does not clear the lock-out when a code must follow: wrong codes count on.
+    await this.challenges.demandSecondFactor(user);
+    await this.checks.clear(username, client);
     return this.tokens.issuePair(user, origin);
+  }
+
+  /** The second step of a sign-in that answered SECOND_FACTOR_REQUIRED. */
+  async completeSecondFactor(dto: SecondFactorLoginRequestDto, origin: ClientOrigin): Promise<SecondFactorLoginDto> {
+    const { user, recoveryCodes } = await this.challenges.complete(dto, origin.ip ?? undefined);
+    this.audit.annotate({ targetId: user.id, actorUsername: user.username });
+    const pair = await this.tokens.issuePair(user, origin);
+    return recoveryCodes ? { ...pair, recoveryCodes } : pair;
+  }
+
+  /** A sign-in's enrolment that REQUIRE_2FA demands: the secret for the authenticator app. */
+  startEnrolment(challenge: string): Promise<TotpProvisioning> {
+    return this.challenges.startEnrolment(challenge);
   }
 
   refresh(refreshToken: string): Promise<TokenPairDto> {

@@ -3,7 +3,7 @@ import { ApiResponse } from '@nestjs/swagger';
 import type { ExampleObject, ResponseObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { ErrorCode, PROBLEM_CONTENT_TYPE, problemType, titleFor } from './problem';
 
-interface ProblemExample {
+export interface ProblemExample {
   code: ErrorCode;
   detail: string;
   extra?: Record<string, unknown>;
@@ -128,4 +128,16 @@ export function problemResponse(status: number, description?: string): ResponseO
 /** Documents the listed error statuses as problem+json responses. */
 export function ApiProblems(...statuses: number[]): MethodDecorator & ClassDecorator {
   return applyDecorators(...statuses.map((status) => ApiResponse({ status, ...problemResponse(status) })));
+}
+
+/** Documents one error status with examples of its own (problems a route answers beyond the usual ones). */
+export function ApiProblemExamples(
+  status: number,
+  description: string,
+  examples: ProblemExample[],
+): MethodDecorator & ClassDecorator {
+  const response = problemResponse(status, description);
+  const media = response.content![PROBLEM_CONTENT_TYPE];
+  media.examples = Object.fromEntries(examples.map((example) => [example.code, exampleOf(status, example)]));
+  return ApiResponse({ status, ...response });
 }

@@ -61,4 +61,12 @@ export class ProblemDto {
   /** On QUOTA_EXCEEDED: how much the request needs (disk space may be fractional). */
   @ApiPropertyOptional({ example: 4 })
   requested?: number;
+
+  /** On SECOND_FACTOR_REQUIRED: the sign-in's challenge (opaque, single use, 5 minutes) for POST /auth/login/second-factor. */
+  @ApiPropertyOptional({ example: 'Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ' })
+  challenge?: string;
+
+  /** On SECOND_FACTOR_REQUIRED: true when REQUIRE_2FA demands a factor not set up yet (POST /auth/login/totp-enrolment first). */
+  @ApiPropertyOptional({ example: false })
+  enrolment?: boolean;
 }

@@ -1,4 +1,5 @@
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn, VirtualColumn } from 'typeorm';
+import { totpEnabledQuery } from '../second-factor/user-totp.entity';
 import type { UserRole } from './user-role';
 
 export const USER_STATUSES = ['pending', 'active', 'disabled'] as const;
@@ -28,6 +29,10 @@ export class User {
    */
   @Column({ name: 'token_version', type: 'integer', default: 0 })
   tokenVersion: number;
+
+  /** Read-only: whether the user's TOTP factor is on (user_totp, owned by the second-factor module). Unset on a row just inserted. */
+  @VirtualColumn({ type: 'boolean', query: totpEnabledQuery })
+  totpEnabled?: boolean;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
   createdAt: Date;

@@ -16,6 +16,10 @@ export class UserDto {
   @ApiProperty({ enum: USER_STATUSES, example: 'active' })
   status: UserStatus;
 
+  /** Whether the user signs in with a TOTP second factor. */
+  @ApiProperty({ example: false })
+  totpEnabled: boolean;
+
   @ApiProperty({ example: '2026-11-26T08:00:00.000Z' })
   createdAt: string;
 
@@ -28,6 +32,7 @@ export class UserDto {
       username: user.username,
       role: user.role,
       status: user.status,
+      totpEnabled: user.totpEnabled ?? false,
       createdAt: user.createdAt.toISOString(),
       updatedAt: user.updatedAt.toISOString(),
     };

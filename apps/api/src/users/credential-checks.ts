@@ -1,10 +1,10 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AppException, ErrorCode } from '../common/problem';
-import { LoginLockout } from '../users/login-lockout';
-import { PasswordHasher } from '../users/password-hasher';
-import { User } from '../users/user.entity';
-import { UserRepository } from '../users/user.repository';
+import { LoginLockout } from './login-lockout';
+import { PasswordHasher } from './password-hasher';
+import { User } from './user.entity';
+import { UserRepository } from './user.repository';
 
 export function invalidCredentials(): AppException {
   return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_CREDENTIALS, 'Wrong username or password');
