@@ -24,6 +24,7 @@ describe('users (e2e)', () => {
       username: 'crud-user',
       role: 'user',
       status: 'active',
+      totpEnabled: false,
       createdAt: expect.any(String),
       updatedAt: expect.any(String),
     });

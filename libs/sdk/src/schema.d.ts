@@ -9532,6 +9532,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             409: components["responses"]["Problem409-api-user"];
             429: components["responses"]["Problem429-api-user"];
             500: components["responses"]["Problem500-api-user"];
@@ -9563,6 +9564,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
@@ -9610,6 +9612,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
@@ -9657,6 +9660,7 @@ export interface operations {
             };
             400: components["responses"]["Problem400-api-user"];
             401: components["responses"]["Problem401-api-user"];
+            403: components["responses"]["Problem403-api-user"];
             409: components["responses"]["Problem409-api-user"];
             413: components["responses"]["Problem413-api-user"];
             /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
