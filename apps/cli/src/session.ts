@@ -6,6 +6,14 @@ import type { Output } from './output';
 export const DEFAULT_API = 'http://127.0.0.1:18443';
 type TokenPair = components['schemas']['TokenPairDto'];
 
+/** How the command line names itself to the api (`limen session list` shows it beside each sign-in). */
+const USER_AGENT = `limen-cli/${process.env.LIMEN_CLI_VERSION ?? '0.1.0'}`;
+
+function send(request: Request): Promise<Response> {
+  request.headers.set('User-Agent', USER_AGENT);
+  return fetch(request);
+}
+
 /** Refresh this long before the access token expires, so a request never goes out with a dying one. */
 const REFRESH_MARGIN_MS = 30_000;
 
@@ -52,7 +60,7 @@ export class Session {
     readonly output: Output,
   ) {
     this.credential = readCredentials().servers[api];
-    this.anonymous = createLimenClient(api);
+    this.anonymous = createLimenClient(api, undefined, { fetch: send });
   }
 
   get username(): string | undefined {
@@ -82,12 +90,12 @@ export class Session {
   private async send(request: Request): Promise<Response> {
     const retry = request.clone();
     request.headers.set('Authorization', `Bearer ${await this.bearer()}`);
-    const response = await fetch(request);
+    const response = await send(request);
     if (response.status !== 401 || this.credential?.kind !== 'session') return response;
     // Revoked or expired early (a clock step, logout elsewhere): one refresh, one retry.
     await this.refresh();
     retry.headers.set('Authorization', `Bearer ${await this.bearer()}`);
-    return fetch(retry);
+    return send(retry);
   }
 
   private refresh(): Promise<void> {
