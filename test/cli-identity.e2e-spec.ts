@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import request from 'supertest';
-import { parseJson, runCli } from './support/cli-process';
+import { CLI_MAIN, parseJson, runCli } from './support/cli-process';
 import { ADMIN, createUser, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(180_000);
@@ -12,6 +13,27 @@ jest.setTimeout(180_000);
 /** A code of the step `stepsAhead` after now (the api accepts one step either side, each step once). */
 const codeOf = (secret: string, stepsAhead = 0) =>
   TOTP.generate({ secret: Secret.fromBase32(secret), timestamp: Date.now() + stepsAhead * 30_000 });
+
+/** `limen ARGS` in a pseudo-terminal (util-linux `script`): what it printed, and keys to type. */
+function inPty(args: string[], env: Record<string, string>) {
+  const command = [process.execPath, CLI_MAIN, ...args].map((a) => JSON.stringify(a)).join(' ');
+  const pty = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...env } });
+  let seen = '';
+  pty.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+  pty.stderr.on('data', (chunk: Buffer) => (seen += chunk.toString()));
+  return {
+    exited: new Promise<number | null>((resolve) => pty.once('close', resolve)),
+    seen: () => seen,
+    type: (text: string) => pty.stdin.write(text),
+    until: async (what: string) => {
+      const end = Date.now() + 20_000;
+      while (!seen.includes(what)) {
+        if (Date.now() > end) throw new Error(`no ${what} within 20 s: ${JSON.stringify(seen)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+  };
+}
 
 /**
  * `limen` (apps/cli, built) and identity, against the real api and database (no VM): API tokens
@@ -180,6 +202,16 @@ describe('limen: tokens, second factor, password, sessions (e2e)', () => {
     expect(await bob.json([...args, ...recovery], password)).toMatchObject({ code: 0 });
     expect(await bob.json([...args, ...recovery], password)).toMatchObject({ code: 3, body: { status: 401 } });
     expect(await bob.json([...args, '--totp', '123456', ...recovery], password)).toMatchObject({ code: 2 });
+
+    // On a terminal it asks: the password (not echoed), then the code (here a recovery code).
+    const pty = inPty(['login', '-u', 'cli-bob'], { XDG_CONFIG_HOME: bob.config, LIMEN_API_URL: base });
+    await pty.until('Password: ');
+    pty.type(`${user.password}\r`);
+    await pty.until('(or a recovery code): ');
+    pty.type(`${confirmed.body.recoveryCodes[1]}\r`);
+    expect(await pty.exited).toBe(0);
+    expect(pty.seen()).toContain('Logged in to');
+    expect(pty.seen()).not.toContain(user.password);
   });
 
   it('password changes the password and keeps this session; session list|revoke', async () => {
