@@ -214,6 +214,26 @@ describe('limen: tokens, second factor, password, sessions (e2e)', () => {
     expect(pty.seen()).not.toContain(user.password);
   });
 
+  it('an enrolment REQUIRE_2FA demands, on a terminal: the otpauth URI, a code from it, the recovery codes', async () => {
+    const password = 'dana-password-123';
+    await request(t.http)
+      .post('/api/v1/users')
+      .auth(adminToken, { type: 'bearer' })
+      .send({ username: 'cli-dana', password, role: 'admin' })
+      .expect(201);
+    const dana = person();
+    const pty = inPty(['login', '-u', 'cli-dana'], { XDG_CONFIG_HOME: dana.config, LIMEN_API_URL: base });
+    await pty.until('Password: ');
+    pty.type(`${password}\r`);
+    await pty.until('Code from the app: ');
+    const secret = /otpauth:\/\/totp\/LIMEN:cli-dana\?\S*secret=([A-Z2-7]+)/.exec(pty.seen())?.[1] as string;
+    expect(secret).toBeDefined();
+    pty.type(`${codeOf(secret)}\r`);
+    expect(await pty.exited).toBe(0);
+    expect(pty.seen()).toMatch(/recovery codes[^\n]*\n(\s+[a-z0-9]{5}-[a-z0-9]{5}\r?\n){10}/);
+    expect(await dana.json(['whoami'])).toMatchObject({ code: 0, body: { username: 'cli-dana', role: 'admin' } });
+  });
+
   it('password changes the password and keeps this session; session list|revoke', async () => {
     const carol = person();
     const user = await createUser(t.http, adminToken, 'cli-carol');
