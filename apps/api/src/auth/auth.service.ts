@@ -1,11 +1,11 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { AuditService } from '../audit/audit.service';
 import { AppConfig } from '../config/app-config';
-import { AppException, ErrorCode } from '../common/problem';
+import { AppException } from '../common/problem';
 import { LoginChallenges } from '../second-factor/login-challenges';
 import { SecondFactorLoginDto, SecondFactorLoginRequestDto } from '../second-factor/dto/second-factor.dto';
 import { TotpProvisioning } from '../second-factor/totp-codes';
-import { CredentialChecks } from '../users/credential-checks';
+import { assertMaySignIn, CredentialChecks, registrationClosed } from '../users/credential-checks';
 import { lockoutClient } from '../users/login-lockout';
 import { UserAccessCache } from '../users/user-access-cache';
 import { User } from '../users/user.entity';
@@ -39,13 +39,7 @@ export class AuthService {
    * account would work at once, so a sign-in would reveal it anyway.
    */
   async register(dto: RegisterDto): Promise<RegisteredDto> {
-    if (this.config.registration === 'closed') {
-      throw new AppException(
-        HttpStatus.FORBIDDEN,
-        ErrorCode.REGISTRATION_CLOSED,
-        'Self-registration is closed; ask an admin for an account',
-      );
-    }
+    if (this.config.registration === 'closed') throw registrationClosed();
     const credentials = { username: dto.username, password: dto.password, role: 'user' as const };
     if (this.config.registration === 'open') {
       const user = await this.usersService.create({ ...credentials, status: 'active' });
@@ -65,14 +59,7 @@ export class AuthService {
     const username = dto.username.toLowerCase();
     const client = lockoutClient(origin.ip ?? undefined);
     const user = await this.checks.verifyPassword(username, dto.password, client);
-    if (user.status === 'pending')
-      throw new AppException(
-        HttpStatus.FORBIDDEN,
-        ErrorCode.ACCOUNT_PENDING,
-        'The account is waiting for admin approval',
-      );
-    if (user.status === 'disabled')
-      throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
+    assertMaySignIn(user);
     this.audit.annotate({ targetId: user.id });
     // The password alone does not clear the lock-out when a code must follow: wrong codes count on.
     await this.challenges.demandSecondFactor(user);

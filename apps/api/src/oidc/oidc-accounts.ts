@@ -2,6 +2,7 @@ import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { AppConfig } from '../config/app-config';
 import { AppException, ErrorCode } from '../common/problem';
+import { assertMaySignIn, registrationClosed } from '../users/credential-checks';
 import { isUniqueViolation } from '../database/pg-errors';
 import { Transactions } from '../database/transaction';
 import { PasswordHasher } from '../users/password-hasher';
@@ -58,13 +59,7 @@ export class OidcAccounts {
 
   private async create(claims: OidcClaims): Promise<OidcAccount> {
     const registration = this.config.registration;
-    if (registration === 'closed') {
-      throw new AppException(
-        HttpStatus.FORBIDDEN,
-        ErrorCode.REGISTRATION_CLOSED,
-        'Self-registration is closed; ask an admin for an account',
-      );
-    }
+    if (registration === 'closed') throw registrationClosed();
     // A hash of a random secret nobody keeps: no password signs in, and a password attempt costs a full argon2 verify.
     const passwordHash = await this.hasher.hash(randomBytes(32).toString('base64url'));
     const fields = {
@@ -118,16 +113,4 @@ export class OidcAccounts {
 
 function randomSuffix(): string {
   return randomBytes(3).toString('hex');
-}
-
-/** The same refusals, in the same words, as a password sign-in. */
-function assertMaySignIn(user: User): void {
-  if (user.status === 'pending')
-    throw new AppException(
-      HttpStatus.FORBIDDEN,
-      ErrorCode.ACCOUNT_PENDING,
-      'The account is waiting for admin approval',
-    );
-  if (user.status === 'disabled')
-    throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
 }

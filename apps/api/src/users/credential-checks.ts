@@ -10,6 +10,26 @@ export function invalidCredentials(): AppException {
   return new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_CREDENTIALS, 'Wrong username or password');
 }
 
+/** Refuses a pending or disabled account, in the same words for every way of signing in. */
+export function assertMaySignIn(user: Pick<User, 'status'>): void {
+  if (user.status === 'pending')
+    throw new AppException(
+      HttpStatus.FORBIDDEN,
+      ErrorCode.ACCOUNT_PENDING,
+      'The account is waiting for admin approval',
+    );
+  if (user.status === 'disabled')
+    throw new AppException(HttpStatus.FORBIDDEN, ErrorCode.ACCOUNT_DISABLED, 'The account is disabled');
+}
+
+export function registrationClosed(): AppException {
+  return new AppException(
+    HttpStatus.FORBIDDEN,
+    ErrorCode.REGISTRATION_CLOSED,
+    'Self-registration is closed; ask an admin for an account',
+  );
+}
+
 /**
  * Password and second-factor checks under the login lock-out, shared by sign-in, the second
  * factor and self-service: every wrong password or code counts against the same
