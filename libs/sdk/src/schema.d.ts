@@ -2049,7 +2049,7 @@ export interface components {
             /**
              * Format: uri
              * @description The provider's authorization request (PKCE S256, state and nonce); navigate the browser to it within 10 minutes.
-             * @example https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=…
+             * @example https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=5u3Zq0mC0aFf1fV9kQeXnA&nonce=Jt6b1Vw0p2Yc8sLr4Hk9Dg&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
              */
             authorizationUrl: string;
         };

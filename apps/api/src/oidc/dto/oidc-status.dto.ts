@@ -15,7 +15,7 @@ export class OidcLoginDto {
   @ApiProperty({
     format: 'uri',
     example:
-      'https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=…',
+      'https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=5u3Zq0mC0aFf1fV9kQeXnA&nonce=Jt6b1Vw0p2Yc8sLr4Hk9Dg&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256',
   })
   authorizationUrl: string;
 }
