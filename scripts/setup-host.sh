@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PACKAGES=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients dnsmasq-base
-          busybox-static genisoimage xorriso cpio jq chromium openssh-client
+          busybox-static genisoimage xorriso cpio jq chromium fonts-noto-cjk openssh-client
           debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs)
 LIBVIRT_URI="${LIBVIRT_URI:-qemu:///system}"
 

@@ -98,11 +98,8 @@ test.describe.serial('the dashboard journey', () => {
     await signIn(other, second.username, second.password);
     await expect(other.getByText('No virtual machines yet.')).toBeVisible();
     await expect(other.getByText(vmName)).toHaveCount(0);
-    // A link to the VM (a reload: signed out, then back to it after signing in) shows nothing of it.
+    // A link to the VM (a full page load, still signed in through the session cookie) shows nothing of it.
     await other.goto(vmUrl);
-    await other.getByLabel('Username').fill(second.username);
-    await other.getByLabel('Password').fill(second.password);
-    await other.getByRole('button', { name: 'Sign in' }).click();
     await expect(other).toHaveURL(vmUrl);
     await expect(other.getByRole('alert')).toContainText('does not exist or is not yours');
     await expect(other.getByText(vmName)).toHaveCount(0);
@@ -110,12 +107,9 @@ test.describe.serial('the dashboard journey', () => {
 
   test('the user takes a snapshot and reverts to it', async () => {
     const snapshotsUrl = `${vmUrl.replace(/\/$/, '')}/snapshots`;
+    // A reload keeps the user signed in: the HttpOnly refresh cookie gets a new access token.
     await page.goto(snapshotsUrl);
-    await expect(page).toHaveURL(/\/signin$/); // a reload drops the in-memory session ...
-    await page.getByLabel('Username').fill(user.username);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page).toHaveURL(snapshotsUrl); // ... and signing in returns to where it was
+    await expect(page).toHaveURL(snapshotsUrl);
     await expect(page.getByRole('heading', { name: vmName })).toBeVisible();
     await page.getByLabel('Snapshot name').fill('before');
     await page.getByRole('button', { name: 'Take snapshot' }).click();

@@ -39,11 +39,12 @@ test.describe('at a phone’s size (390×844), in English and Korean', () => {
       const screens: Array<[string, string]> = [
         ['/vms', 'VM list'],
         ['/vms/new', 'create VM'],
+        ['/account', 'account'],
         ['/admin/users', 'users'],
         ['/admin/alerts', 'alerts'],
       ];
       for (const [path, name] of screens) {
-        // Client-side navigation: a reload would drop the in-memory session.
+        // Client-side navigation, as a person clicks through the menu.
         await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
         await expect(page).toHaveURL(path);
         await expect(page.locator('main h1')).toBeVisible();

@@ -33,6 +33,8 @@ export function resolveApi(flag: string | undefined): string {
 }
 
 export function sessionCredential(api: string, username: string, pair: TokenPair): Credential {
+  // Only a browser (X-Limen-Session: cookie) gets the pair without it; the CLI never asks for that.
+  if (!pair.refreshToken) throw new CliError('AUTH', `${api} answered no refresh token`, EXIT.AUTH);
   return {
     kind: 'session',
     username,

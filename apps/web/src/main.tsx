@@ -3,6 +3,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { RouterProvider } from 'react-router';
 import './i18n';
+import { restoreSession } from './auth/session';
 import { router } from './routes';
 import './styles.css';
 
@@ -10,6 +11,8 @@ const queryClient = new QueryClient({
   defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false, staleTime: 30_000 } },
 });
 
+// The first render waits for the session cookie (if any), so a reload does not bounce through /signin.
+await restoreSession();
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <QueryClientProvider client={queryClient}>

@@ -4,6 +4,7 @@ import { RequireSession } from './auth/RequireSession';
 import { Shell } from './layout/Shell';
 import { AlertsPage } from './pages/admin/AlertsPage';
 import { UsersPage } from './pages/admin/UsersPage';
+import { AccountPage } from './pages/account/AccountPage';
 import { RegisterPage } from './pages/RegisterPage';
 import { SignInPage } from './pages/SignInPage';
 import { CreateVmPage } from './pages/vms/CreateVmPage';
@@ -30,6 +31,7 @@ export const router = createBrowserRouter([
       { index: true, element: <Navigate to="/vms" replace /> },
       { path: 'vms', element: <VmListPage /> },
       { path: 'vms/new', element: <CreateVmPage /> },
+      { path: 'account', element: <AccountPage /> },
       {
         path: 'vms/:id',
         element: <VmDetailPage />,

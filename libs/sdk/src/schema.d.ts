@@ -1821,10 +1821,10 @@ export interface components {
              */
             accessToken: string;
             /**
-             * @description Opaque, single-use; exchange it at /auth/refresh for a new pair.
+             * @description Opaque, single-use; exchange it at /auth/refresh for a new pair. Absent when it went into the session cookie (`X-Limen-Session: cookie`).
              * @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA
              */
-            refreshToken: string;
+            refreshToken?: string;
             /**
              * @example Bearer
              * @enum {string}
@@ -1857,10 +1857,10 @@ export interface components {
              */
             accessToken: string;
             /**
-             * @description Opaque, single-use; exchange it at /auth/refresh for a new pair.
+             * @description Opaque, single-use; exchange it at /auth/refresh for a new pair. Absent when it went into the session cookie (`X-Limen-Session: cookie`).
              * @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA
              */
-            refreshToken: string;
+            refreshToken?: string;
             /**
              * @example Bearer
              * @enum {string}
@@ -1902,8 +1902,11 @@ export interface components {
             qrSvg: string;
         };
         RefreshTokenDto: {
-            /** @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA */
-            refreshToken: string;
+            /**
+             * @description Required, except with `X-Limen-Session: cookie`, where the session cookie carries it.
+             * @example m5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA
+             */
+            refreshToken?: string;
         };
         ChangePasswordDto: {
             /**
@@ -4672,7 +4675,10 @@ export interface operations {
     AuthController_login_v1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description For browsers: put the refresh token in an HttpOnly cookie instead of the body. */
+                "X-Limen-Session"?: "cookie";
+            };
             path?: never;
             cookie?: never;
         };
@@ -4691,6 +4697,8 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4741,7 +4749,10 @@ export interface operations {
     AuthController_completeSecondFactor_v1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description For browsers: put the refresh token in an HttpOnly cookie instead of the body. */
+                "X-Limen-Session"?: "cookie";
+            };
             path?: never;
             cookie?: never;
         };
@@ -4760,6 +4771,8 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4879,7 +4892,10 @@ export interface operations {
     AuthController_refresh_v1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description For browsers: read the refresh token from the `limen_refresh` cookie (then the body needs none); required for the cookie to count. */
+                "X-Limen-Session"?: "cookie";
+            };
             path?: never;
             cookie?: never;
         };
@@ -4898,6 +4914,8 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4931,7 +4949,10 @@ export interface operations {
     AuthController_logout_v1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description For browsers: read the refresh token from the `limen_refresh` cookie (then the body needs none); required for the cookie to count. */
+                "X-Limen-Session"?: "cookie";
+            };
             path?: never;
             cookie?: never;
         };
@@ -4950,6 +4971,8 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5036,7 +5059,10 @@ export interface operations {
     AccountController_changePassword_v1: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description For browsers: put the refresh token in an HttpOnly cookie instead of the body. */
+                "X-Limen-Session"?: "cookie";
+            };
             path?: never;
             cookie?: never;
         };
@@ -5052,6 +5078,8 @@ export interface operations {
                     "X-RateLimit-Limit-api-user": components["headers"]["X-RateLimit-Limit-api-user"];
                     "X-RateLimit-Remaining-api-user": components["headers"]["X-RateLimit-Remaining-api-user"];
                     "X-RateLimit-Reset-api-user": components["headers"]["X-RateLimit-Reset-api-user"];
+                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {

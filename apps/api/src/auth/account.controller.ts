@@ -8,6 +8,7 @@ import { TokenPairDto } from './dto/token-pair.dto';
 import type { ClientOrigin } from './token.service';
 import { CurrentSessionTokenId, RequestOrigin } from './client-context';
 import { ScopeResource } from './scopes';
+import { RefreshCookie } from './refresh-cookie';
 
 /** Self-service: the signed-in user's password and sessions. */
 @ApiTags('auth')
@@ -25,6 +26,7 @@ export class AccountController {
    */
   @Post('password')
   @HttpCode(200)
+  @RefreshCookie('issue', 200, TokenPairDto)
   @ApiBody({
     type: ChangePasswordDto,
     examples: {

@@ -11,6 +11,7 @@ import {
 import { UserDto } from '../users/dto/user.dto';
 import { AuthService } from './auth.service';
 import { RequestOrigin } from './client-context';
+import { RefreshCookie } from './refresh-cookie';
 import { AuthRoute, AuthUser, CurrentUser, Public } from './decorators';
 import { LoginDto, RefreshTokenDto, RegisterDto, RegisteredDto } from './dto/auth-requests.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
@@ -60,6 +61,7 @@ export class AuthController {
       extra: { challenge: 'Zx8q1Jt0bV4mN6sK2pL9rW3yH5cF7dA0eG1iU8oT2kQ', enrolment: false },
     },
   ])
+  @RefreshCookie('issue', 200, TokenPairDto)
   login(@Body() dto: LoginDto, @RequestOrigin() origin: ClientOrigin): Promise<TokenPairDto> {
     return this.auth.login(dto, origin);
   }
@@ -75,6 +77,7 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(409)
+  @RefreshCookie('issue', 200, SecondFactorLoginDto)
   @ApiProblemExamples(401, 'INVALID_SECOND_FACTOR, or INVALID_CHALLENGE (unknown, used or expired)', [
     { code: ErrorCode.INVALID_SECOND_FACTOR, detail: 'The code or recovery code is wrong, already used or expired' },
     {
@@ -139,6 +142,7 @@ export class AuthController {
   @Public()
   @AuthRoute()
   @ApiProblems(401)
+  @RefreshCookie('rotate', 200, TokenPairDto)
   @ApiBody({
     type: RefreshTokenDto,
     examples: {
@@ -159,6 +163,7 @@ export class AuthController {
   @HttpCode(204)
   @Public()
   @AuthRoute()
+  @RefreshCookie('end', 204)
   async logout(@Body() dto: RefreshTokenDto): Promise<void> {
     await this.auth.logout(dto.refreshToken);
   }

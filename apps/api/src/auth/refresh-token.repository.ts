@@ -122,4 +122,14 @@ export class RefreshTokenRepository extends TableRepository {
     );
     return rows.length > 0;
   }
+
+  /** Revokes every live token of the family the token with this hash belongs to (a browser's sign-out). */
+  async revokeFamilyByHash(tokenHash: string): Promise<void> {
+    await this.query(
+      undefined,
+      `UPDATE refresh_tokens SET revoked_at = now()
+       WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`,
+      [tokenHash],
+    );
+  }
 }

@@ -1,20 +1,23 @@
 import { createLimenClient, type components } from '@limen/sdk';
-import { ApiError, unwrap, type Problem } from '../api/problem';
+import { unwrap } from '../api/problem';
 
 export type User = components['schemas']['UserDto'];
 type TokenPair = components['schemas']['TokenPairDto'];
 
 /**
- * Everything about being signed in lives in this module, so moving the refresh token into an
- * HttpOnly cookie later changes this file only. For now both tokens are kept in memory (never in
- * storage): a reload signs the user out, and a script injected into the page cannot read them
- * from localStorage.
+ * Everything about being signed in lives in this module. The refresh token never reaches
+ * JavaScript: every auth call sends `X-Limen-Session: cookie`, so the api keeps it in an HttpOnly,
+ * SameSite=Strict cookie on /api/v1/auth (the header is also the CSRF guard). The access token
+ * lives in memory only; a reload gets a new one from the cookie (restoreSession).
  */
 interface State {
   accessToken?: string;
-  refreshToken?: string;
   user?: User;
 }
+
+/** The opt-in header of the cookie transport, on every auth call. */
+const COOKIE_SESSION = { 'X-Limen-Session': 'cookie' } as const;
+const cookieSession = { params: { header: COOKIE_SESSION } };
 
 let state: State = {};
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
@@ -38,7 +41,7 @@ export const accessToken = (): string | undefined => state.accessToken;
 export const api = createLimenClient(location.origin, accessToken);
 api.use({
   async onResponse({ request, response }) {
-    if (response.status !== 401 || !state.refreshToken || request.url.includes('/api/v1/auth/')) return response;
+    if (response.status !== 401 || !state.accessToken || request.url.includes('/api/v1/auth/')) return response;
     if (!(await refresh())) return response;
     const retry = new Request(request, { headers: new Headers(request.headers) });
     retry.headers.set('Authorization', `Bearer ${state.accessToken}`);
@@ -47,7 +50,7 @@ api.use({
 });
 
 async function adopt(pair: TokenPair): Promise<void> {
-  state = { ...state, accessToken: pair.accessToken, refreshToken: pair.refreshToken };
+  state = { ...state, accessToken: pair.accessToken };
   const user = unwrap(await api.GET('/api/v1/auth/me'));
   set({ ...state, user });
   clearTimeout(refreshTimer);
@@ -59,7 +62,7 @@ async function adopt(pair: TokenPair): Promise<void> {
 export type SignInResult = { kind: 'signed-in' } | { kind: 'second-factor'; challenge: string; enrolment: boolean };
 
 export async function signIn(username: string, password: string): Promise<SignInResult> {
-  const result = await api.POST('/api/v1/auth/login', { body: { username, password } });
+  const result = await api.POST('/api/v1/auth/login', { body: { username, password }, ...cookieSession });
   const refused = (result.error ?? {}) as Record<string, unknown>;
   if (result.response.status === 401 && refused.code === 'SECOND_FACTOR_REQUIRED') {
     return { kind: 'second-factor', challenge: String(refused.challenge), enrolment: Boolean(refused.enrolment) };
@@ -68,20 +71,17 @@ export async function signIn(username: string, password: string): Promise<SignIn
   return { kind: 'signed-in' };
 }
 
-/**
- * The second step of a sign-in with TOTP (identity contract: POST /auth/login/second-factor).
- * Plain fetch, because the route is not in the generated schema until that work lands.
- */
+/** The second step of a sign-in with TOTP: six digits are a code, anything else a recovery code. */
 export async function completeSecondFactor(challenge: string, code: string): Promise<void> {
-  const isRecovery = !/^\d{6}$/.test(code.trim());
-  const response = await fetch('/api/v1/auth/login/second-factor', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(isRecovery ? { challenge, recoveryCode: code.trim() } : { challenge, code: code.trim() }),
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, body as Partial<Problem>);
-  await adopt(body as TokenPair);
+  const proof = /^\d{6}$/.test(code.trim()) ? { code: code.trim() } : { recoveryCode: code.trim() };
+  await adopt(
+    unwrap(await api.POST('/api/v1/auth/login/second-factor', { body: { challenge, ...proof }, ...cookieSession })),
+  );
+}
+
+/** Reads the account again (after a change to it, such as the second factor). */
+export async function reloadUser(): Promise<void> {
+  set({ ...state, user: unwrap(await api.GET('/api/v1/auth/me')) });
 }
 
 export async function register(username: string, password: string): Promise<'pending' | 'active'> {
@@ -89,13 +89,11 @@ export async function register(username: string, password: string): Promise<'pen
   return registered.status === 'active' ? 'active' : 'pending';
 }
 
-/** Rotates the refresh token; concurrent callers share one rotation. False when the session is gone. */
+/** Rotates the refresh cookie; concurrent callers share one rotation. False when the session is gone. */
 export function refresh(): Promise<boolean> {
-  const refreshToken = state.refreshToken;
-  if (!refreshToken) return Promise.resolve(false);
   refreshing ??= (async () => {
     try {
-      const result = await api.POST('/api/v1/auth/refresh', { body: { refreshToken } });
+      const result = await api.POST('/api/v1/auth/refresh', { body: {}, ...cookieSession });
       if (!result.response.ok) {
         forget();
         return false;
@@ -116,8 +114,18 @@ function forget(): void {
   set({});
 }
 
+/** At start-up: a session cookie from before the reload signs the user back in (false when there is none). */
+export const restoreSession = (): Promise<boolean> => refresh();
+
 export async function signOut(): Promise<void> {
-  const refreshToken = state.refreshToken;
   forget();
-  if (refreshToken) await api.POST('/api/v1/auth/logout', { body: { refreshToken } }).catch(() => undefined);
+  // The api clears the cookie and revokes the whole session.
+  await api.POST('/api/v1/auth/logout', { body: {}, ...cookieSession }).catch(() => undefined);
+}
+
+/** A new password revokes every session; the answer is the only one left, adopted here (its refresh token in the cookie). */
+export async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+  await adopt(
+    unwrap(await api.POST('/api/v1/auth/password', { body: { currentPassword, newPassword }, ...cookieSession })),
+  );
 }

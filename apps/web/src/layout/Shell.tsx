@@ -9,7 +9,7 @@ import { LanguageSelect } from './LanguageSelect';
 const NAV: ReadonlyArray<{ to?: string; label: string; admin?: boolean }> = [
   { to: '/vms', label: 'nav.vms' },
   { to: '/vms/new', label: 'nav.create' },
-  { label: 'nav.account' },
+  { to: '/account', label: 'nav.account' },
   { to: '/admin/users', label: 'nav.users', admin: true },
   { to: '/admin/alerts', label: 'nav.alerts', admin: true },
   { label: 'nav.hosts', admin: true },

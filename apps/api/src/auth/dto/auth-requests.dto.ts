@@ -23,7 +23,8 @@ export class LoginDto {
 }
 
 export class RefreshTokenDto {
-  @ApiProperty({ example: 'm5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA' })
+  /** Required, except with `X-Limen-Session: cookie`, where the session cookie carries it. */
+  @ApiProperty({ example: 'm5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA', required: false })
   @IsString()
   @MaxLength(128)
   @Matches(/^[A-Za-z0-9_-]+$/, { message: 'refreshToken is malformed' })

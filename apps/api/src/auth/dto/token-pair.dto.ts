@@ -5,8 +5,9 @@ export class TokenPairDto {
   @ApiProperty({ example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...' })
   accessToken: string;
 
-  /** Opaque, single-use; exchange it at /auth/refresh for a new pair. */
-  @ApiProperty({ example: 'm5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA' })
+  /** Opaque, single-use; exchange it at /auth/refresh for a new pair. Absent when it went into the session cookie (`X-Limen-Session: cookie`). */
+  @ApiProperty({ example: 'm5Yk0n2q7X0y0QF8wq3mN1hQ2rU7o9t0bC4vL6sJ8eA', required: false })
+  // Always set by the services; RefreshCookieInterceptor takes it out at the edge for browsers.
   refreshToken: string;
 
   @ApiProperty({ example: 'Bearer', enum: ['Bearer'] })

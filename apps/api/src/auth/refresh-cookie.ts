@@ -1,0 +1,122 @@
+import {
+  applyDecorators,
+  CallHandler,
+  ExecutionContext,
+  HttpStatus,
+  Injectable,
+  NestInterceptor,
+  SetMetadata,
+  Type,
+  UseInterceptors,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiHeader, ApiResponse } from '@nestjs/swagger';
+import { parse } from 'cookie';
+import type { CookieOptions, Request, Response } from 'express';
+import { createHash } from 'node:crypto';
+import { from, map, Observable, of, switchMap, tap } from 'rxjs';
+import { AppException, ErrorCode } from '../common/problem';
+import { AppConfig } from '../config/app-config';
+import { RefreshTokenRepository } from './refresh-token.repository';
+
+/**
+ * Browser sessions (issue 18): with `X-Limen-Session: cookie` the refresh token travels in an
+ * HttpOnly cookie instead of the JSON body, so no script on the page can read it. The header is
+ * the CSRF guard: a cross-site form cannot send it and a cross-site fetch with it needs a CORS
+ * preflight, so the cookie is only ever read when the header is there (SameSite=Strict too).
+ * API clients that do not send the header keep the JSON-body flow unchanged.
+ */
+export const SESSION_HEADER = 'X-Limen-Session';
+export const REFRESH_COOKIE = 'limen_refresh';
+/** Sent only to the auth routes: no other route ever sees the refresh token. */
+export const REFRESH_COOKIE_PATH = '/api/v1/auth';
+
+/** issue: the route answers a new pair; rotate: it reads the cookie and answers a new pair; end: it reads and clears it. */
+export type RefreshCookieMode = 'issue' | 'rotate' | 'end';
+const MODE = 'limen:refresh-cookie';
+
+const SET_COOKIE_HEADER = {
+  'Set-Cookie': {
+    description: `With \`${SESSION_HEADER}: cookie\`: the refresh token as \`${REFRESH_COOKIE}\` (HttpOnly, SameSite=Strict, Path=${REFRESH_COOKIE_PATH}, Secure over TLS); cleared when the session ends.`,
+    required: false,
+    schema: { type: 'string' },
+  },
+};
+
+/** Applies the cookie transport to an auth route and declares it in the spec. */
+export function RefreshCookie(mode: RefreshCookieMode, status: number, type?: Type<unknown>): MethodDecorator {
+  return applyDecorators(
+    SetMetadata(MODE, mode),
+    UseInterceptors(RefreshCookieInterceptor),
+    ApiHeader({
+      name: SESSION_HEADER,
+      required: false,
+      enum: ['cookie'],
+      description:
+        mode === 'issue'
+          ? 'For browsers: put the refresh token in an HttpOnly cookie instead of the body.'
+          : `For browsers: read the refresh token from the \`${REFRESH_COOKIE}\` cookie (then the body needs none); required for the cookie to count.`,
+    }),
+    ApiResponse({ status, ...(type ? { type } : {}), headers: SET_COOKIE_HEADER }),
+  );
+}
+
+const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
+
+@Injectable()
+export class RefreshCookieInterceptor implements NestInterceptor {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly config: AppConfig,
+    private readonly refreshTokens: RefreshTokenRepository,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const mode = this.reflector.get<RefreshCookieMode | undefined>(MODE, context.getHandler());
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+    // Without the header the cookie is ignored: that is what refuses a cross-site request.
+    if (!mode || req.headers[SESSION_HEADER.toLowerCase()] !== 'cookie') return next.handle();
+
+    if (mode === 'issue') return next.handle().pipe(map((body) => this.moveIntoCookie(req, res, body)));
+
+    const presented = parse(req.headers.cookie ?? '')[REFRESH_COOKIE];
+    if (mode === 'end') {
+      this.clear(req, res);
+      if (!presented) return of(undefined);
+      // Signing out of the browser ends the whole session, not only the token it holds now.
+      return from(this.refreshTokens.revokeFamilyByHash(sha256(presented))).pipe(
+        tap(() => (req.body = { ...(req.body as object), refreshToken: presented })),
+        switchMap(() => next.handle()),
+      );
+    }
+    if (!presented) {
+      throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.INVALID_REFRESH_TOKEN, 'No session cookie was sent');
+    }
+    // A refused cookie stays until sign-out or expiry: it grants nothing, and a problem answer declares no Set-Cookie.
+    req.body = { ...(req.body as object), refreshToken: presented };
+    return next.handle().pipe(map((body) => this.moveIntoCookie(req, res, body)));
+  }
+
+  private moveIntoCookie(req: Request, res: Response, body: unknown): unknown {
+    if (!body || typeof body !== 'object' || typeof (body as { refreshToken?: unknown }).refreshToken !== 'string') {
+      return body;
+    }
+    const { refreshToken, ...rest } = body as { refreshToken: string };
+    res.cookie(REFRESH_COOKIE, refreshToken, {
+      ...this.options(req),
+      maxAge: this.config.refreshTokenTtlDays * 86_400_000,
+    });
+    return rest;
+  }
+
+  private clear(req: Request, res: Response): void {
+    res.clearCookie(REFRESH_COOKIE, this.options(req));
+  }
+
+  /** `req.secure` is true over TLS, or behind a proxy TRUST_PROXY trusts to say X-Forwarded-Proto: https. */
+  private options(req: Request): CookieOptions {
+    return { httpOnly: true, sameSite: 'strict', secure: req.secure, path: REFRESH_COOKIE_PATH };
+  }
+}

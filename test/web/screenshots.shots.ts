@@ -1,0 +1,65 @@
+import type { Page } from '@playwright/test';
+import { join } from 'node:path';
+import { KERNEL_IMAGE_NAME } from '../support/hypervisor';
+import { ADMIN, adminToken, expect, test } from './api';
+
+/**
+ * The screenshots in docs/screenshots/ (shown in the README), each main screen in English and
+ * Korean at 1280×800, with one running VM from the tiny guest so the lists are not empty.
+ * Korean needs a CJK font on the machine (fonts-noto-cjk, installed by scripts/setup-host.sh).
+ */
+const OUT = join(__dirname, '..', '..', 'docs', 'screenshots');
+
+async function shoot(page: Page, name: string, language: string): Promise<void> {
+  await page.waitForLoadState('networkidle');
+  await page.screenshot({ path: join(OUT, `${name}.${language}.png`) });
+}
+
+test('screenshots of the main screens', async ({ browser, request }) => {
+  const token = await adminToken(request);
+  const headers = { Authorization: `Bearer ${token}` };
+  const images = (await (await request.get('/api/v1/images?limit=500', { headers })).json()) as {
+    items: Array<{ id: string; name: string }>;
+  };
+  const image = images.items.find((i) => i.name === KERNEL_IMAGE_NAME)!;
+  const vm = await request.post('/api/v1/vms', {
+    headers,
+    data: { name: 'web-1', imageId: image.id, vcpus: 1, memoryMiB: 128, diskGiB: 1 },
+  });
+  expect(vm.status(), await vm.text()).toBe(202);
+  await request.post('/api/v1/alert-rules', {
+    headers,
+    data: { name: 'hypervisor up', metric: 'hypervisor.up', comparator: '>=', threshold: 1, for: 0 },
+  });
+  await request.post('/api/v1/auth/register', { data: { username: 'new.student', password: 'new-student-password' } });
+
+  for (const language of ['en', 'ko']) {
+    const context = await browser.newContext({ locale: language === 'ko' ? 'ko-KR' : 'en-US' });
+    const page = await context.newPage();
+    await page.goto('/signin');
+    await shoot(page, 'signin', language);
+    // By the fields' ids: the labels are in the page's language.
+    await page.locator('#username').fill(ADMIN.username);
+    await page.locator('#password').fill(ADMIN.password);
+    await page.locator('button[type=submit]').click();
+    await expect(page).toHaveURL(/\/vms$/);
+    await expect(page.locator('[data-vm="web-1"] [data-state]')).toHaveAttribute('data-state', 'running', {
+      timeout: 120_000,
+    });
+    await shoot(page, 'vms', language);
+    await page.locator('[data-vm="web-1"] a').first().click();
+    await expect(page.locator('h1 + [data-state]')).toBeVisible();
+    await shoot(page, 'vm-detail', language);
+    for (const [path, name] of [
+      ['/vms/new', 'create'],
+      ['/account', 'account'],
+      ['/admin/users', 'users'],
+      ['/admin/alerts', 'alerts'],
+    ]) {
+      await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
+      await expect(page.locator('main h1')).toBeVisible();
+      await shoot(page, name, language);
+    }
+    await context.close();
+  }
+});
