@@ -26,6 +26,7 @@ const FILES = [
   'read-throughput',
   'agent-rss',
   'reachability',
+  'web',
   'scale',
 ];
 

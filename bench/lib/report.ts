@@ -91,6 +91,7 @@ const RULES: Array<[RegExp, TargetRule]> = [
   [/^read-throughput/, { on: 'ratio', better: 'higher', baseline: 'minimal Nest app, same JSON from memory' }],
   [/^read-p99/, { on: 'value', better: 'lower', baseline: 'minimal Nest app’s p99' }],
   [/^api-rss/, { on: 'value', better: 'lower', baseline: '—' }],
+  [/^web-vm-list/, { on: 'ratio', better: 'lower', baseline: 'the raw api calls of the list (GET /vms, all pages)' }],
   [/^agent-rss/, { on: 'value', better: 'lower', baseline: 'the 80 MiB budget' }],
   [/^scale-list-.*-p99/, { on: 'ratio', better: 'lower', baseline: 'p99 at the smallest size' }],
   [

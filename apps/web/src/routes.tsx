@@ -5,6 +5,7 @@ import { Shell } from './layout/Shell';
 import { AlertsPage } from './pages/admin/AlertsPage';
 import { UsersPage } from './pages/admin/UsersPage';
 import { AccountPage } from './pages/account/AccountPage';
+import { OidcReturnPage } from './pages/OidcReturnPage';
 import { RegisterPage } from './pages/RegisterPage';
 import { SignInPage } from './pages/SignInPage';
 import { CreateVmPage } from './pages/vms/CreateVmPage';
@@ -20,6 +21,7 @@ const later = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}
 
 export const router = createBrowserRouter([
   { path: '/signin', element: <SignInPage /> },
+  { path: '/signin/oidc', element: <OidcReturnPage /> },
   { path: '/register', element: <RegisterPage /> },
   {
     element: (

@@ -5426,7 +5426,10 @@ export interface operations {
                 /** @description The authorization code */
                 code?: string;
             };
-            header?: never;
+            header?: {
+                /** @description For browsers: put the refresh token in an HttpOnly cookie instead of the body. */
+                "X-Limen-Session"?: "cookie";
+            };
             path?: never;
             cookie?: never;
         };
@@ -5441,6 +5444,8 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {

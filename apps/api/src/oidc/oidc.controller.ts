@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AuthRoute, Public } from '../auth/decorators';
 import { TokenPairDto } from '../auth/dto/token-pair.dto';
+import { RefreshCookie } from '../auth/refresh-cookie';
 import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
 import { User } from '../users/user.entity';
 import { OidcLoginDto, OidcStatusDto } from './dto/oidc-status.dto';
@@ -57,6 +58,7 @@ export class OidcController {
   @Public()
   @AuthRoute()
   @UseGuards(OidcCallbackGuard)
+  @RefreshCookie('issue', 200, TokenPairDto)
   @ApiQuery({ name: 'code', required: false, type: String, description: 'The authorization code' })
   @ApiQuery({ name: 'state', required: false, type: String, description: 'The state /auth/oidc/login sent' })
   @ApiQuery({ name: 'iss', required: false, type: String, description: "The provider's issuer (RFC 9207)" })

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module';
+import { RefreshTokenDataModule } from '../auth/refresh-token-data.module';
 import { UsersModule } from '../users/users.module';
 import { OidcAccounts } from './oidc-accounts';
 import { OidcClient } from './oidc-client';
@@ -11,7 +12,8 @@ import { OidcCallbackGuard, OidcStrategy } from './oidc.strategy';
 
 /** Single sign-on through an OpenID provider (OIDC_ISSUER): /api/v1/auth/oidc. Owns oidc_identities and oidc_login_states. */
 @Module({
-  imports: [AuthModule, UsersModule],
+  // RefreshTokenDataModule: the callback's browser-session cookie (auth/refresh-cookie.ts).
+  imports: [AuthModule, UsersModule, RefreshTokenDataModule],
   controllers: [OidcController],
   providers: [
     OidcService,

@@ -129,3 +129,14 @@ export async function changePassword(currentPassword: string, newPassword: strin
     unwrap(await api.POST('/api/v1/auth/password', { body: { currentPassword, newPassword }, ...cookieSession })),
   );
 }
+
+/**
+ * The dashboard's OIDC return (OIDC_REDIRECT_URI = PUBLIC_URL/signin/oidc): the provider's query is
+ * handed to the api's callback by fetch, so the refresh token lands in the cookie, not in a page.
+ */
+export async function completeOidc(search: string): Promise<void> {
+  const query = new URLSearchParams(search);
+  const pick = (name: string) => query.get(name) ?? undefined;
+  const params = { query: { code: pick('code'), state: pick('state'), iss: pick('iss') }, header: COOKIE_SESSION };
+  await adopt(unwrap(await api.GET('/api/v1/auth/oidc/callback', { params })));
+}

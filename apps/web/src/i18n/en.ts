@@ -30,6 +30,7 @@ export const en = {
     verify: 'Verify',
     enrolmentNeeded:
       'Your administrator requires a second factor: set it up with the command line or ask an administrator.',
+    oidc: 'Sign in with single sign-on',
     passwordHint: '12 characters or more',
   },
   vms: {

@@ -31,6 +31,7 @@ export const ko: Catalogue = {
     code: '인증 앱의 코드(또는 복구 코드)',
     verify: '확인',
     enrolmentNeeded: '관리자가 2단계 인증을 요구합니다. 명령줄로 설정하거나 관리자에게 문의하세요.',
+    oidc: '통합 로그인(SSO)으로 로그인',
     passwordHint: '12자 이상',
   },
   vms: {

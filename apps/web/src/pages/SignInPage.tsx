@@ -1,7 +1,8 @@
+import { useQuery } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, Navigate, useLocation, useNavigate } from 'react-router';
-import { completeSecondFactor, signIn } from '../auth/session';
+import { api, completeSecondFactor, signIn } from '../auth/session';
 import { useUser } from '../auth/useSession';
 import { LanguageSelect } from '../layout/LanguageSelect';
 import { ErrorLine } from '../ui/Status';
@@ -15,6 +16,8 @@ export function SignInPage() {
   const [challenge, setChallenge] = useState<{ challenge: string; enrolment: boolean }>();
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  // Single sign-on, when the api has an OpenID provider configured.
+  const oidc = useQuery({ queryKey: ['oidc'], queryFn: async () => (await api.GET('/api/v1/auth/oidc')).data });
 
   if (user) return <Navigate to={from} replace />;
 
@@ -66,6 +69,11 @@ export function SignInPage() {
             {challenge ? t('auth.verify') : t('auth.submitSignIn')}
           </button>
         </form>
+        {oidc.data?.enabled && (
+          <p>
+            <a href="/api/v1/auth/oidc/login">{t('auth.oidc')}</a>
+          </p>
+        )}
         <p>
           <Link to="/register">{t('auth.noAccount')}</Link>
         </p>
