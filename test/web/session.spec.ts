@@ -99,3 +99,20 @@ test('the second factor: enrol with the QR code, confirm, recovery codes once, t
   await expect(page.getByText('Off: signing in needs your password only.')).toBeVisible();
   await expect(page.getByRole('list', { name: 'Recovery codes' })).toHaveCount(0);
 });
+
+test('API tokens: the secret is shown once, the token works, revoking it removes it', async ({ page, request }) => {
+  await signIn(page, ADMIN.username, ADMIN.password);
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.getByLabel('Token name').fill('script');
+  await page.getByRole('button', { name: 'Create token (90 days)' }).click();
+  const secret = (await page.locator('[data-token-secret]').textContent())!.trim();
+  await expect(page.locator('tr[data-token="script"]')).toContainText('vms:read');
+  await expectAccessible(page, 'account (API token)');
+  const me = await request.get('/api/v1/vms', { headers: { Authorization: `Bearer ${secret}` } });
+  expect(me.status()).toBe(200);
+  await page.getByRole('button', { name: 'Revoke token script' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.locator('tr[data-token="script"]')).toHaveCount(0);
+  const after = await request.get('/api/v1/vms', { headers: { Authorization: `Bearer ${secret}` } });
+  expect(after.status()).toBe(401);
+});

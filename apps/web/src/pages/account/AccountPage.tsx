@@ -1,6 +1,7 @@
 import { useTranslation } from 'react-i18next';
 import { useUser } from '../../auth/useSession';
 import { formatDate } from '../../i18n';
+import { ApiTokens } from './ApiTokens';
 import { PasswordForm } from './PasswordForm';
 import { SecondFactor } from './SecondFactor';
 import { Sessions } from './Sessions';
@@ -25,6 +26,7 @@ export function AccountPage() {
       <PasswordForm />
       <SecondFactor />
       <SshKeys />
+      <ApiTokens />
       <Sessions />
     </section>
   );
