@@ -42,6 +42,8 @@ test.describe('at a phone’s size (390×844), in English and Korean', () => {
         ['/account', 'account'],
         ['/admin/users', 'users'],
         ['/admin/alerts', 'alerts'],
+        ['/admin/hosts', 'hosts'],
+        ['/admin/audit', 'audit log'],
       ];
       for (const [path, name] of screens) {
         // Client-side navigation, as a person clicks through the menu.

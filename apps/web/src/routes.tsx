@@ -3,6 +3,8 @@ import { createBrowserRouter, Navigate } from 'react-router';
 import { RequireSession } from './auth/RequireSession';
 import { Shell } from './layout/Shell';
 import { AlertsPage } from './pages/admin/AlertsPage';
+import { AuditPage } from './pages/admin/AuditPage';
+import { HostsPage } from './pages/admin/HostsPage';
 import { UsersPage } from './pages/admin/UsersPage';
 import { AccountPage } from './pages/account/AccountPage';
 import { OidcReturnPage } from './pages/OidcReturnPage';
@@ -57,6 +59,22 @@ export const router = createBrowserRouter([
         element: (
           <RequireSession admin>
             <AlertsPage />
+          </RequireSession>
+        ),
+      },
+      {
+        path: 'admin/hosts',
+        element: (
+          <RequireSession admin>
+            <HostsPage />
+          </RequireSession>
+        ),
+      },
+      {
+        path: 'admin/audit',
+        element: (
+          <RequireSession admin>
+            <AuditPage />
           </RequireSession>
         ),
       },

@@ -179,6 +179,23 @@ export const en = {
     recoveryCodes: 'Your recovery codes, shown only now: keep them somewhere safe. Each works once.',
     recoveryCodesLabel: 'Recovery codes',
   },
+  hosts: {
+    title: 'Hosts',
+    memory: 'Memory (MiB)',
+    vms: 'VMs',
+    inMaintenance: '(maintenance)',
+    startMaintenance: 'Start maintenance',
+    endMaintenance: 'End maintenance',
+  },
+  audit: {
+    title: 'Audit log',
+    action: 'Action',
+    from: 'Since',
+    at: 'When',
+    actor: 'Who',
+    target: 'Target',
+    result: 'Result',
+  },
   common: { loading: 'Loading…', error: 'Something went wrong: {{detail}}', retry: 'Retry', close: 'Close' },
   state: {
     provisioning: 'provisioning',

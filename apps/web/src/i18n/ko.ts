@@ -180,6 +180,23 @@ export const ko: Catalogue = {
     recoveryCodes: '복구 코드는 지금만 표시됩니다. 안전한 곳에 보관하세요. 각 코드는 한 번만 쓸 수 있습니다.',
     recoveryCodesLabel: '복구 코드',
   },
+  hosts: {
+    title: '호스트',
+    memory: '메모리 (MiB)',
+    vms: 'VM',
+    inMaintenance: '(유지보수 중)',
+    startMaintenance: '유지보수 시작',
+    endMaintenance: '유지보수 종료',
+  },
+  audit: {
+    title: '감사 로그',
+    action: '작업',
+    from: '시작 시각',
+    at: '시각',
+    actor: '사용자',
+    target: '대상',
+    result: '결과',
+  },
   common: { loading: '불러오는 중…', error: '문제가 생겼습니다: {{detail}}', retry: '다시 시도', close: '닫기' },
   state: {
     provisioning: '준비 중',

@@ -12,10 +12,10 @@ const NAV: ReadonlyArray<{ to?: string; label: string; admin?: boolean }> = [
   { to: '/account', label: 'nav.account' },
   { to: '/admin/users', label: 'nav.users', admin: true },
   { to: '/admin/alerts', label: 'nav.alerts', admin: true },
-  { label: 'nav.hosts', admin: true },
+  { to: '/admin/hosts', label: 'nav.hosts', admin: true },
   { label: 'nav.networks', admin: true },
   { label: 'nav.images', admin: true },
-  { label: 'nav.audit', admin: true },
+  { to: '/admin/audit', label: 'nav.audit', admin: true },
 ];
 
 export function Shell() {
