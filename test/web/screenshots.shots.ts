@@ -55,6 +55,8 @@ test('screenshots of the main screens', async ({ browser, request }) => {
       ['/account', 'account'],
       ['/admin/users', 'users'],
       ['/admin/alerts', 'alerts'],
+      ['/admin/hosts', 'hosts'],
+      ['/admin/audit', 'audit'],
     ]) {
       await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
       await expect(page.locator('main h1')).toBeVisible();
