@@ -149,6 +149,8 @@ async function main(): Promise<void> {
     const restore = { api: mibPerSecond(median(restoreApi)), raw: mibPerSecond(median(restoreRaw)) };
     printResult('backup-throughput', backup.api, 'MiB/s', backup.raw, TARGET);
     printResult('restore-throughput', restore.api, 'MiB/s', restore.raw, TARGET);
+    // The source VM goes too: its domain would outlive the bench api otherwise.
+    await settle(api, (await api.call('DELETE', `/api/v1/vms/${vmId}`)).location);
     process.stderr.write(
       `[backup] ${diskMiB} MiB disk; medians backup api ${Math.round(median(backupApi))} ms / qemu-img ${Math.round(median(backupRaw))} ms, restore api ${Math.round(median(restoreApi))} ms / sha256sum + cp ${Math.round(median(restoreRaw))} ms\n`,
     );
