@@ -1,4 +1,4 @@
-import { chmod, copyFile, stat } from 'node:fs/promises';
+import { chmod, copyFile, FileHandle, open } from 'node:fs/promises';
 import { isAbsolute, normalize } from 'node:path';
 import { HypervisorError, HypervisorErrorCode, isFilesystemFull } from '../../errors/hypervisor-error';
 import { PoolVolumeInfo, VolumeFormat, VolumeRef } from '../../models';
@@ -100,7 +100,9 @@ export function toVolumeInfo(ref: VolumeRef, parsed: ParsedVolume, format?: Volu
  * The local file's bytes into an existing file on this machine (a volume libvirt made, which keeps
  * its owner and mode), within `timeoutMs` (TIMEOUT); a full filesystem is INSUFFICIENT_STORAGE.
  * copyFile lets the kernel move the bytes (copy_file_range): about three times faster than a
- * stream through this process (backup bench), which matters for a restore of gigabytes.
+ * stream through this process under load (backup bench), which matters for a restore of gigabytes.
+ * It writes through /proc/self/fd of a handle opened without O_CREAT, so a copy that outlives its
+ * timeout (it cannot be cut) writes into the same inode, never a new file where the volume was.
  */
 export async function copyIntoFile(localPath: string, path: string, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -110,11 +112,20 @@ export async function copyIntoFile(localPath: string, path: string, timeoutMs: n
       timeoutMs,
     );
   });
+  let target: FileHandle | undefined;
   try {
-    const { mode } = await stat(path);
-    // copyFile truncates and rewrites the existing file (same inode and owner) but gives it the
-    // source's mode: the volume's own is put back.
-    await Promise.race([copyFile(localPath, path), timeout]);
+    target = await open(path, 'r+');
+    const { mode } = await target.stat();
+    const copy = copyFile(localPath, `/proc/self/fd/${target.fd}`);
+    // The handle stays open until the copy ends, however the race goes: the fd must name the volume.
+    const handle = target;
+    target = undefined;
+    void copy.then(
+      () => handle.close(),
+      () => handle.close(),
+    );
+    await Promise.race([copy, timeout]);
+    // copyFile gives the file the source's mode: the volume's own is put back.
     await chmod(path, mode & 0o7777);
   } catch (error) {
     if (HypervisorError.is(error, 'TIMEOUT')) throw error;
@@ -122,5 +133,6 @@ export async function copyIntoFile(localPath: string, path: string, timeoutMs: n
     throw new HypervisorError(code, `cannot copy ${localPath}: ${(error as Error).message}`);
   } finally {
     clearTimeout(timer);
+    await target?.close();
   }
 }
