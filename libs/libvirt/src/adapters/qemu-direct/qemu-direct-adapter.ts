@@ -134,6 +134,8 @@ export class QemuDirectAdapter implements VirtualizationPort {
   private readonly logger: LibLogger;
   private readonly running = new Map<string, RunningDomain>();
   private readonly attaching = new Map<string, Promise<RunningDomain | undefined>>();
+  /** A QEMU's exit clean-up (its pid file and sockets go): a new launch waits for it, or it would delete the new ones. */
+  private readonly exiting = new Map<string, Promise<void>>();
   private readonly subject = new Subject<DomainEvent>();
   private attachedAll: Promise<void> | undefined;
   private capabilities: Promise<HostCapabilities> | undefined;
@@ -802,7 +804,15 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const domain: RunningDomain = { vmId, pid, qmp, rebootPending: false, destroying: false, guestShutdown: false };
     this.running.set(vmId, domain);
     qmp.events$.subscribe((event) => void this.onQmpEvent(domain, event));
-    qmp.closed$.subscribe({ complete: () => void this.onExit(domain) });
+    qmp.closed$.subscribe({
+      complete: () => {
+        const cleanup = this.onExit(domain).catch((error: Error) =>
+          this.logger.warn(`clean-up after QEMU of ${domainNameFor(vmId)} exited: ${error.message}`),
+        );
+        this.exiting.set(vmId, cleanup);
+        void cleanup.finally(() => this.exiting.get(vmId) === cleanup && this.exiting.delete(vmId));
+      },
+    });
     // The guest powered off while nobody listened (-no-shutdown kept QEMU alive): finish it.
     const status = await qmp.execute<{ status: string }>('query-status');
     if (status.status === 'shutdown') {
@@ -818,6 +828,7 @@ export class QemuDirectAdapter implements VirtualizationPort {
     const stored = await this.requireDomain(vmId);
     if (await this.runtime(vmId))
       throw new HypervisorError('INVALID_STATE', `domain ${domainNameFor(vmId)} is already running`);
+    await this.exiting.get(vmId);
     const paths = await this.prepareLaunchPaths(vmId, stored);
     const nics = nicsOf(stored.spec);
     const bridgeMode = await this.bridges.modeFor(nics);
