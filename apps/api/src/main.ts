@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import type { Server } from 'node:http';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { initApp } from './app.setup';
@@ -30,6 +31,10 @@ async function serve(config: AppConfig): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       setTimeout(() => process.exit(1), config.shutdownTimeoutMs).unref();
+      // close() ends the connections idle now; one that answers its last request later would be
+      // kept alive for KEEP_ALIVE_TIMEOUT_SECONDS and hold the exit: each is closed once idle.
+      const server = app.getHttpServer() as Server;
+      setInterval(() => server.closeIdleConnections(), 100).unref();
       app.close().then(
         () => process.exit(0),
         () => process.exit(1),
