@@ -446,6 +446,8 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       for (const res of accepted) expect(res.status).toBe(202);
       const opIds = accepted.map((res) => res.body.operation.id as string);
       const kinds = ['vm.create', 'vm.create', 'vm.create', 'vm.delete', 'vm.start'];
+      // Read before the wait, so nothing stands between seeing the create running and the kill.
+      const eventStreams = childPids(api.child.pid!, 'event');
       // SIGKILL as soon as the first create is claimed and running (its handler is mid-way through disk, define, start).
       await until(
         'the first create to be running',
@@ -454,9 +456,8 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
         30_000,
         5,
       );
-      const eventStreams = childPids(api.child.pid!, 'event');
-      expect(eventStreams).toHaveLength(1);
       api.child.kill('SIGKILL');
+      expect(eventStreams).toHaveLength(1);
       await exited(api.child);
       const killedAt = Date.now();
       // Its `virsh event` process goes with it (setpriv --pdeathsig), instead of living on under init.

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { TableRepository } from '../database/table-repository';
 
@@ -42,10 +43,13 @@ export class RateLimitWindowRepository extends TableRepository {
   }
 
   async lease(key: string, want: number, limit: number, ttlMs: number): Promise<WindowLease> {
+    // Keys hold what clients send (a username, which may carry a NUL PostgreSQL text refuses): the
+    // table keeps their digest, which also keeps names and addresses out of it.
+    const digest = createHash('sha256').update(key).digest('hex');
     const [row] = await this.prepared<{ hits: number; granted: number; resets_in_ms: number }>(
       'rate_limit_lease',
       LEASE_SQL,
-      [key, want, limit, ttlMs],
+      [digest, want, limit, ttlMs],
     );
     return { granted: row.granted, hits: row.hits, resetsInMs: row.resets_in_ms };
   }
