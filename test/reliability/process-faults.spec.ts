@@ -448,11 +448,14 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       const kinds = ['vm.create', 'vm.create', 'vm.create', 'vm.delete', 'vm.start'];
       // Read before the wait, so nothing stands between seeing the create running and the kill.
       const eventStreams = childPids(api.child.pid!, 'event');
-      // SIGKILL as soon as the first create is claimed and running (its handler is mid-way through disk, define, start).
+      // SIGKILL as soon as a create is claimed and running (its handler mid-way through disk,
+      // define, start). Any of the three: the first may be done before the last 202 arrives.
+      const creates = opIds.slice(0, 3);
       await until(
-        'the first create to be running',
+        'a create to be running',
         async () =>
-          (await db.query(`SELECT status FROM operations WHERE id = $1`, [opIds[0]])).rows[0]?.status === 'running',
+          (await db.query(`SELECT 1 FROM operations WHERE id = ANY($1) AND status = 'running'`, [creates])).rows
+            .length > 0,
         30_000,
         5,
       );
@@ -478,7 +481,7 @@ describe('api process killed mid-operation: the built api on real PostgreSQL and
       console.log(
         `[api killed] operations at the kill: ${statusAtKill.join(', ')}; our domains: ${[...domainsAtKill.values()].join(', ')}`,
       );
-      expect(atKill.find((r) => r.id === opIds[0])!.status).toBe('running');
+      expect(atKill.filter((r) => creates.includes(r.id) && r.status === 'running').length).toBeGreaterThan(0);
 
       api = await startApi();
       const readyIn = Date.now() - killedAt;
