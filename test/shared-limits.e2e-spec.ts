@@ -1,31 +1,11 @@
-import { request as httpRequest } from 'node:http';
 import { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { ConsoleSessions } from '../apps/api/src/console/console-sessions';
 import { until } from './support/api-process';
 import { ADMIN, createUser, expectProblem, login, REAL_POSTGRES, startTestApp, TestApp } from './support/test-app';
+import { postFrom } from './support/post-from';
 
 jest.setTimeout(120_000);
-
-/** POSTs JSON to `port` from a chosen loopback source address, so one test can act as several client IPs. */
-function postFrom(port: number, localAddress: string, path: string, body: object): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method: 'POST',
-        localAddress,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => res.resume().on('end', () => resolve(res.statusCode ?? 0)),
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 /**
  * Two replicas (two Nest apps, each with its own pools and memory) on one real PostgreSQL, with
@@ -79,20 +59,24 @@ describe('limits shared by two replicas (e2e)', () => {
     const fromIp = [];
     for (let i = 0; i < 8; i++)
       fromIp.push(
-        await postFrom(ports[i % 2], '127.0.0.21', '/api/v1/auth/login', {
-          username: `spray-${i}`,
-          password: 'x-password',
-        }),
+        (
+          await postFrom(ports[i % 2], '127.0.0.21', '/api/v1/auth/login', {
+            username: `spray-${i}`,
+            password: 'x-password',
+          })
+        ).status,
       );
     expect(fromIp).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
 
     const forName = [];
     for (let i = 0; i < 8; i++)
       forName.push(
-        await postFrom(ports[i % 2], `127.0.0.${30 + i}`, '/api/v1/auth/login', {
-          username: 'victim',
-          password: 'x-password',
-        }),
+        (
+          await postFrom(ports[i % 2], `127.0.0.${30 + i}`, '/api/v1/auth/login', {
+            username: 'victim',
+            password: 'x-password',
+          })
+        ).status,
       );
     expect(forName).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
   });
