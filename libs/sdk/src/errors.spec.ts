@@ -55,4 +55,12 @@ describe('unwrap', () => {
     expect(error).toMatchObject({ status: 502, code: 'SERVICE_UNAVAILABLE', requestId: 'proxy' });
     expect((error as LimenProblemError).detail).toContain('bad gateway');
   });
+
+  it('answers an awaited result at once: its data, or a synchronous throw', async () => {
+    const client = createLimenClient(base);
+    expect(unwrap(await client.GET('/api/v1/quota'))).toEqual({ limits: { vms: 1 } });
+    const failed = await client.GET('/api/v1/vms/{id}', { params: { path: { id: 'x' } } });
+    expect(() => unwrap(failed)).toThrow(LimenProblemError);
+    expect(() => unwrap(failed)).toThrow('404 NOT_FOUND: VM not found');
+  });
 });

@@ -54,12 +54,19 @@ export function toProblemError(error: unknown, response: Response): LimenProblem
 }
 
 /**
- * Unwraps an openapi-fetch result: its data, or a thrown LimenProblemError.
+ * Unwraps an openapi-fetch result: its data, or a thrown LimenProblemError. Given the call's
+ * promise it answers a promise; given an awaited result it answers (or throws) at once.
  *
  *   const vm = await unwrap(client.GET('/api/v1/vms/{id}', { params: { path: { id } } }));
+ *   const vm = unwrap(await client.GET('/api/v1/vms/{id}', { params: { path: { id } } }));
  */
-export async function unwrap<T, E>(pending: Promise<FetchResult<T, E>> | FetchResult<T, E>): Promise<T> {
-  const { data, error, response } = await pending;
+export function unwrap<T, E>(result: FetchResult<T, E>): T;
+export function unwrap<T, E>(pending: Promise<FetchResult<T, E>>): Promise<T>;
+export function unwrap<T, E>(value: Promise<FetchResult<T, E>> | FetchResult<T, E>): T | Promise<T> {
+  return 'then' in value ? value.then(settled) : settled(value);
+}
+
+function settled<T, E>({ data, error, response }: FetchResult<T, E>): T {
   if (error !== undefined || !response.ok) throw toProblemError(error, response);
   return data as T;
 }

@@ -112,4 +112,54 @@ describe('streamEvents against a local server', () => {
     expect(error).toMatchObject({ status: 401, code: 'UNAUTHENTICATED', detail: 'no', requestId: 'r1' });
     expect(seen).toHaveLength(2);
   });
+
+  it('on a 401 asks onUnauthorized for a new token and resumes from the last id; a second 401 in a row throws', async () => {
+    let connection = 0;
+    handle = (req, res) => {
+      connection++;
+      if (req.headers.authorization !== 'Bearer fresh' || connection >= 4) {
+        res.writeHead(401, { 'Content-Type': 'application/problem+json' });
+        res.end(
+          JSON.stringify({
+            type: 'about:blank',
+            title: 'x',
+            status: 401,
+            detail: 'expired',
+            code: 'UNAUTHENTICATED',
+            requestId: 'r',
+          }),
+        );
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      // The second connection (the first with the fresh token) sends two events and ends.
+      res.end(
+        event(Number(req.headers['last-event-id'] ?? 0) + 1) + event(Number(req.headers['last-event-id'] ?? 0) + 2),
+      );
+    };
+    let token = 'stale';
+    const calls: string[] = [];
+    const got: string[] = [];
+    const stream = streamEvents({
+      baseUrl: base,
+      accessToken: () => token,
+      lastEventId: '10',
+      retryMs: 5,
+      onConnect: (id) => calls.push(`connect:${id}`),
+      onDisconnect: () => calls.push('disconnect'),
+      onUnauthorized: () => {
+        calls.push('unauthorized');
+        // From connection 4 on every token is refused: one refresh is asked for, then the 401 is thrown.
+        token = 'fresh';
+        return true;
+      },
+    });
+    const error = await (async () => {
+      for await (const e of stream) got.push('id' in e ? e.id : '-');
+    })().catch((e: unknown) => e);
+    expect(got).toEqual(['11', '12', '13', '14']);
+    expect(calls).toEqual(['unauthorized', 'connect:10', 'disconnect', 'connect:12', 'disconnect', 'unauthorized']);
+    expect(error).toBeInstanceOf(LimenProblemError);
+    expect(error).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+  });
 });

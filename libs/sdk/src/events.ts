@@ -18,6 +18,13 @@ export interface EventStreamOptions {
   retryMs?: number;
   /** Called on every connection that opened, with the Last-Event-ID it sent. */
   onConnect?: (lastEventId: string | undefined) => void;
+  /** Called when an open connection has ended (before the reconnect), e.g. to show the stream is not live. */
+  onDisconnect?: () => void;
+  /**
+   * Called on a 401 (the access token ran out): resolve true once a new token is there to
+   * reconnect at once from the last id seen; false, or a 401 again right after, throws the 401.
+   */
+  onUnauthorized?: () => boolean | Promise<boolean>;
   fetch?: typeof fetch;
 }
 
@@ -35,13 +42,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /**
  * The api's event stream over fetch (EventSource cannot send a bearer token): yields typed
  * events until `signal` aborts. A dropped connection, a 5xx or a 429 reconnects with
- * Last-Event-ID, and the api replays what was missed; any other error status throws its
- * LimenProblemError (401: refresh the token, then start again from the last id seen).
+ * Last-Event-ID, and the api replays what was missed; a 401 asks `onUnauthorized` for a new
+ * token; any other error status throws its LimenProblemError.
  */
 export async function* streamEvents(options: EventStreamOptions): AsyncGenerator<LimenEvent, void, undefined> {
   const doFetch = options.fetch ?? fetch;
   const parser = new SseParser(options.lastEventId);
   const url = `${options.baseUrl.replace(/\/$/, '')}/api/v1/events`;
+  let refreshed = false;
   while (!options.signal?.aborted) {
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
     const token = await options.accessToken();
@@ -55,15 +63,21 @@ export async function* streamEvents(options: EventStreamOptions): AsyncGenerator
       if (options.signal?.aborted) return;
       void error; // the network is down or the api restarting: try again after the delay
     }
+    if (response?.status !== 401) refreshed = false;
     if (response && !response.ok) {
       const body: unknown = await response.json().catch(() => undefined);
       const problem = toProblemError(body, response);
+      if (response.status === 401 && !refreshed && (await options.onUnauthorized?.())) {
+        refreshed = true;
+        continue;
+      }
       if (response.status !== 429 && response.status < 500) throw problem;
       delay = Math.max(delay, retryAfterMs(response) ?? 0);
     } else if (response?.body) {
       parser.reset();
       options.onConnect?.(headers['Last-Event-ID']);
       yield* read(response.body, parser);
+      options.onDisconnect?.();
     }
     if (options.signal?.aborted) return;
     await sleep(delay, options.signal);

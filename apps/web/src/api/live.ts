@@ -1,6 +1,7 @@
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { followEvents, type LimenEvent } from './events';
+import { streamEvents, type LimenEvent } from '@limen/sdk';
+import { accessToken, refresh } from '../auth/session';
 import type { Vm } from './queries';
 
 /** A VM's fields an event carries (vm.state, vm.updated, vm.addresses), merged where the VM is cached. */
@@ -10,7 +11,10 @@ function patchVm(client: QueryClient, vmId: string, patch: Partial<Vm>): void {
   client.setQueryData<Vm[]>(['vms'], (vms) => vms?.map(merge));
 }
 
-function apply(client: QueryClient, { type, data }: LimenEvent): void {
+function apply(client: QueryClient, event: LimenEvent): void {
+  const type = event.event;
+  // Read loosely: each case takes the fields its event carries.
+  const data = event.data as Record<string, unknown> & { vmId?: string };
   const vmId = data.vmId;
   switch (type) {
     case 'vm.state':
@@ -48,18 +52,39 @@ function apply(client: QueryClient, { type, data }: LimenEvent): void {
   }
 }
 
+/**
+ * Keeps the query cache current from the event stream (the SDK's fetch-based SSE: the bearer
+ * token, Last-Event-ID resume, a refreshed token after a 401) until `signal` aborts or the session is gone.
+ */
+async function follow(client: QueryClient, signal: AbortSignal, setLive: (live: boolean) => void): Promise<void> {
+  const events = streamEvents({
+    baseUrl: location.origin,
+    accessToken,
+    signal,
+    onUnauthorized: refresh,
+    onConnect: () => {
+      setLive(true);
+      // After a gap the api replays from Last-Event-ID; a refetch also covers events past retention.
+      void client.invalidateQueries({ queryKey: ['vms'] });
+    },
+    onDisconnect: () => setLive(false),
+  });
+  try {
+    for await (const event of events) apply(client, event);
+  } catch {
+    // The session is gone (the refresh was refused) or the api refused the stream: not live.
+  } finally {
+    setLive(false);
+  }
+}
+
 /** Follows the event stream while signed in and keeps the query cache current; returns whether it is connected. */
 export function useLiveEvents(): boolean {
   const client = useQueryClient();
   const [live, setLive] = useState(false);
   useEffect(() => {
     const stop = new AbortController();
-    const connection = (open: boolean) => {
-      setLive(open);
-      // After a gap the api replays from Last-Event-ID; a refetch also covers events past retention.
-      if (open) void client.invalidateQueries({ queryKey: ['vms'] });
-    };
-    void followEvents((event) => apply(client, event), stop.signal, connection).finally(() => setLive(false));
+    void follow(client, stop.signal, setLive);
     return () => stop.abort();
   }, [client]);
   return live;
