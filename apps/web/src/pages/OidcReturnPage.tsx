@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
 import { completeOidc } from '../auth/session';
+import { AuthCard } from '../layout/AuthCard';
 import { ErrorLine, Loading } from '../ui/Status';
 
 /** Where the OpenID provider sends the browser back: finishes the sign-in through the api, then the VM list. */
@@ -16,14 +17,11 @@ export function OidcReturnPage() {
     );
   }, [navigate]);
   return (
-    <main id="main" className="auth-page">
-      <div className="auth-card">
-        <h1>{t('auth.signIn')}</h1>
-        {error ? <ErrorLine error={error} /> : <Loading />}
-        <p>
-          <Link to="/signin">{t('auth.signIn')}</Link>
-        </p>
-      </div>
-    </main>
+    <AuthCard title={t('auth.signIn')}>
+      {error ? <ErrorLine error={error} /> : <Loading />}
+      <p>
+        <Link to="/signin">{t('auth.signIn')}</Link>
+      </p>
+    </AuthCard>
   );
 }

@@ -5,7 +5,7 @@ import { useTranslation } from 'react-i18next';
 import { unwrap } from '../../api/problem';
 import { api } from '../../auth/session';
 import { formatDate } from '../../i18n';
-import { ConfirmButton } from '../../ui/ConfirmButton';
+import { DeletableTable } from '../../ui/DeletableTable';
 import { ErrorLine, Loading } from '../../ui/Status';
 
 type Scope = components['schemas']['CreateApiTokenDto']['scopes'][number];
@@ -52,35 +52,25 @@ export function ApiTokens() {
       {tokens.isPending ? (
         <Loading />
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('vms.name')}</th>
-              <th scope="col">{t('account.scopes')}</th>
-              <th scope="col">{t('account.lastUsed')}</th>
-              <th scope="col">{t('vm.actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {live.map((token) => (
-              <tr key={token.id} data-token={token.name}>
-                <td>
+        <DeletableTable
+          items={live}
+          rowData={(token) => ({ 'data-token': token.name })}
+          columns={[
+            {
+              header: t('vms.name'),
+              cell: (token) => (
+                <>
                   {token.name} <small>{token.hint}</small>
-                </td>
-                <td>{token.scopes.join(' ')}</td>
-                <td>{formatDate(token.lastUsedAt)}</td>
-                <td>
-                  <ConfirmButton
-                    danger
-                    label={t('account.revokeToken', { name: token.name })}
-                    question={t('account.revokeTokenQuestion', { name: token.name })}
-                    onConfirm={() => revoke.mutate(token.id)}
-                  />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            { header: t('account.scopes'), cell: (token) => token.scopes.join(' ') },
+            { header: t('account.lastUsed'), cell: (token) => formatDate(token.lastUsedAt) },
+          ]}
+          deleteLabel={(token) => t('account.revokeToken', { name: token.name })}
+          deleteQuestion={(token) => t('account.revokeTokenQuestion', { name: token.name })}
+          onDelete={(token) => revoke.mutate(token.id)}
+        />
       )}
       <form onSubmit={submit} className="stack">
         <label>

@@ -4,7 +4,7 @@ import { useTranslation } from 'react-i18next';
 import { unwrap } from '../../api/problem';
 import { api } from '../../auth/session';
 import { formatDate } from '../../i18n';
-import { ConfirmButton } from '../../ui/ConfirmButton';
+import { DeletableTable } from '../../ui/DeletableTable';
 import { ErrorLine, Loading } from '../../ui/Status';
 
 export function SshKeys() {
@@ -42,35 +42,24 @@ export function SshKeys() {
       ) : items.length === 0 ? (
         <p className="muted">{t('account.noKeys')}</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('vms.name')}</th>
-              <th scope="col">{t('account.fingerprint')}</th>
-              <th scope="col">{t('account.since')}</th>
-              <th scope="col">{t('vm.actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((key) => (
-              <tr key={key.id}>
-                <td>{key.name}</td>
-                <td>
+        <DeletableTable
+          items={items}
+          columns={[
+            { header: t('vms.name'), cell: (key) => key.name },
+            {
+              header: t('account.fingerprint'),
+              cell: (key) => (
+                <>
                   <code>{key.fingerprint}</code> <small>({key.type})</small>
-                </td>
-                <td>{formatDate(key.createdAt)}</td>
-                <td>
-                  <ConfirmButton
-                    danger
-                    label={t('account.deleteKey', { name: key.name })}
-                    question={t('account.deleteKeyQuestion', { name: key.name })}
-                    onConfirm={() => remove.mutate(key.id)}
-                  />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            { header: t('account.since'), cell: (key) => formatDate(key.createdAt) },
+          ]}
+          deleteLabel={(key) => t('account.deleteKey', { name: key.name })}
+          deleteQuestion={(key) => t('account.deleteKeyQuestion', { name: key.name })}
+          onDelete={(key) => remove.mutate(key.id)}
+        />
       )}
       <form onSubmit={submit} className="stack">
         <label>
