@@ -11,13 +11,16 @@ export interface OidcProviderProcess {
   stop: () => Promise<void>;
 }
 
-/** Starts test/support/oidc-provider.mjs (oidc-provider is ESM only) and waits for the issuer it prints. */
-export async function startOidcProvider(port = 0): Promise<OidcProviderProcess> {
+/**
+ * Starts test/support/oidc-provider.mjs (oidc-provider is ESM only) and waits for the issuer it prints.
+ * `redirectUri`: the one URI the client may use (the dashboard's suite registers its /signin/oidc page).
+ */
+export async function startOidcProvider(port = 0, redirectUri = OIDC_REDIRECT_URI): Promise<OidcProviderProcess> {
   const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'oidc-provider.mjs')], {
     env: {
       PATH: process.env.PATH,
       OIDC_TEST_PORT: String(port),
-      OIDC_TEST_REDIRECT_URI: OIDC_REDIRECT_URI,
+      OIDC_TEST_REDIRECT_URI: redirectUri,
       OIDC_TEST_CLIENT_ID: OIDC_CLIENT.id,
       OIDC_TEST_CLIENT_SECRET: OIDC_CLIENT.secret,
     },

@@ -31,9 +31,12 @@ export interface Api {
 /**
  * The built api with its web build (`npm run build`), on a fresh PostgreSQL database and private
  * libvirt pools, as one worker-scoped fixture: started once, stopped (its domains, pools and
- * database removed) when the worker ends.
+ * database removed) when the worker ends. `extraEnv` adds or overrides settings (PORT included:
+ * a suite that must know the address before the api starts picks it with freePort).
  */
-async function startApi(): Promise<{ api: Api; stop: () => Promise<void> }> {
+export async function startApi(
+  extraEnv: Record<string, string> = {},
+): Promise<{ api: Api; stop: () => Promise<void> }> {
   if (!existsSync(join(__dirname, '..', '..', 'dist', 'web', 'index.html')))
     throw new Error('dist/web is missing: run `npm run build` first');
   const name = `limen_web_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -42,13 +45,12 @@ async function startApi(): Promise<{ api: Api; stop: () => Promise<void> }> {
   url.pathname = `/${name}`;
   const sandbox = hypervisorSandbox();
   const dataDir = mkdtempSync(join(tmpdir(), 'limen-web-'));
-  const port = await freePort();
+  const port = Number(extraEnv.PORT ?? (await freePort()));
   const child: ChildProcess = spawn(process.execPath, [MAIN], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       ...sandbox.env,
-      PORT: String(port),
       DATA_DIR: dataDir,
       DATABASE_URL: url.toString(),
       ADMIN_USERNAME: ADMIN.username,
@@ -60,6 +62,8 @@ async function startApi(): Promise<{ api: Api; stop: () => Promise<void> }> {
       ALERT_EVAL_INTERVAL_SECONDS: '1',
       RATE_LIMIT_PER_MINUTE: '100000',
       AUTH_RATE_LIMIT_PER_MINUTE: '100000',
+      ...extraEnv,
+      PORT: String(port),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
