@@ -32,8 +32,12 @@ export interface AutostartPolicy {
 
 type AttemptRecord = Pick<Vm, 'autostart' | 'desiredState' | 'startAttempts' | 'lastStartError'>;
 
-/** A VM the reconcile sweep may write (VmRepository.sweepCandidates), with what its state reason depends on. */
-export type SweepCandidate = Pick<Vm, 'id' | 'state'> & AttemptRecord;
+/**
+ * A VM the reconcile sweep may write (VmRepository.sweepCandidates): what a state write compares,
+ * and what its state reason depends on.
+ */
+export type SweepCandidate = Pick<Vm, 'id' | 'state' | 'stateReason' | 'runningVcpus' | 'runningMemoryMiB'> &
+  AttemptRecord;
 
 /**
  * The step for `vm` given its domain as the sweep listed it, at `now` (database time). A VM

@@ -5,11 +5,11 @@ import { LeaderJobs } from '../database/leader-jobs';
 import { HostPorts } from '../hosts/host-ports';
 import { HostStorage } from '../hosts/host-storage';
 import { OperationsService } from '../operations/operations.service';
-import { VmRepository } from './vm.repository';
+import { VmRepository, VmStateChange } from './vm.repository';
 import { autostartGaveUpReason, VmAutostart } from './vm-autostart';
 import { destroyAndUndefine } from './vm-operations';
 import { bootedSizesOf, TRANSITIONAL_STATES, vmStateFromDomain } from './vm-state';
-import { VmStateWriter } from './vm-state-writer';
+import { stateWriteChanges, VmStateWriter } from './vm-state-writer';
 
 const SWEEP = 'reconcile-sweep';
 
@@ -74,8 +74,7 @@ export class VmReconciler implements OnApplicationBootstrap {
     for (const vm of await this.vms.sweepCandidates(hostId, listedAt)) {
       const domain = byVm.get(vm.id);
       const state = domain && vmStateFromDomain(domain.state, domain.shutoffReason);
-      await this.stateWriter.set(
-        vm.id,
+      const change: VmStateChange =
         domain && state
           ? {
               state,
@@ -88,8 +87,8 @@ export class VmReconciler implements OnApplicationBootstrap {
               state: 'missing',
               reason: 'the domain no longer exists on the hypervisor',
               unlessIn: TRANSITIONAL_STATES,
-            },
-      );
+            };
+      if (stateWriteChanges(vm, change)) await this.stateWriter.set(vm.id, change);
     }
   }
 

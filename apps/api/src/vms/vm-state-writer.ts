@@ -3,6 +3,7 @@ import { Tx } from '../database/transaction';
 import { EventsService, NewEvent } from '../events/events.service';
 import { Vm } from './vm.entity';
 import { VmRepository, VmStateChange } from './vm.repository';
+import { DOMAIN_RUNNING_STATES } from './vm-state';
 
 /** The `vm.state` event (or `vm.updated`, same payload) for a VM as it now is: the one builder of that payload. */
 export function vmStateEvent(vm: Vm, type: 'vm.state' | 'vm.updated' = 'vm.state'): NewEvent {
@@ -12,6 +13,25 @@ export function vmStateEvent(vm: Vm, type: 'vm.state' | 'vm.updated' = 'vm.state
     vmId: vm.id,
     payload: { vmId: vm.id, state: vm.state, stateReason: vm.stateReason, version: vm.version },
   };
+}
+
+/**
+ * Whether `writeState(change)` would write the row as read: the same test as its WHERE, so a sweep
+ * can skip the statement for the VMs (nearly all) whose domain says what the row already says. The
+ * UPDATE's WHERE stays the authority for a row that changed after it was read.
+ */
+export function stateWriteChanges(
+  row: Pick<Vm, 'state' | 'stateReason' | 'runningVcpus' | 'runningMemoryMiB'>,
+  change: VmStateChange,
+): boolean {
+  const { state, reason = null, unlessIn = [], booted, always = false } = change;
+  if (unlessIn.includes(row.state)) return false;
+  if (always || row.state !== state || row.stateReason !== reason) return true;
+  return (
+    DOMAIN_RUNNING_STATES.includes(state) &&
+    ((booted?.vcpus != null && booted.vcpus !== row.runningVcpus) ||
+      (booted?.memoryMiB != null && booted.memoryMiB !== row.runningMemoryMiB))
+  );
 }
 
 /**

@@ -321,8 +321,9 @@ export class VmRepository extends TableRepository {
   sweepCandidates(hostId: string, unchangedSince: Date): Promise<SweepCandidate[]> {
     return this.query(
       undefined,
-      `SELECT v.id, v.state, v.autostart, v.desired_state AS "desiredState", v.start_attempts AS "startAttempts",
-              v.last_start_error AS "lastStartError" FROM vms v
+      `SELECT v.id, v.state, v.state_reason AS "stateReason", v.running_vcpus AS "runningVcpus",
+              v.running_memory_mib AS "runningMemoryMiB", v.autostart, v.desired_state AS "desiredState",
+              v.start_attempts AS "startAttempts", v.last_start_error AS "lastStartError" FROM vms v
        WHERE v.host_id = $1 AND v.updated_at < $2
          AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.vm_id = v.id AND o.status IN ('pending', 'running'))`,
       [hostId, unchangedSince],

@@ -3,6 +3,7 @@ import { computeCharge } from '../../quotas/quota-ledger';
 import { Vm } from '../vm.entity';
 import { SweepCandidate } from '../vm-autostart';
 import { GuestView, HostAllocation, VmColumnChanges, VmRepository, VmStateChange } from '../vm.repository';
+import { stateWriteChanges } from '../vm-state-writer';
 import { DesiredState, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES } from '../vm-state';
 
 /** A VM row with sensible defaults, for specs. */
@@ -89,9 +90,8 @@ export class FakeVmRepository {
 
   async writeState(id: string, change: VmStateChange, _tx?: Tx): Promise<Vm | null> {
     const vm = this.rows.get(id);
-    const { state, reason = null, unlessIn = [], booted, always = false } = change;
-    if (!vm || unlessIn.includes(vm.state)) return null;
-    if (!always && vm.state === state && vm.stateReason === reason && !booted) return null;
+    const { state, reason = null, booted } = change;
+    if (!vm || !stateWriteChanges(vm, change)) return null;
     const running = DOMAIN_RUNNING_STATES.includes(state);
     const shutOff = DOMAIN_SHUT_OFF_STATES.includes(state);
     return this.replace(id, {
@@ -135,14 +135,29 @@ export class FakeVmRepository {
   async sweepCandidates(hostId: string, unchangedSince: Date): Promise<SweepCandidate[]> {
     return [...this.rows.values()]
       .filter((vm) => vm.hostId === hostId && vm.updatedAt < unchangedSince && !this.activeOperations.has(vm.id))
-      .map(({ id, state, autostart, desiredState, startAttempts, lastStartError }) => ({
-        id,
-        state,
-        autostart,
-        desiredState,
-        startAttempts,
-        lastStartError,
-      }));
+      .map(
+        ({
+          id,
+          state,
+          stateReason,
+          runningVcpus,
+          runningMemoryMiB,
+          autostart,
+          desiredState,
+          startAttempts,
+          lastStartError,
+        }) => ({
+          id,
+          state,
+          stateReason,
+          runningVcpus,
+          runningMemoryMiB,
+          autostart,
+          desiredState,
+          startAttempts,
+          lastStartError,
+        }),
+      );
   }
 
   async autostartCandidates(hostId: string): Promise<Vm[]> {
