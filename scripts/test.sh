@@ -94,10 +94,22 @@ cat "$web_log"
 rm -f "$web_log"
 node -e '
   const fs = require("fs");
-  let s = { expected: 0, unexpected: 1, skipped: 0, flaky: 0 };
-  try { s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).stats; } catch {}
+  let report = { stats: { expected: 0, unexpected: 1, skipped: 0, flaky: 0 }, suites: [] };
+  try { report = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); } catch {}
+  // Each failed test with its error, for the summary (as jest results carry theirs).
+  const failures = [];
+  const walk = (suite, path) => {
+    for (const child of suite.suites ?? []) walk(child, [...path, child.title]);
+    for (const spec of suite.specs ?? [])
+      for (const t of spec.tests ?? [])
+        if (t.status === "unexpected")
+          failures.push({ name: [...path, spec.title].join(" › "),
+            message: (t.results ?? []).map((r) => r.error?.message ?? "").filter(Boolean).pop() ?? "" });
+  };
+  for (const suite of report.suites ?? []) walk(suite, [suite.title]);
+  const s = report.stats;
   fs.writeFileSync(process.argv[2], JSON.stringify({ numPassedTests: s.expected + s.flaky,
-    numFailedTests: s.unexpected, numPendingTests: s.skipped }));
+    numFailedTests: s.unexpected, numPendingTests: s.skipped, failures }));
 ' "$results/web.playwright" "$results/web.json"
 rm -f "$results/web.playwright"
 
@@ -114,11 +126,22 @@ step "summary"
 node -e '
   const fs = require("fs"), path = require("path");
   let passed = 0, failed = 0, skipped = 0;
+  const failures = [];
   for (const file of fs.readdirSync(process.argv[1])) {
     const r = JSON.parse(fs.readFileSync(path.join(process.argv[1], file), "utf8"));
-    console.log(`${path.basename(file, ".json")}: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numFailedTestSuites ? ` (${r.numFailedTestSuites} suites failed)` : ""));
+    const stage = path.basename(file, ".json");
+    console.log(`${stage}: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numFailedTestSuites ? ` (${r.numFailedTestSuites} suites failed)` : ""));
     passed += r.numPassedTests; failed += r.numFailedTests + (r.numRuntimeErrorTestSuites || 0); skipped += r.numPendingTests;
+    for (const f of r.failures ?? []) failures.push(`${stage}: ${f.name}\n    ${f.message}`);
+    for (const suite of r.testResults ?? []) {
+      const failedTests = (suite.assertionResults ?? []).filter((t) => t.status === "failed");
+      for (const t of failedTests) failures.push(`${stage}: ${t.fullName}\n    ${(t.failureMessages ?? [])[0] ?? ""}`);
+      if (!failedTests.length && suite.status === "failed") failures.push(`${stage}: ${suite.name}\n    ${suite.message}`);
+    }
   }
+  // The failures again at the very end (a long log may be read from its tail only), each cut short.
+  const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").slice(0, 8).join("\n    ").slice(0, 1200);
+  if (failures.length) console.log(`\nfailed:\n${failures.map(plain).join("\n")}\n`);
   console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$results"
 # Every stage must have left its result: 6 jest runs, 3 checks and the dashboard's suite.

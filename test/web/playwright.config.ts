@@ -15,7 +15,9 @@ export default defineConfig({
   timeout: 240_000,
   expect: { timeout: 15_000 },
   reporter: process.env.PLAYWRIGHT_JSON_OUTPUT_NAME ? [['list'], ['json']] : [['list']],
-  outputDir: '/tmp/limen-web-test-results',
+  // Beside this file, so each checkout (worktree) has its own: a run empties it first, and a
+  // shared folder let two runs at once delete each other's traces mid-test.
+  outputDir: 'test-results',
   use: {
     browserName: 'chromium',
     launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium' },
