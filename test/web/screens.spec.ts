@@ -42,7 +42,11 @@ test.describe('at a phone’s size (390×844), in English and Korean', () => {
         ['/account', 'account'],
         ['/admin/users', 'users'],
         ['/admin/alerts', 'alerts'],
+        ['/admin/alerts/rules', 'alert rules'],
+        ['/admin/alerts/channels', 'alert channels'],
         ['/admin/hosts', 'hosts'],
+        ['/admin/networks', 'networks'],
+        ['/admin/images', 'images'],
         ['/admin/audit', 'audit log'],
       ];
       for (const [path, name] of screens) {

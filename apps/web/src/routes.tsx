@@ -2,9 +2,13 @@ import { lazy, Suspense, type ReactNode } from 'react';
 import { createBrowserRouter, Navigate } from 'react-router';
 import { RequireSession } from './auth/RequireSession';
 import { Shell } from './layout/Shell';
-import { AlertsPage } from './pages/admin/AlertsPage';
+import { AlertChannels } from './pages/admin/AlertChannels';
+import { AlertRules } from './pages/admin/AlertRules';
+import { AlertsPage, FiringAlerts } from './pages/admin/AlertsPage';
 import { AuditPage } from './pages/admin/AuditPage';
 import { HostsPage } from './pages/admin/HostsPage';
+import { ImagesPage } from './pages/admin/ImagesPage';
+import { NetworksPage } from './pages/admin/NetworksPage';
 import { UsersPage } from './pages/admin/UsersPage';
 import { AccountPage } from './pages/account/AccountPage';
 import { OidcReturnPage } from './pages/OidcReturnPage';
@@ -61,12 +65,33 @@ export const router = createBrowserRouter([
             <AlertsPage />
           </RequireSession>
         ),
+        children: [
+          { index: true, element: <FiringAlerts /> },
+          { path: 'rules', element: <AlertRules /> },
+          { path: 'channels', element: <AlertChannels /> },
+        ],
       },
       {
         path: 'admin/hosts',
         element: (
           <RequireSession admin>
             <HostsPage />
+          </RequireSession>
+        ),
+      },
+      {
+        path: 'admin/networks',
+        element: (
+          <RequireSession admin>
+            <NetworksPage />
+          </RequireSession>
+        ),
+      },
+      {
+        path: 'admin/images',
+        element: (
+          <RequireSession admin>
+            <ImagesPage />
           </RequireSession>
         ),
       },

@@ -31,4 +31,15 @@ export const formatDate = (iso: string | null | undefined): string =>
     : '';
 export const formatNumber = (value: number): string => new Intl.NumberFormat(i18n.resolvedLanguage).format(value);
 
+const BYTE_UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const;
+/** A byte count in the largest decimal unit below it (kB = 1000 B, as Intl names them), in the chosen language. */
+export const formatBytes = (bytes: number): string => {
+  const step = Math.min(BYTE_UNITS.length - 1, bytes > 0 ? Math.floor(Math.log10(bytes) / 3) : 0);
+  return new Intl.NumberFormat(i18n.resolvedLanguage, {
+    style: 'unit',
+    unit: BYTE_UNITS[step],
+    maximumFractionDigits: 1,
+  }).format(bytes / 1000 ** step);
+};
+
 export default i18n;

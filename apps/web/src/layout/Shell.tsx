@@ -5,16 +5,19 @@ import { signOut } from '../auth/session';
 import { useUser } from '../auth/useSession';
 import { LanguageSelect } from './LanguageSelect';
 
-/** The navigation, one list: screens still to come (round two of issue 18) are listed without a link. */
-const NAV: ReadonlyArray<{ to?: string; label: string; admin?: boolean }> = [
+/**
+ * The navigation, one list: screens still to come are listed without a link. A link is current on
+ * its own path only (`/vms` is not current on `/vms/new`), except where `nested` sub-screens live.
+ */
+const NAV: ReadonlyArray<{ to?: string; label: string; admin?: boolean; nested?: boolean }> = [
   { to: '/vms', label: 'nav.vms' },
   { to: '/vms/new', label: 'nav.create' },
   { to: '/account', label: 'nav.account' },
   { to: '/admin/users', label: 'nav.users', admin: true },
-  { to: '/admin/alerts', label: 'nav.alerts', admin: true },
+  { to: '/admin/alerts', label: 'nav.alerts', admin: true, nested: true },
   { to: '/admin/hosts', label: 'nav.hosts', admin: true },
-  { label: 'nav.networks', admin: true },
-  { label: 'nav.images', admin: true },
+  { to: '/admin/networks', label: 'nav.networks', admin: true },
+  { to: '/admin/images', label: 'nav.images', admin: true },
   { to: '/admin/audit', label: 'nav.audit', admin: true },
 ];
 
@@ -48,7 +51,7 @@ export function Shell() {
           {items.map((item) => (
             <li key={item.label}>
               {item.to ? (
-                <NavLink to={item.to} end>
+                <NavLink to={item.to} end={!item.nested}>
                   {t(item.label)}
                 </NavLink>
               ) : (

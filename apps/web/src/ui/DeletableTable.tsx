@@ -5,11 +5,14 @@ import { ConfirmButton } from './ConfirmButton';
 export interface Column<T> {
   header: string;
   cell: (item: T) => ReactNode;
+  /** `wide`: a column left out at a phone's width. */
+  className?: string;
 }
 
 /**
- * A list of things a person deletes one at a time (API tokens, SSH keys): a column per field, and
- * a last column whose button deletes the row after asking.
+ * A list of things a person deletes one at a time (API tokens, SSH keys, networks, images, alert
+ * rules and channels): a column per field, and a last column whose button deletes the row after
+ * asking, after the row's other `actions` if any.
  */
 export function DeletableTable<T extends { id: string }>(props: {
   items: T[];
@@ -18,6 +21,10 @@ export function DeletableTable<T extends { id: string }>(props: {
   deleteLabel: (item: T) => string;
   deleteQuestion: (item: T) => string;
   onDelete: (item: T) => void;
+  /** Whether a row's delete button is off (a request in flight, a row that cannot go yet). */
+  deleteDisabled?: (item: T) => boolean;
+  /** A row's other buttons, before its delete button. */
+  actions?: (item: T) => ReactNode;
   /** data-* attributes of a row (what tests and styles find it by). */
   rowData?: (item: T) => Record<`data-${string}`, string>;
 }) {
@@ -27,7 +34,7 @@ export function DeletableTable<T extends { id: string }>(props: {
       <thead>
         <tr>
           {props.columns.map((column) => (
-            <th scope="col" key={column.header}>
+            <th scope="col" key={column.header} className={column.className}>
               {column.header}
             </th>
           ))}
@@ -38,15 +45,21 @@ export function DeletableTable<T extends { id: string }>(props: {
         {props.items.map((item) => (
           <tr key={item.id} {...props.rowData?.(item)}>
             {props.columns.map((column) => (
-              <td key={column.header}>{column.cell(item)}</td>
+              <td key={column.header} className={column.className}>
+                {column.cell(item)}
+              </td>
             ))}
             <td>
-              <ConfirmButton
-                danger
-                label={props.deleteLabel(item)}
-                question={props.deleteQuestion(item)}
-                onConfirm={() => props.onDelete(item)}
-              />
+              <div className="cell-actions">
+                {props.actions?.(item)}
+                <ConfirmButton
+                  danger
+                  label={props.deleteLabel(item)}
+                  question={props.deleteQuestion(item)}
+                  disabled={props.deleteDisabled?.(item)}
+                  onConfirm={() => props.onDelete(item)}
+                />
+              </div>
             </td>
           </tr>
         ))}
