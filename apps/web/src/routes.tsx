@@ -18,11 +18,15 @@ import { CreateVmPage } from './pages/vms/CreateVmPage';
 import { VmDetailPage, VmOverview } from './pages/vms/VmDetailPage';
 import { VmListPage } from './pages/vms/VmListPage';
 import { VmSnapshots } from './pages/vms/VmSnapshots';
+import { VmBackups } from './pages/vms/VmBackups';
+import { VmActivity } from './pages/vms/VmActivity';
 import { Loading } from './ui/Status';
 
 // xterm.js and noVNC are large: they load only when a console tab opens.
 const SerialConsole = lazy(() => import('./pages/vms/SerialConsole'));
 const VncConsole = lazy(() => import('./pages/vms/VncConsole'));
+// uPlot, likewise, only with the charts.
+const VmMonitor = lazy(() => import('./pages/vms/VmMonitor'));
 const later = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}</Suspense>;
 
 export const router = createBrowserRouter([
@@ -45,7 +49,10 @@ export const router = createBrowserRouter([
         element: <VmDetailPage />,
         children: [
           { index: true, element: <VmOverview /> },
+          { path: 'monitor', element: later(<VmMonitor />) },
           { path: 'snapshots', element: <VmSnapshots /> },
+          { path: 'backups', element: <VmBackups /> },
+          { path: 'activity', element: <VmActivity /> },
           { path: 'serial', element: later(<SerialConsole />) },
           { path: 'vnc', element: later(<VncConsole />) },
         ],

@@ -48,6 +48,7 @@ function apply(client: QueryClient, event: LimenEvent): void {
       if (type.startsWith('snapshot.')) void client.invalidateQueries({ queryKey: ['snapshots', vmId] });
       else if (type.startsWith('vm.nic.')) void client.invalidateQueries({ queryKey: ['nics', vmId] });
       else if (type.startsWith('vm.disk.')) void client.invalidateQueries({ queryKey: ['disks', vmId] });
+      else if (type.startsWith('backup.')) void client.invalidateQueries({ queryKey: ['backups', vmId] });
       else if (type.startsWith('alert.')) void client.invalidateQueries({ queryKey: ['alerts'] });
   }
 }

@@ -6,6 +6,7 @@ import { useVm, type Vm } from '../../api/queries';
 import { api } from '../../auth/session';
 import { ConfirmButton } from '../../ui/ConfirmButton';
 import { ErrorLine, Loading, StateBadge } from '../../ui/Status';
+import { VmScreenshot } from './VmScreenshot';
 
 type Action = 'start' | 'shutdown' | 'stop' | 'reboot';
 const ALLOWED: Record<Action, readonly string[]> = {
@@ -37,7 +38,10 @@ export function VmDetailPage() {
   const v = vm.data;
   const tabs = [
     { to: '', label: t('vm.overview') },
+    { to: 'monitor', label: t('vm.monitor') },
     { to: 'snapshots', label: t('vm.snapshots') },
+    { to: 'backups', label: t('vm.backups') },
+    { to: 'activity', label: t('vm.activity') },
     { to: 'serial', label: t('vm.console') },
     { to: 'vnc', label: t('vm.vnc') },
   ];
@@ -94,16 +98,19 @@ export function VmOverview() {
   });
   return (
     <div className="overview">
-      <dl className="facts">
-        <dt>{t('vms.size')}</dt>
-        <dd>
-          {t('vms.vcpus', { count: vm.vcpus })} · {vm.memoryMiB} MiB · {vm.diskGiB} GiB
-        </dd>
-        <dt>{t('vms.addresses')}</dt>
-        <dd>{vm.addresses.map((a) => `${a.ip}/${a.prefix}`).join(', ') || t('vm.none')}</dd>
-        <dt>{t('vm.guestAgent')}</dt>
-        <dd>{vm.guestAgent}</dd>
-      </dl>
+      <div className="overview-top">
+        <dl className="facts">
+          <dt>{t('vms.size')}</dt>
+          <dd>
+            {t('vms.vcpus', { count: vm.vcpus })} · {vm.memoryMiB} MiB · {vm.diskGiB} GiB
+          </dd>
+          <dt>{t('vms.addresses')}</dt>
+          <dd>{vm.addresses.map((a) => `${a.ip}/${a.prefix}`).join(', ') || t('vm.none')}</dd>
+          <dt>{t('vm.guestAgent')}</dt>
+          <dd>{vm.guestAgent}</dd>
+        </dl>
+        <VmScreenshot vm={vm} />
+      </div>
       <h2>{t('vm.nics')}</h2>
       <ErrorLine error={nics.error} />
       <table>

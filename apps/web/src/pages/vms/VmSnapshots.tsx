@@ -6,7 +6,7 @@ import { useOperation } from '../../api/queries';
 import { api } from '../../auth/session';
 import { formatDate } from '../../i18n';
 import { ConfirmButton } from '../../ui/ConfirmButton';
-import { ErrorLine, Loading } from '../../ui/Status';
+import { ErrorLine, Loading, OperationLine } from '../../ui/Status';
 import { useDetailVm } from './VmDetailPage';
 
 /** Take, revert and delete snapshots; each is an operation whose progress shows until it ends. */
@@ -52,7 +52,6 @@ export function VmSnapshots() {
     const form = event.currentTarget;
     take.mutate(String(new FormData(form).get('name')), { onSuccess: () => form.reset() });
   };
-  const op = operation.data;
   return (
     <div>
       <form className="inline-form" onSubmit={submit}>
@@ -62,12 +61,7 @@ export function VmSnapshots() {
           {t('vm.takeSnapshot')}
         </button>
       </form>
-      {op && (
-        <p role="status" data-operation-status={op.status}>
-          {t('create.progress', { kind: op.kind, status: op.status })}
-          {op.error ? ` — ${op.error.code}: ${op.error.detail}` : ''}
-        </p>
-      )}
+      <OperationLine operation={operation.data} />
       <ErrorLine error={take.error ?? revert.error ?? remove.error ?? snapshots.error} />
       {snapshots.isPending ? (
         <Loading />
