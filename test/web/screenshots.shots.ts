@@ -27,6 +27,24 @@ test('screenshots of the main screens', async ({ browser, request }) => {
     data: { name: 'web-1', imageId: image.id, vcpus: 1, memoryMiB: 128, diskGiB: 1 },
   });
   expect(vm.status(), await vm.text()).toBe(202);
+  const vmId = ((await vm.json()) as { vm: { id: string } }).vm.id;
+  // A backup and a schedule, so the VM's backups tab is not empty (a backup wants the VM past provisioning).
+  await expect
+    .poll(
+      async () => ((await (await request.get(`/api/v1/vms/${vmId}`, { headers })).json()) as { state: string }).state,
+      {
+        timeout: 120_000,
+      },
+    )
+    .toBe('running');
+  const backup = await request.post(`/api/v1/vms/${vmId}/backups`, { headers, data: {} });
+  expect(backup.status(), await backup.text()).toBe(202);
+  const backupOperation = ((await backup.json()) as { operation: { id: string } }).operation.id;
+  await request.get(`/api/v1/operations/${backupOperation}/wait?timeout=120`, { headers, timeout: 130_000 });
+  await request.post(`/api/v1/vms/${vmId}/schedules`, {
+    headers,
+    data: { kind: 'snapshot', cron: '0 3 * * *', timeZone: 'Asia/Seoul', keepLast: 7 },
+  });
   await request.post('/api/v1/alert-rules', {
     headers,
     data: { name: 'hypervisor up', metric: 'hypervisor.up', comparator: '>=', threshold: 1, for: 0 },
@@ -49,7 +67,24 @@ test('screenshots of the main screens', async ({ browser, request }) => {
     await shoot(page, 'vms', language);
     await page.locator('[data-vm="web-1"] a').first().click();
     await expect(page.locator('h1 + [data-state]')).toBeVisible();
+    await expect(page.locator('.screenshot img')).toBeVisible({ timeout: 30_000 });
     await shoot(page, 'vm-detail', language);
+    // The detail's tabs, by their paths (the link text is in the page's language).
+    await page.locator('.tabs a[href$="/monitor"]').click();
+    await expect(page.locator('figcaption[data-chart="network"]')).toContainText(/\d/, { timeout: 30_000 });
+    // A few points on the lines (one poll every 5 s).
+    await expect
+      .poll(async () => Number(await page.locator('.charts').getAttribute('data-samples')), { timeout: 60_000 })
+      .toBeGreaterThanOrEqual(3);
+    await shoot(page, 'vm-monitor', language);
+    await page.locator('.tabs a[href$="/backups"]').click();
+    await expect(page.locator('tr[data-backup]')).toHaveCount(1);
+    await expect(page.locator('tr[data-schedule]')).toHaveCount(1);
+    await shoot(page, 'vm-backups', language);
+    await page.locator('.tabs a[href$="/activity"]').click();
+    await expect(page.locator('tr[data-event="vm.created"]')).toHaveCount(1, { timeout: 30_000 });
+    await expect(page.locator('tr[data-action]').first()).toBeVisible();
+    await shoot(page, 'vm-activity', language);
     for (const [path, name] of [
       ['/vms/new', 'create'],
       ['/account', 'account'],
