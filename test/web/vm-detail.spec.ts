@@ -83,7 +83,7 @@ test.describe.serial('the VM detail screen', () => {
     const row = page.getByRole('table', { name: 'Backups' }).locator('tr[data-backup]');
     await expect(row).toHaveCount(1);
     await expect(row).toContainText(/crash-consistent|filesystem-consistent/);
-    await expect(row).toContainText(/\d.* (B|KiB|MiB|GiB)/);
+    await expect(row).toContainText(/\d.*(byte|kB|MB|GB)/);
     await expectAccessible(page, 'VM backups');
   });
 

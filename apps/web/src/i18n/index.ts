@@ -43,15 +43,3 @@ export const formatBytes = (bytes: number): string => {
 };
 
 export default i18n;
-
-/** A byte count in binary units (KiB, MiB, GiB), one decimal, in the chosen language. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${new Intl.NumberFormat(i18n.resolvedLanguage, { maximumFractionDigits: 1 }).format(value)} ${units[unit]}`;
-}
