@@ -12,6 +12,8 @@ const OUT = join(__dirname, '..', '..', 'docs', 'screenshots');
 
 async function shoot(page: Page, name: string, language: string): Promise<void> {
   await page.waitForLoadState('networkidle');
+  // A screen shows "Loading…" (ui/Status.tsx) until its first answer: networkidle alone can come before.
+  await expect(page.locator('main p.muted[role=status]')).toHaveCount(0);
   await page.screenshot({ path: join(OUT, `${name}.${language}.png`) });
 }
 
@@ -50,6 +52,25 @@ test('screenshots of the main screens', async ({ browser, request }) => {
     data: { name: 'hypervisor up', metric: 'hypervisor.up', comparator: '>=', threshold: 1, for: 0 },
   });
   await request.post('/api/v1/auth/register', { data: { username: 'new.student', password: 'new-student-password' } });
+  for (const channel of [
+    { name: 'ops log', type: 'log' },
+    { name: 'ops webhook', type: 'webhook', url: 'https://hooks.example.com/limen', minSeverity: 'warning' },
+  ])
+    await request.post('/api/v1/alert-channels', { headers, data: channel });
+  await request.post('/api/v1/networks', {
+    headers,
+    data: { name: 'outside', kind: 'user', description: 'QEMU user mode' },
+  });
+  // An isolated network is defined in libvirt: removed again at the end.
+  const lab = await request.post('/api/v1/networks', {
+    headers,
+    data: {
+      name: 'lab',
+      kind: 'isolated',
+      cidr: `10.238.${200 + Math.floor(Math.random() * 50)}.0/24`,
+      description: 'lab machines',
+    },
+  });
 
   for (const language of ['en', 'ko']) {
     const context = await browser.newContext({ locale: language === 'ko' ? 'ko-KR' : 'en-US' });
@@ -90,7 +111,11 @@ test('screenshots of the main screens', async ({ browser, request }) => {
       ['/account', 'account'],
       ['/admin/users', 'users'],
       ['/admin/alerts', 'alerts'],
+      ['/admin/alerts/rules', 'alert-rules'],
+      ['/admin/alerts/channels', 'alert-channels'],
       ['/admin/hosts', 'hosts'],
+      ['/admin/networks', 'networks'],
+      ['/admin/images', 'images'],
       ['/admin/audit', 'audit'],
     ]) {
       await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
@@ -99,4 +124,5 @@ test('screenshots of the main screens', async ({ browser, request }) => {
     }
     await context.close();
   }
+  if (lab.ok()) await request.delete(`/api/v1/networks/${(await lab.json()).id}`, { headers });
 });
