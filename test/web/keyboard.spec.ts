@@ -27,7 +27,19 @@ test('sign-in and the main actions are reachable with the keyboard alone', async
 
   const shell = await tabStops(page, 14);
   expect(shell[0]).toBe('Skip to content');
-  for (const action of ['Language', 'Sign out', 'Virtual machines', 'Create VM', 'Account', 'Users', 'Alerts']) {
+  for (const action of [
+    'Language',
+    'Sign out',
+    'Virtual machines',
+    'Create VM',
+    'Account',
+    'Users',
+    'Alerts',
+    'Hosts',
+    'Networks',
+    'Images',
+    'Audit log',
+  ]) {
     expect(
       shell.some((stop) => stop.startsWith(action)),
       `${action} in ${JSON.stringify(shell)}`,
