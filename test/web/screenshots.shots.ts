@@ -72,57 +72,61 @@ test('screenshots of the main screens', async ({ browser, request }) => {
     },
   });
 
-  for (const language of ['en', 'ko']) {
-    const context = await browser.newContext({ locale: language === 'ko' ? 'ko-KR' : 'en-US' });
-    const page = await context.newPage();
-    await page.goto('/signin');
-    await shoot(page, 'signin', language);
-    // By the fields' ids: the labels are in the page's language.
-    await page.locator('#username').fill(ADMIN.username);
-    await page.locator('#password').fill(ADMIN.password);
-    await page.locator('button[type=submit]').click();
-    await expect(page).toHaveURL(/\/vms$/);
-    await expect(page.locator('[data-vm="web-1"] [data-state]')).toHaveAttribute('data-state', 'running', {
-      timeout: 120_000,
-    });
-    await shoot(page, 'vms', language);
-    await page.locator('[data-vm="web-1"] a').first().click();
-    await expect(page.locator('h1 + [data-state]')).toBeVisible();
-    await expect(page.locator('.screenshot img')).toBeVisible({ timeout: 30_000 });
-    await shoot(page, 'vm-detail', language);
-    // The detail's tabs, by their paths (the link text is in the page's language).
-    await page.locator('.tabs a[href$="/monitor"]').click();
-    await expect(page.locator('figcaption[data-chart="network"]')).toContainText(/\d/, { timeout: 30_000 });
-    // A few points on the lines (one poll every 5 s).
-    await expect
-      .poll(async () => Number(await page.locator('.charts').getAttribute('data-samples')), { timeout: 60_000 })
-      .toBeGreaterThanOrEqual(3);
-    await shoot(page, 'vm-monitor', language);
-    await page.locator('.tabs a[href$="/backups"]').click();
-    await expect(page.locator('tr[data-backup]')).toHaveCount(1);
-    await expect(page.locator('tr[data-schedule]')).toHaveCount(1);
-    await shoot(page, 'vm-backups', language);
-    await page.locator('.tabs a[href$="/activity"]').click();
-    await expect(page.locator('tr[data-event="vm.created"]')).toHaveCount(1, { timeout: 30_000 });
-    await expect(page.locator('tr[data-action]').first()).toBeVisible();
-    await shoot(page, 'vm-activity', language);
-    for (const [path, name] of [
-      ['/vms/new', 'create'],
-      ['/account', 'account'],
-      ['/admin/users', 'users'],
-      ['/admin/alerts', 'alerts'],
-      ['/admin/alerts/rules', 'alert-rules'],
-      ['/admin/alerts/channels', 'alert-channels'],
-      ['/admin/hosts', 'hosts'],
-      ['/admin/networks', 'networks'],
-      ['/admin/images', 'images'],
-      ['/admin/audit', 'audit'],
-    ]) {
-      await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
-      await expect(page.locator('main h1')).toBeVisible();
-      await shoot(page, name, language);
+  try {
+    for (const language of ['en', 'ko']) {
+      const context = await browser.newContext({ locale: language === 'ko' ? 'ko-KR' : 'en-US' });
+      const page = await context.newPage();
+      await page.goto('/signin');
+      await shoot(page, 'signin', language);
+      // By the fields' ids: the labels are in the page's language.
+      await page.locator('#username').fill(ADMIN.username);
+      await page.locator('#password').fill(ADMIN.password);
+      await page.locator('button[type=submit]').click();
+      await expect(page).toHaveURL(/\/vms$/);
+      await expect(page.locator('[data-vm="web-1"] [data-state]')).toHaveAttribute('data-state', 'running', {
+        timeout: 120_000,
+      });
+      await shoot(page, 'vms', language);
+      await page.locator('[data-vm="web-1"] a').first().click();
+      await expect(page.locator('h1 + [data-state]')).toBeVisible();
+      await expect(page.locator('.screenshot img')).toBeVisible({ timeout: 30_000 });
+      await shoot(page, 'vm-detail', language);
+      // The detail's tabs, by their paths (the link text is in the page's language).
+      await page.locator('.tabs a[href$="/monitor"]').click();
+      await expect(page.locator('figcaption[data-chart="network"]')).toContainText(/\d/, { timeout: 30_000 });
+      // A few points on the lines (one poll every 5 s).
+      await expect
+        .poll(async () => Number(await page.locator('.charts').getAttribute('data-samples')), { timeout: 60_000 })
+        .toBeGreaterThanOrEqual(3);
+      await shoot(page, 'vm-monitor', language);
+      await page.locator('.tabs a[href$="/backups"]').click();
+      await expect(page.locator('tr[data-backup]')).toHaveCount(1);
+      await expect(page.locator('tr[data-schedule]')).toHaveCount(1);
+      await shoot(page, 'vm-backups', language);
+      await page.locator('.tabs a[href$="/activity"]').click();
+      await expect(page.locator('tr[data-event="vm.created"]')).toHaveCount(1, { timeout: 30_000 });
+      await expect(page.locator('tr[data-action]').first()).toBeVisible();
+      await shoot(page, 'vm-activity', language);
+      for (const [path, name] of [
+        ['/vms/new', 'create'],
+        ['/account', 'account'],
+        ['/admin/users', 'users'],
+        ['/admin/alerts', 'alerts'],
+        ['/admin/alerts/rules', 'alert-rules'],
+        ['/admin/alerts/channels', 'alert-channels'],
+        ['/admin/hosts', 'hosts'],
+        ['/admin/networks', 'networks'],
+        ['/admin/images', 'images'],
+        ['/admin/audit', 'audit'],
+      ]) {
+        await page.getByRole('navigation').locator(`a[href="${path}"]`).click();
+        await expect(page.locator('main h1')).toBeVisible();
+        await shoot(page, name, language);
+      }
+      await context.close();
     }
-    await context.close();
+  } finally {
+    // Also after a failure: an isolated network stays defined in libvirt otherwise.
+    if (lab.ok()) await request.delete(`/api/v1/networks/${(await lab.json()).id}`, { headers });
   }
-  if (lab.ok()) await request.delete(`/api/v1/networks/${(await lab.json()).id}`, { headers });
 });
