@@ -131,6 +131,8 @@ export const en = {
     tx: 'sent',
     cpuNow: 'CPU now: {{value}} %',
     memoryNow: 'Memory now: {{used}} of {{max}} MiB in use',
+    memoryRss:
+      'Memory now: the QEMU process holds {{used}} MiB (the VM has {{max}} MiB; no balloon driver reports the guest’s own use)',
     diskNow: 'Disk now: {{read}} read, {{write}} written',
     networkNow: 'Network now: {{rx}} received, {{tx}} sent',
   },

@@ -132,6 +132,8 @@ export const ko: Catalogue = {
     tx: '송신',
     cpuNow: '현재 CPU: {{value}} %',
     memoryNow: '현재 메모리: {{max}} MiB 중 {{used}} MiB 사용',
+    memoryRss:
+      '현재 메모리: QEMU 프로세스가 {{used}} MiB 사용 (VM 메모리 {{max}} MiB, 게스트 사용량을 알려 줄 balloon 드라이버 없음)',
     diskNow: '현재 디스크: 읽기 {{read}}, 쓰기 {{write}}',
     networkNow: '현재 네트워크: 수신 {{rx}}, 송신 {{tx}}',
   },

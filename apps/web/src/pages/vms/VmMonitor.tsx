@@ -20,13 +20,18 @@ interface Sample {
   at: number; // seconds, uPlot's time unit
   cpu: number;
   memoryMiB: number;
+  guestReported: boolean;
   read: number;
   write: number;
   rx: number;
   tx: number;
 }
 
-/** Memory the guest uses: total less what its balloon driver reports free, else QEMU's resident size. */
+/**
+ * Memory in use: the guest's total less what its balloon driver reports free; without a balloon
+ * driver only the QEMU process's resident size is known (it includes QEMU's own memory, so it can
+ * be above the guest's size), and the caption says which one it is.
+ */
 const usedMiB = (m: Stats['memory']): number =>
   m.availableMiB !== null ? m.currentMiB - m.availableMiB : (m.rssMiB ?? m.currentMiB);
 
@@ -58,6 +63,7 @@ export default function VmMonitor() {
       at: stats.dataUpdatedAt / 1000,
       cpu: s.cpuPercent,
       memoryMiB: usedMiB(s.memory),
+      guestReported: s.memory.availableMiB !== null,
       read: s.disk.readBytesPerSec,
       write: s.disk.writeBytesPerSec,
       rx: s.network.rxBytesPerSec,
@@ -79,16 +85,23 @@ export default function VmMonitor() {
         caption={last ? t('monitor.cpuNow', { value: formatNumber(Math.round(last.cpu * 10) / 10) }) : ''}
         data={[at, samples.map((s) => s.cpu)]}
         series={[{ label: t('monitor.cpu'), stroke: '#1f4e79' }]}
-        range={[0, 100]}
+        top={100}
         format={(v) => `${formatNumber(v)} %`}
       />
       <Chart
         id="memory"
         title={t('monitor.memory')}
-        caption={last ? t('monitor.memoryNow', { used: formatNumber(last.memoryMiB), max: formatNumber(max) }) : ''}
+        caption={
+          last
+            ? t(last.guestReported ? 'monitor.memoryNow' : 'monitor.memoryRss', {
+                used: formatNumber(last.memoryMiB),
+                max: formatNumber(max),
+              })
+            : ''
+        }
         data={[at, samples.map((s) => s.memoryMiB)]}
         series={[{ label: t('monitor.memory'), stroke: '#1b6e20' }]}
-        range={[0, max]}
+        top={max}
         format={(v) => `${formatNumber(v)} MiB`}
       />
       <Chart
@@ -126,12 +139,18 @@ function Chart(props: {
   data: number[][];
   series: Array<{ label: string; stroke: string }>;
   format: (value: number) => string;
-  range?: [number, number];
+  /** The y axis goes from 0 to at least this (higher when the data does). */
+  top?: number;
 }) {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
+  const clock = new Intl.DateTimeFormat(i18n.resolvedLanguage, {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot>(undefined);
-  const { data, series, format, range } = props;
+  const { data, series, format, top = 1024 } = props;
   const latest = useRef({ data, format });
   latest.current = { data, format };
   const labels = series.map((s) => `${s.label}:${s.stroke}`).join();
@@ -143,9 +162,13 @@ function Chart(props: {
         height: HEIGHT,
         legend: { show: false },
         cursor: { show: false },
-        scales: { y: range ? { range } : { range: (_u, _min, high) => [0, Math.max(high, 1024)] } },
+        scales: { y: { range: (_u, _min, high) => [0, Math.max(high, top)] } },
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2 }))],
-        axes: [{}, { size: 80, values: (_u, values) => values.map((v) => latest.current.format(v)) }],
+        axes: [
+          // Times in the page's language (uPlot's own labels are English).
+          { values: (_u, values) => values.map((v) => clock.format(v * 1000)) },
+          { size: 80, values: (_u, values) => values.map((v) => latest.current.format(v)) },
+        ],
       },
       latest.current.data as uPlot.AlignedData,
       element,
@@ -157,7 +180,7 @@ function Chart(props: {
       plot.current?.destroy();
     };
     // The chart is made again only when its series change (the language); data goes through setData.
-  }, [labels, range?.[0], range?.[1]]);
+  }, [labels, top]);
   useEffect(() => plot.current?.setData(data as uPlot.AlignedData), [data]);
   return (
     <figure className="chart" aria-labelledby={`chart-${props.id}`}>
