@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { experimental_streamedQuery as streamedQuery, useQuery } from '@tanstack/react-query';
 import type { components } from '@limen/sdk';
 import { api } from '../auth/session';
 import { unwrap } from './problem';
@@ -24,12 +24,38 @@ async function allPages<T>(
   return items;
 }
 
-/** All VMs the caller may see (admins: everyone's), kept current by the event stream (api/live.ts). */
+/** The pages of a cursor-paginated list one after another, up to `max` items. */
+async function* pages<T>(
+  page: (cursor?: string) => Promise<{ items: T[]; nextCursor?: string | null }>,
+  max = 10_000,
+): AsyncGenerator<T[]> {
+  let cursor: string | undefined;
+  let count = 0;
+  do {
+    const next = await page(cursor);
+    yield next.items;
+    count += next.items.length;
+    cursor = next.nextCursor ?? undefined;
+  } while (cursor && count < max);
+}
+
+/**
+ * All VMs the caller may see (admins: everyone's), kept current by the event stream (api/live.ts).
+ * The first page shows as soon as it arrives and later pages are appended behind it; a refetch
+ * keeps the list on screen and swaps in the new one when its last page is in.
+ */
 export const useVms = () =>
   useQuery({
     queryKey: ['vms'],
-    queryFn: () =>
-      allPages(async (cursor) => unwrap(await api.GET('/api/v1/vms', { params: { query: { limit: PAGE, cursor } } }))),
+    queryFn: streamedQuery({
+      streamFn: ({ signal }) =>
+        pages(async (cursor) =>
+          unwrap(await api.GET('/api/v1/vms', { params: { query: { limit: PAGE, cursor } }, signal })),
+        ),
+      reducer: (vms: Vm[], page: Vm[]) => [...vms, ...page],
+      initialValue: [],
+      refetchMode: 'replace',
+    }),
   });
 
 export const useVm = (id: string) =>

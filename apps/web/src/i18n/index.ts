@@ -25,11 +25,18 @@ i18n.on('languageChanged', (lng) => document.documentElement.setAttribute('lang'
 document.documentElement.setAttribute('lang', i18n.resolvedLanguage ?? 'en');
 
 /** Dates and numbers in the chosen language. */
-export const formatDate = (iso: string | null | undefined): string =>
-  iso
-    ? new Intl.DateTimeFormat(i18n.resolvedLanguage, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso))
-    : '';
-export const formatNumber = (value: number): string => new Intl.NumberFormat(i18n.resolvedLanguage).format(value);
+// One formatter per language, made on first use: building an Intl formatter costs far more than using
+// one, and lists (the VM list, audit log) format a date or number in every row.
+const dateFormats = new Map<string | undefined, Intl.DateTimeFormat>();
+const numberFormats = new Map<string | undefined, Intl.NumberFormat>();
+const dateFormat = (lng = i18n.resolvedLanguage) =>
+  dateFormats.get(lng) ??
+  dateFormats.set(lng, new Intl.DateTimeFormat(lng, { dateStyle: 'medium', timeStyle: 'short' })).get(lng)!;
+const numberFormat = (lng = i18n.resolvedLanguage) =>
+  numberFormats.get(lng) ?? numberFormats.set(lng, new Intl.NumberFormat(lng)).get(lng)!;
+
+export const formatDate = (iso: string | null | undefined): string => (iso ? dateFormat().format(new Date(iso)) : '');
+export const formatNumber = (value: number): string => numberFormat().format(value);
 
 const BYTE_UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'] as const;
 /** A byte count in the largest decimal unit below it (kB = 1000 B, as Intl names them), in the chosen language. */
