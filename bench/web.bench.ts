@@ -16,6 +16,24 @@ const RUNS = 7;
 const TARGET_RATIO = 3;
 const PAGE = 500; // apps/web/src/api/queries.ts
 
+/**
+ * Starts at the click on the menu link (the event's own time stamp, so time the click waited for the
+ * page's main thread counts) and stops once the first VM row is in the document and the frame that
+ * shows it has been rendered (a task queued from that frame's animation callback runs after its paint).
+ */
+const FIRST_ROWS_CLOCK = `
+  window.benchStart = undefined;
+  window.benchEnd = undefined;
+  document.querySelector('nav a[href="/vms"]').addEventListener('click', (event) => {
+    window.benchStart = event.timeStamp;
+  }, { capture: true, once: true });
+  new MutationObserver((_, observer) => {
+    if (!document.querySelector('[role=row][data-vm]')) return;
+    observer.disconnect();
+    requestAnimationFrame(() => setTimeout(() => { window.benchEnd = performance.now(); }));
+  }).observe(document.body, { childList: true, subtree: true });
+`;
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** The list's api calls as the dashboard makes them, from Node: every page of 500. */
@@ -68,11 +86,14 @@ async function main(): Promise<void> {
       // From another screen, so the list's query is not cached (its cache is dropped on unmount).
       await page.goto(`${api.base}/account`);
       await page.locator('main h1').waitFor();
-      // Strings evaluated in the page: this file is type-checked without the DOM library.
-      await page.evaluate('window.benchStart = performance.now()');
+      // Both ends are taken in the page (strings: this file is type-checked without the DOM library),
+      // not around Playwright's calls: click() first waits for the link to be stable over animation
+      // frames and waitFor() polls, each over the devtools protocol, none of it the page's work.
+      await page.evaluate(FIRST_ROWS_CLOCK);
       await page.getByRole('navigation').locator('a[href="/vms"]').click();
       await page.locator('[role=row][data-vm]').first().waitFor();
-      browserTimes.push(await page.evaluate<number>('performance.now() - window.benchStart'));
+      await page.waitForFunction('window.benchEnd !== undefined');
+      browserTimes.push(await page.evaluate<number>('window.benchEnd - window.benchStart'));
       rawTimes.push(await rawList(api.base, token));
     }
     const rendered = await page.locator('[role=row][data-vm]').count();
