@@ -1,4 +1,5 @@
 import type { Browser, Page } from '@playwright/test';
+import { statSync } from 'node:fs';
 import { KERNEL_IMAGE_NAME } from '../support/hypervisor';
 import { ADMIN, adminToken, expect, expectAccessible, signIn, test } from './api';
 
@@ -106,6 +107,31 @@ test.describe.serial('the VM detail screen', () => {
     await row.getByRole('button', { name: 'Delete schedule 30 2 * * *' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
     await expect(row).toHaveCount(0);
+  });
+
+  test('a backup downloads, restores into a new VM and is deleted', async () => {
+    const row = page.getByRole('table', { name: 'Backups' }).locator('tr[data-backup]');
+    const downloading = page.waitForEvent('download');
+    await row.getByRole('button', { name: 'Download' }).click();
+    const file = await downloading;
+    expect(file.suggestedFilename()).toMatch(new RegExp(`^${vmName}-[0-9a-f]{8}-disk-0\\.qcow2$`));
+    expect(statSync(await file.path()).size).toBeGreaterThan(0);
+
+    await row.getByRole('button', { name: 'Restore' }).click();
+    const dialog = page.getByRole('dialog', { name: /^Restore the backup of / });
+    // The VM runs: restoring over it is offered only once it is stopped.
+    await expect(dialog.getByRole('radio', { name: 'This VM (stop it first)' })).toBeDisabled();
+    await dialog.getByLabel('New VM name (optional)').fill(`${vmName}-copy`);
+    await expectAccessible(page, 'restore dialog');
+    await dialog.getByRole('button', { name: 'Restore' }).click();
+    await expect(page.getByRole('link', { name: `Open the restored VM ${vmName}-copy` })).toBeVisible({
+      timeout: 120_000,
+    });
+
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await expect(row).toHaveCount(0);
+    await expect(page.getByText('No backups yet.')).toBeVisible();
   });
 
   test('the tabs work at a phone’s width', async () => {
