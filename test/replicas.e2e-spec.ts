@@ -80,6 +80,28 @@ describe('two replicas on one database (e2e)', () => {
     }
   });
 
+  it('shows a VM change in the list at once on the replica that made it, and soon on the other', async () => {
+    const list = async (t: TestApp) =>
+      (await request(t.http).get('/api/v1/vms?limit=500').auth(token, { type: 'bearer' }).expect(200)).body
+        .items as Array<{ id: string; name: string; description: string | null }>;
+    const vm = (await list(a)).find((v) => v.name === 'cross')!; // created by the test above
+    await list(b); // B now holds the page (VmPageCache)
+    const description = `changed at ${Date.now()}`;
+    await request(a.http)
+      .patch(`/api/v1/vms/${vm.id}`)
+      .auth(token, { type: 'bearer' })
+      .send({ description })
+      .expect(200);
+    expect((await list(a)).find((v) => v.id === vm.id)!.description).toBe(description);
+    // B drops its pages when the vms_changed NOTIFY arrives.
+    const started = Date.now();
+    while ((await list(b)).find((v) => v.id === vm.id)!.description !== description) {
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    console.log(`a description changed on A showed in B's VM list after ${Date.now() - started} ms`);
+  });
+
   it('runs operations from both replicas correctly at once', async () => {
     const imageId = (await request(a.http).get('/api/v1/images').auth(token, { type: 'bearer' })).body.items.find(
       (i: { name: string }) => i.name === KERNEL_IMAGE_NAME,

@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { EventsModule } from '../events/events.module';
 import { Vm } from './vm.entity';
 import { VmRepository } from './vm.repository';
+import { VmPageCache } from './vm-page-cache';
 import { VmStateWriter } from './vm-state-writer';
 
 /**
@@ -11,7 +12,7 @@ import { VmStateWriter } from './vm-state-writer';
  */
 @Module({
   imports: [TypeOrmModule.forFeature([Vm]), EventsModule],
-  providers: [VmRepository, VmStateWriter],
+  providers: [VmRepository, VmPageCache, VmStateWriter],
   exports: [VmRepository, VmStateWriter],
 })
 export class VmDataModule {}

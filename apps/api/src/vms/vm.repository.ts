@@ -1,25 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { decodeCursor, encodeCursor } from '../common/pagination';
+import { encodeCursor } from '../common/pagination';
 import { TableRepository } from '../database/table-repository';
-import { Tx } from '../database/transaction';
+import { managerOf, Tx } from '../database/transaction';
 import { CHARGED_MEMORY_MIB_SQL, CHARGED_VCPUS_SQL } from '../quotas/quota.repository';
 import type { GuestAgentState, GuestOsInfo } from '@limen/libvirt';
 import { Vm, VmAddress } from './vm.entity';
+import { VmPageCache } from './vm-page-cache';
+import { VmPageFilter, vmPageStatement } from './vm-page-statement';
 import type { SweepCandidate } from './vm-autostart';
 import { BootedSizes, DesiredState, DOMAIN_RUNNING_STATES, DOMAIN_SHUT_OFF_STATES, VmState } from './vm-state';
-
-/** A timestamptz(3) column as Date.toISOString() renders it: 2026-11-26T08:00:00.000Z. */
-const ISO_MS = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-export interface VmPageFilter {
-  ownerId?: string;
-  state?: VmState;
-  name?: string;
-  cursor?: string;
-  limit: number;
-}
 
 export interface VmStateChange {
   state: VmState;
@@ -57,7 +48,10 @@ export type VmColumnChanges = Partial<
  */
 @Injectable()
 export class VmRepository extends TableRepository {
-  constructor(@InjectDataSource() dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() dataSource: DataSource,
+    private readonly pages: VmPageCache,
+  ) {
     super(dataSource);
   }
 
@@ -70,18 +64,20 @@ export class VmRepository extends TableRepository {
 
   /** Inserts a new VM; false when its owner already has a VM of that name (skipped, so `tx` stays usable). */
   insertIfNameFree(tx: Tx, vm: Vm): Promise<boolean> {
-    return this.insert(tx, vm, { ifNoConflict: true });
+    return this.write(tx, () => this.insert(tx, vm, { ifNoConflict: true }));
   }
 
   /** Applies column changes and bumps the version in one statement. */
-  async update(id: string, changes: VmColumnChanges, tx?: Tx): Promise<Vm> {
-    await this.manager(tx)
-      .createQueryBuilder()
-      .update(Vm)
-      .set({ ...changes, version: () => 'version + 1' })
-      .where('id = :id', { id })
-      .execute();
-    return this.manager(tx).findOneByOrFail(Vm, { id });
+  update(id: string, changes: VmColumnChanges, tx?: Tx): Promise<Vm> {
+    return this.write(tx, async () => {
+      await this.manager(tx)
+        .createQueryBuilder()
+        .update(Vm)
+        .set({ ...changes, version: () => 'version + 1' })
+        .where('id = :id', { id })
+        .execute();
+      return this.manager(tx).findOneByOrFail(Vm, { id });
+    });
   }
 
   /** What the VM should be, as its owner (or its guest, powering off) last said; its autostart record starts afresh. */
@@ -90,7 +86,7 @@ export class VmRepository extends TableRepository {
   }
 
   async delete(id: string): Promise<void> {
-    await this.manager().delete(Vm, { id });
+    await this.write(undefined, () => this.manager().delete(Vm, { id }));
   }
 
   /**
@@ -100,7 +96,8 @@ export class VmRepository extends TableRepository {
    * stopped since must not put its addresses back after the stop cleared them.
    */
   async writeGuestView(id: string, view: GuestView, options: { whileRunning: boolean }): Promise<Vm | null> {
-    const [rows] = await this.manager().query(
+    const [rows] = await this.writeQuery(
+      undefined,
       `UPDATE vms SET addresses = $2::jsonb, guest_agent = $3, os = $4::jsonb, version = version + 1, updated_at = now()
        WHERE id = $1 AND state <> 'deleting' AND (NOT $5 OR state = 'running')
          AND (addresses IS DISTINCT FROM $2::jsonb OR guest_agent IS DISTINCT FROM $3 OR os IS DISTINCT FROM $4::jsonb)
@@ -151,7 +148,8 @@ export class VmRepository extends TableRepository {
    */
   async writeState(id: string, change: VmStateChange, tx?: Tx): Promise<Vm | null> {
     const { state, reason = null, unlessIn = [], booted, always = false } = change;
-    const [rows] = await this.manager(tx).query(
+    const [rows] = await this.writeQuery(
+      tx,
       `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now(),
          running_vcpus = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($5::int, running_vcpus, vcpus) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_vcpus END,
          running_memory_mib = CASE WHEN $2 = ANY($7::text[]) THEN coalesce($6::int, running_memory_mib, memory_mib) WHEN $2 = ANY($8::text[]) THEN NULL ELSE running_memory_mib END
@@ -176,7 +174,8 @@ export class VmRepository extends TableRepository {
 
   /** Every VM on `hostId` not in `unlessIn` and not already `state` gets it; returns the changed rows. */
   async writeStateOnHost(hostId: string, change: Required<Pick<VmStateChange, 'state' | 'reason' | 'unlessIn'>>) {
-    const [rows] = await this.manager().query(
+    const [rows] = await this.writeQuery(
+      undefined,
       `UPDATE vms SET state = $2, state_reason = $3, version = version + 1, updated_at = now()
        WHERE host_id = $1 AND state <> $2 AND NOT (state = ANY($4::text[])) RETURNING *`,
       [hostId, change.state, change.reason, change.unlessIn],
@@ -186,67 +185,24 @@ export class VmRepository extends TableRepository {
 
   /**
    * One page of VMs, newest first, with the same keyset cursor as paginate(), as the response body
-   * itself. The read path of the busiest route, so:
-   * - one prepared statement per filter combination, no query builder, no entity hydration;
-   * - PostgreSQL renders the body: each VM in VmDto's shape (the keys and order of VmDto.from,
-   *   timestamps as toISOString() writes them; the columns hold milliseconds), the page as one
-   *   compact JSON text (array_to_json: json_agg would put a line break between elements). It
-   *   is never parsed or serialized here: in the read bench's profile
-   *   JSON.parse and the re-stringify of a 50-VM page took about 9 % of the request;
-   * - limit + 1 rows are read to know whether there is a next page; `n` numbers them.
-   * Columns are qualified (`v.`): a bare `created_at` in ORDER BY would name the rendered text
-   * column, and sorting every row by it (a sequential scan) instead of walking the index.
+   * itself (rendered by PostgreSQL: see vmPageStatement). Pages are cached per replica until the
+   * next change to `vms` (VmPageCache).
    */
-  async pageJson(filter: VmPageFilter): Promise<string> {
-    const where: string[] = [];
-    const values: unknown[] = [];
-    let name = 'vms_page_json';
-    if (filter.ownerId) {
-      values.push(filter.ownerId);
-      where.push(`v.owner_id = $${values.length}`);
-      name += '_owner';
-    }
-    if (filter.state) {
-      values.push(filter.state);
-      where.push(`v.state = $${values.length}`);
-      name += '_state';
-    }
-    if (filter.name) {
-      values.push(filter.name);
-      where.push(`v.name = $${values.length}`);
-      name += '_name';
-    }
-    if (filter.cursor) {
-      const position = decodeCursor(filter.cursor);
-      values.push(position.createdAt, position.id);
-      where.push(`(v.created_at, v.id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
-      name += '_after';
-    }
-    values.push(filter.limit);
-    const limit = `$${values.length}::int`;
+  pageJson(filter: VmPageFilter): Promise<string> {
+    const key = [filter.ownerId ?? '', filter.state ?? '', filter.name ?? '', filter.cursor ?? '', filter.limit].join(
+      '\n',
+    );
+    return this.pages.page(key, () => this.renderPage(filter));
+  }
+
+  private async renderPage(filter: VmPageFilter): Promise<string> {
+    const { name, text, values } = vmPageStatement(filter);
     const [page] = await this.prepared<{
       items: string;
       more: boolean;
       last_created_at: string | null;
       last_id: string | null;
-    }>(
-      name,
-      `SELECT coalesce(array_to_json(array_agg(vm ORDER BY w.n) FILTER (WHERE w.n <= ${limit})), '[]')::text AS items,
-              count(*) > ${limit} AS more,
-              max(vm."createdAt") FILTER (WHERE w.n = ${limit}) AS last_created_at,
-              max(vm.id::text) FILTER (WHERE w.n = ${limit}) AS last_id
-       FROM (SELECT p.*, row_number() OVER (ORDER BY p.created_at DESC, p.id DESC) AS n
-             FROM (SELECT v.* FROM vms v ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                   ORDER BY v.created_at DESC, v.id DESC
-                   LIMIT ${limit} + 1) p) w,
-            LATERAL (SELECT w.id, w.name, w.description, w.owner_id AS "ownerId", w.host_id AS "hostId", w.vcpus, w.memory_mib AS "memoryMiB",
-                            w.disk_gib AS "diskGiB", w.image_id AS "imageId", w.media_image_id AS "mediaImageId", w.boot_order AS "bootOrder",
-                            w.state, w.state_reason AS "stateReason", w.addresses, w.guest_agent AS "guestAgent", w.os,
-                            w.autostart, w.desired_state AS "desiredState",
-                            (SELECT row_to_json(a) FROM (SELECT w.start_attempts AS count, ${ISO_MS('w.next_start_at')} AS "nextAt", w.last_start_error AS "lastError") a) AS "autostartAttempts",
-                            w.version, ${ISO_MS('w.created_at')} AS "createdAt", ${ISO_MS('w.updated_at')} AS "updatedAt") vm`,
-      values,
-    );
+    }>(name, text, values);
     const nextCursor =
       page.more && page.last_created_at && page.last_id
         ? encodeCursor({ createdAt: page.last_created_at, id: page.last_id })
@@ -286,7 +242,7 @@ export class VmRepository extends TableRepository {
 
   /** VMs from before hosts existed (no host) are on the local host. */
   async assignUnplacedTo(hostId: string): Promise<void> {
-    await this.query(undefined, `UPDATE vms SET host_id = $1 WHERE host_id IS NULL`, [hostId]);
+    await this.writeQuery(undefined, `UPDATE vms SET host_id = $1 WHERE host_id IS NULL`, [hostId]);
   }
 
   /** How many VMs a host holds. */
@@ -344,7 +300,8 @@ export class VmRepository extends TableRepository {
 
   /** Counts an autostart attempt and its error (null: it started); the next waits backoff · 2^(attempts - 1) s, ≤ 1 h. */
   async recordStartAttempt(id: string, attempt: { error: string | null; backoffSeconds: number }): Promise<Vm | null> {
-    const [rows] = await this.manager().query(
+    const [rows] = await this.writeQuery(
+      undefined,
       `UPDATE vms SET start_attempts = start_attempts + 1,
          next_start_at = now() + make_interval(secs => least(3600, $3 * power(2, start_attempts))),
          last_start_error = $2, version = version + 1, updated_at = now()
@@ -361,7 +318,8 @@ export class VmRepository extends TableRepository {
 
   /** Forgets the autostart attempts, and sets the desired state unless null; null when nothing changed. */
   private async clearStartAttempts(id: string, desired: DesiredState | null, tx?: Tx): Promise<Vm | null> {
-    const [rows] = await this.manager(tx).query(
+    const [rows] = await this.writeQuery(
+      tx,
       `UPDATE vms SET desired_state = coalesce($2, desired_state), start_attempts = 0, next_start_at = NULL,
          last_start_error = NULL, version = version + 1, updated_at = now()
        WHERE id = $1 AND (desired_state <> coalesce($2, desired_state) OR start_attempts <> 0
@@ -395,5 +353,24 @@ export class VmRepository extends TableRepository {
       [hostId, retrySeconds],
     );
     return rows.map((row) => ({ id: row.id, ownerId: row.owner_id, failures: row.failures }));
+  }
+
+  /** Runs a write to `vms`, dropping the cached list pages around it (VmPageCache). */
+  private async write<T>(tx: Tx | undefined, run: () => Promise<T>): Promise<T> {
+    this.pages.writing(tx ? managerOf(tx).queryRunner : undefined);
+    try {
+      return await run();
+    } finally {
+      this.pages.written();
+    }
+  }
+
+  /** Raw SQL that writes `vms` (see `write`); for UPDATE … RETURNING, TypeORM's [rows, count]. */
+  private writeQuery(
+    tx: Tx | undefined,
+    text: string,
+    values: unknown[] = [],
+  ): Promise<[Record<string, unknown>[], number]> {
+    return this.write(tx, () => this.manager(tx).query(text, values));
   }
 }

@@ -19,6 +19,7 @@ import { ApiTokens1764600000000 } from './1764600000000-api-tokens';
 import { SecondFactor1764610000000 } from './1764610000000-second-factor';
 import { OidcIdentities1764620000000 } from './1764620000000-oidc-identities';
 import { SharedLimits1764700000000 } from './1764700000000-shared-limits';
+import { VmChangeNotify1764800000000 } from './1764800000000-vm-change-notify';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -43,4 +44,5 @@ export const MIGRATIONS = [
   SecondFactor1764610000000,
   OidcIdentities1764620000000,
   SharedLimits1764700000000,
+  VmChangeNotify1764800000000,
 ];
