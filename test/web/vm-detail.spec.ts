@@ -146,3 +146,35 @@ test.describe.serial('the VM detail screen', () => {
     await expectAccessible(page, 'VM activity (phone)');
   });
 });
+
+test('a non-admin sees their VM’s events but no audit trail (the audit api is admins-only)', async ({
+  browser,
+  request,
+}) => {
+  const admin = { Authorization: `Bearer ${await adminToken(request)}` };
+  const user = { username: `web-detail-user-${Date.now() % 100000}`, password: 'web-detail-user-password' };
+  expect((await request.post('/api/v1/users', { data: user, headers: admin })).status()).toBe(201);
+  const login = await request.post('/api/v1/auth/login', { data: user });
+  const headers = { Authorization: `Bearer ${(await login.json()).accessToken}` };
+  expect((await request.get('/api/v1/audit', { headers })).status()).toBe(403);
+  const images = (await (await request.get('/api/v1/images?limit=500', { headers })).json()) as {
+    items: Array<{ id: string; name: string }>;
+  };
+  const image = images.items.find((i) => i.name === KERNEL_IMAGE_NAME)!;
+  const created = await request.post('/api/v1/vms', {
+    headers,
+    data: { name: 'mine', imageId: image.id, vcpus: 1, memoryMiB: 128, diskGiB: 1 },
+  });
+  expect(created.status(), await created.text()).toBe(202);
+  const { vm } = (await created.json()) as { vm: { id: string } };
+  const page = await (await browser.newContext()).newPage();
+  await signIn(page, user.username, user.password);
+  await page.goto(`/vms/${vm.id}/activity`);
+  await expect(page.getByRole('table', { name: 'Events' }).locator('tr[data-event="vm.created"]')).toHaveCount(1, {
+    timeout: 30_000,
+  });
+  await expect(page.getByRole('heading', { name: 'Events' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Audit trail' })).toHaveCount(0);
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  await page.context().close();
+});
