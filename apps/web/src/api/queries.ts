@@ -8,6 +8,9 @@ export type Operation = components['schemas']['OperationDto'];
 export type User = components['schemas']['UserDto'];
 
 const PAGE = 500;
+// A streamed list's first page: a tall screen's rows and the virtualiser's overscan, so the first
+// rows wait for a small response; the pages after it are full ones.
+const FIRST_PAGE = 100;
 
 /** Every page of a cursor-paginated list (`{items, nextCursor}`), up to `max` items. */
 async function allPages<T>(
@@ -24,15 +27,15 @@ async function allPages<T>(
   return items;
 }
 
-/** The pages of a cursor-paginated list one after another, up to `max` items. */
+/** The pages of a cursor-paginated list one after another (FIRST_PAGE items, then PAGE), up to `max` items. */
 async function* pages<T>(
-  page: (cursor?: string) => Promise<{ items: T[]; nextCursor?: string | null }>,
+  page: (limit: number, cursor?: string) => Promise<{ items: T[]; nextCursor?: string | null }>,
   max = 10_000,
 ): AsyncGenerator<T[]> {
   let cursor: string | undefined;
   let count = 0;
   do {
-    const next = await page(cursor);
+    const next = await page(count ? PAGE : FIRST_PAGE, cursor);
     yield next.items;
     count += next.items.length;
     cursor = next.nextCursor ?? undefined;
@@ -41,7 +44,7 @@ async function* pages<T>(
 
 /**
  * All VMs the caller may see (admins: everyone's), kept current by the event stream (api/live.ts).
- * The first page shows as soon as it arrives and later pages are appended behind it; a refetch
+ * The first (small) page shows as soon as it arrives and later pages are appended behind it; a refetch
  * keeps the list on screen and swaps in the new one when its last page is in.
  */
 export const useVms = () =>
@@ -49,8 +52,8 @@ export const useVms = () =>
     queryKey: ['vms'],
     queryFn: streamedQuery({
       streamFn: ({ signal }) =>
-        pages(async (cursor) =>
-          unwrap(await api.GET('/api/v1/vms', { params: { query: { limit: PAGE, cursor } }, signal })),
+        pages(async (limit, cursor) =>
+          unwrap(await api.GET('/api/v1/vms', { params: { query: { limit, cursor } }, signal })),
         ),
       reducer: (vms: Vm[], page: Vm[]) => [...vms, ...page],
       initialValue: [],
