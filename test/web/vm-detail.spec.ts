@@ -134,16 +134,23 @@ test.describe.serial('the VM detail screen', () => {
     await expect(page.getByText('No backups yet.')).toBeVisible();
   });
 
-  test('the tabs work at a phone’s width', async () => {
+  test('the tabs work at a phone’s width, in English and Korean', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    for (const tab of ['Overview', 'Monitoring', 'Backups', 'Activity']) {
-      await page.getByRole('link', { name: tab, exact: true }).click();
-      await expect(page.locator('main')).toBeVisible();
-      // Nothing wider than the screen: wide tables scroll inside their own box.
-      const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
-      expect(overflow, `${tab} scrolls sideways`).toBeLessThanOrEqual(0);
+    for (const language of ['en', 'ko']) {
+      await page.locator('.language select').selectOption(language);
+      await expect(page.locator('html')).toHaveAttribute('lang', language);
+      // By their paths: the link text is in the page's language.
+      for (const tab of ['', '/monitor', '/backups', '/activity']) {
+        await page.locator(`.tabs a[href$="${vmUrl}${tab}"]`).click();
+        await expect(page).toHaveURL(new RegExp(`${vmUrl}${tab}$`));
+        await expect(page.locator('main')).toBeVisible();
+        // Nothing wider than the screen: wide tables scroll inside their own box.
+        const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+        expect(overflow, `${tab || 'overview'} (${language}) scrolls sideways`).toBeLessThanOrEqual(0);
+        await expectAccessible(page, `VM ${tab || 'overview'} (${language}, phone)`);
+      }
     }
-    await expectAccessible(page, 'VM activity (phone)');
+    await page.locator('.language select').selectOption('en');
   });
 });
 
