@@ -46,6 +46,9 @@ const WARMUP_S = 3;
 const ROUND_S = 5;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_RATIO = 0.5;
+/** Issue 19's bar for the embedded database, which serves the api over one connection. */
+const TARGET_RATIO_PGLITE = 0.3;
+const targetRatio = (mode: string) => (mode === 'pglite' ? TARGET_RATIO_PGLITE : TARGET_RATIO);
 // For read-p99 the target is an absolute bound, not a ratio: p99 ≤ 100 ms.
 const TARGET_P99_MS = 100;
 const TARGET_RSS_IDLE_MB = 200;
@@ -505,7 +508,13 @@ async function main(): Promise<void> {
     for (const mode of modes) runs.push(await measureApi(mode, work, runs.length === 0, children, cleanups));
     for (const run of runs) {
       const suffix = run.mode === 'postgres' ? '' : '-pglite';
-      printResult(`read-throughput${suffix}`, run.load.reqPerSec, 'req/s', run.minimal.reqPerSec, TARGET_RATIO);
+      printResult(
+        `read-throughput${suffix}`,
+        run.load.reqPerSec,
+        'req/s',
+        run.minimal.reqPerSec,
+        targetRatio(run.mode),
+      );
       printResult(`read-p99${suffix}`, run.load.p99, 'ms', run.minimal.p99, TARGET_P99_MS); // target: p99 ≤ 100 ms, absolute
       printResult(`api-rss-idle${suffix}`, run.rssIdleMB, 'MB', null, TARGET_RSS_IDLE_MB);
       printResult(`api-rss-load${suffix}`, run.load.peakRssMB, 'MB', null, TARGET_RSS_LOAD_MB);
@@ -513,7 +522,7 @@ async function main(): Promise<void> {
     printResult('read-throughput-bare-node', runs[0].bare!.reqPerSec, 'req/s', runs[0].minimal.reqPerSec, null); // for information
 
     const missed = runs.find(
-      (r) => r.load.reqPerSec / r.minimal.reqPerSec < TARGET_RATIO || r.load.p99 > TARGET_P99_MS,
+      (r) => r.load.reqPerSec / r.minimal.reqPerSec < targetRatio(r.mode) || r.load.p99 > TARGET_P99_MS,
     );
     const forced = process.env.BENCH_PROFILE;
     if (forced !== '0' && (missed || forced === '1')) await profile(missed ?? runs[0]);
