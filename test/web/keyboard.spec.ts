@@ -19,8 +19,12 @@ async function tabStops(page: Page, max: number): Promise<string[]> {
 /** Issue 18: every main action is reachable by keyboard (no mouse anywhere in this test). */
 test('sign-in and the main actions are reachable with the keyboard alone', async ({ page }) => {
   await page.goto('/signin');
-  await page.keyboard.type(ADMIN.username); // the username field has focus on arrival
+  // The username field has focus on arrival, once the app has rendered (typing before that lost
+  // keystrokes on a loaded machine).
+  await expect(page.getByLabel('Username')).toBeFocused();
+  await page.keyboard.type(ADMIN.username);
   await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Password')).toBeFocused();
   await page.keyboard.type(ADMIN.password);
   await page.keyboard.press('Enter');
   await expect(page.getByRole('heading', { name: 'Virtual machines' })).toBeVisible();
