@@ -135,29 +135,7 @@ export class FakeVmRepository {
   async sweepCandidates(hostId: string, unchangedSince: Date): Promise<SweepCandidate[]> {
     return [...this.rows.values()]
       .filter((vm) => vm.hostId === hostId && vm.updatedAt < unchangedSince && !this.activeOperations.has(vm.id))
-      .map(
-        ({
-          id,
-          state,
-          stateReason,
-          runningVcpus,
-          runningMemoryMiB,
-          autostart,
-          desiredState,
-          startAttempts,
-          lastStartError,
-        }) => ({
-          id,
-          state,
-          stateReason,
-          runningVcpus,
-          runningMemoryMiB,
-          autostart,
-          desiredState,
-          startAttempts,
-          lastStartError,
-        }),
-      );
+      .map((vm) => ({ ...vm }));
   }
 
   async autostartCandidates(hostId: string): Promise<Vm[]> {

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { unwrap } from '../../api/problem';
 import { api } from '../../auth/session';
-import { formatDate } from '../../i18n';
+import { AuditTable } from '../../ui/AuditTable';
 import { ErrorLine, Loading } from '../../ui/Status';
 
 /** The audit log, newest first, filtered by action and by a time window (the api's own filters). */
@@ -34,37 +34,7 @@ export function AuditPage() {
         </label>
       </div>
       <ErrorLine error={entries.error} />
-      {entries.isPending ? (
-        <Loading />
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t('audit.at')}</th>
-              <th scope="col">{t('audit.actor')}</th>
-              <th scope="col">{t('audit.action')}</th>
-              <th scope="col">{t('audit.target')}</th>
-              <th scope="col">{t('audit.result')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(entries.data?.items ?? []).map((entry) => (
-              <tr key={entry.id} data-action={entry.action}>
-                <td>{formatDate(entry.at)}</td>
-                <td>{entry.actorUsername ?? ''}</td>
-                <td>
-                  <code>{entry.action}</code>
-                </td>
-                <td>{entry.targetType ? `${entry.targetType} ${entry.targetId?.slice(0, 8) ?? ''}` : ''}</td>
-                <td>
-                  {entry.result}
-                  {entry.errorCode ? ` (${entry.errorCode})` : ''}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {entries.isPending ? <Loading /> : <AuditTable entries={entries.data?.items ?? []} labelledBy="audit-title" />}
     </section>
   );
 }

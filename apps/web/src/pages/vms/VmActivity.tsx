@@ -6,6 +6,7 @@ import { unwrap } from '../../api/problem';
 import { accessToken, api, refresh } from '../../auth/session';
 import { useUser } from '../../auth/useSession';
 import { formatDate } from '../../i18n';
+import { AuditTable } from '../../ui/AuditTable';
 import { ErrorLine, Loading } from '../../ui/Status';
 import { useDetailVm } from './VmDetailPage';
 
@@ -110,33 +111,7 @@ export function VmActivity() {
           {audit.isPending ? (
             <Loading />
           ) : (
-            <div className="table-scroll">
-              <table aria-labelledby="audit-title">
-                <thead>
-                  <tr>
-                    <th scope="col">{t('audit.at')}</th>
-                    <th scope="col">{t('audit.actor')}</th>
-                    <th scope="col">{t('audit.action')}</th>
-                    <th scope="col">{t('audit.result')}</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {(audit.data?.items ?? []).map((entry) => (
-                    <tr key={entry.id} data-action={entry.action}>
-                      <td>{formatDate(entry.at)}</td>
-                      <td>{entry.actorUsername ?? ''}</td>
-                      <td>
-                        <code>{entry.action}</code>
-                      </td>
-                      <td>
-                        {entry.result}
-                        {entry.errorCode ? ` (${entry.errorCode})` : ''}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <AuditTable entries={audit.data?.items ?? []} labelledBy="audit-title" showTarget={false} />
           )}
         </>
       )}
