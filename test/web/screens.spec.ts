@@ -25,6 +25,20 @@ test.describe('serving the dashboard', () => {
   });
 });
 
+test('a stylesheet cut off in flight is fetched again, so the dashboard is never left unstyled', async ({ page }) => {
+  // What Chromium does to requests in flight when the host's interfaces change (ERR_NETWORK_CHANGED,
+  // seen in CI while libvirt made bridges): the first request for the stylesheet fails.
+  let cut = 0;
+  await page.route('**/assets/*.css*', (route) =>
+    cut++ === 0 ? route.abort('internetdisconnected') : route.continue(),
+  );
+  await page.goto('/signin');
+  await expect(page.getByLabel('Username')).toBeVisible();
+  await expect.poll(() => cut).toBe(2);
+  // styles.css sets the body's margin to 0 (the browser's own is 8px).
+  await expect.poll(() => page.evaluate('getComputedStyle(document.body).marginTop')).toBe('0px');
+});
+
 test.describe('at a phone’s size (390×844), in English and Korean', () => {
   test.use({ viewport: { width: 390, height: 844 } });
 

@@ -7,6 +7,26 @@ import { restoreSession } from './auth/session';
 import { router } from './routes';
 import './styles.css';
 
+// A stylesheet whose download was cut off (Chromium aborts requests in flight with
+// ERR_NETWORK_CHANGED when the machine's network interfaces change: a VPN, a new bridge) would
+// leave the whole dashboard unstyled, so it is fetched once more. Module scripts run only after
+// the stylesheets before them have loaded or failed. Chromium keeps a sheet for a failed one whose
+// rules cannot be read: only rules that can be read mean it loaded. The query string makes the
+// second try a new request.
+const loaded = (link: HTMLLinkElement) => {
+  try {
+    return (link.sheet?.cssRules.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+};
+for (const link of document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')) {
+  if (loaded(link)) continue;
+  const again = link.cloneNode() as HTMLLinkElement;
+  again.href = `${link.href}?again`;
+  link.replaceWith(again);
+}
+
 const queryClient = new QueryClient({
   defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false, staleTime: 30_000 } },
 });

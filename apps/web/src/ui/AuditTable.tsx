@@ -1,6 +1,7 @@
 import { useTranslation } from 'react-i18next';
 import type { components } from '@limen/sdk';
 import { formatDate } from '../i18n';
+import { TableScroll } from './TableScroll';
 
 type AuditEntry = components['schemas']['AuditEntryDto'];
 
@@ -16,7 +17,7 @@ export function AuditTable({
 }) {
   const { t } = useTranslation();
   return (
-    <div className="table-scroll">
+    <TableScroll labelledBy={labelledBy}>
       <table aria-labelledby={labelledBy}>
         <thead>
           <tr>
@@ -46,6 +47,6 @@ export function AuditTable({
           ))}
         </tbody>
       </table>
-    </div>
+    </TableScroll>
   );
 }

@@ -8,6 +8,7 @@ import { useUser } from '../../auth/useSession';
 import { formatDate } from '../../i18n';
 import { AuditTable } from '../../ui/AuditTable';
 import { ErrorLine, Loading } from '../../ui/Status';
+import { TableScroll } from '../../ui/TableScroll';
 import { useDetailVm } from './VmDetailPage';
 
 /** The newest events shown; older ones of a busy VM drop off. */
@@ -81,7 +82,7 @@ export function VmActivity() {
       ) : events.length === 0 ? (
         <p className="muted">{t('activity.noEvents')}</p>
       ) : (
-        <div className="table-scroll">
+        <TableScroll labelledBy="events-title">
           <table aria-labelledby="events-title">
             <thead>
               <tr>
@@ -102,7 +103,7 @@ export function VmActivity() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       {admin && (
         <>

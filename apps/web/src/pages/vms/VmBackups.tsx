@@ -9,6 +9,7 @@ import { api } from '../../auth/session';
 import { formatBytes, formatDate, formatNumber } from '../../i18n';
 import { ConfirmButton } from '../../ui/ConfirmButton';
 import { ErrorLine, Loading, OperationLine } from '../../ui/Status';
+import { TableScroll } from '../../ui/TableScroll';
 import { useDetailVm } from './VmDetailPage';
 
 type Backup = components['schemas']['BackupDto'];
@@ -110,7 +111,7 @@ export function VmBackups() {
       ) : backups.data?.items.length === 0 ? (
         <p className="muted">{t('backups.none')}</p>
       ) : (
-        <div className="table-scroll">
+        <TableScroll label={t('backups.title')}>
           <table aria-label={t('backups.title')}>
             <thead>
               <tr>
@@ -153,7 +154,7 @@ export function VmBackups() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
       <VmSchedules />
     </div>
@@ -307,7 +308,7 @@ function VmSchedules() {
       ) : schedules.data?.items.length === 0 ? (
         <p className="muted">{t('schedules.none')}</p>
       ) : (
-        <div className="table-scroll">
+        <TableScroll labelledBy="schedules-title">
           <table aria-labelledby="schedules-title">
             <thead>
               <tr>
@@ -355,7 +356,7 @@ function VmSchedules() {
               ))}
             </tbody>
           </table>
-        </div>
+        </TableScroll>
       )}
     </>
   );
