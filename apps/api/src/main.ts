@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { Server } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
 import { initApp } from './app.setup';
@@ -46,6 +47,8 @@ async function serve(config: AppConfig): Promise<void> {
 }
 
 const config = loadConfigOrExit();
+// Read by V8 at each full collection, so setting it now (not as a node flag) takes effect.
+if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
 (process.argv[2] === 'migrate' ? migrate(config) : serve(config)).catch((error: Error) => {
   process.stderr.write(`LIMEN failed to start: ${error.message}\n`);
   process.exit(1);

@@ -120,6 +120,12 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATA_DIR: dataDir(), AUTOSTART_MAX_ATTEMPTS: '-1' })).toThrow(/AUTOSTART_MAX_ATTEMPTS/);
   });
 
+  it('grows the heap to twice its live size by default; 0 leaves it to V8; a word is refused', () => {
+    expect(loadConfig({ DATA_DIR: dataDir() }).heapGrowingPercent).toBe(100);
+    expect(loadConfig({ DATA_DIR: dataDir(), HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
+    expect(() => loadConfig({ DATA_DIR: dataDir(), HEAP_GROWING_PERCENT: 'lots' })).toThrow(/HEAP_GROWING_PERCENT/);
+  });
+
   it.each([
     'qemu+ssh://root@127.0.0.1/system?command=/bin/sh',
     'qemu:///system?socket=/tmp/other.sock',
