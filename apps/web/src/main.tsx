@@ -1,7 +1,8 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { QueryClientProvider } from '@tanstack/react-query';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { RouterProvider } from 'react-router';
+import { queryClient } from './api/queryClient';
 import './i18n';
 import { restoreSession } from './auth/session';
 import { router } from './routes';
@@ -26,10 +27,6 @@ for (const link of document.querySelectorAll<HTMLLinkElement>('link[rel="stylesh
   again.href = `${link.href}?again`;
   link.replaceWith(again);
 }
-
-const queryClient = new QueryClient({
-  defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false, staleTime: 30_000 } },
-});
 
 // The first render waits for the session cookie (if any), so a reload does not bounce through /signin.
 await restoreSession();

@@ -1,4 +1,4 @@
-import { experimental_streamedQuery as streamedQuery, useQuery } from '@tanstack/react-query';
+import { experimental_streamedQuery as streamedQuery, queryOptions, useQuery } from '@tanstack/react-query';
 import type { components } from '@limen/sdk';
 import { api } from '../auth/session';
 import { unwrap } from './problem';
@@ -47,19 +47,20 @@ async function* pages<T>(
  * The first (small) page shows as soon as it arrives and later pages are appended behind it; a refetch
  * keeps the list on screen and swaps in the new one when its last page is in.
  */
-export const useVms = () =>
-  useQuery({
-    queryKey: ['vms'],
-    queryFn: streamedQuery({
-      streamFn: ({ signal }) =>
-        pages(async (limit, cursor) =>
-          unwrap(await api.GET('/api/v1/vms', { params: { query: { limit, cursor } }, signal })),
-        ),
-      reducer: (vms: Vm[], page: Vm[]) => [...vms, ...page],
-      initialValue: [],
-      refetchMode: 'replace',
-    }),
-  });
+export const vmsQuery = queryOptions({
+  queryKey: ['vms'],
+  queryFn: streamedQuery({
+    streamFn: ({ signal }) =>
+      pages(async (limit, cursor) =>
+        unwrap(await api.GET('/api/v1/vms', { params: { query: { limit, cursor } }, signal })),
+      ),
+    reducer: (vms: Vm[], page: Vm[]) => [...vms, ...page],
+    initialValue: [],
+    refetchMode: 'replace',
+  }),
+});
+
+export const useVms = () => useQuery(vmsQuery);
 
 export const useVm = (id: string) =>
   useQuery({
