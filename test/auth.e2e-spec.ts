@@ -218,6 +218,33 @@ describe('auth (e2e)', () => {
     );
   });
 
+  it("logout ends its session: the session's access tokens are refused at once, other sessions' work on", async () => {
+    const user = await createUser(t.http, admin.accessToken, 'signs-out');
+    const other = await login(t.http, 'signs-out', user.password);
+    await me(user.accessToken).expect(200);
+    await request(t.http).post('/api/v1/auth/logout').send({ refreshToken: user.refreshToken }).expect(204);
+    expectProblem(await me(user.accessToken), 401, 'UNAUTHENTICATED');
+    await me(other.accessToken).expect(200);
+    await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: other.refreshToken }).expect(200);
+  });
+
+  it("a detected refresh-token reuse ends the session's access tokens too", async () => {
+    const user = await createUser(t.http, admin.accessToken, 'reused-session');
+    const rotated = await request(t.http)
+      .post('/api/v1/auth/refresh')
+      .send({ refreshToken: user.refreshToken })
+      .expect(200);
+    await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: rotated.body.refreshToken }).expect(200);
+    await me(rotated.body.accessToken).expect(200);
+    expectProblem(
+      await request(t.http).post('/api/v1/auth/refresh').send({ refreshToken: user.refreshToken }),
+      401,
+      'REFRESH_TOKEN_REUSED',
+    );
+    expectProblem(await me(rotated.body.accessToken), 401, 'UNAUTHENTICATED');
+    expectProblem(await me(user.accessToken), 401, 'UNAUTHENTICATED');
+  });
+
   it('logout-all revokes every access and refresh token of the caller', async () => {
     const user = await createUser(t.http, admin.accessToken, 'everywhere');
     const second = await login(t.http, 'everywhere', user.password);
@@ -321,6 +348,19 @@ describe('auth (e2e)', () => {
       const freshSignature = createHmac('sha256', secret).update(`${header}.${freshPayload}`).digest('base64url');
       await me(`${header}.${freshPayload}.${freshSignature}`).expect(200);
       expectProblem(await me(`${header}.${payload}.${signature}`), 401, 'UNAUTHENTICATED');
+    });
+
+    it('accepts a token without a session claim (issued before tokens had one), and refuses a malformed one', async () => {
+      const secret = require('node:fs').readFileSync(`${t.dataDir}/jwt-secret`, 'utf8').trim();
+      const claims = JSON.parse(Buffer.from(admin.accessToken.split('.')[1], 'base64url').toString());
+      expect(claims.sid).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+      const header = encode({ alg: 'HS256', typ: 'JWT' });
+      const signed = (payload: string) =>
+        `${header}.${payload}.${createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url')}`;
+      const { sid: _sid, ...withoutSid } = claims;
+      await me(signed(encode(withoutSid))).expect(200);
+      expectProblem(await me(signed(encode({ ...claims, sid: 'not-a-session' }))), 401, 'UNAUTHENTICATED');
+      expectProblem(await me(signed(encode({ ...claims, sid: 42 }))), 401, 'UNAUTHENTICATED');
     });
 
     it('rejects a missing or malformed Authorization header', async () => {

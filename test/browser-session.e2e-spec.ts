@@ -84,13 +84,20 @@ describe('browser session cookie (e2e)', () => {
     await request(t.http).post('/api/v1/auth/refresh').set(COOKIE, 'cookie').set('Cookie', cookie).expect(200);
   });
 
-  it('logout clears the cookie and revokes the whole session', async () => {
-    const first = pairOf(cookieOf(await browserLogin())!);
+  it('logout clears the cookie and revokes the whole session, its access tokens too', async () => {
+    const signedIn = await browserLogin();
+    const first = pairOf(cookieOf(signedIn)!);
     const rotated = await request(t.http).post('/api/v1/auth/refresh').set(COOKIE, 'cookie').set('Cookie', first);
     const current = pairOf(cookieOf(rotated)!);
+    const other = await login(t.http, username, password);
+    const me = (token: string) => request(t.http).get('/api/v1/auth/me').auth(token, { type: 'bearer' });
+    await me(signedIn.body.accessToken).expect(200);
     const out = await request(t.http).post('/api/v1/auth/logout').set(COOKIE, 'cookie').set('Cookie', current);
     expect(out.status).toBe(204);
     expect(cookieOf(out)).toMatch(/^limen_refresh=;.*Path=\/api\/v1\/auth.*Expires=Thu, 01 Jan 1970/);
+    for (const token of [signedIn.body.accessToken, rotated.body.accessToken])
+      expectProblem(await me(token), 401, 'UNAUTHENTICATED');
+    await me(other.accessToken).expect(200);
     for (const cookie of [current, first]) {
       const after = await request(t.http).post('/api/v1/auth/refresh').set(COOKIE, 'cookie').set('Cookie', cookie);
       expect(after.status).toBe(401);

@@ -152,4 +152,32 @@ describe('self-service: password and sessions (e2e)', () => {
     // The laptop's session is untouched.
     await refresh(laptop.refreshToken).expect(200);
   });
+
+  it("revoking a session refuses its access tokens on the very next request; other sessions' tokens keep working", async () => {
+    const user = await createUser(t.http, admin.accessToken, 'session-thief-victim');
+    const stolen = (await signIn('session-thief-victim', user.password, 'thief-laptop').expect(200)).body;
+    const stolenRotated = (await refresh(stolen.refreshToken).expect(200)).body;
+    await me(stolen.accessToken).expect(200);
+    await me(stolenRotated.accessToken).expect(200);
+    const listed = (await sessions(user.accessToken).expect(200)).body as Array<{ id: string; userAgent: string }>;
+    const stolenSession = listed.find((s) => s.userAgent === 'thief-laptop')!;
+
+    await api()
+      .delete(`/api/v1/auth/sessions/${stolenSession.id}`)
+      .auth(user.accessToken, { type: 'bearer' })
+      .expect(204);
+    // Every access token the session handed out (before and after its rotation) is refused at once.
+    for (const token of [stolen.accessToken, stolenRotated.accessToken]) {
+      const refused = await me(token);
+      expectProblem(refused, 401, 'UNAUTHENTICATED');
+      expect(refused.body.detail).toBe('The access token has been revoked');
+      expect(refused.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      expectProblem(await api().get('/api/v1/vms').auth(token, { type: 'bearer' }), 401, 'UNAUTHENTICATED');
+    }
+    // The caller's own session, and a session started after, work on.
+    await me(user.accessToken).expect(200);
+    await api().get('/api/v1/vms').auth(user.accessToken, { type: 'bearer' }).expect(200);
+    const later = await login(t.http, 'session-thief-victim', user.password);
+    await me(later.accessToken).expect(200);
+  });
 });

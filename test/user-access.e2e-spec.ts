@@ -1,14 +1,17 @@
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { SESSION_LISTENER_NAME, SessionRevocations } from '../apps/api/src/auth/session-revocations';
 import { LISTENER_NAME, UserAccessCache } from '../apps/api/src/users/user-access-cache';
 import { ADMIN, createUser, expectProblem, login, REAL_POSTGRES, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
 
 /**
- * The JWT guard reads a token's user through UserAccessCache (per replica). A write to the user on
- * one replica must reach the guard of every replica: at once on the replica that wrote (covered by
- * auth.e2e-spec.ts on a single app), and by NOTIFY on the others, whose delay is measured here.
+ * The JWT guard reads a token's user through UserAccessCache and its session through
+ * SessionRevocations (both per replica). A write to the user, or a session's end, on one replica
+ * must reach the guard of every replica: at once on the replica that wrote (covered by
+ * auth.e2e-spec.ts and self-service.e2e-spec.ts on a single app), and by NOTIFY on the others,
+ * whose delay is measured here.
  * Two apps on one real PostgreSQL database, as in replicas.e2e-spec.ts.
  */
 describe('revocation across replicas (e2e)', () => {
@@ -83,6 +86,71 @@ describe('revocation across replicas (e2e)', () => {
     await me(b, third.accessToken).expect(200); // cached on B
     await request(a.http).delete(`/api/v1/users/${user.id}`).auth(admin, { type: 'bearer' }).expect(204);
     await refusedWithin(b, third.accessToken, Date.now(), 2_000);
+  });
+
+  /** The id of the session `token` belongs to. */
+  async function sessionOf(t: TestApp, token: string): Promise<string> {
+    const listed = (await request(t.http).get('/api/v1/auth/sessions').auth(token, { type: 'bearer' }).expect(200))
+      .body as Array<{ id: string; current: boolean }>;
+    return listed.find((s) => s.current)!.id;
+  }
+
+  it('refuses the access tokens of a session revoked or signed out on one replica on the other, within the NOTIFY delay', async () => {
+    const user = await createUser(a.http, admin, 'stolen-elsewhere');
+    const stolen = await login(a.http, 'stolen-elsewhere', user.password);
+    await me(b, stolen.accessToken).expect(200);
+    await request(a.http)
+      .delete(`/api/v1/auth/sessions/${await sessionOf(a, stolen.accessToken)}`)
+      .auth(user.accessToken, { type: 'bearer' })
+      .expect(204);
+    const revoked = Date.now();
+    expectProblem(await me(a, stolen.accessToken), 401, 'UNAUTHENTICATED');
+    const ms = await refusedWithin(b, stolen.accessToken, revoked, 2_000);
+    console.log(`replica B refused a session revoked on replica A ${ms} ms after A answered the revocation`);
+    // The user's other session is untouched, on both.
+    await me(a, user.accessToken).expect(200);
+    await me(b, user.accessToken).expect(200);
+
+    // Signing out on B ends the session on A too.
+    await me(a, user.accessToken).expect(200);
+    await request(b.http).post('/api/v1/auth/logout').send({ refreshToken: user.refreshToken }).expect(204);
+    expectProblem(await me(b, user.accessToken), 401, 'UNAUTHENTICATED');
+    await refusedWithin(a, user.accessToken, Date.now(), 2_000);
+  });
+
+  it('checks sessions in the database while its revocation listener is down, and from memory once it is back', async () => {
+    const user = await createUser(a.http, admin, 'revoked-unheard');
+    const first = await login(a.http, 'revoked-unheard', user.password);
+    const second = await login(a.http, 'revoked-unheard', user.password);
+    await me(b, first.accessToken).expect(200);
+    const revocations = b.app.get(SessionRevocations) as unknown as { complete: boolean };
+    expect(revocations.complete).toBe(true);
+    const db = b.app.get(DataSource);
+    // Cut both replicas' revocation listeners: B cannot hear what A revokes now.
+    const [{ count }] = await db.query(
+      `SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`,
+      [SESSION_LISTENER_NAME],
+    );
+    expect(count).toBeGreaterThanOrEqual(1);
+    for (const deadline = Date.now() + 5_000; revocations.complete && Date.now() < deadline;)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(revocations.complete).toBe(false);
+    await request(a.http)
+      .delete(`/api/v1/auth/sessions/${await sessionOf(a, first.accessToken)}`)
+      .auth(user.accessToken, { type: 'bearer' })
+      .expect(204);
+    // No notification reaches B, and its listener reconnects only after a second: B asks the database.
+    expectProblem(await me(b, first.accessToken), 401, 'UNAUTHENTICATED');
+    await me(b, second.accessToken).expect(200);
+    const deadline = Date.now() + 10_000;
+    while (!revocations.complete && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(revocations.complete).toBe(true);
+    expectProblem(await me(b, first.accessToken), 401, 'UNAUTHENTICATED');
+    await request(a.http)
+      .delete(`/api/v1/auth/sessions/${await sessionOf(a, second.accessToken)}`)
+      .auth(user.accessToken, { type: 'bearer' })
+      .expect(204);
+    await refusedWithin(b, second.accessToken, Date.now(), 2_000);
   });
 
   it('trusts no cached entry while its LISTEN connection is down, and caches again once it is back', async () => {

@@ -222,7 +222,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Revoke one refresh token. */
+        /** Revoke one refresh token; when it is its session's live one, the session ends, its access tokens too. */
         post: operations["AuthController_logout_v1"];
         delete?: never;
         options?: never;
@@ -312,7 +312,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** End one of your sessions: its refresh token stops working at once. Not yours, or already over: 404. */
+        /** End one of your sessions: its refresh token and access tokens stop working at once. Not yours, or already over: 404. */
         delete: operations["AccountController_revokeSession_v1"];
         options?: never;
         head?: never;

@@ -52,7 +52,7 @@ export class AccountController {
     return this.account.sessions(user.id, tokenId);
   }
 
-  /** End one of your sessions: its refresh token stops working at once. Not yours, or already over: 404. */
+  /** End one of your sessions: its refresh token and access tokens stop working at once. Not yours, or already over: 404. */
   @Delete('sessions/:id')
   @HttpCode(204)
   @ApiProblems(404)

@@ -11,6 +11,7 @@ import { ChangePasswordDto, SessionDto } from './dto/account.dto';
 import { TokenPairDto } from './dto/token-pair.dto';
 import { revokedToken } from './auth-errors';
 import { RefreshTokenRepository } from './refresh-token.repository';
+import { SessionRevocations } from './session-revocations';
 import { ClientOrigin, TokenService } from './token.service';
 
 /** What a signed-in user does to their own account: a new password, their sessions. */
@@ -25,6 +26,7 @@ export class AccountService {
     private readonly transactions: Transactions,
     private readonly access: UserAccessCache,
     private readonly audit: AuditService,
+    private readonly revocations: SessionRevocations,
   ) {}
 
   /**
@@ -67,12 +69,12 @@ export class AccountService {
   }
 
   /**
-   * Ends one of the caller's sessions: its refresh token stops working at once. (Its access token,
-   * if another client holds one, lapses within its lifetime (15 minutes by default); sign out everywhere or a new
-   * password revokes access tokens at once.) Another user's session, or one already over, is 404.
+   * Ends one of the caller's sessions: its refresh token and its access tokens stop working at once
+   * (on other replicas, once the NOTIFY arrives). Another user's session, or one already over, is 404.
    */
   async revokeSession(userId: string, sessionId: string): Promise<void> {
     if (!(await this.refreshTokens.revokeLiveFamilyOf(userId, sessionId))) throw AppException.notFound('Session');
+    this.revocations.ended(sessionId);
     this.audit.annotate({ action: 'auth.session-revoke', targetId: sessionId });
   }
 }

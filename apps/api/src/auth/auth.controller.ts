@@ -158,7 +158,7 @@ export class AuthController {
     return this.auth.refresh(dto.refreshToken);
   }
 
-  /** Revoke one refresh token. */
+  /** Revoke one refresh token; when it is its session's live one, the session ends, its access tokens too. */
   @Post('logout')
   @HttpCode(204)
   @Public()

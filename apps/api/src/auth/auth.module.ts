@@ -18,6 +18,7 @@ import { RateLimitGuard, rateLimitOptions } from './rate-limit';
 import { RefreshTokenDataModule } from './refresh-token-data.module';
 import { RolesGuard } from './roles.guard';
 import { ScopeGuard } from './scope.guard';
+import { SessionRevocations } from './session-revocations';
 import { TokenService } from './token.service';
 
 /**
@@ -50,6 +51,7 @@ import { TokenService } from './token.service';
     AuthService,
     AccountService,
     TokenService,
+    SessionRevocations,
     JwtStrategy,
     ApiTokenStrategy,
     { provide: APP_GUARD, useClass: AuthenticationGuard },

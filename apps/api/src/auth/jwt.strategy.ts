@@ -8,6 +8,7 @@ import { UserAccessCache } from '../users/user-access-cache';
 import { TOKEN_PREFIX } from '../tokens/api-token-secret';
 import { bearerOf, revokedToken, unauthenticated } from './auth-errors';
 import { AccessTokenInfo, AuthUser } from './decorators';
+import { SessionRevocations } from './session-revocations';
 
 export interface AccessTokenClaims {
   sub: string;
@@ -15,6 +16,12 @@ export interface AccessTokenClaims {
   /** The user's token version when issued; see User.tokenVersion. */
   ver: number;
   jti: string;
+  /**
+   * The session (refresh-token family) the token was issued in. Tokens issued before access tokens
+   * carried it have none and are accepted: they all expire within the access-token lifetime
+   * (15 minutes by default) of the upgrade, and every token issued since has one.
+   */
+  sid?: string;
   /** Expiry, in seconds since the epoch. */
   exp: number;
 }
@@ -30,14 +37,17 @@ function accessTokenOf(req: Request): string | null {
 /**
  * The sign-in session's access token (passport-jwt): an HS256 signature (no other algorithm, so
  * alg:none is refused) and the expiry, then the user as the database has it now: a disabled,
- * deleted, re-roled or logged-out user (token version bumped) is refused on the very next
- * request, whatever the token's remaining lifetime. The user comes from UserAccessCache, which
- * every write to a user invalidates (on every replica), so the hot path makes no database lookup.
+ * deleted, re-roled or logged-out user (token version bumped), and a session that was revoked or
+ * signed out, are refused on the very next request, whatever the token's remaining lifetime. The
+ * user comes from UserAccessCache, which every write to a user invalidates (on every replica), and
+ * the session from SessionRevocations, kept current the same way: the hot path makes no database
+ * lookup.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
   constructor(
     private readonly users: UserAccessCache,
+    private readonly sessions: SessionRevocations,
     config: AppConfig,
   ) {
     super({
@@ -58,9 +68,11 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       typeof claims.sub !== 'string' ||
       !UUID.test(claims.sub) ||
       typeof claims.ver !== 'number' ||
-      typeof claims.exp !== 'number'
+      typeof claims.exp !== 'number' ||
+      (claims.sid !== undefined && (typeof claims.sid !== 'string' || !UUID.test(claims.sid)))
     )
       throw unauthenticated();
+    if (claims.sid !== undefined && (await this.sessions.isRevoked(claims.sid))) throw revokedToken();
     const user = await this.users.get(claims.sub);
     if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) throw revokedToken();
     req.accessToken = { version: claims.ver, expiresAt: new Date(claims.exp * 1000) };

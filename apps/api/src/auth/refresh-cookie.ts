@@ -13,11 +13,10 @@ import { Reflector } from '@nestjs/core';
 import { ApiHeader, ApiResponse } from '@nestjs/swagger';
 import { parse } from 'cookie';
 import type { CookieOptions, Request, Response } from 'express';
-import { createHash } from 'node:crypto';
 import { from, map, Observable, of, switchMap, tap } from 'rxjs';
 import { AppException, ErrorCode } from '../common/problem';
 import { AppConfig } from '../config/app-config';
-import { RefreshTokenRepository } from './refresh-token.repository';
+import { TokenService } from './token.service';
 
 /**
  * Browser sessions (issue 18): with `X-Limen-Session: cookie` the refresh token travels in an
@@ -61,14 +60,12 @@ export function RefreshCookie(mode: RefreshCookieMode, status: number, type?: Ty
   );
 }
 
-const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
-
 @Injectable()
 export class RefreshCookieInterceptor implements NestInterceptor {
   constructor(
     private readonly reflector: Reflector,
     private readonly config: AppConfig,
-    private readonly refreshTokens: RefreshTokenRepository,
+    private readonly tokens: TokenService,
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
@@ -86,7 +83,7 @@ export class RefreshCookieInterceptor implements NestInterceptor {
       this.clear(req, res);
       if (!presented) return of(undefined);
       // Signing out of the browser ends the whole session, not only the token it holds now.
-      return from(this.refreshTokens.revokeFamilyByHash(sha256(presented))).pipe(
+      return from(this.tokens.endSession(presented)).pipe(
         tap(() => (req.body = { ...(req.body as object), refreshToken: presented })),
         switchMap(() => next.handle()),
       );

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, IsNull } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { TableRepository } from '../database/table-repository';
 import { Tx } from '../database/transaction';
 import { RefreshToken } from './refresh-token.entity';
@@ -54,9 +54,15 @@ export class RefreshTokenRepository extends TableRepository {
     await this.manager(tx).update(RefreshToken, { id }, { replacedById: successorId, revokedAt: new Date() });
   }
 
-  /** Revokes the token with this hash, if it is live. */
-  async revokeByHash(tokenHash: string): Promise<void> {
-    await this.manager().update(RefreshToken, { tokenHash, revokedAt: IsNull() }, { revokedAt: new Date() });
+  /** Revokes the token with this hash, if it is live; its family (the session it ends), or null when none was. */
+  async revokeByHash(tokenHash: string): Promise<string | null> {
+    // TypeORM's postgres driver answers an UPDATE ... RETURNING with [rows, rowCount].
+    const [rows] = await this.query<{ family_id: string }[]>(
+      undefined,
+      `UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING family_id`,
+      [tokenHash],
+    );
+    return rows[0]?.family_id ?? null;
   }
 
   /** Revokes every live token of one login (a detected reuse). */
@@ -123,13 +129,40 @@ export class RefreshTokenRepository extends TableRepository {
     return rows.length > 0;
   }
 
-  /** Revokes every live token of the family the token with this hash belongs to (a browser's sign-out). */
-  async revokeFamilyByHash(tokenHash: string): Promise<void> {
-    await this.query(
+  /** Revokes every live token of the family the token with this hash belongs to (a browser's sign-out); that family, or null when it had none. */
+  async revokeFamilyByHash(tokenHash: string): Promise<string | null> {
+    const [rows] = await this.query<{ family_id: string }[]>(
       undefined,
       `UPDATE refresh_tokens SET revoked_at = now()
-       WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL`,
+       WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1) AND revoked_at IS NULL
+       RETURNING family_id`,
       [tokenHash],
     );
+    return rows[0]?.family_id ?? null;
+  }
+
+  /**
+   * The sessions ended within the last `seconds`, with when: a family ends when its live token is
+   * revoked (a token revoked without being rotated; see the session-revocations migration).
+   */
+  async sessionsEndedWithin(seconds: number): Promise<{ familyId: string; endedAt: Date }[]> {
+    const rows = await this.query<{ family_id: string; ended_at: Date }>(
+      undefined,
+      `SELECT family_id, max(revoked_at) AS ended_at FROM refresh_tokens
+       WHERE replaced_by_id IS NULL AND revoked_at > now() - make_interval(secs => $1)
+       GROUP BY family_id`,
+      [seconds],
+    );
+    return rows.map((row) => ({ familyId: row.family_id, endedAt: new Date(row.ended_at) }));
+  }
+
+  /** Whether the session (refresh-token family) has ended: revoked or signed out. */
+  async sessionEnded(familyId: string): Promise<boolean> {
+    const rows = await this.query(
+      undefined,
+      `SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND replaced_by_id IS NULL AND revoked_at IS NOT NULL LIMIT 1`,
+      [familyId],
+    );
+    return rows.length > 0;
   }
 }

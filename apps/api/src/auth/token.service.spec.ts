@@ -9,6 +9,7 @@ import { User } from '../users/user.entity';
 import type { UserRepository } from '../users/user.repository';
 import { RefreshToken } from './refresh-token.entity';
 import type { NewRefreshToken, RefreshTokenRepository } from './refresh-token.repository';
+import type { SessionRevocations } from './session-revocations';
 import { TokenService } from './token.service';
 
 /** refresh_tokens in memory; rows are copies, as the database would hand them out. */
@@ -44,8 +45,11 @@ class FakeRefreshTokens implements Pick<
     Object.assign(this.rows.get(id)!, { replacedById: successorId, revokedAt: new Date() });
   }
 
-  async revokeByHash(tokenHash: string): Promise<void> {
-    for (const row of this.rows.values()) if (row.tokenHash === tokenHash) row.revokedAt ??= new Date();
+  async revokeByHash(tokenHash: string): Promise<string | null> {
+    const row = [...this.rows.values()].find((r) => r.tokenHash === tokenHash && r.revokedAt === null);
+    if (!row) return null;
+    row.revokedAt = new Date();
+    return row.familyId;
   }
 
   async revokeFamily(_tx: Tx, familyId: string): Promise<void> {
@@ -59,10 +63,13 @@ describe('TokenService refresh-token rotation', () => {
   let tokens: FakeRefreshTokens;
   let user: User;
   let service: TokenService;
+  /** The sessions TokenService reported ended, in order. */
+  let ended: Array<string | null>;
 
   beforeEach(() => {
     jest.useFakeTimers({ now: new Date('2026-12-01T08:00:00.000Z') });
     tokens = new FakeRefreshTokens();
+    ended = [];
     user = Object.assign(new User(), { id: randomUUID(), username: 'alice', role: 'user', status: 'active' });
     user.tokenVersion = 0;
     const users = { find: async (id: string) => (id === user.id ? { ...user } : null) } as unknown as UserRepository;
@@ -80,6 +87,7 @@ describe('TokenService refresh-token rotation', () => {
       users,
       transactions,
       new AuditService({} as AuditRepository),
+      { ended: (sessionId: string | null) => ended.push(sessionId) } as unknown as SessionRevocations,
     );
   });
   afterEach(() => jest.useRealTimers());
@@ -91,6 +99,26 @@ describe('TokenService refresh-token rotation', () => {
     expect(second.accessToken).not.toBe(first.accessToken);
     const third = await service.rotate(second.refreshToken);
     expect(third.refreshToken).not.toBe(second.refreshToken);
+  });
+
+  it('an access token names its session (the refresh-token family) as `sid`, and keeps it across rotations', async () => {
+    const sidOf = (accessToken: string) => new JwtService().decode<{ sid: string; jti: string }>(accessToken).sid;
+    const first = await service.issuePair(user);
+    const [row] = tokens.rows.values();
+    expect(sidOf(first.accessToken)).toBe(row.familyId);
+    expect(sidOf((await service.rotate(first.refreshToken)).accessToken)).toBe(row.familyId);
+    expect(sidOf((await service.issuePair(user)).accessToken)).not.toBe(row.familyId);
+  });
+
+  it('logout with the live refresh token ends its session; with a spent or unknown one, none', async () => {
+    const first = await service.issuePair(user);
+    const [row] = tokens.rows.values();
+    const second = await service.rotate(first.refreshToken);
+    await service.revoke(first.refreshToken);
+    await service.revoke('made-up');
+    expect(ended).toEqual([null, null]);
+    await service.revoke(second.refreshToken);
+    expect(ended).toEqual([null, null, row.familyId]);
   });
 
   it('security 11.16: within the grace, a rotated token answers the very pair its rotation did (two tabs)', async () => {
@@ -109,6 +137,8 @@ describe('TokenService refresh-token rotation', () => {
       status: 401,
     });
     await expect(service.rotate(second.refreshToken)).rejects.toMatchObject({ code: ErrorCode.INVALID_REFRESH_TOKEN });
+    // Its access tokens, whoever holds them, are refused too.
+    expect(ended).toEqual([tokens.rows.get([...tokens.rows.keys()][0])!.familyId]);
   });
 
   it('reuse of a token whose successor was itself rotated is reuse, even within the grace', async () => {

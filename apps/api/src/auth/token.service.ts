@@ -10,6 +10,7 @@ import { UserRepository } from '../users/user.repository';
 import { TokenPairDto } from './dto/token-pair.dto';
 import { RefreshToken } from './refresh-token.entity';
 import { RefreshTokenRepository } from './refresh-token.repository';
+import { SessionRevocations } from './session-revocations';
 
 function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
@@ -29,7 +30,7 @@ export interface ClientOrigin {
 
 type RotationOutcome =
   | { kind: 'rotated'; user: User; refresh: IssuedRefreshToken }
-  | { kind: 'reused'; userId: string }
+  | { kind: 'reused'; userId: string; sessionId: string }
   | { kind: 'invalid' };
 
 /**
@@ -52,6 +53,7 @@ export class TokenService {
     private readonly users: UserRepository,
     private readonly transactions: Transactions,
     private readonly audit: AuditService,
+    private readonly sessions: SessionRevocations,
   ) {
     this.successorKey = Buffer.from(hkdfSync('sha256', config.jwtSecret, 'limen-refresh-tokens', 'successor', 32));
   }
@@ -89,7 +91,7 @@ export class TokenService {
         const replayed = await this.replayRotation(tx, current, presented);
         if (replayed) return replayed;
         await this.refreshTokens.revokeFamily(tx, current.familyId);
-        return { kind: 'reused', userId: current.userId };
+        return { kind: 'reused', userId: current.userId, sessionId: current.familyId };
       }
       if (current.revokedAt !== null || current.expiresAt.getTime() <= Date.now()) return { kind: 'invalid' };
       const user = await this.users.find(current.userId, tx);
@@ -102,6 +104,8 @@ export class TokenService {
       return { kind: 'rotated', user, refresh };
     });
     if (outcome.kind === 'reused') {
+      // A leaked token: the session's access tokens, whoever holds them, stop working too.
+      this.sessions.ended(outcome.sessionId);
       this.audit.annotate({ action: 'auth.refresh-reuse-detected', targetId: outcome.userId });
       throw new AppException(
         HttpStatus.UNAUTHORIZED,
@@ -119,9 +123,17 @@ export class TokenService {
     return this.pair(outcome.user, outcome.refresh);
   }
 
-  /** Revokes one refresh token. Unknown tokens are ignored, so logout never reveals validity. */
+  /**
+   * Revokes one refresh token; when it was its session's live token, the session's access tokens
+   * stop working too. Unknown tokens are ignored, so logout never reveals validity.
+   */
   async revoke(presented: string): Promise<void> {
-    await this.refreshTokens.revokeByHash(sha256(presented));
+    this.sessions.ended(await this.refreshTokens.revokeByHash(sha256(presented)));
+  }
+
+  /** Ends the whole session the token belongs to, whichever of its tokens it is (a browser's sign-out). */
+  async endSession(presented: string): Promise<void> {
+    this.sessions.ended(await this.refreshTokens.revokeFamilyByHash(sha256(presented)));
   }
 
   /**
@@ -150,8 +162,9 @@ export class TokenService {
   }
 
   /**
-   * The access token's `jti` is the id of the refresh token issued with it, and its `iat` that
-   * token's creation: so a replayed rotation answers the identical pair, byte for byte.
+   * The access token's `jti` is the id of the refresh token issued with it, `sid` its session (the
+   * family: revoking the session refuses the token), and its `iat` that token's creation: so a
+   * replayed rotation answers the identical pair, byte for byte.
    */
   private pair(user: User, refresh: IssuedRefreshToken): TokenPairDto {
     const accessToken = this.jwt.sign(
@@ -159,6 +172,7 @@ export class TokenService {
         sub: user.id,
         role: user.role,
         ver: user.tokenVersion,
+        sid: refresh.row.familyId,
         iat: Math.floor(refresh.row.createdAt.getTime() / 1000),
       },
       { jwtid: refresh.row.id, expiresIn: this.config.accessTokenTtlSeconds, algorithm: 'HS256' },

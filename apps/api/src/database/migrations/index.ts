@@ -20,6 +20,7 @@ import { SecondFactor1764610000000 } from './1764610000000-second-factor';
 import { OidcIdentities1764620000000 } from './1764620000000-oidc-identities';
 import { SharedLimits1764700000000 } from './1764700000000-shared-limits';
 import { VmChangeNotify1764800000000 } from './1764800000000-vm-change-notify';
+import { SessionRevocations1764900000000 } from './1764900000000-session-revocations';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -45,4 +46,5 @@ export const MIGRATIONS = [
   OidcIdentities1764620000000,
   SharedLimits1764700000000,
   VmChangeNotify1764800000000,
+  SessionRevocations1764900000000,
 ];
