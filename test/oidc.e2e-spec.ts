@@ -30,14 +30,33 @@ function oidcEnv(issuer: string, registration: string): Record<string, string> {
   };
 }
 
+const BINDING_COOKIE = 'limen_oidc_binding';
+
+/** The `name=value` of the binding cookie an answer sets ('' when it sets none). */
+function bindingCookie(res: request.Response): string {
+  const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+  return cookies.find((c) => c.startsWith(`${BINDING_COOKIE}=`))?.split(';')[0] ?? '';
+}
+
+/**
+ * Each sign-in here runs in a browser of its own: the binding cookie its /auth/oidc/login set, by
+ * its state, which `callback` sends back unless a test says which cookie the browser holds.
+ */
+const browsers = new Map<string, string>();
+
 /** The app's /auth/oidc/login redirect: the provider's authorization URL. */
 async function authorizationUrl(t: TestApp): Promise<string> {
   const res = await request(t.http).get('/api/v1/auth/oidc/login').expect(302);
+  browsers.set(new URL(res.headers.location).searchParams.get('state')!, bindingCookie(res));
   return res.headers.location;
 }
 
-function callback(t: TestApp, query: URLSearchParams) {
-  return request(t.http).get(`/api/v1/auth/oidc/callback?${query}`);
+/** The binding cookie of the browser that was sent to `url` (an authorization URL). */
+const cookieOf = (url: string) => browsers.get(new URL(url).searchParams.get('state')!)!;
+
+function callback(t: TestApp, query: URLSearchParams, cookie = browsers.get(query.get('state') ?? '') ?? '') {
+  const req = request(t.http).get(`/api/v1/auth/oidc/callback?${query}`);
+  return cookie ? req.set('Cookie', cookie) : req;
 }
 
 async function usernames(t: TestApp, adminToken: string): Promise<string[]> {
@@ -91,6 +110,22 @@ describe('OIDC sign-in against a real OpenID provider (e2e)', () => {
     expect(fromJson.searchParams.get('state')).not.toBe(url.searchParams.get('state'));
   });
 
+  it('binds each sign-in to its browser with a short-lived HttpOnly, SameSite=Lax cookie on the OIDC routes', async () => {
+    const redirect = await request(t.http).get('/api/v1/auth/oidc/login').expect(302);
+    const json = await request(t.http).get('/api/v1/auth/oidc/login').set('Accept', 'application/json').expect(200);
+    for (const res of [redirect, json]) {
+      const setCookie = ([] as string[]).concat(res.headers['set-cookie']).find((c) => c.startsWith(BINDING_COOKIE));
+      expect(setCookie).toMatch(/^limen_oidc_binding=[A-Za-z0-9_-]{43}; /);
+      const attributes = setCookie!.split('; ').slice(1);
+      expect(attributes).toEqual(
+        expect.arrayContaining(['Max-Age=600', 'Path=/api/v1/auth/oidc', 'HttpOnly', 'SameSite=Lax']),
+      );
+      // Plain http here: Secure only when the request came over TLS (or a trusted proxy says so).
+      expect(attributes).not.toContain('Secure');
+    }
+    expect(bindingCookie(json)).not.toBe(bindingCookie(redirect));
+  });
+
   it('creates the account on the first sign-in (admin group → admin) and links the second to it', async () => {
     const before = await usernames(t, admin);
     const first = await callback(t, await providerCallback(SUBJECTS.alice)).expect(200);
@@ -141,7 +176,8 @@ describe('OIDC sign-in against a real OpenID provider (e2e)', () => {
     const tampered = new URLSearchParams(query);
     const state = query.get('state')!;
     tampered.set('state', (state[0] === 'A' ? 'B' : 'A') + state.slice(1));
-    expectProblem(await callback(t, tampered), 401, 'OIDC_LOGIN_FAILED');
+    // In the browser that started the sign-in: only the state is wrong.
+    expectProblem(await callback(t, tampered, browsers.get(state)), 401, 'OIDC_LOGIN_FAILED');
     const missing = new URLSearchParams(query);
     missing.delete('state');
     expectProblem(await callback(t, missing), 401, 'OIDC_LOGIN_FAILED');
@@ -149,6 +185,31 @@ describe('OIDC sign-in against a real OpenID provider (e2e)', () => {
 
     await callback(t, query).expect(200);
     expect(await usernames(t, admin)).toEqual([...before, 'carol'].sort());
+  });
+
+  it('refuses the callback in a browser that did not start the sign-in (login CSRF), without spending the state', async () => {
+    // An attacker signs in at the provider as bob and has a victim's browser open the callback link.
+    const before = await usernames(t, admin);
+    const attackers = await providerCallback(SUBJECTS.bob);
+    const victims = cookieOf(await authorizationUrl(t)); // the victim's own sign-in, started meanwhile
+    const refused = [
+      await callback(t, attackers, ''),
+      await callback(t, attackers, victims),
+      await callback(t, attackers, `${BINDING_COOKIE}=${'A'.repeat(43)}`),
+    ];
+    for (const res of refused) {
+      expectProblem(res, 401, 'OIDC_LOGIN_FAILED');
+      expect(res.headers['set-cookie']).toBeUndefined(); // the victim's own binding stays
+    }
+    expect(await usernames(t, admin)).toEqual(before);
+
+    // None of that spent the state: in the browser that started it, it signs in, and the binding is cleared.
+    const ok = await callback(t, attackers).expect(200);
+    expect(await me(t, ok.body.accessToken)).toEqual(expect.objectContaining({ username: 'bob' }));
+    expect(ok.headers['set-cookie']).toEqual([
+      expect.stringMatching(/^limen_oidc_binding=; .*Expires=Thu, 01 Jan 1970/),
+    ]);
+    expectProblem(await callback(t, attackers), 401, 'OIDC_LOGIN_FAILED');
   });
 
   it('refuses a replayed code: with its spent state, and with a fresh state', async () => {

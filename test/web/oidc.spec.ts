@@ -48,6 +48,12 @@ test('single sign-on: the button, the provider’s login and consent, then the d
 
   // oidc-provider's own pages: its development login signs in any subject it knows, then asks for consent.
   await expect(page).toHaveURL(new RegExp(`^${oidc.issuer}/interaction/`));
+  // The api bound the sign-in to this browser; the return page's fetch to the callback must carry it.
+  const bindings = async () =>
+    (await page.context().cookies(`${oidc.api.base}/api/v1/auth/oidc/callback`)).filter(
+      (cookie) => cookie.name === 'limen_oidc_binding',
+    );
+  expect(await bindings()).toEqual([expect.objectContaining({ httpOnly: true, sameSite: 'Lax' })]);
   await page.getByPlaceholder('Enter any login').fill('sub-0004-carol');
   await page.getByPlaceholder('and password').fill('any');
   await page.getByRole('button', { name: 'Sign-in' }).click();
@@ -57,6 +63,7 @@ test('single sign-on: the button, the provider’s login and consent, then the d
   await expect(page).toHaveURL(`${oidc.api.base}/vms`);
   await expect(page.locator('.who')).toHaveText('carol');
   await expect(page.getByRole('heading', { name: 'Virtual machines' })).toBeVisible();
+  expect(await bindings()).toEqual([]); // spent with its state
   // The list loaded (not the loading line, not an error) and the event stream is open with this session's token.
   await expect(page.getByText('No virtual machines yet.')).toBeVisible();
   await expect(page.getByRole('status').filter({ hasText: 'Live updates on' })).toBeVisible();

@@ -382,7 +382,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Start an OIDC sign-in: redirects the browser (or answers the URL as JSON) to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes). */
+        /** Start an OIDC sign-in: redirects the browser (or answers the URL as JSON) to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes), and binds it to this browser with a cookie the callback needs back. */
         get: operations["OidcController_login_v1"];
         put?: never;
         post?: never;
@@ -399,7 +399,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Where the provider sends the browser back: exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */
+        /** Where the provider sends the browser back, in the browser that started the sign-in (its binding cookie): exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */
         get: operations["OidcController_callback_v1"];
         put?: never;
         post?: never;
@@ -2051,7 +2051,7 @@ export interface components {
         OidcLoginDto: {
             /**
              * Format: uri
-             * @description The provider's authorization request (PKCE S256, state and nonce); navigate the browser to it within 10 minutes.
+             * @description The provider's authorization request (PKCE S256, state and nonce); navigate the same browser (it holds the binding cookie) to it within 10 minutes.
              * @example https://auth.example.com/realms/limen/protocol/openid-connect/auth?client_id=limen&response_type=code&scope=openid+profile+email+groups&state=5u3Zq0mC0aFf1fV9kQeXnA&nonce=Jt6b1Vw0p2Yc8sLr4Hk9Dg&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
              */
             authorizationUrl: string;
@@ -5358,6 +5358,8 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
+                    /** @description `limen_oidc_binding`: binds the sign-in to this browser (HttpOnly, SameSite=Lax, Path=/api/v1/auth/oidc, Secure over TLS, Max-Age=600); the callback needs it back. */
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5376,6 +5378,8 @@ export interface operations {
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
                     /** @description The authorization request */
                     Location: string;
+                    /** @description `limen_oidc_binding`: binds the sign-in to this browser (HttpOnly, SameSite=Lax, Path=/api/v1/auth/oidc, Secure over TLS, Max-Age=600); the callback needs it back. */
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5444,15 +5448,15 @@ export interface operations {
                     "X-RateLimit-Limit-auth-user": components["headers"]["X-RateLimit-Limit-auth-user"];
                     "X-RateLimit-Remaining-auth-user": components["headers"]["X-RateLimit-Remaining-auth-user"];
                     "X-RateLimit-Reset-auth-user": components["headers"]["X-RateLimit-Reset-auth-user"];
-                    /** @description With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
-                    "Set-Cookie"?: string;
+                    /** @description Clears `limen_oidc_binding`. With `X-Limen-Session: cookie`: the refresh token as `limen_refresh` (HttpOnly, SameSite=Strict, Path=/api/v1/auth, Secure over TLS); cleared when the session ends. */
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["TokenPairDto"];
                 };
             };
-            /** @description OIDC_LOGIN_FAILED: an unknown, spent or expired state, a refused code, a foreign issuer */
+            /** @description OIDC_LOGIN_FAILED: an unknown, spent or expired state, no or another browser’s binding cookie, a refused code, a foreign issuer */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -34,16 +34,29 @@ export const REFRESH_COOKIE_PATH = '/api/v1/auth';
 export type RefreshCookieMode = 'issue' | 'rotate' | 'end';
 const MODE = 'limen:refresh-cookie';
 
-const SET_COOKIE_HEADER = {
-  'Set-Cookie': {
-    description: `With \`${SESSION_HEADER}: cookie\`: the refresh token as \`${REFRESH_COOKIE}\` (HttpOnly, SameSite=Strict, Path=${REFRESH_COOKIE_PATH}, Secure over TLS); cleared when the session ends.`,
-    required: false,
-    schema: { type: 'string' },
-  },
-};
+const REFRESH_SET_COOKIE = `With \`${SESSION_HEADER}: cookie\`: the refresh token as \`${REFRESH_COOKIE}\` (HttpOnly, SameSite=Strict, Path=${REFRESH_COOKIE_PATH}, Secure over TLS); cleared when the session ends.`;
+
+/**
+ * The answer's Set-Cookie in the spec. `alwaysSets`: a cookie the route sets besides the refresh
+ * cookie, in every such answer (the spec has one Set-Cookie entry per answer, so both share it).
+ */
+function setCookieHeader(alwaysSets?: string) {
+  return {
+    'Set-Cookie': {
+      description: alwaysSets ? `${alwaysSets} ${REFRESH_SET_COOKIE}` : REFRESH_SET_COOKIE,
+      required: alwaysSets !== undefined,
+      schema: { type: 'string' },
+    },
+  };
+}
 
 /** Applies the cookie transport to an auth route and declares it in the spec. */
-export function RefreshCookie(mode: RefreshCookieMode, status: number, type?: Type<unknown>): MethodDecorator {
+export function RefreshCookie(
+  mode: RefreshCookieMode,
+  status: number,
+  type?: Type<unknown>,
+  alwaysSets?: string,
+): MethodDecorator {
   return applyDecorators(
     SetMetadata(MODE, mode),
     UseInterceptors(RefreshCookieInterceptor),
@@ -56,8 +69,22 @@ export function RefreshCookie(mode: RefreshCookieMode, status: number, type?: Ty
           ? 'For browsers: put the refresh token in an HttpOnly cookie instead of the body.'
           : `For browsers: read the refresh token from the \`${REFRESH_COOKIE}\` cookie (then the body needs none); required for the cookie to count.`,
     }),
-    ApiResponse({ status, ...(type ? { type } : {}), headers: SET_COOKIE_HEADER }),
+    ApiResponse({ status, ...(type ? { type } : {}), headers: setCookieHeader(alwaysSets) }),
   );
+}
+
+/**
+ * The attributes LIMEN's cookies share: HttpOnly, one path, and Secure whenever `req.secure` (TLS
+ * here, or X-Forwarded-Proto: https from a proxy TRUST_PROXY trusts), so the flag follows how the
+ * browser really reached the api.
+ */
+export function httpOnlyCookie(req: Request, path: string, sameSite: 'strict' | 'lax'): CookieOptions {
+  return { httpOnly: true, sameSite, secure: req.secure, path };
+}
+
+/** The value of one cookie the request carries. */
+export function requestCookie(req: Request, name: string): string | undefined {
+  return parse(req.headers.cookie ?? '')[name];
 }
 
 @Injectable()
@@ -78,7 +105,7 @@ export class RefreshCookieInterceptor implements NestInterceptor {
 
     if (mode === 'issue') return next.handle().pipe(map((body) => this.moveIntoCookie(req, res, body)));
 
-    const presented = parse(req.headers.cookie ?? '')[REFRESH_COOKIE];
+    const presented = requestCookie(req, REFRESH_COOKIE);
     if (mode === 'end') {
       this.clear(req, res);
       if (!presented) return of(undefined);
@@ -112,8 +139,7 @@ export class RefreshCookieInterceptor implements NestInterceptor {
     res.clearCookie(REFRESH_COOKIE, this.options(req));
   }
 
-  /** `req.secure` is true over TLS, or behind a proxy TRUST_PROXY trusts to say X-Forwarded-Proto: https. */
   private options(req: Request): CookieOptions {
-    return { httpOnly: true, sameSite: 'strict', secure: req.secure, path: REFRESH_COOKIE_PATH };
+    return httpOnlyCookie(req, REFRESH_COOKIE_PATH, 'strict');
   }
 }

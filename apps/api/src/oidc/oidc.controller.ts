@@ -7,6 +7,7 @@ import { RefreshCookie } from '../auth/refresh-cookie';
 import { ApiProblems, problemResponse } from '../common/api-problems.decorator';
 import { User } from '../users/user.entity';
 import { OidcLoginDto, OidcStatusDto } from './dto/oidc-status.dto';
+import { clearOidcBinding, OIDC_BINDING_CLEARED, OIDC_BINDING_SET_COOKIE, setOidcBinding } from './oidc-binding-cookie';
 import { OidcService } from './oidc.service';
 import { OIDC_ACCOUNT, OidcCallbackGuard, requestMeta } from './oidc.strategy';
 
@@ -26,7 +27,7 @@ export class OidcController {
     return this.oidc.status();
   }
 
-  /** Start an OIDC sign-in: redirects the browser (or answers the URL as JSON) to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes). */
+  /** Start an OIDC sign-in: redirects the browser (or answers the URL as JSON) to the provider (authorization code with PKCE S256, a state and a nonce, good for 10 minutes), and binds it to this browser with a cookie the callback needs back. */
   @Get('login')
   @Public()
   @AuthRoute()
@@ -35,17 +36,21 @@ export class OidcController {
     description: "To the provider's authorization endpoint (no body): what a browser gets",
     headers: {
       Location: { description: 'The authorization request', required: true, schema: { type: 'string', format: 'uri' } },
+      ...OIDC_BINDING_SET_COOKIE,
     },
   })
   @ApiOkResponse({
     type: OidcLoginDto,
+    headers: OIDC_BINDING_SET_COOKIE,
     description:
       'With `Accept: application/json` (and not text/html): the same URL as JSON, for a page that calls fetch (which cannot read a redirect) and then navigates to it',
   })
   @ApiResponse({ status: 404, ...problemResponse(404, NOT_CONFIGURED) })
   @ApiResponse({ status: 503, ...problemResponse(503, PROVIDER_DOWN) })
   async login(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const url = (await this.oidc.start()).href;
+    const started = await this.oidc.start();
+    setOidcBinding(req, res, started.binding);
+    const url = started.url.href;
     if (req.accepts(['text/html', 'application/json']) === 'application/json') {
       res.status(200).json({ authorizationUrl: url } satisfies OidcLoginDto);
       return;
@@ -53,18 +58,21 @@ export class OidcController {
     res.status(302).location(url).end();
   }
 
-  /** Where the provider sends the browser back: exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */
+  /** Where the provider sends the browser back, in the browser that started the sign-in (its binding cookie): exchanges the code, and signs in the account linked to the provider's issuer and subject (created on the first sign-in under REGISTRATION). */
   @Get('callback')
   @Public()
   @AuthRoute()
   @UseGuards(OidcCallbackGuard)
-  @RefreshCookie('issue', 200, TokenPairDto)
+  @RefreshCookie('issue', 200, TokenPairDto, OIDC_BINDING_CLEARED)
   @ApiQuery({ name: 'code', required: false, type: String, description: 'The authorization code' })
   @ApiQuery({ name: 'state', required: false, type: String, description: 'The state /auth/oidc/login sent' })
   @ApiQuery({ name: 'iss', required: false, type: String, description: "The provider's issuer (RFC 9207)" })
   @ApiResponse({
     status: 401,
-    ...problemResponse(401, 'OIDC_LOGIN_FAILED: an unknown, spent or expired state, a refused code, a foreign issuer'),
+    ...problemResponse(
+      401,
+      'OIDC_LOGIN_FAILED: an unknown, spent or expired state, no or another browser’s binding cookie, a refused code, a foreign issuer',
+    ),
   })
   @ApiResponse({
     status: 403,
@@ -72,7 +80,13 @@ export class OidcController {
   })
   @ApiResponse({ status: 404, ...problemResponse(404, NOT_CONFIGURED) })
   @ApiResponse({ status: 503, ...problemResponse(503, PROVIDER_DOWN) })
-  callback(@Req() req: Request & { [OIDC_ACCOUNT]: User }): Promise<TokenPairDto> {
+  callback(
+    @Req() req: Request & { [OIDC_ACCOUNT]: User },
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<TokenPairDto> {
+    // Its state is spent: the binding is worth nothing now. A refused callback leaves it to expire, so
+    // a forged one cannot clear the real sign-in's cookie, and a 503's retry still works.
+    clearOidcBinding(req, res);
     return this.oidc.signIn(req[OIDC_ACCOUNT], requestMeta(req));
   }
 }

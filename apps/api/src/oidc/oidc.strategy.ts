@@ -4,6 +4,7 @@ import type { Request, Response } from 'express';
 import { Authenticator } from 'passport';
 import { Strategy } from 'passport-custom';
 import { User } from '../users/user.entity';
+import { oidcBindingOf } from './oidc-binding-cookie';
 import { oidcLoginFailed } from './oidc-client';
 import { OidcService, RequestMeta } from './oidc.service';
 
@@ -22,7 +23,8 @@ export function requestMeta(req: Request): RequestMeta {
  * The OIDC callback as a passport strategy. openid-client's own `openid-client/passport` Strategy keeps
  * the PKCE verifier, state and nonce in `req.session`, which needs express-session; LIMEN keeps no server
  * sessions (any replica may get the callback), so this passport-custom strategy wraps openid-client's
- * functional API instead and the state lives in the oidc_login_states table.
+ * functional API instead and the state lives in the oidc_login_states table, bound to the browser by
+ * a cookie (oidc-binding-cookie.ts).
  */
 @Injectable()
 export class OidcStrategy extends PassportStrategy(Strategy, 'oidc') {
@@ -35,7 +37,7 @@ export class OidcStrategy extends PassportStrategy(Strategy, 'oidc') {
     for (const [name, value] of Object.entries(req.query)) {
       if (typeof value === 'string') query.append(name, value);
     }
-    return this.oidc.complete(query, requestMeta(req));
+    return this.oidc.complete(query, oidcBindingOf(req), requestMeta(req));
   }
 }
 

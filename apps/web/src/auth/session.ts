@@ -133,10 +133,12 @@ export async function changePassword(currentPassword: string, newPassword: strin
 /**
  * The dashboard's OIDC return (OIDC_REDIRECT_URI = PUBLIC_URL/signin/oidc): the provider's query is
  * handed to the api's callback by fetch, so the refresh token lands in the cookie, not in a page.
+ * The fetch is same-origin and must send cookies: the api refuses a callback without the binding
+ * cookie /auth/oidc/login gave this browser (login CSRF).
  */
 export async function completeOidc(search: string): Promise<void> {
   const query = new URLSearchParams(search);
   const pick = (name: string) => query.get(name) ?? undefined;
   const params = { query: { code: pick('code'), state: pick('state'), iss: pick('iss') }, header: COOKIE_SESSION };
-  await adopt(unwrap(await api.GET('/api/v1/auth/oidc/callback', { params })));
+  await adopt(unwrap(await api.GET('/api/v1/auth/oidc/callback', { params, credentials: 'same-origin' })));
 }

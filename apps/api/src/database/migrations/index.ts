@@ -21,6 +21,7 @@ import { OidcIdentities1764620000000 } from './1764620000000-oidc-identities';
 import { SharedLimits1764700000000 } from './1764700000000-shared-limits';
 import { VmChangeNotify1764800000000 } from './1764800000000-vm-change-notify';
 import { SessionRevocations1764900000000 } from './1764900000000-session-revocations';
+import { OidcLoginBinding1764910000000 } from './1764910000000-oidc-login-binding';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -47,4 +48,5 @@ export const MIGRATIONS = [
   SharedLimits1764700000000,
   VmChangeNotify1764800000000,
   SessionRevocations1764900000000,
+  OidcLoginBinding1764910000000,
 ];

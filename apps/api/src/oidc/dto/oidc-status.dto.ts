@@ -11,7 +11,7 @@ export class OidcStatusDto {
 }
 
 export class OidcLoginDto {
-  /** The provider's authorization request (PKCE S256, state and nonce); navigate the browser to it within 10 minutes. */
+  /** The provider's authorization request (PKCE S256, state and nonce); navigate the same browser (it holds the binding cookie) to it within 10 minutes. */
   @ApiProperty({
     format: 'uri',
     example:
