@@ -5,9 +5,10 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { txOf } from '../apps/api/src/database/transaction';
 import { EventsService } from '../apps/api/src/events/events.service';
-import { openEventStream, SseEvent } from './support/hypervisor';
+import { KERNEL_IMAGE_NAME, openEventStream, SseEvent, virsh } from './support/hypervisor';
+import { operationHelpers } from './support/operations';
 import { sendRaw } from './support/raw-request';
-import { ADMIN, createUser, login, startTestApp, TestApp } from './support/test-app';
+import { ADMIN, createUser, expectProblem, login, startTestApp, TestApp } from './support/test-app';
 
 jest.setTimeout(120_000);
 
@@ -23,13 +24,14 @@ describe('event streams (e2e)', () => {
   let alice: { id: string; accessToken: string };
   let bob: { id: string; accessToken: string };
 
-  /** Persists and fans out one event, as the services do, and returns its id. */
-  async function publish(ownerId: string, n: number): Promise<string> {
+  /** Persists and fans out one event about `vmId`, as the services do, and returns its id. */
+  async function publish(ownerId: string, n: number, vmId: string = randomUUID()): Promise<string> {
     const events = t.app.get(EventsService);
     const record = await events.append(txOf(t.app.get(DataSource).manager), {
       type: 'vm.state',
       ownerId,
-      payload: { vmId: randomUUID(), state: 'running', stateReason: null, version: n },
+      vmId,
+      payload: { vmId, state: 'running', stateReason: null, version: n },
     });
     events.announce([record]);
     return record.id;
@@ -53,6 +55,9 @@ describe('event streams (e2e)', () => {
   });
 
   afterAll(async () => {
+    // The VMs made here are defined on the shared libvirtd: leave none behind.
+    for (const { id } of (await t?.app.get(DataSource).query(`SELECT id FROM vms`)) ?? [])
+      virsh('undefine', `limen-${id}`, '--nvram');
     await t?.close();
   });
 
@@ -144,6 +149,84 @@ describe('event streams (e2e)', () => {
     expect(again).toBeDefined();
     streams.push(again!);
     for (const stream of streams) stream.close();
+  });
+
+  describe('vmId: one VM’s events', () => {
+    let vmId: string;
+    const asAlice = () => ({
+      get: (path: string) => request(t.http).get(path).auth(alice.accessToken, { type: 'bearer' }),
+      post: (path: string) => request(t.http).post(path).auth(alice.accessToken, { type: 'bearer' }),
+    });
+    let imageId = '';
+    const { createVm } = operationHelpers(asAlice, () => imageId);
+    // A stream that opened (200) would never end: the timeout fails such a test at once.
+    const refusal = (token: string, query: Record<string, string>) =>
+      request(t.http)
+        .get('/api/v1/events')
+        .query(query)
+        .auth(token, { type: 'bearer' })
+        .set('Last-Event-ID', '0')
+        .timeout(10_000);
+
+    beforeAll(async () => {
+      const images = await asAlice().get('/api/v1/images').expect(200);
+      imageId = images.body.items.find((i: { name: string }) => i.name === KERNEL_IMAGE_NAME).id;
+      // A real VM (defined, not started): its create logged vm.created, operation.updated and vm.state events.
+      vmId = await createVm('events-of-one-vm', false);
+    });
+
+    it('replays the VM’s retained events and then follows its live ones, and no other events', async () => {
+      const db = t.app.get(DataSource);
+      await publish(alice.id, 1); // another VM of alice's
+      await publish(bob.id, 2, vmId); // about her VM but bob's: the owner rule still holds beside vmId
+      const [{ last }] = await db.query(`SELECT max(id)::text AS last FROM events WHERE vm_id = $1 AND owner_id = $2`, [
+        vmId,
+        alice.id,
+      ]);
+      const stream = await openEventStream(base, alice.accessToken, '0', vmId);
+      const admins = await openEventStream(base, admin.accessToken, '0', vmId);
+      await stream.waitFor((e) => e.id === last, 5_000);
+      // Live, after the replay: alice's other VM, bob's event, then this VM's.
+      await publish(alice.id, 3);
+      await publish(bob.id, 4);
+      const live = await publish(alice.id, 5, vmId);
+      await Promise.all([stream, admins].map((s) => s.waitFor((e) => e.id === live, 5_000)));
+      await new Promise((r) => setTimeout(r, 300));
+      stream.close();
+      admins.close();
+
+      const ofVm = async (ownerOnly: boolean): Promise<string[]> =>
+        (
+          await db.query(
+            `SELECT id::text AS id FROM events WHERE vm_id = $1 AND id <= $2 ${ownerOnly ? 'AND owner_id = $3' : ''} ORDER BY events.id`,
+            ownerOnly ? [vmId, live, alice.id] : [vmId, live],
+          )
+        ).map((e: { id: string }) => e.id);
+      const received = realEvents(stream.events);
+      expect(received.map((e) => e.id)).toEqual(await ofVm(true));
+      expect(received.map((e) => e.type)).toEqual(expect.arrayContaining(['vm.created', 'operation.updated']));
+      expect(received.every((e) => e.data.vmId === vmId || e.data.id === vmId)).toBe(true);
+      // An admin may ask for anyone's VM, and gets all of its events.
+      expect(realEvents(admins.events).map((e) => e.id)).toEqual(await ofVm(false));
+    });
+
+    it('someone else’s VM is refused as a VM that does not exist is: 404, and nothing streamed', async () => {
+      const theirs = await refusal(bob.accessToken, { vmId });
+      const missing = await refusal(bob.accessToken, { vmId: randomUUID() });
+      expectProblem(theirs, 404, 'NOT_FOUND');
+      expectProblem(missing, 404, 'NOT_FOUND');
+      const { requestId: _a, ...theirsBody } = theirs.body;
+      const { requestId: _b, ...missingBody } = missing.body;
+      expect(theirsBody).toEqual(missingBody);
+    });
+
+    it('a vmId that is not a UUID is 400 VALIDATION_FAILED', async () => {
+      for (const bad of ['not-a-uuid', '', `${randomUUID()}x`]) {
+        const res = await refusal(alice.accessToken, { vmId: bad });
+        expectProblem(res, 400, 'VALIDATION_FAILED');
+        expect(res.body.errors).toEqual([expect.objectContaining({ field: 'vmId' })]);
+      }
+    });
   });
 
   describe('security 11.4: revocation reaches open streams', () => {

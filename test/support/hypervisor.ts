@@ -127,11 +127,12 @@ export interface SseEvent {
   receivedAt: number;
 }
 
-/** A minimal SSE client over node:http: collects events until closed. */
+/** A minimal SSE client over node:http: collects events (only `vmId`'s, when given) until closed. */
 export function openEventStream(
   baseUrl: string,
   token: string,
   lastEventId?: string,
+  vmId?: string,
 ): Promise<{
   events: SseEvent[];
   close: () => void;
@@ -143,7 +144,8 @@ export function openEventStream(
     const waiters: Array<{ pred: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }> = [];
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
     if (lastEventId) headers['last-event-id'] = lastEventId;
-    const req = httpRequest(`${baseUrl}/api/v1/events`, { headers }, (res: IncomingMessage) => {
+    const query = vmId === undefined ? '' : `?${new URLSearchParams({ vmId })}`;
+    const req = httpRequest(`${baseUrl}/api/v1/events${query}`, { headers }, (res: IncomingMessage) => {
       if (res.statusCode !== 200) return reject(new Error(`SSE status ${res.statusCode}`));
       let buffer = '';
       // When the server ended the stream (or the connection dropped).

@@ -14,6 +14,7 @@ test.describe.serial('the VM detail screen', () => {
   let browser: Browser;
   let page: Page;
   let vmUrl: string;
+  let vmId: string;
 
   test.beforeAll(async ({ browser: shared }) => {
     browser = shared;
@@ -36,6 +37,7 @@ test.describe.serial('the VM detail screen', () => {
     const { vm } = (await created.json()) as { vm: { id: string } };
     page = await (await browser.newContext()).newPage();
     await signIn(page, ADMIN.username, ADMIN.password);
+    vmId = vm.id;
     vmUrl = `/vms/${vm.id}`;
     await page.goto(vmUrl);
     await expect(page.locator('h1 + [data-state]')).toHaveAttribute('data-state', 'running', { timeout: 120_000 });
@@ -64,7 +66,10 @@ test.describe.serial('the VM detail screen', () => {
   });
 
   test('the activity tab lists the VM’s events and its audit trail', async () => {
+    // The tab asks the api for this VM's events only, rather than for all and filtering them.
+    const asked = page.waitForRequest((r) => new URL(r.url()).pathname === '/api/v1/events' && r.url().includes('?'));
     await page.getByRole('link', { name: 'Activity' }).click();
+    expect(new URL((await asked).url()).searchParams.get('vmId')).toBe(vmId);
     const events = page.getByRole('table', { name: 'Events' });
     await expect(events.locator('tr[data-event="vm.created"]')).toHaveCount(1, { timeout: 30_000 });
     await expect(events.locator('tr[data-event="vm.state"]').filter({ hasText: 'running' }).first()).toBeVisible();

@@ -14,6 +14,7 @@ import { loggerParams } from './common/logging';
 import { DatabaseModule } from './database/database.module';
 import { DisksModule } from './disks/disks.module';
 import { EventsModule } from './events/events.module';
+import { EventStreamsModule } from './events/event-streams.module';
 import { HealthModule } from './health/health.module';
 import { HostsModule } from './hosts/hosts.module';
 import { HypervisorModule } from './hypervisor/hypervisor.module';
@@ -51,6 +52,7 @@ export class AppModule {
         OidcModule,
         HealthModule,
         EventsModule,
+        EventStreamsModule,
         ImagesModule,
         TemplatesModule,
         QuotasModule,

@@ -89,6 +89,33 @@ describe('streamEvents against a local server', () => {
     ]);
   });
 
+  it('asks for one VM’s events with vmId, on every (re)connect', async () => {
+    const urls: string[] = [];
+    handle = (req, res) => {
+      urls.push(req.url!);
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      // The first connection ends after one event, so the second is a reconnect.
+      const next = event(Number(req.headers['last-event-id'] ?? 0) + 1);
+      if (urls.length === 1) res.end(next);
+      else res.write(next);
+    };
+    const stop = new AbortController();
+    const vmId = '0b5d3f8e-4c1a-4f7e-9d2b-6a8c0e1f2a3b';
+    const got: string[] = [];
+    for await (const e of streamEvents({
+      baseUrl: `${base}/`,
+      accessToken: () => 't',
+      vmId,
+      retryMs: 5,
+      signal: stop.signal,
+    })) {
+      got.push('id' in e ? e.id : '-');
+      if (got.length === 2) stop.abort();
+    }
+    expect(got).toEqual(['1', '2']);
+    expect(urls).toEqual([`/api/v1/events?vmId=${vmId}`, `/api/v1/events?vmId=${vmId}`]);
+  });
+
   it('retries a 503 and throws the problem of a 401', async () => {
     let connection = 0;
     handle = (_req, res) => {

@@ -13,6 +13,8 @@ export interface EventStreamOptions {
   accessToken: () => string | undefined | Promise<string | undefined>;
   /** Resume after this id (`'0'` replays everything retained). */
   lastEventId?: string;
+  /** Only the events about this VM (the api answers 404, thrown, for a VM that is not yours). */
+  vmId?: string;
   signal?: AbortSignal;
   /** Delay before reconnecting after a drop, unless the server sent `retry:` (default 1000 ms). */
   retryMs?: number;
@@ -48,7 +50,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export async function* streamEvents(options: EventStreamOptions): AsyncGenerator<LimenEvent, void, undefined> {
   const doFetch = options.fetch ?? fetch;
   const parser = new SseParser(options.lastEventId);
-  const url = `${options.baseUrl.replace(/\/$/, '')}/api/v1/events`;
+  const query = options.vmId === undefined ? '' : `?${new URLSearchParams({ vmId: options.vmId })}`;
+  const url = `${options.baseUrl.replace(/\/$/, '')}/api/v1/events${query}`;
   let refreshed = false;
   while (!options.signal?.aborted) {
     const headers: Record<string, string> = { Accept: 'text/event-stream' };

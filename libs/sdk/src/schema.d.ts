@@ -456,6 +456,7 @@ export interface paths {
         /**
          * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, image.created, and for admins host.* and alert.*.
          *     You see events of your own resources (admins see all). Send Last-Event-ID to replay what you missed.
+         *     With `vmId`, only the events about that VM (404 for a VM that is not yours, as for one that does not exist).
          *     A `heartbeat` event without id arrives on connect and every SSE_HEARTBEAT_SECONDS (30 s).
          *     Open streams are limited per user and per server (429 TOO_MANY_STREAMS, with Retry-After).
          *     The stream ends when its access token expires or is revoked: reconnect with a fresh token and Last-Event-ID.
@@ -3972,6 +3973,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["ProblemDto"];
             };
         };
+        /** @description NOT_FOUND: absent, or not visible to the caller */
+        "Problem404-": {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["ProblemDto"];
+            };
+        };
         /** @description INTERNAL_ERROR: a bug; the log line with the same requestId has the details */
         "Problem500-": {
             headers: {
@@ -5839,7 +5850,10 @@ export interface operations {
     };
     EventsController_stream_v1: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only the events about this VM, replayed and live: one you own (admins: any), else 404. */
+                vmId?: string;
+            };
             header?: {
                 /** @description Replay events after this id */
                 "Last-Event-ID"?: string;
@@ -6191,6 +6205,7 @@ export interface operations {
             400: components["responses"]["Problem400-"];
             401: components["responses"]["Problem401-"];
             403: components["responses"]["Problem403-"];
+            404: components["responses"]["Problem404-"];
             /** @description TOO_MANY_STREAMS; see Retry-After */
             429: {
                 headers: {

@@ -8,7 +8,8 @@ import { AppConfig } from '../config/app-config';
 import { SlotLedger } from '../limits/slot-ledger';
 import { MetricsService } from '../metrics/metrics.service';
 import { UserAccessWatch } from '../users/user-access-watch';
-import { DeliveredEvent, EventsService } from './events.service';
+import { VmAccess } from '../vms/vm-access';
+import { DeliveredEvent, EventsService, StreamOptions } from './events.service';
 
 /** A slot frees as soon as a stream closes; this is a hint to try again, not a window. */
 const RETRY_AFTER_SECONDS = 5;
@@ -33,6 +34,7 @@ export class EventStreams implements BeforeApplicationShutdown {
     private readonly config: AppConfig,
     private readonly access: UserAccessWatch,
     private readonly ledger: SlotLedger,
+    private readonly vms: VmAccess,
     metrics: MetricsService,
   ) {
     const { slots } = this;
@@ -47,10 +49,13 @@ export class EventStreams implements BeforeApplicationShutdown {
   }
 
   /**
-   * Takes a slot for `user` and returns their events from `lastEventId` on; the slot is freed when
-   * the subscription ends. Subscribe at once: an unsubscribed stream keeps its slot.
+   * Takes a slot for `user` and returns their events (only `vmId`'s, when given) from `lastEventId`
+   * on; the slot is freed when the subscription ends. Subscribe at once: an unsubscribed stream
+   * keeps its slot.
    */
-  async open(user: AuthUser, token: AccessTokenInfo, lastEventId?: string): Promise<Observable<DeliveredEvent>> {
+  async open(user: AuthUser, token: AccessTokenInfo, options: StreamOptions = {}): Promise<Observable<DeliveredEvent>> {
+    // Someone else's VM is refused as a missing one is (404), before any slot is taken.
+    if (options.vmId !== undefined) await this.vms.visible(user, options.vmId);
     const { maxStreamsPerUser, maxStreams } = this.config.eventStreams;
     if (this.slots.total >= maxStreams)
       throw this.tooMany('The server holds as many event streams as it allows; try again later', maxStreams);
@@ -70,7 +75,7 @@ export class EventStreams implements BeforeApplicationShutdown {
       { userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt },
       () => accessEnded.next(),
     );
-    return this.events.stream(user, lastEventId).pipe(
+    return this.events.stream(user, options).pipe(
       takeUntil(merge(this.shutdown, accessEnded)),
       finalize(() => {
         unwatch();

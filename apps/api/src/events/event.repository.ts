@@ -6,6 +6,12 @@ import { Tx } from '../database/transaction';
 import { EventRecord } from './event.entity';
 import { NewEvent } from './event-types';
 
+/** Which events a reader gets: only one owner's, only those about one VM (both when both are set). */
+export interface EventScope {
+  ownerId?: string;
+  vmId?: string;
+}
+
 /** The one owner of the `events` table (the replay log) and of its NOTIFYs. */
 @Injectable()
 export class EventRepository extends TableRepository {
@@ -39,9 +45,13 @@ export class EventRepository extends TableRepository {
     return row.id;
   }
 
-  /** Up to `limit` events after `afterId`, oldest first; only `ownerId`'s when given. */
-  page(afterId: string, limit: number, ownerId?: string): Promise<EventRecord[]> {
-    const where = ownerId === undefined ? { id: MoreThan(afterId) } : { id: MoreThan(afterId), ownerId };
+  /** Up to `limit` events after `afterId`, oldest first; only `ownerId`'s and about `vmId` when given. */
+  page(afterId: string, limit: number, only: EventScope = {}): Promise<EventRecord[]> {
+    const where = {
+      id: MoreThan(afterId),
+      ...(only.ownerId === undefined ? {} : { ownerId: only.ownerId }),
+      ...(only.vmId === undefined ? {} : { vmId: only.vmId }),
+    };
     return this.manager().find(EventRecord, { where, order: { id: 'ASC' }, take: limit });
   }
 

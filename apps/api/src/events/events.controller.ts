@@ -1,4 +1,4 @@
-import { Controller, Get, HttpStatus, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiExtension, ApiHeader, ApiOkResponse, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
@@ -8,12 +8,13 @@ import { AppException, ErrorCode, PROBLEM_CONTENT_TYPE } from '../common/problem
 import { RATE_LIMITS_EXTENSION } from '../common/openapi-responses';
 import { AppConfig } from '../config/app-config';
 import { EVENT_STREAM_SCHEMA, sendEventStream } from './event-stream-response';
+import { EventsQueryDto } from './dto/events-query.dto';
 import { EventStreams } from './event-streams';
 import { ScopeResource } from '../auth/scopes';
 
 @ApiTags('events')
 @ApiBearerAuth()
-@ApiProblems(400, 401)
+@ApiProblems(400, 401, 404)
 @ScopeResource('events')
 @Controller({ path: 'events', version: '1' })
 export class EventsController {
@@ -25,6 +26,7 @@ export class EventsController {
   /**
    * Server-Sent Events: vm.*, operation.updated, snapshot.*, backup.*, image.created, and for admins host.* and alert.*.
    * You see events of your own resources (admins see all). Send Last-Event-ID to replay what you missed.
+   * With `vmId`, only the events about that VM (404 for a VM that is not yours, as for one that does not exist).
    * A `heartbeat` event without id arrives on connect and every SSE_HEARTBEAT_SECONDS (30 s).
    * Open streams are limited per user and per server (429 TOO_MANY_STREAMS, with Retry-After).
    * The stream ends when its access token expires or is revoked: reconnect with a fresh token and Last-Event-ID.
@@ -53,6 +55,7 @@ export class EventsController {
   async stream(
     @CurrentUser() user: AuthUser,
     @CurrentAccessToken() token: AccessTokenInfo,
+    @Query() query: EventsQueryDto,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
@@ -64,7 +67,7 @@ export class EventsController {
     sendEventStream(
       req,
       res,
-      await this.streams.open(user, token, lastEventId),
+      await this.streams.open(user, token, { lastEventId, vmId: query.vmId }),
       this.config.eventStreams.heartbeatSeconds * 1000,
     );
   }

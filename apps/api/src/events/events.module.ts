@@ -1,18 +1,14 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { LimitsModule } from '../limits/limits.module';
-import { UserAccessModule } from '../users/user-access.module';
 import { EventRecord } from './event.entity';
 import { EventPruningJob } from './event-pruning.job';
 import { EventRepository } from './event.repository';
-import { EventStreams } from './event-streams';
-import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 
+/** The event log and its fan-out, which every module that raises events imports; the HTTP stream is EventStreamsModule. */
 @Module({
-  imports: [TypeOrmModule.forFeature([EventRecord]), UserAccessModule, LimitsModule],
-  controllers: [EventsController],
-  providers: [EventRepository, EventsService, EventStreams, EventPruningJob],
+  imports: [TypeOrmModule.forFeature([EventRecord])],
+  providers: [EventRepository, EventsService, EventPruningJob],
   exports: [EventsService],
 })
 export class EventsModule {}

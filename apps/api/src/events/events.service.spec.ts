@@ -79,3 +79,21 @@ describe('EventsService with a shared database', () => {
     await service.onApplicationShutdown();
   });
 });
+
+describe('EventsService streams of one VM', () => {
+  const about = (id: string, vmId: string, ownerId = 'u1') => Object.assign(record(id), { vmId, ownerId });
+
+  it('replays with the owner and the VM as the scope, and passes on only that VM’s live events', async () => {
+    const page = jest.fn(async () => [about('1', 'v1')]);
+    const service = new EventsService({ page } as unknown as EventRepository, { isEmbedded: true } as DatabaseEndpoint);
+    const received = firstValueFrom(
+      service
+        .stream({ id: 'u1', username: 'alice', role: 'user' }, { lastEventId: '0', vmId: 'v1' })
+        .pipe(take(3), toArray()),
+    );
+    // Announced while the replay runs: they wait for it, and only v1's of alice's go out.
+    service.announce([about('2', 'v2'), about('3', 'v1', 'u2'), about('4', 'v1'), about('5', 'v1')]);
+    expect((await received).map((e) => e.id)).toEqual(['1', '4', '5']);
+    expect(page).toHaveBeenCalledWith('0', 1000, { ownerId: 'u1', vmId: 'v1' });
+  });
+});

@@ -5,10 +5,16 @@ import { DatabaseEndpoint } from '../database/database-endpoint';
 import { PgListener } from '../database/pg-listener';
 import { Tx } from '../database/transaction';
 import { EventRecord } from './event.entity';
-import { EventRepository } from './event.repository';
+import { EventRepository, EventScope } from './event.repository';
 import { EventType, NewEvent } from './event-types';
 
 export type { NewEvent } from './event-types';
+
+/** Where a stream starts (after `lastEventId`, else live only) and, with `vmId`, that it carries one VM's events. */
+export interface StreamOptions {
+  lastEventId?: string;
+  vmId?: string;
+}
 
 export interface DeliveredEvent {
   id: string;
@@ -126,13 +132,18 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
 
   /**
    * Replays what `user` missed after `lastEventId`, then follows live events, filtered to what they
-   * may see. The replay reads the log in pages until it is caught up, so a client that missed more
-   * than a page skips nothing. Live events that arrive meanwhile wait, and follow the replay: events
-   * go out in log order, so the last id a client received is a position it can resume from. Those
-   * the replay also returned (and catch-up re-deliveries) are dropped by id.
+   * may see, and to `vmId`'s when given (the caller has checked that VM is theirs to see). The
+   * replay reads the log in pages until it is caught up, so a client that missed more than a page
+   * skips nothing. Live events that arrive meanwhile wait, and follow the replay: events go out in
+   * log order, so the last id a client received is a position it can resume from. Those the replay
+   * also returned (and catch-up re-deliveries) are dropped by id.
    */
-  stream(user: AuthUser, lastEventId?: string): Observable<DeliveredEvent> {
-    const visible = (e: EventRecord) => user.role === 'admin' || e.ownerId === user.id;
+  stream(user: AuthUser, { lastEventId, vmId }: StreamOptions = {}): Observable<DeliveredEvent> {
+    // One scope for both: the replay reads it in SQL, live events are filtered by it here.
+    const scope: EventScope = { ownerId: user.role === 'admin' ? undefined : user.id, vmId };
+    const inScope = (e: EventRecord) =>
+      (scope.ownerId === undefined || e.ownerId === scope.ownerId) &&
+      (scope.vmId === undefined || e.vmId === scope.vmId);
     return new Observable<DeliveredEvent>((subscriber) => {
       const seen = new Set<string>();
       const send = (e: EventRecord) => {
@@ -147,9 +158,9 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
       };
       // Followed from the start, so nothing raised during the replay is lost.
       let waiting: EventRecord[] | null = lastEventId ? [] : null;
-      const live = this.live.pipe(filter(visible)).subscribe((e) => (waiting ? waiting.push(e) : send(e)));
+      const live = this.live.pipe(filter(inScope)).subscribe((e) => (waiting ? waiting.push(e) : send(e)));
       if (lastEventId) {
-        this.replay(user, lastEventId, send, () => subscriber.closed).then(
+        this.replay(scope, lastEventId, send, () => subscriber.closed).then(
           () => {
             const queued = waiting ?? [];
             waiting = null;
@@ -163,13 +174,13 @@ export class EventsService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   private async replay(
-    user: AuthUser,
+    scope: EventScope,
     after: string,
     send: (e: EventRecord) => void,
     stopped: () => boolean,
   ): Promise<void> {
     for (let from = after; !stopped();) {
-      const page = await this.events.page(from, REPLAY_PAGE, user.role === 'admin' ? undefined : user.id);
+      const page = await this.events.page(from, REPLAY_PAGE, scope);
       if (stopped()) return;
       page.forEach(send);
       if (page.length < REPLAY_PAGE) return;

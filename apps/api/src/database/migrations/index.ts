@@ -22,6 +22,7 @@ import { SharedLimits1764700000000 } from './1764700000000-shared-limits';
 import { VmChangeNotify1764800000000 } from './1764800000000-vm-change-notify';
 import { SessionRevocations1764900000000 } from './1764900000000-session-revocations';
 import { OidcLoginBinding1764910000000 } from './1764910000000-oidc-login-binding';
+import { EventVmIndex1764920000000 } from './1764920000000-event-vm-index';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -49,4 +50,5 @@ export const MIGRATIONS = [
   VmChangeNotify1764800000000,
   SessionRevocations1764900000000,
   OidcLoginBinding1764910000000,
+  EventVmIndex1764920000000,
 ];

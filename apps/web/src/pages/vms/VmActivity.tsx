@@ -30,10 +30,9 @@ function summary({ type, data }: VmEvent): string {
 }
 
 /**
- * This VM's events and (for admins) its audit trail. The events api has no filter by VM: the
- * stream replays its retained log from the start (`from` '0', only what the caller may see) and
- * stays open for new ones, and this screen keeps those of this VM. The audit log is admins-only in
- * the api (403 for others), so only admins get that section.
+ * This VM's events and (for admins) its audit trail. The stream asks for this VM's events only
+ * (`vmId`): it replays those still retained from the start (`lastEventId` '0') and stays open for
+ * new ones. The audit log is admins-only in the api (403 for others), so only admins get that section.
  */
 export function VmActivity() {
   const { t } = useTranslation();
@@ -49,6 +48,7 @@ export function VmActivity() {
         baseUrl: location.origin,
         accessToken,
         lastEventId: '0',
+        vmId: vm.id,
         signal: stop.signal,
         onUnauthorized: refresh,
         onConnect: () => setReplaying(false),
@@ -57,9 +57,7 @@ export function VmActivity() {
         for await (const next of stream) {
           if (!('id' in next)) continue; // a heartbeat
           const { id, event: type } = next;
-          const fields = next.data as Record<string, unknown>;
-          if (fields.vmId !== vm.id && fields.id !== vm.id) continue;
-          const event = { id, type, data: fields };
+          const event = { id, type, data: next.data as Record<string, unknown> };
           setEvents((all) => (all.some((e) => e.id === id) ? all : [event, ...all].slice(0, KEEP)));
         }
       } catch {
