@@ -134,6 +134,33 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
       expect(closed!.at - changed).toBeLessThan(1_000);
     });
 
+    it('security 11.4: revoking a session closes its open console at once (4001), and refuses its unspent ticket', async () => {
+      const grace = await createUser(t.http, admin.accessToken, 'grace', 'admin');
+      const stolen = await login(t.http, 'grace', grace.password);
+      const sessions = (
+        await request(t.http).get('/api/v1/auth/sessions').auth(stolen.accessToken, { type: 'bearer' }).expect(200)
+      ).body as Array<{ id: string; current: boolean }>;
+      const session = await openSession(await ticketUrl(stolen.accessToken));
+      const kept = await openSession(await ticketUrl(grace.accessToken));
+      const unspent = await ticketUrl(stolen.accessToken);
+      await request(t.http)
+        .delete(`/api/v1/auth/sessions/${sessions.find((s) => s.current)!.id}`)
+        .auth(grace.accessToken, { type: 'bearer' })
+        .expect(204);
+      const revoked = Date.now();
+      const closed = await within(session.closed, 8_000);
+      expect(closed).toEqual(expect.objectContaining({ code: 4001, reason: 'access revoked' }));
+      console.log(`revoked session's console closed ${closed!.at - revoked} ms after the revocation was answered`);
+      expect(closed!.at - revoked).toBeLessThan(1_000);
+      // A ticket requested in the session before it ended no longer opens a console.
+      const refused = await refusal(unspent);
+      expect(refused.status).toBe(401);
+      expect(refused.body.code).toBe('CONSOLE_TICKET_INVALID');
+      // The user's other session keeps its console.
+      expect(await within(kept.closed, 300)).toBeNull();
+      kept.ws.close();
+    });
+
     it('security 11.4: a demoted admin’s console on another user’s VM closes (4001)', async () => {
       const eve = await createUser(t.http, admin.accessToken, 'eve', 'admin');
       const session = await openSession(await ticketUrl(eve.accessToken, 'vnc'));

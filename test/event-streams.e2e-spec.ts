@@ -248,6 +248,34 @@ describe('event streams (e2e)', () => {
       expect(stream.events.map((e) => e.id)).not.toContain(after);
     });
 
+    it('security 11.4: revoking a session (DELETE /auth/sessions/{id}) ends its open stream at once, and no other session’s', async () => {
+      const grace = await createUser(t.http, admin.accessToken, 'grace');
+      const stolen = await login(t.http, 'grace', grace.password);
+      const sessions = (
+        await request(t.http).get('/api/v1/auth/sessions').auth(stolen.accessToken, { type: 'bearer' }).expect(200)
+      ).body as Array<{ id: string; current: boolean }>;
+      const stolenSession = sessions.find((s) => s.current)!.id;
+      const stream = await openEventStream(base, stolen.accessToken);
+      const kept = await openEventStream(base, grace.accessToken);
+      await stream.waitFor((e) => e.type === 'heartbeat', 5_000);
+      await kept.waitFor((e) => e.type === 'heartbeat', 5_000);
+      await request(t.http)
+        .delete(`/api/v1/auth/sessions/${stolenSession}`)
+        .auth(grace.accessToken, { type: 'bearer' })
+        .expect(204);
+      const revoked = Date.now();
+      const ended = await Promise.race([stream.ended, new Promise<number>((r) => setTimeout(() => r(-1), 8_000))]);
+      stream.close();
+      expect(ended).toBeGreaterThan(0);
+      console.log(`revoked session's stream ended ${ended - revoked} ms after the revocation was answered`);
+      expect(ended - revoked).toBeLessThan(1_000);
+      // The user's other session keeps its stream, and it still carries their events.
+      const after = await publish(grace.id, 1);
+      await kept.waitFor((e) => e.id === after, 5_000);
+      kept.close();
+      expect(stream.events.map((e) => e.id)).not.toContain(after);
+    });
+
     it('security 11.4: a demoted admin’s stream ends, and stops carrying other users’ events', async () => {
       const eve = await createUser(t.http, admin.accessToken, 'eve', 'admin');
       const stream = await openEventStream(base, eve.accessToken);

@@ -59,6 +59,6 @@ import { TokenService } from './token.service';
     { provide: APP_GUARD, useClass: RolesGuard },
     { provide: APP_GUARD, useClass: RateLimitGuard },
   ],
-  exports: [TokenService],
+  exports: [TokenService, SessionRevocations],
 })
 export class AuthModule {}

@@ -26,6 +26,11 @@ export interface AccessTokenInfo {
   version: number;
   /** When it stops working (an API token without an expiry: far in the future). */
   expiresAt: Date;
+  /**
+   * The sign-in session (refresh-token family) it was issued in: its connections end when the
+   * session does. Undefined for API tokens and for access tokens issued before they carried one.
+   */
+  sessionId?: string;
 }
 
 export const IS_PUBLIC = 'limen:public';

@@ -75,7 +75,7 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (claims.sid !== undefined && (await this.sessions.isRevoked(claims.sid))) throw revokedToken();
     const user = await this.users.get(claims.sub);
     if (!user || user.status !== 'active' || user.tokenVersion !== claims.ver) throw revokedToken();
-    req.accessToken = { version: claims.ver, expiresAt: new Date(claims.exp * 1000) };
+    req.accessToken = { version: claims.ver, expiresAt: new Date(claims.exp * 1000), sessionId: claims.sid };
     return { id: user.id, username: user.username, role: user.role, via: 'session' };
   }
 }

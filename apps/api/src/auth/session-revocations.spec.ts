@@ -1,5 +1,8 @@
+import { Subject } from 'rxjs';
 import type { AppConfig } from '../config/app-config';
 import type { DatabaseEndpoint } from '../database/database-endpoint';
+import type { UserAccessCache } from '../users/user-access-cache';
+import { AccessEnd, UserAccessWatch } from '../users/user-access-watch';
 import type { RefreshTokenRepository } from './refresh-token.repository';
 import { SessionRevocations } from './session-revocations';
 
@@ -29,16 +32,27 @@ class FakeRefreshTokens {
 describe('SessionRevocations (embedded database: one replica)', () => {
   let db: FakeRefreshTokens;
   let revocations: SessionRevocations;
+  let watch: UserAccessWatch;
 
   beforeEach(() => {
     jest.useFakeTimers({ now: new Date('2026-12-01T08:00:00.000Z') });
     db = new FakeRefreshTokens();
+    watch = new UserAccessWatch({ changes: new Subject<string | null>() } as unknown as UserAccessCache);
     revocations = new SessionRevocations(
       db as unknown as RefreshTokenRepository,
       { isEmbedded: true } as DatabaseEndpoint,
+      watch,
       { accessTokenTtlSeconds: 900 } as AppConfig,
     );
   });
+
+  /** A long-lived connection of `sessionId`; the returned list is why it ended, if it did. */
+  function connection(sessionId: string): AccessEnd[] {
+    const ends: AccessEnd[] = [];
+    const expiresAt = new Date(Date.now() + 900_000);
+    watch.watch({ userId: 'u', role: 'user', tokenVersion: 0, expiresAt, sessionId }, (why) => ends.push(why));
+    return ends;
+  }
   afterEach(async () => {
     await revocations.onApplicationShutdown();
     jest.useRealTimers();
@@ -91,5 +105,36 @@ describe('SessionRevocations (embedded database: one replica)', () => {
     expect(await revocations.isRevoked('ended')).toBe(true);
     expect(await revocations.isRevoked('live')).toBe(false);
     expect(db.lookups).toBe(2);
+  });
+
+  it("ends a session's open connections when it ends here, and no other session's", async () => {
+    await revocations.onApplicationBootstrap();
+    const mine = connection('signed-out');
+    const other = connection('live');
+    await jest.advanceTimersByTimeAsync(0); // the check at watch time: both sessions live
+    expect([mine, other]).toEqual([[], []]);
+    revocations.ended('signed-out');
+    expect(mine).toEqual(['revoked']);
+    expect(other).toEqual([]);
+  });
+
+  it('ends a connection opened after its session ended (the request was checked just before)', async () => {
+    await revocations.onApplicationBootstrap();
+    revocations.ended('signed-out');
+    const late = connection('signed-out');
+    await jest.advanceTimersByTimeAsync(0);
+    expect(late).toEqual(['revoked']);
+  });
+
+  it('ends the connections of sessions a (re)read finds ended', async () => {
+    db.failReads = 1;
+    await revocations.onApplicationBootstrap();
+    const open = connection('ended-meanwhile');
+    await jest.advanceTimersByTimeAsync(0);
+    expect(open).toEqual([]);
+    db.endedAt.set('ended-meanwhile', new Date());
+    // Not by the watch-time check (asked before it ended): by the retried read.
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(open).toEqual(['revoked']);
   });
 });

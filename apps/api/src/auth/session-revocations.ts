@@ -2,6 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { AppConfig } from '../config/app-config';
 import { DatabaseEndpoint } from '../database/database-endpoint';
 import { PgListener } from '../database/pg-listener';
+import { UserAccessWatch } from '../users/user-access-watch';
 import { RefreshTokenRepository } from './refresh-token.repository';
 import { RevokedSessionSet } from './revoked-session-set';
 
@@ -29,6 +30,8 @@ const RELOAD_RETRY_MS = 1_000;
  *   revocation falls between the two. Until then, and while the connection is down (a revocation
  *   may be missed), each check asks the database: fail closed, as UserAccessCache does.
  * Embedded PGlite serves one replica: the read at start and `ended` in process are enough there.
+ * Every session it learns has ended (in process, by NOTIFY, or by a read) also ends that session's
+ * long-lived connections (UserAccessWatch), which no later request rechecks.
  */
 @Injectable()
 export class SessionRevocations implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -47,10 +50,12 @@ export class SessionRevocations implements OnApplicationBootstrap, OnApplication
   constructor(
     private readonly refreshTokens: RefreshTokenRepository,
     private readonly endpoint: DatabaseEndpoint,
+    private readonly access: UserAccessWatch,
     config: AppConfig,
   ) {
     this.lifetimeMs = config.accessTokenTtlSeconds * 1000 + CLOCK_SLACK_MS;
     this.revoked = new RevokedSessionSet(this.lifetimeMs);
+    access.checkSessionsWith((sessionId) => this.isRevoked(sessionId));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -101,14 +106,20 @@ export class SessionRevocations implements OnApplicationBootstrap, OnApplication
 
   /** Call once the revocation of the session has committed: this replica refuses its access tokens at once. */
   ended(sessionId: string | null): void {
-    if (sessionId) this.revoked.add(sessionId, Date.now());
+    if (!sessionId) return;
+    this.revoked.add(sessionId, Date.now());
+    this.access.sessionEnded(sessionId);
   }
 
   /** Reads the sessions ended within the lifetime; the set is complete once that succeeded and nothing was lost since. */
   private async load(epoch: number): Promise<void> {
     try {
       const ended = await this.refreshTokens.sessionsEndedWithin(Math.ceil(this.lifetimeMs / 1000));
-      for (const { familyId, endedAt } of ended) this.revoked.add(familyId, endedAt.getTime());
+      for (const { familyId, endedAt } of ended) {
+        this.revoked.add(familyId, endedAt.getTime());
+        // A revocation NOTIFYed while the listener was down: its connections end now.
+        this.access.sessionEnded(familyId);
+      }
       if (epoch === this.epoch && !this.stopped) this.complete = true;
     } catch (error) {
       if (epoch !== this.epoch || this.stopped) return;

@@ -204,7 +204,13 @@ export class ConsoleGateway implements OnApplicationBootstrap, BeforeApplication
   private endWhenAccessEnds(ws: WebSocket, connection: ConsoleConnection): () => void {
     const { user, accessToken } = connection;
     return this.access.watch(
-      { userId: user.id, role: user.role, tokenVersion: accessToken.version, expiresAt: accessToken.expiresAt },
+      {
+        userId: user.id,
+        role: user.role,
+        tokenVersion: accessToken.version,
+        expiresAt: accessToken.expiresAt,
+        sessionId: accessToken.sessionId,
+      },
       (why) => {
         ws.close(
           why === 'expired' ? CLOSE_EXPIRED : CLOSE_REVOKED,

@@ -15,6 +15,8 @@ export interface NewConsoleTicket {
   ttlSeconds: number;
   tokenVersion: number;
   accessExpiresAt: Date;
+  /** The sign-in session of that access token; null for an API token or a token without one. */
+  sessionId: string | null;
 }
 
 export interface SpentConsoleTicket {
@@ -23,6 +25,8 @@ export interface SpentConsoleTicket {
   type: ConsoleType;
   tokenVersion: number;
   accessExpiresAt: Date;
+  /** The sign-in session of that access token; null for an API token or a token without one. */
+  sessionId: string | null;
 }
 
 /** The one owner of `console_tickets`. Expiry is the database's clock, the same for every replica. */
@@ -36,8 +40,8 @@ export class ConsoleTicketRepository extends TableRepository {
   async add(ticket: NewConsoleTicket): Promise<Date> {
     const [row] = await this.query<{ expires_at: Date }>(
       undefined,
-      `INSERT INTO console_tickets (token_hash, user_id, vm_id, type, expires_at, token_version, access_expires_at)
-       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6, $7)
+      `INSERT INTO console_tickets (token_hash, user_id, vm_id, type, expires_at, token_version, access_expires_at, session_id)
+       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6, $7, $8)
        RETURNING expires_at`,
       [
         ticket.tokenHash,
@@ -47,6 +51,7 @@ export class ConsoleTicketRepository extends TableRepository {
         ticket.ttlSeconds,
         ticket.tokenVersion,
         ticket.accessExpiresAt,
+        ticket.sessionId,
       ],
     );
     return new Date(row.expires_at);
@@ -66,12 +71,19 @@ export class ConsoleTicketRepository extends TableRepository {
   async spend(tokenHash: string): Promise<SpentConsoleTicket | null> {
     // TypeORM's postgres driver answers an UPDATE ... RETURNING with [rows, rowCount].
     const [rows]: [
-      Array<{ user_id: string; vm_id: string; type: ConsoleType; token_version: number; access_expires_at: Date }>,
+      Array<{
+        user_id: string;
+        vm_id: string;
+        type: ConsoleType;
+        token_version: number;
+        access_expires_at: Date;
+        session_id: string | null;
+      }>,
       number,
     ] = await this.manager().query(
       `UPDATE console_tickets SET used_at = now()
        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
-       RETURNING user_id, vm_id, type, token_version, access_expires_at`,
+       RETURNING user_id, vm_id, type, token_version, access_expires_at, session_id`,
       [tokenHash],
     );
     const row = rows[0];
@@ -82,6 +94,7 @@ export class ConsoleTicketRepository extends TableRepository {
       type: row.type,
       tokenVersion: row.token_version,
       accessExpiresAt: new Date(row.access_expires_at),
+      sessionId: row.session_id,
     };
   }
 }

@@ -45,6 +45,7 @@ export class ConsoleTickets {
       ttlSeconds: TICKET_TTL_SECONDS,
       tokenVersion: accessToken.version,
       accessExpiresAt: accessToken.expiresAt,
+      sessionId: accessToken.sessionId ?? null,
     });
     await this.tickets.pruneExpired();
     return { ticket, expiresAt };
@@ -59,7 +60,11 @@ export class ConsoleTickets {
       userId: spent.userId,
       vmId: spent.vmId,
       type: spent.type,
-      accessToken: { version: spent.tokenVersion, expiresAt: spent.accessExpiresAt },
+      accessToken: {
+        version: spent.tokenVersion,
+        expiresAt: spent.accessExpiresAt,
+        sessionId: spent.sessionId ?? undefined,
+      },
     };
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { LimitsModule } from '../limits/limits.module';
 import { UsersModule } from '../users/users.module';
 import { VmsModule } from '../vms/vms.module';
@@ -13,7 +14,7 @@ import { UpgradeRefusals } from './upgrade-refusals';
 
 /** VM consoles: tickets over REST, the WebSocket relay, and the browser page. */
 @Module({
-  imports: [UsersModule, VmsModule, LimitsModule],
+  imports: [AuthModule, UsersModule, VmsModule, LimitsModule],
   controllers: [ConsoleController, ConsolePageController],
   providers: [
     ConsoleService,

@@ -2,6 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { HypervisorError } from '@limen/libvirt';
 import { Duplex } from 'node:stream';
 import { AccessTokenInfo, AuthUser } from '../auth/decorators';
+import { SessionRevocations } from '../auth/session-revocations';
 import { AppException, ErrorCode } from '../common/problem';
 import { Host } from '../hosts/host.entity';
 import { HostPorts } from '../hosts/host-ports';
@@ -53,6 +54,7 @@ export class ConsoleService {
     private readonly hosts: HostPorts,
     private readonly users: UserAccessCache,
     private readonly hostRows: HostRepository,
+    private readonly revocations: SessionRevocations,
   ) {}
 
   async open(user: AuthUser, accessToken: AccessTokenInfo, vmId: string, type: ConsoleType): Promise<ConsoleTicketDto> {
@@ -85,9 +87,11 @@ export class ConsoleService {
         ErrorCode.CONSOLE_TICKET_INVALID,
         'The account of the console ticket is no longer active',
       );
+    const { sessionId } = redeemed.accessToken;
     if (
       account.tokenVersion !== redeemed.accessToken.version ||
-      redeemed.accessToken.expiresAt.getTime() <= Date.now()
+      redeemed.accessToken.expiresAt.getTime() <= Date.now() ||
+      (sessionId !== undefined && (await this.revocations.isRevoked(sessionId)))
     ) {
       throw new AppException(
         HttpStatus.UNAUTHORIZED,

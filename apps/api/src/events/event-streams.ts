@@ -20,7 +20,7 @@ const RETRY_AFTER_SECONDS = 5;
  * (SSE_MAX_STREAMS_PER_USER, SSE_MAX_STREAMS): one user could otherwise open streams until the
  * process ran out of file descriptors. The per-user cap holds across replicas when limits are
  * shared (SlotLedger); the total is this replica's own (its sockets and memory). A stream ends (the client sees the response end) when the
- * access token it was opened with would be refused, or its user's role changes (its scope was
+ * access token it was opened with would be refused (its session revoked or signed out, too), or its user's role changes (its scope was
  * computed with the old one), or the token expires: see UserAccessWatch. At shutdown every stream
  * is ended, so the HTTP server can close.
  */
@@ -72,7 +72,13 @@ export class EventStreams implements BeforeApplicationShutdown {
     };
     const accessEnded = new Subject<void>();
     const unwatch = this.access.watch(
-      { userId: user.id, role: user.role, tokenVersion: token.version, expiresAt: token.expiresAt },
+      {
+        userId: user.id,
+        role: user.role,
+        tokenVersion: token.version,
+        expiresAt: token.expiresAt,
+        sessionId: token.sessionId,
+      },
       () => accessEnded.next(),
     );
     return this.events.stream(user, options).pipe(

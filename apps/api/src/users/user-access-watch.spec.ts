@@ -31,3 +31,52 @@ describe('UserAccessWatch expiry', () => {
     expect(ends).toEqual([]);
   });
 });
+
+describe('UserAccessWatch sessions', () => {
+  const expiresAt = new Date(Date.now() + 900_000);
+  let watch: UserAccessWatch;
+  beforeEach(() => {
+    watch = new UserAccessWatch({ changes: new Subject<string | null>() } as unknown as UserAccessCache);
+  });
+  afterEach(() => watch.onApplicationShutdown());
+
+  function open(sessionId: string | undefined, ends: string[], name: string): () => void {
+    return watch.watch({ userId: 'u', role: 'user', tokenVersion: 0, expiresAt, sessionId }, (why) =>
+      ends.push(`${name}:${why}`),
+    );
+  }
+
+  it("ends only the ended session's connections, each once; API-token connections (no session) are left", () => {
+    const ends: string[] = [];
+    open('s1', ends, 'a');
+    open('s1', ends, 'b');
+    open('s2', ends, 'c');
+    open(undefined, ends, 'token');
+    watch.sessionEnded('s1');
+    watch.sessionEnded('s1');
+    expect(ends).toEqual(['a:revoked', 'b:revoked']);
+  });
+
+  it('forgets a connection that stopped watching', () => {
+    const ends: string[] = [];
+    const unwatch = open('s1', ends, 'a');
+    unwatch();
+    watch.sessionEnded('s1');
+    expect(ends).toEqual([]);
+  });
+
+  it('asks the session check once per new watch and ends the connection when it says revoked', async () => {
+    const asked: string[] = [];
+    watch.checkSessionsWith(async (sessionId) => {
+      asked.push(sessionId);
+      return sessionId === 'gone';
+    });
+    const ends: string[] = [];
+    open('gone', ends, 'a');
+    open('live', ends, 'b');
+    open(undefined, ends, 'token');
+    await new Promise(setImmediate);
+    expect(asked).toEqual(['gone', 'live']);
+    expect(ends).toEqual(['a:revoked']);
+  });
+});

@@ -20,9 +20,14 @@ export interface WatchedAccess {
   tokenVersion: number;
   /** When that access token expires. */
   expiresAt: Date;
+  /** The sign-in session it belongs to (undefined for API tokens and tokens issued before they carried one). */
+  sessionId?: string;
 }
 
-/** Why a connection must end: the user is gone, disabled or logged out; their role changed; the token expired. */
+/**
+ * Why a connection must end: the user is gone, disabled or logged out, or its session was revoked
+ * or signed out; their role changed; the token expired.
+ */
 export type AccessEnd = 'revoked' | 'role-changed' | 'expired';
 
 interface Watcher {
@@ -41,11 +46,17 @@ interface Watcher {
  *   on the others) rechecks that user's connections.
  * - Every RECHECK_INTERVAL_MS all watched users are rechecked, as a backstop.
  * - The access token's expiry ends the connection at that moment.
+ * - A session that ends (SessionRevocations calls `sessionEnded`: at once on the replica that
+ *   ended it, by NOTIFY on the others) ends that session's connections; a map from session to
+ *   watchers keeps that a lookup. A connection opened just as its session ended is caught by the
+ *   check `watch` asks SessionRevocations for (it lives in the auth module, which imports this one).
  */
 @Injectable()
 export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('UserAccessWatch');
   private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly bySession = new Map<string, Set<Watcher>>();
+  private sessionRevoked?: (sessionId: string) => Promise<boolean>;
   private changes?: Subscription;
   private recheckTimer?: NodeJS.Timeout;
 
@@ -61,6 +72,17 @@ export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShu
     clearInterval(this.recheckTimer);
     for (const set of this.watchers.values()) for (const watcher of set) clearTimeout(watcher.expiry);
     this.watchers.clear();
+    this.bySession.clear();
+  }
+
+  /** SessionRevocations' check, asked once per new watch with a session. */
+  checkSessionsWith(isRevoked: (sessionId: string) => Promise<boolean>): void {
+    this.sessionRevoked = isRevoked;
+  }
+
+  /** Ends the connections of a session that was revoked or signed out. */
+  sessionEnded(sessionId: string): void {
+    for (const watcher of [...(this.bySession.get(sessionId) ?? [])]) this.finish(watcher, 'revoked');
   }
 
   /** Calls `end` once, when `access` stops holding; the returned function stops watching (idempotent). */
@@ -70,6 +92,17 @@ export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShu
     let set = this.watchers.get(access.userId);
     if (!set) this.watchers.set(access.userId, (set = new Set()));
     set.add(watcher);
+    const { sessionId } = access;
+    if (sessionId !== undefined) {
+      let ofSession = this.bySession.get(sessionId);
+      if (!ofSession) this.bySession.set(sessionId, (ofSession = new Set()));
+      ofSession.add(watcher);
+      // The session may have ended between the request's check and now (streams await a slot first).
+      this.sessionRevoked?.(sessionId).then(
+        (revoked) => revoked && this.finish(watcher, 'revoked'),
+        (error: Error) => this.logger.warn(`could not check session ${sessionId}: ${error.message}`),
+      );
+    }
     return () => this.unwatch(watcher);
   }
 
@@ -113,6 +146,12 @@ export class UserAccessWatch implements OnApplicationBootstrap, OnApplicationShu
     const set = this.watchers.get(watcher.access.userId);
     if (!set?.delete(watcher)) return false;
     if (set.size === 0) this.watchers.delete(watcher.access.userId);
+    const { sessionId } = watcher.access;
+    if (sessionId !== undefined) {
+      const ofSession = this.bySession.get(sessionId);
+      ofSession?.delete(watcher);
+      if (ofSession?.size === 0) this.bySession.delete(sessionId);
+    }
     return true;
   }
 }

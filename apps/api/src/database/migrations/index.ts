@@ -23,6 +23,7 @@ import { VmChangeNotify1764800000000 } from './1764800000000-vm-change-notify';
 import { SessionRevocations1764900000000 } from './1764900000000-session-revocations';
 import { OidcLoginBinding1764910000000 } from './1764910000000-oidc-login-binding';
 import { EventVmIndex1764920000000 } from './1764920000000-event-vm-index';
+import { ConsoleTicketSession1764930000000 } from './1764930000000-console-ticket-session';
 
 /** Every migration, in order. Listed explicitly so the webpack bundle carries them. */
 export const MIGRATIONS = [
@@ -51,4 +52,5 @@ export const MIGRATIONS = [
   SessionRevocations1764900000000,
   OidcLoginBinding1764910000000,
   EventVmIndex1764920000000,
+  ConsoleTicketSession1764930000000,
 ];
