@@ -31,6 +31,9 @@ test('the VM list shows the first page at once and appends the next when it arri
       .length;
     await signIn(page, ADMIN.username, ADMIN.password);
     await page.goto('/account');
+    // Connecting the event stream refetches the list (api/live.ts); connected before the click, so
+    // the only list requests are the ones this test counts.
+    await expect(page.getByRole('status').filter({ hasText: 'Live updates on' })).toBeVisible();
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let held = 0;
