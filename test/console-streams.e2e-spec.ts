@@ -289,11 +289,14 @@ describe('console sessions: revocation and upgrade abuse (e2e, real guest)', () 
     const userAgent = `flood-${'A'.repeat(506)}`;
     const statuses: number[] = [];
     let retryAfter: string | string[] | undefined;
+    // The trail keeps the first refusal of each (VM, status, code) in an IP's minute: a VM no other
+    // case is refused on, so an earlier case's refused ticket cannot be that first row.
+    const floodVm = randomUUID();
     const started = Date.now();
     for (let batch = 0; batch < 10; batch++) {
       const answers = await Promise.all(
         Array.from({ length: 20 }, () =>
-          refusal(`/api/v1/console/ws/${vm}?ticket=${randomBytes(32).toString('base64url')}`, { userAgent }),
+          refusal(`/api/v1/console/ws/${floodVm}?ticket=${randomBytes(32).toString('base64url')}`, { userAgent }),
         ),
       );
       for (const answer of answers) {
