@@ -31,7 +31,17 @@ const DATABASE_ACCESS = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'infra/**', 'libs/sdk/src/schema.d.ts'] },
+  // test/web/test-results: Playwright's traces (scripts with page code), written while the checks run beside the web suite.
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'infra/**',
+      'libs/sdk/src/schema.d.ts',
+      'test/web/test-results/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
